@@ -1,1 +1,26 @@
-"""seqtutor environments: sequence generation as RL on a frozen, pre-trained prior (Sequence Tutor)."""
+"""seqtutor environments: sequence generation as RL on a frozen, pre-trained prior (Sequence Tutor).
+
+Importing this package registers the environments with Gymnasium::
+
+    import gymnasium as gym
+    import seqtutor_envs  # noqa: F401
+
+    env = gym.make("SeqTutor-Melody-v0")
+    envs = gym.make_vec("SeqTutor-Melody-v0", num_envs=256)  # native batched VectorEnv
+    mol_env = gym.make("SeqTutor-SMILES-v0", objective="qed")
+
+``gym.make("seqtutor_envs:SeqTutor-Melody-v0")`` works without the import.
+"""
+
+from gymnasium.envs.registration import register, registry
+
+__version__ = "0.1.0"
+
+_ENVS = {
+    "SeqTutor-Melody-v0": ("seqtutor_envs.melody_env:MelodyEnv", "seqtutor_envs.melody_env:MelodyVectorEnv"),
+    "SeqTutor-SMILES-v0": ("seqtutor_envs.smiles_env:SmilesEnv", "seqtutor_envs.smiles_env:SmilesVectorEnv"),
+}
+
+for _env_id, (_entry, _vector_entry) in _ENVS.items():
+    if _env_id not in registry:
+        register(id=_env_id, entry_point=_entry, vector_entry_point=_vector_entry)

@@ -1,0 +1,112 @@
+"""Environment throughput: env steps per second with random actions, side by side.
+
+For each environment: one env (``gym.make``), Gymnasium's ``SyncVectorEnv`` of 256 single envs,
+and the native batched vector env at 256 and 1024 envs, with the ratios. Writes
+``benchmarks/results/throughput.md`` and ``throughput.csv``.
+
+    python benchmarks/throughput.py                 # all environments, ~1 minute
+    python benchmarks/throughput.py --seconds 1     # quicker, noisier
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import gymnasium as gym
+import numpy as np
+
+import seqtutor_envs  # noqa: F401
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks.common import RESULTS_DIR, machine_description, machine_markdown, markdown_table, write_csv, write_text
+
+ENVS: dict[str, dict] = {
+    "SeqTutor-Melody-v0": {},
+}
+
+
+def _rate(step: Callable[[int], None], batch: int, seconds: float) -> float:
+    """Env steps per second of ``step`` (called with a running index), after a warm-up."""
+    for k in range(3):
+        step(k)
+    calls, start = 0, time.perf_counter()
+    while True:
+        step(calls)
+        calls += 1
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds and calls >= 5:
+            return calls * batch / elapsed
+
+
+def single_env_rate(env_id: str, kwargs: dict, seconds: float) -> float:
+    env = gym.make(env_id, **kwargs)
+    env.reset(seed=0)
+    actions = np.random.default_rng(0).integers(0, env.action_space.n, 100_000)
+
+    def step(k: int) -> None:
+        _, _, terminated, truncated, _ = env.step(int(actions[k % len(actions)]))
+        if terminated or truncated:
+            env.reset()
+
+    return _rate(step, 1, seconds)
+
+
+def vector_rate(env_id: str, kwargs: dict, num_envs: int, mode: str, seconds: float) -> float:
+    envs = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode=mode, **kwargs)
+    envs.reset(seed=0)
+    n_actions = envs.single_action_space.n
+    actions = np.random.default_rng(0).integers(0, n_actions, (64, num_envs))
+
+    def step(k: int) -> None:
+        envs.step(actions[k % len(actions)])
+
+    rate = _rate(step, num_envs, seconds)
+    envs.close()
+    return rate
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=4.0, help="timed seconds per configuration")
+    parser.add_argument("--envs", nargs="*", default=list(ENVS), help="env ids to measure")
+    parser.add_argument("--out", default=str(RESULTS_DIR / "throughput.md"))
+    args = parser.parse_args()
+
+    machine = machine_description()
+    header = ["env", "single env", "SyncVectorEnv x256", "native x256", "native x1024",
+              "native x1024 / Sync x256", "native x256 / Sync x256", "native x1024 / single"]
+    rows = []
+    for env_id in args.envs:
+        kwargs = ENVS.get(env_id, {})
+        single = single_env_rate(env_id, kwargs, args.seconds)
+        sync256 = vector_rate(env_id, kwargs, 256, "sync", args.seconds)
+        native256 = vector_rate(env_id, kwargs, 256, "vector_entry_point", args.seconds)
+        native1024 = vector_rate(env_id, kwargs, 1024, "vector_entry_point", args.seconds)
+        row = [env_id + (f" {kwargs}" if kwargs else ""), f"{single:,.0f}", f"{sync256:,.0f}", f"{native256:,.0f}",
+               f"{native1024:,.0f}", f"{native1024 / sync256:.1f}x", f"{native256 / sync256:.1f}x", f"{native1024 / single:.0f}x"]
+        rows.append(row)
+        print(" | ".join(row), flush=True)
+
+    table = markdown_table(header, rows)
+    text = (
+        "# Environment throughput (env steps per second, random actions)\n\n"
+        f"{machine_markdown(machine)}\n\n{table}\n\n"
+        "Single env: `gym.make(id)` with Gymnasium's default wrappers. SyncVectorEnv: "
+        "`gym.make_vec(id, 256, vectorization_mode='sync')` (256 single envs stepped in a Python loop). "
+        "Native: `gym.make_vec(id, N)` (one batched prior forward and one batched reward per step). "
+        "Each figure is steps per second over at least "
+        f"{args.seconds:g} s after a warm-up; episodes auto-reset.\n"
+    )
+    print()
+    print(text)
+    out = Path(args.out)
+    write_text(out, text)
+    write_csv(out.with_suffix(".csv"), header, rows)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,161 @@
+"""Expose a native batched seqtutor ``VectorEnv`` as a Stable-Baselines3 ``VecEnv``.
+
+SB3 algorithms take an SB3 ``VecEnv`` (same-step autoreset, ``info["terminal_observation"]``,
+a list of per-env info dicts), not a Gymnasium ``VectorEnv``. :class:`SeqTutorVecEnv` runs the
+native env in ``same_step`` autoreset mode and translates, so PPO, A2C, DQN and our learners all
+train on one batched prior forward per step. It also keeps episode statistics like SB3's
+``VecMonitor`` (``info["episode"]`` on the step an episode ends), computed with array operations.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Iterable, Sequence
+
+import gymnasium as gym
+import numpy as np
+from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvObs, VecEnvStepReturn
+
+import seqtutor_envs  # noqa: F401  (registers the environments)
+from seqtutor_envs.core import SequenceVectorEnv
+
+PER_STEP_INFO_KEYS = ("prior_log_prob", "domain_reward")
+
+
+class SeqTutorVecEnv(VecEnv):
+    """SB3 ``VecEnv`` view of a native :class:`~seqtutor_envs.core.SequenceVectorEnv`.
+
+    :param env: a native vector env; it must use ``autoreset_mode="same_step"``.
+    :param info_keys: per-step info entries copied into each env's info dict. The defaults are
+        cheap scalars; add ``"reward_terms"`` for the per-term breakdown (costs a dict per env per step).
+    """
+
+    def __init__(self, env: SequenceVectorEnv, info_keys: Sequence[str] = PER_STEP_INFO_KEYS) -> None:
+        if env.autoreset_mode != gym.vector.AutoresetMode.SAME_STEP:
+            raise ValueError(
+                f"SeqTutorVecEnv needs a vector env with autoreset_mode='same_step' (SB3's convention), "
+                f"got {env.autoreset_mode.value!r}"
+            )
+        self.venv = env
+        self.info_keys = tuple(info_keys)
+        self.render_mode = env.render_mode
+        super().__init__(env.num_envs, env.single_observation_space, env.single_action_space)
+        self._actions: np.ndarray | None = None
+        self._episode_returns = np.zeros(self.num_envs, dtype=np.float64)
+        self._episode_lengths = np.zeros(self.num_envs, dtype=np.int64)
+        self._t_start = time.time()
+
+    # ------------------------------------------------------------------ VecEnv API
+    def reset(self) -> VecEnvObs:
+        seeds = self._seeds
+        if any(s is not None for s in seeds):
+            # SB3 seeds env i with seed + i already; pass them through one by one.
+            obs, infos = self.venv.reset(seed=[None if s is None else int(s) for s in seeds])
+        else:
+            obs, infos = self.venv.reset()
+        self._reset_seeds()
+        self._reset_options()
+        self.reset_infos = [{} for _ in range(self.num_envs)]
+        self._episode_returns[:] = 0
+        self._episode_lengths[:] = 0
+        return obs
+
+    def step_async(self, actions: np.ndarray) -> None:
+        self._actions = np.asarray(actions).reshape(self.num_envs)
+
+    def step_wait(self) -> VecEnvStepReturn:
+        if self._actions is None:
+            raise RuntimeError("step_wait() called without step_async()")
+        obs, rewards, terminated, truncated, vinfo = self.venv.step(self._actions)
+        self._actions = None
+        dones = terminated | truncated
+        self._episode_returns += rewards
+        self._episode_lengths += 1
+
+        columns = {key: vinfo[key].tolist() for key in self.info_keys if key in vinfo and key != "reward_terms"}
+        if "reward_terms" in self.info_keys and "reward_terms" in vinfo:
+            terms = {name: values.tolist() for name, values in vinfo["reward_terms"].items()}
+            columns["reward_terms"] = [dict(zip(terms, row)) for row in zip(*terms.values())]
+        truncated_flags = (truncated & ~terminated).tolist()
+        infos: list[dict[str, Any]] = [
+            {**{key: col[i] for key, col in columns.items()}, "TimeLimit.truncated": truncated_flags[i]}
+            for i in range(self.num_envs)
+        ]
+        done_idx = np.flatnonzero(dones)
+        if len(done_idx):
+            final_info = vinfo.get("final_info", {})
+            elapsed = round(time.time() - self._t_start, 6)
+            for i in done_idx:
+                info = infos[i]
+                info["terminal_observation"] = vinfo["final_obs"][i]
+                for key, value in final_info.items():
+                    if key.startswith("_") or key in PER_STEP_INFO_KEYS or key in ("reward_terms", "music_theory_reward"):
+                        continue
+                    mask = final_info.get(f"_{key}")
+                    if mask is None or mask[i]:
+                        info[key] = _row(value, i)
+                info["episode"] = {"r": float(self._episode_returns[i]), "l": int(self._episode_lengths[i]), "t": elapsed}
+            self._episode_returns[done_idx] = 0
+            self._episode_lengths[done_idx] = 0
+        return obs, rewards.astype(np.float32), dones, infos
+
+    def close(self) -> None:
+        self.venv.close()
+
+    def get_images(self) -> Sequence[np.ndarray | None]:
+        if self.render_mode != "rgb_array":
+            return [None] * self.num_envs
+        return list(self.venv.render())
+
+    def render(self, mode: str | None = None) -> np.ndarray | None:
+        frames = self.get_images()
+        return frames[0] if frames else None
+
+    # Attributes live on the single native env, which all sub-envs share.
+    def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
+        value = getattr(self.venv, attr_name)
+        return [value for _ in self._indices(indices)]
+
+    def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
+        if list(self._indices(indices)) != list(range(self.num_envs)):
+            raise ValueError(f"{attr_name} is shared by all sub-envs of the native vector env; set it for all of them")
+        setattr(self.venv, attr_name, value)
+
+    def env_method(self, method_name: str, *method_args, indices: VecEnvIndices = None, **method_kwargs) -> list[Any]:
+        method = getattr(self.venv, method_name)
+        result = method(*method_args, **method_kwargs)
+        return [result for _ in self._indices(indices)]
+
+    def env_is_wrapped(self, wrapper_class: type[gym.Wrapper], indices: VecEnvIndices = None) -> list[bool]:
+        return [False for _ in self._indices(indices)]
+
+    def _indices(self, indices: VecEnvIndices) -> Iterable[int]:
+        if indices is None:
+            return range(self.num_envs)
+        if isinstance(indices, int):
+            return [indices]
+        return indices
+
+
+def _row(value: Any, i: int) -> Any:
+    if isinstance(value, dict):
+        return {k: _row(v, i) for k, v in value.items() if not k.startswith("_")}
+    item = value[i]
+    return item.item() if isinstance(item, np.generic) else item
+
+
+def make_sb3_vec_env(env_id: str, n_envs: int = 8, seed: int | None = None, **env_kwargs: Any) -> SeqTutorVecEnv:
+    """Build a seqtutor env's native vector version as an SB3 ``VecEnv``.
+
+    :param env_id: a registered seqtutor env id, e.g. ``"SeqTutor-Melody-v0"``.
+    :param n_envs: number of parallel episodes.
+    :param seed: seed of sub-env 0 (sub-env i gets ``seed + i``) for the first reset.
+    :param env_kwargs: the env's keyword arguments (``c``, ``prior_weight``, ...).
+    """
+    native = gym.make_vec(env_id, num_envs=n_envs, autoreset_mode="same_step", **env_kwargs)
+    if not isinstance(native.unwrapped, SequenceVectorEnv):
+        raise ValueError(f"{env_id} is not a seqtutor environment with a native vector version")
+    vec = SeqTutorVecEnv(native.unwrapped)
+    if seed is not None:
+        vec.seed(seed)
+    return vec

@@ -1,0 +1,500 @@
+"""The machinery every seqtutor environment shares: a batched sequence core on a frozen prior.
+
+A *task* (melody, SMILES) says what tokens mean: how an episode is primed, the domain reward of a
+token, when an episode ends, and what is reported at its end. The :class:`SequenceCore` does the
+rest for a batch of ``num_envs`` sequences at once: one prior forward for all of them, the reward
+``prior_weight * log p_prior(a|s) + r_domain(s, a) / c``, the token buffers and the observations.
+
+:class:`SequenceEnv` (a ``gymnasium.Env``) runs a core of one sequence; :class:`SequenceVectorEnv`
+(a ``gymnasium.vector.VectorEnv``) runs a core of ``num_envs`` sequences, so both compute exactly
+the same things and a vector env reproduces the trajectories of single envs seeded alike.
+
+Observation (a ``Dict`` space, Markov for a feed-forward policy):
+
+* ``tokens``: ``MultiDiscrete``, the primer at index 0, then the tokens emitted so far, padded
+  with ``pad_token`` (the last value of each dimension);
+* ``step``: ``Discrete(max_length + 1)``, how many tokens were emitted;
+* ``prior_log_probs``: ``Box(-100, 0)``, the prior's next-token log-probabilities at this state
+  (floored at -100 nats), which G-learning needs at ``s'`` and residual policies can use.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import gymnasium as gym
+import numpy as np
+import torch
+from gymnasium import spaces
+from gymnasium.utils import seeding
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from .prior import FrozenStepper, LSTMPrior
+
+LOG_PROB_FLOOR = -100.0
+
+
+@dataclass
+class TaskStep:
+    """What a task reports for the sequences that just emitted a token."""
+
+    domain_reward: np.ndarray  # (n,) float64, r_domain(s, a) before dividing by c
+    terminated: np.ndarray  # (n,) bool, the episode is over after this token
+    terms: dict[str, np.ndarray]  # named parts of domain_reward, each (n,)
+
+
+class SequenceTask(ABC):
+    """Domain logic of a sequence environment, batched over ``num_envs`` sequences.
+
+    The core owns the token buffer; tasks keep whatever extra per-sequence state their reward
+    needs, indexed like the core's sequences.
+    """
+
+    #: Name used in error messages and ``info``.
+    name: str = "sequence"
+    #: Names of :attr:`TaskStep.terms`, in a fixed order.
+    term_names: tuple[str, ...] = ()
+
+    def __init__(self, num_envs: int, max_length: int, num_actions: int, pad_token: int) -> None:
+        self.num_envs = num_envs
+        self.max_length = max_length
+        self.num_actions = num_actions
+        self.pad_token = pad_token
+
+    @abstractmethod
+    def primer(self, rng: np.random.Generator, options: dict[str, Any] | None) -> int:
+        """The token an episode is primed with (drawn from the env's own seeded ``rng``)."""
+
+    @abstractmethod
+    def reset(self, env_indices: np.ndarray) -> None:
+        """Clear per-sequence state of ``env_indices``."""
+
+    @abstractmethod
+    def step(self, actions: np.ndarray, env_indices: np.ndarray | None, tokens: np.ndarray, lengths: np.ndarray) -> TaskStep:
+        """Score ``actions`` of the sequences ``env_indices`` (None: all, in order).
+
+        ``tokens``/``lengths`` are the core's full buffers, already holding the new tokens.
+        """
+
+    @abstractmethod
+    def final_info(self, env_indices: np.ndarray, tokens: np.ndarray, lengths: np.ndarray) -> dict[str, Any]:
+        """Per-episode results of sequences that just terminated: arrays with ``len(env_indices)`` rows."""
+
+    def describe(self, tokens: np.ndarray) -> str:
+        """Human-readable rendering of one sequence of emitted tokens (for ``render_mode='ansi'``)."""
+        return " ".join(str(int(t)) for t in tokens)
+
+
+@functools.lru_cache(maxsize=8)
+def _load_stepper(path: str, mtime_ns: int) -> tuple[FrozenStepper, dict[str, Any]]:
+    prior, metadata = LSTMPrior.load(path)
+    return prior.frozen_stepper(), metadata
+
+
+def load_frozen_prior(path: str | os.PathLike) -> tuple[FrozenStepper, dict[str, Any]]:
+    """Load a prior for an environment, sharing one copy between envs made from the same file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no prior weights file at {path}")
+    return _load_stepper(str(path.resolve()), path.stat().st_mtime_ns)
+
+
+class SequenceCore:
+    """Batched state of ``num_envs`` sequences being generated under a frozen prior.
+
+    :param task: the domain logic.
+    :param stepper: the frozen prior's step function.
+    :param c: divides the domain reward (the paper's ``c``); must be > 0.
+    :param prior_weight: multiplies ``log p_prior(a|s)``; must be >= 0 (0 gives the domain reward alone).
+    """
+
+    def __init__(self, task: SequenceTask, stepper: FrozenStepper, c: float, prior_weight: float) -> None:
+        c, prior_weight = _check_positive_float("c", c), _check_weight(prior_weight)
+        if stepper.num_outputs != task.num_actions:
+            raise ValueError(
+                f"the prior predicts {stepper.num_outputs} tokens but the {task.name} task has {task.num_actions} actions: "
+                "the weights were trained for another vocabulary"
+            )
+        if stepper.input_vocab <= max(task.num_actions - 1, 0):
+            raise ValueError(f"the prior reads {stepper.input_vocab} input tokens, fewer than the task's actions")
+        self.task, self.stepper = task, stepper
+        self.c, self.prior_weight = c, prior_weight
+        n, length = task.num_envs, task.max_length
+        self.num_envs = n
+        self.tokens = np.full((n, length + 1), task.pad_token, dtype=np.int64)
+        self.lengths = np.zeros(n, dtype=np.int64)
+        self.log_probs = np.zeros((n, task.num_actions), dtype=np.float32)
+        h, c_state = stepper.initial_state(n)
+        self.h, self.c_state = h, c_state
+        self.all_envs = np.arange(n)
+
+    # ----------------------------------------------------------------- reset / step
+    def reset(self, env_indices: np.ndarray, primers: np.ndarray) -> None:
+        """Start new episodes in ``env_indices`` primed with ``primers``."""
+        self.task.reset(env_indices)
+        self.tokens[env_indices] = self.task.pad_token
+        self.tokens[env_indices, 0] = primers
+        self.lengths[env_indices] = 0
+        self._advance_prior(env_indices, primers, fresh=True)
+
+    def step(self, actions: np.ndarray, env_indices: np.ndarray | None = None) -> tuple[np.ndarray, TaskStep, np.ndarray]:
+        """Emit ``actions`` in ``env_indices`` (None: all envs); returns (reward, task step, log p(a|s))."""
+        idx = self.all_envs if env_indices is None else env_indices
+        if np.any(self.lengths[idx] >= self.task.max_length):
+            raise RuntimeError(f"{self.task.name}: step() called on a finished episode; call reset() first")
+        action_log_prob = self.log_probs[idx, actions].astype(np.float64)
+        positions = self.lengths[idx] + 1
+        self.tokens[idx, positions] = actions
+        self.lengths[idx] = positions
+        try:
+            result = self.task.step(actions, env_indices, self.tokens, self.lengths)
+        except BaseException:  # e.g. a user objective failed: leave every sequence as it was
+            self.tokens[idx, positions] = self.task.pad_token
+            self.lengths[idx] = positions - 1
+            raise
+        reward = self.prior_weight * action_log_prob + result.domain_reward / self.c
+        self._advance_prior(env_indices, actions, fresh=False)
+        return reward, result, action_log_prob
+
+    def _advance_prior(self, env_indices: np.ndarray | None, tokens: np.ndarray, fresh: bool) -> None:
+        token_t = torch.from_numpy(np.ascontiguousarray(tokens, dtype=np.int64))
+        if env_indices is None:
+            if fresh:
+                self.h.zero_()
+                self.c_state.zero_()
+            log_probs, (self.h, self.c_state) = self.stepper(token_t, (self.h, self.c_state))
+            self.log_probs[:] = log_probs.clamp_(min=LOG_PROB_FLOOR).numpy()
+            return
+        idx_t = torch.from_numpy(env_indices)
+        if fresh:
+            h = torch.zeros((self.h.shape[0], len(env_indices), self.h.shape[2]))
+            c = torch.zeros_like(h)
+        else:
+            h, c = self.h[:, idx_t], self.c_state[:, idx_t]
+        log_probs, (h, c) = self.stepper(token_t, (h, c))
+        self.h[:, idx_t] = h
+        self.c_state[:, idx_t] = c
+        self.log_probs[env_indices] = log_probs.clamp_(min=LOG_PROB_FLOOR).numpy()
+
+    # ----------------------------------------------------------------- observations
+    def observation_space(self) -> spaces.Dict:
+        """The observation space of one sequence."""
+        vocab = self.task.pad_token + 1
+        return spaces.Dict(
+            {
+                "tokens": spaces.MultiDiscrete(np.full(self.task.max_length + 1, vocab, dtype=np.int64)),
+                "step": spaces.Discrete(self.task.max_length + 1),
+                "prior_log_probs": spaces.Box(LOG_PROB_FLOOR, 0.0, shape=(self.task.num_actions,), dtype=np.float32),
+            }
+        )
+
+    def observations(self, env_indices: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Batched observations (copies) of ``env_indices`` (None: all)."""
+        if env_indices is None:
+            return {"tokens": self.tokens.copy(), "step": self.lengths.copy(), "prior_log_probs": self.log_probs.copy()}
+        return {
+            "tokens": self.tokens[env_indices],
+            "step": self.lengths[env_indices],
+            "prior_log_probs": self.log_probs[env_indices],
+        }
+
+
+def _check_positive_float(name: str, value: Any) -> float:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number, got {value!r}") from None
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return value
+
+
+def _check_weight(value: Any) -> float:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"prior_weight must be a number, got {value!r}") from None
+    if not np.isfinite(value) or value < 0:
+        raise ValueError(f"prior_weight must be a finite number >= 0, got {value!r}")
+    return value
+
+
+def check_unknown_kwargs(env_id: str, unknown: dict[str, Any], accepted: Sequence[str]) -> None:
+    """Raise a ``TypeError`` naming unknown keyword arguments and the accepted ones."""
+    if unknown:
+        raise TypeError(
+            f"{env_id} got unknown keyword argument(s) {sorted(unknown)}; it accepts: {', '.join(accepted)}"
+        )
+
+
+def check_actions(actions: Any, num_actions: int, shape: tuple[int, ...]) -> np.ndarray:
+    """Actions as an int64 array of ``shape``, or a ``ValueError`` naming what is wrong."""
+    array = np.asarray(actions)
+    if array.shape != shape:
+        raise ValueError(f"expected actions of shape {shape}, got shape {array.shape} ({actions!r})")
+    if array.dtype.kind not in "iu":
+        if array.dtype.kind == "f" and np.all(np.isfinite(array)) and np.all(array == np.round(array)):
+            array = array.astype(np.int64)
+        else:
+            raise ValueError(f"actions must be integers in [0, {num_actions}), got {actions!r}")
+    array = array.astype(np.int64, copy=False)
+    bad = (array < 0) | (array >= num_actions)
+    if np.any(bad):
+        raise ValueError(
+            f"invalid action {array[bad][0]}: expected an integer in [0, {num_actions}) (Discrete({num_actions}))"
+        )
+    return array
+
+
+class SequenceEnv(gym.Env):
+    """A single sequence-generation episode on a frozen prior (see the module docstring)."""
+
+    metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
+
+    def __init__(self, task: SequenceTask, stepper: FrozenStepper, c: float, prior_weight: float, render_mode: str | None) -> None:
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
+        self.render_mode = render_mode
+        self.core = SequenceCore(task, stepper, c, prior_weight)
+        self.task = task
+        self.observation_space = self.core.observation_space()
+        self.action_space = spaces.Discrete(task.num_actions)
+        self._episode_over = True
+        self._index = np.zeros(1, dtype=np.int64)
+
+    @property
+    def c(self) -> float:
+        return self.core.c
+
+    @property
+    def prior_weight(self) -> float:
+        return self.core.prior_weight
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        primer = self.task.primer(self.np_random, options)
+        self.core.reset(self._index, np.array([primer], dtype=np.int64))
+        self._episode_over = False
+        return self._observation(), {"primer": primer}
+
+    def step(self, action):
+        if self._episode_over:
+            raise RuntimeError(f"{self.task.name}: step() called after the episode ended; call reset() first")
+        if np.size(action) != 1:
+            raise ValueError(f"expected one action in Discrete({self.task.num_actions}), got {action!r}")
+        actions = check_actions(np.reshape(action, (1,)), self.task.num_actions, (1,))
+        reward, result, log_prob = self.core.step(actions)
+        terminated = bool(result.terminated[0])
+        info: dict[str, Any] = {
+            "prior_log_prob": float(log_prob[0]),
+            "domain_reward": float(result.domain_reward[0]),
+            "reward_terms": {name: float(v[0]) for name, v in result.terms.items()},
+        }
+        if terminated:
+            self._episode_over = True
+            final = self.task.final_info(self._index, self.core.tokens, self.core.lengths)
+            info.update({k: _unbatch(v) for k, v in final.items()})
+        return self._observation(), float(reward[0]), terminated, False, info
+
+    def _observation(self) -> dict[str, Any]:
+        return {
+            "tokens": self.core.tokens[0].copy(),
+            "step": int(self.core.lengths[0]),
+            "prior_log_probs": self.core.log_probs[0].copy(),
+        }
+
+    def emitted_tokens(self) -> np.ndarray:
+        """The tokens emitted so far in this episode (primer excluded)."""
+        return self.core.tokens[0, 1 : 1 + self.core.lengths[0]].copy()
+
+
+def _unbatch(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value[0]
+    if isinstance(value, list):
+        return value[0]
+    if isinstance(value, dict):
+        return {k: _unbatch(v) for k, v in value.items()}
+    return value
+
+
+class SequenceVectorEnv(VectorEnv):
+    """``num_envs`` sequence episodes stepped together: one prior forward and one reward per step.
+
+    Sub-env ``i`` of ``reset(seed=s)`` draws from the same RNG stream as a single env reset with
+    seed ``s + i``, so trajectories match single envs exactly under the same actions.
+
+    Autoreset follows Gymnasium 1.x: ``autoreset_mode="next_step"`` (default; the step after an
+    episode ends resets that env, ignores its action and returns reward 0) or ``"same_step"``
+    (the env is reset inside the step that ended it; ``info["final_obs"]`` and
+    ``info["final_info"]`` hold the last observation and info, as SB3's VecEnv convention needs).
+    """
+
+    metadata = {"render_modes": ["ansi", "rgb_array"], "autoreset_mode": AutoresetMode.NEXT_STEP}
+
+    def __init__(
+        self,
+        task: SequenceTask,
+        stepper: FrozenStepper,
+        c: float,
+        prior_weight: float,
+        render_mode: str | None,
+        autoreset_mode: str | AutoresetMode,
+    ) -> None:
+        mode = AutoresetMode(autoreset_mode) if not isinstance(autoreset_mode, str) else _parse_autoreset(autoreset_mode)
+        if mode == AutoresetMode.DISABLED:
+            raise ValueError("autoreset_mode 'disabled' is not supported; use 'next_step' or 'same_step'")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
+        self.metadata = {**type(self).metadata, "autoreset_mode": mode}
+        self.autoreset_mode = mode
+        self.render_mode = render_mode
+        self.task = task
+        self.core = SequenceCore(task, stepper, c, prior_weight)
+        self.num_envs = task.num_envs
+        self.single_observation_space = self.core.observation_space()
+        self.single_action_space = spaces.Discrete(task.num_actions)
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self._rngs: list[np.random.Generator] = [seeding.np_random()[0] for _ in range(self.num_envs)]
+        self._needs_reset = np.ones(self.num_envs, dtype=bool)
+
+    @property
+    def c(self) -> float:
+        return self.core.c
+
+    @property
+    def prior_weight(self) -> float:
+        return self.core.prior_weight
+
+    def reset(self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None):
+        if seed is None:
+            seeds: list[int | None] = [None] * self.num_envs
+        elif isinstance(seed, (int, np.integer)):
+            seeds = [int(seed) + i for i in range(self.num_envs)]
+        else:
+            seeds = list(seed)
+            if len(seeds) != self.num_envs:
+                raise ValueError(f"expected {self.num_envs} seeds, got {len(seeds)}")
+        for i, s in enumerate(seeds):
+            if s is not None:
+                self._rngs[i] = seeding.np_random(s)[0]
+        self._reset_envs(self.core.all_envs, options)
+        self._needs_reset[:] = False
+        return self.core.observations(), {}
+
+    def _reset_envs(self, env_indices: np.ndarray, options: dict[str, Any] | None = None) -> None:
+        primers = np.fromiter(
+            (self.task.primer(self._rngs[i], options) for i in env_indices), dtype=np.int64, count=len(env_indices)
+        )
+        self.core.reset(env_indices, primers)
+
+    def step(self, actions):
+        actions = check_actions(actions, self.task.num_actions, (self.num_envs,))
+        n = self.num_envs
+        rewards = np.zeros(n, dtype=np.float64)
+        terminated = np.zeros(n, dtype=bool)
+        infos: dict[str, Any] = {}
+        resetting = self._needs_reset
+        if resetting.any():  # next-step autoreset: these envs only reset this step
+            active = np.flatnonzero(~resetting)
+            reset_idx = np.flatnonzero(resetting)
+            self._reset_envs(reset_idx)
+            env_indices: np.ndarray | None = active
+            active_actions = actions[active]
+        else:
+            env_indices, active_actions = None, actions
+        if env_indices is None or len(env_indices):
+            reward, result, log_prob = self.core.step(active_actions, env_indices)
+            sel = slice(None) if env_indices is None else env_indices
+            rewards[sel] = reward
+            terminated[sel] = result.terminated
+            mask = np.zeros(n, dtype=bool)
+            mask[sel] = True
+            infos = _masked_infos(n, mask, log_prob, result, env_indices)
+            done_idx = (self.core.all_envs if env_indices is None else env_indices)[result.terminated]
+            if len(done_idx):
+                final = self.task.final_info(done_idx, self.core.tokens, self.core.lengths)
+                done_mask = np.zeros(n, dtype=bool)
+                done_mask[done_idx] = True
+                for key, value in final.items():
+                    infos[key] = _scatter(value, done_idx, n)
+                    infos[f"_{key}"] = done_mask
+        truncated = np.zeros(n, dtype=bool)
+        if self.autoreset_mode == AutoresetMode.SAME_STEP:
+            done_idx = np.flatnonzero(terminated)
+            if len(done_idx):
+                last_obs = self.core.observations(done_idx)
+                final_obs = np.empty(n, dtype=object)
+                for j, i in enumerate(done_idx):
+                    final_obs[i] = {k: v[j] for k, v in last_obs.items()}
+                infos["final_obs"], infos["_final_obs"] = final_obs, terminated.copy()
+                infos["final_info"] = {k: v for k, v in infos.items() if not k.startswith(("final", "_final"))}
+                infos["_final_info"] = terminated.copy()
+                self._reset_envs(done_idx)
+            self._needs_reset[:] = False
+        else:
+            self._needs_reset = terminated.copy()
+        return self.core.observations(), rewards, terminated, truncated, infos
+
+    def render(self):
+        if self.render_mode is None:
+            gym.logger.warn("render() called without a render_mode")
+            return None
+        frames = []
+        for i in range(self.num_envs):
+            frames.append(self._render_one(self.core.tokens[i, 1 : 1 + self.core.lengths[i]]))
+        return tuple(frames)
+
+    def _render_one(self, tokens: np.ndarray):  # overridden by domain envs
+        return self.task.describe(tokens)
+
+
+def _parse_autoreset(value: str) -> AutoresetMode:
+    normal = value.replace("_", "").replace("-", "").lower()
+    for mode in AutoresetMode:
+        if mode.value.lower() == normal:
+            return mode
+    raise ValueError(f"autoreset_mode must be 'next_step' or 'same_step', got {value!r}")
+
+
+def _scatter(value: Any, rows: np.ndarray, n: int) -> Any:
+    """Spread per-finished-env values into arrays over all envs (Gymnasium's vector info layout)."""
+    if isinstance(value, dict):
+        return {k: _scatter(v, rows, n) for k, v in value.items()}
+    if isinstance(value, list):
+        out = np.full(n, None, dtype=object)
+        for j, i in enumerate(rows):
+            out[i] = value[j]
+        return out
+    value = np.asarray(value)
+    if value.dtype == object:
+        out = np.full(n, None, dtype=object)
+    else:
+        out = np.zeros((n,) + value.shape[1:], dtype=value.dtype)
+    out[rows] = value
+    return out
+
+
+def _masked_infos(n: int, mask: np.ndarray, log_prob: np.ndarray, result: TaskStep, env_indices: np.ndarray | None) -> dict[str, Any]:
+    def spread(values: np.ndarray) -> np.ndarray:
+        if env_indices is None:
+            return values
+        out = np.zeros(n, dtype=values.dtype)
+        out[env_indices] = values
+        return out
+
+    return {
+        "prior_log_prob": spread(log_prob),
+        "_prior_log_prob": mask,
+        "domain_reward": spread(result.domain_reward),
+        "_domain_reward": mask,
+        "reward_terms": {name: spread(v) for name, v in result.terms.items()},
+        "_reward_terms": mask,
+    }

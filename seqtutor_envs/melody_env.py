@@ -1,0 +1,192 @@
+"""``SeqTutor-Melody-v0``: compose a melody with a frozen Note RNN prior and music-theory rules."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .core import SequenceEnv, SequenceTask, SequenceVectorEnv, TaskStep, check_unknown_kwargs, load_frozen_prior
+from .melody import encoding as enc
+from .melody.rules import RULE_NAMES, MusicTheoryRules
+
+ENV_ID = "SeqTutor-Melody-v0"
+DEFAULT_PRIOR = "melody_prior.pt"
+DEFAULT_C = 10.0  # RL Tuner's training script: reward_scaler = 1/c = 0.1
+ACCEPTED_KWARGS = ("c", "prior_weight", "composition_length", "prior_path", "render_mode")
+
+
+def default_prior_path() -> Path:
+    """The Note RNN shipped inside the package."""
+    return Path(str(resources.files("seqtutor_envs") / "data" / DEFAULT_PRIOR))
+
+
+class MelodyTask(SequenceTask):
+    """Melody domain: a random-note primer, RL Tuner's nine music-theory rules, fixed length."""
+
+    name = ENV_ID
+    term_names = RULE_NAMES
+
+    def __init__(self, num_envs: int, composition_length: int) -> None:
+        if not isinstance(composition_length, (int, np.integer)) or composition_length < 8:
+            raise ValueError(f"composition_length must be an integer >= 8, got {composition_length!r}")
+        super().__init__(num_envs, int(composition_length), enc.VOCAB_SIZE, pad_token=enc.VOCAB_SIZE)
+        self.rules = MusicTheoryRules(num_envs, composition_length=int(composition_length))
+
+    def primer(self, rng: np.random.Generator, options: dict[str, Any] | None) -> int:
+        if options and options.get("primer") is not None:
+            primer = options["primer"]
+            if not isinstance(primer, (int, np.integer)) or not enc.NUM_SPECIAL_TOKENS <= primer < enc.VOCAB_SIZE:
+                raise ValueError(
+                    f"options['primer'] must be a pitch token in [{enc.NUM_SPECIAL_TOKENS}, {enc.VOCAB_SIZE}), got {primer!r}"
+                )
+            return int(primer)
+        # A random pitch, as RL Tuner's 'random_note' priming; drawn from the env's own RNG.
+        return int(rng.integers(enc.NUM_SPECIAL_TOKENS, enc.VOCAB_SIZE))
+
+    def reset(self, env_indices: np.ndarray) -> None:
+        mask = np.zeros(self.num_envs, dtype=bool)
+        mask[env_indices] = True
+        self.rules.reset(mask)
+
+    def step(self, actions, env_indices, tokens, lengths) -> TaskStep:
+        breakdown = self.rules.step(actions, env_indices)
+        done = lengths if env_indices is None else lengths[env_indices]
+        return TaskStep(
+            domain_reward=breakdown.sum(axis=1),
+            terminated=done >= self.max_length,
+            terms={name: breakdown[:, k] for k, name in enumerate(RULE_NAMES)},
+        )
+
+    def final_info(self, env_indices, tokens, lengths) -> dict[str, Any]:
+        return {"composition": tokens[env_indices, 1 : self.max_length + 1].copy(), "primer": tokens[env_indices, 0].copy()}
+
+    def describe(self, tokens: np.ndarray) -> str:
+        return " ".join(enc.token_name(t) for t in tokens)
+
+
+def _build(num_envs: int, composition_length: int, prior_path: str | None):
+    path = Path(prior_path) if prior_path is not None else default_prior_path()
+    stepper, _ = load_frozen_prior(path)
+    return MelodyTask(num_envs, composition_length), stepper, str(path)
+
+
+class MelodyEnv(SequenceEnv):
+    """Compose a monophonic melody one 16th-note step at a time, tutored by a Note RNN.
+
+    ## Description
+    Sequence Tutor's melody task (Jaques et al., ICML 2017). A frozen LSTM "Note RNN", pre-trained
+    by maximum likelihood on ~12k folk tunes from music21's corpus (transposed to C major /
+    A minor), is the prior policy. The agent writes a composition of ``composition_length``
+    16th-note steps after a random priming note and is rewarded for following RL Tuner's nine
+    music-theory rules while staying likely under the prior.
+
+    ## Action Space
+    ``Discrete(38)``, note_seq's ``MelodyOneHotEncoding(48, 84)``: 0 = no event (hold the sounding
+    note or the silence), 1 = note off (a rest starts), 2..37 = a note of MIDI pitch 48..83 starts.
+
+    ## Observation Space
+    ``Dict`` (Markov, so a feed-forward policy can act on it):
+    ``tokens`` ``MultiDiscrete([39] * (composition_length + 1))`` -- the priming note, then the
+    composition so far, padded with 38; ``step`` ``Discrete(composition_length + 1)`` -- tokens
+    written so far; ``prior_log_probs`` ``Box(-100, 0, (38,), float32)`` -- the Note RNN's
+    next-token log-probabilities at this state.
+
+    ## Rewards
+    ``prior_weight * log p_prior(a|s) + r_MT(s, a) / c``, with ``r_MT`` the sum of the nine rules
+    in :mod:`seqtutor_envs.melody.rules` (key, tonic, repetition, autocorrelation, motif,
+    repeated motif, preferred intervals, leap resolution, unique extremes). ``info`` holds
+    ``prior_log_prob``, ``domain_reward`` (= ``music_theory_reward``) and ``reward_terms`` (each
+    rule); the final step's ``info`` adds ``composition`` (the tokens) and ``primer``.
+
+    ## Starting State
+    A zero LSTM state fed one priming note, a pitch drawn uniformly from the env's seeded RNG
+    (or ``options={"primer": token}``). The primer is not part of the composition.
+
+    ## Episode End
+    Terminates after ``composition_length`` tokens (a fixed horizon that the ``step``
+    observation makes Markov). No truncation.
+
+    ## Arguments
+    ``gym.make("SeqTutor-Melody-v0", c=10.0, prior_weight=1.0, composition_length=32,
+    prior_path=None, render_mode=None)``. ``c`` > 0 (default 10: RL Tuner's training script's
+    ``reward_scaler = 0.1``); ``prior_weight`` >= 0; ``prior_path`` None uses the shipped Note
+    RNN; ``render_mode`` ``"ansi"`` (note names) or ``"rgb_array"`` (piano roll).
+    ``gym.make_vec(..., num_envs=N)`` builds the batched :class:`MelodyVectorEnv`.
+
+    ## Version History
+    * v0: initial release.
+    """
+
+    def __init__(
+        self,
+        c: float = DEFAULT_C,
+        prior_weight: float = 1.0,
+        composition_length: int = 32,
+        prior_path: str | None = None,
+        render_mode: str | None = None,
+        **unknown: Any,
+    ) -> None:
+        check_unknown_kwargs(ENV_ID, unknown, ACCEPTED_KWARGS)
+        task, stepper, self.prior_path = _build(1, composition_length, prior_path)
+        super().__init__(task, stepper, c, prior_weight, render_mode)
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = super().step(action)
+        info["music_theory_reward"] = info["domain_reward"]
+        return obs, reward, terminated, truncated, info
+
+    def render(self):
+        if self.render_mode is None:
+            return None
+        tokens = self.emitted_tokens()
+        if self.render_mode == "ansi":
+            primer = enc.token_name(self.core.tokens[0, 0])
+            return f"[{primer}] {self.task.describe(tokens)}".rstrip()
+        return _piano_roll(tokens, self.task.max_length)
+
+
+class MelodyVectorEnv(SequenceVectorEnv):
+    """``num_envs`` melody episodes in one batch; see :class:`MelodyEnv` for the task.
+
+    Created by ``gym.make_vec("SeqTutor-Melody-v0", num_envs=N)`` (keyword ``autoreset_mode``:
+    ``"next_step"`` default, or ``"same_step"``).
+    """
+
+    def __init__(
+        self,
+        num_envs: int = 1,
+        c: float = DEFAULT_C,
+        prior_weight: float = 1.0,
+        composition_length: int = 32,
+        prior_path: str | None = None,
+        render_mode: str | None = None,
+        autoreset_mode: str = "next_step",
+        **unknown: Any,
+    ) -> None:
+        check_unknown_kwargs(ENV_ID, unknown, ("num_envs", "autoreset_mode") + ACCEPTED_KWARGS)
+        if not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
+            raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
+        task, stepper, self.prior_path = _build(int(num_envs), composition_length, prior_path)
+        super().__init__(task, stepper, c, prior_weight, render_mode, autoreset_mode)
+
+    def step(self, actions):
+        obs, rewards, terminated, truncated, infos = super().step(actions)
+        if "domain_reward" in infos:
+            infos["music_theory_reward"], infos["_music_theory_reward"] = infos["domain_reward"], infos["_domain_reward"]
+        return obs, rewards, terminated, truncated, infos
+
+    def _render_one(self, tokens: np.ndarray):
+        if self.render_mode == "ansi":
+            return self.task.describe(tokens)
+        return _piano_roll(tokens, self.task.max_length)
+
+
+def _piano_roll(tokens: np.ndarray, length: int) -> np.ndarray:
+    from .melody.midi import piano_roll_image
+
+    padded = np.full(length, enc.NO_EVENT, dtype=np.int64)
+    padded[: len(tokens)] = tokens
+    return piano_roll_image(padded[None, :])

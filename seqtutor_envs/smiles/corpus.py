@@ -1,0 +1,393 @@
+"""SMILES training corpora: the MOSES data set (from the ``molsets`` wheel) and user files.
+
+The default corpus is the MOSES training split (Polykovskiy et al. 2020, MIT licence; 1,584,663
+SMILES, a filtered subset of ZINC Clean Leads). It ships inside the ``molsets==0.3.1`` wheel on
+PyPI as ``moses/dataset/data/{train,test,test_scaffolds}.csv.gz`` (one ``SMILES`` column). The
+wheel is fetched with ``pip download --no-deps`` into a cache folder and read with ``zipfile``; the
+``molsets`` package itself is never installed (its pinned dependencies are ancient).
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import io
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from rdkit import Chem, RDLogger, rdBase
+
+from .tokenizer import try_tokenize
+
+# RDKit logs every parse failure to stderr; a corpus holds thousands of them.
+RDLogger.DisableLog("rdApp.*")
+
+MOSES_WHEEL_NAME = "molsets-0.3.1-py3-none-any.whl"
+MOSES_REQUIREMENT = "molsets==0.3.1"
+# sha256 of the PyPI file (PyPI files are immutable): a wrong or damaged download is refused.
+MOSES_WHEEL_SHA256 = "7f4450e3ebecebe79c3a2a55950c93daddee071120daf64a163d03481e811d34"
+MOSES_SPLITS = {
+    "train": "moses/dataset/data/train.csv.gz",
+    "test": "moses/dataset/data/test.csv.gz",
+    "test_scaffolds": "moses/dataset/data/test_scaffolds.csv.gz",
+}
+# SMILES per split (header excluded), for reference.
+MOSES_SPLIT_SIZES = {"train": 1_584_663, "test": 176_074, "test_scaffolds": 176_225}
+
+CORPUS_FORMAT = "seqtutor.smiles.corpus/1"
+
+
+def default_cache_dir() -> Path:
+    """``$SEQTUTOR_CACHE`` if set, else ``~/.cache/seqtutor``."""
+    env = os.environ.get("SEQTUTOR_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "seqtutor"
+
+
+def moses_wheel(cache_dir: str | os.PathLike[str] | None = None, verify: bool = True) -> Path:
+    """Path of the ``molsets-0.3.1`` wheel, downloading it from PyPI into the cache if absent.
+
+    :param cache_dir: folder holding the wheel (default :func:`default_cache_dir`).
+    :param verify: check the wheel's sha256 against :data:`MOSES_WHEEL_SHA256` (~0.1 s).
+    :raises RuntimeError: if ``pip download`` fails or the wheel's checksum is wrong.
+    """
+    cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    wheel = cache / MOSES_WHEEL_NAME
+    if wheel.is_file():
+        if verify:
+            _check_sha256(wheel)
+        return wheel
+    cache.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
+           MOSES_REQUIREMENT, "-d", str(cache)]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+    except OSError as exc:  # pip missing from this interpreter, for instance
+        raise RuntimeError(f"could not run {' '.join(cmd)}: {exc}") from exc
+    if proc.returncode != 0 or not wheel.is_file():
+        tail = (proc.stderr or proc.stdout or "").strip()[-2000:]
+        raise RuntimeError(
+            f"downloading the MOSES data set failed: `{' '.join(cmd)}` exited with {proc.returncode}.\n"
+            f"{tail}\n"
+            f"Fix the network access to PyPI, or place {MOSES_WHEEL_NAME} in {cache} by hand "
+            "(or point $SEQTUTOR_CACHE at a folder holding it)."
+        )
+    _check_sha256(wheel)
+    return wheel
+
+
+def _check_sha256(path: Path) -> None:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    if digest.hexdigest() != MOSES_WHEEL_SHA256:
+        raise RuntimeError(
+            f"{path} has sha256 {digest.hexdigest()}, not the PyPI file's {MOSES_WHEEL_SHA256}: "
+            "delete it and run again to download a fresh copy."
+        )
+
+
+def read_moses_split(
+    split: str = "train", cache_dir: str | os.PathLike[str] | None = None, verify: bool = True
+) -> list[str]:
+    """SMILES of one MOSES split, in file order.
+
+    :param split: ``"train"``, ``"test"`` or ``"test_scaffolds"``.
+    :param cache_dir: wheel cache folder (see :func:`moses_wheel`).
+    :param verify: check the wheel's checksum (see :func:`moses_wheel`).
+    """
+    if split not in MOSES_SPLITS:
+        raise ValueError(f"unknown MOSES split {split!r}; expected one of {sorted(MOSES_SPLITS)}")
+    with zipfile.ZipFile(moses_wheel(cache_dir, verify=verify)) as zf:
+        raw = zf.read(MOSES_SPLITS[split])
+    text = gzip.decompress(raw).decode("utf-8")
+    return _smiles_from_csv_text(text)
+
+
+def _smiles_from_csv_text(text: str) -> list[str]:
+    """The ``smiles``/``SMILES`` column of CSV text with a header (else its first column)."""
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, None)
+    if header is None:
+        return []
+    lowered = [h.strip().lower() for h in header]
+    col = lowered.index("smiles") if "smiles" in lowered else 0
+    out = []
+    for row in reader:
+        if len(row) > col:
+            s = row[col].strip()
+            if s:
+                out.append(s)
+    return out
+
+
+def read_smiles_file(path: str | os.PathLike[str]) -> list[str]:
+    """SMILES of a user file.
+
+    ``.csv`` (optionally ``.csv.gz``): the column named ``smiles`` (any case), else the first column;
+    the first row is a header. Any other suffix (``.smi``, ``.txt``, optionally gzipped) is read as
+    SMILES lines: the first whitespace-separated field of each line, skipping blank lines and lines
+    starting with ``#``.
+
+    :param path: the file.
+    """
+    p = Path(path)
+    opener = gzip.open if p.suffix == ".gz" else open
+    with opener(p, "rt", encoding="utf-8", newline="") as fh:  # type: ignore[operator]
+        text = fh.read()
+    stem_suffix = Path(p.stem).suffix if p.suffix == ".gz" else p.suffix
+    if stem_suffix.lower() == ".csv":
+        return _smiles_from_csv_text(text)
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        out.append(line.split()[0])
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# Canonicalisation and filtering
+# ------------------------------------------------------------------------------------------------
+
+
+def canonicalize(smiles: str) -> str | None:
+    """RDKit canonical SMILES, or ``None`` for an unparsable or empty molecule (never raises)."""
+    try:
+        mol = Chem.MolFromSmiles(smiles)
+        if mol is None or mol.GetNumAtoms() == 0:
+            return None
+        return Chem.MolToSmiles(mol)
+    except Exception:  # RDKit can raise on pathological input; such a string is simply invalid
+        return None
+
+
+def _canonicalize_chunk(chunk: list[str]) -> list[str | None]:
+    RDLogger.DisableLog("rdApp.*")  # a spawned worker starts with RDKit's default logging
+    return [canonicalize(s) for s in chunk]
+
+
+@dataclass
+class SmilesCorpus:
+    """A filtered, canonical, deduplicated list of SMILES with a record of how it was made.
+
+    :param smiles: canonical SMILES, first-occurrence order of the input.
+    :param report: counts ``lines_read, invalid, untokenizable, too_long, duplicates, kept``.
+    :param provenance: where the SMILES came from and with which settings (JSON-serialisable).
+    """
+
+    smiles: list[str]
+    report: dict[str, int] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.smiles)
+
+    def split(self, valid_fraction: float, seed: int = 0) -> tuple[list[str], list[str]]:
+        """Deterministic random train/validation split.
+
+        :param valid_fraction: fraction in ``[0, 1)`` of molecules held out (at least one when > 0
+            and the corpus has two or more molecules).
+        :param seed: seed of the permutation; the same seed and corpus give the same split.
+        :returns: ``(train_smiles, valid_smiles)``.
+        """
+        if not 0.0 <= valid_fraction < 1.0:
+            raise ValueError(f"valid_fraction must be in [0, 1), got {valid_fraction}")
+        n = len(self.smiles)
+        n_valid = int(round(n * valid_fraction))
+        if valid_fraction > 0 and n >= 2:
+            n_valid = min(max(n_valid, 1), n - 1)
+        order = list(range(n))
+        random.Random(seed).shuffle(order)
+        held = set(order[:n_valid])
+        train = [s for i, s in enumerate(self.smiles) if i not in held]
+        valid = [self.smiles[i] for i in sorted(held)]
+        return train, valid
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write ``path`` (gzip text, one SMILES a line) and ``path + ".json"`` (report, provenance).
+
+        Both are written to a temporary file first and moved into place, so an interrupted save
+        never leaves a truncated corpus behind.
+
+        :returns: the path of the SMILES file.
+        """
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        text = "\n".join(self.smiles) + ("\n" if self.smiles else "")
+        data = gzip.compress(text.encode("utf-8"), mtime=0)  # mtime=0: identical corpora, identical bytes
+        meta = {
+            "format": CORPUS_FORMAT,
+            "n": len(self.smiles),
+            "report": self.report,
+            "provenance": self.provenance,
+        }
+        _atomic_write(p, data)
+        _atomic_write(_meta_path(p), (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+        return p
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> "SmilesCorpus":
+        """Read a corpus written by :meth:`save` (the ``.json`` side file is optional)."""
+        p = Path(path)
+        with gzip.open(p, "rt", encoding="utf-8") as fh:
+            smiles = [line.strip() for line in fh if line.strip()]
+        report: dict[str, int] = {}
+        provenance: dict[str, Any] = {}
+        mp = _meta_path(p)
+        if mp.is_file():
+            meta = json.loads(mp.read_text(encoding="utf-8"))
+            if meta.get("format") != CORPUS_FORMAT:
+                raise ValueError(f"{mp}: unsupported corpus format {meta.get('format')!r}")
+            if meta.get("n") != len(smiles):
+                raise ValueError(f"{p}: holds {len(smiles)} SMILES but {mp.name} says {meta.get('n')}")
+            report, provenance = meta.get("report", {}), meta.get("provenance", {})
+        return cls(smiles=smiles, report=report, provenance=provenance)
+
+
+def _meta_path(p: Path) -> Path:
+    return p.with_name(p.name + ".json")
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def prepare_corpus(
+    smiles: Iterable[str],
+    max_tokens: int | None = None,
+    progress: bool = True,
+    workers: int = 1,
+    limit: int | None = None,
+    seed: int = 0,
+    provenance: dict[str, Any] | None = None,
+    chunk_size: int = 2000,
+) -> SmilesCorpus:
+    """Canonicalise, filter and deduplicate SMILES into a :class:`SmilesCorpus`.
+
+    Each SMILES is parsed and re-written by RDKit (``MolToSmiles``, canonical, stereo kept); then
+    invalid ones (unparsable or empty), untokenizable ones, ones longer than ``max_tokens`` tokens
+    (END/BOS not counted) and duplicates of an earlier canonical SMILES are dropped and counted.
+
+    :param smiles: input SMILES (e.g. :func:`read_moses_split` or :func:`read_smiles_file`).
+    :param max_tokens: drop molecules with more SMILES tokens than this (``None``: keep all).
+    :param progress: show a tqdm progress bar.
+    :param workers: processes canonicalising in parallel (1: in this process).
+    :param limit: keep only a seeded random subset of this many input lines (before filtering), so
+        that a quick run need not canonicalise all 1.6M MOSES molecules.
+    :param seed: seed of the ``limit`` subset.
+    :param provenance: extra provenance entries (e.g. ``{"source": "moses/train"}``).
+    :param chunk_size: SMILES per work unit for the worker pool.
+    """
+    items = list(smiles)
+    n_input = len(items)
+    if limit is not None and limit < len(items):
+        rng = random.Random(seed)
+        idx = sorted(rng.sample(range(len(items)), int(limit)))
+        items = [items[i] for i in idx]
+    chunks = [items[i : i + chunk_size] for i in range(0, len(items), chunk_size)]
+
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(items), desc="canonicalising SMILES", unit="mol", disable=not progress,
+               mininterval=0.5)
+    canon: list[str | None] = []
+    try:
+        if workers > 1 and len(chunks) > 1:
+            import multiprocessing as mp
+
+            # fork where the OS has it: workers only run RDKit, and spawn would demand an
+            # ``if __name__ == "__main__"`` guard from every script calling this function.
+            method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+            with mp.get_context(method).Pool(workers) as pool:
+                for res in pool.imap(_canonicalize_chunk, chunks):
+                    canon.extend(res)
+                    bar.update(len(res))
+        else:
+            for chunk in chunks:
+                res = _canonicalize_chunk(chunk)
+                canon.extend(res)
+                bar.update(len(res))
+    finally:
+        bar.close()
+
+    report = dict.fromkeys(("lines_read", "invalid", "untokenizable", "too_long", "duplicates", "kept"), 0)
+    report["lines_read"] = len(items)
+    kept: list[str] = []
+    seen: set[str] = set()
+    for c in canon:
+        if c is None:
+            report["invalid"] += 1
+            continue
+        toks = try_tokenize(c)
+        if toks is None:
+            report["untokenizable"] += 1
+            continue
+        if max_tokens is not None and len(toks) > max_tokens:
+            report["too_long"] += 1
+            continue
+        if c in seen:
+            report["duplicates"] += 1
+            continue
+        seen.add(c)
+        kept.append(c)
+    report["kept"] = len(kept)
+
+    prov: dict[str, Any] = {
+        "format": CORPUS_FORMAT,
+        "input_size": n_input,
+        "limit": limit,
+        "seed": seed if limit is not None else None,
+        "max_tokens": max_tokens,
+        "canonicalizer": f"rdkit {rdBase.rdkitVersion} MolToSmiles(MolFromSmiles(s))",
+    }
+    prov.update(provenance or {})
+    return SmilesCorpus(smiles=kept, report=report, provenance=prov)
+
+
+def moses_corpus(
+    split: str = "train",
+    max_tokens: int | None = None,
+    limit: int | None = None,
+    seed: int = 0,
+    workers: int = 1,
+    progress: bool = True,
+    cache_dir: str | os.PathLike[str] | None = None,
+) -> SmilesCorpus:
+    """:func:`prepare_corpus` over a MOSES split, with the source recorded in the provenance.
+
+    :param split: MOSES split name (see :func:`read_moses_split`).
+    """
+    raw = read_moses_split(split, cache_dir=cache_dir)
+    prov = {"source": f"MOSES {split} split ({MOSES_REQUIREMENT} wheel, {MOSES_SPLITS[split]}), MIT licence"}
+    return prepare_corpus(
+        raw, max_tokens=max_tokens, progress=progress, workers=workers, limit=limit, seed=seed,
+        provenance=prov,
+    )
+
+
+def split_list(smiles: Sequence[str], valid_fraction: float, seed: int = 0) -> tuple[list[str], list[str]]:
+    """:meth:`SmilesCorpus.split` for a plain list."""
+    return SmilesCorpus(list(smiles)).split(valid_fraction, seed)

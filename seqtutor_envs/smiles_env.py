@@ -1,0 +1,277 @@
+"""``SeqTutor-SMILES-v0``: write a molecule as a SMILES string, tutored by a pre-trained SMILES RNN."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from .core import SequenceEnv, SequenceTask, SequenceVectorEnv, TaskStep, check_unknown_kwargs, load_frozen_prior
+from .smiles.scoring import (
+    OBJECTIVE_PRESETS,
+    PAPER_C,
+    PROPERTIES,
+    MoleculeScorer,
+    Objective,
+    PrefixSyntaxTracker,
+    make_objective,
+)
+from .smiles.tokenizer import Vocabulary
+
+ENV_ID = "SeqTutor-SMILES-v0"
+DEFAULT_PRIOR = "smiles_prior.pt"
+DEFAULT_OBJECTIVE = "qed"
+DEFAULT_MAX_LENGTH = 100
+#: Default ``c`` per objective: it sets how many nats of prior log-likelihood one unit of domain
+#: reward is worth. QED lies in [0, 1] and a MOSES molecule costs ~20-30 nats under the prior, so
+#: c = 0.02 (REINVENT-like sigma = 50); penalised logP spans ~10 units, c = 0.2; the paper's
+#: reward is in the hundreds and used reward_scaler 0.35 = 1/c.
+DEFAULT_C: dict[str, float] = {"qed": 0.02, "plogp": 0.2, "paper": PAPER_C}
+DEFAULT_C_CALLABLE = 0.1
+ACCEPTED_KWARGS = ("objective", "c", "prior_weight", "max_length", "prior_path", "render_mode")
+TERM_NAMES = ("prefix_shaping", "final_score")
+
+
+def default_prior_path() -> Path:
+    """The SMILES prior shipped inside the package."""
+    return Path(str(resources.files("seqtutor_envs") / "data" / DEFAULT_PRIOR))
+
+
+def vocabulary_of_prior(metadata: dict[str, Any], num_outputs: int, path: Any) -> Vocabulary:
+    """The vocabulary stored with a SMILES prior, checked against the prior's output layer."""
+    if "vocabulary" not in metadata or not isinstance(metadata["vocabulary"], dict):
+        raise ValueError(f"{path} holds no SMILES vocabulary in its metadata: was it trained for another domain?")
+    vocab = Vocabulary.from_json(metadata["vocabulary"])
+    if vocab.num_actions != num_outputs:
+        raise ValueError(
+            f"vocabulary mismatch in {path}: its vocabulary has {vocab.num_actions} actions but the weights "
+            f"predict {num_outputs} tokens"
+        )
+    return vocab
+
+
+class SmilesTask(SequenceTask):
+    """SMILES domain: starts at BOS, ends at END or ``max_length`` tokens, scored by an objective.
+
+    Per step the domain reward is the objective's prefix shaping (the ``paper`` preset only; other
+    objectives pay nothing before the end), asked of RDKit only for prefixes that pass a cheap
+    syntactic filter (balanced branches, closed rings, no dangling bond); at the end it is the
+    objective's score of the final SMILES. Scores are cached by canonical SMILES.
+    """
+
+    name = ENV_ID
+    term_names = TERM_NAMES
+
+    def __init__(self, num_envs: int, vocab: Vocabulary, max_length: int, objective: Objective) -> None:
+        if not isinstance(max_length, (int, np.integer)) or max_length < 2:
+            raise ValueError(f"max_length must be an integer >= 2, got {max_length!r}")
+        super().__init__(num_envs, int(max_length), vocab.num_actions, pad_token=vocab.pad_id)
+        self.vocab = vocab
+        self.objective = objective
+        self.scorer: MoleculeScorer = objective.scorer
+        self.tracker = PrefixSyntaxTracker(vocab, num_envs)
+        self._token_strings = np.array(vocab.tokens, dtype=object)
+        self._noop = np.full(num_envs, vocab.pad_id, dtype=np.int64)
+
+    def primer(self, rng: np.random.Generator, options: dict[str, Any] | None) -> int:
+        return self.vocab.bos_id
+
+    def reset(self, env_indices: np.ndarray) -> None:
+        self.tracker.reset(env_indices)
+
+    def smiles_of(self, tokens: np.ndarray, lengths: np.ndarray, rows: np.ndarray) -> list[str]:
+        """SMILES strings of ``rows`` (END excluded)."""
+        out = []
+        for i in rows:
+            ids = tokens[i, 1 : 1 + lengths[i]]
+            if len(ids) and ids[-1] == self.vocab.end_id:
+                ids = ids[:-1]
+            out.append("".join(self._token_strings[ids]))
+        return out
+
+    def step(self, actions, env_indices, tokens, lengths) -> TaskStep:
+        saved = self._tracker_state()
+        try:
+            return self._step(actions, env_indices, tokens, lengths)
+        except BaseException:
+            self._restore_tracker(saved)  # a failing objective leaves the batch as it was
+            raise
+
+    _TRACKER_FIELDS = ("length", "depth", "broken", "ended", "last_bad", "ring_open", "open_count")
+
+    def _tracker_state(self) -> dict[str, np.ndarray]:
+        return {name: getattr(self.tracker, name).copy() for name in self._TRACKER_FIELDS}
+
+    def _restore_tracker(self, saved: dict[str, np.ndarray]) -> None:
+        for name, value in saved.items():
+            setattr(self.tracker, name, value)
+
+    def _step(self, actions, env_indices, tokens, lengths) -> TaskStep:
+        idx = np.arange(self.num_envs) if env_indices is None else env_indices
+        if env_indices is None:
+            completable = self.tracker.step(actions)
+        else:  # PAD is a no-op for the tracker: step only the active rows
+            ids = self._noop.copy()
+            ids[idx] = actions
+            completable = self.tracker.step(ids)[idx]
+        ended = actions == self.vocab.end_id
+        terminated = ended | (lengths[idx] >= self.max_length)
+        prefix = np.zeros(len(idx))
+        final = np.zeros(len(idx))
+        done = np.flatnonzero(terminated)
+        if len(done):
+            final[done] = self._checked(self.objective.score_final(self.smiles_of(tokens, lengths, idx[done])))
+        if self.objective.has_prefix_shaping:
+            ask = np.flatnonzero(~terminated & completable)
+            if len(ask):
+                prefix[ask] = self._checked(self.objective.score_prefix(self.smiles_of(tokens, lengths, idx[ask])))
+        return TaskStep(domain_reward=prefix + final, terminated=terminated,
+                        terms={"prefix_shaping": prefix, "final_score": final})
+
+    def _checked(self, values: np.ndarray) -> np.ndarray:
+        values = np.asarray(values, dtype=np.float64)
+        if not np.all(np.isfinite(values)):
+            raise ValueError(f"objective {self.objective.name!r} returned a non-finite reward: {values}")
+        return values
+
+    def final_info(self, env_indices, tokens, lengths) -> dict[str, Any]:
+        smiles = self.smiles_of(tokens, lengths, env_indices)
+        scores = self.scorer.score(smiles, PROPERTIES)
+        info: dict[str, Any] = {"smiles": smiles, "valid": scores["valid"], "length": scores["length"]}
+        info.update({k: scores[k] for k in PROPERTIES})
+        return info
+
+    def describe(self, tokens: np.ndarray) -> str:
+        ids = [int(t) for t in tokens if t != self.vocab.end_id]
+        return "".join(self.vocab.tokens[t] for t in ids)
+
+
+def _build(num_envs: int, objective, c, max_length: int, prior_path: str | None):
+    path = Path(prior_path) if prior_path is not None else default_prior_path()
+    stepper, metadata = load_frozen_prior(path)
+    vocab = vocabulary_of_prior(metadata, stepper.num_outputs, path)
+    if isinstance(objective, str) and objective not in OBJECTIVE_PRESETS:
+        raise ValueError(f"unknown objective {objective!r}; choose one of {OBJECTIVE_PRESETS} or pass a callable f(mol) -> float")
+    obj = make_objective(objective)
+    # Fail at construction, not mid-episode, if the objective cannot score ordinary molecules.
+    SmilesTask(1, vocab, 2, obj)._checked(obj.score_final(["CCO", "c1ccccc1", "CC(=O)Oc1ccccc1C(=O)O"]))
+    if c is None:
+        c = DEFAULT_C.get(obj.name, DEFAULT_C_CALLABLE) if isinstance(objective, str) else DEFAULT_C_CALLABLE
+    return SmilesTask(num_envs, vocab, max_length, obj), stepper, c, str(path)
+
+
+class SmilesEnv(SequenceEnv):
+    """Generate a molecule token by token, tutored by a pre-trained SMILES LSTM.
+
+    ## Description
+    Sequence Tutor's molecule task (Jaques et al., ICML 2017). A frozen LSTM prior, pre-trained by
+    maximum likelihood on the MOSES training set (1.58M ZINC molecules, canonical SMILES), is the
+    prior policy. The agent writes a SMILES string one token at a time and is rewarded by an
+    RDKit-computed objective while staying likely under the prior.
+
+    ## Action Space
+    ``Discrete(V)``: id 0 is END (finish the molecule), ids 1..V-1 are SMILES tokens (atoms,
+    bracket atoms, bonds, branches, ring-bond digits) of the prior's vocabulary (``env.vocab``).
+
+    ## Observation Space
+    ``Dict``: ``tokens`` ``MultiDiscrete([V + 2] * (max_length + 1))`` -- BOS then the tokens so
+    far, padded with PAD (id V + 1); ``step`` ``Discrete(max_length + 1)``; ``prior_log_probs``
+    ``Box(-100, 0, (V,), float32)`` -- the prior's next-token log-probabilities.
+
+    ## Rewards
+    ``prior_weight * log p_prior(a|s) + r_domain / c``. ``objective`` chooses ``r_domain``:
+    ``"qed"`` (default; QED of the final molecule, 0 if invalid), ``"plogp"`` (penalised logP =
+    logP - SA + ring penalty, -10 if invalid), ``"paper"`` (the authors' reward: +5 + score for
+    each valid prefix, score + length penalty + 600 for a valid end, the length penalty for an
+    invalid one; score = 3 logP + 5 ring + 40 QED - 2 SA) or a callable ``f(mol) -> float``.
+    ``info`` holds ``prior_log_prob``, ``domain_reward`` and ``reward_terms`` (``prefix_shaping``,
+    ``final_score``); the last step's ``info`` adds ``smiles``, ``valid``, ``length`` and every
+    score (``logp``, ``qed``, ``sa``, ``ring_penalty``, ``plogp``). Any string, even garbage,
+    gets a finite reward.
+
+    ## Starting State
+    The prior's zero state fed BOS (deterministic).
+
+    ## Episode End
+    Terminates when the agent emits END or after ``max_length`` tokens (the string is then scored
+    as it is; the ``step`` observation makes this fixed horizon Markov). No truncation.
+
+    ## Arguments
+    ``gym.make("SeqTutor-SMILES-v0", objective="qed", c=None, prior_weight=1.0, max_length=100,
+    prior_path=None, render_mode=None)``. ``c=None`` picks the objective's default (qed 0.02,
+    plogp 0.2, paper 1/0.35, callable 0.1). ``render_mode``: ``"ansi"`` (the SMILES) or
+    ``"rgb_array"`` (an RDKit depiction). ``gym.make_vec(..., num_envs=N)`` builds the batched
+    :class:`SmilesVectorEnv`.
+
+    ## Version History
+    * v0: initial release.
+    """
+
+    def __init__(
+        self,
+        objective: str | Callable = DEFAULT_OBJECTIVE,
+        c: float | None = None,
+        prior_weight: float = 1.0,
+        max_length: int = DEFAULT_MAX_LENGTH,
+        prior_path: str | None = None,
+        render_mode: str | None = None,
+        **unknown: Any,
+    ) -> None:
+        check_unknown_kwargs(ENV_ID, unknown, ACCEPTED_KWARGS)
+        task, stepper, c, self.prior_path = _build(1, objective, c, max_length, prior_path)
+        self.vocab = task.vocab
+        super().__init__(task, stepper, c, prior_weight, render_mode)
+
+    def render(self):
+        if self.render_mode is None:
+            return None
+        smiles = self.task.describe(self.emitted_tokens())
+        return smiles if self.render_mode == "ansi" else depict(smiles)
+
+
+class SmilesVectorEnv(SequenceVectorEnv):
+    """``num_envs`` SMILES episodes in one batch; see :class:`SmilesEnv` for the task.
+
+    One prior forward per step, one syntactic-filter update, and one batched, cached RDKit scoring
+    call for the molecules that finished (plus completable prefixes for the ``paper`` objective).
+    """
+
+    def __init__(
+        self,
+        num_envs: int = 1,
+        objective: str | Callable = DEFAULT_OBJECTIVE,
+        c: float | None = None,
+        prior_weight: float = 1.0,
+        max_length: int = DEFAULT_MAX_LENGTH,
+        prior_path: str | None = None,
+        render_mode: str | None = None,
+        autoreset_mode: str = "next_step",
+        **unknown: Any,
+    ) -> None:
+        check_unknown_kwargs(ENV_ID, unknown, ("num_envs", "autoreset_mode") + ACCEPTED_KWARGS)
+        if not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
+            raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
+        task, stepper, c, self.prior_path = _build(int(num_envs), objective, c, max_length, prior_path)
+        self.vocab = task.vocab
+        super().__init__(task, stepper, c, prior_weight, render_mode, autoreset_mode)
+
+    def _render_one(self, tokens: np.ndarray):
+        smiles = self.task.describe(tokens)
+        return smiles if self.render_mode == "ansi" else depict(smiles)
+
+
+def depict(smiles: str, size: int = 300) -> np.ndarray:
+    """RDKit depiction of a SMILES as an RGB array; an empty canvas captioned with the string if invalid."""
+    from PIL import ImageDraw
+    from rdkit import Chem
+    from rdkit.Chem import Draw
+
+    from .smiles.scoring import parse_smiles
+
+    mol = parse_smiles(smiles) if smiles else None
+    image = Draw.MolToImage(mol if mol is not None else Chem.Mol(), size=(size, size))
+    if mol is None:
+        ImageDraw.Draw(image).text((8, size - 20), (smiles or "(empty)")[:48], fill=(120, 0, 0))
+    return np.asarray(image.convert("RGB"), dtype=np.uint8)

@@ -1,0 +1,334 @@
+"""Molecule scores, objectives (domain rewards) and the syntactic prefix filter."""
+
+from __future__ import annotations
+
+import math
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from rdkit import Chem
+from rdkit.Chem import QED, Crippen
+
+from seqtutor_envs.smiles.corpus import read_smiles_file
+from seqtutor_envs.smiles.scoring import (
+    INVALID_VALUES,
+    PAPER_C,
+    PAPER_REWARD_SCALER,
+    PROPERTIES,
+    MoleculeScorer,
+    ObjectiveError,
+    PaperObjective,
+    PrefixSyntaxTracker,
+    could_be_complete_ids,
+    could_be_complete_smiles,
+    load_sascorer,
+    make_objective,
+    paper_length_penalty,
+)
+from seqtutor_envs.smiles.tokenizer import Vocabulary, tokenize
+
+FIXTURE = Path(__file__).parent / "data" / "smiles_fixture.smi"
+FIXTURE_VALID = read_smiles_file(FIXTURE)[:211]
+GARBAGE = ["C(((", "", "[Xx]", "%%%", "c1ccccc", "C1CC", ")C(", "=", "[", "]", "C" * 3 + "(" * 50,
+           "\x00", "💊", " ", "CC O", "CCO\n", "\tC"]
+
+
+@pytest.fixture(scope="module")
+def scorer() -> MoleculeScorer:
+    return MoleculeScorer()
+
+
+def _sa(smiles: str) -> float:
+    return load_sascorer().calculateScore(Chem.MolFromSmiles(smiles))
+
+
+# ---- scorer -----------------------------------------------------------------------------------
+
+
+def test_known_molecules(scorer: MoleculeScorer) -> None:
+    out = scorer.score(["c1ccccc1", "CCO", "C1CCCCCCCCCCC1"])
+    assert out["valid"].tolist() == [True, True, True]
+    benzene = Chem.MolFromSmiles("c1ccccc1")
+    assert out["qed"][0] == pytest.approx(QED.qed(benzene), abs=1e-12)
+    assert out["logp"][0] == pytest.approx(Crippen.MolLogP(benzene), abs=1e-12)
+    assert out["qed"][0] == pytest.approx(0.443, abs=0.01)
+    assert out["logp"][0] == pytest.approx(1.687, abs=0.01)
+    assert 1.0 <= out["sa"][0] <= 2.0 and out["ring_penalty"][0] == 0.0
+    assert out["logp"][1] == pytest.approx(Crippen.MolLogP(Chem.MolFromSmiles("CCO")), abs=1e-12)
+    assert 0.3 < out["qed"][1] < 0.5 and out["ring_penalty"][1] == 0.0
+    assert out["ring_penalty"][2] == -6.0  # 12-membered ring
+    for k in ("sa",):
+        assert out[k][2] == pytest.approx(_sa("C1CCCCCCCCCCC1"))
+    # sign convention: plogp = logP - SA + ring_penalty, ring_penalty <= 0
+    np.testing.assert_allclose(out["plogp"], out["logp"] - out["sa"] + out["ring_penalty"])
+    assert out["length"].tolist() == [8, 3, 14]
+
+
+@pytest.mark.parametrize("bad", GARBAGE + [None, 3, b"CCO"])
+def test_garbage_is_invalid_and_finite(scorer: MoleculeScorer, bad: object) -> None:
+    out = scorer.score([bad, "CCO"])
+    assert out["valid"].tolist() == [False, True]
+    for k in PROPERTIES:
+        assert math.isfinite(out[k][0]) and out[k][0] == INVALID_VALUES[k]
+    iv = INVALID_VALUES
+    assert iv["plogp"] == iv["logp"] - iv["sa"] + iv["ring_penalty"]
+    for name in ("paper", "qed", "plogp"):
+        obj = make_objective(name, scorer=scorer)
+        assert np.isfinite(obj.score_final([bad])).all() and np.isfinite(obj.score_prefix([bad])).all()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("CNOcnos()[]=#123%@+-H.lBr/\\*$:0 ")), max_size=40)
+       | st.text(max_size=30))
+def test_scorer_never_raises(text: str) -> None:
+    out = _SHARED.score([text])
+    assert all(np.isfinite(out[k]).all() for k in PROPERTIES)
+    if out["valid"][0]:
+        assert Chem.MolFromSmiles(text) is not None
+
+
+_SHARED = MoleculeScorer(cache_size=1000)
+
+
+def test_caches_and_counters() -> None:
+    sc = MoleculeScorer()
+    sc.score(["CCO", "OCC", "CCO", "C(((", "C(((", "c1ccccc1"])
+    info = sc.cache_info()
+    # raw: CCO miss, OCC miss, CCO hit, C((( rejected twice by syntax (never cached), benzene miss
+    assert info["raw_hits"] == 1 and info["raw_misses"] == 5 and info["syntax_rejects"] == 2
+    assert info["parses"] == 3
+    # properties: CCO computed, OCC (same canonical) hit, CCO hit, benzene computed
+    assert info["prop_misses"] == 2 and info["prop_hits"] == 2
+    assert info["raw_cache_size"] == 3 and info["prop_cache_size"] == 2
+    sc.score(["CCO"])
+    assert sc.cache_info()["raw_hits"] == 2 and sc.cache_info()["parses"] == 3
+    assert sc.canonical("OCC") == "CCO" and sc.canonical("C(((") is None
+    sc.clear_cache()
+    assert sc.cache_info()["raw_cache_size"] == 0 and sc.cache_info()["raw_hits"] == 0
+
+
+def test_property_subsets_are_lazy_and_consistent() -> None:
+    sc = MoleculeScorer()
+    qed_only = sc.score(["CC(=O)Oc1ccccc1C(=O)O"], properties=("qed",))
+    assert np.isnan(qed_only["logp"][0]) and np.isnan(qed_only["plogp"][0]) and qed_only["qed"][0] > 0
+    full = sc.score(["CC(=O)Oc1ccccc1C(=O)O"])
+    assert full["qed"][0] == qed_only["qed"][0]
+    fresh = MoleculeScorer().score(["CC(=O)Oc1ccccc1C(=O)O"])
+    for k in PROPERTIES:
+        assert full[k][0] == pytest.approx(fresh[k][0], abs=1e-12)
+    with pytest.raises(ValueError, match="unknown properties"):
+        sc.score(["CCO"], properties=("tpsa",))
+
+
+def test_logp_reuse_matches_crippen_with_explicit_hydrogens() -> None:
+    sc = MoleculeScorer()
+    smiles = ["[2H]c1ccccc1", "[H]OC([H])([H])C", "CCN(CC)CC"]
+    out = sc.score(smiles)
+    for s, v in zip(smiles, out["logp"]):
+        assert v == pytest.approx(Crippen.MolLogP(Chem.MolFromSmiles(s)), abs=1e-12)
+
+
+def test_lru_eviction() -> None:
+    sc = MoleculeScorer(cache_size=2)
+    sc.score(["C", "CC", "CCC", "C"])
+    assert sc.cache_info()["raw_cache_size"] == 2 and sc.cache_info()["raw_hits"] == 0
+
+
+# ---- objectives ---------------------------------------------------------------------------------
+
+
+def _paper_score(smiles: str) -> float:
+    mol = Chem.MolFromSmiles(smiles)
+    rings = [len(r) for r in mol.GetRingInfo().AtomRings()]
+    ring = -(max(rings) - 6) if rings and max(rings) > 6 else 0
+    return 3 * Crippen.MolLogP(mol) + 5 * ring + 40 * QED.qed(mol) - 2 * _sa(smiles)
+
+
+def test_paper_constants() -> None:
+    assert PAPER_REWARD_SCALER == 0.35 and PAPER_C == pytest.approx(1 / 0.35)
+
+
+def test_paper_length_penalty_thresholds() -> None:
+    lengths = [0, 1, 18, 19, 26, 27, 28, 40, 120]
+    expected = [-200, -200, -200, -25, -25, -25, 0, 0, 0]
+    assert paper_length_penalty(np.array(lengths)).tolist() == expected
+
+
+def test_paper_episodes(scorer: MoleculeScorer) -> None:
+    obj = make_objective("paper", scorer=scorer)
+    assert isinstance(obj, PaperObjective) and obj.has_prefix_shaping and obj.name == "paper"
+    ok_long = "CC(C)Cc1ccc([C@H](C)C(=O)O)cc1"  # ibuprofen, 30 characters: no length penalty
+    assert len(ok_long) == 30
+    heptacosane = "C" * 27  # valid, 27 characters: -25
+    final = obj.score_final([ok_long, "CCO", heptacosane, "C1CC(" + "C" * 30, "", "c1ccccc"])
+    assert final[0] == pytest.approx(_paper_score(ok_long) + 600)
+    assert final[1] == pytest.approx(_paper_score("CCO") - 200 + 600)  # valid but too short
+    assert final[2] == pytest.approx(_paper_score(heptacosane) - 25 + 600)
+    assert final[3] == 0.0  # invalid, 35 characters: only the (zero) length penalty
+    assert final[4] == -200.0 and final[5] == -200.0  # END at once / invalid short: length penalty only
+    prefix = obj.score_prefix(["CC(C)C", "CC(C", "c1cc"])
+    assert prefix[0] == pytest.approx(5 + _paper_score("CC(C)C"))
+    assert prefix[1] == 0.0 and prefix[2] == 0.0
+    # A whole hand-built episode: tokens of "CCO" then END.
+    steps = ["C", "CC", "CCO"]
+    shaped = obj.score_prefix(steps)
+    assert shaped[0] == pytest.approx(5 + _paper_score("C"))
+    assert shaped[2] == pytest.approx(5 + _paper_score("CCO"))
+    episode = shaped.sum() + obj.score_final(["CCO"]).sum()
+    assert episode == pytest.approx(sum(5 + _paper_score(s) for s in steps) + _paper_score("CCO") - 200 + 600)
+
+
+def test_paper_length_unit_tokens(scorer: MoleculeScorer) -> None:
+    smi = "ClC(Cl)(Cl)C(Cl)(Cl)C(Cl)(Cl)Cl"  # 31 characters (no penalty), 23 tokens (-25)
+    assert len(smi) == 31 and len(tokenize(smi)) == 23
+    chars = PaperObjective(scorer=scorer).score_final([smi])[0]
+    toks = PaperObjective(scorer=scorer, length_unit="tokens").score_final([smi])[0]
+    assert chars - toks == pytest.approx(25.0)
+    with pytest.raises(ValueError):
+        PaperObjective(length_unit="bytes")
+
+
+def test_qed_and_plogp_presets(scorer: MoleculeScorer) -> None:
+    qed = make_objective("qed", scorer=scorer)
+    plogp = make_objective("PLogP", scorer=scorer)
+    smiles = ["c1ccccc1", "C((("]
+    assert qed.score_final(smiles)[0] == pytest.approx(QED.qed(Chem.MolFromSmiles("c1ccccc1")))
+    assert qed.score_final(smiles)[1] == 0.0
+    assert plogp.score_final(smiles)[1] == -10.0
+    assert plogp.score_final(smiles)[0] == pytest.approx(1.6866 - _sa("c1ccccc1"), abs=1e-4)
+    assert not qed.has_prefix_shaping and qed.score_prefix(["CCO", "C"]).tolist() == [0.0, 0.0]
+    assert make_objective("qed", invalid_value=-1.0).score_final(["C((("])[0] == -1.0
+
+
+def test_callable_objective() -> None:
+    calls: list[str] = []
+
+    def heavy_atoms(mol: Chem.Mol) -> float:
+        calls.append(Chem.MolToSmiles(mol))
+        return float(mol.GetNumHeavyAtoms())
+
+    obj = make_objective(heavy_atoms, invalid_value=-1.0)
+    assert obj.name == "heavy_atoms"
+    out = obj.score_final(["CCO", "OCC", "C(((", "", "c1ccccc1", "CCO"])
+    assert out.tolist() == [3.0, 3.0, -1.0, -1.0, 6.0, 3.0]
+    assert calls == ["CCO", "c1ccccc1"]  # once per molecule, never for invalid SMILES
+
+
+def test_callable_objective_errors() -> None:
+    def explodes(mol: Chem.Mol) -> float:
+        raise RuntimeError("kaboom")
+
+    with pytest.raises(ObjectiveError) as info:
+        make_objective(explodes).score_final(["CCO", "c1ccccc1"])
+    msg = str(info.value)
+    assert "explodes" in msg and "'CCO'" in msg and "kaboom" in msg and "RuntimeError" in msg
+    assert isinstance(info.value, ValueError)
+
+    with pytest.raises(ObjectiveError, match=r"not_a_number.*'OCC'.*canonical 'CCO'.*nan"):
+        make_objective(lambda m: float("nan"), name="not_a_number").score_final(["OCC"])
+    with pytest.raises(ObjectiveError, match="inf"):
+        make_objective(lambda m: math.inf).score_final(["CCO"])
+    with pytest.raises(ObjectiveError, match="not a number"):
+        make_objective(lambda m: "high").score_final(["CCO"])
+    # invalid molecules never reach the function, so no error
+    assert make_objective(explodes, invalid_value=0.0).score_final(["C((("]).tolist() == [0.0]
+
+
+def test_unknown_objective() -> None:
+    with pytest.raises(ValueError) as info:
+        make_objective("logp_please")
+    for name in ("paper", "qed", "plogp"):
+        assert name in str(info.value)
+    with pytest.raises(TypeError):
+        make_objective(42)  # type: ignore[arg-type]
+    obj = make_objective("qed")
+    assert make_objective(obj) is obj
+
+
+# ---- prefix filter ------------------------------------------------------------------------------
+
+
+def _rdkit_accepts(s: str) -> bool:
+    mol = Chem.MolFromSmiles(s)
+    return mol is not None and mol.GetNumAtoms() > 0
+
+
+def _random_forms(n_per: int = 2) -> list[str]:
+    rng = random.Random(0)
+    out = []
+    for s in FIXTURE_VALID:
+        mol = Chem.MolFromSmiles(s)
+        out.append(s)
+        for _ in range(n_per):
+            Chem.rdBase.SeedRandomNumberGenerator(rng.randrange(2**31))
+            out.append(Chem.MolToSmiles(mol, doRandom=True, canonical=False))
+    return out
+
+
+def test_prefix_filter_has_no_false_negatives() -> None:
+    checked = accepted = passed = 0
+    for s in _random_forms(1):
+        toks = tokenize(s)
+        for k in range(0, len(toks) + 1):
+            prefix = "".join(toks[:k])
+            ok = could_be_complete_smiles(prefix)
+            assert ok == could_be_complete_smiles(toks[:k])
+            checked += 1
+            passed += ok
+            if _rdkit_accepts(prefix):
+                accepted += 1
+                assert ok, f"filter rejects {prefix!r}, which RDKit accepts"
+    assert could_be_complete_smiles(FIXTURE_VALID[0])
+    # The filter is only useful if it spares RDKit most prefixes.
+    assert passed < 0.5 * checked and accepted <= passed
+
+
+def test_prefix_filter_fuzz_random_token_strings() -> None:
+    vocab = Vocabulary.build(FIXTURE_VALID)
+    toks = list(vocab.smiles_tokens)
+    weights = [8.0 if t in ("C", "c", "(", ")", "1", "2", "=") else 1.0 for t in toks]
+    rng = random.Random(1)
+    n_ok = 0
+    for _ in range(4000):
+        s = "".join(rng.choices(toks, weights, k=rng.randint(1, 12)))
+        if _rdkit_accepts(s):
+            n_ok += 1
+            assert could_be_complete_smiles(s), f"filter rejects {s!r}, which RDKit accepts"
+    assert n_ok > 50  # the fuzz reaches valid strings too
+
+
+@pytest.mark.parametrize(
+    "prefix, expected",
+    [("", False), ("C", True), ("C(", False), ("C(C", False), ("C(C)", True), ("C)", False), ("c1cc", False),
+     ("C1CC1", True), ("C1CC1C1", False), ("C=", False), ("C.", False), ("=C", False), ("(C)C", False),
+     ("1CC1", False), ("C%10CC%10", True), ("[nH]1cccc1", True), ("C[", False)],
+)
+def test_prefix_filter_cases(prefix: str, expected: bool) -> None:
+    assert could_be_complete_smiles(prefix) is expected
+
+
+def test_prefix_tracker_matches_string_filter() -> None:
+    vocab = Vocabulary.build(FIXTURE_VALID)
+    mols = _random_forms(1)
+    ids = [vocab.encode(s, add_bos=True, add_end=True) for s in mols]
+    width = max(len(r) for r in ids)
+    mat = np.full((len(ids), width), vocab.pad_id, dtype=np.int64)
+    for i, r in enumerate(ids):
+        mat[i, : len(r)] = r
+    tracker = PrefixSyntaxTracker(vocab, len(mols))
+    for t in range(width):
+        got = tracker.step(mat[:, t])
+        for i, s in enumerate(mols):
+            n_tok = min(t, len(ids[i]) - 2)  # tokens after BOS, END excluded
+            assert got[i] == could_be_complete_smiles(tokenize(s)[:n_tok]), (s, t)
+    assert tracker.could_be_complete().all()  # every finished molecule is complete
+    np.testing.assert_array_equal(could_be_complete_ids(mat, vocab), np.ones(len(mols), dtype=bool))
+    # resetting some rows empties them
+    tracker.reset(np.array([0, 2]))
+    assert not tracker.could_be_complete()[[0, 2]].any() and tracker.could_be_complete()[1]
+    with pytest.raises(ValueError):
+        tracker.step(np.zeros(3, dtype=np.int64))

@@ -1,0 +1,196 @@
+"""SeqTutor-SMILES-v0: API, rewards, determinism, vector equivalence, objectives and bad input."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import seqtutor_envs  # noqa: F401
+from seqtutor_envs.prior import LSTMPrior, PriorConfig
+from seqtutor_envs.smiles.scoring import ObjectiveError, PaperObjective
+from seqtutor_envs.smiles_env import SmilesEnv, SmilesVectorEnv
+
+ENV_ID = "SeqTutor-SMILES-v0"
+
+
+def _ids(env, smiles: str) -> list[int]:
+    return [int(i) for i in env.unwrapped.vocab.encode(smiles, add_bos=False, add_end=True)]
+
+
+def _play(env, ids, seed=0):
+    obs, _ = env.reset(seed=seed)
+    out = []
+    for a in ids:
+        before = obs
+        obs, reward, terminated, truncated, info = env.step(a)
+        out.append((before, obs, reward, terminated, info))
+        if terminated:
+            break
+    return out
+
+
+def test_registered_and_checkers_pass():
+    from gymnasium.utils.env_checker import check_env
+    from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+    spec = gym.spec(ENV_ID)
+    assert spec.vector_entry_point == "seqtutor_envs.smiles_env:SmilesVectorEnv"
+    env = gym.make(ENV_ID)
+    assert isinstance(env.unwrapped, SmilesEnv)
+    assert env.action_space.n == env.unwrapped.vocab.num_actions
+    check_env(gym.make(ENV_ID).unwrapped)
+    sb3_check_env(gym.make(ENV_ID).unwrapped)
+
+
+def test_a_valid_molecule_ends_at_end_with_its_scores():
+    env = gym.make(ENV_ID, objective="qed")
+    steps = _play(env, _ids(env, "CCOc1ccccc1"))
+    *_, (_, obs, reward, terminated, info) = steps
+    assert terminated and info["smiles"] == "CCOc1ccccc1" and info["valid"]
+    assert 0.4 < info["qed"] < 0.6 and np.isfinite(info["logp"]) and info["ring_penalty"] == 0
+    assert info["reward_terms"]["final_score"] == pytest.approx(info["qed"])
+    assert reward == pytest.approx(info["prior_log_prob"] + info["qed"] / env.unwrapped.c)
+    assert all(s[4]["domain_reward"] == 0 for s in steps[:-1])  # qed pays nothing before the end
+
+
+def test_reward_decomposition_each_step():
+    env = gym.make(ENV_ID, objective="plogp", c=0.5, prior_weight=0.3)
+    ids = _ids(env, "CC(=O)Nc1ccc(O)cc1")
+    obs, _ = env.reset(seed=0)
+    for a in ids:
+        log_p = float(obs["prior_log_probs"][a])
+        obs, reward, terminated, _, info = env.step(a)
+        assert info["prior_log_prob"] == pytest.approx(log_p, abs=1e-6)
+        assert reward == pytest.approx(0.3 * log_p + info["domain_reward"] / 0.5)
+    assert terminated and info["valid"] and info["plogp"] == pytest.approx(info["logp"] - info["sa"] + info["ring_penalty"])
+
+
+def test_invalid_molecule_and_max_length():
+    env = gym.make(ENV_ID, objective="plogp", max_length=6)
+    vocab = env.unwrapped.vocab
+    ring = vocab.token_id("1")
+    c = vocab.token_id("C")
+    steps = _play(env, [c, ring, c, c, c, c, c, c])  # an unclosed ring, cut at 6 tokens
+    assert len(steps) == 6
+    info = steps[-1][4]
+    assert steps[-1][3] and not info["valid"] and info["smiles"] == "C1CCCC"
+    assert info["reward_terms"]["final_score"] == -10.0
+
+
+def test_paper_objective_shapes_valid_prefixes():
+    env = gym.make(ENV_ID, objective="paper")
+    assert env.unwrapped.c == pytest.approx(1 / 0.35)
+    steps = _play(env, _ids(env, "CC(C)O"))
+    shaping = [s[4]["reward_terms"]["prefix_shaping"] for s in steps]
+    paper = PaperObjective()
+    # "C" and "CC" are valid prefixes, "CC(" and "CC(C" are not, "CC(C)" is; the last step ends.
+    assert shaping[0] == pytest.approx(paper.score_prefix(["C"])[0])
+    assert shaping[1] == pytest.approx(paper.score_prefix(["CC"])[0])
+    assert shaping[2] == 0 and shaping[3] == 0
+    assert shaping[4] == pytest.approx(paper.score_prefix(["CC(C)"])[0])
+    final = steps[-1][4]
+    assert final["reward_terms"]["final_score"] == pytest.approx(paper.score_final(["CC(C)O"])[0])
+    assert final["reward_terms"]["final_score"] < 600 - 150  # short molecule: -200 length penalty
+
+
+def test_determinism_and_vector_equals_single():
+    n, seed = 3, 5
+    rng = np.random.default_rng(0)
+    venv = gym.make_vec(ENV_ID, num_envs=n, max_length=12)
+    assert isinstance(venv, SmilesVectorEnv)
+    singles = [gym.make(ENV_ID, max_length=12) for _ in range(n)]
+    vobs, _ = venv.reset(seed=seed)
+    sobs = [e.reset(seed=seed + i)[0] for i, e in enumerate(singles)]
+    pending = [False] * n
+    for _ in range(60):
+        # Sample from the prior so that molecules (valid and not) and END both occur.
+        actions = np.array([rng.choice(len(p), p=np.exp(p) / np.exp(p).sum()) for p in vobs["prior_log_probs"]])
+        vobs, vrew, vterm, _, vinfo = venv.step(actions)
+        for i, env in enumerate(singles):
+            if pending[i]:
+                sobs[i], _ = env.reset()
+                r, t, pending[i] = 0.0, False, False
+            else:
+                sobs[i], r, t, _, info = env.step(int(actions[i]))
+                if t:
+                    pending[i] = True
+                    assert vinfo["smiles"][i] == info["smiles"] and vinfo["valid"][i] == info["valid"]
+            assert np.array_equal(vobs["tokens"][i], sobs[i]["tokens"])
+            assert vrew[i] == pytest.approx(r, abs=1e-5) and vterm[i] == t
+
+
+def test_render_modes():
+    env = gym.make(ENV_ID, render_mode="ansi")
+    _play(env, _ids(env, "c1ccccc1")[:-1])
+    assert env.render() == "c1ccccc1"
+    env = gym.make(ENV_ID, render_mode="rgb_array")
+    _play(env, _ids(env, "c1ccccc1")[:-1])
+    image = env.render()
+    assert image.dtype == np.uint8 and image.shape[2] == 3
+    env.reset()
+    env.step(_ids(env, "C(")[1])  # "(": not a molecule, still an image of the same size
+    assert env.render().shape == image.shape
+
+
+def test_user_callable_objective():
+    def heavy_atoms(mol):
+        return float(mol.GetNumHeavyAtoms())
+
+    env = gym.make(ENV_ID, objective=heavy_atoms, c=1.0)
+    info = _play(env, _ids(env, "CCO"))[-1][4]
+    assert info["reward_terms"]["final_score"] == 3.0
+
+
+def test_objective_errors_name_the_objective():
+    def broken(mol):
+        raise RuntimeError("no model loaded")
+
+    def nan_score(mol):
+        return float("nan")
+
+    with pytest.raises(ObjectiveError, match="broken.*no model loaded"):
+        gym.make(ENV_ID, objective=broken)
+    with pytest.raises(ObjectiveError, match="nan_score"):
+        gym.make(ENV_ID, objective=nan_score)
+    with pytest.raises(ValueError, match="unknown objective 'logd'.*paper"):
+        gym.make(ENV_ID, objective="logd")
+
+
+def test_objective_failing_mid_episode_leaves_the_env_usable():
+    def picky(mol):
+        if mol.GetNumAtoms() == 4:
+            raise ValueError("four atoms")
+        return 1.0
+
+    env = gym.make(ENV_ID, objective=picky, c=1.0).unwrapped
+    ids = _ids(env, "CCCC")
+    env.reset(seed=0)
+    for a in ids[:-1]:
+        env.step(a)
+    with pytest.raises(ObjectiveError, match="picky.*four atoms"):
+        env.step(ids[-1])
+    assert env.core.lengths[0] == 4  # the failed END was not written
+    obs, reward, terminated, _, info = env.step(_ids(env, "O")[0])  # another token still works
+    assert obs["step"] == 5 and not terminated
+
+
+def test_bad_arguments(tmp_path):
+    with pytest.raises(ValueError, match="c must be"):
+        gym.make(ENV_ID, c=-2)
+    with pytest.raises(TypeError, match="unknown keyword"):
+        gym.make(ENV_ID, temperature=2)
+    with pytest.raises(ValueError, match="max_length"):
+        gym.make(ENV_ID, max_length=1)
+    env = gym.make(ENV_ID)
+    with pytest.raises(ValueError, match="invalid action"):
+        env.reset(seed=0)
+        env.step(env.action_space.n)
+
+
+def test_vocabulary_mismatch_between_weights_and_env(tmp_path):
+    melody_like = LSTMPrior(PriorConfig(num_outputs=38, hidden_size=8)).save(tmp_path / "m.pt", {"domain": "melody"})
+    with pytest.raises(ValueError, match="no SMILES vocabulary"):
+        gym.make(ENV_ID, prior_path=str(melody_like))
+    _, meta = LSTMPrior.load(SmilesEnv().prior_path)
+    wrong = LSTMPrior(PriorConfig(num_outputs=10, num_inputs=11, hidden_size=8)).save(tmp_path / "w.pt", meta)
+    with pytest.raises(ValueError, match="vocabulary mismatch"):
+        gym.make(ENV_ID, prior_path=str(wrong))

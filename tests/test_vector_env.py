@@ -1,0 +1,100 @@
+"""The native batched melody VectorEnv: same trajectories as single envs, autoreset modes, errors."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.vector import AutoresetMode
+
+import seqtutor_envs  # noqa: F401
+from seqtutor_envs.melody_env import MelodyVectorEnv
+
+ENV_ID = "SeqTutor-Melody-v0"
+
+
+def test_make_vec_returns_the_native_env():
+    envs = gym.make_vec(ENV_ID, num_envs=3)
+    assert isinstance(envs, MelodyVectorEnv) and isinstance(envs, gym.vector.VectorEnv)
+    assert envs.metadata["autoreset_mode"] == AutoresetMode.NEXT_STEP
+    assert envs.action_space == gym.spaces.MultiDiscrete([38, 38, 38])
+    obs, _ = envs.reset(seed=0)
+    assert obs["tokens"].shape == (3, 33) and obs["prior_log_probs"].shape == (3, 38)
+    assert envs.observation_space.contains(obs)
+    same = gym.make_vec(ENV_ID, num_envs=2, autoreset_mode="same_step")
+    assert same.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP
+
+
+@pytest.mark.parametrize("mode", ["next_step", "same_step"])
+def test_vector_env_equals_single_envs_across_autoresets(mode):
+    n, seed = 4, 100
+    venv = gym.make_vec(ENV_ID, num_envs=n, autoreset_mode=mode, composition_length=8)
+    singles = [gym.make(ENV_ID, composition_length=8) for _ in range(n)]
+    vobs, _ = venv.reset(seed=seed)
+    sobs = [env.reset(seed=seed + i)[0] for i, env in enumerate(singles)]
+    pending_reset = [False] * n
+    rng = np.random.default_rng(0)
+    for _ in range(30):  # several episodes of 8 steps, so several autoresets
+        actions = rng.integers(0, 38, n)
+        vobs, vrew, vterm, vtrunc, vinfo = venv.step(actions)
+        for i, env in enumerate(singles):
+            if pending_reset[i]:  # next-step mode: this step only resets env i
+                sobs[i], _ = env.reset()
+                reward, terminated, pending_reset[i] = 0.0, False, False
+            else:
+                sobs[i], reward, terminated, _, info = env.step(int(actions[i]))
+                if terminated:
+                    assert vinfo["_composition"][i] and np.array_equal(vinfo["composition"][i], info["composition"])
+                    if mode == "same_step":
+                        assert np.array_equal(vinfo["final_obs"][i]["tokens"], sobs[i]["tokens"])
+                        assert np.array_equal(vinfo["final_info"]["composition"][i], info["composition"])
+                        sobs[i], _ = env.reset()
+                    else:
+                        pending_reset[i] = True
+            assert np.array_equal(vobs["tokens"][i], sobs[i]["tokens"])
+            assert vobs["step"][i] == sobs[i]["step"]
+            assert np.allclose(vobs["prior_log_probs"][i], sobs[i]["prior_log_probs"], atol=1e-5)
+            assert vrew[i] == pytest.approx(reward, abs=1e-5)
+            assert vterm[i] == terminated and not vtrunc[i]
+
+
+def test_infos_are_batched_with_masks():
+    envs = gym.make_vec(ENV_ID, num_envs=5)
+    envs.reset(seed=1)
+    _, rewards, _, _, info = envs.step(np.full(5, 14))
+    assert info["prior_log_prob"].shape == (5,) and info["_prior_log_prob"].all()
+    assert set(info["reward_terms"]) >= {"key", "tonic", "leap"}
+    assert np.allclose(rewards, info["prior_log_prob"] + info["music_theory_reward"] / envs.c)
+    assert "composition" not in info
+
+
+def test_same_seed_same_batch():
+    a, b = gym.make_vec(ENV_ID, num_envs=6), gym.make_vec(ENV_ID, num_envs=6)
+    oa, _ = a.reset(seed=9)
+    ob, _ = b.reset(seed=9)
+    assert np.array_equal(oa["tokens"], ob["tokens"])
+    oc, _ = a.reset(seed=10)
+    # Sub-env i of seed s draws from seed s + i, so seed 10 shifts the batch of seed 9 by one.
+    assert np.array_equal(oc["tokens"][:5, 0], ob["tokens"][1:, 0])
+
+
+def test_bad_inputs_leave_the_batch_untouched():
+    envs = gym.make_vec(ENV_ID, num_envs=3)
+    obs, _ = envs.reset(seed=0)
+    with pytest.raises(ValueError, match="shape"):
+        envs.step(np.zeros(2, dtype=int))
+    with pytest.raises(ValueError, match="invalid action 40"):
+        envs.step(np.array([1, 40, 2]))
+    after, *_ = envs.step(np.array([1, 2, 3]))
+    assert np.array_equal(after["tokens"][:, 1], [1, 2, 3])
+    with pytest.raises(ValueError, match="num_envs"):
+        gym.make_vec(ENV_ID, num_envs=0)
+    with pytest.raises(ValueError, match="autoreset_mode"):
+        gym.make_vec(ENV_ID, num_envs=2, autoreset_mode="sometimes")
+    with pytest.raises(TypeError, match="unknown keyword"):
+        gym.make_vec(ENV_ID, num_envs=2, colour="red")
+
+
+def test_render_ansi_for_all_envs():
+    envs = gym.make_vec(ENV_ID, num_envs=2, render_mode="ansi")
+    envs.reset(seed=0)
+    envs.step(np.array([14, 1]))
+    assert envs.render() == ("C4", "rest")
