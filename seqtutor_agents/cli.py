@@ -70,9 +70,9 @@ class TrainConfig:
 
 #: Hyperparameters per algorithm (over each class's own defaults), chosen by the sweeps in benchmarks/.
 DEFAULT_ALGO_KWARGS: dict[str, dict[str, Any]] = {
-    "q": {"learning_starts": 2_000, "train_freq": 2, "gradient_steps": 1, "batch_size": 32},
-    "psi": {"learning_starts": 2_000, "train_freq": 2, "gradient_steps": 1, "batch_size": 32},
-    "g": {"learning_starts": 2_000, "train_freq": 2, "gradient_steps": 1, "batch_size": 32},
+    "q": {"learning_starts": 2_000, "train_freq": 2, "gradient_steps": 1, "batch_size": 32, "gamma": 0.9},
+    "psi": {"learning_starts": 2_000, "train_freq": 2, "gradient_steps": 1, "batch_size": 32, "gamma": 0.9},
+    "g": {"learning_starts": 2_000, "train_freq": 2, "gradient_steps": 1, "batch_size": 32, "gamma": 0.9},
     "ppo": {"n_steps": 64, "batch_size": 512, "n_epochs": 4, "learning_rate": 3e-4, "ent_coef": 0.0},
     "a2c": {"n_steps": 8, "learning_rate": 7e-4},
     "dqn": {"learning_starts": 2_000, "buffer_size": 100_000, "train_freq": 4, "batch_size": 32,

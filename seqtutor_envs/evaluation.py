@@ -116,7 +116,8 @@ def run_episodes(
                         continue
                     if key not in batch_finals:
                         batch_finals[key] = np.empty(n, dtype=object)
-                    batch_finals[key][done] = [value[i] for i in np.flatnonzero(done)]
+                    for i in np.flatnonzero(done):
+                        batch_finals[key][i] = value[i]
             live &= ~done
             episode_start = terminated | truncated
         envs.close()

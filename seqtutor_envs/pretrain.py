@@ -38,7 +38,8 @@ class PretrainConfig:
     weight_decay: float = 2.5e-5  # L2 penalty (paper's Note RNN: 2.5e-5)
     grad_clip: float = 5.0  # max global gradient norm (paper: 5)
     patience: int = 3  # evaluations without improvement before stopping
-    lr_decay: float = 0.5  # learning-rate factor applied at each evaluation without improvement
+    lr_decay: float = 0.5  # learning-rate factor applied at each evaluation without improvement ("plateau")
+    lr_schedule: str = "plateau"  # "plateau", or "cosine": anneal to 0 over this run's epochs or time budget
     eval_every: int | None = None  # evaluate every this many batches; None = once per epoch
     max_minutes: float | None = None  # wall-clock budget; stops after the evaluation that exceeds it
     seed: int = 0  # seeds batching, initialisation and dropout
@@ -53,6 +54,8 @@ class PretrainConfig:
             raise ValueError("learning_rate and grad_clip must be > 0")
         if not 0 < self.lr_decay <= 1:
             raise ValueError(f"lr_decay must be in (0, 1], got {self.lr_decay}")
+        if self.lr_schedule not in ("plateau", "cosine"):
+            raise ValueError(f"lr_schedule must be 'plateau' or 'cosine', got {self.lr_schedule!r}")
 
 
 @dataclass
@@ -193,6 +196,20 @@ def pretrain(
         f"({n_train_tokens:,} target tokens); validating on {len(valid_windows):,} windows"
     )
     started = time.monotonic() - elapsed_before
+    run_started, first_epoch = time.monotonic(), epoch
+    batches_per_epoch = math.ceil(len(train_windows) / config.batch_size)
+
+    def set_cosine_lr(batch_in_epoch: int) -> None:
+        """Anneal from ``learning_rate`` to 0 over what this invocation may still train."""
+        if config.max_minutes is not None:
+            remaining = config.max_minutes * 60 - elapsed_before
+            progress = (time.monotonic() - run_started) / max(remaining, 1e-9)
+        else:
+            total = (config.max_epochs - first_epoch) * batches_per_epoch
+            progress = ((epoch - first_epoch) * batches_per_epoch + batch_in_epoch) / max(total, 1)
+        lr = config.learning_rate * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+        for group in optimizer.param_groups:
+            group["lr"] = lr
 
     def run_eval(tag: str) -> bool:
         """Evaluate, record, checkpoint; returns True when training should stop."""
@@ -204,8 +221,9 @@ def pretrain(
             best_state = {k: v.detach().clone() for k, v in prior.state_dict().items()}
         else:
             bad_evals += 1
-            for group in optimizer.param_groups:
-                group["lr"] *= config.lr_decay
+            if config.lr_schedule == "plateau":
+                for group in optimizer.param_groups:
+                    group["lr"] *= config.lr_decay
         entry = {
             "at": tag,
             "epoch": epoch,
@@ -252,6 +270,8 @@ def pretrain(
         bar = tqdm(batches, desc=f"epoch {epoch + 1}", disable=not config.progress, leave=False)
         running = 0.0
         for k, index in enumerate(bar):
+            if config.lr_schedule == "cosine":
+                set_cosine_lr(k)
             inputs, targets = _collate(train_windows, index)
             logits, _ = prior(inputs)
             loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=IGNORE_INDEX)
@@ -412,6 +432,7 @@ def add_pretrain_arguments(parser) -> None:
     parser.add_argument("--lr", type=float, default=PretrainConfig.learning_rate)
     parser.add_argument("--weight-decay", type=float, default=PretrainConfig.weight_decay)
     parser.add_argument("--patience", type=int, default=PretrainConfig.patience)
+    parser.add_argument("--lr-schedule", choices=["plateau", "cosine"], default=PretrainConfig.lr_schedule)
     parser.add_argument("--eval-every", type=int, default=None, help="evaluate every N batches (default: per epoch)")
     parser.add_argument("--max-minutes", type=float, default=None, help="wall-clock budget")
     parser.add_argument("--limit", type=int, default=None, help="use at most this many training sequences")
@@ -440,6 +461,7 @@ def run_pretrain(args, argv: Sequence[str]) -> PretrainResult:
         learning_rate=args.lr,
         weight_decay=args.weight_decay,
         patience=args.patience,
+        lr_schedule=args.lr_schedule,
         eval_every=args.eval_every,
         max_minutes=args.max_minutes,
         seed=args.seed,

@@ -1,0 +1,103 @@
+"""``seqtutor`` command line: smoke runs, bad values, and resuming a killed run."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from seqtutor_agents.cli import main
+
+
+def run(*args: str) -> int:
+    return main(list(args))
+
+
+def test_train_sample_evaluate_smoke(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert run("train", "--env", "SeqTutor-Melody-v0", "--algo", "g", "--steps", "512", "--n-envs", "8",
+               "--out", str(out), "--no-progress", "--algo-kwarg", "learning_starts=128",
+               "--checkpoint-every", "256") == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["algo"] == "g" and config["algo_class"] == "GLearning" and config["env_c"] == 10.0
+    assert config["algo_kwargs_resolved"]["learning_starts"] == 128
+    assert (out / "model.zip").is_file() and (out / "checkpoints" / "model.zip").is_file()
+    assert list((out / "logs").glob("events.out.tfevents*"))  # TensorBoard
+    assert (out / "logs" / "progress.csv").is_file()
+
+    assert run("sample", "--run", str(out), "-n", "3", "--out", str(tmp_path / "samples")) == 0
+    midis = sorted((tmp_path / "samples").glob("*.mid"))
+    assert len(midis) == 3 and (tmp_path / "samples" / "piano_roll.png").stat().st_size > 1000
+
+    assert run("evaluate", "--run", str(out), "-n", "50", "--out", str(tmp_path / "eval")) == 0
+    result = json.loads((tmp_path / "eval" / "evaluation.json").read_text())
+    assert result["episodes"] == 50 and 0 <= result["statistics"]["notes_not_in_key"] <= 100
+    assert "Notes in motif" in (tmp_path / "eval" / "evaluation.md").read_text()
+
+
+def test_sample_and_evaluate_the_smiles_prior(tmp_path):
+    assert run("sample", "--prior", "--env", "SeqTutor-SMILES-v0", "-n", "6", "--out", str(tmp_path)) == 0
+    smiles = (tmp_path / "samples.smi").read_text().split()
+    assert len(smiles) == 6 and (tmp_path / "molecules.png").is_file()
+    assert run("evaluate", "--prior", "--env", "SeqTutor-SMILES-v0", "-n", "40", "--out", str(tmp_path)) == 0
+    result = json.loads((tmp_path / "evaluation.json").read_text())
+    assert 0.0 <= result["statistics"]["valid"] <= 1.0
+
+
+def test_stock_algorithm_through_the_cli(tmp_path):
+    out = tmp_path / "ppo"
+    assert run("train", "--algo", "ppo", "--steps", "256", "--n-envs", "4", "--out", str(out), "--no-progress",
+               "--algo-kwarg", "n_steps=32", "--algo-kwarg", "batch_size=64") == 0
+    assert json.loads((out / "config.json").read_text())["algo_class"] == "PPO"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--env", "CartPole-v1"], "not a seqtutor env"),
+        (["--env", "SeqTutor-Drums-v0"], "unknown env id"),
+        (["--algo", "sac"], "unknown algorithm 'sac'"),
+        (["--c", "0"], "--c must be a finite number > 0"),
+        (["--c", "-3"], "--c must be"),
+        (["--steps", "0"], "--steps must be >= 1"),
+        (["--algo-kwarg", "warp_speed=9"], "bad hyperparameter"),
+        (["--env-kwarg", "tempo=9"], "unknown keyword"),
+    ],
+)
+def test_bad_values_give_clear_errors(tmp_path, capsys, args, message):
+    with pytest.raises(SystemExit) as exc:
+        run("train", "--out", str(tmp_path / "x"), "--steps", "100", "--no-progress", *args)
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_missing_run_folder(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        run("sample", "--run", str(tmp_path / "nothing"))
+    assert "not a seqtutor run folder" in capsys.readouterr().err
+
+
+def test_killed_training_resumes_from_its_checkpoint(tmp_path):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "seqtutor_agents.cli", "train", "--algo", "psi", "--steps", "200000",
+           "--n-envs", "8", "--out", str(out), "--checkpoint-every", "512", "--no-progress",
+           "--algo-kwarg", "learning_starts=256"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ})
+    state = out / "checkpoints" / "state.json"
+    deadline = time.time() + 240
+    while time.time() < deadline and not (state.exists() and json.loads(state.read_text())["num_timesteps"] >= 1024):
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert state.exists(), proc.stderr.read().decode()
+    killed_at = json.loads(state.read_text())["num_timesteps"]
+    assert 1024 <= killed_at < 200_000
+    # Resume to a nearby total: training continues from the checkpoint, not from zero.
+    assert main(["train", "--algo", "psi", "--steps", str(killed_at + 512), "--n-envs", "8", "--out", str(out),
+                 "--no-progress", "--resume", "--algo-kwarg", "learning_starts=256"]) == 0
+    final = json.loads(state.read_text())["num_timesteps"]
+    assert killed_at + 512 <= final < killed_at + 512 + 8
+    assert list((out / "logs").glob("resume-*/progress.csv"))
