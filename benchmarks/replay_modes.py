@@ -45,7 +45,7 @@ def run(mode: str, args) -> list[str]:
     # an episode minibatch of B episodes replays B * 32 transitions.
     batch = args.batch if mode == "episode" else args.batch * 32
     model = ALGORITHMS[args.algo]("RecurrentQPolicy", env, replay=mode, batch_size=batch, seed=0,
-                                  learning_starts=2_000, train_freq=2)
+                                  learning_starts=1_000, train_freq=4)
     start = time.perf_counter()
     model.learn(10**9, callback=StopAfter(args.seconds))
     elapsed = time.perf_counter() - start
@@ -64,10 +64,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--algo", default="psi", choices=sorted(ALGORITHMS))
     parser.add_argument("--seconds", type=float, default=120.0, help="training wall-clock per mode")
-    parser.add_argument("--c", type=float, default=1.0)
-    parser.add_argument("--n-envs", type=int, default=64)
+    parser.add_argument("--c", type=float, default=0.5)
+    parser.add_argument("--n-envs", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--batch", type=int, default=32, help="episodes per minibatch (transition mode: x32)")
     args = parser.parse_args()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     rows = [run(mode, args) for mode in ("episode", "transition")]
     header = ["replay", "minibatch", "ms per gradient step", "transitions replayed/s", "env steps",
               "gradient steps", "MT reward / composition", "KL / step", "notes in motif %", "seconds"]

@@ -43,15 +43,16 @@ def run_trial(trial: dict[str, Any]) -> dict[str, Any]:
     from seqtutor_envs.evaluation import run_episodes
 
     env_id = trial["env_id"]
+    algo_kwargs = {"gamma": trial["gamma"]} if trial.get("gamma") is not None else {}
     config = TrainConfig(env_id=env_id, algo=trial["algo"], steps=trial["steps"], c=trial["c"], seed=trial["seed"],
-                         out=f"{trial['runs']}/{trial['algo']}_c{trial['c']:g}_s{trial['seed']}",
-                         n_envs=trial["n_envs"], checkpoint_every=trial["steps"])
+                         out=f"{trial['runs']}/{trial['algo']}_c{trial['c']:g}_g{trial.get('gamma')}_s{trial['seed']}",
+                         n_envs=trial["n_envs"], checkpoint_every=trial["steps"], algo_kwargs=algo_kwargs)
     start = time.perf_counter()
     model = train(config, progress=False)
     minutes = (time.perf_counter() - start) / 60
     batch = run_episodes(env_id, trial["episodes"], model_policy(model, seed=trial["seed"]), seed=50_000,
                          env_kwargs={"c": trial["c"]})
-    row = {k: trial[k] for k in ("algo", "c", "seed", "steps")}
+    row = {k: trial.get(k) for k in ("algo", "c", "gamma", "seed", "steps")}
     row.update(minutes=round(minutes, 2), domain_return=float(batch.domain_returns.mean()),
                log_p=batch.prior_log_prob_per_step, kl=batch.kl_per_step)
     if env_id == "SeqTutor-Melody-v0":
@@ -82,6 +83,7 @@ def run_ray(trials: list[dict[str, Any]], cpus_per_trial: int) -> list[dict[str,
     space = {**base,
              "algo": tune.grid_search(sorted({t["algo"] for t in trials})),
              "c": tune.grid_search(sorted({t["c"] for t in trials})),
+             "gamma": tune.grid_search(sorted({t["gamma"] for t in trials}, key=lambda g: -1 if g is None else g)),
              "seed": tune.grid_search(sorted({t["seed"] for t in trials}))}
     tuner = tune.Tuner(tune.with_resources(lambda cfg: run_trial(cfg), {"cpu": cpus_per_trial}), param_space=space)
     results = tuner.fit()
@@ -94,21 +96,23 @@ def main() -> None:
     parser.add_argument("--algos", nargs="+", default=["q", "psi", "g"])
     parser.add_argument("--cs", nargs="+", type=float, default=[1.0])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
+    parser.add_argument("--gammas", nargs="+", type=float, default=[None], help="discounts (default: the algorithm's)")
     parser.add_argument("--steps", type=int, default=200_000)
     parser.add_argument("--n-envs", type=int, default=64)
     parser.add_argument("--episodes", type=int, default=2_000, help="samples evaluated per trial")
     parser.add_argument("--backend", choices=["local", "ray"], default="local")
     parser.add_argument("--workers", type=int, default=1, help="local trials at once (torch threads split)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads per trial (default: cores / workers)")
     parser.add_argument("--runs", default="runs/sweep")
     parser.add_argument("--out", default=str(RESULTS_DIR / "sweep"))
     args = parser.parse_args()
 
     import os
 
-    threads = max(1, (os.cpu_count() or 1) // args.workers)
-    trials = [dict(env_id=args.env, algo=a, c=c, seed=s, steps=args.steps, n_envs=args.n_envs,
+    threads = args.threads or max(1, (os.cpu_count() or 1) // args.workers)
+    trials = [dict(env_id=args.env, algo=a, c=c, gamma=g, seed=s, steps=args.steps, n_envs=args.n_envs,
                    episodes=args.episodes, runs=args.runs, threads=threads)
-              for a, c, s in itertools.product(args.algos, args.cs, args.seeds)]
+              for a, c, g, s in itertools.product(args.algos, args.cs, args.gammas, args.seeds)]
     rows = run_ray(trials, threads) if args.backend == "ray" else run_local(trials, args.workers)
     header = list(rows[0].keys())
     body = [[_fmt(r.get(k)) for k in header] for r in rows]

@@ -38,8 +38,8 @@ def timed(build, steps: int) -> tuple[float, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=100_000)
-    parser.add_argument("--n-envs", type=int, default=64)
-    parser.add_argument("--c", type=float, default=1.0)
+    parser.add_argument("--n-envs", type=int, default=32)
+    parser.add_argument("--c", type=float, default=0.5)
     args = parser.parse_args()
     from stable_baselines3 import DQN
     from stable_baselines3.common.vec_env import DummyVecEnv

@@ -146,6 +146,7 @@ def pretrain(
     metadata: dict[str, Any] | None = None,
     resume: bool = False,
     log: Callable[[str], None] = print,
+    init_from: str | os.PathLike | None = None,
 ) -> PretrainResult:
     """Train a prior by maximum likelihood and save the best weights to ``out_path``.
 
@@ -157,6 +158,8 @@ def pretrain(
     :param metadata: facts stored with the weights (vocabulary, data provenance, command).
     :param resume: continue from ``<out_path>.train-state.pt`` if it exists.
     :param log: where progress lines go.
+    :param init_from: a saved prior of the same architecture to start from (a warm restart, e.g. another
+        cosine cycle on a shipped prior); its own training record is kept in the new metadata.
     """
     config = config or PretrainConfig()
     out_path = Path(out_path)
@@ -178,6 +181,22 @@ def pretrain(
     optimizer = torch.optim.Adam(prior.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     history: list[dict[str, Any]] = []
     best_nll, best_state, bad_evals, epoch = math.inf, None, 0, 0
+    if init_from is not None and not (resume and state_path.exists()):
+        start_prior, start_meta = LSTMPrior.load(init_from)
+        if start_prior.config != prior_config:
+            raise ValueError(
+                f"--init-from {init_from}: its architecture {start_prior.config} differs from the requested "
+                f"{prior_config}"
+            )
+        prior.load_state_dict(start_prior.state_dict())
+        metadata = dict(metadata or {})
+        metadata["warm_started_from"] = {
+            "path": str(init_from),
+            **{k: start_meta.get(k) for k in ("command", "validation", "training", "warm_started_from")},
+        }
+        if "vocabulary" in metadata and start_meta.get("vocabulary") not in (None, metadata["vocabulary"]):
+            raise ValueError(f"--init-from {init_from}: its vocabulary differs from this corpus's vocabulary")
+        log(f"warm start from {init_from} (validation NLL {start_meta.get('validation', {}).get('nll_per_token')})")
     elapsed_before = 0.0
     if resume and state_path.exists():
         saved = load_checkpoint(state_path)
@@ -439,6 +458,7 @@ def add_pretrain_arguments(parser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--resume", action="store_true", help="continue from <out>.train-state.pt")
+    parser.add_argument("--init-from", default=None, help="start from the weights of this prior (same architecture)")
     parser.add_argument("--no-progress", action="store_true")
 
 
@@ -471,7 +491,8 @@ def run_pretrain(args, argv: Sequence[str]) -> PretrainResult:
     metadata = dict(data.metadata)
     metadata["command"] = " ".join(argv)
     metadata["data"] = {**metadata.get("data", {}), "train_sequences_used": len(train)}
-    return pretrain(prior_config, train, data.valid, args.out, config, metadata=metadata, resume=args.resume)
+    return pretrain(prior_config, train, data.valid, args.out, config, metadata=metadata, resume=args.resume,
+                    init_from=args.init_from)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

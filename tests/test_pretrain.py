@@ -82,3 +82,23 @@ def test_bad_inputs(tmp_path):
         pretrain(PriorConfig(8), [np.arange(5)], [np.array([1])], tmp_path / "p.pt",
                  PretrainConfig(progress=False), log=lambda _: None)
     assert not (tmp_path / "p.pt").exists()
+
+
+def test_warm_start_continues_from_a_saved_prior(tmp_path):
+    data, valid = _cyclic_sequences(200, 0), _cyclic_sequences(40, 1)
+    kw = dict(batch_size=16, learning_rate=3e-2, progress=False, seed=1)
+    first = pretrain(PriorConfig(8, hidden_size=32), data, valid, tmp_path / "a.pt", PretrainConfig(max_epochs=6, **kw),
+                     metadata={"command": "first run"}, log=lambda _: None)
+    # Zero epochs of further training would be pointless; one epoch at a tiny learning rate must start
+    # (and so stay) near the first run's loss, far below a fresh network's ln 8.
+    warm = pretrain(PriorConfig(8, hidden_size=32), data, valid, tmp_path / "b.pt",
+                    PretrainConfig(max_epochs=1, **{**kw, "learning_rate": 1e-5}), init_from=tmp_path / "a.pt",
+                    log=lambda _: None)
+    assert warm.best.nll == pytest.approx(first.best.nll, abs=0.05)
+    assert first.best.nll < 1.0
+    _, meta = LSTMPrior.load(tmp_path / "b.pt")
+    assert meta["warm_started_from"]["command"] == "first run"
+    assert meta["warm_started_from"]["validation"]["nll_per_token"] == pytest.approx(first.best.nll, abs=1e-4)
+    with pytest.raises(ValueError, match="architecture"):
+        pretrain(PriorConfig(8, hidden_size=16), data, valid, tmp_path / "c.pt", PretrainConfig(max_epochs=1, **kw),
+                 init_from=tmp_path / "a.pt", log=lambda _: None)
