@@ -67,3 +67,17 @@ def write_text(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
+
+
+def training_chain(meta: dict[str, Any]) -> list[dict[str, Any]]:
+    """A prior's training runs, oldest first: itself and the runs it was warm-started from."""
+    chain, node = [], meta
+    while node:
+        chain.insert(0, node)
+        node = node.get("warm_started_from")
+    return chain
+
+
+def total_training_minutes(meta: dict[str, Any]) -> float:
+    """Wall-clock minutes over all of a prior's training runs (resumed runs count their earlier parts)."""
+    return sum(float((run.get("training") or {}).get("minutes", 0.0)) for run in training_chain(meta))

@@ -15,21 +15,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import RESULTS_DIR, markdown_table, write_text  # noqa: E402
+from benchmarks.common import RESULTS_DIR, markdown_table, total_training_minutes, training_chain, write_text  # noqa: E402
 from seqtutor_envs.prior import LSTMPrior  # noqa: E402
 
 DATA = Path(__file__).resolve().parent.parent / "seqtutor_envs" / "data"
 PRIORS = {"Note RNN (melody)": DATA / "melody_prior.pt", "SMILES prior": DATA / "smiles_prior.pt"}
-
-
-def training_minutes(meta: dict) -> float:
-    """Minutes of this run plus those of any run it was warm-started from."""
-    total = float(meta.get("training", {}).get("minutes", 0.0))
-    parent = meta.get("warm_started_from")
-    while parent:
-        total += float((parent.get("training") or {}).get("minutes", 0.0))
-        parent = parent.get("warm_started_from")
-    return total
 
 
 def main() -> None:
@@ -46,13 +36,11 @@ def main() -> None:
             f"{params:,}", f"{path.stat().st_size / 2**20:.2f}", cfg.num_outputs,
             f"{meta.get('data', {}).get('train_sequences_used', '?'):,}",
             f"{val.get('nll_per_token', float('nan')):.4f}", f"{100 * val.get('accuracy', float('nan')):.2f}",
-            f"{val.get('tokens', 0):,}", f"{training_minutes(meta):.0f}",
+            f"{val.get('tokens', 0):,}", f"{total_training_minutes(meta):.0f}",
         ])
-        chain, parent = [meta.get("command")], meta.get("warm_started_from")
-        while parent:
-            chain.insert(0, parent.get("command"))
-            parent = parent.get("warm_started_from")
-        commands.append(f"- {name}: " + " → then ".join(f"`{c}`" for c in chain if c))
+        runs = [f"`{run['command']}` ({float((run.get('training') or {}).get('minutes', 0)):.0f} min)"
+                for run in training_chain(meta) if run.get("command")]
+        commands.append(f"- {name}: " + " → then ".join(runs))
     header = ["prior", "architecture", "parameters", "MB", "outputs", "training sequences",
               "valid NLL (nats/token)", "valid next-token accuracy %", "valid tokens", "training minutes"]
     text = ("# Shipped priors\n\nFigures recorded by the training runs in each checkpoint's metadata "

@@ -20,10 +20,17 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import seqtutor_envs  # noqa: E402,F401
-from benchmarks.common import RESULTS_DIR, machine_description, machine_markdown, write_text  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    RESULTS_DIR,
+    machine_description,
+    machine_markdown,
+    total_training_minutes,
+    training_chain,
+    write_text,
+)
 from seqtutor_envs.evaluation import prior_policy, run_episodes  # noqa: E402
 from seqtutor_envs.prior import LSTMPrior  # noqa: E402
-from seqtutor_envs.smiles.metrics import format_metrics_table, molecule_metrics  # noqa: E402
+from seqtutor_envs.smiles.metrics import format_metrics_table, invalid_reasons, molecule_metrics  # noqa: E402
 from seqtutor_envs.smiles_env import default_prior_path  # noqa: E402
 
 
@@ -54,16 +61,20 @@ def main() -> None:
     reference = None if args.no_novelty else training_smiles()
     metrics = molecule_metrics(smiles, reference=reference, reference_is_canonical=True)
     _, meta = LSTMPrior.load(default_prior_path())
-    arch = meta.get("training", {})
     table = format_metrics_table({"shipped SMILES prior (ours)": metrics})
+    reasons = invalid_reasons(smiles)
+    metrics["invalid_reasons"] = reasons
+    n_invalid = max(1, sum(reasons.values()))
+    why = ", ".join(f"{k} {v:,} ({100 * v / n_invalid:.0f} %)" for k, v in reasons.items())
     text = (
         "# Samples of the shipped SMILES prior\n\n"
         f"{machine_markdown(machine_description())}\n\n{table}\n"
         f"{len(smiles):,} samples (sampled in {sampled:.0f} s); mean log p_prior per token "
         f"{batch.prior_log_prob_per_step:.3f}. Prior: validation NLL/token {meta['validation']['nll_per_token']}, "
-        f"accuracy {meta['validation']['accuracy']}, trained {arch.get('minutes', '?')} min "
-        f"(`{meta.get('command', '?')}`). Unique is among valid samples; novelty is the share of unique valid "
-        "molecules absent from the canonical MOSES training set.\n"
+        f"accuracy {meta['validation']['accuracy']}, trained {total_training_minutes(meta):.0f} min in "
+        f"{len(training_chain(meta))} run(s) (commands in `benchmarks/results/priors.md`). Unique is among valid "
+        "samples; novelty is the share of unique valid molecules absent from the canonical MOSES training set.\n\n"
+        f"Why the invalid samples fail RDKit: {why}.\n"
     )
     print(text)
     out = Path(args.out)

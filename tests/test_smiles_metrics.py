@@ -94,3 +94,12 @@ def test_format_metrics_table() -> None:
     assert "MOSES" not in no_ref and no_ref.splitlines()[0] == "| metric | prior |"
     expected = {"valid": 0.975, "unique": 0.999, "novel": 0.842, "intdiv": 0.856}
     assert MOSES_REFERENCE["MOSES CharRNN"] == expected
+
+
+def test_invalid_reasons_name_each_failure():
+    from seqtutor_envs.smiles.metrics import invalid_reasons
+
+    counts = invalid_reasons(["CCO", "c1ccccc1", "C1CC", "CC(", "", "c1cccc1", "C(C)(C)(C)(C)C", "FC(F)(F)(F)F"])
+    # Two valid strings are not counted; an unclosed ring, an open branch and an empty string do not
+    # parse; a five-membered all-carbon aromatic ring has no Kekulé form; two carbons exceed valence 4.
+    assert counts == {"syntax": 3, "kekulization": 1, "valence": 2, "other": 0}

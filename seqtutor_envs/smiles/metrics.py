@@ -198,3 +198,34 @@ def format_metrics_table(
     if subsampled:
         notes.append("IntDiv on a seeded subsample (" + ", ".join(subsampled) + " molecules).")
     return "\n".join(lines) + ("\n\n" + "\n".join(notes) if notes else "") + "\n"
+
+
+#: Why a SMILES string is invalid, in the order they are checked.
+INVALID_REASONS = ("syntax", "kekulization", "valence", "other")
+
+
+def invalid_reasons(smiles: Iterable[str]) -> dict[str, int]:
+    """Count why the invalid strings among ``smiles`` fail RDKit (valid ones are not counted).
+
+    ``syntax``: the string does not parse (unclosed ring bond or branch, bad token order);
+    ``kekulization``: it parses but its aromatic atoms admit no Kekulé structure; ``valence``: an
+    atom has more bonds than its valence allows; ``other``: any other sanitisation failure.
+    """
+    from rdkit import Chem
+
+    counts = dict.fromkeys(INVALID_REASONS, 0)
+    for s in smiles:
+        if parse_smiles(s) is not None:
+            continue
+        mol = Chem.MolFromSmiles(s, sanitize=False) if isinstance(s, str) and s else None
+        if mol is None:
+            counts["syntax"] += 1
+            continue
+        problems = [p.GetType() for p in Chem.DetectChemistryProblems(mol)]
+        if any("Kekulize" in p for p in problems):
+            counts["kekulization"] += 1
+        elif any("Valence" in p for p in problems):
+            counts["valence"] += 1
+        else:
+            counts["other"] += 1
+    return counts
