@@ -43,6 +43,7 @@ def plot_training_curve(progress: dict[str, np.ndarray], path: Path, c: float) -
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
 
     steps = progress.get("time/total_timesteps")
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
@@ -54,6 +55,7 @@ def plot_training_curve(progress: dict[str, np.ndarray], path: Path, c: float) -
         if steps is not None and values is not None:
             ok = ~np.isnan(values) & ~np.isnan(steps)
             ax.plot(steps[ok], values[ok], color="tab:blue")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x / 1e3:.0f}k"))
         ax.set_xlabel("env steps")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
