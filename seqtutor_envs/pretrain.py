@@ -181,14 +181,14 @@ def pretrain(
     optimizer = torch.optim.Adam(prior.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     history: list[dict[str, Any]] = []
     best_nll, best_state, bad_evals, epoch = math.inf, None, 0, 0
-    if init_from is not None and not (resume and state_path.exists()):
+    if init_from is not None:  # checked and recorded on resume too; the weights then come from the state file
         start_prior, start_meta = LSTMPrior.load(init_from)
         if start_prior.config != prior_config:
             raise ValueError(
                 f"--init-from {init_from}: its architecture {start_prior.config} differs from the requested "
                 f"{prior_config}"
             )
-        prior.load_state_dict(start_prior.state_dict())
+        prior.load_state_dict(start_prior.state_dict())  # replaced below when resuming
         metadata = dict(metadata or {})
         metadata["warm_started_from"] = {
             "path": str(init_from),
