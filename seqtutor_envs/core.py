@@ -233,6 +233,13 @@ def check_unknown_kwargs(env_id: str, unknown: dict[str, Any], accepted: Sequenc
         )
 
 
+def check_num_envs(num_envs: Any) -> int:
+    """``num_envs`` as an int, or a ``ValueError`` naming the bad value."""
+    if not isinstance(num_envs, (int, np.integer)) or isinstance(num_envs, bool) or num_envs < 1:
+        raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
+    return int(num_envs)
+
+
 def check_actions(actions: Any, num_actions: int, shape: tuple[int, ...]) -> np.ndarray:
     """Actions as an int64 array of ``shape``, or a ``ValueError`` naming what is wrong."""
     array = np.asarray(actions)

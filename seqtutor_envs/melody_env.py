@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .core import SequenceEnv, SequenceTask, SequenceVectorEnv, TaskStep, check_unknown_kwargs, load_frozen_prior
+from .core import SequenceEnv, SequenceTask, SequenceVectorEnv, TaskStep, check_num_envs, check_unknown_kwargs, load_frozen_prior
 from .melody import encoding as enc
 from .melody.rules import RULE_NAMES, MusicTheoryRules
 
@@ -167,9 +167,7 @@ class MelodyVectorEnv(SequenceVectorEnv):
         **unknown: Any,
     ) -> None:
         check_unknown_kwargs(ENV_ID, unknown, ("num_envs", "autoreset_mode") + ACCEPTED_KWARGS)
-        if not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
-            raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
-        task, stepper, self.prior_path = _build(int(num_envs), composition_length, prior_path)
+        task, stepper, self.prior_path = _build(check_num_envs(num_envs), composition_length, prior_path)
         super().__init__(task, stepper, c, prior_weight, render_mode, autoreset_mode)
 
     def step(self, actions):

@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .core import SequenceEnv, SequenceTask, SequenceVectorEnv, TaskStep, check_unknown_kwargs, load_frozen_prior
+from .core import SequenceEnv, SequenceTask, SequenceVectorEnv, TaskStep, check_num_envs, check_unknown_kwargs, load_frozen_prior
 from .smiles.scoring import (
     OBJECTIVE_PRESETS,
     PAPER_C,
@@ -251,9 +251,7 @@ class SmilesVectorEnv(SequenceVectorEnv):
         **unknown: Any,
     ) -> None:
         check_unknown_kwargs(ENV_ID, unknown, ("num_envs", "autoreset_mode") + ACCEPTED_KWARGS)
-        if not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
-            raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
-        task, stepper, c, self.prior_path = _build(int(num_envs), objective, c, max_length, prior_path)
+        task, stepper, c, self.prior_path = _build(check_num_envs(num_envs), objective, c, max_length, prior_path)
         self.vocab = task.vocab
         super().__init__(task, stepper, c, prior_weight, render_mode, autoreset_mode)
 

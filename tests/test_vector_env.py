@@ -85,8 +85,11 @@ def test_bad_inputs_leave_the_batch_untouched():
         envs.step(np.array([1, 40, 2]))
     after, *_ = envs.step(np.array([1, 2, 3]))
     assert np.array_equal(after["tokens"][:, 1], [1, 2, 3])
-    with pytest.raises(ValueError, match="num_envs"):
-        gym.make_vec(ENV_ID, num_envs=0)
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match=f"num_envs must be a positive integer, got {bad!r}"):
+            gym.make_vec(ENV_ID, num_envs=bad)
+    with pytest.raises(ValueError, match="num_envs must be a positive integer, got -1"):
+        gym.make_vec("SeqTutor-SMILES-v0", num_envs=-1)
     with pytest.raises(ValueError, match="autoreset_mode"):
         gym.make_vec(ENV_ID, num_envs=2, autoreset_mode="sometimes")
     with pytest.raises(TypeError, match="unknown keyword"):
