@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import csv
 import datetime as _dt
+import io
 import os
 import platform
 import sys
 from pathlib import Path
 from typing import Any, Sequence
+
+from seqtutor_envs.io import atomic_write_text
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -53,20 +56,15 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 
 def write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        writer.writerows(rows)
-    os.replace(tmp, path)
+    stream = io.StringIO()
+    writer = csv.writer(stream)
+    writer.writerow(header)
+    writer.writerows(rows)
+    atomic_write_text(path, stream.getvalue())
 
 
 def write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    atomic_write_text(path, text)
 
 
 def training_chain(meta: dict[str, Any]) -> list[dict[str, Any]]:

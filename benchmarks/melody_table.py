@@ -20,7 +20,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import RESULTS_DIR, machine_description, machine_markdown, write_text  # noqa: E402
-from seqtutor_agents.cli import DEFAULT_ALGO_KWARGS, TrainConfig, train  # noqa: E402
+from seqtutor_agents.hyperparams import defaults  # noqa: E402
+from seqtutor_agents.training import TrainConfig, train  # noqa: E402
 from seqtutor_agents.evaluation import model_policy  # noqa: E402
 from seqtutor_envs.evaluation import prior_policy, run_episodes  # noqa: E402
 from seqtutor_envs.melody.stats import composition_statistics, format_statistics_table  # noqa: E402
@@ -63,7 +64,7 @@ def main() -> None:
         config = TrainConfig(env_id=ENV_ID, algo=algo, steps=args.steps, out=f"{args.runs}/{algo}", c=args.c,
                              seed=args.seed, n_envs=args.n_envs, checkpoint_every=args.steps)
         start = time.perf_counter()
-        model = train(config, progress=True)
+        model = train(config, progress=True, overwrite=True)
         minutes = (time.perf_counter() - start) / 60
         batch = run_episodes(ENV_ID, args.compositions, model_policy(model, seed=args.seed), seed=10_000,
                              env_kwargs=env_kwargs, progress=True)
@@ -103,7 +104,7 @@ def main() -> None:
         f"{machine_markdown(machine_description())}\n\n"
         f"c = {args.c:g}, {args.steps:,} env steps per learner on {args.n_envs} batched envs, seed {args.seed}; "
         f"{args.compositions:,} sampled compositions per model. Hyperparameters: "
-        + "; ".join(f"{a}: {DEFAULT_ALGO_KWARGS.get(a, {})}" for a in args.algos)
+        + "; ".join(f"{a}: {defaults(ENV_ID, a)}" for a in args.algos)
         + ".\n\n" + "\n".join(lines + rows) + "\n\n"
         + ("Targets missed:\n" + "\n".join(f"- {m}" for m in misses) if misses else "All learners meet every target.")
         + "\n"

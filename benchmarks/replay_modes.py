@@ -1,8 +1,8 @@
 """Which replay for the recurrent learners: whole episodes (full unrolls) or stored LSTM states?
 
 Trains the same learner twice on ``SeqTutor-Melody-v0`` for the same wall-clock budget, once with
-``replay="episode"`` (episodes replayed from the zero state, backpropagation through time, every
-Q-value from the current weights) and once with ``replay="transition"`` (RL Tuner's scheme: one
+``replay_buffer_class="episode"`` (episodes replayed from the zero state, backpropagation through time, every
+Q-value from the current weights) and once with ``replay_buffer_class="transition"`` (RL Tuner's scheme: one
 LSTM step from stored, stale states). Reports gradient-step cost, transitions replayed per second,
 env steps reached and the music-theory reward / KL reached. Writes
 ``benchmarks/results/replay_modes.md``.
@@ -44,7 +44,7 @@ def run(mode: str, args) -> list[str]:
     # Same number of replayed transitions per collected transition in both modes:
     # an episode minibatch of B episodes replays B * 32 transitions.
     batch = args.batch if mode == "episode" else args.batch * 32
-    model = ALGORITHMS[args.algo]("RecurrentQPolicy", env, replay=mode, batch_size=batch, seed=0,
+    model = ALGORITHMS[args.algo]("RecurrentQPolicy", env, replay_buffer_class=mode, batch_size=batch, seed=0,
                                   learning_starts=1_000, train_freq=4)
     start = time.perf_counter()
     model.learn(10**9, callback=StopAfter(args.seconds))

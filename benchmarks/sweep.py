@@ -38,7 +38,7 @@ def run_trial(trial: dict[str, Any]) -> dict[str, Any]:
 
     if trial.get("threads"):
         torch.set_num_threads(trial["threads"])
-    from seqtutor_agents.cli import TrainConfig, train
+    from seqtutor_agents.training import TrainConfig, train
     from seqtutor_agents.evaluation import model_policy
     from seqtutor_envs.evaluation import run_episodes
 
@@ -48,7 +48,7 @@ def run_trial(trial: dict[str, Any]) -> dict[str, Any]:
                          out=f"{trial['runs']}/{trial['algo']}_c{trial['c']:g}_g{trial.get('gamma')}_s{trial['seed']}",
                          n_envs=trial["n_envs"], checkpoint_every=trial["steps"], algo_kwargs=algo_kwargs)
     start = time.perf_counter()
-    model = train(config, progress=False)
+    model = train(config, progress=False, overwrite=True)
     minutes = (time.perf_counter() - start) / 60
     batch = run_episodes(env_id, trial["episodes"], model_policy(model, seed=trial["seed"]), seed=50_000,
                          env_kwargs={"c": trial["c"]})

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import RESULTS_DIR, machine_description, machine_markdown, markdown_table, write_text  # noqa: E402
 from seqtutor_agents import GLearning, make_sb3_vec_env  # noqa: E402
-from seqtutor_agents.cli import DEFAULT_ALGO_KWARGS  # noqa: E402
+from seqtutor_agents.hyperparams import NON_ALGO_KEYS, defaults  # noqa: E402
 
 ENV_ID = "SeqTutor-Melody-v0"
 
@@ -44,18 +44,21 @@ def main() -> None:
     from stable_baselines3 import DQN
     from stable_baselines3.common.vec_env import DummyVecEnv
 
-    dqn_kwargs = DEFAULT_ALGO_KWARGS["dqn"]
+    def algo_kwargs(algo: str) -> dict:
+        return {k: v for k, v in defaults(ENV_ID, algo).items() if k not in NON_ALGO_KEYS}
+
+    g_kwargs, dqn_kwargs = algo_kwargs("g"), algo_kwargs("dqn")
     runs = {
         f"G-learning (ours), native env x{args.n_envs}": lambda: GLearning(
             "RecurrentQPolicy", make_sb3_vec_env(ENV_ID, n_envs=args.n_envs, seed=0, c=args.c), seed=0,
-            **DEFAULT_ALGO_KWARGS["g"]),
+            **g_kwargs),
         f"SB3 DQN, native env x{args.n_envs}": lambda: DQN(
             "MultiInputPolicy", make_sb3_vec_env(ENV_ID, n_envs=args.n_envs, seed=0, c=args.c), seed=0, **dqn_kwargs),
         # Same transitions replayed per env step as G: G replays 32 episodes x 32 steps per gradient step
         # every train_freq vector steps; DQN replays 32 transitions per gradient step.
         f"SB3 DQN, native env x{args.n_envs}, G's replay ratio": lambda: DQN(
             "MultiInputPolicy", make_sb3_vec_env(ENV_ID, n_envs=args.n_envs, seed=0, c=args.c), seed=0,
-            **{**dqn_kwargs, "train_freq": DEFAULT_ALGO_KWARGS["g"]["train_freq"], "gradient_steps": 32}),
+            **{**dqn_kwargs, "train_freq": g_kwargs["train_freq"], "gradient_steps": 32}),
         "SB3 DQN, DummyVecEnv x1": lambda: DQN(
             "MultiInputPolicy", DummyVecEnv([lambda: gym.make(ENV_ID, c=args.c)]), seed=0, **dqn_kwargs),
     }
@@ -75,7 +78,7 @@ def main() -> None:
         "# Training speed: G-learning vs SB3 DQN\n\n"
         f"{machine_markdown(machine_description())}\n\n{table}\n\n"
         f"{args.steps:,} env steps each on {ENV_ID} (c = {args.c:g}), wall-clock including collection, "
-        f"replay sampling and gradient steps. Hyperparameters: G {DEFAULT_ALGO_KWARGS['g']}; DQN {dqn_kwargs}.\n"
+        f"replay sampling and gradient steps. Hyperparameters: G {g_kwargs}; DQN {dqn_kwargs}.\n"
     )
     print(text)
     write_text(RESULTS_DIR / "train_speed.md", text)

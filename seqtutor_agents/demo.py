@@ -16,8 +16,8 @@ from seqtutor_envs.evaluation import prior_policy, run_episodes
 from seqtutor_envs.melody.midi import save_piano_roll_png, write_midis
 from seqtutor_envs.melody.stats import composition_statistics, format_statistics_table
 
-from .cli import TrainConfig, train
 from .evaluation import model_policy
+from .training import TrainConfig, train
 
 ENV_ID = "SeqTutor-Melody-v0"
 DEMO_ALGO = "psi"  # the one learner that met every Table-1 target on all 3 seeds (melody_seeds.md)
@@ -73,7 +73,7 @@ def run_demo(out: Path, steps: int | None = None, seed: int = 0) -> dict[str, Pa
     config = TrainConfig(env_id=ENV_ID, algo=DEMO_ALGO, steps=steps or DEMO_STEPS, out=str(out / "run"),
                          c=DEMO_C, seed=seed)
     print(f"fine-tuning the Note RNN with {DEMO_ALGO} for {config.steps:,} env steps ...", flush=True)
-    model = train(config)
+    model = train(config, overwrite=True)  # the demo folder is the demo's own: a rerun replaces it
     minutes = (time.perf_counter() - started) / 60
 
     env_kwargs = {"c": DEMO_C}

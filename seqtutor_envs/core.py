@@ -39,6 +39,56 @@ from .prior import FrozenStepper, LSTMPrior
 
 LOG_PROB_FLOOR = -100.0
 
+# ---------------------------------------------------------------------- info keys (defined here only)
+#: ``info`` keys present on every step: the reward's parts, so that anyone downstream (SB3 adapter,
+#: replay buffer, learner, evaluation) can recompose ``prior_weight * prior_log_prob + domain_reward / c``
+#: -- with the env's ``c`` or one of its own -- without reading env attributes.
+PRIOR_LOG_PROB = "prior_log_prob"  # log p_prior(a|s) of the action taken
+DOMAIN_REWARD = "domain_reward"  # r_domain(s, a), before dividing by c
+C = "c"  # the env's c
+PRIOR_WEIGHT = "prior_weight"  # the env's weight on log p_prior
+REWARD_TERMS = "reward_terms"  # dict of the named parts of domain_reward
+REWARD_PART_KEYS: tuple[str, ...] = (PRIOR_LOG_PROB, DOMAIN_REWARD, C, PRIOR_WEIGHT)
+STEP_INFO_KEYS: tuple[str, ...] = REWARD_PART_KEYS + (REWARD_TERMS,)
+
+
+@dataclass(frozen=True)
+class RewardParts:
+    """The parts of a batch of steps' rewards, as the env reports them in ``info``.
+
+    The env pays ``prior_weight * prior_log_prob + domain_reward / c``; :meth:`reward` recomposes
+    it, optionally with another ``c`` or ``prior_weight`` (a learner with its own c, or one that
+    adapts c to a KL target).
+    """
+
+    prior_log_prob: np.ndarray  # (n,) float64
+    domain_reward: np.ndarray  # (n,) float64
+    c: np.ndarray  # (n,) float64
+    prior_weight: np.ndarray  # (n,) float64
+
+    def reward(self, c: float | None = None, prior_weight: float | None = None) -> np.ndarray:
+        """``w * log p + r_domain / c`` with the env's ``c``/``w`` unless others are given."""
+        w = self.prior_weight if prior_weight is None else prior_weight
+        return w * self.prior_log_prob + self.domain_reward / (self.c if c is None else c)
+
+    @classmethod
+    def from_vector_info(cls, info: dict[str, Any]) -> "RewardParts":
+        """From a Gymnasium vector env's ``info`` dict of arrays."""
+        return cls(*(np.asarray(info[key], dtype=np.float64) for key in REWARD_PART_KEYS))
+
+    @classmethod
+    def from_infos(cls, infos: Sequence[dict[str, Any]]) -> "RewardParts":
+        """From a list of per-env ``info`` dicts (SB3's ``VecEnv`` convention)."""
+        try:
+            columns = [np.fromiter((info[key] for info in infos), dtype=np.float64, count=len(infos))
+                       for key in REWARD_PART_KEYS]
+        except KeyError as exc:
+            raise KeyError(
+                f"step info lacks the reward part {exc.args[0]!r}: is this a seqtutor env (info keys "
+                f"{', '.join(REWARD_PART_KEYS)})?"
+            ) from None
+        return cls(*columns)
+
 
 @dataclass
 class TaskStep:
@@ -58,8 +108,8 @@ class SequenceTask(ABC):
 
     #: Name used in error messages and ``info``.
     name: str = "sequence"
-    #: Names of :attr:`TaskStep.terms`, in a fixed order.
-    term_names: tuple[str, ...] = ()
+    #: A domain-specific second name for ``info["domain_reward"]`` (e.g. ``"music_theory_reward"``).
+    domain_reward_alias: str | None = None
 
     def __init__(self, num_envs: int, max_length: int, num_actions: int, pad_token: int) -> None:
         self.num_envs = num_envs
@@ -259,6 +309,11 @@ def check_actions(actions: Any, num_actions: int, shape: tuple[int, ...]) -> np.
     return array
 
 
+def step_info_keys(task: SequenceTask) -> tuple[str, ...]:
+    """The ``info`` keys a task's env reports on every step (the others are reported at episode end)."""
+    return STEP_INFO_KEYS + ((task.domain_reward_alias,) if task.domain_reward_alias else ())
+
+
 class SequenceEnv(gym.Env):
     """A single sequence-generation episode on a frozen prior (see the module docstring)."""
 
@@ -272,6 +327,7 @@ class SequenceEnv(gym.Env):
         self.task = task
         self.observation_space = self.core.observation_space()
         self.action_space = spaces.Discrete(task.num_actions)
+        self.step_info_keys = step_info_keys(task)
         self._episode_over = True
         self._index = np.zeros(1, dtype=np.int64)
 
@@ -299,10 +355,14 @@ class SequenceEnv(gym.Env):
         reward, result, log_prob = self.core.step(actions)
         terminated = bool(result.terminated[0])
         info: dict[str, Any] = {
-            "prior_log_prob": float(log_prob[0]),
-            "domain_reward": float(result.domain_reward[0]),
-            "reward_terms": {name: float(v[0]) for name, v in result.terms.items()},
+            PRIOR_LOG_PROB: float(log_prob[0]),
+            DOMAIN_REWARD: float(result.domain_reward[0]),
+            C: self.core.c,
+            PRIOR_WEIGHT: self.core.prior_weight,
+            REWARD_TERMS: {name: float(v[0]) for name, v in result.terms.items()},
         }
+        if self.task.domain_reward_alias:
+            info[self.task.domain_reward_alias] = info[DOMAIN_REWARD]
         if terminated:
             self._episode_over = True
             final = self.task.final_info(self._index, self.core.tokens, self.core.lengths)
@@ -367,6 +427,7 @@ class SequenceVectorEnv(VectorEnv):
         self.num_envs = task.num_envs
         self.single_observation_space = self.core.observation_space()
         self.single_action_space = spaces.Discrete(task.num_actions)
+        self.step_info_keys = step_info_keys(task)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self._rngs: list[np.random.Generator] = [seeding.np_random()[0] for _ in range(self.num_envs)]
@@ -424,7 +485,7 @@ class SequenceVectorEnv(VectorEnv):
             terminated[sel] = result.terminated
             mask = np.zeros(n, dtype=bool)
             mask[sel] = True
-            infos = _masked_infos(n, mask, log_prob, result, env_indices)
+            infos = _masked_infos(n, mask, log_prob, result, env_indices, self.core, self.task.domain_reward_alias)
             done_idx = (self.core.all_envs if env_indices is None else env_indices)[result.terminated]
             if len(done_idx):
                 final = self.task.final_info(done_idx, self.core.tokens, self.core.lengths)
@@ -489,7 +550,15 @@ def _scatter(value: Any, rows: np.ndarray, n: int) -> Any:
     return out
 
 
-def _masked_infos(n: int, mask: np.ndarray, log_prob: np.ndarray, result: TaskStep, env_indices: np.ndarray | None) -> dict[str, Any]:
+def _masked_infos(
+    n: int,
+    mask: np.ndarray,
+    log_prob: np.ndarray,
+    result: TaskStep,
+    env_indices: np.ndarray | None,
+    core: SequenceCore,
+    alias: str | None,
+) -> dict[str, Any]:
     def spread(values: np.ndarray) -> np.ndarray:
         if env_indices is None:
             return values
@@ -497,11 +566,14 @@ def _masked_infos(n: int, mask: np.ndarray, log_prob: np.ndarray, result: TaskSt
         out[env_indices] = values
         return out
 
-    return {
-        "prior_log_prob": spread(log_prob),
-        "_prior_log_prob": mask,
-        "domain_reward": spread(result.domain_reward),
-        "_domain_reward": mask,
-        "reward_terms": {name: spread(v) for name, v in result.terms.items()},
-        "_reward_terms": mask,
+    infos = {
+        PRIOR_LOG_PROB: spread(log_prob),
+        DOMAIN_REWARD: spread(result.domain_reward),
+        C: np.full(n, core.c),  # filled everywhere (the mask says which rows stepped): never a 0 to divide by
+        PRIOR_WEIGHT: np.full(n, core.prior_weight),
+        REWARD_TERMS: {name: spread(v) for name, v in result.terms.items()},
     }
+    infos.update({f"_{key}": mask for key in STEP_INFO_KEYS})
+    if alias:
+        infos[alias], infos[f"_{alias}"] = infos[DOMAIN_REWARD], mask
+    return infos

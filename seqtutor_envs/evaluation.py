@@ -4,12 +4,12 @@ Used to sample from the prior, evaluate fine-tuned agents and build the benchmar
 env of a batch plays exactly one episode (episodes are not picked by when they end, which would
 favour short SMILES), and per-step figures are averaged over the steps of those episodes:
 ``log p_prior(a|s)`` of the chosen tokens and, when the policy reports its distribution, the exact
-``KL(pi(.|s) || p_prior(.|s))`` over the (small) vocabulary.
+``KL(pi(.|s) || p_prior(.|s))`` and entropy ``H(pi(.|s))`` over the (small) vocabulary.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import gymnasium as gym
@@ -31,7 +31,7 @@ class EpisodeBatch:
     domain_returns: np.ndarray  # (n,) sum of the domain reward over each episode
     prior_log_prob_per_step: float  # mean log p_prior(a|s) of the chosen tokens
     kl_per_step: float | None  # mean exact KL(pi || prior) per step (None if the policy gave no distribution)
-    extra: dict[str, Any] = field(default_factory=dict)
+    entropy_per_step: float | None = None  # mean exact entropy of pi per step, nats (None likewise)
 
 
 def sample_categorical(log_probs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -81,7 +81,7 @@ def run_episodes(
         raise ValueError(f"n_episodes must be >= 1, got {n_episodes}")
     finals: dict[str, list] = {}
     returns, lengths, domain_returns = [], [], []
-    log_prob_sum, kl_sum, steps_total, kl_known = 0.0, 0.0, 0, True
+    log_prob_sum, kl_sum, entropy_sum, steps_total, kl_known = 0.0, 0.0, 0.0, 0, True
     bar = tqdm(total=n_episodes, desc=f"{env_id} episodes", disable=not progress)
     for k, start in enumerate(range(0, n_episodes, batch_size)):
         n = min(batch_size, n_episodes - start)
@@ -100,6 +100,7 @@ def run_episodes(
                 pi = np.exp(log_pi)
                 kl = (pi * (log_pi - obs["prior_log_probs"])).sum(1)
                 kl_sum += float(kl[live].sum())
+                entropy_sum += float(-(pi * np.where(pi > 0, log_pi, 0.0)).sum(1)[live].sum())
             else:
                 kl_known = False
             log_prob_sum += float(chosen_log_p[live].sum())
@@ -112,7 +113,7 @@ def run_episodes(
             if done.any():
                 final = info["final_info"]
                 for key, value in final.items():
-                    if key.startswith("_") or key in ("prior_log_prob", "domain_reward", "reward_terms", "music_theory_reward"):
+                    if key.startswith("_") or key in envs.unwrapped.step_info_keys:
                         continue
                     if key not in batch_finals:
                         batch_finals[key] = np.empty(n, dtype=object)
@@ -141,4 +142,5 @@ def run_episodes(
         domain_returns=np.concatenate(domain_returns),
         prior_log_prob_per_step=log_prob_sum / steps_total,
         kl_per_step=kl_sum / steps_total if kl_known else None,
+        entropy_per_step=entropy_sum / steps_total if kl_known else None,
     )

@@ -27,7 +27,7 @@ class MelodyTask(SequenceTask):
     """Melody domain: a random-note primer, RL Tuner's nine music-theory rules, fixed length."""
 
     name = ENV_ID
-    term_names = RULE_NAMES
+    domain_reward_alias = "music_theory_reward"
 
     def __init__(self, num_envs: int, composition_length: int) -> None:
         if not isinstance(composition_length, (int, np.integer)) or composition_length < 8:
@@ -98,8 +98,9 @@ class MelodyEnv(SequenceEnv):
     ``prior_weight * log p_prior(a|s) + r_MT(s, a) / c``, with ``r_MT`` the sum of the nine rules
     in :mod:`seqtutor_envs.melody.rules` (key, tonic, repetition, autocorrelation, motif,
     repeated motif, preferred intervals, leap resolution, unique extremes). ``info`` holds
-    ``prior_log_prob``, ``domain_reward`` (= ``music_theory_reward``) and ``reward_terms`` (each
-    rule); the final step's ``info`` adds ``composition`` (the tokens) and ``primer``.
+    the reward's parts -- ``prior_log_prob``, ``domain_reward`` (= ``music_theory_reward``), ``c``
+    and ``prior_weight`` -- and ``reward_terms`` (each rule); the final step's ``info`` adds
+    ``composition`` (the tokens) and ``primer``.
 
     ## Starting State
     A zero LSTM state fed one priming note, a pitch drawn uniformly from the env's seeded RNG
@@ -133,11 +134,6 @@ class MelodyEnv(SequenceEnv):
         task, stepper, self.prior_path = _build(1, composition_length, prior_path)
         super().__init__(task, stepper, c, prior_weight, render_mode)
 
-    def step(self, action):
-        obs, reward, terminated, truncated, info = super().step(action)
-        info["music_theory_reward"] = info["domain_reward"]
-        return obs, reward, terminated, truncated, info
-
     def render(self):
         if self.render_mode is None:
             return None
@@ -169,12 +165,6 @@ class MelodyVectorEnv(SequenceVectorEnv):
         check_unknown_kwargs(ENV_ID, unknown, ("num_envs", "autoreset_mode") + ACCEPTED_KWARGS)
         task, stepper, self.prior_path = _build(check_num_envs(num_envs), composition_length, prior_path)
         super().__init__(task, stepper, c, prior_weight, render_mode, autoreset_mode)
-
-    def step(self, actions):
-        obs, rewards, terminated, truncated, infos = super().step(actions)
-        if "domain_reward" in infos:
-            infos["music_theory_reward"], infos["_music_theory_reward"] = infos["domain_reward"], infos["_domain_reward"]
-        return obs, rewards, terminated, truncated, infos
 
     def _render_one(self, tokens: np.ndarray):
         if self.render_mode == "ansi":

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .io import atomic_write
 
 CHECKPOINT_FORMAT = "seqtutor-lstm-prior"
 CHECKPOINT_VERSION = 1
@@ -294,21 +295,8 @@ class FrozenStepper:
 
 
 def atomic_torch_save(payload: Any, path: str | os.PathLike) -> Path:
-    """``torch.save`` to a temp file in the destination folder, then ``os.replace`` it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    """``torch.save`` written atomically (see :func:`seqtutor_envs.io.atomic_write`)."""
+    return atomic_write(path, lambda name: torch.save(payload, name))
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:

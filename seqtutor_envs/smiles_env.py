@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
 from .core import SequenceEnv, SequenceTask, SequenceVectorEnv, TaskStep, check_num_envs, check_unknown_kwargs, load_frozen_prior
+from .smiles.diversity_filter import DiversityFilter, apply_diversity_filter
 from .smiles.scoring import (
+    GUACAMOL_PREFIX,
     OBJECTIVE_PRESETS,
     PAPER_C,
     PROPERTIES,
@@ -29,9 +31,12 @@ DEFAULT_MAX_LENGTH = 100
 #: c = 0.02 (REINVENT-like sigma = 50); penalised logP spans ~10 units, c = 0.2; the paper's
 #: reward is in the hundreds and used reward_scaler 0.35 = 1/c.
 DEFAULT_C: dict[str, float] = {"qed": 0.02, "plogp": 0.2, "paper": PAPER_C}
+#: ``"guacamol:<name>"`` oracles lie in [0, 1] like QED: the same c.
+DEFAULT_C_GUACAMOL = 0.02
 DEFAULT_C_CALLABLE = 0.1
-ACCEPTED_KWARGS = ("objective", "c", "prior_weight", "max_length", "prior_path", "render_mode")
-TERM_NAMES = ("prefix_shaping", "final_score")
+ACCEPTED_KWARGS = (
+    "objective", "c", "prior_weight", "max_length", "prior_path", "render_mode", "diversity_filter"
+)
 
 
 def default_prior_path() -> Path:
@@ -62,7 +67,6 @@ class SmilesTask(SequenceTask):
     """
 
     name = ENV_ID
-    term_names = TERM_NAMES
 
     def __init__(self, num_envs: int, vocab: Vocabulary, max_length: int, objective: Objective) -> None:
         if not isinstance(max_length, (int, np.integer)) or max_length < 2:
@@ -148,18 +152,34 @@ class SmilesTask(SequenceTask):
         return "".join(self.vocab.tokens[t] for t in ids)
 
 
-def _build(num_envs: int, objective, c, max_length: int, prior_path: str | None):
+def _build(num_envs: int, objective, c, max_length: int, prior_path: str | None, diversity_filter=None):
     path = Path(prior_path) if prior_path is not None else default_prior_path()
     stepper, metadata = load_frozen_prior(path)
     vocab = vocabulary_of_prior(metadata, stepper.num_outputs, path)
-    if isinstance(objective, str) and objective not in OBJECTIVE_PRESETS:
-        raise ValueError(f"unknown objective {objective!r}; choose one of {OBJECTIVE_PRESETS} or pass a callable f(mol) -> float")
-    obj = make_objective(objective)
-    # Fail at construction, not mid-episode, if the objective cannot score ordinary molecules.
+    guacamol = isinstance(objective, str) and objective.startswith(GUACAMOL_PREFIX)
+    if isinstance(objective, str) and objective not in OBJECTIVE_PRESETS and not guacamol:
+        raise ValueError(
+            f"unknown objective {objective!r}; choose one of {OBJECTIVE_PRESETS}, '{GUACAMOL_PREFIX}<name>' "
+            "or pass a callable f(mol) -> float"
+        )
+    obj = make_objective(objective)  # an unknown guacamol:<name> raises here, listing the names
+    # Fail at construction, not mid-episode, if the objective cannot score ordinary molecules. Checked
+    # before the diversity filter wraps it, so these molecules do not enter the filter's memory.
     SmilesTask(1, vocab, 2, obj)._checked(obj.score_final(["CCO", "c1ccccc1", "CC(=O)Oc1ccccc1C(=O)O"]))
     if c is None:
-        c = DEFAULT_C.get(obj.name, DEFAULT_C_CALLABLE) if isinstance(objective, str) else DEFAULT_C_CALLABLE
+        if guacamol:
+            c = DEFAULT_C_GUACAMOL
+        elif isinstance(objective, str):
+            c = DEFAULT_C.get(obj.name, DEFAULT_C_CALLABLE)
+        else:
+            c = DEFAULT_C_CALLABLE
+    obj = apply_diversity_filter(obj, diversity_filter)
     return SmilesTask(num_envs, vocab, max_length, obj), stepper, c, str(path)
+
+
+def _filter_of(task: SmilesTask) -> DiversityFilter | None:
+    """The task's diversity filter (its objective), or ``None`` when the filter is off."""
+    return task.objective if isinstance(task.objective, DiversityFilter) else None
 
 
 class SmilesEnv(SequenceEnv):
@@ -185,7 +205,16 @@ class SmilesEnv(SequenceEnv):
     ``"qed"`` (default; QED of the final molecule, 0 if invalid), ``"plogp"`` (penalised logP =
     logP - SA + ring penalty, -10 if invalid), ``"paper"`` (the authors' reward: +5 + score for
     each valid prefix, score + length penalty + 600 for a valid end, the length penalty for an
-    invalid one; score = 3 logP + 5 ring + 40 QED - 2 SA) or a callable ``f(mol) -> float``.
+    invalid one; score = 3 logP + 5 ring + 40 QED - 2 SA), ``"guacamol:<name>"`` (a GuacaMol
+    goal-directed oracle as used by PMO, in [0, 1], 0 if invalid: ``qed``, rediscoveries,
+    similarities, isomers, median molecules, MPOs, ``valsartan_smarts``, ``deco_hop``,
+    ``scaffold_hop``; see ``seqtutor_envs.smiles.guacamol.GUACAMOL_OBJECTIVES``) or a callable
+    ``f(mol) -> float``. ``diversity_filter`` (off by default) applies REINVENT's
+    IdenticalMurckoScaffold filter to the final score: once ``bucket_size`` (25) molecules scoring
+    at least ``min_score`` (0.4) share a Murcko scaffold, later molecules of that scaffold score 0,
+    and so does a repeat of a remembered molecule; its memory persists across episodes and resets
+    (``env.diversity_filter``: counts, ``reset()``; see
+    :class:`~seqtutor_envs.smiles.diversity_filter.DiversityFilter`).
     ``info`` holds ``prior_log_prob``, ``domain_reward`` and ``reward_terms`` (``prefix_shaping``,
     ``final_score``); the last step's ``info`` adds ``smiles``, ``valid``, ``length`` and every
     score (``logp``, ``qed``, ``sa``, ``ring_penalty``, ``plogp``). Any string, even garbage,
@@ -200,8 +229,11 @@ class SmilesEnv(SequenceEnv):
 
     ## Arguments
     ``gym.make("SeqTutor-SMILES-v0", objective="qed", c=None, prior_weight=1.0, max_length=100,
-    prior_path=None, render_mode=None)``. ``c=None`` picks the objective's default (qed 0.02,
-    plogp 0.2, paper 1/0.35, callable 0.1). ``render_mode``: ``"ansi"`` (the SMILES) or
+    prior_path=None, render_mode=None, diversity_filter=None)``. ``c=None`` picks the objective's
+    default (qed 0.02, plogp 0.2, paper 1/0.35, guacamol:* 0.02, callable 0.1).
+    ``diversity_filter``: ``None``/``False`` (off), ``True`` (REINVENT's defaults) or a dict of
+    ``DiversityFilter`` options (``bucket_size``, ``min_score``, ``penalize_repeats``,
+    ``cache_size``). ``render_mode``: ``"ansi"`` (the SMILES) or
     ``"rgb_array"`` (an RDKit depiction). ``gym.make_vec(..., num_envs=N)`` builds the batched
     :class:`SmilesVectorEnv`.
 
@@ -217,11 +249,13 @@ class SmilesEnv(SequenceEnv):
         max_length: int = DEFAULT_MAX_LENGTH,
         prior_path: str | None = None,
         render_mode: str | None = None,
+        diversity_filter: bool | Mapping[str, Any] | None = None,
         **unknown: Any,
     ) -> None:
         check_unknown_kwargs(ENV_ID, unknown, ACCEPTED_KWARGS)
-        task, stepper, c, self.prior_path = _build(1, objective, c, max_length, prior_path)
+        task, stepper, c, self.prior_path = _build(1, objective, c, max_length, prior_path, diversity_filter)
         self.vocab = task.vocab
+        self.diversity_filter = _filter_of(task)
         super().__init__(task, stepper, c, prior_weight, render_mode)
 
     def render(self):
@@ -236,6 +270,7 @@ class SmilesVectorEnv(SequenceVectorEnv):
 
     One prior forward per step, one syntactic-filter update, and one batched, cached RDKit scoring
     call for the molecules that finished (plus completable prefixes for the ``paper`` objective).
+    With ``diversity_filter``, molecules finishing at the same step enter the filter in env order.
     """
 
     def __init__(
@@ -248,11 +283,15 @@ class SmilesVectorEnv(SequenceVectorEnv):
         prior_path: str | None = None,
         render_mode: str | None = None,
         autoreset_mode: str = "next_step",
+        diversity_filter: bool | Mapping[str, Any] | None = None,
         **unknown: Any,
     ) -> None:
         check_unknown_kwargs(ENV_ID, unknown, ("num_envs", "autoreset_mode") + ACCEPTED_KWARGS)
-        task, stepper, c, self.prior_path = _build(check_num_envs(num_envs), objective, c, max_length, prior_path)
+        task, stepper, c, self.prior_path = _build(
+            check_num_envs(num_envs), objective, c, max_length, prior_path, diversity_filter
+        )
         self.vocab = task.vocab
+        self.diversity_filter = _filter_of(task)
         super().__init__(task, stepper, c, prior_weight, render_mode, autoreset_mode)
 
     def _render_one(self, tokens: np.ndarray):

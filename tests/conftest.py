@@ -18,3 +18,26 @@ def _isolated_tmpdir(tmp_path_factory):
         os.environ.pop("TMPDIR", None)
     else:
         os.environ["TMPDIR"] = old_env
+
+
+# Property tests stay bounded (and free of wall-clock deadlines, which a loaded 2-core CI machine
+# would trip); a test that needs more examples says so with its own @settings.
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+settings.register_profile("seqtutor", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "seqtutor"))
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+#: Devices a learner test runs on: the CPU always, CUDA where there is one.
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not _cuda_available(), reason="no CUDA device here"))]
+
+
+@pytest.fixture(params=DEVICES)
+def device(request) -> str:
+    return request.param

@@ -3,8 +3,10 @@
 SB3 algorithms take an SB3 ``VecEnv`` (same-step autoreset, ``info["terminal_observation"]``,
 a list of per-env info dicts), not a Gymnasium ``VectorEnv``. :class:`SeqTutorVecEnv` runs the
 native env in ``same_step`` autoreset mode and translates, so PPO, A2C, DQN and our learners all
-train on one batched prior forward per step. It also keeps episode statistics like SB3's
-``VecMonitor`` (``info["episode"]`` on the step an episode ends), computed with array operations.
+train on one batched prior forward per step. Each per-env info carries the reward's parts
+(:data:`seqtutor_envs.core.REWARD_PART_KEYS`), which the learners read instead of env attributes.
+It also keeps episode statistics like SB3's ``VecMonitor`` (``info["episode"]`` on the step an
+episode ends), computed with array operations.
 """
 
 from __future__ import annotations
@@ -17,20 +19,19 @@ import numpy as np
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvObs, VecEnvStepReturn
 
 import seqtutor_envs  # noqa: F401  (registers the environments)
-from seqtutor_envs.core import SequenceVectorEnv
-
-PER_STEP_INFO_KEYS = ("prior_log_prob", "domain_reward")
+from seqtutor_envs.core import REWARD_PART_KEYS, REWARD_TERMS, SequenceVectorEnv
 
 
 class SeqTutorVecEnv(VecEnv):
     """SB3 ``VecEnv`` view of a native :class:`~seqtutor_envs.core.SequenceVectorEnv`.
 
     :param env: a native vector env; it must use ``autoreset_mode="same_step"``.
-    :param info_keys: per-step info entries copied into each env's info dict. The defaults are
-        cheap scalars; add ``"reward_terms"`` for the per-term breakdown (costs a dict per env per step).
+    :param info_keys: per-step info entries copied into each env's info dict. The defaults are the
+        reward's parts (cheap scalars); add ``"reward_terms"`` for the per-term breakdown (costs a
+        dict per env per step).
     """
 
-    def __init__(self, env: SequenceVectorEnv, info_keys: Sequence[str] = PER_STEP_INFO_KEYS) -> None:
+    def __init__(self, env: SequenceVectorEnv, info_keys: Sequence[str] = REWARD_PART_KEYS) -> None:
         if env.autoreset_mode != gym.vector.AutoresetMode.SAME_STEP:
             raise ValueError(
                 f"SeqTutorVecEnv needs a vector env with autoreset_mode='same_step' (SB3's convention), "
@@ -72,10 +73,10 @@ class SeqTutorVecEnv(VecEnv):
         self._episode_returns += rewards
         self._episode_lengths += 1
 
-        columns = {key: vinfo[key].tolist() for key in self.info_keys if key in vinfo and key != "reward_terms"}
-        if "reward_terms" in self.info_keys and "reward_terms" in vinfo:
-            terms = {name: values.tolist() for name, values in vinfo["reward_terms"].items()}
-            columns["reward_terms"] = [dict(zip(terms, row)) for row in zip(*terms.values())]
+        columns = {key: vinfo[key].tolist() for key in self.info_keys if key in vinfo and key != REWARD_TERMS}
+        if REWARD_TERMS in self.info_keys and REWARD_TERMS in vinfo:
+            terms = {name: values.tolist() for name, values in vinfo[REWARD_TERMS].items()}
+            columns[REWARD_TERMS] = [dict(zip(terms, row)) for row in zip(*terms.values())]
         truncated_flags = (truncated & ~terminated).tolist()
         infos: list[dict[str, Any]] = [
             {**{key: col[i] for key, col in columns.items()}, "TimeLimit.truncated": truncated_flags[i]}
@@ -84,12 +85,13 @@ class SeqTutorVecEnv(VecEnv):
         done_idx = np.flatnonzero(dones)
         if len(done_idx):
             final_info = vinfo.get("final_info", {})
+            step_keys = self.venv.step_info_keys  # the rest of final_info is the episode's own
             elapsed = round(time.time() - self._t_start, 6)
             for i in done_idx:
                 info = infos[i]
                 info["terminal_observation"] = vinfo["final_obs"][i]
                 for key, value in final_info.items():
-                    if key.startswith("_") or key in PER_STEP_INFO_KEYS or key in ("reward_terms", "music_theory_reward"):
+                    if key.startswith("_") or key in step_keys:
                         continue
                     mask = final_info.get(f"_{key}")
                     if mask is None or mask[i]:

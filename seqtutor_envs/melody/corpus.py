@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from seqtutor_envs.io import atomic_write_bytes, atomic_write_text
 from seqtutor_envs.melody import midi
 from seqtutor_envs.melody.encoding import (
     C_MAJOR_PITCH_CLASSES,
@@ -441,7 +442,7 @@ class MelodyCorpus:
             report=np.array(json.dumps(self.report)),
             provenance=np.array(json.dumps(self.provenance)),
         )
-        midi.atomic_write(path, lambda name: Path(name).write_bytes(buffer.getvalue()), suffix=".npz")
+        atomic_write_bytes(path, buffer.getvalue())
         summary = {
             "format": FORMAT,
             "file": path.name,
@@ -452,7 +453,7 @@ class MelodyCorpus:
             "provenance": self.provenance,
         }
         text = json.dumps(summary, indent=2) + "\n"
-        midi.atomic_write(path.with_suffix(".json"), lambda name: Path(name).write_text(text), suffix=".json")
+        atomic_write_text(path.with_suffix(".json"), text)
         return path
 
     @classmethod

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import functools
 import os
-import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 import pretty_midi
 
+from seqtutor_envs.io import atomic_write
 from seqtutor_envs.melody.encoding import (
     MAX_PITCH,
     MIN_PITCH,
@@ -153,34 +153,6 @@ def tokens_to_pretty_midi(
         )
     pm.instruments.append(instrument)
     return pm
-
-
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _current_umask()  # read once at import: os.umask can only be read by setting it
-
-
-def atomic_write(path: Path, write: Callable[[str], None], suffix: str) -> None:
-    """Write via a temporary file in the same folder, then rename, so readers never see half a file.
-
-    :param path: destination file (parent folders are created).
-    :param write: writes the content to the temporary file name it is given.
-    :param suffix: suffix of the temporary file (some writers pick the format from it).
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp_name)
-        os.chmod(tmp_name, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual permissions
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
 
 
 def write_midi(tokens: Sequence[int] | np.ndarray, path: str | os.PathLike, **kwargs) -> Path:

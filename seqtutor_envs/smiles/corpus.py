@@ -18,14 +18,14 @@ import os
 import random
 import subprocess
 import sys
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable
 
 from rdkit import Chem, RDLogger, rdBase
 
+from ..io import atomic_write_bytes
 from .tokenizer import try_tokenize
 
 # RDKit logs every parse failure to stderr; a corpus holds thousands of them.
@@ -232,8 +232,8 @@ class SmilesCorpus:
             "report": self.report,
             "provenance": self.provenance,
         }
-        _atomic_write(p, data)
-        _atomic_write(_meta_path(p), (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+        atomic_write_bytes(p, data)
+        atomic_write_bytes(_meta_path(p), (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode("utf-8"))
         return p
 
     @classmethod
@@ -257,22 +257,6 @@ class SmilesCorpus:
 
 def _meta_path(p: Path) -> Path:
     return p.with_name(p.name + ".json")
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def prepare_corpus(
@@ -386,8 +370,3 @@ def moses_corpus(
         raw, max_tokens=max_tokens, progress=progress, workers=workers, limit=limit, seed=seed,
         provenance=prov,
     )
-
-
-def split_list(smiles: Sequence[str], valid_fraction: float, seed: int = 0) -> tuple[list[str], list[str]]:
-    """:meth:`SmilesCorpus.split` for a plain list."""
-    return SmilesCorpus(list(smiles)).split(valid_fraction, seed)

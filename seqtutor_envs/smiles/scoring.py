@@ -127,14 +127,6 @@ def parse_smiles(smiles: Any) -> Chem.Mol | None:
     return mol
 
 
-def token_length(smiles: Any) -> int:
-    """Number of SMILES tokens of a string (its character count if it cannot be tokenized)."""
-    if not isinstance(smiles, str):
-        return 0
-    toks = try_tokenize(smiles)
-    return len(toks) if toks is not None else len(smiles)
-
-
 # ------------------------------------------------------------------------------------------------
 # Syntactic prefix filter
 # ------------------------------------------------------------------------------------------------
@@ -628,14 +620,6 @@ class PropertyObjective(Objective):
         return np.where(s["valid"], s[self.prop], self.invalid_value)
 
 
-QED_INVALID_VALUE = 0.0
-"""``"qed"`` preset: an invalid molecule scores 0, the infimum of QED (valid ones are > 0)."""
-PLOGP_INVALID_VALUE = -10.0
-"""``"plogp"`` preset: an invalid molecule scores -10, below every molecule of a 20k sample of the
-MOSES test set (min -7.9, 0.1 % quantile -4.6); valid molecules with big macrocycles can still
-score lower (each ring atom beyond 6 costs 1)."""
-
-
 class CallableObjective(Objective):
     """A user function ``f(mol) -> float`` of the RDKit molecule of the final SMILES.
 
@@ -699,6 +683,8 @@ class CallableObjective(Objective):
 
 
 OBJECTIVE_PRESETS = ("paper", "qed", "plogp")
+GUACAMOL_PREFIX = "guacamol:"
+"""``make_objective("guacamol:<name>")`` builds a GuacaMol/PMO oracle (:mod:`.guacamol`)."""
 
 
 def make_objective(
@@ -709,11 +695,13 @@ def make_objective(
     """Build a domain objective.
 
     :param name_or_callable: ``"paper"`` (:class:`PaperObjective`), ``"qed"`` (QED, 0 if
-        invalid), ``"plogp"`` (penalised logP, -10 if invalid), a callable ``f(mol) -> float``
-        (:class:`CallableObjective`), or an :class:`Objective` (returned as is).
+        invalid), ``"plogp"`` (penalised logP, -10 if invalid), ``"guacamol:<name>"`` (a GuacaMol/PMO
+        oracle in ``[0, 1]``, 0 if invalid; names in :data:`.guacamol.GUACAMOL_OBJECTIVES`), a
+        callable ``f(mol) -> float`` (:class:`CallableObjective`), or an :class:`Objective`
+        (returned as is).
     :param scorer: a shared :class:`MoleculeScorer` (its caches then serve several objectives).
     :param kwargs: passed to the objective's constructor (e.g. ``invalid_value``, ``length_unit``).
-    :raises ValueError: for an unknown preset name (the message lists the valid ones).
+    :raises ValueError: for an unknown preset or oracle name (the message lists the valid ones).
     """
     if isinstance(name_or_callable, Objective):
         return name_or_callable
@@ -722,14 +710,20 @@ def make_objective(
         if key == "paper":
             return PaperObjective(scorer=scorer, **kwargs)
         if key == "qed":
-            kwargs.setdefault("invalid_value", QED_INVALID_VALUE)
+            kwargs.setdefault("invalid_value", INVALID_VALUES["qed"])  # 0: the infimum of QED (valid ones are > 0)
             return PropertyObjective("qed", scorer=scorer, **kwargs)
         if key == "plogp":
-            kwargs.setdefault("invalid_value", PLOGP_INVALID_VALUE)
+            # -10: below every molecule of a 20k sample of the MOSES test set (min -7.9, 0.1 % quantile
+            # -4.6); valid molecules with big macrocycles can still score lower (each ring atom beyond 6 costs 1).
+            kwargs.setdefault("invalid_value", INVALID_VALUES["plogp"])
             return PropertyObjective("plogp", scorer=scorer, **kwargs)
+        if key.startswith(GUACAMOL_PREFIX):
+            from .guacamol import guacamol_objective  # imported here: it imports this module
+
+            return guacamol_objective(key[len(GUACAMOL_PREFIX):], scorer=scorer, **kwargs)
         raise ValueError(
             f"unknown objective {name_or_callable!r}; valid names: {', '.join(OBJECTIVE_PRESETS)}, "
-            "or pass a callable f(mol) -> float"
+            f"'{GUACAMOL_PREFIX}<name>' (GuacaMol/PMO oracles), or pass a callable f(mol) -> float"
         )
     if callable(name_or_callable):
         return CallableObjective(name_or_callable, scorer=scorer, **kwargs)

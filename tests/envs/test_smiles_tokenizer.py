@@ -16,7 +16,7 @@ from seqtutor_envs.smiles import corpus as corpus_mod
 from seqtutor_envs.smiles.corpus import SmilesCorpus, prepare_corpus, read_smiles_file
 from seqtutor_envs.smiles.tokenizer import BOS_TOKEN, END_TOKEN, PAD_TOKEN, Vocabulary, tokenize
 
-FIXTURE = Path(__file__).parent / "data" / "smiles_fixture.smi"
+FIXTURE = Path(__file__).resolve().parents[1] / "data" / "smiles_fixture.smi"
 FIXTURE_SMILES = read_smiles_file(FIXTURE)
 FIXTURE_VALID = FIXTURE_SMILES[:211]  # 200 MOSES + 11 hand-written; then 3 duplicates, 5 corrupt
 

@@ -31,7 +31,7 @@ from seqtutor_envs.smiles.scoring import (
 )
 from seqtutor_envs.smiles.tokenizer import Vocabulary, tokenize
 
-FIXTURE = Path(__file__).parent / "data" / "smiles_fixture.smi"
+FIXTURE = Path(__file__).resolve().parents[1] / "data" / "smiles_fixture.smi"
 FIXTURE_VALID = read_smiles_file(FIXTURE)[:211]
 GARBAGE = ["C(((", "", "[Xx]", "%%%", "c1ccccc", "C1CC", ")C(", "=", "[", "]", "C" * 3 + "(" * 50,
            "\x00", "💊", " ", "CC O", "CCO\n", "\tC"]

@@ -22,8 +22,9 @@ def test_train_sample_evaluate_smoke(tmp_path, capsys):
                "--out", str(out), "--no-progress", "--algo-kwarg", "learning_starts=128",
                "--checkpoint-every", "256") == 0
     config = json.loads((out / "config.json").read_text())
-    assert config["algo"] == "g" and config["algo_class"] == "GLearning" and config["env_c"] == 10.0
-    assert config["algo_kwargs_resolved"]["learning_starts"] == 128
+    resolved = config["resolved"]
+    assert config["algo"] == "g" and resolved["algo_class"] == "GLearning" and resolved["env_c"] == 10.0
+    assert resolved["algo_kwargs"]["learning_starts"] == 128 and resolved["algo_kwargs"]["gamma"] == 0.9
     assert (out / "model.zip").is_file() and (out / "checkpoints" / "model.zip").is_file()
     assert list((out / "logs").glob("events.out.tfevents*"))  # TensorBoard
     assert (out / "logs" / "progress.csv").is_file()
@@ -47,11 +48,21 @@ def test_sample_and_evaluate_the_smiles_prior(tmp_path):
     assert 0.0 <= result["statistics"]["valid"] <= 1.0
 
 
-def test_stock_algorithm_through_the_cli(tmp_path):
-    out = tmp_path / "ppo"
-    assert run("train", "--algo", "ppo", "--steps", "256", "--n-envs", "4", "--out", str(out), "--no-progress",
-               "--algo-kwarg", "n_steps=32", "--algo-kwarg", "batch_size=64") == 0
-    assert json.loads((out / "config.json").read_text())["algo_class"] == "PPO"
+@pytest.mark.parametrize("algo, cls, kwargs", [
+    ("ppo", "PPO", ["n_steps=32", "batch_size=64"]),
+    ("recurrent_ppo", "RecurrentPPO", ["n_steps=32", "batch_size=64", "n_epochs=1",
+                                       'policy_kwargs={"lstm_hidden_size": 16, "net_arch": [16]}']),
+    ("qrdqn", "QRDQN", ["learning_starts=64"]),
+])
+def test_stock_algorithms_through_the_cli(tmp_path, algo, cls, kwargs):
+    out = tmp_path / algo
+    extra = [arg for kv in kwargs for arg in ("--algo-kwarg", kv)]
+    assert run("train", "--algo", algo, "--steps", "256", "--n-envs", "4", "--out", str(out), "--no-progress",
+               *extra) == 0
+    assert json.loads((out / "config.json").read_text())["resolved"]["algo_class"] == cls
+    header = (out / "logs" / "progress.csv").read_text().splitlines()[0].split(",")
+    assert "rollout/prior_log_prob" in header and "rollout/domain_reward" in header
+    assert run("evaluate", "--run", str(out), "-n", "8") == 0  # loads back (safely) and samples
 
 
 @pytest.mark.parametrize(
@@ -60,9 +71,13 @@ def test_stock_algorithm_through_the_cli(tmp_path):
         (["--env", "CartPole-v1"], "not a seqtutor env"),
         (["--env", "SeqTutor-Drums-v0"], "unknown env id"),
         (["--algo", "sac"], "unknown algorithm 'sac'"),
-        (["--c", "0"], "--c must be a finite number > 0"),
-        (["--c", "-3"], "--c must be"),
-        (["--steps", "0"], "--steps must be >= 1"),
+        (["--c", "0"], "--c: c must be in (0, inf), got 0.0"),
+        (["--c", "-3"], "--c: c must be in (0, inf)"),
+        (["--steps", "0"], "--steps: steps must be in [1, inf), got 0"),
+        (["--target-kl", "0.5", "--algo", "ppo"], "--target-kl adapts c during training"),
+        (["--algo-kwarg", "train_freq=0"], "train_freq must be in [1, inf), got 0"),
+        (["--algo-kwarg", "gamma=abc"], "gamma must be a number, got 'abc'"),
+        (["--seed", "-1"], "--seed: seed must be in [0, 4.29497e+09], got -1"),
         (["--algo-kwarg", "warp_speed=9"], "bad hyperparameter"),
         (["--env-kwarg", "tempo=9"], "unknown keyword"),
     ],

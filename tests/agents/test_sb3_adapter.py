@@ -3,11 +3,13 @@
 import gymnasium as gym
 import numpy as np
 import pytest
+from sb3_contrib import QRDQN, RecurrentPPO
 from stable_baselines3 import A2C, DQN, PPO
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 import seqtutor_envs  # noqa: F401
-from seqtutor_agents import SeqTutorVecEnv, make_sb3_vec_env
+from seqtutor_envs.core import RewardParts
+from seqtutor_agents import SeqTutorExtractor, SeqTutorVecEnv, make_sb3_vec_env
 
 
 @pytest.mark.parametrize("env_id, kwargs", [("SeqTutor-Melody-v0", {"composition_length": 8}),
@@ -55,15 +57,43 @@ def test_adapter_exposes_env_attributes():
 
 
 @pytest.mark.parametrize("env_id", ["SeqTutor-Melody-v0", "SeqTutor-SMILES-v0"])
-@pytest.mark.parametrize("algo", [PPO, DQN, A2C])
+@pytest.mark.parametrize("algo", [PPO, DQN, A2C, QRDQN, RecurrentPPO])
 def test_stock_sb3_algorithms_train_on_the_batched_env(env_id, algo):
     env = make_sb3_vec_env(env_id, n_envs=4, seed=0)
-    kwargs = {"n_steps": 16, "batch_size": 32} if algo is PPO else ({"learning_starts": 64} if algo is DQN else {})
-    model = algo("MultiInputPolicy", env, seed=0, **kwargs)
+    kwargs = {
+        PPO: {"n_steps": 16, "batch_size": 32},
+        RecurrentPPO: {"n_steps": 16, "batch_size": 32, "n_epochs": 1, "policy_kwargs": {
+            "features_extractor_class": SeqTutorExtractor, "lstm_hidden_size": 16, "net_arch": [16]}},
+        DQN: {"learning_starts": 64},
+        QRDQN: {"learning_starts": 64},
+    }.get(algo, {})
+    policy = "MultiInputLstmPolicy" if algo is RecurrentPPO else "MultiInputPolicy"
+    model = algo(policy, env, seed=0, **kwargs)
     model.learn(total_timesteps=256)
     assert model.num_timesteps >= 256
-    if algo is DQN:
+    if algo in (DQN, QRDQN):
         assert model._n_updates > 0
     obs = env.reset()
     actions, _ = model.predict(obs, deterministic=True)
     assert actions.shape == (4,) and np.all((0 <= actions) & (actions < env.action_space.n))
+
+
+def test_recurrent_ppo_needs_the_extractor_because_of_an_upstream_type_bug():
+    """SB3's CombinedExtractor sizes MultiDiscrete inputs as numpy.int64, which nn.LSTM rejects.
+
+    If this starts passing without the extractor, upstream fixed it and SeqTutorExtractor can go.
+    """
+    env = make_sb3_vec_env("SeqTutor-Melody-v0", n_envs=2, seed=0)
+    with pytest.raises(TypeError, match="input_size should be of type int"):
+        RecurrentPPO("MultiInputLstmPolicy", env)
+    model = RecurrentPPO("MultiInputLstmPolicy", env, policy_kwargs={"features_extractor_class": SeqTutorExtractor})
+    assert isinstance(model.policy.features_dim, int)
+
+
+def test_every_step_info_carries_the_reward_parts():
+    env = make_sb3_vec_env("SeqTutor-Melody-v0", n_envs=3, seed=0, c=2.5, prior_weight=0.5)
+    env.reset()
+    _, rewards, _, infos = env.step(np.array([2, 3, 4]))
+    parts = RewardParts.from_infos(infos)
+    assert parts.c.tolist() == [2.5] * 3 and parts.prior_weight.tolist() == [0.5] * 3
+    assert np.allclose(parts.reward(), rewards, atol=1e-6)  # the adapter returns float32 rewards

@@ -18,7 +18,7 @@ from seqtutor_envs.smiles.metrics import (
     molecule_metrics,
 )
 
-FIXTURE = Path(__file__).parent / "data" / "smiles_fixture.smi"
+FIXTURE = Path(__file__).resolve().parents[1] / "data" / "smiles_fixture.smi"
 
 # 10 strings: 8 valid (one invalid "C(((" and one empty string), of which "CCO"/"OCC" and the two
 # benzene spellings are duplicates -> 6 distinct; reference holds ethanol (as "OCC") and benzene.

@@ -1,0 +1,417 @@
+"""Model files that cannot run code: save SB3 zips with JSON recipes, load them without unpickling.
+
+An SB3 model zip stores every attribute that is not plain JSON (the policy class, the spaces,
+schedules, ``train_freq``, the last observation...) as base64 *cloudpickle*, and SB3's ``load``
+unpickles it: a ``model.zip`` from someone else can run arbitrary code on load. Users share run
+folders, so seqtutor never unpickles them:
+
+* :func:`save_model` writes the usual SB3 zip (still loadable by plain SB3) plus, in the same
+  JSON, ``seqtutor_safe_fields``: a plain-JSON recipe for every field SB3 pickles (the policy
+  class by alias or by an import path inside SB3/sb3-contrib/seqtutor, spaces as JSON,
+  ``TrainFreq`` as a pair, constant and linear schedules by their numbers), and
+  ``seqtutor_algorithm`` (the class name) so that a file cannot be loaded as another algorithm.
+  The write is atomic.
+* :func:`load_model` reads the zip's JSON itself, rebuilds every pickled field from its recipe
+  (or drops it, for run-time state such as the last observation), and hands SB3 those values as
+  ``custom_objects`` -- SB3 then never touches the pickles. A pickled field with no recipe is
+  refused with :class:`UnsafeModelError` naming the field. The weights are read by SB3 with
+  ``torch.load(weights_only=True)``.
+
+Replay buffers are saved as ``.npz`` arrays plus JSON by :func:`save_replay_buffer` (never as a
+pickle) and loaded into the model's own freshly built buffer by :func:`load_replay_buffer`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import io
+import json
+import warnings
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.type_aliases import TrainFreq, TrainFrequencyUnit
+from stable_baselines3.common.utils import ConstantSchedule, FloatSchedule, LinearSchedule
+
+from seqtutor_envs.io import atomic_write, atomic_write_bytes, atomic_write_text
+
+SAFE_FIELDS_KEY = "seqtutor_safe_fields"
+ALGORITHM_KEY = "seqtutor_algorithm"
+#: Packages a recorded class may be imported from (importing an installed module by name runs no
+#: code from the file being loaded).
+TRUSTED_PACKAGES = ("seqtutor_agents", "seqtutor_envs", "stable_baselines3", "sb3_contrib", "torch")
+#: Run-time state SB3 pickles but a loaded model rebuilds or does not need.
+DROPPED_FIELDS = frozenset({
+    "_last_obs", "_last_original_obs", "_last_episode_starts", "_last_lstm_states",
+    "ep_info_buffer", "ep_success_buffer", "lr_schedule", "exploration_schedule",
+    # seqtutor < 0.2 stored its episode assembly on the algorithm
+    "_ep_rewards", "_ep_log_probs",
+})
+
+
+class ModelFileError(ValueError):
+    """A model or checkpoint file is missing, damaged or not what it should be."""
+
+
+class UnsafeModelError(ModelFileError):
+    """A model file holds a pickled field seqtutor will not unpickle."""
+
+
+# ---------------------------------------------------------------------------- recipes
+def space_to_json(space: spaces.Space) -> dict[str, Any]:
+    """A Gymnasium space as plain JSON (Dict, Discrete, MultiDiscrete, Box)."""
+    if isinstance(space, spaces.Dict):
+        return {"type": "Dict", "spaces": {k: space_to_json(v) for k, v in space.spaces.items()}}
+    if isinstance(space, spaces.Discrete):
+        return {"type": "Discrete", "n": int(space.n), "start": int(space.start)}
+    if isinstance(space, spaces.MultiDiscrete):
+        return {"type": "MultiDiscrete", "nvec": space.nvec.tolist(), "dtype": str(space.dtype)}
+    if isinstance(space, spaces.Box):
+        return {"type": "Box", "low": space.low.tolist(), "high": space.high.tolist(), "dtype": str(space.dtype)}
+    raise TypeError(f"cannot describe {type(space).__name__} spaces as JSON")
+
+
+def space_from_json(spec: dict[str, Any]) -> spaces.Space:
+    """Inverse of :func:`space_to_json`."""
+    kind = spec.get("type") if isinstance(spec, dict) else None
+    if kind == "Dict":
+        return spaces.Dict({k: space_from_json(v) for k, v in spec["spaces"].items()})
+    if kind == "Discrete":
+        return spaces.Discrete(int(spec["n"]), start=int(spec.get("start", 0)))
+    if kind == "MultiDiscrete":
+        return spaces.MultiDiscrete(np.array(spec["nvec"]), dtype=np.dtype(spec["dtype"]))
+    if kind == "Box":
+        dtype = np.dtype(spec["dtype"])
+        return spaces.Box(np.array(spec["low"], dtype=dtype), np.array(spec["high"], dtype=dtype), dtype=dtype)
+    raise ValueError(f"unknown space description {spec!r}")
+
+
+def schedule_to_json(value: Any) -> Any:
+    """A float or one of SB3's constant/linear schedules as JSON; None if it is something else."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, FloatSchedule):
+        return schedule_to_json(value.value_schedule)
+    if isinstance(value, ConstantSchedule):
+        return {"constant": float(value.val)}
+    if isinstance(value, LinearSchedule):
+        return {"linear": [float(value.start), float(value.end), float(value.end_fraction)]}
+    return None
+
+
+def schedule_from_json(spec: Any) -> Any:
+    if isinstance(spec, (int, float)):
+        return float(spec)
+    if isinstance(spec, dict) and "constant" in spec:
+        return ConstantSchedule(float(spec["constant"]))
+    if isinstance(spec, dict) and "linear" in spec:
+        return LinearSchedule(*map(float, spec["linear"]))
+    raise ValueError(f"unknown schedule description {spec!r}")
+
+
+def class_to_json(cls: type, aliases: dict[str, type] | None = None) -> dict[str, str]:
+    """A class by alias (``policy_aliases``) or by ``module:qualname``."""
+    for alias, value in (aliases or {}).items():
+        if value is cls:
+            return {"alias": alias}
+    return {"class": f"{cls.__module__}:{cls.__qualname__}"}
+
+
+def class_from_json(spec: dict[str, str], aliases: dict[str, type] | None = None) -> type:
+    if "alias" in spec:
+        if not aliases or spec["alias"] not in aliases:
+            raise ValueError(f"unknown class alias {spec['alias']!r}")
+        return aliases[spec["alias"]]
+    module, _, qualname = str(spec.get("class", "")).partition(":")
+    if not module.split(".")[0] in TRUSTED_PACKAGES:
+        raise UnsafeModelError(
+            f"the model names the class {spec.get('class')!r}, outside the packages seqtutor imports from "
+            f"({', '.join(TRUSTED_PACKAGES)})"
+        )
+    obj: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    if not isinstance(obj, type):
+        raise ValueError(f"{spec['class']} is not a class")
+    return obj
+
+
+def _to_json(value: Any, aliases: dict[str, type] | None) -> Any:
+    """A JSON recipe for a value SB3 would pickle, or None when there is none."""
+    if isinstance(value, spaces.Space):
+        try:
+            return {"space": space_to_json(value)}
+        except TypeError:
+            return None
+    if isinstance(value, TrainFreq):
+        return {"train_freq": [int(value.frequency), value.unit.value]}
+    if isinstance(value, type):
+        return {"type": class_to_json(value, aliases)}
+    schedule = schedule_to_json(value)
+    if schedule is not None:
+        return {"schedule": schedule}
+    if isinstance(value, dict):
+        items = {}
+        for key, item in value.items():
+            if _is_json(item):
+                items[key] = {"json": item}
+            else:
+                recipe = _to_json(item, None)
+                if recipe is None:
+                    return None
+                items[key] = recipe
+        return {"dict": items}
+    return None
+
+
+def _from_json(recipe: dict[str, Any], aliases: dict[str, type] | None) -> Any:
+    if "space" in recipe:
+        return space_from_json(recipe["space"])
+    if "train_freq" in recipe:
+        frequency, unit = recipe["train_freq"]
+        return TrainFreq(int(frequency), TrainFrequencyUnit(unit))
+    if "type" in recipe:
+        return class_from_json(recipe["type"], aliases)
+    if "schedule" in recipe:
+        return schedule_from_json(recipe["schedule"])
+    if "dict" in recipe:
+        return {k: (v["json"] if "json" in v else _from_json(v, None)) for k, v in recipe["dict"].items()}
+    if "json" in recipe:
+        return recipe["json"]
+    raise ValueError(f"unknown field recipe {recipe!r}")
+
+
+def _is_json(value: Any) -> bool:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+# ---------------------------------------------------------------------------- models
+def save_model(model: BaseAlgorithm, path: str | Path) -> Path:
+    """Save an SB3 model atomically, with JSON recipes for every field SB3 pickles."""
+    path = Path(path)
+    if path.suffix != ".zip":
+        path = path.with_name(path.name + ".zip")
+    excluded = set(model._excluded_save_params())
+    recipes = {}
+    for key, value in model.__dict__.items():
+        if key in excluded or key in DROPPED_FIELDS or _is_json(value):
+            continue
+        recipe = _to_json(value, getattr(model, "policy_aliases", None))
+        if recipe is not None:
+            recipes[key] = recipe
+    setattr(model, SAFE_FIELDS_KEY, recipes)
+    setattr(model, ALGORITHM_KEY, type(model).__name__)
+    try:
+        atomic_write(path, lambda name: BaseAlgorithm.save(model, name), suffix=".zip")
+    finally:
+        delattr(model, SAFE_FIELDS_KEY)
+        delattr(model, ALGORITHM_KEY)
+    return path
+
+
+def read_model_data(path: str | Path) -> dict[str, Any]:
+    """The JSON ``data`` entry of an SB3 model zip, read without unpickling anything."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no model file at {path}")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if "data" not in archive.namelist():
+                raise ModelFileError(f"{path} is a zip without the 'data' entry of an SB3 model")
+            text = archive.read("data").decode("utf-8")
+    except zipfile.BadZipFile as exc:
+        raise ModelFileError(f"{path} is not a model file (not a zip archive: {exc})") from None
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelFileError(f"{path}: its 'data' entry is not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ModelFileError(f"{path}: its 'data' entry holds a {type(data).__name__}, expected a JSON object")
+    return data
+
+
+def safe_custom_objects(
+    cls: type[BaseAlgorithm], data: dict[str, Any], path: Path, env: Any = None, custom_objects: dict | None = None
+) -> dict[str, Any]:
+    """``custom_objects`` that replace every pickled field of ``data`` (see the module docstring).
+
+    :raises UnsafeModelError: a pickled field has no recipe and no safe stand-in.
+    """
+    aliases = getattr(cls, "policy_aliases", None)
+    recipes = data.get(SAFE_FIELDS_KEY) or {}
+    custom: dict[str, Any] = {}
+    for key, item in data.items():
+        if not (isinstance(item, dict) and ":serialized:" in item) or key in (custom_objects or {}):
+            continue
+        if key in recipes:
+            try:
+                custom[key] = _from_json(recipes[key], aliases)
+            except UnsafeModelError:
+                raise
+            except Exception as exc:
+                raise ModelFileError(f"{path}: cannot rebuild field {key!r} from its recipe: {exc}") from None
+        elif key in DROPPED_FIELDS:
+            custom[key] = None
+        elif key in ("observation_space", "action_space"):
+            if env is None:
+                raise UnsafeModelError(
+                    f"{path} predates seqtutor's safe model format: its {key} is readable only by unpickling. "
+                    "Pass env= (a seqtutor env of the run's settings) and the spaces are taken from it"
+                )
+            custom[key] = getattr(env, key)
+        elif key == "policy_class" and aliases:
+            custom[key] = _legacy_policy_class(aliases, path)
+        elif key == "train_freq":
+            default = inspect.signature(cls.__init__).parameters["train_freq"].default
+            warnings.warn(f"{path} predates seqtutor's safe model format: its train_freq is not readable "
+                          f"without unpickling; using {cls.__name__}'s default {default!r}", stacklevel=3)
+            custom[key] = default
+        else:
+            raise UnsafeModelError(
+                f"{path}: field {key!r} holds pickled Python ({item.get(':type:', 'unknown type')}); seqtutor never "
+                "unpickles model files, since loading one could run code. Re-save the model with seqtutor, or pass "
+                f"custom_objects={{{key!r}: ...}} if you trust and know its value"
+            )
+    return custom
+
+
+def _legacy_policy_class(aliases: dict[str, type], path: Path) -> type:
+    """The policy of a model saved before the safe format: the algorithm's only one, or its Dict-input one."""
+    classes = {v for v in aliases.values()}
+    if len(classes) == 1:
+        return classes.pop()
+    for alias in ("MultiInputPolicy", "MultiInputLstmPolicy"):
+        if alias in aliases:
+            return aliases[alias]
+    raise UnsafeModelError(f"{path}: its policy class is pickled and this algorithm has several; pass custom_objects")
+
+
+def load_model(
+    cls: type[BaseAlgorithm],
+    path: str | Path,
+    env: Any = None,
+    device: Any = "auto",
+    custom_objects: dict[str, Any] | None = None,
+    **kwargs: Any,
+) -> BaseAlgorithm:
+    """Load an SB3 model zip without unpickling (see the module docstring).
+
+    :raises FileNotFoundError: no file at ``path``.
+    :raises ModelFileError: the file is not an SB3 model, or holds another algorithm.
+    :raises UnsafeModelError: a pickled field cannot be rebuilt safely.
+    """
+    path = Path(path)
+    data = read_model_data(path)
+    saved_as = data.get(ALGORITHM_KEY)
+    if saved_as is not None and saved_as != cls.__name__:
+        raise ModelFileError(f"{path} holds a {saved_as} model, not a {cls.__name__} one")
+    custom = safe_custom_objects(cls, data, path, env, custom_objects)
+    custom.update(custom_objects or {})
+    custom.setdefault(SAFE_FIELDS_KEY, None)
+    custom.setdefault(ALGORITHM_KEY, None)
+    try:
+        model = BaseAlgorithm.load.__func__(cls, path, env=env, device=device, custom_objects=custom, **kwargs)  # type: ignore[attr-defined]
+    except (KeyError, RuntimeError) as exc:
+        raise ModelFileError(f"{path} does not hold a usable {cls.__name__} model: {type(exc).__name__}: {exc}") from exc
+    for key in (SAFE_FIELDS_KEY, ALGORITHM_KEY):
+        model.__dict__.pop(key, None)
+    return model
+
+
+class SafeLoadMixin:
+    """Gives an SB3 algorithm seqtutor's safe, atomic ``save`` and unpickling-free ``load``."""
+
+    def save(self, path, exclude=None, include=None) -> None:  # type: ignore[override]
+        if isinstance(path, io.BufferedIOBase):
+            return BaseAlgorithm.save(self, path, exclude=exclude, include=include)  # type: ignore[arg-type]
+        save_model(self, path)  # type: ignore[arg-type]
+
+    @classmethod
+    def load(cls, path, env=None, device="auto", custom_objects=None, print_system_info=False, force_reset=True, **kwargs):
+        return load_model(cls, path, env=env, device=device, custom_objects=custom_objects,  # type: ignore[arg-type]
+                          print_system_info=print_system_info, force_reset=force_reset, **kwargs)
+
+    def save_replay_buffer(self, path) -> None:  # type: ignore[override]
+        save_replay_buffer(self, path)  # type: ignore[arg-type]
+
+    def load_replay_buffer(self, path, truncate_last_traj: bool = True) -> None:  # type: ignore[override]
+        load_replay_buffer(self, path)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------- replay buffers
+def _buffer_arrays(buffer: Any) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """A buffer's numpy arrays (dicts of arrays flattened as ``key/sub``) and its plain scalars."""
+    arrays, scalars = {}, {}
+    for key, value in vars(buffer).items():
+        if isinstance(value, np.ndarray):
+            arrays[key] = value
+        elif isinstance(value, dict) and value and all(isinstance(v, np.ndarray) for v in value.values()):
+            arrays.update({f"{key}/{sub}": v for sub, v in value.items()})
+        elif isinstance(value, (bool, int, float, str)) and not isinstance(value, np.generic):
+            scalars[key] = value
+    return arrays, scalars
+
+
+def save_replay_buffer(model: BaseAlgorithm, path: str | Path) -> Path:
+    """Write ``model.replay_buffer`` as an ``.npz`` of its arrays (scalars and class name in JSON), atomically."""
+    buffer = getattr(model, "replay_buffer", None)
+    if buffer is None:
+        raise ValueError(f"{type(model).__name__} has no replay buffer to save")
+    arrays, scalars = _buffer_arrays(buffer)
+    meta = {"class": type(buffer).__name__, "scalars": scalars}
+    stream = io.BytesIO()
+    np.savez(stream, __meta__=np.array(json.dumps(meta)), **arrays)
+    return atomic_write_bytes(path, stream.getvalue())
+
+
+def load_replay_buffer(model: BaseAlgorithm, path: str | Path) -> None:
+    """Fill ``model``'s own (freshly built) replay buffer from a file of :func:`save_replay_buffer`.
+
+    :raises ModelFileError: the file is missing pieces, damaged, or was written by another buffer type/size.
+    """
+    path = Path(path)
+    buffer = getattr(model, "replay_buffer", None)
+    if buffer is None:
+        raise ValueError(f"{type(model).__name__} has no replay buffer to fill")
+    if not path.is_file():
+        raise FileNotFoundError(f"no replay buffer file at {path}")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            meta = json.loads(str(archive["__meta__"]))
+            stored = {key: archive[key] for key in archive.files if key != "__meta__"}
+    except Exception as exc:  # zip, npy and JSON errors all mean the same thing to the user
+        raise ModelFileError(f"{path} is not a readable replay buffer file ({type(exc).__name__}: {exc})") from None
+    if meta.get("class") != type(buffer).__name__:
+        raise ModelFileError(f"{path} holds a {meta.get('class')} replay buffer; this model uses {type(buffer).__name__}")
+    arrays, scalars = _buffer_arrays(buffer)
+    if set(stored) != set(arrays):
+        raise ModelFileError(f"{path} holds arrays {sorted(stored)}; a {type(buffer).__name__} has {sorted(arrays)}")
+    for key, value in stored.items():
+        if value.shape != arrays[key].shape or value.dtype != arrays[key].dtype:
+            raise ModelFileError(
+                f"{path}: array {key!r} is {value.dtype}{list(value.shape)}, this model's buffer needs "
+                f"{arrays[key].dtype}{list(arrays[key].shape)} (was it saved with other settings?)"
+            )
+    for key, value in stored.items():
+        if "/" in key:
+            outer, sub = key.split("/", 1)
+            getattr(buffer, outer)[sub] = value
+        else:
+            setattr(buffer, key, value)
+    for key, value in meta.get("scalars", {}).items():
+        if key in scalars and key != "device":
+            setattr(buffer, key, type(scalars[key])(value))
+
+
+def write_json(path: str | Path, payload: Any) -> Path:
+    """Pretty JSON, written atomically."""
+    return atomic_write_text(path, json.dumps(payload, indent=2, default=str) + "\n")

@@ -1,0 +1,295 @@
+"""Replay for the recurrent Q-networks of Sequence Tutor, one class per way of replaying.
+
+Both buffers store the reward's *parts* (``log p_prior(a|s)``, ``r_domain``, the env's ``c`` and
+``prior_weight``) rather than the composed reward, so the learner recomposes the reward at replay
+time with whatever ``c`` it uses now (its own, or one adapted to a KL target).
+
+* :class:`EpisodeReplayBuffer` (the default) stores whole episodes (the token sequence, the
+  prior's log-probabilities at every state, the domain reward of every step) and replays them with
+  a full unroll from the zero state: every Q-value comes from the *current* weights, with
+  backpropagation through time. Episodes are short (32 melody steps), so one minibatch of episodes
+  is one batched LSTM call.
+* :class:`TransitionReplayBuffer` stores single transitions with the Q-network's LSTM state before
+  and after them, as RL Tuner does, and replays one LSTM step from the stored states. Those states
+  were computed by older weights and go stale; no gradient flows through time.
+
+``benchmarks/replay_modes.py`` measured the two (whole-episode replay wins at equal wall-clock).
+A learner picks one through SB3's ``replay_buffer_class``; the algorithm itself has no mode
+branches: it hands the buffer its networks and gets a :class:`TDBatch` back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.buffers import BaseBuffer
+
+from seqtutor_envs.core import RewardParts
+
+from ..common.recurrent import LSTMState, last_tokens
+from seqtutor_envs.prior import LSTMPrior
+
+
+@dataclass
+class TDBatch:
+    """What a TD target needs, from a replayed minibatch (``(B, T)`` for episodes, ``(B,)`` for transitions)."""
+
+    q_taken: th.Tensor  # Q(s, a) of the online network (carries the gradient)
+    next_q: th.Tensor  # (..., V) target network's values at s'
+    next_prior_log_probs: th.Tensor  # (..., V) log p_prior(.|s')
+    prior_log_prob: th.Tensor  # log p_prior(a|s)
+    domain_reward: th.Tensor  # r_domain(s, a), before dividing by c
+    env_c: th.Tensor  # the env's c when the step was collected
+    prior_weight: th.Tensor  # the env's prior weight
+    not_done: th.Tensor  # 1 where s' is not terminal
+    mask: th.Tensor  # 1 for real steps (0 for padding past an episode's end)
+
+
+class RecurrentReplayBuffer(BaseBuffer):
+    """Interface of the Sequence Tutor replay buffers (SB3 ``BaseBuffer`` with recurrent steps)."""
+
+    def add_steps(
+        self,
+        obs: dict[str, np.ndarray],
+        next_obs: dict[str, np.ndarray],
+        actions: np.ndarray,
+        parts: RewardParts,
+        dones: np.ndarray,
+        state_before: LSTMState,
+        state_after: LSTMState,
+    ) -> None:
+        """Store one vector step of all ``n_envs`` envs.
+
+        :param obs: the observations the actions were taken in.
+        :param next_obs: the observations after them (the terminal one for finished episodes).
+        :param actions: ``(n_envs,)`` actions.
+        :param parts: the reward's parts of each env's step.
+        :param dones: ``(n_envs,)`` episodes that ended with this step.
+        :param state_before: the Q-network's LSTM state before the step's input token.
+        :param state_after: its state after it.
+        """
+        raise NotImplementedError
+
+    def td_batch(self, batch_size: int, q_net: LSTMPrior, q_net_target: LSTMPrior) -> TDBatch:
+        """Sample ``batch_size`` episodes or transitions and run the networks on them."""
+        raise NotImplementedError
+
+    def add(self, *args, **kwargs) -> None:  # pragma: no cover - SB3's per-transition API does not apply
+        raise NotImplementedError(f"{type(self).__name__} stores vector steps: use add_steps()")
+
+    def _get_samples(self, batch_inds, env=None):  # pragma: no cover - td_batch() replaces it
+        raise NotImplementedError
+
+    def _to(self, array: np.ndarray) -> th.Tensor:
+        return th.as_tensor(array, device=self.device)
+
+
+class EpisodeReplayBuffer(RecurrentReplayBuffer):
+    """Ring buffer of whole episodes, assembled from vector steps as they come.
+
+    :param buffer_size: capacity in transitions (episodes are stored whole: capacity in episodes is
+        ``buffer_size // max_length``).
+    :param observation_space: the env's Dict observation space (gives the episode length bound).
+    :param action_space: ``Discrete(num_actions)``.
+    :param device: where sampled tensors go.
+    :param n_envs: envs of the vector env whose steps are added.
+    """
+
+    def __init__(
+        self,
+        buffer_size: int,
+        observation_space: spaces.Dict,
+        action_space: spaces.Discrete,
+        device: th.device | str = "auto",
+        n_envs: int = 1,
+        **_: object,
+    ) -> None:
+        super().__init__(buffer_size, observation_space, action_space, device, n_envs=n_envs)
+        self.max_length = int(observation_space["tokens"].shape[0]) - 1
+        self.num_actions = int(action_space.n)
+        self.capacity = max(1, buffer_size // self.max_length)
+        length, vocab = self.max_length, self.num_actions
+        self.tokens = np.zeros((self.capacity, length + 1), dtype=np.int64)
+        self.domain_rewards = np.zeros((self.capacity, length), dtype=np.float32)
+        self.prior_log_probs = np.zeros((self.capacity, length + 1, vocab), dtype=np.float32)
+        self.lengths = np.zeros(self.capacity, dtype=np.int64)
+        self.env_c = np.ones(self.capacity, dtype=np.float32)
+        self.prior_weight = np.ones(self.capacity, dtype=np.float32)
+        # Episodes in progress, one row per env.
+        self._open_domain = np.zeros((n_envs, length), dtype=np.float32)
+        self._open_log_probs = np.zeros((n_envs, length + 1, vocab), dtype=np.float32)
+
+    def size(self) -> int:
+        """Stored transitions."""
+        return int(self.lengths[: self.num_episodes()].sum())
+
+    def num_episodes(self) -> int:
+        return self.capacity if self.full else self.pos
+
+    def add_steps(self, obs, next_obs, actions, parts, dones, state_before, state_after) -> None:
+        rows = np.arange(len(actions))
+        steps = obs["step"].astype(np.int64)
+        self._open_domain[rows, steps] = parts.domain_reward
+        self._open_log_probs[rows, steps] = obs["prior_log_probs"]
+        for i in np.flatnonzero(dones):
+            length = int(next_obs["step"][i])
+            self._open_log_probs[i, length] = next_obs["prior_log_probs"][i]
+            self.add_episode(next_obs["tokens"][i], self._open_domain[i], self._open_log_probs[i], length,
+                             float(parts.c[i]), float(parts.prior_weight[i]))
+
+    def add_episode(
+        self,
+        tokens: np.ndarray,
+        domain_rewards: np.ndarray,
+        prior_log_probs: np.ndarray,
+        length: int,
+        env_c: float = 1.0,
+        prior_weight: float = 1.0,
+    ) -> None:
+        """Store one finished episode.
+
+        :param tokens: ``(max_length + 1,)`` primer then emitted tokens (padding after ``length``).
+        :param domain_rewards: ``(length,)`` or longer, the domain reward of each step.
+        :param prior_log_probs: ``(length + 1, num_actions)`` or longer, log p(.|s_t) for t = 0..length.
+        :param length: number of actions in the episode.
+        :param env_c: the env's c.
+        :param prior_weight: the env's prior weight.
+        """
+        if not 1 <= length <= self.max_length:
+            raise ValueError(f"episode length {length} outside [1, {self.max_length}]")
+        i = self.pos
+        self.tokens[i] = tokens
+        self.domain_rewards[i] = 0.0
+        self.domain_rewards[i, :length] = domain_rewards[:length]
+        self.prior_log_probs[i] = 0.0
+        self.prior_log_probs[i, : length + 1] = prior_log_probs[: length + 1]
+        self.lengths[i] = length
+        self.env_c[i], self.prior_weight[i] = env_c, prior_weight
+        self.pos += 1
+        if self.pos == self.capacity:
+            self.full, self.pos = True, 0
+
+    def td_batch(self, batch_size: int, q_net: LSTMPrior, q_net_target: LSTMPrior) -> TDBatch:
+        """``batch_size`` episodes, trimmed to the longest of them and unrolled from the zero state."""
+        upper = self.num_episodes()
+        if upper == 0:
+            raise RuntimeError("cannot sample from an empty replay buffer")
+        idx = np.random.randint(0, upper, size=batch_size)
+        lengths_np = self.lengths[idx]
+        width = int(lengths_np.max())
+        tokens = self._to(self.tokens[idx, : width + 1])
+        log_p = self._to(self.prior_log_probs[idx, : width + 1])
+        lengths = self._to(lengths_np)
+        steps = th.arange(width, device=tokens.device)
+        valid = steps[None, :] < lengths[:, None]
+        # Padding past an episode's end is masked out of the loss; give the LSTM a legal token there.
+        inputs = th.where(th.cat([th.ones_like(valid[:, :1]), valid], dim=1), tokens, th.zeros_like(tokens))
+        actions = inputs[:, 1:]
+        q_all, _ = q_net(inputs[:, :width])
+        q_taken = q_all.gather(2, actions.unsqueeze(2)).squeeze(2)
+        with th.no_grad():
+            next_q, _ = q_net_target(inputs)
+        shape = (len(idx), width)
+        return TDBatch(
+            q_taken=q_taken,
+            next_q=next_q[:, 1:],
+            next_prior_log_probs=log_p[:, 1:],
+            prior_log_prob=log_p[:, :width].gather(2, actions.unsqueeze(2)).squeeze(2),
+            domain_reward=self._to(self.domain_rewards[idx, :width]),
+            env_c=self._to(self.env_c[idx])[:, None].expand(shape),
+            prior_weight=self._to(self.prior_weight[idx])[:, None].expand(shape),
+            not_done=(steps[None, :] < (lengths[:, None] - 1)).float(),
+            mask=valid.float(),
+        )
+
+
+class TransitionReplayBuffer(RecurrentReplayBuffer):
+    """Ring buffer of transitions with the Q-network's LSTM state before and after each one.
+
+    :param buffer_size: capacity in transitions.
+    :param state_shape: ``(num_layers, hidden_size)`` of the Q-network.
+    """
+
+    def __init__(
+        self,
+        buffer_size: int,
+        observation_space: spaces.Dict,
+        action_space: spaces.Discrete,
+        device: th.device | str = "auto",
+        n_envs: int = 1,
+        state_shape: tuple[int, int] = (1, 100),
+        **_: object,
+    ) -> None:
+        super().__init__(buffer_size, observation_space, action_space, device, n_envs=n_envs)
+        self.num_actions = int(action_space.n)
+        n = buffer_size
+        layers, hidden = state_shape
+        self.token_in = np.zeros(n, dtype=np.int64)  # token fed at s_t
+        self.state_h = np.zeros((n, layers, hidden), dtype=np.float32)  # Q-net state before token_in
+        self.state_c = np.zeros((n, layers, hidden), dtype=np.float32)
+        self.actions = np.zeros(n, dtype=np.int64)
+        self.prior_log_prob = np.zeros(n, dtype=np.float32)  # log p_prior(a_t | s_t)
+        self.domain_rewards = np.zeros(n, dtype=np.float32)
+        self.env_c = np.ones(n, dtype=np.float32)
+        self.prior_weight = np.ones(n, dtype=np.float32)
+        self.next_state_h = np.zeros((n, layers, hidden), dtype=np.float32)  # Q-net state after token_in
+        self.next_state_c = np.zeros((n, layers, hidden), dtype=np.float32)
+        self.next_prior_log_probs = np.zeros((n, self.num_actions), dtype=np.float32)
+        self.dones = np.zeros(n, dtype=np.float32)
+
+    def add_steps(self, obs, next_obs, actions, parts, dones, state_before, state_after) -> None:
+        k = len(actions)
+        idx = (self.pos + np.arange(k)) % self.buffer_size
+        tokens_in = last_tokens(th.as_tensor(obs["tokens"]), th.as_tensor(obs["step"])).numpy()
+        self.token_in[idx] = tokens_in
+        self.state_h[idx] = np.swapaxes(state_before[0].cpu().numpy(), 0, 1)
+        self.state_c[idx] = np.swapaxes(state_before[1].cpu().numpy(), 0, 1)
+        self.actions[idx] = actions
+        self.prior_log_prob[idx] = parts.prior_log_prob
+        self.domain_rewards[idx] = parts.domain_reward
+        self.env_c[idx] = parts.c
+        self.prior_weight[idx] = parts.prior_weight
+        self.next_state_h[idx] = np.swapaxes(state_after[0].cpu().numpy(), 0, 1)
+        self.next_state_c[idx] = np.swapaxes(state_after[1].cpu().numpy(), 0, 1)
+        self.next_prior_log_probs[idx] = next_obs["prior_log_probs"]
+        self.dones[idx] = dones
+        if self.pos + k >= self.buffer_size:
+            self.full = True
+        self.pos = (self.pos + k) % self.buffer_size
+
+    def td_batch(self, batch_size: int, q_net: LSTMPrior, q_net_target: LSTMPrior) -> TDBatch:
+        """``batch_size`` transitions, each replayed for one LSTM step from its stored state."""
+        upper = self.buffer_size if self.full else self.pos
+        if upper == 0:
+            raise RuntimeError("cannot sample from an empty replay buffer")
+        idx = np.random.randint(0, upper, size=batch_size)
+
+        def state(h: np.ndarray, c: np.ndarray) -> LSTMState:
+            return self._to(np.swapaxes(h[idx], 0, 1).copy()), self._to(np.swapaxes(c[idx], 0, 1).copy())
+
+        actions = self._to(self.actions[idx])
+        q_values, _ = q_net(self._to(self.token_in[idx]).reshape(-1, 1), state(self.state_h, self.state_c))
+        q_taken = q_values[:, 0].gather(1, actions.reshape(-1, 1)).squeeze(1)
+        with th.no_grad():
+            next_q, _ = q_net_target(actions.reshape(-1, 1), state(self.next_state_h, self.next_state_c))
+        return TDBatch(
+            q_taken=q_taken,
+            next_q=next_q[:, 0],
+            next_prior_log_probs=self._to(self.next_prior_log_probs[idx]),
+            prior_log_prob=self._to(self.prior_log_prob[idx]),
+            domain_reward=self._to(self.domain_rewards[idx]),
+            env_c=self._to(self.env_c[idx]),
+            prior_weight=self._to(self.prior_weight[idx]),
+            not_done=1.0 - self._to(self.dones[idx]),
+            mask=th.ones_like(q_taken),
+        )
+
+
+#: Replay modes by name, for configs and the command line (``replay_buffer_class="transition"``).
+REPLAY_BUFFERS: dict[str, type[RecurrentReplayBuffer]] = {
+    "episode": EpisodeReplayBuffer,
+    "transition": TransitionReplayBuffer,
+}

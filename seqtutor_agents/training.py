@@ -1,0 +1,417 @@
+"""Training runs: the config, ``train`` (new, resumed), atomic checkpoints, and loading a run back.
+
+A run folder holds::
+
+    config.json            the resolved TrainConfig (+ the table's defaults it used), written first
+    model.zip              the final model (seqtutor's safe format: loading it runs no pickled code)
+    checkpoints/           model.zip, replay_buffer.npz and state.json, replaced atomically every
+                           --checkpoint-every env steps; state.json is written last
+    logs/                  SB3 logger output: progress.csv and TensorBoard events (logs/resume-K/ per resume)
+
+The CLI (:mod:`seqtutor_agents.cli`), the demo and the benchmarks all train through :func:`train`.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import hyperparams
+from .common.safe_load import ModelFileError, load_model, load_replay_buffer, read_model_data, save_model, write_json
+from .common.validation import check_number
+
+SEQUENCE_TUTOR_ALGOS = ("q", "psi", "g")
+STOCK_ALGOS = ("ppo", "a2c", "dqn", "qrdqn", "recurrent_ppo")
+ALGO_CHOICES = SEQUENCE_TUTOR_ALGOS + STOCK_ALGOS
+ENV_IDS = (hyperparams.MELODY, hyperparams.SMILES)
+#: Fields that define what a run *is*; a resumed run must keep them (``steps`` etc. may change).
+IDENTITY_FIELDS = ("env_id", "algo", "c", "target_kl", "seed", "n_envs", "env_kwargs", "algo_kwargs")
+CONFIG_FILE, MODEL_FILE, CHECKPOINTS, LOGS = "config.json", "model.zip", "checkpoints", "logs"
+
+
+class ConfigError(ValueError):
+    """A bad training setting or a run folder that cannot be used as asked (the CLI prints it and exits 2)."""
+
+
+def algorithm_class(name: str) -> type:
+    """The algorithm class of a short name (``"g"``, ``"ppo"``, ``"recurrent_ppo"``, ...)."""
+    from sb3_contrib import QRDQN, RecurrentPPO
+    from stable_baselines3 import A2C, DQN, PPO
+
+    from .sequence_tutor import GLearning, PriorQLearning, PsiLearning
+
+    classes = {"q": PriorQLearning, "psi": PsiLearning, "g": GLearning, "ppo": PPO, "a2c": A2C, "dqn": DQN,
+               "qrdqn": QRDQN, "recurrent_ppo": RecurrentPPO}
+    if name not in classes:
+        raise ConfigError(f"unknown algorithm {name!r}; choose one of {', '.join(ALGO_CHOICES)}")
+    return classes[name]
+
+
+def policy_name(algo: str) -> str:
+    """The policy alias an algorithm is trained with on seqtutor's ``Dict`` observations."""
+    if algo in SEQUENCE_TUTOR_ALGOS:
+        return "RecurrentQPolicy"
+    return "MultiInputLstmPolicy" if algo == "recurrent_ppo" else "MultiInputPolicy"
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run (written, resolved, to ``<out>/config.json``)."""
+
+    out: str  # run folder: model, checkpoints, logs and config.json go here
+    env_id: str = hyperparams.MELODY  # registered seqtutor env id
+    algo: str = "g"  # learner: q, psi, g (Sequence Tutor) or ppo, a2c, dqn, qrdqn, recurrent_ppo (SB3 / sb3-contrib)
+    steps: int = 200_000  # total env steps, all envs together
+    c: float | None = None  # the paper's c: the domain reward is divided by it (None: the table's, else the env's)
+    target_kl: float | None = None  # Sequence Tutor learners: adapt c so that KL(pi || prior) per step tracks this (nats)
+    seed: int = 0  # seeds the envs, the networks and the sampling
+    n_envs: int | None = None  # parallel envs of the native batched env (None: the table's)
+    env_kwargs: dict[str, Any] = field(default_factory=dict)  # other env keyword arguments, e.g. prior_weight=0.5
+    algo_kwargs: dict[str, Any] = field(default_factory=dict)  # algorithm hyperparameters over the table's, e.g. gamma=0.95
+    checkpoint_every: int = 50_000  # env steps between atomic checkpoints (model + replay buffer)
+    device: str = "auto"  # torch device of the learner: auto, cpu, cuda
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` naming the first bad setting."""
+        import gymnasium as gym
+
+        import seqtutor_envs  # noqa: F401  (registers the envs)
+
+        if not isinstance(self.env_id, str) or self.env_id not in gym.registry:
+            raise ConfigError(f"unknown env id {self.env_id!r}; seqtutor envs are {', '.join(ENV_IDS)}")
+        if self.env_id not in ENV_IDS:
+            raise ConfigError(f"{self.env_id!r} is not a seqtutor env; choose one of {', '.join(ENV_IDS)}")
+        if self.algo not in ALGO_CHOICES:
+            raise ConfigError(f"unknown algorithm {self.algo!r}; choose one of {', '.join(ALGO_CHOICES)}")
+        checks = (("steps", self.steps, {"low": 1, "integer": True}),
+                  ("c", self.c, {"low": 0.0, "low_open": True, "allow_none": True}),
+                  ("target_kl", self.target_kl, {"low": 0.0, "low_open": True, "allow_none": True}),
+                  ("seed", self.seed, {"low": 0, "high": 2**32 - 1, "integer": True}),
+                  ("n_envs", self.n_envs, {"low": 1, "integer": True, "allow_none": True}),
+                  ("checkpoint_every", self.checkpoint_every, {"low": 1, "integer": True}))
+        for name, value, bounds in checks:
+            try:
+                check_number(name, value, **bounds)
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(f"--{name.replace('_', '-')}: {exc}") from None
+        if self.target_kl is not None and self.algo not in SEQUENCE_TUTOR_ALGOS:
+            raise ConfigError(f"--target-kl adapts c during training; it applies to {', '.join(SEQUENCE_TUTOR_ALGOS)}, "
+                              f"not {self.algo}")
+        for name in ("env_kwargs", "algo_kwargs"):
+            if not isinstance(getattr(self, name), dict):
+                raise ConfigError(f"{name} must be a dict, got {getattr(self, name)!r}")
+        if "c" in self.env_kwargs:
+            raise ConfigError("give c with --c, not as an env keyword argument")
+        if not isinstance(self.device, str) or not self.device:
+            raise ConfigError(f"--device must be a torch device name such as cpu or cuda, got {self.device!r}")
+
+    # ------------------------------------------------------------------ resolved settings
+    def table_entry(self) -> dict[str, Any]:
+        return hyperparams.defaults(self.env_id, self.algo)
+
+    def resolved_n_envs(self) -> int:
+        return int(self.n_envs if self.n_envs is not None else self.table_entry().get("n_envs", 32))
+
+    def resolved_env_kwargs(self) -> dict[str, Any]:
+        kwargs = {**self.table_entry().get("env_kwargs", {}), **self.env_kwargs}
+        if self.c is not None:
+            kwargs["c"] = self.c
+        return kwargs
+
+    def resolved_algo_kwargs(self) -> dict[str, Any]:
+        table = {k: v for k, v in self.table_entry().items() if k not in hyperparams.NON_ALGO_KEYS}
+        kwargs = copy.deepcopy({**table, **self.algo_kwargs})  # never alias the config's own dicts
+        if self.target_kl is not None:
+            kwargs["target_kl"] = self.target_kl
+        if self.algo == "recurrent_ppo":
+            from .common.extractors import SeqTutorExtractor
+
+            kwargs.setdefault("policy_kwargs", {}).setdefault("features_extractor_class", SeqTutorExtractor)
+        return kwargs
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "config") -> "TrainConfig":
+        """A config from a JSON object (e.g. a run's ``config.json``), unknown keys ignored."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"{source} holds a {type(data).__name__}, expected a JSON object")
+        missing = [f.name for f in dataclasses.fields(cls) if f.name in ("out", "env_id", "algo") and f.name not in data]
+        if missing:
+            raise ConfigError(f"{source} lacks {', '.join(repr(m) for m in missing)}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+# ---------------------------------------------------------------------- building
+def make_env(config: TrainConfig):
+    """The run's native batched env as an SB3 ``VecEnv``."""
+    from .common.vec_env import make_sb3_vec_env
+
+    try:
+        return make_sb3_vec_env(config.env_id, n_envs=config.resolved_n_envs(), seed=config.seed,
+                                **config.resolved_env_kwargs())
+    except (TypeError, ValueError, FileNotFoundError) as exc:
+        raise ConfigError(f"cannot make {config.env_id}: {exc}") from exc
+
+
+def make_model(config: TrainConfig, env):
+    """A new model of the run's algorithm on ``env``."""
+    algo = algorithm_class(config.algo)
+    try:
+        return algo(policy_name(config.algo), env, seed=config.seed, device=config.device, verbose=0,
+                    **config.resolved_algo_kwargs())
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"bad hyperparameter for {config.algo}: {exc}") from exc
+
+
+# ---------------------------------------------------------------------- checkpoints
+def checkpoint_dir(out: str | Path) -> Path:
+    return Path(out) / CHECKPOINTS
+
+
+def save_checkpoint(model, out: str | Path) -> None:
+    """Model, replay buffer and progress, each written atomically; ``state.json`` last, so it never runs ahead."""
+    from .common.safe_load import save_replay_buffer
+
+    folder = checkpoint_dir(out)
+    save_model(model, folder / MODEL_FILE)
+    if getattr(model, "replay_buffer", None) is not None:
+        save_replay_buffer(model, folder / "replay_buffer.npz")
+    write_json(folder / "state.json", {"num_timesteps": int(model.num_timesteps), "time": time.time(),
+                                       "algorithm": type(model).__name__})
+
+
+def checkpoint_callback(out: Path, every: int):
+    """An SB3 callback that checkpoints every ``every`` env steps (counted over all envs)."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class AtomicCheckpoint(BaseCallback):
+        def _on_training_start(self) -> None:
+            self.next_at = (self.model.num_timesteps // every + 1) * every
+
+        def _on_step(self) -> bool:
+            if self.model.num_timesteps >= self.next_at:
+                save_checkpoint(self.model, out)
+                self.next_at = (self.model.num_timesteps // every + 1) * every
+            return True
+
+    return AtomicCheckpoint()
+
+
+def reward_parts_callback():
+    """Logs the reward's parts (and the exact KL of actor-critic policies) for stock SB3 algorithms.
+
+    Our learners log ``rollout/prior_log_prob``, ``rollout/domain_reward``, ``rollout/kl_prior`` and
+    ``rollout/entropy`` themselves; this gives stock algorithms the same keys, read from each step's info.
+    """
+    import torch as th
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.policies import ActorCriticPolicy
+
+    from seqtutor_envs.core import RewardParts
+
+    from .common.kl import RolloutStats, kl_and_entropy
+
+    class RewardPartsLogger(BaseCallback):
+        def _on_training_start(self) -> None:
+            self.stats = RolloutStats()
+
+        def _on_step(self) -> bool:
+            infos = self.locals.get("infos")
+            if infos:
+                parts = RewardParts.from_infos(infos)
+                self.stats.add(prior_log_prob=parts.prior_log_prob, domain_reward=parts.domain_reward)
+            obs = self.locals.get("obs_tensor")
+            policy = self.model.policy
+            if isinstance(obs, dict) and type(policy).__name__ != "RecurrentMultiInputActorCriticPolicy" and \
+                    isinstance(policy, ActorCriticPolicy):
+                with th.no_grad():
+                    log_pi = th.log_softmax(policy.get_distribution(obs).distribution.logits, dim=-1)
+                    kl, entropy = kl_and_entropy(log_pi, obs["prior_log_probs"].float())
+                self.stats.add(kl_prior=kl, entropy=entropy)
+            return True
+
+        def _on_rollout_end(self) -> None:
+            self.stats.dump(self.logger, mean=True)
+
+    return RewardPartsLogger()
+
+
+# ---------------------------------------------------------------------- runs
+def holds_run(out: Path) -> bool:
+    return any((out / name).exists() for name in (CONFIG_FILE, MODEL_FILE, CHECKPOINTS, LOGS))
+
+
+def train(
+    config: TrainConfig,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: bool = True,
+    verbose: int = 0,
+    callback=None,
+):
+    """Train (or resume) the run ``config`` describes; returns the trained model.
+
+    :param resume: continue the run in ``config.out`` from its last checkpoint. Its settings must be
+        the run's own (:data:`IDENTITY_FIELDS`); ``steps`` may be raised.
+    :param overwrite: replace a run already in ``config.out`` (otherwise that is refused).
+    :param progress: show a progress bar.
+    :param verbose: also log to stdout.
+    :param callback: extra SB3 callback(s).
+    :raises ConfigError: bad settings, an existing run without ``resume``/``overwrite``, a resume
+        with other settings, or a damaged run folder.
+    """
+    from stable_baselines3.common.callbacks import CallbackList
+    from stable_baselines3.common.logger import configure
+
+    config.validate()
+    out = Path(config.out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file, not a run folder")
+    ckpt = checkpoint_dir(out) / MODEL_FILE
+    if resume:
+        if not ckpt.exists():
+            raise ConfigError(f"nothing to resume in {out}: no checkpoint at {ckpt}")
+        saved = read_run_config(out)
+        conflicts = [name for name in IDENTITY_FIELDS if getattr(saved, name) != getattr(config, name)]
+        if conflicts:
+            raise ConfigError(
+                f"{out} was trained with " + ", ".join(f"{n}={getattr(saved, n)!r}" for n in conflicts)
+                + "; this resume asks for " + ", ".join(f"{n}={getattr(config, n)!r}" for n in conflicts)
+                + ". A resumed run keeps its own settings: leave those options out, or start a new run"
+            )
+    elif holds_run(out):
+        if not overwrite:
+            raise ConfigError(f"{out} already holds a run: pass --resume to continue it or --overwrite to replace it")
+        for name in (CONFIG_FILE, MODEL_FILE):
+            (out / name).unlink(missing_ok=True)
+        for name in (CHECKPOINTS, LOGS):
+            shutil.rmtree(out / name, ignore_errors=True)
+    _check_writable(out)
+    env = make_env(config)
+    if resume:
+        model = _load_checked(config, ckpt, env)
+        buffer = checkpoint_dir(out) / "replay_buffer.npz"
+        if buffer.exists() and getattr(model, "replay_buffer", None) is not None:
+            try:
+                load_replay_buffer(model, buffer)
+            except ModelFileError as exc:
+                raise ConfigError(f"cannot resume: {exc}") from None
+        part = len(list((out / LOGS).glob("resume-*"))) + 1
+        log_dir = out / LOGS / f"resume-{part}"
+    else:
+        model = make_model(config, env)
+        log_dir = out / LOGS
+    _write_config(out, config, model)
+    model.set_logger(configure(str(log_dir), ["csv", "tensorboard"] + (["stdout"] if verbose else [])))
+    callbacks = [checkpoint_callback(out, config.checkpoint_every)]
+    if config.algo in STOCK_ALGOS:
+        callbacks.append(reward_parts_callback())
+    if callback is not None:
+        callbacks.extend(callback if isinstance(callback, list) else [callback])
+    remaining = config.steps - model.num_timesteps
+    if remaining > 0:
+        model.learn(total_timesteps=remaining, callback=CallbackList(callbacks), progress_bar=progress,
+                    reset_num_timesteps=not resume, log_interval=1)
+    save_checkpoint(model, out)
+    save_model(model, out / MODEL_FILE)
+    env.close()
+    return model
+
+
+def _check_writable(out: Path) -> None:
+    """Fail now, not after training, when the run folder cannot be written."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(f"cannot write to the run folder {out}: {exc.strerror or exc}") from None
+
+
+def _write_config(out: Path, config: TrainConfig, model) -> None:
+    resolved = dataclasses.asdict(config)
+    resolved["resolved"] = {
+        "algo_class": type(model).__name__,
+        "n_envs": config.resolved_n_envs(),
+        "env_kwargs": config.resolved_env_kwargs(),
+        "algo_kwargs": config.resolved_algo_kwargs(),
+        "env_c": float(model.get_env().get_attr("c")[0]),
+        "prior_path": str(model.get_env().get_attr("prior_path")[0]),
+        "command": " ".join(sys.argv),
+    }
+    write_json(out / CONFIG_FILE, resolved)
+
+
+def read_run_config(run: str | Path) -> TrainConfig:
+    """The :class:`TrainConfig` of a run folder, with a precise error for a missing or damaged ``config.json``."""
+    path = Path(run) / CONFIG_FILE
+    if not Path(run).is_dir():
+        raise ConfigError(f"{run} is not a seqtutor run folder (no such folder)")
+    if not path.is_file():
+        raise ConfigError(f"{run} is not a seqtutor run folder (no {CONFIG_FILE})")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path} is not valid JSON ({exc}); the run's settings cannot be read") from None
+    config = TrainConfig.from_dict(data, source=str(path))
+    try:
+        config.validate()
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    return config
+
+
+def _load_checked(config: TrainConfig, path: Path, env=None):
+    """Load a run's model, checking that the file holds the config's algorithm and settings."""
+    algo = algorithm_class(config.algo)
+    try:
+        data = read_model_data(path)
+    except (FileNotFoundError, ModelFileError) as exc:
+        raise ConfigError(str(exc)) from None
+    saved_as = data.get("seqtutor_algorithm")
+    if saved_as is not None and saved_as != algo.__name__:
+        raise ConfigError(f"{path} holds a {saved_as} model but the run's config says {config.algo} "
+                          f"({algo.__name__}): the folder mixes two runs")
+    mismatched = []
+    for key, value in config.resolved_algo_kwargs().items():
+        stored = data.get(key)
+        if isinstance(stored, (int, float, str, bool)) and isinstance(value, (int, float, str, bool)) and stored != value:
+            mismatched.append(f"{key}: model {stored!r}, config {value!r}")
+    if mismatched:
+        raise ConfigError(f"{path} does not hold the model its config describes ({'; '.join(mismatched)})")
+    try:
+        return load_model(algo, path, env=env, device=config.device)
+    except (FileNotFoundError, ModelFileError) as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def load_run(run: str | Path, device: str = "cpu"):
+    """``(model, config)`` of a run folder: its final model, else its last checkpoint."""
+    config = read_run_config(run)
+    path = Path(run) / MODEL_FILE
+    if not path.is_file():
+        path = checkpoint_dir(run) / MODEL_FILE
+    if not path.is_file():
+        raise ConfigError(f"{run} holds no {MODEL_FILE} (training never reached a checkpoint)")
+    config = dataclasses.replace(config, device=device)
+    # A one-env copy of the run's env gives the spaces of models saved before the safe format.
+    env = make_env(dataclasses.replace(config, n_envs=1))
+    return _load_checked(config, path, env), config
+
+
+def json_default(value: Any) -> Any:
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)

@@ -1,0 +1,58 @@
+"""Atomic file writes: the one helper every seqtutor writer goes through.
+
+A reader (or a run killed half-way through a write) must never see half a file: priors, models,
+checkpoints, configs, MIDI/WAV files, corpora and benchmark results are all written to a
+temporary file in the destination folder, flushed to disk, then renamed over the destination
+(``os.replace`` is atomic on POSIX and Windows).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()  # read once at import: os.umask can only be read by setting it
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[str], None], suffix: str = ".tmp") -> Path:
+    """Write ``path`` through a temporary file in the same folder, then rename it into place.
+
+    :param path: destination file (parent folders are created).
+    :param write: writes the content to the temporary file *name* it is given (so library writers
+        that take a path, such as ``torch.save``, ``PrettyMIDI.write`` or ``savefig``, fit directly).
+    :param suffix: suffix of the temporary file (some writers pick the format from it).
+    :return: the destination path.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp_name)
+        with open(tmp_name, "rb+") as f:  # the data must be on disk before the rename makes it visible
+            os.fsync(f.fileno())
+        os.chmod(tmp_name, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual permissions
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically."""
+    return atomic_write(path, lambda name: Path(name).write_bytes(data))
+
+
+def atomic_write_text(path: str | os.PathLike, text: str, encoding: str = "utf-8") -> Path:
+    """Write ``text`` to ``path`` atomically."""
+    return atomic_write(path, lambda name: Path(name).write_text(text, encoding=encoding))

@@ -1,0 +1,147 @@
+"""The three learners' TD targets on tiny hand-made episodes, against values worked out by hand."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from seqtutor_agents import GLearning, PriorQLearning, PsiLearning, make_sb3_vec_env
+from seqtutor_agents.sequence_tutor import (
+    EpisodeReplayBuffer,
+    TransitionReplayBuffer,
+    g_bootstrap,
+    psi_bootstrap,
+    q_bootstrap,
+)
+from seqtutor_envs.core import RewardParts
+
+C, W = 2.0, 0.5  # the env's c and prior weight in these tests
+
+
+@pytest.fixture(scope="module")
+def env():
+    return make_sb3_vec_env("SeqTutor-Melody-v0", n_envs=2, seed=0, c=C, prior_weight=W)
+
+
+def test_bootstrap_values_by_hand():
+    next_q = torch.tensor([[1.0, 2.0, 0.0]])
+    log_p = torch.log(torch.tensor([[0.5, 0.25, 0.25]]))
+    assert q_bootstrap(next_q, log_p).item() == pytest.approx(2.0)  # max
+    assert psi_bootstrap(next_q, log_p).item() == pytest.approx(math.log(math.e + math.e**2 + 1))
+    # log sum_a p(a) exp G(a) = log(0.5 e + 0.25 e^2 + 0.25)
+    assert g_bootstrap(next_q, log_p).item() == pytest.approx(math.log(0.5 * math.e + 0.25 * math.e**2 + 0.25))
+
+
+def _episode(num_actions: int):
+    """An episode of 3 actions (tokens 2, 3, 4 after primer 5) with known domain rewards and prior log-probs."""
+    log_p = torch.log_softmax(torch.randn(4, num_actions, generator=torch.Generator().manual_seed(0)), -1).numpy()
+    tokens = np.full(33, 38)
+    tokens[:4] = [5, 2, 3, 4]
+    domain = np.array([1.0, -1.0, 0.5], dtype=np.float32)
+    return tokens, domain, log_p
+
+
+def _buffer_with_one_episode(model) -> EpisodeReplayBuffer:
+    buffer = EpisodeReplayBuffer(1000, model.observation_space, model.action_space, device="cpu")
+    tokens, domain, log_p = _episode(38)
+    buffer.add_episode(tokens, domain, log_p, 3, env_c=C, prior_weight=W)
+    return buffer
+
+
+@pytest.mark.parametrize("algo", [PriorQLearning, PsiLearning, GLearning])
+def test_episode_targets_match_a_hand_computation(env, algo):
+    model = algo("RecurrentQPolicy", env, learning_starts=0, gamma=0.5)
+    batch = _buffer_with_one_episode(model).td_batch(1, model.q_net, model.q_net_target)
+    target = model.td_target(batch)
+    assert batch.mask.tolist() == [[1.0, 1.0, 1.0]]
+    tokens, domain, log_p = _episode(38)
+    tokens_t = torch.as_tensor(tokens[:4])
+    with torch.no_grad():
+        q_all, _ = model.q_net(tokens_t[None, :3])
+        target_all, _ = model.q_net_target(tokens_t[None, :4])
+    expected_q = [q_all[0, t, tokens[t + 1]].item() for t in range(3)]
+    assert batch.q_taken[0].tolist() == pytest.approx(expected_q, abs=1e-5)
+    for t in range(3):
+        action_log_p = log_p[t, tokens[t + 1]]
+        # The reward is recomposed from its parts: w log p(a|s) + r_domain / c; G keeps the domain part only.
+        reward = domain[t] / C + (0.0 if algo is GLearning else W * action_log_p)
+        nxt = target_all[0, t + 1]
+        if algo is PriorQLearning:
+            value = nxt.max().item()
+        elif algo is PsiLearning:
+            value = torch.logsumexp(nxt, 0).item()
+        else:
+            value = torch.logsumexp(nxt + torch.as_tensor(log_p[t + 1]), 0).item()
+        expected = reward + (0.5 * value if t < 2 else 0.0)  # the last action ends the episode
+        assert target[0, t].item() == pytest.approx(expected, abs=1e-5)
+
+
+def test_a_learner_with_its_own_c_recomposes_the_reward(env):
+    model = PsiLearning("RecurrentQPolicy", env, learning_starts=0, gamma=0.0, c=4.0)
+    batch = _buffer_with_one_episode(model).td_batch(1, model.q_net, model.q_net_target)
+    tokens, domain, log_p = _episode(38)
+    expected = [W * log_p[t, tokens[t + 1]] + domain[t] / 4.0 for t in range(3)]  # c = 4, not the env's 2
+    assert model.td_target(batch)[0].tolist() == pytest.approx(expected, abs=1e-5)
+
+
+def test_reward_parts_recompose_the_env_reward():
+    parts = RewardParts(prior_log_prob=np.array([-1.0, -2.0]), domain_reward=np.array([3.0, 0.0]),
+                        c=np.array([2.0, 2.0]), prior_weight=np.array([0.5, 0.5]))
+    assert parts.reward().tolist() == pytest.approx([-0.5 + 1.5, -1.0])
+    assert parts.reward(c=1.0).tolist() == pytest.approx([-0.5 + 3.0, -1.0])
+    infos = [{"prior_log_prob": -1.0, "domain_reward": 3.0, "c": 2.0, "prior_weight": 0.5}]
+    assert RewardParts.from_infos(infos).reward().tolist() == pytest.approx([1.0])
+    with pytest.raises(KeyError, match="reward part 'c'"):
+        RewardParts.from_infos([{"prior_log_prob": -1.0, "domain_reward": 3.0}])
+
+
+def test_transition_targets_match_the_episode_targets_with_fresh_states(env):
+    """With stored states computed by the current weights, both replay modes give one target."""
+    model = PsiLearning("RecurrentQPolicy", env, learning_starts=0, gamma=0.5, replay_buffer_class="transition")
+    assert isinstance(model.replay_buffer, TransitionReplayBuffer)
+    episode_target = model.td_target(_buffer_with_one_episode(model).td_batch(1, model.q_net, model.q_net_target))
+    tokens, domain, log_p = _episode(38)
+    tokens_t = torch.as_tensor(tokens)
+    state = model.policy.initial_state(1)
+    states = [state]
+    with torch.no_grad():
+        for t in range(3):
+            _, state = model.q_net(tokens_t[None, t : t + 1], state)
+            states.append(state)
+    for t in range(3):
+        buffer = TransitionReplayBuffer(10, model.observation_space, model.action_space, device="cpu")
+        obs = {"tokens": tokens[None], "step": np.array([t]), "prior_log_probs": log_p[t][None]}
+        next_obs = {"tokens": tokens[None], "step": np.array([t + 1]), "prior_log_probs": log_p[t + 1][None]}
+        parts = RewardParts(np.array([log_p[t, tokens[t + 1]]]), np.array([domain[t]]), np.array([C]), np.array([W]))
+        buffer.add_steps(obs, next_obs, np.array([tokens[t + 1]]), parts, np.array([t == 2]), states[t], states[t + 1])
+        target = model.td_target(buffer.td_batch(1, model.q_net, model.q_net_target))
+        assert target.item() == pytest.approx(episode_target[0, t].item(), abs=1e-5)
+
+
+def test_policies_from_q_values(env):
+    q_values = torch.tensor([[0.0, math.log(3.0)]])
+    log_p = torch.log(torch.tensor([[0.75, 0.25]]))
+    psi = PsiLearning("RecurrentQPolicy", env)
+    g = GLearning("RecurrentQPolicy", env)
+    assert torch.softmax(psi.policy.policy_logits(q_values, log_p), 1).tolist()[0] == pytest.approx([0.25, 0.75])
+    # G: pi ∝ p exp(G) = (0.75 * 1, 0.25 * 3) -> (0.5, 0.5)
+    assert torch.softmax(g.policy.policy_logits(q_values, log_p), 1).tolist()[0] == pytest.approx([0.5, 0.5])
+    hot = PsiLearning("RecurrentQPolicy", env, temperature=2.0)  # temperature flattens the acting policy
+    pi = torch.softmax(hot.policy.policy_logits(q_values, log_p), 1)[0]
+    assert (pi[1] / pi[0]).item() == pytest.approx(math.sqrt(3.0))
+    greedy = psi.policy.select_actions(torch.tensor([[0.1, 0.9, 0.3]]), deterministic=True)
+    assert greedy.tolist() == [1]
+    g.policy.exploration, g.policy.epsilon = "egreedy", 0.0
+    assert g.policy.select_actions(torch.tensor([[0.1, 0.9]]), deterministic=False, explore=True).tolist() == [1]
+
+
+def test_g_learning_starts_as_the_prior_and_psi_from_its_logits(env):
+    g = GLearning("RecurrentQPolicy", env)
+    assert torch.count_nonzero(g.q_net.head.weight) == 0  # G ≡ 0: pi = prior
+    psi = PsiLearning("RecurrentQPolicy", env)
+    obs = env.reset()
+    obs_t = {k: torch.as_tensor(v) for k, v in obs.items()}
+    with torch.no_grad():
+        log_pi, _ = psi.policy.recurrent_log_probs(obs_t, psi.policy.initial_state(2))
+    assert np.allclose(log_pi.exp().numpy(), np.exp(obs["prior_log_probs"]), atol=1e-5)
