@@ -12,8 +12,9 @@ PIP_FLAGS := --disable-pip-version-check -q
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
+# The sweep extra (Ray Tune) too: the tests run a two-trial sweep on Ray.
 $(STAMP): pyproject.toml constraints.txt | $(PY)
-	$(PY) -m pip install $(PIP_FLAGS) -c constraints.txt -e '.[dev]'
+	$(PY) -m pip install $(PIP_FLAGS) -c constraints.txt -e '.[dev,sweep]'
 	touch $(STAMP)
 
 install: $(STAMP)

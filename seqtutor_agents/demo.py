@@ -13,8 +13,11 @@ from pathlib import Path
 import numpy as np
 
 from seqtutor_envs.evaluation import prior_policy, run_episodes
+from seqtutor_envs.io import atomic_write, atomic_write_text
+from seqtutor_envs.melody.audio import synthesis_backend, write_wavs
 from seqtutor_envs.melody.midi import save_piano_roll_png, write_midis
 from seqtutor_envs.melody.stats import composition_statistics, format_statistics_table
+from seqtutor_envs.melody.texture import corpus_sample, format_texture_table, texture_statistics
 
 from .evaluation import model_policy
 from .training import TrainConfig, train
@@ -22,7 +25,7 @@ from .training import TrainConfig, train
 ENV_ID = "SeqTutor-Melody-v0"
 DEMO_ALGO = "psi"  # the one learner that met every Table-1 target on all 3 seeds (melody_seeds.md)
 DEMO_STEPS = 800_000  # ~3 minutes on 2 CPU cores; enough for the Table-1 targets (melody_gamma.md, 800k steps)
-DEMO_C = 0.5  # the c of benchmarks/results/melody_table.md (the env default, 10, is RL Tuner's script)
+DEMO_SETTING = {"c": 0.5}  # TrainConfig fields of the demo's setting (c, target_kl, algo_kwargs)
 DEMO_EVAL_COMPOSITIONS = 2_000
 
 
@@ -38,7 +41,7 @@ def read_progress(log_dir: Path) -> dict[str, np.ndarray]:
     return {k: np.array([float(r[k]) if r.get(k) not in (None, "") else np.nan for r in rows]) for k in keys}
 
 
-def plot_training_curve(progress: dict[str, np.ndarray], path: Path, c: float) -> Path:
+def plot_training_curve(progress: dict[str, np.ndarray], path: Path, config: TrainConfig) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -59,9 +62,10 @@ def plot_training_curve(progress: dict[str, np.ndarray], path: Path, c: float) -
         ax.set_xlabel("env steps")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
-    fig.suptitle(f"Fine-tuning the Note RNN on SeqTutor-Melody-v0 (c = {c:g})")
+    setting = f"KL target {config.target_kl:g}" if config.target_kl is not None else f"c = {config.c:g}"
+    fig.suptitle(f"Fine-tuning the Note RNN on SeqTutor-Melody-v0 with {config.algo} ({setting})")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    atomic_write(path, lambda name: fig.savefig(name, format="png", dpi=120), suffix=".png")
     plt.close(fig)
     return path
 
@@ -71,12 +75,12 @@ def run_demo(out: Path, steps: int | None = None, seed: int = 0) -> dict[str, Pa
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     config = TrainConfig(env_id=ENV_ID, algo=DEMO_ALGO, steps=steps or DEMO_STEPS, out=str(out / "run"),
-                         c=DEMO_C, seed=seed)
-    print(f"fine-tuning the Note RNN with {DEMO_ALGO} for {config.steps:,} env steps ...", flush=True)
+                         seed=seed, **DEMO_SETTING)
+    print(f"fine-tuning the Note RNN with {DEMO_ALGO} ({DEMO_SETTING}) for {config.steps:,} env steps ...", flush=True)
     model = train(config, overwrite=True)  # the demo folder is the demo's own: a rerun replaces it
     minutes = (time.perf_counter() - started) / 60
 
-    env_kwargs = {"c": DEMO_C}
+    env_kwargs = config.resolved_env_kwargs()
     tuned = run_episodes(ENV_ID, DEMO_EVAL_COMPOSITIONS, model_policy(model, seed=seed), seed=10_000 + seed,
                          env_kwargs=env_kwargs)
     prior = run_episodes(ENV_ID, DEMO_EVAL_COMPOSITIONS, prior_policy(seed=seed), seed=10_000 + seed,
@@ -84,27 +88,38 @@ def run_demo(out: Path, steps: int | None = None, seed: int = 0) -> dict[str, Pa
     compositions = tuned.finals["composition"]
     midi_dir = out / "midi"
     written = write_midis(compositions[:10], midi_dir, prefix=f"{DEMO_ALGO}_tuned")
+    wavs = write_wavs(compositions[:10], midi_dir, prefix=f"{DEMO_ALGO}_tuned")
     roll = save_piano_roll_png(compositions[:10], out / "piano_roll.png")
     progress = read_progress(Path(config.out) / "logs")
-    curve = plot_training_curve(progress, out / "training_curve.png", float(model.get_env().get_attr("c")[0]))
+    curve = plot_training_curve(progress, out / "training_curve.png", config)
 
     columns = {
         "Note RNN (shipped prior)": composition_statistics(prior.finals["composition"]),
         f"{DEMO_ALGO}-tuned": composition_statistics(compositions),
     }
     table = format_statistics_table(columns, include_paper=["Note RNN", "Q", "Psi"])
+    texture = format_texture_table({
+        "corpus (validation windows)": texture_statistics(corpus_sample(DEMO_EVAL_COMPOSITIONS)),
+        "Note RNN (shipped prior)": texture_statistics(prior.finals["composition"]),
+        f"{DEMO_ALGO}-tuned": texture_statistics(compositions),
+    })
+    final_c = getattr(model, "c", None) or env_kwargs.get("c")
     summary = (
-        f"# Demo: Note RNN fine-tuned with {DEMO_ALGO}\n\n{table}\n\n"
+        f"# Demo: Note RNN fine-tuned with {DEMO_ALGO}\n\n"
+        f"Setting: {DEMO_SETTING} (c at the end of training: {final_c:.3g}); {config.steps:,} env steps of training "
+        f"in {minutes:.1f} min; {DEMO_EVAL_COMPOSITIONS:,} compositions each.\n\n"
+        f"## Table 1 (music theory)\n\n{table}\n\n"
+        f"## What tuning keeps (texture and diversity)\n\n{texture}\n\n"
         f"Mean log p_prior per note: prior {prior.prior_log_prob_per_step:.3f}, tuned {tuned.prior_log_prob_per_step:.3f}; "
-        f"KL(pi || prior) per note of the tuned model: {tuned.kl_per_step:.3f} nats. "
-        f"{config.steps:,} env steps of training in {minutes:.1f} min; {DEMO_EVAL_COMPOSITIONS:,} compositions each.\n"
+        f"KL(pi || prior) per note of the tuned model: {tuned.kl_per_step:.3f} nats; its entropy per note: "
+        f"{tuned.entropy_per_step:.3f} nats (prior: {prior.entropy_per_step:.3f}).\n"
     )
-    (out / "table1.md").write_text(summary)
+    atomic_write_text(out / "table1.md", summary)
     print(summary)
     paths = {"midi": midi_dir, "piano_roll": roll, "training_curve": curve, "table": out / "table1.md",
              "run": Path(config.out)}
     print("demo outputs:")
     for name, path in paths.items():
         print(f"  {name:15s} {path}")
-    print(f"  ({len(written)} MIDI files)")
+    print(f"  ({len(written)} MIDI files and {len(wavs)} WAV files, audio by {synthesis_backend()})")
     return paths

@@ -113,10 +113,13 @@ def write_samples(batch: EpisodeBatch, env_id: str, out: Path, label: str) -> di
     out.mkdir(parents=True, exist_ok=True)
     written: dict[str, Any] = {"label": label, "env_id": env_id}
     if env_id == MELODY:
+        from seqtutor_envs.melody.audio import synthesis_backend, write_wavs
         from seqtutor_envs.melody.midi import save_piano_roll_png, write_midis
 
         compositions = batch.finals["composition"]
         written["midi"] = [str(p) for p in write_midis(compositions, out, prefix="sample")]
+        written["wav"] = [str(p) for p in write_wavs(compositions, out, prefix="sample")]
+        written["audio synthesis"] = synthesis_backend()
         written["piano_roll"] = str(save_piano_roll_png(compositions[:16], out / "piano_roll.png"))
     else:
         from seqtutor_envs.io import atomic_write_text
@@ -157,9 +160,16 @@ def evaluation_report(batch: EpisodeBatch, env_id: str, label: str) -> tuple[dic
     }
     if env_id == MELODY:
         from seqtutor_envs.melody.stats import composition_statistics, format_statistics_table
+        from seqtutor_envs.melody.texture import corpus_sample, format_texture_table, texture_statistics
 
-        stats = composition_statistics(batch.finals["composition"])
-        table = format_statistics_table({label: stats}, include_paper=True)
+        compositions = batch.finals["composition"]
+        stats = composition_statistics(compositions)
+        texture = texture_statistics(compositions)
+        corpus = texture_statistics(corpus_sample(len(compositions), compositions.shape[1]))
+        result["texture"] = texture
+        table = (format_statistics_table({label: stats}, include_paper=True) + "\n\nTexture and diversity (corpus: "
+                 "as many 32-step validation windows, each starting on an onset):\n\n"
+                 + format_texture_table({label: texture, "corpus": corpus}))
     else:
         from seqtutor_envs.smiles.metrics import format_metrics_table, molecule_metrics
 

@@ -1,0 +1,203 @@
+"""The reward–KL frontier on SeqTutor-Melody-v0: what each learner wins, and what it keeps, at each KL.
+
+Q, Ψ and G (each at several KL targets, c adapted during training, and/or fixed values of c) and
+stock PPO / DQN (fixed c) x seeds, on the sweep machinery of ``benchmarks/sweep.py`` (Ray Tune
+when installed, local processes otherwise; resumable). Per trial: the music-theory return, the
+Table-1 statistics, the texture and diversity figures (``seqtutor_envs.melody.texture``), exact KL
+and entropy per step, log p_prior. Writes ``<out>.csv``, ``<out>.md`` (every trial, then each
+setting's seed range and the targets it meets on every seed) and two plots:
+``<out>_music.png`` (music-theory return vs KL) and ``<out>_texture.png`` (duration and
+pitch-class TV to the corpus, distinct openings, rest share vs KL), one line per learner with the
+seed spread.
+
+    python benchmarks/frontier.py --target-kls 0.1 0.25 0.5 1 --cs 0.25 0.5 1 2 4 8 --seeds 0 1 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.common import RESULTS_DIR, markdown_table, write_text  # noqa: E402
+from benchmarks.sweep import write_rows  # noqa: E402
+from seqtutor_agents.sweep import MELODY, make_trials, run_trials  # noqa: E402
+
+SEQUENCE_TUTOR = ("q", "psi", "g")
+NAMES = {"q": "Q", "psi": "Ψ", "g": "G", "ppo": "PPO (SB3)", "dqn": "DQN (SB3)", "a2c": "A2C (SB3)"}
+#: The issue's targets: (statistic, comparison, bound); percentages as the statistics give them.
+MUSIC_TARGETS = (("notes_not_in_key", "<=", 1.0), ("leaps_resolved", ">=", 90.0), ("notes_in_motif", ">=", 60.0),
+                 ("notes_excessively_repeated", "<=", 0.1), ("starts_with_tonic", ">=", 28.8))
+KEPT_TARGETS = (("kl", "<=", 0.5), ("distinct_openings", ">=", 0.5), ("distinct_4gram_rate", ">=", 0.06),
+                ("duration_tv", "<=", 0.15), ("pitch_class_tv", "<=", 0.08), ("rest_share", ">=", 0.01))
+
+
+def setting_label(row: dict[str, Any]) -> str:
+    if row.get("target_kl") not in (None, "", "None"):
+        return f"KL {float(row['target_kl']):g}"
+    return f"c {float(row['c']):g}"
+
+
+def meets(row: dict[str, Any], target: tuple[str, str, float]) -> bool:
+    key, op, bound = target
+    value = row.get(key)
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return False
+    return value <= bound if op == "<=" else value >= bound
+
+
+def summarise(rows: list[dict[str, Any]]) -> tuple[list[list[str]], dict[str, list[dict]]]:
+    """One line per (learner, setting): seed ranges and the targets every seed meets."""
+    groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for row in rows:
+        if "error" not in row:
+            groups[(row["algo"], setting_label(row))].append(row)
+    lines = []
+    for (algo, label), members in sorted(groups.items(), key=lambda kv: (kv[0][0], np.mean([r["kl"] for r in kv[1]]))):
+        def span(key: str, scale: float = 1.0, fmt: str = "{:.2f}") -> str:
+            values = [r[key] * scale for r in members if r.get(key) is not None]
+            return fmt.format(min(values)) + "–" + fmt.format(max(values)) if values else "n/a"
+
+        music = all(meets(r, t) for r in members for t in MUSIC_TARGETS)
+        kept = all(meets(r, t) for r in members for t in KEPT_TARGETS)
+        missed = sorted({t[0] for r in members for t in MUSIC_TARGETS + KEPT_TARGETS if not meets(r, t)})
+        lines.append([NAMES.get(algo, algo), label, str(len(members)), span("kl"), span("final_c", fmt="{:.3g}"),
+                      span("domain_return", fmt="{:.1f}"), span("notes_in_motif", fmt="{:.0f}"),
+                      span("starts_with_tonic", fmt="{:.0f}"), span("leaps_resolved", fmt="{:.0f}"),
+                      span("distinct_openings", 100, "{:.0f}"), span("distinct_4gram_rate", fmt="{:.3f}"),
+                      span("duration_tv"), span("pitch_class_tv"), span("rest_share", 100, "{:.1f}"),
+                      "yes" if music else "no", "yes" if kept else "no", ", ".join(missed) or "–"])
+    by_algo: dict[str, list[dict]] = defaultdict(list)
+    for (algo, _), members in groups.items():
+        by_algo[algo].append(members)
+    return lines, by_algo
+
+
+def _series(groups: list[list[dict]], key: str, scale: float = 1.0):
+    """Per setting: mean and min/max over seeds of KL (x) and ``key`` (y), sorted by KL."""
+    points = []
+    for members in groups:
+        kl = np.array([r["kl"] for r in members], dtype=float)
+        y = np.array([r[key] for r in members], dtype=float) * scale
+        points.append((kl.mean(), kl.min(), kl.max(), np.nanmean(y), np.nanmin(y), np.nanmax(y), kl, y))
+    return sorted(points, key=lambda p: p[0])
+
+
+def plot(by_algo: dict[str, list[list[dict]]], out: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FormatStrFormatter, NullFormatter
+
+    from seqtutor_envs.io import atomic_write
+
+    colors = {"q": "tab:blue", "psi": "tab:orange", "g": "tab:green", "ppo": "tab:red", "dqn": "tab:purple"}
+    panels_music = [("domain_return", "music-theory return per composition", 1.0, None)]
+    panels_texture = [("duration_tv", "note-duration TV to the corpus", 1.0, ("<=", 0.15)),
+                      ("pitch_class_tv", "pitch-class TV to the corpus", 1.0, ("<=", 0.08)),
+                      ("distinct_openings", "distinct openings (%)", 100.0, (">=", 50.0)),
+                      ("rest_share", "rest tokens (%)", 100.0, (">=", 1.0))]
+    written = []
+    for suffix, panels in (("_music.png", panels_music), ("_texture.png", panels_texture)):
+        cols = min(2, len(panels))
+        rows_n = math.ceil(len(panels) / cols)
+        fig, axes = plt.subplots(rows_n, cols, figsize=(6.2 * cols, 4.2 * rows_n), squeeze=False)
+        for ax, (key, label, scale, target) in zip(axes.flat, panels):
+            for algo, groups in sorted(by_algo.items()):
+                points = _series(groups, key, scale)
+                x = [p[0] for p in points]
+                y = [p[3] for p in points]
+                xerr = [[p[0] - p[1] for p in points], [p[2] - p[0] for p in points]]
+                yerr = [[p[3] - p[4] for p in points], [p[5] - p[3] for p in points]]
+                color = colors.get(algo)
+                ax.errorbar(x, y, xerr=xerr, yerr=yerr, marker="o", ms=4, capsize=2, color=color,
+                            label=NAMES.get(algo, algo))
+                for p in points:
+                    ax.scatter(p[6], p[7], s=8, alpha=0.35, color=color)
+            if target is not None:
+                ax.axhline(target[1], ls="--", lw=1, color="gray")
+            ax.axvline(0.5, ls=":", lw=1, color="gray")
+            ax.set_xscale("log")
+            ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+            ax.xaxis.set_minor_formatter(NullFormatter())
+            ax.set_xlabel("KL(π ‖ prior) per step, nats (log scale)")
+            ax.set_ylabel(label)
+            ax.grid(alpha=0.3)
+        for ax in list(axes.flat)[len(panels):]:
+            ax.axis("off")
+        axes.flat[0].legend(fontsize=8)
+        fig.suptitle("SeqTutor-Melody-v0: the reward–KL frontier (bars: seed range; dashed: targets; dotted: KL 0.5)",
+                     fontsize=10)
+        fig.tight_layout()
+        path = out.with_name(out.name + suffix)
+        atomic_write(path, lambda name: fig.savefig(name, format="png", dpi=110), suffix=".png")
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
+def report(rows: list[dict[str, Any]], out: Path, note: str) -> str:
+    lines, by_algo = summarise(rows)
+    header = ["learner", "setting", "seeds", "KL/step", "final c", "music return", "motif %", "tonic start %",
+              "leaps resolved %", "distinct openings %", "4-gram rate", "duration TV", "pitch-class TV", "rest %",
+              "music targets (all seeds)", "kept targets (all seeds)", "missed on some seed"]
+    summary = markdown_table(header, lines)
+    text = write_rows(rows, out, "The reward–KL frontier on SeqTutor-Melody-v0", note)
+    targets = ("Targets — music: " + ", ".join(f"{k} {op} {b:g}" for k, op, b in MUSIC_TARGETS)
+               + "; kept: " + ", ".join(f"{k} {op} {b:g}" for k, op, b in KEPT_TARGETS) + " (shares as fractions).")
+    text += f"\n## Per setting (range over seeds)\n\n{targets}\n\n{summary}\n"
+    paths = plot(by_algo, out) if rows else []
+    text += "\n" + "\n".join(f"![{p.stem}]({p.name})" for p in paths) + "\n"
+    write_text(out.with_suffix(".md"), text)
+    return text
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--algos", nargs="+", default=["q", "psi", "g", "ppo", "dqn"])
+    parser.add_argument("--target-kls", nargs="*", type=float, default=[0.1, 0.25, 0.5, 1.0],
+                        help="KL targets of the Sequence Tutor learners")
+    parser.add_argument("--initial-c", type=float, default=1.0, help="c that KL-target runs start from")
+    parser.add_argument("--cs", nargs="*", type=float, default=[0.25, 0.5, 1, 2, 4, 8],
+                        help="fixed values of c (every learner; the only setting of stock ones)")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--algo-kwarg", action="append", default=[], metavar="KEY=VALUE",
+                        help="Sequence Tutor hyperparameter for every trial (JSON value)")
+    parser.add_argument("--steps", type=int, default=800_000)
+    parser.add_argument("--episodes", type=int, default=2_000)
+    parser.add_argument("--backend", choices=["auto", "local", "ray"], default="auto")
+    parser.add_argument("--address", default=None, help="Ray cluster address (default: a local Ray)")
+    parser.add_argument("--workers", type=int, default=2, help="local backend: trials at once")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per trial")
+    parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--runs", default="runs/frontier")
+    parser.add_argument("--out", default=str(RESULTS_DIR / "melody_frontier"))
+    args = parser.parse_args()
+
+    from seqtutor_agents.config_args import parse_key_value
+
+    tutor_kwargs = dict(parse_key_value(kv) for kv in args.algo_kwarg)
+    common = {"steps": args.steps, "episodes": args.episodes, "runs": str(Path(args.runs).resolve()),
+              "threads": args.threads, "resume": args.resume}
+    ours = [a for a in args.algos if a in SEQUENCE_TUTOR]
+    stock = [a for a in args.algos if a not in SEQUENCE_TUTOR]
+    trials = make_trials(MELODY, ours, [{"target_kl": k, "c": args.initial_c, "algo_kwargs": tutor_kwargs} for k in args.target_kls]
+                         + [{"c": c, "algo_kwargs": tutor_kwargs} for c in args.cs], args.seeds, **common)
+    trials += make_trials(MELODY, stock, [{"c": c} for c in args.cs], args.seeds, **common)
+    rows = run_trials(trials, args.backend, workers=args.workers, cpus_per_trial=args.threads, address=args.address,
+                      storage=Path(args.runs) / "ray", name=Path(args.out).name, resume=args.resume)
+    note = (f"{args.steps:,} env steps per trial, {args.episodes:,} compositions evaluated per trial; Sequence Tutor "
+            f"hyperparameters: the table's defaults" + (f" with {tutor_kwargs}" if tutor_kwargs else "") + ".")
+    print(report(rows, Path(args.out), note))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,176 @@
+"""Sweeps: algorithms x settings x seeds, one trial per (learner, setting, seed), on Ray Tune or local processes.
+
+The trial runner lives in the package (not in ``benchmarks/``) so that Ray workers -- on this
+machine or on the nodes of an existing cluster where seqtutor is installed -- can import it.
+Each trial trains through :func:`seqtutor_agents.training.train`, samples from the trained policy
+and returns a flat row: the domain statistics, the texture and diversity figures (melody), mean
+log p_prior, exact KL and entropy per step, the final c.
+
+* :func:`run_ray`: Ray Tune, a local Ray started for the sweep or an existing cluster
+  (``address``); one trial per ``cpus_per_trial`` CPUs; a stopped sweep resumes from Tune's
+  experiment folder (``resume=True``).
+* :func:`run_local`: ``workers`` local processes; each trial's row is kept in its run folder, so a
+  stopped sweep resumes where it stopped.
+
+``benchmarks/sweep.py`` and ``benchmarks/frontier.py`` are the command lines.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any, Iterable
+
+MELODY, SMILES = "SeqTutor-Melody-v0", "SeqTutor-SMILES-v0"
+METRICS = {
+    MELODY: ("notes_not_in_key", "starts_with_tonic", "leaps_resolved", "notes_in_motif", "notes_excessively_repeated",
+             "distinct_openings", "distinct_4gram_rate", "duration_tv", "pitch_class_tv", "rest_share", "onset_share",
+             "mean_pitch_range", "mean_pairwise_hamming", "duration_overlap", "pitch_class_overlap"),
+    SMILES: ("valid", "unique", "qed", "plogp", "length", "intdiv"),
+}
+RESULT_FILE = "trial_result.json"
+
+
+def trial_name(trial: dict[str, Any]) -> str:
+    """A readable, unique folder name of a trial."""
+    setting = f"kl{trial['target_kl']:g}" if trial.get("target_kl") is not None else ""
+    setting += f"c{trial['c']:g}" if trial.get("c") is not None else ""
+    extra = "".join(f"_{k}{v}" for k, v in sorted((trial.get("algo_kwargs") or {}).items()))
+    extra += "".join(f"_{k}{v}" for k, v in sorted((trial.get("env_kwargs") or {}).items()))
+    return f"{trial['algo']}_{setting}{extra}_s{trial['seed']}".replace("/", "-").replace(" ", "")
+
+
+def run_trial(trial: dict[str, Any]) -> dict[str, Any]:
+    """Train and evaluate one trial; returns a flat result row (also kept in the trial's run folder)."""
+    import torch
+
+    if trial.get("threads"):
+        torch.set_num_threads(int(trial["threads"]))
+    from seqtutor_agents.evaluation import model_policy
+    from seqtutor_agents.training import TrainConfig, train
+    from seqtutor_envs.evaluation import run_episodes
+
+    env_id = trial["env_id"]
+    out = Path(trial["runs"]) / trial_name(trial)
+    done = out / RESULT_FILE
+    if trial.get("resume") and done.is_file():  # a resumed sweep: this trial finished before the stop
+        return json.loads(done.read_text())
+    config = TrainConfig(env_id=env_id, algo=trial["algo"], steps=trial["steps"], c=trial.get("c"),
+                         target_kl=trial.get("target_kl"), seed=trial["seed"], out=str(out),
+                         n_envs=trial.get("n_envs"), checkpoint_every=trial["steps"],
+                         algo_kwargs=dict(trial.get("algo_kwargs") or {}), env_kwargs=dict(trial.get("env_kwargs") or {}),
+                         device="cpu")
+    start = time.perf_counter()
+    model = train(config, progress=False, overwrite=True)
+    minutes = (time.perf_counter() - start) / 60
+    env_kwargs = config.resolved_env_kwargs()
+    batch = run_episodes(env_id, trial["episodes"], model_policy(model, seed=trial["seed"]), seed=50_000,
+                         env_kwargs=env_kwargs)
+    row: dict[str, Any] = {"algo": trial["algo"], "c": trial.get("c"), "target_kl": trial.get("target_kl"),
+                           "seed": trial["seed"], "steps": trial["steps"],
+                           "settings": json.dumps({**(trial.get("algo_kwargs") or {}), **(trial.get("env_kwargs") or {})},
+                                                  sort_keys=True)}
+    final_c = getattr(model, "c", None)
+    row.update(minutes=round(minutes, 2), final_c=float(final_c) if final_c is not None else env_kwargs.get("c"),
+               domain_return=float(batch.domain_returns.mean()), log_p=batch.prior_log_prob_per_step,
+               kl=batch.kl_per_step, entropy=batch.entropy_per_step)
+    if env_id == MELODY:
+        from seqtutor_envs.melody.stats import composition_statistics
+        from seqtutor_envs.melody.texture import texture_statistics
+
+        compositions = batch.finals["composition"]
+        stats = {**composition_statistics(compositions), **texture_statistics(compositions)}
+    else:
+        from seqtutor_envs.smiles.metrics import molecule_metrics
+
+        stats = molecule_metrics(list(batch.finals["smiles"]))
+    row.update({k: stats[k] for k in METRICS[env_id]})
+    row = {k: (float(v) if hasattr(v, "dtype") else v) for k, v in row.items()}
+    from seqtutor_envs.io import atomic_write_text
+
+    atomic_write_text(done, json.dumps(row, indent=1))
+    return row
+
+
+def _local_trial(trial: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return run_trial(trial)
+    except Exception as exc:  # one failed trial must not lose the others' results
+        return {"algo": trial["algo"], "seed": trial["seed"], "error": f"{type(exc).__name__}: {exc}"}
+
+
+def run_local(trials: list[dict[str, Any]], workers: int) -> list[dict[str, Any]]:
+    """Trials in local worker processes (results kept per trial, so a rerun resumes)."""
+    if workers == 1:
+        return [_local_trial(t) for t in trials]
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(_local_trial, trials))
+
+
+def _ray_trainable(config: dict[str, Any]) -> None:
+    from ray import tune
+
+    row = run_trial(config["trial"])
+    tune.report({"row": json.dumps(row)})
+
+
+def run_ray(trials: list[dict[str, Any]], cpus_per_trial: int, address: str | None, storage: Path, name: str,
+            resume: bool = False) -> list[dict[str, Any]]:
+    """Trials on Ray Tune: a local Ray by default, an existing cluster with ``address``; resumable."""
+    try:
+        import ray
+        from ray import tune
+    except ImportError as exc:
+        raise SystemExit("the Ray backend needs Ray Tune: pip install 'seqtutor[sweep]' (or use --backend local)") from exc
+    if not ray.is_initialized():
+        if address:
+            ray.init(address=address, log_to_driver=False)
+        else:
+            ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False,
+                     object_store_memory=100 * 1024**2)
+    trainable = tune.with_resources(_ray_trainable, {"cpu": cpus_per_trial})
+    path = Path(storage).resolve() / name
+    if resume and tune.Tuner.can_restore(str(path)):
+        tuner = tune.Tuner.restore(str(path), trainable, resume_errored=True)
+    else:
+        tuner = tune.Tuner(
+            trainable,
+            param_space={"trial": tune.grid_search(trials)},
+            run_config=tune.RunConfig(storage_path=str(Path(storage).resolve()), name=name, verbose=0),
+        )
+    results = tuner.fit()
+    rows = []
+    for result in results:
+        if result.error is not None:
+            trial = result.config["trial"]
+            rows.append({"algo": trial["algo"], "seed": trial["seed"], "error": str(result.error)[:300]})
+        else:
+            rows.append(json.loads(result.metrics["row"]))
+    return rows
+
+
+def run_trials(trials: list[dict[str, Any]], backend: str, workers: int = 1, cpus_per_trial: int = 1,
+               address: str | None = None, storage: Path | None = None, name: str = "sweep",
+               resume: bool = False) -> list[dict[str, Any]]:
+    """Run trials on the chosen backend (``"ray"``, ``"local"`` or ``"auto"``: Ray if installed)."""
+    if backend == "auto":
+        try:
+            import ray  # noqa: F401
+
+            backend = "ray"
+        except ImportError:
+            backend = "local"
+    if backend == "ray":
+        return run_ray(trials, cpus_per_trial, address, storage or Path("runs/ray"), name, resume)
+    return run_local(trials, workers)
+
+
+def make_trials(env_id: str, algos: Iterable[str], settings: Iterable[dict[str, Any]], seeds: Iterable[int],
+                **common: Any) -> list[dict[str, Any]]:
+    """The grid: every algorithm x setting (a dict of c / target_kl / algo_kwargs / env_kwargs) x seed."""
+    return [{"env_id": env_id, "algo": a, "seed": s, "c": None, "target_kl": None, **setting, **common}
+            for a, setting, s in itertools.product(algos, settings, seeds)]

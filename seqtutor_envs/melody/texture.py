@@ -1,0 +1,677 @@
+"""Texture and diversity of a batch of melodies: what fine-tuning keeps of what the prior learned.
+
+The music-theory reward can be won by melodies that lose the variety of the corpus (openings,
+rhythm, rests). These figures measure that variety, on ``(N, L)`` token arrays (one composition
+per row, tokens as in ``encoding.py``). Fractions are in 0..1 (the table prints them as %).
+
+Notes. A note starts at an onset token (2..37) and ends at the next onset or ``NOTE_OFF``, as in
+``midi.decode_tokens``. Only notes that start *and* end inside a composition have a known
+duration, so only they enter the duration figures: the last note, if still sounding at the end,
+is left out (its real length is unknown), and so are the holds before the first event (the
+environment's compositions continue the primer note, which is not part of them). Counting the
+cut-off note with the steps it has would make the histogram depend on where the windows end
+relative to the beat: corpus windows shifted by one step differ by TV 0.074 that way, by 0.007
+with the cut-off note left out. Onset-based figures (pitch range, pitch classes) count every onset.
+
+Diversity (of the set itself):
+
+* ``distinct_compositions``: number of distinct rows / N.
+* ``distinct_openings``: number of distinct first-8-token prefixes / N (the whole row if L < 8).
+* ``distinct_4gram_rate``: distinct 4-grams / all 4-grams, over the windows ``row[t:t+4]``,
+  ``t = 0..L-4`` of every row, pooled over the set (NaN if L < 4). Like the two above it falls
+  as N grows, so compare sets of equal N.
+* ``mean_pairwise_hamming``: mean over the N(N-1)/2 unordered pairs of rows of the fraction of
+  positions where they differ (NaN if N < 2). Computed exactly for any N from per-position token
+  counts (pairs agreeing at step t = sum over tokens v of c_tv (c_tv - 1) / 2), so no pair sampling.
+
+Texture (of the set, pooled):
+
+* ``hold_share`` / ``rest_share`` / ``onset_share``: fraction of all N*L tokens that are
+  ``NO_EVENT`` / ``NOTE_OFF`` / an onset (they add up to 1).
+* ``mean_pitch_range``: max - min MIDI pitch over the onsets of a composition, in semitones,
+  averaged over the compositions with at least one onset (NaN if none has one).
+* ``pitch_class_entropy``: Shannon entropy in bits of the pitch-class histogram of all onsets of
+  the set (0 = one pitch class, log2(12) = 3.585 = uniform; NaN without onsets).
+
+Distance to a reference (by default the corpus windows of the same length, see below):
+
+* Note-duration histogram: 16 bins, bin k (k = 1..15) = notes lasting exactly k 16th-note steps,
+  bin 16 = notes of 16 steps (a 4/4 bar) or more; weighted by notes, normalised to sum 1.
+* Pitch-class histogram: 12 bins (C = 0), of the onsets, normalised to sum 1.
+* ``duration_tv`` / ``pitch_class_tv``: total-variation distance ``0.5 * sum |p - q|`` between
+  the set's histogram and the reference's (0 = equal, 1 = disjoint; NaN if either has no notes).
+* ``duration_overlap`` / ``pitch_class_overlap``: MGEval's overlapping area (Yang & Lerch 2018).
+  Each composition gets a feature vector, its own normalised duration (16) or pitch-class (12)
+  histogram (the zero vector if it has no notes). The intra-set distances are Euclidean
+  distances between reference compositions, the inter-set distances between a sample
+  composition and a reference composition. Each distance set is smoothed by a 1-D Gaussian KDE
+  with Scott's bandwidth (std * n^(-1/5), scipy's default, which MGEval uses), floored at 1e-3;
+  the figure is the integral of min(f_intra, f_inter) (1 = the sample sits among the reference
+  as the reference sits among itself, 0 = far away). When a set has more than ``MAX_PAIRS``
+  pairs, ``MAX_PAIRS`` pairs are drawn uniformly with replacement by a generator of fixed seed
+  (intra-set pairs i != j; intra and inter use different seeds), so the figure is deterministic;
+  the draw costs about 0.01 (the corpus against itself scores 0.99). Unlike MGEval, which
+  integrates with ``scipy.integrate.quad`` over [min, max] of the data only (cutting the
+  kernels' tails, so a set against itself scores below 1), the integral here runs over the whole
+  support (data +- 6 bandwidths, on a grid of 10 points per bandwidth, densities by linear
+  binning and FFT convolution: numpy only, O(pairs + grid log grid)).
+
+The reference: the corpus's validation tunes cut into non-overlapping ``length``-step windows,
+each starting on an onset: the first window starts at the tune's first onset, each next one at
+the first onset at or after the end of the previous one; windows that would run past the end
+of the tune are dropped (no padding). Cached per length (:func:`corpus_reference_windows`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from seqtutor_envs.melody.encoding import (
+    IS_PITCH,
+    NO_EVENT,
+    NOTE_OFF,
+    NUM_SPECIAL_TOKENS,
+    PITCH_CLASS,
+    TOKEN_PITCH,
+    VOCAB_SIZE,
+)
+
+OPENING_LENGTH = 8  # half a 4/4 bar of 16ths
+NGRAM_LENGTH = 4
+DURATION_BINS = 16  # 1..15 steps exactly, then ">= 16" (a bar or more)
+NUM_PITCH_CLASSES = 12
+MAX_PAIRS = 20_000  # distances per KDE in the overlap figure
+OVERLAP_SEED = 0
+MIN_BANDWIDTH = 1e-3  # KDE bandwidth floor: distance sets with zero spread (identical features)
+KDE_REACH = 6.0  # kernels are cut, and the grid reaches, this many bandwidths beyond the data
+KDE_STEPS_PER_BANDWIDTH = 10  # grid points per (smaller) bandwidth
+MAX_KDE_GRID = 1 << 18
+
+TEXTURE_LABELS: dict[str, str] = {
+    "distinct_compositions": "Distinct compositions",
+    "distinct_openings": "Distinct openings (first 8 steps)",
+    "distinct_4gram_rate": "Distinct 4-grams / all 4-grams",
+    "mean_pairwise_hamming": "Mean pairwise Hamming distance",
+    "hold_share": "Hold (NO_EVENT) tokens",
+    "rest_share": "Rest (NOTE_OFF) tokens",
+    "onset_share": "Onset tokens",
+    "mean_pitch_range": "Mean pitch range (semitones)",
+    "pitch_class_entropy": "Pitch-class entropy (bits)",
+    "duration_tv": "Note-duration TV to reference",
+    "pitch_class_tv": "Pitch-class TV to reference",
+    "duration_overlap": "Note-duration overlap area (MGEval)",
+    "pitch_class_overlap": "Pitch-class overlap area (MGEval)",
+}
+TEXTURE_KEYS: tuple[str, ...] = tuple(TEXTURE_LABELS)
+_PERCENT_KEYS = frozenset({"distinct_compositions", "distinct_openings", "hold_share", "rest_share", "onset_share"})
+_DECIMALS = {"mean_pitch_range": 1, "pitch_class_entropy": 2}  # other non-percent figures: 3
+
+
+# ---------------------------------------------------------------------------------------------
+# input
+
+
+def check_compositions(compositions: np.ndarray | Sequence[Sequence[int]], name: str = "compositions") -> np.ndarray:
+    """The compositions as a C-contiguous ``(N, L)`` int64 array, after the checks of ``composition_statistics``.
+
+    :param compositions: ``(N, L)`` integer tokens in 0..37, N >= 1, L >= 1.
+    :param name: what to call the array in error messages.
+    :raises ValueError: for a wrong shape, a non-integer dtype or a token out of range (named with its position).
+    """
+    comps = np.asarray(compositions)
+    if comps.ndim != 2 or comps.shape[0] == 0 or comps.shape[1] == 0:
+        raise ValueError(f"{name} has shape {comps.shape}, expected (N, L) with N >= 1 and L >= 1")
+    if not np.issubdtype(comps.dtype, np.integer):
+        raise ValueError(f"{name} has dtype {comps.dtype}, expected an integer dtype")
+    bad = (comps < 0) | (comps >= VOCAB_SIZE)
+    if np.any(bad):
+        row, step = np.argwhere(bad)[0]
+        raise ValueError(
+            f"{name} token {int(comps[row, step])} at row {row}, step {step} is out of range, "
+            f"expected 0..{VOCAB_SIZE - 1}"
+        )
+    return np.ascontiguousarray(comps, dtype=np.int64)
+
+
+# ---------------------------------------------------------------------------------------------
+# diversity
+
+
+def _count_distinct_rows(rows: np.ndarray) -> int:
+    return int(np.unique(rows, axis=0).shape[0])
+
+
+def distinct_compositions(compositions: np.ndarray) -> float:
+    """Number of distinct compositions (rows) / N.
+
+    :param compositions: ``(N, L)`` tokens.
+    """
+    comps = check_compositions(compositions)
+    return _count_distinct_rows(comps) / len(comps)
+
+
+def distinct_openings(compositions: np.ndarray, length: int = OPENING_LENGTH) -> float:
+    """Number of distinct first-``length``-token prefixes / N (the whole row when L < ``length``).
+
+    :param compositions: ``(N, L)`` tokens.
+    :param length: prefix length in steps (default 8, half a bar).
+    """
+    comps = check_compositions(compositions)
+    if length < 1:
+        raise ValueError(f"opening length must be >= 1, got {length}")
+    return _count_distinct_rows(comps[:, :length]) / len(comps)
+
+
+def distinct_ngram_rate(compositions: np.ndarray, n: int = NGRAM_LENGTH) -> float:
+    """Distinct n-grams / all n-grams, windows ``row[t:t+n]`` inside each row, pooled over the set.
+
+    NaN when the rows are shorter than ``n``.
+
+    :param compositions: ``(N, L)`` tokens.
+    :param n: n-gram length.
+    """
+    comps = check_compositions(compositions)
+    if n < 1:
+        raise ValueError(f"n-gram length must be >= 1, got {n}")
+    if comps.shape[1] < n:
+        return math.nan
+    windows = np.lib.stride_tricks.sliding_window_view(comps, n, axis=1).reshape(-1, n)
+    return _count_distinct_rows(windows) / len(windows)
+
+
+def mean_pairwise_hamming(compositions: np.ndarray) -> float:
+    """Mean over unordered pairs of rows of the fraction of positions where the two differ.
+
+    Exact for any N: at step t, the pairs that agree number ``sum_v c_tv (c_tv - 1) / 2``, where
+    ``c_tv`` counts the rows with token v there, so no pairs need to be enumerated or sampled.
+    NaN when N < 2.
+
+    :param compositions: ``(N, L)`` tokens.
+    """
+    comps = check_compositions(compositions)
+    num, length = comps.shape
+    if num < 2:
+        return math.nan
+    codes = np.arange(length)[None, :] * VOCAB_SIZE + comps
+    counts = np.bincount(codes.ravel(), minlength=length * VOCAB_SIZE).astype(np.float64)
+    agreeing_ordered_pairs = float(np.sum(counts * (counts - 1)))
+    return 1.0 - agreeing_ordered_pairs / (length * num * (num - 1))
+
+
+# ---------------------------------------------------------------------------------------------
+# texture
+
+
+def token_shares(compositions: np.ndarray) -> dict[str, float]:
+    """Fractions of all tokens that are holds, rests and onsets: ``hold_share``, ``rest_share``, ``onset_share``.
+
+    :param compositions: ``(N, L)`` tokens.
+    """
+    comps = check_compositions(compositions)
+    return {
+        "hold_share": float(np.mean(comps == NO_EVENT)),
+        "rest_share": float(np.mean(comps == NOTE_OFF)),
+        "onset_share": float(np.mean(comps >= NUM_SPECIAL_TOKENS)),
+    }
+
+
+def hold_share(compositions: np.ndarray) -> float:
+    """Fraction of all tokens that are ``NO_EVENT`` (a note or silence goes on)."""
+    return token_shares(compositions)["hold_share"]
+
+
+def rest_share(compositions: np.ndarray) -> float:
+    """Fraction of all tokens that are ``NOTE_OFF`` (a rest starts)."""
+    return token_shares(compositions)["rest_share"]
+
+
+def onset_share(compositions: np.ndarray) -> float:
+    """Fraction of all tokens that are note onsets (2..37)."""
+    return token_shares(compositions)["onset_share"]
+
+
+def mean_pitch_range(compositions: np.ndarray) -> float:
+    """Max - min MIDI pitch over the onsets of each composition, averaged over compositions with an onset.
+
+    NaN when no composition has an onset.
+
+    :param compositions: ``(N, L)`` tokens.
+    """
+    comps = check_compositions(compositions)
+    pitches = TOKEN_PITCH[comps]
+    has_onset = IS_PITCH[comps].any(axis=1)
+    if not has_onset.any():
+        return math.nan
+    highest = pitches.max(axis=1)  # non-pitch tokens map to -1, below every pitch
+    lowest = np.where(pitches >= 0, pitches, np.iinfo(np.int64).max).min(axis=1)
+    return float(np.mean((highest - lowest)[has_onset]))
+
+
+def pitch_class_histogram(compositions: np.ndarray) -> np.ndarray:
+    """Pitch-class histogram (12 bins, C = 0) of all onsets of the set, normalised to sum 1 (NaN without onsets).
+
+    :param compositions: ``(N, L)`` tokens.
+    """
+    return _normalise(pitch_class_features(compositions, normalise=False).sum(axis=0))
+
+
+def pitch_class_entropy(compositions: np.ndarray) -> float:
+    """Shannon entropy, in bits, of the set's onset pitch-class histogram (NaN without onsets).
+
+    :param compositions: ``(N, L)`` tokens.
+    """
+    p = pitch_class_histogram(compositions)
+    if np.isnan(p).any():
+        return math.nan
+    p = p[p > 0]
+    return float(-np.sum(p * np.log2(p)) + 0.0)  # + 0.0 turns -0.0 into 0.0
+
+
+# ---------------------------------------------------------------------------------------------
+# notes and histograms
+
+
+def note_durations(
+    compositions: np.ndarray, include_cut_off: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The notes of the set: row, onset step and duration in steps of each (int64 arrays, row-major order).
+
+    A note lasts from its onset to the next onset or ``NOTE_OFF``. A note still sounding at the
+    end of its row has no known duration and is left out unless ``include_cut_off`` (then it
+    counts with the steps it has): counting it would make the histogram depend on where the
+    composition ends relative to the beat (see the module docstring).
+
+    :param compositions: ``(N, L)`` tokens.
+    :param include_cut_off: also return the notes cut off by the end of their row.
+    """
+    comps = check_compositions(compositions)
+    num, length = comps.shape
+    event_step = np.where(comps != NO_EVENT, np.arange(length), length)
+    # suffix minimum: the first event at or after each step; shift by one for "after"
+    first_event_from = np.minimum.accumulate(event_step[:, ::-1], axis=1)[:, ::-1]
+    next_event = np.concatenate([first_event_from[:, 1:], np.full((num, 1), length)], axis=1)
+    rows, steps = np.nonzero(comps >= NUM_SPECIAL_TOKENS)
+    ends = next_event[rows, steps]
+    if not include_cut_off:
+        ended = ends < length
+        rows, steps, ends = rows[ended], steps[ended], ends[ended]
+    return rows, steps, ends - steps
+
+
+def _normalise(counts: np.ndarray) -> np.ndarray:
+    """Counts / their sum along the last axis; all-NaN where the sum is 0."""
+    counts = np.asarray(counts, dtype=np.float64)
+    total = counts.sum(axis=-1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, counts / np.where(total > 0, total, 1.0), np.nan)
+
+
+def duration_features(compositions: np.ndarray, normalise: bool = True) -> np.ndarray:
+    """Per-composition note-duration histograms, ``(N, 16)``: bin k-1 = k steps (k < 16), last bin = 16+ steps.
+
+    Counts the notes that end inside their composition (:func:`note_durations`).
+
+    :param compositions: ``(N, L)`` tokens.
+    :param normalise: divide each row by its number of such notes (rows without any stay zero).
+    """
+    comps = check_compositions(compositions)
+    rows, _, durations = note_durations(comps)
+    bins = np.minimum(durations, DURATION_BINS) - 1
+    counts = np.bincount(rows * DURATION_BINS + bins, minlength=len(comps) * DURATION_BINS)
+    counts = counts.reshape(len(comps), DURATION_BINS).astype(np.float64)
+    return np.nan_to_num(_normalise(counts)) if normalise else counts
+
+
+def pitch_class_features(compositions: np.ndarray, normalise: bool = True) -> np.ndarray:
+    """Per-composition onset pitch-class histograms, ``(N, 12)``, C = 0.
+
+    :param compositions: ``(N, L)`` tokens.
+    :param normalise: divide each row by its number of onsets (rows without onsets stay zero).
+    """
+    comps = check_compositions(compositions)
+    rows, steps = np.nonzero(comps >= NUM_SPECIAL_TOKENS)
+    classes = PITCH_CLASS[comps[rows, steps]]
+    counts = np.bincount(rows * NUM_PITCH_CLASSES + classes, minlength=len(comps) * NUM_PITCH_CLASSES)
+    counts = counts.reshape(len(comps), NUM_PITCH_CLASSES).astype(np.float64)
+    return np.nan_to_num(_normalise(counts)) if normalise else counts
+
+
+def duration_histogram(compositions: np.ndarray) -> np.ndarray:
+    """Note-duration histogram of the set (16 bins as :func:`duration_features`), weighted by notes, sum 1.
+
+    All NaN when the set has no notes.
+
+    :param compositions: ``(N, L)`` tokens.
+    """
+    return _normalise(duration_features(compositions, normalise=False).sum(axis=0))
+
+
+def tv(p: np.ndarray, q: np.ndarray) -> float:
+    """Total-variation distance ``0.5 * sum |p - q|`` of two histograms (NaN if either contains NaN).
+
+    :param p: a probability vector.
+    :param q: a probability vector of the same length.
+    """
+    p, q = np.asarray(p, dtype=np.float64), np.asarray(q, dtype=np.float64)
+    if p.shape != q.shape or p.ndim != 1:
+        raise ValueError(f"histograms have shapes {p.shape} and {q.shape}, expected two equal 1-D shapes")
+    if np.isnan(p).any() or np.isnan(q).any():
+        return math.nan
+    return float(0.5 * np.abs(p - q).sum())
+
+
+total_variation = tv
+
+
+# ---------------------------------------------------------------------------------------------
+# MGEval overlapping area
+
+
+def scott_bandwidth(data: np.ndarray) -> float:
+    """Scott's rule for a 1-D Gaussian KDE, ``std(ddof=1) * n^(-1/5)``, floored at ``MIN_BANDWIDTH``.
+
+    :param data: the 1-D sample.
+    """
+    data = np.asarray(data, dtype=np.float64)
+    if len(data) < 2:
+        return MIN_BANDWIDTH
+    return max(float(np.std(data, ddof=1)) * len(data) ** -0.2, MIN_BANDWIDTH)
+
+
+def gaussian_kde(data: np.ndarray, points: np.ndarray, bandwidth: float | None = None) -> np.ndarray:
+    """Gaussian kernel density estimate of a 1-D sample, evaluated at ``points``.
+
+    :param data: the sample (n >= 1).
+    :param points: where to evaluate the density.
+    :param bandwidth: kernel standard deviation; default :func:`scott_bandwidth`.
+    """
+    data = np.asarray(data, dtype=np.float64).ravel()
+    points = np.asarray(points, dtype=np.float64)
+    if len(data) == 0:
+        raise ValueError("gaussian_kde needs at least one data point")
+    h = scott_bandwidth(data) if bandwidth is None else float(bandwidth)
+    density = np.zeros(points.shape, dtype=np.float64)
+    chunk = max(1, 4_000_000 // max(points.size, 1))  # bound the (points x data) temporary to ~32 MB
+    for start in range(0, len(data), chunk):
+        z = (points[..., None] - data[start : start + chunk]) / h
+        density += np.exp(-0.5 * z * z).sum(axis=-1)
+    return density / (len(data) * h * math.sqrt(2.0 * math.pi))
+
+
+def binned_gaussian_kde(data: np.ndarray, start: float, delta: float, size: int, bandwidth: float) -> np.ndarray:
+    """Gaussian KDE of a 1-D sample on the grid ``start + k * delta`` (k < ``size``), fast.
+
+    The sample is spread onto the grid by linear binning (each point splits its weight between
+    its two nearest grid points) and convolved (FFT) with the Gaussian sampled on the grid and
+    cut at +- ``KDE_REACH`` bandwidths. The sampled kernel is scaled to sum to 1 / delta, so the
+    density integrates to exactly 1 on the grid when the grid holds the sample +- the kernel's reach.
+    Costs O(n + size log size) instead of O(n * size); with ``delta`` <= bandwidth / 10 it agrees
+    with :func:`gaussian_kde` to about 1e-3 relative.
+
+    :param data: the sample (n >= 1), inside the grid.
+    :param start: first grid point.
+    :param delta: grid spacing.
+    :param size: number of grid points (>= 2).
+    :param bandwidth: kernel standard deviation.
+    """
+    data = np.asarray(data, dtype=np.float64).ravel()
+    position = (data - start) / delta
+    left = np.clip(np.floor(position).astype(np.int64), 0, size - 2)
+    right_weight = np.clip(position - left, 0.0, 1.0)
+    weights = np.bincount(left, 1.0 - right_weight, minlength=size) + np.bincount(
+        left + 1, right_weight, minlength=size
+    )
+    half = math.ceil(KDE_REACH * bandwidth / delta)
+    kernel = np.exp(-0.5 * (np.arange(-half, half + 1) * delta / bandwidth) ** 2)
+    kernel /= kernel.sum() * delta
+    n_fft = size + 2 * half
+    full = np.fft.irfft(np.fft.rfft(weights, n_fft) * np.fft.rfft(kernel, n_fft), n_fft)
+    return np.maximum(full[half : half + size], 0.0) / len(data)  # FFT round-off can dip below 0
+
+
+def overlap_area(a: np.ndarray, b: np.ndarray) -> float:
+    """Integral of ``min(f_a, f_b)`` of the Scott-bandwidth Gaussian KDEs of two 1-D samples (NaN if one is empty).
+
+    Both densities live on one grid covering both samples +- ``KDE_REACH`` of the larger
+    bandwidth, with ``KDE_STEPS_PER_BANDWIDTH`` points per smaller bandwidth (at most
+    ``MAX_KDE_GRID`` points), and come from :func:`binned_gaussian_kde`.
+
+    :param a: first sample.
+    :param b: second sample.
+    """
+    a, b = np.asarray(a, dtype=np.float64).ravel(), np.asarray(b, dtype=np.float64).ravel()
+    if len(a) == 0 or len(b) == 0:
+        return math.nan
+    ha, hb = scott_bandwidth(a), scott_bandwidth(b)
+    reach = KDE_REACH * max(ha, hb)
+    low = min(a.min(), b.min()) - reach
+    high = max(a.max(), b.max()) + reach
+    delta = max(min(ha, hb) / KDE_STEPS_PER_BANDWIDTH, (high - low) / MAX_KDE_GRID)
+    size = math.ceil((high - low) / delta) + 2
+    fa = binned_gaussian_kde(a, low, delta, size, ha)
+    fb = binned_gaussian_kde(b, low, delta, size, hb)
+    return float(np.minimum(fa, fb).sum() * delta)
+
+
+def pair_distances(
+    features: np.ndarray, other: np.ndarray | None = None, max_pairs: int = MAX_PAIRS, seed: int = OVERLAP_SEED
+) -> np.ndarray:
+    """Euclidean distances between feature rows: intra-set pairs (``other`` None) or inter-set pairs.
+
+    Intra-set: all unordered pairs i < j when there are at most ``max_pairs``, else ``max_pairs``
+    pairs i != j drawn uniformly with replacement. Inter-set: all (i, j) pairs, or ``max_pairs``
+    of them drawn likewise. The draw depends only on the set sizes, ``max_pairs`` and ``seed``.
+
+    :param features: ``(N, d)`` feature vectors.
+    :param other: ``(M, d)`` feature vectors of the other set, or None.
+    :param max_pairs: the most pairs used.
+    :param seed: seed of the pair draw.
+    """
+    rng = np.random.default_rng(seed)
+    n = len(features)
+    if other is None:
+        if n * (n - 1) // 2 <= max_pairs:
+            i, j = np.triu_indices(n, k=1)
+        else:
+            i = rng.integers(0, n, max_pairs)
+            j = rng.integers(0, n - 1, max_pairs)
+            j = j + (j >= i)  # uniform over the n - 1 rows other than i
+        other = features
+    elif n * len(other) <= max_pairs:
+        i, j = (grid.ravel() for grid in np.meshgrid(np.arange(n), np.arange(len(other)), indexing="ij"))
+    else:
+        i, j = rng.integers(0, n, max_pairs), rng.integers(0, len(other), max_pairs)
+    return np.linalg.norm(features[i] - other[j], axis=1)
+
+
+# ---------------------------------------------------------------------------------------------
+# the reference
+
+
+def reference_windows(tunes: Sequence[np.ndarray], length: int = 32) -> np.ndarray:
+    """Non-overlapping ``length``-step windows of the tunes, each starting on an onset, ``(W, length)`` uint8.
+
+    Per tune: the first window starts at the first onset; each next window at the first onset at
+    or after the end of the previous window; a window that would run past the tune's end is dropped.
+
+    :param tunes: 1-D token arrays.
+    :param length: window length in steps.
+    """
+    if length < 1:
+        raise ValueError(f"window length must be >= 1, got {length}")
+    windows = []
+    for tune in tunes:
+        tune = np.asarray(tune)
+        onsets = np.flatnonzero(tune >= NUM_SPECIAL_TOKENS)
+        k = 0
+        while k < len(onsets) and onsets[k] + length <= len(tune):
+            start = int(onsets[k])
+            windows.append(tune[start : start + length])
+            k = int(np.searchsorted(onsets, start + length))  # first onset at or after the window's end
+    if not windows:
+        return np.zeros((0, length), dtype=np.uint8)
+    return np.stack(windows).astype(np.uint8)
+
+
+def corpus_reference_windows(length: int = 32) -> np.ndarray:
+    """The shipped corpus's validation tunes cut by :func:`reference_windows` (cached, read-only).
+
+    :param length: window length in steps (the composition length to compare with).
+    """
+    return _corpus_reference_windows(int(length))  # one cache entry per length, however it is passed
+
+
+@functools.lru_cache(maxsize=4)
+def _corpus_reference_windows(length: int) -> np.ndarray:
+    from seqtutor_envs.melody.corpus import load_default_corpus  # the corpus loads only when asked for
+
+    windows = reference_windows(load_default_corpus().validation_sequences(), length)
+    if len(windows) == 0:
+        raise ValueError(f"no validation tune of the corpus is long enough for a {length}-step window")
+    windows.flags.writeable = False
+    return windows
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class TextureReference:
+    """What ``texture_statistics`` compares a sample with: histograms, features and intra-set distances."""
+
+    compositions: np.ndarray  # (M, L) int64
+    duration_histogram: np.ndarray  # (16,), sum 1
+    pitch_class_histogram: np.ndarray  # (12,), sum 1
+    duration_features: np.ndarray  # (M, 16)
+    pitch_class_features: np.ndarray  # (M, 12)
+    duration_intra: np.ndarray  # intra-set distances of the duration features
+    pitch_class_intra: np.ndarray  # intra-set distances of the pitch-class features
+
+    def __repr__(self) -> str:
+        num, length = self.compositions.shape
+        return f"TextureReference({num} compositions of {length} steps)"
+
+    @classmethod
+    def from_compositions(cls, compositions: np.ndarray) -> TextureReference:
+        """Reference of a set of compositions (computed once; the intra-set pairs use ``OVERLAP_SEED``).
+
+        :param compositions: ``(M, L)`` tokens.
+        """
+        comps = check_compositions(compositions, name="reference")
+        durations, pitch_classes = duration_features(comps), pitch_class_features(comps)
+        arrays = {
+            "compositions": comps,
+            "duration_histogram": duration_histogram(comps),
+            "pitch_class_histogram": pitch_class_histogram(comps),
+            "duration_features": durations,
+            "pitch_class_features": pitch_classes,
+            "duration_intra": pair_distances(durations),
+            "pitch_class_intra": pair_distances(pitch_classes),
+        }
+        for array in arrays.values():
+            array.flags.writeable = False  # shared through the cache
+        return cls(**arrays)
+
+
+def reference_texture(length: int = 32) -> TextureReference:
+    """The corpus reference (:func:`corpus_reference_windows`) with its histograms, cached per length.
+
+    :param length: window length in steps.
+    """
+    return _reference_texture(int(length))
+
+
+@functools.lru_cache(maxsize=4)
+def _reference_texture(length: int) -> TextureReference:
+    return TextureReference.from_compositions(corpus_reference_windows(length))
+
+
+# ---------------------------------------------------------------------------------------------
+# entry point and table
+
+
+def texture_statistics(
+    compositions: np.ndarray, reference: TextureReference | np.ndarray | None = None
+) -> dict[str, float]:
+    """All texture and diversity figures of ``(N, L)`` compositions (keys ``TEXTURE_KEYS``; see the module docstring).
+
+    Also ``num_compositions`` and ``num_notes`` (the notes that end inside their composition,
+    those the duration figures count).
+
+    :param compositions: ``(N, L)`` integer tokens in 0..37.
+    :param reference: a :class:`TextureReference`, reference compositions ``(M, L')``, or None for
+        the corpus windows of length L (:func:`reference_texture`).
+    """
+    comps = check_compositions(compositions)
+    if reference is None:
+        reference = reference_texture(comps.shape[1])
+    elif not isinstance(reference, TextureReference):
+        reference = TextureReference.from_compositions(reference)
+
+    durations, pitch_classes = duration_features(comps, normalise=False), pitch_class_features(comps, normalise=False)
+    # inter-set pairs use another seed than the reference's intra-set pairs, so the two draws are independent
+    duration_inter = pair_distances(
+        np.nan_to_num(_normalise(durations)), reference.duration_features, seed=OVERLAP_SEED + 1
+    )
+    pitch_class_inter = pair_distances(
+        np.nan_to_num(_normalise(pitch_classes)), reference.pitch_class_features, seed=OVERLAP_SEED + 1
+    )
+    return {
+        "distinct_compositions": distinct_compositions(comps),
+        "distinct_openings": distinct_openings(comps),
+        "distinct_4gram_rate": distinct_ngram_rate(comps, NGRAM_LENGTH),
+        "mean_pairwise_hamming": mean_pairwise_hamming(comps),
+        **token_shares(comps),
+        "mean_pitch_range": mean_pitch_range(comps),
+        "pitch_class_entropy": pitch_class_entropy(comps),
+        "duration_tv": tv(_normalise(durations.sum(axis=0)), reference.duration_histogram),
+        "pitch_class_tv": tv(_normalise(pitch_classes.sum(axis=0)), reference.pitch_class_histogram),
+        "duration_overlap": overlap_area(reference.duration_intra, duration_inter),
+        "pitch_class_overlap": overlap_area(reference.pitch_class_intra, pitch_class_inter),
+        "num_compositions": len(comps),
+        "num_notes": int(durations.sum()),
+    }
+
+
+def _format_value(key: str, value) -> str:
+    if value is None:
+        return "–"
+    value = float(value)
+    if math.isnan(value):
+        return "n/a"
+    if key in _PERCENT_KEYS:
+        return f"{100.0 * value:.1f}%"
+    return f"{value:.{_DECIMALS.get(key, 3)}f}"
+
+
+def format_texture_table(columns: dict[str, dict]) -> str:
+    """Markdown table: one row per figure of ``TEXTURE_LABELS``, one column per model.
+
+    :param columns: model name -> a ``texture_statistics`` dict (missing keys print "–").
+    """
+    if not columns:
+        raise ValueError("nothing to tabulate: no columns")
+    headers, values = list(columns), list(columns.values())
+    lines = ["| Figure | " + " | ".join(headers) + " |", "|---|" + "---:|" * len(headers)]
+    for key, label in TEXTURE_LABELS.items():
+        lines.append(f"| {label} | " + " | ".join(_format_value(key, column.get(key)) for column in values) + " |")
+    for key, label in (("num_compositions", "Compositions"), ("num_notes", "Notes")):
+        if any(key in column for column in values):
+            cells = [str(int(c[key])) if key in c else "–" for c in values]
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def corpus_sample(n: int, length: int = 32, seed: int = 0) -> np.ndarray:
+    """``n`` corpus reference windows drawn without replacement by a seeded generator (all if fewer).
+
+    The distinct-rate figures fall as the set grows, so a model's sample is compared with a corpus
+    sample of the same size.
+    """
+    windows = corpus_reference_windows(length)
+    if n >= len(windows):
+        return np.asarray(windows, dtype=np.int64)
+    rows = np.sort(np.random.default_rng(seed).choice(len(windows), size=n, replace=False))
+    return np.asarray(windows[rows], dtype=np.int64)

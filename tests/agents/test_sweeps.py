@@ -1,0 +1,52 @@
+"""The sweep machinery behind benchmarks/frontier.py: two-trial sweeps on local processes and on Ray Tune."""
+
+import csv
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+HAS_RAY = importlib.util.find_spec("ray") is not None
+
+
+def frontier(tmp_path: Path, backend: str, *extra: str) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "frontier.py"), "--algos", "psi", "--target-kls", "0.3",
+           "--cs", "1", "--seeds", "0", "--steps", "1500", "--episodes", "40", "--backend", backend,
+           "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "frontier"), *extra]
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=600)
+
+
+def rows_of(tmp_path: Path) -> list[dict]:
+    with (tmp_path / "frontier.csv").open() as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["local", pytest.param("ray", marks=pytest.mark.skipif(not HAS_RAY, reason="no Ray"))])
+def test_a_two_trial_frontier_sweep_writes_its_table_and_plots(tmp_path, backend):
+    proc = frontier(tmp_path, backend)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = rows_of(tmp_path)
+    assert len(rows) == 2 and {r["target_kl"] for r in rows} == {"0.3", "None"}
+    for row in rows:
+        assert float(row["kl"]) >= 0 and 0 <= float(row["distinct_openings"]) <= 1 and float(row["minutes"]) > 0
+    kl_run = next(r for r in rows if r["target_kl"] == "0.3")
+    assert float(kl_run["final_c"]) != 1.0  # the controller moved c from where it started
+    text = (tmp_path / "frontier.md").read_text()
+    assert "## Per setting" in text and "| Ψ | KL 0.3 |" in text and "| Ψ | c 1 |" in text
+    for suffix in ("_music.png", "_texture.png"):
+        assert (tmp_path / f"frontier{suffix}").stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_a_stopped_local_sweep_resumes_without_rerunning_finished_trials(tmp_path):
+    assert frontier(tmp_path, "local").returncode == 0
+    result = tmp_path / "runs" / "psi_c1_s0" / "trial_result.json"
+    stamp = result.stat().st_mtime_ns
+    proc = frontier(tmp_path, "local", "--resume")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert result.stat().st_mtime_ns == stamp  # reused, not retrained
+    assert len(rows_of(tmp_path)) == 2
