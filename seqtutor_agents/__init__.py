@@ -3,6 +3,8 @@
 * :mod:`seqtutor_agents.sequence_tutor`: the paper's learners -- ``PriorQLearning`` (Q-learning
   with the log prior in the reward), ``PsiLearning``, ``GLearning`` -- with their recurrent
   Q-network policy and replay buffers;
+* :mod:`seqtutor_agents.policy_gradient`: KL-regularised policy-gradient baselines from the prior --
+  ``DAP`` (REINVENT's augmented likelihood) and ``KLPPO`` (PPO with a KL penalty, adaptive β);
 * :mod:`seqtutor_agents.common`: what several learner families share -- prior-initialised
   recurrent networks, exact-KL bookkeeping and the KL controller, the SB3 ``VecEnv`` adapter
   (:func:`make_sb3_vec_env`), the features extractor that lets ``RecurrentPPO`` run on seqtutor
@@ -13,6 +15,7 @@
 
 from seqtutor_agents.common.extractors import SeqTutorExtractor
 from seqtutor_agents.common.vec_env import SeqTutorVecEnv, make_sb3_vec_env
+from seqtutor_agents.policy_gradient import DAP, KLPPO, PriorLSTMPolicy
 from seqtutor_agents.sequence_tutor import (
     EpisodeReplayBuffer,
     GLearning,
@@ -27,6 +30,9 @@ ALGORITHMS = {"q": PriorQLearning, "psi": PsiLearning, "g": GLearning}
 
 __all__ = [
     "ALGORITHMS",
+    "DAP",
+    "KLPPO",
+    "PriorLSTMPolicy",
     "EpisodeReplayBuffer",
     "GLearning",
     "PriorQLearning",

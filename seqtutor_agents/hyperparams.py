@@ -18,6 +18,13 @@ SMILES = "SeqTutor-SMILES-v0"
 # transitions per env step, close to RL Tuner's 32 per 5 env steps (benchmarks/results/melody_table.md).
 _TUTOR = {"n_envs": 32, "learning_starts": 1_000, "train_freq": 4, "gradient_steps": 1, "batch_size": 32, "gamma": 0.9}
 
+# Policy-gradient baselines: REINVENT's defaults (lr 1e-4, batch 64) and TRL-like PPO settings on whole episodes.
+_PG: dict[str, dict[str, Any]] = {
+    "dap": {"n_envs": 64, "learning_rate": 1e-4, "batch_size": 64},
+    "klppo": {"n_envs": 64, "learning_rate": 1e-4, "batch_size": 64, "n_epochs": 4, "minibatch_size": 16,
+              "gamma": 1.0, "gae_lambda": 0.95, "beta": 1.0},
+}
+
 _STOCK: dict[str, dict[str, Any]] = {
     "ppo": {"n_envs": 32, "n_steps": 64, "batch_size": 512, "n_epochs": 4, "learning_rate": 3e-4, "ent_coef": 0.0},
     "a2c": {"n_envs": 32, "n_steps": 8, "learning_rate": 7e-4},
@@ -30,8 +37,8 @@ _STOCK: dict[str, dict[str, Any]] = {
 }
 
 HYPERPARAMS: dict[str, dict[str, dict[str, Any]]] = {
-    MELODY: {"q": dict(_TUTOR), "psi": dict(_TUTOR), "g": dict(_TUTOR), **copy.deepcopy(_STOCK)},
-    SMILES: {"q": dict(_TUTOR), "psi": dict(_TUTOR), "g": dict(_TUTOR), **copy.deepcopy(_STOCK)},
+    MELODY: {"q": dict(_TUTOR), "psi": dict(_TUTOR), "g": dict(_TUTOR), **copy.deepcopy(_PG), **copy.deepcopy(_STOCK)},
+    SMILES: {"q": dict(_TUTOR), "psi": dict(_TUTOR), "g": dict(_TUTOR), **copy.deepcopy(_PG), **copy.deepcopy(_STOCK)},
 }
 
 #: Keys of a table entry that are not arguments of the algorithm.

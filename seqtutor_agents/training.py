@@ -30,8 +30,11 @@ from .common.safe_load import ModelFileError, load_model, load_replay_buffer, re
 from .common.validation import check_number
 
 SEQUENCE_TUTOR_ALGOS = ("q", "psi", "g")
+POLICY_GRADIENT_ALGOS = ("dap", "klppo")
 STOCK_ALGOS = ("ppo", "a2c", "dqn", "qrdqn", "recurrent_ppo")
-ALGO_CHOICES = SEQUENCE_TUTOR_ALGOS + STOCK_ALGOS
+ALGO_CHOICES = SEQUENCE_TUTOR_ALGOS + POLICY_GRADIENT_ALGOS + STOCK_ALGOS
+#: Learners that accept a KL target (c adapted for Sequence Tutor, β for KL-PPO).
+KL_TARGET_ALGOS = SEQUENCE_TUTOR_ALGOS + ("klppo",)
 ENV_IDS = (hyperparams.MELODY, hyperparams.SMILES)
 #: Fields that define what a run *is*; a resumed run must keep them (``steps`` etc. may change).
 IDENTITY_FIELDS = ("env_id", "algo", "c", "target_kl", "seed", "n_envs", "env_kwargs", "algo_kwargs")
@@ -47,10 +50,11 @@ def algorithm_class(name: str) -> type:
     from sb3_contrib import QRDQN, RecurrentPPO
     from stable_baselines3 import A2C, DQN, PPO
 
+    from .policy_gradient import DAP, KLPPO
     from .sequence_tutor import GLearning, PriorQLearning, PsiLearning
 
-    classes = {"q": PriorQLearning, "psi": PsiLearning, "g": GLearning, "ppo": PPO, "a2c": A2C, "dqn": DQN,
-               "qrdqn": QRDQN, "recurrent_ppo": RecurrentPPO}
+    classes = {"q": PriorQLearning, "psi": PsiLearning, "g": GLearning, "dap": DAP, "klppo": KLPPO, "ppo": PPO,
+               "a2c": A2C, "dqn": DQN, "qrdqn": QRDQN, "recurrent_ppo": RecurrentPPO}
     if name not in classes:
         raise ConfigError(f"unknown algorithm {name!r}; choose one of {', '.join(ALGO_CHOICES)}")
     return classes[name]
@@ -60,6 +64,8 @@ def policy_name(algo: str) -> str:
     """The policy alias an algorithm is trained with on seqtutor's ``Dict`` observations."""
     if algo in SEQUENCE_TUTOR_ALGOS:
         return "RecurrentQPolicy"
+    if algo in POLICY_GRADIENT_ALGOS:
+        return "PriorLSTMPolicy"
     return "MultiInputLstmPolicy" if algo == "recurrent_ppo" else "MultiInputPolicy"
 
 
@@ -69,10 +75,10 @@ class TrainConfig:
 
     out: str  # run folder: model, checkpoints, logs and config.json go here
     env_id: str = hyperparams.MELODY  # registered seqtutor env id
-    algo: str = "g"  # learner: q, psi, g (Sequence Tutor) or ppo, a2c, dqn, qrdqn, recurrent_ppo (SB3 / sb3-contrib)
+    algo: str = "g"  # learner: q, psi, g (Sequence Tutor); dap, klppo (KL-regularised policy gradient); ppo, a2c, dqn, qrdqn, recurrent_ppo (SB3 / sb3-contrib)
     steps: int = 200_000  # total env steps, all envs together
     c: float | None = None  # the paper's c: the domain reward is divided by it (None: the table's, else the env's)
-    target_kl: float | None = None  # Sequence Tutor learners: adapt c so that KL(pi || prior) per step tracks this (nats)
+    target_kl: float | None = None  # adapt c (q, psi, g) or beta (klppo) so that KL(pi || prior) per step tracks this (nats)
     seed: int = 0  # seeds the envs, the networks and the sampling
     n_envs: int | None = None  # parallel envs of the native batched env (None: the table's)
     env_kwargs: dict[str, Any] = field(default_factory=dict)  # other env keyword arguments, e.g. prior_weight=0.5
@@ -103,9 +109,9 @@ class TrainConfig:
                 check_number(name, value, **bounds)
             except (TypeError, ValueError) as exc:
                 raise ConfigError(f"--{name.replace('_', '-')}: {exc}") from None
-        if self.target_kl is not None and self.algo not in SEQUENCE_TUTOR_ALGOS:
-            raise ConfigError(f"--target-kl adapts c during training; it applies to {', '.join(SEQUENCE_TUTOR_ALGOS)}, "
-                              f"not {self.algo}")
+        if self.target_kl is not None and self.algo not in KL_TARGET_ALGOS:
+            raise ConfigError(f"--target-kl adapts the KL weight during training; it applies to "
+                              f"{', '.join(KL_TARGET_ALGOS)}, not {self.algo}")
         for name in ("env_kwargs", "algo_kwargs"):
             if not isinstance(getattr(self, name), dict):
                 raise ConfigError(f"{name} must be a dict, got {getattr(self, name)!r}")

@@ -115,11 +115,18 @@ class LSTMPrior(nn.Module):
         :param state: LSTM state to start from; zeros if None.
         :return: logits ``(batch, time, num_outputs)`` and the final state.
         """
+        hidden, state = self.hidden_states(tokens, state)
+        return self.head(self.dropout(hidden)), state
+
+    def hidden_states(self, tokens: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
+        """The last LSTM layer's output at every position (what the output layer reads), and the final state.
+
+        Learners that put another head on the prior's LSTM (a critic) read these.
+        """
         self._check_tokens(tokens)
         if state is None:
             state = self.initial_state(tokens.shape[0])
-        hidden, state = self.lstm(self._embed(tokens), state)
-        return self.head(self.dropout(hidden)), state
+        return self.lstm(self._embed(tokens), state)
 
     @torch.no_grad()
     def step(self, tokens: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch as th
+from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.vec_env import VecEnv
 
 from seqtutor_envs.prior import LSTMPrior, PriorConfig
@@ -65,3 +67,88 @@ def make_prior_network(net_config: dict[str, Any], prior: LSTMPrior | None = Non
 def config_dict(prior: LSTMPrior) -> dict[str, Any]:
     """A prior's architecture as a plain dict (JSON-safe, for policy kwargs)."""
     return dict(prior.config.__dict__)
+
+
+class RecurrentTokenPolicy(BasePolicy):
+    """Base of the seqtutor policies: one prior-shaped LSTM (``self.net``) read one token per step.
+
+    Subclasses say how the network's outputs become the acting policy's logits
+    (:meth:`logits_from_outputs`: Q-values for Sequence Tutor, logits as they are for
+    policy-gradient learners). Everything else is shared: carried-state steps, the
+    ``recurrent_log_probs`` interface evaluation uses, and SB3/sb3-contrib-style ``predict``
+    (with ``state=None`` each observation's token prefix is unrolled, so any Markov observation
+    works; passing the returned state back runs one LSTM step per call).
+    """
+
+    net: LSTMPrior
+
+    def logits_from_outputs(self, outputs: th.Tensor, prior_log_probs: th.Tensor) -> th.Tensor:
+        """The acting policy's logits from the network's outputs at a state."""
+        raise NotImplementedError
+
+    def select_actions(self, logits: th.Tensor, deterministic: bool, explore: bool = False) -> th.Tensor:
+        """Greedy or sampled actions from policy logits."""
+        if deterministic:
+            return logits.argmax(dim=1)
+        return th.multinomial(th.softmax(logits, dim=1), 1).squeeze(1)
+
+    def initial_state(self, n_envs: int) -> LSTMState:
+        return self.net.initial_state(n_envs)
+
+    def step_outputs(self, obs: dict[str, th.Tensor], state: LSTMState, episode_start: th.Tensor | None = None
+                     ) -> tuple[th.Tensor, LSTMState]:
+        """One recurrent step: the network's outputs at the observations' states and the new LSTM state."""
+        state = reset_state(state, episode_start)
+        tokens = last_tokens(obs["tokens"], obs["step"])
+        outputs, state = self.net(tokens.reshape(-1, 1), state)
+        return outputs[:, 0], state
+
+    def recurrent_log_probs(self, obs: dict[str, th.Tensor], state: LSTMState, episode_start: th.Tensor | None = None
+                            ) -> tuple[th.Tensor, LSTMState]:
+        """The acting policy's log-probabilities ``(n, V)`` at the observations' states, and the new state."""
+        outputs, state = self.step_outputs(obs, state, episode_start)
+        logits = self.logits_from_outputs(outputs, obs["prior_log_probs"].float())
+        return th.log_softmax(logits, dim=-1), state
+
+    def _unroll_prefixes(self, obs: dict[str, th.Tensor]) -> tuple[th.Tensor, LSTMState]:
+        """Outputs and LSTM state after each observation's own token prefix, one batch per prefix length."""
+        tokens, steps = obs["tokens"].long(), obs["step"].long().reshape(-1)
+        n = steps.shape[0]
+        outputs = th.empty((n, int(self.action_space.n)), device=tokens.device)
+        h, c = self.initial_state(n)
+        for length in th.unique(steps).tolist():
+            rows = (steps == length).nonzero().squeeze(1)
+            out_prefix, (h_len, c_len) = self.net(tokens[rows, : length + 1])
+            outputs[rows] = out_prefix[:, -1]
+            h[:, rows], c[:, rows] = h_len, c_len
+        return outputs, (h, c)
+
+    def forward(self, obs: dict[str, th.Tensor], deterministic: bool = False) -> th.Tensor:  # type: ignore[override]
+        return self._predict(obs, deterministic=deterministic)
+
+    def _predict(self, observation: dict[str, th.Tensor], deterministic: bool = False) -> th.Tensor:  # type: ignore[override]
+        outputs, _ = self._unroll_prefixes(observation)
+        return self.select_actions(self.logits_from_outputs(outputs, observation["prior_log_probs"].float()), deterministic)
+
+    def predict(  # type: ignore[override]
+        self,
+        observation: dict[str, np.ndarray],
+        state: tuple[np.ndarray, ...] | None = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = False,
+    ) -> tuple[np.ndarray, tuple[np.ndarray, ...] | None]:
+        """Actions and next LSTM state, as sb3-contrib's recurrent policies."""
+        self.set_training_mode(False)
+        obs_tensor, vectorized = self.obs_to_tensor(observation)
+        with th.no_grad():
+            if state is None:
+                outputs, new_state = self._unroll_prefixes(obs_tensor)  # type: ignore[arg-type]
+            else:
+                lstm_state = tuple(th.as_tensor(s, dtype=th.float32, device=self.device) for s in state)
+                starts = None if episode_start is None else th.as_tensor(np.asarray(episode_start), device=self.device)
+                outputs, new_state = self.step_outputs(obs_tensor, lstm_state, starts)  # type: ignore[arg-type]
+            logits = self.logits_from_outputs(outputs, obs_tensor["prior_log_probs"].float())  # type: ignore[index]
+            actions = self.select_actions(logits, deterministic).cpu().numpy()
+        if not vectorized:
+            actions = actions.squeeze(0)
+        return actions, (new_state[0].cpu().numpy(), new_state[1].cpu().numpy())

@@ -29,6 +29,7 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from seqtutor_envs.core import RewardParts
 
+from ..common.episodes import next_observations
 from ..common.kl import AdaptiveKLController, RolloutStats, kl_and_entropy
 from ..common.recurrent import OBSERVATION_KEYS, config_dict, env_prior, reset_state
 from ..common.safe_load import SafeLoadMixin
@@ -100,7 +101,7 @@ class SequenceTutorAlgorithm(SafeLoadMixin, OffPolicyAlgorithm):
         replay_buffer_kwargs: dict[str, Any] | None = None,
         c: float | None = None,
         target_kl: float | None = None,
-        kl_horizon: float = 100_000,
+        kl_horizon: float = 30_000,
         exploration: str = "boltzmann",
         exploration_fraction: float = 0.5,
         exploration_initial_eps: float = 1.0,
@@ -358,7 +359,7 @@ class SequenceTutorAlgorithm(SafeLoadMixin, OffPolicyAlgorithm):
             self._stats.add(kl_prior=kl, entropy=entropy, prior_log_prob=parts.prior_log_prob,
                             domain_reward=parts.domain_reward)
             kl_sum += float(kl.sum())
-            self.replay_buffer.add_steps(obs, _next_observations(new_obs, dones, infos), actions, parts, dones,
+            self.replay_buffer.add_steps(obs, next_observations(new_obs, dones, infos), actions, parts, dones,
                                          state_before, state_after)
             self._lstm_state = reset_state(state_after, th.as_tensor(dones, device=self.device))
             self._last_obs = new_obs  # type: ignore[assignment]
@@ -386,18 +387,6 @@ class SequenceTutorAlgorithm(SafeLoadMixin, OffPolicyAlgorithm):
             # A loaded model resumes its controller from the c it had reached.
             self.kl_controller = AdaptiveKLController(self.c, self.target_kl, horizon=self.kl_horizon)
         return super()._setup_learn(total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar)
-
-
-def _next_observations(new_obs: dict[str, np.ndarray], dones: np.ndarray, infos: list[dict]) -> dict[str, np.ndarray]:
-    """The observations after each step: the terminal one, not the next episode's first, where an episode ended."""
-    done_rows = np.flatnonzero(dones)
-    if not len(done_rows):
-        return new_obs
-    next_obs = {key: value.copy() for key, value in new_obs.items()}
-    for i in done_rows:
-        for key, value in infos[i]["terminal_observation"].items():
-            next_obs[key][i] = value
-    return next_obs
 
 
 def _check_train_freq(train_freq: Any) -> None:

@@ -29,6 +29,7 @@ from stable_baselines3.common.buffers import BaseBuffer
 
 from seqtutor_envs.core import RewardParts
 
+from ..common.episodes import EpisodeAssembler
 from ..common.recurrent import LSTMState, last_tokens
 from seqtutor_envs.prior import LSTMPrior
 
@@ -112,15 +113,14 @@ class EpisodeReplayBuffer(RecurrentReplayBuffer):
         self.num_actions = int(action_space.n)
         self.capacity = max(1, buffer_size // self.max_length)
         length, vocab = self.max_length, self.num_actions
+        self.pad_token = int(observation_space["tokens"].nvec[0]) - 1
         self.tokens = np.zeros((self.capacity, length + 1), dtype=np.int64)
         self.domain_rewards = np.zeros((self.capacity, length), dtype=np.float32)
         self.prior_log_probs = np.zeros((self.capacity, length + 1, vocab), dtype=np.float32)
         self.lengths = np.zeros(self.capacity, dtype=np.int64)
         self.env_c = np.ones(self.capacity, dtype=np.float32)
         self.prior_weight = np.ones(self.capacity, dtype=np.float32)
-        # Episodes in progress, one row per env.
-        self._open_domain = np.zeros((n_envs, length), dtype=np.float32)
-        self._open_log_probs = np.zeros((n_envs, length + 1, vocab), dtype=np.float32)
+        self._assembler = EpisodeAssembler(n_envs, length, vocab)  # episodes in progress, one row per env
 
     def size(self) -> int:
         """Stored transitions."""
@@ -130,15 +130,9 @@ class EpisodeReplayBuffer(RecurrentReplayBuffer):
         return self.capacity if self.full else self.pos
 
     def add_steps(self, obs, next_obs, actions, parts, dones, state_before, state_after) -> None:
-        rows = np.arange(len(actions))
-        steps = obs["step"].astype(np.int64)
-        self._open_domain[rows, steps] = parts.domain_reward
-        self._open_log_probs[rows, steps] = obs["prior_log_probs"]
-        for i in np.flatnonzero(dones):
-            length = int(next_obs["step"][i])
-            self._open_log_probs[i, length] = next_obs["prior_log_probs"][i]
-            self.add_episode(next_obs["tokens"][i], self._open_domain[i], self._open_log_probs[i], length,
-                             float(parts.c[i]), float(parts.prior_weight[i]))
+        for episode in self._assembler.add_steps(obs, next_obs, parts, dones):
+            self.add_episode(episode.tokens, episode.domain_rewards, episode.prior_log_probs, episode.length,
+                             episode.env_c, episode.prior_weight)
 
     def add_episode(
         self,
@@ -151,7 +145,7 @@ class EpisodeReplayBuffer(RecurrentReplayBuffer):
     ) -> None:
         """Store one finished episode.
 
-        :param tokens: ``(max_length + 1,)`` primer then emitted tokens (padding after ``length``).
+        :param tokens: primer then emitted tokens: ``(length + 1,)``, or longer with padding after them.
         :param domain_rewards: ``(length,)`` or longer, the domain reward of each step.
         :param prior_log_probs: ``(length + 1, num_actions)`` or longer, log p(.|s_t) for t = 0..length.
         :param length: number of actions in the episode.
@@ -161,7 +155,8 @@ class EpisodeReplayBuffer(RecurrentReplayBuffer):
         if not 1 <= length <= self.max_length:
             raise ValueError(f"episode length {length} outside [1, {self.max_length}]")
         i = self.pos
-        self.tokens[i] = tokens
+        self.tokens[i] = self.pad_token
+        self.tokens[i, : len(tokens)] = tokens
         self.domain_rewards[i] = 0.0
         self.domain_rewards[i, :length] = domain_rewards[:length]
         self.prior_log_probs[i] = 0.0

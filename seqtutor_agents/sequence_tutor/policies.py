@@ -18,19 +18,17 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import torch as th
 from gymnasium import spaces
-from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 
-from ..common.recurrent import OBSERVATION_KEYS, LSTMState, last_tokens, make_prior_network, reset_state
+from ..common.recurrent import OBSERVATION_KEYS, LSTMState, RecurrentTokenPolicy, make_prior_network
 
 ACTING_MODES = ("q", "psi", "g")
 EXPLORATION_MODES = ("boltzmann", "egreedy")
 
 
-class RecurrentQPolicy(BasePolicy):
+class RecurrentQPolicy(RecurrentTokenPolicy):
     """LSTM Q-network (+ target network) over token sequences.
 
     :param observation_space: the env's ``Dict`` observation space (``tokens``, ``step``, ``prior_log_probs``).
@@ -88,92 +86,29 @@ class RecurrentQPolicy(BasePolicy):
         self.q_net.load_state_dict(make_prior_network(self.net_config, prior).state_dict())
         self.q_net_target.load_state_dict(self.q_net.state_dict())
 
-    def initial_state(self, n_envs: int) -> LSTMState:
-        return self.q_net.initial_state(n_envs)
+    @property
+    def net(self):  # the network RecurrentTokenPolicy steps: the online Q-network
+        return self.q_net
 
     def policy_logits(self, q_values: th.Tensor, prior_log_probs: th.Tensor) -> th.Tensor:
         """Logits of the acting policy, temperature applied."""
         logits = q_values + prior_log_probs if self.acting == "g" else q_values
         return logits / self.temperature
 
+    logits_from_outputs = policy_logits
+
     def step_q(self, obs: PyTorchObs, state: LSTMState, episode_start: th.Tensor | None = None) -> tuple[th.Tensor, LSTMState]:
         """One recurrent step: Q-values at the observations' states and the new LSTM state."""
-        state = reset_state(state, episode_start)
-        tokens = last_tokens(obs["tokens"], obs["step"])
-        q_values, state = self.q_net(tokens.reshape(-1, 1), state)
-        return q_values[:, 0], state
-
-    def recurrent_log_probs(
-        self, obs: PyTorchObs, state: LSTMState, episode_start: th.Tensor | None = None
-    ) -> tuple[th.Tensor, LSTMState]:
-        """The acting policy's log-probabilities ``(n, V)`` at the observations' states, and the new state.
-
-        The recurrent-policy interface every seqtutor learner offers (evaluation uses it).
-        """
-        q_values, state = self.step_q(obs, state, episode_start)
-        logits = self.policy_logits(q_values, obs["prior_log_probs"].float())
-        return th.log_softmax(logits, dim=-1), state
+        return self.step_outputs(obs, state, episode_start)
 
     def select_actions(self, logits: th.Tensor, deterministic: bool, explore: bool = False) -> th.Tensor:
         """Greedy, sampled (Boltzmann) or epsilon-greedy actions from policy logits."""
-        if deterministic:
-            return logits.argmax(dim=1)
-        if explore and self.exploration == "egreedy":
+        if explore and not deterministic and self.exploration == "egreedy":
             greedy = logits.argmax(dim=1)
             random = th.randint(0, logits.shape[1], greedy.shape, device=logits.device)
             take_random = th.rand(greedy.shape, device=logits.device) < self.epsilon
             return th.where(take_random, random, greedy)
-        return th.multinomial(th.softmax(logits, dim=1), 1).squeeze(1)
-
-    # ------------------------------------------------------------------ SB3 API
-    def forward(self, obs: PyTorchObs, deterministic: bool = False) -> th.Tensor:  # type: ignore[override]
-        return self._predict(obs, deterministic=deterministic)
-
-    def _predict(self, observation: PyTorchObs, deterministic: bool = False) -> th.Tensor:  # type: ignore[override]
-        """Actions for full observations without carried state: each token prefix is unrolled."""
-        q_values, _ = self._unroll_prefixes(observation)
-        return self.select_actions(self.policy_logits(q_values, observation["prior_log_probs"].float()), deterministic)
-
-    def _unroll_prefixes(self, obs: PyTorchObs) -> tuple[th.Tensor, LSTMState]:
-        """Q-values and LSTM state after each observation's own token prefix, one batch per prefix length."""
-        tokens, steps = obs["tokens"].long(), obs["step"].long().reshape(-1)
-        n = steps.shape[0]
-        q_values = th.empty((n, int(self.action_space.n)), device=tokens.device)
-        h, c = self.initial_state(n)
-        for length in th.unique(steps).tolist():
-            rows = (steps == length).nonzero().squeeze(1)
-            q_prefix, (h_len, c_len) = self.q_net(tokens[rows, : length + 1])
-            q_values[rows] = q_prefix[:, -1]
-            h[:, rows], c[:, rows] = h_len, c_len
-        return q_values, (h, c)
-
-    def predict(  # type: ignore[override]
-        self,
-        observation: dict[str, np.ndarray],
-        state: tuple[np.ndarray, ...] | None = None,
-        episode_start: np.ndarray | None = None,
-        deterministic: bool = False,
-    ) -> tuple[np.ndarray, tuple[np.ndarray, ...] | None]:
-        """Actions and next LSTM state, as sb3-contrib's recurrent policies.
-
-        With ``state=None`` the token prefix in each observation is unrolled, so ``predict`` is
-        correct for any Markov observation. Passing the returned ``state`` back (with
-        ``episode_start`` marking new episodes) runs one LSTM step per call.
-        """
-        self.set_training_mode(False)
-        obs_tensor, vectorized = self.obs_to_tensor(observation)
-        with th.no_grad():
-            if state is None:
-                q_values, new_state = self._unroll_prefixes(obs_tensor)
-            else:
-                lstm_state = tuple(th.as_tensor(s, dtype=th.float32, device=self.device) for s in state)
-                starts = None if episode_start is None else th.as_tensor(np.asarray(episode_start), device=self.device)
-                q_values, new_state = self.step_q(obs_tensor, lstm_state, starts)  # type: ignore[arg-type]
-            logits = self.policy_logits(q_values, obs_tensor["prior_log_probs"].float())
-            actions = self.select_actions(logits, deterministic).cpu().numpy()
-        if not vectorized:
-            actions = actions.squeeze(0)
-        return actions, (new_state[0].cpu().numpy(), new_state[1].cpu().numpy())
+        return super().select_actions(logits, deterministic)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()

@@ -53,8 +53,10 @@ def test_sample_and_evaluate_the_smiles_prior(tmp_path):
     ("recurrent_ppo", "RecurrentPPO", ["n_steps=32", "batch_size=64", "n_epochs=1",
                                        'policy_kwargs={"lstm_hidden_size": 16, "net_arch": [16]}']),
     ("qrdqn", "QRDQN", ["learning_starts=64"]),
+    ("dap", "DAP", ["batch_size=8", "replay_memory=16", "replay_sample=4"]),
+    ("klppo", "KLPPO", ["batch_size=8", "minibatch_size=4"]),
 ])
-def test_stock_algorithms_through_the_cli(tmp_path, algo, cls, kwargs):
+def test_other_algorithms_through_the_cli(tmp_path, algo, cls, kwargs):
     out = tmp_path / algo
     extra = [arg for kv in kwargs for arg in ("--algo-kwarg", kv)]
     assert run("train", "--algo", algo, "--steps", "256", "--n-envs", "4", "--out", str(out), "--no-progress",
@@ -63,6 +65,10 @@ def test_stock_algorithms_through_the_cli(tmp_path, algo, cls, kwargs):
     header = (out / "logs" / "progress.csv").read_text().splitlines()[0].split(",")
     assert "rollout/prior_log_prob" in header and "rollout/domain_reward" in header
     assert run("evaluate", "--run", str(out), "-n", "8") == 0  # loads back (safely) and samples
+    # and resumes from its checkpoint to a larger budget
+    assert run("train", "--algo", algo, "--steps", "512", "--n-envs", "4", "--out", str(out), "--no-progress",
+               "--resume") == 0
+    assert json.loads((out / "checkpoints" / "state.json").read_text())["num_timesteps"] >= 512
 
 
 @pytest.mark.parametrize(
@@ -74,7 +80,7 @@ def test_stock_algorithms_through_the_cli(tmp_path, algo, cls, kwargs):
         (["--c", "0"], "--c: c must be in (0, inf), got 0.0"),
         (["--c", "-3"], "--c: c must be in (0, inf)"),
         (["--steps", "0"], "--steps: steps must be in [1, inf), got 0"),
-        (["--target-kl", "0.5", "--algo", "ppo"], "--target-kl adapts c during training"),
+        (["--target-kl", "0.5", "--algo", "ppo"], "--target-kl adapts the KL weight during training"),
         (["--algo-kwarg", "train_freq=0"], "train_freq must be in [1, inf), got 0"),
         (["--algo-kwarg", "gamma=abc"], "gamma must be a number, got 'abc'"),
         (["--seed", "-1"], "--seed: seed must be in [0, 4.29497e+09], got -1"),

@@ -1,0 +1,136 @@
+"""Whole episodes assembled from vector steps, shared by the learner families.
+
+Sequence Tutor's episode replay and the policy-gradient learners (REINVENT's augmented likelihood,
+KL-PPO) all learn from *whole* episodes: the primer and the tokens, the prior's log-probabilities
+at every state (the last one included), and the reward's parts of every step.
+:class:`EpisodeAssembler` builds them from the steps of a ``VecEnv`` of ``n_envs`` envs (one row
+per env in progress, no Python loop over steps); :class:`Episodes` is a padded batch of them as
+tensors, ready for one batched LSTM unroll from the zero state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch as th
+
+from seqtutor_envs.core import RewardParts
+
+
+def next_observations(new_obs: dict[str, np.ndarray], dones: np.ndarray, infos: list[dict]) -> dict[str, np.ndarray]:
+    """The observations after each step: the terminal one, not the next episode's first, where an episode ended."""
+    done_rows = np.flatnonzero(dones)
+    if not len(done_rows):
+        return new_obs
+    next_obs = {key: value.copy() for key, value in new_obs.items()}
+    for i in done_rows:
+        for key, value in infos[i]["terminal_observation"].items():
+            next_obs[key][i] = value
+    return next_obs
+
+
+@dataclass
+class Episode:
+    """One finished episode (numpy, unpadded)."""
+
+    tokens: np.ndarray  # (length + 1,) primer then actions
+    prior_log_probs: np.ndarray  # (length + 1, V) log p(.|s_t), t = 0..length
+    domain_rewards: np.ndarray  # (length,) r_domain of each step
+    env_c: float  # the env's c
+    prior_weight: float  # the env's prior weight
+
+    @property
+    def length(self) -> int:
+        return len(self.domain_rewards)
+
+
+class EpisodeAssembler:
+    """Collects the steps of ``n_envs`` envs into finished :class:`Episode` s.
+
+    :param n_envs: envs of the vector env.
+    :param max_length: the longest episode (the observation's token slots minus the primer).
+    :param num_actions: vocabulary size.
+    """
+
+    def __init__(self, n_envs: int, max_length: int, num_actions: int) -> None:
+        self.n_envs, self.max_length, self.num_actions = n_envs, max_length, num_actions
+        self._domain = np.zeros((n_envs, max_length), dtype=np.float32)
+        self._log_probs = np.zeros((n_envs, max_length + 1, num_actions), dtype=np.float32)
+
+    def add_steps(self, obs: dict[str, np.ndarray], next_obs: dict[str, np.ndarray], parts: RewardParts,
+                  dones: np.ndarray) -> list[Episode]:
+        """Record one vector step; returns the episodes it finished.
+
+        :param obs: the observations the actions were taken in.
+        :param next_obs: the observations after them (the terminal one where an episode ended).
+        :param parts: the reward's parts of each env's step.
+        :param dones: the envs whose episode ended with this step.
+        """
+        rows = np.arange(len(dones))
+        steps = obs["step"].astype(np.int64)
+        self._domain[rows, steps] = parts.domain_reward
+        self._log_probs[rows, steps] = obs["prior_log_probs"]
+        finished = []
+        for i in np.flatnonzero(dones):
+            length = int(next_obs["step"][i])
+            self._log_probs[i, length] = next_obs["prior_log_probs"][i]
+            finished.append(Episode(
+                tokens=np.array(next_obs["tokens"][i, : length + 1], dtype=np.int64),
+                prior_log_probs=self._log_probs[i, : length + 1].copy(),
+                domain_rewards=self._domain[i, :length].copy(),
+                env_c=float(parts.c[i]),
+                prior_weight=float(parts.prior_weight[i]),
+            ))
+        return finished
+
+
+@dataclass
+class Episodes:
+    """A padded batch of episodes as tensors (``T`` = the longest episode of the batch)."""
+
+    inputs: th.Tensor  # (B, T + 1) primer then actions, padding replaced by token 0 (masked out)
+    lengths: th.Tensor  # (B,)
+    prior_log_probs: th.Tensor  # (B, T + 1, V)
+    domain_rewards: th.Tensor  # (B, T), 0 on padding
+    env_c: th.Tensor  # (B,)
+    prior_weight: th.Tensor  # (B,)
+
+    @classmethod
+    def stack(cls, episodes: list[Episode], device: th.device | str = "cpu") -> "Episodes":
+        width = max(e.length for e in episodes)
+        b, vocab = len(episodes), episodes[0].prior_log_probs.shape[1]
+        inputs = np.zeros((b, width + 1), dtype=np.int64)
+        log_probs = np.zeros((b, width + 1, vocab), dtype=np.float32)
+        domain = np.zeros((b, width), dtype=np.float32)
+        for k, e in enumerate(episodes):
+            inputs[k, : e.length + 1] = e.tokens
+            log_probs[k, : e.length + 1] = e.prior_log_probs
+            domain[k, : e.length] = e.domain_rewards
+
+        def t(a: np.ndarray) -> th.Tensor:
+            return th.as_tensor(a, device=device)
+
+        return cls(t(inputs), t(np.array([e.length for e in episodes])), t(log_probs), t(domain),
+                   t(np.array([e.env_c for e in episodes], dtype=np.float32)),
+                   t(np.array([e.prior_weight for e in episodes], dtype=np.float32)))
+
+    @property
+    def actions(self) -> th.Tensor:
+        """``(B, T)`` the token taken at each step."""
+        return self.inputs[:, 1:]
+
+    @property
+    def mask(self) -> th.Tensor:
+        """``(B, T)`` 1 for real steps, 0 for padding."""
+        steps = th.arange(self.actions.shape[1], device=self.inputs.device)
+        return (steps[None, :] < self.lengths[:, None]).float()
+
+    def prior_log_prob_taken(self) -> th.Tensor:
+        """``(B, T)`` log p_prior(a_t | s_t) (0 on padding)."""
+        taken = self.prior_log_probs[:, :-1].gather(2, self.actions.unsqueeze(2)).squeeze(2)
+        return taken * self.mask
+
+    def domain_return(self) -> th.Tensor:
+        """``(B,)`` the episode's domain return S(x)."""
+        return self.domain_rewards.sum(dim=1)

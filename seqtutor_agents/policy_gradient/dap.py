@@ -1,0 +1,138 @@
+"""REINVENT's augmented likelihood (Olivecrona et al. 2017; "DAP" in REINVENT 2/3): sequence-level KL control.
+
+For a batch of whole sequences ``x`` sampled from the agent, with ``S(x)`` the episode's domain
+return and ``σ = 1/c``::
+
+    loss = mean_x ( w log p_prior(x) + σ S(x) - log π(x) )²
+
+The agent's log-likelihood is pulled toward the prior's, raised by the score: the fixed point is
+``π(x) ∝ p(x)^w exp(σ S(x))``, the same KL-regularised optimum Ψ-learning aims at, reached here by
+regression on whole sequences. REINVENT's defaults are σ ≈ 120 (c ≈ 0.008 for scores in [0, 1]),
+learning rate 1e-4 and batches of 64-128 sequences. Optionally a top-k experience-replay memory
+of the best sequences seen so far adds ``replay_sample`` of them to each batch's loss; REINVENT's
+diversity filter is an env option of ``SeqTutor-SMILES-v0`` (``diversity_filter=True``) that any
+learner uses.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch as th
+
+from ..common.episodes import Episode, Episodes
+from ..common.validation import check_number
+from .base import EpisodicPolicyGradient
+
+
+class TopKMemory:
+    """The ``capacity`` best distinct episodes seen so far, by domain return (REINVENT's experience replay).
+
+    :param capacity: episodes kept.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.episodes: list[Episode] = []
+        self.scores: list[float] = []
+
+    def __len__(self) -> int:
+        return len(self.episodes)
+
+    def add(self, episodes: list[Episode]) -> None:
+        seen = {tuple(e.tokens.tolist()) for e in self.episodes}
+        for episode in episodes:
+            key = tuple(episode.tokens.tolist())
+            if key not in seen:
+                seen.add(key)
+                self.episodes.append(episode)
+                self.scores.append(float(episode.domain_rewards.sum()))
+        order = np.argsort(self.scores)[::-1][: self.capacity]
+        self.episodes = [self.episodes[i] for i in order]
+        self.scores = [self.scores[i] for i in order]
+
+    def sample(self, n: int, rng: np.random.Generator) -> list[Episode]:
+        if not self.episodes or n <= 0:
+            return []
+        rows = rng.choice(len(self.episodes), size=min(n, len(self.episodes)), replace=False)
+        return [self.episodes[i] for i in rows]
+
+
+def augmented_likelihood_loss(
+    agent_log_likelihood: th.Tensor, prior_log_likelihood: th.Tensor, scores: th.Tensor, sigma: th.Tensor | float
+) -> th.Tensor:
+    """Per-sequence ``(log p_prior(x) + σ S(x) - log π(x))²`` (the prior term already weighted by w)."""
+    return (prior_log_likelihood + sigma * scores - agent_log_likelihood) ** 2
+
+
+class DAP(EpisodicPolicyGradient):
+    """REINVENT's augmented-likelihood learner on a seqtutor env (see the module docstring).
+
+    :param policy: ``"PriorLSTMPolicy"``.
+    :param env: a seqtutor env or SB3 VecEnv of one.
+    :param learning_rate: Adam step size (REINVENT: 1e-4).
+    :param batch_size: sequences per update (REINVENT: 64-128).
+    :param c: the learner's c, σ = 1/c (None: the env's c).
+    :param replay_memory: capacity of the top-k experience-replay memory (0: off).
+    :param replay_sample: remembered sequences added to each update.
+    :param max_grad_norm: gradient clipping norm (None: none, as REINVENT).
+    Other parameters: see :class:`~seqtutor_agents.policy_gradient.base.EpisodicPolicyGradient`.
+    """
+
+    def __init__(
+        self,
+        policy: Any = "PriorLSTMPolicy",
+        env: Any = None,
+        learning_rate: Any = 1e-4,
+        batch_size: int = 64,
+        c: float | None = None,
+        replay_memory: int = 0,
+        replay_sample: int = 0,
+        max_grad_norm: float | None = None,
+        stats_window_size: int = 100,
+        tensorboard_log: str | None = None,
+        policy_kwargs: dict[str, Any] | None = None,
+        verbose: int = 0,
+        seed: int | None = None,
+        device: Any = "auto",
+        _init_setup_model: bool = True,
+    ) -> None:
+        check_number("replay_memory", replay_memory, low=0, integer=True)
+        check_number("replay_sample", replay_sample, low=0, integer=True)
+        if replay_sample > replay_memory:
+            raise ValueError(f"replay_sample ({replay_sample}) cannot exceed replay_memory ({replay_memory})")
+        self.replay_memory = replay_memory
+        self.replay_sample = replay_sample
+        self.memory = TopKMemory(replay_memory)
+        super().__init__(policy, env, learning_rate, batch_size, c, max_grad_norm, stats_window_size,
+                         tensorboard_log, policy_kwargs, verbose, seed, device, _init_setup_model)
+
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), "memory", "_replay_rng"]
+
+    def _setup_model(self) -> None:
+        super()._setup_model()
+        self.memory = TopKMemory(self.replay_memory)
+        self._replay_rng = np.random.default_rng(self.seed)
+
+    def train(self, episodes: list[Episode]) -> None:  # type: ignore[override]
+        replayed = self.memory.sample(self.replay_sample, self._replay_rng) if self.replay_memory else []
+        if self.replay_memory:
+            self.memory.add(episodes)
+        batch = Episodes.stack(episodes + replayed, self.device)
+        log_pi, _ = self.policy.unroll(batch.inputs)
+        taken = log_pi.gather(2, batch.actions.unsqueeze(2)).squeeze(2) * batch.mask
+        agent = taken.sum(dim=1)
+        prior = batch.prior_weight * batch.prior_log_prob_taken().sum(dim=1)
+        sigma = 1.0 / self.episode_c(batch)
+        scores = batch.domain_return()
+        loss = augmented_likelihood_loss(agent, prior, scores, sigma).mean()
+        self._gradient_step(loss)
+        new = slice(0, len(episodes))
+        self.logger.record("train/loss", loss.item())
+        self.logger.record("train/agent_log_likelihood", agent[new].mean().item())
+        self.logger.record("train/augmented_log_likelihood", (prior + sigma * scores)[new].mean().item())
+        self.logger.record("train/score", scores[new].mean().item())
+        if self.replay_memory:
+            self.logger.record("train/memory_best_score", self.memory.scores[0] if self.memory.scores else 0.0)
