@@ -134,7 +134,8 @@ def _sample_or_evaluate(args) -> None:
             elif key not in ("label", "env_id"):
                 print(f"{key}: {value}")
         return
-    result, table = evaluation_report(batch, env_id, label)
+    prior = episodes_of(None, env_id, args.num, args.seed, env_kwargs, progress=False) if model is not None else None
+    result, table = evaluation_report(batch, env_id, label, prior)
     print(table)
     if args.out:
         from seqtutor_envs.io import atomic_write_text

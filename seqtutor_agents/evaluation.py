@@ -127,56 +127,72 @@ def write_samples(batch: EpisodeBatch, env_id: str, out: Path, label: str) -> di
 
         smiles = list(batch.finals["smiles"])
         written["smiles"] = str(atomic_write_text(out / "samples.smi", "\n".join(smiles) + "\n"))
-        written["grid"] = str(save_molecule_grid(smiles[:24], out / "molecules.png", MoleculeScorer()))
+        written["grid"] = str(save_top_molecules(smiles, batch.domain_returns, out / "top_molecules.png", MoleculeScorer()))
     return written
 
 
-def save_molecule_grid(smiles: list[str], path: Path, scorer) -> Path:
-    """An RDKit grid image of molecules with their QED, written atomically."""
-    from rdkit import Chem
+def save_top_molecules(smiles: list[str], objective: np.ndarray, path: Path, scorer, count: int = 24) -> Path:
+    """An RDKit grid of the ``count`` best distinct valid molecules by the env's objective, written atomically.
+
+    :param objective: each molecule's domain return (the env's objective, e.g. QED or a GuacaMol score).
+    """
     from rdkit.Chem import Draw
 
     from seqtutor_envs.io import atomic_write
+    from seqtutor_envs.smiles.scoring import parse_smiles
 
-    scores = scorer.score(smiles, ("qed",))
-    mols = [Chem.MolFromSmiles(s) if v else None for s, v in zip(smiles, scores["valid"])]
-    legends = [f"QED {q:.2f}" if v else "invalid" for q, v in zip(scores["qed"], scores["valid"])]
-    image = Draw.MolsToGridImage([m if m is not None else Chem.Mol() for m in mols], molsPerRow=6,
-                                 subImgSize=(220, 220), legends=legends)
+    canonical = scorer.canonical_batch(smiles)
+    best: dict[str, float] = {}
+    for canon, value in zip(canonical, objective):
+        if canon is not None and value > best.get(canon, -np.inf):
+            best[canon] = float(value)
+    top = sorted(best.items(), key=lambda kv: -kv[1])[:count]
+    qed = scorer.score([c for c, _ in top], ("qed",))["qed"] if top else []
+    image = Draw.MolsToGridImage([parse_smiles(c) for c, _ in top], molsPerRow=6, subImgSize=(220, 220),
+                                 legends=[f"objective {v:.3f} | QED {q:.2f}" for (_, v), q in zip(top, qed)])
     return atomic_write(path, lambda name: image.save(name, format="PNG"), suffix=".png")
 
 
-def evaluation_report(batch: EpisodeBatch, env_id: str, label: str) -> tuple[dict[str, Any], str]:
-    """``(result dict, markdown table)`` of a batch: Table-1 statistics (melody) or molecule metrics."""
-    result: dict[str, Any] = {
-        "label": label,
-        "env_id": env_id,
-        "episodes": int(len(batch.returns)),
-        "mean_return": float(batch.returns.mean()),
-        "mean_domain_return": float(batch.domain_returns.mean()),
-        "prior_log_prob_per_step": batch.prior_log_prob_per_step,
-        "kl_per_step": batch.kl_per_step,
-        "entropy_per_step": batch.entropy_per_step,
-    }
+def _summary(batch: EpisodeBatch) -> dict[str, Any]:
+    return {"episodes": int(len(batch.returns)), "mean_return": float(batch.returns.mean()),
+            "mean_domain_return": float(batch.domain_returns.mean()),
+            "prior_log_prob_per_step": batch.prior_log_prob_per_step, "kl_per_step": batch.kl_per_step,
+            "entropy_per_step": batch.entropy_per_step}
+
+
+def evaluation_report(batch: EpisodeBatch, env_id: str, label: str, prior: EpisodeBatch | None = None
+                      ) -> tuple[dict[str, Any], str]:
+    """``(result dict, markdown)`` of a batch beside the prior's (when given): the domain objective,
+    KL and log p per step, then Table-1 statistics and texture (melody) or molecule metrics (SMILES).
+    """
+    batches = {label: batch, **({"prior": prior} if prior is not None else {})}
+    result: dict[str, Any] = {"label": label, "env_id": env_id, **_summary(batch)}
+    if prior is not None:
+        result["prior"] = _summary(prior)
+    lines = ["| | " + " | ".join(batches) + " |", "|---|" + "---:|" * len(batches)]
+    for key, name, fmt in (("mean_domain_return", "domain objective (mean per episode)", "{:.3f}"),
+                           ("kl_per_step", "KL(π ‖ prior) per step", "{:.4f}"),
+                           ("entropy_per_step", "entropy per step", "{:.3f}"),
+                           ("prior_log_prob_per_step", "log p_prior per step", "{:.3f}")):
+        cells = [_summary(b)[key] for b in batches.values()]
+        lines.append(f"| {name} | " + " | ".join("n/a" if v is None else fmt.format(v) for v in cells) + " |")
+    table = "\n".join(lines) + "\n\n"
     if env_id == MELODY:
         from seqtutor_envs.melody.stats import composition_statistics, format_statistics_table
         from seqtutor_envs.melody.texture import corpus_sample, format_texture_table, texture_statistics
 
-        compositions = batch.finals["composition"]
-        stats = composition_statistics(compositions)
-        texture = texture_statistics(compositions)
-        corpus = texture_statistics(corpus_sample(len(compositions), compositions.shape[1]))
-        result["texture"] = texture
-        table = (format_statistics_table({label: stats}, include_paper=True) + "\n\nTexture and diversity (corpus: "
-                 "as many 32-step validation windows, each starting on an onset):\n\n"
-                 + format_texture_table({label: texture, "corpus": corpus}))
+        compositions = {name: b.finals["composition"] for name, b in batches.items()}
+        stats = {name: composition_statistics(c) for name, c in compositions.items()}
+        texture = {name: texture_statistics(c) for name, c in compositions.items()}
+        comps = compositions[label]
+        texture["corpus"] = texture_statistics(corpus_sample(len(comps), comps.shape[1]))
+        result["texture"] = texture[label]
+        table += (format_statistics_table(stats, include_paper=True) + "\n\nTexture and diversity (corpus: as many "
+                  "32-step validation windows, each starting on an onset):\n\n" + format_texture_table(texture))
     else:
         from seqtutor_envs.smiles.metrics import format_metrics_table, molecule_metrics
 
-        stats = molecule_metrics(list(batch.finals["smiles"]))
-        table = format_metrics_table({label: stats})
-    result["statistics"] = stats
-    kl = "n/a" if batch.kl_per_step is None else f"{batch.kl_per_step:.4f}"
-    table += (f"\n\nMean log p_prior per step: {batch.prior_log_prob_per_step:.3f}; mean KL(pi || prior) per step: {kl}; "
-              f"mean domain return: {result['mean_domain_return']:.3f}\n")
-    return result, table
+        stats = {name: molecule_metrics(list(b.finals["smiles"])) for name, b in batches.items()}
+        table += format_metrics_table(stats)
+    result["statistics"] = stats[label]
+    return result, table + "\n"

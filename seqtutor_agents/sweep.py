@@ -25,12 +25,14 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, Iterable
 
+import numpy as np
+
 MELODY, SMILES = "SeqTutor-Melody-v0", "SeqTutor-SMILES-v0"
 METRICS = {
     MELODY: ("notes_not_in_key", "starts_with_tonic", "leaps_resolved", "notes_in_motif", "notes_excessively_repeated",
              "distinct_openings", "distinct_4gram_rate", "duration_tv", "pitch_class_tv", "rest_share", "onset_share",
              "mean_pitch_range", "mean_pairwise_hamming", "duration_overlap", "pitch_class_overlap"),
-    SMILES: ("valid", "unique", "qed", "plogp", "length", "intdiv"),
+    SMILES: ("valid", "unique", "intdiv", "logp", "qed", "sa", "ring_penalty", "plogp", "length"),
 }
 RESULT_FILE = "trial_result.json"
 
@@ -45,11 +47,16 @@ def trial_name(trial: dict[str, Any]) -> str:
 
 
 def run_trial(trial: dict[str, Any]) -> dict[str, Any]:
-    """Train and evaluate one trial; returns a flat result row (also kept in the trial's run folder)."""
+    """Train and evaluate one trial; returns a flat result row (also kept in the trial's run folder).
+
+    A trial with ``"kind": "pmo"`` is a goal-directed run under an oracle budget (:func:`run_pmo_trial`).
+    """
     import torch
 
     if trial.get("threads"):
         torch.set_num_threads(int(trial["threads"]))
+    if trial.get("kind") == "pmo":
+        return run_pmo_trial(trial)
     from seqtutor_agents.evaluation import model_policy
     from seqtutor_agents.training import TrainConfig, train
     from seqtutor_envs.evaluation import run_episodes
@@ -85,13 +92,69 @@ def run_trial(trial: dict[str, Any]) -> dict[str, Any]:
         compositions = batch.finals["composition"]
         stats = {**composition_statistics(compositions), **texture_statistics(compositions)}
     else:
+        from seqtutor_envs.io import atomic_write_text
         from seqtutor_envs.smiles.metrics import molecule_metrics
 
         stats = molecule_metrics(list(batch.finals["smiles"]))
+        atomic_write_text(out / "samples.smi", "\n".join(batch.finals["smiles"]) + "\n")  # novelty is computed later
     row.update({k: stats[k] for k in METRICS[env_id]})
     row = {k: (float(v) if hasattr(v, "dtype") else v) for k, v in row.items()}
     from seqtutor_envs.io import atomic_write_text
 
+    atomic_write_text(done, json.dumps(row, indent=1))
+    return row
+
+
+def run_pmo_trial(trial: dict[str, Any]) -> dict[str, Any]:
+    """One PMO run: train on ``guacamol:<oracle>`` until ``budget`` distinct valid molecules were scored.
+
+    Returns top-10 AUC, top-1/10/100 means, validity and uniqueness of what was generated, and the
+    internal diversity and distinct Murcko scaffolds of the 100 best molecules.
+    """
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    from seqtutor_agents.training import TrainConfig, train
+    from seqtutor_envs.io import atomic_write_text
+    from seqtutor_envs.smiles.diversity_filter import murcko_scaffold
+    from seqtutor_envs.smiles.guacamol import guacamol_objective
+    from seqtutor_envs.smiles.metrics import internal_diversity
+    from seqtutor_envs.smiles.pmo import OracleLog, top_k_auc, top_k_mean
+    from seqtutor_envs.smiles.scoring import parse_smiles
+
+    out = Path(trial["runs"]) / f"{trial['oracle']}_{trial_name(trial)}"
+    done = out / RESULT_FILE
+    if trial.get("resume") and done.is_file():
+        return json.loads(done.read_text())
+    budget = int(trial["budget"])
+    log = OracleLog(guacamol_objective(trial["oracle"]), budget=budget)
+
+    class StopAtBudget(BaseCallback):
+        def _on_training_start(self) -> None:
+            log.scores.clear()  # the env's construction-time sanity check scored three molecules
+            log.generated = log.valid = 0
+
+        def _on_step(self) -> bool:
+            return not log.exhausted
+
+    env_kwargs = {**(trial.get("env_kwargs") or {}), "objective": log}
+    config = TrainConfig(env_id=SMILES, algo=trial["algo"], steps=int(trial["max_steps"]), c=trial.get("c"),
+                         seed=trial["seed"], out=str(out), n_envs=trial.get("n_envs"),
+                         checkpoint_every=int(trial["max_steps"]), algo_kwargs=dict(trial.get("algo_kwargs") or {}),
+                         env_kwargs=env_kwargs, device="cpu")
+    start = time.perf_counter()
+    model = train(config, progress=False, overwrite=True, callback=StopAtBudget())
+    minutes = (time.perf_counter() - start) / 60
+    smiles, scores = log.ordered(budget)
+    best = [smiles[i] for i in np.argsort(scores)[::-1][:100]]
+    scaffolds = {murcko_scaffold(parse_smiles(s)) for s in best}
+    row = {"oracle": trial["oracle"], "algo": trial["algo"], "seed": trial["seed"], "calls": len(scores),
+           "env_steps": int(model.num_timesteps), "minutes": round(minutes, 2),
+           "top10_auc": top_k_auc(scores, 10, 100, budget), "top1": top_k_mean(scores, 1),
+           "top10": top_k_mean(scores, 10), "top100": top_k_mean(scores, 100),
+           "valid": log.valid / max(log.generated, 1), "unique": len(log.scores) / max(log.valid, 1),
+           "top100_intdiv": internal_diversity(best) if len(best) > 1 else float("nan"),
+           "top100_scaffolds": len(scaffolds), "best": best[0] if best else ""}
+    row = {k: (float(v) if hasattr(v, "dtype") else v) for k, v in row.items()}
     atomic_write_text(done, json.dumps(row, indent=1))
     return row
 

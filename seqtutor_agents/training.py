@@ -399,6 +399,10 @@ def _load_checked(config: TrainConfig, path: Path, env=None):
         return load_model(algo, path, env=env, device=config.device)
     except (FileNotFoundError, ModelFileError) as exc:
         raise ConfigError(str(exc)) from None
+    except ValueError as exc:  # SB3's space check: the model was trained on another env or env setting
+        raise ConfigError(
+            f"{path} does not fit the env its config describes ({config.env_id}, {config.resolved_env_kwargs()}): {exc}"
+        ) from None
 
 
 def load_run(run: str | Path, device: str = "cpu"):

@@ -34,7 +34,7 @@ from ..common.kl import AdaptiveKLController, RolloutStats, kl_and_entropy
 from ..common.recurrent import OBSERVATION_KEYS, config_dict, env_prior, reset_state
 from ..common.safe_load import SafeLoadMixin
 from ..common.validation import check_choice, check_learning_rate, check_number
-from .buffers import REPLAY_BUFFERS, RecurrentReplayBuffer, TDBatch
+from .buffers import REPLAY_BUFFERS, EpisodeReplayBuffer, RecurrentReplayBuffer, TDBatch
 from .policies import EXPLORATION_MODES, RecurrentQPolicy
 
 SelfTutor = TypeVar("SelfTutor", bound="SequenceTutorAlgorithm")
@@ -65,6 +65,8 @@ class SequenceTutorAlgorithm(SafeLoadMixin, OffPolicyAlgorithm):
     :param target_kl: adapt c during training so that the exact KL(π ‖ prior) per step of the acting
         policy tracks this many nats (None: keep c fixed). c starts at ``c`` (or the env's).
     :param kl_horizon: env steps over which the KL controller's relative step on log c reaches its clip (0.2).
+    :param td_lambda: λ of λ-returns along replayed episodes (0: one-step targets, the paper's); Peng's
+        Q(λ) for Q-learning, the soft λ-return for Ψ and G. Needs episode replay.
     :param exploration: ``"boltzmann"`` or ``"egreedy"``.
     :param exploration_fraction: fraction of training over which epsilon decays (egreedy).
     :param exploration_initial_eps: initial epsilon (egreedy).
@@ -102,6 +104,7 @@ class SequenceTutorAlgorithm(SafeLoadMixin, OffPolicyAlgorithm):
         c: float | None = None,
         target_kl: float | None = None,
         kl_horizon: float = 30_000,
+        td_lambda: float = 0.0,
         exploration: str = "boltzmann",
         exploration_fraction: float = 0.5,
         exploration_initial_eps: float = 1.0,
@@ -139,6 +142,7 @@ class SequenceTutorAlgorithm(SafeLoadMixin, OffPolicyAlgorithm):
         check_number("c", c, low=0.0, low_open=True, allow_none=True)
         check_number("target_kl", target_kl, low=0.0, low_open=True, allow_none=True)
         check_number("kl_horizon", kl_horizon, low=0.0, low_open=True)
+        check_number("td_lambda", td_lambda, low=0.0, high=1.0)
         check_choice("exploration", exploration, EXPLORATION_MODES)
         check_number("exploration_fraction", exploration_fraction, low=0.0, high=1.0)
         check_number("exploration_initial_eps", exploration_initial_eps, low=0.0, high=1.0)
@@ -176,6 +180,7 @@ class SequenceTutorAlgorithm(SafeLoadMixin, OffPolicyAlgorithm):
         self.c = c
         self.target_kl = target_kl
         self.kl_horizon = kl_horizon
+        self.td_lambda = float(td_lambda)
         self.exploration = exploration
         self.exploration_fraction = exploration_fraction
         self.exploration_initial_eps = exploration_initial_eps
@@ -236,6 +241,8 @@ class SequenceTutorAlgorithm(SafeLoadMixin, OffPolicyAlgorithm):
             self.exploration_initial_eps, self.exploration_final_eps, self.exploration_fraction
         )
         self._convert_train_freq()
+        if self.td_lambda > 0 and not issubclass(self.replay_buffer_class, EpisodeReplayBuffer):
+            raise ValueError("td_lambda > 0 needs whole replayed episodes: use the EpisodeReplayBuffer")
         if self.target_kl is not None and self.c is not None:
             self.kl_controller = AdaptiveKLController(self.c, self.target_kl, horizon=self.kl_horizon)
 
@@ -268,10 +275,36 @@ class SequenceTutorAlgorithm(SafeLoadMixin, OffPolicyAlgorithm):
         """The learner's c if it has one (fixed or adapted), else the env's c of each replayed step."""
         return batch.env_c if self.c is None else self.c
 
+    def soft_correction(self, next_q_taken: th.Tensor, next_value: th.Tensor) -> th.Tensor:
+        """What a λ-return subtracts at ``s'`` for the action the episode took there.
+
+        Zero for Q-learning (Peng's Q(λ)); ``Q⁻(s', a') - V⁻(s')`` = ``log π⁻(a'|s')`` for Ψ and
+        ``log π⁻(a'|s') - log p(a'|s')`` for G, the entropy / KL term of the soft return.
+        """
+        return next_q_taken - next_value
+
     def td_target(self, batch: TDBatch) -> th.Tensor:
-        """``r + γ (1 - done) V⁻(s')``."""
+        """``r + γ (1 - done) V⁻(s')``, or its λ-return along whole replayed episodes (``td_lambda`` > 0).
+
+        The λ-return ``y_t = r_t + γ (1 - done_t) [(1 - λ) V⁻(s_{t+1}) + λ (y_{t+1} - k_{t+1})]``
+        (``k`` the :meth:`soft_correction` of the next taken action) carries a terminal reward back
+        along the episode in one update instead of one step per target-network refresh.
+        """
         next_value = self.bootstrap_value(batch.next_q, batch.next_prior_log_probs)
-        return self.td_reward(batch) + self.gamma * batch.not_done * next_value
+        reward = self.td_reward(batch)
+        if self.td_lambda == 0.0:
+            return reward + self.gamma * batch.not_done * next_value
+        if batch.q_taken.dim() != 2 or batch.next_actions is None:
+            raise ValueError("td_lambda > 0 needs whole replayed episodes (EpisodeReplayBuffer)")
+        next_q_taken = batch.next_q.gather(2, batch.next_actions.unsqueeze(2)).squeeze(2)
+        correction = self.soft_correction(next_q_taken, next_value)
+        target = th.zeros_like(reward)
+        follow = th.zeros_like(reward[:, 0])  # y_{t+1} - k_{t+1}, 0 past the end
+        for t in reversed(range(reward.shape[1])):
+            blend = (1.0 - self.td_lambda) * next_value[:, t] + self.td_lambda * follow
+            target[:, t] = reward[:, t] + self.gamma * batch.not_done[:, t] * blend
+            follow = target[:, t] - correction[:, t - 1] if t > 0 else follow
+        return target
 
     # ------------------------------------------------------------------ training
     def _on_step(self) -> None:

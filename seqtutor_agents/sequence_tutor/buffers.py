@@ -47,6 +47,7 @@ class TDBatch:
     prior_weight: th.Tensor  # the env's prior weight
     not_done: th.Tensor  # 1 where s' is not terminal
     mask: th.Tensor  # 1 for real steps (0 for padding past an episode's end)
+    next_actions: th.Tensor | None = None  # (B, T) the action taken at s' (episodes only; for λ-returns)
 
 
 class RecurrentReplayBuffer(BaseBuffer):
@@ -198,6 +199,7 @@ class EpisodeReplayBuffer(RecurrentReplayBuffer):
             prior_weight=self._to(self.prior_weight[idx])[:, None].expand(shape),
             not_done=(steps[None, :] < (lengths[:, None] - 1)).float(),
             mask=valid.float(),
+            next_actions=th.cat([actions[:, 1:], th.zeros_like(actions[:, :1])], dim=1),
         )
 
 

@@ -53,6 +53,9 @@ class PriorQLearning(SequenceTutorAlgorithm):
     def bootstrap_value(self, next_q: th.Tensor, next_prior_log_probs: th.Tensor) -> th.Tensor:
         return q_bootstrap(next_q, next_prior_log_probs)
 
+    def soft_correction(self, next_q_taken: th.Tensor, next_value: th.Tensor) -> th.Tensor:
+        return th.zeros_like(next_value)  # Peng's Q(λ): no entropy term to subtract
+
 
 class PsiLearning(SequenceTutorAlgorithm):
     """Ψ-learning: soft Q-learning with the log prior in the reward (Sequence Tutor, §3).

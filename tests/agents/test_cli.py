@@ -32,17 +32,20 @@ def test_train_sample_evaluate_smoke(tmp_path, capsys):
     assert run("sample", "--run", str(out), "-n", "3", "--out", str(tmp_path / "samples")) == 0
     midis = sorted((tmp_path / "samples").glob("*.mid"))
     assert len(midis) == 3 and (tmp_path / "samples" / "piano_roll.png").stat().st_size > 1000
+    assert len(sorted((tmp_path / "samples").glob("*.wav"))) == 3  # listenable too
 
     assert run("evaluate", "--run", str(out), "-n", "50", "--out", str(tmp_path / "eval")) == 0
     result = json.loads((tmp_path / "eval" / "evaluation.json").read_text())
     assert result["episodes"] == 50 and 0 <= result["statistics"]["notes_not_in_key"] <= 100
-    assert "Notes in motif" in (tmp_path / "eval" / "evaluation.md").read_text()
+    assert 0 <= result["texture"]["distinct_openings"] <= 1 and result["prior"]["kl_per_step"] == pytest.approx(0, abs=1e-6)
+    text = (tmp_path / "eval" / "evaluation.md").read_text()
+    assert "Notes in motif" in text and "Distinct openings" in text and "| domain objective" in text
 
 
 def test_sample_and_evaluate_the_smiles_prior(tmp_path):
     assert run("sample", "--prior", "--env", "SeqTutor-SMILES-v0", "-n", "6", "--out", str(tmp_path)) == 0
     smiles = (tmp_path / "samples.smi").read_text().split()
-    assert len(smiles) == 6 and (tmp_path / "molecules.png").is_file()
+    assert len(smiles) == 6 and (tmp_path / "top_molecules.png").stat().st_size > 1000
     assert run("evaluate", "--prior", "--env", "SeqTutor-SMILES-v0", "-n", "40", "--out", str(tmp_path)) == 0
     result = json.loads((tmp_path / "evaluation.json").read_text())
     assert 0.0 <= result["statistics"]["valid"] <= 1.0

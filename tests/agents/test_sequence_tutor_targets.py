@@ -145,3 +145,36 @@ def test_g_learning_starts_as_the_prior_and_psi_from_its_logits(env):
     with torch.no_grad():
         log_pi, _ = psi.policy.recurrent_log_probs(obs_t, psi.policy.initial_state(2))
     assert np.allclose(log_pi.exp().numpy(), np.exp(obs["prior_log_probs"]), atol=1e-5)
+
+
+@pytest.mark.parametrize("algo", [PriorQLearning, PsiLearning, GLearning])
+@pytest.mark.parametrize("lam", [0.5, 1.0])
+def test_lambda_returns_match_a_hand_recursion(env, algo, lam):
+    model = algo("RecurrentQPolicy", env, learning_starts=0, gamma=0.9, td_lambda=lam)
+    batch = _buffer_with_one_episode(model).td_batch(1, model.q_net, model.q_net_target)
+    target = model.td_target(batch)[0]
+    tokens, domain, log_p = _episode(38)
+    with torch.no_grad():
+        q_all, _ = model.q_net_target(torch.as_tensor(tokens[None, :4]))
+    q_all = q_all[0]
+    rewards = [domain[t] / C + (0.0 if algo is GLearning else W * log_p[t, tokens[t + 1]]) for t in range(3)]
+
+    def value(t):  # V⁻(s_t) and the correction of the action taken at s_t
+        q = q_all[t]
+        if algo is PriorQLearning:
+            return q.max().item(), 0.0
+        v = torch.logsumexp(q + (torch.as_tensor(log_p[t]) if algo is GLearning else 0.0), 0).item()
+        return v, q[tokens[t + 1]].item() - v if t < 3 else 0.0
+
+    expected = [0.0, 0.0, rewards[2]]  # the last step ends the episode
+    for t in (1, 0):
+        v_next, k_next = value(t + 1)
+        expected[t] = rewards[t] + 0.9 * ((1 - lam) * v_next + lam * (expected[t + 1] - k_next))
+    assert target.tolist() == pytest.approx(expected, abs=1e-4)
+    if algo is PriorQLearning and lam == 1.0:  # Peng's Q(1) is the discounted Monte-Carlo return
+        assert target[0].item() == pytest.approx(rewards[0] + 0.9 * rewards[1] + 0.81 * rewards[2], abs=1e-4)
+
+
+def test_lambda_returns_need_episode_replay(env):
+    with pytest.raises(ValueError, match="td_lambda > 0 needs whole replayed episodes"):
+        PsiLearning("RecurrentQPolicy", env, td_lambda=0.9, replay_buffer_class="transition")

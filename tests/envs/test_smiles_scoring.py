@@ -332,3 +332,26 @@ def test_prefix_tracker_matches_string_filter() -> None:
     assert not tracker.could_be_complete()[[0, 2]].any() and tracker.could_be_complete()[1]
     with pytest.raises(ValueError):
         tracker.step(np.zeros(3, dtype=np.int64))
+
+
+def test_pmo_oracle_log_counts_distinct_valid_molecules_only():
+    from seqtutor_envs.smiles.pmo import OracleLog
+    from seqtutor_envs.smiles.scoring import make_objective
+
+    log = OracleLog(make_objective("qed"), budget=3)
+    scores = log.score_final(["CCO", "OCC", "C1CC", "c1ccccc1", "CCO"])  # OCC is CCO; C1CC is invalid
+    assert log.calls == 2 and log.generated == 5 and log.valid == 4 and not log.exhausted
+    assert scores[0] == scores[1] == scores[4] > 0 and scores[2] == 0
+    log.score_final(["CCN"])
+    assert log.exhausted and log.ordered()[0] == ["CCO", "c1ccccc1", "CCN"]
+
+
+def test_top_k_auc_by_hand():
+    from seqtutor_envs.smiles.pmo import top_k_auc, top_k_mean
+
+    scores = np.array([0.1, 0.5, 0.2, 0.9, 0.3])
+    # top-1 curve every 2 calls: 0 -> 0.5 (after 2 calls) -> 0.9 (after 4) -> 0.9 (after 5), then 0.9 to the budget 10
+    expected = (2 * (0 + 0.5) / 2 + 2 * (0.5 + 0.9) / 2 + 1 * (0.9 + 0.9) / 2 + 5 * 0.9) / 10
+    assert top_k_auc(scores, k=1, freq=2, budget=10) == pytest.approx(expected)
+    assert top_k_auc(np.ones(10), k=10, freq=2, budget=10) == pytest.approx(0.9)  # the curve starts at 0
+    assert top_k_mean(scores, 2) == pytest.approx(0.7)

@@ -1,0 +1,119 @@
+"""The paper's molecule experiment on SeqTutor-SMILES-v0: the SMILES prior vs the tuned learners, ``paper`` objective.
+
+Every learner fine-tunes the shipped SMILES prior on the authors' reward (``objective="paper"``:
++5 + score per valid prefix, score + length penalty + 600 at a valid end; score = 3 logP + 5 ring
+penalty + 40 QED - 2 SA) for the same env-step budget and seeds; then 2,000 molecules are sampled
+from each and compared with 2,000 from the prior: % valid, mean logP, QED, SA, ring penalty,
+penalised logP, length, unique, novel (vs the MOSES training set), IntDiv, the paper objective's
+mean per molecule, and KL and log p per step. Trials run on the sweep machinery. Writes
+``benchmarks/results/molecule_table.{csv,md}``.
+
+    python benchmarks/molecule_table.py --algos g psi q dap klppo ppo --seeds 0 1 2 --steps 300000
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.common import RESULTS_DIR, machine_description, machine_markdown, markdown_table, write_text  # noqa: E402
+from seqtutor_agents.sweep import SMILES, make_trials, run_trials, trial_name  # noqa: E402
+
+ROWS = (("domain_return", "paper objective per molecule", "{:.1f}"), ("valid", "valid", "{:.1%}"),
+        ("unique", "unique (of valid)", "{:.1%}"), ("novel", "novel (of unique valid)", "{:.1%}"),
+        ("intdiv", "IntDiv", "{:.3f}"), ("logp", "logP", "{:.2f}"), ("qed", "QED", "{:.3f}"),
+        ("sa", "SA (lower = easier)", "{:.2f}"), ("ring_penalty", "ring penalty", "{:.3f}"),
+        ("plogp", "penalised logP", "{:.2f}"), ("length", "length (tokens)", "{:.1f}"),
+        ("kl", "KL(π ‖ prior) per step", "{:.3f}"), ("log_p", "log p_prior per step", "{:.3f}"))
+NAMES = {"q": "Q", "psi": "Ψ", "g": "G", "dap": "DAP (REINVENT)", "klppo": "KL-PPO", "ppo": "PPO (SB3)"}
+
+
+def prior_row(episodes: int, seed: int) -> dict:
+    from seqtutor_envs.evaluation import prior_policy, run_episodes
+    from seqtutor_envs.smiles.metrics import molecule_metrics
+
+    batch = run_episodes(SMILES, episodes, prior_policy(seed=seed), seed=50_000, env_kwargs={"objective": "paper"})
+    row = molecule_metrics(list(batch.finals["smiles"]))
+    row.update(domain_return=float(batch.domain_returns.mean()), kl=0.0, log_p=batch.prior_log_prob_per_step,
+               smiles=list(batch.finals["smiles"]))
+    return row
+
+
+def novelty(smiles: list[str], reference: set[str]) -> float:
+    from seqtutor_envs.smiles.scoring import MoleculeScorer
+
+    distinct = {c for c in MoleculeScorer().canonical_batch(smiles) if c is not None}
+    return sum(1 for c in distinct if c not in reference) / len(distinct) if distinct else float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--algos", nargs="+", default=["g", "psi", "q", "dap", "klppo", "ppo"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--steps", type=int, default=300_000)
+    parser.add_argument("--c", type=float, default=None, help="c for every learner (default: the env's paper c)")
+    parser.add_argument("--episodes", type=int, default=2_000)
+    parser.add_argument("--no-novelty", action="store_true", help="skip novelty (needs the MOSES training set)")
+    parser.add_argument("--backend", choices=["auto", "local", "ray"], default="auto")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--runs", default="runs/molecule_table")
+    parser.add_argument("--out", default=str(RESULTS_DIR / "molecule_table"))
+    args = parser.parse_args()
+
+    setting = {"c": args.c, "env_kwargs": {"objective": "paper"}}
+    trials = make_trials(SMILES, args.algos, [setting], args.seeds, steps=args.steps, episodes=args.episodes,
+                         runs=str(Path(args.runs).resolve()), threads=args.threads, resume=args.resume)
+    rows = run_trials(trials, args.backend, workers=args.workers, cpus_per_trial=args.threads,
+                      storage=Path(args.runs) / "ray", name=Path(args.out).name, resume=args.resume)
+    prior = prior_row(args.episodes, 0)
+    reference = None
+    if not args.no_novelty:
+        from benchmarks.smiles_stats import training_smiles
+
+        reference = set(training_smiles())
+        prior["novel"] = novelty(prior["smiles"], reference)
+    by_algo: dict[str, list[dict]] = defaultdict(list)
+    for trial, row in zip(trials, rows):
+        if "error" in row:
+            continue
+        if reference is not None:
+            samples = Path(trial["runs"]) / trial_name(trial) / "samples.smi"
+            row["novel"] = novelty(samples.read_text().split(), reference)
+        by_algo[row["algo"]].append(row)
+
+    header = ["", "SMILES prior"] + [f"{NAMES.get(a, a)} (mean; seeds)" for a in by_algo]
+    lines = []
+    for key, label, fmt in ROWS:
+        cells = [label, fmt.format(prior[key]) if key in prior else "–"]
+        for members in by_algo.values():
+            values = [m.get(key) for m in sorted(members, key=lambda m: m["seed"]) if m.get(key) is not None]
+            cells.append(f"{fmt.format(np.mean(values))} ({'; '.join(fmt.format(v) for v in values)})" if values else "–")
+        lines.append(cells)
+    checks = []
+    for algo, members in by_algo.items():
+        for m in sorted(members, key=lambda m: m["seed"]):
+            missed = [name for name, ok in (
+                ("objective above the prior's", m["domain_return"] > prior["domain_return"]),
+                ("valid >= 95 %", m["valid"] >= 0.95), ("unique >= 95 %", m["unique"] >= 0.95),
+                ("length within 25 % of the prior's", abs(m["length"] / prior["length"] - 1) <= 0.25)) if not ok]
+            checks.append(f"- {NAMES.get(algo, algo)} seed {m['seed']}: " + ("all targets met" if not missed
+                                                                              else "missed " + ", ".join(missed)))
+    text = (f"# The paper's molecule experiment on SeqTutor-SMILES-v0 (`paper` objective)\n\n"
+            f"{machine_markdown(machine_description())}\n\n"
+            f"{args.steps:,} env steps per learner and seed; {args.episodes:,} molecules sampled from each model; "
+            "hyperparameters: the table's SMILES settings" + (f", c = {args.c:g}" if args.c else ", the env's c (1/0.35)")
+            + ".\n\n" + markdown_table(header, lines) + "\n\nTargets (every seed):\n" + "\n".join(checks) + "\n")
+    write_text(Path(args.out).with_suffix(".md"), text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
