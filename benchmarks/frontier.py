@@ -31,7 +31,9 @@ from benchmarks.sweep import write_rows  # noqa: E402
 from seqtutor_agents.sweep import MELODY, make_trials, run_trials  # noqa: E402
 
 SEQUENCE_TUTOR = ("q", "psi", "g")
-NAMES = {"q": "Q", "psi": "Ψ", "g": "G", "ppo": "PPO (SB3)", "dqn": "DQN (SB3)", "a2c": "A2C (SB3)"}
+KL_TARGETED = SEQUENCE_TUTOR + ("klppo",)
+NAMES = {"q": "Q", "psi": "Ψ", "g": "G", "klppo": "KL-PPO", "dap": "DAP (REINVENT)", "ppo": "PPO (SB3)",
+         "dqn": "DQN (SB3)", "a2c": "A2C (SB3)"}
 #: The issue's targets: (statistic, comparison, bound); percentages as the statistics give them.
 MUSIC_TARGETS = (("notes_not_in_key", "<=", 1.0), ("leaps_resolved", ">=", 90.0), ("notes_in_motif", ">=", 60.0),
                  ("notes_excessively_repeated", "<=", 0.1), ("starts_with_tonic", ">=", 28.8))
@@ -99,7 +101,8 @@ def plot(by_algo: dict[str, list[list[dict]]], out: Path) -> list[Path]:
 
     from seqtutor_envs.io import atomic_write
 
-    colors = {"q": "tab:blue", "psi": "tab:orange", "g": "tab:green", "ppo": "tab:red", "dqn": "tab:purple"}
+    colors = {"q": "tab:blue", "psi": "tab:orange", "g": "tab:green", "klppo": "tab:brown", "dap": "tab:pink",
+              "ppo": "tab:red", "dqn": "tab:purple"}
     panels_music = [("domain_return", "music-theory return per composition", 1.0, None)]
     panels_texture = [("duration_tv", "note-duration TV to the corpus", 1.0, ("<=", 0.15)),
                       ("pitch_class_tv", "pitch-class TV to the corpus", 1.0, ("<=", 0.08)),
@@ -162,12 +165,16 @@ def report(rows: list[dict[str, Any]], out: Path, note: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--algos", nargs="+", default=["q", "psi", "g", "ppo", "dqn"])
+    parser.add_argument("--algos", nargs="+", default=["q", "psi", "g", "klppo", "dap", "ppo", "dqn"])
     parser.add_argument("--target-kls", nargs="*", type=float, default=[0.1, 0.25, 0.5, 1.0],
-                        help="KL targets of the Sequence Tutor learners")
+                        help="KL targets of the learners that adapt their KL weight (q, psi, g, klppo)")
     parser.add_argument("--initial-c", type=float, default=1.0, help="c that KL-target runs start from")
     parser.add_argument("--cs", nargs="*", type=float, default=[0.25, 0.5, 1, 2, 4, 8],
-                        help="fixed values of c (every learner; the only setting of stock ones)")
+                        help="fixed values of c of the learners without a KL target (ppo, dqn)")
+    parser.add_argument("--dap-cs", nargs="*", type=float, default=[0.5, 2, 8, 32],
+                        help="values of c of DAP (sigma = 1/c multiplies the whole episode's return)")
+    parser.add_argument("--tutor-cs", nargs="*", type=float, default=[],
+                        help="fixed values of c for the KL-targeted learners too (default: none)")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--algo-kwarg", action="append", default=[], metavar="KEY=VALUE",
                         help="Sequence Tutor hyperparameter for every trial (JSON value)")
@@ -188,9 +195,14 @@ def main() -> None:
     common = {"steps": args.steps, "episodes": args.episodes, "runs": str(Path(args.runs).resolve()),
               "threads": args.threads, "resume": args.resume}
     ours = [a for a in args.algos if a in SEQUENCE_TUTOR]
-    stock = [a for a in args.algos if a not in SEQUENCE_TUTOR]
-    trials = make_trials(MELODY, ours, [{"target_kl": k, "c": args.initial_c, "algo_kwargs": tutor_kwargs} for k in args.target_kls]
-                         + [{"c": c, "algo_kwargs": tutor_kwargs} for c in args.cs], args.seeds, **common)
+    trials = make_trials(MELODY, ours, [{"target_kl": k, "c": args.initial_c, "algo_kwargs": tutor_kwargs}
+                                        for k in args.target_kls]
+                         + [{"c": c, "algo_kwargs": tutor_kwargs} for c in args.tutor_cs], args.seeds, **common)
+    if "klppo" in args.algos:
+        trials += make_trials(MELODY, ["klppo"], [{"target_kl": k} for k in args.target_kls], args.seeds, **common)
+    if "dap" in args.algos:
+        trials += make_trials(MELODY, ["dap"], [{"c": c} for c in args.dap_cs], args.seeds, **common)
+    stock = [a for a in args.algos if a not in KL_TARGETED + ("dap",)]
     trials += make_trials(MELODY, stock, [{"c": c} for c in args.cs], args.seeds, **common)
     rows = run_trials(trials, args.backend, workers=args.workers, cpus_per_trial=args.threads, address=args.address,
                       storage=Path(args.runs) / "ray", name=Path(args.out).name, resume=args.resume)

@@ -93,9 +93,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "pretrain":
-            from seqtutor_envs.pretrain import run_pretrain
+            from seqtutor_envs.pretrain import PretrainInputError, run_pretrain
 
-            run_pretrain(args, ["seqtutor", *argv])
+            try:
+                run_pretrain(args, ["seqtutor", *argv])
+            except PretrainInputError as exc:
+                raise ConfigError(str(exc)) from None
         elif args.command == "train":
             from .training import train
 

@@ -6,8 +6,15 @@ rest for a batch of ``num_envs`` sequences at once: one prior forward for all of
 ``prior_weight * log p_prior(a|s) + r_domain(s, a) / c``, the token buffers and the observations.
 
 :class:`SequenceEnv` (a ``gymnasium.Env``) runs a core of one sequence; :class:`SequenceVectorEnv`
-(a ``gymnasium.vector.VectorEnv``) runs a core of ``num_envs`` sequences, so both compute exactly
-the same things and a vector env reproduces the trajectories of single envs seeded alike.
+(a ``gymnasium.vector.VectorEnv``) runs a core of ``num_envs`` sequences, so both compute the same
+things and a vector env reproduces the trajectories of single envs seeded alike: the same primers,
+tokens, domain rewards and episode ends, bit for bit. The prior's log-probabilities (the
+``prior_log_probs`` observation and the ``prior_weight * log p`` reward term) agree to float32
+precision only: the prior runs in float32 and MKL's matrix product rounds a row differently
+depending on the batch it is in (small batches and each thread's share of rows take other kernels),
+so they differ in the last bits -- by at most ~1e-5 nats over an episode (measured: 2.9e-6 on the
+melody env, 1.3e-5 on the SMILES env with uniformly random tokens, whose log-probabilities reach
+the -100 floor). Batch-invariant products would cost the batched forward its speed.
 
 Observation (a ``Dict`` space, Markov for a feed-forward policy):
 
@@ -21,11 +28,12 @@ Observation (a ``Dict`` space, Markov for a feed-forward policy):
 from __future__ import annotations
 
 import functools
+import numbers
 import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import gymnasium as gym
 import numpy as np
@@ -38,6 +46,22 @@ from gymnasium.vector.utils import batch_space
 from .prior import FrozenStepper, LSTMPrior
 
 LOG_PROB_FLOOR = -100.0
+#: Largest finite float64: a reward beyond it is ``inf``.
+FLOAT_MAX = float(np.finfo(np.float64).max)
+#: Seeds are integers in ``[0, SEED_LIMIT)`` (numpy's ``SeedSequence`` takes more, but a seed this
+#: large is a bug, not a choice), or ``None``.
+SEED_LIMIT = 2**64
+
+
+class RewardOverflowError(FloatingPointError, ValueError):
+    """A step's reward ``prior_weight * log p + r_domain / c`` would not be a finite number.
+
+    Raised by ``step()`` (the env is left as it was before the step) when a domain reward is
+    non-finite or so large that dividing it by ``c`` overflows. It is both a ``FloatingPointError``
+    and a ``ValueError``, so either ``except`` clause catches it. Settings under which *no* reward
+    could be finite (``1/c`` or ``prior_weight * LOG_PROB_FLOOR`` overflowing) are refused when the
+    env is made, with a plain ``ValueError``.
+    """
 
 # ---------------------------------------------------------------------- info keys (defined here only)
 #: ``info`` keys present on every step: the reward's parts, so that anyone downstream (SB3 adapter,
@@ -110,12 +134,46 @@ class SequenceTask(ABC):
     name: str = "sequence"
     #: A domain-specific second name for ``info["domain_reward"]`` (e.g. ``"music_theory_reward"``).
     domain_reward_alias: str | None = None
+    #: A bound on ``|r_domain|`` of one step when the task knows one (None: unbounded, e.g. a user
+    #: objective). The core then refuses at construction a ``c`` under which it could overflow.
+    domain_reward_bound: float | None = None
+    #: Keys ``reset(options=...)`` accepts; any other key is refused (a misspelt option must not
+    #: be ignored silently).
+    option_keys: tuple[str, ...] = ()
 
     def __init__(self, num_envs: int, max_length: int, num_actions: int, pad_token: int) -> None:
         self.num_envs = num_envs
         self.max_length = max_length
         self.num_actions = num_actions
         self.pad_token = pad_token
+        #: Set by the core: the largest ``|r_domain|`` whose reward is finite under its c and prior_weight.
+        self.domain_reward_limit = FLOAT_MAX
+        self._reward_settings = "any c"  # until a core sets its c and prior_weight
+
+    def check_domain_rewards(self, values: Any, what: str) -> np.ndarray:
+        """``values`` as float64, or a :class:`RewardOverflowError` if one cannot give a finite reward.
+
+        A task whose domain reward is unbounded calls this *before* it commits any state change of
+        a step, so that a refused step leaves it as it was (the core restores its own buffers).
+
+        :param values: domain rewards (or parts of them) of the stepped sequences.
+        :param what: what produced them, for the message (e.g. ``"objective 'qed' final score"``).
+        """
+        values = np.asarray(values, dtype=np.float64)
+        bad = ~(np.abs(values) <= self.domain_reward_limit)  # NaN compares False: caught too
+        if np.any(bad):
+            row = int(np.argmax(bad.reshape(-1)))
+            value = float(values.reshape(-1)[row])
+            why = (
+                "which is not a finite number" if not np.isfinite(value)
+                else f"which exceeds {self.domain_reward_limit:.6g}, the largest |domain reward| whose reward "
+                f"prior_weight * log p + domain reward / c is finite under {self._reward_settings}"
+            )
+            raise RewardOverflowError(
+                f"{self.name}: {what} {value!r} (row {row} of the batch), {why}; the step was refused and the env "
+                "left as it was"
+            )
+        return values
 
     @abstractmethod
     def primer(self, rng: np.random.Generator, options: dict[str, Any] | None) -> int:
@@ -165,7 +223,17 @@ class SequenceCore:
     """
 
     def __init__(self, task: SequenceTask, stepper: FrozenStepper, c: float, prior_weight: float) -> None:
-        c, prior_weight = _check_positive_float("c", c), _check_weight(prior_weight)
+        c, prior_weight = _check_c(c), _check_weight(prior_weight)
+        limit = domain_reward_limit(c, prior_weight)
+        bound = task.domain_reward_bound
+        if bound is not None and bound > limit:
+            raise ValueError(
+                f"c={c!r} with prior_weight={prior_weight!r} cannot give finite rewards: the {task.name} task's "
+                f"domain reward reaches +-{bound:g}, and {bound:g} / c overflows (c must be >= "
+                f"{bound / max(FLOAT_MAX - prior_weight * -LOG_PROB_FLOOR, 1.0) * (1 + 1e-9):.3g} here)"
+            )
+        task.domain_reward_limit = limit
+        task._reward_settings = f"c={c!r}, prior_weight={prior_weight!r}"
         if stepper.num_outputs != task.num_actions:
             raise ValueError(
                 f"the prior predicts {stepper.num_outputs} tokens but the {task.name} task has {task.num_actions} actions: "
@@ -204,13 +272,35 @@ class SequenceCore:
         self.lengths[idx] = positions
         try:
             result = self.task.step(actions, env_indices, self.tokens, self.lengths)
+            # No np.errstate here (it costs microseconds per step): tasks keep their domain rewards within
+            # domain_reward_limit, so only a task that does not can overflow, and it also gets numpy's warning.
+            reward = self.prior_weight * action_log_prob + result.domain_reward / self.c
+            if not np.isfinite(reward).all():  # O(n): the last guard before a reward leaves the env
+                raise RewardOverflowError(self._overflow_message(reward, result.domain_reward, action_log_prob))
         except BaseException:  # e.g. a user objective failed: leave every sequence as it was
             self.tokens[idx, positions] = self.task.pad_token
             self.lengths[idx] = positions - 1
             raise
-        reward = self.prior_weight * action_log_prob + result.domain_reward / self.c
         self._advance_prior(env_indices, actions, fresh=False)
         return reward, result, action_log_prob
+
+    def _overflow_message(self, reward: np.ndarray, domain_reward: np.ndarray, log_prob: np.ndarray) -> str:
+        """Which part of the first non-finite reward overflowed: the domain reward, r/c, or the sum."""
+        row = int(np.argmax(~np.isfinite(reward)))
+        r, lp = float(domain_reward[row]), float(log_prob[row])
+        with np.errstate(over="ignore", invalid="ignore"):
+            scaled = np.float64(r) / self.c
+        if not np.isfinite(r):
+            part = f"the domain reward {r!r} is not a finite number"
+        elif not np.isfinite(scaled):
+            part = f"the domain reward {r!r} divided by c={self.c!r} overflows"
+        else:
+            part = (f"prior_weight={self.prior_weight!r} * log p {lp!r} plus the domain reward {r!r} / c={self.c!r} "
+                    "overflows")
+        return (
+            f"{self.task.name}: the reward of row {row} of the batch is {float(reward[row])!r}: {part}; the step was "
+            "refused and the env left as it was"
+        )
 
     def _advance_prior(self, env_indices: np.ndarray | None, tokens: np.ndarray, fresh: bool) -> None:
         token_t = torch.from_numpy(np.ascontiguousarray(tokens, dtype=np.int64))
@@ -255,24 +345,120 @@ class SequenceCore:
         }
 
 
-def _check_positive_float(name: str, value: Any) -> float:
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a number, got {value!r}") from None
+def _real_number(name: str, value: Any) -> float:
+    """``value`` as a float if it is a real number (bools and strings are not), else a ``TypeError``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r} ({type(value).__name__})")
+    return float(value)
+
+
+def _check_c(value: Any) -> float:
+    """``c`` as a float: finite, > 0 and with a finite ``1 / c`` (else no domain reward could be finite)."""
+    value = _real_number("c", value)
     if not np.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+        raise ValueError(f"c must be a finite number > 0, got {value!r}")
+    with np.errstate(over="ignore", divide="ignore"):
+        reciprocal = np.float64(1.0) / np.float64(value)
+    if not np.isfinite(reciprocal):
+        raise ValueError(
+            f"c={value!r} is too small: 1/c overflows to inf, so every non-zero domain reward / c would be "
+            f"infinite (c must be >= {1 / FLOAT_MAX:.3g})"
+        )
     return value
 
 
 def _check_weight(value: Any) -> float:
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"prior_weight must be a number, got {value!r}") from None
+    """``prior_weight`` as a float: finite, >= 0 and with ``prior_weight * LOG_PROB_FLOOR`` finite."""
+    value = _real_number("prior_weight", value)
     if not np.isfinite(value) or value < 0:
         raise ValueError(f"prior_weight must be a finite number >= 0, got {value!r}")
+    with np.errstate(over="ignore"):
+        lowest = np.float64(value) * LOG_PROB_FLOOR
+    if not np.isfinite(lowest):
+        raise ValueError(
+            f"prior_weight={value!r} is too large: times the log-probability floor {LOG_PROB_FLOOR} it overflows to "
+            f"{lowest}, so the reward of an unlikely token would be infinite (prior_weight must be <= "
+            f"{FLOAT_MAX / -LOG_PROB_FLOOR:.4g})"
+        )
     return value
+
+
+def domain_reward_limit(c: float, prior_weight: float) -> float:
+    """The largest ``|r_domain|`` whose reward ``prior_weight * log p + r_domain / c`` is finite for every
+    ``log p`` in ``[LOG_PROB_FLOOR, 0]``, less a relative 1e-12 that absorbs the rounding of the sum.
+
+    :param c: the env's c (checked).
+    :param prior_weight: the env's prior weight (checked).
+    """
+    with np.errstate(over="ignore"):
+        limit = (FLOAT_MAX - prior_weight * -LOG_PROB_FLOOR) * (1 - 1e-12) * np.float64(c)
+    return float(min(limit, FLOAT_MAX))
+
+
+def check_options(options: Any, accepted: Sequence[str], env_id: str) -> dict[str, Any] | None:
+    """``reset(options=...)`` checked: ``None`` or a dict whose keys are all in ``accepted``.
+
+    :param options: what the caller passed.
+    :param accepted: the keys the task reads.
+    :param env_id: named in the message.
+    """
+    if options is None:
+        return None
+    if not isinstance(options, Mapping):
+        raise TypeError(
+            f"{env_id}: reset(options=...) must be a dict or None, got {options!r} ({type(options).__name__})"
+        )
+    unknown = [key for key in options if key not in accepted]
+    if unknown:
+        raise ValueError(
+            f"{env_id}: unknown reset option(s) {sorted(map(str, unknown))}; it accepts "
+            f"{', '.join(map(repr, accepted)) if accepted else 'none'}"
+        )
+    return dict(options)
+
+
+def check_seed(seed: Any, what: str = "seed") -> int | None:
+    """A seed checked: ``None`` or an integer in ``[0, 2**64)`` (bools, floats and strings are refused).
+
+    :param seed: what the caller passed.
+    :param what: how the message names it (``"seed"``, ``"seed[3]"``).
+    """
+    if seed is None:
+        return None
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"{what} must be an integer in [0, 2**64) or None, got {seed!r} ({type(seed).__name__})")
+    seed = int(seed)
+    if not 0 <= seed < SEED_LIMIT:
+        raise ValueError(f"{what} must be an integer in [0, 2**64) or None, got {seed}")
+    return seed
+
+
+def check_vector_seeds(seed: Any, num_envs: int) -> list[int | None]:
+    """Per-sub-env seeds of a vector ``reset(seed=...)``: ``None``, an int ``s`` (sub-env ``i`` gets
+    ``s + i``) or a list/tuple/array of ``num_envs`` ints or ``None``.
+
+    :param seed: what the caller passed.
+    :param num_envs: sub-envs of the vector env.
+    """
+    if seed is None:
+        return [None] * num_envs
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, (bool, np.bool_)):
+        first = check_seed(seed)
+        assert first is not None
+        if first + num_envs - 1 >= SEED_LIMIT:
+            raise ValueError(
+                f"seed {first} gives sub-env {num_envs - 1} the seed {first + num_envs - 1}, beyond 2**64 - 1: "
+                f"use a seed <= {SEED_LIMIT - num_envs}"
+            )
+        return [first + i for i in range(num_envs)]
+    if isinstance(seed, (list, tuple)) or (isinstance(seed, np.ndarray) and seed.ndim == 1):
+        if len(seed) != num_envs:
+            raise ValueError(f"expected {num_envs} seeds (one per sub-env), got {len(seed)}: {list(seed)!r}")
+        return [check_seed(s, f"seed[{i}]") for i, s in enumerate(seed)]
+    raise TypeError(
+        f"seed must be an integer in [0, 2**64), a list of {num_envs} such integers (or None entries), or None; "
+        f"got {seed!r} ({type(seed).__name__})"
+    )
 
 
 def check_unknown_kwargs(env_id: str, unknown: dict[str, Any], accepted: Sequence[str]) -> None:
@@ -340,6 +526,8 @@ class SequenceEnv(gym.Env):
         return self.core.prior_weight
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        seed = check_seed(seed)
+        options = check_options(options, self.task.option_keys, self.task.name)
         super().reset(seed=seed)
         primer = self.task.primer(self.np_random, options)
         self.core.reset(self._index, np.array([primer], dtype=np.int64))
@@ -395,7 +583,8 @@ class SequenceVectorEnv(VectorEnv):
     """``num_envs`` sequence episodes stepped together: one prior forward and one reward per step.
 
     Sub-env ``i`` of ``reset(seed=s)`` draws from the same RNG stream as a single env reset with
-    seed ``s + i``, so trajectories match single envs exactly under the same actions.
+    seed ``s + i``, so trajectories match single envs exactly under the same actions (the prior's
+    log-probabilities to float32 precision; see the module docstring).
 
     Autoreset follows Gymnasium 1.x: ``autoreset_mode="next_step"`` (default; the step after an
     episode ends resets that env, ignores its action and returns reward 0) or ``"same_step"``
@@ -442,14 +631,8 @@ class SequenceVectorEnv(VectorEnv):
         return self.core.prior_weight
 
     def reset(self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None):
-        if seed is None:
-            seeds: list[int | None] = [None] * self.num_envs
-        elif isinstance(seed, (int, np.integer)):
-            seeds = [int(seed) + i for i in range(self.num_envs)]
-        else:
-            seeds = list(seed)
-            if len(seeds) != self.num_envs:
-                raise ValueError(f"expected {self.num_envs} seeds, got {len(seeds)}")
+        seeds = check_vector_seeds(seed, self.num_envs)
+        options = check_options(options, self.task.option_keys, self.task.name)
         for i, s in enumerate(seeds):
             if s is not None:
                 self._rngs[i] = seeding.np_random(s)[0]

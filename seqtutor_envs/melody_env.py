@@ -28,6 +28,12 @@ class MelodyTask(SequenceTask):
 
     name = ENV_ID
     domain_reward_alias = "music_theory_reward"
+    # A loose bound on |r_MT| of one step: the rules' largest magnitudes sum to 142.5 (key 1, tonic 3,
+    # repetition 100, autocorrelation 3 lags x 3 |rho| <= 9, motif 4.5, repeated motif 9, interval 5,
+    # leap 5, unique extremes 6). The core refuses a c under which it could overflow, so a melody step
+    # never needs undoing for an infinite reward (the rules' state is costly to snapshot).
+    domain_reward_bound = 1000.0
+    option_keys = ("primer",)
 
     def __init__(self, num_envs: int, composition_length: int) -> None:
         if not isinstance(composition_length, (int, np.integer)) or composition_length < 8:

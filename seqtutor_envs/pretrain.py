@@ -10,8 +10,10 @@ evaluation.
 
 from __future__ import annotations
 
+import argparse
 import math
 import os
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,6 +27,50 @@ from tqdm.auto import tqdm
 from .prior import LSTMPrior, PriorConfig, atomic_torch_save, load_checkpoint
 
 IGNORE_INDEX = -100
+
+
+class PretrainInputError(ValueError):
+    """The data or the destination of a pre-training run is unusable (the message names which and why)."""
+
+
+def check_output_path(path: str | os.PathLike, what: str = "--out") -> Path:
+    """``path`` if a prior (and its ``.train-state.pt`` beside it) can be written there, else a
+    :class:`PretrainInputError` saying why -- checked before any data is read or any batch is trained.
+
+    The check writes and removes a uniquely named empty file in the destination folder (or in its
+    nearest existing ancestor, which the save would create the folder in); it never touches ``path``
+    nor a ``<path>.train-state.pt`` left by an interrupted run, so that run stays resumable.
+
+    :param path: the destination ``.pt`` file.
+    :param what: how messages name it (the command-line flag).
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise PretrainInputError(
+            f"{what} {path} is a folder; expected the path of a .pt file, e.g. {path / 'prior.pt'}"
+        )
+    state = path.with_name(path.name + ".train-state.pt")
+    if state.is_dir():
+        raise PretrainInputError(
+            f"{what} {path}: its training-state path {state} is a folder, so checkpoints cannot be written"
+        )
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise PretrainInputError(
+            f"{what} {path}: {folder} is a file, not a folder, so nothing can be written under it"
+        )
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".write-test", dir=folder)
+    except OSError as error:
+        raise PretrainInputError(
+            f"{what} {path}: cannot write in {folder} ({type(error).__name__}: {error.strerror or error}); "
+            "choose a writable place (checked before training, so no time was spent)"
+        ) from error
+    os.close(fd)
+    os.unlink(probe)
+    return path
 
 
 @dataclass
@@ -162,7 +208,7 @@ def pretrain(
         cosine cycle on a shipped prior); its own training record is kept in the new metadata.
     """
     config = config or PretrainConfig()
-    out_path = Path(out_path)
+    out_path = check_output_path(out_path, "out_path")  # before training: a bad destination must not cost a run
     state_path = out_path.with_name(out_path.name + ".train-state.pt")
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
@@ -357,13 +403,28 @@ class PretrainData:
 
 
 def melody_data(corpus_path: str | None = None) -> PretrainData:
-    """The melody corpus (shipped default, or a corpus file built with ``seqtutor_envs.melody.corpus``)."""
-    from .melody import encoding as enc
-    from .melody.corpus import MelodyCorpus, load_default_corpus
+    """The melody corpus (shipped default, or a corpus file built with ``seqtutor_envs.melody.corpus``).
 
-    corpus = MelodyCorpus.load(corpus_path) if corpus_path else load_default_corpus()
+    :param corpus_path: a corpus ``.npz`` (default: the shipped one).
+    :raises PretrainInputError: the file is missing or not a melody corpus, or its split leaves no training
+        or no validation tune.
+    """
+    from .melody import encoding as enc
+    from .melody.corpus import DEFAULT_CORPUS_PATH, MelodyCorpus, load_default_corpus, validation_split
+
+    try:
+        corpus = MelodyCorpus.load(corpus_path) if corpus_path else load_default_corpus()
+    except ValueError as error:  # missing, unreadable or not a melody corpus: the message names the file
+        raise PretrainInputError(str(error)) from error
     train = [s.astype(np.int64) for s in corpus.train_sequences()]
     valid = [s.astype(np.int64) for s in corpus.validation_sequences()]
+    if not train or not valid:
+        smallest = next(n for n in range(2, 1000) if 0 < validation_split(n).sum() < n)
+        raise PretrainInputError(
+            f"melody corpus {corpus_path or DEFAULT_CORPUS_PATH} has {len(corpus)} tune(s), {len(train)} for training "
+            f"and {len(valid)} for validation: pre-training needs at least one of each (the corpus builder holds "
+            f"out a tenth of the tunes, so build it from at least {smallest} tunes)"
+        )
     return PretrainData(
         train=train,
         valid=valid,
@@ -389,8 +450,22 @@ def smiles_data(corpus_path: str | None = None, valid_fraction: float = 0.005, w
 
     Every SMILES is canonicalised with RDKit; invalid, untokenizable and duplicate lines are
     dropped and counted. A seeded ``valid_fraction`` of molecules is held out for validation.
+
+    :param corpus_path: a ``.smi``/``.csv`` file (optionally gzipped), a prepared ``.smi.gz`` corpus, or None.
+    :param valid_fraction: share of molecules held out.
+    :param workers: canonicalising processes.
+    :raises PretrainInputError: the file is not UTF-8 text, binary, a damaged gzip, a CSV without a SMILES
+        column, or holds fewer than 2 valid SMILES (the message gives the counts of what was rejected).
     """
-    from .smiles.corpus import SmilesCorpus, default_cache_dir, moses_corpus, prepare_corpus, read_smiles_file
+    from .smiles.corpus import (
+        SmilesCorpus,
+        SmilesFileError,
+        default_cache_dir,
+        moses_corpus,
+        prepare_corpus,
+        read_smiles_file,
+        require_smiles,
+    )
     from .smiles.tokenizer import Vocabulary
 
     if corpus_path is None:
@@ -401,11 +476,22 @@ def smiles_data(corpus_path: str | None = None, valid_fraction: float = 0.005, w
             corpus = moses_corpus("train", workers=workers)
             corpus.save(cached)
         source = "MOSES train (molsets 0.3.1 wheel), canonicalised with RDKit"
-    elif str(corpus_path).endswith(".smi.gz"):
-        corpus, source = SmilesCorpus.load(corpus_path), str(corpus_path)
     else:
-        corpus = prepare_corpus(read_smiles_file(corpus_path), workers=workers, provenance={"source": str(corpus_path)})
+        try:
+            if str(corpus_path).endswith(".smi.gz"):
+                corpus = SmilesCorpus.load(corpus_path)
+            else:
+                corpus = prepare_corpus(read_smiles_file(corpus_path), workers=workers,
+                                        provenance={"source": str(corpus_path)})
+            require_smiles(corpus, corpus_path)
+        except SmilesFileError as error:
+            raise PretrainInputError(str(error)) from error
         source = str(corpus_path)
+    if len(corpus) < 2:
+        raise PretrainInputError(
+            f"{source} holds {len(corpus)} valid SMILES: pre-training needs at least 2 (one to train on, one to "
+            "validate)"
+        )
     train_smiles, valid_smiles = corpus.split(valid_fraction, seed=0)
     vocab = Vocabulary.build(corpus.smiles)
     return PretrainData(
@@ -436,34 +522,95 @@ DEFAULT_ARCHITECTURES: dict[str, dict[str, Any]] = {
 }
 
 
+def _positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
+def _float_in(low: float, high: float, low_open: bool, high_open: bool):
+    """argparse type: a finite float in the interval (``low_open``/``high_open`` exclude the ends)."""
+    interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number in {interval}, got {text!r}") from None
+        inside = (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
+        if not math.isfinite(value) or not inside:
+            raise argparse.ArgumentTypeError(f"expected a number in {interval}, got {value!r}")
+        return value
+
+    return parse
+
+
+def _output_path(text: str) -> str:
+    """argparse type of ``--out``: checked for writability at parsing, before any data is read."""
+    try:
+        check_output_path(text)
+    except PretrainInputError as error:
+        raise argparse.ArgumentTypeError(str(error).removeprefix("--out ")) from None  # argparse names the flag
+    return text
+
+
 def add_pretrain_arguments(parser) -> None:
-    """Arguments of the pre-training command (shared by ``seqtutor pretrain``)."""
+    """Arguments of the pre-training command (shared by ``seqtutor pretrain``).
+
+    Values are checked at parsing (counts >= 1, rates > 0, ``--out`` writable), so a bad one is
+    refused before minutes of data preparation or training.
+    """
+    inf = math.inf
     parser.add_argument("domain", choices=sorted(DOMAINS), help="which data and vocabulary")
-    parser.add_argument("--out", required=True, help="where to write the prior (.pt)")
+    parser.add_argument("--out", required=True, type=_output_path,
+                        help="where to write the prior (.pt); its folder must be writable (checked before training)")
     parser.add_argument("--data", default=None, help="corpus file (default: the domain's default corpus)")
-    parser.add_argument("--hidden-size", type=int, default=None, help="LSTM cells per layer")
-    parser.add_argument("--num-layers", type=int, default=None, help="stacked LSTM layers")
-    parser.add_argument("--embedding-dim", type=int, default=None, help="token embedding size (default: domain's)")
-    parser.add_argument("--dropout", type=float, default=0.0)
-    parser.add_argument("--max-epochs", type=int, default=PretrainConfig.max_epochs)
-    parser.add_argument("--batch-size", type=int, default=PretrainConfig.batch_size)
-    parser.add_argument("--window", type=int, default=PretrainConfig.window)
-    parser.add_argument("--lr", type=float, default=PretrainConfig.learning_rate)
-    parser.add_argument("--weight-decay", type=float, default=PretrainConfig.weight_decay)
-    parser.add_argument("--patience", type=int, default=PretrainConfig.patience)
+    parser.add_argument("--hidden-size", type=_positive_int, default=None, help="LSTM cells per layer")
+    parser.add_argument("--num-layers", type=_positive_int, default=None, help="stacked LSTM layers")
+    parser.add_argument("--embedding-dim", type=_positive_int, default=None,
+                        help="token embedding size (default: domain's)")
+    parser.add_argument("--dropout", type=_float_in(0, 1, False, True), default=0.0)
+    parser.add_argument("--max-epochs", type=_positive_int, default=PretrainConfig.max_epochs)
+    parser.add_argument("--batch-size", type=_positive_int, default=PretrainConfig.batch_size)
+    parser.add_argument("--window", type=_positive_int, default=PretrainConfig.window)
+    parser.add_argument("--lr", type=_float_in(0, inf, True, True), default=PretrainConfig.learning_rate)
+    parser.add_argument("--weight-decay", type=_float_in(0, inf, False, True), default=PretrainConfig.weight_decay)
+    parser.add_argument("--patience", type=_positive_int, default=PretrainConfig.patience)
     parser.add_argument("--lr-schedule", choices=["plateau", "cosine"], default=PretrainConfig.lr_schedule)
-    parser.add_argument("--eval-every", type=int, default=None, help="evaluate every N batches (default: per epoch)")
-    parser.add_argument("--max-minutes", type=float, default=None, help="wall-clock budget")
-    parser.add_argument("--limit", type=int, default=None, help="use at most this many training sequences")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--eval-every", type=_positive_int, default=None,
+                        help="evaluate every N batches (default: per epoch)")
+    parser.add_argument("--max-minutes", type=_float_in(0, inf, True, True), default=None, help="wall-clock budget")
+    parser.add_argument("--limit", type=_positive_int, default=None,
+                        help="use at most this many training sequences (>= 1)")
+    parser.add_argument("--seed", type=_non_negative_int, default=0)
+    parser.add_argument("--threads", type=_positive_int, default=None)
     parser.add_argument("--resume", action="store_true", help="continue from <out>.train-state.pt")
     parser.add_argument("--init-from", default=None, help="start from the weights of this prior (same architecture)")
     parser.add_argument("--no-progress", action="store_true")
 
 
 def run_pretrain(args, argv: Sequence[str]) -> PretrainResult:
-    """Run the pre-training command from parsed arguments."""
+    """Run the pre-training command from parsed arguments.
+
+    :raises PretrainInputError: the data or ``--out`` is unusable (checked before training).
+    """
+    check_output_path(args.out)  # again: parsed arguments may come from elsewhere than the parser
     data = DOMAINS[args.domain](args.data) if args.data else DOMAINS[args.domain]()
     train = data.train
     if args.limit is not None:
@@ -496,14 +643,18 @@ def run_pretrain(args, argv: Sequence[str]) -> PretrainResult:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    import argparse
     import sys
 
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(prog="python -m seqtutor_envs.pretrain", description=__doc__.split("\n\n")[0])
     add_pretrain_arguments(parser)
     args = parser.parse_args(argv)
-    run_pretrain(args, ["python -m seqtutor_envs.pretrain", *argv])
+    from .prior import CheckpointError
+
+    try:
+        run_pretrain(args, ["python -m seqtutor_envs.pretrain", *argv])
+    except (PretrainInputError, CheckpointError, FileNotFoundError) as error:  # input problems: no traceback
+        parser.exit(2, f"{parser.prog}: error: {error}\n")
     return 0
 
 

@@ -213,7 +213,8 @@ class LSTMPrior(nn.Module):
         """Load a prior saved by :meth:`save`; returns ``(prior in eval mode, metadata)``.
 
         :raises FileNotFoundError: no file at ``path``.
-        :raises CheckpointError: the file is corrupt, truncated or not a seqtutor prior.
+        :raises CheckpointError: the file is corrupt, truncated or not a seqtutor prior, or a weight
+            is NaN or infinite (its rewards and observations would be NaN).
         """
         payload = load_checkpoint(path)
         if payload.get("format") != CHECKPOINT_FORMAT:
@@ -231,10 +232,32 @@ class LSTMPrior(nn.Module):
             prior.load_state_dict(payload["state_dict"])
         except (KeyError, TypeError, RuntimeError, ValueError) as exc:
             raise CheckpointError(f"{path} holds weights that do not match their config: {exc}") from exc
+        _check_finite_weights(path, payload["state_dict"])
         prior.eval()
         for p in prior.parameters():
             p.requires_grad_(False)
         return prior, dict(payload.get("metadata", {}))
+
+
+def _check_finite_weights(path: str | os.PathLike, state_dict: dict[str, Any]) -> None:
+    """A ``CheckpointError`` naming the file and the first tensor holding a NaN or an infinity.
+
+    :param path: the checkpoint file (for the message).
+    :param state_dict: its tensors, in file order.
+    """
+    for name, tensor in state_dict.items():
+        if not torch.is_tensor(tensor) or not tensor.is_floating_point():
+            continue
+        finite = torch.isfinite(tensor)
+        if bool(finite.all()):
+            continue
+        bad = ~finite
+        first = tuple(int(i) for i in torch.nonzero(bad)[0])
+        raise CheckpointError(
+            f"{path}: weight tensor {name!r} {tuple(tensor.shape)} holds {int(bad.sum())} non-finite value(s) "
+            f"(first: {float(tensor[first])} at index {first}); a prior's weights must all be finite (did the "
+            "training run that wrote it diverge?)"
+        )
 
 
 def _plain(metadata: dict[str, Any]) -> dict[str, Any]:

@@ -125,20 +125,28 @@ class SmilesTask(SequenceTask):
         prefix = np.zeros(len(idx))
         final = np.zeros(len(idx))
         done = np.flatnonzero(terminated)
-        if len(done):
-            final[done] = self._checked(self.objective.score_final(self.smiles_of(tokens, lengths, idx[done])))
+        # Every score is checked before anything stateful runs (the diversity filter's memory last),
+        # so a refused step leaves the task as it was; the tracker is restored by step().
         if self.objective.has_prefix_shaping:
             ask = np.flatnonzero(~terminated & completable)
             if len(ask):
-                prefix[ask] = self._checked(self.objective.score_prefix(self.smiles_of(tokens, lengths, idx[ask])))
+                prefix[ask] = self._checked(self.objective.score_prefix(self.smiles_of(tokens, lengths, idx[ask])),
+                                            "prefix shaping")
+        if len(done):
+            smiles = self.smiles_of(tokens, lengths, idx[done])
+            if isinstance(self.objective, DiversityFilter):
+                # The filter only zeroes scores, so checking the wrapped objective's scores suffices.
+                raw = self._checked(self.objective.objective.score_final(smiles), "final score")
+                final[done] = self.objective.filter(smiles, raw)
+            else:
+                final[done] = self._checked(self.objective.score_final(smiles), "final score")
         return TaskStep(domain_reward=prefix + final, terminated=terminated,
                         terms={"prefix_shaping": prefix, "final_score": final})
 
-    def _checked(self, values: np.ndarray) -> np.ndarray:
-        values = np.asarray(values, dtype=np.float64)
-        if not np.all(np.isfinite(values)):
-            raise ValueError(f"objective {self.objective.name!r} returned a non-finite reward: {values}")
-        return values
+    def _checked(self, values: np.ndarray, what: str = "score") -> np.ndarray:
+        """The objective's values as float64, or a ``RewardOverflowError`` (a ``ValueError``) naming the objective
+        and the bad value when one is not finite or too large to give a finite reward under the env's c."""
+        return self.check_domain_rewards(values, f"objective {self.objective.name!r} returned a {what} of")
 
     def final_info(self, env_indices, tokens, lengths) -> dict[str, Any]:
         smiles = self.smiles_of(tokens, lengths, env_indices)

@@ -8,6 +8,10 @@ by octaves into the token range [48, 84) and encoded with :func:`midi.encode_not
 Build the shipped corpus with::
 
     python -m seqtutor_envs.melody.corpus --out seqtutor_envs/data/melody_corpus.npz --workers 2
+
+``--out`` is required: there is no default destination, so a build never overwrites the corpus
+shipped inside the installed package by accident. A build that accepts no tune (an empty or wrong
+``--midi-dir``, say) writes nothing and exits with status 1, printing the rejection counts.
 """
 
 from __future__ import annotations
@@ -45,6 +49,11 @@ DEFAULT_CORPUS_PATH = Path(__file__).resolve().parent.parent / "data" / "melody_
 VALIDATION_FRACTION = 0.1
 MIN_STEPS = 16
 MIN_NOTES = 4
+# Longest tune kept, in 16th-note steps (256 bars of 4/4). The shipped corpus's longest tunes have
+# 2785, 2433 and 2177 steps (99.9th percentile: ~1750), so this keeps every real tune while a
+# corrupt or hostile file (a 96-byte MIDI file whose one note ends after 8 million quarter notes
+# once encoded 32,000,005 steps) is rejected as "too_long" before any token array is allocated.
+MAX_STEPS = 4096
 
 # Reasons a tune is not kept, in report order. MIDI files that cannot be read at all count once,
 # as "unreadable"; a MIDI file with a polyphonic track counts once, as "polyphonic".
@@ -54,6 +63,7 @@ REJECT_REASONS: tuple[str, ...] = (
     "chords",
     "polyphonic",
     "too_short",
+    "too_long",
     "out_of_range",
     "duplicate",
 )
@@ -183,11 +193,13 @@ def normalise_melody(
     :param pitches: MIDI pitches.
     :param key_sharps: the tune's key signature (sharps > 0, flats < 0), or None to estimate it.
     :returns: (uint8 tokens, number of quantization collisions).
-    :raises TuneRejected: ``too_short`` or ``out_of_range``.
+    :raises TuneRejected: ``too_short``, ``too_long`` or ``out_of_range``.
     """
     notes, collisions = quantize_notes(starts, ends, pitches)
     if len(notes) < MIN_NOTES or notes[-1, 1] + 1 < MIN_STEPS:
         raise TuneRejected("too_short", f"{len(notes)} notes")
+    if notes[-1, 1] + 1 > MAX_STEPS:  # checked before encode_notes allocates one token per step
+        raise TuneRejected("too_long", f"{int(notes[-1, 1]) + 1} steps, more than MAX_STEPS={MAX_STEPS}")
     pitches = notes[:, 2]
     if key_sharps is None:
         shift = estimate_transposition(pitches, notes[:, 1] - notes[:, 0])
@@ -425,8 +437,12 @@ class MelodyCorpus:
         """Write a compressed ``.npz`` and a human-readable ``.json`` side file, both atomically.
 
         :param path: destination ``.npz`` path.
+        :raises ValueError: the corpus holds no tune (nothing could be trained on it; an existing file
+            at ``path`` is left as it was).
         """
         path = Path(path)
+        if len(self) == 0:
+            raise ValueError(f"refusing to write an empty melody corpus (0 tunes) to {path}")
         source_names = sorted(set(self.sources))
         source_index = np.array([source_names.index(s) for s in self.sources], dtype=np.int32)
         buffer = io.BytesIO()
@@ -521,13 +537,29 @@ def _tasks(collections: Sequence[str], midi_dirs: Sequence[str | os.PathLike]):
                 tasks.append(("abc", collection, _tune_name(collection, path, tune), tune))
     for folder in midi_dirs:
         folder = Path(folder)
-        if not folder.is_dir():
-            raise FileNotFoundError(f"MIDI folder {folder} does not exist")
+        check_midi_dir(folder)
         source = f"midi:{folder.name}"
         paths = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in (".mid", ".midi"))
         files[source] = len(paths)
         tasks.extend(("midi", source, str(p.relative_to(folder)), str(p)) for p in paths)
     return tasks, files
+
+
+def check_midi_dir(folder: Path) -> None:
+    """A precise error unless ``folder`` is an existing folder.
+
+    :param folder: a ``--midi-dir`` / ``midi_dirs`` entry.
+    :raises NotADirectoryError: it is a file (say which, and what was expected).
+    :raises FileNotFoundError: nothing is there.
+    """
+    if folder.is_dir():
+        return
+    if folder.exists():
+        raise NotADirectoryError(
+            f"MIDI folder {folder} is a file, not a folder: expected a folder of .mid/.midi files "
+            f"(searched recursively); to use this one file, pass its folder {folder.parent}"
+        )
+    raise FileNotFoundError(f"MIDI folder {folder} does not exist (expected a folder of .mid/.midi files)")
 
 
 def _run_task(task: tuple[str, str, str, str]) -> list[TuneResult]:
@@ -631,7 +663,8 @@ def build_corpus(
         "transposition": TRANSPOSITION_RULE,
         "filters": (
             f"chord symbols and grace notes skipped, ties between equal contiguous pitches merged (ties between different pitches are slurs: kept as two notes); rejected: tunes with chords, several "
-            f"parts/voices, fewer than {MIN_NOTES} notes or {MIN_STEPS} steps, no octave fitting [48, 84), exact "
+            f"parts/voices, fewer than {MIN_NOTES} notes or {MIN_STEPS} steps, more than {MAX_STEPS} steps, no "
+            f"octave fitting [48, 84), exact "
             f"duplicates of an earlier kept tune; onsets colliding on one 16th-note step keep the first"
         ),
         "validation": f"tune-level, {VALIDATION_FRACTION:.0%} by numpy default_rng({seed}).permutation",
@@ -657,7 +690,8 @@ def format_report(report: dict) -> str:
     headers = ["source", "files", "seen", "kept", *REJECT_REASONS, "collisions", "steps"]
     rows = []
     for source, entry in [*report["sources"].items(), ("TOTAL", report["total"])]:
-        values = [entry[c] if c in entry else entry["rejected"][c] for c in columns]
+        # .get: reports written before a reason existed (too_long) lack its count
+        values = [entry[c] if c in entry else entry["rejected"].get(c, 0) for c in columns]
         rows.append([source, *[str(v) for v in values]])
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
     lines = ["  ".join(h.rjust(w) if i else h.ljust(w) for i, (h, w) in enumerate(zip(headers, widths)))]
@@ -666,19 +700,76 @@ def format_report(report: dict) -> str:
     return "\n".join(lines)
 
 
+def rejection_summary(report: dict) -> str:
+    """Why tunes were not kept, e.g. ``"3 unreadable, 1 too_long"`` (``"none"`` when nothing was rejected).
+
+    :param report: a build report (:func:`build_corpus`).
+    """
+    rejected = report["total"]["rejected"]
+    parts = [f"{count} {reason}" for reason, count in rejected.items() if count]
+    return ", ".join(parts) if parts else "none"
+
+
+def empty_corpus_message(report: dict, out: Path) -> str:
+    """Why a build accepted no tune, for the command line: files and tunes seen, rejections by reason.
+
+    :param report: the build report.
+    :param out: the destination that was not written.
+    """
+    total = report["total"]
+    sources = ", ".join(f"{name}: {entry['files']} file(s)" for name, entry in report["sources"].items()) or "no source"
+    if total["tunes_seen"] == 0:
+        from_midi = any(name.startswith("midi:") for name in report["sources"])
+        why = "no tune was found" + (" (no .mid/.midi files in the MIDI folder(s))" if from_midi else "")
+    else:
+        why = f"all {total['tunes_seen']} tunes were rejected ({rejection_summary(report)})"
+    return f"error: no tune was accepted, so {out} was not written: {why}; sources read: {sources}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: build the corpus, print the report, save it."""
-    parser = argparse.ArgumentParser(prog="python -m seqtutor_envs.melody.corpus", description=__doc__.split("\n")[0])
-    parser.add_argument("--out", type=Path, default=DEFAULT_CORPUS_PATH, help="destination .npz (a .json is written beside it)")
+    """Command line: build the corpus, print the report, save it (refusing an empty corpus).
+
+    :param argv: arguments (default: ``sys.argv[1:]``).
+    :returns: 0 on success, 1 when no tune was accepted (nothing is written).
+    """
+    parser = argparse.ArgumentParser(
+        prog="python -m seqtutor_envs.melody.corpus",
+        description=__doc__.split("\n")[0],
+        epilog="Exit status: 0 when the corpus was written; 1 when no tune was accepted (nothing is written); 2 for "
+        "bad arguments.",
+    )
+    parser.add_argument(
+        "--out", type=Path, required=True,
+        help="destination .npz, required (a .json summary is written beside it); no default, so the corpus "
+        f"shipped in the package ({DEFAULT_CORPUS_PATH}) is only replaced when named explicitly",
+    )
     parser.add_argument("--collections", nargs="*", default=list(DEFAULT_COLLECTIONS), help="music21 corpus collections")
-    parser.add_argument("--midi-dir", action="append", default=[], type=Path, help="folder of MIDI files (repeatable)")
+    parser.add_argument("--midi-dir", action="append", default=[], type=Path,
+                        help="folder of MIDI files, searched recursively (repeatable)")
     parser.add_argument("--workers", type=int, default=None, help="parser processes (default: all cores)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the validation split")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     args = parser.parse_args(argv)
+    if args.out.is_dir():
+        parser.error(
+            f"--out {args.out} is a folder; expected the path of a .npz file, e.g. {args.out / 'melody_corpus.npz'}"
+        )
+    for folder in args.midi_dir:  # checked before minutes of ABC parsing, not after
+        try:
+            check_midi_dir(folder)
+        except OSError as error:
+            parser.error(f"--midi-dir: {error}")
+    if args.workers is not None and args.workers < 0:
+        parser.error(f"--workers must be >= 0, got {args.workers}")
     command = "python -m seqtutor_envs.melody.corpus " + " ".join(sys.argv[1:] if argv is None else argv)
-    corpus = build_corpus(args.collections, args.midi_dir, args.workers, not args.no_progress, args.seed, command)
+    try:
+        corpus = build_corpus(args.collections, args.midi_dir, args.workers, not args.no_progress, args.seed, command)
+    except OSError as error:  # an unknown music21 collection, a folder removed meanwhile
+        parser.error(str(error))
     print(format_report(corpus.report))
+    if len(corpus) == 0:
+        print(empty_corpus_message(corpus.report, args.out), file=sys.stderr)
+        return 1
     path = corpus.save(args.out)
     print(
         f"\n{len(corpus)} tunes ({int(corpus.split.sum())} validation), {corpus.num_steps} steps, "

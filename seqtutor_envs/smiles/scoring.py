@@ -307,8 +307,10 @@ class MoleculeScorer:
 
     * raw cache: input string -> canonical SMILES (or "invalid") and token length, so a repeated
       string costs one dict lookup, not a parse;
-    * property cache: canonical SMILES -> the properties computed so far (only those asked for are
-      computed: QED alone is ~70 % of the cost of all four).
+    * property cache: canonical SMILES -> its properties. A molecule seen for the first time gets
+      all four base properties at once, whatever was asked: in the env an episode's end asks for the
+      objective's property and then for every property (``info``), and one pass needs one parse and
+      one Crippen logP (QED computes it too) instead of two of each.
 
     Before any RDKit call a string is checked by the syntactic prefix filter, which rejects most
     unfinished SMILES prefixes for a few microseconds.
@@ -435,11 +437,8 @@ class MoleculeScorer:
         unknown = want - set(PROPERTIES)
         if unknown:
             raise ValueError(f"unknown properties {sorted(unknown)}; choose from {PROPERTIES}")
-        need = set(want)
-        if "plogp" in need:
-            need |= {"logp", "sa", "ring_penalty"}
-        need.discard("plogp")
-        idx_need = [i for i, k in enumerate(_BASE) if k in need]
+        need = set(_BASE)  # computed together (see the class docstring)
+        idx_need = list(range(len(_BASE)))
 
         n = len(smiles)
         valid = np.zeros(n, dtype=bool)

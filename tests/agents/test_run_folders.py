@@ -249,3 +249,10 @@ def test_unknown_pickled_field_is_refused_by_the_python_api_too(run_folder, tmp_
     with pytest.raises(UnsafeModelError, match="field 'extra' holds pickled Python"):
         PsiLearning.load(run_folder / "model.zip", env=env)
     assert not marker.exists()
+
+
+def test_pretrain_input_errors_are_printed_not_raised(tmp_path, capsys):
+    bad = tmp_path / "latin1.smi"
+    bad.write_bytes("CCO\nC\xe9C\n".encode("latin-1"))
+    code, err = cli(capsys, "pretrain", "smiles", "--data", str(bad), "--out", str(tmp_path / "p.pt"), "--max-epochs", "1")
+    assert code == 2 and "latin1.smi is not UTF-8 text" in err

@@ -14,7 +14,7 @@ HAS_RAY = importlib.util.find_spec("ray") is not None
 
 def frontier(tmp_path: Path, backend: str, *extra: str) -> subprocess.CompletedProcess:
     cmd = [sys.executable, str(ROOT / "benchmarks" / "frontier.py"), "--algos", "psi", "--target-kls", "0.3",
-           "--cs", "1", "--seeds", "0", "--steps", "1500", "--episodes", "40", "--backend", backend,
+           "--tutor-cs", "1", "--seeds", "0", "--steps", "1500", "--episodes", "40", "--backend", backend,
            "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "frontier"), *extra]
     return subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=600)
 

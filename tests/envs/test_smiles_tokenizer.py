@@ -192,8 +192,8 @@ def test_read_smiles_csv(tmp_path: Path) -> None:
     p.write_text("id,SMILES,score\n1,CCO,0.5\n2,c1ccccc1,0.1\n")
     assert read_smiles_file(p) == ["CCO", "c1ccccc1"]
     q = tmp_path / "first.csv.gz"
-    with gzip.open(q, "wt") as fh:
-        fh.write("structure,name\nCCN,ethylamine\n")
+    with gzip.open(q, "wt") as fh:  # other accepted names: canonical_smiles, isomeric_smiles (any case)
+        fh.write("name,Canonical_SMILES\nethylamine,CCN\n")
     assert read_smiles_file(q) == ["CCN"]
 
 
