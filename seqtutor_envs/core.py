@@ -183,6 +183,16 @@ class SequenceTask(ABC):
     def reset(self, env_indices: np.ndarray) -> None:
         """Clear per-sequence state of ``env_indices``."""
 
+    def prepare_step(self, actions: np.ndarray, env_indices: np.ndarray | None, tokens: np.ndarray,
+                     lengths: np.ndarray) -> None:
+        """Start work :meth:`step` will need, before the prior's forward runs (which does not depend on it).
+
+        The core calls it with the same arguments as :meth:`step`, then runs the prior's batched
+        forward, then calls :meth:`step`: a task whose reward is slow to compute (RDKit scoring) can
+        start it in a worker process here and collect it in :meth:`step`, so the two overlap.
+        Must not change what :meth:`step` would return. The default does nothing.
+        """
+
     @abstractmethod
     def step(self, actions: np.ndarray, env_indices: np.ndarray | None, tokens: np.ndarray, lengths: np.ndarray) -> TaskStep:
         """Score ``actions`` of the sequences ``env_indices`` (None: all, in order).
@@ -259,7 +269,7 @@ class SequenceCore:
         self.tokens[env_indices] = self.task.pad_token
         self.tokens[env_indices, 0] = primers
         self.lengths[env_indices] = 0
-        self._advance_prior(env_indices, primers, fresh=True)
+        self._commit_prior(env_indices, self._prior_forward(env_indices, primers, fresh=True))
 
     def step(self, actions: np.ndarray, env_indices: np.ndarray | None = None) -> tuple[np.ndarray, TaskStep, np.ndarray]:
         """Emit ``actions`` in ``env_indices`` (None: all envs); returns (reward, task step, log p(a|s))."""
@@ -271,6 +281,8 @@ class SequenceCore:
         self.tokens[idx, positions] = actions
         self.lengths[idx] = positions
         try:
+            self.task.prepare_step(actions, env_indices, self.tokens, self.lengths)
+            advance = self._prior_forward(env_indices, actions, fresh=False)  # overlaps the task's prepared work
             result = self.task.step(actions, env_indices, self.tokens, self.lengths)
             # No np.errstate here (it costs microseconds per step): tasks keep their domain rewards within
             # domain_reward_limit, so only a task that does not can overflow, and it also gets numpy's warning.
@@ -281,7 +293,7 @@ class SequenceCore:
             self.tokens[idx, positions] = self.task.pad_token
             self.lengths[idx] = positions - 1
             raise
-        self._advance_prior(env_indices, actions, fresh=False)
+        self._commit_prior(env_indices, advance)  # only now: a refused step leaves the prior's state as it was
         return reward, result, action_log_prob
 
     def _overflow_message(self, reward: np.ndarray, domain_reward: np.ndarray, log_prob: np.ndarray) -> str:
@@ -302,25 +314,31 @@ class SequenceCore:
             "refused and the env left as it was"
         )
 
-    def _advance_prior(self, env_indices: np.ndarray | None, tokens: np.ndarray, fresh: bool) -> None:
+    def _prior_forward(self, env_indices: np.ndarray | None, tokens: np.ndarray, fresh: bool
+                       ) -> tuple[np.ndarray, torch.Tensor, torch.Tensor]:
+        """The prior's next log-probabilities and LSTM state after ``tokens`` (computed, not yet committed)."""
         token_t = torch.from_numpy(np.ascontiguousarray(tokens, dtype=np.int64))
         if env_indices is None:
-            if fresh:
-                self.h.zero_()
-                self.c_state.zero_()
-            log_probs, (self.h, self.c_state) = self.stepper(token_t, (self.h, self.c_state))
-            self.log_probs[:] = log_probs.clamp_(min=LOG_PROB_FLOOR).numpy()
-            return
-        idx_t = torch.from_numpy(env_indices)
-        if fresh:
+            h, c = (torch.zeros_like(self.h), torch.zeros_like(self.c_state)) if fresh else (self.h, self.c_state)
+        elif fresh:
             h = torch.zeros((self.h.shape[0], len(env_indices), self.h.shape[2]))
             c = torch.zeros_like(h)
         else:
+            idx_t = torch.from_numpy(env_indices)
             h, c = self.h[:, idx_t], self.c_state[:, idx_t]
-        log_probs, (h, c) = self.stepper(token_t, (h, c))
+        log_probs, (h, c) = self.stepper(token_t, (h, c))  # the stepper never writes into the state it is given
+        return log_probs.clamp_(min=LOG_PROB_FLOOR).numpy(), h, c
+
+    def _commit_prior(self, env_indices: np.ndarray | None, advance: tuple[np.ndarray, torch.Tensor, torch.Tensor]) -> None:
+        log_probs, h, c = advance
+        if env_indices is None:
+            self.h, self.c_state = h, c
+            self.log_probs[:] = log_probs
+            return
+        idx_t = torch.from_numpy(env_indices)
         self.h[:, idx_t] = h
         self.c_state[:, idx_t] = c
-        self.log_probs[env_indices] = log_probs.clamp_(min=LOG_PROB_FLOOR).numpy()
+        self.log_probs[env_indices] = log_probs
 
     # ----------------------------------------------------------------- observations
     def observation_space(self) -> spaces.Dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -35,8 +36,20 @@ DEFAULT_C: dict[str, float] = {"qed": 0.02, "plogp": 0.2, "paper": PAPER_C}
 DEFAULT_C_GUACAMOL = 0.02
 DEFAULT_C_CALLABLE = 0.1
 ACCEPTED_KWARGS = (
-    "objective", "c", "prior_weight", "max_length", "prior_path", "render_mode", "diversity_filter"
+    "objective", "c", "prior_weight", "max_length", "prior_path", "render_mode", "diversity_filter",
+    "scoring_workers",
 )
+#: Below this many envs a scoring worker costs more (process round trips) than it overlaps.
+AUTO_SCORING_MIN_ENVS = 128
+
+
+def resolve_scoring_workers(value: Any, num_envs: int) -> int:
+    """``scoring_workers``: an int >= 0, or ``"auto"`` (one worker for >= 128 envs on a machine of >= 2 CPUs)."""
+    if value == "auto":
+        return 1 if num_envs >= AUTO_SCORING_MIN_ENVS and (os.cpu_count() or 1) >= 2 else 0
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"scoring_workers must be an integer >= 0 or 'auto', got {value!r}")
+    return int(value)
 
 
 def default_prior_path() -> Path:
@@ -68,10 +81,12 @@ class SmilesTask(SequenceTask):
 
     name = ENV_ID
 
-    def __init__(self, num_envs: int, vocab: Vocabulary, max_length: int, objective: Objective) -> None:
+    def __init__(self, num_envs: int, vocab: Vocabulary, max_length: int, objective: Objective,
+                 scoring_workers: int = 0) -> None:
         if not isinstance(max_length, (int, np.integer)) or max_length < 2:
             raise ValueError(f"max_length must be an integer >= 2, got {max_length!r}")
         super().__init__(num_envs, int(max_length), vocab.num_actions, pad_token=vocab.pad_id)
+        self.scoring_workers = scoring_workers
         self.vocab = vocab
         self.objective = objective
         self.scorer: MoleculeScorer = objective.scorer
@@ -81,6 +96,15 @@ class SmilesTask(SequenceTask):
 
     def primer(self, rng: np.random.Generator, options: dict[str, Any] | None) -> int:
         return self.vocab.bos_id
+
+    def prepare_step(self, actions, env_indices, tokens, lengths) -> None:
+        """Send the molecules this step finishes to the scoring worker(s), to overlap RDKit with the prior."""
+        if not self.scoring_workers:
+            return
+        idx = np.arange(self.num_envs) if env_indices is None else env_indices
+        done = idx[(actions == self.vocab.end_id) | (lengths[idx] >= self.max_length)]
+        if len(done):
+            self.scorer.prefetch(self.smiles_of(tokens, lengths, done), workers=self.scoring_workers)
 
     def reset(self, env_indices: np.ndarray) -> None:
         self.tracker.reset(env_indices)
@@ -160,7 +184,8 @@ class SmilesTask(SequenceTask):
         return "".join(self.vocab.tokens[t] for t in ids)
 
 
-def _build(num_envs: int, objective, c, max_length: int, prior_path: str | None, diversity_filter=None):
+def _build(num_envs: int, objective, c, max_length: int, prior_path: str | None, diversity_filter=None,
+           scoring_workers: Any = 0):
     path = Path(prior_path) if prior_path is not None else default_prior_path()
     stepper, metadata = load_frozen_prior(path)
     vocab = vocabulary_of_prior(metadata, stepper.num_outputs, path)
@@ -182,7 +207,8 @@ def _build(num_envs: int, objective, c, max_length: int, prior_path: str | None,
         else:
             c = DEFAULT_C_CALLABLE
     obj = apply_diversity_filter(obj, diversity_filter)
-    return SmilesTask(num_envs, vocab, max_length, obj), stepper, c, str(path)
+    workers = resolve_scoring_workers(scoring_workers, num_envs)
+    return SmilesTask(num_envs, vocab, max_length, obj, workers), stepper, c, str(path)
 
 
 def _filter_of(task: SmilesTask) -> DiversityFilter | None:
@@ -242,7 +268,9 @@ class SmilesEnv(SequenceEnv):
     ``diversity_filter``: ``None``/``False`` (off), ``True`` (REINVENT's defaults) or a dict of
     ``DiversityFilter`` options (``bucket_size``, ``min_score``, ``penalize_repeats``,
     ``cache_size``). ``render_mode``: ``"ansi"`` (the SMILES) or
-    ``"rgb_array"`` (an RDKit depiction). ``gym.make_vec(..., num_envs=N)`` builds the batched
+    ``"rgb_array"`` (an RDKit depiction). ``scoring_workers``: RDKit scoring in that many worker
+    processes, overlapped with the prior's forward (single env: 0; vector env: ``"auto"``, one
+    worker from 128 envs). ``gym.make_vec(..., num_envs=N)`` builds the batched
     :class:`SmilesVectorEnv`.
 
     ## Version History
@@ -258,10 +286,12 @@ class SmilesEnv(SequenceEnv):
         prior_path: str | None = None,
         render_mode: str | None = None,
         diversity_filter: bool | Mapping[str, Any] | None = None,
+        scoring_workers: int | str = 0,
         **unknown: Any,
     ) -> None:
         check_unknown_kwargs(ENV_ID, unknown, ACCEPTED_KWARGS)
-        task, stepper, c, self.prior_path = _build(1, objective, c, max_length, prior_path, diversity_filter)
+        task, stepper, c, self.prior_path = _build(1, objective, c, max_length, prior_path, diversity_filter,
+                                                   scoring_workers)
         self.vocab = task.vocab
         self.diversity_filter = _filter_of(task)
         super().__init__(task, stepper, c, prior_weight, render_mode)
@@ -278,6 +308,9 @@ class SmilesVectorEnv(SequenceVectorEnv):
 
     One prior forward per step, one syntactic-filter update, and one batched, cached RDKit scoring
     call for the molecules that finished (plus completable prefixes for the ``paper`` objective).
+    ``scoring_workers`` (default ``"auto"``: one for >= 128 envs on >= 2 CPUs) scores the finishing
+    molecules in worker processes (one pool shared by the process's envs) while the prior's forward
+    runs; results are identical either way.
     With ``diversity_filter``, molecules finishing at the same step enter the filter in env order.
     """
 
@@ -292,11 +325,12 @@ class SmilesVectorEnv(SequenceVectorEnv):
         render_mode: str | None = None,
         autoreset_mode: str = "next_step",
         diversity_filter: bool | Mapping[str, Any] | None = None,
+        scoring_workers: int | str = "auto",
         **unknown: Any,
     ) -> None:
         check_unknown_kwargs(ENV_ID, unknown, ("num_envs", "autoreset_mode") + ACCEPTED_KWARGS)
         task, stepper, c, self.prior_path = _build(
-            check_num_envs(num_envs), objective, c, max_length, prior_path, diversity_filter
+            check_num_envs(num_envs), objective, c, max_length, prior_path, diversity_filter, scoring_workers
         )
         self.vocab = task.vocab
         self.diversity_filter = _filter_of(task)

@@ -19,6 +19,7 @@ it gets ``valid = False`` and the finite values of :data:`INVALID_VALUES`, chose
 
 from __future__ import annotations
 
+import atexit
 import importlib
 import math
 import os
@@ -302,6 +303,52 @@ _BASE = ("logp", "qed", "sa", "ring_penalty")  # cached per molecule; plogp is d
 _INVALID = object()  # raw-cache marker for a string RDKit rejected
 
 
+# ------------------------------------------------------------------------------------------------
+# Scoring in a worker process (the SMILES env overlaps it with the prior's forward)
+# ------------------------------------------------------------------------------------------------
+
+_WORKER_SCORER: "MoleculeScorer | None" = None
+_POOLS: dict[int, Any] = {}
+
+
+def _score_in_worker(smiles: list[str]) -> list[tuple[str, str | None, int, tuple[float, ...] | None]]:
+    """``(string, canonical or None, token length, base properties or None)`` of each string (runs in a worker)."""
+    global _WORKER_SCORER
+    if _WORKER_SCORER is None:
+        _WORKER_SCORER = MoleculeScorer(cache_size=10_000)
+    scorer = _WORKER_SCORER
+    out = []
+    for s in smiles:
+        mols: dict[str, Chem.Mol] = {}
+        canon, length = scorer._lookup_raw(s, mols)
+        props = scorer._compute(canon, mols.get(canon), set(_BASE), _NAN4) if canon is not None else None
+        out.append((s, canon, int(length), props))
+    return out
+
+
+def scoring_pool(workers: int):
+    """A process pool of ``workers`` RDKit scorers, shared by every env of this process (created once)."""
+    if workers not in _POOLS:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # fork where there is one (as torch's DataLoader does): a spawned worker would re-run the user's
+        # main script, which breaks every script without an ``if __name__ == "__main__"`` guard. The
+        # worker runs RDKit only, never torch, so the parent's torch thread pools do not matter to it.
+        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        if not _POOLS:
+            atexit.register(shutdown_scoring_pools)  # before interpreter teardown, which the pool's threads outlive
+        _POOLS[workers] = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method))
+    return _POOLS[workers]
+
+
+def shutdown_scoring_pools() -> None:
+    """Stop the scoring workers (at exit, or to free the processes early)."""
+    while _POOLS:
+        _, pool = _POOLS.popitem()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 class MoleculeScorer:
     """Batched molecule properties with two caches.
 
@@ -322,6 +369,7 @@ class MoleculeScorer:
     def __init__(self, cache_size: int | None = 500_000) -> None:
         self._raw: _LRU = _LRU(cache_size)
         self._props: _LRU = _LRU(cache_size)
+        self._pending: list[Any] = []  # futures of prefetch() not yet absorbed
         self.stats: dict[str, int] = dict.fromkeys(
             ("raw_hits", "raw_misses", "syntax_rejects", "parses", "prop_hits", "prop_misses", "errors"), 0
         )
@@ -360,11 +408,36 @@ class MoleculeScorer:
 
     def canonical(self, smiles: Any) -> str | None:
         """Canonical SMILES of one input, or ``None`` if invalid (cached, never raises)."""
+        self._drain()
         return self._lookup_raw(smiles)[0]
 
     def canonical_batch(self, smiles: Iterable[Any]) -> list[str | None]:
         """:meth:`canonical` of each input."""
+        self._drain()
         return [self._lookup_raw(s)[0] for s in smiles]
+
+    # ---- asynchronous scoring ---------------------------------------------------------------
+    def prefetch(self, smiles: Sequence[Any], workers: int = 1) -> None:
+        """Start scoring ``smiles`` in a worker process; the next call that needs them waits for the results.
+
+        Only strings this scorer has not seen are sent; results fill the same caches a direct call
+        would, so answers are identical with or without prefetching.
+
+        :param smiles: strings (e.g. the molecules that finish at this env step).
+        :param workers: size of the (process-wide, shared) pool.
+        """
+        fresh = [s for s in dict.fromkeys(smiles) if isinstance(s, str) and self._raw.lookup(s) is None]
+        if fresh:
+            self._pending.append(scoring_pool(workers).submit(_score_in_worker, fresh))
+
+    def _drain(self) -> None:
+        """Absorb the results of every pending :meth:`prefetch` into the caches."""
+        while self._pending:
+            for s, canon, length, props in self._pending.pop(0).result():
+                if self._raw.lookup(s) is None:
+                    self._raw.store(s, (_INVALID if canon is None else canon, length))
+                if canon is not None and props is not None and self._props.lookup(canon) is None:
+                    self._props.store(canon, props)
 
     def mol(self, smiles: Any) -> Chem.Mol | None:
         """A fresh RDKit molecule of the canonical form of ``smiles`` (``None`` if invalid)."""
@@ -440,6 +513,7 @@ class MoleculeScorer:
         need = set(_BASE)  # computed together (see the class docstring)
         idx_need = list(range(len(_BASE)))
 
+        self._drain()
         n = len(smiles)
         valid = np.zeros(n, dtype=bool)
         length = np.zeros(n, dtype=np.int64)

@@ -194,3 +194,20 @@ def test_vocabulary_mismatch_between_weights_and_env(tmp_path):
     wrong = LSTMPrior(PriorConfig(num_outputs=10, num_inputs=11, hidden_size=8)).save(tmp_path / "w.pt", meta)
     with pytest.raises(ValueError, match="vocabulary mismatch"):
         gym.make(ENV_ID, prior_path=str(wrong))
+
+
+def test_scoring_in_a_worker_process_gives_identical_episodes():
+    """Overlapping RDKit scoring with the prior (scoring_workers) changes nothing but the speed."""
+    from seqtutor_envs.evaluation import prior_policy, run_episodes
+
+    runs = [run_episodes("SeqTutor-SMILES-v0", 64, prior_policy(seed=5), batch_size=64, seed=5,
+                         env_kwargs={"scoring_workers": workers}) for workers in (0, 1)]
+    assert runs[0].finals["smiles"] == runs[1].finals["smiles"]
+    assert np.array_equal(runs[0].domain_returns, runs[1].domain_returns)
+    for key in ("qed", "sa", "logp", "valid"):
+        assert np.array_equal(runs[0].finals[key], runs[1].finals[key]), key
+
+
+def test_scoring_workers_is_checked():
+    with pytest.raises(ValueError, match="scoring_workers must be an integer >= 0 or 'auto', got -1"):
+        gym.make_vec("SeqTutor-SMILES-v0", num_envs=2, scoring_workers=-1)
