@@ -152,7 +152,7 @@ def run_pmo_trial(trial: dict[str, Any]) -> dict[str, Any]:
            "top10_auc": top_k_auc(scores, 10, 100, budget), "top1": top_k_mean(scores, 1),
            "top10": top_k_mean(scores, 10), "top100": top_k_mean(scores, 100),
            "valid": log.valid / max(log.generated, 1), "unique": len(log.scores) / max(log.valid, 1),
-           "top100_intdiv": internal_diversity(best) if len(best) > 1 else float("nan"),
+           "top100_intdiv": internal_diversity(best)[0] if len(best) > 1 else float("nan"),
            "top100_scaffolds": len(scaffolds), "best": best[0] if best else ""}
     row = {k: (float(v) if hasattr(v, "dtype") else v) for k, v in row.items()}
     atomic_write_text(done, json.dumps(row, indent=1))

@@ -345,7 +345,8 @@ def _check_writable(out: Path) -> None:
 
 
 def _write_config(out: Path, config: TrainConfig, model) -> None:
-    resolved = dataclasses.asdict(config)
+    # Not dataclasses.asdict: it deep-copies every value, and an env kwarg may be a live object (an Objective).
+    resolved = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
     resolved["resolved"] = {
         "algo_class": type(model).__name__,
         "n_envs": config.resolved_n_envs(),
