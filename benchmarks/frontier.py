@@ -176,6 +176,8 @@ def main() -> None:
     parser.add_argument("--tutor-cs", nargs="*", type=float, default=[],
                         help="fixed values of c for the KL-targeted learners too (default: none)")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--stock-seeds", nargs="+", type=int, default=None,
+                        help="seeds of the stock SB3 learners (default: --seeds)")
     parser.add_argument("--algo-kwarg", action="append", default=[], metavar="KEY=VALUE",
                         help="Sequence Tutor hyperparameter for every trial (JSON value)")
     parser.add_argument("--steps", type=int, default=800_000)
@@ -203,7 +205,7 @@ def main() -> None:
     if "dap" in args.algos:
         trials += make_trials(MELODY, ["dap"], [{"c": c} for c in args.dap_cs], args.seeds, **common)
     stock = [a for a in args.algos if a not in KL_TARGETED + ("dap",)]
-    trials += make_trials(MELODY, stock, [{"c": c} for c in args.cs], args.seeds, **common)
+    trials += make_trials(MELODY, stock, [{"c": c} for c in args.cs], args.stock_seeds or args.seeds, **common)
     rows = run_trials(trials, args.backend, workers=args.workers, cpus_per_trial=args.threads, address=args.address,
                       storage=Path(args.runs) / "ray", name=Path(args.out).name, resume=args.resume)
     note = (f"{args.steps:,} env steps per trial, {args.episodes:,} compositions evaluated per trial; Sequence Tutor "
