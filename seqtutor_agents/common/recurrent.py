@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import torch as th
+from gymnasium import spaces
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.vec_env import VecEnv
 
@@ -48,6 +49,24 @@ def env_prior(env: VecEnv) -> tuple[LSTMPrior, str]:
         raise ValueError("this env has no 'prior_path': is it a seqtutor env (make_sb3_vec_env)?") from None
     prior, _ = LSTMPrior.load(path)
     return prior, str(path)
+
+
+def prepare_prior_policy(model: Any) -> LSTMPrior | None:
+    """Shared ``_setup_model`` step of every seqtutor learner: check that the env is a seqtutor env,
+    load its prior (remembering ``model.prior_path``) and default the policy's ``net_config`` to the
+    prior's architecture. Returns the prior (None when the model has no env, e.g. while loading).
+    """
+    space = model.observation_space
+    if not isinstance(space, spaces.Dict) or not OBSERVATION_KEYS <= set(space.spaces):
+        raise ValueError(
+            f"{type(model).__name__} needs a seqtutor environment (Dict observation with 'tokens', 'step', "
+            f"'prior_log_probs'), got observation space {space}"
+        )
+    prior = None
+    if model.env is not None:
+        prior, model.prior_path = env_prior(model.env)
+    model.policy_kwargs.setdefault("net_config", config_dict(prior) if prior is not None else None)
+    return prior
 
 
 def make_prior_network(net_config: dict[str, Any], prior: LSTMPrior | None = None) -> LSTMPrior:

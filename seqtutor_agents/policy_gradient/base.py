@@ -26,7 +26,7 @@ from seqtutor_envs.core import RewardParts
 
 from ..common.episodes import Episode, EpisodeAssembler, Episodes, next_observations
 from ..common.kl import RolloutStats, kl_and_entropy
-from ..common.recurrent import OBSERVATION_KEYS, config_dict, env_prior, reset_state
+from ..common.recurrent import prepare_prior_policy, reset_state
 from ..common.safe_load import SafeLoadMixin
 from ..common.validation import check_learning_rate, check_number
 from .policies import PriorLSTMPolicy
@@ -98,15 +98,7 @@ class EpisodicPolicyGradient(SafeLoadMixin, BaseAlgorithm):
     def _setup_model(self) -> None:
         self._setup_lr_schedule()
         self.set_random_seed(self.seed)
-        if not isinstance(self.observation_space, spaces.Dict) or not OBSERVATION_KEYS <= set(self.observation_space.spaces):
-            raise ValueError(
-                f"{type(self).__name__} needs a seqtutor environment (Dict observation with 'tokens', 'step', "
-                f"'prior_log_probs'), got observation space {self.observation_space}"
-            )
-        prior = None
-        if self.env is not None:
-            prior, self.prior_path = env_prior(self.env)
-        self.policy_kwargs.setdefault("net_config", config_dict(prior) if prior is not None else None)
+        prior = prepare_prior_policy(self)
         self.policy_kwargs["value_head"] = self.value_head
         self.policy = self.policy_class(self.observation_space, self.action_space, self.lr_schedule, **self.policy_kwargs)
         self.policy = self.policy.to(self.device)
