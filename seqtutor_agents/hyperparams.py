@@ -45,8 +45,10 @@ _TUTOR_SMILES = {**_TUTOR, "gamma": 1.0, "td_lambda": 0.9}
 
 HYPERPARAMS: dict[str, dict[str, dict[str, Any]]] = {
     MELODY: {"q": dict(_TUTOR), "psi": dict(_TUTOR), "g": dict(_TUTOR), **copy.deepcopy(_PG), **copy.deepcopy(_STOCK)},
-    SMILES: {"q": dict(_TUTOR_SMILES), "psi": dict(_TUTOR_SMILES), "g": dict(_TUTOR_SMILES), **copy.deepcopy(_PG),
-             **copy.deepcopy(_STOCK)},
+    # Ψ acts more sharply than G at the same c (KL 0.14 at c = 0.05 vs G's 0.05 at c = 0.02) and lost
+    # internal diversity below 0.80 at c <= 0.05 on seed 0: it gets a larger c.
+    SMILES: {"q": dict(_TUTOR_SMILES), "psi": {**_TUTOR_SMILES, "env_kwargs": {"c": 0.08}}, "g": dict(_TUTOR_SMILES),
+             **copy.deepcopy(_PG), **copy.deepcopy(_STOCK)},
 }
 
 #: Keys of a table entry that are not arguments of the algorithm.
