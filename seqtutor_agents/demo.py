@@ -53,15 +53,19 @@ def plot_training_curve(progress: dict[str, np.ndarray], path: Path, config: Tra
     from matplotlib.ticker import FuncFormatter
 
     steps = progress.get("time/total_timesteps")
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    for ax, key, label in (
-        (axes[0], "rollout/domain_reward", "music-theory reward per step"),
-        (axes[1], "rollout/kl_prior", "KL(π ‖ prior) per step (nats)"),
-    ):
+    panels = [("rollout/domain_reward", "music-theory reward per step"),
+              ("rollout/kl_prior", "KL(π ‖ prior) per step (nats)")]
+    if config.target_kl is not None:  # the controller's c beside the KL it steers
+        panels.append(("train/c", "c (adapted)"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6))
+    for ax, (key, label) in zip(axes, panels):
         values = progress.get(key)
         if steps is not None and values is not None:
             ok = ~np.isnan(values) & ~np.isnan(steps)
             ax.plot(steps[ok], values[ok], color="tab:blue")
+        if key == "rollout/kl_prior" and config.target_kl is not None:
+            ax.axhline(config.target_kl, color="grey", linestyle="--", label="target")
+            ax.legend(loc="best")
         ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x / 1e3:.0f}k"))
         ax.set_xlabel("env steps")
         ax.set_ylabel(label)
