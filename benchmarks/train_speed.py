@@ -105,9 +105,11 @@ def main() -> None:
         "# Training speed: every learner family on the native batched envs\n\n"
         f"{machine_markdown(machine_description())}\n\n" + "\n".join(sections) + "\n"
         "Wall-clock including collection, replay sampling and gradient steps, one run after the other in this "
-        f"process. Hyperparameters: the table's (seqtutor_agents/hyperparams.py): G {g_kwargs}; DAP "
+        f"process. Hyperparameters: the table's (seqtutor_agents/hyperparams.py). Melody: G {g_kwargs}; DAP "
         f"{algo_kwargs('dap')}; KL-PPO {algo_kwargs('klppo')}; DQN {dqn_kwargs}. G replays 32 episodes x 32 "
-        "steps per gradient step, DQN 32 transitions.\n"
+        "steps per gradient step, DQN 32 transitions. SMILES: G "
+        f"{algo_kwargs('g', SMILES_ID)}; Ψ {algo_kwargs('psi', SMILES_ID)}; DAP {algo_kwargs('dap', SMILES_ID)}; "
+        f"KL-PPO {algo_kwargs('klppo', SMILES_ID)}.\n"
     )
     print(text)
     write_text(RESULTS_DIR / "train_speed.md", text)

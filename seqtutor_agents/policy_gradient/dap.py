@@ -74,7 +74,8 @@ class DAP(EpisodicPolicyGradient):
     :param learning_rate: Adam step size (REINVENT: 1e-4).
     :param batch_size: sequences per update (REINVENT: 64-128).
     :param c: the learner's c, σ = 1/c (None: the env's c).
-    :param replay_memory: capacity of the top-k experience-replay memory (0: off).
+    :param replay_memory: capacity of the top-k experience-replay memory (0: off). The memory is not
+        saved with the model or its checkpoints: a resumed run starts with an empty one.
     :param replay_sample: remembered sequences added to each update.
     :param max_grad_norm: gradient clipping norm (None: none, as REINVENT).
     Other parameters: see :class:`~seqtutor_agents.policy_gradient.base.EpisodicPolicyGradient`.
