@@ -20,6 +20,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -181,6 +182,24 @@ def _ray_trainable(config: dict[str, Any]) -> None:
     tune.report({"row": json.dumps(row)})
 
 
+#: Longest temp folder under which Ray's socket paths ("<dir>/session_<date>_<time>_<us>_<pid>/sockets/
+#: plasma_store", ~64 more characters) stay within the 107 bytes of an AF_UNIX socket path.
+RAY_TEMP_DIR_MAX = 40
+
+
+def _short_ray_temp_dir() -> str | None:
+    """A temp folder for a local Ray whose socket paths fit AF_UNIX's limit (None: Ray's default fits).
+
+    Ray puts its sessions under ``$RAY_TMPDIR`` or the system temp folder; a long ``TMPDIR`` (pytest's
+    ``tmp_path``, a cluster job's scratch folder) makes Ray fail at start with "AF_UNIX path length
+    cannot exceed 107 bytes". Then a short folder under ``/tmp`` is used instead.
+    """
+    base = os.path.join(os.environ.get("RAY_TMPDIR") or tempfile.gettempdir(), "ray")
+    if len(base) <= RAY_TEMP_DIR_MAX or not os.path.isdir("/tmp"):
+        return None
+    return tempfile.mkdtemp(prefix="ray-", dir="/tmp")
+
+
 def run_ray(trials: list[dict[str, Any]], cpus_per_trial: int, address: str | None, storage: Path, name: str,
             resume: bool = False) -> list[dict[str, Any]]:
     """Trials on Ray Tune: a local Ray by default, an existing cluster with ``address``; resumable."""
@@ -194,7 +213,7 @@ def run_ray(trials: list[dict[str, Any]], cpus_per_trial: int, address: str | No
             ray.init(address=address, log_to_driver=False)
         else:
             ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False,
-                     object_store_memory=100 * 1024**2)
+                     object_store_memory=100 * 1024**2, _temp_dir=_short_ray_temp_dir())
     trainable = tune.with_resources(_ray_trainable, {"cpu": cpus_per_trial})
     path = Path(storage).resolve() / name
     if resume and tune.Tuner.can_restore(str(path)):

@@ -50,3 +50,16 @@ def test_a_stopped_local_sweep_resumes_without_rerunning_finished_trials(tmp_pat
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert result.stat().st_mtime_ns == stamp  # reused, not retrained
     assert len(rows_of(tmp_path)) == 2
+
+
+def test_a_long_temp_folder_gives_ray_a_short_one_for_its_sockets(monkeypatch, tmp_path):
+    from seqtutor_agents.sweep import RAY_TEMP_DIR_MAX, _short_ray_temp_dir
+
+    monkeypatch.delenv("RAY_TMPDIR", raising=False)
+    long_dir = tmp_path / ("x" * 60)
+    monkeypatch.setenv("RAY_TMPDIR", str(long_dir))
+    short = _short_ray_temp_dir()
+    assert short is not None and len(short) <= RAY_TEMP_DIR_MAX and Path(short).is_dir()
+    Path(short).rmdir()
+    monkeypatch.setenv("RAY_TMPDIR", "/tmp")
+    assert _short_ray_temp_dir() is None  # Ray's own default fits
