@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import RESULTS_DIR, markdown_table, write_text  # noqa: E402
 from benchmarks.sweep import write_rows  # noqa: E402
-from seqtutor_agents.sweep import MELODY, make_trials, run_trials  # noqa: E402
+from seqtutor_agents.sweep import SweepFolderError, MELODY, make_trials, run_trials  # noqa: E402
 
 SEQUENCE_TUTOR = ("q", "psi", "g")
 KL_TARGETED = SEQUENCE_TUTOR + ("klppo",)
@@ -186,7 +186,8 @@ def main() -> None:
     parser.add_argument("--address", default=None, help="Ray cluster address (default: a local Ray)")
     parser.add_argument("--workers", type=int, default=2, help="local backend: trials at once")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per trial")
-    parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--resume", action="store_true", help="continue a stopped sweep (finished trials are kept)")
+    parser.add_argument("--overwrite", action="store_true", help="run every trial again, replacing an earlier sweep's")
     parser.add_argument("--runs", default="runs/frontier")
     parser.add_argument("--out", default=str(RESULTS_DIR / "melody_frontier"))
     args = parser.parse_args()
@@ -206,8 +207,11 @@ def main() -> None:
         trials += make_trials(MELODY, ["dap"], [{"c": c} for c in args.dap_cs], args.seeds, **common)
     stock = [a for a in args.algos if a not in KL_TARGETED + ("dap",)]
     trials += make_trials(MELODY, stock, [{"c": c} for c in args.cs], args.stock_seeds or args.seeds, **common)
-    rows = run_trials(trials, args.backend, workers=args.workers, cpus_per_trial=args.threads, address=args.address,
-                      storage=Path(args.runs) / "ray", name=Path(args.out).name, resume=args.resume)
+    try:
+        rows = run_trials(trials, args.backend, workers=args.workers, cpus_per_trial=args.threads, address=args.address,
+                          storage=Path(args.runs) / "ray", name=Path(args.out).name, resume=args.resume, overwrite=args.overwrite)
+    except SweepFolderError as exc:
+        parser.exit(2, f"{parser.prog}: error: {exc}\n")
     note = (f"{args.steps:,} env steps per trial, {args.episodes:,} compositions evaluated per trial; Sequence Tutor "
             f"hyperparameters: the table's defaults" + (f" with {tutor_kwargs}" if tutor_kwargs else "") + ".")
     print(report(rows, Path(args.out), note))

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import RESULTS_DIR, markdown_table, write_text  # noqa: E402
 from benchmarks.sweep import write_rows  # noqa: E402
-from seqtutor_agents.sweep import run_trials  # noqa: E402
+from seqtutor_agents.sweep import SweepFolderError, run_trials  # noqa: E402
 
 #: REINVENT (SMILES) top-10 AUC in PMO (Gao et al. 2022, Table 2).
 PUBLISHED_REINVENT = {"qed": 0.941, "celecoxib_rediscovery": 0.713, "osimertinib_mpo": 0.837,
@@ -80,7 +80,8 @@ def main() -> None:
     parser.add_argument("--address", default=None)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--resume", action="store_true", help="continue a stopped sweep (finished trials are kept)")
+    parser.add_argument("--overwrite", action="store_true", help="run every trial again, replacing an earlier sweep's")
     parser.add_argument("--runs", default="runs/molecule_opt")
     parser.add_argument("--out", default=str(RESULTS_DIR / "molecule_opt"))
     args = parser.parse_args()
@@ -89,8 +90,11 @@ def main() -> None:
                "max_steps": args.max_steps, "runs": str(Path(args.runs).resolve()), "threads": args.threads,
                "resume": args.resume, **({} if args.c is not None else PMO_SETTINGS.get(algo, {}))}
               for oracle in args.oracles for algo in args.algos for seed in args.seeds]
-    rows = run_trials(trials, args.backend, workers=args.workers, cpus_per_trial=args.threads, address=args.address,
-                      storage=Path(args.runs) / "ray", name=Path(args.out).name, resume=args.resume)
+    try:
+        rows = run_trials(trials, args.backend, workers=args.workers, cpus_per_trial=args.threads, address=args.address,
+                          storage=Path(args.runs) / "ray", name=Path(args.out).name, resume=args.resume, overwrite=args.overwrite)
+    except SweepFolderError as exc:
+        parser.exit(2, f"{parser.prog}: error: {exc}\n")
     note = (f"PMO protocol: {args.budget:,} distinct valid molecules scored per run; top-10 AUC every 100 calls. "
             "Every learner starts from the shipped SMILES prior on SeqTutor-SMILES-v0 with the hyperparameter table's "
             f"SMILES settings{'' if args.c is None else f' and c = {args.c:g}'}"

@@ -23,7 +23,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import RESULTS_DIR, machine_description, machine_markdown, markdown_table, write_text  # noqa: E402
-from seqtutor_agents.sweep import SMILES, make_trials, run_trials, trial_name  # noqa: E402
+from seqtutor_agents.sweep import SweepFolderError, SMILES, make_trials, run_trials, trial_name  # noqa: E402
 
 ROWS = (("domain_return", "paper objective per molecule", "{:.1f}"), ("valid", "valid", "{:.1%}"),
         ("unique", "unique (of valid)", "{:.1%}"), ("novel", "novel (of unique valid)", "{:.1%}"),
@@ -63,7 +63,8 @@ def main() -> None:
     parser.add_argument("--backend", choices=["auto", "local", "ray"], default="auto")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--resume", action="store_true", help="continue a stopped sweep (finished trials are kept)")
+    parser.add_argument("--overwrite", action="store_true", help="run every trial again, replacing an earlier sweep's")
     parser.add_argument("--runs", default="runs/molecule_table")
     parser.add_argument("--out", default=str(RESULTS_DIR / "molecule_table"))
     args = parser.parse_args()
@@ -71,8 +72,11 @@ def main() -> None:
     setting = {"c": args.c, "env_kwargs": {"objective": "paper"}}
     trials = make_trials(SMILES, args.algos, [setting], args.seeds, steps=args.steps, episodes=args.episodes,
                          runs=str(Path(args.runs).resolve()), threads=args.threads, resume=args.resume)
-    rows = run_trials(trials, args.backend, workers=args.workers, cpus_per_trial=args.threads,
-                      storage=Path(args.runs) / "ray", name=Path(args.out).name, resume=args.resume)
+    try:
+        rows = run_trials(trials, args.backend, workers=args.workers, cpus_per_trial=args.threads,
+                          storage=Path(args.runs) / "ray", name=Path(args.out).name, resume=args.resume, overwrite=args.overwrite)
+    except SweepFolderError as exc:
+        parser.exit(2, f"{parser.prog}: error: {exc}\n")
     prior = prior_row(args.episodes, 0)
     reference = None
     if not args.no_novelty:

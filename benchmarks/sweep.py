@@ -28,7 +28,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import RESULTS_DIR, machine_description, machine_markdown, markdown_table, write_csv, write_text  # noqa: E402
-from seqtutor_agents.sweep import MELODY, METRICS, make_trials, run_trials  # noqa: E402
+from seqtutor_agents.sweep import SweepFolderError, MELODY, METRICS, make_trials, run_trials  # noqa: E402
 
 def fmt(value: Any) -> str:
     if isinstance(value, float):
@@ -63,7 +63,8 @@ def main() -> None:
     parser.add_argument("--cpus-per-trial", type=int, default=1)
     parser.add_argument("--workers", type=int, default=1, help="local trials at once")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per trial")
-    parser.add_argument("--resume", action="store_true", help="continue a stopped sweep")
+    parser.add_argument("--resume", action="store_true", help="continue a stopped sweep (finished trials are kept)")
+    parser.add_argument("--overwrite", action="store_true", help="run every trial again, replacing an earlier sweep's")
     parser.add_argument("--runs", default="runs/sweep")
     parser.add_argument("--out", default=str(RESULTS_DIR / "sweep"))
     args = parser.parse_args()
@@ -78,9 +79,12 @@ def main() -> None:
     trials = make_trials(args.env, args.algos, settings, args.seeds, steps=args.steps, n_envs=args.n_envs,
                          episodes=args.episodes, runs=str(Path(args.runs).resolve()), threads=args.threads,
                          resume=args.resume)
-    rows = run_trials(trials, args.backend, workers=args.workers, cpus_per_trial=args.cpus_per_trial,
-                      address=args.address, storage=Path(args.runs) / "ray", name=Path(args.out).name,
-                      resume=args.resume)
+    try:
+        rows = run_trials(trials, args.backend, workers=args.workers, cpus_per_trial=args.cpus_per_trial,
+                          address=args.address, storage=Path(args.runs) / "ray", name=Path(args.out).name,
+                          resume=args.resume, overwrite=args.overwrite)
+    except SweepFolderError as exc:
+        parser.exit(2, f"{parser.prog}: error: {exc}\n")
     print(write_rows(rows, Path(args.out), f"Sweep on {args.env}",
                      f"{args.steps:,} env steps per trial, {args.episodes:,} samples evaluated."))
 

@@ -102,9 +102,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "train":
             from .training import train
 
+            from .run_folder import TrainingInterrupted
+
             config, _ = train_config(args)
-            train(config, resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress,
-                  verbose=args.verbose)
+            try:
+                train(config, resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress,
+                      verbose=args.verbose)
+            except TrainingInterrupted as stopped:
+                print(f"seqtutor: {stopped}", file=sys.stderr)
+                return 128 + stopped.signum
             print(f"model, config and logs in {config.out}")
         elif args.command in ("sample", "evaluate"):
             _sample_or_evaluate(args)

@@ -38,6 +38,45 @@ METRICS = {
 RESULT_FILE = "trial_result.json"
 
 
+class SweepFolderError(ValueError):
+    """A sweep would silently redo or replace finished work (the command lines print it and exit 2)."""
+
+
+def trial_folder(trial: dict[str, Any]) -> Path:
+    """The run folder of a trial (PMO trials are named after their oracle too)."""
+    name = trial_name(trial)
+    if trial.get("kind") == "pmo":
+        name = f"{trial['oracle']}_{name}"
+    return Path(trial["runs"]) / name
+
+
+def check_sweep_folder(trials: list[dict[str, Any]], resume: bool, overwrite: bool, ray_folder: Path | None = None
+                       ) -> None:
+    """Refuse to start a sweep over trials that already exist unless ``resume`` or ``overwrite`` says what to do.
+
+    :param ray_folder: Tune's experiment folder of the sweep (Ray backend).
+    :raises SweepFolderError: existing trial folders (or a Tune experiment) and neither flag.
+    """
+    if resume and overwrite:
+        raise SweepFolderError("--resume keeps finished trials and --overwrite replaces them: pass one, not both")
+    existing = [trial_folder(t) for t in trials if trial_folder(t).exists()]
+    ray_exists = ray_folder is not None and Path(ray_folder).exists()
+    if (existing or ray_exists) and not (resume or overwrite):
+        where = existing[0] if existing else ray_folder
+        raise SweepFolderError(
+            f"this sweep has run before: {len(existing)} of its {len(trials)} trial folders exist (e.g. {where})"
+            f"{' and a Tune experiment at ' + str(ray_folder) if ray_exists else ''}. Pass --resume to keep finished "
+            "trials and run the rest, or --overwrite to run every trial again"
+        )
+    if overwrite:
+        for folder in existing:
+            (folder / RESULT_FILE).unlink(missing_ok=True)
+        if ray_exists:
+            import shutil
+
+            shutil.rmtree(ray_folder, ignore_errors=True)
+
+
 def trial_name(trial: dict[str, Any]) -> str:
     """A readable, unique folder name of a trial."""
     setting = f"kl{trial['target_kl']:g}" if trial.get("target_kl") is not None else ""
@@ -63,7 +102,7 @@ def run_trial(trial: dict[str, Any]) -> dict[str, Any]:
     from seqtutor_envs.evaluation import run_episodes
 
     env_id = trial["env_id"]
-    out = Path(trial["runs"]) / trial_name(trial)
+    out = trial_folder(trial)
     done = out / RESULT_FILE
     if trial.get("resume") and done.is_file():  # a resumed sweep: this trial finished before the stop
         return json.loads(done.read_text())
@@ -122,7 +161,7 @@ def run_pmo_trial(trial: dict[str, Any]) -> dict[str, Any]:
     from seqtutor_envs.smiles.pmo import OracleLog, top_k_auc, top_k_mean
     from seqtutor_envs.smiles.scoring import parse_smiles
 
-    out = Path(trial["runs"]) / f"{trial['oracle']}_{trial_name(trial)}"
+    out = trial_folder(trial)
     done = out / RESULT_FILE
     if trial.get("resume") and done.is_file():
         return json.loads(done.read_text())
@@ -237,8 +276,16 @@ def run_ray(trials: list[dict[str, Any]], cpus_per_trial: int, address: str | No
 
 def run_trials(trials: list[dict[str, Any]], backend: str, workers: int = 1, cpus_per_trial: int = 1,
                address: str | None = None, storage: Path | None = None, name: str = "sweep",
-               resume: bool = False) -> list[dict[str, Any]]:
-    """Run trials on the chosen backend (``"ray"``, ``"local"`` or ``"auto"``: Ray if installed)."""
+               resume: bool = False, overwrite: bool = False) -> list[dict[str, Any]]:
+    """Run trials on the chosen backend (``"ray"``, ``"local"`` or ``"auto"``: Ray if installed).
+
+    :param resume: keep the results of trials that finished before (a stopped sweep goes on).
+    :param overwrite: run every trial again, replacing what an earlier run of the sweep left.
+    :raises SweepFolderError: the sweep ran before and neither ``resume`` nor ``overwrite`` was given.
+    """
+    storage = storage or Path("runs/ray")
+    check_sweep_folder(trials, resume, overwrite, Path(storage).resolve() / name)
+    trials = [{**t, "resume": resume} for t in trials]
     if backend == "auto":
         try:
             import ray  # noqa: F401
@@ -247,7 +294,7 @@ def run_trials(trials: list[dict[str, Any]], backend: str, workers: int = 1, cpu
         except ImportError:
             backend = "local"
     if backend == "ray":
-        return run_ray(trials, cpus_per_trial, address, storage or Path("runs/ray"), name, resume)
+        return run_ray(trials, cpus_per_trial, address, storage, name, resume)
     return run_local(trials, workers)
 
 

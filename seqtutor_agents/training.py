@@ -2,11 +2,14 @@
 
 A run folder holds::
 
-    config.json            the resolved TrainConfig (+ the table's defaults it used), written first
+    config.json            the resolved TrainConfig (+ the table's defaults it used), written once, first
     model.zip              the final model (seqtutor's safe format: loading it runs no pickled code)
-    checkpoints/           model.zip, replay_buffer.npz and state.json, replaced atomically every
-                           --checkpoint-every env steps; state.json is written last
-    logs/                  SB3 logger output: progress.csv and TensorBoard events (logs/resume-K/ per resume)
+    checkpoints/ckpt-<step>-<n>/   whole checkpoints (model + optimiser, replay buffer or the learner's
+                           memory, state.json, MANIFEST.json), each published by one atomic rename every
+                           --checkpoint-every env steps and when training stops; the two newest are kept
+    logs/                  SB3 logger output: progress.csv and TensorBoard events (logs/resume-K/ per resume,
+                           with resume.json: the command and the steps asked for)
+    .seqtutor.lock         held by the one process writing the run (:mod:`seqtutor_agents.run_folder`)
 
 The CLI (:mod:`seqtutor_agents.cli`), the demo and the benchmarks all train through :func:`train`.
 """
@@ -28,8 +31,23 @@ import numpy as np
 from . import hyperparams
 from .common.safe_load import ModelFileError, load_model, load_replay_buffer, read_model_data, save_model, write_json
 from .common.validation import check_number
+from .run_folder import (
+    CHECKPOINTS,
+    Checkpoint,
+    ConfigError,
+    RunLock,
+    StopOnSignal,
+    TrainingInterrupted,
+    before_write,
+    clean_stale_files,
+    latest_checkpoint,
+    write_checkpoint,
+    write_failure,
+)
 
 SEQUENCE_TUTOR_ALGOS = ("q", "psi", "g")
+#: Learners with a replay buffer: a checkpoint of theirs is whole only with the buffer.
+REPLAY_ALGOS = SEQUENCE_TUTOR_ALGOS + ("dqn", "qrdqn")
 POLICY_GRADIENT_ALGOS = ("dap", "klppo")
 STOCK_ALGOS = ("ppo", "a2c", "dqn", "qrdqn", "recurrent_ppo")
 ALGO_CHOICES = SEQUENCE_TUTOR_ALGOS + POLICY_GRADIENT_ALGOS + STOCK_ALGOS
@@ -38,11 +56,8 @@ KL_TARGET_ALGOS = SEQUENCE_TUTOR_ALGOS + ("klppo",)
 ENV_IDS = (hyperparams.MELODY, hyperparams.SMILES)
 #: Fields that define what a run *is*; a resumed run must keep them (``steps`` etc. may change).
 IDENTITY_FIELDS = ("env_id", "algo", "c", "target_kl", "seed", "n_envs", "env_kwargs", "algo_kwargs")
-CONFIG_FILE, MODEL_FILE, CHECKPOINTS, LOGS = "config.json", "model.zip", "checkpoints", "logs"
-
-
-class ConfigError(ValueError):
-    """A bad training setting or a run folder that cannot be used as asked (the CLI prints it and exits 2)."""
+CONFIG_FILE, MODEL_FILE, LOGS = "config.json", "model.zip", "logs"
+__all__ = ["ConfigError", "TrainConfig", "TrainingInterrupted", "load_run", "read_run_config", "train"]
 
 
 def algorithm_class(name: str) -> type:
@@ -179,24 +194,8 @@ def make_model(config: TrainConfig, env):
 
 
 # ---------------------------------------------------------------------- checkpoints
-def checkpoint_dir(out: str | Path) -> Path:
-    return Path(out) / CHECKPOINTS
-
-
-def save_checkpoint(model, out: str | Path) -> None:
-    """Model, replay buffer and progress, each written atomically; ``state.json`` last, so it never runs ahead."""
-    from .common.safe_load import save_replay_buffer
-
-    folder = checkpoint_dir(out)
-    save_model(model, folder / MODEL_FILE)
-    if getattr(model, "replay_buffer", None) is not None:
-        save_replay_buffer(model, folder / "replay_buffer.npz")
-    write_json(folder / "state.json", {"num_timesteps": int(model.num_timesteps), "time": time.time(),
-                                       "algorithm": type(model).__name__})
-
-
 def checkpoint_callback(out: Path, every: int):
-    """An SB3 callback that checkpoints every ``every`` env steps (counted over all envs)."""
+    """An SB3 callback that writes a whole checkpoint every ``every`` env steps (counted over all envs)."""
     from stable_baselines3.common.callbacks import BaseCallback
 
     class AtomicCheckpoint(BaseCallback):
@@ -205,11 +204,22 @@ def checkpoint_callback(out: Path, every: int):
 
         def _on_step(self) -> bool:
             if self.model.num_timesteps >= self.next_at:
-                save_checkpoint(self.model, out)
+                write_checkpoint(self.model, out)
                 self.next_at = (self.model.num_timesteps // every + 1) * every
             return True
 
     return AtomicCheckpoint()
+
+
+def stop_callback(stop: StopOnSignal):
+    """An SB3 callback that ends ``learn`` after the step during which a stop was requested."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class StopOnRequest(BaseCallback):
+        def _on_step(self) -> bool:
+            return not stop.requested
+
+    return StopOnRequest()
 
 
 def reward_parts_callback():
@@ -266,26 +276,39 @@ def train(
 ):
     """Train (or resume) the run ``config`` describes; returns the trained model.
 
-    :param resume: continue the run in ``config.out`` from its last checkpoint. Its settings must be
-        the run's own (:data:`IDENTITY_FIELDS`); ``steps`` may be raised.
+    The run folder is locked for the whole call (a second writer is refused), stale temp files of
+    killed writers are removed, SIGINT/SIGTERM stop training after the current step with a final
+    whole checkpoint (:class:`TrainingInterrupted`), and a failed write (full disk) names the path
+    and the checkpoint that is still whole.
+
+    :param resume: continue the run in ``config.out`` from its newest whole checkpoint. Its settings
+        must be the run's own (:data:`IDENTITY_FIELDS`); ``steps`` may be raised.
     :param overwrite: replace a run already in ``config.out`` (otherwise that is refused).
     :param progress: show a progress bar.
     :param verbose: also log to stdout.
     :param callback: extra SB3 callback(s).
     :raises ConfigError: bad settings, an existing run without ``resume``/``overwrite``, a resume
-        with other settings, or a damaged run folder.
+        with other settings, a damaged run folder, a folder another process is writing, a failed write.
+    :raises TrainingInterrupted: training was stopped by a signal (after a checkpoint was written).
     """
-    from stable_baselines3.common.callbacks import CallbackList
-    from stable_baselines3.common.logger import configure
-
     config.validate()
     out = Path(config.out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file, not a run folder")
-    ckpt = checkpoint_dir(out) / MODEL_FILE
+    if resume and not out.is_dir():
+        raise ConfigError(f"nothing to resume in {out}: no such folder")
+    with RunLock(out):  # before anything in the folder is read, deleted or written
+        clean_stale_files(out)
+        return _train_locked(config, out, resume, overwrite, progress, verbose, callback)
+
+
+def _train_locked(config: TrainConfig, out: Path, resume: bool, overwrite: bool, progress: bool, verbose: int,
+                  callback) -> Any:
+    from stable_baselines3.common.callbacks import CallbackList
+    from stable_baselines3.common.logger import configure
+
+    checkpoint: Checkpoint | None = None
     if resume:
-        if not ckpt.exists():
-            raise ConfigError(f"nothing to resume in {out}: no checkpoint at {ckpt}")
         saved = read_run_config(out)
         conflicts = [name for name in IDENTITY_FIELDS if getattr(saved, name) != getattr(config, name)]
         if conflicts:
@@ -294,6 +317,9 @@ def train(
                 + "; this resume asks for " + ", ".join(f"{n}={getattr(config, n)!r}" for n in conflicts)
                 + ". A resumed run keeps its own settings: leave those options out, or start a new run"
             )
+        checkpoint = latest_checkpoint(out, needs_buffer=config.algo in REPLAY_ALGOS)
+        if checkpoint is None:
+            raise ConfigError(f"nothing to resume in {out}: no checkpoint in {out / CHECKPOINTS}")
     elif holds_run(out):
         if not overwrite:
             raise ConfigError(f"{out} already holds a run: pass --resume to continue it or --overwrite to replace it")
@@ -303,33 +329,59 @@ def train(
             shutil.rmtree(out / name, ignore_errors=True)
     _check_writable(out)
     env = make_env(config)
-    if resume:
-        model = _load_checked(config, ckpt, env)
-        buffer = checkpoint_dir(out) / "replay_buffer.npz"
-        if buffer.exists() and getattr(model, "replay_buffer", None) is not None:
-            try:
-                load_replay_buffer(model, buffer)
-            except ModelFileError as exc:
-                raise ConfigError(f"cannot resume: {exc}") from None
+    if checkpoint is not None:
+        model = _resume_model(config, checkpoint, env)
         part = len(list((out / LOGS).glob("resume-*"))) + 1
         log_dir = out / LOGS / f"resume-{part}"
+        write_json(log_dir / "resume.json", {"command": " ".join(sys.argv), "steps": config.steps,
+                                             "from_checkpoint": str(checkpoint.path),
+                                             "from_step": int(model.num_timesteps), "time": time.time()})
     else:
         model = make_model(config, env)
         log_dir = out / LOGS
-    _write_config(out, config, model)
+        _write_config(out, config, model)  # once: a resume never rewrites the run's config
     model.set_logger(configure(str(log_dir), ["csv", "tensorboard"] + (["stdout"] if verbose else [])))
     callbacks = [checkpoint_callback(out, config.checkpoint_every)]
     if config.algo in STOCK_ALGOS:
         callbacks.append(reward_parts_callback())
     if callback is not None:
         callbacks.extend(callback if isinstance(callback, list) else [callback])
+    start_step = int(model.num_timesteps)
     remaining = config.steps - model.num_timesteps
-    if remaining > 0:
-        model.learn(total_timesteps=remaining, callback=CallbackList(callbacks), progress_bar=progress,
-                    reset_num_timesteps=not resume, log_interval=1)
-    save_checkpoint(model, out)
-    save_model(model, out / MODEL_FILE)
+    with StopOnSignal() as stop:
+        if remaining > 0:
+            model.learn(total_timesteps=remaining, callback=CallbackList([stop_callback(stop), *callbacks]),
+                        progress_bar=progress, reset_num_timesteps=checkpoint is None, log_interval=1)
+        if stop.requested:
+            raise TrainingInterrupted(stop.signum, int(model.num_timesteps), write_checkpoint(model, out), out)
+        if checkpoint is None or model.num_timesteps != start_step:
+            final = write_checkpoint(model, out)
+        else:
+            final = checkpoint.path
+        try:
+            before_write("final_model", out / MODEL_FILE)
+            save_model(model, out / MODEL_FILE)
+        except OSError as exc:
+            raise write_failure(out / MODEL_FILE, exc, f"the checkpoint {final} holds the finished run: free space, "
+                                "then run the same command with --resume to write the model") from None
     env.close()
+    return model
+
+
+def _resume_model(config: TrainConfig, checkpoint: Checkpoint, env):
+    """The model of a whole checkpoint, with its replay buffer and learner state."""
+    model = _load_checked(config, checkpoint.model, env)
+    if getattr(model, "replay_buffer", None) is not None and checkpoint.replay_buffer is not None:
+        try:
+            load_replay_buffer(model, checkpoint.replay_buffer)
+        except ModelFileError as exc:
+            raise ConfigError(f"cannot resume: {exc}") from None
+    if checkpoint.arrays is not None and hasattr(model, "restore_checkpoint_arrays"):
+        try:
+            with np.load(checkpoint.arrays, allow_pickle=False) as archive:
+                model.restore_checkpoint_arrays({key: archive[key] for key in archive.files})
+        except (OSError, ValueError, KeyError) as exc:
+            raise ConfigError(f"cannot resume: {checkpoint.arrays} is not readable ({exc})") from None
     return model
 
 
@@ -407,13 +459,14 @@ def _load_checked(config: TrainConfig, path: Path, env=None):
 
 
 def load_run(run: str | Path, device: str = "cpu"):
-    """``(model, config)`` of a run folder: its final model, else its last checkpoint."""
+    """``(model, config)`` of a run folder: its final model, else its newest whole checkpoint."""
     config = read_run_config(run)
     path = Path(run) / MODEL_FILE
     if not path.is_file():
-        path = checkpoint_dir(run) / MODEL_FILE
-    if not path.is_file():
-        raise ConfigError(f"{run} holds no {MODEL_FILE} (training never reached a checkpoint)")
+        checkpoint = latest_checkpoint(run)
+        if checkpoint is None:
+            raise ConfigError(f"{run} holds no {MODEL_FILE} (training never reached a checkpoint)")
+        path = checkpoint.model
     config = dataclasses.replace(config, device=device)
     # A one-env copy of the run's env gives the spaces of models saved before the safe format.
     env = make_env(dataclasses.replace(config, n_envs=1))

@@ -16,6 +16,7 @@ from .smiles.scoring import (
     OBJECTIVE_PRESETS,
     PAPER_C,
     PROPERTIES,
+    CallableObjective,
     MoleculeScorer,
     Objective,
     PrefixSyntaxTracker,
@@ -37,7 +38,7 @@ DEFAULT_C_GUACAMOL = 0.02
 DEFAULT_C_CALLABLE = 0.1
 ACCEPTED_KWARGS = (
     "objective", "c", "prior_weight", "max_length", "prior_path", "render_mode", "diversity_filter",
-    "scoring_workers",
+    "scoring_workers", "objective_errors",
 )
 #: Below this many envs a scoring worker costs more (process round trips) than it overlaps.
 AUTO_SCORING_MIN_ENVS = 128
@@ -93,6 +94,10 @@ class SmilesTask(SequenceTask):
         self.tracker = PrefixSyntaxTracker(vocab, num_envs)
         self._token_strings = np.array(vocab.tokens, dtype=object)
         self._noop = np.full(num_envs, vocab.pad_id, dtype=np.int64)
+        base = objective.objective if isinstance(objective, DiversityFilter) else objective
+        #: A user objective whose failures score as invalid: each molecule's failure is reported in info.
+        self._counts_errors = isinstance(base, CallableObjective) and base.on_error == "invalid"
+        self._objective_error = np.zeros(num_envs, dtype=bool)
 
     def primer(self, rng: np.random.Generator, options: dict[str, Any] | None) -> int:
         return self.vocab.bos_id
@@ -164,6 +169,9 @@ class SmilesTask(SequenceTask):
                 final[done] = self.objective.filter(smiles, raw)
             else:
                 final[done] = self._checked(self.objective.score_final(smiles), "final score")
+            if self._counts_errors:
+                base = self.objective.objective if isinstance(self.objective, DiversityFilter) else self.objective
+                self._objective_error[idx[done]] = base.last_errors
         return TaskStep(domain_reward=prefix + final, terminated=terminated,
                         terms={"prefix_shaping": prefix, "final_score": final})
 
@@ -177,6 +185,8 @@ class SmilesTask(SequenceTask):
         scores = self.scorer.score(smiles, PROPERTIES)
         info: dict[str, Any] = {"smiles": smiles, "valid": scores["valid"], "length": scores["length"]}
         info.update({k: scores[k] for k in PROPERTIES})
+        if self._counts_errors:  # objective_errors="invalid": which molecules were scored as invalid because f failed
+            info["objective_error"] = self._objective_error[env_indices].copy()
         return info
 
     def describe(self, tokens: np.ndarray) -> str:
@@ -185,7 +195,7 @@ class SmilesTask(SequenceTask):
 
 
 def _build(num_envs: int, objective, c, max_length: int, prior_path: str | None, diversity_filter=None,
-           scoring_workers: Any = 0):
+           scoring_workers: Any = 0, objective_errors: str = "raise"):
     path = Path(prior_path) if prior_path is not None else default_prior_path()
     stepper, metadata = load_frozen_prior(path)
     vocab = vocabulary_of_prior(metadata, stepper.num_outputs, path)
@@ -195,7 +205,10 @@ def _build(num_envs: int, objective, c, max_length: int, prior_path: str | None,
             f"unknown objective {objective!r}; choose one of {OBJECTIVE_PRESETS}, '{GUACAMOL_PREFIX}<name>' "
             "or pass a callable f(mol) -> float"
         )
-    obj = make_objective(objective)  # an unknown guacamol:<name> raises here, listing the names
+    if objective_errors not in CallableObjective.ON_ERROR:
+        raise ValueError(f"objective_errors must be one of {CallableObjective.ON_ERROR}, got {objective_errors!r}")
+    extra = {"on_error": objective_errors} if callable(objective) and not isinstance(objective, Objective) else {}
+    obj = make_objective(objective, **extra)  # an unknown guacamol:<name> raises here, listing the names
     # Fail at construction, not mid-episode, if the objective cannot score ordinary molecules. Checked
     # before the diversity filter wraps it, so these molecules do not enter the filter's memory.
     SmilesTask(1, vocab, 2, obj)._checked(obj.score_final(["CCO", "c1ccccc1", "CC(=O)Oc1ccccc1C(=O)O"]))
@@ -270,7 +283,11 @@ class SmilesEnv(SequenceEnv):
     ``cache_size``). ``render_mode``: ``"ansi"`` (the SMILES) or
     ``"rgb_array"`` (an RDKit depiction). ``scoring_workers``: RDKit scoring in that many worker
     processes, overlapped with the prior's forward (single env: 0; vector env: ``"auto"``, one
-    worker from 128 envs). ``gym.make_vec(..., num_envs=N)`` builds the batched
+    worker from 128 envs). ``objective_errors``: what a callable objective that raises or returns
+    NaN/inf/a non-number does: ``"raise"`` (default: ``ObjectiveError`` naming the objective and the
+    molecule, the env left as it was) or ``"invalid"`` (the molecule scores as invalid, is counted in
+    ``objective.error_count`` and flagged in the final info's ``objective_error``).
+    ``gym.make_vec(..., num_envs=N)`` builds the batched
     :class:`SmilesVectorEnv`.
 
     ## Version History
@@ -287,11 +304,12 @@ class SmilesEnv(SequenceEnv):
         render_mode: str | None = None,
         diversity_filter: bool | Mapping[str, Any] | None = None,
         scoring_workers: int | str = 0,
+        objective_errors: str = "raise",
         **unknown: Any,
     ) -> None:
         check_unknown_kwargs(ENV_ID, unknown, ACCEPTED_KWARGS)
         task, stepper, c, self.prior_path = _build(1, objective, c, max_length, prior_path, diversity_filter,
-                                                   scoring_workers)
+                                                   scoring_workers, objective_errors)
         self.vocab = task.vocab
         self.diversity_filter = _filter_of(task)
         super().__init__(task, stepper, c, prior_weight, render_mode)
@@ -326,11 +344,13 @@ class SmilesVectorEnv(SequenceVectorEnv):
         autoreset_mode: str = "next_step",
         diversity_filter: bool | Mapping[str, Any] | None = None,
         scoring_workers: int | str = "auto",
+        objective_errors: str = "raise",
         **unknown: Any,
     ) -> None:
         check_unknown_kwargs(ENV_ID, unknown, ("num_envs", "autoreset_mode") + ACCEPTED_KWARGS)
         task, stepper, c, self.prior_path = _build(
-            check_num_envs(num_envs), objective, c, max_length, prior_path, diversity_filter, scoring_workers
+            check_num_envs(num_envs), objective, c, max_length, prior_path, diversity_filter, scoring_workers,
+            objective_errors,
         )
         self.vocab = task.vocab
         self.diversity_filter = _filter_of(task)

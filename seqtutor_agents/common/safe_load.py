@@ -6,16 +6,17 @@ unpickles it: a ``model.zip`` from someone else can run arbitrary code on load. 
 folders, so seqtutor never unpickles them:
 
 * :func:`save_model` writes the usual SB3 zip (still loadable by plain SB3) plus, in the same
-  JSON, ``seqtutor_safe_fields``: a plain-JSON recipe for every field SB3 pickles (the policy
-  class by alias or by an import path inside SB3/sb3-contrib/seqtutor, spaces as JSON,
-  ``TrainFreq`` as a pair, constant and linear schedules by their numbers), and
-  ``seqtutor_algorithm`` (the class name) so that a file cannot be loaded as another algorithm.
-  The write is atomic.
-* :func:`load_model` reads the zip's JSON itself, rebuilds every pickled field from its recipe
-  (or drops it, for run-time state such as the last observation), and hands SB3 those values as
-  ``custom_objects`` -- SB3 then never touches the pickles. A pickled field with no recipe is
-  refused with :class:`UnsafeModelError` naming the field. The weights are read by SB3 with
-  ``torch.load(weights_only=True)``.
+  JSON, ``seqtutor_safe_fields``: a plain-JSON recipe for every field SB3 pickles
+  (:mod:`~seqtutor_agents.common.recipes`), and ``seqtutor_algorithm`` (the class name) so that a
+  file cannot be loaded as another algorithm. The write is atomic.
+* :func:`load_model` reads the zip's JSON itself, checks every recipe against the allow-list
+  (:func:`~seqtutor_agents.common.recipes.decode_fields`: a class is only ever one the list names,
+  with keyword arguments its signature takes), rebuilds every pickled field from its recipe (or
+  drops it, for run-time state such as the last observation), and hands SB3 those values as
+  ``custom_objects`` -- SB3 then never touches the pickles. A pickled field with no recipe, or a
+  recipe off the list, is refused with :class:`UnsafeModelError` naming the field. Fields SB3
+  never saves (``env``, ``policy``, ``device``, ...) are refused too. The weights are read by SB3
+  with ``torch.load(weights_only=True)``.
 
 Replay buffers are saved as ``.npz`` arrays plus JSON by :func:`save_replay_buffer` (never as a
 pickle) and loaded into the model's own freshly built buffer by :func:`load_replay_buffer`.
@@ -23,7 +24,6 @@ pickle) and loaded into the model's own freshly built buffer by :func:`load_repl
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import io
 import json
@@ -33,18 +33,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from gymnasium import spaces
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.type_aliases import TrainFreq, TrainFrequencyUnit
-from stable_baselines3.common.utils import ConstantSchedule, FloatSchedule, LinearSchedule
 
 from seqtutor_envs.io import atomic_write, atomic_write_bytes, atomic_write_text
 
+from .recipes import ModelFileError, UnsafeModelError, decode_fields, is_json, to_recipe
+
 SAFE_FIELDS_KEY = "seqtutor_safe_fields"
 ALGORITHM_KEY = "seqtutor_algorithm"
-#: Packages a recorded class may be imported from (importing an installed module by name runs no
-#: code from the file being loaded).
-TRUSTED_PACKAGES = ("seqtutor_agents", "seqtutor_envs", "stable_baselines3", "sb3_contrib", "torch")
 #: Run-time state SB3 pickles but a loaded model rebuilds or does not need.
 DROPPED_FIELDS = frozenset({
     "_last_obs", "_last_original_obs", "_last_episode_starts", "_last_lstm_states",
@@ -53,145 +49,10 @@ DROPPED_FIELDS = frozenset({
     "_ep_rewards", "_ep_log_probs",
 })
 
-
-class ModelFileError(ValueError):
-    """A model or checkpoint file is missing, damaged or not what it should be."""
-
-
-class UnsafeModelError(ModelFileError):
-    """A model file holds a pickled field seqtutor will not unpickle."""
-
-
-# ---------------------------------------------------------------------------- recipes
-def space_to_json(space: spaces.Space) -> dict[str, Any]:
-    """A Gymnasium space as plain JSON (Dict, Discrete, MultiDiscrete, Box)."""
-    if isinstance(space, spaces.Dict):
-        return {"type": "Dict", "spaces": {k: space_to_json(v) for k, v in space.spaces.items()}}
-    if isinstance(space, spaces.Discrete):
-        return {"type": "Discrete", "n": int(space.n), "start": int(space.start)}
-    if isinstance(space, spaces.MultiDiscrete):
-        return {"type": "MultiDiscrete", "nvec": space.nvec.tolist(), "dtype": str(space.dtype)}
-    if isinstance(space, spaces.Box):
-        return {"type": "Box", "low": space.low.tolist(), "high": space.high.tolist(), "dtype": str(space.dtype)}
-    raise TypeError(f"cannot describe {type(space).__name__} spaces as JSON")
-
-
-def space_from_json(spec: dict[str, Any]) -> spaces.Space:
-    """Inverse of :func:`space_to_json`."""
-    kind = spec.get("type") if isinstance(spec, dict) else None
-    if kind == "Dict":
-        return spaces.Dict({k: space_from_json(v) for k, v in spec["spaces"].items()})
-    if kind == "Discrete":
-        return spaces.Discrete(int(spec["n"]), start=int(spec.get("start", 0)))
-    if kind == "MultiDiscrete":
-        return spaces.MultiDiscrete(np.array(spec["nvec"]), dtype=np.dtype(spec["dtype"]))
-    if kind == "Box":
-        dtype = np.dtype(spec["dtype"])
-        return spaces.Box(np.array(spec["low"], dtype=dtype), np.array(spec["high"], dtype=dtype), dtype=dtype)
-    raise ValueError(f"unknown space description {spec!r}")
-
-
-def schedule_to_json(value: Any) -> Any:
-    """A float or one of SB3's constant/linear schedules as JSON; None if it is something else."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, FloatSchedule):
-        return schedule_to_json(value.value_schedule)
-    if isinstance(value, ConstantSchedule):
-        return {"constant": float(value.val)}
-    if isinstance(value, LinearSchedule):
-        return {"linear": [float(value.start), float(value.end), float(value.end_fraction)]}
-    return None
-
-
-def schedule_from_json(spec: Any) -> Any:
-    if isinstance(spec, (int, float)):
-        return float(spec)
-    if isinstance(spec, dict) and "constant" in spec:
-        return ConstantSchedule(float(spec["constant"]))
-    if isinstance(spec, dict) and "linear" in spec:
-        return LinearSchedule(*map(float, spec["linear"]))
-    raise ValueError(f"unknown schedule description {spec!r}")
-
-
-def class_to_json(cls: type, aliases: dict[str, type] | None = None) -> dict[str, str]:
-    """A class by alias (``policy_aliases``) or by ``module:qualname``."""
-    for alias, value in (aliases or {}).items():
-        if value is cls:
-            return {"alias": alias}
-    return {"class": f"{cls.__module__}:{cls.__qualname__}"}
-
-
-def class_from_json(spec: dict[str, str], aliases: dict[str, type] | None = None) -> type:
-    if "alias" in spec:
-        if not aliases or spec["alias"] not in aliases:
-            raise ValueError(f"unknown class alias {spec['alias']!r}")
-        return aliases[spec["alias"]]
-    module, _, qualname = str(spec.get("class", "")).partition(":")
-    if not module.split(".")[0] in TRUSTED_PACKAGES:
-        raise UnsafeModelError(
-            f"the model names the class {spec.get('class')!r}, outside the packages seqtutor imports from "
-            f"({', '.join(TRUSTED_PACKAGES)})"
-        )
-    obj: Any = importlib.import_module(module)
-    for part in qualname.split("."):
-        obj = getattr(obj, part)
-    if not isinstance(obj, type):
-        raise ValueError(f"{spec['class']} is not a class")
-    return obj
-
-
-def _to_json(value: Any, aliases: dict[str, type] | None) -> Any:
-    """A JSON recipe for a value SB3 would pickle, or None when there is none."""
-    if isinstance(value, spaces.Space):
-        try:
-            return {"space": space_to_json(value)}
-        except TypeError:
-            return None
-    if isinstance(value, TrainFreq):
-        return {"train_freq": [int(value.frequency), value.unit.value]}
-    if isinstance(value, type):
-        return {"type": class_to_json(value, aliases)}
-    schedule = schedule_to_json(value)
-    if schedule is not None:
-        return {"schedule": schedule}
-    if isinstance(value, dict):
-        items = {}
-        for key, item in value.items():
-            if _is_json(item):
-                items[key] = {"json": item}
-            else:
-                recipe = _to_json(item, None)
-                if recipe is None:
-                    return None
-                items[key] = recipe
-        return {"dict": items}
-    return None
-
-
-def _from_json(recipe: dict[str, Any], aliases: dict[str, type] | None) -> Any:
-    if "space" in recipe:
-        return space_from_json(recipe["space"])
-    if "train_freq" in recipe:
-        frequency, unit = recipe["train_freq"]
-        return TrainFreq(int(frequency), TrainFrequencyUnit(unit))
-    if "type" in recipe:
-        return class_from_json(recipe["type"], aliases)
-    if "schedule" in recipe:
-        return schedule_from_json(recipe["schedule"])
-    if "dict" in recipe:
-        return {k: (v["json"] if "json" in v else _from_json(v, None)) for k, v in recipe["dict"].items()}
-    if "json" in recipe:
-        return recipe["json"]
-    raise ValueError(f"unknown field recipe {recipe!r}")
-
-
-def _is_json(value: Any) -> bool:
-    try:
-        json.dumps(value)
-    except (TypeError, ValueError):
-        return False
-    return True
+#: Attributes SB3 never writes (``_excluded_save_params``); a file holding one is not SB3's: SB3's load
+#: would set it on the model (``env`` would even be passed to ``gym.make``, importing a module by name).
+NEVER_SAVED = frozenset({"env", "policy", "device", "replay_buffer", "rollout_buffer", "_vec_normalize_env",
+                         "_episode_storage", "_logger", "_custom_logger", "q_net", "q_net_target"})
 
 
 # ---------------------------------------------------------------------------- models
@@ -203,9 +64,9 @@ def save_model(model: BaseAlgorithm, path: str | Path) -> Path:
     excluded = set(model._excluded_save_params())
     recipes = {}
     for key, value in model.__dict__.items():
-        if key in excluded or key in DROPPED_FIELDS or _is_json(value):
+        if key in excluded or key in DROPPED_FIELDS or is_json(value):
             continue
-        recipe = _to_json(value, getattr(model, "policy_aliases", None))
+        recipe = to_recipe(value, getattr(model, "policy_aliases", None))
         if recipe is not None:
             recipes[key] = recipe
     setattr(model, SAFE_FIELDS_KEY, recipes)
@@ -244,21 +105,26 @@ def safe_custom_objects(
 ) -> dict[str, Any]:
     """``custom_objects`` that replace every pickled field of ``data`` (see the module docstring).
 
-    :raises UnsafeModelError: a pickled field has no recipe and no safe stand-in.
+    :raises UnsafeModelError: a pickled field has no recipe and no safe stand-in, a recipe is off
+        the allow-list, or the file holds a field SB3 never saves.
     """
-    aliases = getattr(cls, "policy_aliases", None)
-    recipes = data.get(SAFE_FIELDS_KEY) or {}
+    custom_objects = custom_objects or {}
+    foreign = sorted(NEVER_SAVED & set(data) - set(custom_objects))
+    if foreign:
+        raise UnsafeModelError(f"{path} holds {', '.join(map(repr, foreign))}, which SB3 never saves; this file was "
+                               "not written by SB3 or seqtutor and is refused")
+    pickled = [key for key, item in data.items()
+               if isinstance(item, dict) and ":serialized:" in item and key not in custom_objects]
+    recipes = data.get(SAFE_FIELDS_KEY)
+    recipes = {} if recipes is None else recipes
+    if isinstance(recipes, dict):  # a field the caller supplies is not rebuilt, so its recipe does not matter
+        recipes = {key: recipe for key, recipe in recipes.items() if key not in custom_objects}
+    decoded = decode_fields(recipes, pickled, data, str(path), getattr(cls, "policy_aliases", None))
     custom: dict[str, Any] = {}
-    for key, item in data.items():
-        if not (isinstance(item, dict) and ":serialized:" in item) or key in (custom_objects or {}):
-            continue
-        if key in recipes:
-            try:
-                custom[key] = _from_json(recipes[key], aliases)
-            except UnsafeModelError:
-                raise
-            except Exception as exc:
-                raise ModelFileError(f"{path}: cannot rebuild field {key!r} from its recipe: {exc}") from None
+    for key in pickled:
+        item = data[key]
+        if key in decoded:
+            custom[key] = decoded[key]
         elif key in DROPPED_FIELDS:
             custom[key] = None
         elif key in ("observation_space", "action_space"):
@@ -268,8 +134,8 @@ def safe_custom_objects(
                     "Pass env= (a seqtutor env of the run's settings) and the spaces are taken from it"
                 )
             custom[key] = getattr(env, key)
-        elif key == "policy_class" and aliases:
-            custom[key] = _legacy_policy_class(aliases, path)
+        elif key == "policy_class" and getattr(cls, "policy_aliases", None):
+            custom[key] = _legacy_policy_class(cls.policy_aliases, path)
         elif key == "train_freq":
             default = inspect.signature(cls.__init__).parameters["train_freq"].default
             warnings.warn(f"{path} predates seqtutor's safe model format: its train_freq is not readable "
@@ -320,7 +186,7 @@ def load_model(
     custom.setdefault(ALGORITHM_KEY, None)
     try:
         model = BaseAlgorithm.load.__func__(cls, path, env=env, device=device, custom_objects=custom, **kwargs)  # type: ignore[attr-defined]
-    except (KeyError, RuntimeError) as exc:
+    except (KeyError, RuntimeError, TypeError, AttributeError) as exc:
         raise ModelFileError(f"{path} does not hold a usable {cls.__name__} model: {type(exc).__name__}: {exc}") from exc
     for key in (SAFE_FIELDS_KEY, ALGORITHM_KEY):
         model.__dict__.pop(key, None)

@@ -52,6 +52,35 @@ class TopKMemory:
         self.episodes = [self.episodes[i] for i in order]
         self.scores = [self.scores[i] for i in order]
 
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """The remembered episodes as padded arrays (empty dict when the memory is empty)."""
+        if not self.episodes:
+            return {}
+        width = max(e.length for e in self.episodes)
+        vocab = self.episodes[0].prior_log_probs.shape[1]
+        n = len(self.episodes)
+        arrays = {"lengths": np.array([e.length for e in self.episodes], dtype=np.int64),
+                  "tokens": np.zeros((n, width + 1), dtype=np.int64),
+                  "prior_log_probs": np.zeros((n, width + 1, vocab), dtype=np.float32),
+                  "domain_rewards": np.zeros((n, width), dtype=np.float32),
+                  "env_c": np.array([e.env_c for e in self.episodes], dtype=np.float64),
+                  "prior_weight": np.array([e.prior_weight for e in self.episodes], dtype=np.float64)}
+        for k, e in enumerate(self.episodes):
+            arrays["tokens"][k, : e.length + 1] = e.tokens
+            arrays["prior_log_probs"][k, : e.length + 1] = e.prior_log_probs
+            arrays["domain_rewards"][k, : e.length] = e.domain_rewards
+        return arrays
+
+    @classmethod
+    def from_arrays(cls, capacity: int, arrays: dict[str, np.ndarray]) -> "TopKMemory":
+        memory = cls(capacity)
+        memory.add([Episode(tokens=arrays["tokens"][k, : n + 1].copy(),
+                            prior_log_probs=arrays["prior_log_probs"][k, : n + 1].copy(),
+                            domain_rewards=arrays["domain_rewards"][k, :n].copy(),
+                            env_c=float(arrays["env_c"][k]), prior_weight=float(arrays["prior_weight"][k]))
+                    for k, n in enumerate(arrays["lengths"].tolist())])
+        return memory
+
     def sample(self, n: int, rng: np.random.Generator) -> list[Episode]:
         if not self.episodes or n <= 0:
             return []
@@ -74,8 +103,8 @@ class DAP(EpisodicPolicyGradient):
     :param learning_rate: Adam step size (REINVENT: 1e-4).
     :param batch_size: sequences per update (REINVENT: 64-128).
     :param c: the learner's c, σ = 1/c (None: the env's c).
-    :param replay_memory: capacity of the top-k experience-replay memory (0: off). The memory is not
-        saved with the model or its checkpoints: a resumed run starts with an empty one.
+    :param replay_memory: capacity of the top-k experience-replay memory (0: off). The memory is part
+        of every checkpoint (:meth:`checkpoint_arrays`), so a resumed run replays what it remembered.
     :param replay_sample: remembered sequences added to each update.
     :param max_grad_norm: gradient clipping norm (None: none, as REINVENT).
     Other parameters: see :class:`~seqtutor_agents.policy_gradient.base.EpisodicPolicyGradient`.
@@ -116,6 +145,14 @@ class DAP(EpisodicPolicyGradient):
         super()._setup_model()
         self.memory = TopKMemory(self.replay_memory)
         self._replay_rng = np.random.default_rng(self.seed)
+
+    def checkpoint_arrays(self) -> dict[str, np.ndarray]:
+        """The top-k memory as arrays (episodes padded to the longest), for a checkpoint."""
+        return self.memory.to_arrays()
+
+    def restore_checkpoint_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        """Refill the top-k memory from :meth:`checkpoint_arrays`."""
+        self.memory = TopKMemory.from_arrays(self.replay_memory, arrays)
 
     def train(self, episodes: list[Episode]) -> None:  # type: ignore[override]
         replayed = self.memory.sample(self.replay_sample, self._replay_rng) if self.replay_memory else []

@@ -25,6 +25,7 @@ import math
 import os
 import re
 import sys
+import warnings
 from collections import OrderedDict
 from types import ModuleType
 from typing import Any, Callable, Iterable, Sequence
@@ -697,14 +698,21 @@ class CallableObjective(Objective):
     """A user function ``f(mol) -> float`` of the RDKit molecule of the final SMILES.
 
     ``f`` is called once per canonical molecule (results are cached) and never for an invalid
-    SMILES, which gets ``invalid_value``. If ``f`` raises or returns NaN/inf,
-    :class:`ObjectiveError` names the objective, the SMILES and the cause.
+    SMILES, which gets ``invalid_value``. If ``f`` raises or returns NaN/inf or a non-number, what
+    happens is ``on_error``'s choice: ``"raise"`` (default) raises :class:`ObjectiveError` naming
+    the objective, the SMILES and the cause; ``"invalid"`` scores that molecule as invalid
+    (``invalid_value``), counts it in :attr:`error_count`, keeps the first messages in
+    :attr:`errors`, marks it in :attr:`last_errors` and warns once.
 
     :param fn: the function.
     :param invalid_value: reward of an invalid final SMILES.
     :param name: display name (default ``fn.__name__``).
     :param cache_size: entries of the per-molecule value cache.
+    :param on_error: ``"raise"`` or ``"invalid"``.
     """
+
+    ON_ERROR = ("raise", "invalid")
+    KEPT_ERRORS = 10
 
     def __init__(
         self,
@@ -713,27 +721,51 @@ class CallableObjective(Objective):
         scorer: MoleculeScorer | None = None,
         name: str | None = None,
         cache_size: int | None = 500_000,
+        on_error: str = "raise",
     ) -> None:
         super().__init__(scorer)
         if not callable(fn):
             raise TypeError(f"objective must be callable, got {fn!r}")
+        if on_error not in self.ON_ERROR:
+            raise ValueError(f"objective_errors must be one of {self.ON_ERROR}, got {on_error!r}")
         self.fn = fn
         self.invalid_value = float(invalid_value)
         self.name = name or getattr(fn, "__name__", None) or repr(fn)
+        self.on_error = on_error
+        self.error_count = 0
+        self.errors: list[str] = []
+        self.last_errors = np.zeros(0, dtype=bool)
         self._cache: _LRU = _LRU(cache_size)
 
     def score_final(self, smiles: Sequence[str]) -> np.ndarray:
         out = np.full(len(smiles), self.invalid_value, dtype=np.float64)
+        failed = np.zeros(len(smiles), dtype=bool)
         for j, s in enumerate(smiles):
             canon = self.scorer.canonical(s)
             if canon is None:
                 continue
             v = self._cache.lookup(canon)
             if v is None:
-                v = self._evaluate(s, canon)
+                try:
+                    v = self._evaluate(s, canon)
+                except ObjectiveError as exc:
+                    if self.on_error == "raise":
+                        raise
+                    failed[j] = True
+                    self._count(str(exc))
+                    continue
                 self._cache.store(canon, v)
             out[j] = v
+        self.last_errors = failed
         return out
+
+    def _count(self, message: str) -> None:
+        if self.error_count == 0:
+            warnings.warn(f"{message}; scored as invalid ({self.invalid_value:g}) and counted, as "
+                          "objective_errors='invalid' asks (later errors are counted silently)", stacklevel=4)
+        self.error_count += 1
+        if len(self.errors) < self.KEPT_ERRORS:
+            self.errors.append(message)
 
     def _evaluate(self, raw: str, canon: str) -> float:
         mol = parse_smiles(canon)

@@ -10,6 +10,7 @@ import time
 import pytest
 
 from seqtutor_agents.cli import main
+from run_files import checkpoint_step, newest_checkpoint
 
 
 def run(*args: str) -> int:
@@ -25,7 +26,7 @@ def test_train_sample_evaluate_smoke(tmp_path, capsys):
     resolved = config["resolved"]
     assert config["algo"] == "g" and resolved["algo_class"] == "GLearning" and resolved["env_c"] == 10.0
     assert resolved["algo_kwargs"]["learning_starts"] == 128 and resolved["algo_kwargs"]["gamma"] == 0.9
-    assert (out / "model.zip").is_file() and (out / "checkpoints" / "model.zip").is_file()
+    assert (out / "model.zip").is_file() and (newest_checkpoint(out) / "model.zip").is_file()
     assert list((out / "logs").glob("events.out.tfevents*"))  # TensorBoard
     assert (out / "logs" / "progress.csv").is_file()
 
@@ -71,7 +72,7 @@ def test_other_algorithms_through_the_cli(tmp_path, algo, cls, kwargs):
     # and resumes from its checkpoint to a larger budget
     assert run("train", "--algo", algo, "--steps", "512", "--n-envs", "4", "--out", str(out), "--no-progress",
                "--resume") == 0
-    assert json.loads((out / "checkpoints" / "state.json").read_text())["num_timesteps"] >= 512
+    assert checkpoint_step(out) >= 512
 
 
 @pytest.mark.parametrize(
@@ -110,18 +111,16 @@ def test_killed_training_resumes_from_its_checkpoint(tmp_path):
            "--n-envs", "8", "--out", str(out), "--checkpoint-every", "512", "--no-progress",
            "--algo-kwarg", "learning_starts=256"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ})
-    state = out / "checkpoints" / "state.json"
     deadline = time.time() + 240
-    while time.time() < deadline and not (state.exists() and json.loads(state.read_text())["num_timesteps"] >= 1024):
+    while time.time() < deadline and not (list((out / "checkpoints").glob("ckpt-*")) and checkpoint_step(out) >= 1024):
         time.sleep(0.5)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
-    assert state.exists(), proc.stderr.read().decode()
-    killed_at = json.loads(state.read_text())["num_timesteps"]
+    killed_at = checkpoint_step(out)
     assert 1024 <= killed_at < 200_000
     # Resume to a nearby total: training continues from the checkpoint, not from zero.
     assert main(["train", "--algo", "psi", "--steps", str(killed_at + 512), "--n-envs", "8", "--out", str(out),
                  "--no-progress", "--resume", "--algo-kwarg", "learning_starts=256"]) == 0
-    final = json.loads(state.read_text())["num_timesteps"]
+    final = checkpoint_step(out)
     assert killed_at + 512 <= final < killed_at + 512 + 8
     assert list((out / "logs").glob("resume-*/progress.csv"))

@@ -15,6 +15,7 @@ import pytest
 from seqtutor_agents import GLearning, PsiLearning, make_sb3_vec_env
 from seqtutor_agents.cli import main
 from seqtutor_agents.common.safe_load import ModelFileError, UnsafeModelError
+from run_files import every_model_zip, newest_checkpoint, reseal
 
 TRAIN = ["train", "--steps", "256", "--n-envs", "4", "--no-progress", "--checkpoint-every", "128",
          "--algo-kwarg", "learning_starts=64", "--env-kwarg", "composition_length=8"]
@@ -69,10 +70,12 @@ def _with_payload(model_zip: Path, marker: Path, key: str) -> None:
 @pytest.mark.parametrize("key", ["policy_class", "lr_schedule", "observation_space", "someone_elses_field"])
 def test_a_run_folder_with_pickled_payloads_runs_no_code(run_folder, tmp_path, capsys, key):
     marker = tmp_path / "marker.txt"
-    for model_zip in (run_folder / "model.zip", run_folder / "checkpoints" / "model.zip"):
+    for model_zip in every_model_zip(run_folder):
         _with_payload(model_zip, marker, key)
-    (run_folder / "checkpoints" / "replay_buffer.pkl").write_bytes(
+    (newest_checkpoint(run_folder) / "replay_buffer.pkl").write_bytes(
         __import__("cloudpickle").dumps(Payload(marker)))  # an old-style pickled buffer is never read either
+    for checkpoint in (run_folder / "checkpoints").glob("ckpt-*"):
+        reseal(checkpoint)  # the attacker rewrites the manifests too: they are checksums, not signatures
     for args in (("sample", "--run", str(run_folder), "-n", "2", "--out", str(tmp_path / "s")),
                  ("evaluate", "--run", str(run_folder), "-n", "2"),
                  ("train", "--out", str(run_folder), "--steps", "512", "--resume", "--no-progress")):
@@ -85,7 +88,7 @@ def test_a_run_folder_with_pickled_payloads_runs_no_code(run_folder, tmp_path, c
 
 
 def test_replay_buffers_are_saved_without_pickle(run_folder):
-    path = run_folder / "checkpoints" / "replay_buffer.npz"
+    path = newest_checkpoint(run_folder) / "replay_buffer.npz"
     with np.load(path, allow_pickle=False) as archive:  # plain arrays: loading cannot run code
         assert "tokens" in archive.files and "__meta__" in archive.files
     assert not list(run_folder.rglob("*.pkl"))
@@ -129,11 +132,15 @@ def test_resume_refuses_other_settings_by_name(run_folder, capsys, option, value
     assert (run_folder / "config.json").read_text() == before
 
 
-def test_resume_takes_the_runs_own_settings(run_folder, capsys):
+def test_resume_takes_the_runs_own_settings_and_never_rewrites_its_config(run_folder, capsys):
+    before = (run_folder / "config.json").read_text()
     code, err = cli(capsys, "train", "--out", str(run_folder), "--steps", "512", "--resume", "--no-progress")
     assert code == 0, err
-    config = json.loads((run_folder / "config.json").read_text())
-    assert config["algo"] == "psi" and config["steps"] == 512 and config["resolved"]["algo_kwargs"]["learning_starts"] == 64
+    assert (run_folder / "config.json").read_text() == before  # the run's config stays as it was written
+    resumed = json.loads((run_folder / "logs" / "resume-1" / "resume.json").read_text())
+    assert resumed["steps"] == 512 and resumed["from_step"] == 256
+    config = json.loads(before)
+    assert config["algo"] == "psi" and config["resolved"]["algo_kwargs"]["learning_starts"] == 64
 
 
 # ---------------------------------------------------------------------------- damaged files
@@ -157,7 +164,10 @@ def test_damaged_config_json_gives_a_clear_error(run_folder, capsys, content, na
 
 @pytest.mark.parametrize("damage", ["empty", "truncated", "random", "other_shape"])
 def test_damaged_replay_buffer_names_the_file(run_folder, capsys, damage):
-    path = run_folder / "checkpoints" / "replay_buffer.npz"
+    """A damaged buffer whose manifest was rewritten to match (else the checksum refuses it first)."""
+    for old in sorted((run_folder / "checkpoints").glob("ckpt-*"))[:-1]:
+        shutil.rmtree(old)  # no older checkpoint to fall back to
+    path = newest_checkpoint(run_folder) / "replay_buffer.npz"
     data = path.read_bytes()
     if damage == "empty":
         path.write_bytes(b"")
@@ -170,6 +180,7 @@ def test_damaged_replay_buffer_names_the_file(run_folder, capsys, damage):
             arrays = {k: archive[k] for k in archive.files}
         arrays["tokens"] = arrays["tokens"][:, :3]
         np.savez(path, **arrays)
+    reseal(path.parent)
     code, err = cli(capsys, "train", "--out", str(run_folder), "--steps", "512", "--resume", "--no-progress")
     assert code == 2 and "cannot resume" in err and "replay_buffer.npz" in err, err
 

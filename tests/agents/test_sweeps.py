@@ -4,6 +4,7 @@ import csv
 import importlib.util
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -42,14 +43,29 @@ def test_a_two_trial_frontier_sweep_writes_its_table_and_plots(tmp_path, backend
 
 
 @pytest.mark.slow
-def test_a_stopped_local_sweep_resumes_without_rerunning_finished_trials(tmp_path):
-    assert frontier(tmp_path, "local").returncode == 0
-    result = tmp_path / "runs" / "psi_c1_s0" / "trial_result.json"
-    stamp = result.stat().st_mtime_ns
+def test_a_killed_sweep_driver_resumes_keeping_finished_trials_and_rerunning_the_rest(tmp_path):
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "frontier.py"), "--algos", "psi", "--target-kls", "0.3",
+           "--tutor-cs", "1", "--seeds", "0", "--steps", "1500", "--episodes", "40", "--backend", "local",
+           "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "frontier")]
+    driver = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 300
+    while not list((tmp_path / "runs").glob("*/trial_result.json")):
+        assert driver.poll() is None, driver.stderr.read().decode()[-3000:]
+        assert time.time() < deadline, "no trial finished in time"
+        time.sleep(0.2)
+    driver.kill()  # the driver (and the local trial it was running) dies mid-sweep
+    driver.wait(timeout=60)
+    finished = list((tmp_path / "runs").glob("*/trial_result.json"))
+    assert len(finished) == 1, "the kill came after the first trial and before the second"
+    stamp = finished[0].stat().st_mtime_ns
+    again = frontier(tmp_path, "local")  # neither --resume nor --overwrite: refused, nothing redone
+    assert again.returncode == 2 and "--resume" in again.stderr and "--overwrite" in again.stderr, again.stderr[-2000:]
     proc = frontier(tmp_path, "local", "--resume")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert result.stat().st_mtime_ns == stamp  # reused, not retrained
-    assert len(rows_of(tmp_path)) == 2
+    assert finished[0].stat().st_mtime_ns == stamp  # the finished trial was kept, not retrained
+    rows = rows_of(tmp_path)
+    assert len(rows) == 2 and all(not r.get("error") for r in rows)
+    assert {r["target_kl"] for r in rows} == {"0.3", "None"} and all(float(r["minutes"]) > 0 for r in rows)
 
 
 def test_a_long_temp_folder_gives_ray_a_short_one_for_its_sockets(monkeypatch, tmp_path):

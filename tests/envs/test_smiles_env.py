@@ -173,6 +173,43 @@ def test_objective_failing_mid_episode_leaves_the_env_usable():
     assert obs["step"] == 5 and not terminated
 
 
+@pytest.mark.parametrize("failure", ["raises", "nan", "not_a_number"])
+def test_objective_errors_invalid_scores_the_molecule_as_invalid_and_counts_it(failure):
+    def flaky(mol):
+        if mol.GetNumAtoms() == 4:
+            return {"raises": lambda: 1 / 0, "nan": lambda: float("nan"), "not_a_number": lambda: "high"}[failure]()
+        return 1.0
+
+    env = gym.make(ENV_ID, objective=flaky, c=1.0, objective_errors="invalid")
+    with pytest.warns(UserWarning, match="flaky.*'CCCC'.*scored as invalid"):
+        info = _play(env, _ids(env, "CCCC"))[-1][4]
+    assert info["reward_terms"]["final_score"] == 0.0 and info["objective_error"]
+    info = _play(env, _ids(env, "CCO"))[-1][4]
+    assert info["reward_terms"]["final_score"] == 1.0 and not info["objective_error"]
+    objective = env.unwrapped.task.objective
+    assert objective.error_count == 1 and "flaky" in objective.errors[0] and "CCCC" in objective.errors[0]
+    with pytest.raises(ValueError, match="objective_errors must be one of"):
+        gym.make(ENV_ID, objective=flaky, objective_errors="ignore")
+
+
+def test_objective_errors_invalid_in_the_vector_env_flags_only_the_failing_rows():
+    def flaky(mol):
+        if mol.GetNumAtoms() == 4:
+            raise RuntimeError("no")
+        return 1.0
+
+    envs = gym.make_vec(ENV_ID, num_envs=2, objective=flaky, c=1.0, objective_errors="invalid",
+                        autoreset_mode="same_step")
+    envs.reset(seed=0)
+    rows = [_ids(envs, "CCCC"), _ids(envs, "C=CC")]  # 4 atoms (fails) and 3 atoms, both 4 tokens
+    with pytest.warns(UserWarning):
+        for t in range(5):
+            _, _, terminated, _, info = envs.step(np.array([rows[0][t], rows[1][t]]))
+    assert terminated.all()
+    assert info["final_info"]["objective_error"].tolist() == [True, False]
+    assert info["final_info"]["reward_terms"]["final_score"].tolist() == [0.0, 1.0]
+
+
 def test_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match="c must be"):
         gym.make(ENV_ID, c=-2)

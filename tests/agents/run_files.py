@@ -1,0 +1,63 @@
+"""Helpers for tests that open, damage or tamper with run folders (imported by the run-folder tests)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import zipfile
+from pathlib import Path
+from typing import Any, Callable
+
+from seqtutor_agents.run_folder import MANIFEST, _sha256, list_checkpoints
+
+
+def newest_checkpoint(run: Path) -> Path:
+    """The folder of a run's newest published checkpoint."""
+    checkpoints = list_checkpoints(run)
+    assert checkpoints, f"{run} has no checkpoint"
+    return checkpoints[-1].path
+
+
+def checkpoint_step(run: Path) -> int:
+    """The step of a run's newest checkpoint (from its state.json)."""
+    return json.loads((newest_checkpoint(run) / "state.json").read_text())["num_timesteps"]
+
+
+def edit_model_data(model_zip: Path, edit: Callable[[dict[str, Any]], None]) -> None:
+    """Rewrite the JSON ``data`` entry of an SB3 zip in place with ``edit(data)``."""
+    with zipfile.ZipFile(model_zip) as archive:
+        entries = {name: archive.read(name) for name in archive.namelist()}
+    data = json.loads(entries["data"])
+    edit(data)
+    entries["data"] = json.dumps(data).encode()
+    with zipfile.ZipFile(model_zip, "w") as archive:
+        for name, content in entries.items():
+            archive.writestr(name, content)
+
+
+def pickled_marker(data: dict[str, Any], key: str) -> None:
+    """Make ``data[key]`` look pickled (so that a loader must rebuild it from its recipe)."""
+    data[key] = {":type:": "<class 'object'>", ":serialized:": base64.b64encode(b"not a real pickle").decode()}
+
+
+def reseal(checkpoint: Path) -> None:
+    """Recompute a checkpoint's manifest after its files were changed (as an attacker who edits a run would)."""
+    manifest = json.loads((checkpoint / MANIFEST).read_text())
+    for name, facts in manifest["files"].items():
+        facts["bytes"] = (checkpoint / name).stat().st_size
+        facts["sha256"] = _sha256(checkpoint / name)
+    (checkpoint / MANIFEST).write_text(json.dumps(manifest))
+
+
+def every_model_zip(run: Path) -> list[Path]:
+    """The final model and every checkpoint's model of a run folder."""
+    zips = [run / "model.zip"] if (run / "model.zip").exists() else []
+    return zips + [c.path / "model.zip" for c in list_checkpoints(run)]
+
+
+def tamper_run(run: Path, edit: Callable[[dict[str, Any]], None]) -> None:
+    """Apply ``edit`` to every model file of a run and reseal the checkpoints."""
+    for model_zip in every_model_zip(run):
+        edit_model_data(model_zip, edit)
+    for checkpoint in list_checkpoints(run):
+        reseal(checkpoint.path)
