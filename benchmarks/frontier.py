@@ -17,42 +17,30 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from benchmarks.common import RESULTS_DIR, markdown_table, write_text  # noqa: E402
-from benchmarks.sweep import write_rows  # noqa: E402
-from seqtutor_agents.sweep import SweepFolderError, MELODY, make_trials, run_trials  # noqa: E402
+from benchmarks.common import RESULTS_DIR, markdown_table, write_text
+from benchmarks.sweep import write_rows
+from seqtutor_agents.sweep import SweepFolderError, make_trials, run_trials
+from seqtutor_envs.domains import format_targets, meets
+from seqtutor_envs.melody.domain import ENV_ID as MELODY
+from seqtutor_envs.melody.domain import KEPT_TARGETS
+from seqtutor_envs.melody.domain import TABLE1_TARGETS as MUSIC_TARGETS
 
 SEQUENCE_TUTOR = ("q", "psi", "g")
 KL_TARGETED = SEQUENCE_TUTOR + ("klppo",)
 NAMES = {"q": "Q", "psi": "Ψ", "g": "G", "klppo": "KL-PPO", "dap": "DAP (REINVENT)", "ppo": "PPO (SB3)",
          "dqn": "DQN (SB3)", "a2c": "A2C (SB3)"}
 #: The issue's targets: (statistic, comparison, bound); percentages as the statistics give them.
-MUSIC_TARGETS = (("notes_not_in_key", "<=", 1.0), ("leaps_resolved", ">=", 90.0), ("notes_in_motif", ">=", 60.0),
-                 ("notes_excessively_repeated", "<=", 0.1), ("starts_with_tonic", ">=", 28.8))
-KEPT_TARGETS = (("kl", "<=", 0.5), ("distinct_openings", ">=", 0.5), ("distinct_4gram_rate", ">=", 0.06),
-                ("duration_tv", "<=", 0.15), ("pitch_class_tv", "<=", 0.08), ("rest_share", ">=", 0.01))
-
 
 def setting_label(row: dict[str, Any]) -> str:
     if row.get("target_kl") not in (None, "", "None"):
         return f"KL {float(row['target_kl']):g}"
     return f"c {float(row['c']):g}"
-
-
-def meets(row: dict[str, Any], target: tuple[str, str, float]) -> bool:
-    key, op, bound = target
-    value = row.get(key)
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return False
-    return value <= bound if op == "<=" else value >= bound
 
 
 def summarise(rows: list[dict[str, Any]]) -> tuple[list[list[str]], dict[str, list[dict]]]:
@@ -154,8 +142,8 @@ def report(rows: list[dict[str, Any]], out: Path, note: str) -> str:
               "music targets (all seeds)", "kept targets (all seeds)", "missed on some seed"]
     summary = markdown_table(header, lines)
     text = write_rows(rows, out, "The reward–KL frontier on SeqTutor-Melody-v0", note)
-    targets = ("Targets — music: " + ", ".join(f"{k} {op} {b:g}" for k, op, b in MUSIC_TARGETS)
-               + "; kept: " + ", ".join(f"{k} {op} {b:g}" for k, op, b in KEPT_TARGETS) + " (shares as fractions).")
+    targets = (f"Targets — music (Table 1 at the paper's setting): {format_targets(MUSIC_TARGETS)}; kept: "
+               f"{format_targets(KEPT_TARGETS)} (shares as fractions).")
     text += f"\n## Per setting (range over seeds)\n\n{targets}\n\n{summary}\n"
     paths = plot(by_algo, out) if rows else []
     text += "\n" + "\n".join(f"![{p.stem}]({p.name})" for p in paths) + "\n"

@@ -27,10 +27,14 @@ import numpy as np
 import torch
 
 import seqtutor_envs  # noqa: F401  (registers the environments)
+from benchmarks.common import (
+    RESULTS_DIR,
+    machine_description,
+    machine_markdown,
+    markdown_table,
+    write_text,
+)
 from seqtutor_envs.invariants import VectorEnvChecker
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks.common import RESULTS_DIR, machine_description, machine_markdown, markdown_table, write_text
 
 #: name -> (env id, keyword arguments). Non-default settings check that info["c"]/["prior_weight"]
 #: follow the env's and that shorter horizons end where they should.

@@ -11,16 +11,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-import seqtutor_envs  # noqa: E402,F401
-from benchmarks.common import RESULTS_DIR, machine_description, machine_markdown, write_text  # noqa: E402
-from seqtutor_envs.evaluation import prior_policy, run_episodes  # noqa: E402
-from seqtutor_envs.melody.stats import composition_statistics, format_statistics_table  # noqa: E402
+import seqtutor_envs  # noqa: F401
+from benchmarks.common import (
+    RESULTS_DIR,
+    machine_description,
+    machine_markdown,
+    write_text,
+)
+from seqtutor_agents.evaluation import run_episodes
+from seqtutor_envs.melody.stats import composition_statistics, format_statistics_table
+from seqtutor_envs.sampling import prior_policy
 
 
 def main() -> None:

@@ -14,17 +14,14 @@ sweep machinery (Ray Tune or local processes, resumable). Writes
 from __future__ import annotations
 
 import argparse
-import sys
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from benchmarks.common import RESULTS_DIR, markdown_table, write_text  # noqa: E402
-from benchmarks.sweep import write_rows  # noqa: E402
-from seqtutor_agents.sweep import SweepFolderError, run_trials  # noqa: E402
+from benchmarks.common import RESULTS_DIR, markdown_table, write_text
+from benchmarks.sweep import write_rows
+from seqtutor_agents.sweep import SweepFolderError, run_trials
 
 #: REINVENT (SMILES) top-10 AUC in PMO (Gao et al. 2022, Table 2).
 PUBLISHED_REINVENT = {"qed": 0.941, "celecoxib_rediscovery": 0.713, "osimertinib_mpo": 0.837,

@@ -14,16 +14,26 @@ mean per molecule, and KL and log p per step. Trials run on the sweep machinery.
 from __future__ import annotations
 
 import argparse
-import sys
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from benchmarks.common import RESULTS_DIR, machine_description, machine_markdown, markdown_table, write_text  # noqa: E402
-from seqtutor_agents.sweep import SweepFolderError, SMILES, make_trials, run_trials, trial_name  # noqa: E402
+from benchmarks.common import (
+    RESULTS_DIR,
+    machine_description,
+    machine_markdown,
+    markdown_table,
+    write_text,
+)
+from seqtutor_agents.sweep import (
+    SAMPLES_FILE,
+    SweepFolderError,
+    make_trials,
+    run_trials,
+    trial_name,
+)
+from seqtutor_envs.smiles.domain import ENV_ID as SMILES
 
 ROWS = (("domain_return", "paper objective per molecule", "{:.1f}"), ("valid", "valid", "{:.1%}"),
         ("unique", "unique (of valid)", "{:.1%}"), ("novel", "novel (of unique valid)", "{:.1%}"),
@@ -35,7 +45,8 @@ NAMES = {"q": "Q", "psi": "Ψ", "g": "G", "dap": "DAP (REINVENT)", "klppo": "KL-
 
 
 def prior_row(episodes: int, seed: int) -> dict:
-    from seqtutor_envs.evaluation import prior_policy, run_episodes
+    from seqtutor_agents.evaluation import run_episodes
+    from seqtutor_envs.sampling import prior_policy
     from seqtutor_envs.smiles.metrics import molecule_metrics
 
     batch = run_episodes(SMILES, episodes, prior_policy(seed=seed), seed=50_000, env_kwargs={"objective": "paper"})
@@ -89,7 +100,7 @@ def main() -> None:
         if "error" in row:
             continue
         if reference is not None:
-            samples = Path(trial["runs"]) / trial_name(trial) / "samples.smi"
+            samples = Path(trial["runs"]) / trial_name(trial) / SAMPLES_FILE
             row["novel"] = novelty(samples.read_text().split(), reference)
         by_algo[row["algo"]].append(row)
 

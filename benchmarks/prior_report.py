@@ -10,13 +10,16 @@ re-measured here except the file size and parameter count) and writes
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from benchmarks.common import RESULTS_DIR, markdown_table, total_training_minutes, training_chain, write_text  # noqa: E402
-from seqtutor_envs.prior import LSTMPrior  # noqa: E402
+from benchmarks.common import (
+    RESULTS_DIR,
+    markdown_table,
+    total_training_minutes,
+    training_chain,
+    write_text,
+)
+from seqtutor_envs.prior import LSTMPrior
 
 DATA = Path(__file__).resolve().parent.parent / "seqtutor_envs" / "data"
 PRIORS = {"Note RNN (melody)": DATA / "melody_prior.pt", "SMILES prior": DATA / "smiles_prior.pt"}

@@ -13,19 +13,20 @@ env steps reached and the music-theory reward / KL reached. Writes
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from stable_baselines3.common.callbacks import BaseCallback
 
-from stable_baselines3.common.callbacks import BaseCallback  # noqa: E402
-
-from benchmarks.common import RESULTS_DIR, machine_description, machine_markdown, markdown_table, write_text  # noqa: E402
-from seqtutor_agents import ALGORITHMS, make_sb3_vec_env  # noqa: E402
-from seqtutor_agents.evaluation import model_policy  # noqa: E402
-from seqtutor_envs.evaluation import run_episodes  # noqa: E402
-from seqtutor_envs.melody.stats import composition_statistics  # noqa: E402
+from benchmarks.common import (
+    RESULTS_DIR,
+    machine_description,
+    machine_markdown,
+    markdown_table,
+    write_text,
+)
+from seqtutor_agents import ALGORITHMS, make_sb3_vec_env
+from seqtutor_agents.evaluation import model_policy, run_episodes
+from seqtutor_envs.melody.stats import composition_statistics
 
 ENV_ID = "SeqTutor-Melody-v0"
 

@@ -10,17 +10,19 @@ Times forward + backward + Adam steps of candidate LSTM priors on batches shaped
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from benchmarks.common import RESULTS_DIR, machine_description, machine_markdown, markdown_table, write_text  # noqa: E402
-from seqtutor_envs.prior import LSTMPrior, PriorConfig  # noqa: E402
+from benchmarks.common import (
+    RESULTS_DIR,
+    machine_description,
+    machine_markdown,
+    markdown_table,
+    write_text,
+)
+from seqtutor_envs.prior import LSTMPrior, PriorConfig
 
 VOCAB = 24  # MOSES: END + 23 SMILES tokens
 CANDIDATES = {

@@ -13,14 +13,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-import seqtutor_envs  # noqa: E402,F401
-from benchmarks.common import (  # noqa: E402
+import seqtutor_envs  # noqa: F401
+from benchmarks.common import (
     RESULTS_DIR,
     machine_description,
     machine_markdown,
@@ -28,15 +25,24 @@ from benchmarks.common import (  # noqa: E402
     training_chain,
     write_text,
 )
-from seqtutor_envs.evaluation import prior_policy, run_episodes  # noqa: E402
-from seqtutor_envs.prior import LSTMPrior  # noqa: E402
-from seqtutor_envs.smiles.metrics import format_metrics_table, invalid_reasons, molecule_metrics  # noqa: E402
-from seqtutor_envs.smiles_env import default_prior_path  # noqa: E402
+from seqtutor_agents.evaluation import run_episodes
+from seqtutor_envs.prior import LSTMPrior
+from seqtutor_envs.sampling import prior_policy
+from seqtutor_envs.smiles.metrics import (
+    format_metrics_table,
+    invalid_reasons,
+    molecule_metrics,
+)
+from seqtutor_envs.smiles_env import default_prior_path
 
 
 def training_smiles() -> list[str]:
     """The canonical MOSES training set the shipped prior was trained on (prepared and cached once)."""
-    from seqtutor_envs.smiles.corpus import SmilesCorpus, default_cache_dir, moses_corpus
+    from seqtutor_envs.smiles.corpus import (
+        SmilesCorpus,
+        default_cache_dir,
+        moses_corpus,
+    )
 
     cached = default_cache_dir() / "moses_train_canonical.smi.gz"
     if cached.is_file():

@@ -16,14 +16,17 @@ the optimum does. Writes ``benchmarks/results/melody_soft_optimum.md``.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from benchmarks.common import RESULTS_DIR, machine_description, machine_markdown, markdown_table, write_text  # noqa: E402
+from benchmarks.common import (
+    RESULTS_DIR,
+    machine_description,
+    machine_markdown,
+    markdown_table,
+    write_text,
+)
 
 ENV_ID = "SeqTutor-Melody-v0"
 DENSITY_BINS = ((0.0, 0.2), (0.2, 0.35), (0.35, 0.5), (0.5, 0.65), (0.65, 1.01))
@@ -33,10 +36,11 @@ def sample_prior(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray,
     """``(compositions, per-rule returns (n, 9), log p(x), primers)`` of n prior samples."""
     import torch
 
-    from seqtutor_envs.evaluation import prior_policy, run_episodes
+    from seqtutor_agents.evaluation import run_episodes
     from seqtutor_envs.melody.rules import MusicTheoryRules
     from seqtutor_envs.melody_env import default_prior_path
     from seqtutor_envs.prior import LSTMPrior
+    from seqtutor_envs.sampling import prior_policy
 
     batch = run_episodes(ENV_ID, n, prior_policy(seed=seed), batch_size=5_000, seed=seed, progress=True)
     comps, primers = batch.finals["composition"].astype(np.int64), batch.finals["primer"].astype(np.int64)

@@ -21,14 +21,20 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks.common import (
+    RESULTS_DIR,
+    machine_description,
+    machine_markdown,
+    markdown_table,
+    write_csv,
+    write_text,
+)
+from seqtutor_agents.sweep import SweepFolderError, make_trials, run_trials
+from seqtutor_envs.domains import env_ids
 
-from benchmarks.common import RESULTS_DIR, machine_description, machine_markdown, markdown_table, write_csv, write_text  # noqa: E402
-from seqtutor_agents.sweep import SweepFolderError, MELODY, METRICS, make_trials, run_trials  # noqa: E402
 
 def fmt(value: Any) -> str:
     if isinstance(value, float):
@@ -48,7 +54,7 @@ def write_rows(rows: list[dict[str, Any]], out: Path, title: str, note: str) -> 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--env", default=MELODY, choices=sorted(METRICS))
+    parser.add_argument("--env", default="SeqTutor-Melody-v0", choices=env_ids())
     parser.add_argument("--algos", nargs="+", default=["q", "psi", "g"])
     parser.add_argument("--cs", nargs="*", type=float, default=[], help="values of c")
     parser.add_argument("--target-kls", nargs="*", type=float, default=[], help="KL targets (Sequence Tutor learners)")

@@ -11,7 +11,6 @@ and the native batched vector env at 256 and 1024 envs, with the ratios. Writes
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 from typing import Callable
@@ -20,10 +19,15 @@ import gymnasium as gym
 import numpy as np
 
 import seqtutor_envs  # noqa: F401
-from seqtutor_envs.evaluation import sample_categorical
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks.common import RESULTS_DIR, machine_description, machine_markdown, markdown_table, write_csv, write_text
+from benchmarks.common import (
+    RESULTS_DIR,
+    machine_description,
+    machine_markdown,
+    markdown_table,
+    write_csv,
+    write_text,
+)
+from seqtutor_envs.sampling import sample_categorical
 
 ENVS: dict[str, dict] = {
     "SeqTutor-Melody-v0": {},

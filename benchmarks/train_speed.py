@@ -13,17 +13,17 @@ G, Ψ, DAP and KL-PPO. Ratios are to G-learning in the same run. Writes
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import gymnasium as gym
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from benchmarks.common import RESULTS_DIR, machine_description, machine_markdown, markdown_table, write_text  # noqa: E402
-from seqtutor_agents import GLearning, PsiLearning, make_sb3_vec_env  # noqa: E402
-from seqtutor_agents.hyperparams import NON_ALGO_KEYS, defaults  # noqa: E402
+from benchmarks.common import (
+    RESULTS_DIR,
+    machine_description,
+    machine_markdown,
+    markdown_table,
+    write_text,
+)
 
 ENV_ID = "SeqTutor-Melody-v0"
 SMILES_ID = "SeqTutor-SMILES-v0"
@@ -48,43 +48,35 @@ def main() -> None:
     from stable_baselines3 import DQN
     from stable_baselines3.common.vec_env import DummyVecEnv
 
-    from seqtutor_agents import DAP, KLPPO
+    from seqtutor_agents.training import TrainConfig, make_env, make_model
 
-    def algo_kwargs(algo: str, env_id: str = ENV_ID) -> dict:
-        return {k: v for k, v in defaults(env_id, algo).items() if k not in NON_ALGO_KEYS}
+    def config(algo: str, env_id: str = ENV_ID, **kwargs) -> TrainConfig:
+        """The run's settings as ``seqtutor train`` resolves them (the table's defaults, the domain's)."""
+        c = args.c if env_id == ENV_ID else None
+        n_envs = args.n_envs if algo not in ("dap", "klppo") else None
+        return TrainConfig(out="unused", env_id=env_id, algo=algo, c=c, n_envs=n_envs, device="cpu", **kwargs)
 
-    def vec(env_id: str = ENV_ID, n: int = args.n_envs, **kwargs):
-        return make_sb3_vec_env(env_id, n_envs=n, seed=0, **kwargs)
+    def build(cfg: TrainConfig):
+        return lambda: make_model(cfg, make_env(cfg))
 
-    g_kwargs, dqn_kwargs = algo_kwargs("g"), algo_kwargs("dqn")
-    pg_envs = defaults(ENV_ID, "dap")["n_envs"]
+    g, dqn = config("g"), config("dqn")
+    dap, klppo = config("dap"), config("klppo")
     runs = {
-        f"G-learning (ours), native env x{args.n_envs}": lambda: GLearning(
-            "RecurrentQPolicy", vec(c=args.c), seed=0, **g_kwargs),
-        f"DAP (REINVENT's loss), native env x{pg_envs}": lambda: DAP(
-            "PriorLSTMPolicy", vec(n=pg_envs, c=args.c), seed=0, **algo_kwargs("dap")),
-        f"KL-PPO, native env x{pg_envs}": lambda: KLPPO(
-            "PriorLSTMPolicy", vec(n=pg_envs, c=args.c), seed=0, **algo_kwargs("klppo")),
-        f"SB3 DQN, native env x{args.n_envs}": lambda: DQN(
-            "MultiInputPolicy", vec(c=args.c), seed=0, **dqn_kwargs),
+        f"G-learning (ours), native env x{g.resolved_n_envs()}": build(g),
+        f"DAP (REINVENT's loss), native env x{dap.resolved_n_envs()}": build(dap),
+        f"KL-PPO, native env x{klppo.resolved_n_envs()}": build(klppo),
+        f"SB3 DQN, native env x{dqn.resolved_n_envs()}": build(dqn),
         # Same transitions replayed per env step as G: G replays 32 episodes x 32 steps per gradient step
         # every train_freq vector steps; DQN replays 32 transitions per gradient step.
-        f"SB3 DQN, native env x{args.n_envs}, G's replay ratio": lambda: DQN(
-            "MultiInputPolicy", vec(c=args.c), seed=0,
-            **{**dqn_kwargs, "train_freq": g_kwargs["train_freq"], "gradient_steps": 32}),
-        "SB3 DQN, DummyVecEnv x1": lambda: DQN(
-            "MultiInputPolicy", DummyVecEnv([lambda: gym.make(ENV_ID, c=args.c)]), seed=0, **dqn_kwargs),
+        f"SB3 DQN, native env x{dqn.resolved_n_envs()}, G's replay ratio": build(config(
+            "dqn", algo_kwargs={"train_freq": g.resolved_algo_kwargs()["train_freq"], "gradient_steps": 32})),
+        "SB3 DQN, DummyVecEnv x1": lambda: DQN("MultiInputPolicy", DummyVecEnv([lambda: gym.make(ENV_ID, c=args.c)]),
+                                               seed=0, **dqn.resolved_algo_kwargs()),
     }
-    smiles_runs = {
-        f"G-learning (ours), SMILES x{args.n_envs}": lambda: GLearning(
-            "RecurrentQPolicy", vec(SMILES_ID), seed=0, **algo_kwargs("g", SMILES_ID)),
-        f"Ψ-learning (ours), SMILES x{args.n_envs}": lambda: PsiLearning(
-            "RecurrentQPolicy", vec(SMILES_ID), seed=0, **algo_kwargs("psi", SMILES_ID)),
-        f"DAP, SMILES x{pg_envs}": lambda: DAP(
-            "PriorLSTMPolicy", vec(SMILES_ID, n=pg_envs), seed=0, **algo_kwargs("dap", SMILES_ID)),
-        f"KL-PPO, SMILES x{pg_envs}": lambda: KLPPO(
-            "PriorLSTMPolicy", vec(SMILES_ID, n=pg_envs), seed=0, **algo_kwargs("klppo", SMILES_ID)),
-    } if args.smiles_steps else {}
+    smiles = {algo: config(algo, SMILES_ID) for algo in ("g", "psi", "dap", "klppo")}
+    names = {"g": "G-learning (ours)", "psi": "Ψ-learning (ours)", "dap": "DAP", "klppo": "KL-PPO"}
+    smiles_runs = {f"{names[a]}, SMILES x{cfg.resolved_n_envs()}": build(cfg) for a, cfg in smiles.items()
+                   } if args.smiles_steps else {}
     sections = []
     for title, group, steps in ((f"{ENV_ID} (c = {args.c:g})", runs, args.steps),
                                 (f"{SMILES_ID} (qed objective, the table's settings)", smiles_runs, args.smiles_steps)):
@@ -105,11 +97,12 @@ def main() -> None:
         "# Training speed: every learner family on the native batched envs\n\n"
         f"{machine_markdown(machine_description())}\n\n" + "\n".join(sections) + "\n"
         "Wall-clock including collection, replay sampling and gradient steps, one run after the other in this "
-        f"process. Hyperparameters: the table's (seqtutor_agents/hyperparams.py). Melody: G {g_kwargs}; DAP "
-        f"{algo_kwargs('dap')}; KL-PPO {algo_kwargs('klppo')}; DQN {dqn_kwargs}. G replays 32 episodes x 32 "
-        "steps per gradient step, DQN 32 transitions. SMILES: G "
-        f"{algo_kwargs('g', SMILES_ID)}; Ψ {algo_kwargs('psi', SMILES_ID)}; DAP {algo_kwargs('dap', SMILES_ID)}; "
-        f"KL-PPO {algo_kwargs('klppo', SMILES_ID)}.\n"
+        "process. Hyperparameters: as `seqtutor train` resolves them (seqtutor_agents/hyperparams.py and the "
+        f"domain's settings). Melody: G {g.resolved_algo_kwargs()}; DAP {dap.resolved_algo_kwargs()}; KL-PPO "
+        f"{klppo.resolved_algo_kwargs()}; DQN {dqn.resolved_algo_kwargs()}. G replays 32 episodes x 32 steps per "
+        "gradient step, DQN 32 transitions. SMILES: "
+        + "; ".join(f"{names[a]} {cfg.resolved_algo_kwargs()} {cfg.resolved_env_kwargs()}" for a, cfg in smiles.items())
+        + ".\n"
     )
     print(text)
     write_text(RESULTS_DIR / "train_speed.md", text)

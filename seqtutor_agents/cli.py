@@ -20,15 +20,16 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+from seqtutor_envs.domains import env_ids
+
 from .config_args import add_dataclass_arguments, explicit_values, parse_int
-from .training import ENV_IDS, ConfigError, TrainConfig
+from .training import DEFAULT_ENV, ConfigError, TrainConfig
 
 TRAIN_FLAGS = {"env_id": "--env", "env_kwargs": "--env-kwarg", "algo_kwargs": "--algo-kwarg"}
-TRAIN_CHOICES = {"env_id": ENV_IDS}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from seqtutor_envs.pretrain import add_pretrain_arguments
+    from seqtutor_envs.pretrain_cli import add_pretrain_arguments
 
     parser = argparse.ArgumentParser(prog="seqtutor", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -37,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_pretrain_arguments(p)
 
     p = sub.add_parser("train", help="fine-tune a prior with RL on a seqtutor env")
-    add_dataclass_arguments(p, TrainConfig, flags=TRAIN_FLAGS, choices=TRAIN_CHOICES)
+    add_dataclass_arguments(p, TrainConfig, flags=TRAIN_FLAGS, choices={"env_id": env_ids()})
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -49,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
         src = p.add_mutually_exclusive_group(required=True)
         src.add_argument("--run", help="a run folder written by `seqtutor train`")
         src.add_argument("--prior", action="store_true", help="sample the env's prior itself")
-        p.add_argument("--env", default=ENV_IDS[0], help=f"env id, with --prior ({', '.join(ENV_IDS)})")
+        p.add_argument("--env", default=DEFAULT_ENV, help=f"env id, with --prior ({', '.join(env_ids())})")
         p.add_argument("-n", "--num", type=parse_int, default=10 if name == "sample" else 10_000,
                        help="number of samples")
         p.add_argument("--seed", type=parse_int, default=0, help="sampling seed")
@@ -82,8 +83,8 @@ def _policy_source(args) -> tuple[Any, str, dict[str, Any], str]:
 
         model, config = load_run(args.run)
         return model, config.env_id, config.resolved_env_kwargs(), f"{config.algo} ({args.run})"
-    if args.env not in ENV_IDS:
-        raise ConfigError(f"--env {args.env!r} is not a seqtutor env; choose one of {', '.join(ENV_IDS)}")
+    if args.env not in env_ids():
+        raise ConfigError(f"--env {args.env!r} is not a seqtutor env; choose one of {', '.join(env_ids())}")
     return None, args.env, {}, "prior"
 
 
@@ -93,16 +94,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "pretrain":
-            from seqtutor_envs.pretrain import PretrainInputError, run_pretrain
+            from seqtutor_envs.pretrain import PretrainInputError
+            from seqtutor_envs.pretrain_cli import run_pretrain
 
             try:
                 run_pretrain(args, ["seqtutor", *argv])
             except PretrainInputError as exc:
                 raise ConfigError(str(exc)) from None
         elif args.command == "train":
-            from .training import train
-
             from .run_folder import TrainingInterrupted
+            from .training import train
 
             config, _ = train_config(args)
             try:

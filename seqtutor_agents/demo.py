@@ -12,12 +12,17 @@ from pathlib import Path
 
 import numpy as np
 
-from seqtutor_envs.evaluation import prior_policy, run_episodes
+from seqtutor_agents.evaluation import run_episodes
 from seqtutor_envs.io import atomic_write, atomic_write_text
 from seqtutor_envs.melody.audio import synthesis_backend, write_wavs
 from seqtutor_envs.melody.midi import save_piano_roll_png, write_midis
 from seqtutor_envs.melody.stats import composition_statistics, format_statistics_table
-from seqtutor_envs.melody.texture import corpus_sample, format_texture_table, texture_statistics
+from seqtutor_envs.melody.texture import (
+    corpus_sample,
+    format_texture_table,
+    texture_statistics,
+)
+from seqtutor_envs.sampling import prior_policy
 
 from .evaluation import model_policy
 from .training import TrainConfig, train

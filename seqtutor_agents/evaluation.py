@@ -1,8 +1,10 @@
-"""Trained models as batched policies, and the sample / evaluate jobs behind the CLI.
+"""Episodes of trained models (or of the prior) through the shared collector, and the sample / evaluate jobs.
 
-:func:`model_policy` turns a model into the :data:`~seqtutor_envs.evaluation.ActFn` that
-:func:`seqtutor_envs.evaluation.run_episodes` plays. Every policy reports its full action
-distribution so that KL(π ‖ prior) is exact:
+:func:`model_policy` turns a model into an :data:`~seqtutor_envs.sampling.ActFn` and
+:func:`run_episodes` plays it through :class:`~seqtutor_agents.common.rollout.Rollout` -- the same
+collector the learners train with, so KL(π ‖ prior) and entropy come from the one exact
+definition (:func:`~seqtutor_agents.common.kl.kl_and_entropy`). Every policy reports its full
+action distribution:
 
 * seqtutor learners (any policy with ``recurrent_log_probs``): the acting distribution, LSTM state
   carried per env;
@@ -12,6 +14,7 @@ distribution so that KL(π ‖ prior) is exact:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +22,13 @@ import numpy as np
 import torch as th
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.policies import ActorCriticPolicy
+from tqdm.auto import tqdm
 
-from seqtutor_envs.evaluation import ActFn, EpisodeBatch, log_softmax, prior_policy, run_episodes, sample_categorical
+from seqtutor_envs.domains import get_domain
+from seqtutor_envs.sampling import ActFn, log_softmax, prior_policy, sample_categorical
 
-MELODY = "SeqTutor-Melody-v0"
+from .common.rollout import Actor, Rollout
+from .common.vec_env import make_sb3_vec_env
 
 
 def model_policy(model: BaseAlgorithm, seed: int = 0, deterministic: bool = False) -> ActFn:
@@ -100,6 +106,112 @@ def model_policy(model: BaseAlgorithm, seed: int = 0, deterministic: bool = Fals
     raise TypeError(f"no evaluation policy for {type(model).__name__}")
 
 
+# ---------------------------------------------------------------------- episodes
+@dataclass
+class EpisodeBatch:
+    """Finished episodes and per-step averages."""
+
+    finals: dict[str, Any]  # episode-end info per episode (composition / smiles and scores)
+    returns: np.ndarray  # (n,) undiscounted episode returns
+    lengths: np.ndarray  # (n,) episode lengths
+    domain_returns: np.ndarray  # (n,) sum of the domain reward over each episode
+    prior_log_prob_per_step: float  # mean log p_prior(a|s) of the chosen tokens
+    kl_per_step: float | None  # mean exact KL(pi || prior) per step (None if the policy gave no distribution)
+    entropy_per_step: float | None = None  # mean exact entropy of pi per step, nats (None likewise)
+
+
+def numpy_actor(act: ActFn) -> Actor:
+    """The collector's actor of a numpy :data:`ActFn` (its episode starts are the observations at step 0)."""
+
+    def actor(obs: dict[str, th.Tensor], state: Any) -> tuple[th.Tensor, th.Tensor | None, Any]:
+        arrays = {key: value.cpu().numpy() for key, value in obs.items()}
+        actions, log_pi = act(arrays, arrays["step"] == 0)
+        return th.as_tensor(actions), None if log_pi is None else th.as_tensor(log_pi), None
+
+    return actor
+
+
+def run_episodes(
+    env_id: str,
+    n_episodes: int,
+    act: ActFn,
+    batch_size: int = 1000,
+    seed: int = 0,
+    env_kwargs: dict[str, Any] | None = None,
+    progress: bool = False,
+) -> EpisodeBatch:
+    """Play ``n_episodes`` episodes of ``env_id``, one per env, ``batch_size`` envs at a time.
+
+    Every env of a batch plays exactly one episode (episodes are not picked by when they end, which
+    would favour short SMILES); per-step figures are averaged over the steps of those episodes.
+
+    :param env_id: a registered seqtutor env id.
+    :param act: the policy (see :data:`~seqtutor_envs.sampling.ActFn`).
+    :param seed: seed of the first batch (batch k uses ``seed + k * batch_size``).
+    :param env_kwargs: env keyword arguments.
+    """
+    if n_episodes < 1:
+        raise ValueError(f"n_episodes must be >= 1, got {n_episodes}")
+    actor = numpy_actor(act)
+    parts: list[dict[str, Any]] = []
+    totals = {"log_p": 0.0, "kl": 0.0, "entropy": 0.0, "steps": 0, "kl_known": True}
+    with tqdm(total=n_episodes, desc=f"{env_id} episodes", disable=not progress) as bar:
+        for k, start in enumerate(range(0, n_episodes, batch_size)):
+            n = min(batch_size, n_episodes - start)
+            env = make_sb3_vec_env(env_id, n_envs=n, seed=seed + k * batch_size, **(env_kwargs or {}))
+            parts.append(_one_episode_each(Rollout(env), actor, totals))
+            env.close()
+            bar.update(n)
+    steps = totals["steps"]
+    return EpisodeBatch(
+        finals=_stack_finals([row for part in parts for row in part["finals"]]),
+        returns=np.concatenate([p["returns"] for p in parts]),
+        lengths=np.concatenate([p["lengths"] for p in parts]),
+        domain_returns=np.concatenate([p["domain_returns"] for p in parts]),
+        prior_log_prob_per_step=totals["log_p"] / steps,
+        kl_per_step=totals["kl"] / steps if totals["kl_known"] else None,
+        entropy_per_step=totals["entropy"] / steps if totals["kl_known"] else None,
+    )
+
+
+def _one_episode_each(rollout: Rollout, actor: Actor, totals: dict[str, Any]) -> dict[str, Any]:
+    """Step until every env finished its first episode; per-step sums go into ``totals``."""
+    n = rollout.num_envs
+    live = np.ones(n, dtype=bool)
+    returns, domain, length = np.zeros(n), np.zeros(n), np.zeros(n, dtype=np.int64)
+    finals: list[dict[str, Any] | None] = [None] * n
+    while live.any():
+        step = rollout.step(actor)
+        totals["log_p"] += float(step.parts.prior_log_prob[live].sum())
+        totals["steps"] += int(live.sum())
+        if step.kl is None:
+            totals["kl_known"] = False
+        else:
+            totals["kl"] += float(step.kl.cpu().numpy()[live].sum())
+            totals["entropy"] += float(step.entropy.cpu().numpy()[live].sum())  # type: ignore[union-attr]
+        returns += np.where(live, step.rewards, 0.0)
+        domain += np.where(live, step.parts.domain_reward, 0.0)
+        length += live
+        for i, info in step.finals.items():
+            if live[i]:
+                finals[i] = info
+        live &= ~step.dones
+    return {"finals": finals, "returns": returns, "lengths": length, "domain_returns": domain}
+
+
+def _stack_finals(rows: list[dict[str, Any] | None]) -> dict[str, Any]:
+    """Per-episode episode-end infos as columns: arrays where they stack, lists of strings otherwise."""
+    keys = list(dict.fromkeys(key for row in rows if row for key in row))
+    out: dict[str, Any] = {}
+    for key in keys:
+        values = [row.get(key) if row else None for row in rows]
+        try:
+            out[key] = list(values) if isinstance(values[0], str) else np.array(values)
+        except ValueError:
+            out[key] = values
+    return out
+
+
 # ---------------------------------------------------------------------- jobs behind the CLI
 def episodes_of(model: BaseAlgorithm | None, env_id: str, n: int, seed: int, env_kwargs: dict[str, Any],
                 progress: bool = True) -> EpisodeBatch:
@@ -109,48 +221,10 @@ def episodes_of(model: BaseAlgorithm | None, env_id: str, n: int, seed: int, env
 
 
 def write_samples(batch: EpisodeBatch, env_id: str, out: Path, label: str) -> dict[str, Any]:
-    """Write a batch's samples: MIDI + WAV files and a piano roll (melody), or a .smi file and a molecule grid."""
+    """Write a batch's samples as its domain does (MIDI + WAV + piano roll, a .smi file and a molecule grid, ...)."""
     out.mkdir(parents=True, exist_ok=True)
-    written: dict[str, Any] = {"label": label, "env_id": env_id}
-    if env_id == MELODY:
-        from seqtutor_envs.melody.audio import synthesis_backend, write_wavs
-        from seqtutor_envs.melody.midi import save_piano_roll_png, write_midis
-
-        compositions = batch.finals["composition"]
-        written["midi"] = [str(p) for p in write_midis(compositions, out, prefix="sample")]
-        written["wav"] = [str(p) for p in write_wavs(compositions, out, prefix="sample")]
-        written["audio synthesis"] = synthesis_backend()
-        written["piano_roll"] = str(save_piano_roll_png(compositions[:16], out / "piano_roll.png"))
-    else:
-        from seqtutor_envs.io import atomic_write_text
-        from seqtutor_envs.smiles.scoring import MoleculeScorer
-
-        smiles = list(batch.finals["smiles"])
-        written["smiles"] = str(atomic_write_text(out / "samples.smi", "\n".join(smiles) + "\n"))
-        written["grid"] = str(save_top_molecules(smiles, batch.domain_returns, out / "top_molecules.png", MoleculeScorer()))
-    return written
-
-
-def save_top_molecules(smiles: list[str], objective: np.ndarray, path: Path, scorer, count: int = 24) -> Path:
-    """An RDKit grid of the ``count`` best distinct valid molecules by the env's objective, written atomically.
-
-    :param objective: each molecule's domain return (the env's objective, e.g. QED or a GuacaMol score).
-    """
-    from rdkit.Chem import Draw
-
-    from seqtutor_envs.io import atomic_write
-    from seqtutor_envs.smiles.scoring import parse_smiles
-
-    canonical = scorer.canonical_batch(smiles)
-    best: dict[str, float] = {}
-    for canon, value in zip(canonical, objective):
-        if canon is not None and value > best.get(canon, -np.inf):
-            best[canon] = float(value)
-    top = sorted(best.items(), key=lambda kv: -kv[1])[:count]
-    qed = scorer.score([c for c, _ in top], ("qed",))["qed"] if top else []
-    image = Draw.MolsToGridImage([parse_smiles(c) for c, _ in top], molsPerRow=6, subImgSize=(220, 220),
-                                 legends=[f"objective {v:.3f} | QED {q:.2f}" for (_, v), q in zip(top, qed)])
-    return atomic_write(path, lambda name: image.save(name, format="PNG"), suffix=".png")
+    written = get_domain(env_id).write_samples(batch.finals, batch.domain_returns, out, label)
+    return {"label": label, "env_id": env_id, **written}
 
 
 def _summary(batch: EpisodeBatch) -> dict[str, Any]:
@@ -163,8 +237,9 @@ def _summary(batch: EpisodeBatch) -> dict[str, Any]:
 def evaluation_report(batch: EpisodeBatch, env_id: str, label: str, prior: EpisodeBatch | None = None
                       ) -> tuple[dict[str, Any], str]:
     """``(result dict, markdown)`` of a batch beside the prior's (when given): the domain objective,
-    KL and log p per step, then Table-1 statistics and texture (melody) or molecule metrics (SMILES).
+    KL and log p per step, then the domain's own tables (:attr:`seqtutor_envs.domains.Domain.report`).
     """
+    domain = get_domain(env_id)
     batches = {label: batch, **({"prior": prior} if prior is not None else {})}
     result: dict[str, Any] = {"label": label, "env_id": env_id, **_summary(batch)}
     if prior is not None:
@@ -176,23 +251,6 @@ def evaluation_report(batch: EpisodeBatch, env_id: str, label: str, prior: Episo
                            ("prior_log_prob_per_step", "log p_prior per step", "{:.3f}")):
         cells = [_summary(b)[key] for b in batches.values()]
         lines.append(f"| {name} | " + " | ".join("n/a" if v is None else fmt.format(v) for v in cells) + " |")
-    table = "\n".join(lines) + "\n\n"
-    if env_id == MELODY:
-        from seqtutor_envs.melody.stats import composition_statistics, format_statistics_table
-        from seqtutor_envs.melody.texture import corpus_sample, format_texture_table, texture_statistics
-
-        compositions = {name: b.finals["composition"] for name, b in batches.items()}
-        stats = {name: composition_statistics(c) for name, c in compositions.items()}
-        texture = {name: texture_statistics(c) for name, c in compositions.items()}
-        comps = compositions[label]
-        texture["corpus"] = texture_statistics(corpus_sample(len(comps), comps.shape[1]))
-        result["texture"] = texture[label]
-        table += (format_statistics_table(stats, include_paper=True) + "\n\nTexture and diversity (corpus: as many "
-                  "32-step validation windows, each starting on an onset):\n\n" + format_texture_table(texture))
-    else:
-        from seqtutor_envs.smiles.metrics import format_metrics_table, molecule_metrics
-
-        stats = {name: molecule_metrics(list(b.finals["smiles"])) for name, b in batches.items()}
-        table += format_metrics_table(stats)
-    result["statistics"] = stats[label]
+    table = "\n".join(lines) + "\n\n" + domain.report({name: b.finals for name, b in batches.items()})
+    result["statistics"] = domain.statistics(batch.finals)
     return result, table + "\n"

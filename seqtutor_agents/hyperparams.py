@@ -1,9 +1,10 @@
-"""Default settings per environment and algorithm, in one table (like rl-zoo3's hyperparameter files).
+"""Default settings per algorithm, and the domain's own settings over them (like rl-zoo3's hyperparameter files).
 
-``seqtutor train`` starts from ``HYPERPARAMS[env_id][algo]`` and lays the user's ``--algo-kwarg``
-options over it. Two keys are not algorithm arguments: ``n_envs`` (parallel envs of the native
-batched env) and ``env_kwargs`` (env keyword arguments, e.g. the ``c`` a setting was chosen for).
-Each entry says which measurement chose it.
+``seqtutor train`` starts from :data:`LEARNER_DEFAULTS` ``[algo]``, lays the domain's settings over it
+(:attr:`seqtutor_envs.domains.Domain.learner_defaults`: e.g. the SMILES domain's ``gamma = 1``), then
+the user's ``--algo-kwarg`` options. Two keys are not algorithm arguments: ``n_envs`` (parallel envs
+of the native batched env) and ``env_kwargs`` (env keyword arguments, e.g. the ``c`` a setting was
+chosen for). Each entry says which measurement chose it.
 """
 
 from __future__ import annotations
@@ -11,8 +12,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-MELODY = "SeqTutor-Melody-v0"
-SMILES = "SeqTutor-SMILES-v0"
+from seqtutor_envs.domains import get_domain
 
 # One gradient step (32 whole episodes = 1,024 transitions) per 4 vector steps of 32 envs: 8 replayed
 # transitions per env step, close to RL Tuner's 32 per 5 env steps (benchmarks/results/melody_table.md).
@@ -36,25 +36,22 @@ _STOCK: dict[str, dict[str, Any]] = {
                       "ent_coef": 0.0},
 }
 
-# SMILES: a terminal reward after ~35 tokens. Discounting it (γ = 0.9 shrinks it by 0.9^35 ≈ 0.03) while
-# every step pays log p(a|s) < 0 makes ending early pay: G collapsed to 7-token molecules. γ = 1 makes the
-# objective the sequence-level E[R/c] - KL, and λ-returns along each replayed episode carry the end
-# reward back to the first token in one update rather than one target-network refresh per token
-# (benchmarks/results/molecule_*.md). c comes from the env's objective (qed: 0.02).
-_TUTOR_SMILES = {**_TUTOR, "gamma": 1.0, "td_lambda": 0.9}
-
-HYPERPARAMS: dict[str, dict[str, dict[str, Any]]] = {
-    MELODY: {"q": dict(_TUTOR), "psi": dict(_TUTOR), "g": dict(_TUTOR), **copy.deepcopy(_PG), **copy.deepcopy(_STOCK)},
-    # Ψ acts more sharply than G at the same c (KL 0.14 at c = 0.05 vs G's 0.05 at c = 0.02) and lost
-    # internal diversity below 0.80 at c <= 0.05 on seed 0: it gets a larger c.
-    SMILES: {"q": dict(_TUTOR_SMILES), "psi": {**_TUTOR_SMILES, "env_kwargs": {"c": 0.08}}, "g": dict(_TUTOR_SMILES),
-             **copy.deepcopy(_PG), **copy.deepcopy(_STOCK)},
-}
+#: Each algorithm's defaults on any seqtutor env.
+LEARNER_DEFAULTS: dict[str, dict[str, Any]] = {"q": dict(_TUTOR), "psi": dict(_TUTOR), "g": dict(_TUTOR), **_PG, **_STOCK}
 
 #: Keys of a table entry that are not arguments of the algorithm.
 NON_ALGO_KEYS = ("n_envs", "env_kwargs")
 
 
 def defaults(env_id: str, algo: str) -> dict[str, Any]:
-    """A copy of the table's entry (empty for an env or algorithm the table does not list)."""
-    return copy.deepcopy(HYPERPARAMS.get(env_id, {}).get(algo, {}))
+    """The algorithm's defaults with the env's domain's settings over them (a copy; empty if neither lists it)."""
+    entry = copy.deepcopy(LEARNER_DEFAULTS.get(algo, {}))
+    try:
+        overrides = copy.deepcopy(dict(get_domain(env_id).learner_defaults.get(algo, {})))
+    except KeyError:
+        return entry
+    env_kwargs = {**entry.pop("env_kwargs", {}), **overrides.pop("env_kwargs", {})}
+    entry.update(overrides)
+    if env_kwargs:
+        entry["env_kwargs"] = env_kwargs
+    return entry

@@ -28,14 +28,8 @@ from typing import Any, Iterable
 
 import numpy as np
 
-MELODY, SMILES = "SeqTutor-Melody-v0", "SeqTutor-SMILES-v0"
-METRICS = {
-    MELODY: ("notes_not_in_key", "starts_with_tonic", "leaps_resolved", "notes_in_motif", "notes_excessively_repeated",
-             "distinct_openings", "distinct_4gram_rate", "duration_tv", "pitch_class_tv", "rest_share", "onset_share",
-             "mean_pitch_range", "mean_pairwise_hamming", "duration_overlap", "pitch_class_overlap"),
-    SMILES: ("valid", "unique", "intdiv", "logp", "qed", "sa", "ring_penalty", "plogp", "length"),
-}
 RESULT_FILE = "trial_result.json"
+SAMPLES_FILE = "samples.txt"  # a trial's evaluated sequences, one per line (a SMILES, or tokens separated by spaces)
 
 
 class SweepFolderError(ValueError):
@@ -97,9 +91,10 @@ def run_trial(trial: dict[str, Any]) -> dict[str, Any]:
         torch.set_num_threads(int(trial["threads"]))
     if trial.get("kind") == "pmo":
         return run_pmo_trial(trial)
-    from seqtutor_agents.evaluation import model_policy
+    from seqtutor_agents.evaluation import model_policy, run_episodes
     from seqtutor_agents.training import TrainConfig, train
-    from seqtutor_envs.evaluation import run_episodes
+    from seqtutor_envs.domains import get_domain
+    from seqtutor_envs.io import atomic_write_text
 
     env_id = trial["env_id"]
     out = trial_folder(trial)
@@ -125,22 +120,13 @@ def run_trial(trial: dict[str, Any]) -> dict[str, Any]:
     row.update(minutes=round(minutes, 2), final_c=float(final_c) if final_c is not None else env_kwargs.get("c"),
                domain_return=float(batch.domain_returns.mean()), log_p=batch.prior_log_prob_per_step,
                kl=batch.kl_per_step, entropy=batch.entropy_per_step)
-    if env_id == MELODY:
-        from seqtutor_envs.melody.stats import composition_statistics
-        from seqtutor_envs.melody.texture import texture_statistics
-
-        compositions = batch.finals["composition"]
-        stats = {**composition_statistics(compositions), **texture_statistics(compositions)}
-    else:
-        from seqtutor_envs.io import atomic_write_text
-        from seqtutor_envs.smiles.metrics import molecule_metrics
-
-        stats = molecule_metrics(list(batch.finals["smiles"]))
-        atomic_write_text(out / "samples.smi", "\n".join(batch.finals["smiles"]) + "\n")  # novelty is computed later
-    row.update({k: stats[k] for k in METRICS[env_id]})
+    domain = get_domain(env_id)
+    stats = domain.statistics(batch.finals)
+    sequences = batch.finals[domain.sequence_key]
+    atomic_write_text(out / SAMPLES_FILE, "\n".join(s if isinstance(s, str) else " ".join(map(str, s))
+                                                    for s in sequences) + "\n")  # e.g. novelty is computed later
+    row.update({k: stats[k] for k in domain.metric_keys})
     row = {k: (float(v) if hasattr(v, "dtype") else v) for k, v in row.items()}
-    from seqtutor_envs.io import atomic_write_text
-
     atomic_write_text(done, json.dumps(row, indent=1))
     return row
 
@@ -177,7 +163,7 @@ def run_pmo_trial(trial: dict[str, Any]) -> dict[str, Any]:
             return not log.exhausted
 
     env_kwargs = {**(trial.get("env_kwargs") or {}), "objective": log}
-    config = TrainConfig(env_id=SMILES, algo=trial["algo"], steps=int(trial["max_steps"]), c=trial.get("c"),
+    config = TrainConfig(env_id=trial["env_id"], algo=trial["algo"], steps=int(trial["max_steps"]), c=trial.get("c"),
                          seed=trial["seed"], out=str(out), n_envs=trial.get("n_envs"),
                          checkpoint_every=int(trial["max_steps"]), algo_kwargs=dict(trial.get("algo_kwargs") or {}),
                          env_kwargs=env_kwargs, device="cpu")

@@ -29,7 +29,14 @@ from typing import Any
 import numpy as np
 
 from . import hyperparams
-from .common.safe_load import ModelFileError, load_model, load_replay_buffer, read_model_data, save_model, write_json
+from .common.safe_load import (
+    ModelFileError,
+    load_model,
+    load_replay_buffer,
+    read_model_data,
+    save_model,
+    write_json,
+)
 from .common.validation import check_number
 from .run_folder import (
     CHECKPOINTS,
@@ -53,7 +60,7 @@ STOCK_ALGOS = ("ppo", "a2c", "dqn", "qrdqn", "recurrent_ppo")
 ALGO_CHOICES = SEQUENCE_TUTOR_ALGOS + POLICY_GRADIENT_ALGOS + STOCK_ALGOS
 #: Learners that accept a KL target (c adapted for Sequence Tutor, β for KL-PPO).
 KL_TARGET_ALGOS = SEQUENCE_TUTOR_ALGOS + ("klppo",)
-ENV_IDS = (hyperparams.MELODY, hyperparams.SMILES)
+DEFAULT_ENV = "SeqTutor-Melody-v0"
 #: Fields that define what a run *is*; a resumed run must keep them (``steps`` etc. may change).
 IDENTITY_FIELDS = ("env_id", "algo", "c", "target_kl", "seed", "n_envs", "env_kwargs", "algo_kwargs")
 CONFIG_FILE, MODEL_FILE, LOGS = "config.json", "model.zip", "logs"
@@ -89,7 +96,7 @@ class TrainConfig:
     """Everything that defines a training run (written, resolved, to ``<out>/config.json``)."""
 
     out: str  # run folder: model, checkpoints, logs and config.json go here
-    env_id: str = hyperparams.MELODY  # registered seqtutor env id
+    env_id: str = DEFAULT_ENV  # registered seqtutor env id
     algo: str = "g"  # learner: q, psi, g (Sequence Tutor); dap, klppo (KL-regularised policy gradient); ppo, a2c, dqn, qrdqn, recurrent_ppo (SB3 / sb3-contrib)
     steps: int = 200_000  # total env steps, all envs together
     c: float | None = None  # the paper's c: the domain reward is divided by it (None: the table's, else the env's)
@@ -105,12 +112,12 @@ class TrainConfig:
         """Raise :class:`ConfigError` naming the first bad setting."""
         import gymnasium as gym
 
-        import seqtutor_envs  # noqa: F401  (registers the envs)
+        from seqtutor_envs.domains import env_ids
 
         if not isinstance(self.env_id, str) or self.env_id not in gym.registry:
-            raise ConfigError(f"unknown env id {self.env_id!r}; seqtutor envs are {', '.join(ENV_IDS)}")
-        if self.env_id not in ENV_IDS:
-            raise ConfigError(f"{self.env_id!r} is not a seqtutor env; choose one of {', '.join(ENV_IDS)}")
+            raise ConfigError(f"unknown env id {self.env_id!r}; seqtutor envs are {', '.join(env_ids())}")
+        if self.env_id not in env_ids():
+            raise ConfigError(f"{self.env_id!r} is not a seqtutor env; choose one of {', '.join(env_ids())}")
         if self.algo not in ALGO_CHOICES:
             raise ConfigError(f"unknown algorithm {self.algo!r}; choose one of {', '.join(ALGO_CHOICES)}")
         checks = (("steps", self.steps, {"low": 1, "integer": True}),
@@ -232,7 +239,7 @@ def reward_parts_callback():
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.policies import ActorCriticPolicy
 
-    from seqtutor_envs.core import RewardParts
+    from seqtutor_envs.reward import RewardParts
 
     from .common.kl import RolloutStats, kl_and_entropy
 

@@ -1,6 +1,6 @@
 """Step-by-step invariant checks of a native seqtutor vector env (property fuzzing).
 
-:class:`VectorEnvChecker` steps a :class:`~seqtutor_envs.core.SequenceVectorEnv` (either autoreset
+:class:`VectorEnvChecker` steps a :class:`~seqtutor_envs.sequence_env.SequenceVectorEnv` (either autoreset
 mode) with the caller's actions and checks every step against what the env documents, counting
 violations by kind instead of stopping at the first one:
 
@@ -32,7 +32,8 @@ from typing import Any
 import numpy as np
 from gymnasium.vector import AutoresetMode
 
-from .core import C, LOG_PROB_FLOOR, PRIOR_LOG_PROB, PRIOR_WEIGHT, SequenceVectorEnv, DOMAIN_REWARD
+from .reward import C, DOMAIN_REWARD, LOG_PROB_FLOOR, PRIOR_LOG_PROB, PRIOR_WEIGHT
+from .sequence_env import SequenceVectorEnv
 
 #: Relative tolerance of the recomposed reward (float64 arithmetic done in another order).
 REWARD_RTOL = 1e-12

@@ -8,7 +8,10 @@ from typing import Any
 
 import numpy as np
 
-from .core import SequenceEnv, SequenceTask, SequenceVectorEnv, TaskStep, check_num_envs, check_unknown_kwargs, load_frozen_prior
+from .checks import check_num_envs, check_unknown_kwargs
+from .prior import load_frozen_prior
+from .sequence_env import SequenceEnv, SequenceVectorEnv
+from .task import SequenceTask, TaskStep
 from .melody import encoding as enc
 from .melody.rules import RULE_NAMES, MusicTheoryRules
 

@@ -10,7 +10,6 @@ evaluation.
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import tempfile
@@ -209,12 +208,6 @@ def pretrain(
     """
     config = config or PretrainConfig()
     out_path = check_output_path(out_path, "out_path")  # before training: a bad destination must not cost a run
-    state_path = out_path.with_name(out_path.name + ".train-state.pt")
-    if config.num_threads:
-        torch.set_num_threads(config.num_threads)
-    torch.manual_seed(config.seed)
-    rng = np.random.default_rng(config.seed)
-
     train_windows = make_windows(train_sequences, config.window)
     valid_windows = make_windows(valid_sequences, config.window)
     if not train_windows or not valid_windows:
@@ -222,175 +215,188 @@ def pretrain(
             f"need training and validation sequences of >= 2 tokens, got {len(train_windows)} and "
             f"{len(valid_windows)} windows"
         )
-
-    prior = LSTMPrior(prior_config)
-    optimizer = torch.optim.Adam(prior.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
-    history: list[dict[str, Any]] = []
-    best_nll, best_state, bad_evals, epoch = math.inf, None, 0, 0
+    run = _Run(prior_config, config, train_windows, valid_windows, out_path, dict(metadata or {}), log)
     if init_from is not None:  # checked and recorded on resume too; the weights then come from the state file
+        run.warm_start(init_from)
+    if resume and run.state_path.exists():
+        run.resume()
+    return run.train()
+
+
+class _Run:
+    """One pre-training run: the model, its optimiser and progress, and the training-state file."""
+
+    def __init__(self, prior_config: PriorConfig, config: PretrainConfig, train_windows: list[np.ndarray],
+                 valid_windows: list[np.ndarray], out_path: Path, metadata: dict[str, Any],
+                 log: Callable[[str], None]) -> None:
+        self.config, self.out_path, self.metadata, self.log = config, out_path, metadata, log
+        self.train_windows, self.valid_windows = train_windows, valid_windows
+        self.state_path = out_path.with_name(out_path.name + ".train-state.pt")
+        if config.num_threads:
+            torch.set_num_threads(config.num_threads)
+        torch.manual_seed(config.seed)
+        self.rng = np.random.default_rng(config.seed)
+        self.prior = LSTMPrior(prior_config)
+        self.optimizer = torch.optim.Adam(self.prior.parameters(), lr=config.learning_rate,
+                                          weight_decay=config.weight_decay)
+        self.history: list[dict[str, Any]] = []
+        self.best_nll, self.best_state, self.bad_evals, self.epoch = math.inf, None, 0, 0
+        self.elapsed_before = 0.0
+
+    def warm_start(self, init_from: str | os.PathLike) -> None:
         start_prior, start_meta = LSTMPrior.load(init_from)
-        if start_prior.config != prior_config:
+        if start_prior.config != self.prior.config:
             raise ValueError(
                 f"--init-from {init_from}: its architecture {start_prior.config} differs from the requested "
-                f"{prior_config}"
+                f"{self.prior.config}"
             )
-        prior.load_state_dict(start_prior.state_dict())  # replaced below when resuming
-        metadata = dict(metadata or {})
-        metadata["warm_started_from"] = {
+        self.prior.load_state_dict(start_prior.state_dict())  # replaced when resuming
+        self.metadata["warm_started_from"] = {
             "path": str(init_from),
             **{k: start_meta.get(k) for k in ("command", "validation", "training", "warm_started_from")},
         }
-        if "vocabulary" in metadata and start_meta.get("vocabulary") not in (None, metadata["vocabulary"]):
+        if "vocabulary" in self.metadata and start_meta.get("vocabulary") not in (None, self.metadata["vocabulary"]):
             raise ValueError(f"--init-from {init_from}: its vocabulary differs from this corpus's vocabulary")
-        log(f"warm start from {init_from} (validation NLL {start_meta.get('validation', {}).get('nll_per_token')})")
-    elapsed_before = 0.0
-    if resume and state_path.exists():
-        saved = load_checkpoint(state_path)
-        prior.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        best_state, best_nll = saved["best_model"], float(saved["best_nll"])
-        history, bad_evals = list(saved["history"]), int(saved["bad_evals"])
-        epoch, elapsed_before = int(saved["epoch"]), float(saved["elapsed_seconds"])
-        rng = np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(epoch,)))
+        self.log(f"warm start from {init_from} (validation NLL {start_meta.get('validation', {}).get('nll_per_token')})")
+
+    def resume(self) -> None:
+        saved = load_checkpoint(self.state_path)
+        self.prior.load_state_dict(saved["model"])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.best_state, self.best_nll = saved["best_model"], float(saved["best_nll"])
+        self.history, self.bad_evals = list(saved["history"]), int(saved["bad_evals"])
+        self.epoch, self.elapsed_before = int(saved["epoch"]), float(saved["elapsed_seconds"])
+        self.rng = np.random.default_rng(np.random.SeedSequence(self.config.seed, spawn_key=(self.epoch,)))
         torch.set_rng_state(saved["torch_rng"])
-        log(f"resumed from {state_path} at epoch {epoch} (best validation NLL {best_nll:.4f})")
+        self.log(f"resumed from {self.state_path} at epoch {self.epoch} (best validation NLL {self.best_nll:.4f})")
 
-    n_train_tokens = sum(len(w) - 1 for w in train_windows)
-    log(
-        f"training {sum(p.numel() for p in prior.parameters()):,} parameters on {len(train_windows):,} windows "
-        f"({n_train_tokens:,} target tokens); validating on {len(valid_windows):,} windows"
-    )
-    started = time.monotonic() - elapsed_before
-    run_started, first_epoch = time.monotonic(), epoch
-    batches_per_epoch = math.ceil(len(train_windows) / config.batch_size)
-
-    def set_cosine_lr(batch_in_epoch: int) -> None:
-        """Anneal from ``learning_rate`` to 0 over what this invocation may still train."""
-        if config.max_minutes is not None:
-            remaining = config.max_minutes * 60 - elapsed_before
-            progress = (time.monotonic() - run_started) / max(remaining, 1e-9)
-        else:
-            total = (config.max_epochs - first_epoch) * batches_per_epoch
-            progress = ((epoch - first_epoch) * batches_per_epoch + batch_in_epoch) / max(total, 1)
-        lr = config.learning_rate * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-
-    def run_eval(tag: str) -> bool:
-        """Evaluate, record, checkpoint; returns True when training should stop."""
-        nonlocal best_nll, best_state, bad_evals
-        result = evaluate(prior, valid_windows)
-        improved = result.nll < best_nll - 1e-4
-        if improved:
-            best_nll, bad_evals = result.nll, 0
-            best_state = {k: v.detach().clone() for k, v in prior.state_dict().items()}
-        else:
-            bad_evals += 1
-            if config.lr_schedule == "plateau":
-                for group in optimizer.param_groups:
-                    group["lr"] *= config.lr_decay
-        entry = {
-            "at": tag,
-            "epoch": epoch,
-            "valid_nll": round(result.nll, 5),
-            "valid_accuracy": round(result.accuracy, 5),
-            "lr": optimizer.param_groups[0]["lr"],
-            "minutes": round((time.monotonic() - started) / 60, 2),
-        }
-        history.append(entry)
-        log(
-            f"[{tag}] validation NLL/token {result.nll:.4f} (ppl {result.perplexity:.3f}), "
-            f"accuracy {result.accuracy:.4f}{' *' if improved else ''}"
+    # ------------------------------------------------------------------ the loop
+    def train(self) -> PretrainResult:
+        config = self.config
+        self.n_train_tokens = sum(len(w) - 1 for w in self.train_windows)
+        self.log(
+            f"training {sum(p.numel() for p in self.prior.parameters()):,} parameters on {len(self.train_windows):,} "
+            f"windows ({self.n_train_tokens:,} target tokens); validating on {len(self.valid_windows):,} windows"
         )
-        atomic_torch_save(
-            {
-                "model": prior.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "best_model": best_state,
-                "best_nll": best_nll,
-                "history": history,
-                "bad_evals": bad_evals,
-                "epoch": epoch,
-                "elapsed_seconds": time.monotonic() - started,
-                "torch_rng": torch.get_rng_state(),
-                "config": asdict(config),
-            },
-            state_path,
-        )
-        return bad_evals >= config.patience
+        self.started = time.monotonic() - self.elapsed_before
+        self.run_started, self.first_epoch = time.monotonic(), self.epoch
+        self.batches_per_epoch = math.ceil(len(self.train_windows) / config.batch_size)
+        self.prior.train()
+        stop_reason: str | None = None
+        self.since_eval = 0
+        while self.epoch < config.max_epochs and stop_reason is None:
+            stop_reason = self._epoch()
+            if stop_reason:
+                break
+            self.epoch += 1
+            if not config.eval_every:
+                self.since_eval = 0
+                stop_reason = self._check_point(f"epoch {self.epoch}")
+        if self.best_state is None or self.since_eval:
+            self._evaluate(f"epoch {self.epoch}, end")
+        return self._finish(stop_reason or f"reached max_epochs={config.max_epochs}")
 
-    def check_point(tag: str) -> str | None:
-        """Evaluate at a check point; returns why training must stop, or None."""
-        if run_eval(tag):
-            return f"validation NLL did not improve for {config.patience} evaluations"
-        if config.max_minutes is not None and (time.monotonic() - started) / 60 >= config.max_minutes:
-            return f"time budget of {config.max_minutes} minutes used"
+    def _epoch(self) -> str | None:
+        """One pass over the training windows; returns why training must stop, or None."""
+        config = self.config
+        bar = tqdm(_batches(self.train_windows, config.batch_size, self.rng), desc=f"epoch {self.epoch + 1}",
+                   disable=not config.progress, leave=False)
+        running = 0.0
+        try:
+            for k, index in enumerate(bar):
+                if config.lr_schedule == "cosine":
+                    self._set_cosine_lr(k)
+                loss = self._gradient_step(index, k)
+                self.since_eval += 1
+                running = 0.98 * running + 0.02 * loss if k else loss
+                bar.set_postfix(loss=f"{running:.3f}")
+                if config.eval_every and self.since_eval >= config.eval_every:
+                    self.since_eval = 0
+                    stop = self._check_point(f"epoch {self.epoch + 1}, batch {k + 1}")
+                    if stop:
+                        return stop
+        finally:
+            bar.close()
         return None
 
-    prior.train()
-    stop_reason: str | None = None
-    since_eval = 0
-    while epoch < config.max_epochs and stop_reason is None:
-        batches = _batches(train_windows, config.batch_size, rng)
-        bar = tqdm(batches, desc=f"epoch {epoch + 1}", disable=not config.progress, leave=False)
-        running = 0.0
-        for k, index in enumerate(bar):
-            if config.lr_schedule == "cosine":
-                set_cosine_lr(k)
-            inputs, targets = _collate(train_windows, index)
-            logits, _ = prior(inputs)
-            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=IGNORE_INDEX)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"non-finite training loss {float(loss)} at epoch {epoch + 1}, batch {k}")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(prior.parameters(), config.grad_clip)
-            optimizer.step()
-            since_eval += 1
-            running = 0.98 * running + 0.02 * loss.item() if k else loss.item()
-            bar.set_postfix(loss=f"{running:.3f}")
-            if config.eval_every and since_eval >= config.eval_every:
-                since_eval = 0
-                stop_reason = check_point(f"epoch {epoch + 1}, batch {k + 1}")
-                if stop_reason:
-                    break
-        bar.close()
-        if stop_reason:
-            break
-        epoch += 1
-        if not config.eval_every:
-            since_eval = 0
-            stop_reason = check_point(f"epoch {epoch}")
-    if best_state is None or since_eval:
-        run_eval(f"epoch {epoch}, end")
-    stopped_because = stop_reason or f"reached max_epochs={config.max_epochs}"
+    def _gradient_step(self, index: np.ndarray, k: int) -> float:
+        inputs, targets = _collate(self.train_windows, index)
+        logits, _ = self.prior(inputs)
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=IGNORE_INDEX)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"non-finite training loss {float(loss)} at epoch {self.epoch + 1}, batch {k}")
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.prior.parameters(), self.config.grad_clip)
+        self.optimizer.step()
+        return loss.item()
 
-    assert best_state is not None
-    prior.load_state_dict(best_state)
-    prior.eval()
-    best = evaluate(prior, valid_windows)
-    meta = dict(metadata or {})
-    meta["validation"] = {
-        "nll_per_token": round(best.nll, 5),
-        "accuracy": round(best.accuracy, 5),
-        "perplexity": round(best.perplexity, 4),
-        "tokens": best.tokens,
-    }
-    meta["training"] = {
-        "config": asdict(config),
-        "history": history,
-        "stopped_because": stopped_because,
-        "train_windows": len(train_windows),
-        "train_tokens": n_train_tokens,
-        "minutes": round((time.monotonic() - started) / 60, 2),
-        "torch": str(torch.__version__),
-    }
-    prior.save(out_path, metadata=meta)
-    log(f"saved prior to {out_path}: validation NLL/token {best.nll:.4f}, accuracy {best.accuracy:.4f} ({stopped_because})")
-    return PretrainResult(best=best, history=history, stopped_because=stopped_because, prior_path=out_path)
+    def _set_cosine_lr(self, batch_in_epoch: int) -> None:
+        """Anneal from ``learning_rate`` to 0 over what this invocation may still train."""
+        config = self.config
+        if config.max_minutes is not None:
+            remaining = config.max_minutes * 60 - self.elapsed_before
+            progress = (time.monotonic() - self.run_started) / max(remaining, 1e-9)
+        else:
+            total = (config.max_epochs - self.first_epoch) * self.batches_per_epoch
+            progress = ((self.epoch - self.first_epoch) * self.batches_per_epoch + batch_in_epoch) / max(total, 1)
+        lr = config.learning_rate * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
+    def _check_point(self, tag: str) -> str | None:
+        """Evaluate at a check point; returns why training must stop, or None."""
+        if self._evaluate(tag):
+            return f"validation NLL did not improve for {self.config.patience} evaluations"
+        if self.config.max_minutes is not None and (time.monotonic() - self.started) / 60 >= self.config.max_minutes:
+            return f"time budget of {self.config.max_minutes} minutes used"
+        return None
+
+    def _evaluate(self, tag: str) -> bool:
+        """Evaluate, record, write the training state; returns True when patience ran out."""
+        result = evaluate(self.prior, self.valid_windows)
+        improved = result.nll < self.best_nll - 1e-4
+        if improved:
+            self.best_nll, self.bad_evals = result.nll, 0
+            self.best_state = {k: v.detach().clone() for k, v in self.prior.state_dict().items()}
+        else:
+            self.bad_evals += 1
+            if self.config.lr_schedule == "plateau":
+                for group in self.optimizer.param_groups:
+                    group["lr"] *= self.config.lr_decay
+        self.history.append({
+            "at": tag, "epoch": self.epoch, "valid_nll": round(result.nll, 5), "valid_accuracy": round(result.accuracy, 5),
+            "lr": self.optimizer.param_groups[0]["lr"], "minutes": round((time.monotonic() - self.started) / 60, 2),
+        })
+        self.log(f"[{tag}] validation NLL/token {result.nll:.4f} (ppl {result.perplexity:.3f}), "
+                 f"accuracy {result.accuracy:.4f}{' *' if improved else ''}")
+        atomic_torch_save({
+            "model": self.prior.state_dict(), "optimizer": self.optimizer.state_dict(), "best_model": self.best_state,
+            "best_nll": self.best_nll, "history": self.history, "bad_evals": self.bad_evals, "epoch": self.epoch,
+            "elapsed_seconds": time.monotonic() - self.started, "torch_rng": torch.get_rng_state(),
+            "config": asdict(self.config),
+        }, self.state_path)
+        return self.bad_evals >= self.config.patience
+
+    def _finish(self, stopped_because: str) -> PretrainResult:
+        """Keep the best weights and write them with their record."""
+        assert self.best_state is not None
+        self.prior.load_state_dict(self.best_state)
+        self.prior.eval()
+        best = evaluate(self.prior, self.valid_windows)
+        meta = dict(self.metadata)
+        meta["validation"] = {"nll_per_token": round(best.nll, 5), "accuracy": round(best.accuracy, 5),
+                              "perplexity": round(best.perplexity, 4), "tokens": best.tokens}
+        meta["training"] = {"config": asdict(self.config), "history": self.history, "stopped_because": stopped_because,
+                            "train_windows": len(self.train_windows), "train_tokens": self.n_train_tokens,
+                            "minutes": round((time.monotonic() - self.started) / 60, 2), "torch": str(torch.__version__)}
+        self.prior.save(self.out_path, metadata=meta)
+        self.log(f"saved prior to {self.out_path}: validation NLL/token {best.nll:.4f}, accuracy {best.accuracy:.4f} "
+                 f"({stopped_because})")
+        return PretrainResult(best=best, history=self.history, stopped_because=stopped_because, prior_path=self.out_path)
 
 
-# ---------------------------------------------------------------------- domains and command line
+# ---------------------------------------------------------------------- what a domain hands the trainer
 @dataclass
 class PretrainData:
     """What a domain hands the trainer."""
@@ -400,260 +406,3 @@ class PretrainData:
     num_outputs: int  # size of the next-token distribution
     num_inputs: int  # input vocabulary (>= num_outputs)
     metadata: dict[str, Any]  # vocabulary and data provenance stored with the weights
-
-
-def melody_data(corpus_path: str | None = None) -> PretrainData:
-    """The melody corpus (shipped default, or a corpus file built with ``seqtutor_envs.melody.corpus``).
-
-    :param corpus_path: a corpus ``.npz`` (default: the shipped one).
-    :raises PretrainInputError: the file is missing or not a melody corpus, or its split leaves no training
-        or no validation tune.
-    """
-    from .melody import encoding as enc
-    from .melody.corpus import DEFAULT_CORPUS_PATH, MelodyCorpus, load_default_corpus, validation_split
-
-    try:
-        corpus = MelodyCorpus.load(corpus_path) if corpus_path else load_default_corpus()
-    except ValueError as error:  # missing, unreadable or not a melody corpus: the message names the file
-        raise PretrainInputError(str(error)) from error
-    train = [s.astype(np.int64) for s in corpus.train_sequences()]
-    valid = [s.astype(np.int64) for s in corpus.validation_sequences()]
-    if not train or not valid:
-        smallest = next(n for n in range(2, 1000) if 0 < validation_split(n).sum() < n)
-        raise PretrainInputError(
-            f"melody corpus {corpus_path or DEFAULT_CORPUS_PATH} has {len(corpus)} tune(s), {len(train)} for training "
-            f"and {len(valid)} for validation: pre-training needs at least one of each (the corpus builder holds "
-            f"out a tenth of the tunes, so build it from at least {smallest} tunes)"
-        )
-    return PretrainData(
-        train=train,
-        valid=valid,
-        num_outputs=enc.VOCAB_SIZE,
-        num_inputs=enc.VOCAB_SIZE,
-        metadata={
-            "domain": "melody",
-            "vocabulary": [enc.token_name(t) for t in range(enc.VOCAB_SIZE)],
-            "encoding": "note_seq MelodyOneHotEncoding(min_note=48, max_note=84): 0 hold, 1 rest, 2..37 MIDI 48..83",
-            "data": {
-                "corpus": str(corpus_path or "shipped melody_corpus.npz"),
-                "tunes_train": len(train),
-                "tunes_valid": len(valid),
-                "steps": int(corpus.num_steps),
-                "provenance": corpus.provenance,
-            },
-        },
-    )
-
-
-def smiles_data(corpus_path: str | None = None, valid_fraction: float = 0.005, workers: int = 2) -> PretrainData:
-    """SMILES: the MOSES training set (default, prepared once and cached) or a user ``.smi``/``.csv`` file.
-
-    Every SMILES is canonicalised with RDKit; invalid, untokenizable and duplicate lines are
-    dropped and counted. A seeded ``valid_fraction`` of molecules is held out for validation.
-
-    :param corpus_path: a ``.smi``/``.csv`` file (optionally gzipped), a prepared ``.smi.gz`` corpus, or None.
-    :param valid_fraction: share of molecules held out.
-    :param workers: canonicalising processes.
-    :raises PretrainInputError: the file is not UTF-8 text, binary, a damaged gzip, a CSV without a SMILES
-        column, or holds fewer than 2 valid SMILES (the message gives the counts of what was rejected).
-    """
-    from .smiles.corpus import (
-        SmilesCorpus,
-        SmilesFileError,
-        default_cache_dir,
-        moses_corpus,
-        prepare_corpus,
-        read_smiles_file,
-        require_smiles,
-    )
-    from .smiles.tokenizer import Vocabulary
-
-    if corpus_path is None:
-        cached = default_cache_dir() / "moses_train_canonical.smi.gz"
-        if cached.is_file():
-            corpus = SmilesCorpus.load(cached)
-        else:
-            corpus = moses_corpus("train", workers=workers)
-            corpus.save(cached)
-        source = "MOSES train (molsets 0.3.1 wheel), canonicalised with RDKit"
-    else:
-        try:
-            if str(corpus_path).endswith(".smi.gz"):
-                corpus = SmilesCorpus.load(corpus_path)
-            else:
-                corpus = prepare_corpus(read_smiles_file(corpus_path), workers=workers,
-                                        provenance={"source": str(corpus_path)})
-            require_smiles(corpus, corpus_path)
-        except SmilesFileError as error:
-            raise PretrainInputError(str(error)) from error
-        source = str(corpus_path)
-    if len(corpus) < 2:
-        raise PretrainInputError(
-            f"{source} holds {len(corpus)} valid SMILES: pre-training needs at least 2 (one to train on, one to "
-            "validate)"
-        )
-    train_smiles, valid_smiles = corpus.split(valid_fraction, seed=0)
-    vocab = Vocabulary.build(corpus.smiles)
-    return PretrainData(
-        train=[vocab.encode(s) for s in train_smiles],
-        valid=[vocab.encode(s) for s in valid_smiles],
-        num_outputs=vocab.num_actions,
-        num_inputs=vocab.bos_id + 1,  # BOS is read, never predicted; PAD is never read
-        metadata={
-            "domain": "smiles",
-            "vocabulary": vocab.to_json(),
-            "data": {
-                "corpus": source,
-                "molecules_train": len(train_smiles),
-                "molecules_valid": len(valid_smiles),
-                "report": corpus.report,
-                "provenance": corpus.provenance,
-            },
-        },
-    )
-
-
-DOMAINS: dict[str, Callable[..., PretrainData]] = {"melody": melody_data, "smiles": smiles_data}
-
-#: Default architectures per domain (the paper's Note RNN for melodies).
-DEFAULT_ARCHITECTURES: dict[str, dict[str, Any]] = {
-    "melody": {"hidden_size": 100, "num_layers": 1, "embedding_dim": None},
-    "smiles": {"hidden_size": 256, "num_layers": 2, "embedding_dim": 64},
-}
-
-
-def _int_at_least(low: int) -> Callable[[str], int]:
-    """argparse type: an integer >= ``low``."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {text!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {value}")
-        return value
-
-    return parse
-
-
-_positive_int = _int_at_least(1)
-_non_negative_int = _int_at_least(0)
-
-
-def _float_in(low: float, high: float, low_open: bool, high_open: bool):
-    """argparse type: a finite float in the interval (``low_open``/``high_open`` exclude the ends)."""
-    interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
-
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number in {interval}, got {text!r}") from None
-        inside = (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
-        if not math.isfinite(value) or not inside:
-            raise argparse.ArgumentTypeError(f"expected a number in {interval}, got {value!r}")
-        return value
-
-    return parse
-
-
-def _output_path(text: str) -> str:
-    """argparse type of ``--out``: checked for writability at parsing, before any data is read."""
-    try:
-        check_output_path(text)
-    except PretrainInputError as error:
-        raise argparse.ArgumentTypeError(str(error).removeprefix("--out ")) from None  # argparse names the flag
-    return text
-
-
-def add_pretrain_arguments(parser) -> None:
-    """Arguments of the pre-training command (shared by ``seqtutor pretrain``).
-
-    Values are checked at parsing (counts >= 1, rates > 0, ``--out`` writable), so a bad one is
-    refused before minutes of data preparation or training.
-    """
-    inf = math.inf
-    parser.add_argument("domain", choices=sorted(DOMAINS), help="which data and vocabulary")
-    parser.add_argument("--out", required=True, type=_output_path,
-                        help="where to write the prior (.pt); its folder must be writable (checked before training)")
-    parser.add_argument("--data", default=None, help="corpus file (default: the domain's default corpus)")
-    parser.add_argument("--hidden-size", type=_positive_int, default=None, help="LSTM cells per layer")
-    parser.add_argument("--num-layers", type=_positive_int, default=None, help="stacked LSTM layers")
-    parser.add_argument("--embedding-dim", type=_positive_int, default=None,
-                        help="token embedding size (default: domain's)")
-    parser.add_argument("--dropout", type=_float_in(0, 1, False, True), default=0.0)
-    parser.add_argument("--max-epochs", type=_positive_int, default=PretrainConfig.max_epochs)
-    parser.add_argument("--batch-size", type=_positive_int, default=PretrainConfig.batch_size)
-    parser.add_argument("--window", type=_positive_int, default=PretrainConfig.window)
-    parser.add_argument("--lr", type=_float_in(0, inf, True, True), default=PretrainConfig.learning_rate)
-    parser.add_argument("--weight-decay", type=_float_in(0, inf, False, True), default=PretrainConfig.weight_decay)
-    parser.add_argument("--patience", type=_positive_int, default=PretrainConfig.patience)
-    parser.add_argument("--lr-schedule", choices=["plateau", "cosine"], default=PretrainConfig.lr_schedule)
-    parser.add_argument("--eval-every", type=_positive_int, default=None,
-                        help="evaluate every N batches (default: per epoch)")
-    parser.add_argument("--max-minutes", type=_float_in(0, inf, True, True), default=None, help="wall-clock budget")
-    parser.add_argument("--limit", type=_positive_int, default=None,
-                        help="use at most this many training sequences (>= 1)")
-    parser.add_argument("--seed", type=_non_negative_int, default=0)
-    parser.add_argument("--threads", type=_positive_int, default=None)
-    parser.add_argument("--resume", action="store_true", help="continue from <out>.train-state.pt")
-    parser.add_argument("--init-from", default=None, help="start from the weights of this prior (same architecture)")
-    parser.add_argument("--no-progress", action="store_true")
-
-
-def run_pretrain(args, argv: Sequence[str]) -> PretrainResult:
-    """Run the pre-training command from parsed arguments.
-
-    :raises PretrainInputError: the data or ``--out`` is unusable (checked before training).
-    """
-    check_output_path(args.out)  # again: parsed arguments may come from elsewhere than the parser
-    data = DOMAINS[args.domain](args.data) if args.data else DOMAINS[args.domain]()
-    train = data.train
-    if args.limit is not None:
-        order = np.random.default_rng(args.seed).permutation(len(train))[: args.limit]
-        train = [train[i] for i in sorted(order)]
-    arch = dict(DEFAULT_ARCHITECTURES.get(args.domain, {}))
-    for key in ("hidden_size", "num_layers", "embedding_dim"):
-        if getattr(args, key) is not None:
-            arch[key] = getattr(args, key)
-    prior_config = PriorConfig(num_outputs=data.num_outputs, num_inputs=data.num_inputs, dropout=args.dropout, **arch)
-    config = PretrainConfig(
-        max_epochs=args.max_epochs,
-        batch_size=args.batch_size,
-        window=args.window,
-        learning_rate=args.lr,
-        weight_decay=args.weight_decay,
-        patience=args.patience,
-        lr_schedule=args.lr_schedule,
-        eval_every=args.eval_every,
-        max_minutes=args.max_minutes,
-        seed=args.seed,
-        num_threads=args.threads,
-        progress=not args.no_progress,
-    )
-    metadata = dict(data.metadata)
-    metadata["command"] = " ".join(argv)
-    metadata["data"] = {**metadata.get("data", {}), "train_sequences_used": len(train)}
-    return pretrain(prior_config, train, data.valid, args.out, config, metadata=metadata, resume=args.resume,
-                    init_from=args.init_from)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    import sys
-
-    argv = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(prog="python -m seqtutor_envs.pretrain", description=__doc__.split("\n\n")[0])
-    add_pretrain_arguments(parser)
-    args = parser.parse_args(argv)
-    from .prior import CheckpointError
-
-    try:
-        run_pretrain(args, ["python -m seqtutor_envs.pretrain", *argv])
-    except (PretrainInputError, CheckpointError, FileNotFoundError) as error:  # input problems: no traceback
-        parser.exit(2, f"{parser.prog}: error: {error}\n")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

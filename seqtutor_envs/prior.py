@@ -10,6 +10,7 @@ Checkpoints are a plain dict of tensors and JSON-like metadata written atomicall
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from dataclasses import asdict, dataclass, fields
@@ -341,3 +342,17 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(payload, dict):
         raise CheckpointError(f"{path} holds a {type(payload).__name__}, expected a checkpoint dict")
     return payload
+
+
+@functools.lru_cache(maxsize=8)
+def _load_stepper(path: str, mtime_ns: int) -> tuple[FrozenStepper, dict[str, Any]]:
+    prior, metadata = LSTMPrior.load(path)
+    return prior.frozen_stepper(), metadata
+
+
+def load_frozen_prior(path: str | os.PathLike) -> tuple[FrozenStepper, dict[str, Any]]:
+    """Load a prior for an environment, sharing one copy between envs made from the same file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no prior weights file at {path}")
+    return _load_stepper(str(path.resolve()), path.stat().st_mtime_ns)

@@ -9,19 +9,15 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from .core import SequenceEnv, SequenceTask, SequenceVectorEnv, TaskStep, check_num_envs, check_unknown_kwargs, load_frozen_prior
+from .checks import check_num_envs, check_unknown_kwargs
+from .prior import load_frozen_prior
+from .sequence_env import SequenceEnv, SequenceVectorEnv
+from .task import SequenceTask, TaskStep
 from .smiles.diversity_filter import DiversityFilter, apply_diversity_filter
-from .smiles.scoring import (
-    GUACAMOL_PREFIX,
-    OBJECTIVE_PRESETS,
-    PAPER_C,
-    PROPERTIES,
-    CallableObjective,
-    MoleculeScorer,
-    Objective,
-    PrefixSyntaxTracker,
-    make_objective,
-)
+from .smiles.guacamol import GUACAMOL_PREFIX
+from .smiles.objectives import PAPER_C, CallableObjective, Objective, make_objective
+from .smiles.scoring import PROPERTIES, MoleculeScorer
+from .smiles.syntax import PrefixSyntaxTracker
 from .smiles.tokenizer import Vocabulary
 
 ENV_ID = "SeqTutor-SMILES-v0"
@@ -194,21 +190,17 @@ class SmilesTask(SequenceTask):
         return "".join(self.vocab.tokens[t] for t in ids)
 
 
-def _build(num_envs: int, objective, c, max_length: int, prior_path: str | None, diversity_filter=None,
-           scoring_workers: Any = 0, objective_errors: str = "raise"):
+def _build(num_envs: int, objective: Any = DEFAULT_OBJECTIVE, c: float | None = None, max_length: int = DEFAULT_MAX_LENGTH,
+           prior_path: str | None = None, diversity_filter: Any = None, scoring_workers: Any = 0,
+           objective_errors: str = "raise"):
     path = Path(prior_path) if prior_path is not None else default_prior_path()
     stepper, metadata = load_frozen_prior(path)
     vocab = vocabulary_of_prior(metadata, stepper.num_outputs, path)
-    guacamol = isinstance(objective, str) and objective.startswith(GUACAMOL_PREFIX)
-    if isinstance(objective, str) and objective not in OBJECTIVE_PRESETS and not guacamol:
-        raise ValueError(
-            f"unknown objective {objective!r}; choose one of {OBJECTIVE_PRESETS}, '{GUACAMOL_PREFIX}<name>' "
-            "or pass a callable f(mol) -> float"
-        )
+    guacamol = isinstance(objective, str) and objective.strip().lower().startswith(GUACAMOL_PREFIX)
     if objective_errors not in CallableObjective.ON_ERROR:
         raise ValueError(f"objective_errors must be one of {CallableObjective.ON_ERROR}, got {objective_errors!r}")
     extra = {"on_error": objective_errors} if callable(objective) and not isinstance(objective, Objective) else {}
-    obj = make_objective(objective, **extra)  # an unknown guacamol:<name> raises here, listing the names
+    obj = make_objective(objective, **extra)  # an unknown name raises here, listing the registered ones
     # Fail at construction, not mid-episode, if the objective cannot score ordinary molecules. Checked
     # before the diversity filter wraps it, so these molecules do not enter the filter's memory.
     SmilesTask(1, vocab, 2, obj)._checked(obj.score_final(["CCO", "c1ccccc1", "CC(=O)Oc1ccccc1C(=O)O"]))
@@ -332,26 +324,12 @@ class SmilesVectorEnv(SequenceVectorEnv):
     With ``diversity_filter``, molecules finishing at the same step enter the filter in env order.
     """
 
-    def __init__(
-        self,
-        num_envs: int = 1,
-        objective: str | Callable = DEFAULT_OBJECTIVE,
-        c: float | None = None,
-        prior_weight: float = 1.0,
-        max_length: int = DEFAULT_MAX_LENGTH,
-        prior_path: str | None = None,
-        render_mode: str | None = None,
-        autoreset_mode: str = "next_step",
-        diversity_filter: bool | Mapping[str, Any] | None = None,
-        scoring_workers: int | str = "auto",
-        objective_errors: str = "raise",
-        **unknown: Any,
-    ) -> None:
-        check_unknown_kwargs(ENV_ID, unknown, ("num_envs", "autoreset_mode") + ACCEPTED_KWARGS)
-        task, stepper, c, self.prior_path = _build(
-            check_num_envs(num_envs), objective, c, max_length, prior_path, diversity_filter, scoring_workers,
-            objective_errors,
-        )
+    def __init__(self, num_envs: int = 1, autoreset_mode: str = "next_step", render_mode: str | None = None,
+                 scoring_workers: int | str = "auto", prior_weight: float = 1.0, **settings: Any) -> None:
+        """:class:`SmilesEnv`'s arguments (``settings``: objective, c, max_length, ...), and ``num_envs``."""
+        unknown = set(settings) - set(ACCEPTED_KWARGS)
+        check_unknown_kwargs(ENV_ID, {k: settings[k] for k in unknown}, ("num_envs", "autoreset_mode") + ACCEPTED_KWARGS)
+        task, stepper, c, self.prior_path = _build(check_num_envs(num_envs), scoring_workers=scoring_workers, **settings)
         self.vocab = task.vocab
         self.diversity_filter = _filter_of(task)
         super().__init__(task, stepper, c, prior_weight, render_mode, autoreset_mode)

@@ -2,10 +2,11 @@
 
 Sequence Tutor's episode replay and the policy-gradient learners (REINVENT's augmented likelihood,
 KL-PPO) all learn from *whole* episodes: the primer and the tokens, the prior's log-probabilities
-at every state (the last one included), and the reward's parts of every step.
-:class:`EpisodeAssembler` builds them from the steps of a ``VecEnv`` of ``n_envs`` envs (one row
-per env in progress, no Python loop over steps); :class:`Episodes` is a padded batch of them as
-tensors, ready for one batched LSTM unroll from the zero state.
+at every state (the last one included), and the reward's parts of every step as the env reported
+them (``log p_prior(a_t|s_t)`` and ``r_domain``: kept, never recomputed). :class:`EpisodeAssembler`
+builds them from the steps of ``n_envs`` envs (one row per env in progress, no Python loop over
+steps); :class:`Episodes` is a padded batch of them as tensors, ready for one batched LSTM unroll
+from the zero state.
 """
 
 from __future__ import annotations
@@ -15,19 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch as th
 
-from seqtutor_envs.core import RewardParts
-
-
-def next_observations(new_obs: dict[str, np.ndarray], dones: np.ndarray, infos: list[dict]) -> dict[str, np.ndarray]:
-    """The observations after each step: the terminal one, not the next episode's first, where an episode ended."""
-    done_rows = np.flatnonzero(dones)
-    if not len(done_rows):
-        return new_obs
-    next_obs = {key: value.copy() for key, value in new_obs.items()}
-    for i in done_rows:
-        for key, value in infos[i]["terminal_observation"].items():
-            next_obs[key][i] = value
-    return next_obs
+from seqtutor_envs.reward import RewardParts, compose
 
 
 @dataclass
@@ -36,6 +25,7 @@ class Episode:
 
     tokens: np.ndarray  # (length + 1,) primer then actions
     prior_log_probs: np.ndarray  # (length + 1, V) log p(.|s_t), t = 0..length
+    prior_log_prob: np.ndarray  # (length,) log p(a_t|s_t) of each action, as the env reported it
     domain_rewards: np.ndarray  # (length,) r_domain of each step
     env_c: float  # the env's c
     prior_weight: float  # the env's prior weight
@@ -56,6 +46,7 @@ class EpisodeAssembler:
     def __init__(self, n_envs: int, max_length: int, num_actions: int) -> None:
         self.n_envs, self.max_length, self.num_actions = n_envs, max_length, num_actions
         self._domain = np.zeros((n_envs, max_length), dtype=np.float32)
+        self._taken = np.zeros((n_envs, max_length), dtype=np.float32)
         self._log_probs = np.zeros((n_envs, max_length + 1, num_actions), dtype=np.float32)
 
     def add_steps(self, obs: dict[str, np.ndarray], next_obs: dict[str, np.ndarray], parts: RewardParts,
@@ -70,6 +61,7 @@ class EpisodeAssembler:
         rows = np.arange(len(dones))
         steps = obs["step"].astype(np.int64)
         self._domain[rows, steps] = parts.domain_reward
+        self._taken[rows, steps] = parts.prior_log_prob
         self._log_probs[rows, steps] = obs["prior_log_probs"]
         finished = []
         for i in np.flatnonzero(dones):
@@ -78,6 +70,7 @@ class EpisodeAssembler:
             finished.append(Episode(
                 tokens=np.array(next_obs["tokens"][i, : length + 1], dtype=np.int64),
                 prior_log_probs=self._log_probs[i, : length + 1].copy(),
+                prior_log_prob=self._taken[i, :length].copy(),
                 domain_rewards=self._domain[i, :length].copy(),
                 env_c=float(parts.c[i]),
                 prior_weight=float(parts.prior_weight[i]),
@@ -92,6 +85,7 @@ class Episodes:
     inputs: th.Tensor  # (B, T + 1) primer then actions, padding replaced by token 0 (masked out)
     lengths: th.Tensor  # (B,)
     prior_log_probs: th.Tensor  # (B, T + 1, V)
+    prior_log_prob: th.Tensor  # (B, T) log p(a_t|s_t) as the env reported it, 0 on padding
     domain_rewards: th.Tensor  # (B, T), 0 on padding
     env_c: th.Tensor  # (B,)
     prior_weight: th.Tensor  # (B,)
@@ -102,16 +96,18 @@ class Episodes:
         b, vocab = len(episodes), episodes[0].prior_log_probs.shape[1]
         inputs = np.zeros((b, width + 1), dtype=np.int64)
         log_probs = np.zeros((b, width + 1, vocab), dtype=np.float32)
+        taken = np.zeros((b, width), dtype=np.float32)
         domain = np.zeros((b, width), dtype=np.float32)
         for k, e in enumerate(episodes):
             inputs[k, : e.length + 1] = e.tokens
             log_probs[k, : e.length + 1] = e.prior_log_probs
+            taken[k, : e.length] = e.prior_log_prob
             domain[k, : e.length] = e.domain_rewards
 
         def t(a: np.ndarray) -> th.Tensor:
             return th.as_tensor(a, device=device)
 
-        return cls(t(inputs), t(np.array([e.length for e in episodes])), t(log_probs), t(domain),
+        return cls(t(inputs), t(np.array([e.length for e in episodes])), t(log_probs), t(taken), t(domain),
                    t(np.array([e.env_c for e in episodes], dtype=np.float32)),
                    t(np.array([e.prior_weight for e in episodes], dtype=np.float32)))
 
@@ -126,11 +122,11 @@ class Episodes:
         steps = th.arange(self.actions.shape[1], device=self.inputs.device)
         return (steps[None, :] < self.lengths[:, None]).float()
 
-    def prior_log_prob_taken(self) -> th.Tensor:
-        """``(B, T)`` log p_prior(a_t | s_t) (0 on padding)."""
-        taken = self.prior_log_probs[:, :-1].gather(2, self.actions.unsqueeze(2)).squeeze(2)
-        return taken * self.mask
-
     def domain_return(self) -> th.Tensor:
         """``(B,)`` the episode's domain return S(x)."""
         return self.domain_rewards.sum(dim=1)
+
+    def rewards(self, c: float, prior_weight: th.Tensor | float | None = None) -> th.Tensor:
+        """``(B, T)`` per-step rewards ``w log p(a_t|s_t) + r_t / c`` (0 on padding), the env's ``w`` by default."""
+        weight = self.prior_weight[:, None] if prior_weight is None else prior_weight
+        return compose(self.prior_log_prob, self.domain_rewards, c, weight) * self.mask

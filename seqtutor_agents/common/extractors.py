@@ -21,6 +21,8 @@ from __future__ import annotations
 from gymnasium import spaces
 from stable_baselines3.common.torch_layers import CombinedExtractor
 
+from .recipes import allow_class
+
 
 class SeqTutorExtractor(CombinedExtractor):
     """SB3's ``CombinedExtractor`` (one-hot tokens, step and prior log-probabilities, concatenated) with an ``int`` size.
@@ -33,3 +35,7 @@ class SeqTutorExtractor(CombinedExtractor):
     def __init__(self, observation_space: spaces.Dict, cnn_output_dim: int = 256, normalized_image: bool = False) -> None:
         super().__init__(observation_space, cnn_output_dim=cnn_output_dim, normalized_image=normalized_image)
         self._features_dim = int(self._features_dim)
+
+
+# Model files may name these classes (seqtutor_agents.common.recipes' allow-list).
+allow_class("features_extractor", SeqTutorExtractor)

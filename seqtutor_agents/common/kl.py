@@ -18,14 +18,19 @@ from stable_baselines3.common.logger import Logger
 
 
 def kl_and_entropy(log_pi: th.Tensor, prior_log_probs: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
-    """Per-row exact ``KL(π ‖ p)`` and entropy ``H(π)`` from log-probabilities over the vocabulary.
+    """Exact ``KL(π ‖ p)`` and entropy ``H(π)`` over the last (vocabulary) dimension.
 
-    :param log_pi: ``(n, V)`` normalised log-probabilities of the policy.
-    :param prior_log_probs: ``(n, V)`` the prior's log-probabilities (floored, finite).
+    The one definition used in training (every learner's ``rollout/kl_prior``, KL-PPO's penalty)
+    and in evaluation. Tokens the policy never takes (``π = 0``, ``log π`` possibly ``-inf``)
+    contribute 0.
+
+    :param log_pi: ``(..., V)`` normalised log-probabilities of the policy.
+    :param prior_log_probs: ``(..., V)`` the prior's log-probabilities (floored, finite).
     """
     pi = log_pi.exp()
-    kl = (pi * (log_pi - prior_log_probs)).sum(-1)
-    entropy = -(pi * log_pi).sum(-1)
+    taken = pi > 0
+    kl = th.where(taken, pi * (log_pi - prior_log_probs), 0.0).sum(-1)
+    entropy = -th.where(taken, pi * log_pi, 0.0).sum(-1)
     return kl, entropy
 
 
@@ -67,47 +72,57 @@ class RolloutStats:
         self.__init__()
 
 
-class AdaptiveKLController:
-    """Proportional controller of a KL coefficient toward a target KL per step.
+class KLCoefficient:
+    """The weight of the KL term -- Sequence Tutor's ``c``, KL-PPO's ``β`` -- fixed, or adapted toward a target KL.
 
-    Ziegler et al. (2019) and TRL's ``AdaptiveKLController`` update
-    ``coef <- coef * (1 + e * n_steps / horizon)`` with ``e = clip(kl / target - 1, -clip, clip)``
-    after ``n_steps`` steps of mean KL ``kl`` per step. Here the same proportional step is taken on
-    ``log coef`` -- ``coef <- coef * exp(e * n_steps / horizon)`` -- which agrees to first order and
-    stays positive however large ``n_steps / horizon`` is.
+    Larger means "stay closer to the prior": the reward ``log p + r_domain / c`` makes the return
+    ``(1/c) (R_domain - c KL)`` for Ψ/G, so ``c`` is the KL weight in domain-reward units; KL-PPO
+    pays ``r_domain / c - β KL``. A learner builds one of these in one place and reads
+    :attr:`value`; it never reinterprets it.
 
-    The coefficient is anything that weighs KL against the domain reward, larger meaning "stay
-    closer": KL-PPO's β, and Sequence Tutor's ``c`` (the reward ``log p + r_domain / c`` makes the
-    return ``(1/c) * (R_domain - c * KL)`` for Ψ/G, so ``c`` is the KL weight in domain-reward units).
+    With a ``target``, :meth:`update` is Ziegler et al.'s (2019) and TRL's proportional controller
+    ``coef <- coef * (1 + e * n_steps / horizon)``, ``e = clip(kl / target - 1, -clip, clip)``,
+    taken on ``log coef`` -- ``coef <- coef * exp(e * n_steps / horizon)`` -- which agrees to first
+    order and stays positive however large ``n_steps / horizon`` is. Without one, :meth:`update`
+    leaves the value as it is.
 
-    :param coef: initial coefficient (> 0).
-    :param target: target KL per step in nats (> 0).
+    :param value: initial coefficient (> 0).
+    :param target: target KL per step in nats (> 0), or None for a fixed coefficient.
     :param horizon: steps over which a persistent 100 % error moves ``log coef`` by about ``clip``.
     :param clip: bound on the relative error used per update.
-    :param min_coef: floor of the coefficient.
-    :param max_coef: ceiling of the coefficient.
+    :param min_value: floor of the coefficient.
+    :param max_value: ceiling of the coefficient.
     """
 
     def __init__(
         self,
-        coef: float,
-        target: float,
+        value: float,
+        target: float | None = None,
         horizon: float = 10_000,
         clip: float = 0.2,
-        min_coef: float = 1e-4,
-        max_coef: float = 1e4,
+        min_value: float = 1e-4,
+        max_value: float = 1e4,
     ) -> None:
         from .validation import check_number
 
-        self.target = check_number("target_kl", target, low=0.0, low_open=True)
+        self.target = check_number("target_kl", target, low=0.0, low_open=True, allow_none=True)
         self.horizon = check_number("kl_horizon", horizon, low=0.0, low_open=True)
         self.clip = check_number("kl_clip", clip, low=0.0, low_open=True, high=1.0)
-        self.min_coef = check_number("min_coef", min_coef, low=0.0, low_open=True)
-        self.max_coef = check_number("max_coef", max_coef, low=min_coef)
-        self.coef = float(min(max(check_number("initial coefficient", coef, low=0.0, low_open=True), min_coef), max_coef))
+        self.min_value = check_number("min_value", min_value, low=0.0, low_open=True)
+        self.max_value = check_number("max_value", max_value, low=min_value)
+        value = float(check_number("KL coefficient", value, low=0.0, low_open=True))
+        self.value = min(max(value, self.min_value), self.max_value) if self.adaptive else value
+
+    @property
+    def adaptive(self) -> bool:
+        return self.target is not None
 
     def update(self, kl: float, n_steps: int) -> float:
-        """Move the coefficient after ``n_steps`` steps of mean KL ``kl``; returns the new coefficient."""
-        error = min(max(kl / self.target - 1.0, -self.clip), self.clip)
-        self.coef = min(max(self.coef * math.exp(error * n_steps / self.horizon), self.min_coef), self.max_coef)
-        return self.coef
+        """Move the coefficient after ``n_steps`` steps of mean KL ``kl`` (if adaptive); returns it."""
+        if self.target is not None:
+            error = min(max(kl / self.target - 1.0, -self.clip), self.clip)
+            self.value = min(max(self.value * math.exp(error * n_steps / self.horizon), self.min_value), self.max_value)
+        return self.value
+
+    def __repr__(self) -> str:
+        return f"KLCoefficient({self.value:.4g}" + (f", target={self.target:g})" if self.adaptive else ")")

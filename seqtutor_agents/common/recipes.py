@@ -18,9 +18,9 @@ A recipe can name a class, and naming a class is where code could run: a stock S
 ``subprocess.Popen`` with ``shell=True`` would be a shell command. So a class is never looked up
 by walking module attributes. Each place a class may appear has a *role* -- ``policy_class`` is a
 policy, ``policy_kwargs["optimizer_class"]`` an optimizer, ... -- and the name is looked up in that
-role's allow-list (:func:`allowed_classes`): seqtutor's own policies, buffers and extractor, the
-policies of SB3's and sb3-contrib's algorithms, SB3's features extractors and buffers, torch's
-activation and optimizer classes. Anything else -- an unknown name, a class in the wrong role, a
+role's allow-list (:func:`allowed_classes`): the policies of SB3's and sb3-contrib's algorithms,
+SB3's features extractors and buffers, torch's activation and optimizer classes, and seqtutor's own
+policies, buffers and extractor (registered with :func:`allow_class` where they are defined). Anything else -- an unknown name, a class in the wrong role, a
 class where none belongs, a recipe of an unknown form, keyword arguments the class does not take or
 that are not plain JSON -- raises :class:`UnsafeModelError` naming the field and what it asked for.
 :func:`decode_fields` checks *every* recipe of a file before it builds any value.
@@ -40,7 +40,11 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 from stable_baselines3.common.type_aliases import TrainFreq, TrainFrequencyUnit
-from stable_baselines3.common.utils import ConstantSchedule, FloatSchedule, LinearSchedule
+from stable_baselines3.common.utils import (
+    ConstantSchedule,
+    FloatSchedule,
+    LinearSchedule,
+)
 
 
 class ModelFileError(ValueError):
@@ -76,7 +80,7 @@ PASSED_BY_SB3 = {
 SPACE_FIELDS = ("observation_space", "action_space")
 TRAIN_FREQ_FIELDS = ("train_freq",)
 
-_USER_ALLOWED: dict[str, dict[str, type]] = {role: {} for role in ROLES}
+_REGISTERED: dict[str, dict[str, type]] = {role: {} for role in ROLES}
 
 
 def class_name(cls: type) -> str:
@@ -86,33 +90,47 @@ def class_name(cls: type) -> str:
 
 @functools.lru_cache(maxsize=1)
 def _builtin_allowed() -> dict[str, dict[str, type]]:
-    """Every class a seqtutor run can legitimately carry, by role (enumerated, never discovered)."""
+    """The SB3, sb3-contrib and torch classes a run can legitimately carry, by role (enumerated, never discovered).
+
+    seqtutor's own policies, replay buffers and features extractor add themselves with
+    :func:`allow_class` where they are defined.
+    """
     import sb3_contrib
     import stable_baselines3 as sb3
     import torch as th
-    from sb3_contrib.common.maskable.buffers import MaskableDictRolloutBuffer, MaskableRolloutBuffer
-    from sb3_contrib.common.recurrent.buffers import RecurrentDictRolloutBuffer, RecurrentRolloutBuffer
-    from stable_baselines3.common.buffers import DictReplayBuffer, DictRolloutBuffer, ReplayBuffer, RolloutBuffer
+    from sb3_contrib.common.maskable.buffers import (
+        MaskableDictRolloutBuffer,
+        MaskableRolloutBuffer,
+    )
+    from sb3_contrib.common.recurrent.buffers import (
+        RecurrentDictRolloutBuffer,
+        RecurrentRolloutBuffer,
+    )
+    from stable_baselines3.common.buffers import (
+        DictReplayBuffer,
+        DictRolloutBuffer,
+        ReplayBuffer,
+        RolloutBuffer,
+    )
     from stable_baselines3.common.sb2_compat.rmsprop_tf_like import RMSpropTFLike
-    from stable_baselines3.common.torch_layers import CombinedExtractor, FlattenExtractor, NatureCNN
-
-    from ..policy_gradient import DAP, KLPPO
-    from ..sequence_tutor import EpisodeReplayBuffer, GLearning, PriorQLearning, PsiLearning, TransitionReplayBuffer
-    from .extractors import SeqTutorExtractor
+    from stable_baselines3.common.torch_layers import (
+        CombinedExtractor,
+        FlattenExtractor,
+        NatureCNN,
+    )
 
     algorithms = (sb3.A2C, sb3.PPO, sb3.DQN, sb3.SAC, sb3.TD3, sb3.DDPG, sb3_contrib.QRDQN, sb3_contrib.RecurrentPPO,
-                  sb3_contrib.TQC, sb3_contrib.TRPO, sb3_contrib.ARS, sb3_contrib.MaskablePPO, sb3_contrib.CrossQ,
-                  PriorQLearning, PsiLearning, GLearning, DAP, KLPPO)
+                  sb3_contrib.TQC, sb3_contrib.TRPO, sb3_contrib.ARS, sb3_contrib.MaskablePPO, sb3_contrib.CrossQ)
     nn, optim = th.nn, th.optim
     by_role: dict[str, tuple[type, ...]] = {
         "policy": tuple(cls for algo in algorithms for cls in algo.policy_aliases.values()),
-        "features_extractor": (FlattenExtractor, CombinedExtractor, NatureCNN, SeqTutorExtractor),
+        "features_extractor": (FlattenExtractor, CombinedExtractor, NatureCNN),
         "activation": (nn.ReLU, nn.Tanh, nn.ELU, nn.LeakyReLU, nn.GELU, nn.SiLU, nn.Sigmoid, nn.Softplus, nn.Mish,
                        nn.Identity, nn.SELU, nn.CELU, nn.Hardtanh, nn.ReLU6, nn.Hardswish, nn.Hardsigmoid,
                        nn.Softsign, nn.Tanhshrink, nn.LogSigmoid),
         "optimizer": (optim.Adam, optim.AdamW, optim.SGD, optim.RMSprop, optim.Adagrad, optim.Adadelta, optim.Adamax,
                       optim.NAdam, optim.RAdam, RMSpropTFLike),
-        "replay_buffer": (ReplayBuffer, DictReplayBuffer, EpisodeReplayBuffer, TransitionReplayBuffer),
+        "replay_buffer": (ReplayBuffer, DictReplayBuffer),
         "rollout_buffer": (RolloutBuffer, DictRolloutBuffer, RecurrentRolloutBuffer, RecurrentDictRolloutBuffer,
                            MaskableRolloutBuffer, MaskableDictRolloutBuffer),
     }
@@ -123,7 +141,7 @@ def allowed_classes(role: str) -> dict[str, type]:
     """The classes a recipe may name in ``role`` (one of :data:`ROLES`), by ``module:qualname``."""
     if role not in ROLES:
         raise ValueError(f"unknown recipe role {role!r}; roles are {', '.join(ROLES)}")
-    return {**_builtin_allowed()[role], **_USER_ALLOWED[role]}
+    return {**_builtin_allowed()[role], **_REGISTERED[role]}
 
 
 def allow_class(role: str, cls: type) -> None:
@@ -137,7 +155,7 @@ def allow_class(role: str, cls: type) -> None:
         raise ValueError(f"unknown recipe role {role!r}; roles are {', '.join(ROLES)}")
     if not isinstance(cls, type):
         raise TypeError(f"allow_class takes a class, got {cls!r}")
-    _USER_ALLOWED[role][class_name(cls)] = cls
+    _REGISTERED[role][class_name(cls)] = cls
 
 
 # ---------------------------------------------------------------------------- encoding (saving)
@@ -264,12 +282,17 @@ class _Decoder:
                                   f"(it takes {', '.join(a for a in accepted if a not in PASSED_BY_SB3[role])})")
 
     # -- fields
-    def field(self, key: str, recipe: Any, build: bool, data_value: Any = None) -> Any:
+    def form(self, where: str, recipe: Any) -> tuple[str, Any]:
+        """``(kind, body)`` of a one-key recipe of a known kind, else refused."""
+        if isinstance(recipe, dict) and len(recipe) == 1:
+            kind = next(iter(recipe))
+            if kind in ("type", "space", "train_freq", "schedule", "dict", "json"):
+                return kind, recipe[kind]
+        raise self.refuse(where, f"holds the recipe {_short(recipe)}, of no form seqtutor knows")
+
+    def field(self, key: str, recipe: Any, build: bool) -> Any:
         where = f"field {key!r}"
-        form = _form(recipe)
-        if form is None:
-            raise self.refuse(where, f"holds the recipe {_short(recipe)}, of no form seqtutor knows")
-        kind, body = form
+        kind, body = self.form(where, recipe)
         if kind == "type":
             if key not in CLASS_FIELDS:
                 raise self.refuse(where, f"names a class ({_short(body)}) but this field never holds one")
@@ -301,10 +324,7 @@ class _Decoder:
         out: dict[str, Any] = {}
         for name, recipe in items.items():
             item_where = f"{where}[{name!r}]"
-            form = _form(recipe)
-            if form is None:
-                raise self.refuse(item_where, f"holds the recipe {_short(recipe)}, of no form seqtutor knows")
-            kind, body = form
+            kind, body = self.form(item_where, recipe)
             if kind == "json":
                 out[name] = body
             elif kind == "type" and key == "policy_kwargs" and name in POLICY_CLASS_KWARGS:
@@ -378,15 +398,6 @@ class _Decoder:
             return LinearSchedule(*map(float, spec["linear"])) if build else None
         raise self.refuse(where, f"holds the schedule {_short(spec)}; seqtutor rebuilds only a number, "
                           '{"constant": c} and {"linear": [start, end, fraction]}')
-
-
-def _form(recipe: Any) -> tuple[str, Any] | None:
-    """``(kind, body)`` of a recipe of one key, else None."""
-    if isinstance(recipe, dict) and len(recipe) == 1:
-        kind = next(iter(recipe))
-        if kind in ("type", "space", "train_freq", "schedule", "dict", "json"):
-            return kind, recipe[kind]
-    return None
 
 
 def _number(value: Any) -> bool:

@@ -20,7 +20,7 @@ from gymnasium import spaces
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.vec_env import VecEnv
 
-from seqtutor_envs.prior import LSTMPrior, PriorConfig
+from seqtutor_envs.prior import LSTMPrior, PriorConfig, load_checkpoint
 
 LSTMState = tuple[th.Tensor, th.Tensor]
 
@@ -41,20 +41,17 @@ def reset_state(state: LSTMState, episode_start: th.Tensor | None) -> LSTMState:
     return state[0] * keep, state[1] * keep
 
 
-def env_prior(env: VecEnv) -> tuple[LSTMPrior, str]:
-    """The prior of a seqtutor env (weights to start from) and the path it was loaded from."""
+def _env_prior_path(env: VecEnv) -> str:
     try:
-        path = env.get_attr("prior_path")[0]
+        return str(env.get_attr("prior_path")[0])
     except AttributeError:
         raise ValueError("this env has no 'prior_path': is it a seqtutor env (make_sb3_vec_env)?") from None
-    prior, _ = LSTMPrior.load(path)
-    return prior, str(path)
 
 
-def prepare_prior_policy(model: Any) -> LSTMPrior | None:
-    """Shared ``_setup_model`` step of every seqtutor learner: check that the env is a seqtutor env,
-    load its prior (remembering ``model.prior_path``) and default the policy's ``net_config`` to the
-    prior's architecture. Returns the prior (None when the model has no env, e.g. while loading).
+def prior_architecture(model: Any) -> None:
+    """First ``_setup_model`` step of every seqtutor learner: check that the env is a seqtutor env,
+    remember its prior's file (``model.prior_path``) and default the policy's ``net_config`` to the
+    prior's architecture, read from the file without building a network (so no random draw).
     """
     space = model.observation_space
     if not isinstance(space, spaces.Dict) or not OBSERVATION_KEYS <= set(space.spaces):
@@ -62,11 +59,16 @@ def prepare_prior_policy(model: Any) -> LSTMPrior | None:
             f"{type(model).__name__} needs a seqtutor environment (Dict observation with 'tokens', 'step', "
             f"'prior_log_probs'), got observation space {space}"
         )
-    prior = None
+    net_config = None
     if model.env is not None:
-        prior, model.prior_path = env_prior(model.env)
-    model.policy_kwargs.setdefault("net_config", config_dict(prior) if prior is not None else None)
-    return prior
+        model.prior_path = _env_prior_path(model.env)
+        net_config = dict(load_checkpoint(model.prior_path)["config"])
+    model.policy_kwargs.setdefault("net_config", net_config)
+
+
+def load_env_prior(model: Any) -> LSTMPrior | None:
+    """The prior of the model's env, whose weights a learner starts from (None when the model has no env)."""
+    return LSTMPrior.load(_env_prior_path(model.env))[0] if model.env is not None else None
 
 
 def make_prior_network(net_config: dict[str, Any], prior: LSTMPrior | None = None) -> LSTMPrior:
@@ -83,11 +85,6 @@ def make_prior_network(net_config: dict[str, Any], prior: LSTMPrior | None = Non
     return net
 
 
-def config_dict(prior: LSTMPrior) -> dict[str, Any]:
-    """A prior's architecture as a plain dict (JSON-safe, for policy kwargs)."""
-    return dict(prior.config.__dict__)
-
-
 class RecurrentTokenPolicy(BasePolicy):
     """Base of the seqtutor policies: one prior-shaped LSTM (``self.net``) read one token per step.
 
@@ -100,6 +97,25 @@ class RecurrentTokenPolicy(BasePolicy):
     """
 
     net: LSTMPrior
+
+    def __init__(self, observation_space: spaces.Space, action_space: spaces.Space, **kwargs: Any) -> None:
+        if not isinstance(action_space, spaces.Discrete):
+            raise ValueError(f"{type(self).__name__} needs a Discrete action space, got {action_space}")
+        if not isinstance(observation_space, spaces.Dict) or not OBSERVATION_KEYS <= set(observation_space.spaces):
+            raise ValueError(
+                f"{type(self).__name__} needs a seqtutor Dict observation with 'tokens', 'step' and 'prior_log_probs', "
+                f"got {observation_space}"
+            )
+        super().__init__(observation_space, action_space, **kwargs)
+
+    def build_network(self, net_config: dict[str, Any] | None) -> tuple[dict[str, Any], LSTMPrior]:
+        """``(net_config, network)`` of the prior's architecture, checked against the action space."""
+        net_config = dict(net_config) if net_config is not None else {"num_outputs": int(self.action_space.n)}
+        net = make_prior_network(net_config)
+        if net.config.num_outputs != self.action_space.n:
+            raise ValueError(f"the network outputs {net.config.num_outputs} values but the action space is "
+                             f"Discrete({self.action_space.n})")
+        return net_config, net
 
     def logits_from_outputs(self, outputs: th.Tensor, prior_log_probs: th.Tensor) -> th.Tensor:
         """The acting policy's logits from the network's outputs at a state."""

@@ -258,6 +258,8 @@ def load_replay_buffer(model: BaseAlgorithm, path: str | Path) -> None:
         raise ModelFileError(f"{path} is not a readable replay buffer file ({type(exc).__name__}: {exc})") from None
     if meta.get("class") != type(buffer).__name__:
         raise ModelFileError(f"{path} holds a {meta.get('class')} replay buffer; this model uses {type(buffer).__name__}")
+    if hasattr(buffer, "upgrade_stored"):  # a file of an earlier release may lack arrays it can derive
+        stored = buffer.upgrade_stored(stored)
     arrays, scalars = _buffer_arrays(buffer)
     if set(stored) != set(arrays):
         raise ModelFileError(f"{path} holds arrays {sorted(stored)}; a {type(buffer).__name__} has {sorted(arrays)}")

@@ -49,6 +49,16 @@ def check_number(
     return int(value) if integer else value
 
 
+def check_arguments(values: dict[str, Any], bounds: dict[str, dict[str, Any]]) -> None:
+    """:func:`check_number` on each argument named in ``bounds`` (e.g. a constructor's ``locals()``).
+
+    :param values: argument name -> value.
+    :param bounds: argument name -> keyword arguments of :func:`check_number`.
+    """
+    for name, limits in bounds.items():
+        check_number(name, values[name], **limits)
+
+
 def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
     """``value`` if it is one of ``choices``, else a ``ValueError`` listing them."""
     if value not in choices:

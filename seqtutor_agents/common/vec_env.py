@@ -4,7 +4,8 @@ SB3 algorithms take an SB3 ``VecEnv`` (same-step autoreset, ``info["terminal_obs
 a list of per-env info dicts), not a Gymnasium ``VectorEnv``. :class:`SeqTutorVecEnv` runs the
 native env in ``same_step`` autoreset mode and translates, so PPO, A2C, DQN and our learners all
 train on one batched prior forward per step. Each per-env info carries the reward's parts
-(:data:`seqtutor_envs.core.REWARD_PART_KEYS`), which the learners read instead of env attributes.
+(:data:`seqtutor_envs.reward.REWARD_PART_KEYS`); seqtutor's learners do not read them back from
+the dicts but take the step as arrays (:meth:`SeqTutorVecEnv.step_arrays`).
 It also keeps episode statistics like SB3's ``VecMonitor`` (``info["episode"]`` on the step an
 episode ends), computed with array operations.
 """
@@ -12,18 +13,40 @@ episode ends), computed with array operations.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 import gymnasium as gym
 import numpy as np
-from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvObs, VecEnvStepReturn
+from stable_baselines3.common.vec_env.base_vec_env import (
+    VecEnv,
+    VecEnvIndices,
+    VecEnvObs,
+    VecEnvStepReturn,
+)
 
 import seqtutor_envs  # noqa: F401  (registers the environments)
-from seqtutor_envs.core import REWARD_PART_KEYS, REWARD_TERMS, SequenceVectorEnv
+from seqtutor_envs.reward import REWARD_PART_KEYS, REWARD_TERMS, RewardParts
+from seqtutor_envs.sequence_env import SequenceVectorEnv
+
+
+@dataclass
+class VectorStep:
+    """One step of all envs of a :class:`SeqTutorVecEnv`, as arrays."""
+
+    obs: dict[str, np.ndarray]  # the observations to act on next (the next episode's first where one ended)
+    rewards: np.ndarray  # (n,) float64
+    dones: np.ndarray  # (n,) bool
+    parts: RewardParts  # the reward's parts, (n,) arrays
+    next_obs: dict[str, np.ndarray]  # the observations the actions led to (the terminal one where an episode ended)
+    finals: dict[int, dict[str, Any]]  # env index -> its episode-end info, for the envs that finished
+    infos: list[dict[str, Any]]  # SB3's per-env info dicts (what callbacks see)
+    episode_returns: np.ndarray  # returns of the finished episodes, in env order
+    episode_lengths: np.ndarray  # their lengths
 
 
 class SeqTutorVecEnv(VecEnv):
-    """SB3 ``VecEnv`` view of a native :class:`~seqtutor_envs.core.SequenceVectorEnv`.
+    """SB3 ``VecEnv`` view of a native :class:`~seqtutor_envs.sequence_env.SequenceVectorEnv`.
 
     :param env: a native vector env; it must use ``autoreset_mode="same_step"``.
     :param info_keys: per-step info entries copied into each env's info dict. The defaults are the
@@ -67,39 +90,61 @@ class SeqTutorVecEnv(VecEnv):
     def step_wait(self) -> VecEnvStepReturn:
         if self._actions is None:
             raise RuntimeError("step_wait() called without step_async()")
-        obs, rewards, terminated, truncated, vinfo = self.venv.step(self._actions)
+        step = self.step_arrays(self._actions)
+        return step.obs, step.rewards.astype(np.float32), step.dones, step.infos
+
+    def step_arrays(self, actions: np.ndarray) -> "VectorStep":
+        """One step of every env, as arrays (and SB3's per-env info dicts, for callbacks)."""
         self._actions = None
+        obs, rewards, terminated, truncated, vinfo = self.venv.step(np.asarray(actions).reshape(self.num_envs))
         dones = terminated | truncated
         self._episode_returns += rewards
         self._episode_lengths += 1
+        infos = self._infos(vinfo, truncated & ~terminated)
+        next_obs, finals = obs, {}
+        done_idx = np.flatnonzero(dones)
+        if len(done_idx):
+            next_obs = {key: value.copy() for key, value in obs.items()}
+            for i in done_idx:  # the terminal observation, not the next episode's first
+                for key, value in vinfo["final_obs"][i].items():
+                    next_obs[key][i] = value
+            finals = self._finals(vinfo, done_idx, infos)
+        step = VectorStep(obs=obs, rewards=rewards, dones=dones, parts=RewardParts.from_vector_info(vinfo),
+                          next_obs=next_obs, finals=finals, infos=infos,
+                          episode_returns=self._episode_returns[done_idx].copy(),
+                          episode_lengths=self._episode_lengths[done_idx].copy())
+        self._episode_returns[done_idx] = 0
+        self._episode_lengths[done_idx] = 0
+        return step
 
+    def _infos(self, vinfo: dict[str, Any], truncated: np.ndarray) -> list[dict[str, Any]]:
         columns = {key: vinfo[key].tolist() for key in self.info_keys if key in vinfo and key != REWARD_TERMS}
         if REWARD_TERMS in self.info_keys and REWARD_TERMS in vinfo:
             terms = {name: values.tolist() for name, values in vinfo[REWARD_TERMS].items()}
             columns[REWARD_TERMS] = [dict(zip(terms, row)) for row in zip(*terms.values())]
-        truncated_flags = (truncated & ~terminated).tolist()
-        infos: list[dict[str, Any]] = [
-            {**{key: col[i] for key, col in columns.items()}, "TimeLimit.truncated": truncated_flags[i]}
-            for i in range(self.num_envs)
-        ]
-        done_idx = np.flatnonzero(dones)
-        if len(done_idx):
-            final_info = vinfo.get("final_info", {})
-            step_keys = self.venv.step_info_keys  # the rest of final_info is the episode's own
-            elapsed = round(time.time() - self._t_start, 6)
-            for i in done_idx:
-                info = infos[i]
-                info["terminal_observation"] = vinfo["final_obs"][i]
-                for key, value in final_info.items():
-                    if key.startswith("_") or key in step_keys:
-                        continue
-                    mask = final_info.get(f"_{key}")
-                    if mask is None or mask[i]:
-                        info[key] = _row(value, i)
-                info["episode"] = {"r": float(self._episode_returns[i]), "l": int(self._episode_lengths[i]), "t": elapsed}
-            self._episode_returns[done_idx] = 0
-            self._episode_lengths[done_idx] = 0
-        return obs, rewards.astype(np.float32), dones, infos
+        flags = truncated.tolist()
+        return [{**{key: col[i] for key, col in columns.items()}, "TimeLimit.truncated": flags[i]}
+                for i in range(self.num_envs)]
+
+    def _finals(self, vinfo: dict[str, Any], done_idx: np.ndarray, infos: list[dict[str, Any]]) -> dict[int, dict]:
+        """Each finished env's episode-end info (also put into its SB3 info dict, with ``episode``)."""
+        final_info = vinfo.get("final_info", {})
+        step_keys = self.venv.step_info_keys  # the rest of final_info is the episode's own
+        elapsed = round(time.time() - self._t_start, 6)
+        finals = {}
+        for i in done_idx:
+            own = {}
+            for key, value in final_info.items():
+                if key.startswith("_") or key in step_keys:
+                    continue
+                mask = final_info.get(f"_{key}")
+                if mask is None or mask[i]:
+                    own[key] = _row(value, i)
+            finals[int(i)] = own
+            infos[i].update(own)
+            infos[i]["terminal_observation"] = vinfo["final_obs"][i]
+            infos[i]["episode"] = {"r": float(self._episode_returns[i]), "l": int(self._episode_lengths[i]), "t": elapsed}
+        return finals
 
     def close(self) -> None:
         self.venv.close()

@@ -1,32 +1,35 @@
 """What REINVENT's DAP and KL-PPO share: acting with a prior-initialised LSTM, learning from whole episodes.
 
-Both learners collect *whole* episodes from all envs of a native batched ``VecEnv`` at once (one
-prior forward per step for every env, the policy's LSTM state carried per env), and update once
-``batch_size`` episodes have finished; each episode is used by exactly one update (the unused
-ones carry over to the next). An update unrolls the policy over the episodes from the zero state,
-so the log-probabilities it trains are exact -- no stale recurrent states. The reward's parts come
-from each step's ``info``; the learner's ``c`` (or the env's) weighs the domain reward.
+Both learners collect *whole* episodes through the shared collector
+(:class:`~seqtutor_agents.common.rollout.Rollout`: all envs of the native batched env at once, one
+prior forward per step, the policy's LSTM state carried per env), and update once ``batch_size``
+episodes have finished; each episode is used by exactly one update (the unused ones carry over to
+the next). An update unrolls the policy over the episodes from the zero state, so the
+log-probabilities it trains are exact -- no stale recurrent states. The episodes keep each step's
+reward parts as the env reported them; the learner's KL coefficient ``c`` (its own, or the env's)
+weighs the domain reward.
+
+``_setup_model`` cannot build on SB3's: ``BaseAlgorithm`` leaves it abstract and
+``OnPolicyAlgorithm``'s allocates a fixed-length ``RolloutBuffer``, while these learners train on
+whole episodes of varying length. The log line is SB3's on-policy one (``dump_logs``).
 """
 
 from __future__ import annotations
 
-import sys
-import time
 from typing import Any, ClassVar
 
 import numpy as np
 import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, Schedule
-from stable_baselines3.common.utils import safe_mean
 
-from seqtutor_envs.core import RewardParts
-
-from ..common.episodes import Episode, EpisodeAssembler, Episodes, next_observations
-from ..common.kl import RolloutStats, kl_and_entropy
-from ..common.recurrent import prepare_prior_policy, reset_state
+from ..common.episodes import Episode
+from ..common.kl import KLCoefficient, RolloutStats
+from ..common.recurrent import load_env_prior, prior_architecture
+from ..common.rollout import Rollout
 from ..common.safe_load import SafeLoadMixin
 from ..common.validation import check_learning_rate, check_number
 from .policies import PriorLSTMPolicy
@@ -87,8 +90,8 @@ class EpisodicPolicyGradient(SafeLoadMixin, BaseAlgorithm):
         self.c = c
         self.max_grad_norm = max_grad_norm
         self.prior_path: str | None = None
-        self._lstm_state: tuple[th.Tensor, th.Tensor] | None = None
-        self._assembler: EpisodeAssembler | None = None
+        self.kl_coef: KLCoefficient | None = None
+        self._rollout: Rollout | None = None
         self._pending: list[Episode] = []
         self._stats = RolloutStats()
         if _init_setup_model:
@@ -98,56 +101,64 @@ class EpisodicPolicyGradient(SafeLoadMixin, BaseAlgorithm):
     def _setup_model(self) -> None:
         self._setup_lr_schedule()
         self.set_random_seed(self.seed)
-        prior = prepare_prior_policy(self)
+        prior_architecture(self)
+        prior = load_env_prior(self)
         self.policy_kwargs["value_head"] = self.value_head
         self.policy = self.policy_class(self.observation_space, self.action_space, self.lr_schedule, **self.policy_kwargs)
         self.policy = self.policy.to(self.device)
         if prior is not None:
             self.policy.load_prior_weights(prior)
+        self._setup_kl_coefficient()
+
+    def _setup_kl_coefficient(self) -> None:
+        """The one place the domain reward's weight is made: the learner's c, else the env's (once an env is known)."""
+        c = self.c
+        if c is None and self.env is not None:
+            c = float(self.env.get_attr("c")[0])
+        if c is not None:
+            self.kl_coef = KLCoefficient(c)
 
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "_lstm_state", "_assembler", "_pending", "_stats", "kl_controller"]
+        return [*super()._excluded_save_params(), "_rollout", "_pending", "_stats", "kl_coef"]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         return ["policy", "policy.optimizer"], []
 
     def set_env(self, env: GymEnv, force_reset: bool = True) -> None:
         super().set_env(env, force_reset)
-        self._lstm_state = None
+        self._rollout = None
+        if self.kl_coef is None:
+            self._setup_kl_coefficient()
 
-    def episode_c(self, episodes: Episodes) -> th.Tensor | float:
-        """The c weighing each episode's domain reward: the learner's own, else the env's."""
-        return episodes.env_c if self.c is None else self.c
+    @property
+    def domain_c(self) -> float:
+        """The c dividing the domain reward (fixed: the learner's own, else the env's)."""
+        return self.kl_coef.value  # type: ignore[union-attr]
 
     # ------------------------------------------------------------------ collection
+    def act(self, obs: dict[str, th.Tensor], state: Any) -> tuple[th.Tensor, th.Tensor, Any]:
+        """The collector's actor: a sample of the policy, its distribution, the LSTM's new state."""
+        log_pi, state_after = self.policy.recurrent_log_probs(obs, state)
+        return th.multinomial(log_pi.exp(), 1).squeeze(1), log_pi, state_after
+
     def collect_episodes(self, callback, n_episodes: int) -> tuple[list[Episode], bool]:
         """Act in all envs until ``n_episodes`` episodes have finished; returns them (and whether to go on)."""
-        env = self.env
-        assert env is not None and self._assembler is not None and self._lstm_state is not None
+        assert self._rollout is not None
         self.policy.set_training_mode(False)
         callback.on_rollout_start()
         while len(self._pending) < n_episodes:
-            obs = self._last_obs
-            assert isinstance(obs, dict)
-            obs_t = {k: th.as_tensor(v, device=self.device) for k, v in obs.items()}
-            with th.no_grad():
-                log_pi, state_after = self.policy.recurrent_log_probs(obs_t, self._lstm_state)
-                actions_t = th.multinomial(log_pi.exp(), 1).squeeze(1)
-                kl, entropy = kl_and_entropy(log_pi, obs_t["prior_log_probs"].float())
-            actions = actions_t.cpu().numpy()
-            new_obs, _, dones, infos = env.step(actions)
-            self.num_timesteps += env.num_envs
-            callback.update_locals(locals())
+            step = self._rollout.step(self.act)
+            self.num_timesteps += self._rollout.num_envs
+            callback.update_locals({"transition": step, "infos": step.infos, "dones": step.dones,
+                                    "rewards": step.rewards, "actions": step.actions, "new_obs": step.obs})
             if not callback.on_step():
                 return [], False
-            self._update_info_buffer(infos, dones)
-            parts = RewardParts.from_infos(infos)
-            self._stats.add(kl_prior=kl, entropy=entropy, prior_log_prob=parts.prior_log_prob,
-                            domain_reward=parts.domain_reward)
-            self._pending.extend(self._assembler.add_steps(obs, next_observations(new_obs, dones, infos), parts, dones))
-            self._lstm_state = reset_state(state_after, th.as_tensor(dones, device=self.device))
-            self._last_obs = new_obs  # type: ignore[assignment]
-            self._episode_num += int(np.sum(dones))
+            self._update_info_buffer(step.infos, step.dones)
+            self._stats.add(kl_prior=step.kl, entropy=step.entropy, prior_log_prob=step.parts.prior_log_prob,
+                            domain_reward=step.parts.domain_reward)
+            self._pending.extend(step.episodes)
+            self._last_obs = step.obs  # type: ignore[assignment]
+            self._episode_num += int(np.sum(step.dones))
             self._update_current_progress_remaining(self.num_timesteps, self._total_timesteps)
         callback.on_rollout_end()
         batch, self._pending = self._pending[:n_episodes], self._pending[n_episodes:]
@@ -179,14 +190,15 @@ class EpisodicPolicyGradient(SafeLoadMixin, BaseAlgorithm):
         reset_num_timesteps: bool = True,
         progress_bar: bool = False,
     ):
+        fresh_obs = reset_num_timesteps or self._last_obs is None
         total_timesteps, callback = self._setup_learn(total_timesteps, callback, reset_num_timesteps, tb_log_name,
                                                       progress_bar)
-        n = self.env.num_envs  # type: ignore[union-attr]
-        if reset_num_timesteps or self._lstm_state is None or self._lstm_state[0].shape[1] != n:
-            self._lstm_state = self.policy.initial_state(n)
-            max_length = int(self.observation_space["tokens"].shape[0]) - 1  # type: ignore[index]
-            self._assembler = EpisodeAssembler(n, max_length, int(self.action_space.n))  # type: ignore[attr-defined]
+        if fresh_obs or self._rollout is None:  # SB3 reset the env: a new collector starts from its first observations
+            self._rollout = Rollout(self.env, self.device, obs=self._last_obs,  # type: ignore[arg-type]
+                                    initial_state=self.policy.initial_state)
             self._pending = []
+        if self.kl_coef is None:
+            self._setup_kl_coefficient()
         callback.on_training_start(locals(), globals())
         while self.num_timesteps < total_timesteps:
             episodes, go_on = self.collect_episodes(callback, self.batch_size)
@@ -201,15 +213,7 @@ class EpisodicPolicyGradient(SafeLoadMixin, BaseAlgorithm):
         callback.on_training_end()
         return self
 
-    def dump_logs(self) -> None:
-        time_elapsed = max((time.time_ns() - self.start_time) / 1e9, sys.float_info.epsilon)
-        self.logger.record("time/iterations", self._n_updates, exclude="tensorboard")
-        if len(self.ep_info_buffer) > 0:
-            self.logger.record("rollout/ep_rew_mean", safe_mean([ep["r"] for ep in self.ep_info_buffer]))
-            self.logger.record("rollout/ep_len_mean", safe_mean([ep["l"] for ep in self.ep_info_buffer]))
-        self.logger.record("time/fps", int((self.num_timesteps - self._num_timesteps_at_start) / time_elapsed))
-        self.logger.record("time/time_elapsed", int(time_elapsed), exclude="tensorboard")
-        self.logger.record("time/total_timesteps", self.num_timesteps, exclude="tensorboard")
+    def dump_logs(self, iteration: int = 0) -> None:
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
         self._stats.dump(self.logger)
-        self.logger.dump(step=self.num_timesteps)
+        OnPolicyAlgorithm.dump_logs(self, self._n_updates)  # type: ignore[arg-type]  # SB3's on-policy log line

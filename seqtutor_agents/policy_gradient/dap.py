@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 import torch as th
 
+from seqtutor_envs.reward import compose
+
 from ..common.episodes import Episode, Episodes
 from ..common.validation import check_number
 from .base import EpisodicPolicyGradient
@@ -62,12 +64,14 @@ class TopKMemory:
         arrays = {"lengths": np.array([e.length for e in self.episodes], dtype=np.int64),
                   "tokens": np.zeros((n, width + 1), dtype=np.int64),
                   "prior_log_probs": np.zeros((n, width + 1, vocab), dtype=np.float32),
+                  "prior_log_prob": np.zeros((n, width), dtype=np.float32),
                   "domain_rewards": np.zeros((n, width), dtype=np.float32),
                   "env_c": np.array([e.env_c for e in self.episodes], dtype=np.float64),
                   "prior_weight": np.array([e.prior_weight for e in self.episodes], dtype=np.float64)}
         for k, e in enumerate(self.episodes):
             arrays["tokens"][k, : e.length + 1] = e.tokens
             arrays["prior_log_probs"][k, : e.length + 1] = e.prior_log_probs
+            arrays["prior_log_prob"][k, : e.length] = e.prior_log_prob
             arrays["domain_rewards"][k, : e.length] = e.domain_rewards
         return arrays
 
@@ -76,6 +80,7 @@ class TopKMemory:
         memory = cls(capacity)
         memory.add([Episode(tokens=arrays["tokens"][k, : n + 1].copy(),
                             prior_log_probs=arrays["prior_log_probs"][k, : n + 1].copy(),
+                            prior_log_prob=arrays["prior_log_prob"][k, :n].copy(),
                             domain_rewards=arrays["domain_rewards"][k, :n].copy(),
                             env_c=float(arrays["env_c"][k]), prior_weight=float(arrays["prior_weight"][k]))
                     for k, n in enumerate(arrays["lengths"].tolist())])
@@ -88,11 +93,9 @@ class TopKMemory:
         return [self.episodes[i] for i in rows]
 
 
-def augmented_likelihood_loss(
-    agent_log_likelihood: th.Tensor, prior_log_likelihood: th.Tensor, scores: th.Tensor, sigma: th.Tensor | float
-) -> th.Tensor:
-    """Per-sequence ``(log p_prior(x) + σ S(x) - log π(x))²`` (the prior term already weighted by w)."""
-    return (prior_log_likelihood + sigma * scores - agent_log_likelihood) ** 2
+def augmented_likelihood_loss(agent_log_likelihood: th.Tensor, augmented_log_likelihood: th.Tensor) -> th.Tensor:
+    """Per-sequence ``(w log p_prior(x) + S(x)/c - log π(x))²``, the augmented likelihood given by :func:`compose`."""
+    return (augmented_log_likelihood - agent_log_likelihood) ** 2
 
 
 class DAP(EpisodicPolicyGradient):
@@ -120,13 +123,7 @@ class DAP(EpisodicPolicyGradient):
         replay_memory: int = 0,
         replay_sample: int = 0,
         max_grad_norm: float | None = None,
-        stats_window_size: int = 100,
-        tensorboard_log: str | None = None,
-        policy_kwargs: dict[str, Any] | None = None,
-        verbose: int = 0,
-        seed: int | None = None,
-        device: Any = "auto",
-        _init_setup_model: bool = True,
+        **kwargs: Any,
     ) -> None:
         check_number("replay_memory", replay_memory, low=0, integer=True)
         check_number("replay_sample", replay_sample, low=0, integer=True)
@@ -135,8 +132,7 @@ class DAP(EpisodicPolicyGradient):
         self.replay_memory = replay_memory
         self.replay_sample = replay_sample
         self.memory = TopKMemory(replay_memory)
-        super().__init__(policy, env, learning_rate, batch_size, c, max_grad_norm, stats_window_size,
-                         tensorboard_log, policy_kwargs, verbose, seed, device, _init_setup_model)
+        super().__init__(policy, env, learning_rate, batch_size, c, max_grad_norm, **kwargs)
 
     def _excluded_save_params(self) -> list[str]:
         return [*super()._excluded_save_params(), "memory", "_replay_rng"]
@@ -162,15 +158,15 @@ class DAP(EpisodicPolicyGradient):
         log_pi, _ = self.policy.unroll(batch.inputs)
         taken = log_pi.gather(2, batch.actions.unsqueeze(2)).squeeze(2) * batch.mask
         agent = taken.sum(dim=1)
-        prior = batch.prior_weight * batch.prior_log_prob_taken().sum(dim=1)
-        sigma = 1.0 / self.episode_c(batch)
         scores = batch.domain_return()
-        loss = augmented_likelihood_loss(agent, prior, scores, sigma).mean()
+        # The sequence's reward w log p(x) + S(x)/c: the per-step rewards' sum, composed at sequence level.
+        augmented = compose((batch.prior_log_prob * batch.mask).sum(dim=1), scores, self.domain_c, batch.prior_weight)
+        loss = augmented_likelihood_loss(agent, augmented).mean()
         self._gradient_step(loss)
         new = slice(0, len(episodes))
         self.logger.record("train/loss", loss.item())
         self.logger.record("train/agent_log_likelihood", agent[new].mean().item())
-        self.logger.record("train/augmented_log_likelihood", (prior + sigma * scores)[new].mean().item())
+        self.logger.record("train/augmented_log_likelihood", augmented[new].mean().item())
         self.logger.record("train/score", scores[new].mean().item())
         if self.replay_memory:
             self.logger.record("train/memory_best_score", self.memory.scores[0] if self.memory.scores else 0.0)

@@ -20,8 +20,10 @@ from typing import Any
 import numpy as np
 import torch as th
 
+from seqtutor_envs.reward import compose
+
 from ..common.episodes import Episode, Episodes
-from ..common.kl import AdaptiveKLController
+from ..common.kl import KLCoefficient, kl_and_entropy
 from ..common.validation import check_choice, check_number
 from .base import EpisodicPolicyGradient
 
@@ -49,7 +51,7 @@ def gae(rewards: th.Tensor, values: th.Tensor, mask: th.Tensor, gamma: float, la
 def kl_penalty(old_log_pi: th.Tensor, prior_log_probs: th.Tensor, actions: th.Tensor, estimator: str) -> th.Tensor:
     """``(B, T)`` per-step KL of the acting policy to the prior: exact over the vocabulary, or TRL's k1."""
     if estimator == "exact":
-        return (old_log_pi.exp() * (old_log_pi - prior_log_probs)).sum(-1)
+        return kl_and_entropy(old_log_pi, prior_log_probs)[0]
     taken = old_log_pi.gather(2, actions.unsqueeze(2)).squeeze(2)
     return taken - prior_log_probs.gather(2, actions.unsqueeze(2)).squeeze(2)
 
@@ -67,12 +69,14 @@ class KLPPO(EpisodicPolicyGradient):
     :param vf_coef: weight of the value loss.
     :param ent_coef: weight of an entropy bonus (0: the KL penalty already keeps the policy wide).
     :param max_grad_norm: gradient clipping norm.
-    :param beta: KL coefficient (fixed, or the controller's starting value).
+    :param beta: KL coefficient (fixed, or the controller's starting value; 0: no penalty).
     :param target_kl: adapt β toward this exact KL(π ‖ prior) per step (None: fixed β).
     :param kl_horizon: env steps over which the controller's relative step on log β reaches its clip (TRL: 10k).
     :param kl_estimator: ``"exact"`` or ``"k1"``.
     :param normalize_advantage: standardise advantages over the rollout's steps.
     :param c: the learner's c weighing the domain reward (None: the env's).
+    Other parameters (``policy_kwargs``, ``seed``, ``device``, ...): see
+    :class:`~seqtutor_agents.policy_gradient.base.EpisodicPolicyGradient`.
     """
 
     value_head = True
@@ -97,13 +101,7 @@ class KLPPO(EpisodicPolicyGradient):
         kl_estimator: str = "exact",
         normalize_advantage: bool = True,
         c: float | None = None,
-        stats_window_size: int = 100,
-        tensorboard_log: str | None = None,
-        policy_kwargs: dict[str, Any] | None = None,
-        verbose: int = 0,
-        seed: int | None = None,
-        device: Any = "auto",
-        _init_setup_model: bool = True,
+        **kwargs: Any,
     ) -> None:
         check_number("n_epochs", n_epochs, low=1, integer=True)
         check_number("minibatch_size", minibatch_size, low=1, integer=True)
@@ -123,14 +121,15 @@ class KLPPO(EpisodicPolicyGradient):
         self.vf_coef, self.ent_coef = vf_coef, ent_coef
         self.beta, self.target_kl, self.kl_horizon, self.kl_estimator = beta, target_kl, kl_horizon, kl_estimator
         self.normalize_advantage = normalize_advantage
-        self.kl_controller: AdaptiveKLController | None = None
-        super().__init__(policy, env, learning_rate, batch_size, c, max_grad_norm, stats_window_size,
-                         tensorboard_log, policy_kwargs, verbose, seed, device, _init_setup_model)
+        super().__init__(policy, env, learning_rate, batch_size, c, max_grad_norm, **kwargs)
 
     def _setup_model(self) -> None:
         super()._setup_model()
-        if self.target_kl is not None:  # a loaded model resumes from the β it had reached
-            self.kl_controller = AdaptiveKLController(self.beta, self.target_kl, horizon=self.kl_horizon)
+        # β: fixed, or adapted toward target_kl (a loaded model resumes from the β it had reached).
+        self.beta_coef = KLCoefficient(self.beta, self.target_kl, horizon=self.kl_horizon) if self.beta > 0 else None
+
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), "beta_coef"]
 
     def train(self, episodes: list[Episode]) -> None:  # type: ignore[override]
         batch = Episodes.stack(episodes, self.device)
@@ -142,9 +141,8 @@ class KLPPO(EpisodicPolicyGradient):
             old_taken = old_log_pi.gather(2, actions.unsqueeze(2)).squeeze(2)
             exact_kl = kl_penalty(old_log_pi, prior_log_probs, actions, "exact") * mask
             penalty = exact_kl if self.kl_estimator == "exact" else kl_penalty(old_log_pi, prior_log_probs, actions, "k1")
-            c = self.episode_c(batch)
-            c = c[:, None] if isinstance(c, th.Tensor) else c
-            rewards = (batch.domain_rewards / c - self.beta * penalty) * mask
+            # r_t = r_domain / c - β KL_t: compose with the KL penalty in place of log p and β as its weight.
+            rewards = compose(-penalty, batch.domain_rewards, self.domain_c, self.beta) * mask
             advantages, returns = gae(rewards, old_values, mask, self.gamma, self.gae_lambda)
             if self.normalize_advantage:
                 valid = mask > 0
@@ -177,8 +175,8 @@ class KLPPO(EpisodicPolicyGradient):
                     losses["clip_fraction"].append((((ratio - 1).abs() > self.clip_range).float() * m).sum().item()
                                                    / steps.item())
         mean_kl = float(exact_kl.sum() / mask.sum())
-        if self.kl_controller is not None:
-            self.beta = self.kl_controller.update(mean_kl, int(mask.sum()))
+        if self.beta_coef is not None:
+            self.beta = self.beta_coef.update(mean_kl, int(mask.sum()))
         for key, values in losses.items():
             self.logger.record(f"train/{key}", float(np.mean(values)))
         self.logger.record("train/beta", self.beta)

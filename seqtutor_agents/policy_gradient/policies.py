@@ -14,7 +14,11 @@ from gymnasium import spaces
 from stable_baselines3.common.type_aliases import Schedule
 from torch import nn
 
-from ..common.recurrent import OBSERVATION_KEYS, RecurrentTokenPolicy, make_prior_network
+from ..common.recipes import allow_class
+from ..common.recurrent import (
+    RecurrentTokenPolicy,
+    make_prior_network,
+)
 
 
 class PriorLSTMPolicy(RecurrentTokenPolicy):
@@ -38,16 +42,8 @@ class PriorLSTMPolicy(RecurrentTokenPolicy):
         optimizer_class: type[th.optim.Optimizer] = th.optim.Adam,
         optimizer_kwargs: dict[str, Any] | None = None,
     ) -> None:
-        if not isinstance(action_space, spaces.Discrete):
-            raise ValueError(f"PriorLSTMPolicy needs a Discrete action space, got {action_space}")
-        if not isinstance(observation_space, spaces.Dict) or not OBSERVATION_KEYS <= set(observation_space.spaces):
-            raise ValueError(f"PriorLSTMPolicy needs a seqtutor Dict observation, got {observation_space}")
         super().__init__(observation_space, action_space, optimizer_class=optimizer_class, optimizer_kwargs=optimizer_kwargs)
-        self.net_config = dict(net_config) if net_config is not None else {"num_outputs": int(action_space.n)}
-        self.net = make_prior_network(self.net_config)
-        if self.net.config.num_outputs != action_space.n:
-            raise ValueError(f"the network outputs {self.net.config.num_outputs} logits but the action space is "
-                             f"Discrete({action_space.n})")
+        self.net_config, self.net = self.build_network(net_config)
         self.value_head = value_head
         self.value_net = nn.Linear(self.net.config.hidden_size, 1) if value_head else None
         if self.value_net is not None:
@@ -76,3 +72,7 @@ class PriorLSTMPolicy(RecurrentTokenPolicy):
         data.update(net_config=self.net_config, value_head=self.value_head, optimizer_class=self.optimizer_class,
                     optimizer_kwargs=self.optimizer_kwargs)
         return data
+
+
+# Model files may name these classes (seqtutor_agents.common.recipes' allow-list).
+allow_class("policy", PriorLSTMPolicy)

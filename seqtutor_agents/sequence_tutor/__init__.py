@@ -5,9 +5,22 @@
 """
 
 from .algorithm import SequenceTutorAlgorithm
-from .buffers import REPLAY_BUFFERS, EpisodeReplayBuffer, RecurrentReplayBuffer, TDBatch, TransitionReplayBuffer
+from .buffers import (
+    REPLAY_BUFFERS,
+    EpisodeReplayBuffer,
+    RecurrentReplayBuffer,
+    TDBatch,
+    TransitionReplayBuffer,
+)
 from .policies import RecurrentQPolicy
-from .targets import GLearning, PriorQLearning, PsiLearning, g_bootstrap, psi_bootstrap, q_bootstrap
+from .targets import (
+    GLearning,
+    PriorQLearning,
+    PsiLearning,
+    g_bootstrap,
+    psi_bootstrap,
+    q_bootstrap,
+)
 
 __all__ = [
     "REPLAY_BUFFERS",

@@ -1,45 +1,62 @@
-"""The off-policy recurrent learner behind Q-, Ψ- and G-learning (Sequence Tutor, §3).
+"""The off-policy recurrent learner behind Q-, Ψ- and G-learning (Sequence Tutor, §3), in SB3's ``dqn.py`` shape.
 
-This module does two jobs: collect steps from all envs of a ``VecEnv`` in one batch with the
-recurrent Q-network's LSTM state carried per env, and take TD steps on what the replay buffer
-hands back. The three learners differ only in their target (``targets.py``); how transitions are
-replayed is the buffer class's business (``buffers.py``).
+Set-up builds on SB3's own (``OffPolicyAlgorithm._setup_model``), then starts the Q-network from
+the prior's weights; :meth:`~SequenceTutorAlgorithm.collect_rollouts` steps all envs at once
+through the shared collector (:class:`~seqtutor_agents.common.rollout.Rollout`) and hands each
+step to the replay buffer; :meth:`~SequenceTutorAlgorithm.train` takes TD steps on what the buffer
+replays. The three learners differ only in their target (``targets.py``).
 
-The reward arrives as *parts* in each step's ``info`` (``log p_prior(a|s)``, ``r_domain``, the
-env's ``c`` and prior weight) and is recomposed at replay time as
-``w log p(a|s) + r_domain / c`` with the env's ``c`` or the learner's own: a fixed ``c`` given to
-the learner, or one adapted during training so that the exact KL(π ‖ prior) per step tracks
-``target_kl`` (:class:`~seqtutor_agents.common.kl.AdaptiveKLController`).
+The reward arrives as *parts* (``log p_prior(a|s)``, ``r_domain``) and is recomposed at replay
+time with :func:`seqtutor_envs.reward.compose` and the learner's KL coefficient ``c``
+(:class:`~seqtutor_agents.common.kl.KLCoefficient`: the env's c or the learner's own, fixed or
+adapted so that the exact KL(π ‖ prior) per step tracks ``target_kl``).
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch as th
 from gymnasium import spaces
-from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.policies import BasePolicy
-from stable_baselines3.common.type_aliases import GymEnv, RolloutReturn, Schedule, TrainFreq
-from stable_baselines3.common.utils import LinearSchedule, polyak_update, should_collect_more_steps
+from stable_baselines3.common.type_aliases import (
+    GymEnv,
+    RolloutReturn,
+    Schedule,
+    TrainFreq,
+)
+from stable_baselines3.common.utils import (
+    LinearSchedule,
+    polyak_update,
+    should_collect_more_steps,
+)
 from stable_baselines3.common.vec_env import VecEnv
 
-from seqtutor_envs.core import RewardParts
+from seqtutor_envs.reward import compose
 
-from ..common.episodes import next_observations
-from ..common.kl import AdaptiveKLController, RolloutStats, kl_and_entropy
-from ..common.recurrent import prepare_prior_policy, reset_state
+from ..common.kl import KLCoefficient, RolloutStats
+from ..common.recurrent import load_env_prior, prior_architecture
+from ..common.rollout import Rollout
 from ..common.safe_load import SafeLoadMixin
-from ..common.validation import check_choice, check_learning_rate, check_number
+from ..common.validation import check_arguments, check_choice, check_learning_rate
 from .buffers import REPLAY_BUFFERS, EpisodeReplayBuffer, RecurrentReplayBuffer, TDBatch
 from .policies import EXPLORATION_MODES, RecurrentQPolicy
 
-SelfTutor = TypeVar("SelfTutor", bound="SequenceTutorAlgorithm")
-
 HEAD_INITS = ("prior", "zero")
+#: Bounds of the numeric arguments (see :func:`~seqtutor_agents.common.validation.check_arguments`).
+ARGUMENT_BOUNDS: dict[str, dict[str, Any]] = {
+    "buffer_size": {"low": 1, "integer": True}, "learning_starts": {"low": 0, "integer": True},
+    "batch_size": {"low": 1, "integer": True}, "tau": {"low": 0.0, "high": 1.0}, "gamma": {"low": 0.0, "high": 1.0},
+    "c": {"low": 0.0, "low_open": True, "allow_none": True},
+    "target_kl": {"low": 0.0, "low_open": True, "allow_none": True},
+    "kl_horizon": {"low": 0.0, "low_open": True}, "td_lambda": {"low": 0.0, "high": 1.0},
+    "exploration_fraction": {"low": 0.0, "high": 1.0}, "exploration_initial_eps": {"low": 0.0, "high": 1.0},
+    "exploration_final_eps": {"low": 0.0, "high": 1.0}, "temperature": {"low": 0.0, "low_open": True},
+    "max_grad_norm": {"low": 0.0, "low_open": True}, "stats_window_size": {"low": 1, "integer": True},
+}
 
 
 class SequenceTutorAlgorithm(SafeLoadMixin, OffPolicyAlgorithm):
@@ -61,7 +78,7 @@ class SequenceTutorAlgorithm(SafeLoadMixin, OffPolicyAlgorithm):
         unrolled with the current weights) or :class:`TransitionReplayBuffer` (RL Tuner's stored LSTM
         states); also by name, ``"episode"`` or ``"transition"``.
     :param replay_buffer_kwargs: extra arguments of the buffer class.
-    :param c: the learner's own c in ``w log p + r_domain / c`` (None: the env's, from each step's info).
+    :param c: the learner's c in ``w log p + r_domain / c`` (None: the env's).
     :param target_kl: adapt c during training so that the exact KL(π ‖ prior) per step of the acting
         policy tracks this many nats (None: keep c fixed). c starts at ``c`` (or the env's).
     :param kl_horizon: env steps over which the KL controller's relative step on log c reaches its clip (0.2).
@@ -122,64 +139,22 @@ class SequenceTutorAlgorithm(SafeLoadMixin, OffPolicyAlgorithm):
         _init_setup_model: bool = True,
     ) -> None:
         check_learning_rate(learning_rate)
-        check_number("buffer_size", buffer_size, low=1, integer=True)
-        check_number("learning_starts", learning_starts, low=0, integer=True)
-        check_number("batch_size", batch_size, low=1, integer=True)
-        check_number("tau", tau, low=0.0, high=1.0)
-        check_number("gamma", gamma, low=0.0, high=1.0)
+        check_arguments(locals(), ARGUMENT_BOUNDS)
         _check_train_freq(train_freq)
-        if gradient_steps != -1:
-            check_number("gradient_steps", gradient_steps, low=1, integer=True)
-        if isinstance(replay_buffer_class, str):
-            replay_buffer_class = REPLAY_BUFFERS[check_choice("replay_buffer_class", replay_buffer_class, tuple(REPLAY_BUFFERS))]
-        if replay_buffer_class is not None and not (
-            isinstance(replay_buffer_class, type) and issubclass(replay_buffer_class, RecurrentReplayBuffer)
-        ):
-            raise TypeError(
-                f"replay_buffer_class must be a RecurrentReplayBuffer subclass or one of {tuple(REPLAY_BUFFERS)}, "
-                f"got {replay_buffer_class!r}"
-            )
-        check_number("c", c, low=0.0, low_open=True, allow_none=True)
-        check_number("target_kl", target_kl, low=0.0, low_open=True, allow_none=True)
-        check_number("kl_horizon", kl_horizon, low=0.0, low_open=True)
-        check_number("td_lambda", td_lambda, low=0.0, high=1.0)
+        _check_gradient_steps(gradient_steps)
+        replay_buffer_class = _replay_buffer_class(replay_buffer_class)
         check_choice("exploration", exploration, EXPLORATION_MODES)
-        check_number("exploration_fraction", exploration_fraction, low=0.0, high=1.0)
-        check_number("exploration_initial_eps", exploration_initial_eps, low=0.0, high=1.0)
-        check_number("exploration_final_eps", exploration_final_eps, low=0.0, high=1.0)
-        check_number("temperature", temperature, low=0.0, low_open=True)
-        check_number("max_grad_norm", max_grad_norm, low=0.0, low_open=True)
-        check_number("stats_window_size", stats_window_size, low=1, integer=True)
         if not isinstance(init_from_prior, bool):
             raise TypeError(f"init_from_prior must be True or False, got {init_from_prior!r}")
         head_init = check_choice("head_init", head_init or self.default_head_init, HEAD_INITS)
         super().__init__(
-            policy,
-            env,  # type: ignore[arg-type]
-            learning_rate,
-            buffer_size,
-            learning_starts,
-            batch_size,
-            tau,
-            gamma,
-            train_freq,
-            gradient_steps,
-            action_noise=None,
-            replay_buffer_class=replay_buffer_class,  # type: ignore[arg-type]
-            replay_buffer_kwargs=replay_buffer_kwargs,
-            policy_kwargs=policy_kwargs,
-            stats_window_size=stats_window_size,
-            tensorboard_log=tensorboard_log,
-            verbose=verbose,
-            device=device,
-            seed=seed,
-            sde_support=False,
-            support_multi_env=True,
-            supported_action_spaces=(spaces.Discrete,),
+            policy, env, learning_rate, buffer_size, learning_starts, batch_size, tau, gamma,  # type: ignore[arg-type]
+            train_freq, gradient_steps, action_noise=None, replay_buffer_class=replay_buffer_class,  # type: ignore[arg-type]
+            replay_buffer_kwargs=replay_buffer_kwargs, policy_kwargs=policy_kwargs, stats_window_size=stats_window_size,
+            tensorboard_log=tensorboard_log, verbose=verbose, device=device, seed=seed, sde_support=False,
+            support_multi_env=True, supported_action_spaces=(spaces.Discrete,),
         )
-        self.c = c
-        self.target_kl = target_kl
-        self.kl_horizon = kl_horizon
+        self.c, self.target_kl, self.kl_horizon = c, target_kl, kl_horizon
         self.td_lambda = float(td_lambda)
         self.exploration = exploration
         self.exploration_fraction = exploration_fraction
@@ -191,81 +166,73 @@ class SequenceTutorAlgorithm(SafeLoadMixin, OffPolicyAlgorithm):
         self.init_from_prior = init_from_prior
         self.head_init = head_init
         self.prior_path: str | None = None
-        self._lstm_state: tuple[th.Tensor, th.Tensor] | None = None
+        self.kl_coef: KLCoefficient | None = None
+        self._rollout: Rollout | None = None
         self._stats = RolloutStats()
-        self.kl_controller: AdaptiveKLController | None = None
         if _init_setup_model:
             self._setup_model()
 
     # ------------------------------------------------------------------ set-up
     def _setup_model(self) -> None:
-        self._setup_lr_schedule()
-        self.set_random_seed(self.seed)
-        prior = prepare_prior_policy(self)
+        prior_architecture(self)
         self.policy_kwargs["acting"] = self.acting
         self.policy_kwargs.setdefault("temperature", self.temperature)
-        self.policy = self.policy_class(self.observation_space, self.action_space, self.lr_schedule, **self.policy_kwargs)
-        self.policy = self.policy.to(self.device)
-        if prior is not None and self.init_from_prior:
-            self.policy.load_prior_weights(prior)
-            if self.head_init == "zero":
-                with th.no_grad():
-                    for net in (self.policy.q_net, self.policy.q_net_target):
-                        net.head.weight.zero_()
-                        net.head.bias.zero_()
-        self.policy.exploration = self.exploration
-        self.policy.epsilon = self.exploration_rate
-        self.q_net, self.q_net_target = self.policy.q_net, self.policy.q_net_target
         if self.replay_buffer_class is None:
             # Models saved before replay modes became buffer classes name their mode in `replay`.
             self.replay_buffer_class = REPLAY_BUFFERS[getattr(self, "replay", "episode")]
-        cfg = self.q_net.config
-        self.replay_buffer = self.replay_buffer_class(  # type: ignore[call-arg]
-            self.buffer_size,
-            self.observation_space,
-            self.action_space,
-            device=self.device,
-            n_envs=self.n_envs,
-            state_shape=(cfg.num_layers, cfg.hidden_size),
-            **self.replay_buffer_kwargs,
-        )
+        if self.td_lambda > 0 and not issubclass(self.replay_buffer_class, EpisodeReplayBuffer):
+            raise ValueError("td_lambda > 0 needs whole replayed episodes: use the EpisodeReplayBuffer")
+        net = self.policy_kwargs["net_config"] or {}
+        self.replay_buffer_kwargs = {**self.replay_buffer_kwargs,
+                                     "state_shape": (net.get("num_layers", 1), net.get("hidden_size", 100))}
+        super()._setup_model()  # SB3's: lr schedule, seeding, the replay buffer, the policy, train_freq
+        self.replay_buffer_kwargs.pop("state_shape")
+        prior = load_env_prior(self)
+        if prior is not None and self.init_from_prior:
+            self.policy.load_prior_weights(prior)
+            if self.head_init == "zero":
+                self.policy.zero_heads()
+        self.policy.exploration = self.exploration
+        self.policy.epsilon = self.exploration_rate
+        self.q_net, self.q_net_target = self.policy.q_net, self.policy.q_net_target
         self.exploration_schedule = LinearSchedule(
             self.exploration_initial_eps, self.exploration_final_eps, self.exploration_fraction
         )
-        self._convert_train_freq()
-        if self.td_lambda > 0 and not issubclass(self.replay_buffer_class, EpisodeReplayBuffer):
-            raise ValueError("td_lambda > 0 needs whole replayed episodes: use the EpisodeReplayBuffer")
-        if self.target_kl is not None and self.c is not None:
-            self.kl_controller = AdaptiveKLController(self.c, self.target_kl, horizon=self.kl_horizon)
+        self._setup_kl_coefficient()
+
+    def _setup_kl_coefficient(self) -> None:
+        """The one place the KL coefficient is made: from the learner's c, else the env's (once an env is known)."""
+        c = self.c
+        if c is None and self.env is not None:
+            c = float(self.env.get_attr("c")[0])
+        if c is not None:
+            self.kl_coef = KLCoefficient(c, self.target_kl, horizon=self.kl_horizon)
+            self.c = self.kl_coef.value
 
     def set_env(self, env: GymEnv, force_reset: bool = True) -> None:
         super().set_env(env, force_reset)
-        self._lstm_state = None
+        self._rollout = None
+        if self.kl_coef is None:
+            self._setup_kl_coefficient()
 
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "q_net", "q_net_target", "_lstm_state", "_stats", "kl_controller"]
+        return [*super()._excluded_save_params(), "q_net", "q_net_target", "_rollout", "_stats", "kl_coef"]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         return ["policy", "policy.optimizer"], []
-
-    def load_replay_buffer(self, path, truncate_last_traj: bool = True) -> None:
-        super().load_replay_buffer(path, truncate_last_traj=False)
-        if not isinstance(self.replay_buffer, (RecurrentReplayBuffer, ReplayBuffer)):
-            raise TypeError(f"{path} does not hold a replay buffer (got {type(self.replay_buffer).__name__})")
-        self.replay_buffer.device = self.device
 
     # ------------------------------------------------------------------ targets
     def bootstrap_value(self, next_q: th.Tensor, next_prior_log_probs: th.Tensor) -> th.Tensor:
         """``V⁻(s')`` from the target network's values at ``s'`` (per learner, see ``targets.py``)."""
         raise NotImplementedError
 
-    def td_reward(self, batch: TDBatch) -> th.Tensor:
-        """The reward of the TD target: ``w log p(a|s) + r_domain / c`` (G-learning drops the prior term)."""
-        return batch.prior_weight * batch.prior_log_prob + batch.domain_reward / self._batch_c(batch)
+    #: Weight of ``log p(a|s)`` in the TD reward, relative to the env's: 1 (G-learning: 0, see ``targets.py``).
+    prior_in_reward: ClassVar[bool] = True
 
-    def _batch_c(self, batch: TDBatch) -> th.Tensor | float:
-        """The learner's c if it has one (fixed or adapted), else the env's c of each replayed step."""
-        return batch.env_c if self.c is None else self.c
+    def td_reward(self, batch: TDBatch) -> th.Tensor:
+        """The reward of the TD target: ``compose(log p(a|s), r_domain, c, w)`` (G-learning: ``w = 0``)."""
+        weight = batch.prior_weight if self.prior_in_reward else 0.0
+        return compose(batch.prior_log_prob, batch.domain_reward, self.kl_coef.value, weight)  # type: ignore[union-attr]
 
     def soft_correction(self, next_q_taken: th.Tensor, next_value: th.Tensor) -> th.Tensor:
         """What a λ-return subtracts at ``s'`` for the action the episode took there.
@@ -335,10 +302,16 @@ class SequenceTutorAlgorithm(SafeLoadMixin, OffPolicyAlgorithm):
         self.logger.record("train/loss", float(np.mean(losses)))
         self.logger.record("train/q_mean", float(np.mean(q_means)))
         self.logger.record("train/target_mean", float(np.mean(targets)))
-        if self.c is not None:
-            self.logger.record("train/c", float(self.c))
+        self.logger.record("train/c", float(self.kl_coef.value))  # type: ignore[union-attr]
 
     # ------------------------------------------------------------------ collection
+    def act(self, obs: dict[str, th.Tensor], state: Any) -> tuple[th.Tensor, th.Tensor, Any]:
+        """The collector's actor: the exploring acting policy, its distribution, the Q-network's new state."""
+        q_values, state_after = self.policy.step_q(obs, state)
+        logits = self.policy.policy_logits(q_values, obs["prior_log_probs"].float())
+        actions = self.policy.select_actions(logits, deterministic=False, explore=True)
+        return actions, th.log_softmax(logits, dim=1), state_after
+
     def collect_rollouts(  # type: ignore[override]
         self,
         env: VecEnv,
@@ -351,53 +324,36 @@ class SequenceTutorAlgorithm(SafeLoadMixin, OffPolicyAlgorithm):
     ) -> RolloutReturn:
         """Act with the recurrent policy in all envs at once and store what happened."""
         self.policy.set_training_mode(False)
-        n = env.num_envs
-        num_collected_steps, num_collected_episodes = 0, 0
-        if self._lstm_state is None or self._lstm_state[0].shape[1] != n:
-            self._lstm_state = self.policy.initial_state(n)
+        if self._rollout is None:
+            self._rollout = Rollout(env, self.device, obs=self._last_obs,  # type: ignore[arg-type]
+                                    initial_state=self.policy.initial_state)
+        rollout, n = self._rollout, env.num_envs
+        num_collected_steps, num_collected_episodes, kl_sum = 0, 0, 0.0
         callback.on_rollout_start()
-        kl_sum = 0.0
         while should_collect_more_steps(train_freq, num_collected_steps, num_collected_episodes):
-            obs = self._last_obs
-            assert isinstance(obs, dict)
-            obs_t = {k: th.as_tensor(v, device=self.device) for k, v in obs.items()}
-            state_before = self._lstm_state
-            with th.no_grad():
-                q_values, state_after = self.policy.step_q(obs_t, state_before)
-                log_p = obs_t["prior_log_probs"].float()
-                logits = self.policy.policy_logits(q_values, log_p)
-                actions_t = self.policy.select_actions(logits, deterministic=False, explore=True)
-                kl, entropy = kl_and_entropy(th.log_softmax(logits, dim=1), log_p)
-            actions = actions_t.cpu().numpy()
-            new_obs, _, dones, infos = env.step(actions)
+            step = rollout.step(self.act)
             self.num_timesteps += n
             num_collected_steps += 1
-            callback.update_locals(locals())
+            callback.update_locals({"transition": step, "infos": step.infos, "dones": step.dones,
+                                    "rewards": step.rewards, "actions": step.actions, "new_obs": step.obs})
             if not callback.on_step():
                 return RolloutReturn(num_collected_steps * n, num_collected_episodes, continue_training=False)
-            self._update_info_buffer(infos, dones)
-
-            parts = RewardParts.from_infos(infos)
-            if self.c is None and self.target_kl is not None:  # the controller starts from the env's c
-                self.c = float(parts.c[0])
-                self.kl_controller = AdaptiveKLController(self.c, self.target_kl, horizon=self.kl_horizon)
-            self._stats.add(kl_prior=kl, entropy=entropy, prior_log_prob=parts.prior_log_prob,
-                            domain_reward=parts.domain_reward)
-            kl_sum += float(kl.sum())
-            self.replay_buffer.add_steps(obs, next_observations(new_obs, dones, infos), actions, parts, dones,
-                                         state_before, state_after)
-            self._lstm_state = reset_state(state_after, th.as_tensor(dones, device=self.device))
-            self._last_obs = new_obs  # type: ignore[assignment]
+            self._update_info_buffer(step.infos, step.dones)
+            self._stats.add(kl_prior=step.kl, entropy=step.entropy, prior_log_prob=step.parts.prior_log_prob,
+                            domain_reward=step.parts.domain_reward)
+            kl_sum += float(step.kl.sum())  # type: ignore[union-attr]
+            replay_buffer.add_transition(step)
+            self._last_obs = step.obs  # type: ignore[assignment]
             self._update_current_progress_remaining(self.num_timesteps, self._total_timesteps)
             self._on_step()
-            for _ in np.flatnonzero(dones):
+            for _ in np.flatnonzero(step.dones):
                 num_collected_episodes += 1
                 self._episode_num += 1
                 if log_interval is not None and self._episode_num % (log_interval * n) == 0:
                     self.dump_logs()
-        if self.kl_controller is not None and num_collected_steps:
+        if num_collected_steps:
             steps = num_collected_steps * n
-            self.c = self.kl_controller.update(kl_sum / steps, steps)
+            self.c = self.kl_coef.update(kl_sum / steps, steps)  # type: ignore[union-attr]
         callback.on_rollout_end()
         return RolloutReturn(num_collected_steps * n, num_collected_episodes, True)
 
@@ -406,18 +362,40 @@ class SequenceTutorAlgorithm(SafeLoadMixin, OffPolicyAlgorithm):
         super().dump_logs()
 
     def _setup_learn(self, total_timesteps, callback=None, reset_num_timesteps=True, tb_log_name="run", progress_bar=False):
-        if reset_num_timesteps:
-            self._lstm_state = None
-        if self.target_kl is not None and self.c is not None and self.kl_controller is None:
-            # A loaded model resumes its controller from the c it had reached.
-            self.kl_controller = AdaptiveKLController(self.c, self.target_kl, horizon=self.kl_horizon)
-        return super()._setup_learn(total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar)
+        fresh_obs = reset_num_timesteps or self._last_obs is None
+        result = super()._setup_learn(total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar)
+        if fresh_obs:  # SB3 reset the env: a new collector starts from its first observations
+            self._rollout = None
+        if self.kl_coef is None:
+            self._setup_kl_coefficient()
+        return result
 
 
 def _check_train_freq(train_freq: Any) -> None:
+    from ..common.validation import check_number
+
     if isinstance(train_freq, tuple):
         if len(train_freq) != 2 or train_freq[1] not in ("step", "episode"):
             raise ValueError(f"train_freq must be an int or a (frequency, 'step' | 'episode') tuple, got {train_freq!r}")
         check_number("train_freq", train_freq[0], low=1, integer=True)
     else:
         check_number("train_freq", train_freq, low=1, integer=True)
+
+
+def _check_gradient_steps(gradient_steps: Any) -> None:
+    from ..common.validation import check_number
+
+    if gradient_steps != -1:
+        check_number("gradient_steps", gradient_steps, low=1, integer=True)
+
+
+def _replay_buffer_class(value: Any) -> type[RecurrentReplayBuffer] | None:
+    """A replay buffer class by name (``"episode"``, ``"transition"``) or as a class, checked."""
+    if isinstance(value, str):
+        return REPLAY_BUFFERS[check_choice("replay_buffer_class", value, tuple(REPLAY_BUFFERS))]
+    if value is not None and not (isinstance(value, type) and issubclass(value, RecurrentReplayBuffer)):
+        raise TypeError(
+            f"replay_buffer_class must be a RecurrentReplayBuffer subclass or one of {tuple(REPLAY_BUFFERS)}, "
+            f"got {value!r}"
+        )
+    return value

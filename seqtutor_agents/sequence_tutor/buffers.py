@@ -1,8 +1,10 @@
 """Replay for the recurrent Q-networks of Sequence Tutor, one class per way of replaying.
 
-Both buffers store the reward's *parts* (``log p_prior(a|s)``, ``r_domain``, the env's ``c`` and
-``prior_weight``) rather than the composed reward, so the learner recomposes the reward at replay
-time with whatever ``c`` it uses now (its own, or one adapted to a KL target).
+Both buffers store the reward's *parts* as the env reported them (``log p_prior(a|s)``,
+``r_domain``, the env's ``c`` and ``prior_weight``) rather than the composed reward, so the learner
+recomposes the reward at replay time with whatever ``c`` it uses now (its own, or one adapted to a
+KL target). Both take a :class:`~seqtutor_agents.common.rollout.Transition` -- one vector step of
+the shared collector -- per call.
 
 * :class:`EpisodeReplayBuffer` (the default) stores whole episodes (the token sequence, the
   prior's log-probabilities at every state, the domain reward of every step) and replays them with
@@ -21,17 +23,19 @@ branches: it hands the buffer its networks and gets a :class:`TDBatch` back.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.buffers import BaseBuffer
 
-from seqtutor_envs.core import RewardParts
-
-from ..common.episodes import EpisodeAssembler
-from ..common.recurrent import LSTMState, last_tokens
 from seqtutor_envs.prior import LSTMPrior
+
+from ..common.episodes import Episode
+from ..common.recipes import allow_class
+from ..common.recurrent import LSTMState, last_tokens
+from ..common.rollout import Transition
 
 
 @dataclass
@@ -51,28 +55,24 @@ class TDBatch:
 
 
 class RecurrentReplayBuffer(BaseBuffer):
-    """Interface of the Sequence Tutor replay buffers (SB3 ``BaseBuffer`` with recurrent steps)."""
+    """Interface of the Sequence Tutor replay buffers (SB3 ``BaseBuffer`` with recurrent steps).
 
-    def add_steps(
-        self,
-        obs: dict[str, np.ndarray],
-        next_obs: dict[str, np.ndarray],
-        actions: np.ndarray,
-        parts: RewardParts,
-        dones: np.ndarray,
-        state_before: LSTMState,
-        state_after: LSTMState,
-    ) -> None:
-        """Store one vector step of all ``n_envs`` envs.
+    :param buffer_size: capacity in transitions.
+    :param observation_space: the env's Dict observation space.
+    :param action_space: ``Discrete(num_actions)``.
+    :param device: where sampled tensors go.
+    :param n_envs: envs of the vector env whose steps are added.
+    :param options: buffer-specific settings (SB3 also passes ``optimize_memory_usage``, unused here).
+    """
 
-        :param obs: the observations the actions were taken in.
-        :param next_obs: the observations after them (the terminal one for finished episodes).
-        :param actions: ``(n_envs,)`` actions.
-        :param parts: the reward's parts of each env's step.
-        :param dones: ``(n_envs,)`` episodes that ended with this step.
-        :param state_before: the Q-network's LSTM state before the step's input token.
-        :param state_after: its state after it.
-        """
+    def __init__(self, buffer_size: int, observation_space: spaces.Dict, action_space: spaces.Discrete,
+                 device: th.device | str = "auto", n_envs: int = 1, **options: Any) -> None:
+        super().__init__(buffer_size, observation_space, action_space, device, n_envs=n_envs)
+        self.num_actions = int(action_space.n)
+        self.options = options
+
+    def add_transition(self, step: Transition) -> None:
+        """Store one vector step of all ``n_envs`` envs (the collector's :class:`Transition`)."""
         raise NotImplementedError
 
     def td_batch(self, batch_size: int, q_net: LSTMPrior, q_net_target: LSTMPrior) -> TDBatch:
@@ -80,7 +80,7 @@ class RecurrentReplayBuffer(BaseBuffer):
         raise NotImplementedError
 
     def add(self, *args, **kwargs) -> None:  # pragma: no cover - SB3's per-transition API does not apply
-        raise NotImplementedError(f"{type(self).__name__} stores vector steps: use add_steps()")
+        raise NotImplementedError(f"{type(self).__name__} stores vector steps: use add_transition()")
 
     def _get_samples(self, batch_inds, env=None):  # pragma: no cover - td_batch() replaces it
         raise NotImplementedError
@@ -92,36 +92,25 @@ class RecurrentReplayBuffer(BaseBuffer):
 class EpisodeReplayBuffer(RecurrentReplayBuffer):
     """Ring buffer of whole episodes, assembled from vector steps as they come.
 
-    :param buffer_size: capacity in transitions (episodes are stored whole: capacity in episodes is
-        ``buffer_size // max_length``).
-    :param observation_space: the env's Dict observation space (gives the episode length bound).
-    :param action_space: ``Discrete(num_actions)``.
-    :param device: where sampled tensors go.
-    :param n_envs: envs of the vector env whose steps are added.
+    ``buffer_size`` is a capacity in transitions: episodes are stored whole, so the capacity in
+    episodes is ``buffer_size // max_length`` (the longest episode, from the observation space).
+    Other parameters: see :class:`RecurrentReplayBuffer`.
     """
 
-    def __init__(
-        self,
-        buffer_size: int,
-        observation_space: spaces.Dict,
-        action_space: spaces.Discrete,
-        device: th.device | str = "auto",
-        n_envs: int = 1,
-        **_: object,
-    ) -> None:
-        super().__init__(buffer_size, observation_space, action_space, device, n_envs=n_envs)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        observation_space, buffer_size = self.observation_space, self.buffer_size
         self.max_length = int(observation_space["tokens"].shape[0]) - 1
-        self.num_actions = int(action_space.n)
         self.capacity = max(1, buffer_size // self.max_length)
         length, vocab = self.max_length, self.num_actions
         self.pad_token = int(observation_space["tokens"].nvec[0]) - 1
         self.tokens = np.zeros((self.capacity, length + 1), dtype=np.int64)
         self.domain_rewards = np.zeros((self.capacity, length), dtype=np.float32)
+        self.taken_log_prob = np.zeros((self.capacity, length), dtype=np.float32)  # log p(a_t|s_t) as the env said
         self.prior_log_probs = np.zeros((self.capacity, length + 1, vocab), dtype=np.float32)
         self.lengths = np.zeros(self.capacity, dtype=np.int64)
         self.env_c = np.ones(self.capacity, dtype=np.float32)
         self.prior_weight = np.ones(self.capacity, dtype=np.float32)
-        self._assembler = EpisodeAssembler(n_envs, length, vocab)  # episodes in progress, one row per env
 
     def size(self) -> int:
         """Stored transitions."""
@@ -130,40 +119,37 @@ class EpisodeReplayBuffer(RecurrentReplayBuffer):
     def num_episodes(self) -> int:
         return self.capacity if self.full else self.pos
 
-    def add_steps(self, obs, next_obs, actions, parts, dones, state_before, state_after) -> None:
-        for episode in self._assembler.add_steps(obs, next_obs, parts, dones):
-            self.add_episode(episode.tokens, episode.domain_rewards, episode.prior_log_probs, episode.length,
-                             episode.env_c, episode.prior_weight)
+    @staticmethod
+    def upgrade_stored(stored: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Arrays of a buffer file written before ``taken_log_prob`` was kept: derive it from the tokens."""
+        if "taken_log_prob" not in stored and {"tokens", "prior_log_probs"} <= set(stored):
+            actions = stored["tokens"][:, 1:, None].clip(0, stored["prior_log_probs"].shape[2] - 1)
+            taken = np.take_along_axis(stored["prior_log_probs"][:, :-1], actions, axis=2)[:, :, 0]
+            steps = np.arange(taken.shape[1])[None, :]
+            stored = {**stored, "taken_log_prob": np.where(steps < stored["lengths"][:, None], taken, 0.0)
+                      .astype(np.float32)}
+        return stored
 
-    def add_episode(
-        self,
-        tokens: np.ndarray,
-        domain_rewards: np.ndarray,
-        prior_log_probs: np.ndarray,
-        length: int,
-        env_c: float = 1.0,
-        prior_weight: float = 1.0,
-    ) -> None:
-        """Store one finished episode.
+    def add_transition(self, step: Transition) -> None:
+        for episode in step.episodes:  # the collector assembled them
+            self.add_episode(episode)
 
-        :param tokens: primer then emitted tokens: ``(length + 1,)``, or longer with padding after them.
-        :param domain_rewards: ``(length,)`` or longer, the domain reward of each step.
-        :param prior_log_probs: ``(length + 1, num_actions)`` or longer, log p(.|s_t) for t = 0..length.
-        :param length: number of actions in the episode.
-        :param env_c: the env's c.
-        :param prior_weight: the env's prior weight.
-        """
+    def add_episode(self, episode: Episode) -> None:
+        """Store one finished episode."""
+        length = episode.length
         if not 1 <= length <= self.max_length:
             raise ValueError(f"episode length {length} outside [1, {self.max_length}]")
         i = self.pos
         self.tokens[i] = self.pad_token
-        self.tokens[i, : len(tokens)] = tokens
+        self.tokens[i, : length + 1] = episode.tokens[: length + 1]
         self.domain_rewards[i] = 0.0
-        self.domain_rewards[i, :length] = domain_rewards[:length]
+        self.domain_rewards[i, :length] = episode.domain_rewards[:length]
+        self.taken_log_prob[i] = 0.0
+        self.taken_log_prob[i, :length] = episode.prior_log_prob[:length]
         self.prior_log_probs[i] = 0.0
-        self.prior_log_probs[i, : length + 1] = prior_log_probs[: length + 1]
+        self.prior_log_probs[i, : length + 1] = episode.prior_log_probs[: length + 1]
         self.lengths[i] = length
-        self.env_c[i], self.prior_weight[i] = env_c, prior_weight
+        self.env_c[i], self.prior_weight[i] = episode.env_c, episode.prior_weight
         self.pos += 1
         if self.pos == self.capacity:
             self.full, self.pos = True, 0
@@ -193,7 +179,7 @@ class EpisodeReplayBuffer(RecurrentReplayBuffer):
             q_taken=q_taken,
             next_q=next_q[:, 1:],
             next_prior_log_probs=log_p[:, 1:],
-            prior_log_prob=log_p[:, :width].gather(2, actions.unsqueeze(2)).squeeze(2),
+            prior_log_prob=self._to(self.taken_log_prob[idx, :width]),
             domain_reward=self._to(self.domain_rewards[idx, :width]),
             env_c=self._to(self.env_c[idx])[:, None].expand(shape),
             prior_weight=self._to(self.prior_weight[idx])[:, None].expand(shape),
@@ -206,24 +192,14 @@ class EpisodeReplayBuffer(RecurrentReplayBuffer):
 class TransitionReplayBuffer(RecurrentReplayBuffer):
     """Ring buffer of transitions with the Q-network's LSTM state before and after each one.
 
-    :param buffer_size: capacity in transitions.
-    :param state_shape: ``(num_layers, hidden_size)`` of the Q-network.
+    ``options["state_shape"]``: ``(num_layers, hidden_size)`` of the Q-network (default ``(1, 100)``).
+    Other parameters: see :class:`RecurrentReplayBuffer`.
     """
 
-    def __init__(
-        self,
-        buffer_size: int,
-        observation_space: spaces.Dict,
-        action_space: spaces.Discrete,
-        device: th.device | str = "auto",
-        n_envs: int = 1,
-        state_shape: tuple[int, int] = (1, 100),
-        **_: object,
-    ) -> None:
-        super().__init__(buffer_size, observation_space, action_space, device, n_envs=n_envs)
-        self.num_actions = int(action_space.n)
-        n = buffer_size
-        layers, hidden = state_shape
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        n = self.buffer_size
+        layers, hidden = self.options.get("state_shape", (1, 100))
         self.token_in = np.zeros(n, dtype=np.int64)  # token fed at s_t
         self.state_h = np.zeros((n, layers, hidden), dtype=np.float32)  # Q-net state before token_in
         self.state_c = np.zeros((n, layers, hidden), dtype=np.float32)
@@ -237,7 +213,9 @@ class TransitionReplayBuffer(RecurrentReplayBuffer):
         self.next_prior_log_probs = np.zeros((n, self.num_actions), dtype=np.float32)
         self.dones = np.zeros(n, dtype=np.float32)
 
-    def add_steps(self, obs, next_obs, actions, parts, dones, state_before, state_after) -> None:
+    def add_transition(self, step: Transition) -> None:
+        obs, next_obs, actions, parts = step.obs, step.next_obs, step.actions, step.parts
+        state_before, state_after, dones = step.state_before, step.state_after, step.dones
         k = len(actions)
         idx = (self.pos + np.arange(k)) % self.buffer_size
         tokens_in = last_tokens(th.as_tensor(obs["tokens"]), th.as_tensor(obs["step"])).numpy()
@@ -290,3 +268,8 @@ REPLAY_BUFFERS: dict[str, type[RecurrentReplayBuffer]] = {
     "episode": EpisodeReplayBuffer,
     "transition": TransitionReplayBuffer,
 }
+
+
+# Model files may name these classes (seqtutor_agents.common.recipes' allow-list).
+allow_class("replay_buffer", EpisodeReplayBuffer)
+allow_class("replay_buffer", TransitionReplayBuffer)

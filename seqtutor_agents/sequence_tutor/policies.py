@@ -22,7 +22,12 @@ import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 
-from ..common.recurrent import OBSERVATION_KEYS, LSTMState, RecurrentTokenPolicy, make_prior_network
+from ..common.recipes import allow_class
+from ..common.recurrent import (
+    LSTMState,
+    RecurrentTokenPolicy,
+    make_prior_network,
+)
 
 ACTING_MODES = ("q", "psi", "g")
 EXPLORATION_MODES = ("boltzmann", "egreedy")
@@ -52,24 +57,12 @@ class RecurrentQPolicy(RecurrentTokenPolicy):
         optimizer_class: type[th.optim.Optimizer] = th.optim.Adam,
         optimizer_kwargs: dict[str, Any] | None = None,
     ) -> None:
-        if not isinstance(action_space, spaces.Discrete):
-            raise ValueError(f"RecurrentQPolicy needs a Discrete action space, got {action_space}")
-        if not isinstance(observation_space, spaces.Dict) or not OBSERVATION_KEYS <= set(observation_space.spaces):
-            raise ValueError(
-                "RecurrentQPolicy needs a seqtutor Dict observation with 'tokens', 'step' and 'prior_log_probs', "
-                f"got {observation_space}"
-            )
         if acting not in ACTING_MODES:
             raise ValueError(f"acting must be one of {ACTING_MODES}, got {acting!r}")
         if not temperature > 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
         super().__init__(observation_space, action_space, optimizer_class=optimizer_class, optimizer_kwargs=optimizer_kwargs)
-        net_config = dict(net_config) if net_config is not None else {"num_outputs": int(action_space.n)}
-        self.q_net = make_prior_network(net_config)
-        if self.q_net.config.num_outputs != action_space.n:
-            raise ValueError(
-                f"Q-network outputs {self.q_net.config.num_outputs} values but the action space is Discrete({action_space.n})"
-            )
+        net_config, self.q_net = self.build_network(net_config)
         self.q_net_target = make_prior_network(net_config)
         self.q_net_target.load_state_dict(self.q_net.state_dict())
         self.q_net_target.requires_grad_(False)
@@ -85,6 +78,13 @@ class RecurrentQPolicy(RecurrentTokenPolicy):
         """Start Q-network and target network from the prior's weights (paper, §3)."""
         self.q_net.load_state_dict(make_prior_network(self.net_config, prior).state_dict())
         self.q_net_target.load_state_dict(self.q_net.state_dict())
+
+    def zero_heads(self) -> None:
+        """Zero the output layer of the Q-network and its target: G ≡ 0 makes G-learning's policy the prior."""
+        with th.no_grad():
+            for net in (self.q_net, self.q_net_target):
+                net.head.weight.zero_()
+                net.head.bias.zero_()
 
     @property
     def net(self):  # the network RecurrentTokenPolicy steps: the online Q-network
@@ -120,3 +120,7 @@ class RecurrentQPolicy(RecurrentTokenPolicy):
             optimizer_kwargs=self.optimizer_kwargs,
         )
         return data
+
+
+# Model files may name these classes (seqtutor_agents.common.recipes' allow-list).
+allow_class("policy", RecurrentQPolicy)

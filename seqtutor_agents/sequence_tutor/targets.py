@@ -22,7 +22,6 @@ from typing import ClassVar
 import torch as th
 
 from .algorithm import SequenceTutorAlgorithm
-from .buffers import TDBatch
 
 
 def q_bootstrap(next_q: th.Tensor, next_prior_log_probs: th.Tensor) -> th.Tensor:
@@ -87,5 +86,5 @@ class GLearning(SequenceTutorAlgorithm):
     def bootstrap_value(self, next_q: th.Tensor, next_prior_log_probs: th.Tensor) -> th.Tensor:
         return g_bootstrap(next_q, next_prior_log_probs)
 
-    def td_reward(self, batch: TDBatch) -> th.Tensor:
-        return batch.domain_reward / self._batch_c(batch)
+    #: The prior enters G-learning through its target and its policy, not its reward.
+    prior_in_reward: ClassVar[bool] = False

@@ -24,6 +24,7 @@ import logging
 import os
 import wave
 from collections.abc import Iterable, Sequence
+from typing import Any
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +32,7 @@ import pretty_midi
 
 from seqtutor_envs.io import atomic_write
 from seqtutor_envs.melody.encoding import STEPS_PER_QUARTER, VOCAB_SIZE
-from seqtutor_envs.melody.midi import DEFAULT_QPM, tokens_to_pretty_midi
+from seqtutor_envs.melody.midi import DEFAULT_QPM, tokens_to_pretty_midi, write_each
 
 logger = logging.getLogger(__name__)
 
@@ -207,16 +208,8 @@ def _to_pcm16(samples: np.ndarray) -> bytes:
     return np.round(np.clip(samples, -1.0, 1.0) * 32767).astype("<i2").tobytes()  # WAV is little-endian
 
 
-def write_wav(
-    tokens: Sequence[int] | np.ndarray,
-    path: str | os.PathLike,
-    sample_rate: int = DEFAULT_SAMPLE_RATE,
-    qpm: float = DEFAULT_QPM,
-    program: int = 0,
-    velocity: int = 100,
-    synth: str = "auto",
-    soundfont: str | os.PathLike | None = None,
-) -> Path:
+def write_wav(tokens: Sequence[int] | np.ndarray, path: str | os.PathLike, sample_rate: int = DEFAULT_SAMPLE_RATE,
+              **render: Any) -> Path:
     """Write a token sequence as a mono 16-bit WAV file, atomically; returns the path.
 
     The synthesizer used is logged (INFO); :func:`synthesis_backend` tells it in advance.
@@ -224,14 +217,11 @@ def write_wav(
     :param tokens: 1-D integer tokens in 0..37.
     :param path: destination ``.wav`` file (parent folders are created).
     :param sample_rate: samples per second.
-    :param qpm: tempo in quarter notes per minute.
-    :param program: General MIDI program (FluidSynth only).
-    :param velocity: MIDI velocity of every note.
-    :param synth: ``"auto"``, ``"fluidsynth"`` or ``"sine"`` (see :func:`render_audio`).
-    :param soundfont: ``.sf2`` file for FluidSynth.
+    :param render: :func:`render_audio`'s other settings (``qpm``, ``program``, ``velocity``, ``synth``,
+        ``soundfont``).
     """
     path = Path(path)
-    samples, backend = render_audio(tokens, sample_rate, qpm, program, velocity, synth, soundfont)
+    samples, backend = render_audio(tokens, sample_rate, **render)
     pcm = _to_pcm16(samples)
 
     def write(name: str) -> None:
@@ -246,15 +236,10 @@ def write_wav(
     return path
 
 
-def write_wavs(
-    compositions: Iterable[Sequence[int] | np.ndarray], folder: str | os.PathLike, prefix: str = "composition", **kwargs
-) -> list[Path]:
-    """Write each composition to ``folder/{prefix}_{i:04d}.wav``; returns the paths.
+def write_wavs(compositions: Iterable[Sequence[int] | np.ndarray], folder: str | os.PathLike,
+               prefix: str = "composition", **kwargs) -> list[Path]:
+    """Write each composition (a token sequence, or a row of a 2-D array) to ``folder/{prefix}_{i:04d}.wav``.
 
-    :param compositions: token sequences, or a 2-D array with one composition per row.
-    :param folder: destination folder (created if missing).
-    :param prefix: file-name prefix.
     :param kwargs: passed to :func:`write_wav` (``sample_rate``, ``qpm``, ``synth``, ...).
     """
-    folder = Path(folder)
-    return [write_wav(tokens, folder / f"{prefix}_{i:04d}.wav", **kwargs) for i, tokens in enumerate(compositions)]
+    return write_each(write_wav, compositions, folder, prefix, ".wav", **kwargs)

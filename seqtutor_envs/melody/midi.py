@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -168,18 +168,20 @@ def write_midi(tokens: Sequence[int] | np.ndarray, path: str | os.PathLike, **kw
     return path
 
 
-def write_midis(
-    compositions: Iterable[Sequence[int] | np.ndarray], folder: str | os.PathLike, prefix: str = "composition", **kwargs
-) -> list[Path]:
-    """Write each composition to ``folder/{prefix}_{i:04d}.mid``; returns the paths.
+def write_each(write_one: Callable[..., Path], compositions: Iterable[Sequence[int] | np.ndarray],
+               folder: str | os.PathLike, prefix: str, suffix: str, **kwargs) -> list[Path]:
+    """``write_one(tokens, folder/{prefix}_{i:04d}{suffix}, **kwargs)`` for each composition; returns the paths."""
+    folder = Path(folder)
+    return [write_one(tokens, folder / f"{prefix}_{i:04d}{suffix}", **kwargs) for i, tokens in enumerate(compositions)]
 
-    :param compositions: token sequences, or a 2-D array with one composition per row.
-    :param folder: destination folder (created if missing).
-    :param prefix: file-name prefix.
+
+def write_midis(compositions: Iterable[Sequence[int] | np.ndarray], folder: str | os.PathLike,
+                prefix: str = "composition", **kwargs) -> list[Path]:
+    """Write each composition (a token sequence, or a row of a 2-D array) to ``folder/{prefix}_{i:04d}.mid``.
+
     :param kwargs: passed to :func:`tokens_to_pretty_midi`.
     """
-    folder = Path(folder)
-    return [write_midi(tokens, folder / f"{prefix}_{i:04d}.mid", **kwargs) for i, tokens in enumerate(compositions)]
+    return write_each(write_midi, compositions, folder, prefix, ".mid", **kwargs)
 
 
 # ---------------------------------------------------------------------------------------------

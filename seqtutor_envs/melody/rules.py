@@ -99,175 +99,80 @@ overhead, so it grows slowly with the batch.
 
 from __future__ import annotations
 
-from fractions import Fraction
+from typing import Any
 
 import numpy as np
 
 from seqtutor_envs.melody.encoding import (
     IN_C_MAJOR,
     IS_PITCH,
-    NO_EVENT,
     NOTE_OFF,
     NUM_SPECIAL_TOKENS,
-    TOKEN_PITCH,
-    TONIC,
     VOCAB_SIZE,
 )
-
-RULE_NAMES: tuple[str, ...] = (
-    "key",
-    "tonic",
-    "repetition",
-    "autocorrelation",
-    "motif",
-    "repeated_motif",
-    "intervals",
-    "leap",
-    "unique_extremes",
-)
-NUM_RULES = len(RULE_NAMES)
-(
-    KEY,
-    TONIC_RULE,
-    REPETITION,
+from seqtutor_envs.melody.rule_tables import (  # noqa: F401  (the rules' constants, re-exported)
+    _AUTOCORR_THRESHOLD_FRACTION,
+    _CODE_BITS,
+    _CODE_KEEP_MASK,
+    _INTERVAL_FLAT,
+    _PITCH_BIT,
+    AUTOCORR_LAGS,
+    AUTOCORR_PENALTY_WEIGHT,
+    AUTOCORR_THRESHOLD,
     AUTOCORRELATION,
-    MOTIF,
-    REPEATED_MOTIF,
+    BEYOND_OCTAVE_REWARD,
+    C_OR_E_PITCH_CLASSES,
+    C_OR_G_PITCH_CLASSES,
+    DEFAULT_COMPOSITION_LENGTH,
+    DOWN,
+    FIFTH,
+    HOLD_AFTER_TONIC_OR_FIFTH,
+    HOLD_REWARD,
+    IN_KEY_FIFTH_REWARD,
+    IN_KEY_THIRD_REWARD,
+    INTERVAL_REWARDS,
+    INTERVAL_TABLE,
     INTERVALS,
+    KEY,
+    KEY_PENALTY,
     LEAP,
+    LEAP_DOUBLED_PENALTY,
+    LEAP_MIN_INTERVAL,
+    LEAP_RESOLUTION_MIN_STEPS,
+    LEAP_RESOLVED_BONUS,
+    MAX_COMPOSITION_LENGTH,
+    MAX_REPEATED_RESTS,
+    MAX_REPEATS_UNBROKEN,
+    MAX_REPEATS_WITH_BREAKS,
+    MOTIF,
+    MOTIF_BONUS,
+    MOTIF_COMPLEXITY_BONUS,
+    MOTIF_MIN_PITCHES,
+    MOTIF_WINDOW,
+    NO_PITCH,
+    NUM_RULES,
+    OCTAVE,
+    PAD,
+    REPEATED_MOTIF,
+    REPEATED_MOTIF_BONUS,
+    REPEATED_MOTIF_COMPLEXITY_BONUS,
+    REPETITION,
+    REPETITION_PENALTY,
+    REST_AFTER_TONIC_OR_FIFTH,
+    REST_REWARD,
+    RULE_NAMES,
+    THIRD,
+    TONIC_BONUS,
+    TONIC_LAST_BEAT_FROM_END,
+    TONIC_RULE,
+    UNIQUE_EXTREME_BONUS,
     UNIQUE_EXTREMES,
-) = range(NUM_RULES)
-
-DEFAULT_COMPOSITION_LENGTH = 32  # two 4/4 bars of 16th notes
-# Keeps the autocorrelation's integer terms (~ 20 * L^3 * 37^2) far inside int64.
-MAX_COMPOSITION_LENGTH = 4096
-PAD = -1  # value of `compositions` past each composition's length
-
-# 1. key
-KEY_PENALTY = -1.0
-
-# 2. tonic
-TONIC_BONUS = 3.0
-TONIC_LAST_BEAT_FROM_END = 4  # t == L - 4: RL Tuner's "first note of the final bar"
-
-# 3. repetition
-REPETITION_PENALTY = -100.0
-MAX_REPEATS_UNBROKEN = 4  # earlier attacks of the same pitch tolerated with nothing in between
-MAX_REPEATS_WITH_BREAKS = 6  # ... when holds or rests lie between them
-MAX_REPEATED_RESTS = 1  # earlier rests tolerated since the last pitch
-
-# 4. autocorrelation
-AUTOCORR_LAGS: tuple[int, ...] = (1, 2, 3)
-AUTOCORR_THRESHOLD = 0.15
-AUTOCORR_PENALTY_WEIGHT = 3.0
-
-# 5./6. motif and repeated motif
-MOTIF_WINDOW = 8  # RL Tuner's "bar_length": 8 sixteenths = half a 4/4 bar
-MOTIF_MIN_PITCHES = 3
-MOTIF_BONUS = 3.0
-MOTIF_COMPLEXITY_BONUS = 0.3  # per distinct pitch above MOTIF_MIN_PITCHES
-REPEATED_MOTIF_BONUS = 4.0
-REPEATED_MOTIF_COMPLEXITY_BONUS = 1.0
-
-# 7. intervals (RL Tuner's values times its scaler of 5)
-HOLD_AFTER_TONIC_OR_FIFTH = 1.5
-HOLD_REWARD = 0.375
-REST_AFTER_TONIC_OR_FIFTH = 0.75
-REST_REWARD = 0.25
-IN_KEY_FIFTH_REWARD = 0.5  # a fifth up or down from a C or a G
-IN_KEY_THIRD_REWARD = 0.75  # a major third up or down from a C or an E
-FIFTH, THIRD, OCTAVE = 7, 4, 12
-INTERVAL_REWARDS: dict[int, float] = {
-    4: 0.45,  # major third
-    2: 0.4,  # major second
-    5: 0.35,  # perfect fourth
-    9: 0.25,  # major sixth
-    7: 0.1,  # perfect fifth (not from C or G)
-    11: -1.5,  # major seventh
-}
-BEYOND_OCTAVE_REWARD = -5.0  # any interval larger than an octave
-C_OR_G_PITCH_CLASSES = frozenset({0, 7})  # tonic and fifth of C major
-C_OR_E_PITCH_CLASSES = frozenset({0, 4})  # tonic and third of C major
-
-# 8. leap resolution
-LEAP_MIN_INTERVAL = 7
-LEAP_RESOLVED_BONUS = 5.0
-LEAP_DOUBLED_PENALTY = -5.0
-LEAP_RESOLUTION_MIN_STEPS = 6  # a counter-leap resolves only after more steps than this
-UP, DOWN = 1, -1
-
-# 9. unique extremes
-UNIQUE_EXTREME_BONUS = 3.0
-
-NO_PITCH = NO_EVENT  # "no previous pitch": a hold is never a pitch, so row 0 of the tables is free
-
-# Window codes: 6 bits per token (VOCAB_SIZE <= 64), MOTIF_WINDOW tokens -> 48 bits, exact in int64.
-_CODE_BITS = 6
-_CODE_KEEP_MASK = (1 << (_CODE_BITS * (MOTIF_WINDOW - 1))) - 1
-assert VOCAB_SIZE <= 1 << _CODE_BITS and _CODE_BITS * MOTIF_WINDOW < 63
-
-# |rho| > p/q  <=>  q |C| > p n V, exactly, with rho = C / (n V) (see `_autocorrelation`).
-_AUTOCORR_THRESHOLD_FRACTION = Fraction(AUTOCORR_THRESHOLD).limit_denominator(1000)
-
-
-def _pitch_class_in(token: int, classes: frozenset[int]) -> bool:
-    return bool(IS_PITCH[token]) and int(TOKEN_PITCH[token]) % 12 in classes
-
-
-def interval_reward(prev: int, action: int) -> float:
-    """Rule 7 for one previous pitch token ``prev`` (or ``NO_PITCH``) and one new token."""
-    if not IS_PITCH[prev]:
-        return 0.0
-    if action == NO_EVENT:
-        return HOLD_AFTER_TONIC_OR_FIFTH if _pitch_class_in(prev, C_OR_G_PITCH_CLASSES) else HOLD_REWARD
-    if action == NOTE_OFF:
-        return REST_AFTER_TONIC_OR_FIFTH if _pitch_class_in(prev, C_OR_G_PITCH_CLASSES) else REST_REWARD
-    interval = abs(int(TOKEN_PITCH[action]) - int(TOKEN_PITCH[prev]))
-    if interval == FIFTH and _pitch_class_in(prev, C_OR_G_PITCH_CLASSES):
-        return IN_KEY_FIFTH_REWARD
-    if interval == THIRD and _pitch_class_in(prev, C_OR_E_PITCH_CLASSES):
-        return IN_KEY_THIRD_REWARD
-    if interval > OCTAVE:
-        return BEYOND_OCTAVE_REWARD
-    return INTERVAL_REWARDS.get(interval, 0.0)
-
-
-def tonic_reward(beat: int, action: int, composition_length: int) -> float:
-    """Rule 2 for one token at one beat (same branch order as RL Tuner, which matters only for L < 8)."""
-    last_beat = composition_length - TONIC_LAST_BEAT_FROM_END
-    if beat == 0 or beat == last_beat:
-        return TONIC_BONUS if action == TONIC else 0.0
-    if beat == last_beat + 1:
-        return TONIC_BONUS if action == NO_EVENT else 0.0
-    if beat > last_beat + 1:
-        return TONIC_BONUS if action in (NO_EVENT, NOTE_OFF) else 0.0
-    return 0.0
-
-
-# Rule 7 as one table lookup: INTERVAL_TABLE[previous pitch token or NO_PITCH, new token].
-INTERVAL_TABLE = np.array(
-    [[interval_reward(prev, action) for action in range(VOCAB_SIZE)] for prev in range(VOCAB_SIZE)],
-    dtype=np.float64,
+    UP,
+    _pitch_class_in,
+    _popcount,
+    interval_reward,
+    tonic_reward,
 )
-INTERVAL_TABLE.flags.writeable = False
-
-
-# Bit of each pitch token (0 for specials), so a window's pitch set is an OR and its size a popcount.
-_PITCH_BIT = np.where(IS_PITCH, np.left_shift(1, np.arange(VOCAB_SIZE, dtype=np.int64)), 0).astype(np.int64)
-_INTERVAL_FLAT = INTERVAL_TABLE.ravel()
-
-if hasattr(np, "bitwise_count"):  # numpy >= 2.0
-
-    def _popcount(bits: np.ndarray) -> np.ndarray:
-        return np.bitwise_count(bits).astype(np.int64)
-
-else:  # pragma: no cover - numpy 1.x fallback
-    _BYTE_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.int64)
-
-    def _popcount(bits: np.ndarray) -> np.ndarray:
-        as_bytes = np.ascontiguousarray(bits, dtype=np.int64).view(np.uint8).reshape(bits.shape + (8,))
-        return _BYTE_POPCOUNT[as_bytes].sum(axis=-1)
-
 
 # Every per-env state array of MusicTheoryRules; the env axis is the last axis of each.
 _ENV_STATE: tuple[str, ...] = (
@@ -518,54 +423,55 @@ class MusicTheoryRules:
         return out
 
     def _advance(self, a: np.ndarray) -> np.ndarray:
-        """Score and append validated int64 tokens ``a``, one per env."""
-        num_envs, length = self.num_envs, self.composition_length
-        rows = self._rows
+        """Score and append validated int64 tokens ``a``, one per env (the rules in RL Tuner's order of state use)."""
         lockstep = self._lockstep_len is not None
         # Beat of the new token = len(comp): an int in lockstep, else an (num_envs,) array. Every
         # expression below that involves t works for both.
         t = self._lockstep_len if lockstep else self._len
-        rewards = np.empty((NUM_RULES, num_envs), dtype=np.float64)
-
+        rewards = np.empty((NUM_RULES, self.num_envs), dtype=np.float64)
         a_is_pitch = IS_PITCH[a]
+        prev = self._last_pitch  # NO_PITCH when comp has no pitch yet
+        out_of_key = ~IN_C_MAJOR[a]
+        rewards[KEY] = np.where(out_of_key, KEY_PENALTY, 0.0)  # 1. key
+        rewards[TONIC_RULE] = self._tonic_flat[t * VOCAB_SIZE + a]  # 2. tonic
+        rewards[REPETITION], excessive = self._repetition(a, a_is_pitch, prev)  # 3.
+        rewards[INTERVALS] = _INTERVAL_FLAT[prev * VOCAB_SIZE + a]  # 7. intervals
+        rewards[LEAP], leap_events = self._leap(a, a_is_pitch, prev)  # 8.
+        self._last_pitch = np.where(a_is_pitch, a, prev)
+        rho, rewards[AUTOCORRELATION] = self._autocorrelation(a, t)  # 4. (reads the tokens before the window shifts)
+        rewards[MOTIF], rewards[REPEATED_MOTIF], motif_events = self._motifs(a, t)  # 5. and 6.
+        rewards[UNIQUE_EXTREMES], unique_max, unique_min = self._extremes(a, t)  # 9.
+        self.last_events = {"excessive_repeat": excessive, "out_of_key": out_of_key, **motif_events, **leap_events,
+                            "unique_max": unique_max, "unique_min": unique_min, "autocorrelation": rho.T}
+        return np.ascontiguousarray(rewards.T)
+
+    def _repetition(self, a: np.ndarray, a_is_pitch: np.ndarray, prev: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Rule 3: RL Tuner's backward scan for excessive repeats, answered from run counters."""
         a_is_special = ~a_is_pitch
         a_is_rest = a == NOTE_OFF
-        prev = self._last_pitch  # NO_PITCH when comp has no pitch yet
-
-        # 1. key
-        out_of_key = ~IN_C_MAJOR[a]
-        rewards[KEY] = np.where(out_of_key, KEY_PENALTY, 0.0)
-
-        # 2. tonic
-        rewards[TONIC_RULE] = self._tonic_flat[t * VOCAB_SIZE + a]
-
-        # 3. repetition: RL Tuner's backward scan, answered from run counters.
         same_pitch = a_is_pitch & (a == prev)
         limit = np.where(self._run_broken, MAX_REPEATS_WITH_BREAKS, MAX_REPEATS_UNBROKEN)
         excessive = (same_pitch & (self._run_count > limit)) | (
             a_is_rest & (self._rests_since_pitch > MAX_REPEATED_RESTS)
         )
-        rewards[REPETITION] = np.where(excessive, REPETITION_PENALTY, 0.0)
         new_pitch = a_is_pitch & ~same_pitch
         # A new run's scan also passes the specials between the previous pitch and its first attack.
         self._run_broken = a_is_special | (same_pitch & self._run_broken) | (new_pitch & self._last_was_special)
         self._run_count = np.where(new_pitch, 1, self._run_count + same_pitch)
         self._rests_since_pitch = np.where(a_is_pitch, 0, self._rests_since_pitch + a_is_rest)
         self._last_was_special = a_is_special
+        return np.where(excessive, REPETITION_PENALTY, 0.0), excessive
 
-        # 7. intervals
-        rewards[INTERVALS] = _INTERVAL_FLAT[prev * VOCAB_SIZE + a]
-
-        # 8. leap
+    def _leap(self, a: np.ndarray, a_is_pitch: np.ndarray, prev: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Rule 8: a leap of a fifth or more must be resolved by a step back or a counter-leap, not doubled."""
         diff = a - prev
         is_leap = a_is_pitch & (prev != NO_PITCH) & (np.abs(diff) >= LEAP_MIN_INTERVAL)
         direction = np.sign(diff)
         leap_dir = self._leap_dir
-        unresolved = leap_dir != 0
-        unresolved_leap = is_leap & unresolved
+        unresolved_leap = is_leap & (leap_dir != 0)
         counter_leap = unresolved_leap & (direction != leap_dir)
         doubled = unresolved_leap & (direction == leap_dir)
-        first_leap = is_leap & ~unresolved
+        first_leap = is_leap & (leap_dir == 0)
         returned = (a_is_pitch & ~is_leap) & (
             ((leap_dir == UP) & (a <= self._leapt_from)) | ((leap_dir == DOWN) & (a >= self._leapt_from))
         )
@@ -575,15 +481,11 @@ class MusicTheoryRules:
         # RL Tuner leaves the counter alone at t == 0; counting that step too is unobservable, because
         # no leap can be pending then and the next leap resets the counter.
         self._steps_since_leap = np.where(is_leap, 0, self._steps_since_leap + 1)
-        rewards[LEAP] = resolved * LEAP_RESOLVED_BONUS + doubled * LEAP_DOUBLED_PENALTY
+        reward = resolved * LEAP_RESOLVED_BONUS + doubled * LEAP_DOUBLED_PENALTY
+        return reward, {"leap": is_leap, "leap_resolved": resolved, "leap_doubled": doubled}
 
-        self._last_pitch = np.where(a_is_pitch, a, prev)
-
-        # 4. autocorrelation (reads the previous tokens before the window shifts)
-        rho, penalty = self._autocorrelation(a, t)
-        rewards[AUTOCORRELATION] = penalty
-
-        # 5. motif: the pitch set of the last MOTIF_WINDOW tokens as a bitmask.
+    def _motifs(self, a: np.ndarray, t: Any) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """Rules 5 and 6: the last MOTIF_WINDOW tokens as a pitch-set bitmask, and as an exact code seen before."""
         window = self._window
         window[1:] = window[:-1]
         window[0] = a
@@ -591,59 +493,44 @@ class MusicTheoryRules:
         complete = t >= MOTIF_WINDOW - 1
         in_motif = complete & (distinct >= MOTIF_MIN_PITCHES)
         extra_pitches = np.maximum(distinct - MOTIF_MIN_PITCHES, 0)
-        rewards[MOTIF] = np.where(in_motif, MOTIF_BONUS + MOTIF_COMPLEXITY_BONUS * extra_pitches, 0.0)
-
-        # 6. repeated motif: exact window codes against those of windows ending at j <= t - 8.
+        motif = np.where(in_motif, MOTIF_BONUS + MOTIF_COMPLEXITY_BONUS * extra_pitches, 0.0)
+        # Exact window codes against those of windows ending at j <= t - 8.
         code = ((self._window_code & _CODE_KEEP_MASK) << _CODE_BITS) | a
         self._window_code = code
         delay = self._code_delay
         delay[1:] = delay[:-1]
         delay[0] = np.where(complete, code, -1)  # an incomplete window (leading holds) never matches
         # delay[-1] is the window that ended MOTIF_WINDOW steps ago (-1 if none): it is "earlier" now.
-        if lockstep:
+        if self._lockstep_len is not None:
             self._earlier_codes[max(t - MOTIF_WINDOW, 0)] = delay[-1]
         else:
-            self._earlier_codes[np.maximum(t - MOTIF_WINDOW, 0), rows] = delay[-1]
+            self._earlier_codes[np.maximum(t - MOTIF_WINDOW, 0), self._rows] = delay[-1]
         last_earlier = int(np.max(t)) - MOTIF_WINDOW
         if last_earlier >= MOTIF_WINDOW - 1 and in_motif.any():
             earlier = self._earlier_codes[MOTIF_WINDOW - 1 : last_earlier + 1]
             in_repeated_motif = in_motif & (earlier == code).any(axis=0)
         else:
-            in_repeated_motif = np.zeros(num_envs, dtype=bool)
-        rewards[REPEATED_MOTIF] = np.where(
-            in_repeated_motif, REPEATED_MOTIF_BONUS + REPEATED_MOTIF_COMPLEXITY_BONUS * extra_pitches, 0.0
-        )
+            in_repeated_motif = np.zeros(self.num_envs, dtype=bool)
+        repeated = np.where(in_repeated_motif, REPEATED_MOTIF_BONUS + REPEATED_MOTIF_COMPLEXITY_BONUS * extra_pitches, 0.0)
+        return motif, repeated, {"in_motif": in_motif, "in_repeated_motif": in_repeated_motif,
+                                 "distinct_pitches": distinct}
 
-        # 9. unique extremes, at the last step only (the composition is complete then).
-        unique_max = np.zeros(num_envs, dtype=bool)
-        unique_min = np.zeros(num_envs, dtype=bool)
-        if lockstep:
+    def _extremes(self, a: np.ndarray, t: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Rule 9: unique highest and lowest notes, scored at the last step (the composition is complete then)."""
+        unique_max = np.zeros(self.num_envs, dtype=bool)
+        unique_min = np.zeros(self.num_envs, dtype=bool)
+        if self._lockstep_len is not None:
             self._comp_t[t] = a
             self._lockstep_len = t + 1
-            if t == length - 1:
+            if t == self.composition_length - 1:
                 unique_max[:], unique_min[:] = _unique_extremes(self._comp_t)
         else:
-            self._comp_t[t, rows] = a
-            finished = np.flatnonzero(t == length - 1)
+            self._comp_t[t, self._rows] = a
+            finished = np.flatnonzero(t == self.composition_length - 1)
             if finished.size:
                 unique_max[finished], unique_min[finished] = _unique_extremes(self._comp_t[:, finished])
         self._len += 1
-        rewards[UNIQUE_EXTREMES] = unique_max * UNIQUE_EXTREME_BONUS + unique_min * UNIQUE_EXTREME_BONUS
-
-        self.last_events = {
-            "excessive_repeat": excessive,
-            "out_of_key": out_of_key,
-            "in_motif": in_motif,
-            "in_repeated_motif": in_repeated_motif,
-            "leap": is_leap,
-            "leap_resolved": resolved,
-            "leap_doubled": doubled,
-            "unique_max": unique_max,
-            "unique_min": unique_min,
-            "autocorrelation": rho.T,
-            "distinct_pitches": distinct,
-        }
-        return np.ascontiguousarray(rewards.T)
+        return unique_max * UNIQUE_EXTREME_BONUS + unique_min * UNIQUE_EXTREME_BONUS, unique_max, unique_min
 
     def _autocorrelation(self, a: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Add ``a`` to the running sums; return rho ``(lags, num_envs)`` and rule 4's reward.

@@ -142,12 +142,18 @@ def composition_statistics(compositions: np.ndarray) -> dict[str, float]:
     return stats
 
 
-def _format_value(key: str, value) -> str:
+def missing_cell(value) -> str | None:
+    """The table cell of a missing (None: "–") or undefined (NaN: "n/a") figure, else None."""
     if value is None:
         return "–"
+    return "n/a" if math.isnan(float(value)) else None
+
+
+def _format_value(key: str, value) -> str:
+    missing = missing_cell(value)
+    if missing is not None:
+        return missing
     value = float(value)
-    if math.isnan(value):
-        return "n/a"
     if key in PERCENT_KEYS:
         # One decimal like the paper, but keep two significant digits of small rates (0.007 %).
         if value == 0 or abs(value) >= 1:

@@ -26,6 +26,7 @@ from typing import Any, Iterable
 from rdkit import Chem, RDLogger, rdBase
 
 from ..io import atomic_write_bytes
+from ..pretrain import PretrainData, PretrainInputError
 from .tokenizer import try_tokenize
 
 # RDKit logs every parse failure to stderr; a corpus holds thousands of them.
@@ -352,6 +353,56 @@ def _meta_path(p: Path) -> Path:
     return p.with_name(p.name + ".json")
 
 
+def _canonicalize_all(items: list[str], workers: int, chunk_size: int, progress: bool) -> list[str | None]:
+    """Canonical SMILES of each item (None if invalid), in chunks, in ``workers`` processes when > 1."""
+    from tqdm.auto import tqdm
+
+    chunks = [items[i : i + chunk_size] for i in range(0, len(items), chunk_size)]
+    canon: list[str | None] = []
+    with tqdm(total=len(items), desc="canonicalising SMILES", unit="mol", disable=not progress,
+              mininterval=0.5) as bar:
+        if workers > 1 and len(chunks) > 1:
+            import multiprocessing as mp
+
+            # fork where the OS has it: workers only run RDKit, and spawn would demand an
+            # ``if __name__ == "__main__"`` guard from every script calling this function.
+            method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+            with mp.get_context(method).Pool(workers) as pool:
+                for res in pool.imap(_canonicalize_chunk, chunks):
+                    canon.extend(res)
+                    bar.update(len(res))
+        else:
+            for chunk in chunks:
+                res = _canonicalize_chunk(chunk)
+                canon.extend(res)
+                bar.update(len(res))
+    return canon
+
+
+def _filter_canonical(canon: list[str | None], max_tokens: int | None) -> tuple[list[str], dict[str, int]]:
+    """The distinct, tokenizable, short enough canonical SMILES, and the count of each reason to drop one."""
+    report = dict.fromkeys(("lines_read", "invalid", "untokenizable", "too_long", "duplicates", "kept"), 0)
+    report["lines_read"] = len(canon)
+    kept: list[str] = []
+    seen: set[str] = set()
+    for c in canon:
+        if c is None:
+            report["invalid"] += 1
+            continue
+        toks = try_tokenize(c)
+        if toks is None:
+            report["untokenizable"] += 1
+        elif max_tokens is not None and len(toks) > max_tokens:
+            report["too_long"] += 1
+        elif c in seen:
+            report["duplicates"] += 1
+        else:
+            seen.add(c)
+            kept.append(c)
+    report["kept"] = len(kept)
+    return kept, report
+
+
 def prepare_corpus(
     smiles: Iterable[str],
     max_tokens: int | None = None,
@@ -384,54 +435,7 @@ def prepare_corpus(
         rng = random.Random(seed)
         idx = sorted(rng.sample(range(len(items)), int(limit)))
         items = [items[i] for i in idx]
-    chunks = [items[i : i + chunk_size] for i in range(0, len(items), chunk_size)]
-
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=len(items), desc="canonicalising SMILES", unit="mol", disable=not progress,
-               mininterval=0.5)
-    canon: list[str | None] = []
-    try:
-        if workers > 1 and len(chunks) > 1:
-            import multiprocessing as mp
-
-            # fork where the OS has it: workers only run RDKit, and spawn would demand an
-            # ``if __name__ == "__main__"`` guard from every script calling this function.
-            method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-            with mp.get_context(method).Pool(workers) as pool:
-                for res in pool.imap(_canonicalize_chunk, chunks):
-                    canon.extend(res)
-                    bar.update(len(res))
-        else:
-            for chunk in chunks:
-                res = _canonicalize_chunk(chunk)
-                canon.extend(res)
-                bar.update(len(res))
-    finally:
-        bar.close()
-
-    report = dict.fromkeys(("lines_read", "invalid", "untokenizable", "too_long", "duplicates", "kept"), 0)
-    report["lines_read"] = len(items)
-    kept: list[str] = []
-    seen: set[str] = set()
-    for c in canon:
-        if c is None:
-            report["invalid"] += 1
-            continue
-        toks = try_tokenize(c)
-        if toks is None:
-            report["untokenizable"] += 1
-            continue
-        if max_tokens is not None and len(toks) > max_tokens:
-            report["too_long"] += 1
-            continue
-        if c in seen:
-            report["duplicates"] += 1
-            continue
-        seen.add(c)
-        kept.append(c)
-    report["kept"] = len(kept)
-
+    kept, report = _filter_canonical(_canonicalize_all(items, workers, chunk_size, progress), max_tokens)
     prov: dict[str, Any] = {
         "format": CORPUS_FORMAT,
         "input_size": n_input,
@@ -462,4 +466,63 @@ def moses_corpus(
     return prepare_corpus(
         raw, max_tokens=max_tokens, progress=progress, workers=workers, limit=limit, seed=seed,
         provenance=prov,
+    )
+
+
+def pretrain_data(corpus_path: str | None = None, valid_fraction: float = 0.005, workers: int = 2) -> PretrainData:
+    """SMILES: the MOSES training set (default, prepared once and cached) or a user ``.smi``/``.csv`` file.
+
+    Every SMILES is canonicalised with RDKit; invalid, untokenizable and duplicate lines are
+    dropped and counted. A seeded ``valid_fraction`` of molecules is held out for validation.
+
+    :param corpus_path: a ``.smi``/``.csv`` file (optionally gzipped), a prepared ``.smi.gz`` corpus, or None.
+    :param valid_fraction: share of molecules held out.
+    :param workers: canonicalising processes.
+    :raises PretrainInputError: the file is not UTF-8 text, binary, a damaged gzip, a CSV without a SMILES
+        column, or holds fewer than 2 valid SMILES (the message gives the counts of what was rejected).
+    """
+    from .tokenizer import Vocabulary
+
+    if corpus_path is None:
+        cached = default_cache_dir() / "moses_train_canonical.smi.gz"
+        if cached.is_file():
+            corpus = SmilesCorpus.load(cached)
+        else:
+            corpus = moses_corpus("train", workers=workers)
+            corpus.save(cached)
+        source = "MOSES train (molsets 0.3.1 wheel), canonicalised with RDKit"
+    else:
+        try:
+            if str(corpus_path).endswith(".smi.gz"):
+                corpus = SmilesCorpus.load(corpus_path)
+            else:
+                corpus = prepare_corpus(read_smiles_file(corpus_path), workers=workers,
+                                        provenance={"source": str(corpus_path)})
+            require_smiles(corpus, corpus_path)
+        except SmilesFileError as error:
+            raise PretrainInputError(str(error)) from error
+        source = str(corpus_path)
+    if len(corpus) < 2:
+        raise PretrainInputError(
+            f"{source} holds {len(corpus)} valid SMILES: pre-training needs at least 2 (one to train on, one to "
+            "validate)"
+        )
+    train_smiles, valid_smiles = corpus.split(valid_fraction, seed=0)
+    vocab = Vocabulary.build(corpus.smiles)
+    return PretrainData(
+        train=[vocab.encode(s) for s in train_smiles],
+        valid=[vocab.encode(s) for s in valid_smiles],
+        num_outputs=vocab.num_actions,
+        num_inputs=vocab.bos_id + 1,  # BOS is read, never predicted; PAD is never read
+        metadata={
+            "domain": "smiles",
+            "vocabulary": vocab.to_json(),
+            "data": {
+                "corpus": source,
+                "molecules_train": len(train_smiles),
+                "molecules_valid": len(valid_smiles),
+                "report": corpus.report,
+                "provenance": corpus.provenance,
+            },
+        },
     )

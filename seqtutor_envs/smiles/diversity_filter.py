@@ -29,13 +29,14 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, MutableMapping, Sequence
 
 import numpy as np
 from rdkit import Chem
 from rdkit.Chem.Scaffolds import MurckoScaffold
 
-from .scoring import _LRU, Objective
+from .objective import Objective
+from .scoring import LRUCache
 
 DEFAULT_BUCKET_SIZE = 25
 DEFAULT_MIN_SCORE = 0.4
@@ -86,7 +87,7 @@ class DiversityFilter(Objective):
         self.name = f"{objective.name}+diversity_filter"
         self.has_prefix_shaping = objective.has_prefix_shaping
         self.invalid_value = objective.invalid_value
-        self._identity: _LRU = _LRU(cache_size)
+        self._identity: MutableMapping[Any, Any] = LRUCache(cache_size)
         self.reset()
 
     def reset(self) -> None:
@@ -135,14 +136,14 @@ class DiversityFilter(Objective):
     # ---- scoring ---------------------------------------------------------------------------------
     def _identify(self, canon: str) -> tuple[str, str] | None:
         """(identity, scaffold) of a valid canonical SMILES, cached; ``None`` if RDKit fails."""
-        hit = self._identity.lookup(canon)
+        hit = self._identity.get(canon)
         if hit is not None:
             return hit
         mol = Chem.MolFromSmiles(canon)
         if mol is None:
             return None
         out = (Chem.MolToSmiles(mol, isomericSmiles=False), murcko_scaffold(mol))
-        self._identity.store(canon, out)
+        self._identity[canon] = out
         return out
 
     def filter(self, smiles: Sequence[str], scores: np.ndarray) -> np.ndarray:

@@ -69,14 +69,18 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, MutableMapping, Sequence
 
 import numpy as np
 from rdkit import Chem, DataStructs
 from rdkit.Chem import QED, Descriptors, rdFingerprintGenerator, rdMolDescriptors
 from rdkit.Chem.Pharm2D import Generate, Gobbi_Pharm2D
 
-from .scoring import _LRU, GUACAMOL_PREFIX, MoleculeScorer, Objective, parse_smiles
+from .objective import Objective
+from .scoring import LRUCache, MoleculeScorer, parse_smiles
+
+GUACAMOL_PREFIX = "guacamol:"
+"""``make_objective("guacamol:<name>")`` builds a GuacaMol/PMO oracle."""
 
 GUACAMOL_INVALID_VALUE = 0.0
 """Score of an invalid SMILES (PMO's convention)."""
@@ -378,7 +382,7 @@ class GuacamolObjective(Objective):
         self.name = name
         self.terms = tuple(terms)
         self.mean = mean
-        self._cache: _LRU = _LRU(cache_size)
+        self._cache: MutableMapping[Any, Any] = LRUCache(cache_size)
 
     @property
     def term_names(self) -> tuple[str, ...]:
@@ -436,7 +440,7 @@ class GuacamolObjective(Objective):
         for c in canon:
             if c is None or c in values:
                 continue
-            hit = self._cache.lookup(c)
+            hit = self._cache.get(c)
             if hit is None:
                 values[c] = math.nan  # placeholder: computed below, once
                 missing.append(c)
@@ -446,7 +450,7 @@ class GuacamolObjective(Objective):
             scores = self._combine(self._modified(self._raw(missing)))
             for c, v in zip(missing, scores.tolist()):
                 values[c] = v
-                self._cache.store(c, v)
+                self._cache[c] = v
         return np.array([self.invalid_value if c is None else values[c] for c in canon], dtype=np.float64)
 
     def clear_cache(self) -> None:

@@ -21,7 +21,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .scoring import Objective
+from .objective import Objective
 
 
 class OracleLog(Objective):

@@ -25,38 +25,23 @@ import math
 import os
 import re
 import sys
-import warnings
-from collections import OrderedDict
 from types import ModuleType
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Iterable, MutableMapping, Sequence
+
+import cachetools
 
 import numpy as np
 from rdkit import Chem, RDConfig, RDLogger
 from rdkit.Chem import QED, Crippen
 
-from .tokenizer import BOND_TOKENS, Vocabulary, is_atom_token, is_ring_bond_token, try_tokenize
+from .syntax import syntax_ok
+from .tokenizer import try_tokenize
 
 # Every failed parse would print to stderr; an RL run makes millions of them.
 RDLogger.DisableLog("rdApp.*")
 
 PROPERTIES: tuple[str, ...] = ("logp", "qed", "sa", "ring_penalty", "plogp")
 INVALID_VALUES: dict[str, float] = {"logp": 0.0, "qed": 0.0, "sa": 10.0, "ring_penalty": 0.0, "plogp": -10.0}
-
-# ---- paper preset constants (Jaques et al. 2017, the authors' SMILES code: smiles_tutor.py and
-# the reward_values of rl_tutor_train.py) ----------------------------------------------------------
-PAPER_REWARD_SCALER = 0.35
-"""The paper's ``reward_scaler``: the domain reward is multiplied by it, i.e. ``1/c``. An env
-using the per-step reward ``log p_prior(a|s) + r_domain / c`` reproduces the authors with
-``c = PAPER_C``."""
-PAPER_C = 1.0 / PAPER_REWARD_SCALER
-PAPER_WEIGHTS = {"logp": 3.0, "ring_penalty": 5.0, "qed": 40.0, "sa": -2.0}
-PAPER_VALID_PREFIX_BONUS = 5.0
-PAPER_END_VALID_BONUS = 600.0
-PAPER_SHORT_BELOW = 19  # training_data_min of the authors' ZINC set
-PAPER_SHORT_PENALTY = -200.0
-PAPER_SHORTISH_BELOW = 45.82 - 2 * 9.37  # mean - 2 std of the authors' ZINC lengths = 27.08
-PAPER_SHORTISH_PENALTY = -25.0
-
 
 # ------------------------------------------------------------------------------------------------
 # SA score import
@@ -130,173 +115,13 @@ def parse_smiles(smiles: Any) -> Chem.Mol | None:
 
 
 # ------------------------------------------------------------------------------------------------
-# Syntactic prefix filter
-# ------------------------------------------------------------------------------------------------
-
-
-def _syntax_ok(tokens: Sequence[str]) -> bool:
-    """Necessary syntactic conditions for RDKit to accept a SMILES made of ``tokens``."""
-    if not tokens or not is_atom_token(tokens[0]):
-        return False
-    depth = 0
-    open_rings: set[str] = set()
-    for t in tokens:
-        if t == "(":
-            depth += 1
-        elif t == ")":
-            depth -= 1
-            if depth < 0:
-                return False
-        elif is_ring_bond_token(t):
-            # A label closes the ring it opened and may then be reused (C1CC1C1CC1).
-            open_rings ^= {t}
-    last = tokens[-1]
-    return depth == 0 and not open_rings and last not in BOND_TOKENS and last not in ("(", ".")
-
-
-def could_be_complete_smiles(smiles_or_tokens: str | Sequence[str]) -> bool:
-    """Cheap syntactic test (no RDKit) that a SMILES or token prefix could parse as it stands.
-
-    ``False`` means RDKit would certainly reject it: empty, not starting with an atom, unbalanced
-    parentheses, a ring-bond label left open, or ending in a bond symbol, ``(`` or ``.``.
-    ``True`` only means "worth asking RDKit". Bracket atoms are single tokens, so an unclosed
-    ``[`` makes a string untokenizable; a string :func:`tokenize` rejects gives ``False``.
-
-    :param smiles_or_tokens: a SMILES string or its token list.
-    """
-    if isinstance(smiles_or_tokens, str):
-        toks = try_tokenize(smiles_or_tokens)
-        if toks is None:
-            return False
-        return _syntax_ok(toks)
-    return _syntax_ok(list(smiles_or_tokens))
-
-
-class PrefixSyntaxTracker:
-    """Incremental :func:`could_be_complete_smiles` for ``n`` token-id prefixes at once (vector envs).
-
-    Each :meth:`step` appends one id to every row in O(1) numpy work; BOS and PAD are ignored, and
-    a row stops changing after END. Per-id behaviour comes from lookup tables built from the
-    vocabulary.
-
-    :param vocab: the vocabulary of the ids.
-    :param n: number of prefixes (environments).
-    """
-
-    def __init__(self, vocab: Vocabulary, n: int) -> None:
-        self.vocab = vocab
-        self.n = int(n)
-        size = vocab.size
-        toks = vocab.tokens
-        self._delta = np.zeros(size, dtype=np.int32)
-        self._ring_slot = np.full(size, -1, dtype=np.int64)
-        self._bad_end = np.zeros(size, dtype=bool)
-        self._is_atom = np.zeros(size, dtype=bool)
-        self._noop = np.zeros(size, dtype=bool)
-        ring_labels = [i for i in range(1, vocab.num_actions) if is_ring_bond_token(toks[i])]
-        for slot, i in enumerate(ring_labels):
-            self._ring_slot[i] = slot
-        for i in range(1, vocab.num_actions):
-            t = toks[i]
-            self._delta[i] = 1 if t == "(" else (-1 if t == ")" else 0)
-            self._bad_end[i] = t in BOND_TOKENS or t in ("(", ".")
-            self._is_atom[i] = is_atom_token(t)
-        self._noop[vocab.bos_id] = self._noop[vocab.pad_id] = True
-        self._n_rings = max(len(ring_labels), 1)
-        self.reset()
-
-    def reset(self, rows: np.ndarray | Sequence[int] | None = None) -> None:
-        """Empty the given rows (index array or boolean mask; all rows if ``None``)."""
-        if rows is None:
-            self.length = np.zeros(self.n, dtype=np.int64)
-            self.depth = np.zeros(self.n, dtype=np.int32)
-            self.broken = np.zeros(self.n, dtype=bool)
-            self.ended = np.zeros(self.n, dtype=bool)
-            self.last_bad = np.zeros(self.n, dtype=bool)
-            self.ring_open = np.zeros((self.n, self._n_rings), dtype=bool)
-            self.open_count = np.zeros(self.n, dtype=np.int32)
-            return
-        r = np.asarray(rows)
-        self.length[r] = 0
-        self.depth[r] = 0
-        self.broken[r] = False
-        self.ended[r] = False
-        self.last_bad[r] = False
-        self.ring_open[r] = False
-        self.open_count[r] = 0
-
-    def step(self, ids: np.ndarray | Sequence[int]) -> np.ndarray:
-        """Append ``ids[i]`` to row ``i``; returns :meth:`could_be_complete` after the step."""
-        a = np.asarray(ids, dtype=np.int64)
-        if a.shape != (self.n,):
-            raise ValueError(f"expected {self.n} ids, got shape {a.shape}")
-        if a.size and (a.min() < 0 or a.max() >= self.vocab.size):
-            raise ValueError(f"token ids must be in [0, {self.vocab.size})")
-        live = ~self.ended & ~self._noop[a]
-        is_end = live & (a == self.vocab.end_id)
-        self.ended |= is_end
-        live &= ~is_end
-        first = live & (self.length == 0)
-        self.broken |= first & ~self._is_atom[a]
-        self.depth += np.where(live, self._delta[a], 0)
-        self.broken |= self.depth < 0
-        slot = self._ring_slot[a]
-        ring = live & (slot >= 0)
-        if ring.any():
-            rows = np.nonzero(ring)[0]
-            cols = slot[rows]
-            was_open = self.ring_open[rows, cols]
-            self.ring_open[rows, cols] = ~was_open
-            self.open_count[rows] += np.where(was_open, -1, 1).astype(np.int32)
-        self.last_bad = np.where(live, self._bad_end[a], self.last_bad)
-        self.length += live
-        return self.could_be_complete()
-
-    def could_be_complete(self) -> np.ndarray:
-        """Boolean per row: the prefix so far (END excluded) passes the syntactic filter."""
-        return (self.length > 0) & ~self.broken & (self.depth == 0) & (self.open_count == 0) & ~self.last_bad
-
-
-def could_be_complete_ids(ids: np.ndarray, vocab: Vocabulary) -> np.ndarray:
-    """:func:`could_be_complete_smiles` for each row of a 2-D id matrix (BOS/PAD ignored, stops at END).
-
-    :param ids: ``[n, T]`` integer token ids.
-    :param vocab: their vocabulary.
-    """
-    ids = np.asarray(ids, dtype=np.int64)
-    if ids.ndim != 2:
-        raise ValueError(f"expected a 2-D id matrix, got shape {ids.shape}")
-    tracker = PrefixSyntaxTracker(vocab, ids.shape[0])
-    for t in range(ids.shape[1]):
-        tracker.step(ids[:, t])
-    return tracker.could_be_complete()
-
-
-# ------------------------------------------------------------------------------------------------
 # Batched, cached scorer
 # ------------------------------------------------------------------------------------------------
 
 
-class _LRU(OrderedDict):
-    """Dict with least-recently-used eviction beyond ``maxsize`` entries (``None``: unbounded)."""
-
-    def __init__(self, maxsize: int | None) -> None:
-        super().__init__()
-        self.maxsize = maxsize
-
-    def lookup(self, key: Any, default: Any = None) -> Any:
-        try:
-            value = self[key]
-        except KeyError:
-            return default
-        self.move_to_end(key)
-        return value
-
-    def store(self, key: Any, value: Any) -> None:
-        self[key] = value
-        self.move_to_end(key)
-        if self.maxsize is not None and len(self) > self.maxsize:
-            self.popitem(last=False)
+def LRUCache(maxsize: int | None) -> MutableMapping[Any, Any]:
+    """A least-recently-used cache of ``maxsize`` entries (cachetools'), or a plain dict when ``maxsize`` is None."""
+    return cachetools.LRUCache(maxsize) if maxsize is not None else {}
 
 
 _NAN4 = (math.nan, math.nan, math.nan, math.nan)
@@ -322,7 +147,7 @@ def _score_in_worker(smiles: list[str]) -> list[tuple[str, str | None, int, tupl
     for s in smiles:
         mols: dict[str, Chem.Mol] = {}
         canon, length = scorer._lookup_raw(s, mols)
-        props = scorer._compute(canon, mols.get(canon), set(_BASE), _NAN4) if canon is not None else None
+        props = scorer._compute(canon, None, set(_BASE), _NAN4) if canon is not None else None
         out.append((s, canon, int(length), props))
     return out
 
@@ -368,8 +193,8 @@ class MoleculeScorer:
     """
 
     def __init__(self, cache_size: int | None = 500_000) -> None:
-        self._raw: _LRU = _LRU(cache_size)
-        self._props: _LRU = _LRU(cache_size)
+        self._raw: MutableMapping[Any, Any] = LRUCache(cache_size)
+        self._props: MutableMapping[Any, Any] = LRUCache(cache_size)
         self._pending: list[Any] = []  # futures of prefetch() not yet absorbed
         self.stats: dict[str, int] = dict.fromkeys(
             ("raw_hits", "raw_misses", "syntax_rejects", "parses", "prop_hits", "prop_misses", "errors"), 0
@@ -381,14 +206,14 @@ class MoleculeScorer:
         """(canonical SMILES or None, token length) of one input, via the raw cache."""
         if not isinstance(s, str):
             return None, 0
-        hit = self._raw.lookup(s)
+        hit = self._raw.get(s)
         if hit is not None:
             self.stats["raw_hits"] += 1
             canon, length = hit
             return (None if canon is _INVALID else canon), length
         self.stats["raw_misses"] += 1
         toks = try_tokenize(s)
-        if toks is not None and not _syntax_ok(toks):
+        if toks is not None and not syntax_ok(toks):
             # Certainly invalid and cheap to re-derive: not cached, so junk prefixes cannot evict
             # molecules from the cache.
             self.stats["syntax_rejects"] += 1
@@ -404,7 +229,7 @@ class MoleculeScorer:
                 self._error(s, "MolToSmiles", exc)
         if canon is not None and mols is not None:
             mols[canon] = mol
-        self._raw.store(s, (_INVALID if canon is None else canon, length))
+        self._raw[s] = (_INVALID if canon is None else canon, length)
         return canon, length
 
     def canonical(self, smiles: Any) -> str | None:
@@ -427,7 +252,7 @@ class MoleculeScorer:
         :param smiles: strings (e.g. the molecules that finish at this env step).
         :param workers: size of the (process-wide, shared) pool.
         """
-        fresh = [s for s in dict.fromkeys(smiles) if isinstance(s, str) and self._raw.lookup(s) is None]
+        fresh = [s for s in dict.fromkeys(smiles) if isinstance(s, str) and self._raw.get(s) is None]
         if fresh:
             self._pending.append(scoring_pool(workers).submit(_score_in_worker, fresh))
 
@@ -435,10 +260,10 @@ class MoleculeScorer:
         """Absorb the results of every pending :meth:`prefetch` into the caches."""
         while self._pending:
             for s, canon, length, props in self._pending.pop(0).result():
-                if self._raw.lookup(s) is None:
-                    self._raw.store(s, (_INVALID if canon is None else canon, length))
-                if canon is not None and props is not None and self._props.lookup(canon) is None:
-                    self._props.store(canon, props)
+                if self._raw.get(s) is None:
+                    self._raw[s] = (_INVALID if canon is None else canon, length)
+                if canon is not None and props is not None and self._props.get(canon) is None:
+                    self._props[canon] = props
 
     def mol(self, smiles: Any) -> Chem.Mol | None:
         """A fresh RDKit molecule of the canonical form of ``smiles`` (``None`` if invalid)."""
@@ -454,7 +279,13 @@ class MoleculeScorer:
     def _compute(
         self, canon: str, mol: Chem.Mol | None, need: set[str], have: tuple[float, ...]
     ) -> tuple[float, ...]:
-        """Fill the missing properties in ``need`` of one valid molecule."""
+        """Fill the missing properties in ``need`` of one valid molecule.
+
+        Properties are computed on the molecule parsed from the *canonical* SMILES (``mol`` None),
+        never on the one parsed from whichever raw string was seen first: Crippen logP sums atom
+        contributions in atom order, so two atom orders of one molecule differ in the last bits,
+        and the cache would make a run's figures depend on which spelling came first.
+        """
         values = list(have)
         if mol is None:
             mol = parse_smiles(canon)
@@ -525,13 +356,13 @@ class MoleculeScorer:
             if canon is None:
                 continue
             valid[j] = True
-            have = self._props.lookup(canon)
+            have = self._props.get(canon)
             if have is None:
                 have = _NAN4
             if any(math.isnan(have[i]) for i in idx_need):
                 self.stats["prop_misses"] += 1
-                have = self._compute(canon, mols.get(canon), need, have)
-                self._props.store(canon, have)
+                have = self._compute(canon, None, need, have)
+                self._props[canon] = have
             else:
                 self.stats["prop_hits"] += 1
             base[j] = have
@@ -557,281 +388,3 @@ class MoleculeScorer:
         for k in self.stats:
             self.stats[k] = 0
         self.last_errors.clear()
-
-
-# ------------------------------------------------------------------------------------------------
-# Objectives (domain rewards)
-# ------------------------------------------------------------------------------------------------
-
-
-class ObjectiveError(ValueError):
-    """A user objective raised or returned a non-finite value (names the objective and SMILES)."""
-
-
-class Objective:
-    """A domain reward over SMILES strings.
-
-    * :meth:`score_final`: the domain reward of the step that ends an episode, given the final
-      SMILES (END excluded);
-    * :meth:`score_prefix`: the per-step shaping reward of a non-final step, given the prefix
-      generated so far *including* that step's token (zeros unless :attr:`has_prefix_shaping`).
-
-    Both take a batch and return float64 arrays; both accept any string, invalid ones included.
-    """
-
-    name: str = "objective"
-    has_prefix_shaping: bool = False
-    invalid_value: float = 0.0
-
-    def __init__(self, scorer: MoleculeScorer | None = None) -> None:
-        self.scorer = scorer if scorer is not None else MoleculeScorer()
-
-    def score_final(self, smiles: Sequence[str]) -> np.ndarray:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def score_prefix(self, smiles: Sequence[str]) -> np.ndarray:
-        """Shaping reward of unfinished prefixes: zeros for objectives without shaping."""
-        return np.zeros(len(smiles), dtype=np.float64)
-
-    def __call__(self, smiles: Sequence[str]) -> np.ndarray:
-        return self.score_final(smiles)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(name={self.name!r})"
-
-
-def paper_length_penalty(length: np.ndarray | int) -> np.ndarray:
-    """The authors' length penalty: -200 below 19, -25 below 27.08 (i.e. 19..27), else 0.
-
-    :param length: SMILES length(s), END excluded (characters by default, see :class:`PaperObjective`).
-    """
-    n = np.asarray(length, dtype=np.float64)
-    shortish = np.where(n < PAPER_SHORTISH_BELOW, PAPER_SHORTISH_PENALTY, 0.0)
-    return np.where(n < PAPER_SHORT_BELOW, PAPER_SHORT_PENALTY, shortish)
-
-
-class PaperObjective(Objective):
-    """The molecule reward of Sequence Tutor's SMILES code (``SmilesTutor.collect_domain_reward``).
-
-    ``score(m) = 3 logP + 5 ring_penalty + 40 QED - 2 SA``
-
-    * non-final step, prefix valid: ``5 + score(prefix)``; prefix invalid: 0;
-    * final step, valid: ``score + length_penalty + 600``; invalid: ``length_penalty``.
-
-    Differences from the authors' code, on purpose: (1) the authors scored the prefix *before*
-    the current token (one step late: prefixes of length 0..T-1 of a T-token molecule, so the
-    complete molecule never earned the prefix bonus); here the env passes the prefix including the
-    current token (lengths 1..T). To replicate them exactly, pass the previous prefix instead.
-    (2) Their ring penalty used networkx's cycle basis, here RDKit's ring perception (equal on
-    ordinary molecules). (3) Their length limit (120 tokens) also counted as an end: that is the
-    environment's call, which should then use ``score_final`` on the truncated string.
-    (4) ``any_invalid_penalty`` (-5) and ``repeated_C_penalty`` (-150) existed in their reward
-    values but were not used by this reward, so they are absent here.
-
-    Length unit: the authors' model was character-level (35 characters), and the thresholds 19 and
-    27.08 (= 45.82 - 2 x 9.37) are character statistics of their ZINC set, so by default the
-    length is ``len(smiles)`` in characters, END excluded. ``length_unit="tokens"`` counts regex
-    tokens instead (``Cl``, ``[nH]`` count once); on MOSES the two differ little (mean 35.9 chars,
-    35.4 tokens).
-
-    The env should weight this reward with ``1/c = PAPER_REWARD_SCALER = 0.35``.
-
-    :param scorer: shared :class:`MoleculeScorer` (a fresh one if ``None``).
-    :param length_unit: ``"chars"`` (default) or ``"tokens"``.
-    """
-
-    name = "paper"
-    has_prefix_shaping = True
-    invalid_value = 0.0  # plus the length penalty, at the end
-
-    def __init__(self, scorer: MoleculeScorer | None = None, length_unit: str = "chars") -> None:
-        super().__init__(scorer)
-        if length_unit not in ("chars", "tokens"):
-            raise ValueError(f"length_unit must be 'chars' or 'tokens', got {length_unit!r}")
-        self.length_unit = length_unit
-
-    def molecule_score(self, smiles: Sequence[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """``(score, scorer output)``; score is 0 for invalid molecules."""
-        s = self.scorer.score(smiles, ("logp", "qed", "sa", "ring_penalty"))
-        w = PAPER_WEIGHTS
-        score = sum(w[k] * s[k] for k in ("logp", "ring_penalty", "qed", "sa"))
-        return np.where(s["valid"], score, 0.0), s
-
-    def _lengths(self, smiles: Sequence[str], scored: dict[str, np.ndarray]) -> np.ndarray:
-        if self.length_unit == "tokens":
-            return scored["length"]
-        return np.array([len(x) if isinstance(x, str) else 0 for x in smiles], dtype=np.int64)
-
-    def score_final(self, smiles: Sequence[str]) -> np.ndarray:
-        score, s = self.molecule_score(smiles)
-        penalty = paper_length_penalty(self._lengths(smiles, s))
-        return np.where(s["valid"], score + penalty + PAPER_END_VALID_BONUS, penalty)
-
-    def score_prefix(self, smiles: Sequence[str]) -> np.ndarray:
-        score, s = self.molecule_score(smiles)
-        return np.where(s["valid"], PAPER_VALID_PREFIX_BONUS + score, 0.0)
-
-
-class PropertyObjective(Objective):
-    """One scorer property of the final molecule, ``invalid_value`` for an invalid one.
-
-    :param prop: a name in :data:`PROPERTIES`.
-    :param invalid_value: reward of an invalid final SMILES.
-    """
-
-    def __init__(
-        self, prop: str, invalid_value: float, scorer: MoleculeScorer | None = None, name: str | None = None
-    ) -> None:
-        super().__init__(scorer)
-        if prop not in PROPERTIES:
-            raise ValueError(f"unknown property {prop!r}; choose from {PROPERTIES}")
-        self.prop = prop
-        self.invalid_value = float(invalid_value)
-        self.name = name or prop
-
-    def score_final(self, smiles: Sequence[str]) -> np.ndarray:
-        s = self.scorer.score(smiles, (self.prop,))
-        return np.where(s["valid"], s[self.prop], self.invalid_value)
-
-
-class CallableObjective(Objective):
-    """A user function ``f(mol) -> float`` of the RDKit molecule of the final SMILES.
-
-    ``f`` is called once per canonical molecule (results are cached) and never for an invalid
-    SMILES, which gets ``invalid_value``. If ``f`` raises or returns NaN/inf or a non-number, what
-    happens is ``on_error``'s choice: ``"raise"`` (default) raises :class:`ObjectiveError` naming
-    the objective, the SMILES and the cause; ``"invalid"`` scores that molecule as invalid
-    (``invalid_value``), counts it in :attr:`error_count`, keeps the first messages in
-    :attr:`errors`, marks it in :attr:`last_errors` and warns once.
-
-    :param fn: the function.
-    :param invalid_value: reward of an invalid final SMILES.
-    :param name: display name (default ``fn.__name__``).
-    :param cache_size: entries of the per-molecule value cache.
-    :param on_error: ``"raise"`` or ``"invalid"``.
-    """
-
-    ON_ERROR = ("raise", "invalid")
-    KEPT_ERRORS = 10
-
-    def __init__(
-        self,
-        fn: Callable[[Chem.Mol], float],
-        invalid_value: float = 0.0,
-        scorer: MoleculeScorer | None = None,
-        name: str | None = None,
-        cache_size: int | None = 500_000,
-        on_error: str = "raise",
-    ) -> None:
-        super().__init__(scorer)
-        if not callable(fn):
-            raise TypeError(f"objective must be callable, got {fn!r}")
-        if on_error not in self.ON_ERROR:
-            raise ValueError(f"objective_errors must be one of {self.ON_ERROR}, got {on_error!r}")
-        self.fn = fn
-        self.invalid_value = float(invalid_value)
-        self.name = name or getattr(fn, "__name__", None) or repr(fn)
-        self.on_error = on_error
-        self.error_count = 0
-        self.errors: list[str] = []
-        self.last_errors = np.zeros(0, dtype=bool)
-        self._cache: _LRU = _LRU(cache_size)
-
-    def score_final(self, smiles: Sequence[str]) -> np.ndarray:
-        out = np.full(len(smiles), self.invalid_value, dtype=np.float64)
-        failed = np.zeros(len(smiles), dtype=bool)
-        for j, s in enumerate(smiles):
-            canon = self.scorer.canonical(s)
-            if canon is None:
-                continue
-            v = self._cache.lookup(canon)
-            if v is None:
-                try:
-                    v = self._evaluate(s, canon)
-                except ObjectiveError as exc:
-                    if self.on_error == "raise":
-                        raise
-                    failed[j] = True
-                    self._count(str(exc))
-                    continue
-                self._cache.store(canon, v)
-            out[j] = v
-        self.last_errors = failed
-        return out
-
-    def _count(self, message: str) -> None:
-        if self.error_count == 0:
-            warnings.warn(f"{message}; scored as invalid ({self.invalid_value:g}) and counted, as "
-                          "objective_errors='invalid' asks (later errors are counted silently)", stacklevel=4)
-        self.error_count += 1
-        if len(self.errors) < self.KEPT_ERRORS:
-            self.errors.append(message)
-
-    def _evaluate(self, raw: str, canon: str) -> float:
-        mol = parse_smiles(canon)
-        where = f"objective {self.name!r} on SMILES {raw!r}"
-        if canon != raw:
-            where += f" (canonical {canon!r})"
-        if mol is None:
-            raise ObjectiveError(f"{where}: RDKit cannot re-read the canonical SMILES")
-        try:
-            v = self.fn(mol)
-        except Exception as exc:
-            raise ObjectiveError(f"{where} raised {type(exc).__name__}: {exc}") from exc
-        try:
-            fv = float(v)
-        except (TypeError, ValueError) as exc:
-            raise ObjectiveError(f"{where} returned {v!r}, which is not a number") from exc
-        if not math.isfinite(fv):
-            raise ObjectiveError(f"{where} returned {fv}, not a finite number")
-        return fv
-
-
-OBJECTIVE_PRESETS = ("paper", "qed", "plogp")
-GUACAMOL_PREFIX = "guacamol:"
-"""``make_objective("guacamol:<name>")`` builds a GuacaMol/PMO oracle (:mod:`.guacamol`)."""
-
-
-def make_objective(
-    name_or_callable: str | Callable[[Chem.Mol], float] | Objective,
-    scorer: MoleculeScorer | None = None,
-    **kwargs: Any,
-) -> Objective:
-    """Build a domain objective.
-
-    :param name_or_callable: ``"paper"`` (:class:`PaperObjective`), ``"qed"`` (QED, 0 if
-        invalid), ``"plogp"`` (penalised logP, -10 if invalid), ``"guacamol:<name>"`` (a GuacaMol/PMO
-        oracle in ``[0, 1]``, 0 if invalid; names in :data:`.guacamol.GUACAMOL_OBJECTIVES`), a
-        callable ``f(mol) -> float`` (:class:`CallableObjective`), or an :class:`Objective`
-        (returned as is).
-    :param scorer: a shared :class:`MoleculeScorer` (its caches then serve several objectives).
-    :param kwargs: passed to the objective's constructor (e.g. ``invalid_value``, ``length_unit``).
-    :raises ValueError: for an unknown preset or oracle name (the message lists the valid ones).
-    """
-    if isinstance(name_or_callable, Objective):
-        return name_or_callable
-    if isinstance(name_or_callable, str):
-        key = name_or_callable.strip().lower()
-        if key == "paper":
-            return PaperObjective(scorer=scorer, **kwargs)
-        if key == "qed":
-            kwargs.setdefault("invalid_value", INVALID_VALUES["qed"])  # 0: the infimum of QED (valid ones are > 0)
-            return PropertyObjective("qed", scorer=scorer, **kwargs)
-        if key == "plogp":
-            # -10: below every molecule of a 20k sample of the MOSES test set (min -7.9, 0.1 % quantile
-            # -4.6); valid molecules with big macrocycles can still score lower (each ring atom beyond 6 costs 1).
-            kwargs.setdefault("invalid_value", INVALID_VALUES["plogp"])
-            return PropertyObjective("plogp", scorer=scorer, **kwargs)
-        if key.startswith(GUACAMOL_PREFIX):
-            from .guacamol import guacamol_objective  # imported here: it imports this module
-
-            return guacamol_objective(key[len(GUACAMOL_PREFIX):], scorer=scorer, **kwargs)
-        raise ValueError(
-            f"unknown objective {name_or_callable!r}; valid names: {', '.join(OBJECTIVE_PRESETS)}, "
-            f"'{GUACAMOL_PREFIX}<name>' (GuacaMol/PMO oracles), or pass a callable f(mol) -> float"
-        )
-    if callable(name_or_callable):
-        return CallableObjective(name_or_callable, scorer=scorer, **kwargs)
-    raise TypeError(
-        f"objective must be a preset name, a callable or an Objective, got {type(name_or_callable).__name__}"
-    )

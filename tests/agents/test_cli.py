@@ -8,9 +8,9 @@ import sys
 import time
 
 import pytest
+from run_files import checkpoint_step, newest_checkpoint
 
 from seqtutor_agents.cli import main
-from run_files import checkpoint_step, newest_checkpoint
 
 
 def run(*args: str) -> int:
@@ -38,7 +38,7 @@ def test_train_sample_evaluate_smoke(tmp_path, capsys):
     assert run("evaluate", "--run", str(out), "-n", "50", "--out", str(tmp_path / "eval")) == 0
     result = json.loads((tmp_path / "eval" / "evaluation.json").read_text())
     assert result["episodes"] == 50 and 0 <= result["statistics"]["notes_not_in_key"] <= 100
-    assert 0 <= result["texture"]["distinct_openings"] <= 1 and result["prior"]["kl_per_step"] == pytest.approx(0, abs=1e-6)
+    assert 0 <= result["statistics"]["distinct_openings"] <= 1 and result["prior"]["kl_per_step"] == pytest.approx(0, abs=1e-6)
     text = (tmp_path / "eval" / "evaluation.md").read_text()
     assert "Notes in motif" in text and "Distinct openings" in text and "| domain objective" in text
 

@@ -8,8 +8,7 @@ import pytest
 import torch
 
 from seqtutor_agents import GLearning, PriorQLearning, PsiLearning, make_sb3_vec_env
-from seqtutor_agents.evaluation import model_policy
-from seqtutor_envs.evaluation import run_episodes
+from seqtutor_agents.evaluation import model_policy, run_episodes
 
 
 @pytest.mark.parametrize("algo", [PriorQLearning, PsiLearning, GLearning])
@@ -21,7 +20,7 @@ def test_learner_trains_predicts_and_reloads_on_device(tmp_path, device, algo, r
     model.learn(160)  # several episode ends: the LSTM state is reset on device
     assert model._n_updates > 0
     assert all(p.device.type == torch.device(device).type for p in model.policy.parameters())
-    assert model._lstm_state[0].device.type == torch.device(device).type
+    assert model._rollout.state[0].device.type == torch.device(device).type  # the collector's LSTM state
     obs = env.reset()
     actions, state = model.predict(obs, state=None, deterministic=True)
     again, _ = model.predict(obs, state=state, episode_start=np.ones(4, dtype=bool), deterministic=True)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from seqtutor_agents import PsiLearning, make_sb3_vec_env
-from seqtutor_agents.common.kl import AdaptiveKLController, kl_and_entropy
+from seqtutor_agents.common.kl import KLCoefficient, kl_and_entropy
 
 PRIOR = np.array([0.5, 0.3, 0.2])
 REWARD = np.array([0.0, 1.0, 2.0])
@@ -43,20 +43,20 @@ def test_exact_kl_and_entropy_by_hand():
 
 @pytest.mark.parametrize("target, start", [(0.1, 0.05), (0.1, 20.0), (0.4, 1.0)])
 def test_controller_finds_the_c_of_a_bandit_with_a_known_answer(target, start):
-    controller = AdaptiveKLController(start, target, horizon=1_000)
+    controller = KLCoefficient(start, target, horizon=1_000)
     for _ in range(2_000):  # the learner is exact: each c gives its optimum's KL
-        controller.update(kl_of(controller.coef), n_steps=100)
-    assert controller.coef == pytest.approx(c_for(target), rel=0.03)
-    assert kl_of(controller.coef) == pytest.approx(target, rel=0.05)
+        controller.update(kl_of(controller.value), n_steps=100)
+    assert controller.value == pytest.approx(c_for(target), rel=0.03)
+    assert kl_of(controller.value) == pytest.approx(target, rel=0.05)
 
 
 def test_controller_moves_the_right_way_by_a_bounded_step():
-    controller = AdaptiveKLController(1.0, target=0.5, horizon=1_000, clip=0.2)
+    controller = KLCoefficient(1.0, target=0.5, horizon=1_000, clip=0.2)
     assert controller.update(kl=5.0, n_steps=100) == pytest.approx(math.exp(0.2 * 0.1))  # too far: c grows, clipped
-    controller = AdaptiveKLController(1.0, target=0.5, horizon=1_000, clip=0.2)
+    controller = KLCoefficient(1.0, target=0.5, horizon=1_000, clip=0.2)
     assert controller.update(kl=0.25, n_steps=100) == pytest.approx(math.exp(-0.2 * 0.1))  # too close: c shrinks
     with pytest.raises(ValueError, match="target_kl must be in"):
-        AdaptiveKLController(1.0, target=0.0)
+        KLCoefficient(1.0, target=0.0)
 
 
 def test_a_learner_adapts_c_logs_it_and_keeps_it_on_save_and_load(tmp_path):
@@ -72,11 +72,18 @@ def test_a_learner_adapts_c_logs_it_and_keeps_it_on_save_and_load(tmp_path):
     assert "train/c" in header
     model.save(tmp_path / "model")
     loaded = PsiLearning.load(tmp_path / "model.zip", env=env)
-    assert loaded.c == model.c and loaded.target_kl == 0.01 and loaded.kl_controller.coef == model.c
+    assert loaded.c == model.c and loaded.target_kl == 0.01 and loaded.kl_coef.value == model.c and loaded.kl_coef.adaptive
 
 
 def test_without_a_target_c_stays_fixed():
     env = make_sb3_vec_env("SeqTutor-Melody-v0", n_envs=4, seed=0, c=0.5, composition_length=8)
     model = PsiLearning("RecurrentQPolicy", env, learning_starts=32, train_freq=1, seed=0, c=0.7)
     model.learn(400)
-    assert model.c == 0.7 and model.kl_controller is None
+    assert model.c == 0.7 and model.kl_coef.value == 0.7 and not model.kl_coef.adaptive
+
+
+def test_without_c_the_learner_takes_the_envs_and_keeps_it():
+    env = make_sb3_vec_env("SeqTutor-Melody-v0", n_envs=4, seed=0, c=0.5, composition_length=8)
+    model = PsiLearning("RecurrentQPolicy", env, learning_starts=32, train_freq=1, seed=0)
+    model.learn(400)
+    assert model.c == 0.5 and model.kl_coef.value == 0.5

@@ -8,20 +8,28 @@ import torch
 
 from seqtutor_agents import DAP, KLPPO, make_sb3_vec_env
 from seqtutor_agents.common.episodes import Episode, Episodes
-from seqtutor_agents.evaluation import model_policy
-from seqtutor_agents.policy_gradient import TopKMemory, augmented_likelihood_loss, gae, kl_penalty
-from seqtutor_envs.evaluation import run_episodes
+from seqtutor_agents.evaluation import model_policy, run_episodes
+from seqtutor_agents.policy_gradient import (
+    TopKMemory,
+    augmented_likelihood_loss,
+    gae,
+    kl_penalty,
+)
 from seqtutor_envs.prior import LSTMPrior, PriorConfig
+from seqtutor_envs.reward import compose
 
 
 def test_augmented_likelihood_loss_by_hand():
-    # (log p_prior(x) + sigma S(x) - log pi(x))^2 = (-2 + 2 * 1 + 3)^2 = 9
-    loss = augmented_likelihood_loss(torch.tensor([-3.0]), torch.tensor([-2.0]), torch.tensor([1.0]), 2.0)
-    assert loss.item() == pytest.approx(9.0)
+    # (w log p_prior(x) + S(x) / c - log pi(x))^2 = (-2 + 1 / 0.5 + 3)^2 = 9
+    augmented = compose(torch.tensor([-2.0]), torch.tensor([1.0]), 0.5, 1.0)
+    loss = augmented_likelihood_loss(torch.tensor([-3.0]), augmented)
+    assert augmented.item() == pytest.approx(0.0) and loss.item() == pytest.approx(9.0)
 
 
 def _episode(tokens, rewards, log_probs, c=0.5, w=1.0) -> Episode:
-    return Episode(np.array(tokens), np.array(log_probs, dtype=np.float32), np.array(rewards, dtype=np.float32), c, w)
+    log_probs = np.array(log_probs, dtype=np.float32)
+    taken = log_probs[np.arange(len(tokens) - 1), np.array(tokens[1:])]  # log p(a_t|s_t), as the env reports it
+    return Episode(np.array(tokens), log_probs, taken, np.array(rewards, dtype=np.float32), c, w)
 
 
 def test_dap_update_minimises_the_loss_it_reports_on_a_hand_built_batch():

@@ -18,12 +18,30 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
 from run_files import edit_model_data, pickled_marker, tamper_run
+
 from seqtutor_agents.cli import main
-from seqtutor_agents.common.recipes import allow_class, allowed_classes, decode_fields, is_recipe_value
-from seqtutor_agents.common.safe_load import ModelFileError, UnsafeModelError, load_model, save_model
-from seqtutor_agents.training import ALGO_CHOICES, ConfigError, TrainConfig, algorithm_class, load_run, make_env, make_model
+from seqtutor_agents.common.recipes import (
+    allow_class,
+    allowed_classes,
+    decode_fields,
+    is_recipe_value,
+)
+from seqtutor_agents.common.safe_load import (
+    ModelFileError,
+    UnsafeModelError,
+    load_model,
+    save_model,
+)
+from seqtutor_agents.training import (
+    ALGO_CHOICES,
+    ConfigError,
+    TrainConfig,
+    algorithm_class,
+    load_run,
+    make_env,
+    make_model,
+)
 
 ENV_KWARGS = {"composition_length": 8}
 
@@ -186,7 +204,7 @@ def test_a_users_own_class_can_be_trusted_explicitly(model_files, tmp_path):
     finally:
         from seqtutor_agents.common import recipes
 
-        recipes._USER_ALLOWED["features_extractor"].pop(name)
+        recipes._REGISTERED["features_extractor"].pop(name)
 
 
 def test_the_reported_exploit_runs_nothing(tmp_path):

@@ -18,11 +18,17 @@ import time
 from pathlib import Path
 
 import pytest
-
 from run_files import checkpoint_step, newest_checkpoint, reseal
+
 from seqtutor_agents import run_folder
 from seqtutor_agents.cli import main
-from seqtutor_agents.run_folder import CheckpointError, RunLock, RunWriteError, latest_checkpoint, list_checkpoints
+from seqtutor_agents.run_folder import (
+    CheckpointError,
+    RunLock,
+    RunWriteError,
+    latest_checkpoint,
+    list_checkpoints,
+)
 from seqtutor_agents.training import TrainConfig, train
 
 SMALL = ["--n-envs", "4", "--no-progress", "--env-kwarg", "composition_length=8", "--algo-kwarg", "learning_starts=64",
@@ -55,35 +61,41 @@ def wait_for(condition, timeout: float = 240.0, proc: subprocess.Popen | None = 
 
 
 # ---------------------------------------------------------------------------- two writers, signals
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_a_second_writer_is_refused_and_a_signal_stops_with_a_resumable_checkpoint(tmp_path, capsys, sig):
-    out = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "-m", "seqtutor_agents.cli", "train", "--algo", "psi", "--steps", "10000000",
-                             "--out", str(out), "--checkpoint-every", "256", *SMALL],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+def test_a_second_writer_is_refused_and_a_signal_stops_with_a_resumable_checkpoint(tmp_path, capsys):
+    """SIGTERM and SIGINT, each to its own training process (side by side); a second writer meanwhile."""
+    procs = {}
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        out = tmp_path / signal.Signals(sig).name
+        procs[sig] = (out, subprocess.Popen([sys.executable, "-m", "seqtutor_agents.cli", "train", "--algo", "psi",
+                                             "--steps", "10000000", "--out", str(out), "--checkpoint-every", "256", *SMALL],
+                                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                            env={**os.environ, "OMP_NUM_THREADS": "1"}))
     try:
-        wait_for(lambda: bool(list_checkpoints(out)), proc=proc)
-        config_before = (out / "config.json").read_text()
-        for extra in (["--overwrite"], ["--resume"]):
-            code, err = cli(capsys, "train", "--algo", "psi", "--steps", "512", "--out", str(out), *SMALL, *extra)
-            assert code == 2 and f"being written by another seqtutor process (pid {proc.pid}" in err, err
-        assert (out / "config.json").read_text() == config_before  # the first writer's files are untouched
-        proc.send_signal(sig)
-        _, stderr = proc.communicate(timeout=120)
+        for sig, (out, proc) in procs.items():
+            wait_for(lambda: bool(list_checkpoints(out)), proc=proc)
+            config_before = (out / "config.json").read_text()
+            for extra in (["--overwrite"], ["--resume"]):
+                code, err = cli(capsys, "train", "--algo", "psi", "--steps", "512", "--out", str(out), *SMALL, *extra)
+                assert code == 2 and f"being written by another seqtutor process (pid {proc.pid}" in err, err
+            assert (out / "config.json").read_text() == config_before  # the first writer's files are untouched
+            proc.send_signal(sig)
+        results = {sig: proc.communicate(timeout=120)[1].decode() for sig, (_, proc) in procs.items()}
     finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 128 + sig, stderr.decode()[-2000:]
-    message = stderr.decode()
-    assert f"stopped by {signal.Signals(sig).name} at env step" in message and "--resume" in message
-    stopped_at = int(message.split("at env step ")[1].split(";")[0].replace(",", ""))
-    assert checkpoint_step(out) == stopped_at and not (out / "model.zip").exists()
-    latest_checkpoint(out, needs_buffer=True)  # whole: it verifies against its manifest
-    code, err = cli(capsys, "train", "--out", str(out), "--steps", str(stopped_at + 256), "--resume", "--no-progress")
-    assert code == 0, err
-    resumed = json.loads((out / "logs" / "resume-1" / "resume.json").read_text())
-    assert resumed["from_step"] == stopped_at
-    assert stopped_at + 256 <= checkpoint_step(out) < stopped_at + 256 + 4 and (out / "model.zip").is_file()
+        for _, proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+    for sig, (out, proc) in procs.items():
+        message = results[sig]
+        assert proc.returncode == 128 + sig, message[-2000:]
+        assert f"stopped by {signal.Signals(sig).name} at env step" in message and "--resume" in message
+        stopped_at = int(message.split("at env step ")[1].split(";")[0].replace(",", ""))
+        assert checkpoint_step(out) == stopped_at and not (out / "model.zip").exists()
+        latest_checkpoint(out, needs_buffer=True)  # whole: it verifies against its manifest
+        code, err = cli(capsys, "train", "--out", str(out), "--steps", str(stopped_at + 256), "--resume", "--no-progress")
+        assert code == 0, err
+        resumed = json.loads((out / "logs" / "resume-1" / "resume.json").read_text())
+        assert resumed["from_step"] == stopped_at
+        assert stopped_at + 256 <= checkpoint_step(out) < stopped_at + 256 + 4 and (out / "model.zip").is_file()
 
 
 def test_the_lock_is_held_in_process_too(tmp_path, capsys):
@@ -114,33 +126,44 @@ KILLER = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("algo, point, nth", [
-    ("psi", "model", 2), ("psi", "replay_buffer", 2), ("psi", "state", 2), ("psi", "manifest", 2),
-    ("psi", "publish", 2), ("dap", "arrays", 2), ("psi", "final_model", 1),
-])
-def test_a_kill_at_any_write_leaves_a_whole_checkpoint_to_resume_from(tmp_path, capsys, algo, point, nth):
-    out = tmp_path / "run"
-    extra = (["--algo-kwarg", "learning_starts=64", "--algo-kwarg", "buffer_size=2000"] if algo == "psi" else
-             ["--algo-kwarg", "batch_size=4", "--algo-kwarg", "replay_memory=8", "--algo-kwarg", "replay_sample=2"])
-    args = ["train", "--algo", algo, "--steps", "1024", "--out", str(out), "--checkpoint-every", "256", "--n-envs", "4",
-            "--no-progress", "--env-kwarg", "composition_length=8", *extra]
-    proc = subprocess.run([sys.executable, "-c", KILLER, point, str(nth), *args], capture_output=True, timeout=300)
-    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
-    whole = list_checkpoints(out)
-    assert whole, "the first checkpoint was published before the kill"
-    for checkpoint in whole:
-        run_folder.verify_checkpoint(checkpoint)  # every published checkpoint is whole
-    killed_at = latest_checkpoint(out).step
-    leftovers = list((out / "checkpoints").glob(".partial-*"))
-    assert point == "final_model" or leftovers  # the killed write left its partial folder behind ...
-    code, err = cli(capsys, "train", "--out", str(out), "--steps", "1024", "--resume", "--no-progress")
-    assert code == 0, err
-    assert not list((out / "checkpoints").glob(".partial-*"))  # ... which the next start removed
-    assert json.loads((out / "logs" / "resume-1" / "resume.json").read_text())["from_step"] == killed_at
-    assert (out / "model.zip").is_file() and checkpoint_step(out) >= 1024
-    if algo == "dap":  # the learner's memory came back with the checkpoint
-        with __import__("numpy").load(newest_checkpoint(out) / "learner_state.npz") as arrays:
-            assert len(arrays["lengths"]) == 8
+KILL_POINTS = [("psi", "model", 2), ("psi", "replay_buffer", 2), ("psi", "state", 2), ("psi", "manifest", 2),
+               ("psi", "publish", 2), ("dap", "arrays", 2), ("psi", "final_model", 1)]
+
+
+def test_a_kill_at_any_write_leaves_a_whole_checkpoint_to_resume_from(tmp_path, capsys):
+    """Every write point, each in its own process killed there (two at a time, one torch thread each), then resumed."""
+    procs = {}
+    running: list[subprocess.Popen] = []
+    for algo, point, nth in KILL_POINTS:
+        while len(running) >= 2:  # this machine's two cores
+            running.pop(0).wait(timeout=300)
+        out = tmp_path / f"{algo}-{point}"
+        extra = (["--algo-kwarg", "learning_starts=64", "--algo-kwarg", "buffer_size=2000"] if algo == "psi" else
+                 ["--algo-kwarg", "batch_size=4", "--algo-kwarg", "replay_memory=8", "--algo-kwarg", "replay_sample=2"])
+        args = ["train", "--algo", algo, "--steps", "1024", "--out", str(out), "--checkpoint-every", "256",
+                "--n-envs", "4", "--no-progress", "--env-kwarg", "composition_length=8", *extra]
+        proc = subprocess.Popen([sys.executable, "-c", KILLER, point, str(nth), *args], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        procs[(algo, point)] = (out, proc)
+        running.append(proc)
+    for (algo, point), (out, proc) in procs.items():
+        _, stderr = proc.communicate(timeout=300)
+        assert proc.returncode == -signal.SIGKILL, (point, stderr.decode()[-2000:])
+        whole = list_checkpoints(out)
+        assert whole, f"{point}: the first checkpoint was published before the kill"
+        for checkpoint in whole:
+            run_folder.verify_checkpoint(checkpoint)  # every published checkpoint is whole
+        killed_at = latest_checkpoint(out).step
+        leftovers = list((out / "checkpoints").glob(".partial-*"))
+        assert point == "final_model" or leftovers, point  # the killed write left its partial folder behind ...
+        code, err = cli(capsys, "train", "--out", str(out), "--steps", "1024", "--resume", "--no-progress")
+        assert code == 0, (point, err)
+        assert not list((out / "checkpoints").glob(".partial-*"))  # ... which the next start removed
+        assert json.loads((out / "logs" / "resume-1" / "resume.json").read_text())["from_step"] == killed_at
+        assert (out / "model.zip").is_file() and checkpoint_step(out) >= 1024
+        if algo == "dap":  # the learner's memory came back with the checkpoint
+            with __import__("numpy").load(newest_checkpoint(out) / "learner_state.npz") as arrays:
+                assert len(arrays["lengths"]) == 8
 
 
 # ---------------------------------------------------------------------------- damaged checkpoints

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from run_files import every_model_zip, newest_checkpoint, reseal
 
 from seqtutor_agents import GLearning, PsiLearning, make_sb3_vec_env
 from seqtutor_agents.cli import main
 from seqtutor_agents.common.safe_load import ModelFileError, UnsafeModelError
-from run_files import every_model_zip, newest_checkpoint, reseal
 
 TRAIN = ["train", "--steps", "256", "--n-envs", "4", "--no-progress", "--checkpoint-every", "128",
          "--algo-kwarg", "learning_starts=64", "--env-kwarg", "composition_length=8"]

@@ -8,8 +8,8 @@ from stable_baselines3 import A2C, DQN, PPO
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 import seqtutor_envs  # noqa: F401
-from seqtutor_envs.core import RewardParts
 from seqtutor_agents import SeqTutorExtractor, SeqTutorVecEnv, make_sb3_vec_env
+from seqtutor_envs.reward import RewardParts
 
 
 @pytest.mark.parametrize("env_id, kwargs", [("SeqTutor-Melody-v0", {"composition_length": 8}),

@@ -6,9 +6,8 @@ import torch
 from stable_baselines3.common.callbacks import BaseCallback
 
 from seqtutor_agents import GLearning, PriorQLearning, PsiLearning, make_sb3_vec_env
-from seqtutor_envs.evaluation import run_episodes
+from seqtutor_agents.evaluation import model_policy, run_episodes
 from seqtutor_envs.melody import encoding as enc
-from seqtutor_agents.evaluation import model_policy
 from seqtutor_envs.prior import LSTMPrior, PriorConfig
 
 
@@ -80,16 +79,18 @@ def test_collection_uses_the_same_policy_as_predict():
 
     class Record(BaseCallback):
         def _on_step(self):
-            seen.append((self.locals["obs"], self.locals["q_values"].clone()))
+            step = self.locals["transition"]  # the collector's arrays of this step
+            seen.append((step.obs, step.log_pi.clone()))
             return True
 
     model.learn(64, callback=Record())
     state = None
-    for obs, q_values in seen[:32]:
+    for obs, log_pi in seen[:32]:
         obs_t = {k: torch.as_tensor(v) for k, v in obs.items()}
         with torch.no_grad():
-            expected, state = model.policy.step_q(obs_t, state or model.policy.initial_state(2))
-        assert torch.allclose(q_values, expected, atol=1e-5)
+            q_values, state = model.policy.step_q(obs_t, state or model.policy.initial_state(2))
+            expected = torch.log_softmax(model.policy.policy_logits(q_values, obs_t["prior_log_probs"].float()), 1)
+        assert torch.allclose(log_pi, expected, atol=1e-5)
 
 
 def test_logger_records_reward_parts_kl_and_loss(tmp_path):

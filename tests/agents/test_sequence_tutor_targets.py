@@ -1,12 +1,14 @@
 """The three learners' TD targets on tiny hand-made episodes, against values worked out by hand."""
 
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
 from seqtutor_agents import GLearning, PriorQLearning, PsiLearning, make_sb3_vec_env
+from seqtutor_agents.common.episodes import Episode
 from seqtutor_agents.sequence_tutor import (
     EpisodeReplayBuffer,
     TransitionReplayBuffer,
@@ -14,7 +16,7 @@ from seqtutor_agents.sequence_tutor import (
     psi_bootstrap,
     q_bootstrap,
 )
-from seqtutor_envs.core import RewardParts
+from seqtutor_envs.reward import RewardParts
 
 C, W = 2.0, 0.5  # the env's c and prior weight in these tests
 
@@ -45,7 +47,9 @@ def _episode(num_actions: int):
 def _buffer_with_one_episode(model) -> EpisodeReplayBuffer:
     buffer = EpisodeReplayBuffer(1000, model.observation_space, model.action_space, device="cpu")
     tokens, domain, log_p = _episode(38)
-    buffer.add_episode(tokens, domain, log_p, 3, env_c=C, prior_weight=W)
+    taken = log_p[np.arange(3), tokens[1:4]]
+    buffer.add_episode(Episode(tokens=tokens[:4], prior_log_probs=log_p, prior_log_prob=taken, domain_rewards=domain,
+                               env_c=C, prior_weight=W))
     return buffer
 
 
@@ -114,7 +118,9 @@ def test_transition_targets_match_the_episode_targets_with_fresh_states(env):
         obs = {"tokens": tokens[None], "step": np.array([t]), "prior_log_probs": log_p[t][None]}
         next_obs = {"tokens": tokens[None], "step": np.array([t + 1]), "prior_log_probs": log_p[t + 1][None]}
         parts = RewardParts(np.array([log_p[t, tokens[t + 1]]]), np.array([domain[t]]), np.array([C]), np.array([W]))
-        buffer.add_steps(obs, next_obs, np.array([tokens[t + 1]]), parts, np.array([t == 2]), states[t], states[t + 1])
+        buffer.add_transition(SimpleNamespace(obs=obs, next_obs=next_obs, actions=np.array([tokens[t + 1]]), parts=parts,
+                                              dones=np.array([t == 2]), state_before=states[t],
+                                              state_after=states[t + 1]))
         target = model.td_target(buffer.td_batch(1, model.q_net, model.q_net_target))
         assert target.item() == pytest.approx(episode_target[0, t].item(), abs=1e-5)
 

@@ -7,9 +7,14 @@ import numpy as np
 import pytest
 
 import seqtutor_envs  # noqa: F401
-from seqtutor_envs.smiles.diversity_filter import DiversityFilter, apply_diversity_filter, murcko_scaffold
+from seqtutor_envs.smiles.diversity_filter import (
+    DiversityFilter,
+    apply_diversity_filter,
+    murcko_scaffold,
+)
 from seqtutor_envs.smiles.guacamol import guacamol_objective
-from seqtutor_envs.smiles.scoring import MoleculeScorer, Objective, parse_smiles
+from seqtutor_envs.smiles.objectives import Objective
+from seqtutor_envs.smiles.scoring import MoleculeScorer, parse_smiles
 from seqtutor_envs.smiles_env import SmilesEnv, SmilesVectorEnv
 
 ENV_ID = "SeqTutor-SMILES-v0"

@@ -11,6 +11,7 @@ import gzip
 import os
 import tempfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import gymnasium as gym
 import mido
@@ -19,41 +20,42 @@ import pytest
 import torch
 
 import seqtutor_envs  # noqa: F401
-from seqtutor_envs import pretrain as pretrain_module
-from seqtutor_envs.core import (
-    LOG_PROB_FLOOR,
-    RewardOverflowError,
-    SequenceCore,
-    SequenceTask,
-    TaskStep,
-    load_frozen_prior,
-)
+from seqtutor_envs import pretrain_cli as pretrain_module
+from seqtutor_envs.core import SequenceCore
 from seqtutor_envs.melody import corpus as corpus_module
-from seqtutor_envs.melody.corpus import (
+from seqtutor_envs.melody.corpus import build_corpus, format_report
+from seqtutor_envs.melody.dataset import (
     DEFAULT_CORPUS_PATH,
-    MAX_STEPS,
     MelodyCorpus,
+    validation_split,
+)
+from seqtutor_envs.melody.dataset import pretrain_data as melody_data
+from seqtutor_envs.melody.midi import encode_notes
+from seqtutor_envs.melody.tunes import (
+    MAX_STEPS,
     TuneRejected,
-    build_corpus,
-    format_report,
     normalise_melody,
     tune_from_abc,
     tunes_from_midi,
-    validation_split,
 )
-from seqtutor_envs.melody.midi import encode_notes
 from seqtutor_envs.melody_env import default_prior_path as melody_prior_path
 from seqtutor_envs.pretrain import (
     PretrainConfig,
     PretrainInputError,
-    add_pretrain_arguments,
     check_output_path,
-    melody_data,
     pretrain,
-    smiles_data,
 )
-from seqtutor_envs.prior import CheckpointError, LSTMPrior, PriorConfig
+from seqtutor_envs.pretrain_cli import add_pretrain_arguments
+from seqtutor_envs.prior import (
+    CheckpointError,
+    LSTMPrior,
+    PriorConfig,
+    load_frozen_prior,
+)
+from seqtutor_envs.reward import LOG_PROB_FLOOR, RewardOverflowError
 from seqtutor_envs.smiles.corpus import SmilesCorpus, SmilesFileError, read_smiles_file
+from seqtutor_envs.smiles.corpus import pretrain_data as smiles_data
+from seqtutor_envs.task import SequenceTask, TaskStep
 
 MELODY, SMILES = "SeqTutor-Melody-v0", "SeqTutor-SMILES-v0"
 
@@ -569,7 +571,8 @@ def test_unwritable_out_is_refused_before_any_data_is_read(tmp_path, capsys, mon
     # Arguments built elsewhere than the parser are checked by run_pretrain, before the data is read.
     args = parse_pretrain(["melody", "--out", str(tmp_path / "ok.pt")])
     args.out = str(out)
-    monkeypatch.setattr(pretrain_module, "DOMAINS", {"melody": lambda *a: pytest.fail("data read before --out check")})
+    unread = SimpleNamespace(pretrain_data=lambda *a: pytest.fail("data read before --out check"), default_architecture={})
+    monkeypatch.setattr(pretrain_module, "domain_named", lambda name: unread)
     with pytest.raises(PretrainInputError) as info:
         pretrain_module.run_pretrain(args, ["test"])
     assert expected in str(info.value)

@@ -24,7 +24,8 @@ from seqtutor_envs.smiles.guacamol import (
     guacamol_objective,
     parse_formula,
 )
-from seqtutor_envs.smiles.scoring import MoleculeScorer, Objective, make_objective
+from seqtutor_envs.smiles.objectives import Objective, make_objective
+from seqtutor_envs.smiles.scoring import MoleculeScorer
 
 ENV_ID = "SeqTutor-SMILES-v0"
 FIXTURE = Path(__file__).resolve().parents[1] / "data" / "smiles_fixture.smi"

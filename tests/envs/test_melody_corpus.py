@@ -7,21 +7,12 @@ import pretty_midi
 import pytest
 
 from seqtutor_envs.melody import corpus as corpus_module
-from seqtutor_envs.melody.corpus import (
+from seqtutor_envs.melody.corpus import build_corpus, format_report
+from seqtutor_envs.melody.dataset import (
     DEFAULT_CORPUS_PATH,
     FORMAT,
     MelodyCorpus,
-    TuneRejected,
-    build_corpus,
-    estimate_transposition,
-    format_report,
     load_default_corpus,
-    normalise_melody,
-    octave_shift_into_range,
-    quantize_notes,
-    split_abc_file,
-    transposition_to_c,
-    tune_from_abc,
     validation_split,
 )
 from seqtutor_envs.melody.encoding import (
@@ -35,6 +26,17 @@ from seqtutor_envs.melody.encoding import (
     VOCAB_SIZE,
 )
 from seqtutor_envs.melody.midi import decode_tokens, encode_notes
+from seqtutor_envs.melody.tunes import (
+    MIN_STEPS,
+    TuneRejected,
+    estimate_transposition,
+    normalise_melody,
+    octave_shift_into_range,
+    quantize_notes,
+    split_abc_file,
+    transposition_to_c,
+    tune_from_abc,
+)
 
 ABC_HEADER = "X:1\nT:{title}\nM:4/4\nL:1/8\nK:{key}\n"
 
@@ -269,7 +271,7 @@ def test_shipped_corpus_is_large_and_well_formed(shipped):
     ends = shipped.tokens[shipped.offsets[1:] - 1]
     assert np.all(starts >= NUM_SPECIAL_TOKENS)  # every tune starts with a note
     assert np.all(ends == NOTE_OFF)  # and ends with the last note's NOTE_OFF
-    assert np.all(np.diff(shipped.offsets) >= corpus_module.MIN_STEPS)
+    assert np.all(np.diff(shipped.offsets) >= MIN_STEPS)
     assert shipped.report["total"]["kept"] == len(shipped) and shipped.report["total"]["steps"] == shipped.num_steps
     assert "non-commercial" in shipped.provenance["licence"].lower()
 

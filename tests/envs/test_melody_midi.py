@@ -10,7 +10,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from seqtutor_envs.melody.encoding import MAX_PITCH, MIN_PITCH, NO_EVENT, NOTE_OFF, VOCAB_SIZE, pitch_to_token
+from seqtutor_envs.melody.encoding import (
+    MAX_PITCH,
+    MIN_PITCH,
+    NO_EVENT,
+    NOTE_OFF,
+    VOCAB_SIZE,
+    pitch_to_token,
+)
 from seqtutor_envs.melody.midi import (
     MidiReadError,
     PolyphonicTrackError,

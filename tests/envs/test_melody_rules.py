@@ -14,7 +14,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from seqtutor_envs.melody.encoding import NO_EVENT, NOTE_OFF, TONIC, VOCAB_SIZE, pitch_to_token
+from seqtutor_envs.melody.encoding import (
+    NO_EVENT,
+    NOTE_OFF,
+    TONIC,
+    VOCAB_SIZE,
+    pitch_to_token,
+)
 from seqtutor_envs.melody.rules import (
     RULE_NAMES,
     MusicTheoryRules,

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from seqtutor_envs.melody import texture
+from seqtutor_envs.melody import kde, texture
 from seqtutor_envs.melody.midi import decode_tokens
 
 H, R = 0, 1  # hold (NO_EVENT), rest (NOTE_OFF)
@@ -172,19 +172,19 @@ def test_tv_of_identical_disjoint_and_known_histograms():
 
 
 def test_scott_bandwidth_and_its_floor():
-    assert texture.scott_bandwidth(np.array([0.0, 1.0])) == pytest.approx(math.sqrt(0.5) * 2**-0.2)
-    assert texture.scott_bandwidth(np.zeros(10)) == texture.MIN_BANDWIDTH
-    assert texture.scott_bandwidth(np.array([3.0])) == texture.MIN_BANDWIDTH
+    assert kde.scott_bandwidth(np.array([0.0, 1.0])) == pytest.approx(math.sqrt(0.5) * 2**-0.2)
+    assert kde.scott_bandwidth(np.zeros(10)) == kde.MIN_BANDWIDTH
+    assert kde.scott_bandwidth(np.array([3.0])) == kde.MIN_BANDWIDTH
 
 
 def test_gaussian_kde_is_a_density_and_the_binned_one_agrees():
     data = np.random.default_rng(0).normal(size=500)
-    h = texture.scott_bandwidth(data)
+    h = kde.scott_bandwidth(data)
     start, delta = data.min() - 6 * h, h / 10
     size = int((data.max() - data.min() + 12 * h) / delta) + 2
     grid = start + delta * np.arange(size)
-    exact = texture.gaussian_kde(data, grid, h)
-    binned = texture.binned_gaussian_kde(data, start, delta, size, h)
+    exact = kde.gaussian_kde(data, grid, h)
+    binned = kde.binned_gaussian_kde(data, start, delta, size, h)
     assert exact.sum() * delta == pytest.approx(1.0, abs=1e-6)
     assert binned.sum() * delta == pytest.approx(1.0, abs=1e-9)
     assert np.max(np.abs(binned - exact)) < 2e-3 * exact.max()
@@ -193,26 +193,26 @@ def test_gaussian_kde_is_a_density_and_the_binned_one_agrees():
 def test_overlap_area_of_known_distributions():
     rng = np.random.default_rng(1)
     a = rng.normal(size=5000)
-    assert texture.overlap_area(a, a) == pytest.approx(1.0, abs=1e-9)
-    assert texture.overlap_area(a, a + 100.0) < 1e-9
+    assert kde.overlap_area(a, a) == pytest.approx(1.0, abs=1e-9)
+    assert kde.overlap_area(a, a + 100.0) < 1e-9
     # N(0, 1) and N(1, 1) overlap in 2 * Phi(-1/2) = 0.617
     b = rng.normal(loc=1.0, size=5000)
-    assert texture.overlap_area(a, b) == pytest.approx(2 * 0.5 * math.erfc(0.5 / math.sqrt(2)), abs=0.03)
+    assert kde.overlap_area(a, b) == pytest.approx(2 * 0.5 * math.erfc(0.5 / math.sqrt(2)), abs=0.03)
     # degenerate samples (zero spread) use the bandwidth floor and still integrate to 1
-    assert texture.overlap_area(np.zeros(10), np.zeros(20)) == pytest.approx(1.0, abs=1e-9)
-    assert math.isnan(texture.overlap_area(np.array([]), a))
+    assert kde.overlap_area(np.zeros(10), np.zeros(20)) == pytest.approx(1.0, abs=1e-9)
+    assert math.isnan(kde.overlap_area(np.array([]), a))
 
 
 def test_pair_distances_exact_when_few_pairs_and_seeded_otherwise():
     points = np.array([[0.0, 0.0], [3.0, 4.0], [0.0, 1.0]])
-    np.testing.assert_allclose(texture.pair_distances(points), [5.0, 1.0, math.sqrt(18)])
-    np.testing.assert_allclose(texture.pair_distances(points[:1], points[1:]), [5.0, 1.0])
+    np.testing.assert_allclose(kde.pair_distances(points), [5.0, 1.0, math.sqrt(18)])
+    np.testing.assert_allclose(kde.pair_distances(points[:1], points[1:]), [5.0, 1.0])
     many = np.random.default_rng(0).normal(size=(300, 3))  # 44850 pairs > max_pairs
-    d1 = texture.pair_distances(many, max_pairs=1000)
-    d2 = texture.pair_distances(many, max_pairs=1000)
+    d1 = kde.pair_distances(many, max_pairs=1000)
+    d2 = kde.pair_distances(many, max_pairs=1000)
     assert len(d1) == 1000 and np.array_equal(d1, d2)
     assert np.all(d1 > 0)  # sampled intra-set pairs never pair a row with itself
-    assert not np.array_equal(d1, texture.pair_distances(many, max_pairs=1000, seed=5))
+    assert not np.array_equal(d1, kde.pair_distances(many, max_pairs=1000, seed=5))
 
 
 def test_overlap_of_a_set_with_itself_is_near_one():

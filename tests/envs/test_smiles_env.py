@@ -6,7 +6,7 @@ import pytest
 
 import seqtutor_envs  # noqa: F401
 from seqtutor_envs.prior import LSTMPrior, PriorConfig
-from seqtutor_envs.smiles.scoring import ObjectiveError, PaperObjective
+from seqtutor_envs.smiles.objectives import ObjectiveError, PaperObjective
 from seqtutor_envs.smiles_env import SmilesEnv, SmilesVectorEnv
 
 ENV_ID = "SeqTutor-SMILES-v0"
@@ -235,7 +235,8 @@ def test_vocabulary_mismatch_between_weights_and_env(tmp_path):
 
 def test_scoring_in_a_worker_process_gives_identical_episodes():
     """Overlapping RDKit scoring with the prior (scoring_workers) changes nothing but the speed."""
-    from seqtutor_envs.evaluation import prior_policy, run_episodes
+    from seqtutor_agents.evaluation import run_episodes
+    from seqtutor_envs.sampling import prior_policy
 
     runs = [run_episodes("SeqTutor-SMILES-v0", 64, prior_policy(seed=5), batch_size=64, seed=5,
                          env_kwargs={"scoring_workers": workers}) for workers in (0, 1)]

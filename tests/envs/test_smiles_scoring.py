@@ -14,20 +14,24 @@ from rdkit import Chem
 from rdkit.Chem import QED, Crippen
 
 from seqtutor_envs.smiles.corpus import read_smiles_file
-from seqtutor_envs.smiles.scoring import (
-    INVALID_VALUES,
+from seqtutor_envs.smiles.objectives import (
     PAPER_C,
     PAPER_REWARD_SCALER,
-    PROPERTIES,
-    MoleculeScorer,
     ObjectiveError,
     PaperObjective,
+    make_objective,
+    paper_length_penalty,
+)
+from seqtutor_envs.smiles.scoring import (
+    INVALID_VALUES,
+    PROPERTIES,
+    MoleculeScorer,
+    load_sascorer,
+)
+from seqtutor_envs.smiles.syntax import (
     PrefixSyntaxTracker,
     could_be_complete_ids,
     could_be_complete_smiles,
-    load_sascorer,
-    make_objective,
-    paper_length_penalty,
 )
 from seqtutor_envs.smiles.tokenizer import Vocabulary, tokenize
 
@@ -335,8 +339,8 @@ def test_prefix_tracker_matches_string_filter() -> None:
 
 
 def test_pmo_oracle_log_counts_distinct_valid_molecules_only():
+    from seqtutor_envs.smiles.objectives import make_objective
     from seqtutor_envs.smiles.pmo import OracleLog
-    from seqtutor_envs.smiles.scoring import make_objective
 
     log = OracleLog(make_objective("qed"), budget=3)
     scores = log.score_final(["CCO", "OCC", "C1CC", "c1ccccc1", "CCO"])  # OCC is CCO; C1CC is invalid

@@ -14,7 +14,13 @@ from hypothesis import strategies as st
 
 from seqtutor_envs.smiles import corpus as corpus_mod
 from seqtutor_envs.smiles.corpus import SmilesCorpus, prepare_corpus, read_smiles_file
-from seqtutor_envs.smiles.tokenizer import BOS_TOKEN, END_TOKEN, PAD_TOKEN, Vocabulary, tokenize
+from seqtutor_envs.smiles.tokenizer import (
+    BOS_TOKEN,
+    END_TOKEN,
+    PAD_TOKEN,
+    Vocabulary,
+    tokenize,
+)
 
 FIXTURE = Path(__file__).resolve().parents[1] / "data" / "smiles_fixture.smi"
 FIXTURE_SMILES = read_smiles_file(FIXTURE)

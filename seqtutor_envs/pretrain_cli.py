@@ -1,0 +1,162 @@
+"""``seqtutor pretrain <domain>`` (and ``python -m seqtutor_envs.pretrain_cli``): MLE pre-training of a domain's prior.
+
+The domains are those of the registry (:mod:`seqtutor_envs.domains`); each brings its corpus
+loader and its default architecture. Values are checked at parsing, so a bad one is refused
+before minutes of data preparation or training.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .domains import domain_named, domains
+from .pretrain import PretrainConfig, PretrainInputError, PretrainResult, check_output_path, pretrain
+from .prior import PriorConfig
+
+
+def pretrainable_domains() -> list[str]:
+    """Short names of the registered domains that can pre-train a prior."""
+    return sorted(d.name for d in domains().values() if d.pretrain_data is not None)
+
+
+def _int_at_least(low: int) -> Callable[[str], int]:
+    """argparse type: an integer >= ``low``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {value}")
+        return value
+
+    return parse
+
+
+_positive_int = _int_at_least(1)
+_non_negative_int = _int_at_least(0)
+
+
+def _float_in(low: float, high: float, low_open: bool, high_open: bool):
+    """argparse type: a finite float in the interval (``low_open``/``high_open`` exclude the ends)."""
+    interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number in {interval}, got {text!r}") from None
+        inside = (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
+        if not math.isfinite(value) or not inside:
+            raise argparse.ArgumentTypeError(f"expected a number in {interval}, got {value!r}")
+        return value
+
+    return parse
+
+
+def _output_path(text: str) -> str:
+    """argparse type of ``--out``: checked for writability at parsing, before any data is read."""
+    try:
+        check_output_path(text)
+    except PretrainInputError as error:
+        raise argparse.ArgumentTypeError(str(error).removeprefix("--out ")) from None  # argparse names the flag
+    return text
+
+
+def add_pretrain_arguments(parser) -> None:
+    """Arguments of the pre-training command (shared by ``seqtutor pretrain``).
+
+    Values are checked at parsing (counts >= 1, rates > 0, ``--out`` writable), so a bad one is
+    refused before minutes of data preparation or training.
+    """
+    inf = math.inf
+    parser.add_argument("domain", choices=pretrainable_domains(), help="which data and vocabulary")
+    parser.add_argument("--out", required=True, type=_output_path,
+                        help="where to write the prior (.pt); its folder must be writable (checked before training)")
+    parser.add_argument("--data", default=None, help="corpus file (default: the domain's default corpus)")
+    parser.add_argument("--hidden-size", type=_positive_int, default=None, help="LSTM cells per layer")
+    parser.add_argument("--num-layers", type=_positive_int, default=None, help="stacked LSTM layers")
+    parser.add_argument("--embedding-dim", type=_positive_int, default=None,
+                        help="token embedding size (default: domain's)")
+    parser.add_argument("--dropout", type=_float_in(0, 1, False, True), default=0.0)
+    parser.add_argument("--max-epochs", type=_positive_int, default=PretrainConfig.max_epochs)
+    parser.add_argument("--batch-size", type=_positive_int, default=PretrainConfig.batch_size)
+    parser.add_argument("--window", type=_positive_int, default=PretrainConfig.window)
+    parser.add_argument("--lr", type=_float_in(0, inf, True, True), default=PretrainConfig.learning_rate)
+    parser.add_argument("--weight-decay", type=_float_in(0, inf, False, True), default=PretrainConfig.weight_decay)
+    parser.add_argument("--patience", type=_positive_int, default=PretrainConfig.patience)
+    parser.add_argument("--lr-schedule", choices=["plateau", "cosine"], default=PretrainConfig.lr_schedule)
+    parser.add_argument("--eval-every", type=_positive_int, default=None,
+                        help="evaluate every N batches (default: per epoch)")
+    parser.add_argument("--max-minutes", type=_float_in(0, inf, True, True), default=None, help="wall-clock budget")
+    parser.add_argument("--limit", type=_positive_int, default=None,
+                        help="use at most this many training sequences (>= 1)")
+    parser.add_argument("--seed", type=_non_negative_int, default=0)
+    parser.add_argument("--threads", type=_positive_int, default=None)
+    parser.add_argument("--resume", action="store_true", help="continue from <out>.train-state.pt")
+    parser.add_argument("--init-from", default=None, help="start from the weights of this prior (same architecture)")
+    parser.add_argument("--no-progress", action="store_true")
+
+
+def run_pretrain(args, argv: Sequence[str]) -> PretrainResult:
+    """Run the pre-training command from parsed arguments.
+
+    :raises PretrainInputError: the data or ``--out`` is unusable (checked before training).
+    """
+    check_output_path(args.out)  # again: parsed arguments may come from elsewhere than the parser
+    domain = domain_named(args.domain)
+    assert domain.pretrain_data is not None
+    data = domain.pretrain_data(args.data) if args.data else domain.pretrain_data()
+    train = data.train
+    if args.limit is not None:
+        order = np.random.default_rng(args.seed).permutation(len(train))[: args.limit]
+        train = [train[i] for i in sorted(order)]
+    arch = dict(domain.default_architecture)
+    for key in ("hidden_size", "num_layers", "embedding_dim"):
+        if getattr(args, key) is not None:
+            arch[key] = getattr(args, key)
+    prior_config = PriorConfig(num_outputs=data.num_outputs, num_inputs=data.num_inputs, dropout=args.dropout, **arch)
+    config = PretrainConfig(
+        max_epochs=args.max_epochs,
+        batch_size=args.batch_size,
+        window=args.window,
+        learning_rate=args.lr,
+        weight_decay=args.weight_decay,
+        patience=args.patience,
+        lr_schedule=args.lr_schedule,
+        eval_every=args.eval_every,
+        max_minutes=args.max_minutes,
+        seed=args.seed,
+        num_threads=args.threads,
+        progress=not args.no_progress,
+    )
+    metadata = dict(data.metadata)
+    metadata["command"] = " ".join(argv)
+    metadata["data"] = {**metadata.get("data", {}), "train_sequences_used": len(train)}
+    return pretrain(prior_config, train, data.valid, args.out, config, metadata=metadata, resume=args.resume,
+                    init_from=args.init_from)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import sys
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(prog="python -m seqtutor_envs.pretrain_cli", description=__doc__.split("\n\n")[0])
+    add_pretrain_arguments(parser)
+    args = parser.parse_args(argv)
+    from .prior import CheckpointError
+
+    try:
+        run_pretrain(args, ["python -m seqtutor_envs.pretrain_cli", *argv])
+    except (PretrainInputError, CheckpointError, FileNotFoundError) as error:  # input problems: no traceback
+        parser.exit(2, f"{parser.prog}: error: {error}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,45 @@
+"""The base of every SMILES domain reward: :class:`Objective` (and :class:`ObjectiveError`)."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from .scoring import MoleculeScorer
+
+
+class ObjectiveError(ValueError):
+    """A user objective raised or returned a non-finite value (names the objective and SMILES)."""
+
+
+class Objective:
+    """A domain reward over SMILES strings.
+
+    * :meth:`score_final`: the domain reward of the step that ends an episode, given the final
+      SMILES (END excluded);
+    * :meth:`score_prefix`: the per-step shaping reward of a non-final step, given the prefix
+      generated so far *including* that step's token (zeros unless :attr:`has_prefix_shaping`).
+
+    Both take a batch and return float64 arrays; both accept any string, invalid ones included.
+    """
+
+    name: str = "objective"
+    has_prefix_shaping: bool = False
+    invalid_value: float = 0.0
+
+    def __init__(self, scorer: MoleculeScorer | None = None) -> None:
+        self.scorer = scorer if scorer is not None else MoleculeScorer()
+
+    def score_final(self, smiles: Sequence[str]) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def score_prefix(self, smiles: Sequence[str]) -> np.ndarray:
+        """Shaping reward of unfinished prefixes: zeros for objectives without shaping."""
+        return np.zeros(len(smiles), dtype=np.float64)
+
+    def __call__(self, smiles: Sequence[str]) -> np.ndarray:
+        return self.score_final(smiles)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r})"

@@ -1,0 +1,31 @@
+"""Pictures of generated molecules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..io import atomic_write
+from .scoring import MoleculeScorer, parse_smiles
+
+
+def save_top_molecules(smiles: list[str], objective: np.ndarray, path: Path, scorer: MoleculeScorer | None = None,
+                       count: int = 24) -> Path:
+    """An RDKit grid of the ``count`` best distinct valid molecules by the env's objective, written atomically.
+
+    :param objective: each molecule's domain return (the env's objective, e.g. QED or a GuacaMol score).
+    """
+    from rdkit.Chem import Draw
+
+    scorer = scorer if scorer is not None else MoleculeScorer()
+    canonical = scorer.canonical_batch(smiles)
+    best: dict[str, float] = {}
+    for canon, value in zip(canonical, objective):
+        if canon is not None and value > best.get(canon, -np.inf):
+            best[canon] = float(value)
+    top = sorted(best.items(), key=lambda kv: -kv[1])[:count]
+    qed = scorer.score([c for c, _ in top], ("qed",))["qed"] if top else []
+    image = Draw.MolsToGridImage([parse_smiles(c) for c, _ in top], molsPerRow=6, subImgSize=(220, 220),
+                                 legends=[f"objective {v:.3f} | QED {q:.2f}" for (_, v), q in zip(top, qed)])
+    return atomic_write(path, lambda name: image.save(name, format="PNG"), suffix=".png")
