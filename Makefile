@@ -26,7 +26,7 @@ test: install
 	$(PY) -m pytest -q
 
 bench: install
-	$(PY) benchmarks/throughput.py
+	$(PY) -m benchmarks.throughput
 
 clean:
 	rm -rf runs build dist *.egg-info .pytest_cache

@@ -7,7 +7,7 @@ with that tree, alternating base/new so that machine noise hits both alike; repo
 (``gym.make_vec`` and ``GLearning`` with explicit hyperparameters). Writes
 ``benchmarks/results/old_vs_new.md``.
 
-    python benchmarks/compare_commits.py --base f1aca65 --repeats 3
+    python -m benchmarks.compare_commits --base f1aca65 --repeats 5 --threads 1
 """
 
 from __future__ import annotations
@@ -50,6 +50,27 @@ def env_rate(env_id, n, seconds, **kwargs):
         steps += 1
     return steps * n / (time.perf_counter() - start)
 
+def melody_vs_bare(n, seconds):
+    # The env's step and the reference of benchmarks/env_speed.py (embedding, LSTMCell(38, 100), linear,
+    # log-softmax, batched), called in turn, call by call, so that both meet the same machine conditions.
+    emb, cell, head = torch.nn.Embedding(38, 38), torch.nn.LSTMCell(38, 100), torch.nn.Linear(100, 38)
+    tokens, state = torch.randint(0, 38, (n,)), [torch.zeros(n, 100), torch.zeros(n, 100)]
+    envs = gym.make_vec("SeqTutor-Melody-v0", num_envs=n)
+    envs.reset(seed=0)
+    actions = np.random.default_rng(0).integers(0, 38, (64, n))
+    spent, calls, start = [0.0, 0.0], 0, time.perf_counter()
+    with torch.no_grad():
+        while time.perf_counter() - start < 2 * seconds:
+            t0 = time.perf_counter()
+            state[0], state[1] = cell(emb(tokens), (state[0], state[1]))
+            torch.log_softmax(head(state[0]), -1)
+            t1 = time.perf_counter()
+            envs.step(actions[calls % 64])
+            spent[0] += t1 - t0
+            spent[1] += time.perf_counter() - t1
+            calls += 1
+    return calls * n / spent[0], calls * n / spent[1]
+
 def train_rate(steps):
     from seqtutor_agents import GLearning, make_sb3_vec_env
     env = make_sb3_vec_env("SeqTutor-Melody-v0", n_envs=32, seed=0, c=0.5)
@@ -59,8 +80,11 @@ def train_rate(steps):
     model.learn(steps)
     return steps / (time.perf_counter() - start)
 
+bare, melody = melody_vs_bare(1024, SECONDS)
 out = {
-    "melody native x1024, env steps/s": env_rate("SeqTutor-Melody-v0", 1024, SECONDS),
+    "bare LSTM-100 step x1024, steps/s": bare,
+    "melody native x1024, env steps/s": melody,
+    "melody x1024 / bare LSTM-100 step": melody / bare,
     "SMILES native x256 (qed), env steps/s": env_rate("SeqTutor-SMILES-v0", 256, SECONDS),
     "G-learning training x32, env steps/s": train_rate(TRAIN_STEPS),
 }
@@ -106,7 +130,8 @@ def main() -> None:
     for key in runs["base"][0]:
         old = statistics.median(r[key] for r in runs["base"])
         new = statistics.median(r[key] for r in runs["new"])
-        rows.append([key, f"{old:,.0f}", f"{new:,.0f}", f"{new / old:.2f}"])
+        fmt = "{:.3f}" if " / " in key else "{:,.0f}"
+        rows.append([key, fmt.format(old), fmt.format(new), f"{new / old:.2f}"])
     table = markdown_table(["measurement", f"base ({args.base})", "new (working tree)", "new / base"], rows)
     text = (f"# Old vs new code, one run\n\n{machine_markdown(machine_description())}\n\n{table}\n\n"
             f"Median of {args.repeats} alternating runs each; {args.seconds:g} s per env measurement (random valid "

@@ -1,16 +1,19 @@
-"""The reward–KL frontier on SeqTutor-Melody-v0: what each learner wins, and what it keeps, at each KL.
+"""The reward–KL frontier on SeqTutor-Melody-v0 against the objective's own optimum π* ∝ p·exp(R/c).
 
-Q, Ψ and G (each at several KL targets, c adapted during training, and/or fixed values of c) and
-stock PPO / DQN (fixed c) x seeds, on the sweep machinery of ``benchmarks/sweep.py`` (Ray Tune
-when installed, local processes otherwise; resumable). Per trial: the music-theory return, the
-Table-1 statistics, the texture and diversity figures (``seqtutor_envs.melody.texture``), exact KL
-and entropy per step, log p_prior. Writes ``<out>.csv``, ``<out>.md`` (every trial, then each
-setting's seed range and the targets it meets on every seed) and two plots:
-``<out>_music.png`` (music-theory return vs KL) and ``<out>_texture.png`` (duration and
-pitch-class TV to the corpus, distinct openings, rest share vs KL), one line per learner with the
-seed spread.
+Q, Ψ, G and DPG (each at several KL targets, c adapted during training, and/or fixed values of c),
+KL-PPO, DAP and stock PPO / DQN (fixed c) x seeds, on the sweep machinery of
+``benchmarks/sweep.py`` (Ray Tune when installed, local processes otherwise; resumable). Per
+trial: the music-theory return, the Table-1 statistics, the texture and diversity figures, exact
+KL and entropy per step, log p_prior -- and against π* (``seqtutor_envs.optimum``, from
+``--optimum-n`` prior samples, cached): the **optimality ratio** (the trial's return / π*'s return
+at the trial's KL, interpolated between reliable points, ESS >= 1,000), the **KL overspend** (the
+trial's KL / π*'s KL at the trial's return) and the TV distance of its note-duration and
+pitch-class histograms to those of π* at the trial's (final) c. Writes ``<out>.csv``, ``<out>.md``
+(every trial, then each setting's seed range) and two plots: ``<out>_music.png`` (music-theory
+return vs KL, with π*'s curve) and ``<out>_texture.png`` (duration and pitch-class TV to the
+corpus, distinct openings, rest share vs KL), one line per learner with the seed spread.
 
-    python benchmarks/frontier.py --target-kls 0.1 0.25 0.5 1 --cs 0.25 0.5 1 2 4 8 --seeds 0 1 2
+    python -m benchmarks.frontier --target-kls 0.1 0.25 0.5 1 --cs 0.25 0.5 1 2 4 8 --seeds 0 1 2
 """
 
 from __future__ import annotations
@@ -31,11 +34,50 @@ from seqtutor_envs.melody.domain import ENV_ID as MELODY
 from seqtutor_envs.melody.domain import KEPT_TARGETS
 from seqtutor_envs.melody.domain import TABLE1_TARGETS as MUSIC_TARGETS
 
-SEQUENCE_TUTOR = ("q", "psi", "g")
+SEQUENCE_TUTOR = ("q", "psi", "g", "dpg")
 KL_TARGETED = SEQUENCE_TUTOR + ("klppo",)
-NAMES = {"q": "Q", "psi": "Ψ", "g": "G", "klppo": "KL-PPO", "dap": "DAP (REINVENT)", "ppo": "PPO (SB3)",
-         "dqn": "DQN (SB3)", "a2c": "A2C (SB3)"}
-#: The issue's targets: (statistic, comparison, bound); percentages as the statistics give them.
+NAMES = {"q": "Q", "psi": "Ψ", "g": "G", "dpg": "DPG", "klppo": "KL-PPO", "dap": "DAP (REINVENT)",
+         "ppo": "PPO (SB3)", "dqn": "DQN (SB3)", "a2c": "A2C (SB3)"}
+#: π*'s curve: c from large (KL near 0) to small; the points with ESS < 1,000 are kept but flagged.
+OPTIMUM_CS = tuple(float(c) for c in np.geomspace(100.0, 3.0, 24))
+
+
+def optimum_reference(n: int, seed: int) -> tuple[Any, list[Any]]:
+    """The prior sample and π*'s curve over :data:`OPTIMUM_CS` (with resampled compositions per point)."""
+    from seqtutor_envs.optimum import optimum_curve, sample_prior
+
+    sample = sample_prior(MELODY, n, seed)
+    return sample, optimum_curve(sample, cs=list(OPTIMUM_CS), resample=2_000, seed=seed)
+
+
+def add_optimum_columns(rows: list[dict[str, Any]], sample: Any, points: list[Any]) -> None:
+    """Each trial's optimality ratio, KL overspend and texture distances to π* at its c (in place)."""
+    from seqtutor_agents.sweep import SAMPLES_FILE
+    from seqtutor_envs.melody.texture import duration_histogram, pitch_class_histogram, tv
+    from seqtutor_envs.optimum import interpolate, optimum_at
+
+    at_c: dict[float, Any] = {}
+    for row in rows:
+        if "error" in row:
+            continue
+        best = interpolate(points, "kl_per_step", "domain_return", row["kl"])
+        needed = interpolate(points, "domain_return", "kl_per_step", row["domain_return"])
+        row["optimum_return_at_kl"] = best
+        row["optimality_ratio"] = row["domain_return"] / best if best > 0 else math.nan
+        row["kl_overspend"] = row["kl"] / needed if needed > 0 else math.nan
+        c = float(row.get("final_c") or row.get("c") or math.nan)
+        samples = Path(row.get("run", "")) / SAMPLES_FILE
+        if not (c > 0 and samples.is_file()):
+            continue
+        if c not in at_c:
+            at_c[c] = optimum_at(sample, c, resample=2_000)
+        optimum = at_c[c]
+        comps = np.loadtxt(samples, dtype=np.int64, ndmin=2)
+        reference = np.asarray(optimum.resampled)
+        row["optimum_reliable_at_c"] = optimum.reliable
+        row["duration_tv_to_optimum"] = tv(duration_histogram(comps), duration_histogram(reference))
+        row["pitch_class_tv_to_optimum"] = tv(pitch_class_histogram(comps), pitch_class_histogram(reference))
+
 
 def setting_label(row: dict[str, Any]) -> str:
     if row.get("target_kl") not in (None, "", "None"):
@@ -52,7 +94,7 @@ def summarise(rows: list[dict[str, Any]]) -> tuple[list[list[str]], dict[str, li
     lines = []
     for (algo, label), members in sorted(groups.items(), key=lambda kv: (kv[0][0], np.mean([r["kl"] for r in kv[1]]))):
         def span(key: str, scale: float = 1.0, fmt: str = "{:.2f}") -> str:
-            values = [r[key] * scale for r in members if r.get(key) is not None]
+            values = [r[key] * scale for r in members if r.get(key) is not None and not _isnan(r[key])]
             return fmt.format(min(values)) + "–" + fmt.format(max(values)) if values else "n/a"
 
         music = all(meets(r, t) for r in members for t in MUSIC_TARGETS)
@@ -70,6 +112,10 @@ def summarise(rows: list[dict[str, Any]]) -> tuple[list[list[str]], dict[str, li
     return lines, by_algo
 
 
+def _isnan(value: Any) -> bool:
+    return isinstance(value, float) and math.isnan(value)
+
+
 def _series(groups: list[list[dict]], key: str, scale: float = 1.0):
     """Per setting: mean and min/max over seeds of KL (x) and ``key`` (y), sorted by KL."""
     points = []
@@ -80,7 +126,7 @@ def _series(groups: list[list[dict]], key: str, scale: float = 1.0):
     return sorted(points, key=lambda p: p[0])
 
 
-def plot(by_algo: dict[str, list[list[dict]]], out: Path) -> list[Path]:
+def plot(by_algo: dict[str, list[list[dict]]], out: Path, points: list[Any] | None = None) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -89,8 +135,8 @@ def plot(by_algo: dict[str, list[list[dict]]], out: Path) -> list[Path]:
 
     from seqtutor_envs.io import atomic_write
 
-    colors = {"q": "tab:blue", "psi": "tab:orange", "g": "tab:green", "klppo": "tab:brown", "dap": "tab:pink",
-              "ppo": "tab:red", "dqn": "tab:purple"}
+    colors = {"q": "tab:blue", "psi": "tab:orange", "g": "tab:green", "dpg": "tab:olive", "klppo": "tab:brown",
+              "dap": "tab:pink", "ppo": "tab:red", "dqn": "tab:purple"}
     panels_music = [("domain_return", "music-theory return per composition", 1.0, None)]
     panels_texture = [("duration_tv", "note-duration TV to the corpus", 1.0, ("<=", 0.15)),
                       ("pitch_class_tv", "pitch-class TV to the corpus", 1.0, ("<=", 0.08)),
@@ -113,9 +159,14 @@ def plot(by_algo: dict[str, list[list[dict]]], out: Path) -> list[Path]:
                             label=NAMES.get(algo, algo))
                 for p in points:
                     ax.scatter(p[6], p[7], s=8, alpha=0.35, color=color)
+            if key == "domain_return" and points:
+                reliable = sorted((p.kl_per_step, p.domain_return) for p in points if p.reliable)
+                flagged = sorted((p.kl_per_step, p.domain_return) for p in points if not p.reliable)
+                ax.plot(*zip(*reliable), color="black", lw=2, label="π* (ESS ≥ 1,000)")
+                if flagged:
+                    ax.plot(*zip(*flagged), color="black", lw=1, ls=":", marker=".", label="π* (ESS < 1,000)")
             if target is not None:
                 ax.axhline(target[1], ls="--", lw=1, color="gray")
-            ax.axvline(0.5, ls=":", lw=1, color="gray")
             ax.set_xscale("log")
             ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
             ax.xaxis.set_minor_formatter(NullFormatter())
@@ -125,7 +176,7 @@ def plot(by_algo: dict[str, list[list[dict]]], out: Path) -> list[Path]:
         for ax in list(axes.flat)[len(panels):]:
             ax.axis("off")
         axes.flat[0].legend(fontsize=8)
-        fig.suptitle("SeqTutor-Melody-v0: the reward–KL frontier (bars: seed range; dashed: targets; dotted: KL 0.5)",
+        fig.suptitle("SeqTutor-Melody-v0: the reward–KL frontier and π* (bars: seed range; dashed: targets)",
                      fontsize=10)
         fig.tight_layout()
         path = out.with_name(out.name + suffix)
@@ -135,17 +186,31 @@ def plot(by_algo: dict[str, list[list[dict]]], out: Path) -> list[Path]:
     return written
 
 
-def report(rows: list[dict[str, Any]], out: Path, note: str) -> str:
+def optimum_table(points: list[Any]) -> str:
+    header = ["c", "ESS", "reliable", "KL/step", "music return", "motif %", "tonic start %", "onsets %",
+              "distinct openings % (resampled)", "duration TV to corpus"]
+    body = [[f"{p.c:.3g}", f"{p.ess:,.0f}", "yes" if p.reliable else "no", f"{p.kl_per_step:.4f}",
+             f"{p.domain_return:.1f}", f"{p.statistics.get('notes_in_motif', math.nan):.0f}",
+             f"{p.statistics.get('starts_with_tonic', math.nan):.1f}", f"{100 * p.statistics.get('onset_share', math.nan):.0f}",
+             f"{100 * p.statistics.get('distinct_openings', math.nan):.0f}", f"{p.statistics.get('duration_tv', math.nan):.2f}"]
+            for p in points]
+    return markdown_table(header, body)
+
+
+def report(rows: list[dict[str, Any]], out: Path, note: str, points: list[Any] | None = None) -> str:
     lines, by_algo = summarise(rows)
-    header = ["learner", "setting", "seeds", "KL/step", "final c", "music return", "motif %", "tonic start %",
-              "leaps resolved %", "distinct openings %", "4-gram rate", "duration TV", "pitch-class TV", "rest %",
-              "music targets (all seeds)", "kept targets (all seeds)", "missed on some seed"]
+    header = ["learner", "setting", "seeds", "KL/step", "final c", "music return", "return / π*'s at its KL",
+              "KL / π*'s at its return", "duration TV to π*", "pitch-class TV to π*", "motif %", "tonic start %",
+              "distinct openings %", "duration TV to corpus", "rest %", "kept targets (all seeds)",
+              "missed on some seed"]
     summary = markdown_table(header, lines)
     text = write_rows(rows, out, "The reward–KL frontier on SeqTutor-Melody-v0", note)
-    targets = (f"Targets — music (Table 1 at the paper's setting): {format_targets(MUSIC_TARGETS)}; kept: "
-               f"{format_targets(KEPT_TARGETS)} (shares as fractions).")
+    targets = (f"Kept targets: {format_targets(KEPT_TARGETS)} (shares as fractions). RL Tuner's Table-1 targets "
+               f"({format_targets(MUSIC_TARGETS)}) are the reference at the paper's setting only (melody_table).")
     text += f"\n## Per setting (range over seeds)\n\n{targets}\n\n{summary}\n"
-    paths = plot(by_algo, out) if rows else []
+    if points:
+        text += f"\n## π*, the objective's optimum (importance sampling over the prior)\n\n{optimum_table(points)}\n"
+    paths = plot(by_algo, out, points) if rows else []
     text += "\n" + "\n".join(f"![{p.stem}]({p.name})" for p in paths) + "\n"
     write_text(out.with_suffix(".md"), text)
     return text
@@ -176,6 +241,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads per trial")
     parser.add_argument("--resume", action="store_true", help="continue a stopped sweep (finished trials are kept)")
     parser.add_argument("--overwrite", action="store_true", help="run every trial again, replacing an earlier sweep's")
+    parser.add_argument("--optimum-n", type=int, default=1_000_000, help="prior samples behind π* (0: no π*)")
+    parser.add_argument("--optimum-seed", type=int, default=0)
     parser.add_argument("--runs", default="runs/frontier")
     parser.add_argument("--out", default=str(RESULTS_DIR / "melody_frontier"))
     args = parser.parse_args()
@@ -200,9 +267,15 @@ def main() -> None:
                           storage=Path(args.runs) / "ray", name=Path(args.out).name, resume=args.resume, overwrite=args.overwrite)
     except SweepFolderError as exc:
         parser.exit(2, f"{parser.prog}: error: {exc}\n")
-    note = (f"{args.steps:,} env steps per trial, {args.episodes:,} compositions evaluated per trial; Sequence Tutor "
+    note = (f"{args.steps:,} env steps per trial, {args.episodes:,} compositions evaluated per trial; "
             f"hyperparameters: the table's defaults" + (f" with {tutor_kwargs}" if tutor_kwargs else "") + ".")
-    print(report(rows, Path(args.out), note))
+    points = None
+    if args.optimum_n:
+        sample, points = optimum_reference(args.optimum_n, args.optimum_seed)
+        add_optimum_columns(rows, sample, points)
+        note += (f" π* from {args.optimum_n:,} prior compositions (seed {args.optimum_seed}); ratios interpolate "
+                 "between its reliable points (ESS >= 1,000) and are blank outside their KL range.")
+    print(report(rows, Path(args.out), note, points))
 
 
 if __name__ == "__main__":

@@ -11,8 +11,8 @@ actions). The first ``--determinism-calls`` steps are then re-run on a fresh env
 and actions and must return bit-identical results. Violations are counted by kind; the script exits
 with status 1 if there is any. Writes ``benchmarks/results/fuzz_envs.md``.
 
-    python benchmarks/fuzz_envs.py                     # 10,000 episodes per env, config and mode
-    python benchmarks/fuzz_envs.py --episodes 500      # quicker
+    python -m benchmarks.fuzz_envs                     # 10,000 episodes per env, config and mode
+    python -m benchmarks.fuzz_envs --episodes 500      # quicker
 """
 
 from __future__ import annotations

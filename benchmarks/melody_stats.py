@@ -3,8 +3,8 @@
 Samples compositions from the prior on ``SeqTutor-Melody-v0`` (a random priming note from each
 env's seeded RNG, then 32 tokens drawn from the prior) and prints the paper's Table 1 statistics.
 
-    python benchmarks/melody_stats.py                  # 10,000 compositions
-    python benchmarks/melody_stats.py -n 1000 --seed 1
+    python -m benchmarks.melody_stats                  # 10,000 compositions
+    python -m benchmarks.melody_stats -n 1000 --seed 1
 """
 
 from __future__ import annotations

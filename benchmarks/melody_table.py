@@ -5,8 +5,8 @@ Every learner trains on ``SeqTutor-Melody-v0`` with the same c and the same env-
 with the paper's statistics, plus mean log p_prior per note and the exact mean KL(pi || prior) per
 note. Writes ``benchmarks/results/melody_table.md`` and ``.json``.
 
-    python benchmarks/melody_table.py                       # the defaults below, ~45 minutes on 1 core
-    python benchmarks/melody_table.py --algos q psi g --steps 300000 --c 1
+    python -m benchmarks.melody_table                       # the defaults below, ~45 minutes on 1 core
+    python -m benchmarks.melody_table --algos q psi g --steps 300000 --c 1
 """
 
 from __future__ import annotations

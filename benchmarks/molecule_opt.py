@@ -8,7 +8,7 @@ REINVENT (SMILES) top-10 AUC from the PMO paper is printed beside each oracle. T
 sweep machinery (Ray Tune or local processes, resumable). Writes
 ``benchmarks/results/molecule_opt.{csv,md}``.
 
-    python benchmarks/molecule_opt.py --algos g psi q dap ppo --seeds 0 1 2
+    python -m benchmarks.molecule_opt --algos g psi q dap ppo --seeds 0 1 2
 """
 
 from __future__ import annotations

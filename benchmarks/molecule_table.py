@@ -8,7 +8,7 @@ penalised logP, length, unique, novel (vs the MOSES training set), IntDiv, the p
 mean per molecule, and KL and log p per step. Trials run on the sweep machinery. Writes
 ``benchmarks/results/molecule_table.{csv,md}``.
 
-    python benchmarks/molecule_table.py --algos g psi q dap klppo ppo --seeds 0 1 2 --steps 300000
+    python -m benchmarks.molecule_table --algos g psi q dap klppo ppo --seeds 0 1 2 --steps 300000
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Reads the metadata that ``seqtutor pretrain`` stored inside each shipped checkpo
 re-measured here except the file size and parameter count) and writes
 ``benchmarks/results/priors.md``.
 
-    python benchmarks/prior_report.py
+    python -m benchmarks.prior_report
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ LSTM step from stored, stale states). Reports gradient-step cost, transitions re
 env steps reached and the music-theory reward / KL reached. Writes
 ``benchmarks/results/replay_modes.md``.
 
-    python benchmarks/replay_modes.py --seconds 120
+    python -m benchmarks.replay_modes --seconds 120
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Times forward + backward + Adam steps of candidate LSTM priors on batches shaped
 (BOS + ~35 tokens + END) and converts them into molecules per hour and weights size. Writes
 ``benchmarks/results/smiles_prior_sizing.md``.
 
-    python benchmarks/smiles_prior_sizing.py
+    python -m benchmarks.smiles_prior_sizing
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@ or the length limit) and reports validity, uniqueness, novelty against the MOSES
 internal diversity, mean length and mean logP / QED / SA / ring penalty. Writes
 ``benchmarks/results/smiles_prior_stats.md``.
 
-    python benchmarks/smiles_stats.py                 # 10,000 samples
-    python benchmarks/smiles_stats.py -n 2000 --no-novelty
+    python -m benchmarks.smiles_stats                 # 10,000 samples
+    python -m benchmarks.smiles_stats -n 2000 --no-novelty
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ Table-1 statistics and the texture figures of a weighted resample. It also break
 music-theory return of the prior's samples down by rule and by onset density, which explains what
 the optimum does. Writes ``benchmarks/results/melody_soft_optimum.md``.
 
-    python benchmarks/soft_optimum.py -n 100000
+    python -m benchmarks.soft_optimum -n 100000
 """
 
 from __future__ import annotations

@@ -13,8 +13,8 @@ diversity figures (melody), mean log p_prior, exact KL and entropy per step. Tri
 
 Writes ``<out>.csv`` and ``<out>.md``.
 
-    python benchmarks/sweep.py --algos q psi g --cs 0.5 1 2 --seeds 0 1 --steps 200000
-    python benchmarks/sweep.py --backend ray --algos g --target-kls 0.25 0.5 --seeds 0 1 2
+    python -m benchmarks.sweep --algos q psi g --cs 0.5 1 2 --seeds 0 1 --steps 200000
+    python -m benchmarks.sweep --backend ray --algos g --target-kls 0.25 0.5 --seeds 0 1 2
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@ For each environment: one env (``gym.make``), Gymnasium's ``SyncVectorEnv`` of 2
 and the native batched vector env at 256 and 1024 envs, with the ratios. Writes
 ``benchmarks/results/throughput.md`` and ``throughput.csv``.
 
-    python benchmarks/throughput.py                 # all environments, ~1 minute
-    python benchmarks/throughput.py --seconds 1     # quicker, noisier
+    python -m benchmarks.throughput                 # all environments, ~1 minute
+    python -m benchmarks.throughput --seconds 1     # quicker, noisier
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ replaying as many transitions per env step as G does. On ``SeqTutor-SMILES-v0`` 
 G, Ψ, DAP and KL-PPO. Ratios are to G-learning in the same run. Writes
 ``benchmarks/results/train_speed.md``.
 
-    python benchmarks/train_speed.py --steps 100000
+    python -m benchmarks.train_speed --steps 100000
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@
 
 from seqtutor_agents.common.extractors import SeqTutorExtractor
 from seqtutor_agents.common.vec_env import SeqTutorVecEnv, make_sb3_vec_env
-from seqtutor_agents.policy_gradient import DAP, KLPPO, PriorLSTMPolicy
+from seqtutor_agents.policy_gradient import DAP, DPG, KLPPO, PriorLSTMPolicy
 from seqtutor_agents.sequence_tutor import (
     EpisodeReplayBuffer,
     GLearning,
@@ -31,6 +31,7 @@ ALGORITHMS = {"q": PriorQLearning, "psi": PsiLearning, "g": GLearning}
 __all__ = [
     "ALGORITHMS",
     "DAP",
+    "DPG",
     "KLPPO",
     "PriorLSTMPolicy",
     "EpisodeReplayBuffer",

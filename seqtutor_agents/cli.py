@@ -56,6 +56,20 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--seed", type=parse_int, default=0, help="sampling seed")
         p.add_argument("--out", default=None if name == "evaluate" else "samples", help="output folder")
 
+    p = sub.add_parser("optimum", help="the exact optimum π* ∝ p·exp(R/c) of an env's objective, by importance sampling",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--env", default=DEFAULT_ENV, help=f"env id ({', '.join(env_ids())})")
+    p.add_argument("--cs", nargs="*", type=float, default=[], help="values of c")
+    p.add_argument("--target-kl", nargs="*", type=float, default=[], dest="target_kls",
+                   help="KL per step targets: π* at the c that gives each")
+    p.add_argument("-n", "--num", type=parse_int, default=1_000_000, help="prior samples")
+    p.add_argument("--seed", type=parse_int, default=0, help="sampling seed")
+    p.add_argument("--env-kwarg", action="append", default=[], metavar="KEY=VALUE",
+                   help="env setting (JSON value), e.g. prior_weight=0.5 or objective=qed")
+    p.add_argument("--resample", type=parse_int, default=2_000, help="sequences drawn from π* for its statistics")
+    p.add_argument("--no-cache", action="store_true", help="draw the prior samples again even if cached")
+    p.add_argument("--out", required=True, help="CSV file: one row per point")
+
     p = sub.add_parser("demo", help="fine-tune the Note RNN and write MIDI, audio, plots and Table 1")
     p.add_argument("--out", default="runs/demo", help="output folder")
     p.add_argument("--steps", type=parse_int, default=None, help="env steps (default: the demo's budget)")
@@ -115,6 +129,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"model, config and logs in {config.out}")
         elif args.command in ("sample", "evaluate"):
             _sample_or_evaluate(args)
+        elif args.command == "optimum":
+            _optimum(args)
         elif args.command == "demo":
             from .demo import run_demo
 
@@ -154,6 +170,39 @@ def _sample_or_evaluate(args) -> None:
         atomic_write_text(out / "evaluation.md", table)
         atomic_write_text(out / "evaluation.json", json.dumps(result, indent=2, default=json_default))
         print(f"written to {out / 'evaluation.md'} and {out / 'evaluation.json'}")
+
+
+
+def _optimum(args) -> None:
+    import csv
+    import io
+
+    from seqtutor_envs.io import atomic_write_text
+    from seqtutor_envs.optimum import optimum_curve, sample_prior
+
+    from .config_args import parse_key_value
+
+    if args.env not in env_ids():
+        raise ConfigError(f"--env {args.env!r} is not a seqtutor env; choose one of {', '.join(env_ids())}")
+    if not args.cs and not args.target_kls:
+        raise ConfigError("give at least one --cs value or --target-kl")
+    if args.num < 1:
+        raise ConfigError(f"-n must be >= 1, got {args.num}")
+    env_kwargs = dict(parse_key_value(kv) for kv in args.env_kwarg)
+    prior_weight = float(env_kwargs.get("prior_weight", 1.0))
+    sample = sample_prior(args.env, args.num, args.seed, env_kwargs, cache=not args.no_cache)
+    try:
+        points = optimum_curve(sample, args.cs, args.target_kls, prior_weight, args.resample, args.seed, progress=print)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    rows = [p.row() for p in points]
+    header = list(dict.fromkeys(k for row in rows for k in row))
+    stream = io.StringIO()
+    writer = csv.DictWriter(stream, fieldnames=header)
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(args.out, stream.getvalue())
+    print(f"{len(rows)} points of π* from {sample.n:,} prior samples written to {args.out}")
 
 
 if __name__ == "__main__":

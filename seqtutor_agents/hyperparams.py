@@ -23,6 +23,7 @@ _PG: dict[str, dict[str, Any]] = {
     "dap": {"n_envs": 64, "learning_rate": 1e-4, "batch_size": 64},
     "klppo": {"n_envs": 64, "learning_rate": 1e-4, "batch_size": 64, "n_epochs": 4, "minibatch_size": 16,
               "gamma": 1.0, "gae_lambda": 0.95, "beta": 1.0},
+    "dpg": {"n_envs": 64, "learning_rate": 5e-4, "batch_size": 64},
 }
 
 _STOCK: dict[str, dict[str, Any]] = {

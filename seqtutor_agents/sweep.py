@@ -20,6 +20,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -113,7 +114,7 @@ def run_trial(trial: dict[str, Any]) -> dict[str, Any]:
     batch = run_episodes(env_id, trial["episodes"], model_policy(model, seed=trial["seed"]), seed=50_000,
                          env_kwargs=env_kwargs)
     row: dict[str, Any] = {"algo": trial["algo"], "c": trial.get("c"), "target_kl": trial.get("target_kl"),
-                           "seed": trial["seed"], "steps": trial["steps"],
+                           "seed": trial["seed"], "steps": trial["steps"], "run": str(out),
                            "settings": json.dumps({**(trial.get("algo_kwargs") or {}), **(trial.get("env_kwargs") or {})},
                                                   sort_keys=True)}
     final_c = getattr(model, "c", None)
@@ -192,11 +193,20 @@ def _local_trial(trial: dict[str, Any]) -> dict[str, Any]:
         return {"algo": trial["algo"], "seed": trial["seed"], "error": f"{type(exc).__name__}: {exc}"}
 
 
+def _exit_with_the_driver() -> None:
+    """Worker initializer: on Linux, die when the sweep's driver dies (a killed driver leaves no idle workers)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 def run_local(trials: list[dict[str, Any]], workers: int) -> list[dict[str, Any]]:
     """Trials in local worker processes (results kept per trial, so a rerun resumes)."""
     if workers == 1:
         return [_local_trial(t) for t in trials]
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    with ProcessPoolExecutor(max_workers=workers, initializer=_exit_with_the_driver) as pool:
         return list(pool.map(_local_trial, trials))
 
 

@@ -55,11 +55,11 @@ from .run_folder import (
 SEQUENCE_TUTOR_ALGOS = ("q", "psi", "g")
 #: Learners with a replay buffer: a checkpoint of theirs is whole only with the buffer.
 REPLAY_ALGOS = SEQUENCE_TUTOR_ALGOS + ("dqn", "qrdqn")
-POLICY_GRADIENT_ALGOS = ("dap", "klppo")
+POLICY_GRADIENT_ALGOS = ("dap", "klppo", "dpg")
 STOCK_ALGOS = ("ppo", "a2c", "dqn", "qrdqn", "recurrent_ppo")
 ALGO_CHOICES = SEQUENCE_TUTOR_ALGOS + POLICY_GRADIENT_ALGOS + STOCK_ALGOS
 #: Learners that accept a KL target (c adapted for Sequence Tutor, β for KL-PPO).
-KL_TARGET_ALGOS = SEQUENCE_TUTOR_ALGOS + ("klppo",)
+KL_TARGET_ALGOS = SEQUENCE_TUTOR_ALGOS + ("klppo", "dpg")
 DEFAULT_ENV = "SeqTutor-Melody-v0"
 #: Fields that define what a run *is*; a resumed run must keep them (``steps`` etc. may change).
 IDENTITY_FIELDS = ("env_id", "algo", "c", "target_kl", "seed", "n_envs", "env_kwargs", "algo_kwargs")
@@ -72,10 +72,10 @@ def algorithm_class(name: str) -> type:
     from sb3_contrib import QRDQN, RecurrentPPO
     from stable_baselines3 import A2C, DQN, PPO
 
-    from .policy_gradient import DAP, KLPPO
+    from .policy_gradient import DAP, DPG, KLPPO
     from .sequence_tutor import GLearning, PriorQLearning, PsiLearning
 
-    classes = {"q": PriorQLearning, "psi": PsiLearning, "g": GLearning, "dap": DAP, "klppo": KLPPO, "ppo": PPO,
+    classes = {"q": PriorQLearning, "psi": PsiLearning, "g": GLearning, "dap": DAP, "klppo": KLPPO, "dpg": DPG, "ppo": PPO,
                "a2c": A2C, "dqn": DQN, "qrdqn": QRDQN, "recurrent_ppo": RecurrentPPO}
     if name not in classes:
         raise ConfigError(f"unknown algorithm {name!r}; choose one of {', '.join(ALGO_CHOICES)}")
@@ -97,10 +97,10 @@ class TrainConfig:
 
     out: str  # run folder: model, checkpoints, logs and config.json go here
     env_id: str = DEFAULT_ENV  # registered seqtutor env id
-    algo: str = "g"  # learner: q, psi, g (Sequence Tutor); dap, klppo (KL-regularised policy gradient); ppo, a2c, dqn, qrdqn, recurrent_ppo (SB3 / sb3-contrib)
+    algo: str = "g"  # learner: q, psi, g (Sequence Tutor); dap, klppo (KL-regularised policy gradient); dpg (distribution matching toward pi*); ppo, a2c, dqn, qrdqn, recurrent_ppo (SB3 / sb3-contrib)
     steps: int = 200_000  # total env steps, all envs together
     c: float | None = None  # the paper's c: the domain reward is divided by it (None: the table's, else the env's)
-    target_kl: float | None = None  # adapt c (q, psi, g) or beta (klppo) so that KL(pi || prior) per step tracks this (nats)
+    target_kl: float | None = None  # adapt c (q, psi, g, dpg) or beta (klppo) so that KL(pi || prior) per step tracks this (nats)
     seed: int = 0  # seeds the envs, the networks and the sampling
     n_envs: int | None = None  # parallel envs of the native batched env (None: the table's)
     env_kwargs: dict[str, Any] = field(default_factory=dict)  # other env keyword arguments, e.g. prior_weight=0.5

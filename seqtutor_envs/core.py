@@ -88,7 +88,7 @@ class SequenceCore:
     def step(self, actions: np.ndarray, env_indices: np.ndarray | None = None) -> tuple[np.ndarray, TaskStep, np.ndarray]:
         """Emit ``actions`` in ``env_indices`` (None: all envs); returns (reward, task step, log p(a|s))."""
         idx = self.all_envs if env_indices is None else env_indices
-        if np.any(self.lengths[idx] >= self.task.max_length):
+        if (self.lengths if env_indices is None else self.lengths[idx]).max(initial=0) >= self.task.max_length:
             raise RuntimeError(f"{self.task.name}: step() called on a finished episode; call reset() first")
         action_log_prob = self.log_probs[idx, actions].astype(np.float64)
         positions = self.lengths[idx] + 1

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import threading
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -274,9 +275,10 @@ class FrozenStepper:
 
     ``nn.LSTM`` on a length-1 sequence pays for one-hot/embedding, layout and cuDNN-style
     dispatch on every call; for the env's hot path the input projection is a row gather from a
-    pre-computed ``(vocab, 4H)`` table and each layer is one ``addmm``. That is ~4x faster at
-    batch 1 and ~1.4x at batch 1024 on 2 CPU cores. Weights are copied when the stepper is made,
-    so later changes to the prior are not seen (envs only use frozen priors).
+    pre-computed ``(vocab, 4H)`` table into a reused buffer, and each layer adds its recurrent
+    product in place. Weights are copied when the stepper is made, so later changes to the prior
+    are not seen (envs only use frozen priors). ``benchmarks/env_speed.py`` measures it against a
+    bare ``nn.LSTMCell`` step.
     """
 
     def __init__(self, prior: LSTMPrior) -> None:
@@ -300,28 +302,48 @@ class FrozenStepper:
             ]
             self.head_w_t = prior.head.weight.detach().t().contiguous()
             self.head_b = prior.head.bias.detach().clone()
+        self._buffers = threading.local()
 
     def initial_state(self, batch_size: int) -> State:
         shape = (self.num_layers, batch_size, self.hidden_size)
         return torch.zeros(shape), torch.zeros(shape)
 
+    def _gates_buffer(self, batch: int) -> torch.Tensor:
+        """A ``(batch, 4H)`` scratch tensor for the gate pre-activations, reused call after call (per thread)."""
+        buffers = self._buffers.__dict__.setdefault("by_batch", {})
+        if batch not in buffers:
+            buffers.clear()  # one batch size at a time is the common case: keep one buffer
+            buffers[batch] = torch.empty((batch, 4 * self.hidden_size))
+        return buffers[batch]
+
     @torch.no_grad()
     def __call__(self, tokens: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
-        """Same contract as :meth:`LSTMPrior.step`; ``state`` is not modified in place."""
+        """Same contract as :meth:`LSTMPrior.step`; ``state`` is not modified in place.
+
+        The gate pre-activations go into a reused scratch buffer (the input projection gathered
+        into it, the recurrent product added in place) and the non-linearities run in place on its
+        views: no allocation or copy of the largest tensor per step, and values bit-identical to
+        the out-of-place computation.
+        """
         h_all, c_all = state
         new_h, new_c = [], []
+        gates = self._gates_buffer(tokens.shape[0])
         x = None
         for k in range(self.num_layers):
             if k == 0:
-                gates = torch.addmm(self.input_table[tokens], h_all[0], self.w_hh_t[0])
+                torch.index_select(self.input_table, 0, tokens, out=gates)
             else:
-                gates = torch.addmm(self.bias[k], x, self.w_ih_t[k]).addmm_(h_all[k], self.w_hh_t[k])
+                torch.addmm(self.bias[k], x, self.w_ih_t[k], out=gates)
+            gates.addmm_(h_all[k], self.w_hh_t[k])
             i, f, g, o = gates.chunk(4, dim=1)
-            c = torch.sigmoid(f) * c_all[k] + torch.sigmoid(i) * torch.tanh(g)
-            x = torch.sigmoid(o) * torch.tanh(c)
+            i, f, g, o = i.sigmoid_(), f.sigmoid_(), g.tanh_(), o.sigmoid_()
+            c = (f * c_all[k]).add_(i * g)
+            x = o * torch.tanh(c)
             new_h.append(x)
             new_c.append(c)
         logits = torch.addmm(self.head_b, x, self.head_w_t)
+        if self.num_layers == 1:
+            return torch.log_softmax(logits, dim=-1), (new_h[0].unsqueeze(0), new_c[0].unsqueeze(0))
         return torch.log_softmax(logits, dim=-1), (torch.stack(new_h), torch.stack(new_c))
 
 

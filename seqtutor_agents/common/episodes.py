@@ -29,6 +29,7 @@ class Episode:
     domain_rewards: np.ndarray  # (length,) r_domain of each step
     env_c: float  # the env's c
     prior_weight: float  # the env's prior weight
+    behaviour_log_prob: np.ndarray | None = None  # (length,) log π_b(a_t|s_t) of the policy that acted, if known
 
     @property
     def length(self) -> int:
@@ -47,21 +48,25 @@ class EpisodeAssembler:
         self.n_envs, self.max_length, self.num_actions = n_envs, max_length, num_actions
         self._domain = np.zeros((n_envs, max_length), dtype=np.float32)
         self._taken = np.zeros((n_envs, max_length), dtype=np.float32)
+        self._behaviour = np.zeros((n_envs, max_length), dtype=np.float32)
         self._log_probs = np.zeros((n_envs, max_length + 1, num_actions), dtype=np.float32)
 
     def add_steps(self, obs: dict[str, np.ndarray], next_obs: dict[str, np.ndarray], parts: RewardParts,
-                  dones: np.ndarray) -> list[Episode]:
+                  dones: np.ndarray, behaviour_log_prob: np.ndarray | None = None) -> list[Episode]:
         """Record one vector step; returns the episodes it finished.
 
         :param obs: the observations the actions were taken in.
         :param next_obs: the observations after them (the terminal one where an episode ended).
         :param parts: the reward's parts of each env's step.
         :param dones: the envs whose episode ended with this step.
+        :param behaviour_log_prob: ``log π_b(a|s)`` of each action under the policy that acted (if known).
         """
         rows = np.arange(len(dones))
         steps = obs["step"].astype(np.int64)
         self._domain[rows, steps] = parts.domain_reward
         self._taken[rows, steps] = parts.prior_log_prob
+        if behaviour_log_prob is not None:
+            self._behaviour[rows, steps] = behaviour_log_prob
         self._log_probs[rows, steps] = obs["prior_log_probs"]
         finished = []
         for i in np.flatnonzero(dones):
@@ -74,6 +79,7 @@ class EpisodeAssembler:
                 domain_rewards=self._domain[i, :length].copy(),
                 env_c=float(parts.c[i]),
                 prior_weight=float(parts.prior_weight[i]),
+                behaviour_log_prob=None if behaviour_log_prob is None else self._behaviour[i, :length].copy(),
             ))
         return finished
 
@@ -89,6 +95,7 @@ class Episodes:
     domain_rewards: th.Tensor  # (B, T), 0 on padding
     env_c: th.Tensor  # (B,)
     prior_weight: th.Tensor  # (B,)
+    behaviour_log_prob: th.Tensor | None = None  # (B, T) log π_b(a_t|s_t) of the acting policy, 0 on padding
 
     @classmethod
     def stack(cls, episodes: list[Episode], device: th.device | str = "cpu") -> "Episodes":
@@ -107,9 +114,15 @@ class Episodes:
         def t(a: np.ndarray) -> th.Tensor:
             return th.as_tensor(a, device=device)
 
+        behaviour = None
+        if all(e.behaviour_log_prob is not None for e in episodes):
+            behaviour = np.zeros((b, width), dtype=np.float32)
+            for k, e in enumerate(episodes):
+                behaviour[k, : e.length] = e.behaviour_log_prob
         return cls(t(inputs), t(np.array([e.length for e in episodes])), t(log_probs), t(taken), t(domain),
                    t(np.array([e.env_c for e in episodes], dtype=np.float32)),
-                   t(np.array([e.prior_weight for e in episodes], dtype=np.float32)))
+                   t(np.array([e.prior_weight for e in episodes], dtype=np.float32)),
+                   None if behaviour is None else t(behaviour))
 
     @property
     def actions(self) -> th.Tensor:

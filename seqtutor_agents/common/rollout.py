@@ -96,7 +96,11 @@ class Rollout:
             kl, entropy = (None, None) if log_pi is None else kl_and_entropy(log_pi, obs_t["prior_log_probs"].float())
         actions = actions_t.cpu().numpy() if isinstance(actions_t, th.Tensor) else np.asarray(actions_t)
         step = self.env.step_arrays(actions)
-        episodes = self.assembler.add_steps(obs, step.next_obs, step.parts, step.dones)
+        behaviour = None
+        if log_pi is not None:  # log π_b(a|s) of the taken actions: off-policy learners weigh episodes by it
+            taken = log_pi.gather(1, th.as_tensor(actions, device=log_pi.device).long().reshape(-1, 1))
+            behaviour = taken.squeeze(1).float().cpu().numpy()
+        episodes = self.assembler.add_steps(obs, step.next_obs, step.parts, step.dones, behaviour)
         if state_after is not None:
             self.state = reset_state(state_after, th.as_tensor(step.dones, device=self.device))
         self.obs = step.obs

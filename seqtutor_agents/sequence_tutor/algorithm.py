@@ -99,6 +99,8 @@ class SequenceTutorAlgorithm(SafeLoadMixin, OffPolicyAlgorithm):
     acting: ClassVar[str] = "q"
     #: Default output-layer initialisation of the subclass.
     default_head_init: ClassVar[str] = "prior"
+    #: Whether the TD reward keeps the env's ``w log p(a|s)`` term (G-learning: no, see ``targets.py``).
+    prior_in_reward: ClassVar[bool] = True
 
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"RecurrentQPolicy": RecurrentQPolicy}
     policy: RecurrentQPolicy
@@ -225,9 +227,6 @@ class SequenceTutorAlgorithm(SafeLoadMixin, OffPolicyAlgorithm):
     def bootstrap_value(self, next_q: th.Tensor, next_prior_log_probs: th.Tensor) -> th.Tensor:
         """``V⁻(s')`` from the target network's values at ``s'`` (per learner, see ``targets.py``)."""
         raise NotImplementedError
-
-    #: Weight of ``log p(a|s)`` in the TD reward, relative to the env's: 1 (G-learning: 0, see ``targets.py``).
-    prior_in_reward: ClassVar[bool] = True
 
     def td_reward(self, batch: TDBatch) -> th.Tensor:
         """The reward of the TD target: ``compose(log p(a|s), r_domain, c, w)`` (G-learning: ``w = 0``)."""

@@ -422,6 +422,11 @@ class MusicTheoryRules:
         self.last_events = sub.last_events if idx.size else {}
         return out
 
+    def step_trusted(self, actions: np.ndarray) -> np.ndarray:
+        """:meth:`step` for every env with int64 tokens already checked by the caller (the env's core has
+        checked their range and that no composition is full): the env's hot path skips the re-check."""
+        return self._advance(actions)
+
     def _advance(self, a: np.ndarray) -> np.ndarray:
         """Score and append validated int64 tokens ``a``, one per env (the rules in RL Tuner's order of state use)."""
         lockstep = self._lockstep_len is not None

@@ -1,4 +1,4 @@
-"""REINVENT's augmented likelihood (DAP) and KL-PPO: losses by hand, the β controller, save/load, predict, learning."""
+"""REINVENT's augmented likelihood (DAP), KL-PPO and DPG: losses by hand, the β controller, save/load, predict, learning."""
 
 import math
 
@@ -6,12 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from seqtutor_agents import DAP, KLPPO, make_sb3_vec_env
+from seqtutor_agents import DAP, DPG, KLPPO, make_sb3_vec_env
 from seqtutor_agents.common.episodes import Episode, Episodes
 from seqtutor_agents.evaluation import model_policy, run_episodes
 from seqtutor_agents.policy_gradient import (
     TopKMemory,
     augmented_likelihood_loss,
+    dpg_weights,
     gae,
     kl_penalty,
 )
@@ -93,7 +94,7 @@ def test_klppo_adaptive_beta_moves_the_right_way(target, direction):
     assert np.sign(model.beta - 1.0) == direction, model.beta
 
 
-@pytest.mark.parametrize("algo", [DAP, KLPPO])
+@pytest.mark.parametrize("algo", [DAP, KLPPO, DPG])
 def test_save_load_and_predict_with_state(tmp_path, algo):
     env = make_sb3_vec_env("SeqTutor-Melody-v0", n_envs=4, seed=0, composition_length=8)
     model = algo("PriorLSTMPolicy", env, seed=0, batch_size=4)
@@ -121,7 +122,8 @@ def random_prior(tmp_path_factory):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("algo, kwargs, steps", [(DAP, {"learning_rate": 1e-2}, 16_000),
-                                                 (KLPPO, {"learning_rate": 3e-3, "beta": 0.1}, 12_000)])
+                                                 (KLPPO, {"learning_rate": 3e-3, "beta": 0.1}, 12_000),
+                                                 (DPG, {"learning_rate": 1e-2}, 12_000)])
 def test_a_short_run_raises_the_domain_return(random_prior, algo, kwargs, steps):
     env_kwargs = {"prior_path": random_prior, "c": 0.5, "composition_length": 8}
 
@@ -135,3 +137,29 @@ def test_a_short_run_raises_the_domain_return(random_prior, algo, kwargs, steps)
     model.learn(steps)
     after = domain_return(model)
     assert after > before + 5.0, (before, after)  # music-theory return per 8-step composition
+
+
+def test_dpg_weights_by_hand():
+    log_target = torch.tensor([0.0, math.log(3.0)])  # π* puts 3x the mass on the second sequence
+    log_q = torch.log(torch.tensor([0.5, 0.5]))
+    on_policy = dpg_weights(log_target, log_q, log_q)  # q = π: baseline 1/B
+    assert on_policy.tolist() == pytest.approx([0.25 - 0.5, 0.75 - 0.5])
+    # A proposal that over-samples the first sequence: importance weights correct for it.
+    log_q = torch.log(torch.tensor([0.8, 0.2]))
+    weights = dpg_weights(log_target, log_q, torch.log(torch.tensor([0.5, 0.5])))
+    importance = torch.tensor([1 / 0.8, 3 / 0.2])
+    baseline = torch.tensor([0.5 / 0.8, 0.5 / 0.2])
+    assert weights.tolist() == pytest.approx((importance / importance.sum() - baseline / baseline.sum()).tolist())
+
+
+def test_dpg_adapts_c_toward_a_target_kl_and_replaces_its_frozen_proposal(tmp_path):
+    from stable_baselines3.common.logger import configure
+
+    env = make_sb3_vec_env("SeqTutor-Melody-v0", n_envs=8, seed=0, c=0.05, composition_length=8)
+    model = DPG("PriorLSTMPolicy", env, seed=0, batch_size=8, learning_rate=3e-3, target_kl=0.01, kl_horizon=500,
+                proposal="frozen")
+    model.set_logger(configure(str(tmp_path), ["csv"]))
+    model.learn(4_000)
+    assert model.c > 0.05  # c = 0.05 pulls far from the prior: above a 0.01-nat target, c was raised
+    header = (tmp_path / "progress.csv").read_text().splitlines()[0].split(",")
+    assert {"train/c", "train/ess", "train/kl_prior"} <= set(header)

@@ -20,6 +20,18 @@ def frontier(tmp_path: Path, backend: str, *extra: str) -> subprocess.CompletedP
     return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600)
 
 
+def orphans(marker: str) -> list[int]:
+    """Processes whose command line mentions ``marker`` (Linux: read from /proc)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if marker in cmdline.read_bytes().decode(errors="replace"):
+                found.append(int(cmdline.parent.name))
+        except OSError:
+            continue
+    return found
+
+
 def rows_of(tmp_path: Path) -> list[dict]:
     with (tmp_path / "frontier.csv").open() as f:
         return list(csv.DictReader(f))
@@ -56,6 +68,10 @@ def test_a_killed_sweep_driver_resumes_keeping_finished_trials_and_rerunning_the
         time.sleep(0.2)
     driver.kill()  # the driver (and the local trial it was running) dies mid-sweep
     driver.wait(timeout=60)
+    deadline = time.time() + 30
+    while orphans(str(tmp_path / "runs")) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not orphans(str(tmp_path / "runs")), "the sweep's worker processes outlived their killed driver"
     finished = list((tmp_path / "runs").glob("*/trial_result.json"))
     assert len(finished) == 1, "the kill came after the first trial and before the second"
     stamp = finished[0].stat().st_mtime_ns

@@ -1,0 +1,141 @@
+"""Distributional policy gradient toward π* ∝ p(x)^w exp(R(x)/c) (Khalifa et al. 2021; Korbak et al. 2022).
+
+Where the other learners *maximise* the KL-regularised return, DPG *matches* its optimum
+π*(x) = p(x)^w exp(R(x)/c) / Z by minimising the forward KL(π* ‖ π_θ), whose gradient is an
+importance-weighted maximum likelihood::
+
+    ∇ KL(π* ‖ π_θ) = − E_{x ~ q} [ π*(x) / q(x) · ∇ log π_θ(x) ]
+
+over whole sequences ``x`` drawn from a proposal ``q``. Per batch of ``B`` episodes the weights are
+self-normalised (``Z`` is unknown): ``ŵ_i = softmax_i(log P(x_i) − log q(x_i))`` with
+``log P = w log p(x) + R(x)/c`` (:func:`~seqtutor_envs.reward.compose` at sequence level), and
+GDC++'s baseline ``Z π_θ(x)/q(x)``, self-normalised the same way, is subtracted::
+
+    loss = − Σ_i (ŵ_i − softmax_i(log π_θ(x_i) − log q(x_i))) · log π_θ(x_i)
+
+(for ``q = π_θ`` the baseline is ``1/B``). The proposal is the policy itself (``proposal="policy"``,
+on-policy), or a frozen copy of it (``"frozen"``) replaced whenever the policy is estimated closer
+to π* -- ``Σ ŵ_i (log q(x_i) − log π_θ(x_i)) > 0``, i.e. KL(π* ‖ π_θ) < KL(π* ‖ q) -- as in
+Khalifa et al.'s off-policy DPG. ``c`` is fixed or adapted toward ``target_kl`` (exact
+KL(π_θ ‖ prior) per step of the batch's states) by the shared
+:class:`~seqtutor_agents.common.kl.KLCoefficient`, so π* moves with it.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import torch as th
+
+from seqtutor_envs.reward import compose
+
+from ..common.episodes import Episode, Episodes
+from ..common.kl import KLCoefficient, kl_and_entropy
+from ..common.validation import check_choice, check_number
+from .base import EpisodicPolicyGradient
+
+PROPOSALS = ("policy", "frozen")
+
+
+def dpg_weights(log_target: th.Tensor, log_proposal: th.Tensor, log_policy: th.Tensor) -> th.Tensor:
+    """Per-sequence weights of DPG's loss ``−Σ_i weight_i log π_θ(x_i)`` (no gradient flows through them).
+
+    ``softmax(log P − log q) − softmax(log π_θ − log q)``: the self-normalised importance weights of
+    π* against the proposal, less GDC++'s baseline (``1/B`` when the proposal is the policy).
+
+    :param log_target: ``(B,)`` ``log P(x) = w log p(x) + R(x)/c``, π*'s unnormalised log-probability.
+    :param log_proposal: ``(B,)`` ``log q(x)`` of the policy that drew the sequences.
+    :param log_policy: ``(B,)`` ``log π_θ(x)``.
+    """
+    with th.no_grad():
+        return th.softmax(log_target - log_proposal, dim=0) - th.softmax(log_policy - log_proposal, dim=0)
+
+
+class DPG(EpisodicPolicyGradient):
+    """Distribution matching toward the KL-regularised optimum (see the module docstring).
+
+    :param policy: ``"PriorLSTMPolicy"``.
+    :param env: a seqtutor env or SB3 VecEnv of one.
+    :param learning_rate: Adam step size.
+    :param batch_size: sequences per update.
+    :param c: the learner's c (None: the env's); the controller's start with ``target_kl``.
+    :param target_kl: adapt c so that the exact KL(π ‖ prior) per step tracks this (None: fixed c).
+    :param kl_horizon: env steps over which the controller's relative step on log c reaches its clip.
+    :param proposal: ``"policy"`` (sample from π_θ) or ``"frozen"`` (a copy, replaced when π_θ is closer to π*).
+    :param max_grad_norm: gradient clipping norm.
+    Other parameters (``policy_kwargs``, ``seed``, ``device``, ...): see
+    :class:`~seqtutor_agents.policy_gradient.base.EpisodicPolicyGradient`.
+    """
+
+    def __init__(
+        self,
+        policy: Any = "PriorLSTMPolicy",
+        env: Any = None,
+        learning_rate: Any = 5e-4,
+        batch_size: int = 64,
+        c: float | None = None,
+        target_kl: float | None = None,
+        kl_horizon: float = 10_000,
+        proposal: str = "policy",
+        max_grad_norm: float | None = 1.0,
+        **kwargs: Any,
+    ) -> None:
+        check_number("target_kl", target_kl, low=0.0, low_open=True, allow_none=True)
+        check_number("kl_horizon", kl_horizon, low=0.0, low_open=True)
+        self.target_kl, self.kl_horizon = target_kl, kl_horizon
+        self.proposal = check_choice("proposal", proposal, PROPOSALS)
+        self._proposal_net: Any = None
+        super().__init__(policy, env, learning_rate, batch_size, c, max_grad_norm, **kwargs)
+
+    def _setup_kl_coefficient(self) -> None:
+        c = self.c
+        if c is None and self.env is not None:
+            c = float(self.env.get_attr("c")[0])
+        if c is not None:
+            self.kl_coef = KLCoefficient(c, self.target_kl, horizon=self.kl_horizon)
+            self.c = self.kl_coef.value
+
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), "_proposal_net"]
+
+    # ------------------------------------------------------------------ acting with the proposal
+    def act(self, obs: dict[str, th.Tensor], state: Any) -> tuple[th.Tensor, th.Tensor, Any]:
+        if self.proposal == "policy":
+            return super().act(obs, state)
+        if self._proposal_net is None:
+            self._proposal_net = copy.deepcopy(self.policy).requires_grad_(False)
+        log_pi, state_after = self._proposal_net.recurrent_log_probs(obs, state)
+        return th.multinomial(log_pi.exp(), 1).squeeze(1), log_pi, state_after
+
+    # ------------------------------------------------------------------ the update
+    def train(self, episodes: list[Episode]) -> None:  # type: ignore[override]
+        batch = Episodes.stack(episodes, self.device)
+        assert batch.behaviour_log_prob is not None, "the collector records the proposal's log-probabilities"
+        mask = batch.mask
+        log_pi, _ = self.policy.unroll(batch.inputs)
+        seq_log_pi = (log_pi.gather(2, batch.actions.unsqueeze(2)).squeeze(2) * mask).sum(dim=1)
+        seq_log_q = (batch.behaviour_log_prob * mask).sum(dim=1)
+        c = self.kl_coef.value  # type: ignore[union-attr]
+        log_target = compose((batch.prior_log_prob * mask).sum(dim=1), batch.domain_return(), c, batch.prior_weight)
+        weights = dpg_weights(log_target, seq_log_q, seq_log_pi)
+        with th.no_grad():
+            importance = th.softmax(log_target - seq_log_q, dim=0)
+            closer = float((importance * (seq_log_q - seq_log_pi)).sum())  # KL(π*‖q) − KL(π*‖π_θ), estimated
+            kl, entropy = kl_and_entropy(log_pi, batch.prior_log_probs[:, :-1])
+            steps = mask.sum()
+            kl_per_step = float((kl * mask).sum() / steps)
+            ess = float(1.0 / (importance**2).sum())
+        loss = -(weights * seq_log_pi).sum()
+        self._gradient_step(loss)
+        if self.kl_coef is not None and self.kl_coef.adaptive:
+            self.c = self.kl_coef.update(kl_per_step, int(steps))
+        if self.proposal == "frozen" and (self._proposal_net is None or closer > 0):
+            self._proposal_net = copy.deepcopy(self.policy).requires_grad_(False)
+            self.logger.record("train/proposal_updates", 1)
+        self.logger.record("train/loss", loss.item())
+        self.logger.record("train/ess", ess)
+        self.logger.record("train/kl_prior", kl_per_step)
+        self.logger.record("train/entropy", float((entropy * mask).sum() / steps))
+        self.logger.record("train/c", self.kl_coef.value)  # type: ignore[union-attr]
+        self.logger.record("train/score", batch.domain_return().mean().item())
