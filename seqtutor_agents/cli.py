@@ -55,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="number of samples")
         p.add_argument("--seed", type=parse_int, default=0, help="sampling seed")
         p.add_argument("--out", default=None if name == "evaluate" else "samples", help="output folder")
+        if name == "sample":
+            p.add_argument("--yes", action="store_true",
+                           help="write even when the estimate exceeds 2 GB or 30 minutes (never beyond the free disk)")
 
     p = sub.add_parser("optimum", help="the exact optimum π* ∝ p·exp(R/c) of an env's objective, by importance sampling",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -143,34 +146,70 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _sample_or_evaluate(args) -> None:
-    from .evaluation import episodes_of, evaluation_report, write_samples
-    from .training import json_default
-
     if args.num < 1:
         raise ConfigError(f"-n must be >= 1, got {args.num}")
     if not 0 <= args.seed < 2**32:
         raise ConfigError(f"--seed must be in [0, 2**32), got {args.seed}")
-    model, env_id, env_kwargs, label = _policy_source(args)
+    from .outputs import output_folder
+
+    existed = args.out is not None and Path(args.out).exists()
+    out = output_folder(args.out) if args.out else None  # before any work: a bad --out fails at once
+    try:
+        model, env_id, env_kwargs, label = _policy_source(args)
+        if args.command == "sample":
+            _sample(args, model, env_id, env_kwargs, label, out)
+        else:
+            _evaluate(args, model, env_id, env_kwargs, label, out)
+    except ConfigError:
+        if out is not None and not existed and not any(out.iterdir()):
+            out.rmdir()  # a refused job leaves no empty folder behind
+        raise
+
+
+def _evaluate(args, model, env_id: str, env_kwargs: dict[str, Any], label: str, out: Path | None) -> None:
+    from .evaluation import episodes_of, evaluation_report
+    from .outputs import writing
+    from .training import json_default
+
     batch = episodes_of(model, env_id, args.num, args.seed, env_kwargs)
-    if args.command == "sample":
-        written = write_samples(batch, env_id, Path(args.out), label)
-        for key, value in written.items():
-            if isinstance(value, list):
-                print(f"{len(value)} {key} files in {args.out}")
-            elif key not in ("label", "env_id"):
-                print(f"{key}: {value}")
-        return
     prior = episodes_of(None, env_id, args.num, args.seed, env_kwargs, progress=False) if model is not None else None
     result, table = evaluation_report(batch, env_id, label, prior)
     print(table)
-    if args.out:
+    if out is not None:
         from seqtutor_envs.io import atomic_write_text
 
-        out = Path(args.out)
-        atomic_write_text(out / "evaluation.md", table)
-        atomic_write_text(out / "evaluation.json", json.dumps(result, indent=2, default=json_default))
+        with writing(out):
+            atomic_write_text(out / "evaluation.md", table)
+            atomic_write_text(out / "evaluation.json", json.dumps(result, indent=2, default=json_default))
         print(f"written to {out / 'evaluation.md'} and {out / 'evaluation.json'}")
 
+
+def _sample(args, model, env_id: str, env_kwargs: dict[str, Any], label: str, out: Path) -> None:
+    """Write ``args.num`` samples, after sizing the job on a few of them (:func:`~seqtutor_agents.outputs.check_budget`)."""
+    import tempfile
+    import time
+
+    from .evaluation import episodes_of, write_samples
+    from .outputs import check_budget, folder_bytes, writing
+
+    probe_n = min(args.num, 8)
+    started = time.perf_counter()
+    probe = episodes_of(model, env_id, probe_n, args.seed, env_kwargs, progress=False)
+    sampled = time.perf_counter()
+    # The probe is written to the temp folder: the output's disk may not even hold the probe.
+    with writing(Path(tempfile.gettempdir())), tempfile.TemporaryDirectory(prefix="seqtutor-size-") as scratch:
+        write_samples(probe, env_id, Path(scratch), label)
+        size = folder_bytes(Path(scratch)) / probe_n * args.num
+    seconds = (time.perf_counter() - sampled) / probe_n * args.num + (sampled - started) / probe_n * args.num
+    check_budget(f"{args.num:,} samples", out, size, seconds, args.yes)
+    batch = episodes_of(model, env_id, args.num, args.seed, env_kwargs)
+    with writing(out):
+        written = write_samples(batch, env_id, out, label)
+    for key, value in written.items():
+        if isinstance(value, list):
+            print(f"{len(value)} {key} files in {out}")
+        elif key not in ("label", "env_id"):
+            print(f"{key}: {value}")
 
 
 def _optimum(args) -> None:
@@ -181,6 +220,7 @@ def _optimum(args) -> None:
     from seqtutor_envs.optimum import optimum_curve, sample_prior
 
     from .config_args import parse_key_value
+    from .outputs import output_folder, writing
 
     if args.env not in env_ids():
         raise ConfigError(f"--env {args.env!r} is not a seqtutor env; choose one of {', '.join(env_ids())}")
@@ -188,6 +228,10 @@ def _optimum(args) -> None:
         raise ConfigError("give at least one --cs value or --target-kl")
     if args.num < 1:
         raise ConfigError(f"-n must be >= 1, got {args.num}")
+    out = Path(args.out)
+    if out.is_dir():
+        raise ConfigError(f"--out {out}: is a folder; give a CSV file name")
+    output_folder(out.parent, flag="the folder of --out")
     env_kwargs = dict(parse_key_value(kv) for kv in args.env_kwarg)
     prior_weight = float(env_kwargs.get("prior_weight", 1.0))
     sample = sample_prior(args.env, args.num, args.seed, env_kwargs, cache=not args.no_cache)
@@ -201,7 +245,8 @@ def _optimum(args) -> None:
     writer = csv.DictWriter(stream, fieldnames=header)
     writer.writeheader()
     writer.writerows(rows)
-    atomic_write_text(args.out, stream.getvalue())
+    with writing(out.parent):
+        atomic_write_text(out, stream.getvalue())
     print(f"{len(rows)} points of π* from {sample.n:,} prior samples written to {args.out}")
 
 

@@ -88,6 +88,39 @@ def check_unknown_kwargs(env_id: str, unknown: dict[str, Any], accepted: Sequenc
         )
 
 
+#: Longest episode an env accepts. Every observation carries the whole sequence so far, so one
+#: episode's observations hold ``L (L + 1)`` tokens: at L = 1024 that is 8 MB per episode in int64,
+#: at 4096 it is 134 MB, and replay buffers keep thousands of episodes.
+MAX_SEQUENCE_LENGTH = 1024
+
+
+def check_sequence_length(name: str, value: Any, low: int) -> int:
+    """An episode length in ``[low, MAX_SEQUENCE_LENGTH]``, or a ``ValueError`` saying why not."""
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    if value > MAX_SEQUENCE_LENGTH:
+        per_episode = int(value) * (int(value) + 1) * 8
+        raise ValueError(
+            f"{name} must be <= {MAX_SEQUENCE_LENGTH}, got {value}: every observation carries the whole sequence "
+            f"so far, so one episode's observations would take {per_episode / 1e6:,.0f} MB"
+        )
+    return int(value)
+
+
+class RenderModes(list):
+    """An env's ``metadata["render_modes"]`` that refuses a render mode that is not a string.
+
+    ``gym.make`` tests ``render_mode not in metadata["render_modes"]`` and then calls string methods
+    on it before the env is built, so ``render_mode=1`` would end in an ``AttributeError`` inside
+    Gymnasium; the membership test is the first place the env can name the bad argument.
+    """
+
+    def __contains__(self, mode: object) -> bool:
+        if not isinstance(mode, str):
+            raise ValueError(f"render_mode must be one of {list(self)} or None, got {mode!r}")
+        return super().__contains__(mode)
+
+
 def check_num_envs(num_envs: Any) -> int:
     """``num_envs`` as an int, or a ``ValueError`` naming the bad value."""
     if not isinstance(num_envs, (int, np.integer)) or isinstance(num_envs, bool) or num_envs < 1:
@@ -105,10 +138,11 @@ def check_actions(actions: Any, num_actions: int, shape: tuple[int, ...]) -> np.
             array = array.astype(np.int64)
         else:
             raise ValueError(f"actions must be integers in [0, {num_actions}), got {actions!r}")
-    array = array.astype(np.int64, copy=False)
+    # Range-check before the cast to int64: a uint64 above 2**63 - 1 would wrap to a negative number
+    # and be reported as one.
     bad = (array < 0) | (array >= num_actions)
     if np.any(bad):
         raise ValueError(
             f"invalid action {array[bad][0]}: expected an integer in [0, {num_actions}) (Discrete({num_actions}))"
         )
-    return array
+    return array.astype(np.int64, copy=False)

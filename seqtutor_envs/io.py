@@ -42,8 +42,10 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None], suffix: 
             os.fsync(f.fileno())
         os.chmod(tmp_name, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual permissions
         os.replace(tmp_name, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp_name).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.filename is None:
+            exc.filename = str(path)  # a failed write() names no file; name the one being written
         raise
     return path
 

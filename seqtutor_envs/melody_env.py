@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .checks import check_num_envs, check_unknown_kwargs
+from .checks import check_num_envs, check_sequence_length, check_unknown_kwargs
 from .prior import load_frozen_prior
 from .sequence_env import SequenceEnv, SequenceVectorEnv
 from .task import SequenceTask, TaskStep
@@ -39,8 +39,7 @@ class MelodyTask(SequenceTask):
     option_keys = ("primer",)
 
     def __init__(self, num_envs: int, composition_length: int) -> None:
-        if not isinstance(composition_length, (int, np.integer)) or composition_length < 8:
-            raise ValueError(f"composition_length must be an integer >= 8, got {composition_length!r}")
+        composition_length = check_sequence_length("composition_length", composition_length, 8)
         super().__init__(num_envs, int(composition_length), enc.VOCAB_SIZE, pad_token=enc.VOCAB_SIZE)
         self.rules = MusicTheoryRules(num_envs, composition_length=int(composition_length))
 

@@ -11,7 +11,7 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from .checks import check_actions, check_options, check_seed, check_vector_seeds
+from .checks import RenderModes, check_actions, check_options, check_seed, check_vector_seeds
 from .core import SequenceCore
 from .prior import FrozenStepper
 from .reward import C, DOMAIN_REWARD, PRIOR_LOG_PROB, PRIOR_WEIGHT, REWARD_TERMS, STEP_INFO_KEYS
@@ -31,7 +31,7 @@ class _OnCore:
 
     def _setup_core(self, task: SequenceTask, stepper: FrozenStepper, c: float, prior_weight: float,
                     render_mode: str | None) -> None:
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+        if render_mode is not None and (not isinstance(render_mode, str) or render_mode not in self.metadata["render_modes"]):
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
         self.render_mode = render_mode
         self.task = task
@@ -50,7 +50,7 @@ class _OnCore:
 class SequenceEnv(_OnCore, gym.Env):
     """A single sequence-generation episode on a frozen prior (see the module docstring)."""
 
-    metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
+    metadata = {"render_modes": RenderModes(["ansi", "rgb_array"]), "render_fps": 4}
 
     def __init__(self, task: SequenceTask, stepper: FrozenStepper, c: float, prior_weight: float, render_mode: str | None) -> None:
         self._setup_core(task, stepper, c, prior_weight, render_mode)
@@ -126,7 +126,7 @@ class SequenceVectorEnv(_OnCore, VectorEnv):
     ``info["final_info"]`` hold the last observation and info, as SB3's VecEnv convention needs).
     """
 
-    metadata = {"render_modes": ["ansi", "rgb_array"], "autoreset_mode": AutoresetMode.NEXT_STEP}
+    metadata = {"render_modes": RenderModes(["ansi", "rgb_array"]), "autoreset_mode": AutoresetMode.NEXT_STEP}
 
     def __init__(
         self,

@@ -9,7 +9,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from .checks import check_num_envs, check_unknown_kwargs
+from .checks import check_num_envs, check_sequence_length, check_unknown_kwargs
 from .prior import load_frozen_prior
 from .sequence_env import SequenceEnv, SequenceVectorEnv
 from .task import SequenceTask, TaskStep
@@ -80,8 +80,7 @@ class SmilesTask(SequenceTask):
 
     def __init__(self, num_envs: int, vocab: Vocabulary, max_length: int, objective: Objective,
                  scoring_workers: int = 0) -> None:
-        if not isinstance(max_length, (int, np.integer)) or max_length < 2:
-            raise ValueError(f"max_length must be an integer >= 2, got {max_length!r}")
+        max_length = check_sequence_length("max_length", max_length, 2)
         super().__init__(num_envs, int(max_length), vocab.num_actions, pad_token=vocab.pad_id)
         self.scoring_workers = scoring_workers
         self.vocab = vocab

@@ -27,12 +27,15 @@ from __future__ import annotations
 import inspect
 import io
 import json
+import pickle
+import re
 import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch as th
 from stable_baselines3.common.base_class import BaseAlgorithm
 
 from seqtutor_envs.io import atomic_write, atomic_write_bytes, atomic_write_text
@@ -186,11 +189,29 @@ def load_model(
     custom.setdefault(ALGORITHM_KEY, None)
     try:
         model = BaseAlgorithm.load.__func__(cls, path, env=env, device=device, custom_objects=custom, **kwargs)  # type: ignore[attr-defined]
+    except pickle.UnpicklingError:
+        raise UnsafeModelError(_pickled_member(path)) from None
     except (KeyError, RuntimeError, TypeError, AttributeError) as exc:
         raise ModelFileError(f"{path} does not hold a usable {cls.__name__} model: {type(exc).__name__}: {exc}") from exc
     for key in (SAFE_FIELDS_KEY, ALGORITHM_KEY):
         model.__dict__.pop(key, None)
     return model
+
+
+def _pickled_member(path: Path) -> str:
+    """Name the ``.pth`` member of a model zip that ``torch.load(weights_only=True)`` refuses, and why."""
+    with zipfile.ZipFile(path) as archive:
+        for name in archive.namelist():
+            if not name.endswith(".pth"):
+                continue
+            try:
+                th.load(io.BytesIO(archive.read(name)), map_location="cpu", weights_only=True)
+            except pickle.UnpicklingError as exc:
+                found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+                what = f"pickled objects ({found.group(1)})" if found else "pickled objects"
+                return (f"{path}: {name} holds {what}, not plain tensors; seqtutor loads weights only "
+                        f"(torch.load(weights_only=True)) and will not unpickle it")
+    return f"{path}: a member is not a plain tensor file; seqtutor will not unpickle it"
 
 
 class SafeLoadMixin:

@@ -350,9 +350,8 @@ class SequenceTutorAlgorithm(SafeLoadMixin, OffPolicyAlgorithm):
                 self._episode_num += 1
                 if log_interval is not None and self._episode_num % (log_interval * n) == 0:
                     self.dump_logs()
-        if num_collected_steps:
-            steps = num_collected_steps * n
-            self.c = self.kl_coef.update(kl_sum / steps, steps)  # type: ignore[union-attr]
+        if num_collected_steps:  # pooled until every env has ended an episode (see KLCoefficient.observe)
+            self.c = self.kl_coef.observe(kl_sum, num_collected_steps * n, num_collected_episodes, n)  # type: ignore[union-attr]
         callback.on_rollout_end()
         return RolloutReturn(num_collected_steps * n, num_collected_episodes, True)
 

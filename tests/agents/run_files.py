@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import os
+import shutil
+import subprocess
 import zipfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
+
+import pytest
 
 from seqtutor_agents.run_folder import MANIFEST, _sha256, list_checkpoints
 
@@ -61,3 +67,18 @@ def tamper_run(run: Path, edit: Callable[[dict[str, Any]], None]) -> None:
         edit_model_data(model_zip, edit)
     for checkpoint in list_checkpoints(run):
         reseal(checkpoint.path)
+
+
+@contextlib.contextmanager
+def mounted_tmpfs(mount: Path, options: str) -> Iterator[Path]:
+    """A tmpfs mounted at ``mount`` with ``options`` (e.g. ``size=24m`` or ``ro``); skips unless root."""
+    mount.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("this test mounts a tmpfs, which needs root")
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mount)], capture_output=True)
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)

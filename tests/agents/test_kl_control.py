@@ -87,3 +87,25 @@ def test_without_c_the_learner_takes_the_envs_and_keeps_it():
     model = PsiLearning("RecurrentQPolicy", env, learning_starts=32, train_freq=1, seed=0)
     model.learn(400)
     assert model.c == 0.5 and model.kl_coef.value == 0.5
+
+
+def test_pooling_tracks_the_mean_kl_where_per_batch_clipped_updates_drift():
+    """Synchronised envs: each collection sees 4 positions of a 32-step episode, whose KL differs by position.
+
+    The mean KL (0.12) is above the target (0.1), so c must rise; most positions are below the
+    target, and clipped per-batch errors average to a fall (the drift measured on melody).
+    """
+    per_position = np.full(32, 0.06)
+    per_position[[0, 2, 4]] = [0.8, 0.7, 0.6]  # a few positions cost most (measured on melody: 0.40, 0.52, 0.33)
+    assert per_position.mean() == pytest.approx(0.12, abs=0.005)
+    n_envs, collect = 32, 4
+    pooled, per_batch = KLCoefficient(10.0, target=0.1), KLCoefficient(10.0, target=0.1)
+    for _ in range(50):  # 50 episodes
+        for start in range(0, 32, collect):
+            kl = per_position[start:start + collect].mean()
+            steps = collect * n_envs
+            ended = n_envs if start + collect == 32 else 0
+            pooled.observe(kl * steps, steps, ended, min_episodes=n_envs)
+            per_batch.update(kl, steps)
+    assert pooled.value > 10.0 * math.exp(0.19 * 50 * 1024 / pooled.horizon)  # the full clipped step, every episode
+    assert per_batch.value < 10.0  # what the learners did before pooling

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from run_files import checkpoint_step, newest_checkpoint, reseal
+from run_files import checkpoint_step, mounted_tmpfs, newest_checkpoint, reseal
 
 from seqtutor_agents import run_folder
 from seqtutor_agents.cli import main
@@ -225,15 +225,8 @@ def test_stale_temp_files_are_cleaned_on_start(two_checkpoints):
 @pytest.fixture
 def small_disk(tmp_path) -> Path:
     """A 24 MiB tmpfs (root only)."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("the full-disk tests mount a tmpfs, which needs root")
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(mount)], capture_output=True)
-    if proc.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.decode().strip()}")
-    yield mount
-    subprocess.run(["umount", "-l", str(mount)], check=False)
+    with mounted_tmpfs(tmp_path / "disk", "size=24m") as mount:
+        yield mount
 
 
 def fill(disk: Path) -> Path:

@@ -1,0 +1,114 @@
+"""Output folders of the CLI's jobs: checked before any work, sized before they are filled.
+
+Every failure here is a :class:`~seqtutor_agents.config_args.ConfigError` -- one line naming the path
+and what is wrong, exit code 2 from the CLI -- never a traceback:
+
+* :func:`output_folder`: the folder exists or can be made, is a folder, and takes a file;
+* :func:`check_budget`: the work's estimated size fits the free disk (always) and a stated bound
+  (unless the user said ``--yes``), and its estimated time fits a stated bound (likewise);
+* :func:`writing`: an ``OSError`` while writing (a full disk, above all) names the file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+from .run_folder import ConfigError
+
+#: Outputs above this many bytes need ``--yes``.
+SIZE_BOUND = 2_000_000_000
+#: Jobs estimated to take longer than this many seconds need ``--yes``.
+TIME_BOUND = 30 * 60
+
+
+def output_folder(path: str | os.PathLike, flag: str = "--out") -> Path:
+    """``path`` as a folder that exists and takes a new file.
+
+    :raises ConfigError: ``path`` (or a folder above it) is a file, or the folder cannot be made or
+        written (read-only file system, permissions, full disk).
+    """
+    out = Path(path)
+    for ancestor in (out, *out.parents):
+        if ancestor.exists():
+            if not ancestor.is_dir():
+                what = "is a file" if ancestor == out else f"cannot be made: {ancestor} is a file"
+                raise ConfigError(f"{flag} {out}: {what}, not a folder")
+            break
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".seqtutor-probe-"):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"{flag} {out}: cannot write there ({_cause(exc, out)})") from None
+    return out
+
+
+def _cause(exc: OSError, path: Path) -> str:
+    if exc.errno == errno.ENOSPC:
+        return f"the disk is full, {free_bytes(path):,} bytes free"
+    return exc.strerror or str(exc)
+
+
+def free_bytes(path: Path) -> int:
+    """Free bytes on the file system that holds ``path`` (or its nearest existing folder)."""
+    for folder in (path, *path.parents):
+        if folder.exists():
+            return shutil.disk_usage(folder).free
+    return shutil.disk_usage(".").free
+
+
+def folder_bytes(path: Path) -> int:
+    """Total size of the files under ``path``."""
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def check_budget(what: str, out: Path, size: float, seconds: float, yes: bool) -> None:
+    """Refuse work that cannot fit.
+
+    :param what: the job, as the message should name it (e.g. ``"100,000 melody samples"``).
+    :param out: where it writes.
+    :param size: estimated bytes written.
+    :param seconds: estimated run time.
+    :param yes: the user accepted outputs above :data:`SIZE_BOUND` and times above :data:`TIME_BOUND`.
+    :raises ConfigError: the estimate exceeds the free disk, or a bound without ``yes``.
+    """
+    free = free_bytes(out)
+    estimate = f"{what} would write about {_human(size)} to {out} and take about {_duration(seconds)}"
+    if size > free:
+        raise ConfigError(f"{estimate}, but only {_human(free)} is free there; write fewer or elsewhere")
+    if not yes and size > SIZE_BOUND:
+        raise ConfigError(f"{estimate} (over {_human(SIZE_BOUND)}); write fewer, or pass --yes")
+    if not yes and seconds > TIME_BOUND:
+        raise ConfigError(f"{estimate} (over {_duration(TIME_BOUND)}); ask for fewer, or pass --yes")
+
+
+@contextlib.contextmanager
+def writing(out: Path) -> Iterator[None]:
+    """Turn an ``OSError`` while writing under ``out`` into a :class:`ConfigError` naming the file."""
+    try:
+        yield
+    except OSError as exc:
+        target = Path(exc.filename) if exc.filename else out
+        raise ConfigError(f"cannot write {target}: {_cause(exc, target)}") from None
+
+
+def _human(size: float) -> str:
+    for unit in ("bytes", "KB", "MB", "GB", "TB"):
+        if size < 1000 or unit == "TB":
+            return f"{size:,.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1000
+    raise AssertionError
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
