@@ -13,7 +13,7 @@ pitch-class histograms to those of π* at the trial's (final) c. Writes ``<out>.
 return vs KL, with π*'s curve) and ``<out>_texture.png`` (duration and pitch-class TV to the
 corpus, distinct openings, rest share vs KL), one line per learner with the seed spread.
 
-    python -m benchmarks.frontier --target-kls 0.1 0.25 0.5 1 --cs 0.25 0.5 1 2 4 8 --seeds 0 1 2
+    python -m benchmarks.frontier --target-kls 0.05 0.1 0.15 --dap-cs 4 8 16 --cs 2 --seeds 0 1 2
 """
 
 from __future__ import annotations
@@ -65,6 +65,9 @@ def add_optimum_columns(rows: list[dict[str, Any]], sample: Any, points: list[An
         row["optimum_return_at_kl"] = best
         row["optimality_ratio"] = row["domain_return"] / best if best > 0 else math.nan
         row["kl_overspend"] = row["kl"] / needed if needed > 0 else math.nan
+        target = float(row.get("target_kl") or 0.0)
+        row["minutes_to_0.8"] = (minutes_to_ratio(Path(row["run"]), points, 0.8, min_kl=0.5 * target)
+                                 if row.get("run") else math.nan)
         c = float(row.get("final_c") or row.get("c") or math.nan)
         samples = Path(row.get("run", "")) / SAMPLES_FILE
         if not (c > 0 and samples.is_file()):
@@ -77,6 +80,39 @@ def add_optimum_columns(rows: list[dict[str, Any]], sample: Any, points: list[An
         row["optimum_reliable_at_c"] = optimum.reliable
         row["duration_tv_to_optimum"] = tv(duration_histogram(comps), duration_histogram(reference))
         row["pitch_class_tv_to_optimum"] = tv(pitch_class_histogram(comps), pitch_class_histogram(reference))
+
+
+def minutes_to_ratio(run: Path, points: list[Any], ratio: float = 0.8, min_kl: float = 0.0, windows: int = 3) -> float:
+    """Wall minutes of training until the acting policy earned ``ratio`` of π*'s return at its KL.
+
+    Read from the run's training log (``logs/progress.csv``): per log window, the domain return per
+    episode (``rollout/domain_reward`` x ``rollout/ep_len_mean``) against π*'s at the window's exact
+    KL (``rollout/kl_prior``). For Ψ and G (Boltzmann at T = 1) and the policy-gradient learners the
+    acting policy is the learnt one. Reached means ``windows`` windows in a row at the ratio with a
+    KL of at least ``min_kl`` (near the prior π*'s return is close to 0, where one noisy window
+    would pass). NaN when never reached, or when the log lacks these figures (stock SB3 learners)
+    or the KL lies outside π*'s reliable range.
+    """
+    import csv
+
+    from seqtutor_envs.optimum import interpolate
+
+    log = run / "logs" / "progress.csv"
+    if not log.is_file():
+        return math.nan
+    streak = 0
+    with open(log, newline="") as f:
+        for entry in csv.DictReader(f):
+            try:
+                kl, reward = float(entry["rollout/kl_prior"]), float(entry["rollout/domain_reward"])
+                length, elapsed = float(entry.get("rollout/ep_len_mean") or 32), float(entry["time/time_elapsed"])
+            except (KeyError, TypeError, ValueError):
+                continue
+            best = interpolate(points, "kl_per_step", "domain_return", kl)
+            streak = streak + 1 if kl >= min_kl and best > 0 and reward * length >= ratio * best else 0
+            if streak == windows:
+                return elapsed / 60.0
+    return math.nan
 
 
 def setting_label(row: dict[str, Any]) -> str:
@@ -218,13 +254,14 @@ def report(rows: list[dict[str, Any]], out: Path, note: str, points: list[Any] |
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--algos", nargs="+", default=["q", "psi", "g", "klppo", "dap", "ppo", "dqn"])
-    parser.add_argument("--target-kls", nargs="*", type=float, default=[0.1, 0.25, 0.5, 1.0],
+    parser.add_argument("--algos", nargs="+", default=["q", "psi", "g", "dpg", "klppo", "dap", "ppo", "dqn"])
+    parser.add_argument("--target-kls", nargs="*", type=float, default=[0.05, 0.1, 0.15],
                         help="KL targets of the learners that adapt their KL weight (q, psi, g, klppo)")
-    parser.add_argument("--initial-c", type=float, default=1.0, help="c that KL-target runs start from")
-    parser.add_argument("--cs", nargs="*", type=float, default=[0.25, 0.5, 1, 2, 4, 8],
+    parser.add_argument("--initial-c", type=float, default=None,
+                        help="c that KL-target runs start from (default: the env's, 10)")
+    parser.add_argument("--cs", nargs="*", type=float, default=[2.0],
                         help="fixed values of c of the learners without a KL target (ppo, dqn)")
-    parser.add_argument("--dap-cs", nargs="*", type=float, default=[0.5, 2, 8, 32],
+    parser.add_argument("--dap-cs", nargs="*", type=float, default=[4, 8, 16],
                         help="values of c of DAP (sigma = 1/c multiplies the whole episode's return)")
     parser.add_argument("--tutor-cs", nargs="*", type=float, default=[],
                         help="fixed values of c for the KL-targeted learners too (default: none)")
@@ -233,7 +270,7 @@ def main() -> None:
                         help="seeds of the stock SB3 learners (default: --seeds)")
     parser.add_argument("--algo-kwarg", action="append", default=[], metavar="KEY=VALUE",
                         help="Sequence Tutor hyperparameter for every trial (JSON value)")
-    parser.add_argument("--steps", type=int, default=800_000)
+    parser.add_argument("--steps", type=int, default=1_000_000)
     parser.add_argument("--episodes", type=int, default=2_000)
     parser.add_argument("--backend", choices=["auto", "local", "ray"], default="auto")
     parser.add_argument("--address", default=None, help="Ray cluster address (default: a local Ray)")

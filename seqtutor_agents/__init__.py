@@ -13,20 +13,43 @@
   CLI, the demo and the benchmarks.
 """
 
-from seqtutor_agents.common.extractors import SeqTutorExtractor
-from seqtutor_agents.common.vec_env import SeqTutorVecEnv, make_sb3_vec_env
-from seqtutor_agents.policy_gradient import DAP, DPG, KLPPO, PriorLSTMPolicy
-from seqtutor_agents.sequence_tutor import (
-    EpisodeReplayBuffer,
-    GLearning,
-    PriorQLearning,
-    PsiLearning,
-    RecurrentQPolicy,
-    TransitionReplayBuffer,
-)
+import importlib
+from typing import Any
 
-#: Sequence Tutor's learners by short name (``seqtutor train --algo``).
-ALGORITHMS = {"q": PriorQLearning, "psi": PsiLearning, "g": GLearning}
+#: Public names and the modules that define them, imported on first use (PEP 562): the command
+#: line imports this package, and torch / Stable-Baselines3 take seconds to import.
+_EXPORTS = {
+    "SeqTutorExtractor": "seqtutor_agents.common.extractors",
+    "SeqTutorVecEnv": "seqtutor_agents.common.vec_env",
+    "make_sb3_vec_env": "seqtutor_agents.common.vec_env",
+    "DAP": "seqtutor_agents.policy_gradient",
+    "DPG": "seqtutor_agents.policy_gradient",
+    "KLPPO": "seqtutor_agents.policy_gradient",
+    "PriorLSTMPolicy": "seqtutor_agents.policy_gradient",
+    "EpisodeReplayBuffer": "seqtutor_agents.sequence_tutor",
+    "GLearning": "seqtutor_agents.sequence_tutor",
+    "PriorQLearning": "seqtutor_agents.sequence_tutor",
+    "PsiLearning": "seqtutor_agents.sequence_tutor",
+    "RecurrentQPolicy": "seqtutor_agents.sequence_tutor",
+    "TransitionReplayBuffer": "seqtutor_agents.sequence_tutor",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ALGORITHMS":  # Sequence Tutor's learners by short name (``seqtutor train --algo``)
+        from seqtutor_agents.sequence_tutor import GLearning, PriorQLearning, PsiLearning
+
+        return {"q": PriorQLearning, "psi": PsiLearning, "g": GLearning}
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'seqtutor_agents' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS, "ALGORITHMS"])
+
 
 __all__ = [
     "ALGORITHMS",

@@ -23,9 +23,21 @@ from typing import Any, Sequence
 from seqtutor_envs.domains import env_ids
 
 from .config_args import add_dataclass_arguments, explicit_values, parse_int
-from .training import DEFAULT_ENV, ConfigError, TrainConfig
+from .config import DEFAULT_ENV, TrainConfig
+from .run_folder import ConfigError
 
 TRAIN_FLAGS = {"env_id": "--env", "env_kwargs": "--env-kwarg", "algo_kwargs": "--algo-kwarg"}
+
+
+class DefaultsFormatter(argparse.HelpFormatter):
+    """Help that states each option's default, unless the help text already says it or there is none to say."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if (action.option_strings and not any(action.default is v for v in (None, False, True, argparse.SUPPRESS))
+                and "default" not in text):
+            text += (" " if text else "") + "(default: %(default)s)"
+        return text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="seqtutor", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("pretrain", help="MLE pre-training of a prior")
+    p = sub.add_parser("pretrain", help="MLE pre-training of a prior", formatter_class=DefaultsFormatter)
     add_pretrain_arguments(p)
 
     p = sub.add_parser("train", help="fine-tune a prior with RL on a seqtutor env")
@@ -46,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     for name, helptext in (("sample", "write samples (MIDI + WAV + piano roll, or SMILES + molecule grid)"),
                            ("evaluate", "statistics table of samples (markdown + JSON)")):
-        p = sub.add_parser(name, help=helptext)
+        p = sub.add_parser(name, help=helptext, formatter_class=DefaultsFormatter)
         src = p.add_mutually_exclusive_group(required=True)
         src.add_argument("--run", help="a run folder written by `seqtutor train`")
         src.add_argument("--prior", action="store_true", help="sample the env's prior itself")
@@ -54,13 +66,15 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("-n", "--num", type=parse_int, default=10 if name == "sample" else 10_000,
                        help="number of samples")
         p.add_argument("--seed", type=parse_int, default=0, help="sampling seed")
-        p.add_argument("--out", default=None if name == "evaluate" else "samples", help="output folder")
+        p.add_argument("--out", default=None, help="output folder" + (
+            " (default: <run>/samples with --run, ./samples with --prior)" if name == "sample" else
+            " for evaluation.md and evaluation.json (default: print only)"))
         if name == "sample":
             p.add_argument("--yes", action="store_true",
                            help="write even when the estimate exceeds 2 GB or 30 minutes (never beyond the free disk)")
 
     p = sub.add_parser("optimum", help="the exact optimum π* ∝ p·exp(R/c) of an env's objective, by importance sampling",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                       formatter_class=DefaultsFormatter)
     p.add_argument("--env", default=DEFAULT_ENV, help=f"env id ({', '.join(env_ids())})")
     p.add_argument("--cs", nargs="*", type=float, default=[], help="values of c")
     p.add_argument("--target-kl", nargs="*", type=float, default=[], dest="target_kls",
@@ -73,7 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-cache", action="store_true", help="draw the prior samples again even if cached")
     p.add_argument("--out", required=True, help="CSV file: one row per point")
 
-    p = sub.add_parser("demo", help="fine-tune the Note RNN and write MIDI, audio, plots and Table 1")
+    p = sub.add_parser("demo", help="fine-tune the Note RNN and write MIDI, audio, plots and Table 1",
+                       formatter_class=DefaultsFormatter)
     p.add_argument("--out", default="runs/demo", help="output folder")
     p.add_argument("--steps", type=parse_int, default=None, help="env steps (default: the demo's budget)")
     p.add_argument("--seed", type=parse_int, default=0, help="training and sampling seed")
@@ -152,6 +167,8 @@ def _sample_or_evaluate(args) -> None:
         raise ConfigError(f"--seed must be in [0, 2**32), got {args.seed}")
     from .outputs import output_folder
 
+    if args.command == "sample" and args.out is None:
+        args.out = str(Path(args.run) / "samples") if args.run else "samples"
     existed = args.out is not None and Path(args.out).exists()
     out = output_folder(args.out) if args.out else None  # before any work: a bad --out fails at once
     try:

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import argparse
 import math
-from typing import Callable, Sequence
+import os
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
 from .domains import domain_named, domains
-from .pretrain import PretrainConfig, PretrainInputError, PretrainResult, check_output_path, pretrain
-from .prior import PriorConfig
+from .pretrain_config import PretrainConfig, PretrainInputError, check_output_path
+
+if TYPE_CHECKING:
+    from .pretrain import PretrainResult
 
 
 def pretrainable_domains() -> list[str]:
@@ -79,39 +82,56 @@ def add_pretrain_arguments(parser) -> None:
     parser.add_argument("--out", required=True, type=_output_path,
                         help="where to write the prior (.pt); its folder must be writable (checked before training)")
     parser.add_argument("--data", default=None, help="corpus file (default: the domain's default corpus)")
-    parser.add_argument("--hidden-size", type=_positive_int, default=None, help="LSTM cells per layer")
-    parser.add_argument("--num-layers", type=_positive_int, default=None, help="stacked LSTM layers")
+    parser.add_argument("--hidden-size", type=_positive_int, default=None, help="LSTM cells per layer (default: domain's)")
+    parser.add_argument("--num-layers", type=_positive_int, default=None, help="stacked LSTM layers (default: domain's)")
     parser.add_argument("--embedding-dim", type=_positive_int, default=None,
                         help="token embedding size (default: domain's)")
-    parser.add_argument("--dropout", type=_float_in(0, 1, False, True), default=0.0)
-    parser.add_argument("--max-epochs", type=_positive_int, default=PretrainConfig.max_epochs)
-    parser.add_argument("--batch-size", type=_positive_int, default=PretrainConfig.batch_size)
-    parser.add_argument("--window", type=_positive_int, default=PretrainConfig.window)
-    parser.add_argument("--lr", type=_float_in(0, inf, True, True), default=PretrainConfig.learning_rate)
-    parser.add_argument("--weight-decay", type=_float_in(0, inf, False, True), default=PretrainConfig.weight_decay)
-    parser.add_argument("--patience", type=_positive_int, default=PretrainConfig.patience)
-    parser.add_argument("--lr-schedule", choices=["plateau", "cosine"], default=PretrainConfig.lr_schedule)
+    parser.add_argument("--dropout", type=_float_in(0, 1, False, True), default=0.0,
+                        help="dropout between layers and before the output layer, training only")
+    parser.add_argument("--max-epochs", type=_positive_int, default=PretrainConfig.max_epochs,
+                        help="upper bound on passes over the training windows")
+    parser.add_argument("--batch-size", type=_positive_int, default=PretrainConfig.batch_size,
+                        help="sequences per gradient step")
+    parser.add_argument("--window", type=_positive_int, default=PretrainConfig.window,
+                        help="longest training window in tokens; longer sequences are cut")
+    parser.add_argument("--lr", type=_float_in(0, inf, True, True), default=PretrainConfig.learning_rate,
+                        help="Adam step size")
+    parser.add_argument("--weight-decay", type=_float_in(0, inf, False, True), default=PretrainConfig.weight_decay,
+                        help="L2 penalty")
+    parser.add_argument("--patience", type=_positive_int, default=PretrainConfig.patience,
+                        help="evaluations without improvement before stopping")
+    parser.add_argument("--lr-schedule", choices=["plateau", "cosine"], default=PretrainConfig.lr_schedule,
+                        help="plateau: decay on a stalled evaluation; cosine: anneal over the run")
     parser.add_argument("--eval-every", type=_positive_int, default=None,
                         help="evaluate every N batches (default: per epoch)")
     parser.add_argument("--max-minutes", type=_float_in(0, inf, True, True), default=None, help="wall-clock budget")
     parser.add_argument("--limit", type=_positive_int, default=None,
                         help="use at most this many training sequences (>= 1)")
-    parser.add_argument("--seed", type=_non_negative_int, default=0)
-    parser.add_argument("--threads", type=_positive_int, default=None)
+    parser.add_argument("--seed", type=_non_negative_int, default=0, help="seeds batching, initialisation and dropout")
+    parser.add_argument("--threads", type=_positive_int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--resume", action="store_true", help="continue from <out>.train-state.pt")
     parser.add_argument("--init-from", default=None, help="start from the weights of this prior (same architecture)")
-    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def run_pretrain(args, argv: Sequence[str]) -> PretrainResult:
+def run_pretrain(args, argv: Sequence[str]) -> "PretrainResult":
     """Run the pre-training command from parsed arguments.
 
     :raises PretrainInputError: the data or ``--out`` is unusable (checked before training).
     """
+    from .pretrain import pretrain
+    from .prior import PriorConfig
+
     check_output_path(args.out)  # again: parsed arguments may come from elsewhere than the parser
     domain = domain_named(args.domain)
     assert domain.pretrain_data is not None
+    if args.data and not os.path.exists(args.data):
+        raise PretrainInputError(f"--data {args.data}: no such file or folder")
     data = domain.pretrain_data(args.data) if args.data else domain.pretrain_data()
+    report = data.metadata.get("data", {}).get("report")
+    print(f"data: {len(data.train):,} training and {len(data.valid):,} validation sequences"
+          + (" (" + ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in report.items()) + ")" if report else ""),
+          flush=True)
     train = data.train
     if args.limit is not None:
         order = np.random.default_rng(args.seed).permutation(len(train))[: args.limit]

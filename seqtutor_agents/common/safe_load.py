@@ -179,6 +179,8 @@ def load_model(
     :raises UnsafeModelError: a pickled field cannot be rebuilt safely.
     """
     path = Path(path)
+    if not path.exists() and path.suffix != ".zip" and path.with_name(path.name + ".zip").is_file():
+        path = path.with_name(path.name + ".zip")  # like SB3: save("m1") wrote m1.zip, load("m1") reads it
     data = read_model_data(path)
     saved_as = data.get(ALGORITHM_KEY)
     if saved_as is not None and saved_as != cls.__name__:

@@ -469,6 +469,19 @@ def moses_corpus(
     )
 
 
+#: Fewest molecules a pre-training run validates on.
+MIN_VALID_MOLECULES = 10
+
+
+def format_report(report: dict[str, int]) -> str:
+    """``kept 282 of 300 lines: 18 invalid, 0 untokenizable, 0 too long, 0 duplicates`` (from a corpus report)."""
+    if not report:
+        return "no report"
+    dropped = ", ".join(f"{report.get(k, 0):,} {k.replace('_', ' ')}" for k in ("invalid", "untokenizable", "too_long",
+                                                                              "duplicates"))
+    return f"kept {report.get('kept', 0):,} of {report.get('lines_read', 0):,} lines; dropped {dropped}"
+
+
 def pretrain_data(corpus_path: str | None = None, valid_fraction: float = 0.005, workers: int = 2) -> PretrainData:
     """SMILES: the MOSES training set (default, prepared once and cached) or a user ``.smi``/``.csv`` file.
 
@@ -502,12 +515,16 @@ def pretrain_data(corpus_path: str | None = None, valid_fraction: float = 0.005,
         except SmilesFileError as error:
             raise PretrainInputError(str(error)) from error
         source = str(corpus_path)
-    if len(corpus) < 2:
+    n = len(corpus)
+    # A small file gets a larger share held out: a handful of validation molecules measures nothing.
+    n_valid = max(int(round(n * valid_fraction)), min(1_000, n // 10))
+    if n_valid < MIN_VALID_MOLECULES:
         raise PretrainInputError(
-            f"{source} holds {len(corpus)} valid SMILES: pre-training needs at least 2 (one to train on, one to "
-            "validate)"
+            f"{source} holds {n} usable SMILES ({format_report(corpus.report)}): that leaves {n_valid} to validate "
+            f"on, and at least {MIN_VALID_MOLECULES} are needed for the validation likelihood to mean anything; "
+            f"give at least {10 * MIN_VALID_MOLECULES} molecules"
         )
-    train_smiles, valid_smiles = corpus.split(valid_fraction, seed=0)
+    train_smiles, valid_smiles = corpus.split(n_valid / n, seed=0)
     vocab = Vocabulary.build(corpus.smiles)
     return PretrainData(
         train=[vocab.encode(s) for s in train_smiles],
@@ -526,3 +543,36 @@ def pretrain_data(corpus_path: str | None = None, valid_fraction: float = 0.005,
             },
         },
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m seqtutor_envs.smiles.corpus IN --out OUT.smi.gz``: a SMILES file as a prepared corpus."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m seqtutor_envs.smiles.corpus",
+        description="Canonicalise, filter and deduplicate a SMILES file (.smi / .csv, optionally gzipped) into a "
+                    "corpus for `seqtutor pretrain smiles --data OUT.smi.gz`; prints what was dropped and why.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("input", help="SMILES file: one SMILES per line (optional name after it) or a CSV with a "
+                                      "SMILES column")
+    parser.add_argument("--out", required=True, help="prepared corpus (.smi.gz; a .json report is written beside it)")
+    parser.add_argument("--max-tokens", type=int, default=None, help="drop molecules longer than this many tokens")
+    parser.add_argument("--workers", type=int, default=1, help="canonicalising processes")
+    args = parser.parse_args(argv)
+    if not str(args.out).endswith(".smi.gz"):
+        parser.error(f"--out must end in .smi.gz, got {args.out!r}")
+    try:
+        corpus = require_smiles(prepare_corpus(read_smiles_file(args.input), max_tokens=args.max_tokens,
+                                               workers=args.workers, provenance={"source": str(args.input)}),
+                                args.input)
+    except (SmilesFileError, FileNotFoundError) as error:
+        parser.exit(2, f"{parser.prog}: error: {error}\n")
+    path = corpus.save(args.out)
+    print(f"{args.input}: {format_report(corpus.report)}")
+    print(f"corpus of {len(corpus):,} canonical SMILES written to {path} (report: {_meta_path(path)})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

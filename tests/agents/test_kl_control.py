@@ -72,6 +72,7 @@ def test_a_learner_adapts_c_logs_it_and_keeps_it_on_save_and_load(tmp_path):
     assert "train/c" in header
     model.save(tmp_path / "model")
     loaded = PsiLearning.load(tmp_path / "model.zip", env=env)
+    assert PsiLearning.load(str(tmp_path / "model"), env=env).c == model.c  # like SB3: the name save() was given
     assert loaded.c == model.c and loaded.target_kl == 0.01 and loaded.kl_coef.value == model.c and loaded.kl_coef.adaptive
 
 
