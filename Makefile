@@ -14,7 +14,7 @@ $(PY):
 
 # The sweep extra (Ray Tune) too: the tests run a two-trial sweep on Ray.
 $(STAMP): pyproject.toml constraints.txt | $(PY)
-	$(PY) -m pip install $(PIP_FLAGS) -c constraints.txt -e '.[dev,sweep]'
+	$(PY) -m pip install $(PIP_FLAGS) -c constraints.txt -e '.[dev,sweep,zoo]'
 	touch $(STAMP)
 
 install: $(STAMP)

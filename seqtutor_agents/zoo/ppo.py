@@ -1,0 +1,5 @@
+"""rl-zoo3 ``--conf-file seqtutor_agents.zoo.ppo``: seqtutor's ppo settings for every seqtutor env."""
+
+from seqtutor_agents.zoo import zoo_hyperparams
+
+hyperparams = zoo_hyperparams("ppo")
