@@ -63,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
         src.add_argument("--run", help="a run folder written by `seqtutor train`")
         src.add_argument("--prior", action="store_true", help="sample the env's prior itself")
         p.add_argument("--env", default=DEFAULT_ENV, help=f"env id, with --prior ({', '.join(env_ids())})")
+        p.add_argument("--env-kwarg", action="append", default=[], metavar="KEY=VALUE",
+                       help="env setting (JSON value), with --prior: e.g. prior_path=my_prior.pt or objective=qed")
         p.add_argument("-n", "--num", type=parse_int, default=10 if name == "sample" else 10_000,
                        help="number of samples")
         p.add_argument("--seed", type=parse_int, default=0, help="sampling seed")
@@ -113,11 +115,28 @@ def _policy_source(args) -> tuple[Any, str, dict[str, Any], str]:
     if args.run:
         from .training import load_run
 
+        if args.env_kwarg:
+            raise ConfigError("--env-kwarg applies to --prior; a run's env settings are those of its config.json")
+
         model, config = load_run(args.run)
         return model, config.env_id, config.resolved_env_kwargs(), f"{config.algo} ({args.run})"
     if args.env not in env_ids():
         raise ConfigError(f"--env {args.env!r} is not a seqtutor env; choose one of {', '.join(env_ids())}")
-    return None, args.env, {}, "prior"
+    from .config_args import parse_key_value
+
+    try:
+        env_kwargs = dict(parse_key_value(kv) for kv in args.env_kwarg)
+    except argparse.ArgumentTypeError as exc:
+        raise ConfigError(f"--env-kwarg: {exc}") from None
+    if "prior_path" in env_kwargs and not Path(str(env_kwargs["prior_path"])).is_file():
+        raise ConfigError(f"--env-kwarg prior_path={env_kwargs['prior_path']}: no such file")
+    try:
+        import gymnasium as gym
+
+        gym.make(args.env, **env_kwargs).close()  # bad settings fail here, in one line
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"--env-kwarg: {exc}") from None
+    return None, args.env, env_kwargs, "prior"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -184,13 +203,16 @@ def _sample_or_evaluate(args) -> None:
 
 
 def _evaluate(args, model, env_id: str, env_kwargs: dict[str, Any], label: str, out: Path | None) -> None:
-    from .evaluation import episodes_of, evaluation_report
+    from .evaluation import episodes_of, evaluation_report, prior_training_data
     from .outputs import writing
     from .training import json_default
 
     batch = episodes_of(model, env_id, args.num, args.seed, env_kwargs)
     prior = episodes_of(None, env_id, args.num, args.seed, env_kwargs, progress=False) if model is not None else None
-    result, table = evaluation_report(batch, env_id, label, prior)
+    reference = prior_training_data(env_id, env_kwargs)
+    if reference is not None:
+        print(f"comparing with the prior's training data: {reference}")
+    result, table = evaluation_report(batch, env_id, label, prior, reference)
     print(table)
     if out is not None:
         from seqtutor_envs.io import atomic_write_text

@@ -234,12 +234,32 @@ def _summary(batch: EpisodeBatch) -> dict[str, Any]:
             "entropy_per_step": batch.entropy_per_step}
 
 
-def evaluation_report(batch: EpisodeBatch, env_id: str, label: str, prior: EpisodeBatch | None = None
-                      ) -> tuple[dict[str, Any], str]:
+def prior_training_data(env_id: str, env_kwargs: dict[str, Any] | None = None) -> Path | None:
+    """The file the env's prior was trained on, when its domain can name it and it is at hand."""
+    import gymnasium as gym
+
+    from seqtutor_envs.prior import LSTMPrior
+
+    domain = get_domain(env_id)
+    if domain.training_data is None:
+        return None
+    env = gym.make(env_id, **(env_kwargs or {}))
+    prior_path = env.unwrapped.prior_path
+    env.close()
+    _, metadata = LSTMPrior.load(prior_path)
+    return domain.training_data(metadata)
+
+
+def evaluation_report(batch: EpisodeBatch, env_id: str, label: str, prior: EpisodeBatch | None = None,
+                      reference: Path | None = None) -> tuple[dict[str, Any], str]:
     """``(result dict, markdown)`` of a batch beside the prior's (when given): the domain objective,
     KL and log p per step, then the domain's own tables (:attr:`seqtutor_envs.domains.Domain.report`).
+
+    :param reference: the prior's training data (:func:`prior_training_data`): the domain compares the
+        samples with it (melody: the corpus column and texture distances; SMILES: novelty).
     """
     domain = get_domain(env_id)
+    extra = {"reference": reference} if reference is not None else {}
     batches = {label: batch, **({"prior": prior} if prior is not None else {})}
     result: dict[str, Any] = {"label": label, "env_id": env_id, **_summary(batch)}
     if prior is not None:
@@ -251,6 +271,7 @@ def evaluation_report(batch: EpisodeBatch, env_id: str, label: str, prior: Episo
                            ("prior_log_prob_per_step", "log p_prior per step", "{:.3f}")):
         cells = [_summary(b)[key] for b in batches.values()]
         lines.append(f"| {name} | " + " | ".join("n/a" if v is None else fmt.format(v) for v in cells) + " |")
-    table = "\n".join(lines) + "\n\n" + domain.report({name: b.finals for name, b in batches.items()})
-    result["statistics"] = domain.statistics(batch.finals)
+    table = "\n".join(lines) + "\n\n" + domain.report({name: b.finals for name, b in batches.items()}, **extra)
+    result["statistics"] = domain.statistics(batch.finals, **extra)
+    result["reference"] = str(reference) if reference is not None else None
     return result, table + "\n"

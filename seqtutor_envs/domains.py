@@ -72,6 +72,9 @@ class Domain:
     pretrain_data: Callable[..., Any] | None = None  # (corpus path or None, **options) -> PretrainData
     default_architecture: Mapping[str, Any] = field(default_factory=dict)  # PriorConfig fields of its prior
     learner_defaults: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # algo -> settings over the learners'
+    # prior metadata -> the file its prior was trained on, if at hand; statistics and report then take it as
+    # ``reference=`` (the corpus a sample is compared with, the set novelty is counted against)
+    training_data: Callable[[Mapping[str, Any]], Path | None] | None = None
 
 
 _DOMAINS: dict[str, Domain] = {}

@@ -219,6 +219,7 @@ def pretrain_data(corpus_path: str | None = None) -> PretrainData:
             "encoding": "note_seq MelodyOneHotEncoding(min_note=48, max_note=84): 0 hold, 1 rest, 2..37 MIDI 48..83",
             "data": {
                 "corpus": str(corpus_path or "shipped melody_corpus.npz"),
+                "corpus_path": str(Path(corpus_path).resolve() if corpus_path else DEFAULT_CORPUS_PATH),
                 "tunes_train": len(train),
                 "tunes_valid": len(valid),
                 "steps": int(corpus.num_steps),

@@ -25,28 +25,51 @@ METRIC_KEYS = ("notes_not_in_key", "starts_with_tonic", "leaps_resolved", "notes
                "duration_overlap", "pitch_class_overlap")
 
 
-def statistics(finals: dict[str, Any]) -> dict[str, float]:
-    """Table 1's statistics and the texture/diversity figures of the compositions."""
+def statistics(finals: dict[str, Any], reference: Path | None = None) -> dict[str, float]:
+    """Table 1's statistics and the texture/diversity figures of the compositions.
+
+    :param reference: the corpus the prior was trained on (texture distances are to it; default: the shipped corpus).
+    """
     from .stats import composition_statistics
-    from .texture import texture_statistics
+    from .texture import reference_texture, texture_statistics
 
     compositions = np.asarray(finals["composition"])
-    return {**composition_statistics(compositions), **texture_statistics(compositions)}
+    texture = texture_statistics(compositions, reference_texture(compositions.shape[1], reference))
+    return {**composition_statistics(compositions), **texture}
 
 
-def report(batches: dict[str, dict[str, Any]]) -> str:
-    """Table 1 (with the paper's columns) and the texture table, the corpus's validation windows beside them."""
+def report(batches: dict[str, dict[str, Any]], reference: Path | None = None) -> str:
+    """Table 1 (with the paper's columns) and the texture table, a corpus column beside the batches.
+
+    :param reference: the corpus the prior was trained on (default: the shipped corpus).
+    """
     from .stats import composition_statistics, format_statistics_table
-    from .texture import corpus_sample, format_texture_table, texture_statistics
+    from .texture import corpus_sample, format_texture_table, reference_texture, texture_statistics
 
     compositions = {label: np.asarray(finals["composition"]) for label, finals in batches.items()}
     first = next(iter(compositions.values()))
-    texture = {label: texture_statistics(c) for label, c in compositions.items()}
-    texture["corpus"] = texture_statistics(corpus_sample(len(first), first.shape[1]))
+    against = reference_texture(first.shape[1], reference)
+    texture = {label: texture_statistics(c, against) for label, c in compositions.items()}
+    name = "corpus" if reference is None else f"corpus ({Path(reference).name})"
+    texture[name] = texture_statistics(corpus_sample(len(first), first.shape[1], corpus_path=reference), against)
     return (format_statistics_table({label: composition_statistics(c) for label, c in compositions.items()},
                                     include_paper=True)
-            + "\n\nTexture and diversity (corpus: as many 32-step validation windows, each starting on an onset):\n\n"
+            + f"\n\nTexture and diversity ({name}: as many 32-step validation windows, each starting on an onset):\n\n"
             + format_texture_table(texture))
+
+
+def training_data(metadata: Any) -> Path | None:
+    """The corpus a melody prior was trained on (its metadata's ``data``), if the file is at hand."""
+    from .dataset import DEFAULT_CORPUS_PATH
+
+    data = dict(metadata.get("data", {})) if metadata else {}
+    for key in ("corpus_path", "corpus"):
+        value = data.get(key)
+        if value == "shipped melody_corpus.npz":
+            return DEFAULT_CORPUS_PATH
+        if value and Path(value).is_file():
+            return Path(value)
+    return None
 
 
 def write_samples(finals: dict[str, Any], domain_returns: np.ndarray, out: Path, label: str) -> dict[str, Any]:
@@ -68,6 +91,6 @@ def pretrain_data(corpus_path: str | None = None) -> Any:
 
 
 MELODY = Domain(name="melody", env_id=ENV_ID, sequence_key="composition", statistics=statistics, report=report,
-                write_samples=write_samples, metric_keys=METRIC_KEYS, pretrain_data=pretrain_data,
+                write_samples=write_samples, metric_keys=METRIC_KEYS, pretrain_data=pretrain_data, training_data=training_data,
                 targets={"table1": TABLE1_TARGETS, "kept": KEPT_TARGETS},
                 default_architecture={"hidden_size": 100, "num_layers": 1, "embedding_dim": None})  # the paper's Note RNN

@@ -67,7 +67,9 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -394,23 +396,28 @@ def reference_windows(tunes: Sequence[np.ndarray], length: int = 32) -> np.ndarr
     return np.stack(windows).astype(np.uint8)
 
 
-def corpus_reference_windows(length: int = 32) -> np.ndarray:
-    """The shipped corpus's validation tunes cut by :func:`reference_windows` (cached, read-only).
+def corpus_reference_windows(length: int = 32, corpus_path: str | os.PathLike | None = None) -> np.ndarray:
+    """A corpus's validation tunes cut by :func:`reference_windows` (cached, read-only).
 
     :param length: window length in steps (the composition length to compare with).
+    :param corpus_path: a corpus ``.npz`` (default: the shipped corpus), e.g. the one a user's prior was trained on.
     """
-    return _corpus_reference_windows(int(length))  # one cache entry per length, however it is passed
+    path = str(Path(corpus_path).resolve()) if corpus_path is not None else None
+    return _corpus_reference_windows(int(length), path)  # one cache entry per length and corpus
 
 
 @functools.lru_cache(maxsize=4)
-def _corpus_reference_windows(length: int) -> np.ndarray:
-    from seqtutor_envs.melody.dataset import (
-        load_default_corpus,  # the corpus loads only when asked for
+def _corpus_reference_windows(length: int, corpus_path: str | None) -> np.ndarray:
+    from seqtutor_envs.melody.dataset import (  # the corpus loads only when asked for
+        MelodyCorpus,
+        load_default_corpus,
     )
 
-    windows = reference_windows(load_default_corpus().validation_sequences(), length)
+    corpus = MelodyCorpus.load(corpus_path) if corpus_path else load_default_corpus()
+    windows = reference_windows(corpus.validation_sequences(), length)
     if len(windows) == 0:
-        raise ValueError(f"no validation tune of the corpus is long enough for a {length}-step window")
+        raise ValueError(f"no validation tune of the corpus {corpus_path or '(shipped)'} is long enough for a "
+                         f"{length}-step window")
     windows.flags.writeable = False
     return windows
 
@@ -453,17 +460,18 @@ class TextureReference:
         return cls(**arrays)
 
 
-def reference_texture(length: int = 32) -> TextureReference:
-    """The corpus reference (:func:`corpus_reference_windows`) with its histograms, cached per length.
+def reference_texture(length: int = 32, corpus_path: str | os.PathLike | None = None) -> TextureReference:
+    """The corpus reference (:func:`corpus_reference_windows`) with its histograms, cached per length and corpus.
 
     :param length: window length in steps.
+    :param corpus_path: a corpus ``.npz`` (default: the shipped corpus).
     """
-    return _reference_texture(int(length))
+    return _reference_texture(int(length), str(Path(corpus_path).resolve()) if corpus_path is not None else None)
 
 
 @functools.lru_cache(maxsize=4)
-def _reference_texture(length: int) -> TextureReference:
-    return TextureReference.from_compositions(corpus_reference_windows(length))
+def _reference_texture(length: int, corpus_path: str | None) -> TextureReference:
+    return TextureReference.from_compositions(corpus_reference_windows(length, corpus_path))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -541,13 +549,13 @@ def format_texture_table(columns: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def corpus_sample(n: int, length: int = 32, seed: int = 0) -> np.ndarray:
+def corpus_sample(n: int, length: int = 32, seed: int = 0, corpus_path: str | os.PathLike | None = None) -> np.ndarray:
     """``n`` corpus reference windows drawn without replacement by a seeded generator (all if fewer).
 
     The distinct-rate figures fall as the set grows, so a model's sample is compared with a corpus
     sample of the same size.
     """
-    windows = corpus_reference_windows(length)
+    windows = corpus_reference_windows(length, corpus_path)
     if n >= len(windows):
         return np.asarray(windows, dtype=np.int64)
     rows = np.sort(np.random.default_rng(seed).choice(len(windows), size=n, replace=False))

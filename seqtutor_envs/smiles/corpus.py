@@ -536,6 +536,7 @@ def pretrain_data(corpus_path: str | None = None, valid_fraction: float = 0.005,
             "vocabulary": vocab.to_json(),
             "data": {
                 "corpus": source,
+                "corpus_path": str(Path(corpus_path).resolve()) if corpus_path is not None else None,
                 "molecules_train": len(train_smiles),
                 "molecules_valid": len(valid_smiles),
                 "report": corpus.report,

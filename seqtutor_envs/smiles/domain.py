@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -26,17 +27,46 @@ LEARNER_DEFAULTS = {"q": dict(_SEQUENCE_LEVEL), "g": dict(_SEQUENCE_LEVEL),
                     "psi": {**_SEQUENCE_LEVEL, "env_kwargs": {"c": 0.08}}}
 
 
-def statistics(finals: dict[str, Any]) -> dict[str, float]:
-    """Validity, uniqueness, internal diversity and mean properties of the molecules."""
+def statistics(finals: dict[str, Any], reference: Path | None = None) -> dict[str, float]:
+    """Validity, uniqueness, internal diversity and mean properties of the molecules.
+
+    :param reference: the SMILES file the prior was trained on: novelty is counted against it (NaN without).
+    """
     from .metrics import molecule_metrics
 
-    return molecule_metrics(list(finals["smiles"]))
+    return molecule_metrics(list(finals["smiles"]), reference=_reference_set(reference) if reference else None)
 
 
-def report(batches: dict[str, dict[str, Any]]) -> str:
+def report(batches: dict[str, dict[str, Any]], reference: Path | None = None) -> str:
     from .metrics import format_metrics_table
 
-    return format_metrics_table({label: statistics(finals) for label, finals in batches.items()})
+    return format_metrics_table({label: statistics(finals, reference) for label, finals in batches.items()})
+
+
+@functools.lru_cache(maxsize=2)
+def _reference_set(path: Path) -> frozenset[str]:
+    """The canonical SMILES of a training file (a prepared ``.smi.gz`` corpus is canonical already)."""
+    from .corpus import SmilesCorpus, prepare_corpus, read_smiles_file
+
+    if str(path).endswith(".smi.gz"):
+        return frozenset(SmilesCorpus.load(path).smiles)
+    return frozenset(prepare_corpus(read_smiles_file(path), progress=False).smiles)
+
+
+def training_data(metadata: Any) -> Path | None:
+    """The SMILES a prior was trained on (its metadata's ``data``), if the file is at hand: a user's file, or
+    the prepared MOSES corpus that ``seqtutor pretrain smiles`` caches (:func:`.corpus.default_cache_dir`)."""
+    from .corpus import default_cache_dir
+
+    data = dict(metadata.get("data", {})) if metadata else {}
+    for key in ("corpus_path", "corpus"):
+        value = data.get(key)
+        if isinstance(value, str) and value.startswith("MOSES train"):
+            cached = default_cache_dir() / "moses_train_canonical.smi.gz"
+            return cached if cached.is_file() else None
+        if value and Path(value).is_file():
+            return Path(value)
+    return None
 
 
 def write_samples(finals: dict[str, Any], domain_returns: np.ndarray, out: Path, label: str) -> dict[str, Any]:
@@ -46,7 +76,7 @@ def write_samples(finals: dict[str, Any], domain_returns: np.ndarray, out: Path,
 
     smiles = list(finals["smiles"])
     return {"smiles": str(atomic_write_text(out / "samples.smi", "\n".join(smiles) + "\n")),
-            "grid": str(save_top_molecules(smiles, domain_returns, out / "top_molecules.png"))}
+            "grid": str(save_top_molecules(smiles, domain_returns, out / "top_molecules.png") or "none (no valid molecule)")}
 
 
 def pretrain_data(corpus_path: str | None = None, **options: Any) -> Any:
@@ -57,5 +87,5 @@ def pretrain_data(corpus_path: str | None = None, **options: Any) -> Any:
 
 SMILES = Domain(name="smiles", env_id=ENV_ID, sequence_key="smiles", statistics=statistics, report=report,
                 write_samples=write_samples, metric_keys=METRIC_KEYS, targets={"kept": KEPT_TARGETS},
-                pretrain_data=pretrain_data, learner_defaults=LEARNER_DEFAULTS,
+                pretrain_data=pretrain_data, learner_defaults=LEARNER_DEFAULTS, training_data=training_data,
                 default_architecture={"hidden_size": 256, "num_layers": 2, "embedding_dim": 64})

@@ -11,10 +11,11 @@ from .scoring import MoleculeScorer, parse_smiles
 
 
 def save_top_molecules(smiles: list[str], objective: np.ndarray, path: Path, scorer: MoleculeScorer | None = None,
-                       count: int = 24) -> Path:
+                       count: int = 24) -> Path | None:
     """An RDKit grid of the ``count`` best distinct valid molecules by the env's objective, written atomically.
 
     :param objective: each molecule's domain return (the env's objective, e.g. QED or a GuacaMol score).
+    :returns: the image's path, or None when no molecule is valid (there is nothing to draw).
     """
     from rdkit.Chem import Draw
 
@@ -25,6 +26,8 @@ def save_top_molecules(smiles: list[str], objective: np.ndarray, path: Path, sco
         if canon is not None and value > best.get(canon, -np.inf):
             best[canon] = float(value)
     top = sorted(best.items(), key=lambda kv: -kv[1])[:count]
+    if not top:
+        return None
     qed = scorer.score([c for c, _ in top], ("qed",))["qed"] if top else []
     image = Draw.MolsToGridImage([parse_smiles(c) for c, _ in top], molsPerRow=6, subImgSize=(220, 220),
                                  legends=[f"objective {v:.3f} | QED {q:.2f}" for (_, v), q in zip(top, qed)])
