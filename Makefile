@@ -7,7 +7,12 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.seqtutor-installed
 PIP_FLAGS := --disable-pip-version-check -q
 
-.PHONY: install demo test bench clean
+.PHONY: install system-deps demo test bench clean
+
+# Debian/Ubuntu packages for instrument audio (FluidSynth + a General MIDI soundfont) and the report
+# page's browser test (headless Chromium). Installed when root and missing; otherwise a note, and the
+# project falls back (sine-tone audio) or skips (the browser test) with a message naming them.
+SYSTEM_PACKAGES := fluidsynth fluid-soundfont-gm chromium
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +22,18 @@ $(STAMP): pyproject.toml constraints.txt | $(PY)
 	$(PY) -m pip install $(PIP_FLAGS) -c constraints.txt -e '.[dev,sweep,zoo]'
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) system-deps
+
+system-deps:
+	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing system packages:$$missing"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null) \
+	    || echo "warning: could not install$$missing (audio falls back to sine tones; the browser test is skipped)"; \
+	else \
+	  echo "note: not root or no apt-get; install$$missing for instrument audio and the browser test"; \
+	fi
 
 demo: install
 	$(VENV)/bin/seqtutor demo --out runs/demo

@@ -257,6 +257,8 @@ def main() -> None:
     parser.add_argument("--algos", nargs="+", default=["q", "psi", "g", "dpg", "klppo", "dap", "ppo", "dqn"])
     parser.add_argument("--target-kls", nargs="*", type=float, default=[0.05, 0.1, 0.15],
                         help="KL targets of the learners that adapt their KL weight (q, psi, g, klppo)")
+    parser.add_argument("--q-target-kls", nargs="*", type=float, default=None,
+                        help="KL targets of Q-learning (default: --target-kls)")
     parser.add_argument("--initial-c", type=float, default=None,
                         help="c that KL-target runs start from (default: the env's, 10)")
     parser.add_argument("--cs", nargs="*", type=float, default=[2.0],
@@ -289,10 +291,13 @@ def main() -> None:
     tutor_kwargs = dict(parse_key_value(kv) for kv in args.algo_kwarg)
     common = {"steps": args.steps, "episodes": args.episodes, "runs": str(Path(args.runs).resolve()),
               "threads": args.threads, "resume": args.resume}
-    ours = [a for a in args.algos if a in SEQUENCE_TUTOR]
+    ours = [a for a in args.algos if a in SEQUENCE_TUTOR and a != "q"]
     trials = make_trials(MELODY, ours, [{"target_kl": k, "c": args.initial_c, "algo_kwargs": tutor_kwargs}
                                         for k in args.target_kls]
                          + [{"c": c, "algo_kwargs": tutor_kwargs} for c in args.tutor_cs], args.seeds, **common)
+    if "q" in args.algos:  # greedy: its ratio is reported, not tuned toward π*
+        trials += make_trials(MELODY, ["q"], [{"target_kl": k, "c": args.initial_c, "algo_kwargs": tutor_kwargs}
+                                              for k in (args.q_target_kls or args.target_kls)], args.seeds, **common)
     if "klppo" in args.algos:
         trials += make_trials(MELODY, ["klppo"], [{"target_kl": k} for k in args.target_kls], args.seeds, **common)
     if "dap" in args.algos:

@@ -104,6 +104,22 @@ def synthesis_backend(soundfont: str | os.PathLike | None = None) -> str:
     return f"fluidsynth ({path})"
 
 
+_WARNED: set[str] = set()
+
+
+def _warn_sine_fallback(reason: str) -> None:
+    """Say once per process that melodies will sound like test tones, and what to install."""
+    if reason in _WARNED:
+        return
+    _WARNED.add(reason)
+    import warnings
+
+    warnings.warn(
+        f"WAV audio falls back to sine tones ({reason}); for instrument audio install FluidSynth and a General MIDI "
+        "soundfont (Debian/Ubuntu: apt-get install fluidsynth fluid-soundfont-gm; `make install` does it as root) "
+        "and the pyfluidsynth module (a seqtutor dependency)", RuntimeWarning, stacklevel=3)
+
+
 # ---------------------------------------------------------------------------------------------
 # rendering
 
@@ -163,9 +179,10 @@ def render_audio(
     pm = tokens_to_pretty_midi(tokens, qpm=qpm, program=program, velocity=velocity)
     notes = pm.instruments[0].notes
 
-    backend, audio = "sine", None
+    backend, audio, why = "sine", None, "no soundfont found"
     if synth != "sine":
         reason = fluidsynth_import_error()
+        why = f"fluidsynth unavailable: {reason}" if reason is not None else why
         path = find_soundfont(soundfont) if reason is None else None
         if synth == "fluidsynth" and reason is not None:
             raise RuntimeError(f"synth='fluidsynth' but the fluidsynth module cannot be used ({reason})")
@@ -183,7 +200,9 @@ def render_audio(
                     if synth == "fluidsynth":
                         raise
                     logger.warning("FluidSynth failed (%s: %s); using sine synthesis", type(error).__name__, error)
-                    backend = "sine"
+                    backend, why = "sine", f"FluidSynth failed: {type(error).__name__}: {error}"
+    if backend == "sine" and synth == "auto":
+        _warn_sine_fallback(why)
     if backend == "sine" and notes:
         # the instrument's method: PrettyMIDI.synthesize divides by the peak, and its signature varies by version
         audio = pm.instruments[0].synthesize(fs=sample_rate, wave=np.sin)

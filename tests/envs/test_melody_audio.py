@@ -134,3 +134,28 @@ def test_soundfont_search(tmp_path, monkeypatch):
     font = tmp_path / "mine.sf2"
     font.write_bytes(b"")
     assert audio.find_soundfont(font) == font  # the argument wins over the environment
+
+
+def _harmonic_share(samples: np.ndarray, fundamental: float, sample_rate: int = audio.DEFAULT_SAMPLE_RATE) -> float:
+    """Energy at the 2nd..6th harmonics over the energy at the fundamental (+-15 Hz bands)."""
+    spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples)))) ** 2
+    freqs = np.fft.rfftfreq(len(samples), 1 / sample_rate)
+
+    def band(f: float) -> float:
+        return float(spectrum[(freqs > f - 15) & (freqs < f + 15)].sum())
+
+    return sum(band(k * fundamental) for k in range(2, 7)) / band(fundamental)
+
+
+def test_soundfont_audio_is_an_instrument_not_a_pure_tone():
+    """Where FluidSynth and a GM soundfont are installed (Debian: fluidsynth, fluid-soundfont-gm), "auto" plays
+    them: the A4 of a piano has partials; the sine fallback has (almost) none."""
+    backend = audio.synthesis_backend()
+    if not backend.startswith("fluidsynth"):
+        pytest.skip(f"no soundfont audio here ({backend}); install fluidsynth and fluid-soundfont-gm (make install, as root)")
+    a4 = np.array([2 + 69 - 48] + [0] * 15)  # one quarter-plus note: token of MIDI 69, then holds
+    instrument, used = audio.render_audio(a4)
+    tone, _ = audio.render_audio(a4, synth="sine")
+    assert used == "fluidsynth"
+    assert _harmonic_share(instrument, 440.0) > 0.05
+    assert _harmonic_share(tone, 440.0) < 0.01
