@@ -51,6 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="fine-tune a prior with RL on a seqtutor env")
     add_dataclass_arguments(p, TrainConfig, flags=TRAIN_FLAGS, choices={"env_id": env_ids()})
+    for action in p._actions:  # --out may come from --config's file instead (checked in train_config)
+        if action.dest == "out":
+            action.required = False
+    p.add_argument("--config", metavar="FILE.toml", default=None,
+                   help="a run described as TOML (any TrainConfig field; [env_kwargs], [algo_kwargs] tables), "
+                        "e.g. a run's own config.toml; options given on the command line win")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -98,8 +104,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def train_config(args: argparse.Namespace) -> tuple[TrainConfig, dict[str, Any]]:
-    """The run's config from the options given (over the run's own config when resuming)."""
+    """The run's config from the options given (over ``--config``'s file, or the run's own config when resuming)."""
     given = explicit_values(args, TrainConfig)
+    if getattr(args, "config", None):
+        from .run_config import read_config_toml
+
+        given = {**read_config_toml(args.config), **given}  # options on the command line win over the file
+    if "out" not in given:
+        raise ConfigError("--out is required (on the command line or as `out` in --config's file)")
     if args.resume:
         from .training import read_run_config
 

@@ -52,6 +52,9 @@ class TrainConfig:
     env_kwargs: dict[str, Any] = field(default_factory=dict)  # other env keyword arguments, e.g. prior_weight=0.5
     algo_kwargs: dict[str, Any] = field(default_factory=dict)  # algorithm hyperparameters over the table's, e.g. gamma=0.95
     checkpoint_every: int = 50_000  # env steps between atomic checkpoints (model + replay buffer)
+    log_sequences: bool = True  # write every finished training episode to <out>/sequences.csv (our learners)
+    stop_on_collapse: float | None = None  # stop when fewer than this share of the last collapse_window sequences are distinct
+    collapse_window: int = 1_000  # episodes the distinct share of stop_on_collapse is taken over
     device: str = "auto"  # torch device of the learner: auto, cpu, cuda
 
     def validate(self) -> None:
@@ -71,7 +74,10 @@ class TrainConfig:
                   ("target_kl", self.target_kl, {"low": 0.0, "low_open": True, "allow_none": True}),
                   ("seed", self.seed, {"low": 0, "high": 2**32 - 1, "integer": True}),
                   ("n_envs", self.n_envs, {"low": 1, "integer": True, "allow_none": True}),
-                  ("checkpoint_every", self.checkpoint_every, {"low": 1, "integer": True}))
+                  ("checkpoint_every", self.checkpoint_every, {"low": 1, "integer": True}),
+                  ("stop_on_collapse", self.stop_on_collapse, {"low": 0.0, "low_open": True, "high": 1.0,
+                                                               "allow_none": True}),
+                  ("collapse_window", self.collapse_window, {"low": 2, "integer": True}))
         for name, value, bounds in checks:
             try:
                 check_number(name, value, **bounds)

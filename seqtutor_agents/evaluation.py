@@ -118,6 +118,22 @@ class EpisodeBatch:
     prior_log_prob_per_step: float  # mean log p_prior(a|s) of the chosen tokens
     kl_per_step: float | None  # mean exact KL(pi || prior) per step (None if the policy gave no distribution)
     entropy_per_step: float | None = None  # mean exact entropy of pi per step, nats (None likewise)
+    prior_log_likelihoods: np.ndarray | None = None  # (n,) log p_prior(x) of each whole sequence
+    policy_log_likelihoods: np.ndarray | None = None  # (n,) log pi(x) under the policy that sampled it (None if unknown)
+
+    def rows(self, env_id: str) -> list[dict[str, Any]]:
+        """One CSV row per episode: the domain's columns, domain return, the prior's and the policy's log-likelihood."""
+        domain = get_domain(env_id)
+        n = len(self.returns)
+        finals = [{key: values[i] for key, values in self.finals.items()} for i in range(n)]
+        rows = []
+        for i, final in enumerate(finals):
+            policy = self.policy_log_likelihoods
+            rows.append({"episode": i, **domain.episode_row(final), "domain_return": float(self.domain_returns[i]),
+                         "prior_log_likelihood": float(self.prior_log_likelihoods[i])
+                         if self.prior_log_likelihoods is not None else "",
+                         "policy_log_likelihood": float(policy[i]) if policy is not None else ""})
+        return rows
 
 
 def numpy_actor(act: ActFn) -> Actor:
@@ -171,6 +187,8 @@ def run_episodes(
         prior_log_prob_per_step=totals["log_p"] / steps,
         kl_per_step=totals["kl"] / steps if totals["kl_known"] else None,
         entropy_per_step=totals["entropy"] / steps if totals["kl_known"] else None,
+        prior_log_likelihoods=np.concatenate([p["prior_ll"] for p in parts]),
+        policy_log_likelihoods=np.concatenate([p["policy_ll"] for p in parts]) if totals["kl_known"] else None,
     )
 
 
@@ -179,6 +197,7 @@ def _one_episode_each(rollout: Rollout, actor: Actor, totals: dict[str, Any]) ->
     n = rollout.num_envs
     live = np.ones(n, dtype=bool)
     returns, domain, length = np.zeros(n), np.zeros(n), np.zeros(n, dtype=np.int64)
+    prior_ll, policy_ll = np.zeros(n), np.zeros(n)
     finals: list[dict[str, Any] | None] = [None] * n
     while live.any():
         step = rollout.step(actor)
@@ -189,6 +208,10 @@ def _one_episode_each(rollout: Rollout, actor: Actor, totals: dict[str, Any]) ->
         else:
             totals["kl"] += float(step.kl.cpu().numpy()[live].sum())
             totals["entropy"] += float(step.entropy.cpu().numpy()[live].sum())  # type: ignore[union-attr]
+        prior_ll += np.where(live, step.parts.prior_log_prob, 0.0)
+        if step.log_pi is not None:
+            taken = step.log_pi.gather(1, th.as_tensor(step.actions, dtype=th.long).view(-1, 1)).squeeze(1)
+            policy_ll += np.where(live, taken.cpu().double().numpy(), 0.0)
         returns += np.where(live, step.rewards, 0.0)
         domain += np.where(live, step.parts.domain_reward, 0.0)
         length += live
@@ -196,7 +219,8 @@ def _one_episode_each(rollout: Rollout, actor: Actor, totals: dict[str, Any]) ->
             if live[i]:
                 finals[i] = info
         live &= ~step.dones
-    return {"finals": finals, "returns": returns, "lengths": length, "domain_returns": domain}
+    return {"finals": finals, "returns": returns, "lengths": length, "domain_returns": domain,
+            "prior_ll": prior_ll, "policy_ll": policy_ll}
 
 
 def _stack_finals(rows: list[dict[str, Any] | None]) -> dict[str, Any]:
@@ -222,9 +246,20 @@ def episodes_of(model: BaseAlgorithm | None, env_id: str, n: int, seed: int, env
 
 def write_samples(batch: EpisodeBatch, env_id: str, out: Path, label: str) -> dict[str, Any]:
     """Write a batch's samples as its domain does (MIDI + WAV + piano roll, a .smi file and a molecule grid, ...)."""
+    import csv
+    import io
+
+    from seqtutor_envs.io import atomic_write_text
+
     out.mkdir(parents=True, exist_ok=True)
     written = get_domain(env_id).write_samples(batch.finals, batch.domain_returns, out, label)
-    return {"label": label, "env_id": env_id, **written}
+    rows = batch.rows(env_id)
+    stream = io.StringIO()
+    writer = csv.DictWriter(stream, fieldnames=list(dict.fromkeys(k for row in rows for k in row)))
+    writer.writeheader()
+    writer.writerows(rows)
+    table = atomic_write_text(out / "samples.csv", stream.getvalue())
+    return {"label": label, "env_id": env_id, **written, "table": str(table)}
 
 
 def _summary(batch: EpisodeBatch) -> dict[str, Any]:

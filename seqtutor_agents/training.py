@@ -62,7 +62,8 @@ from .run_folder import (
     write_failure,
 )
 
-CONFIG_FILE, MODEL_FILE, LOGS = "config.json", "model.zip", "logs"
+CONFIG_FILE, CONFIG_TOML, MODEL_FILE, LOGS = "config.json", "config.toml", "model.zip", "logs"
+SEQUENCES_FILE = "sequences.csv"  # every finished training episode (seqtutor_agents.callbacks.SequenceLog)
 __all__ = ["ConfigError", "TrainConfig", "TrainingInterrupted", "load_run", "read_run_config", "train"]
 
 
@@ -233,7 +234,7 @@ def _train_locked(config: TrainConfig, out: Path, resume: bool, overwrite: bool,
     elif holds_run(out):
         if not overwrite:
             raise ConfigError(f"{out} already holds a run: pass --resume to continue it or --overwrite to replace it")
-        for name in (CONFIG_FILE, MODEL_FILE):
+        for name in (CONFIG_FILE, CONFIG_TOML, MODEL_FILE, SEQUENCES_FILE):
             (out / name).unlink(missing_ok=True)
         for name in (CHECKPOINTS, LOGS):
             shutil.rmtree(out / name, ignore_errors=True)
@@ -254,6 +255,13 @@ def _train_locked(config: TrainConfig, out: Path, resume: bool, overwrite: bool,
     callbacks = [checkpoint_callback(out, config.checkpoint_every)]
     if config.algo in STOCK_ALGOS:
         callbacks.append(reward_parts_callback())
+    else:
+        from .callbacks import SequenceLog, StopOnCollapse
+
+        if config.log_sequences:
+            callbacks.append(SequenceLog(out / SEQUENCES_FILE, config.env_id))
+        if config.stop_on_collapse is not None:
+            callbacks.append(StopOnCollapse(config.stop_on_collapse, config.collapse_window, config.env_id))
     if callback is not None:
         callbacks.extend(callback if isinstance(callback, list) else [callback])
     start_step = int(model.num_timesteps)
@@ -319,6 +327,11 @@ def _write_config(out: Path, config: TrainConfig, model) -> None:
         "command": " ".join(sys.argv),
     }
     write_json(out / CONFIG_FILE, resolved)
+    from seqtutor_envs.io import atomic_write_text
+
+    from .run_config import config_toml
+
+    atomic_write_text(out / CONFIG_TOML, config_toml(config))
 
 
 def read_run_config(run: str | Path) -> TrainConfig:

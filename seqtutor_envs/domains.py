@@ -75,6 +75,16 @@ class Domain:
     # prior metadata -> the file its prior was trained on, if at hand; statistics and report then take it as
     # ``reference=`` (the corpus a sample is compared with, the set novelty is counted against)
     training_data: Callable[[Mapping[str, Any]], Path | None] | None = None
+    # one finished episode's end info -> the columns of its row in a run's sequences.csv / samples.csv
+    row_columns: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None
+
+    def episode_row(self, final: Mapping[str, Any]) -> dict[str, Any]:
+        """The CSV columns of one finished episode (:attr:`row_columns`, else the sequence as text)."""
+        if self.row_columns is not None:
+            return self.row_columns(final)
+        value = final.get(self.sequence_key)
+        text = value if isinstance(value, str) else " ".join(str(int(t)) for t in np.asarray(value).ravel())
+        return {self.sequence_key: text}
 
 
 _DOMAINS: dict[str, Domain] = {}

@@ -53,6 +53,33 @@ def _reference_set(path: Path) -> frozenset[str]:
     return frozenset(prepare_corpus(read_smiles_file(path), progress=False).smiles)
 
 
+#: Episode-end properties a molecule row carries, when the env reported them.
+_ROW_PROPERTIES = ("qed", "sa", "logp", "plogp")
+
+
+def row_columns(final: Any) -> dict[str, Any]:
+    """A molecule's row: SMILES, validity, length, Bemis-Murcko scaffold, the objective's terms, its properties."""
+    smiles = final.get("smiles") or ""
+    valid = bool(final.get("valid", False))
+    row: dict[str, Any] = {"smiles": smiles, "valid": int(valid), "length": final.get("length", ""),
+                           "scaffold": _scaffold(smiles) if valid else ""}
+    for name, value in (final.get("reward_terms") or {}).items():
+        row[f"score_{name}"] = float(np.asarray(value))
+    for name in _ROW_PROPERTIES:
+        if name in final:
+            row[name] = float(final[name])
+    return row
+
+
+@functools.lru_cache(maxsize=100_000)
+def _scaffold(smiles: str) -> str:
+    from rdkit import Chem
+    from rdkit.Chem.Scaffolds import MurckoScaffold
+
+    mol = Chem.MolFromSmiles(smiles)
+    return MurckoScaffold.MurckoScaffoldSmiles(mol=mol) if mol is not None else ""
+
+
 def training_data(metadata: Any) -> Path | None:
     """The SMILES a prior was trained on (its metadata's ``data``), if the file is at hand: a user's file, or
     the prepared MOSES corpus that ``seqtutor pretrain smiles`` caches (:func:`.corpus.default_cache_dir`)."""
@@ -88,4 +115,5 @@ def pretrain_data(corpus_path: str | None = None, **options: Any) -> Any:
 SMILES = Domain(name="smiles", env_id=ENV_ID, sequence_key="smiles", statistics=statistics, report=report,
                 write_samples=write_samples, metric_keys=METRIC_KEYS, targets={"kept": KEPT_TARGETS},
                 pretrain_data=pretrain_data, learner_defaults=LEARNER_DEFAULTS, training_data=training_data,
+                row_columns=row_columns,
                 default_architecture={"hidden_size": 256, "num_layers": 2, "embedding_dim": 64})

@@ -1,0 +1,59 @@
+"""A run as a TOML file: ``config.toml`` beside every run's ``config.json``, and ``seqtutor train --config``.
+
+REINVENT 4 describes runs in TOML, rl-zoo3 in YAML; here a run's ``config.toml`` holds every
+:class:`~seqtutor_agents.config.TrainConfig` field that is set (TOML has no null: unset fields are
+left out and take their defaults), with ``env_kwargs`` and ``algo_kwargs`` as tables, so that
+``seqtutor train --config runs/x/config.toml --out runs/y`` runs the same experiment again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from .config import TrainConfig
+from .run_folder import ConfigError
+
+HEADER = ("# seqtutor run: every setting of this run (TrainConfig). Re-run it with\n"
+          "#   seqtutor train --config config.toml --out NEW_FOLDER\n")
+
+
+def _tomlable(value: Any) -> Any:
+    """``value`` with what TOML cannot hold (None in a table, live objects) left out or named."""
+    if isinstance(value, dict):
+        return {str(k): _tomlable(v) for k, v in value.items() if v is not None}
+    if isinstance(value, (list, tuple)):
+        return [_tomlable(v) for v in value]
+    if isinstance(value, (str, int, float, bool)):
+        return value
+    return repr(value)  # e.g. an Objective object given through the Python API: recorded by name, not re-runnable
+
+
+def config_toml(config: TrainConfig) -> str:
+    """The TOML text of a config (fields that are None are left out)."""
+    import tomli_w
+
+    fields = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+    return HEADER + tomli_w.dumps(_tomlable({k: v for k, v in fields.items() if v is not None}))
+
+
+def read_config_toml(path: str | Path) -> dict[str, Any]:
+    """The TrainConfig fields of a TOML file.
+
+    :raises ConfigError: the file is missing or not TOML, or names a field TrainConfig does not have.
+    """
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"--config {path}: no such file") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"--config {path}: not valid TOML ({exc})") from None
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"--config {path}: unknown setting(s) {', '.join(unknown)}; TrainConfig has "
+                          f"{', '.join(sorted(known))}")
+    return data
