@@ -25,7 +25,7 @@ def test_train_sample_evaluate_smoke(tmp_path, capsys):
     config = json.loads((out / "config.json").read_text())
     resolved = config["resolved"]
     assert config["algo"] == "g" and resolved["algo_class"] == "GLearning" and resolved["env_c"] == 10.0
-    assert resolved["algo_kwargs"]["learning_starts"] == 128 and resolved["algo_kwargs"]["gamma"] == 0.9
+    assert resolved["algo_kwargs"]["learning_starts"] == 128 and resolved["algo_kwargs"]["gamma"] == 1.0  # the domain's
     assert (out / "model.zip").is_file() and (newest_checkpoint(out) / "model.zip").is_file()
     assert list((out / "logs").glob("events.out.tfevents*"))  # TensorBoard
     assert (out / "logs" / "progress.csv").is_file()

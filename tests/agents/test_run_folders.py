@@ -152,7 +152,7 @@ def test_resume_takes_the_runs_own_settings_and_never_rewrites_its_config(run_fo
     ('{"out": "x", "env_id": "SeqTutor-Melody-v0", "algo": "sarsa"}', "unknown algorithm 'sarsa'"),
     ('{"out": "x", "env_id": "SeqTutor-Melody-v0", "algo": "ppo", "env_kwargs": {"composition_length": 8}}',
      "holds a PsiLearning model but the run's config says ppo"),
-    ('{"out": "x", "env_id": "SeqTutor-SMILES-v0", "algo": "psi", "algo_kwargs": {"learning_starts": 64, "gamma": 0.9, "td_lambda": 0.0}}',
+    ('{"out": "x", "env_id": "SeqTutor-SMILES-v0", "algo": "psi", "algo_kwargs": {"learning_starts": 64, "gradient_steps": 2}}',
      "does not fit the env its config describes"),
     ('{"out": "x", "env_id": "CartPole-v1", "algo": "psi"}', "'CartPole-v1' is not a seqtutor env"),
 ])
