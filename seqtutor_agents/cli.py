@@ -95,6 +95,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-cache", action="store_true", help="draw the prior samples again even if cached")
     p.add_argument("--out", required=True, help="CSV file: one row per point")
 
+    p = sub.add_parser("report", help="one self-contained HTML page of runs: curves, statistics, π*, samples to "
+                                      "listen to or sort", formatter_class=DefaultsFormatter)
+    p.add_argument("runs", nargs="+", metavar="RUN", help="run folders written by `seqtutor train`")
+    p.add_argument("--out", default="report.html", help="the HTML file")
+    p.add_argument("-n", "--num", type=parse_int, default=500, help="samples of each model and of its prior")
+    p.add_argument("--seed", type=parse_int, default=0, help="sampling seed")
+    p.add_argument("--media", type=parse_int, default=6, help="compositions with a player, molecules per grid")
+    p.add_argument("--optimum-n", type=parse_int, default=None,
+                   help="prior samples behind π* (default: the domain's, 200,000 for melodies, none for molecules; 0: none)")
+
     p = sub.add_parser("demo", help="fine-tune the Note RNN and write MIDI, audio, plots and Table 1",
                        formatter_class=DefaultsFormatter)
     p.add_argument("--out", default="runs/demo", help="output folder")
@@ -180,6 +190,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             _sample_or_evaluate(args)
         elif args.command == "optimum":
             _optimum(args)
+        elif args.command == "report":
+            _report(args)
         elif args.command == "demo":
             from .demo import run_demo
 
@@ -261,6 +273,24 @@ def _sample(args, model, env_id: str, env_kwargs: dict[str, Any], label: str, ou
             print(f"{len(value)} {key} files in {out}")
         elif key not in ("label", "env_id"):
             print(f"{key}: {value}")
+
+
+def _report(args) -> None:
+    from .outputs import output_folder, writing
+    from .report import build_report
+
+    if args.num < 1 or args.media < 0 or (args.optimum_n is not None and args.optimum_n < 0):
+        raise ConfigError("-n must be >= 1, --media and --optimum-n >= 0")
+    out = Path(args.out)
+    if out.is_dir():
+        raise ConfigError(f"--out {out}: is a folder; give an .html file name")
+    output_folder(out.parent, flag="the folder of --out")
+    for run in args.runs:
+        if not (Path(run) / "config.json").is_file():
+            raise ConfigError(f"{run} is not a seqtutor run folder (no config.json)")
+    with writing(out.parent):
+        path = build_report(args.runs, out, n=args.num, seed=args.seed, media=args.media, optimum_n=args.optimum_n)
+    print(f"report: {path.resolve()}")
 
 
 def _optimum(args) -> None:

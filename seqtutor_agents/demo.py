@@ -1,8 +1,10 @@
 """``make demo``: fine-tune the shipped Note RNN on SeqTutor-Melody-v0 and show what changed.
 
-Writes to the output folder: the trained run (model, config, TensorBoard logs), 10 MIDI files and
-a piano roll of the tuned model, a training curve (music-theory reward and KL(pi || prior) per
-step over training) and the Table-1 statistics of the tuned model next to the prior's.
+Writes to the output folder: the trained run (model, config, TensorBoard logs), 10 MIDI and WAV
+files and a piano roll of the tuned model, a training curve (music-theory reward and KL(pi || prior)
+per step over training), the Table-1 statistics of the tuned model next to the prior's with its
+return as a share of π*'s (the objective's optimum) at the same KL, and ``report.html``: the run's
+page to look at and listen to (``seqtutor report``).
 """
 
 from __future__ import annotations
@@ -28,14 +30,14 @@ from .evaluation import model_policy
 from .training import TrainConfig, train
 
 ENV_ID = "SeqTutor-Melody-v0"
-# From the melody frontier (benchmarks/results/melody_frontier.md, 3 seeds, 400k steps): no learner meets
-# every music and data-kept target at any setting; Ψ with a KL target of 0.25 nats per step meets the most
-# (in key, motif, repetition, KL, openings, 4-grams, pitch classes on all 3 seeds) and misses leaps
-# resolved (82-84 %), tonic start (8-11 %), the duration histogram (TV 0.56-0.58) and rests (0.3-0.7 %).
-DEMO_ALGO = "psi"
-DEMO_STEPS = 400_000  # the frontier's budget: under 3 minutes of training on 2 CPU cores
-DEMO_SETTING = {"target_kl": 0.25, "c": 1.0}  # TrainConfig fields of the demo's setting (c = the controller's start)
+# The learner and setting closest to π* at a KL of 0.1-0.25 on the melody frontier
+# (benchmarks/results/melody_frontier.md): G-learning with the melody defaults (γ = 1, λ-returns, two
+# gradient steps per collection) held to 0.1 nats per step; c starts at the env's 10 and is adapted.
+DEMO_ALGO = "g"
+DEMO_STEPS = 600_000  # the frontier's budget
+DEMO_SETTING = {"target_kl": 0.1}  # TrainConfig fields of the demo's setting
 DEMO_EVAL_COMPOSITIONS = 2_000
+DEMO_OPTIMUM_SAMPLES = 200_000  # prior compositions behind π* (cached after the first demo)
 
 
 def read_progress(log_dir: Path) -> dict[str, np.ndarray]:
@@ -71,7 +73,7 @@ def plot_training_curve(progress: dict[str, np.ndarray], path: Path, config: Tra
         if key == "rollout/kl_prior" and config.target_kl is not None:
             ax.axhline(config.target_kl, color="grey", linestyle="--", label="target")
             ax.legend(loc="best")
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x / 1e3:.0f}k"))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x / 1e3:g}k"))
         ax.set_xlabel("env steps")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
@@ -83,7 +85,9 @@ def plot_training_curve(progress: dict[str, np.ndarray], path: Path, config: Tra
     return path
 
 
-def run_demo(out: Path, steps: int | None = None, seed: int = 0) -> dict[str, Path]:
+def run_demo(out: Path, steps: int | None = None, seed: int = 0, n_compositions: int = DEMO_EVAL_COMPOSITIONS,
+             optimum_samples: int = DEMO_OPTIMUM_SAMPLES) -> dict[str, Path]:
+    """Fine-tune, sample ``n_compositions`` of the tuned model and of the prior, write everything; returns the paths."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
@@ -94,9 +98,9 @@ def run_demo(out: Path, steps: int | None = None, seed: int = 0) -> dict[str, Pa
     minutes = (time.perf_counter() - started) / 60
 
     env_kwargs = config.resolved_env_kwargs()
-    tuned = run_episodes(ENV_ID, DEMO_EVAL_COMPOSITIONS, model_policy(model, seed=seed), seed=10_000 + seed,
+    tuned = run_episodes(ENV_ID, n_compositions, model_policy(model, seed=seed), seed=10_000 + seed,
                          env_kwargs=env_kwargs)
-    prior = run_episodes(ENV_ID, DEMO_EVAL_COMPOSITIONS, prior_policy(seed=seed), seed=10_000 + seed,
+    prior = run_episodes(ENV_ID, n_compositions, prior_policy(seed=seed), seed=10_000 + seed,
                          env_kwargs=env_kwargs)
     compositions = tuned.finals["composition"]
     midi_dir = out / "midi"
@@ -112,7 +116,7 @@ def run_demo(out: Path, steps: int | None = None, seed: int = 0) -> dict[str, Pa
     }
     table = format_statistics_table(columns, include_paper=["Note RNN", "Q", "Psi"])
     texture = format_texture_table({
-        "corpus (validation windows)": texture_statistics(corpus_sample(DEMO_EVAL_COMPOSITIONS)),
+        "corpus (validation windows)": texture_statistics(corpus_sample(n_compositions)),
         "Note RNN (shipped prior)": texture_statistics(prior.finals["composition"]),
         f"{DEMO_ALGO}-tuned": texture_statistics(compositions),
     })
@@ -120,19 +124,31 @@ def run_demo(out: Path, steps: int | None = None, seed: int = 0) -> dict[str, Pa
     summary = (
         f"# Demo: Note RNN fine-tuned with {DEMO_ALGO}\n\n"
         f"Setting: {DEMO_SETTING} (c at the end of training: {final_c:.3g}); {config.steps:,} env steps of training "
-        f"in {minutes:.1f} min; {DEMO_EVAL_COMPOSITIONS:,} compositions each.\n\n"
+        f"in {minutes:.1f} min; {n_compositions:,} compositions each.\n\n"
         f"## Table 1 (music theory)\n\n{table}\n\n"
         f"## What tuning keeps (texture and diversity)\n\n{texture}\n\n"
         f"Mean log p_prior per note: prior {prior.prior_log_prob_per_step:.3f}, tuned {tuned.prior_log_prob_per_step:.3f}; "
         f"KL(pi || prior) per note of the tuned model: {tuned.kl_per_step:.3f} nats; its entropy per note: "
         f"{tuned.entropy_per_step:.3f} nats (prior: {prior.entropy_per_step:.3f}).\n"
     )
+    from seqtutor_envs.optimum import sample_prior
+
+    from .report import build_report, optimality_ratio
+
+    sample = sample_prior(ENV_ID, optimum_samples, 0, progress=False)
+    ratio = optimality_ratio(sample, 1.0, tuned, float(final_c))
+    ratio_text = "n/a (the KL lies outside π*'s reliable range)" if ratio is None else f"{ratio:.3f}"
+    summary += (f"\nReturn / π*'s at the same KL (π* ∝ p·exp(R/c), the objective's optimum, estimated from "
+                f"{optimum_samples:,} prior compositions): {ratio_text}.\n")
     atomic_write_text(out / "table1.md", summary)
     print(summary)
+    report = build_report([config.out], out / "report.html", n=min(500, n_compositions), seed=seed,
+                          optimum_n=optimum_samples, progress=False)
     paths = {"midi": midi_dir, "piano_roll": roll, "training_curve": curve, "table": out / "table1.md",
-             "run": Path(config.out)}
+             "run": Path(config.out), "report": report}
     print("demo outputs:")
     for name, path in paths.items():
         print(f"  {name:15s} {path}")
     print(f"  ({len(written)} MIDI files and {len(wavs)} WAV files, audio by {synthesis_backend()})")
+    print(f"open the report page: {report.resolve()}")
     return paths

@@ -77,6 +77,11 @@ class Domain:
     training_data: Callable[[Mapping[str, Any]], Path | None] | None = None
     # one finished episode's end info -> the columns of its row in a run's sequences.csv / samples.csv
     row_columns: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None
+    # (finals, domain returns, scratch folder, how many) -> what a report page shows of the samples, as bytes:
+    # {"players": [{title, image_png, audio_wav, midi, midi_name}], "images": [{title, png}], "table": bool (a sortable
+    # table of every sample)}
+    report_media: Callable[[dict[str, Any], np.ndarray, Path, int], dict[str, Any]] | None = None
+    report_optimum_samples: int = 0  # prior samples behind π* in a report (0: none; π* of this domain is costly)
 
     def episode_row(self, final: Mapping[str, Any]) -> dict[str, Any]:
         """The CSV columns of one finished episode (:attr:`row_columns`, else the sequence as text)."""

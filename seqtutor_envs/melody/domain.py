@@ -91,6 +91,22 @@ def write_samples(finals: dict[str, Any], domain_returns: np.ndarray, out: Path,
             "piano_roll": str(save_piano_roll_png(compositions[:16], out / "piano_roll.png"))}
 
 
+def report_media(finals: dict[str, Any], domain_returns: np.ndarray, scratch: Path, count: int) -> dict[str, Any]:
+    """The first ``count`` compositions: each a piano roll, its audio (WAV) and its MIDI file, as bytes."""
+    from .audio import write_wav
+    from .midi import save_piano_roll_png, write_midi
+
+    players = []
+    for i, tokens in enumerate(np.asarray(finals["composition"])[:count]):
+        title = f"composition {i} (music-theory return {domain_returns[i]:.1f})"
+        roll = save_piano_roll_png(tokens[None, :], scratch / f"roll_{i}.png", titles=[title], columns=1)
+        players.append({"title": title, "image_png": roll.read_bytes(),
+                        "audio_wav": write_wav(tokens, scratch / f"audio_{i}.wav").read_bytes(),
+                        "midi": write_midi(tokens, scratch / f"composition_{i}.mid").read_bytes(),
+                        "midi_name": f"composition_{i}.mid"})
+    return {"players": players, "images": [], "table": False}
+
+
 def pretrain_data(corpus_path: str | None = None) -> Any:
     from .dataset import pretrain_data as load
 
@@ -100,5 +116,5 @@ def pretrain_data(corpus_path: str | None = None) -> Any:
 MELODY = Domain(name="melody", env_id=ENV_ID, sequence_key="composition", statistics=statistics, report=report,
                 write_samples=write_samples, metric_keys=METRIC_KEYS, pretrain_data=pretrain_data, training_data=training_data,
                 targets={"table1": TABLE1_TARGETS, "kept": KEPT_TARGETS},
-                learner_defaults=LEARNER_DEFAULTS,
+                learner_defaults=LEARNER_DEFAULTS, report_media=report_media, report_optimum_samples=200_000,
                 default_architecture={"hidden_size": 100, "num_layers": 1, "embedding_dim": None})  # the paper's Note RNN

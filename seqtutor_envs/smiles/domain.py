@@ -53,6 +53,23 @@ def _reference_set(path: Path) -> frozenset[str]:
     return frozenset(prepare_corpus(read_smiles_file(path), progress=False).smiles)
 
 
+def report_media(finals: dict[str, Any], domain_returns: np.ndarray, scratch: Path, count: int) -> dict[str, Any]:
+    """Two molecule grids: the best distinct molecules by the objective, and the first valid ones as sampled."""
+    from .samples import save_molecule_grid, save_top_molecules
+
+    smiles = list(finals["smiles"])
+    images = []
+    top = save_top_molecules(smiles, domain_returns, scratch / "top.png", count=count)
+    if top is not None:
+        images.append({"title": f"the {count} best distinct molecules by the objective", "png": top.read_bytes()})
+    valid = [i for i, s in enumerate(smiles) if s and finals["valid"][i]][:count]
+    if valid:  # the sampling order is random: these are a random draw of valid molecules
+        grid = save_molecule_grid([smiles[i] for i in valid], [f"objective {domain_returns[i]:.3f}" for i in valid],
+                                  scratch / "random.png")
+        images.append({"title": f"{len(valid)} valid molecules in sampling order (a random draw)", "png": grid.read_bytes()})
+    return {"players": [], "images": images, "table": True}
+
+
 #: Episode-end properties a molecule row carries, when the env reported them.
 _ROW_PROPERTIES = ("qed", "sa", "logp", "plogp")
 
@@ -115,5 +132,5 @@ def pretrain_data(corpus_path: str | None = None, **options: Any) -> Any:
 SMILES = Domain(name="smiles", env_id=ENV_ID, sequence_key="smiles", statistics=statistics, report=report,
                 write_samples=write_samples, metric_keys=METRIC_KEYS, targets={"kept": KEPT_TARGETS},
                 pretrain_data=pretrain_data, learner_defaults=LEARNER_DEFAULTS, training_data=training_data,
-                row_columns=row_columns,
+                row_columns=row_columns, report_media=report_media,
                 default_architecture={"hidden_size": 256, "num_layers": 2, "embedding_dim": 64})

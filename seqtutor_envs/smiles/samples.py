@@ -17,8 +17,6 @@ def save_top_molecules(smiles: list[str], objective: np.ndarray, path: Path, sco
     :param objective: each molecule's domain return (the env's objective, e.g. QED or a GuacaMol score).
     :returns: the image's path, or None when no molecule is valid (there is nothing to draw).
     """
-    from rdkit.Chem import Draw
-
     scorer = scorer if scorer is not None else MoleculeScorer()
     canonical = scorer.canonical_batch(smiles)
     best: dict[str, float] = {}
@@ -28,7 +26,15 @@ def save_top_molecules(smiles: list[str], objective: np.ndarray, path: Path, sco
     top = sorted(best.items(), key=lambda kv: -kv[1])[:count]
     if not top:
         return None
-    qed = scorer.score([c for c, _ in top], ("qed",))["qed"] if top else []
-    image = Draw.MolsToGridImage([parse_smiles(c) for c, _ in top], molsPerRow=6, subImgSize=(220, 220),
-                                 legends=[f"objective {v:.3f} | QED {q:.2f}" for (_, v), q in zip(top, qed)])
+    qed = scorer.score([c for c, _ in top], ("qed",))["qed"]
+    return save_molecule_grid([c for c, _ in top], [f"objective {v:.3f} | QED {q:.2f}" for (_, v), q in zip(top, qed)],
+                              path)
+
+
+def save_molecule_grid(smiles: list[str], legends: list[str], path: Path) -> Path:
+    """An RDKit grid of valid molecules with a legend under each, written atomically (6 per row)."""
+    from rdkit.Chem import Draw
+
+    image = Draw.MolsToGridImage([parse_smiles(s) for s in smiles], molsPerRow=6, subImgSize=(220, 220),
+                                 legends=list(legends))
     return atomic_write(path, lambda name: image.save(name, format="PNG"), suffix=".png")
