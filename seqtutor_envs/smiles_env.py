@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -34,7 +34,7 @@ DEFAULT_C_GUACAMOL = 0.02
 DEFAULT_C_CALLABLE = 0.1
 ACCEPTED_KWARGS = (
     "objective", "c", "prior_weight", "max_length", "prior_path", "render_mode", "diversity_filter",
-    "scoring_workers", "objective_errors",
+    "scoring_workers", "objective_errors", "info_properties",
 )
 #: Below this many envs a scoring worker costs more (process round trips) than it overlaps.
 AUTO_SCORING_MIN_ENVS = 128
@@ -79,7 +79,7 @@ class SmilesTask(SequenceTask):
     name = ENV_ID
 
     def __init__(self, num_envs: int, vocab: Vocabulary, max_length: int, objective: Objective,
-                 scoring_workers: int = 0) -> None:
+                 scoring_workers: int = 0, info_properties: Any = None) -> None:
         max_length = check_sequence_length("max_length", max_length, 2)
         super().__init__(num_envs, int(max_length), vocab.num_actions, pad_token=vocab.pad_id)
         self.scoring_workers = scoring_workers
@@ -93,6 +93,8 @@ class SmilesTask(SequenceTask):
         #: A user objective whose failures score as invalid: each molecule's failure is reported in info.
         self._counts_errors = isinstance(base, CallableObjective) and base.on_error == "invalid"
         self._objective_error = np.zeros(num_envs, dtype=bool)
+        self.info_properties = resolve_info_properties(info_properties, base)
+        self._scored_properties = tuple(dict.fromkeys((*base.properties, *self.info_properties)))
 
     def primer(self, rng: np.random.Generator, options: dict[str, Any] | None) -> int:
         return self.vocab.bos_id
@@ -104,7 +106,8 @@ class SmilesTask(SequenceTask):
         idx = np.arange(self.num_envs) if env_indices is None else env_indices
         done = idx[(actions == self.vocab.end_id) | (lengths[idx] >= self.max_length)]
         if len(done):
-            self.scorer.prefetch(self.smiles_of(tokens, lengths, done), workers=self.scoring_workers)
+            self.scorer.prefetch(self.smiles_of(tokens, lengths, done), workers=self.scoring_workers,
+                                 properties=self._scored_properties)
 
     def reset(self, env_indices: np.ndarray) -> None:
         self.tracker.reset(env_indices)
@@ -177,9 +180,9 @@ class SmilesTask(SequenceTask):
 
     def final_info(self, env_indices, tokens, lengths) -> dict[str, Any]:
         smiles = self.smiles_of(tokens, lengths, env_indices)
-        scores = self.scorer.score(smiles, PROPERTIES)
+        scores = self.scorer.score(smiles, self.info_properties)
         info: dict[str, Any] = {"smiles": smiles, "valid": scores["valid"], "length": scores["length"]}
-        info.update({k: scores[k] for k in PROPERTIES})
+        info.update({k: scores[k] for k in self.info_properties})
         if self._counts_errors:  # objective_errors="invalid": which molecules were scored as invalid because f failed
             info["objective_error"] = self._objective_error[env_indices].copy()
         return info
@@ -189,9 +192,23 @@ class SmilesTask(SequenceTask):
         return "".join(self.vocab.tokens[t] for t in ids)
 
 
+def resolve_info_properties(info_properties: Any, objective: Objective) -> tuple[str, ...]:
+    """The properties the last step's ``info`` reports: the objective's (None), all (``"all"``), or those named."""
+    if info_properties is None:
+        return tuple(objective.properties)
+    if info_properties == "all":
+        return tuple(PROPERTIES)
+    if isinstance(info_properties, str) or not all(isinstance(p, str) for p in info_properties):
+        raise ValueError(f"info_properties must be None, 'all' or a list of {PROPERTIES}, got {info_properties!r}")
+    unknown = [p for p in info_properties if p not in PROPERTIES]
+    if unknown:
+        raise ValueError(f"info_properties: unknown {unknown}; choose from {PROPERTIES}")
+    return tuple(info_properties)
+
+
 def _build(num_envs: int, objective: Any = DEFAULT_OBJECTIVE, c: float | None = None, max_length: int = DEFAULT_MAX_LENGTH,
            prior_path: str | None = None, diversity_filter: Any = None, scoring_workers: Any = 0,
-           objective_errors: str = "raise"):
+           objective_errors: str = "raise", info_properties: Any = None):
     path = Path(prior_path) if prior_path is not None else default_prior_path()
     stepper, metadata = load_frozen_prior(path)
     vocab = vocabulary_of_prior(metadata, stepper.num_outputs, path)
@@ -212,7 +229,7 @@ def _build(num_envs: int, objective: Any = DEFAULT_OBJECTIVE, c: float | None = 
             c = DEFAULT_C_CALLABLE
     obj = apply_diversity_filter(obj, diversity_filter)
     workers = resolve_scoring_workers(scoring_workers, num_envs)
-    return SmilesTask(num_envs, vocab, max_length, obj, workers), stepper, c, str(path)
+    return SmilesTask(num_envs, vocab, max_length, obj, workers, info_properties), stepper, c, str(path)
 
 
 def _filter_of(task: SmilesTask) -> DiversityFilter | None:
@@ -254,9 +271,11 @@ class SmilesEnv(SequenceEnv):
     (``env.diversity_filter``: counts, ``reset()``; see
     :class:`~seqtutor_envs.smiles.diversity_filter.DiversityFilter`).
     ``info`` holds ``prior_log_prob``, ``domain_reward`` and ``reward_terms`` (``prefix_shaping``,
-    ``final_score``); the last step's ``info`` adds ``smiles``, ``valid``, ``length`` and every
-    score (``logp``, ``qed``, ``sa``, ``ring_penalty``, ``plogp``). Any string, even garbage,
-    gets a finite reward.
+    ``final_score``); the last step's ``info`` adds ``smiles``, ``valid``, ``length`` and the
+    properties the objective reads (``qed`` for ``"qed"``; ``logp``, ``qed``, ``sa``,
+    ``ring_penalty`` for ``"paper"``; none for a GuacaMol oracle), so no other property is computed;
+    ``info_properties="all"`` (or a list) asks for others (``logp``, ``qed``, ``sa``,
+    ``ring_penalty``, ``plogp``). Any string, even garbage, gets a finite reward.
 
     ## Starting State
     The prior's zero state fed BOS (deterministic).
@@ -278,6 +297,8 @@ class SmilesEnv(SequenceEnv):
     NaN/inf/a non-number does: ``"raise"`` (default: ``ObjectiveError`` naming the objective and the
     molecule, the env left as it was) or ``"invalid"`` (the molecule scores as invalid, is counted in
     ``objective.error_count`` and flagged in the final info's ``objective_error``).
+    ``info_properties``: the molecule properties the last step's ``info`` reports (None: the
+    objective's own; ``"all"``; or a list of ``logp``, ``qed``, ``sa``, ``ring_penalty``, ``plogp``).
     ``gym.make_vec(..., num_envs=N)`` builds the batched
     :class:`SmilesVectorEnv`.
 
@@ -296,11 +317,12 @@ class SmilesEnv(SequenceEnv):
         diversity_filter: bool | Mapping[str, Any] | None = None,
         scoring_workers: int | str = 0,
         objective_errors: str = "raise",
+        info_properties: str | Sequence[str] | None = None,
         **unknown: Any,
     ) -> None:
         check_unknown_kwargs(ENV_ID, unknown, ACCEPTED_KWARGS)
         task, stepper, c, self.prior_path = _build(1, objective, c, max_length, prior_path, diversity_filter,
-                                                   scoring_workers, objective_errors)
+                                                   scoring_workers, objective_errors, info_properties)
         self.vocab = task.vocab
         self.diversity_filter = _filter_of(task)
         super().__init__(task, stepper, c, prior_weight, render_mode)

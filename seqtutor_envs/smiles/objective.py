@@ -27,6 +27,9 @@ class Objective:
     name: str = "objective"
     has_prefix_shaping: bool = False
     invalid_value: float = 0.0
+    #: The :class:`MoleculeScorer` properties the objective reads (the env's ``info`` reports these by
+    #: default, so nothing else is computed per molecule).
+    properties: tuple[str, ...] = ()
 
     def __init__(self, scorer: MoleculeScorer | None = None) -> None:
         self.scorer = scorer if scorer is not None else MoleculeScorer()

@@ -83,6 +83,7 @@ class PaperObjective(Objective):
     """
 
     name = "paper"
+    properties = ("logp", "qed", "sa", "ring_penalty")
     has_prefix_shaping = True
     invalid_value = 0.0  # plus the length penalty, at the end
 
@@ -130,6 +131,8 @@ class PropertyObjective(Objective):
         self.prop = prop
         self.invalid_value = float(invalid_value)
         self.name = name or prop
+        # plogp is logP - SA + ring penalty: its parts are computed anyway, so they are reported too
+        self.properties = ("logp", "sa", "ring_penalty", "plogp") if prop == "plogp" else (prop,)
 
     def score_final(self, smiles: Sequence[str]) -> np.ndarray:
         s = self.scorer.score(smiles, (self.prop,))

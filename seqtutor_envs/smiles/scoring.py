@@ -126,6 +126,7 @@ def LRUCache(maxsize: int | None) -> MutableMapping[Any, Any]:
 
 _NAN4 = (math.nan, math.nan, math.nan, math.nan)
 _BASE = ("logp", "qed", "sa", "ring_penalty")  # cached per molecule; plogp is derived
+_PLOGP_PARTS = ("logp", "sa", "ring_penalty")  # plogp = logP - SA + ring penalty
 _INVALID = object()  # raw-cache marker for a string RDKit rejected
 
 
@@ -137,7 +138,14 @@ _WORKER_SCORER: "MoleculeScorer | None" = None
 _POOLS: dict[int, Any] = {}
 
 
-def _score_in_worker(smiles: list[str]) -> list[tuple[str, str | None, int, tuple[float, ...] | None]]:
+def needed_base(properties: Iterable[str]) -> set[str]:
+    """The cached base properties that ``properties`` take (plogp: logP, SA and the ring penalty)."""
+    want = set(properties)
+    return {k for k in want if k in _BASE} | (set(_PLOGP_PARTS) if "plogp" in want else set())
+
+
+def _score_in_worker(smiles: list[str], need: tuple[str, ...] = _BASE
+                     ) -> list[tuple[str, str | None, int, tuple[float, ...] | None]]:
     """``(string, canonical or None, token length, base properties or None)`` of each string (runs in a worker)."""
     global _WORKER_SCORER
     if _WORKER_SCORER is None:
@@ -147,7 +155,7 @@ def _score_in_worker(smiles: list[str]) -> list[tuple[str, str | None, int, tupl
     for s in smiles:
         mols: dict[str, Chem.Mol] = {}
         canon, length = scorer._lookup_raw(s, mols)
-        props = scorer._compute(canon, None, set(_BASE), _NAN4) if canon is not None else None
+        props = scorer._compute(canon, None, set(need), _NAN4) if canon is not None and need else None
         out.append((s, canon, int(length), props))
     return out
 
@@ -180,10 +188,9 @@ class MoleculeScorer:
 
     * raw cache: input string -> canonical SMILES (or "invalid") and token length, so a repeated
       string costs one dict lookup, not a parse;
-    * property cache: canonical SMILES -> its properties. A molecule seen for the first time gets
-      all four base properties at once, whatever was asked: in the env an episode's end asks for the
-      objective's property and then for every property (``info``), and one pass needs one parse and
-      one Crippen logP (QED computes it too) instead of two of each.
+    * property cache: canonical SMILES -> its properties, each computed the first time it is asked
+      for (an objective that needs QED alone never pays for SA); the env asks for the objective's
+      properties and those its ``info`` reports (by default the same), so a molecule is parsed once.
 
     Before any RDKit call a string is checked by the syntactic prefix filter, which rejects most
     unfinished SMILES prefixes for a few microseconds.
@@ -243,7 +250,7 @@ class MoleculeScorer:
         return [self._lookup_raw(s)[0] for s in smiles]
 
     # ---- asynchronous scoring ---------------------------------------------------------------
-    def prefetch(self, smiles: Sequence[Any], workers: int = 1) -> None:
+    def prefetch(self, smiles: Sequence[Any], workers: int = 1, properties: Iterable[str] = PROPERTIES) -> None:
         """Start scoring ``smiles`` in a worker process; the next call that needs them waits for the results.
 
         Only strings this scorer has not seen are sent; results fill the same caches a direct call
@@ -251,10 +258,12 @@ class MoleculeScorer:
 
         :param smiles: strings (e.g. the molecules that finish at this env step).
         :param workers: size of the (process-wide, shared) pool.
+        :param properties: the properties the next call will ask for (only these are computed).
         """
         fresh = [s for s in dict.fromkeys(smiles) if isinstance(s, str) and self._raw.get(s) is None]
         if fresh:
-            self._pending.append(scoring_pool(workers).submit(_score_in_worker, fresh))
+            need = tuple(k for k in _BASE if k in needed_base(properties))
+            self._pending.append(scoring_pool(workers).submit(_score_in_worker, fresh, need))
 
     def _drain(self) -> None:
         """Absorb the results of every pending :meth:`prefetch` into the caches."""
@@ -262,8 +271,10 @@ class MoleculeScorer:
             for s, canon, length, props in self._pending.pop(0).result():
                 if self._raw.get(s) is None:
                     self._raw[s] = (_INVALID if canon is None else canon, length)
-                if canon is not None and props is not None and self._props.get(canon) is None:
-                    self._props[canon] = props
+                if canon is not None and props is not None:
+                    have = self._props.get(canon)
+                    self._props[canon] = props if have is None else tuple(
+                        h if not math.isnan(h) else v for h, v in zip(have, props))
 
     def mol(self, smiles: Any) -> Chem.Mol | None:
         """A fresh RDKit molecule of the canonical form of ``smiles`` (``None`` if invalid)."""
@@ -342,8 +353,8 @@ class MoleculeScorer:
         unknown = want - set(PROPERTIES)
         if unknown:
             raise ValueError(f"unknown properties {sorted(unknown)}; choose from {PROPERTIES}")
-        need = set(_BASE)  # computed together (see the class docstring)
-        idx_need = list(range(len(_BASE)))
+        need = needed_base(want)
+        idx_need = [i for i, k in enumerate(_BASE) if k in need]
 
         self._drain()
         n = len(smiles)

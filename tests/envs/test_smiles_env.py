@@ -46,10 +46,20 @@ def test_a_valid_molecule_ends_at_end_with_its_scores():
     steps = _play(env, _ids(env, "CCOc1ccccc1"))
     *_, (_, obs, reward, terminated, info) = steps
     assert terminated and info["smiles"] == "CCOc1ccccc1" and info["valid"]
-    assert 0.4 < info["qed"] < 0.6 and np.isfinite(info["logp"]) and info["ring_penalty"] == 0
+    assert 0.4 < info["qed"] < 0.6 and "logp" not in info and "sa" not in info  # only what the objective reads
     assert info["reward_terms"]["final_score"] == pytest.approx(info["qed"])
     assert reward == pytest.approx(info["prior_log_prob"] + info["qed"] / env.unwrapped.c)
     assert all(s[4]["domain_reward"] == 0 for s in steps[:-1])  # qed pays nothing before the end
+    everything = gym.make(ENV_ID, objective="qed", info_properties="all")
+    *_, (_, _, _, _, info) = _play(everything, _ids(everything, "CCOc1ccccc1"))
+    assert np.isfinite(info["logp"]) and info["ring_penalty"] == 0 and 1 <= info["sa"] <= 10
+    oracle = gym.make(ENV_ID, objective="guacamol:zaleplon_mpo")
+    *_, (_, _, _, _, info) = _play(oracle, _ids(oracle, "CCOc1ccccc1"))
+    assert info["valid"] and not {"qed", "logp", "sa", "plogp"} & set(info)
+    scorer = oracle.unwrapped.task.scorer
+    assert all(np.isnan(v) for v in scorer._props.get(info["smiles"], (np.nan,)))  # no property computed for it
+    with pytest.raises(ValueError, match="info_properties: unknown"):
+        gym.make(ENV_ID, info_properties=["weight"])
 
 
 def test_reward_decomposition_each_step():
@@ -239,7 +249,7 @@ def test_scoring_in_a_worker_process_gives_identical_episodes():
     from seqtutor_envs.sampling import prior_policy
 
     runs = [run_episodes("SeqTutor-SMILES-v0", 64, prior_policy(seed=5), batch_size=64, seed=5,
-                         env_kwargs={"scoring_workers": workers}) for workers in (0, 1)]
+                         env_kwargs={"scoring_workers": workers, "info_properties": "all"}) for workers in (0, 1)]
     assert runs[0].finals["smiles"] == runs[1].finals["smiles"]
     assert np.array_equal(runs[0].domain_returns, runs[1].domain_returns)
     for key in ("qed", "sa", "logp", "valid"):
