@@ -185,15 +185,15 @@ def plot(by_algo: dict[str, list[list[dict]]], out: Path, points: list[Any] | No
         fig, axes = plt.subplots(rows_n, cols, figsize=(6.2 * cols, 4.2 * rows_n), squeeze=False)
         for ax, (key, label, scale, target) in zip(axes.flat, panels):
             for algo, groups in sorted(by_algo.items()):
-                points = _series(groups, key, scale)
-                x = [p[0] for p in points]
-                y = [p[3] for p in points]
-                xerr = [[p[0] - p[1] for p in points], [p[2] - p[0] for p in points]]
-                yerr = [[p[3] - p[4] for p in points], [p[5] - p[3] for p in points]]
+                series = _series(groups, key, scale)  # not `points`: that name holds π*'s curve
+                x = [p[0] for p in series]
+                y = [p[3] for p in series]
+                xerr = [[p[0] - p[1] for p in series], [p[2] - p[0] for p in series]]
+                yerr = [[p[3] - p[4] for p in series], [p[5] - p[3] for p in series]]
                 color = colors.get(algo)
                 ax.errorbar(x, y, xerr=xerr, yerr=yerr, marker="o", ms=4, capsize=2, color=color,
                             label=NAMES.get(algo, algo))
-                for p in points:
+                for p in series:
                     ax.scatter(p[6], p[7], s=8, alpha=0.35, color=color)
             if key == "domain_return" and points:
                 reliable = sorted((p.kl_per_step, p.domain_return) for p in points if p.reliable)
@@ -258,7 +258,7 @@ def main() -> None:
     parser.add_argument("--target-kls", nargs="*", type=float, default=[0.05, 0.1, 0.15],
                         help="KL targets of the learners that adapt their KL weight (q, psi, g, klppo)")
     parser.add_argument("--q-target-kls", nargs="*", type=float, default=None,
-                        help="KL targets of Q-learning (default: --target-kls)")
+                        help="KL targets of Q-learning (default: --baseline-target-kls)")
     parser.add_argument("--initial-c", type=float, default=None,
                         help="c that KL-target runs start from (default: the env's, 10)")
     parser.add_argument("--cs", nargs="*", type=float, default=[2.0],
@@ -268,8 +268,10 @@ def main() -> None:
     parser.add_argument("--tutor-cs", nargs="*", type=float, default=[],
                         help="fixed values of c for the KL-targeted learners too (default: none)")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--stock-seeds", nargs="+", type=int, default=None,
-                        help="seeds of the stock SB3 learners (default: --seeds)")
+    parser.add_argument("--baseline-seeds", nargs="+", type=int, default=None,
+                        help="seeds of every learner other than Ψ and G (default: --seeds)")
+    parser.add_argument("--baseline-target-kls", nargs="*", type=float, default=None,
+                        help="KL targets of DPG and KL-PPO (default: --target-kls)")
     parser.add_argument("--algo-kwarg", action="append", default=[], metavar="KEY=VALUE",
                         help="Sequence Tutor hyperparameter for every trial (JSON value)")
     parser.add_argument("--steps", type=int, default=1_000_000)
@@ -291,19 +293,24 @@ def main() -> None:
     tutor_kwargs = dict(parse_key_value(kv) for kv in args.algo_kwarg)
     common = {"steps": args.steps, "episodes": args.episodes, "runs": str(Path(args.runs).resolve()),
               "threads": args.threads, "resume": args.resume}
-    ours = [a for a in args.algos if a in SEQUENCE_TUTOR and a != "q"]
-    trials = make_trials(MELODY, ours, [{"target_kl": k, "c": args.initial_c, "algo_kwargs": tutor_kwargs}
-                                        for k in args.target_kls]
-                         + [{"c": c, "algo_kwargs": tutor_kwargs} for c in args.tutor_cs], args.seeds, **common)
+    baseline_seeds = args.baseline_seeds or args.seeds
+    baseline_kls = args.target_kls if args.baseline_target_kls is None else args.baseline_target_kls
+    trials = []
+    for algo in [a for a in args.algos if a in SEQUENCE_TUTOR and a != "q"]:
+        soft = algo in ("psi", "g")  # the paper's soft learners: every target, every seed
+        trials += make_trials(MELODY, [algo], [{"target_kl": k, "c": args.initial_c, "algo_kwargs": tutor_kwargs}
+                                               for k in (args.target_kls if soft else baseline_kls)]
+                              + [{"c": c, "algo_kwargs": tutor_kwargs} for c in args.tutor_cs],
+                              args.seeds if soft else baseline_seeds, **common)
     if "q" in args.algos:  # greedy: its ratio is reported, not tuned toward π*
         trials += make_trials(MELODY, ["q"], [{"target_kl": k, "c": args.initial_c, "algo_kwargs": tutor_kwargs}
-                                              for k in (args.q_target_kls or args.target_kls)], args.seeds, **common)
+                                              for k in (args.q_target_kls or baseline_kls)], baseline_seeds, **common)
     if "klppo" in args.algos:
-        trials += make_trials(MELODY, ["klppo"], [{"target_kl": k} for k in args.target_kls], args.seeds, **common)
+        trials += make_trials(MELODY, ["klppo"], [{"target_kl": k} for k in baseline_kls], baseline_seeds, **common)
     if "dap" in args.algos:
-        trials += make_trials(MELODY, ["dap"], [{"c": c} for c in args.dap_cs], args.seeds, **common)
+        trials += make_trials(MELODY, ["dap"], [{"c": c} for c in args.dap_cs], baseline_seeds, **common)
     stock = [a for a in args.algos if a not in KL_TARGETED + ("dap",)]
-    trials += make_trials(MELODY, stock, [{"c": c} for c in args.cs], args.stock_seeds or args.seeds, **common)
+    trials += make_trials(MELODY, stock, [{"c": c} for c in args.cs], baseline_seeds, **common)
     try:
         rows = run_trials(trials, args.backend, workers=args.workers, cpus_per_trial=args.threads, address=args.address,
                           storage=Path(args.runs) / "ray", name=Path(args.out).name, resume=args.resume, overwrite=args.overwrite)

@@ -7,10 +7,12 @@ and returns a flat row: the domain statistics, the texture and diversity figures
 log p_prior, exact KL and entropy per step, the final c.
 
 * :func:`run_ray`: Ray Tune, a local Ray started for the sweep or an existing cluster
-  (``address``); one trial per ``cpus_per_trial`` CPUs; a stopped sweep resumes from Tune's
-  experiment folder (``resume=True``).
-* :func:`run_local`: ``workers`` local processes; each trial's row is kept in its run folder, so a
-  stopped sweep resumes where it stopped.
+  (``address``); one trial per ``cpus_per_trial`` CPUs;
+* :func:`run_local`: ``workers`` local processes.
+
+Each trial keeps its row in its run folder (``trial_result.json``), so a stopped sweep resumed
+(``resume=True``) returns finished trials' rows at once, continues interrupted trials from their
+newest whole checkpoint, and starts the rest.
 
 ``benchmarks/sweep.py`` and ``benchmarks/frontier.py`` are the command lines.
 """
@@ -93,6 +95,7 @@ def run_trial(trial: dict[str, Any]) -> dict[str, Any]:
     if trial.get("kind") == "pmo":
         return run_pmo_trial(trial)
     from seqtutor_agents.evaluation import model_policy, run_episodes
+    from seqtutor_agents.run_folder import ConfigError, latest_checkpoint
     from seqtutor_agents.training import TrainConfig, train
     from seqtutor_envs.domains import get_domain
     from seqtutor_envs.io import atomic_write_text
@@ -108,7 +111,14 @@ def run_trial(trial: dict[str, Any]) -> dict[str, Any]:
                          algo_kwargs=dict(trial.get("algo_kwargs") or {}), env_kwargs=dict(trial.get("env_kwargs") or {}),
                          device="cpu")
     start = time.perf_counter()
-    model = train(config, progress=False, overwrite=True)
+    model = None
+    if trial.get("resume") and latest_checkpoint(out) is not None:  # interrupted: go on from its checkpoint
+        try:
+            model = train(config, resume=True, progress=False)
+        except ConfigError:
+            model = None  # a checkpoint of other settings: train afresh below
+    if model is None:
+        model = train(config, progress=False, overwrite=True)
     minutes = (time.perf_counter() - start) / 60
     env_kwargs = config.resolved_env_kwargs()
     batch = run_episodes(env_id, trial["episodes"], model_policy(model, seed=trial["seed"]), seed=50_000,
@@ -140,6 +150,7 @@ def run_pmo_trial(trial: dict[str, Any]) -> dict[str, Any]:
     """
     from stable_baselines3.common.callbacks import BaseCallback
 
+    from seqtutor_agents.run_folder import ConfigError, latest_checkpoint
     from seqtutor_agents.training import TrainConfig, train
     from seqtutor_envs.io import atomic_write_text
     from seqtutor_envs.smiles.diversity_filter import murcko_scaffold
@@ -213,7 +224,10 @@ def run_local(trials: list[dict[str, Any]], workers: int) -> list[dict[str, Any]
 def _ray_trainable(config: dict[str, Any]) -> None:
     from ray import tune
 
+    import ray
+
     row = run_trial(config["trial"])
+    row["ray_node"] = ray.get_runtime_context().get_node_id()  # which machine of the cluster ran it
     tune.report({"row": json.dumps(row)})
 
 
@@ -250,15 +264,15 @@ def run_ray(trials: list[dict[str, Any]], cpus_per_trial: int, address: str | No
             ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False,
                      object_store_memory=100 * 1024**2, _temp_dir=_short_ray_temp_dir())
     trainable = tune.with_resources(_ray_trainable, {"cpu": cpus_per_trial})
-    path = Path(storage).resolve() / name
-    if resume and tune.Tuner.can_restore(str(path)):
-        tuner = tune.Tuner.restore(str(path), trainable, resume_errored=True)
-    else:
-        tuner = tune.Tuner(
-            trainable,
-            param_space={"trial": tune.grid_search(trials)},
-            run_config=tune.RunConfig(storage_path=str(Path(storage).resolve()), name=name, verbose=0),
-        )
+    # A resumed sweep submits every trial again rather than restoring Tune's experiment state: a trial
+    # that finished (its trial_result.json written) returns that result at once, whatever Tune had
+    # recorded when the driver died -- a restored trial would carry the first run's resume=False and
+    # train again.
+    tuner = tune.Tuner(
+        trainable,
+        param_space={"trial": tune.grid_search(trials)},
+        run_config=tune.RunConfig(storage_path=str(Path(storage).resolve()), name=name, verbose=0),
+    )
     results = tuner.fit()
     rows = []
     for result in results:

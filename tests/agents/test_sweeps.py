@@ -98,3 +98,46 @@ def test_a_long_temp_folder_gives_ray_a_short_one_for_its_sockets(monkeypatch, t
     Path(short).rmdir()
     monkeypatch.setenv("RAY_TMPDIR", "/tmp")
     assert _short_ray_temp_dir() is None  # Ray's own default fits
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_RAY, reason="no Ray")
+def test_a_sweep_on_a_two_node_ray_cluster_resumes_after_its_driver_is_killed(tmp_path):
+    """Two Ray nodes of one CPU each (ray.cluster_utils.Cluster), the driver joining by --address."""
+    from ray.cluster_utils import Cluster
+
+    from seqtutor_agents.sweep import _short_ray_temp_dir
+
+    import tempfile
+
+    temp_dir = _short_ray_temp_dir()  # AF_UNIX socket paths must stay short under pytest's long TMPDIR
+    (Path(tempfile.gettempdir()) / "ray").mkdir(exist_ok=True)  # Cluster writes the head's address there
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False,
+                                                             **({"temp_dir": temp_dir} if temp_dir else {})})
+    try:
+        cluster.add_node(num_cpus=1, **({"temp_dir": temp_dir} if temp_dir else {}))
+        cluster.wait_for_nodes()
+        nodes = {node.node_id for node in cluster.list_all_nodes()}
+        assert len(nodes) == 2
+        cmd = [sys.executable, "-m", "benchmarks.frontier", "--algos", "psi", "--target-kls", "0.3",
+               "--tutor-cs", "1", "--seeds", "0", "--steps", "3000", "--episodes", "40", "--backend", "ray",
+               "--address", cluster.address, "--optimum-n", "0", "--runs", str(tmp_path / "runs"),
+               "--out", str(tmp_path / "frontier")]
+        driver = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.time() + 300
+        while not list((tmp_path / "runs").glob("*/trial_result.json")):
+            assert driver.poll() is None, driver.stderr.read().decode()[-3000:]
+            assert time.time() < deadline, "no trial finished in time"
+            time.sleep(0.2)
+        driver.kill()
+        driver.wait(timeout=60)
+        finished = list((tmp_path / "runs").glob("*/trial_result.json"))
+        stamp = {f: f.stat().st_mtime_ns for f in finished}
+        proc = subprocess.run([*cmd, "--resume"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert all(f.stat().st_mtime_ns == t for f, t in stamp.items())  # finished trials were kept
+        rows = rows_of(tmp_path)
+        assert len(rows) == 2 and all(not r.get("error") for r in rows)
+        assert {r["ray_node"] for r in rows if r.get("ray_node")} <= nodes  # run by the cluster's nodes
+    finally:
+        cluster.shutdown()

@@ -473,8 +473,11 @@ def test_a_smiles_file_with_no_valid_molecule_gives_the_rejection_counts(tmp_pat
 def test_a_single_valid_smiles_cannot_be_split(tmp_path):
     path = tmp_path / "one.smi"
     path.write_text("CCO\nnot_a_smiles\n", encoding="utf-8")
-    with pytest.raises(PretrainInputError, match="one.smi holds 1 valid SMILES: pre-training needs at least 2"):
+    with pytest.raises(PretrainInputError) as info:
         smiles_data(str(path), workers=1)
+    message = str(info.value)
+    assert "one.smi holds 1 usable SMILES (kept 1 of 2 lines; dropped 1 invalid" in message
+    assert "leaves 0 to validate on, and at least 10 are needed" in message
 
 
 def test_a_prepared_corpus_that_is_not_gzip_is_named(tmp_path):
