@@ -4,9 +4,10 @@ Each learner fine-tunes the shipped SMILES prior on a GuacaMol/PMO oracle (``gua
 until 10,000 distinct valid molecules have been scored (PMO's oracle budget), on the same env and
 budget for every learner. Per run: top-10 AUC (PMO's metric), top-1/10/100 means, validity and
 uniqueness of what was generated, IntDiv and distinct Murcko scaffolds of the 100 best. Published
-REINVENT (SMILES) top-10 AUC from the PMO paper is printed beside each oracle. Trials run on the
-sweep machinery (Ray Tune or local processes, resumable). Writes
-``benchmarks/results/molecule_opt.{csv,md}``.
+REINVENT (SMILES) top-10 AUC from the PMO paper is printed beside each oracle. ``--early-stop``
+adds REINVENT's early stop of PMO's code (see ``seqtutor_envs/smiles/pmo.py``). Each run writes
+``oracle_calls.csv`` (every scored molecule with its call index). Trials run on the sweep machinery
+(Ray Tune or local processes, resumable). Writes ``benchmarks/results/molecule_opt.{csv,md}``.
 
     python -m benchmarks.molecule_opt --algos g psi q dap ppo --seeds 0 1 2
 """
@@ -22,6 +23,8 @@ import numpy as np
 from benchmarks.common import RESULTS_DIR, markdown_table, write_text
 from benchmarks.sweep import write_rows
 from seqtutor_agents.sweep import SweepFolderError, run_trials
+from seqtutor_envs.smiles.pmo import EARLY_STOP_PATIENCE
+from seqtutor_envs.smiles_env import ENV_ID
 
 #: REINVENT (SMILES) top-10 AUC in PMO (Gao et al. 2022, Table 2).
 PUBLISHED_REINVENT = {"qed": 0.941, "celecoxib_rediscovery": 0.713, "osimertinib_mpo": 0.837,
@@ -73,6 +76,11 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=10_000, help="oracle calls (distinct valid molecules)")
     parser.add_argument("--max-steps", type=int, default=3_000_000, help="env-step cap of a run")
     parser.add_argument("--c", type=float, default=None, help="c for every learner (default: the table's / env's)")
+    parser.add_argument("--early-stop", type=int, nargs="?", const=EARLY_STOP_PATIENCE, default=None,
+                        metavar="PATIENCE",
+                        help="REINVENT's early stop in PMO's code: stop once, past 1,000 calls, the 100 best scores "
+                             f"are unchanged for PATIENCE steps of 64 molecules (default {EARLY_STOP_PATIENCE}, "
+                             "mol_opt's --patience; the PMO paper's code stopped at 2 x 5 = 10)")
     parser.add_argument("--backend", choices=["auto", "local", "ray"], default="auto")
     parser.add_argument("--address", default=None)
     parser.add_argument("--workers", type=int, default=2)
@@ -83,8 +91,9 @@ def main() -> None:
     parser.add_argument("--out", default=str(RESULTS_DIR / "molecule_opt"))
     args = parser.parse_args()
 
-    trials = [{"kind": "pmo", "oracle": oracle, "algo": algo, "seed": seed, "c": args.c, "budget": args.budget,
-               "max_steps": args.max_steps, "runs": str(Path(args.runs).resolve()), "threads": args.threads,
+    trials = [{"kind": "pmo", "env_id": ENV_ID, "oracle": oracle, "algo": algo, "seed": seed, "c": args.c,
+               "budget": args.budget, "max_steps": args.max_steps, "early_stop_patience": args.early_stop,
+               "runs": str(Path(args.runs).resolve()), "threads": args.threads,
                "resume": args.resume, **({} if args.c is not None else PMO_SETTINGS.get(algo, {}))}
               for oracle in args.oracles for algo in args.algos for seed in args.seeds]
     try:
@@ -92,7 +101,10 @@ def main() -> None:
                           storage=Path(args.runs) / "ray", name=Path(args.out).name, resume=args.resume, overwrite=args.overwrite)
     except SweepFolderError as exc:
         parser.exit(2, f"{parser.prog}: error: {exc}\n")
-    note = (f"PMO protocol: {args.budget:,} distinct valid molecules scored per run; top-10 AUC every 100 calls. "
+    stop = ("" if args.early_stop is None else
+            f"REINVENT's early stop (patience {args.early_stop} steps of 64 molecules, after 1,000 calls); ")
+    note = (f"PMO protocol: {args.budget:,} distinct valid molecules scored per run; top-10 AUC every 100 calls, the "
+            f"last value held to the budget when a run stops short of it; {stop}"
             "Every learner starts from the shipped SMILES prior on SeqTutor-SMILES-v0 with the hyperparameter table's "
             f"SMILES settings{'' if args.c is None else f' and c = {args.c:g}'}"
             + ("" if args.c is not None else f"; per-learner overrides: {PMO_SETTINGS}") + ".")

@@ -42,6 +42,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=100_000, help="env steps per melody run")
     parser.add_argument("--smiles-steps", type=int, default=40_000, help="env steps per SMILES run (0: skip)")
+    parser.add_argument("--rppo-steps", type=int, default=4_096,
+                        help="env steps of sb3-contrib's RecurrentPPO (slow: ~100 steps/s; 0: skip)")
     parser.add_argument("--n-envs", type=int, default=32)
     parser.add_argument("--c", type=float, default=0.5)
     args = parser.parse_args()
@@ -61,8 +63,11 @@ def main() -> None:
 
     g, dqn = config("g"), config("dqn")
     dap, klppo = config("dap"), config("klppo")
+    psi, dpg = config("psi"), config("dpg")
     runs = {
         f"G-learning (ours), native env x{g.resolved_n_envs()}": build(g),
+        f"Ψ-learning (ours), native env x{psi.resolved_n_envs()}": build(psi),
+        f"DPG (distribution matching), native env x{dpg.resolved_n_envs()}": build(dpg),
         f"DAP (REINVENT's loss), native env x{dap.resolved_n_envs()}": build(dap),
         f"KL-PPO, native env x{klppo.resolved_n_envs()}": build(klppo),
         f"SB3 DQN, native env x{dqn.resolved_n_envs()}": build(dqn),
@@ -73,6 +78,10 @@ def main() -> None:
         "SB3 DQN, DummyVecEnv x1": lambda: DQN("MultiInputPolicy", DummyVecEnv([lambda: gym.make(ENV_ID, c=args.c)]),
                                                seed=0, **dqn.resolved_algo_kwargs()),
     }
+    rppo = config("recurrent_ppo")
+    if args.rppo_steps:  # its own, shorter length: an LSTM forward per env step through SB3's rollout loop
+        runs[f"sb3-contrib RecurrentPPO + SeqTutorExtractor, native env x{rppo.resolved_n_envs()}"] = (
+            build(rppo), args.rppo_steps)
     smiles = {algo: config(algo, SMILES_ID) for algo in ("g", "psi", "dap", "klppo")}
     names = {"g": "G-learning (ours)", "psi": "Ψ-learning (ours)", "dap": "DAP", "klppo": "KL-PPO"}
     smiles_runs = {f"{names[a]}, SMILES x{cfg.resolved_n_envs()}": build(cfg) for a, cfg in smiles.items()
@@ -84,7 +93,8 @@ def main() -> None:
             continue
         rates, rows = {}, []
         for name, build in group.items():
-            rate, updates = timed(build, steps)
+            build, run_steps = build if isinstance(build, tuple) else (build, steps)
+            rate, updates = timed(build, run_steps)
             rates[name] = rate
             rows.append([name, f"{rate:,.0f}", f"{updates:,}"])
             print(name, f"{rate:,.0f} steps/s, {updates} gradient steps", flush=True)
@@ -92,13 +102,14 @@ def main() -> None:
         for row, name in zip(rows, rates):
             row.append(f"{rates[name] / ours:.2f}")
         table = markdown_table(["learner", "env steps/s while training", "updates", "this / G-learning"], rows)
-        sections.append(f"## {title}: {steps:,} env steps each\n\n{table}\n")
+        sections.append(f"## {title}: {steps:,} env steps each (RecurrentPPO: {args.rppo_steps:,})\n\n{table}\n")
     text = (
         "# Training speed: every learner family on the native batched envs\n\n"
         f"{machine_markdown(machine_description())}\n\n" + "\n".join(sections) + "\n"
         "Wall-clock including collection, replay sampling and gradient steps, one run after the other in this "
         "process. Hyperparameters: as `seqtutor train` resolves them (seqtutor_agents/hyperparams.py and the "
-        f"domain's settings). Melody: G {g.resolved_algo_kwargs()}; DAP {dap.resolved_algo_kwargs()}; KL-PPO "
+        f"domain's settings). Melody: G {g.resolved_algo_kwargs()}; Ψ {psi.resolved_algo_kwargs()}; DPG "
+        f"{dpg.resolved_algo_kwargs()}; RecurrentPPO {rppo.resolved_algo_kwargs()}; DAP {dap.resolved_algo_kwargs()}; KL-PPO "
         f"{klppo.resolved_algo_kwargs()}; DQN {dqn.resolved_algo_kwargs()}. G replays 32 episodes x 32 steps per "
         "gradient step, DQN 32 transitions. SMILES: "
         + "; ".join(f"{names[a]} {cfg.resolved_algo_kwargs()} {cfg.resolved_env_kwargs()}" for a, cfg in smiles.items())

@@ -40,10 +40,12 @@ class SweepFolderError(ValueError):
 
 
 def trial_folder(trial: dict[str, Any]) -> Path:
-    """The run folder of a trial (PMO trials are named after their oracle too)."""
+    """The run folder of a trial (PMO trials are named after their oracle too, and their early stop if on)."""
     name = trial_name(trial)
     if trial.get("kind") == "pmo":
         name = f"{trial['oracle']}_{name}"
+        if trial.get("early_stop_patience") is not None:  # another stopping rule: other results, another folder
+            name += f"_es{trial['early_stop_patience']}"
     return Path(trial["runs"]) / name
 
 
@@ -142,41 +144,70 @@ def run_trial(trial: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+def finished_episodes(transition: Any) -> list[tuple[str, float, float | None]]:
+    """``(SMILES, prior log-likelihood, agent log-likelihood or None)`` of the episodes a vector step finished.
+
+    Read from our learners' collector (``locals["transition"]``; episodes in env order, as
+    :func:`seqtutor_agents.callbacks.episode_rows` reads them); empty for stock SB3 algorithms.
+    """
+    if transition is None or not transition.finals:
+        return []
+    out = []
+    for env_index, episode in zip(sorted(transition.finals), transition.episodes):
+        behaviour = episode.behaviour_log_prob
+        out.append((transition.finals[env_index].get("smiles", ""), float(np.sum(episode.prior_log_prob)),
+                    float(np.sum(behaviour)) if behaviour is not None else None))
+    return out
+
+
 def run_pmo_trial(trial: dict[str, Any]) -> dict[str, Any]:
     """One PMO run: train on ``guacamol:<oracle>`` until ``budget`` distinct valid molecules were scored.
 
-    Returns top-10 AUC, top-1/10/100 means, validity and uniqueness of what was generated, and the
-    internal diversity and distinct Murcko scaffolds of the 100 best molecules.
+    With ``early_stop_patience`` the run also stops by REINVENT's rule in mol_opt (see
+    :class:`~seqtutor_envs.smiles.pmo.OracleLog`); a run that stops short of the budget (early stop or
+    the ``max_steps`` cap) holds its last top-10 mean to the budget, as mol_opt's ``finish=True`` does.
+    Every scored string goes to ``<run>/oracle_calls.csv`` with its call index, env step and
+    log-likelihoods. Returns top-10 AUC, top-1/10/100 means, why the run stopped, validity and
+    uniqueness of what was generated, and the internal diversity and distinct Murcko scaffolds of the
+    100 best molecules.
     """
     from stable_baselines3.common.callbacks import BaseCallback
 
-    from seqtutor_agents.run_folder import ConfigError, latest_checkpoint
     from seqtutor_agents.training import TrainConfig, train
     from seqtutor_envs.io import atomic_write_text
     from seqtutor_envs.smiles.diversity_filter import murcko_scaffold
     from seqtutor_envs.smiles.guacamol import guacamol_objective
     from seqtutor_envs.smiles.metrics import internal_diversity
-    from seqtutor_envs.smiles.pmo import OracleLog, top_k_auc, top_k_mean
+    from seqtutor_envs.smiles.pmo import CALLS_FILE, OracleLog, top_k_auc, top_k_mean
     from seqtutor_envs.smiles.scoring import parse_smiles
+    from seqtutor_envs.smiles_env import ENV_ID as SMILES_ENV_ID
 
     out = trial_folder(trial)
     done = out / RESULT_FILE
     if trial.get("resume") and done.is_file():
         return json.loads(done.read_text())
     budget = int(trial["budget"])
-    log = OracleLog(guacamol_objective(trial["oracle"]), budget=budget)
+    patience = trial.get("early_stop_patience")
+    log = OracleLog(guacamol_objective(trial["oracle"]), budget=budget,
+                    early_stop_patience=int(patience) if patience is not None else None, calls_csv=out / CALLS_FILE)
 
     class StopAtBudget(BaseCallback):
         def _on_training_start(self) -> None:
-            log.scores.clear()  # the env's construction-time sanity check scored three molecules
-            log.generated = log.valid = 0
+            log.reset()  # the env's construction-time sanity check scored three molecules
 
         def _on_step(self) -> bool:
-            return not log.exhausted
+            log.annotate(int(self.model.num_timesteps), finished_episodes(self.locals.get("transition")))
+            return not (log.exhausted or log.converged)
+
+        def _on_rollout_end(self) -> None:
+            log.flush()
+
+        def _on_training_end(self) -> None:
+            log.flush()
 
     env_kwargs = {**(trial.get("env_kwargs") or {}), "objective": log}
-    config = TrainConfig(env_id=trial["env_id"], algo=trial["algo"], steps=int(trial["max_steps"]), c=trial.get("c"),
-                         seed=trial["seed"], out=str(out), n_envs=trial.get("n_envs"),
+    config = TrainConfig(env_id=trial.get("env_id", SMILES_ENV_ID), algo=trial["algo"], steps=int(trial["max_steps"]),
+                         c=trial.get("c"), seed=trial["seed"], out=str(out), n_envs=trial.get("n_envs"),
                          checkpoint_every=int(trial["max_steps"]), algo_kwargs=dict(trial.get("algo_kwargs") or {}),
                          env_kwargs=env_kwargs, device="cpu")
     start = time.perf_counter()
@@ -185,9 +216,11 @@ def run_pmo_trial(trial: dict[str, Any]) -> dict[str, Any]:
     smiles, scores = log.ordered(budget)
     best = [smiles[i] for i in np.argsort(scores)[::-1][:100]]
     scaffolds = {murcko_scaffold(parse_smiles(s)) for s in best}
+    stop = "budget" if log.exhausted else "early_stop" if log.converged else "max_steps"
     row = {"oracle": trial["oracle"], "algo": trial["algo"], "seed": trial["seed"], "calls": len(scores),
-           "env_steps": int(model.num_timesteps), "minutes": round(minutes, 2),
-           "top10_auc": top_k_auc(scores, 10, 100, budget), "top1": top_k_mean(scores, 1),
+           "env_steps": int(model.num_timesteps), "minutes": round(minutes, 2), "stop": stop,
+           "early_stop_patience": patience,
+           "top10_auc": top_k_auc(scores, 10, 100, budget, finish=True), "top1": top_k_mean(scores, 1),
            "top10": top_k_mean(scores, 10), "top100": top_k_mean(scores, 100),
            "valid": log.valid / max(log.generated, 1), "unique": len(log.scores) / max(log.valid, 1),
            "top100_intdiv": internal_diversity(best)[0] if len(best) > 1 else float("nan"),

@@ -75,6 +75,10 @@ class SequenceCore:
         h, c_state = stepper.initial_state(n)
         self.h, self.c_state = h, c_state
         self.all_envs = np.arange(n)
+        # The prior's output after a primer from the zero state is the same for every episode that starts
+        # with that primer: computed once per primer token (a one-row forward, so the figures do not depend
+        # on how many envs reset together) instead of one forward per reset.
+        self._primed: dict[int, tuple[np.ndarray, torch.Tensor, torch.Tensor]] = {}
 
     # ----------------------------------------------------------------- reset / step
     def reset(self, env_indices: np.ndarray, primers: np.ndarray) -> None:
@@ -83,7 +87,20 @@ class SequenceCore:
         self.tokens[env_indices] = self.task.pad_token
         self.tokens[env_indices, 0] = primers
         self.lengths[env_indices] = 0
-        self._commit_prior(env_indices, self._prior_forward(env_indices, primers, fresh=True))
+        self._commit_prior(env_indices, self._primed_prior(primers))
+
+    def _primed_prior(self, primers: np.ndarray) -> tuple[np.ndarray, torch.Tensor, torch.Tensor]:
+        """The prior's log-probabilities and state after each primer, from the zero state (cached per token)."""
+        distinct, rows = np.unique(np.asarray(primers, dtype=np.int64), return_inverse=True)
+        for token in distinct.tolist():
+            if token not in self._primed:
+                log_probs, h, c = self._prior_forward(np.zeros(1, dtype=np.int64), np.array([token]), fresh=True)
+                self._primed[token] = (log_probs[0].copy(), h[:, 0].clone(), c[:, 0].clone())
+        outputs = [self._primed[token] for token in distinct.tolist()]
+        rows_t = torch.from_numpy(rows.reshape(-1))
+        return (np.stack([o[0] for o in outputs])[rows.reshape(-1)],
+                torch.stack([o[1] for o in outputs], dim=1)[:, rows_t],
+                torch.stack([o[2] for o in outputs], dim=1)[:, rows_t])
 
     def step(self, actions: np.ndarray, env_indices: np.ndarray | None = None) -> tuple[np.ndarray, TaskStep, np.ndarray]:
         """Emit ``actions`` in ``env_indices`` (None: all envs); returns (reward, task step, log p(a|s))."""

@@ -1,0 +1,110 @@
+"""The SMILES env with the prior's own tokens against bare RDKit scoring of the same molecules.
+
+First the prior writes ``--steps`` vector steps of molecules into a ``SeqTutor-SMILES-v0`` vector env
+(``--num-envs`` envs, objective ``--objective``); its actions and the SMILES it finished are kept.
+Then, in turn and ``--repeats`` times (so that both meet the same machine conditions on this shared
+machine): (a) a fresh env replays exactly those actions -- the prior forward, the syntax filter, the
+reward and RDKit scoring, with an empty score cache each time; (b) bare RDKit scores the same
+finished SMILES (``Chem.MolFromSmiles`` and the objective's own property functions; no cache, no
+canonicalisation: the floor any env that scores these molecules pays). The ratio (b)/(a) of the
+time says how close the env comes to its RDKit floor (1.0: the env costs no more than RDKit alone).
+Writes ``benchmarks/results/smiles_env_speed.md``.
+
+    python -m benchmarks.smiles_env_speed --repeats 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+import seqtutor_envs  # noqa: F401  (registers the envs)
+from benchmarks.common import RESULTS_DIR, machine_description, machine_markdown, markdown_table, write_text
+from seqtutor_envs.sampling import sample_categorical
+
+ENV_ID = "SeqTutor-SMILES-v0"
+
+
+def record(num_envs: int, steps: int, objective: str, workers: int) -> tuple[np.ndarray, list[str]]:
+    """The prior's actions for ``steps`` vector steps and the SMILES finished along the way."""
+    envs = gym.make_vec(ENV_ID, num_envs=num_envs, objective=objective, scoring_workers=workers)
+    obs, _ = envs.reset(seed=0)
+    rng = np.random.default_rng(0)
+    actions, finished = [], []
+    for _ in range(steps):
+        action = sample_categorical(obs["prior_log_probs"].astype(np.float64), rng)
+        actions.append(action)
+        obs, _, _, _, infos = envs.step(action)
+        if "_smiles" in infos:  # the SMILES of the envs that finished a molecule at this step
+            finished += [s for s, done in zip(infos["smiles"], infos["_smiles"]) if done]
+    envs.close()
+    return np.stack(actions), finished
+
+
+def replay_seconds(actions: np.ndarray, objective: str, workers: int) -> float:
+    """Seconds a fresh env (empty caches) takes to step through ``actions``."""
+    envs = gym.make_vec(ENV_ID, num_envs=actions.shape[1], objective=objective, scoring_workers=workers)
+    envs.reset(seed=0)
+    start = time.perf_counter()
+    for action in actions:
+        envs.step(action)
+    seconds = time.perf_counter() - start
+    envs.close()
+    return seconds
+
+
+def rdkit_seconds(smiles: list[str], objective: str) -> float:
+    """Seconds bare RDKit takes to parse and score every SMILES (the objective's property)."""
+    from rdkit import Chem
+    from rdkit.Chem import QED, Crippen
+
+    score = {"qed": QED.qed, "logp": Crippen.MolLogP}[objective]
+    start = time.perf_counter()
+    for s in smiles:
+        mol = Chem.MolFromSmiles(s)
+        if mol is not None:
+            score(mol)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--num-envs", type=int, default=256)
+    parser.add_argument("--steps", type=int, default=300, help="vector steps recorded and replayed")
+    parser.add_argument("--objective", default="qed", choices=["qed"])
+    parser.add_argument("--workers", nargs="+", type=int, default=[0, 1], help="the env's scoring_workers values")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--out", default=str(RESULTS_DIR / "smiles_env_speed.md"))
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+
+    actions, finished = record(args.num_envs, args.steps, args.objective, 0)
+    env_steps = actions.size
+    times: dict[str, list[float]] = {f"env, scoring_workers={w}": [] for w in args.workers}
+    times["bare RDKit"] = []
+    for _ in range(args.repeats):  # in turn: every measurement meets the same machine conditions
+        for w in args.workers:
+            times[f"env, scoring_workers={w}"].append(replay_seconds(actions, args.objective, w))
+        times["bare RDKit"].append(rdkit_seconds(finished, args.objective))
+    median = {k: statistics.median(v) for k, v in times.items()}
+    rows = []
+    for name, seconds in median.items():
+        rows.append([name, f"{seconds:.3f}", f"{env_steps / seconds:,.0f}",
+                     f"{median['bare RDKit'] / seconds:.2f}" if name != "bare RDKit" else "1.00"])
+    table = markdown_table(["what", "seconds (median)", "env steps/s", "RDKit time / this time"], rows)
+    text = (f"# SMILES env with the prior's tokens vs bare RDKit\n\n`python -m benchmarks.smiles_env_speed "
+            f"--num-envs {args.num_envs} --steps {args.steps} --repeats {args.repeats}`; objective `{args.objective}`, "
+            f"{env_steps:,} env steps replayed, {len(finished):,} molecules finished "
+            f"({len(set(finished)):,} distinct), one torch thread, medians of {args.repeats} interleaved repeats.\n\n"
+            f"{machine_markdown(machine_description())}\n\n{table}\n")
+    print(text)
+    write_text(args.out, text)
+
+
+if __name__ == "__main__":
+    main()

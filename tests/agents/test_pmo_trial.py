@@ -1,0 +1,53 @@
+"""A PMO trial end to end on a tiny budget: its stop, its top-10 AUC and its oracle_calls.csv."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from seqtutor_agents.sweep import run_trial, trial_folder
+from seqtutor_envs.smiles.pmo import CALLS_FILE, top_k_auc
+
+
+def _trial(tmp_path, **extra):
+    # no env_id: benchmarks/molecule_opt.py trials once lacked it, and the SMILES env is the PMO env
+    return {"kind": "pmo", "oracle": "qed", "algo": "dap", "seed": 0, "c": None, "budget": 40, "max_steps": 20_000,
+            "runs": str(tmp_path), "threads": 1, "n_envs": 8, "algo_kwargs": {"batch_size": 16}, **extra}
+
+
+def _calls(trial):
+    with open(trial_folder(trial) / CALLS_FILE, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_a_pmo_trial_stops_at_its_budget_and_logs_every_scored_molecule(tmp_path):
+    trial = _trial(tmp_path)
+    row = run_trial(trial)
+    assert row["stop"] == "budget" and row["calls"] == 40
+    rows = _calls(trial)
+    called = [r for r in rows if r["call"]]
+    assert [int(r["call"]) for r in called] == list(range(1, len(called) + 1)) and len(called) in (40, 41)
+    assert all(r["status"] == "new" for r in called) and all(not r["call"] for r in rows if r["status"] != "new")
+    steps = [int(r["env_step"]) for r in rows]
+    assert steps == sorted(steps) and steps[-1] == row["env_steps"]
+    # our learner reports both log-likelihoods of every episode
+    assert all(r["prior_log_likelihood"] and r["agent_log_likelihood"] for r in rows)
+    assert all(float(r["prior_log_likelihood"]) < 0 for r in rows)
+    assert any(r["scaffold"] for r in called)
+    scores = [float(r["score"]) for r in called][:40]
+    assert row["top10_auc"] == pytest.approx(top_k_auc(scores, 10, 100, 40))
+    # 40 calls, no point of the curve before the last call: one trapezoid from 0 to the final top-10 mean
+    assert row["top10_auc"] == pytest.approx(row["top10"] / 2)
+
+
+def test_a_pmo_trial_cut_by_its_step_cap_holds_its_last_value_to_the_budget(tmp_path):
+    trial = _trial(tmp_path, budget=10_000, max_steps=400, early_stop_patience=5)
+    assert trial_folder(trial).name.endswith("_es5")  # an early-stopping run gets its own folder
+    row = run_trial(trial)
+    assert row["stop"] == "max_steps" and 0 < row["calls"] < 100 and row["early_stop_patience"] == 5
+    scores = [float(r["score"]) for r in _calls(trial) if r["call"]]
+    n = len(scores)
+    assert n == row["calls"]
+    # mol_opt's finish=True: the trapezoid 0 -> top-10 after n calls, then that value for the 10,000 - n left
+    assert row["top10_auc"] == pytest.approx((n * row["top10"] / 2 + (10_000 - n) * row["top10"]) / 10_000)
