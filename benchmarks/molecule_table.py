@@ -9,7 +9,7 @@ mean per molecule, and KL and log p per step. Trials run on the sweep machinery.
 ``benchmarks/results/molecule_table.{csv,md}``.
 
     python -m benchmarks.molecule_table --algos g psi q dap klppo ppo --seeds 0 1 2 --steps 300000
-    python -m benchmarks.molecule_table --algos dap --kl-algos q psi g --target-kls 0.05 --seeds 0 1 2 --steps 100000
+    python -m benchmarks.molecule_table --algos dap --kl-algos q psi g --target-kls 0.05 --initial-c 67 --seeds 0 1 2 --steps 100000
 """
 
 from __future__ import annotations
@@ -81,6 +81,9 @@ def main() -> None:
     parser.add_argument("--c", type=float, default=None, help="c for every learner (default: the env's paper c)")
     parser.add_argument("--target-kls", nargs="*", type=float, default=[],
                         help="KL targets (nats/step) of the --kl-algos (c adapted from the env's)")
+    parser.add_argument("--initial-c", type=float, default=None,
+                        help="c the KL-targeted runs start from (default: the env's); e.g. π*'s c at the target "
+                             "(`seqtutor optimum --env-kwarg objective=paper --target-kl K`)")
     parser.add_argument("--kl-algos", nargs="*", default=["q", "psi", "g"], choices=list(KL_TARGETED),
                         help="learners run at each --target-kls (besides their fixed-c runs if in --algos)")
     parser.add_argument("--episodes", type=int, default=2_000)
@@ -100,7 +103,7 @@ def main() -> None:
     trials = make_trials(SMILES, args.algos, [setting], args.seeds, **common)
     targeted = args.kl_algos
     if targeted and args.target_kls:  # the paper's fixed c reward-hacks: the same learners held to a KL
-        trials += make_trials(SMILES, targeted, [{**setting, "target_kl": k} for k in args.target_kls], args.seeds,
+        trials += make_trials(SMILES, targeted, [{**setting, "target_kl": k, "c": args.initial_c} for k in args.target_kls], args.seeds,
                               **common)
     try:
         rows = run_trials(trials, args.backend, workers=args.workers, cpus_per_trial=args.threads,
@@ -144,7 +147,7 @@ def main() -> None:
             f"{machine_markdown(machine_description())}\n\n"
             f"{args.steps:,} env steps per learner and seed; {args.episodes:,} molecules sampled from each model; "
             "hyperparameters: the table's SMILES settings" + (f", c = {args.c:g}" if args.c else ", the env's c (1/0.35)")
-            + (f"; Q, Ψ and G also held to KL targets {args.target_kls} (c adapted from the env's)" if args.target_kls else "")
+            + (f"; Q, Ψ and G also held to KL targets {args.target_kls} (c adapted from " + (f"{args.initial_c:g}" if args.initial_c else "the env's") + ")" if args.target_kls else "")
             + ".\n\n" + markdown_table(header, lines) + "\n\nTargets (every seed):\n" + "\n".join(checks) + "\n")
     write_text(Path(args.out).with_suffix(".md"), text)
     print(text)

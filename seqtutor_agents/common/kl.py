@@ -11,6 +11,7 @@ the logger keys every seqtutor learner uses: ``rollout/kl_prior``, ``rollout/ent
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import torch as th
@@ -149,3 +150,11 @@ class KLCoefficient:
 
     def __repr__(self) -> str:
         return f"KLCoefficient({self.value:.4g}" + (f", target={self.target:g})" if self.adaptive else ")")
+
+
+def kl_coefficient_for(c: float | None, env: Any, target_kl: float | None, horizon: float) -> "KLCoefficient | None":
+    """The learner's KL coefficient, made in one place: from its own ``c``, else its env's (None while
+    neither is known, e.g. a model built without an env before ``load`` sets one)."""
+    if c is None and env is not None:
+        c = float(env.get_attr("c")[0])
+    return KLCoefficient(c, target_kl, horizon=horizon) if c is not None else None

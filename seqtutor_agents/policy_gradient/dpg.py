@@ -31,7 +31,7 @@ import torch as th
 from seqtutor_envs.reward import compose
 
 from ..common.episodes import Episode, Episodes
-from ..common.kl import KLCoefficient, kl_and_entropy
+from ..common.kl import kl_and_entropy, kl_coefficient_for
 from ..common.validation import check_choice, check_number
 from .base import EpisodicPolicyGradient
 
@@ -89,12 +89,11 @@ class DPG(EpisodicPolicyGradient):
         super().__init__(policy, env, learning_rate, batch_size, c, max_grad_norm, **kwargs)
 
     def _setup_kl_coefficient(self) -> None:
-        c = self.c
-        if c is None and self.env is not None:
-            c = float(self.env.get_attr("c")[0])
-        if c is not None:
-            self.kl_coef = KLCoefficient(c, self.target_kl, horizon=self.kl_horizon)
-            self.c = self.kl_coef.value
+        """The KL coefficient from the learner's c, else the env's (once an env is known)."""
+        kl_coef = kl_coefficient_for(self.c, self.env, self.target_kl, self.kl_horizon)
+        if kl_coef is not None:
+            self.kl_coef = kl_coef
+            self.c = kl_coef.value
 
     def _excluded_save_params(self) -> list[str]:
         return [*super()._excluded_save_params(), "_proposal_net"]

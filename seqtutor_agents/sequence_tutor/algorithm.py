@@ -37,7 +37,7 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from seqtutor_envs.reward import compose
 
-from ..common.kl import KLCoefficient, RolloutStats
+from ..common.kl import KLCoefficient, RolloutStats, kl_coefficient_for
 from ..common.recurrent import load_env_prior, prior_architecture
 from ..common.rollout import Rollout
 from ..common.safe_load import SafeLoadMixin
@@ -203,13 +203,11 @@ class SequenceTutorAlgorithm(SafeLoadMixin, OffPolicyAlgorithm):
         self._setup_kl_coefficient()
 
     def _setup_kl_coefficient(self) -> None:
-        """The one place the KL coefficient is made: from the learner's c, else the env's (once an env is known)."""
-        c = self.c
-        if c is None and self.env is not None:
-            c = float(self.env.get_attr("c")[0])
-        if c is not None:
-            self.kl_coef = KLCoefficient(c, self.target_kl, horizon=self.kl_horizon)
-            self.c = self.kl_coef.value
+        """The KL coefficient from the learner's c, else the env's (once an env is known)."""
+        kl_coef = kl_coefficient_for(self.c, self.env, self.target_kl, self.kl_horizon)
+        if kl_coef is not None:
+            self.kl_coef = kl_coef
+            self.c = kl_coef.value
 
     def set_env(self, env: GymEnv, force_reset: bool = True) -> None:
         super().set_env(env, force_reset)
