@@ -59,6 +59,7 @@ def test_a_two_trial_frontier_sweep_on_ray_writes_its_table_and_plots(tmp_path):
 def test_a_killed_sweep_driver_resumes_keeping_finished_trials_and_rerunning_the_rest(tmp_path):
     cmd = [sys.executable, "-m", "benchmarks.frontier", "--algos", "psi", "--target-kls", "0.3",
            "--tutor-cs", "1", "--seeds", "0", "--steps", "1500", "--episodes", "40", "--backend", "local",
+           "--workers", "1",  # one trial after the other: the kill lands between them, however busy the machine
            "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "frontier")]
     driver = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 300
