@@ -67,7 +67,7 @@ def novelty(smiles: list[str], reference: set[str]) -> float:
 KL_TARGETED = ("q", "psi", "g")
 
 
-def label(trial: dict) -> str:
+def column_label(trial: dict) -> str:
     """The table's column of a trial: the learner and its setting (a KL target, or the fixed c)."""
     name = NAMES.get(trial["algo"], trial["algo"])
     return f"{name}, KL {trial['target_kl']:g}" if trial.get("target_kl") is not None else f"{name}, fixed c"
@@ -124,7 +124,7 @@ def main() -> None:
         if reference is not None:
             samples = Path(trial["runs"]) / trial_name(trial) / SAMPLES_FILE
             row["novel"] = novelty(samples.read_text().split(), reference)
-        by_algo[label(trial)].append(row)
+        by_algo[column_label(trial)].append(row)
 
     header = ["", "SMILES prior"] + [f"{a} (mean; seeds)" for a in by_algo]
     lines = []
