@@ -55,6 +55,15 @@ def test_a_two_trial_frontier_sweep_on_ray_writes_its_table_and_plots(tmp_path):
         assert (tmp_path / f"frontier{suffix}").stat().st_size > 10_000
 
 
+def wait_for_a_finished_trial(driver: subprocess.Popen, runs: Path, seconds: float = 300) -> None:
+    """Block until a trial of the sweep ``driver`` runs has written its result (the driver still alive)."""
+    deadline = time.time() + seconds
+    while not list(runs.glob("*/trial_result.json")):
+        assert driver.poll() is None, driver.stderr.read().decode()[-3000:]
+        assert time.time() < deadline, "no trial finished in time"
+        time.sleep(0.2)
+
+
 @pytest.mark.slow
 def test_a_killed_sweep_driver_resumes_keeping_finished_trials_and_rerunning_the_rest(tmp_path):
     cmd = [sys.executable, "-m", "benchmarks.frontier", "--algos", "psi", "--target-kls", "0.3",
@@ -62,11 +71,7 @@ def test_a_killed_sweep_driver_resumes_keeping_finished_trials_and_rerunning_the
            "--workers", "1",  # one trial after the other: the kill lands between them, however busy the machine
            "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "frontier")]
     driver = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.time() + 300
-    while not list((tmp_path / "runs").glob("*/trial_result.json")):
-        assert driver.poll() is None, driver.stderr.read().decode()[-3000:]
-        assert time.time() < deadline, "no trial finished in time"
-        time.sleep(0.2)
+    wait_for_a_finished_trial(driver, tmp_path / "runs")
     driver.kill()  # the driver (and the local trial it was running) dies mid-sweep
     driver.wait(timeout=60)
     deadline = time.time() + 30
@@ -125,11 +130,7 @@ def test_a_sweep_on_a_two_node_ray_cluster_resumes_after_its_driver_is_killed(tm
                "--address", cluster.address, "--optimum-n", "0", "--runs", str(tmp_path / "runs"),
                "--out", str(tmp_path / "frontier")]
         driver = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.time() + 300
-        while not list((tmp_path / "runs").glob("*/trial_result.json")):
-            assert driver.poll() is None, driver.stderr.read().decode()[-3000:]
-            assert time.time() < deadline, "no trial finished in time"
-            time.sleep(0.2)
+        wait_for_a_finished_trial(driver, tmp_path / "runs")
         driver.kill()
         driver.wait(timeout=60)
         finished = list((tmp_path / "runs").glob("*/trial_result.json"))
