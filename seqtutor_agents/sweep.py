@@ -25,6 +25,7 @@ import os
 import sys
 import tempfile
 import time
+from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, Iterable
@@ -32,6 +33,8 @@ from typing import Any, Iterable
 import numpy as np
 
 RESULT_FILE = "trial_result.json"
+#: Finished molecules over which a PMO trial estimates its KL to the prior (the end of the run).
+KL_WINDOW = 1_000
 SAMPLES_FILE = "samples.txt"  # a trial's evaluated sequences, one per line (a SMILES, or tokens separated by spaces)
 
 
@@ -80,8 +83,13 @@ def trial_name(trial: dict[str, Any]) -> str:
     """A readable, unique folder name of a trial."""
     setting = f"kl{trial['target_kl']:g}" if trial.get("target_kl") is not None else ""
     setting += f"c{trial['c']:g}" if trial.get("c") is not None else ""
-    extra = "".join(f"_{k}{v}" for k, v in sorted((trial.get("algo_kwargs") or {}).items()))
-    extra += "".join(f"_{k}{v}" for k, v in sorted((trial.get("env_kwargs") or {}).items()))
+    def part(key: str, value: Any) -> str:  # a dict value (e.g. replay_buffer_kwargs) by its items, no braces
+        if isinstance(value, dict):
+            return "".join(part(k, v) for k, v in sorted(value.items()))
+        return f"_{key}{value}"
+
+    extra = "".join(part(k, v) for k, v in sorted((trial.get("algo_kwargs") or {}).items()))
+    extra += "".join(part(k, v) for k, v in sorted((trial.get("env_kwargs") or {}).items()))
     return f"{trial['algo']}_{setting}{extra}_s{trial['seed']}".replace("/", "-").replace(" ", "")
 
 
@@ -168,8 +176,9 @@ def run_pmo_trial(trial: dict[str, Any]) -> dict[str, Any]:
     the ``max_steps`` cap) holds its last top-10 mean to the budget, as mol_opt's ``finish=True`` does.
     Every scored string goes to ``<run>/oracle_calls.csv`` with its call index, env step and
     log-likelihoods. Returns top-10 AUC, top-1/10/100 means, why the run stopped, validity and
-    uniqueness of what was generated, and the internal diversity and distinct Murcko scaffolds of the
-    100 best molecules.
+    uniqueness of what was generated, the internal diversity and distinct Murcko scaffolds of the
+    100 best molecules, and the KL of the agent to the prior, log π(x) − log p(x) averaged over its last
+    :data:`KL_WINDOW` molecules (per molecule and per token).
     """
     from stable_baselines3.common.callbacks import BaseCallback
 
@@ -191,12 +200,21 @@ def run_pmo_trial(trial: dict[str, Any]) -> dict[str, Any]:
     log = OracleLog(guacamol_objective(trial["oracle"]), budget=budget,
                     early_stop_patience=int(patience) if patience is not None else None, calls_csv=out / CALLS_FILE)
 
+    # KL(agent || prior) estimated on the agent's own episodes: log pi(x) - log p(x) of the last
+    # KL_WINDOW finished molecules (with their lengths, for a per-token figure).
+    recent_kl: deque[tuple[float, int]] = deque(maxlen=KL_WINDOW)
+
     class StopAtBudget(BaseCallback):
         def _on_training_start(self) -> None:
             log.reset()  # the env's construction-time sanity check scored three molecules
 
         def _on_step(self) -> bool:
-            log.annotate(int(self.model.num_timesteps), finished_episodes(self.locals.get("transition")))
+            transition = self.locals.get("transition")
+            log.annotate(int(self.model.num_timesteps), finished_episodes(transition))
+            for episode in getattr(transition, "episodes", None) or ():
+                if episode.behaviour_log_prob is not None:
+                    recent_kl.append((float(np.sum(episode.behaviour_log_prob) - np.sum(episode.prior_log_prob)),
+                                      int(episode.length)))
             return not (log.exhausted or log.converged)
 
         def _on_rollout_end(self) -> None:
@@ -224,7 +242,16 @@ def run_pmo_trial(trial: dict[str, Any]) -> dict[str, Any]:
            "top10": top_k_mean(scores, 10), "top100": top_k_mean(scores, 100),
            "valid": log.valid / max(log.generated, 1), "unique": len(log.scores) / max(log.valid, 1),
            "top100_intdiv": internal_diversity(best)[0] if len(best) > 1 else float("nan"),
-           "top100_scaffolds": len(scaffolds), "best": best[0] if best else ""}
+           "top100_scaffolds": len(scaffolds),
+           "kl_per_molecule": float(np.mean([k for k, _ in recent_kl])) if recent_kl else float("nan"),
+           "kl_per_step": (float(sum(k for k, _ in recent_kl) / sum(n for _, n in recent_kl))
+                           if recent_kl else float("nan")),
+           "final_c": float(model.c) if getattr(model, "c", None) is not None else trial.get("c"),
+           "settings": json.dumps({**(trial.get("algo_kwargs") or {}), **(trial.get("env_kwargs") or {})},
+                                  sort_keys=True),
+           "best": best[0] if best else ""}
+    if trial.get("tag") is not None:  # the caller's label of the trial (e.g. which candidate setting it ran)
+        row["tag"] = trial["tag"]
     row = {k: (float(v) if hasattr(v, "dtype") else v) for k, v in row.items()}
     atomic_write_text(done, json.dumps(row, indent=1))
     return row

@@ -94,23 +94,50 @@ class EpisodeReplayBuffer(RecurrentReplayBuffer):
 
     ``buffer_size`` is a capacity in transitions: episodes are stored whole, so the capacity in
     episodes is ``buffer_size // max_length`` (the longest episode, from the observation space).
-    Other parameters: see :class:`RecurrentReplayBuffer`.
+
+    Optionally an *elite memory* beside the ring, REINVENT's experience replay made off-policy: the
+    ``elite_size`` distinct episodes with the highest domain return seen so far (not only the recent
+    ones the ring still holds), of which ``elite_sample``, drawn uniformly, join every minibatch. Soft
+    Q-learning may learn from any behaviour's episodes, so this changes which data is replayed, not
+    the fixed point; on a goal-directed objective the rare best molecules stay in the replay after the
+    ring forgot them (``benchmarks/pmo_tuning.py`` measures it).
+
+    Options (``replay_buffer_kwargs``): ``elite_size`` (0: no elite memory) and ``elite_sample``
+    (elite episodes added to each minibatch, at most ``elite_size``). Other parameters: see
+    :class:`RecurrentReplayBuffer`.
     """
 
+    #: Arrays that hold one episode per row (the ring's and, with an ``elite_`` prefix, the elite memory's).
+    EPISODE_ARRAYS = ("tokens", "domain_rewards", "taken_log_prob", "prior_log_probs", "lengths", "env_c",
+                      "prior_weight")
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        elite_size, elite_sample = kwargs.pop("elite_size", 0), kwargs.pop("elite_sample", 0)
+        for name, value in (("elite_size", elite_size), ("elite_sample", elite_sample)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+                raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+        if elite_sample > elite_size:
+            raise ValueError(f"elite_sample ({elite_sample}) cannot exceed elite_size ({elite_size})")
         super().__init__(*args, **kwargs)
         observation_space, buffer_size = self.observation_space, self.buffer_size
         self.max_length = int(observation_space["tokens"].shape[0]) - 1
         self.capacity = max(1, buffer_size // self.max_length)
-        length, vocab = self.max_length, self.num_actions
         self.pad_token = int(observation_space["tokens"].nvec[0]) - 1
-        self.tokens = np.zeros((self.capacity, length + 1), dtype=np.int64)
-        self.domain_rewards = np.zeros((self.capacity, length), dtype=np.float32)
-        self.taken_log_prob = np.zeros((self.capacity, length), dtype=np.float32)  # log p(a_t|s_t) as the env said
-        self.prior_log_probs = np.zeros((self.capacity, length + 1, vocab), dtype=np.float32)
-        self.lengths = np.zeros(self.capacity, dtype=np.int64)
-        self.env_c = np.ones(self.capacity, dtype=np.float32)
-        self.prior_weight = np.ones(self.capacity, dtype=np.float32)
+        self.elite_size, self.elite_sample = int(elite_size), int(elite_sample)
+        for prefix, rows in (("", self.capacity), ("elite_", self.elite_size)):
+            for name, array in self._episode_arrays(rows).items():
+                setattr(self, prefix + name, array)
+        self.elite_returns = np.full(self.elite_size, -np.inf)  # domain return of each elite (-inf: empty slot)
+
+    def _episode_arrays(self, rows: int) -> dict[str, np.ndarray]:
+        length, vocab = self.max_length, self.num_actions
+        return {"tokens": np.zeros((rows, length + 1), dtype=np.int64),
+                "domain_rewards": np.zeros((rows, length), dtype=np.float32),
+                "taken_log_prob": np.zeros((rows, length), dtype=np.float32),  # log p(a_t|s_t) as the env said
+                "prior_log_probs": np.zeros((rows, length + 1, vocab), dtype=np.float32),
+                "lengths": np.zeros(rows, dtype=np.int64),
+                "env_c": np.ones(rows, dtype=np.float32),
+                "prior_weight": np.ones(rows, dtype=np.float32)}
 
     def size(self) -> int:
         """Stored transitions."""
@@ -128,6 +155,11 @@ class EpisodeReplayBuffer(RecurrentReplayBuffer):
             steps = np.arange(taken.shape[1])[None, :]
             stored = {**stored, "taken_log_prob": np.where(steps < stored["lengths"][:, None], taken, 0.0)
                       .astype(np.float32)}
+        if "elite_returns" not in stored and set(EpisodeReplayBuffer.EPISODE_ARRAYS) <= set(stored):
+            # Written before the elite memory existed: an empty one (elite_size 0).
+            stored = {**stored, "elite_returns": np.zeros(0, dtype=np.float64),
+                      **{f"elite_{name}": np.zeros((0, *stored[name].shape[1:]), dtype=stored[name].dtype)
+                         for name in EpisodeReplayBuffer.EPISODE_ARRAYS}}
         return stored
 
     def add_transition(self, step: Transition) -> None:
@@ -135,24 +167,48 @@ class EpisodeReplayBuffer(RecurrentReplayBuffer):
             self.add_episode(episode)
 
     def add_episode(self, episode: Episode) -> None:
-        """Store one finished episode."""
+        """Store one finished episode (in the ring, and among the elites if it is one of the best)."""
         length = episode.length
         if not 1 <= length <= self.max_length:
             raise ValueError(f"episode length {length} outside [1, {self.max_length}]")
-        i = self.pos
-        self.tokens[i] = self.pad_token
-        self.tokens[i, : length + 1] = episode.tokens[: length + 1]
-        self.domain_rewards[i] = 0.0
-        self.domain_rewards[i, :length] = episode.domain_rewards[:length]
-        self.taken_log_prob[i] = 0.0
-        self.taken_log_prob[i, :length] = episode.prior_log_prob[:length]
-        self.prior_log_probs[i] = 0.0
-        self.prior_log_probs[i, : length + 1] = episode.prior_log_probs[: length + 1]
-        self.lengths[i] = length
-        self.env_c[i], self.prior_weight[i] = episode.env_c, episode.prior_weight
+        self._write(episode, "", self.pos)
         self.pos += 1
         if self.pos == self.capacity:
             self.full, self.pos = True, 0
+        if self.elite_size:
+            self._add_elite(episode)
+
+    def _write(self, episode: Episode, prefix: str, i: int) -> None:
+        length = episode.length
+        tokens = getattr(self, prefix + "tokens")
+        tokens[i] = self.pad_token
+        tokens[i, : length + 1] = episode.tokens[: length + 1]
+        for name, source, width in (("domain_rewards", episode.domain_rewards, length),
+                                    ("taken_log_prob", episode.prior_log_prob, length),
+                                    ("prior_log_probs", episode.prior_log_probs, length + 1)):
+            target = getattr(self, prefix + name)
+            target[i] = 0.0
+            target[i, :width] = source[:width]
+        getattr(self, prefix + "lengths")[i] = length
+        getattr(self, prefix + "env_c")[i] = episode.env_c
+        getattr(self, prefix + "prior_weight")[i] = episode.prior_weight
+
+    def _add_elite(self, episode: Episode) -> None:
+        """Keep the episode if it beats the worst elite and is not one of them already (same tokens)."""
+        value = float(np.sum(episode.domain_rewards[: episode.length]))
+        worst = int(np.argmin(self.elite_returns))
+        if value <= self.elite_returns[worst]:
+            return
+        row = np.full(self.max_length + 1, self.pad_token, dtype=np.int64)
+        row[: episode.length + 1] = episode.tokens[: episode.length + 1]
+        filled = np.isfinite(self.elite_returns)
+        if (filled & (self.elite_tokens == row).all(axis=1)).any():
+            return  # a repeat of an elite: REINVENT's memory keeps distinct sequences
+        self._write(episode, "elite_", worst)
+        self.elite_returns[worst] = value
+
+    def num_elites(self) -> int:
+        return int(np.isfinite(self.elite_returns).sum())
 
     def td_batch(self, batch_size: int, q_net: LSTMPrior, q_net_target: LSTMPrior) -> TDBatch:
         """``batch_size`` episodes, trimmed to the longest of them and unrolled from the zero state."""
@@ -160,10 +216,15 @@ class EpisodeReplayBuffer(RecurrentReplayBuffer):
         if upper == 0:
             raise RuntimeError("cannot sample from an empty replay buffer")
         idx = np.random.randint(0, upper, size=batch_size)
-        lengths_np = self.lengths[idx]
+        rows = {name: getattr(self, name)[idx] for name in self.EPISODE_ARRAYS}
+        if self.elite_sample and self.num_elites():
+            elites = np.flatnonzero(np.isfinite(self.elite_returns))
+            pick = elites[np.random.randint(0, len(elites), size=self.elite_sample)]
+            rows = {name: np.concatenate([rows[name], getattr(self, "elite_" + name)[pick]]) for name in rows}
+        lengths_np = rows["lengths"]
         width = int(lengths_np.max())
-        tokens = self._to(self.tokens[idx, : width + 1])
-        log_p = self._to(self.prior_log_probs[idx, : width + 1])
+        tokens = self._to(rows["tokens"][:, : width + 1])
+        log_p = self._to(rows["prior_log_probs"][:, : width + 1])
         lengths = self._to(lengths_np)
         steps = th.arange(width, device=tokens.device)
         valid = steps[None, :] < lengths[:, None]
@@ -174,15 +235,15 @@ class EpisodeReplayBuffer(RecurrentReplayBuffer):
         q_taken = q_all.gather(2, actions.unsqueeze(2)).squeeze(2)
         with th.no_grad():
             next_q, _ = q_net_target(inputs)
-        shape = (len(idx), width)
+        shape = (len(lengths_np), width)
         return TDBatch(
             q_taken=q_taken,
             next_q=next_q[:, 1:],
             next_prior_log_probs=log_p[:, 1:],
-            prior_log_prob=self._to(self.taken_log_prob[idx, :width]),
-            domain_reward=self._to(self.domain_rewards[idx, :width]),
-            env_c=self._to(self.env_c[idx])[:, None].expand(shape),
-            prior_weight=self._to(self.prior_weight[idx])[:, None].expand(shape),
+            prior_log_prob=self._to(rows["taken_log_prob"][:, :width]),
+            domain_reward=self._to(rows["domain_rewards"][:, :width]),
+            env_c=self._to(rows["env_c"])[:, None].expand(shape),
+            prior_weight=self._to(rows["prior_weight"])[:, None].expand(shape),
             not_done=(steps[None, :] < (lengths[:, None] - 1)).float(),
             mask=valid.float(),
             next_actions=th.cat([actions[:, 1:], th.zeros_like(actions[:, :1])], dim=1),

@@ -22,7 +22,7 @@ def _calls(trial):
 
 
 def test_a_pmo_trial_stops_at_its_budget_and_logs_every_scored_molecule(tmp_path):
-    trial = _trial(tmp_path)
+    trial = _trial(tmp_path, tag="candidate 3")
     row = run_trial(trial)
     assert row["stop"] == "budget" and row["calls"] == 40
     rows = _calls(trial)
@@ -35,6 +35,11 @@ def test_a_pmo_trial_stops_at_its_budget_and_logs_every_scored_molecule(tmp_path
     assert all(r["prior_log_likelihood"] and r["agent_log_likelihood"] for r in rows)
     assert all(float(r["prior_log_likelihood"]) < 0 for r in rows)
     assert any(r["scaffold"] for r in called)
+    # KL to the prior over the run's molecules (fewer than its window of 1,000): log pi(x) - log p(x), averaged
+    kl = [float(r["agent_log_likelihood"]) - float(r["prior_log_likelihood"]) for r in rows]
+    assert row["kl_per_molecule"] == pytest.approx(sum(kl) / len(kl), rel=1e-6) and row["kl_per_molecule"] > 0
+    assert 0 < row["kl_per_step"] < row["kl_per_molecule"]
+    assert row["tag"] == "candidate 3" and row["settings"] == '{"batch_size": 16}'
     scores = [float(r["score"]) for r in called][:40]
     assert row["top10_auc"] == pytest.approx(top_k_auc(scores, 10, 100, 40))
     # 40 calls, no point of the curve before the last call: one trapezoid from 0 to the final top-10 mean

@@ -1,0 +1,75 @@
+"""The PMO tuning and grid scripts: which setting is chosen, how the grid reads it, what the table sums."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks.molecule_opt import PMO_REFERENCE, RDKIT_ORACLES, load_settings, summary
+from benchmarks.pmo_tuning import SEARCH_SPACE, TUNING_ORACLES, choose
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _row(oracle, algo, seed, auc, **extra):
+    return {"oracle": oracle, "algo": algo, "seed": seed, "top10_auc": auc, "top100_intdiv": 0.8,
+            "top100_scaffolds": 90, "kl_per_step": 0.1, **extra}
+
+
+def test_the_reference_holds_pmos_20_rdkit_oracles_and_their_published_sums():
+    assert len(RDKIT_ORACLES) == 20 and len(PMO_REFERENCE) == 23
+    assert sum(PMO_REFERENCE[o][0][0] for o in RDKIT_ORACLES) == pytest.approx(11.601, abs=1e-3)  # REINVENT
+    assert sum(PMO_REFERENCE[o][1][0] for o in RDKIT_ORACLES) == pytest.approx(11.444, abs=1e-3)  # Graph GA
+
+
+def test_the_grid_table_gives_mean_std_sums_and_wins_against_reinvent():
+    rows = [_row("albuterol_similarity", "g", 0, 0.90), _row("albuterol_similarity", "g", 1, 0.80),
+            _row("zaleplon_mpo", "g", 0, 0.50), _row("zaleplon_mpo", "g", 1, 0.40),
+            {"algo": "g", "seed": 2, "error": "RuntimeError: boom"}]
+    text = summary(rows)
+    assert "0.850 ± 0.050 (0.900, 0.800)" in text and "0.450 ± 0.050 (0.500, 0.400)" in text
+    assert "0.883 ± 0.006" in text and "0.839 ± 0.016" in text  # REINVENT's and Graph GA's albuterol figures
+    # 0.85 < 0.883 (albuterol), 0.45 >= 0.358 (zaleplon); sums over the two oracles run
+    assert "REINVENT's published sum 1.241" in text and "G 1.300 on 2 oracles, at or above REINVENT's mean on 1" in text
+
+
+def test_tuning_chooses_the_best_mean_over_both_tuning_oracles_and_only_complete_candidates():
+    rows = [_row(TUNING_ORACLES[0], "g", 0, 0.50, tag="0"), _row(TUNING_ORACLES[1], "g", 0, 0.50, tag="0"),
+            _row(TUNING_ORACLES[0], "g", 0, 0.40, tag="1"), _row(TUNING_ORACLES[1], "g", 0, 0.70, tag="1"),
+            _row(TUNING_ORACLES[0], "g", 0, 0.99, tag="2")]  # candidate 2 never ran on the second oracle
+    chosen = choose(rows)
+    assert chosen["g"]["tuning_auc"] == pytest.approx(0.55)
+    assert {k: v for k, v in chosen["g"].items() if k != "tuning_auc"} == SEARCH_SPACE["g"][1]
+
+
+def test_the_grid_falls_back_to_built_in_settings_and_keeps_a_tuned_early_stop(tmp_path):
+    assert load_settings(tmp_path / "missing.json")["dap"]["c"] == pytest.approx(0.002)
+    path = tmp_path / "settings.json"
+    path.write_text(json.dumps({"g": {"c": 0.01, "algo_kwargs": {"batch_size": 64}, "tuning_auc": 0.5,
+                                      "early_stop_patience": None}}))
+    settings = load_settings(path)
+    assert settings["g"] == {"c": 0.01, "algo_kwargs": {"batch_size": 64}, "early_stop_patience": None}
+    assert "dap" in settings  # learners the file does not name keep the built-in settings
+
+
+def test_tuning_writes_settings_that_the_grid_then_runs(tmp_path):
+    env = {"TMPDIR": str(tmp_path), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
+    settings = tmp_path / "settings.json"
+    common = ["--budget", "30", "--max-steps", "4000", "--backend", "local", "--workers", "1"]
+    subprocess.run([sys.executable, "-m", "benchmarks.pmo_tuning", "--algos", "dap", *common,
+                    "--runs", str(tmp_path / "tune"), "--out", str(tmp_path / "tuning"), "--settings-out", str(settings)],
+                   cwd=ROOT, env=env, check=True, capture_output=True, timeout=300)
+    chosen = json.loads(settings.read_text())["dap"]
+    assert chosen["c"] == pytest.approx(0.002) and chosen["early_stop_patience"] == 5
+    assert (tmp_path / "tuning.md").read_text().count(TUNING_ORACLES[0]) >= 2
+    subprocess.run([sys.executable, "-m", "benchmarks.molecule_opt", "--algos", "dap", "--oracles", "qed", "--seeds", "0",
+                    *common, "--settings", str(settings), "--runs", str(tmp_path / "grid"), "--out", str(tmp_path / "grid")],
+                   cwd=ROOT, env=env, check=True, capture_output=True, timeout=300)
+    [run] = [p for p in (tmp_path / "grid").iterdir() if p.is_dir() and p.name.startswith("qed_dap")]
+    row = json.loads((run / "trial_result.json").read_text())
+    assert row["early_stop_patience"] == 5 and json.loads(row["settings"])["replay_sample"] == 24
+    assert row["stop"] == "budget" and row["calls"] == 30
