@@ -215,16 +215,22 @@ class EpisodeReplayBuffer(RecurrentReplayBuffer):
         upper = self.num_episodes()
         if upper == 0:
             raise RuntimeError("cannot sample from an empty replay buffer")
-        idx = np.random.randint(0, upper, size=batch_size)
-        rows = {name: getattr(self, name)[idx] for name in self.EPISODE_ARRAYS}
+        sources = [("", np.random.randint(0, upper, size=batch_size))]
         if self.elite_sample and self.num_elites():
             elites = np.flatnonzero(np.isfinite(self.elite_returns))
-            pick = elites[np.random.randint(0, len(elites), size=self.elite_sample)]
-            rows = {name: np.concatenate([rows[name], getattr(self, "elite_" + name)[pick]]) for name in rows}
-        lengths_np = rows["lengths"]
+            sources.append(("elite_", elites[np.random.randint(0, len(elites), size=self.elite_sample)]))
+        lengths_np = np.concatenate([getattr(self, prefix + "lengths")[idx] for prefix, idx in sources])
         width = int(lengths_np.max())
-        tokens = self._to(rows["tokens"][:, : width + 1])
-        log_p = self._to(rows["prior_log_probs"][:, : width + 1])
+
+        def take(name: str, columns: int) -> np.ndarray:  # the sampled rows, trimmed to the batch's width
+            parts = [getattr(self, prefix + name)[idx, :columns] for prefix, idx in sources]
+            return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+        def per_episode(name: str) -> np.ndarray:
+            return np.concatenate([getattr(self, prefix + name)[idx] for prefix, idx in sources])
+
+        tokens = self._to(take("tokens", width + 1))
+        log_p = self._to(take("prior_log_probs", width + 1))
         lengths = self._to(lengths_np)
         steps = th.arange(width, device=tokens.device)
         valid = steps[None, :] < lengths[:, None]
@@ -240,10 +246,10 @@ class EpisodeReplayBuffer(RecurrentReplayBuffer):
             q_taken=q_taken,
             next_q=next_q[:, 1:],
             next_prior_log_probs=log_p[:, 1:],
-            prior_log_prob=self._to(rows["taken_log_prob"][:, :width]),
-            domain_reward=self._to(rows["domain_rewards"][:, :width]),
-            env_c=self._to(rows["env_c"])[:, None].expand(shape),
-            prior_weight=self._to(rows["prior_weight"])[:, None].expand(shape),
+            prior_log_prob=self._to(take("taken_log_prob", width)),
+            domain_reward=self._to(take("domain_rewards", width)),
+            env_c=self._to(per_episode("env_c"))[:, None].expand(shape),
+            prior_weight=self._to(per_episode("prior_weight"))[:, None].expand(shape),
             not_done=(steps[None, :] < (lengths[:, None] - 1)).float(),
             mask=valid.float(),
             next_actions=th.cat([actions[:, 1:], th.zeros_like(actions[:, :1])], dim=1),
