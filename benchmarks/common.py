@@ -14,6 +14,13 @@ from typing import Any, Sequence
 from seqtutor_envs.io import atomic_write_text
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
+REPO_ROOT = RESULTS_DIR.parent.parent
+
+
+def repo_relative(path: Path) -> str:
+    """``path`` relative to the repository when inside it (as results files name it), else as given."""
+    path = Path(path)
+    return str(path.relative_to(REPO_ROOT)) if path.resolve().is_relative_to(REPO_ROOT) and path.is_absolute() else str(path)
 
 
 def machine_description() -> dict[str, str]:

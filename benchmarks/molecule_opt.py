@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import RESULTS_DIR, markdown_table, write_text
+from benchmarks.common import RESULTS_DIR, markdown_table, repo_relative, write_text
 from benchmarks.sweep import write_rows
 from seqtutor_agents.sweep import SweepFolderError, run_trials
 from seqtutor_envs.smiles.pmo import EARLY_STOP_PATIENCE
@@ -176,7 +176,7 @@ def main() -> None:
             f"last value held to the budget when a run stops short of it; {stop}"
             "Every learner starts from the shipped SMILES prior on SeqTutor-SMILES-v0 with the hyperparameter table's "
             f"SMILES settings{'' if args.c is None else f' and c = {args.c:g}'}"
-            + ("" if args.c is not None else f"; per-learner settings ({args.settings}): {settings}") + ".")
+            + ("" if args.c is not None else f"; per-learner settings ({repo_relative(Path(args.settings))}): {settings}") + ".")
     text = write_rows(rows, Path(args.out), "Goal-directed optimisation under the PMO protocol", note)
     text += "\n## Top-10 AUC per oracle (mean ± std over seeds, then each seed)\n\n" + summary(rows) + "\n"
     write_text(Path(args.out).with_suffix(".md"), text)

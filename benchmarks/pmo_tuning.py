@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import RESULTS_DIR, markdown_table, write_text
+from benchmarks.common import RESULTS_DIR, markdown_table, repo_relative, write_text
 from benchmarks.molecule_opt import SETTINGS_FILE
 from benchmarks.sweep import write_rows
 from seqtutor_agents.sweep import SweepFolderError, run_trials
@@ -124,7 +124,7 @@ def main() -> None:
     stop = (" REINVENT's early stop as each candidate says (DAP: patience 5)." if args.early_stop is None
             else f" REINVENT's early stop for every candidate (patience {args.early_stop}).")
     note = (f"PMO protocol ({args.budget:,} oracle calls) on the tuning oracles only.{stop} Chosen (best mean top-10 "
-            f"AUC over {', '.join(TUNING_ORACLES)}), written to {args.settings_out}: {json.dumps(chosen, sort_keys=True)}.")
+            f"AUC over {', '.join(TUNING_ORACLES)}), written to {repo_relative(Path(args.settings_out))}: {json.dumps(chosen, sort_keys=True)}.")
     text = write_rows(rows, Path(args.out), "PMO tuning on zaleplon_mpo and perindopril_mpo", note)
     text += "\n## Top-10 AUC per candidate setting\n\n" + summary(rows) + "\n"
     write_text(Path(args.out).with_suffix(".md"), text)
