@@ -126,6 +126,16 @@ def summary(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where and how a PMO sweep runs its trials (shared with ``benchmarks/pmo_tuning.py``)."""
+    parser.add_argument("--backend", choices=["auto", "local", "ray"], default="auto")
+    parser.add_argument("--address", default=None)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--resume", action="store_true", help="continue a stopped sweep (finished trials are kept)")
+    parser.add_argument("--overwrite", action="store_true", help="run every trial again, replacing an earlier sweep's")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--oracles", nargs="+", default=RDKIT_ORACLES, help="default: PMO's 20 RDKit-only oracles")
@@ -142,12 +152,7 @@ def main() -> None:
                              "as DAP's do): stop once, past 1,000 calls, the 100 best scores "
                              f"are unchanged for PATIENCE steps of 64 molecules (default {EARLY_STOP_PATIENCE}, "
                              "mol_opt's --patience; the PMO paper's code stopped at 2 x 5 = 10)")
-    parser.add_argument("--backend", choices=["auto", "local", "ray"], default="auto")
-    parser.add_argument("--address", default=None)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--resume", action="store_true", help="continue a stopped sweep (finished trials are kept)")
-    parser.add_argument("--overwrite", action="store_true", help="run every trial again, replacing an earlier sweep's")
+    add_run_arguments(parser)
     parser.add_argument("--runs", default="runs/molecule_opt")
     parser.add_argument("--out", default=str(RESULTS_DIR / "molecule_opt"))
     args = parser.parse_args()

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import RESULTS_DIR, markdown_table, repo_relative, write_text
-from benchmarks.molecule_opt import SETTINGS_FILE
+from benchmarks.molecule_opt import SETTINGS_FILE, add_run_arguments
 from benchmarks.sweep import write_rows
 from seqtutor_agents.sweep import SweepFolderError, run_trials
 from seqtutor_envs.smiles.pmo import EARLY_STOP_PATIENCE
@@ -95,12 +95,7 @@ def main() -> None:
     parser.add_argument("--early-stop", type=int, nargs="?", const=EARLY_STOP_PATIENCE, default=None,
                         metavar="PATIENCE", help="REINVENT's early stop for every candidate (default: as each "
                                                  "candidate says; see benchmarks/molecule_opt.py)")
-    parser.add_argument("--backend", choices=["auto", "local", "ray"], default="auto")
-    parser.add_argument("--address", default=None)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--resume", action="store_true", help="continue a stopped sweep (finished trials are kept)")
-    parser.add_argument("--overwrite", action="store_true", help="run every trial again, replacing an earlier sweep's")
+    add_run_arguments(parser)
     parser.add_argument("--runs", default="runs/pmo_tuning")
     parser.add_argument("--out", default=str(RESULTS_DIR / "pmo_tuning"))
     parser.add_argument("--settings-out", default=str(SETTINGS_FILE), help="where the chosen settings go")
