@@ -136,6 +136,23 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="run every trial again, replacing an earlier sweep's")
 
 
+def run_pmo_trials(parser: argparse.ArgumentParser, args: argparse.Namespace, trials: list[dict]) -> list[dict]:
+    """The trials on the backend :func:`add_run_arguments` chose (exit 2 if the sweep would redo or replace work)."""
+    try:
+        return run_trials(trials, args.backend, workers=args.workers, cpus_per_trial=args.threads, address=args.address,
+                          storage=Path(args.runs) / "ray", name=Path(args.out).name, resume=args.resume,
+                          overwrite=args.overwrite)
+    except SweepFolderError as exc:
+        parser.exit(2, f"{parser.prog}: error: {exc}\n")
+
+
+def write_report(rows: list[dict], out: Path, title: str, note: str, section: str, body: str) -> None:
+    """``<out>.csv`` and ``<out>.md`` of the rows with one summary section after them; printed too."""
+    text = write_rows(rows, out, title, note) + f"\n## {section}\n\n{body}\n"
+    write_text(out.with_suffix(".md"), text)
+    print(text)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--oracles", nargs="+", default=RDKIT_ORACLES, help="default: PMO's 20 RDKit-only oracles")
@@ -168,11 +185,7 @@ def main() -> None:
         return trial
 
     trials = [trial(oracle, algo, seed) for oracle in args.oracles for algo in args.algos for seed in args.seeds]
-    try:
-        rows = run_trials(trials, args.backend, workers=args.workers, cpus_per_trial=args.threads, address=args.address,
-                          storage=Path(args.runs) / "ray", name=Path(args.out).name, resume=args.resume, overwrite=args.overwrite)
-    except SweepFolderError as exc:
-        parser.exit(2, f"{parser.prog}: error: {exc}\n")
+    rows = run_pmo_trials(parser, args, trials)
     stop = ("REINVENT's early stop where a learner's settings name it (patience in steps of 64 molecules, after "
             "1,000 calls); " if args.early_stop is None else
             f"REINVENT's early stop for every learner (patience {args.early_stop} steps of 64 molecules, after 1,000 "
@@ -182,10 +195,8 @@ def main() -> None:
             "Every learner starts from the shipped SMILES prior on SeqTutor-SMILES-v0 with the hyperparameter table's "
             f"SMILES settings{'' if args.c is None else f' and c = {args.c:g}'}"
             + ("" if args.c is not None else f"; per-learner settings ({repo_relative(Path(args.settings))}): {settings}") + ".")
-    text = write_rows(rows, Path(args.out), "Goal-directed optimisation under the PMO protocol", note)
-    text += "\n## Top-10 AUC per oracle (mean ± std over seeds, then each seed)\n\n" + summary(rows) + "\n"
-    write_text(Path(args.out).with_suffix(".md"), text)
-    print(text)
+    write_report(rows, Path(args.out), "Goal-directed optimisation under the PMO protocol", note,
+                 "Top-10 AUC per oracle (mean ± std over seeds, then each seed)", summary(rows))
 
 
 if __name__ == "__main__":

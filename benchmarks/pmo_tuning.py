@@ -19,9 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import RESULTS_DIR, markdown_table, repo_relative, write_text
-from benchmarks.molecule_opt import SETTINGS_FILE, add_run_arguments
-from benchmarks.sweep import write_rows
-from seqtutor_agents.sweep import SweepFolderError, run_trials
+from benchmarks.molecule_opt import SETTINGS_FILE, add_run_arguments, run_pmo_trials, write_report
 from seqtutor_envs.smiles.pmo import EARLY_STOP_PATIENCE
 from seqtutor_envs.smiles_env import ENV_ID
 
@@ -107,12 +105,7 @@ def main() -> None:
                **({} if args.early_stop is None else {"early_stop_patience": args.early_stop})}
               for algo in args.algos for i, setting in enumerate(SEARCH_SPACE[algo]) for oracle in TUNING_ORACLES
               for seed in args.seeds]
-    try:
-        rows = run_trials(trials, args.backend, workers=args.workers, cpus_per_trial=args.threads,
-                          address=args.address, storage=Path(args.runs) / "ray", name=Path(args.out).name,
-                          resume=args.resume, overwrite=args.overwrite)
-    except SweepFolderError as exc:
-        parser.exit(2, f"{parser.prog}: error: {exc}\n")
+    rows = run_pmo_trials(parser, args, trials)
     chosen = choose(rows)
     previous = json.loads(Path(args.settings_out).read_text()) if Path(args.settings_out).is_file() else {}
     write_text(Path(args.settings_out), json.dumps({**previous, **chosen}, indent=1, sort_keys=True) + "\n")
@@ -120,10 +113,8 @@ def main() -> None:
             else f" REINVENT's early stop for every candidate (patience {args.early_stop}).")
     note = (f"PMO protocol ({args.budget:,} oracle calls) on the tuning oracles only.{stop} Chosen (best mean top-10 "
             f"AUC over {', '.join(TUNING_ORACLES)}), written to {repo_relative(Path(args.settings_out))}: {json.dumps(chosen, sort_keys=True)}.")
-    text = write_rows(rows, Path(args.out), "PMO tuning on zaleplon_mpo and perindopril_mpo", note)
-    text += "\n## Top-10 AUC per candidate setting\n\n" + summary(rows) + "\n"
-    write_text(Path(args.out).with_suffix(".md"), text)
-    print(text)
+    write_report(rows, Path(args.out), "PMO tuning on zaleplon_mpo and perindopril_mpo", note,
+                 "Top-10 AUC per candidate setting", summary(rows))
 
 
 if __name__ == "__main__":
