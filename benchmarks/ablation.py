@@ -20,7 +20,8 @@ from typing import Any
 
 from benchmarks.common import RESULTS_DIR, machine_description, machine_markdown, markdown_table, write_csv, write_text
 from benchmarks.frontier import NAMES, add_optimum_columns, optimum_reference
-from seqtutor_agents.sweep import SweepFolderError, make_trials, run_trials, trial_folder
+from benchmarks.sweep import add_sweep_arguments, run_sweep
+from seqtutor_agents.sweep import make_trials, trial_folder
 from seqtutor_envs.melody.domain import ENV_ID as MELODY
 
 #: (name, hyperparameters over the table's defaults), in the order they are reported.
@@ -82,17 +83,12 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--steps", type=int, default=400_000)
     parser.add_argument("--episodes", type=int, default=2_000)
-    parser.add_argument("--backend", choices=["auto", "local", "ray"], default="local")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--resume", action="store_true")
-    parser.add_argument("--overwrite", action="store_true")
     parser.add_argument("--optimum-n", type=int, default=1_000_000)
-    parser.add_argument("--runs", default="runs/ablation")
-    parser.add_argument("--out", default=str(RESULTS_DIR / "melody_ablation"))
+    add_sweep_arguments(parser, runs="runs/ablation", out=RESULTS_DIR / "melody_ablation", backend="local", workers=2)
     args = parser.parse_args()
 
     chosen = [VARIANTS[i] for i in (args.variants if args.variants is not None else range(len(VARIANTS)))]
-    common = {"steps": args.steps, "episodes": args.episodes, "runs": str(Path(args.runs).resolve()), "threads": 1,
+    common = {"steps": args.steps, "episodes": args.episodes, "runs": str(Path(args.runs).resolve()), "threads": args.threads,
               "resume": args.resume}
     trials, names = [], {}
     soft = [a for a in args.algos if a != "dpg"]
@@ -102,12 +98,7 @@ def main() -> None:
         batch = make_trials(MELODY, algos, [{"target_kl": args.target_kl, "algo_kwargs": kwargs}], args.seeds, **common)
         names.update({str(trial_folder(t)): name for t in batch})
         trials += batch
-    try:
-        rows = run_trials(trials, args.backend, workers=args.workers, cpus_per_trial=1,
-                          storage=Path(args.runs) / "ray", name=Path(args.out).name, resume=args.resume,
-                          overwrite=args.overwrite)
-    except SweepFolderError as exc:
-        parser.exit(2, f"{parser.prog}: error: {exc}\n")
+    rows = run_sweep(parser, args, trials)
     sample, points = optimum_reference(args.optimum_n, 0)
     add_optimum_columns(rows, sample, points)
     note = (f"{args.steps:,} env steps per trial (all envs together), {args.episodes:,} compositions evaluated per "

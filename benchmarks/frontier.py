@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common import RESULTS_DIR, markdown_table, write_text
-from benchmarks.sweep import write_rows
-from seqtutor_agents.sweep import SweepFolderError, make_trials, run_trials
+from benchmarks.sweep import add_sweep_arguments, run_sweep, write_rows
+from seqtutor_agents.sweep import make_trials
 from seqtutor_envs.domains import format_targets, meets
 from seqtutor_envs.melody.domain import ENV_ID as MELODY
 from seqtutor_envs.melody.domain import KEPT_TARGETS
@@ -281,16 +281,9 @@ def main() -> None:
                         help="Sequence Tutor hyperparameter for every trial (JSON value)")
     parser.add_argument("--steps", type=int, default=1_000_000)
     parser.add_argument("--episodes", type=int, default=2_000)
-    parser.add_argument("--backend", choices=["auto", "local", "ray"], default="auto")
-    parser.add_argument("--address", default=None, help="Ray cluster address (default: a local Ray)")
-    parser.add_argument("--workers", type=int, default=2, help="local backend: trials at once")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads per trial")
-    parser.add_argument("--resume", action="store_true", help="continue a stopped sweep (finished trials are kept)")
-    parser.add_argument("--overwrite", action="store_true", help="run every trial again, replacing an earlier sweep's")
     parser.add_argument("--optimum-n", type=int, default=1_000_000, help="prior samples behind π* (0: no π*)")
     parser.add_argument("--optimum-seed", type=int, default=0)
-    parser.add_argument("--runs", default="runs/frontier")
-    parser.add_argument("--out", default=str(RESULTS_DIR / "melody_frontier"))
+    add_sweep_arguments(parser, runs="runs/frontier", out=RESULTS_DIR / "melody_frontier", workers=2)
     args = parser.parse_args()
 
     from seqtutor_agents.config_args import parse_key_value
@@ -316,11 +309,7 @@ def main() -> None:
         trials += make_trials(MELODY, ["dap"], [{"c": c} for c in args.dap_cs], baseline_seeds, **common)
     stock = [a for a in args.algos if a not in KL_TARGETED + ("dap",)]
     trials += make_trials(MELODY, stock, [{"c": c} for c in args.cs], baseline_seeds, **common)
-    try:
-        rows = run_trials(trials, args.backend, workers=args.workers, cpus_per_trial=args.threads, address=args.address,
-                          storage=Path(args.runs) / "ray", name=Path(args.out).name, resume=args.resume, overwrite=args.overwrite)
-    except SweepFolderError as exc:
-        parser.exit(2, f"{parser.prog}: error: {exc}\n")
+    rows = run_sweep(parser, args, trials)
     note = (f"{args.steps:,} env steps per trial, {args.episodes:,} compositions evaluated per trial; "
             f"hyperparameters: the table's defaults" + (f" with {tutor_kwargs}" if tutor_kwargs else "") + ".")
     points = None

@@ -25,8 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import RESULTS_DIR, markdown_table, repo_relative, write_text
-from benchmarks.sweep import write_rows
-from seqtutor_agents.sweep import SweepFolderError, run_trials
+from benchmarks.sweep import add_sweep_arguments, run_sweep, write_rows
 from seqtutor_envs.smiles.pmo import EARLY_STOP_PATIENCE
 
 SETTINGS_FILE = RESULTS_DIR / "pmo_settings.json"
@@ -126,26 +125,6 @@ def summary(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def add_run_arguments(parser: argparse.ArgumentParser) -> None:
-    """Where and how a PMO sweep runs its trials (shared with ``benchmarks/pmo_tuning.py``)."""
-    parser.add_argument("--backend", choices=["auto", "local", "ray"], default="auto")
-    parser.add_argument("--address", default=None)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--resume", action="store_true", help="continue a stopped sweep (finished trials are kept)")
-    parser.add_argument("--overwrite", action="store_true", help="run every trial again, replacing an earlier sweep's")
-
-
-def run_pmo_trials(parser: argparse.ArgumentParser, args: argparse.Namespace, trials: list[dict]) -> list[dict]:
-    """The trials on the backend :func:`add_run_arguments` chose (exit 2 if the sweep would redo or replace work)."""
-    try:
-        return run_trials(trials, args.backend, workers=args.workers, cpus_per_trial=args.threads, address=args.address,
-                          storage=Path(args.runs) / "ray", name=Path(args.out).name, resume=args.resume,
-                          overwrite=args.overwrite)
-    except SweepFolderError as exc:
-        parser.exit(2, f"{parser.prog}: error: {exc}\n")
-
-
 def write_report(rows: list[dict], out: Path, title: str, note: str, section: str, body: str) -> None:
     """``<out>.csv`` and ``<out>.md`` of the rows with one summary section after them; printed too."""
     text = write_rows(rows, out, title, note) + f"\n## {section}\n\n{body}\n"
@@ -169,9 +148,7 @@ def main() -> None:
                              "as DAP's do): stop once, past 1,000 calls, the 100 best scores "
                              f"are unchanged for PATIENCE steps of 64 molecules (default {EARLY_STOP_PATIENCE}, "
                              "mol_opt's --patience; the PMO paper's code stopped at 2 x 5 = 10)")
-    add_run_arguments(parser)
-    parser.add_argument("--runs", default="runs/molecule_opt")
-    parser.add_argument("--out", default=str(RESULTS_DIR / "molecule_opt"))
+    add_sweep_arguments(parser, runs="runs/molecule_opt", out=RESULTS_DIR / "molecule_opt", workers=2)
     args = parser.parse_args()
     settings = load_settings(Path(args.settings) if args.settings else None)
 
@@ -185,7 +162,7 @@ def main() -> None:
         return trial
 
     trials = [trial(oracle, algo, seed) for oracle in args.oracles for algo in args.algos for seed in args.seeds]
-    rows = run_pmo_trials(parser, args, trials)
+    rows = run_sweep(parser, args, trials)
     stop = ("REINVENT's early stop where a learner's settings name it (patience in steps of 64 molecules, after "
             "1,000 calls); " if args.early_stop is None else
             f"REINVENT's early stop for every learner (patience {args.early_stop} steps of 64 molecules, after 1,000 "

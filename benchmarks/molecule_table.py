@@ -27,13 +27,8 @@ from benchmarks.common import (
     markdown_table,
     write_text,
 )
-from seqtutor_agents.sweep import (
-    SAMPLES_FILE,
-    SweepFolderError,
-    make_trials,
-    run_trials,
-    trial_name,
-)
+from benchmarks.sweep import add_sweep_arguments, run_sweep
+from seqtutor_agents.sweep import SAMPLES_FILE, make_trials, trial_name
 from seqtutor_envs.smiles.domain import ENV_ID as SMILES
 
 ROWS = (("domain_return", "paper objective per molecule", "{:.1f}"), ("valid", "valid", "{:.1%}"),
@@ -88,13 +83,7 @@ def main() -> None:
                         help="learners run at each --target-kls (besides their fixed-c runs if in --algos)")
     parser.add_argument("--episodes", type=int, default=2_000)
     parser.add_argument("--no-novelty", action="store_true", help="skip novelty (needs the MOSES training set)")
-    parser.add_argument("--backend", choices=["auto", "local", "ray"], default="auto")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--resume", action="store_true", help="continue a stopped sweep (finished trials are kept)")
-    parser.add_argument("--overwrite", action="store_true", help="run every trial again, replacing an earlier sweep's")
-    parser.add_argument("--runs", default="runs/molecule_table")
-    parser.add_argument("--out", default=str(RESULTS_DIR / "molecule_table"))
+    add_sweep_arguments(parser, runs="runs/molecule_table", out=RESULTS_DIR / "molecule_table", workers=2)
     args = parser.parse_args()
 
     setting = {"c": args.c, "env_kwargs": {"objective": "paper"}}
@@ -105,11 +94,7 @@ def main() -> None:
     if targeted and args.target_kls:  # the paper's fixed c reward-hacks: the same learners held to a KL
         trials += make_trials(SMILES, targeted, [{**setting, "target_kl": k, "c": args.initial_c} for k in args.target_kls], args.seeds,
                               **common)
-    try:
-        rows = run_trials(trials, args.backend, workers=args.workers, cpus_per_trial=args.threads,
-                          storage=Path(args.runs) / "ray", name=Path(args.out).name, resume=args.resume, overwrite=args.overwrite)
-    except SweepFolderError as exc:
-        parser.exit(2, f"{parser.prog}: error: {exc}\n")
+    rows = run_sweep(parser, args, trials)
     prior = prior_row(args.episodes, 0)
     reference = None
     if not args.no_novelty:

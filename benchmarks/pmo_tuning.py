@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import RESULTS_DIR, markdown_table, repo_relative, write_text
-from benchmarks.molecule_opt import SETTINGS_FILE, add_run_arguments, run_pmo_trials, write_report
+from benchmarks.molecule_opt import SETTINGS_FILE, write_report
+from benchmarks.sweep import add_sweep_arguments, run_sweep
 from seqtutor_envs.smiles.pmo import EARLY_STOP_PATIENCE
 from seqtutor_envs.smiles_env import ENV_ID
 
@@ -93,9 +94,7 @@ def main() -> None:
     parser.add_argument("--early-stop", type=int, nargs="?", const=EARLY_STOP_PATIENCE, default=None,
                         metavar="PATIENCE", help="REINVENT's early stop for every candidate (default: as each "
                                                  "candidate says; see benchmarks/molecule_opt.py)")
-    add_run_arguments(parser)
-    parser.add_argument("--runs", default="runs/pmo_tuning")
-    parser.add_argument("--out", default=str(RESULTS_DIR / "pmo_tuning"))
+    add_sweep_arguments(parser, runs="runs/pmo_tuning", out=RESULTS_DIR / "pmo_tuning", workers=2)
     parser.add_argument("--settings-out", default=str(SETTINGS_FILE), help="where the chosen settings go")
     args = parser.parse_args()
 
@@ -105,7 +104,7 @@ def main() -> None:
                **({} if args.early_stop is None else {"early_stop_patience": args.early_stop})}
               for algo in args.algos for i, setting in enumerate(SEARCH_SPACE[algo]) for oracle in TUNING_ORACLES
               for seed in args.seeds]
-    rows = run_pmo_trials(parser, args, trials)
+    rows = run_sweep(parser, args, trials)
     chosen = choose(rows)
     previous = json.loads(Path(args.settings_out).read_text()) if Path(args.settings_out).is_file() else {}
     write_text(Path(args.settings_out), json.dumps({**previous, **chosen}, indent=1, sort_keys=True) + "\n")

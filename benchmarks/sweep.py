@@ -52,6 +52,34 @@ def write_rows(rows: list[dict[str, Any]], out: Path, title: str, note: str) -> 
     return text
 
 
+def add_sweep_arguments(parser: argparse.ArgumentParser, runs: str, out: Path, backend: str = "auto",
+                        workers: int = 1) -> None:
+    """Where and how a sweep runs its trials, and where it writes: the options every sweep script shares."""
+    parser.add_argument("--backend", choices=["auto", "local", "ray"], default=backend,
+                        help="Ray Tune, local processes, or auto (Ray if installed)")
+    parser.add_argument("--address", default=None, help="Ray cluster address (default: start a local Ray)")
+    parser.add_argument("--workers", type=int, default=workers, help="local backend: trials at once")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per trial")
+    parser.add_argument("--resume", action="store_true", help="continue a stopped sweep (finished trials are kept)")
+    parser.add_argument("--overwrite", action="store_true", help="run every trial again, replacing an earlier sweep's")
+    parser.add_argument("--runs", default=runs, help="run folders of the trials")
+    parser.add_argument("--out", default=str(out), help="results: <out>.csv and <out>.md")
+
+
+def run_sweep(parser: argparse.ArgumentParser, args: argparse.Namespace, trials: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The trials on the backend :func:`add_sweep_arguments` chose; exits 2 if the sweep would redo or replace work.
+
+    Ray reserves ``--cpus-per-trial`` CPUs per trial where a script has that option, else ``--threads``.
+    """
+    try:
+        return run_trials(trials, args.backend, workers=args.workers,
+                          cpus_per_trial=getattr(args, "cpus_per_trial", None) or args.threads, address=args.address,
+                          storage=Path(args.runs) / "ray", name=Path(args.out).name, resume=args.resume,
+                          overwrite=args.overwrite)
+    except SweepFolderError as exc:
+        parser.exit(2, f"{parser.prog}: error: {exc}\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--env", default="SeqTutor-Melody-v0", choices=env_ids())
@@ -64,15 +92,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=200_000)
     parser.add_argument("--n-envs", type=int, default=None)
     parser.add_argument("--episodes", type=int, default=2_000, help="samples evaluated per trial")
-    parser.add_argument("--backend", choices=["auto", "local", "ray"], default="auto")
-    parser.add_argument("--address", default=None, help="Ray cluster address (default: start a local Ray)")
-    parser.add_argument("--cpus-per-trial", type=int, default=1)
-    parser.add_argument("--workers", type=int, default=1, help="local trials at once")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads per trial")
-    parser.add_argument("--resume", action="store_true", help="continue a stopped sweep (finished trials are kept)")
-    parser.add_argument("--overwrite", action="store_true", help="run every trial again, replacing an earlier sweep's")
-    parser.add_argument("--runs", default="runs/sweep")
-    parser.add_argument("--out", default=str(RESULTS_DIR / "sweep"))
+    parser.add_argument("--cpus-per-trial", type=int, default=1, help="Ray: CPUs reserved per trial")
+    add_sweep_arguments(parser, runs="runs/sweep", out=RESULTS_DIR / "sweep")
     args = parser.parse_args()
 
     from seqtutor_agents.config_args import parse_key_value
@@ -85,12 +106,7 @@ def main() -> None:
     trials = make_trials(args.env, args.algos, settings, args.seeds, steps=args.steps, n_envs=args.n_envs,
                          episodes=args.episodes, runs=str(Path(args.runs).resolve()), threads=args.threads,
                          resume=args.resume)
-    try:
-        rows = run_trials(trials, args.backend, workers=args.workers, cpus_per_trial=args.cpus_per_trial,
-                          address=args.address, storage=Path(args.runs) / "ray", name=Path(args.out).name,
-                          resume=args.resume, overwrite=args.overwrite)
-    except SweepFolderError as exc:
-        parser.exit(2, f"{parser.prog}: error: {exc}\n")
+    rows = run_sweep(parser, args, trials)
     print(write_rows(rows, Path(args.out), f"Sweep on {args.env}",
                      f"{args.steps:,} env steps per trial, {args.episodes:,} samples evaluated."))
 
