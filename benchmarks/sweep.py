@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ from benchmarks.common import (
     write_csv,
     write_text,
 )
-from seqtutor_agents.sweep import SweepFolderError, make_trials, run_trials
+from seqtutor_agents.sweep import SweepFolderError, finished_rows, make_trials, run_trials
 from seqtutor_envs.domains import env_ids
 
 
@@ -62,6 +63,8 @@ def add_sweep_arguments(parser: argparse.ArgumentParser, runs: str, out: Path, b
     parser.add_argument("--threads", type=int, default=1, help="torch threads per trial")
     parser.add_argument("--resume", action="store_true", help="continue a stopped sweep (finished trials are kept)")
     parser.add_argument("--overwrite", action="store_true", help="run every trial again, replacing an earlier sweep's")
+    parser.add_argument("--report-only", action="store_true",
+                        help="run nothing: write the report from the trials that have finished (a running or stopped sweep)")
     parser.add_argument("--runs", default=runs, help="run folders of the trials")
     parser.add_argument("--out", default=str(out), help="results: <out>.csv and <out>.md")
 
@@ -70,7 +73,13 @@ def run_sweep(parser: argparse.ArgumentParser, args: argparse.Namespace, trials:
     """The trials on the backend :func:`add_sweep_arguments` chose; exits 2 if the sweep would redo or replace work.
 
     Ray reserves ``--cpus-per-trial`` CPUs per trial where a script has that option, else ``--threads``.
+    With ``--report-only`` only the finished trials' rows are returned (how many are missing is printed).
     """
+    if args.report_only:
+        rows, missing = finished_rows(trials)
+        print(f"{parser.prog}: --report-only: {len(rows)} of {len(trials)} trials finished; {missing} not run (left out)",
+              file=sys.stderr)
+        return rows
     try:
         return run_trials(trials, args.backend, workers=args.workers,
                           cpus_per_trial=getattr(args, "cpus_per_trial", None) or args.threads, address=args.address,

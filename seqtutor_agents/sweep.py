@@ -52,6 +52,21 @@ def trial_folder(trial: dict[str, Any]) -> Path:
     return Path(trial["runs"]) / name
 
 
+def finished_rows(trials: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+    """The result rows of the trials that finished (their run folder holds a result), and how many have not.
+
+    Reads a sweep that is still running or was stopped part-way, without running anything.
+    """
+    rows, missing = [], 0
+    for trial in trials:
+        done = trial_folder(trial) / RESULT_FILE
+        if done.is_file():
+            rows.append(json.loads(done.read_text()))
+        else:
+            missing += 1
+    return rows, missing
+
+
 def check_sweep_folder(trials: list[dict[str, Any]], resume: bool, overwrite: bool, ray_folder: Path | None = None
                        ) -> None:
     """Refuse to start a sweep over trials that already exist unless ``resume`` or ``overwrite`` says what to do.

@@ -35,6 +35,11 @@ def test_the_grid_table_gives_mean_std_sums_and_wins_against_reinvent():
     assert "0.883 ± 0.006" in text and "0.839 ± 0.016" in text  # REINVENT's and Graph GA's albuterol figures
     # 0.85 < 0.883 (albuterol), 0.45 >= 0.358 (zaleplon); sums over the two oracles run
     assert "REINVENT's published sum 1.241" in text and "G 1.300 on 2 oracles, at or above REINVENT's mean on 1" in text
+    # each seed alone, on the oracles it ran: seed 1 stopped before zaleplon in this grid
+    rows = [r for r in rows if not (r.get("seed") == 1 and r.get("oracle") == "zaleplon_mpo")]
+    text = summary(rows)
+    assert "G, seed 0: 1.400 over 2 oracles (REINVENT's published sum on them 1.241); at or above REINVENT's mean on 2" in text
+    assert "G, seed 1: 0.800 over 1 oracles (REINVENT's published sum on them 0.883); at or above REINVENT's mean on 0" in text
 
 
 def test_tuning_chooses_the_best_mean_over_both_tuning_oracles_and_only_complete_candidates():
@@ -73,3 +78,12 @@ def test_tuning_writes_settings_that_the_grid_then_runs(tmp_path):
     row = json.loads((run / "trial_result.json").read_text())
     assert row["early_stop_patience"] == 5 and json.loads(row["settings"])["replay_sample"] == 24
     assert row["stop"] == "budget" and row["calls"] == 30
+    # a grid read part-way (--report-only): the finished run is reported, the seed that never ran is
+    # counted and nothing is trained for it
+    done = subprocess.run([sys.executable, "-m", "benchmarks.molecule_opt", "--algos", "dap", "--oracles", "qed",
+                           "--seeds", "0", "1", *common, "--settings", str(settings), "--runs", str(tmp_path / "grid"),
+                           "--out", str(tmp_path / "partial"), "--report-only"],
+                          cwd=ROOT, env=env, check=True, capture_output=True, text=True, timeout=300)
+    assert "1 of 2 trials finished; 1 not run" in done.stderr
+    assert not [p for p in (tmp_path / "grid").iterdir() if p.name.endswith("_s1_es5")]
+    assert "(DAP), seed 0:" in (tmp_path / "partial.md").read_text() and "seed 1:" not in (tmp_path / "partial.md").read_text()
