@@ -87,3 +87,27 @@ def test_tuning_writes_settings_that_the_grid_then_runs(tmp_path):
     assert "1 of 2 trials finished; 1 not run" in done.stderr
     assert not [p for p in (tmp_path / "grid").iterdir() if p.name.endswith("_s1_es5")]
     assert "(DAP), seed 0:" in (tmp_path / "partial.md").read_text() and "seed 1:" not in (tmp_path / "partial.md").read_text()
+
+
+def test_every_tuning_candidate_builds_its_learner_on_the_smiles_env():
+    # A misspelt argument in a candidate would otherwise surface only minutes into a sweep, as an error row.
+    from seqtutor_agents.config import TrainConfig
+    from seqtutor_agents.training import make_env, make_model
+    from seqtutor_envs.smiles_env import ENV_ID
+
+    for algo, candidates in SEARCH_SPACE.items():
+        for setting in candidates:
+            config = TrainConfig(env_id=ENV_ID, algo=algo, steps=64, c=setting["c"], seed=0, out="unused", n_envs=2,
+                                 algo_kwargs=dict(setting["algo_kwargs"]), device="cpu")
+            env = make_env(config)
+            try:
+                model = make_model(config, env)
+                c = model.c if model.c is not None else model.domain_c  # DAP divides by the env's c
+                assert c == pytest.approx(setting["c"]), (algo, setting)
+                for key in ("learning_rate", "batch_size", "train_freq"):
+                    if key in setting["algo_kwargs"]:
+                        value = getattr(model, key)
+                        value = getattr(value, "frequency", value)  # SB3 keeps train_freq as a TrainFreq
+                        assert value == setting["algo_kwargs"][key], (algo, key)
+            finally:
+                env.close()
