@@ -52,9 +52,8 @@ SEARCH_SPACE: dict[str, list[dict]] = {
     # DPG matches pi* itself (importance-weighted likelihood of whole molecules, on-policy, one update per
     # batch of 64 finished molecules as DAP): c from the G table's 0.02 down to REINVENT's 1/500.
     # (Appended candidates keep the earlier ones' indices, which name their run folders' tags.)
-    "dpg": [*({"c": c, "algo_kwargs": {"learning_rate": 5e-4, "batch_size": 64}} for c in (0.02, 0.005, 0.002)),
-            {"c": 0.01, "algo_kwargs": {"learning_rate": 5e-4, "batch_size": 64}},
-            {"c": 0.02, "algo_kwargs": {"learning_rate": 1e-3, "batch_size": 64}}],
+    "dpg": [{"c": c, "algo_kwargs": {"learning_rate": lr, "batch_size": 64}}
+            for c, lr in ((0.02, 5e-4), (0.005, 5e-4), (0.002, 5e-4), (0.01, 5e-4), (0.02, 1e-3))],
     "dap": [{"c": 1 / 500, "early_stop_patience": EARLY_STOP_PATIENCE,
              "algo_kwargs": {"learning_rate": 5e-4, "batch_size": 64, "replay_memory": 100, "replay_sample": 24}}],
 }
