@@ -51,7 +51,7 @@ SEARCH_SPACE: dict[str, list[dict]] = {
             {"c": 0.02, "algo_kwargs": {**_FAST_REPLAY, **_ELITES}}],
     # DPG matches pi* itself (importance-weighted likelihood of whole molecules, on-policy, one update per
     # batch of 64 finished molecules as DAP): c from the G table's 0.02 down to REINVENT's 1/500.
-    # (Appended candidates keep the earlier ones' indices, which name their run folders' tags.)
+    # (New candidates go at the end: a candidate's index is the `tag` its stored trial results carry.)
     "dpg": [{"c": c, "algo_kwargs": {"learning_rate": lr, "batch_size": 64}}
             for c, lr in ((0.02, 5e-4), (0.005, 5e-4), (0.002, 5e-4), (0.01, 5e-4), (0.02, 1e-3))],
     "dap": [{"c": 1 / 500, "early_stop_patience": EARLY_STOP_PATIENCE,
