@@ -2,7 +2,8 @@
 
 Every candidate setting of a learner (:data:`SEARCH_SPACE`) runs the full PMO protocol (10,000 oracle
 calls, REINVENT's early stop if asked) on the two tuning oracles; the setting with the best mean top-10
-AUC over them is chosen and written to ``benchmarks/results/pmo_settings.json``, which
+AUC over them, among those whose runs each took at most ``--max-minutes`` (4, issue 17's time per run)
+where a learner has any, is chosen and written to ``benchmarks/results/pmo_settings.json``, which
 ``benchmarks/molecule_opt.py`` then uses, unchanged, on every oracle. Writes
 ``benchmarks/results/pmo_tuning.{csv,md}``.
 
@@ -26,6 +27,8 @@ from seqtutor_envs.smiles_env import ENV_ID
 
 #: PMO's tuning oracles (Gao et al. 2022, section 4: "we tune ... on zaleplon_mpo and perindopril_mpo").
 TUNING_ORACLES = ("zaleplon_mpo", "perindopril_mpo")
+#: Minutes a PMO run may take on one core (issue 17's target); :func:`choose` prefers settings within it.
+MAX_RUN_MINUTES = 4.0
 
 # The Sequence Tutor learners on SMILES replay whole episodes (gamma 1, lambda 0.9: the SMILES domain's
 # defaults). One gradient step per 16 vector steps of 32 envs (~13 molecules) on 64 episodes keeps a
@@ -37,8 +40,8 @@ _ELITES = {"replay_buffer_kwargs": {"elite_size": 100, "elite_sample": 16}}
 #: Candidate settings per learner: ``c`` (the KL weight; PMO's REINVENT uses sigma = 500, i.e. c = 0.002),
 #: algorithm arguments and ``early_stop_patience``. REINVENT's early stop belongs to REINVENT's optimiser
 #: in mol_opt (other methods there stop by their own rules or not at all), so DAP keeps it and the
-#: Sequence Tutor learners run the whole budget: a first pass with it on stopped G at c = 0.005 on
-#: perindopril_mpo after 2,714 calls while its scores were still rising. DAP's only candidate is PMO's
+#: Sequence Tutor learners run the whole budget unless a candidate names it: a first pass with it on
+#: stopped G at c = 0.005 on perindopril_mpo after 2,714 calls while its scores were still rising. DAP's only candidate is PMO's
 #: REINVENT configuration, which PMO tuned on these two oracles.
 SEARCH_SPACE: dict[str, list[dict]] = {
     "g": [{"c": 0.02, "algo_kwargs": dict(_FAST_REPLAY)},
@@ -52,41 +55,59 @@ SEARCH_SPACE: dict[str, list[dict]] = {
     # DPG matches pi* itself (importance-weighted likelihood of whole molecules, on-policy, one update per
     # batch of 64 finished molecules as DAP): c from the G table's 0.02 down to REINVENT's 1/500.
     # (New candidates go at the end: a candidate's index is the `tag` its stored trial results carry.)
-    "dpg": [{"c": c, "algo_kwargs": {"learning_rate": lr, "batch_size": 64}}
-            for c, lr in ((0.02, 5e-4), (0.005, 5e-4), (0.002, 5e-4), (0.01, 5e-4), (0.02, 1e-3))],
+    "dpg": [*({"c": c, "algo_kwargs": {"learning_rate": lr, "batch_size": 64}}
+              for c, lr in ((0.02, 5e-4), (0.005, 5e-4), (0.002, 5e-4), (0.01, 5e-4), (0.02, 1e-3))),
+            # c 0.005 with REINVENT's early stop (patience 5, as DAP): at c <= 0.01 DPG settles on a few
+            # molecules within 1,000-5,000 calls and then regenerates them until the env-step cap (12-13
+            # minutes a run); the early stop ends it there, and the held top-10 is the rule PMO applies to
+            # REINVENT's early stop.
+            {"c": 0.005, "early_stop_patience": EARLY_STOP_PATIENCE,
+             "algo_kwargs": {"learning_rate": 5e-4, "batch_size": 64}}],
     "dap": [{"c": 1 / 500, "early_stop_patience": EARLY_STOP_PATIENCE,
              "algo_kwargs": {"learning_rate": 5e-4, "batch_size": 64, "replay_memory": 100, "replay_sample": 24}}],
 }
 
 
-def choose(rows: list[dict]) -> dict[str, dict]:
-    """Per learner, the setting with the highest mean top-10 AUC over the tuning oracles (and seeds)."""
-    by: dict[tuple[str, str], list[float]] = defaultdict(list)
+def choose(rows: list[dict], max_minutes: float | None = MAX_RUN_MINUTES) -> dict[str, dict]:
+    """Per learner, the setting with the highest mean top-10 AUC over the tuning oracles (and seeds).
+
+    :param max_minutes: the time a PMO run may take (None: no limit). Where some of a learner's complete
+        candidates ran every tuning run within it, the choice is among those only; where none did, among
+        all (the learner is still run, and its time reported as missed).
+    """
+    by: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for row in rows:
         if "error" not in row:
-            by[(row["algo"], row["tag"])].append(row["top10_auc"])
-    chosen: dict[str, dict] = {}
-    for (algo, setting_id), values in by.items():
-        if len(values) < len(TUNING_ORACLES):
+            by[(row["algo"], row["tag"])].append(row)
+    candidates: dict[str, list[tuple[float, bool, str]]] = defaultdict(list)
+    for (algo, setting_id), runs in by.items():
+        if len(runs) < len(TUNING_ORACLES):
             continue  # a setting that did not finish on both oracles cannot be chosen
-        score = float(np.mean(values))
-        if algo not in chosen or score > chosen[algo]["tuning_auc"]:
-            chosen[algo] = {**SEARCH_SPACE[algo][int(setting_id)], "tuning_auc": round(score, 4)}
+        in_time = max_minutes is None or all(float(r.get("minutes", np.inf)) <= max_minutes for r in runs)
+        candidates[algo].append((float(np.mean([r["top10_auc"] for r in runs])), in_time, setting_id))
+    chosen: dict[str, dict] = {}
+    for algo, options in candidates.items():
+        pool = [o for o in options if o[1]] or options
+        score, in_time, setting_id = max(pool, key=lambda o: o[0])
+        chosen[algo] = {**SEARCH_SPACE[algo][int(setting_id)], "tuning_auc": round(score, 4)}
     return chosen
 
 
 def summary(rows: list[dict]) -> str:
     by: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
+    minutes: dict[tuple[str, str], list[float]] = defaultdict(list)
     for row in rows:
         if "error" not in row:
             by[(row["algo"], row["tag"])][row["oracle"]] = row["top10_auc"]
-    header = ["algo", "setting", *TUNING_ORACLES, "mean"]
+            minutes[(row["algo"], row["tag"])].append(float(row.get("minutes", np.nan)))
+    header = ["algo", "setting", *TUNING_ORACLES, "mean", "minutes per run"]
     table = []
     for (algo, setting_id), values in sorted(by.items()):
         setting = SEARCH_SPACE[algo][int(setting_id)]
         cells = [f"{values[o]:.3f}" if o in values else "–" for o in TUNING_ORACLES]
         mean = f"{np.mean(list(values.values())):.3f}" if len(values) == len(TUNING_ORACLES) else "–"
-        table.append([algo, json.dumps(setting, sort_keys=True), *cells, mean])
+        spent = minutes[(algo, setting_id)]
+        table.append([algo, json.dumps(setting, sort_keys=True), *cells, mean, f"{min(spent):.1f}–{max(spent):.1f}"])
     return markdown_table(header, table)
 
 
@@ -101,6 +122,9 @@ def main() -> None:
                                                  "candidate says; see benchmarks/molecule_opt.py)")
     add_sweep_arguments(parser, runs="runs/pmo_tuning", out=RESULTS_DIR / "pmo_tuning", workers=2)
     parser.add_argument("--settings-out", default=str(SETTINGS_FILE), help="where the chosen settings go")
+    parser.add_argument("--max-minutes", type=float, default=MAX_RUN_MINUTES,
+                        help="minutes a run may take: the choice is among settings within it where a learner "
+                             "has any (0: no limit)")
     args = parser.parse_args()
 
     trials = [{"kind": "pmo", "env_id": ENV_ID, "oracle": oracle, "algo": algo, "seed": seed, "budget": args.budget,
@@ -110,13 +134,15 @@ def main() -> None:
               for algo in args.algos for i, setting in enumerate(SEARCH_SPACE[algo]) for oracle in TUNING_ORACLES
               for seed in args.seeds]
     rows = run_sweep(parser, args, trials)
-    chosen = choose(rows)
+    chosen = choose(rows, args.max_minutes or None)
     previous = json.loads(Path(args.settings_out).read_text()) if Path(args.settings_out).is_file() else {}
     write_text(Path(args.settings_out), json.dumps({**previous, **chosen}, indent=1, sort_keys=True) + "\n")
     stop = (" REINVENT's early stop as each candidate says (DAP: patience 5)." if args.early_stop is None
             else f" REINVENT's early stop for every candidate (patience {args.early_stop}).")
+    limit = (f", among settings whose runs each took at most {args.max_minutes:g} minutes where a learner has any"
+             if args.max_minutes else "")
     note = (f"PMO protocol ({args.budget:,} oracle calls) on the tuning oracles only.{stop} Chosen (best mean top-10 "
-            f"AUC over {', '.join(TUNING_ORACLES)}), written to {repo_relative(Path(args.settings_out))}: {json.dumps(chosen, sort_keys=True)}.")
+            f"AUC over {', '.join(TUNING_ORACLES)}{limit}), written to {repo_relative(Path(args.settings_out))}: {json.dumps(chosen, sort_keys=True)}.")
     write_report(rows, Path(args.out), "PMO tuning on zaleplon_mpo and perindopril_mpo", note,
                  "Top-10 AUC per candidate setting", summary(rows))
 

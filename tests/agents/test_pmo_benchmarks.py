@@ -51,6 +51,19 @@ def test_tuning_chooses_the_best_mean_over_both_tuning_oracles_and_only_complete
     assert {k: v for k, v in chosen["g"].items() if k != "tuning_auc"} == SEARCH_SPACE["g"][1]
 
 
+def test_tuning_prefers_settings_whose_runs_fit_the_time_per_run_and_falls_back_when_none_does():
+    slow = [_row(o, "dpg", 0, 0.60, tag="1", minutes=12.5) for o in TUNING_ORACLES]
+    fast = [_row(TUNING_ORACLES[0], "dpg", 0, 0.52, tag="5", minutes=1.3),
+            _row(TUNING_ORACLES[1], "dpg", 0, 0.56, tag="5", minutes=3.9)]
+    g_only_slow = [_row(o, "g", 0, 0.45, tag="2", minutes=6.0) for o in TUNING_ORACLES]
+    chosen = choose(slow + fast + g_only_slow)
+    assert chosen["dpg"]["tuning_auc"] == pytest.approx(0.54)
+    assert chosen["dpg"]["early_stop_patience"] == SEARCH_SPACE["dpg"][5]["early_stop_patience"] == 5
+    assert chosen["g"] == {**SEARCH_SPACE["g"][2], "tuning_auc": 0.45}  # no G setting fits: the best of all
+    assert choose(slow + fast, max_minutes=None)["dpg"]["tuning_auc"] == pytest.approx(0.60)  # no limit
+    assert choose(slow + fast, max_minutes=3.0)["dpg"]["tuning_auc"] == pytest.approx(0.60)  # 3.9 > 3: none fits
+
+
 def test_the_grid_falls_back_to_built_in_settings_and_keeps_a_tuned_early_stop(tmp_path):
     assert load_settings(tmp_path / "missing.json")["dap"]["c"] == pytest.approx(0.002)
     path = tmp_path / "settings.json"
