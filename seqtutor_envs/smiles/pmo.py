@@ -190,6 +190,41 @@ class OracleLog(Objective):
         items = list(self.scores.items())[:limit]
         return [s for s, _ in items], np.array([v for _, v in items], dtype=np.float64)
 
+    def replay(self, calls_csv: str | Path) -> int | None:
+        """Start afresh and score the strings a run logged in its :data:`CALLS_FILE` again, in order, until this log stops.
+
+        A learner's stream of molecules does not depend on when its run is stopped, so a run logged
+        without an early stop (or with a larger budget) gives here exactly the calls that the same run
+        would have made under this log's budget and early stop: stopping rules compared without training
+        again. The logged scores are used (the objective is not called); rows the logged run did not
+        score (``stopped``) are skipped, so a rule that would stop later than the logged run did is
+        replayed only to the log's end.
+
+        :param calls_csv: a run's :data:`CALLS_FILE`.
+        :return: the env step of the string at which this log stopped (its budget spent or REINVENT's
+            early stop), or None if it did not stop within the file.
+        """
+        path = Path(calls_csv)
+        self.reset()
+        with open(path, newline="") as f:
+            reader = csv.DictReader(f)
+            missing = {"smiles", "canonical_smiles", "status", "score", "env_step"} - set(reader.fieldnames or ())
+            if missing:
+                raise ValueError(f"{path} is not an oracle-calls CSV: no column {sorted(missing)} "
+                                 f"(expected {', '.join(CALL_COLUMNS)})")
+            for line, row in enumerate(reader, start=2):
+                if row["status"] == "stopped":
+                    continue
+                canon = row["canonical_smiles"] or None
+                try:
+                    values = {canon: float(row["score"])} if canon is not None else {}
+                    self._score_one(row["smiles"], canon, values)
+                except (KeyError, ValueError) as err:
+                    raise ValueError(f"{path}, line {line}: cannot replay row {row}: {err!r}") from err
+                if self.exhausted or self.converged:
+                    return int(row["env_step"])
+        return None
+
     # ---- the CSV of every scored string ------------------------------------------------------
     def annotate(self, env_step: int, episodes: Iterable[tuple[str, float, float | None]] = ()) -> None:
         """Give the rows scored since the last call their env step and, by SMILES, their log-likelihoods.

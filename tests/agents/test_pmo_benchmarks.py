@@ -124,3 +124,34 @@ def test_every_tuning_candidate_builds_its_learner_on_the_smiles_env():
                         assert value == setting["algo_kwargs"][key], (algo, key)
             finally:
                 env.close()
+
+
+def test_the_early_stop_replay_of_a_logged_run_holds_its_last_top10_and_scales_its_minutes(tmp_path):
+    from benchmarks.pmo_early_stop import replay_run
+    from seqtutor_envs.smiles.pmo import CALL_COLUMNS
+
+    # A logged run without an early stop: 1,100 new molecules (call i scores (i - 1) / 2000), then 512
+    # repeats, 64 strings to a REINVENT step and 10 env steps to a step of 64. Patience 5 stops it 5
+    # unchanged steps after the step that holds call 1,100.
+    rows, step = [], 0
+    names = [f"C{'C' * i}" for i in range(1_100)]  # distinct strings; the replay trusts the logged canonical form
+    stream = names + [names[0]] * 512
+    for index, text in enumerate(stream):
+        step = 10 * (index // 64 + 1)
+        new = index < len(names)
+        rows.append([index + 1 if new else "", step, text, text, "new" if new else "repeat",
+                     (index if new else 0) / 2000, "", "", ""])
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "oracle_calls.csv").write_text(
+        ",".join(CALL_COLUMNS) + "\n" + "".join(",".join(map(str, r)) + "\n" for r in rows))
+    (folder / "trial_result.json").write_text(json.dumps(
+        {"oracle": "qed", "algo": "dpg", "seed": 0, "env_steps": step, "minutes": 10.0, "calls": 1_100,
+         "top10_auc": 0.1, "early_stop_patience": None}))
+    row = replay_run(folder, 5)
+    assert row["calls"] == 1_100 and row["stop"] == "early_stop"
+    stop_step = 10 * (1_100 // 64 + 1 + 5)  # the step holding call 1,100 (its top-100 taken), then 5 unchanged
+    assert row["minutes_estimate"] == pytest.approx(10.0 * stop_step / step, abs=0.01)
+    top10 = sum(range(1_090, 1_100)) / 10 / 2000
+    assert row["auc"] > 0.9 * top10 and row["auc"] < top10  # the last top-10 held to 10,000 calls
+    assert replay_run(folder, 50)["stop"] == "as logged"  # 8 repeat steps never reach patience 50

@@ -335,3 +335,49 @@ def test_oracle_calls_csv_rows(tmp_path):
     assert len(path.read_text().splitlines()) == 7
     log.reset()  # a fresh run replaces the file
     assert not path.exists() and log.calls == 0 and not log.stopped
+
+
+def logged_run(tmp_path, steps, budget=10_000):
+    """A run with no early stop that logs every string (env step = 64 per step) to oracle_calls.csv."""
+    path = tmp_path / "oracle_calls.csv"
+    log = OracleLog(NamedObjective(), budget=budget, calls_csv=path)
+    for step, batch in enumerate(steps):
+        log.score_final(batch)
+        log.annotate(64 * (step + 1))
+        if log.exhausted:
+            break
+    log.flush()
+    return path, log
+
+
+def test_replaying_a_logged_run_gives_the_calls_and_stop_of_the_same_run_under_another_rule(tmp_path):
+    steps = molecule_steps(0, 1_100) + [IDLE] * 3 + [IDLE[:-1] + ["m1999"]] + [IDLE] * 7 + molecule_steps(2_000, 2_300)
+    path, full = logged_run(tmp_path, steps)
+    assert not full.converged and full.calls == 1_401  # m0 .. m1099, m1999, m2000 .. m2299
+    stop, direct = run_ours(steps, 5)
+    replayed = OracleLog(NamedObjective(), budget=10_000, early_stop_patience=5)
+    assert replayed.replay(path) == 64 * (stop[0] + 1)  # the env step of the step REINVENT stops at
+    assert replayed.converged and replayed.calls == direct.calls == 1_101  # m1999 reset patience; m2000.. never come
+    assert replayed.ordered()[0] == direct.ordered()[0]  # the same molecules in the same order ...
+    np.testing.assert_array_equal(replayed.ordered()[1], direct.ordered()[1])  # ... with the same scores
+    assert top_k_auc(replayed.ordered()[1]) == pytest.approx(top_k_auc(direct.ordered()[1]))
+    # a smaller budget: the calls up to it, stopping at the step that spends it
+    small = OracleLog(NamedObjective(), budget=700)
+    assert small.replay(path) == 64 * (run_ours(steps, None, budget=700)[0][0] + 1)
+    assert small.ordered(700)[0] == full.ordered(700)[0]
+    # no rule that stops within the file: everything replayed, no stop
+    again = OracleLog(NamedObjective(), budget=10_000)
+    assert again.replay(path) is None and again.calls == full.calls and again.generated == full.generated
+
+
+def test_replay_names_a_file_that_is_not_an_oracle_calls_csv_and_a_row_it_cannot_read(tmp_path):
+    bad = tmp_path / "sequences.csv"
+    bad.write_text("episode,step,smiles\n0,8,CCO\n")
+    with pytest.raises(ValueError, match=r"sequences.csv is not an oracle-calls CSV: no column .*canonical_smiles"):
+        OracleLog(NamedObjective()).replay(bad)
+    path, _ = logged_run(tmp_path, molecule_steps(0, 100))
+    lines = path.read_text().splitlines()
+    lines[3] = lines[3].replace(",new,", ",new,oops,", 1).rsplit(",", 1)[0]  # a score that is not a number
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match=r"oracle_calls.csv, line 4: cannot replay row"):
+        OracleLog(NamedObjective()).replay(path)
