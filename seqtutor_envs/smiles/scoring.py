@@ -155,7 +155,7 @@ def _score_in_worker(smiles: list[str], need: tuple[str, ...] = _BASE
     for s in smiles:
         mols: dict[str, Chem.Mol] = {}
         canon, length = scorer._lookup_raw(s, mols)
-        props = scorer._compute(canon, None, set(need), _NAN4) if canon is not None and need else None
+        props = scorer._compute(canon, mols.get(canon), set(need), _NAN4) if canon is not None and need else None
         out.append((s, canon, int(length), props))
     return out
 
@@ -234,7 +234,9 @@ class MoleculeScorer:
                 canon = Chem.MolToSmiles(mol)
             except Exception as exc:
                 self._error(s, "MolToSmiles", exc)
-        if canon is not None and mols is not None:
+        if canon is not None and mols is not None and s == canon:
+            # The string is its own canonical form, so this parse *is* the canonical parse that
+            # _compute would make again: the caller may reuse it (most of a prior's samples are).
             mols[canon] = mol
         self._raw[s] = (_INVALID if canon is None else canon, length)
         return canon, length
@@ -292,8 +294,9 @@ class MoleculeScorer:
     ) -> tuple[float, ...]:
         """Fill the missing properties in ``need`` of one valid molecule.
 
-        Properties are computed on the molecule parsed from the *canonical* SMILES (``mol`` None),
-        never on the one parsed from whichever raw string was seen first: Crippen logP sums atom
+        Properties are computed on the molecule parsed from the *canonical* SMILES (``mol``: that
+        parse where the caller has it, i.e. the raw string was canonical; None: parsed here), never
+        on the one parsed from whichever raw string was seen first: Crippen logP sums atom
         contributions in atom order, so two atom orders of one molecule differ in the last bits,
         and the cache would make a run's figures depend on which spelling came first.
         """
@@ -361,7 +364,7 @@ class MoleculeScorer:
         valid = np.zeros(n, dtype=bool)
         length = np.zeros(n, dtype=np.int64)
         base = np.full((n, 4), np.nan)
-        mols: dict[str, Chem.Mol] = {}  # molecules parsed in this batch, to avoid a second parse
+        mols: dict[str, Chem.Mol] = {}  # canonical strings parsed in this batch: no second parse
         for j, s in enumerate(smiles):
             canon, length[j] = self._lookup_raw(s, mols)
             if canon is None:
@@ -372,7 +375,7 @@ class MoleculeScorer:
                 have = _NAN4
             if any(math.isnan(have[i]) for i in idx_need):
                 self.stats["prop_misses"] += 1
-                have = self._compute(canon, None, need, have)
+                have = self._compute(canon, mols.pop(canon, None), need, have)
                 self._props[canon] = have
             else:
                 self.stats["prop_hits"] += 1

@@ -117,6 +117,31 @@ def test_caches_and_counters() -> None:
     assert sc.cache_info()["raw_cache_size"] == 0 and sc.cache_info()["raw_hits"] == 0
 
 
+def test_a_canonical_string_is_parsed_once_and_every_spelling_scores_as_the_canonical_parse(monkeypatch) -> None:
+    import seqtutor_envs.smiles.scoring as scoring
+    from seqtutor_envs.smiles.scoring import _score_in_worker
+
+    parsed: list[str] = []
+    real = scoring.parse_smiles
+    monkeypatch.setattr(scoring, "parse_smiles", lambda s: parsed.append(s) or real(s))
+    # Crippen logP sums atom contributions in atom order: other spellings differ in the last bits
+    canonical = Chem.MolToSmiles(Chem.MolFromSmiles("CC(C)Cc1ccc(cc1)C(C)C(=O)O"))  # ibuprofen
+    spellings = ["OC(=O)C(C)c1ccc(CC(C)C)cc1", canonical]
+    for order in (spellings, spellings[::-1]):
+        parsed.clear()
+        sc = MoleculeScorer()
+        got = sc.score(order)
+        assert sc.cache_info()["prop_misses"] == 1 and got["logp"][0] == got["logp"][1]
+        # each raw string is parsed once to canonicalise it; the properties need a parse of the canonical
+        # string only when the other spelling came first (then the canonical string's own parse follows)
+        assert parsed == ([canonical, order[1]] if order[0] == canonical else [order[0], canonical, canonical])
+    reference = Crippen.MolLogP(Chem.MolFromSmiles(canonical))
+    assert got["logp"][0] == reference  # bit for bit the canonical parse's value
+    parsed.clear()
+    (_, canon, _, props), = _score_in_worker([canonical])  # the scoring worker reuses its parse too
+    assert canon == canonical and parsed == [canonical] and props[0] == reference
+
+
 def test_property_subsets_are_lazy_and_consistent() -> None:
     sc = MoleculeScorer()
     qed_only = sc.score(["CC(=O)Oc1ccccc1C(=O)O"], properties=("qed",))
