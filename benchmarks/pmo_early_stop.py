@@ -4,7 +4,9 @@ A learner's stream of molecules does not depend on when its run is stopped, so e
 ``oracle_calls.csv`` replayed through :meth:`~seqtutor_envs.smiles.pmo.OracleLog.replay` with an early
 stop gives exactly the calls, and so the top-10 AUC, that the same run stopped by that rule makes.
 Minutes are estimated from the env step the replay stops at (the run's minutes times that step over its
-env steps). Writes ``benchmarks/results/pmo_early_stop.{csv,md}``.
+env steps). Where the same trial was also run with that early stop (the sweep's ``<run>_es<patience>``
+folder beside it), its own AUC, calls and minutes are shown beside the replay's, which checks the replay.
+Writes ``benchmarks/results/pmo_early_stop.{csv,md}``.
 
     python -m benchmarks.pmo_early_stop --runs "runs/pmo_tuning/*_dpg_c0.005_*_s0" --patience 5 10 20
 """
@@ -31,12 +33,15 @@ def replay_run(folder: Path, patience: int) -> dict:
     stop_step = log.replay(folder / CALLS_FILE)
     _, scores = log.ordered(budget)
     fraction = (stop_step or run["env_steps"]) / run["env_steps"]
+    twin = folder.with_name(f"{folder.name}_es{patience}") / RESULT_FILE  # the same trial run with the stop
+    ran = json.loads(twin.read_text()) if twin.is_file() else {}
     return {"oracle": run["oracle"], "algo": run["algo"], "seed": run["seed"], "patience": patience,
             "logged_patience": run.get("early_stop_patience"), "logged_auc": run["top10_auc"],
             "logged_calls": run["calls"], "logged_minutes": run["minutes"],
             "auc": top_k_auc(scores, 10, 100, budget, finish=True), "calls": len(scores),
             "stop": "budget" if log.exhausted else "early_stop" if log.converged else "as logged",
-            "minutes_estimate": round(run["minutes"] * fraction, 2)}
+            "minutes_estimate": round(run["minutes"] * fraction, 2),
+            "run_auc": ran.get("top10_auc"), "run_calls": ran.get("calls"), "run_minutes": ran.get("minutes")}
 
 
 def main() -> None:
@@ -53,13 +58,19 @@ def main() -> None:
     header = list(rows[0])
     write_csv(Path(args.out).with_suffix(".csv"), header, [[r[k] for k in header] for r in rows])
     table = [[r["oracle"], r["algo"], r["seed"], f"{r['logged_auc']:.3f}", r["logged_calls"], f"{r['logged_minutes']:.1f}",
-              r["patience"], f"{r['auc']:.3f}", r["calls"], f"{r['minutes_estimate']:.1f}"] for r in rows]
+              r["patience"], f"{r['auc']:.3f}", r["calls"], f"{r['minutes_estimate']:.1f}",
+              *((f"{r['run_auc']:.3f}", r["run_calls"], f"{r['run_minutes']:.1f}") if r["run_auc"] is not None
+                else ("–", "–", "–"))] for r in rows]
+    checked = [r for r in rows if r["run_auc"] is not None]
+    agree = sum(r["run_calls"] == r["calls"] and abs(r["run_auc"] - r["auc"]) < 1e-9 for r in checked)
     text = "\n".join([
         "# REINVENT's early stop replayed on finished PMO runs", "",
         "Each run's oracle-calls log replayed with the early stop (exact: the stream does not depend on when a run "
         "stops); minutes estimated from the env step it stops at. " + machine_markdown(machine_description()), "",
         markdown_table(["oracle", "algo", "seed", "logged AUC", "logged calls", "logged min", "patience",
-                        "AUC", "calls", "min (est.)"], table), ""])
+                        "AUC", "calls", "min (est.)", "run with it: AUC", "calls", "min"], table), "",
+        f"Replay and run agree (same calls, same AUC) on {agree} of the {len(checked)} replays whose trial was "
+        "also run with the early stop.", ""])
     write_text(Path(args.out).with_suffix(".md"), text)
     print(text)
     print(f"wrote {repo_relative(Path(args.out).with_suffix('.md'))}")

@@ -155,3 +155,9 @@ def test_the_early_stop_replay_of_a_logged_run_holds_its_last_top10_and_scales_i
     top10 = sum(range(1_090, 1_100)) / 10 / 2000
     assert row["auc"] > 0.9 * top10 and row["auc"] < top10  # the last top-10 held to 10,000 calls
     assert replay_run(folder, 50)["stop"] == "as logged"  # 8 repeat steps never reach patience 50
+    assert row["run_auc"] is None  # no twin run with the early stop
+    twin = tmp_path / "run_es5"
+    twin.mkdir()
+    (twin / "trial_result.json").write_text(json.dumps({"top10_auc": 0.25, "calls": 1_100, "minutes": 1.5}))
+    row = replay_run(folder, 5)
+    assert (row["run_auc"], row["run_calls"], row["run_minutes"]) == (0.25, 1_100, 1.5)
