@@ -20,7 +20,7 @@ from pathlib import Path
 
 from benchmarks.common import (RESULTS_DIR, machine_description, machine_markdown, markdown_table, repo_relative,
                                write_csv, write_text)
-from seqtutor_agents.sweep import RESULT_FILE
+from seqtutor_agents.sweep import RESULT_FILE, with_early_stop
 from seqtutor_envs.smiles.guacamol import guacamol_objective
 from seqtutor_envs.smiles.pmo import CALLS_FILE, OracleLog, top_k_auc
 
@@ -33,7 +33,7 @@ def replay_run(folder: Path, patience: int) -> dict:
     stop_step = log.replay(folder / CALLS_FILE)
     _, scores = log.ordered(budget)
     fraction = (stop_step or run["env_steps"]) / run["env_steps"]
-    twin = folder.with_name(f"{folder.name}_es{patience}") / RESULT_FILE  # the same trial run with the stop
+    twin = with_early_stop(folder, patience) / RESULT_FILE  # the same trial run with the stop
     ran = json.loads(twin.read_text()) if twin.is_file() else {}
     return {"oracle": run["oracle"], "algo": run["algo"], "seed": run["seed"], "patience": patience,
             "logged_patience": run.get("early_stop_patience"), "logged_auc": run["top10_auc"],

@@ -41,8 +41,8 @@ _ELITES = {"replay_buffer_kwargs": {"elite_size": 100, "elite_sample": 16}}
 #: algorithm arguments and ``early_stop_patience``. REINVENT's early stop belongs to REINVENT's optimiser
 #: in mol_opt (other methods there stop by their own rules or not at all), so DAP keeps it and the
 #: Sequence Tutor learners run the whole budget unless a candidate names it: a first pass with it on
-#: stopped G at c = 0.005 on perindopril_mpo after 2,714 calls while its scores were still rising. DAP's only candidate is PMO's
-#: REINVENT configuration, which PMO tuned on these two oracles.
+#: stopped G at c = 0.005 on perindopril_mpo after 2,714 calls while its scores were still rising.
+#: DAP's only candidate is PMO's REINVENT configuration, which PMO tuned on these two oracles.
 SEARCH_SPACE: dict[str, list[dict]] = {
     "g": [{"c": 0.02, "algo_kwargs": dict(_FAST_REPLAY)},
           {"c": 0.005, "algo_kwargs": dict(_FAST_REPLAY)},
@@ -88,7 +88,7 @@ def choose(rows: list[dict], max_minutes: float | None = MAX_RUN_MINUTES) -> dic
     chosen: dict[str, dict] = {}
     for algo, options in candidates.items():
         pool = [o for o in options if o[1]] or options
-        score, in_time, setting_id = max(pool, key=lambda o: o[0])
+        score, _, setting_id = max(pool, key=lambda o: o[0])
         chosen[algo] = {**SEARCH_SPACE[algo][int(setting_id)], "tuning_auc": round(score, 4)}
     return chosen
 

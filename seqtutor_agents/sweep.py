@@ -44,12 +44,17 @@ class SweepFolderError(ValueError):
 
 def trial_folder(trial: dict[str, Any]) -> Path:
     """The run folder of a trial (PMO trials are named after their oracle too, and their early stop if on)."""
-    name = trial_name(trial)
+    folder = Path(trial["runs"]) / trial_name(trial)
     if trial.get("kind") == "pmo":
-        name = f"{trial['oracle']}_{name}"
+        folder = folder.with_name(f"{trial['oracle']}_{folder.name}")
         if trial.get("early_stop_patience") is not None:  # another stopping rule: other results, another folder
-            name += f"_es{trial['early_stop_patience']}"
-    return Path(trial["runs"]) / name
+            folder = with_early_stop(folder, trial["early_stop_patience"])
+    return folder
+
+
+def with_early_stop(folder: Path, patience: int) -> Path:
+    """The folder of the same PMO trial as ``folder`` (run without an early stop), run with REINVENT's at ``patience``."""
+    return folder.with_name(f"{folder.name}_es{patience}")
 
 
 def finished_rows(trials: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
