@@ -18,9 +18,11 @@ local processes, resumable). Writes ``benchmarks/results/molecule_opt.{csv,md}``
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -146,6 +148,47 @@ def summary(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _typed(value: str) -> Any:
+    """A CSV cell back as the int or float :func:`benchmarks.sweep.fmt` wrote, else the string."""
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return value
+
+
+def read_rows(path: Path) -> list[dict]:
+    """The rows of an earlier results CSV (empty cells left out, numbers as numbers).
+
+    :raises FileNotFoundError: naming the file, if it is not there.
+    :raises ValueError: if it lacks the columns that identify a run (oracle, algo, seed).
+    """
+    if not path.is_file():
+        raise FileNotFoundError(f"--keep-rows: no results file at {path}")
+    with path.open(newline="") as stream:
+        reader = csv.DictReader(stream)
+        missing = {"oracle", "algo", "seed", "top10_auc"} - set(reader.fieldnames or ())
+        if missing:
+            raise ValueError(f"--keep-rows: {path} is not a molecule_opt results CSV (no column {sorted(missing)})")
+        return [{k: _typed(v) for k, v in row.items() if v != ""} for row in reader]
+
+
+def merge_rows(rows: list[dict], earlier: list[dict]) -> list[dict]:
+    """``earlier`` with each run replaced by its row in ``rows`` where this sweep has one, then ``rows``' new runs.
+
+    A run is one (oracle, algo, seed): a grid that ran on several machines, or whose run folders are gone
+    from this one, keeps its earlier results beside the runs that finished here.
+    """
+    def key(row: dict) -> tuple:
+        seed = row.get("seed")
+        return row.get("oracle"), row.get("algo"), None if seed is None else int(seed)
+
+    fresh = {key(row): row for row in rows}
+    merged = [fresh.pop(key(row), row) for row in earlier]
+    return merged + [row for row in rows if key(row) in fresh]
+
+
 def write_report(rows: list[dict], out: Path, title: str, note: str, section: str, body: str) -> None:
     """``<out>.csv`` and ``<out>.md`` of the rows with one summary section after them; printed too."""
     text = write_rows(rows, out, title, note) + f"\n## {section}\n\n{body}\n"
@@ -169,8 +212,13 @@ def main() -> None:
                              "as DAP's do): stop once, past 1,000 calls, the 100 best scores "
                              f"are unchanged for PATIENCE steps of 64 molecules (default {EARLY_STOP_PATIENCE}, "
                              "mol_opt's --patience; the PMO paper's code stopped at 2 x 5 = 10)")
+    parser.add_argument("--keep-rows", default=None, metavar="CSV",
+                        help="an earlier results CSV (e.g. benchmarks/results/molecule_opt.csv) whose rows are kept for "
+                             "the runs this sweep has no finished folder of (a grid run on several machines, or "
+                             "run folders that are gone); a run finished here replaces its earlier row")
     add_sweep_arguments(parser, runs="runs/molecule_opt", out=RESULTS_DIR / "molecule_opt", workers=2)
     args = parser.parse_args()
+    earlier = read_rows(Path(args.keep_rows)) if args.keep_rows else []  # read now: --out may be the same file
     settings = load_settings(Path(args.settings) if args.settings else None)
 
     def trial(oracle: str, algo: str, seed: int) -> dict:
@@ -183,7 +231,7 @@ def main() -> None:
         return trial
 
     trials = [trial(oracle, algo, seed) for oracle in args.oracles for algo in args.algos for seed in args.seeds]
-    rows = run_sweep(parser, args, trials)
+    rows = merge_rows(run_sweep(parser, args, trials), earlier)
     stop = ("REINVENT's early stop where a learner's settings name it (patience in steps of 64 molecules, after "
             "1,000 calls); " if args.early_stop is None else
             f"REINVENT's early stop for every learner (patience {args.early_stop} steps of 64 molecules, after 1,000 "
@@ -192,7 +240,10 @@ def main() -> None:
             f"last value held to the budget when a run stops short of it; {stop}"
             "Every learner starts from the shipped SMILES prior on SeqTutor-SMILES-v0 with the hyperparameter table's "
             f"SMILES settings{'' if args.c is None else f' and c = {args.c:g}'}"
-            + ("" if args.c is not None else f"; per-learner settings ({repo_relative(Path(args.settings))}): {settings}") + ".")
+            + ("" if args.c is not None else f"; per-learner settings ({repo_relative(Path(args.settings))}): {settings}") + "."
+            + (f" Runs with no finished folder under {args.runs} keep their rows of {args.keep_rows} (as written there: 4 "
+               "significant digits, so a mean can differ from the unrounded one in its last printed digit)."
+               if args.keep_rows else ""))
     write_report(rows, Path(args.out), "Goal-directed optimisation under the PMO protocol", note,
                  "Top-10 AUC per oracle (mean ± std over seeds, then each seed)", summary(rows))
 

@@ -71,7 +71,13 @@ def tokenize(smiles: str) -> list[str]:
     """
     if not isinstance(smiles, str):
         raise TypeError(f"SMILES must be a str, got {type(smiles).__name__}")
-    tokens: list[str] = []
+    # One C-level scan: where the tokens cover the string they are exactly what matching token after
+    # token from position 0 gives (findall tries each position before moving on); where they do not,
+    # some character starts no token, and the loop below finds which for the error message.
+    tokens = _TOKEN_RE.findall(smiles)
+    if sum(map(len, tokens)) == len(smiles):
+        return tokens
+    tokens = []
     pos = 0
     n = len(smiles)
     match = _TOKEN_RE.match

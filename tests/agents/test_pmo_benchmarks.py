@@ -161,3 +161,26 @@ def test_the_early_stop_replay_of_a_logged_run_holds_its_last_top10_and_scales_i
     (twin / "trial_result.json").write_text(json.dumps({"top10_auc": 0.25, "calls": 1_100, "minutes": 1.5}))
     row = replay_run(folder, 5)
     assert (row["run_auc"], row["run_calls"], row["run_minutes"]) == (0.25, 1_100, 1.5)
+
+
+def test_an_earlier_results_csv_keeps_the_runs_this_sweep_did_not_run(tmp_path):
+    from benchmarks.molecule_opt import merge_rows, read_rows
+    from benchmarks.sweep import write_rows
+
+    earlier = [_row("qed", "g", 0, 0.9412, calls=10000, env_steps=1234567, best="CCO", tag=""),
+               _row("qed", "g", 1, 0.9398, calls=9876, env_steps=222222, best="c1ccccc1O", tag="")]
+    write_rows(earlier, tmp_path / "old", "old", "note")
+    back = read_rows(tmp_path / "old.csv")
+    # numbers come back as the numbers written (ints stay ints: 1234567 is not re-written as 1.235e+06)
+    assert back[0]["env_steps"] == 1234567 and back[0]["top10_auc"] == 0.9412 and back[1]["best"] == "c1ccccc1O"
+    assert "tag" not in back[0]  # empty cells are left out
+    fresh = [_row("qed", "g", 1, 0.9001), _row("qed", "g", 2, 0.9300)]
+    merged = merge_rows(fresh, back)
+    assert [(r["seed"], r["top10_auc"]) for r in merged] == [(0, 0.9412), (1, 0.9001), (2, 0.9300)]
+    assert merge_rows(fresh, []) == fresh
+    assert "G 0.924 on 1 oracles" in summary(merged)  # mean of the three seeds
+    with pytest.raises(FileNotFoundError, match="no results file"):
+        read_rows(tmp_path / "missing.csv")
+    (tmp_path / "other.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(ValueError, match="not a molecule_opt results CSV"):
+        read_rows(tmp_path / "other.csv")

@@ -1,5 +1,10 @@
 """SeqTutor-SMILES-v0: API, rewards, determinism, vector equivalence, objectives and bad input."""
 
+import re
+import subprocess
+import sys
+from pathlib import Path
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -249,13 +254,29 @@ def test_scoring_in_a_worker_process_gives_identical_episodes():
     from seqtutor_envs.sampling import prior_policy
 
     runs = [run_episodes("SeqTutor-SMILES-v0", 64, prior_policy(seed=5), batch_size=64, seed=5,
-                         env_kwargs={"scoring_workers": workers, "info_properties": "all"}) for workers in (0, 1)]
-    assert runs[0].finals["smiles"] == runs[1].finals["smiles"]
-    assert np.array_equal(runs[0].domain_returns, runs[1].domain_returns)
-    for key in ("qed", "sa", "logp", "valid"):
-        assert np.array_equal(runs[0].finals[key], runs[1].finals[key]), key
+                         env_kwargs={"scoring_workers": workers, "info_properties": "all"}) for workers in (0, 1, 2)]
+    for run in runs[1:]:  # one worker; two workers, each scoring a share of a step's molecules
+        assert run.finals["smiles"] == runs[0].finals["smiles"]
+        assert np.array_equal(run.domain_returns, runs[0].domain_returns)
+        for key in ("qed", "sa", "logp", "valid"):
+            assert np.array_equal(run.finals[key], runs[0].finals[key]), key
 
 
 def test_scoring_workers_is_checked():
     with pytest.raises(ValueError, match="scoring_workers must be an integer >= 0 or 'auto', got -1"):
         gym.make_vec("SeqTutor-SMILES-v0", num_envs=2, scoring_workers=-1)
+
+
+def test_the_env_speed_benchmark_times_every_worker_setting_and_finds_our_qed_equal(tmp_path):
+    root = Path(__file__).resolve().parents[2]
+    out = tmp_path / "smiles_env_speed.md"
+    env = {"TMPDIR": str(tmp_path), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
+    subprocess.run([sys.executable, "-m", "benchmarks.smiles_env_speed", "--num-envs", "16", "--steps", "60",
+                    "--repeats", "1", "--workers", "0", "2", "--out", str(out)], cwd=root, env=env, check=True,
+                   capture_output=True, timeout=300)
+    text = out.read_text()
+    compared = re.search(r"differs from RDKit's `QED.qed` on 0 of ([\d,]+) valid molecules", text)
+    assert compared is not None and int(compared.group(1).replace(",", "")) >= 10
+    for row in ("env, scoring_workers=0", "env, scoring_workers=2", "bare RDKit", "bare RDKit, seqtutor's qed"):
+        assert re.search(rf"\| {re.escape(row)} \| [\d.]+ \| [\d,]+ \| [\d.]+ \|", text), row
+    assert "Machine:" in text

@@ -410,3 +410,29 @@ def test_every_preset_objective_scores_bit_identically_twice(name: str) -> None:
     assert first.tobytes() == second.tobytes()
     if name != "paper":  # the paper's length penalty counts the SMILES string's own characters
         assert first.tobytes() == noncanonical.tobytes()  # a molecule written another way scores the same
+
+
+# Molecules that trip several of QED's structural alerts (aldehyde, Michael acceptor, nitro, azide, thiol,
+# acyl halide, heavy metal, long chain, peroxide, polyene, quaternary N...), explicit hydrogens and salts.
+QED_ALERT_CASES = [
+    "O=CC=CC(=O)Cl", "[N-]=[N+]=NCCCCCCCC[N+](=O)[O-]", "SCCOOC", "C=CC=CC=CC=O", "[Hg]CC", "C[N+](C)(C)C.[Cl-]",
+    "O=C1C=CC(=O)C=C1", "[H]OC([H])([H])C(=O)O", "ClCCN(CCCl)CCCl", "c1ccc2cc3ccccc3cc2c1", "NNC(=O)c1ccncc1",
+    "CC(=O)OC1=CC=CC=C1C(=O)O", "O=C(O)C=CC(=O)O", "C1CO1", "N#CC(C#N)=C(C#N)C#N", "CCCCCCCCCCCCCCCCCC(=O)O",
+]
+
+
+def test_qed_with_catalog_alerts_equals_rdkits_qed_field_by_field() -> None:
+    from seqtutor_envs.smiles import scoring
+
+    lines = [ln.split()[0] for ln in FIXTURE.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+    mols = [m for m in (Chem.MolFromSmiles(s) for s in lines + QED_ALERT_CASES) if m is not None]
+    assert len(mols) >= len(QED_ALERT_CASES) + 100
+    alerts = []
+    for mol in mols:
+        ours, rdkits = scoring.qed_properties(mol), QED.properties(mol)
+        assert ours == rdkits, Chem.MolToSmiles(mol)  # all eight fields (named tuples compare field by field)
+        assert scoring.qed(mol) == QED.qed(mol)  # bit for bit
+        alerts.append(ours.ALERTS)
+    assert max(alerts) >= 3 and sum(a > 0 for a in alerts) >= len(QED_ALERT_CASES)  # the alert count is exercised
+    with pytest.raises(ValueError, match="mol argument"):
+        scoring.qed_properties(None)
