@@ -241,8 +241,9 @@ def main() -> None:
             "Every learner starts from the shipped SMILES prior on SeqTutor-SMILES-v0 with the hyperparameter table's "
             f"SMILES settings{'' if args.c is None else f' and c = {args.c:g}'}"
             + ("" if args.c is not None else f"; per-learner settings ({repo_relative(Path(args.settings))}): {settings}") + "."
-            + (f" Runs with no finished folder under {args.runs} keep their rows of {args.keep_rows} (as written there: 4 "
-               "significant digits, so a mean can differ from the unrounded one in its last printed digit)."
+            + (f" Runs with no finished folder under {args.runs} keep their rows of {args.keep_rows}, with the digits "
+               "written there (rows written before the CSV kept 8 significant digits hold 4, so a mean of them can "
+               "differ from the unrounded one in its last printed digit)."
                if args.keep_rows else ""))
     write_report(rows, Path(args.out), "Goal-directed optimisation under the PMO protocol", note,
                  "Top-10 AUC per oracle (mean ± std over seeds, then each seed)", summary(rows))

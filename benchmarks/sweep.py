@@ -37,17 +37,18 @@ from seqtutor_agents.sweep import SweepFolderError, finished_rows, make_trials, 
 from seqtutor_envs.domains import env_ids
 
 
-def fmt(value: Any) -> str:
+def fmt(value: Any, digits: int = 4) -> str:
     if isinstance(value, float):
-        return "nan" if math.isnan(value) else f"{value:.4g}"
+        return "nan" if math.isnan(value) else f"{value:.{digits}g}"
     return str(value)
 
 
 def write_rows(rows: list[dict[str, Any]], out: Path, title: str, note: str) -> str:
-    """``<out>.csv`` and ``<out>.md`` of the result rows; returns the markdown."""
+    """``<out>.csv`` (floats to 8 significant digits: data that later reports read back) and ``<out>.md``
+    (4 digits, for reading) of the result rows; returns the markdown."""
     header = list(dict.fromkeys(k for r in rows for k in r))
     body = [[fmt(r.get(k, "")) for k in header] for r in rows]
-    write_csv(out.with_suffix(".csv"), header, body)
+    write_csv(out.with_suffix(".csv"), header, [[fmt(r.get(k, ""), digits=8) for k in header] for r in rows])
     text = f"# {title}\n\n{machine_markdown(machine_description())}\n\n{markdown_table(header, body)}\n\n{note}\n"
     write_text(out.with_suffix(".md"), text)
     return text

@@ -184,3 +184,12 @@ def test_an_earlier_results_csv_keeps_the_runs_this_sweep_did_not_run(tmp_path):
     (tmp_path / "other.csv").write_text("a,b\n1,2\n")
     with pytest.raises(ValueError, match="not a molecule_opt results CSV"):
         read_rows(tmp_path / "other.csv")
+
+
+def test_the_results_csv_keeps_eight_digits_for_later_reports_and_the_table_four(tmp_path):
+    from benchmarks.molecule_opt import read_rows
+    from benchmarks.sweep import write_rows
+
+    text = write_rows([_row("qed", "g", 0, 0.94096123456)], tmp_path / "r", "r", "note")
+    assert read_rows(tmp_path / "r.csv")[0]["top10_auc"] == 0.94096123  # not 0.941: at or above REINVENT's 0.941 would be wrong
+    assert "| 0.941 |" in text
