@@ -170,12 +170,13 @@ def read_rows(path: Path) -> list[dict]:
         reader = csv.DictReader(stream)
         missing = {"oracle", "algo", "seed", "top10_auc"} - set(reader.fieldnames or ())
         if missing:
-            raise ValueError(f"--keep-rows: {path} is not a molecule_opt results CSV (no column {sorted(missing)})")
+            raise ValueError(f"--keep-rows: {path} is not a molecule_opt results CSV "
+                         f"(no column {sorted(missing)})")
         return [{k: _typed(v) for k, v in row.items() if v != ""} for row in reader]
 
 
 def merge_rows(rows: list[dict], earlier: list[dict]) -> list[dict]:
-    """``earlier`` with each run replaced by its row in ``rows`` where this sweep has one, then ``rows``' new runs.
+    """``earlier``, each run replaced by its row in ``rows`` where this sweep has one; then ``rows``' new runs.
 
     A run is one (oracle, algo, seed): a grid that ran on several machines, or whose run folders are gone
     from this one, keeps its earlier results beside the runs that finished here.
@@ -218,7 +219,8 @@ def main() -> None:
                              "run folders that are gone); a run finished here replaces its earlier row")
     add_sweep_arguments(parser, runs="runs/molecule_opt", out=RESULTS_DIR / "molecule_opt", workers=2)
     args = parser.parse_args()
-    earlier = read_rows(Path(args.keep_rows)) if args.keep_rows else []  # read now: --out may be the same file
+    # read now: --out may be the same file
+    earlier = read_rows(Path(args.keep_rows)) if args.keep_rows else []
     settings = load_settings(Path(args.settings) if args.settings else None)
 
     def trial(oracle: str, algo: str, seed: int) -> dict:
