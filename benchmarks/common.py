@@ -40,6 +40,8 @@ def machine_description() -> dict[str, str]:
         "cpu": cpu,
         "cores": str(os.cpu_count()),
         "torch_threads": str(torch.get_num_threads()),
+        # the vector kernels torch dispatches to here (sweep trials pin AVX2: seqtutor_agents.sweep.AVX2_KERNELS)
+        "cpu_kernels": torch.backends.cpu.get_cpu_capability(),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "numpy": numpy.__version__,
@@ -50,7 +52,8 @@ def machine_description() -> dict[str, str]:
 
 def machine_markdown(machine: dict[str, str]) -> str:
     return (
-        f"Machine: {machine['cpu']}, {machine['cores']} CPU cores (torch threads: {machine['torch_threads']}), "
+        f"Machine: {machine['cpu']}, {machine['cores']} CPU cores (torch threads: {machine['torch_threads']}, "
+        f"this process's torch kernels: {machine.get('cpu_kernels', 'not recorded')}), "
         f"Python {machine['python']}, torch {machine['torch']}, numpy {machine['numpy']}. "
         f"Run {machine['date']} with `{machine['command']}`."
     )

@@ -25,21 +25,24 @@ from seqtutor_envs.smiles.guacamol import guacamol_objective
 from seqtutor_envs.smiles.pmo import CALLS_FILE, OracleLog, top_k_auc
 
 
-def replay_run(folder: Path, patience: int) -> dict:
-    """One finished run replayed with REINVENT's early stop at ``patience``."""
+def replay_run(folder: Path, patience: int | None, max_steps: int | None = None) -> dict:
+    """One finished run replayed with REINVENT's early stop at ``patience`` (None: none) under an env-step cap."""
     run = json.loads((folder / RESULT_FILE).read_text())
     budget = int(run.get("budget", 10_000))
     log = OracleLog(guacamol_objective(run["oracle"]), budget=budget, early_stop_patience=patience)
-    stop_step = log.replay(folder / CALLS_FILE)
+    stop_step = log.replay(folder / CALLS_FILE, max_env_step=max_steps)
     _, scores = log.ordered(budget)
-    fraction = (stop_step or run["env_steps"]) / run["env_steps"]
+    capped = stop_step is None and max_steps is not None and max_steps < run["env_steps"]
+    fraction = (max_steps if capped else stop_step or run["env_steps"]) / run["env_steps"]
     twin = with_early_stop(folder, patience) / RESULT_FILE  # the same trial run with the stop
-    ran = json.loads(twin.read_text()) if twin.is_file() else {}
+    ran = json.loads(twin.read_text()) if twin.is_file() and max_steps is None else {}  # a cap: not that run
     return {"oracle": run["oracle"], "algo": run["algo"], "seed": run["seed"], "patience": patience,
+            "max_steps": max_steps,
             "logged_patience": run.get("early_stop_patience"), "logged_auc": run["top10_auc"],
             "logged_calls": run["calls"], "logged_minutes": run["minutes"],
             "auc": top_k_auc(scores, 10, 100, budget, finish=True), "calls": len(scores),
-            "stop": "budget" if log.exhausted else "early_stop" if log.converged else "as logged",
+            "stop": ("budget" if log.exhausted else "early_stop" if log.converged else "max_steps" if capped
+                     else "as logged"),
             "minutes_estimate": round(run["minutes"] * fraction, 2),
             "run_auc": ran.get("top10_auc"), "run_calls": ran.get("calls"), "run_minutes": ran.get("minutes")}
 
@@ -48,17 +51,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", nargs="+", required=True, help="run folders or glob patterns (quoted)")
     parser.add_argument("--patience", nargs="+", type=int, default=[5, 10, 20], help="early-stop patiences")
+    parser.add_argument("--max-steps", nargs="+", type=int, default=[None],
+                        help="env-step caps below the logged runs' (default: as logged); each with each patience")
     parser.add_argument("--out", default=str(RESULTS_DIR / "pmo_early_stop"), help="<out>.csv and <out>.md")
     args = parser.parse_args()
     folders = sorted({Path(p) for pattern in args.runs for p in (glob.glob(pattern) or [pattern])})
     done = [f for f in folders if (f / RESULT_FILE).is_file() and (f / CALLS_FILE).is_file()]
     if not done:
         parser.error(f"no finished run (with {RESULT_FILE} and {CALLS_FILE}) among {args.runs}")
-    rows = [replay_run(folder, p) for folder in done for p in args.patience]
+    rows = [replay_run(folder, p, cap) for folder in done for p in args.patience for cap in args.max_steps]
     header = list(rows[0])
     write_csv(Path(args.out).with_suffix(".csv"), header, [[r[k] for k in header] for r in rows])
     table = [[r["oracle"], r["algo"], r["seed"], f"{r['logged_auc']:.3f}", r["logged_calls"], f"{r['logged_minutes']:.1f}",
-              r["patience"], f"{r['auc']:.3f}", r["calls"], f"{r['minutes_estimate']:.1f}",
+              r["patience"], r["max_steps"] or "as logged", f"{r['auc']:.3f}", r["calls"],
+              f"{r['minutes_estimate']:.1f}",
               *((f"{r['run_auc']:.3f}", r["run_calls"], f"{r['run_minutes']:.1f}") if r["run_auc"] is not None
                 else ("–", "–", "–"))] for r in rows]
     checked = [r for r in rows if r["run_auc"] is not None]
@@ -68,7 +74,7 @@ def main() -> None:
         "Each run's oracle-calls log replayed with the early stop (exact: the stream does not depend on when a run "
         "stops); minutes estimated from the env step it stops at. " + machine_markdown(machine_description()), "",
         markdown_table(["oracle", "algo", "seed", "logged AUC", "logged calls", "logged min", "patience",
-                        "AUC", "calls", "min (est.)", "run with it: AUC", "calls", "min"], table), "",
+                        "env-step cap", "AUC", "calls", "min (est.)", "run with it: AUC", "calls", "min"], table), "",
         f"Replay and run agree (same calls, same AUC) on {agree} of the {len(checked)} replays whose trial was "
         "also run with the early stop.", ""])
     write_text(Path(args.out).with_suffix(".md"), text)

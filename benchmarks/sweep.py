@@ -33,7 +33,8 @@ from benchmarks.common import (
     write_csv,
     write_text,
 )
-from seqtutor_agents.sweep import SweepFolderError, finished_rows, make_trials, run_trials
+from seqtutor_agents.sweep import (CPU_KERNELS, PINNED_CPU_KERNELS, SweepFolderError, finished_rows, make_trials,
+                                   run_trials)
 from seqtutor_envs.domains import env_ids
 
 
@@ -62,6 +63,10 @@ def add_sweep_arguments(parser: argparse.ArgumentParser, runs: str, out: Path, b
     parser.add_argument("--address", default=None, help="Ray cluster address (default: start a local Ray)")
     parser.add_argument("--workers", type=int, default=workers, help="local backend: trials at once")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per trial")
+    parser.add_argument("--cpu-kernels", choices=CPU_KERNELS, default=PINNED_CPU_KERNELS,
+                        help="torch CPU kernels of the trials: avx2 (default; ATen, MKL and oneDNN pinned, so rows do "
+                             "not depend on the CPU: kernels of other widths round differently, and a seed gives "
+                             "another run) or native (torch's choice); a pinning variable already set keeps its value")
     parser.add_argument("--resume", action="store_true", help="continue a stopped sweep (finished trials are kept)")
     parser.add_argument("--overwrite", action="store_true", help="run every trial again, replacing an earlier sweep's")
     parser.add_argument("--report-only", action="store_true",
@@ -85,7 +90,7 @@ def run_sweep(parser: argparse.ArgumentParser, args: argparse.Namespace, trials:
         return run_trials(trials, args.backend, workers=args.workers,
                           cpus_per_trial=getattr(args, "cpus_per_trial", None) or args.threads, address=args.address,
                           storage=Path(args.runs) / "ray", name=Path(args.out).name, resume=args.resume,
-                          overwrite=args.overwrite)
+                          overwrite=args.overwrite, cpu_kernels=args.cpu_kernels)
     except SweepFolderError as exc:
         parser.exit(2, f"{parser.prog}: error: {exc}\n")
 

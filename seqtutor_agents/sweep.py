@@ -10,6 +10,10 @@ log p_prior, exact KL and entropy per step, the final c.
   (``address``); one trial per ``cpus_per_trial`` CPUs;
 * :func:`run_local`: ``workers`` local processes.
 
+Trials run torch's AVX2 CPU kernels (:data:`AVX2_KERNELS`) unless told otherwise: torch picks the
+widest vector kernels a CPU has, and kernels of other widths round differently, so without the pin
+the same seed gives another run on another CPU. Each row says which kernels ran it (``cpu_kernels``).
+
 Each trial keeps its row in its run folder (``trial_result.json``), so a stopped sweep resumed
 (``resume=True``) returns finished trials' rows at once, continues interrupted trials from their
 newest whole checkpoint, and starts the rest.
@@ -21,7 +25,9 @@ from __future__ import annotations
 
 import itertools
 import json
+import multiprocessing
 import os
+import platform
 import sys
 import tempfile
 import time
@@ -40,6 +46,47 @@ SAMPLES_FILE = "samples.txt"  # a trial's evaluated sequences, one per line (a S
 
 class SweepFolderError(ValueError):
     """A sweep would silently redo or replace finished work (the command lines print it and exit 2)."""
+
+
+#: The environment that pins torch's CPU kernels to AVX2 in a fresh process. torch dispatches to the
+#: widest vector ISA a CPU has, in three libraries that each choose on their own (ATen's vectorised
+#: ops, MKL's matrix products, oneDNN's primitives), and kernels of other widths round differently, so
+#: one seed draws other samples on another CPU. A DPG PMO run (albuterol_similarity, seed 0) scores
+#: 2,070 molecules in 112,704 env steps with this machine's AVX-512 kernels, 2,155 in 172,800 with
+#: ATen and MKL pinned to AVX2, and 2,110 in 142,016 -- the grid's row, run on an AVX2 machine -- with
+#: all three pinned. Each variable is read once, before a process's first torch operation: set it in a
+#: fresh process, not in one that has run torch.
+AVX2_KERNELS = {"ATEN_CPU_CAPABILITY": "avx2", "MKL_ENABLE_INSTRUCTIONS": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+#: ``cpu_kernels`` choices: AVX2 everywhere (x86-64 CPUs of the last decade all have it), or torch's own.
+CPU_KERNELS = ("avx2", "native")
+PINNED_CPU_KERNELS = "avx2"
+
+
+def sweep_kernel_environment(cpu_kernels: str | None = PINNED_CPU_KERNELS) -> dict[str, str]:
+    """The variables that pin a sweep's trials to ``cpu_kernels`` (empty: torch's own choice).
+
+    A variable the user set in the environment keeps its value; nothing is pinned for ``"native"`` or
+    None, nor off x86-64 (AVX names mean nothing elsewhere).
+
+    :raises ValueError: for a choice other than :data:`CPU_KERNELS`.
+    """
+    if cpu_kernels is None or cpu_kernels == "native":
+        return {}
+    if cpu_kernels not in CPU_KERNELS:
+        raise ValueError(f"cpu_kernels must be one of {CPU_KERNELS} (or None), got {cpu_kernels!r}")
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return {}
+    return {name: os.environ.get(name) or value for name, value in AVX2_KERNELS.items()}
+
+
+def cpu_kernels_in_use() -> str:
+    """ATen's CPU capability in this process (``"AVX2"``, ``"AVX512"``, ...), ``", pinned"`` when all
+    three libraries run under :data:`AVX2_KERNELS` (a row's ``cpu_kernels``)."""
+    import torch
+
+    capability = torch.backends.cpu.get_cpu_capability()
+    pinned = all(os.environ.get(name, "").lower() == value.lower() for name, value in AVX2_KERNELS.items())
+    return f"{capability}, pinned" if pinned else capability
 
 
 def trial_folder(trial: dict[str, Any]) -> Path:
@@ -167,6 +214,7 @@ def run_trial(trial: dict[str, Any]) -> dict[str, Any]:
     atomic_write_text(out / SAMPLES_FILE, "\n".join(s if isinstance(s, str) else " ".join(map(str, s))
                                                     for s in sequences) + "\n")  # e.g. novelty is computed later
     row.update({k: stats[k] for k in domain.metric_keys})
+    row["cpu_kernels"] = cpu_kernels_in_use()
     row = {k: (float(v) if hasattr(v, "dtype") else v) for k, v in row.items()}
     atomic_write_text(done, json.dumps(row, indent=1))
     return row
@@ -272,6 +320,7 @@ def run_pmo_trial(trial: dict[str, Any]) -> dict[str, Any]:
            "best": best[0] if best else ""}
     if trial.get("tag") is not None:  # the caller's label of the trial (e.g. which candidate setting it ran)
         row["tag"] = trial["tag"]
+    row["cpu_kernels"] = cpu_kernels_in_use()  # which kernels drew this run (see AVX2_KERNELS)
     row = {k: (float(v) if hasattr(v, "dtype") else v) for k, v in row.items()}
     atomic_write_text(done, json.dumps(row, indent=1))
     return row
@@ -293,12 +342,32 @@ def _exit_with_the_driver() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
-def run_local(trials: list[dict[str, Any]], workers: int) -> list[dict[str, Any]]:
-    """Trials in local worker processes (results kept per trial, so a rerun resumes)."""
-    if workers == 1:
+def run_local(trials: list[dict[str, Any]], workers: int, kernel_env: dict[str, str] | None = None
+              ) -> list[dict[str, Any]]:
+    """Trials in local worker processes (results kept per trial, so a rerun resumes).
+
+    :param kernel_env: variables that pin the trials' CPU kernels (:func:`sweep_kernel_environment`).
+        The workers are then fresh (spawned) processes started with them; one worker runs in this
+        process only where this process was started with them.
+    """
+    kernel_env = kernel_env or {}
+    if workers == 1 and all(os.environ.get(k) == v for k, v in kernel_env.items()):
         return [_local_trial(t) for t in trials]
-    with ProcessPoolExecutor(max_workers=workers, initializer=_exit_with_the_driver) as pool:
-        return list(pool.map(_local_trial, trials))
+    if not kernel_env:
+        with ProcessPoolExecutor(max_workers=workers, initializer=_exit_with_the_driver) as pool:
+            return list(pool.map(_local_trial, trials))
+    before = {k: os.environ.get(k) for k in kernel_env}
+    os.environ.update(kernel_env)  # spawned workers inherit them before their first torch operation
+    try:
+        with ProcessPoolExecutor(max_workers=workers, initializer=_exit_with_the_driver,
+                                 mp_context=multiprocessing.get_context("spawn")) as pool:
+            return list(pool.map(_local_trial, trials))
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _ray_trainable(config: dict[str, Any]) -> None:
@@ -330,19 +399,25 @@ def _short_ray_temp_dir() -> str | None:
 
 
 def run_ray(trials: list[dict[str, Any]], cpus_per_trial: int, address: str | None, storage: Path, name: str,
-            resume: bool = False) -> list[dict[str, Any]]:
-    """Trials on Ray Tune: a local Ray by default, an existing cluster with ``address``; resumable."""
+            resume: bool = False, kernel_env: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """Trials on Ray Tune: a local Ray by default, an existing cluster with ``address``; resumable.
+
+    ``kernel_env`` (:func:`sweep_kernel_environment`) reaches the workers through the job's runtime
+    environment when this call starts Ray; a Ray the caller started keeps its own (each row says which
+    kernels ran it).
+    """
     try:
         import ray
         from ray import tune
     except ImportError as exc:
         raise SystemExit("the Ray backend needs Ray Tune: pip install 'seqtutor[sweep]' (or use --backend local)") from exc
     if not ray.is_initialized():
+        runtime_env = {"env_vars": dict(kernel_env)} if kernel_env else None
         if address:
-            ray.init(address=address, log_to_driver=False)
+            ray.init(address=address, log_to_driver=False, runtime_env=runtime_env)
         else:
             ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False,
-                     object_store_memory=100 * 1024**2, _temp_dir=_short_ray_temp_dir())
+                     object_store_memory=100 * 1024**2, _temp_dir=_short_ray_temp_dir(), runtime_env=runtime_env)
     trainable = tune.with_resources(_ray_trainable, {"cpu": cpus_per_trial})
     # A resumed sweep submits every trial again rather than restoring Tune's experiment state: a trial
     # that finished (its trial_result.json written) returns that result at once, whatever Tune had
@@ -366,14 +441,18 @@ def run_ray(trials: list[dict[str, Any]], cpus_per_trial: int, address: str | No
 
 def run_trials(trials: list[dict[str, Any]], backend: str, workers: int = 1, cpus_per_trial: int = 1,
                address: str | None = None, storage: Path | None = None, name: str = "sweep",
-               resume: bool = False, overwrite: bool = False) -> list[dict[str, Any]]:
+               resume: bool = False, overwrite: bool = False,
+               cpu_kernels: str | None = PINNED_CPU_KERNELS) -> list[dict[str, Any]]:
     """Run trials on the chosen backend (``"ray"``, ``"local"`` or ``"auto"``: Ray if installed).
 
+    :param cpu_kernels: torch CPU kernels of the trials (default AVX2, so that rows do not depend on
+        the CPU; ``"native"`` or None: torch's choice; see :data:`AVX2_KERNELS`).
     :param resume: keep the results of trials that finished before (a stopped sweep goes on).
     :param overwrite: run every trial again, replacing what an earlier run of the sweep left.
     :raises SweepFolderError: the sweep ran before and neither ``resume`` nor ``overwrite`` was given.
     """
     storage = storage or Path("runs/ray")
+    kernel_env = sweep_kernel_environment(cpu_kernels)  # a bad choice fails before anything runs
     check_sweep_folder(trials, resume, overwrite, Path(storage).resolve() / name)
     trials = [{**t, "resume": resume} for t in trials]
     if backend == "auto":
@@ -384,8 +463,8 @@ def run_trials(trials: list[dict[str, Any]], backend: str, workers: int = 1, cpu
         except ImportError:
             backend = "local"
     if backend == "ray":
-        return run_ray(trials, cpus_per_trial, address, storage, name, resume)
-    return run_local(trials, workers)
+        return run_ray(trials, cpus_per_trial, address, storage, name, resume, kernel_env=kernel_env)
+    return run_local(trials, workers, kernel_env=kernel_env)
 
 
 def make_trials(env_id: str, algos: Iterable[str], settings: Iterable[dict[str, Any]], seeds: Iterable[int],

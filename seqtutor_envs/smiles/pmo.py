@@ -190,7 +190,7 @@ class OracleLog(Objective):
         items = list(self.scores.items())[:limit]
         return [s for s, _ in items], np.array([v for _, v in items], dtype=np.float64)
 
-    def replay(self, calls_csv: str | Path) -> int | None:
+    def replay(self, calls_csv: str | Path, max_env_step: int | None = None) -> int | None:
         """Start afresh and score the strings a run logged in its :data:`CALLS_FILE` again, in order, until this log stops.
 
         A learner's stream of molecules does not depend on when its run is stopped, so a run logged
@@ -201,8 +201,10 @@ class OracleLog(Objective):
         replayed only to the log's end.
 
         :param calls_csv: a run's :data:`CALLS_FILE`.
+        :param max_env_step: a lower env-step cap than the logged run's: the strings of later vector
+            steps are not replayed (the run would not have generated them).
         :return: the env step of the string at which this log stopped (its budget spent or REINVENT's
-            early stop), or None if it did not stop within the file.
+            early stop), or None if it did not stop within the file (nor by ``max_env_step``).
         """
         path = Path(calls_csv)
         self.reset()
@@ -215,6 +217,8 @@ class OracleLog(Objective):
             for line, row in enumerate(reader, start=2):
                 if row["status"] == "stopped":
                     continue
+                if max_env_step is not None and int(row["env_step"]) > max_env_step:
+                    return None
                 canon = row["canonical_smiles"] or None
                 try:
                     values = {canon: float(row["score"])} if canon is not None else {}

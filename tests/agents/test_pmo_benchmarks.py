@@ -161,6 +161,14 @@ def test_the_early_stop_replay_of_a_logged_run_holds_its_last_top10_and_scales_i
     (twin / "trial_result.json").write_text(json.dumps({"top10_auc": 0.25, "calls": 1_100, "minutes": 1.5}))
     row = replay_run(folder, 5)
     assert (row["run_auc"], row["run_calls"], row["run_minutes"]) == (0.25, 1_100, 1.5)
+    # a lower env-step cap, no early stop: the calls of the steps up to it, minutes scaled to it
+    cap = 10 * 10  # 10 REINVENT steps: 640 strings, all new
+    capped = replay_run(folder, None, max_steps=cap)
+    assert capped["stop"] == "max_steps" and capped["calls"] == 640 and capped["max_steps"] == cap
+    assert capped["minutes_estimate"] == pytest.approx(10.0 * cap / step, abs=0.01)
+    assert capped["run_auc"] is None  # the twin ran without that cap: not the same run
+    assert capped["auc"] < row["auc"]  # the best molecules came later
+    assert replay_run(folder, None, max_steps=10 * step)["stop"] == "as logged"  # a cap above the run's steps
 
 
 def test_an_earlier_results_csv_keeps_the_runs_this_sweep_did_not_run(tmp_path):

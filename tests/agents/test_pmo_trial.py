@@ -56,3 +56,39 @@ def test_a_pmo_trial_cut_by_its_step_cap_holds_its_last_value_to_the_budget(tmp_
     assert n == row["calls"]
     # mol_opt's finish=True: the trapezoid 0 -> top-10 after n calls, then that value for the 10,000 - n left
     assert row["top10_auc"] == pytest.approx((n * row["top10"] / 2 + (10_000 - n) * row["top10"]) / 10_000)
+
+
+def test_sweep_trials_run_the_pinned_cpu_kernels_and_their_rows_say_so(tmp_path):
+    # torch picks the widest vector kernels a CPU has, and kernels of other widths round differently:
+    # a seed gives the same run on any CPU only under one pinned set (AVX2), set in fresh workers.
+    import platform
+
+    import torch
+
+    from seqtutor_agents.sweep import run_trials
+
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        pytest.skip("AVX kernels exist on x86-64 only")
+    trial = _trial(tmp_path, budget=12, max_steps=2_000)
+    pinned, = run_trials([trial], "local", workers=1, storage=tmp_path / "ray", name="pinned", cpu_kernels="avx2")
+    assert pinned.get("error") is None, pinned
+    assert pinned["cpu_kernels"] == "AVX2, pinned" and pinned["calls"] > 0
+    native, = run_trials([trial], "local", workers=1, storage=tmp_path / "ray", name="native", overwrite=True,
+                         cpu_kernels="native")  # torch's own choice, in this process
+    assert native["cpu_kernels"].split(",")[0] == torch.backends.cpu.get_cpu_capability()
+    with pytest.raises(ValueError, match="cpu_kernels must be one of"):
+        run_trials([trial], "local", storage=tmp_path / "ray", name="bad", overwrite=True, cpu_kernels="avx-2")
+
+
+def test_the_sweep_kernel_pins_keep_the_users_settings_and_apply_only_on_x86(monkeypatch):
+    from seqtutor_agents import sweep
+
+    for name in sweep.AVX2_KERNELS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(sweep.platform, "machine", lambda: "x86_64")
+    assert sweep.sweep_kernel_environment() == sweep.AVX2_KERNELS
+    assert sweep.sweep_kernel_environment("native") == {} and sweep.sweep_kernel_environment(None) == {}
+    monkeypatch.setenv("MKL_ENABLE_INSTRUCTIONS", "SSE4_2")
+    assert sweep.sweep_kernel_environment()["MKL_ENABLE_INSTRUCTIONS"] == "SSE4_2"  # the user's own setting wins
+    monkeypatch.setattr(sweep.platform, "machine", lambda: "aarch64")
+    assert sweep.sweep_kernel_environment() == {}  # AVX names mean nothing on ARM

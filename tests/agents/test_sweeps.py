@@ -2,6 +2,7 @@
 
 import csv
 import importlib.util
+import platform
 import subprocess
 import sys
 import time
@@ -11,6 +12,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 HAS_RAY = importlib.util.find_spec("ray") is not None
+#: Sweep trials pin torch's CPU kernels to AVX2 (seqtutor_agents.sweep.AVX2_KERNELS) on x86-64.
+PINNED = "AVX2, pinned" if platform.machine().lower() in ("x86_64", "amd64") else None
 
 
 def frontier(tmp_path: Path, backend: str, *extra: str) -> subprocess.CompletedProcess:
@@ -32,6 +35,32 @@ def orphans(marker: str) -> list[int]:
     return found
 
 
+def descendants(pid: int) -> set[int]:
+    """The live processes below ``pid`` (Linux: parent ids read from /proc)."""
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+    found, frontier_ = set(), {pid}
+    while frontier_:
+        frontier_ = {child for child, parent in parents.items() if parent in frontier_} - found
+        found |= frontier_
+    return found
+
+
+def alive(pids: set[int]) -> set[int]:
+    return {pid for pid in pids if Path(f"/proc/{pid}").exists() and "Z" not in _state(pid)}
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return "Z"
+
+
 def rows_of(tmp_path: Path) -> list[dict]:
     with (tmp_path / "frontier.csv").open() as f:
         return list(csv.DictReader(f))
@@ -47,6 +76,8 @@ def test_a_two_trial_frontier_sweep_on_ray_writes_its_table_and_plots(tmp_path):
     assert len(rows) == 2 and {r["target_kl"] for r in rows} == {"0.3", "None"}
     for row in rows:
         assert float(row["kl"]) >= 0 and 0 <= float(row["distinct_openings"]) <= 1 and float(row["minutes"]) > 0
+    if PINNED:  # the pin reached Ray's workers through the job's runtime environment
+        assert all(r["cpu_kernels"] == PINNED for r in rows), [r["cpu_kernels"] for r in rows]
     kl_run = next(r for r in rows if r["target_kl"] == "0.3")
     assert float(kl_run["final_c"]) != 1.0  # the controller moved c from where it started
     text = (tmp_path / "frontier.md").read_text()
@@ -72,12 +103,14 @@ def test_a_killed_sweep_driver_resumes_keeping_finished_trials_and_rerunning_the
            "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "frontier")]
     driver = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     wait_for_a_finished_trial(driver, tmp_path / "runs")
+    workers = descendants(driver.pid)  # the trials run in fresh worker processes (pinned CPU kernels)
     driver.kill()  # the driver (and the local trial it was running) dies mid-sweep
     driver.wait(timeout=60)
     deadline = time.time() + 30
-    while orphans(str(tmp_path / "runs")) and time.time() < deadline:
+    while (orphans(str(tmp_path / "runs")) or alive(workers)) and time.time() < deadline:
         time.sleep(0.2)
     assert not orphans(str(tmp_path / "runs")), "the sweep's worker processes outlived their killed driver"
+    assert not alive(workers), "the sweep's worker processes outlived their killed driver"
     finished = list((tmp_path / "runs").glob("*/trial_result.json"))
     assert len(finished) == 1, "the kill came after the first trial and before the second"
     stamp = finished[0].stat().st_mtime_ns
@@ -89,6 +122,8 @@ def test_a_killed_sweep_driver_resumes_keeping_finished_trials_and_rerunning_the
     rows = rows_of(tmp_path)
     assert len(rows) == 2 and all(not r.get("error") for r in rows)
     assert {r["target_kl"] for r in rows} == {"0.3", "None"} and all(float(r["minutes"]) > 0 for r in rows)
+    if PINNED:  # in spawned local workers too
+        assert all(r["cpu_kernels"] == PINNED for r in rows), [r["cpu_kernels"] for r in rows]
     for suffix in ("_music.png", "_texture.png"):  # the table and plots of the whole sweep
         assert (tmp_path / f"frontier{suffix}").stat().st_size > 10_000
 
@@ -141,5 +176,7 @@ def test_a_sweep_on_a_two_node_ray_cluster_resumes_after_its_driver_is_killed(tm
         rows = rows_of(tmp_path)
         assert len(rows) == 2 and all(not r.get("error") for r in rows)
         assert {r["ray_node"] for r in rows if r.get("ray_node")} <= nodes  # run by the cluster's nodes
+        if PINNED:  # the pin reached the cluster's workers
+            assert all(r["cpu_kernels"] == PINNED for r in rows), [r["cpu_kernels"] for r in rows]
     finally:
         cluster.shutdown()

@@ -368,6 +368,11 @@ def test_replaying_a_logged_run_gives_the_calls_and_stop_of_the_same_run_under_a
     # no rule that stops within the file: everything replayed, no stop
     again = OracleLog(NamedObjective(), budget=10_000)
     assert again.replay(path) is None and again.calls == full.calls and again.generated == full.generated
+    # a lower env-step cap: the strings of the first 300 vector steps (64 env steps each), nothing later
+    capped = OracleLog(NamedObjective(), budget=10_000)
+    assert capped.replay(path, max_env_step=64 * 300) is None
+    assert capped.generated == sum(len(batch) for batch in steps[:300])
+    assert capped.ordered()[0] == full.ordered(capped.calls)[0]
 
 
 def test_replay_names_a_file_that_is_not_an_oracle_calls_csv_and_a_row_it_cannot_read(tmp_path):
