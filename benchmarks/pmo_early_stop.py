@@ -6,9 +6,12 @@ stop gives exactly the calls, and so the top-10 AUC, that the same run stopped b
 Minutes are estimated from the env step the replay stops at (the run's minutes times that step over its
 env steps). Where the same trial was also run with that early stop (the sweep's ``<run>_es<patience>``
 folder beside it), its own AUC, calls and minutes are shown beside the replay's, which checks the replay.
-Writes ``benchmarks/results/pmo_early_stop.{csv,md}``.
+``--max-steps`` replays each run under lower env-step caps too (the strings of later steps dropped).
+Writes ``benchmarks/results/pmo_early_stop.{csv,md}`` (or ``--out``).
 
     python -m benchmarks.pmo_early_stop --runs "runs/pmo_tuning/*_dpg_c0.005_*_s0" --patience 5 10 20
+    python -m benchmarks.pmo_early_stop --runs "runs/avx2/celecoxib*" "runs/avx2/isomers*" "runs/avx2/median2*" \
+        --patience 5 --max-steps 750000 850000 1000000 --out benchmarks/results/pmo_step_cap
 """
 
 from __future__ import annotations
@@ -70,7 +73,7 @@ def main() -> None:
     checked = [r for r in rows if r["run_auc"] is not None]
     agree = sum(r["run_calls"] == r["calls"] and abs(r["run_auc"] - r["auc"]) < 1e-9 for r in checked)
     text = "\n".join([
-        "# REINVENT's early stop replayed on finished PMO runs", "",
+        "# REINVENT's early stop (and env-step caps) replayed on finished PMO runs", "",
         "Each run's oracle-calls log replayed with the early stop (exact: the stream does not depend on when a run "
         "stops); minutes estimated from the env step it stops at. " + machine_markdown(machine_description()), "",
         markdown_table(["oracle", "algo", "seed", "logged AUC", "logged calls", "logged min", "patience",
