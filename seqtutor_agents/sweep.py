@@ -62,6 +62,11 @@ CPU_KERNELS = ("avx2", "native")
 PINNED_CPU_KERNELS = "avx2"
 
 
+def on_x86_64() -> bool:
+    """Whether this machine is x86-64, where the AVX kernel names mean something."""
+    return platform.machine().lower() in ("x86_64", "amd64")
+
+
 def sweep_kernel_environment(cpu_kernels: str | None = PINNED_CPU_KERNELS) -> dict[str, str]:
     """The variables that pin a sweep's trials to ``cpu_kernels`` (empty: torch's own choice).
 
@@ -74,7 +79,7 @@ def sweep_kernel_environment(cpu_kernels: str | None = PINNED_CPU_KERNELS) -> di
         return {}
     if cpu_kernels not in CPU_KERNELS:
         raise ValueError(f"cpu_kernels must be one of {CPU_KERNELS} (or None), got {cpu_kernels!r}")
-    if platform.machine().lower() not in ("x86_64", "amd64"):
+    if not on_x86_64():
         return {}
     return {name: os.environ.get(name) or value for name, value in AVX2_KERNELS.items()}
 

@@ -61,13 +61,11 @@ def test_a_pmo_trial_cut_by_its_step_cap_holds_its_last_value_to_the_budget(tmp_
 def test_sweep_trials_run_the_pinned_cpu_kernels_and_their_rows_say_so(tmp_path):
     # torch picks the widest vector kernels a CPU has, and kernels of other widths round differently:
     # a seed gives the same run on any CPU only under one pinned set (AVX2), set in fresh workers.
-    import platform
-
     import torch
 
-    from seqtutor_agents.sweep import run_trials
+    from seqtutor_agents.sweep import on_x86_64, run_trials
 
-    if platform.machine().lower() not in ("x86_64", "amd64"):
+    if not on_x86_64():
         pytest.skip("AVX kernels exist on x86-64 only")
     trial = _trial(tmp_path, budget=12, max_steps=2_000)
     pinned, = run_trials([trial], "local", workers=1, storage=tmp_path / "ray", name="pinned", cpu_kernels="avx2")

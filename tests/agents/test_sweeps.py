@@ -2,7 +2,7 @@
 
 import csv
 import importlib.util
-import platform
+import os
 import subprocess
 import sys
 import time
@@ -10,10 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from seqtutor_agents.sweep import AVX2_KERNELS, on_x86_64
+
 ROOT = Path(__file__).resolve().parents[2]
 HAS_RAY = importlib.util.find_spec("ray") is not None
 #: Sweep trials pin torch's CPU kernels to AVX2 (seqtutor_agents.sweep.AVX2_KERNELS) on x86-64.
-PINNED = "AVX2, pinned" if platform.machine().lower() in ("x86_64", "amd64") else None
+PINNED = "AVX2, pinned" if on_x86_64() else None
 
 
 def frontier(tmp_path: Path, backend: str, *extra: str) -> subprocess.CompletedProcess:
@@ -35,30 +37,27 @@ def orphans(marker: str) -> list[int]:
     return found
 
 
+def _stat(pid: int | str) -> list[str]:
+    """The fields of /proc/<pid>/stat after the command name: state, parent id, ... (empty: gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return []
+
+
 def descendants(pid: int) -> set[int]:
     """The live processes below ``pid`` (Linux: parent ids read from /proc)."""
-    parents = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-    found, frontier_ = set(), {pid}
-    while frontier_:
-        frontier_ = {child for child, parent in parents.items() if parent in frontier_} - found
-        found |= frontier_
+    parents = {int(p.name): int(fields[1]) for p in Path("/proc").glob("[0-9]*") if len(fields := _stat(p.name)) > 1}
+    found, below = set(), {pid}
+    while below:
+        below = {child for child, parent in parents.items() if parent in below} - found
+        found |= below
     return found
 
 
 def alive(pids: set[int]) -> set[int]:
-    return {pid for pid in pids if Path(f"/proc/{pid}").exists() and "Z" not in _state(pid)}
-
-
-def _state(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return "Z"
+    """Those of ``pids`` still running (not gone, not zombies)."""
+    return {pid for pid in pids if (fields := _stat(pid)) and fields[0] != "Z"}
 
 
 def rows_of(tmp_path: Path) -> list[dict]:
@@ -104,6 +103,8 @@ def test_a_killed_sweep_driver_resumes_keeping_finished_trials_and_rerunning_the
     driver = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     wait_for_a_finished_trial(driver, tmp_path / "runs")
     workers = descendants(driver.pid)  # the trials run in fresh worker processes (pinned CPU kernels)
+    if PINNED and not all(os.environ.get(k) == v for k, v in AVX2_KERNELS.items()):
+        assert workers, "a driver started without the pin runs its trials in spawned workers"
     driver.kill()  # the driver (and the local trial it was running) dies mid-sweep
     driver.wait(timeout=60)
     deadline = time.time() + 30
