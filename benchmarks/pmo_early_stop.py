@@ -37,8 +37,9 @@ def replay_run(folder: Path, patience: int | None, max_steps: int | None = None)
     _, scores = log.ordered(budget)
     capped = stop_step is None and max_steps is not None and max_steps < run["env_steps"]
     fraction = (max_steps if capped else stop_step or run["env_steps"]) / run["env_steps"]
-    twin = with_early_stop(folder, patience) / RESULT_FILE  # the same trial run with the stop
-    ran = json.loads(twin.read_text()) if twin.is_file() and max_steps is None else {}  # a cap: not that run
+    # the same trial run with the stop (none to compare with: no stop, or a cap the run did not have)
+    twin = with_early_stop(folder, patience) / RESULT_FILE if patience is not None and max_steps is None else None
+    ran = json.loads(twin.read_text()) if twin is not None and twin.is_file() else {}
     return {"oracle": run["oracle"], "algo": run["algo"], "seed": run["seed"], "patience": patience,
             "max_steps": max_steps,
             "logged_patience": run.get("early_stop_patience"), "logged_auc": run["top10_auc"],
