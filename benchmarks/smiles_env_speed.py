@@ -9,7 +9,9 @@ finished SMILES (``Chem.MolFromSmiles`` and the objective's own property functio
 canonicalisation: the floor any env that scores these molecules pays), with RDKit's ``QED.qed`` and with
 seqtutor's ``scoring.qed`` that the env uses (same values, checked bit for bit here). The ratio (b)/(a)
 of the time (b with RDKit's ``QED.qed``) says how close the env comes to its RDKit floor (1.0: the env
-costs no more than RDKit alone). ``--workers`` lists the env's ``scoring_workers`` values to time.
+costs no more than RDKit alone). (c) The env's prior alone, one forward per vector step on the same
+tokens: the other floor, since the process stepping the env runs it while a scoring worker scores.
+``--workers`` lists the env's ``scoring_workers`` values to time.
 Writes ``benchmarks/results/smiles_env_speed.md``.
 
     python -m benchmarks.smiles_env_speed --repeats 5
@@ -66,6 +68,30 @@ def replay_seconds(actions: np.ndarray, objective: str, workers: int) -> float:
     return seconds
 
 
+def prior_seconds(actions: np.ndarray) -> tuple[float, float]:
+    """Seconds the env's prior (its ``FrozenStepper``) takes for one forward per vector step of ``actions`` alone,
+    and its matrix products' flops (2 per multiply-add) over that time in GFLOP/s: the floor of the process
+    that steps the env.
+
+    The tokens are fed as one batch from the zero state, with no resets: the same products on the same
+    batch size as the env, not the env's exact states.
+    """
+    from seqtutor_envs.prior import load_frozen_prior
+    from seqtutor_envs.smiles_env import default_prior_path
+
+    stepper, _ = load_frozen_prior(default_prior_path())
+    state = stepper.initial_state(actions.shape[1])
+    tokens = [torch.from_numpy(np.ascontiguousarray(a, dtype=np.int64)) for a in actions]
+    start = time.perf_counter()
+    for token in tokens:
+        _, state = stepper(token, state)
+    seconds = time.perf_counter() - start
+    hidden, layers, outputs = stepper.hidden_size, stepper.num_layers, stepper.num_outputs
+    # per row: each layer's recurrent product (H x 4H), layers above the first their input product too, the head
+    macs = actions.size * (layers * hidden * 4 * hidden + (layers - 1) * hidden * 4 * hidden + hidden * outputs)
+    return seconds, 2 * macs / seconds / 1e9
+
+
 def rdkit_seconds(smiles: list[str], ours: bool = False) -> tuple[float, list[float]]:
     """Seconds bare RDKit takes to parse and score every SMILES (QED, the benchmark's objective), and the scores.
 
@@ -100,6 +126,7 @@ def main() -> None:
     env_steps = actions.size
     times: dict[str, list[float]] = {f"env, scoring_workers={w}": [] for w in args.workers}
     times["bare RDKit"], times["bare RDKit, seqtutor's qed"] = [], []
+    times["the env's prior forward alone"], gflops = [], []
     mismatches = compared = 0
     for _ in range(args.repeats):  # in turn: every measurement meets the same machine conditions
         for w in args.workers:
@@ -109,6 +136,9 @@ def main() -> None:
         seconds, ours = rdkit_seconds(finished, ours=True)
         times["bare RDKit, seqtutor's qed"].append(seconds)
         mismatches, compared = sum(a != b for a, b in zip(rdkits, ours)), len(rdkits)
+        seconds, rate = prior_seconds(actions)
+        times["the env's prior forward alone"].append(seconds)
+        gflops.append(rate)
     median = {k: statistics.median(v) for k, v in times.items()}
     rows = []
     for name, seconds in median.items():
@@ -121,7 +151,12 @@ def main() -> None:
             f"({len(set(finished)):,} distinct), one torch thread, medians of {args.repeats} interleaved repeats. "
             "The env scores with seqtutor's `scoring.qed`: RDKit's QED with its 116 structural alerts matched by one "
             f"FilterCatalog call; it differs from RDKit's `QED.qed` on {mismatches} of {compared:,} valid molecules "
-            "(compared bit for bit). The ratio column divides by RDKit's own `QED.qed` time.\n\n"
+            "(compared bit for bit). The ratio column divides by RDKit's own `QED.qed` time. The last row is the "
+            f"env's 2-layer LSTM prior alone, one forward of the whole batch per vector step "
+            f"(its matrix products' flops over the forward's whole time: {statistics.median(gflops):.1f} GFLOP/s): with one "
+            "scoring worker the process "
+            "that steps the env does this and the env's own work while the worker scores, so the env cannot be "
+            "faster than the slower of this row and the scoring.\n\n"
             f"{machine_markdown(machine_description())}\n\n{table}\n")
     print(text)
     write_text(args.out, text)

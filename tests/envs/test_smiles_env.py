@@ -277,6 +277,9 @@ def test_the_env_speed_benchmark_times_every_worker_setting_and_finds_our_qed_eq
     text = out.read_text()
     compared = re.search(r"differs from RDKit's `QED.qed` on 0 of ([\d,]+) valid molecules", text)
     assert compared is not None and int(compared.group(1).replace(",", "")) >= 10
-    for row in ("env, scoring_workers=0", "env, scoring_workers=2", "bare RDKit", "bare RDKit, seqtutor's qed"):
+    for row in ("env, scoring_workers=0", "env, scoring_workers=2", "bare RDKit", "bare RDKit, seqtutor's qed",
+                "the env's prior forward alone"):
         assert re.search(rf"\| {re.escape(row)} \| [\d.]+ \| [\d,]+ \| [\d.]+ \|", text), row
     assert "Machine:" in text
+    rate = re.search(r"over the forward's whole time: ([\d.]+) GFLOP/s\)", text)
+    assert rate is not None and float(rate.group(1)) > 0
