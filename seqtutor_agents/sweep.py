@@ -305,7 +305,9 @@ def run_pmo_trial(trial: dict[str, Any]) -> dict[str, Any]:
     model = train(config, progress=False, overwrite=True, callback=StopAtBudget())
     minutes = (time.perf_counter() - start) / 60
     smiles, scores = log.ordered(budget)
-    best = [smiles[i] for i in np.argsort(scores)[::-1][:100]]
+    # mol_opt's sort_buffer order: score descending, ties in call order (a stable sort; numpy's default
+    # argsort breaks ties in an order that depends on the CPU's SIMD sort, so best/IntDiv/scaffolds did too).
+    best = [smiles[i] for i in np.argsort(-np.asarray(scores), kind="stable")[:100]]
     scaffolds = {murcko_scaffold(parse_smiles(s)) for s in best}
     stop = "budget" if log.exhausted else "early_stop" if log.converged else "max_steps"
     row = {"oracle": trial["oracle"], "algo": trial["algo"], "seed": trial["seed"], "calls": len(scores),

@@ -50,7 +50,10 @@ class TopKMemory:
                 seen.add(key)
                 self.episodes.append(episode)
                 self.scores.append(float(episode.domain_rewards.sum()))
-        order = np.argsort(self.scores)[::-1][: self.capacity]
+        # REINVENT's Experience: a stable sort, best first, ties kept in memory order (earlier ones first).
+        # numpy's default argsort breaks ties in an order that depends on the CPU's SIMD sort, which
+        # made the replayed sequences, and so the run, differ between machines when scores tie.
+        order = np.argsort(-np.asarray(self.scores), kind="stable")[: self.capacity]
         self.episodes = [self.episodes[i] for i in order]
         self.scores = [self.scores[i] for i in order]
 

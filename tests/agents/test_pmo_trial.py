@@ -44,6 +44,8 @@ def test_a_pmo_trial_stops_at_its_budget_and_logs_every_scored_molecule(tmp_path
     assert row["top10_auc"] == pytest.approx(top_k_auc(scores, 10, 100, 40))
     # 40 calls, no point of the curve before the last call: one trapezoid from 0 to the final top-10 mean
     assert row["top10_auc"] == pytest.approx(row["top10"] / 2)
+    # the best molecule is mol_opt's first of its sorted buffer: the top score, the earliest call among ties
+    assert row["best"] == next(r["canonical_smiles"] for r in called if float(r["score"]) == max(scores))
 
 
 def test_a_pmo_trial_cut_by_its_step_cap_holds_its_last_value_to_the_budget(tmp_path):

@@ -65,6 +65,18 @@ def test_top_k_memory_keeps_the_best_distinct_episodes():
     assert len(memory.sample(5, np.random.default_rng(0))) == 2
 
 
+def test_top_k_memory_breaks_ties_by_age_as_reinvent_does():
+    # REINVENT's Experience sorts stably, best first: among equal scores the earlier sequence stays ahead,
+    # on every machine (numpy's default argsort orders ties by whatever its CPU's SIMD sort does).
+    log_p = np.zeros((3, 38), dtype=np.float32)
+    memory = TopKMemory(3)
+    memory.add([_episode([1, 2, k], [1.0, 0.0], log_p) for k in range(3, 13)])  # ten distinct, all tied
+    assert [int(e.tokens[2]) for e in memory.episodes] == [3, 4, 5]
+    memory.add([_episode([1, 3, 3], [1.0, 0.0], log_p), _episode([1, 3, 4], [2.0, 0.0], log_p)])
+    assert [int(e.tokens[2]) for e in memory.episodes] == [4, 3, 4] and memory.scores == [2.0, 1.0, 1.0]
+    assert [int(e.tokens[1]) for e in memory.episodes] == [3, 2, 2]  # the new tie went after the older ones
+
+
 def test_gae_by_hand():
     rewards = torch.tensor([[1.0, 2.0, 3.0]])
     values = torch.tensor([[0.5, 1.0, 1.5]])
