@@ -21,7 +21,7 @@ from typing import Any
 from benchmarks.common import RESULTS_DIR, machine_description, machine_markdown, markdown_table, write_csv, write_text
 from benchmarks.frontier import NAMES, add_optimum_columns, optimum_reference
 from benchmarks.sweep import add_sweep_arguments, run_sweep
-from seqtutor_agents.sweep import make_trials, trial_folder
+from seqtutor_agents.runs.sweep import make_trials, trial_folder
 from seqtutor_envs.melody.domain import ENV_ID as MELODY
 
 #: (name, hyperparameters over the table's defaults), in the order they are reported.
@@ -103,7 +103,7 @@ def main() -> None:
     add_optimum_columns(rows, sample, points)
     note = (f"{args.steps:,} env steps per trial (all envs together), {args.episodes:,} compositions evaluated per "
             f"trial; c starts at the env's (10) and is adapted toward the target. π* from {args.optimum_n:,} prior "
-            "compositions (seed 0). Other hyperparameters: the table's defaults (seqtutor_agents/hyperparams.py).\n\n"
+            "compositions (seed 0). Other hyperparameters: the table's defaults (seqtutor_agents/runs/hyperparams.py).\n\n"
             f"    python -m benchmarks.ablation --algos {' '.join(args.algos)} --target-kl {args.target_kl:g} "
             f"--steps {args.steps} --seeds {' '.join(map(str, args.seeds))}")
     print(report(rows, names, Path(args.out), note))

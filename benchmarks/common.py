@@ -40,7 +40,7 @@ def machine_description() -> dict[str, str]:
         "cpu": cpu,
         "cores": str(os.cpu_count()),
         "torch_threads": str(torch.get_num_threads()),
-        # the vector kernels torch dispatches to here (sweep trials pin AVX2: seqtutor_agents.sweep.AVX2_KERNELS)
+        # the vector kernels torch dispatches to here (sweep trials pin AVX2: seqtutor_agents.runs.sweep.AVX2_KERNELS)
         "cpu_kernels": torch.backends.cpu.get_cpu_capability(),
         "python": platform.python_version(),
         "torch": torch.__version__,

@@ -28,7 +28,7 @@ import numpy as np
 
 from benchmarks.common import RESULTS_DIR, markdown_table, write_text
 from benchmarks.sweep import add_sweep_arguments, run_sweep, write_rows
-from seqtutor_agents.sweep import make_trials
+from seqtutor_agents.runs.sweep import make_trials
 from seqtutor_envs.domains import format_targets, meets
 from seqtutor_envs.melody.domain import ENV_ID as MELODY
 from seqtutor_envs.melody.domain import KEPT_TARGETS
@@ -55,7 +55,7 @@ def optimum_reference(n: int, seed: int) -> tuple[Any, list[Any]]:
 
 def add_optimum_columns(rows: list[dict[str, Any]], sample: Any, points: list[Any]) -> None:
     """Each trial's optimality ratio, KL overspend and texture distances to π* at its c (in place)."""
-    from seqtutor_agents.sweep import SAMPLES_FILE
+    from seqtutor_agents.runs.sweep import SAMPLES_FILE
     from seqtutor_envs.melody.texture import duration_histogram, pitch_class_histogram, tv
     from seqtutor_envs.optimum import interpolate, optimum_at
 
@@ -286,7 +286,7 @@ def main() -> None:
     add_sweep_arguments(parser, runs="runs/frontier", out=RESULTS_DIR / "melody_frontier", workers=2)
     args = parser.parse_args()
 
-    from seqtutor_agents.config_args import parse_key_value
+    from seqtutor_agents.runs.config_args import parse_key_value
 
     tutor_kwargs = dict(parse_key_value(kv) for kv in args.algo_kwarg)
     common = {"steps": args.steps, "episodes": args.episodes, "runs": str(Path(args.runs).resolve()),

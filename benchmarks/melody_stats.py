@@ -21,7 +21,7 @@ from benchmarks.common import (
     machine_markdown,
     write_text,
 )
-from seqtutor_agents.evaluation import run_episodes
+from seqtutor_agents.runs.evaluation import run_episodes
 from seqtutor_envs.melody.stats import composition_statistics, format_statistics_table
 from seqtutor_envs.sampling import prior_policy
 

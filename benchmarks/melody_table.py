@@ -22,9 +22,9 @@ from benchmarks.common import (
     machine_markdown,
     write_text,
 )
-from seqtutor_agents.evaluation import model_policy, run_episodes
-from seqtutor_agents.hyperparams import defaults
-from seqtutor_agents.training import TrainConfig, train
+from seqtutor_agents.runs.evaluation import model_policy, run_episodes
+from seqtutor_agents.runs.hyperparams import defaults
+from seqtutor_agents.runs.training import TrainConfig, train
 from seqtutor_envs.domains import meets
 from seqtutor_envs.melody.domain import TABLE1_TARGETS
 from seqtutor_envs.melody.stats import composition_statistics, format_statistics_table

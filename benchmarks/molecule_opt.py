@@ -31,7 +31,7 @@ from benchmarks.sweep import add_sweep_arguments, run_sweep, write_rows
 from seqtutor_envs.smiles.pmo import EARLY_STOP_PATIENCE
 
 SETTINGS_FILE = RESULTS_DIR / "pmo_settings.json"
-from seqtutor_envs.smiles_env import ENV_ID
+from seqtutor_envs.smiles.env import ENV_ID
 
 #: Published top-10 AUC (mean, std over 5 seeds) of REINVENT (SMILES) and Graph GA from the PMO
 #: leaderboard's spreadsheet (Gao et al. 2022; ``../shared/reference/sequence-tutor.md`` section 11), and

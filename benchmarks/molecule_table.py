@@ -28,7 +28,7 @@ from benchmarks.common import (
     write_text,
 )
 from benchmarks.sweep import add_sweep_arguments, run_sweep
-from seqtutor_agents.sweep import SAMPLES_FILE, make_trials, trial_name
+from seqtutor_agents.runs.sweep import SAMPLES_FILE, make_trials, trial_name
 from seqtutor_envs.smiles.domain import ENV_ID as SMILES
 
 ROWS = (("domain_return", "paper objective per molecule", "{:.1f}"), ("valid", "valid", "{:.1%}"),
@@ -41,7 +41,7 @@ NAMES = {"q": "Q", "psi": "Ψ", "g": "G", "dap": "DAP (REINVENT)", "klppo": "KL-
 
 
 def prior_row(episodes: int, seed: int) -> dict:
-    from seqtutor_agents.evaluation import run_episodes
+    from seqtutor_agents.runs.evaluation import run_episodes
     from seqtutor_envs.sampling import prior_policy
     from seqtutor_envs.smiles.metrics import molecule_metrics
 

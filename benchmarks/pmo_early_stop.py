@@ -23,7 +23,7 @@ from pathlib import Path
 
 from benchmarks.common import (RESULTS_DIR, machine_description, machine_markdown, markdown_table, repo_relative,
                                write_csv, write_text)
-from seqtutor_agents.sweep import RESULT_FILE, with_early_stop
+from seqtutor_agents.runs.sweep import RESULT_FILE, with_early_stop
 from seqtutor_envs.smiles.guacamol import guacamol_objective
 from seqtutor_envs.smiles.pmo import CALLS_FILE, OracleLog, top_k_auc
 

@@ -23,7 +23,7 @@ from benchmarks.common import RESULTS_DIR, markdown_table, repo_relative, write_
 from benchmarks.molecule_opt import SETTINGS_FILE, write_report
 from benchmarks.sweep import add_sweep_arguments, run_sweep
 from seqtutor_envs.smiles.pmo import EARLY_STOP_PATIENCE
-from seqtutor_envs.smiles_env import ENV_ID
+from seqtutor_envs.smiles.env import ENV_ID
 
 #: PMO's tuning oracles (Gao et al. 2022, section 4: "we tune ... on zaleplon_mpo and perindopril_mpo").
 TUNING_ORACLES = ("zaleplon_mpo", "perindopril_mpo")

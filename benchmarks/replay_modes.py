@@ -25,7 +25,7 @@ from benchmarks.common import (
     write_text,
 )
 from seqtutor_agents import ALGORITHMS, make_sb3_vec_env
-from seqtutor_agents.evaluation import model_policy, run_episodes
+from seqtutor_agents.runs.evaluation import model_policy, run_episodes
 from seqtutor_envs.melody.stats import composition_statistics
 
 ENV_ID = "SeqTutor-Melody-v0"

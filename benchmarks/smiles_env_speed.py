@@ -77,7 +77,7 @@ def prior_seconds(actions: np.ndarray) -> tuple[float, float]:
     batch size as the env, not the env's exact states.
     """
     from seqtutor_envs.prior import load_frozen_prior
-    from seqtutor_envs.smiles_env import default_prior_path
+    from seqtutor_envs.smiles.env import default_prior_path
 
     stepper, _ = load_frozen_prior(default_prior_path())
     state = stepper.initial_state(actions.shape[1])

@@ -25,7 +25,7 @@ from benchmarks.common import (
     training_chain,
     write_text,
 )
-from seqtutor_agents.evaluation import run_episodes
+from seqtutor_agents.runs.evaluation import run_episodes
 from seqtutor_envs.prior import LSTMPrior
 from seqtutor_envs.sampling import prior_policy
 from seqtutor_envs.smiles.metrics import (
@@ -33,7 +33,7 @@ from seqtutor_envs.smiles.metrics import (
     invalid_reasons,
     molecule_metrics,
 )
-from seqtutor_envs.smiles_env import default_prior_path
+from seqtutor_envs.smiles.env import default_prior_path
 
 
 def training_smiles() -> list[str]:

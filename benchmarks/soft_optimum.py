@@ -36,9 +36,9 @@ def sample_prior(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray,
     """``(compositions, per-rule returns (n, 9), log p(x), primers)`` of n prior samples."""
     import torch
 
-    from seqtutor_agents.evaluation import run_episodes
+    from seqtutor_agents.runs.evaluation import run_episodes
     from seqtutor_envs.melody.rules import MusicTheoryRules
-    from seqtutor_envs.melody_env import default_prior_path
+    from seqtutor_envs.melody.env import default_prior_path
     from seqtutor_envs.prior import LSTMPrior
     from seqtutor_envs.sampling import prior_policy
 

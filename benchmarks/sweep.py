@@ -1,6 +1,6 @@
 """Sweeps: algorithms x settings x seeds on a seqtutor env, one row of results per trial.
 
-Each trial trains through :func:`seqtutor_agents.training.train`, samples compositions (melody) or
+Each trial trains through :func:`seqtutor_agents.runs.training.train`, samples compositions (melody) or
 molecules (SMILES) from the trained policy and records the domain statistics, the texture and
 diversity figures (melody), mean log p_prior, exact KL and entropy per step. Trials run
 
@@ -33,7 +33,7 @@ from benchmarks.common import (
     write_csv,
     write_text,
 )
-from seqtutor_agents.sweep import (CPU_KERNELS, PINNED_CPU_KERNELS, SweepFolderError, finished_rows, make_trials,
+from seqtutor_agents.runs.sweep import (CPU_KERNELS, PINNED_CPU_KERNELS, SweepFolderError, finished_rows, make_trials,
                                    run_trials)
 from seqtutor_envs.domains import env_ids
 
@@ -111,7 +111,7 @@ def main() -> None:
     add_sweep_arguments(parser, runs="runs/sweep", out=RESULTS_DIR / "sweep")
     args = parser.parse_args()
 
-    from seqtutor_agents.config_args import parse_key_value
+    from seqtutor_agents.runs.config_args import parse_key_value
 
     algo_kwargs = dict(parse_key_value(kv) for kv in args.algo_kwarg)
     settings = [{"c": c, "algo_kwargs": algo_kwargs} for c in args.cs]

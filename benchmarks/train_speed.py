@@ -50,7 +50,7 @@ def main() -> None:
     from stable_baselines3 import DQN
     from stable_baselines3.common.vec_env import DummyVecEnv
 
-    from seqtutor_agents.training import TrainConfig, make_env, make_model
+    from seqtutor_agents.runs.training import TrainConfig, make_env, make_model
 
     def config(algo: str, env_id: str = ENV_ID, **kwargs) -> TrainConfig:
         """The run's settings as ``seqtutor train`` resolves them (the table's defaults, the domain's)."""
@@ -107,7 +107,7 @@ def main() -> None:
         "# Training speed: every learner family on the native batched envs\n\n"
         f"{machine_markdown(machine_description())}\n\n" + "\n".join(sections) + "\n"
         "Wall-clock including collection, replay sampling and gradient steps, one run after the other in this "
-        "process. Hyperparameters: as `seqtutor train` resolves them (seqtutor_agents/hyperparams.py and the "
+        "process. Hyperparameters: as `seqtutor train` resolves them (seqtutor_agents/runs/hyperparams.py and the "
         f"domain's settings). Melody: G {g.resolved_algo_kwargs()}; Ψ {psi.resolved_algo_kwargs()}; DPG "
         f"{dpg.resolved_algo_kwargs()}; RecurrentPPO {rppo.resolved_algo_kwargs()}; DAP {dap.resolved_algo_kwargs()}; KL-PPO "
         f"{klppo.resolved_algo_kwargs()}; DQN {dqn.resolved_algo_kwargs()}. G replays 32 episodes x 32 steps per "

@@ -9,7 +9,7 @@
   recurrent networks, exact-KL bookkeeping and the KL controller, the SB3 ``VecEnv`` adapter
   (:func:`make_sb3_vec_env`), the features extractor that lets ``RecurrentPPO`` run on seqtutor
   envs, safe (unpickling-free) model files;
-* :mod:`seqtutor_agents.training`: training runs (config, train, resume, checkpoints), used by the
+* :mod:`seqtutor_agents.runs.training`: training runs (config, train, resume, checkpoints), used by the
   CLI, the demo and the benchmarks.
 """
 

@@ -6,9 +6,9 @@
     seqtutor evaluate --run runs/g -n 10000
     seqtutor demo --out runs/demo
 
-This module only parses and prints; the work is done by :mod:`seqtutor_agents.training`,
-:mod:`seqtutor_agents.evaluation` and :mod:`seqtutor_agents.demo`. The ``train`` options are
-generated from :class:`~seqtutor_agents.training.TrainConfig`'s fields and comments.
+This module only parses and prints; the work is done by :mod:`seqtutor_agents.runs.training`,
+:mod:`seqtutor_agents.runs.evaluation` and :mod:`seqtutor_agents.runs.demo`. The ``train`` options are
+generated from :class:`~seqtutor_agents.runs.training.TrainConfig`'s fields and comments.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from typing import Any, Sequence
 
 from seqtutor_envs.domains import env_ids
 
-from .config_args import add_dataclass_arguments, explicit_values, parse_int
-from .config import DEFAULT_ENV, TrainConfig
-from .run_folder import ConfigError
+from .runs.config_args import add_dataclass_arguments, explicit_values, parse_int
+from .runs.config import DEFAULT_ENV, TrainConfig
+from .runs.run_folder import ConfigError
 
 TRAIN_FLAGS = {"env_id": "--env", "env_kwargs": "--env-kwarg", "algo_kwargs": "--algo-kwarg"}
 
@@ -117,13 +117,13 @@ def train_config(args: argparse.Namespace) -> tuple[TrainConfig, dict[str, Any]]
     """The run's config from the options given (over ``--config``'s file, or the run's own config when resuming)."""
     given = explicit_values(args, TrainConfig)
     if getattr(args, "config", None):
-        from .run_config import read_config_toml
+        from .runs.run_config import read_config_toml
 
         given = {**read_config_toml(args.config), **given}  # options on the command line win over the file
     if "out" not in given:
         raise ConfigError("--out is required (on the command line or as `out` in --config's file)")
     if args.resume:
-        from .training import read_run_config
+        from .runs.training import read_run_config
 
         if "out" not in given:
             raise ConfigError("--resume needs --out, the run folder to continue")
@@ -135,7 +135,7 @@ def train_config(args: argparse.Namespace) -> tuple[TrainConfig, dict[str, Any]]
 def _policy_source(args) -> tuple[Any, str, dict[str, Any], str]:
     """(model or None, env id, env kwargs, label) for ``--run`` or ``--prior``."""
     if args.run:
-        from .training import load_run
+        from .runs.training import load_run
 
         if args.env_kwarg:
             raise ConfigError("--env-kwarg applies to --prior; a run's env settings are those of its config.json")
@@ -144,7 +144,7 @@ def _policy_source(args) -> tuple[Any, str, dict[str, Any], str]:
         return model, config.env_id, config.resolved_env_kwargs(), f"{config.algo} ({args.run})"
     if args.env not in env_ids():
         raise ConfigError(f"--env {args.env!r} is not a seqtutor env; choose one of {', '.join(env_ids())}")
-    from .config_args import parse_key_value
+    from .runs.config_args import parse_key_value
 
     try:
         env_kwargs = dict(parse_key_value(kv) for kv in args.env_kwarg)
@@ -175,8 +175,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             except PretrainInputError as exc:
                 raise ConfigError(str(exc)) from None
         elif args.command == "train":
-            from .run_folder import TrainingInterrupted
-            from .training import train
+            from .runs.run_folder import TrainingInterrupted
+            from .runs.training import train
 
             config, _ = train_config(args)
             try:
@@ -193,7 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "report":
             _report(args)
         elif args.command == "demo":
-            from .demo import run_demo
+            from .runs.demo import run_demo
 
             if args.steps is not None and args.steps < 1:
                 raise ConfigError(f"--steps must be >= 1, got {args.steps}")
@@ -208,7 +208,7 @@ def _sample_or_evaluate(args) -> None:
         raise ConfigError(f"-n must be >= 1, got {args.num}")
     if not 0 <= args.seed < 2**32:
         raise ConfigError(f"--seed must be in [0, 2**32), got {args.seed}")
-    from .outputs import output_folder
+    from .runs.outputs import output_folder
 
     if args.command == "sample" and args.out is None:
         args.out = str(Path(args.run) / "samples") if args.run else "samples"
@@ -227,9 +227,9 @@ def _sample_or_evaluate(args) -> None:
 
 
 def _evaluate(args, model, env_id: str, env_kwargs: dict[str, Any], label: str, out: Path | None) -> None:
-    from .evaluation import episodes_of, evaluation_report, prior_training_data
-    from .outputs import writing
-    from .training import json_default
+    from .runs.evaluation import episodes_of, evaluation_report, prior_training_data
+    from .runs.outputs import writing
+    from .runs.training import json_default
 
     batch = episodes_of(model, env_id, args.num, args.seed, env_kwargs)
     prior = episodes_of(None, env_id, args.num, args.seed, env_kwargs, progress=False) if model is not None else None
@@ -248,12 +248,12 @@ def _evaluate(args, model, env_id: str, env_kwargs: dict[str, Any], label: str, 
 
 
 def _sample(args, model, env_id: str, env_kwargs: dict[str, Any], label: str, out: Path) -> None:
-    """Write ``args.num`` samples, after sizing the job on a few of them (:func:`~seqtutor_agents.outputs.check_budget`)."""
+    """Write ``args.num`` samples, after sizing the job on a few of them (:func:`~seqtutor_agents.runs.outputs.check_budget`)."""
     import tempfile
     import time
 
-    from .evaluation import episodes_of, write_samples
-    from .outputs import check_budget, folder_bytes, writing
+    from .runs.evaluation import episodes_of, write_samples
+    from .runs.outputs import check_budget, folder_bytes, writing
 
     probe_n = min(args.num, 8)
     started = time.perf_counter()
@@ -276,8 +276,8 @@ def _sample(args, model, env_id: str, env_kwargs: dict[str, Any], label: str, ou
 
 
 def _report(args) -> None:
-    from .outputs import output_folder, writing
-    from .report import build_report
+    from .runs.outputs import output_folder, writing
+    from .runs.report import build_report
 
     if args.num < 1 or args.media < 0 or (args.optimum_n is not None and args.optimum_n < 0):
         raise ConfigError("-n must be >= 1, --media and --optimum-n >= 0")
@@ -300,8 +300,8 @@ def _optimum(args) -> None:
     from seqtutor_envs.io import atomic_write_text
     from seqtutor_envs.optimum import optimum_curve, sample_prior
 
-    from .config_args import parse_key_value
-    from .outputs import output_folder, writing
+    from .runs.config_args import parse_key_value
+    from .runs.outputs import output_folder, writing
 
     if args.env not in env_ids():
         raise ConfigError(f"--env {args.env!r} is not a seqtutor env; choose one of {', '.join(env_ids())}")

@@ -22,8 +22,8 @@ from .smiles.domain import SMILES
 __version__ = "0.1.0"
 
 _ENVS = {
-    "SeqTutor-Melody-v0": ("seqtutor_envs.melody_env:MelodyEnv", "seqtutor_envs.melody_env:MelodyVectorEnv"),
-    "SeqTutor-SMILES-v0": ("seqtutor_envs.smiles_env:SmilesEnv", "seqtutor_envs.smiles_env:SmilesVectorEnv"),
+    "SeqTutor-Melody-v0": ("seqtutor_envs.melody.env:MelodyEnv", "seqtutor_envs.melody.env:MelodyVectorEnv"),
+    "SeqTutor-SMILES-v0": ("seqtutor_envs.smiles.env:SmilesEnv", "seqtutor_envs.smiles.env:SmilesVectorEnv"),
 }
 
 for _env_id, (_entry, _vector_entry) in _ENVS.items():

@@ -1,8 +1,8 @@
 """Sampling helpers on numpy: a batch of categorical draws, log-softmax, and the prior as a policy.
 
 :data:`ActFn` is the numpy policy interface that evaluation plays (see
-:func:`seqtutor_agents.evaluation.run_episodes`): the prior (:func:`prior_policy`), trained
-models (:func:`seqtutor_agents.evaluation.model_policy`) or your own function.
+:func:`seqtutor_agents.runs.evaluation.run_episodes`): the prior (:func:`prior_policy`), trained
+models (:func:`seqtutor_agents.runs.evaluation.model_policy`) or your own function.
 """
 
 from __future__ import annotations

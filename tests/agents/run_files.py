@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from seqtutor_agents.run_folder import MANIFEST, _sha256, list_checkpoints
+from seqtutor_agents.runs.run_folder import MANIFEST, _sha256, list_checkpoints
 
 
 def newest_checkpoint(run: Path) -> Path:

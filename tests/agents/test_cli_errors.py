@@ -12,10 +12,10 @@ import pytest
 import torch
 from run_files import mounted_tmpfs
 
-import seqtutor_agents.outputs as outputs
+import seqtutor_agents.runs.outputs as outputs
 from seqtutor_envs.io import atomic_write_bytes
 from seqtutor_agents.cli import main
-from seqtutor_agents.run_folder import ConfigError
+from seqtutor_agents.runs.run_folder import ConfigError
 
 
 def refused(capsys, *args: str) -> str:

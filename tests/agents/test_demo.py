@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from seqtutor_agents.demo import DEMO_ALGO, DEMO_SETTING, run_demo
+from seqtutor_agents.runs.demo import DEMO_ALGO, DEMO_SETTING, run_demo
 
 
 def test_demo_writes_its_outputs_and_the_report(tmp_path, capsys):

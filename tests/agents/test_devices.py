@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from seqtutor_agents import GLearning, PriorQLearning, PsiLearning, make_sb3_vec_env
-from seqtutor_agents.evaluation import model_policy, run_episodes
+from seqtutor_agents.runs.evaluation import model_policy, run_episodes
 
 
 @pytest.mark.parametrize("algo", [PriorQLearning, PsiLearning, GLearning])

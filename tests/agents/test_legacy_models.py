@@ -12,7 +12,7 @@ import pytest
 
 from seqtutor_agents import PsiLearning, make_sb3_vec_env
 from seqtutor_agents.common.safe_load import UnsafeModelError
-from seqtutor_agents.evaluation import model_policy, run_episodes
+from seqtutor_agents.runs.evaluation import model_policy, run_episodes
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 

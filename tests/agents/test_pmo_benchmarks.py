@@ -104,9 +104,9 @@ def test_tuning_writes_settings_that_the_grid_then_runs(tmp_path):
 
 def test_every_tuning_candidate_builds_its_learner_on_the_smiles_env():
     # A misspelt argument in a candidate would otherwise surface only minutes into a sweep, as an error row.
-    from seqtutor_agents.config import TrainConfig
-    from seqtutor_agents.training import make_env, make_model
-    from seqtutor_envs.smiles_env import ENV_ID
+    from seqtutor_agents.runs.config import TrainConfig
+    from seqtutor_agents.runs.training import make_env, make_model
+    from seqtutor_envs.smiles.env import ENV_ID
 
     for algo, candidates in SEARCH_SPACE.items():
         for setting in candidates:

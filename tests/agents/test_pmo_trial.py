@@ -6,7 +6,7 @@ import csv
 
 import pytest
 
-from seqtutor_agents.sweep import run_trial, trial_folder
+from seqtutor_agents.runs.sweep import run_trial, trial_folder
 from seqtutor_envs.smiles.pmo import CALLS_FILE, top_k_auc
 
 
@@ -65,7 +65,7 @@ def test_sweep_trials_run_the_pinned_cpu_kernels_and_their_rows_say_so(tmp_path)
     # a seed gives the same run on any CPU only under one pinned set (AVX2), set in fresh workers.
     import torch
 
-    from seqtutor_agents.sweep import on_x86_64, run_trials
+    from seqtutor_agents.runs.sweep import on_x86_64, run_trials
 
     if not on_x86_64():
         pytest.skip("AVX kernels exist on x86-64 only")

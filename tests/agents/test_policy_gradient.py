@@ -8,7 +8,7 @@ import torch
 
 from seqtutor_agents import DAP, DPG, KLPPO, make_sb3_vec_env
 from seqtutor_agents.common.episodes import Episode, Episodes
-from seqtutor_agents.evaluation import model_policy, run_episodes
+from seqtutor_agents.runs.evaluation import model_policy, run_episodes
 from seqtutor_agents.policy_gradient import (
     TopKMemory,
     augmented_likelihood_loss,

@@ -33,7 +33,7 @@ from seqtutor_agents.common.safe_load import (
     load_model,
     save_model,
 )
-from seqtutor_agents.training import (
+from seqtutor_agents.runs.training import (
     ALGO_CHOICES,
     ConfigError,
     TrainConfig,

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from seqtutor_agents.cli import main
-from seqtutor_agents.config import TrainConfig
-from seqtutor_agents.training import train
+from seqtutor_agents.runs.config import TrainConfig
+from seqtutor_agents.runs.training import train
 from seqtutor_envs.melody.midi import DEFAULT_QPM
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -55,7 +55,7 @@ def test_the_page_is_one_self_contained_file(page_file):
 
 
 def test_a_melody_run_beside_its_optimum(runs):
-    from seqtutor_agents.report import render, run_section
+    from seqtutor_agents.runs.report import render, run_section
 
     section = run_section(runs["melody"], n=60, seed=0, media=1, optimum_n=20_000)
     header = section.statistics["header"]

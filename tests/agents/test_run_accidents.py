@@ -1,6 +1,6 @@
 """No run is lost to ordinary accidents: a second writer, a signal, a kill at any write, a full disk, damaged checkpoints.
 
-Kills are placed with :data:`seqtutor_agents.run_folder.write_hook` (a fault-injection point called
+Kills are placed with :data:`seqtutor_agents.runs.run_folder.write_hook` (a fault-injection point called
 before each write), never with sleeps; the full-disk cases run on a small tmpfs (root only, else
 skipped).
 """
@@ -22,14 +22,14 @@ from run_files import checkpoint_step, mounted_tmpfs, newest_checkpoint, reseal
 
 from seqtutor_agents import run_folder
 from seqtutor_agents.cli import main
-from seqtutor_agents.run_folder import (
+from seqtutor_agents.runs.run_folder import (
     CheckpointError,
     RunLock,
     RunWriteError,
     latest_checkpoint,
     list_checkpoints,
 )
-from seqtutor_agents.training import TrainConfig, train
+from seqtutor_agents.runs.training import TrainConfig, train
 
 SMALL = ["--n-envs", "4", "--no-progress", "--env-kwarg", "composition_length=8", "--algo-kwarg", "learning_starts=64",
          "--algo-kwarg", "buffer_size=2000"]

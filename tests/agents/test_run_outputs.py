@@ -10,10 +10,10 @@ from types import SimpleNamespace
 import pytest
 
 from seqtutor_agents.cli import main
-from seqtutor_agents.config import TrainConfig
-from seqtutor_agents.run_config import read_config_toml
-from seqtutor_agents.run_folder import ConfigError
-from seqtutor_agents.training import train
+from seqtutor_agents.runs.config import TrainConfig
+from seqtutor_agents.runs.run_config import read_config_toml
+from seqtutor_agents.runs.run_folder import ConfigError
+from seqtutor_agents.runs.training import train
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:
@@ -67,7 +67,7 @@ def test_collapse_stop_fires_on_repeats_and_logs(tmp_path, capsys):
     from stable_baselines3.common.logger import configure
 
     from seqtutor_agents import GLearning, make_sb3_vec_env
-    from seqtutor_agents.callbacks import StopOnCollapse
+    from seqtutor_agents.runs.callbacks import StopOnCollapse
 
     model = GLearning("RecurrentQPolicy", make_sb3_vec_env("SeqTutor-SMILES-v0", n_envs=2, seed=0), seed=0)
     model.set_logger(configure(str(tmp_path), ["csv"]))

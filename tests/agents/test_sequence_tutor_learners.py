@@ -6,7 +6,7 @@ import torch
 from stable_baselines3.common.callbacks import BaseCallback
 
 from seqtutor_agents import GLearning, PriorQLearning, PsiLearning, make_sb3_vec_env
-from seqtutor_agents.evaluation import model_policy, run_episodes
+from seqtutor_agents.runs.evaluation import model_policy, run_episodes
 from seqtutor_envs.melody import encoding as enc
 from seqtutor_envs.prior import LSTMPrior, PriorConfig
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from seqtutor_agents.sweep import AVX2_KERNELS, on_x86_64
+from seqtutor_agents.runs.sweep import AVX2_KERNELS, on_x86_64
 
 ROOT = Path(__file__).resolve().parents[2]
 HAS_RAY = importlib.util.find_spec("ray") is not None
-#: Sweep trials pin torch's CPU kernels to AVX2 (seqtutor_agents.sweep.AVX2_KERNELS) on x86-64.
+#: Sweep trials pin torch's CPU kernels to AVX2 (seqtutor_agents.runs.sweep.AVX2_KERNELS) on x86-64.
 PINNED = "AVX2, pinned" if on_x86_64() else None
 
 
@@ -130,7 +130,7 @@ def test_a_killed_sweep_driver_resumes_keeping_finished_trials_and_rerunning_the
 
 
 def test_a_long_temp_folder_gives_ray_a_short_one_for_its_sockets(monkeypatch, tmp_path):
-    from seqtutor_agents.sweep import RAY_TEMP_DIR_MAX, _short_ray_temp_dir
+    from seqtutor_agents.runs.sweep import RAY_TEMP_DIR_MAX, _short_ray_temp_dir
 
     monkeypatch.delenv("RAY_TMPDIR", raising=False)
     long_dir = tmp_path / ("x" * 60)
@@ -148,7 +148,7 @@ def test_a_sweep_on_a_two_node_ray_cluster_resumes_after_its_driver_is_killed(tm
     """Two Ray nodes of one CPU each (ray.cluster_utils.Cluster), the driver joining by --address."""
     from ray.cluster_utils import Cluster
 
-    from seqtutor_agents.sweep import _short_ray_temp_dir
+    from seqtutor_agents.runs.sweep import _short_ray_temp_dir
 
     import tempfile
 

@@ -15,7 +15,7 @@ from seqtutor_envs.smiles.diversity_filter import (
 from seqtutor_envs.smiles.guacamol import guacamol_objective
 from seqtutor_envs.smiles.objectives import Objective
 from seqtutor_envs.smiles.scoring import MoleculeScorer, parse_smiles
-from seqtutor_envs.smiles_env import SmilesEnv, SmilesVectorEnv
+from seqtutor_envs.smiles.env import SmilesEnv, SmilesVectorEnv
 
 ENV_ID = "SeqTutor-SMILES-v0"
 # 30 distinct molecules sharing the benzene scaffold: alkyl chains of 1..30 carbons on a phenyl.

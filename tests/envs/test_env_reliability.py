@@ -38,7 +38,7 @@ from seqtutor_envs.melody.tunes import (
     tune_from_abc,
     tunes_from_midi,
 )
-from seqtutor_envs.melody_env import default_prior_path as melody_prior_path
+from seqtutor_envs.melody.env import default_prior_path as melody_prior_path
 from seqtutor_envs.pretrain import (
     PretrainConfig,
     PretrainInputError,

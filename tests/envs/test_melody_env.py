@@ -11,7 +11,7 @@ import torch
 import seqtutor_envs  # noqa: F401
 from seqtutor_envs.melody import encoding as enc
 from seqtutor_envs.melody.rules import RULE_NAMES, score_compositions
-from seqtutor_envs.melody_env import MelodyEnv
+from seqtutor_envs.melody.env import MelodyEnv
 from seqtutor_envs.prior import CheckpointError, LSTMPrior, PriorConfig
 
 ENV_ID = "SeqTutor-Melody-v0"
@@ -31,8 +31,8 @@ def _rollout(env, seed, actions):
 
 def test_registered_with_both_entry_points():
     spec = gym.spec(ENV_ID)
-    assert spec.entry_point == "seqtutor_envs.melody_env:MelodyEnv"
-    assert spec.vector_entry_point == "seqtutor_envs.melody_env:MelodyVectorEnv"
+    assert spec.entry_point == "seqtutor_envs.melody.env:MelodyEnv"
+    assert spec.vector_entry_point == "seqtutor_envs.melody.env:MelodyVectorEnv"
     env = gym.make(ENV_ID)
     assert isinstance(env.unwrapped, MelodyEnv)
     assert env.action_space == gym.spaces.Discrete(38)

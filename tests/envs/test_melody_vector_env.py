@@ -6,7 +6,7 @@ import pytest
 from gymnasium.vector import AutoresetMode
 
 import seqtutor_envs  # noqa: F401
-from seqtutor_envs.melody_env import MelodyVectorEnv
+from seqtutor_envs.melody.env import MelodyVectorEnv
 
 ENV_ID = "SeqTutor-Melody-v0"
 

@@ -128,7 +128,7 @@ def test_out_of_vocabulary_tokens_are_rejected():
 
 
 def test_shipped_melody_prior_has_provenance():
-    from seqtutor_envs.melody_env import default_prior_path
+    from seqtutor_envs.melody.env import default_prior_path
 
     prior, meta = LSTMPrior.load(default_prior_path())
     assert prior.config.num_outputs == 38 and prior.config.hidden_size == 100 and prior.config.num_layers == 1

@@ -12,7 +12,7 @@ import pytest
 import seqtutor_envs  # noqa: F401
 from seqtutor_envs.prior import LSTMPrior, PriorConfig
 from seqtutor_envs.smiles.objectives import ObjectiveError, PaperObjective
-from seqtutor_envs.smiles_env import SmilesEnv, SmilesVectorEnv
+from seqtutor_envs.smiles.env import SmilesEnv, SmilesVectorEnv
 
 ENV_ID = "SeqTutor-SMILES-v0"
 
@@ -38,7 +38,7 @@ def test_registered_and_checkers_pass():
     from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
     spec = gym.spec(ENV_ID)
-    assert spec.vector_entry_point == "seqtutor_envs.smiles_env:SmilesVectorEnv"
+    assert spec.vector_entry_point == "seqtutor_envs.smiles.env:SmilesVectorEnv"
     env = gym.make(ENV_ID)
     assert isinstance(env.unwrapped, SmilesEnv)
     assert env.action_space.n == env.unwrapped.vocab.num_actions
@@ -250,7 +250,7 @@ def test_vocabulary_mismatch_between_weights_and_env(tmp_path):
 
 def test_scoring_in_a_worker_process_gives_identical_episodes():
     """Overlapping RDKit scoring with the prior (scoring_workers) changes nothing but the speed."""
-    from seqtutor_agents.evaluation import run_episodes
+    from seqtutor_agents.runs.evaluation import run_episodes
     from seqtutor_envs.sampling import prior_policy
 
     runs = [run_episodes("SeqTutor-SMILES-v0", 64, prior_policy(seed=5), batch_size=64, seed=5,

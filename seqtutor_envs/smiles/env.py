@@ -9,16 +9,16 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from .checks import check_num_envs, check_sequence_length, check_unknown_kwargs
-from .prior import load_frozen_prior
-from .sequence_env import SequenceEnv, SequenceVectorEnv
-from .task import SequenceTask, TaskStep
-from .smiles.diversity_filter import DiversityFilter, apply_diversity_filter
-from .smiles.guacamol import GUACAMOL_PREFIX
-from .smiles.objectives import PAPER_C, CallableObjective, Objective, make_objective
-from .smiles.scoring import PROPERTIES, MoleculeScorer
-from .smiles.syntax import PrefixSyntaxTracker
-from .smiles.tokenizer import Vocabulary
+from ..checks import check_num_envs, check_sequence_length, check_unknown_kwargs
+from ..prior import load_frozen_prior
+from ..sequence_env import SequenceEnv, SequenceVectorEnv
+from ..task import SequenceTask, TaskStep
+from .diversity_filter import DiversityFilter, apply_diversity_filter
+from .guacamol import GUACAMOL_PREFIX
+from .objectives import PAPER_C, CallableObjective, Objective, make_objective
+from .scoring import PROPERTIES, MoleculeScorer
+from .syntax import PrefixSyntaxTracker
+from .tokenizer import Vocabulary
 
 ENV_ID = "SeqTutor-SMILES-v0"
 DEFAULT_PRIOR = "smiles_prior.pt"
@@ -366,7 +366,7 @@ def depict(smiles: str, size: int = 300) -> np.ndarray:
     from rdkit import Chem
     from rdkit.Chem import Draw
 
-    from .smiles.scoring import parse_smiles
+    from .scoring import parse_smiles
 
     mol = parse_smiles(smiles) if smiles else None
     image = Draw.MolToImage(mol if mol is not None else Chem.Mol(), size=(size, size))

@@ -217,7 +217,7 @@ def render(sections: list[RunSection], title: str) -> str:
 
     import jinja2
 
-    environment = jinja2.Environment(loader=jinja2.PackageLoader("seqtutor_agents", "templates"),
+    environment = jinja2.Environment(loader=jinja2.PackageLoader("seqtutor_agents.runs", "templates"),
                                      autoescape=jinja2.select_autoescape(["html", "j2"]), undefined=jinja2.StrictUndefined)
     template = environment.get_template("report.html.j2")
     return template.render(title=title, sections=sections,

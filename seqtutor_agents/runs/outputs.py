@@ -1,6 +1,6 @@
 """Output folders of the CLI's jobs: checked before any work, sized before they are filled.
 
-Every failure here is a :class:`~seqtutor_agents.config_args.ConfigError` -- one line naming the path
+Every failure here is a :class:`~seqtutor_agents.runs.config_args.ConfigError` -- one line naming the path
 and what is wrong, exit code 2 from the CLI -- never a traceback:
 
 * :func:`output_folder`: the folder exists or can be made, is a folder, and takes a file;

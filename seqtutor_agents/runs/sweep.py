@@ -2,7 +2,7 @@
 
 The trial runner lives in the package (not in ``benchmarks/``) so that Ray workers -- on this
 machine or on the nodes of an existing cluster where seqtutor is installed -- can import it.
-Each trial trains through :func:`seqtutor_agents.training.train`, samples from the trained policy
+Each trial trains through :func:`seqtutor_agents.runs.training.train`, samples from the trained policy
 and returns a flat row: the domain statistics, the texture and diversity figures (melody), mean
 log p_prior, exact KL and entropy per step, the final c.
 
@@ -176,9 +176,9 @@ def run_trial(trial: dict[str, Any]) -> dict[str, Any]:
         torch.set_num_threads(int(trial["threads"]))
     if trial.get("kind") == "pmo":
         return run_pmo_trial(trial)
-    from seqtutor_agents.evaluation import model_policy, run_episodes
-    from seqtutor_agents.run_folder import ConfigError, latest_checkpoint
-    from seqtutor_agents.training import TrainConfig, train
+    from seqtutor_agents.runs.evaluation import model_policy, run_episodes
+    from seqtutor_agents.runs.run_folder import ConfigError, latest_checkpoint
+    from seqtutor_agents.runs.training import TrainConfig, train
     from seqtutor_envs.domains import get_domain
     from seqtutor_envs.io import atomic_write_text
 
@@ -229,7 +229,7 @@ def finished_episodes(transition: Any) -> list[tuple[str, float, float | None]]:
     """``(SMILES, prior log-likelihood, agent log-likelihood or None)`` of the episodes a vector step finished.
 
     Read from our learners' collector (``locals["transition"]``; episodes in env order, as
-    :func:`seqtutor_agents.callbacks.episode_rows` reads them); empty for stock SB3 algorithms.
+    :func:`seqtutor_agents.runs.callbacks.episode_rows` reads them); empty for stock SB3 algorithms.
     """
     if transition is None or not transition.finals:
         return []
@@ -255,14 +255,14 @@ def run_pmo_trial(trial: dict[str, Any]) -> dict[str, Any]:
     """
     from stable_baselines3.common.callbacks import BaseCallback
 
-    from seqtutor_agents.training import TrainConfig, train
+    from seqtutor_agents.runs.training import TrainConfig, train
     from seqtutor_envs.io import atomic_write_text
     from seqtutor_envs.smiles.diversity_filter import murcko_scaffold
     from seqtutor_envs.smiles.guacamol import guacamol_objective
     from seqtutor_envs.smiles.metrics import internal_diversity
     from seqtutor_envs.smiles.pmo import CALLS_FILE, OracleLog, top_k_auc, top_k_mean
     from seqtutor_envs.smiles.scoring import parse_smiles
-    from seqtutor_envs.smiles_env import ENV_ID as SMILES_ENV_ID
+    from seqtutor_envs.smiles.env import ENV_ID as SMILES_ENV_ID
 
     out = trial_folder(trial)
     done = out / RESULT_FILE

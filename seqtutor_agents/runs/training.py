@@ -9,7 +9,7 @@ A run folder holds::
                            --checkpoint-every env steps and when training stops; the two newest are kept
     logs/                  SB3 logger output: progress.csv and TensorBoard events (logs/resume-K/ per resume,
                            with resume.json: the command and the steps asked for)
-    .seqtutor.lock         held by the one process writing the run (:mod:`seqtutor_agents.run_folder`)
+    .seqtutor.lock         held by the one process writing the run (:mod:`seqtutor_agents.runs.run_folder`)
 
 The CLI (:mod:`seqtutor_agents.cli`), the demo and the benchmarks all train through :func:`train`.
 """
@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from .common.safe_load import (
+from ..common.safe_load import (
     ModelFileError,
     load_model,
     load_replay_buffer,
@@ -63,7 +63,7 @@ from .run_folder import (
 )
 
 CONFIG_FILE, CONFIG_TOML, MODEL_FILE, LOGS = "config.json", "config.toml", "model.zip", "logs"
-SEQUENCES_FILE = "sequences.csv"  # every finished training episode (seqtutor_agents.callbacks.SequenceLog)
+SEQUENCES_FILE = "sequences.csv"  # every finished training episode (seqtutor_agents.runs.callbacks.SequenceLog)
 __all__ = ["ConfigError", "TrainConfig", "TrainingInterrupted", "load_run", "read_run_config", "train"]
 
 
@@ -72,8 +72,8 @@ def algorithm_class(name: str) -> type:
     from sb3_contrib import QRDQN, RecurrentPPO
     from stable_baselines3 import A2C, DQN, PPO
 
-    from .policy_gradient import DAP, DPG, KLPPO
-    from .sequence_tutor import GLearning, PriorQLearning, PsiLearning
+    from ..policy_gradient import DAP, DPG, KLPPO
+    from ..sequence_tutor import GLearning, PriorQLearning, PsiLearning
 
     classes = {"q": PriorQLearning, "psi": PsiLearning, "g": GLearning, "dap": DAP, "klppo": KLPPO, "dpg": DPG, "ppo": PPO,
                "a2c": A2C, "dqn": DQN, "qrdqn": QRDQN, "recurrent_ppo": RecurrentPPO}
@@ -85,7 +85,7 @@ def algorithm_class(name: str) -> type:
 # ---------------------------------------------------------------------- building
 def make_env(config: TrainConfig):
     """The run's native batched env as an SB3 ``VecEnv``."""
-    from .common.vec_env import make_sb3_vec_env
+    from ..common.vec_env import make_sb3_vec_env
 
     try:
         return make_sb3_vec_env(config.env_id, n_envs=config.resolved_n_envs(), seed=config.seed,
@@ -145,7 +145,7 @@ def reward_parts_callback():
 
     from seqtutor_envs.reward import RewardParts
 
-    from .common.kl import RolloutStats, kl_and_entropy
+    from ..common.kl import RolloutStats, kl_and_entropy
 
     class RewardPartsLogger(BaseCallback):
         def _on_training_start(self) -> None:

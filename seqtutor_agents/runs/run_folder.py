@@ -180,7 +180,7 @@ def write_checkpoint(model: Any, out: str | Path, keep: int = KEEP_CHECKPOINTS) 
     :raises RunWriteError: a file could not be written (the partial folder is removed; older
         checkpoints are untouched).
     """
-    from .common.safe_load import save_model, save_replay_buffer
+    from ..common.safe_load import save_model, save_replay_buffer
 
     folder = checkpoint_dir(out)
     step = int(model.num_timesteps)
@@ -293,7 +293,7 @@ def list_checkpoints(out: str | Path) -> list[Checkpoint]:
 
 def verify_checkpoint(checkpoint: Checkpoint) -> None:
     """Raise :class:`CheckpointError` naming what is wrong with a checkpoint (missing, damaged, mixed steps)."""
-    from .common.safe_load import ModelFileError, read_model_data
+    from ..common.safe_load import ModelFileError, read_model_data
 
     path = checkpoint.path
     if checkpoint.legacy:  # written before manifests: at least the model and state.json must agree

@@ -8,12 +8,12 @@ from typing import Any
 
 import numpy as np
 
-from .checks import check_num_envs, check_sequence_length, check_unknown_kwargs
-from .prior import load_frozen_prior
-from .sequence_env import SequenceEnv, SequenceVectorEnv
-from .task import SequenceTask, TaskStep
-from .melody import encoding as enc
-from .melody.rules import RULE_NAMES, MusicTheoryRules
+from ..checks import check_num_envs, check_sequence_length, check_unknown_kwargs
+from ..prior import load_frozen_prior
+from ..sequence_env import SequenceEnv, SequenceVectorEnv
+from ..task import SequenceTask, TaskStep
+from . import encoding as enc
+from .rules import RULE_NAMES, MusicTheoryRules
 
 ENV_ID = "SeqTutor-Melody-v0"
 DEFAULT_PRIOR = "melody_prior.pt"
@@ -182,7 +182,7 @@ class MelodyVectorEnv(SequenceVectorEnv):
 
 
 def _piano_roll(tokens: np.ndarray, length: int) -> np.ndarray:
-    from .melody.midi import piano_roll_image
+    from .midi import piano_roll_image
 
     padded = np.full(length, enc.NO_EVENT, dtype=np.int64)
     padded[: len(tokens)] = tokens

@@ -27,8 +27,8 @@ from tqdm.auto import tqdm
 from seqtutor_envs.domains import get_domain
 from seqtutor_envs.sampling import ActFn, log_softmax, prior_policy, sample_categorical
 
-from .common.rollout import Actor, Rollout
-from .common.vec_env import make_sb3_vec_env
+from ..common.rollout import Actor, Rollout
+from ..common.vec_env import make_sb3_vec_env
 
 
 def model_policy(model: BaseAlgorithm, seed: int = 0, deterministic: bool = False) -> ActFn:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from seqtutor_agents.evaluation import run_episodes
+from seqtutor_agents.runs.evaluation import run_episodes
 from seqtutor_envs.io import atomic_write, atomic_write_text
 from seqtutor_envs.melody.audio import synthesis_backend, write_wavs
 from seqtutor_envs.melody.midi import save_piano_roll_png, write_midis

@@ -1,7 +1,7 @@
 """What defines a training run: :class:`TrainConfig`, the algorithm names, and their policies.
 
 Kept free of torch and Stable-Baselines3 imports so that the command line can build its parser
-(and answer ``--help``) at once; :mod:`seqtutor_agents.training` does the work.
+(and answer ``--help``) at once; :mod:`seqtutor_agents.runs.training` does the work.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import hyperparams
-from .common.validation import check_number
+from ..common.validation import check_number
 from .run_folder import ConfigError
 
 SEQUENCE_TUTOR_ALGOS = ("q", "psi", "g")
@@ -113,7 +113,7 @@ class TrainConfig:
         if self.target_kl is not None:
             kwargs["target_kl"] = self.target_kl
         if self.algo == "recurrent_ppo":
-            from .common.extractors import SeqTutorExtractor
+            from ..common.extractors import SeqTutorExtractor
 
             kwargs.setdefault("policy_kwargs", {}).setdefault("features_extractor_class", SeqTutorExtractor)
         return kwargs

@@ -1,7 +1,7 @@
 """A run as a TOML file: ``config.toml`` beside every run's ``config.json``, and ``seqtutor train --config``.
 
 REINVENT 4 describes runs in TOML, rl-zoo3 in YAML; here a run's ``config.toml`` holds every
-:class:`~seqtutor_agents.config.TrainConfig` field that is set (TOML has no null: unset fields are
+:class:`~seqtutor_agents.runs.config.TrainConfig` field that is set (TOML has no null: unset fields are
 left out and take their defaults), with ``env_kwargs`` and ``algo_kwargs`` as tables, so that
 ``seqtutor train --config runs/x/config.toml --out runs/y`` runs the same experiment again.
 """
