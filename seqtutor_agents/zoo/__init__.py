@@ -26,8 +26,8 @@ def zoo_hyperparams(zoo_algo: str) -> dict[str, dict[str, Any]]:
     """``{env_id: rl-zoo3 settings}`` for every seqtutor env, from seqtutor's defaults for ``zoo_algo``."""
     from seqtutor_envs.domains import env_ids
 
-    from ..config import policy_name
-    from ..hyperparams import defaults
+    from ..runs.config import policy_name
+    from ..runs.hyperparams import defaults
 
     if zoo_algo not in ZOO_ALGOS:
         raise ValueError(f"no rl-zoo3 settings for {zoo_algo!r}; choose one of {', '.join(ZOO_ALGOS)}")
