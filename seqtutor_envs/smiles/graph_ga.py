@@ -25,7 +25,7 @@ import numpy as np
 from rdkit import Chem, RDLogger
 
 from ..sampling import DEFAULT_RANK_COEFFICIENT, rank_sample, stable_rank_order
-from .graph_ga_ops import MUTATION_WEIGHTS, TRIES, crossover_chain, crossover_ring, editable, mutate
+from .graph_ga_ops import MUTATION_WEIGHTS, TRIES, Parent, as_parent, crossover_chain, crossover_ring, editable, mutate
 from .scoring import LRUCache, parse_smiles
 
 #: Elements of the shipped MOSES prior's vocabulary (and of Jensen's mutations).
@@ -109,11 +109,12 @@ class GAStats:
     mutation_failed: int = 0  # of which no acceptable mutant was found: the child is dropped (as Jensen's GA)
     unsanitizable: int = 0  # candidate graphs RDKit could not sanitise (or whose SMILES it could not read back)
     rejected: int = 0  # sanitised candidates outside the size or ring rules, or in several pieces
-    duplicates: int = 0  # children already scored, in exclude, or made earlier in the generation
+    known: int = 0  # children already scored or in exclude (not novel)
+    repeated: int = 0  # children made earlier in the same generation (not unique)
     unencodable: int = 0  # children the accept predicate refused (e.g. the prior cannot write them)
     children: int = 0  # children returned
     short_pool: int = 0  # generations whose scored set was smaller than pool_size (the pool was all of it)
-    invalid_parents: int = 0  # pool molecules RDKit could not read or kekulize (left out of the pool)
+    invalid_parents: int = 0  # drawn parents RDKit could not read or kekulize (their draws dropped)
     short_generations: int = 0  # generations that returned fewer children than asked (attempts ran out)
 
     def add(self, other: "GAStats") -> None:
@@ -188,22 +189,25 @@ class GraphGA:
         if len(smiles) < cfg.pool_size:
             stats.short_pool = 1
             note = f"pool_size={cfg.pool_size} but {len(smiles)} molecules are scored: the pool is all of them"
-        pool = [int(i) for i in stable_rank_order(scores)[: cfg.pool_size]]
-        mols = [self._parent(smiles[i]) for i in pool]
-        stats.invalid_parents = sum(m is None for m in mols)
-        usable = [k for k, m in enumerate(mols) if m is not None]
-        if not usable:
+        if not len(smiles):
             self.stats.add(stats)
-            return Offspring([], [], np.zeros(0, dtype=bool), stats, "no scored molecule RDKit can read: no parents")
-        drawn = [usable[i] for i in rank_sample(scores[[pool[k] for k in usable]], cfg.parents, self.rng,
-                                                 cfg.rank_coefficient)]
-        out, pairs, mutated = self._reproduce(drawn, mols, [smiles[i] for i in pool], set(smiles), exclude, stats)
+            return Offspring([], [], np.zeros(0, dtype=bool), stats, "no scored molecule: no parents, no children")
+        pool = stable_rank_order(scores)[: cfg.pool_size]
+        # Only the drawn molecules are read (a pool of 1,024 yields at most `parents` distinct ones).
+        drawn = pool[rank_sample(scores[pool], cfg.parents, self.rng, cfg.rank_coefficient)].tolist()
+        mols = {i: self._parent(smiles[i]) for i in dict.fromkeys(drawn)}
+        stats.invalid_parents = sum(m is None for m in mols.values())
+        drawn = [i for i in drawn if mols[i] is not None]
+        if not drawn:
+            self.stats.add(stats)
+            return Offspring([], [], np.zeros(0, dtype=bool), stats, "no drawn parent RDKit can read: no children")
+        out, pairs, mutated = self._reproduce(drawn, mols, smiles, set(smiles), exclude, stats)
         stats.children = len(out)
         stats.short_generations = int(len(out) < cfg.children)
         self.stats.add(stats)
         return Offspring(out, pairs, np.array(mutated, dtype=bool), stats, note)
 
-    def _reproduce(self, drawn: list[int], mols: list, names: list[str], scored: set[str],
+    def _reproduce(self, drawn: list[int], mols: dict[int, Parent], names: list[str], scored: set[str],
                    exclude: Container[str], stats: GAStats) -> tuple[list[str], list[tuple[str, str]], list[bool]]:
         cfg, rng = self.config, self.rng
         out: list[str] = []
@@ -227,8 +231,11 @@ class GraphGA:
             text = self._canonical(child, stats)
             if text is None:
                 continue
-            if text in scored or text in made or text in exclude:
-                stats.duplicates += 1
+            if text in scored or text in exclude:
+                stats.known += 1
+                continue
+            if text in made:
+                stats.repeated += 1
                 continue
             if self.accept is not None and not self.accept(text):
                 stats.unencodable += 1
@@ -273,19 +280,19 @@ class GraphGA:
         return GARound(new_smiles, np.array(new_scores, dtype=np.float64), done, stats)
 
     # ------------------------------------------------------------------ pieces
-    def _parent(self, smiles: str) -> Chem.Mol | None:
-        """A pool molecule, Kekulé (the operators cut explicit single and double bonds), cached."""
+    def _parent(self, smiles: str) -> Parent | None:
+        """A pool molecule, Kekulé (the operators cut explicit single and double bonds), with its cut sites; cached."""
         if smiles in self._parsed:
             return self._parsed[smiles]
         mol = parse_smiles(smiles)
         try:
-            parsed = editable(mol).GetMol() if mol is not None else None
+            parsed = as_parent(editable(mol).GetMol()) if mol is not None else None
         except Exception:  # RDKit raises several types for a molecule it cannot kekulize
             parsed = None
         self._parsed[smiles] = parsed
         return parsed
 
-    def _crossover(self, a: Chem.Mol, b: Chem.Mol, stats: GAStats) -> Chem.Mol | None:
+    def _crossover(self, a: Parent, b: Parent, stats: GAStats) -> Chem.Mol | None:
         """A chain or a ring crossover (a fair coin per try), :data:`TRIES` tries."""
         for _ in range(TRIES):
             operator = crossover_chain if self.rng.random() < 0.5 else crossover_ring
@@ -321,21 +328,16 @@ class GraphGA:
         return Chem.MolToSmiles(again)
 
 
+#: Jensen's ring rules as SMARTS: a ring atom double-bonded to two ring atoms (a ring allene), and a
+#: double bond between atoms whose smallest ring has three or four members.
+_RING_ALLENE = Chem.MolFromSmarts("[R]=[R]=[R]")
+_SMALL_RING_DOUBLE_BOND = Chem.MolFromSmarts("[r3,r4]=[r3,r4]")
+
+
 def ring_ok(mol: Chem.Mol, max_ring_size: int = 6) -> bool:
-    """No ring larger than ``max_ring_size``, no ring atom with two double bonds to ring atoms (a ring allene),
-    no double bond between atoms of three- or four-membered rings (Jensen's ring rules)."""
-    info = mol.GetRingInfo()
-    if not info.NumRings():
+    """No ring larger than ``max_ring_size``, no ring allene, no double bond in a three- or four-membered ring."""
+    rings = mol.GetRingInfo().AtomRings()
+    if not rings:
         return True
-    if max(len(r) for r in info.AtomRings()) > max_ring_size:
-        return False
-    double = Chem.BondType.DOUBLE
-    for atom in mol.GetAtoms():
-        if atom.IsInRing() and sum(b.GetBondType() == double and b.GetOtherAtom(atom).IsInRing()
-                                   for b in atom.GetBonds()) >= 2:
-            return False
-    for bond in mol.GetBonds():
-        if bond.GetBondType() == double and all(
-                info.MinAtomRingSize(i) in (3, 4) for i in (bond.GetBeginAtomIdx(), bond.GetEndAtomIdx())):
-            return False
-    return True
+    return (max(map(len, rings)) <= max_ring_size and not mol.HasSubstructMatch(_RING_ALLENE)
+            and not mol.HasSubstructMatch(_SMALL_RING_DOUBLE_BOND))

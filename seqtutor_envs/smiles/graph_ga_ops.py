@@ -19,6 +19,7 @@ randomness comes from the numpy ``Generator`` given; RDKit's calls here draw non
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
@@ -75,26 +76,46 @@ def _pick(rng: np.random.Generator, items: Sequence):
 
 
 # ---------------------------------------------------------------------------------------------- crossover
+@dataclass(frozen=True)
+class Parent:
+    """A parent molecule (Kekulé) and where it can be cut, worked out once (:func:`as_parent`)."""
+
+    mol: Chem.Mol
+    chain_bonds: tuple[tuple[int, int], ...]  # acyclic single bonds (a chain cut's sites)
+    ring_bonds: tuple[tuple[int, int], ...]  # ring bonds
+    ring_neighbours: tuple[tuple[int, ...], ...]  # each atom's neighbours through ring bonds
+    branch_atoms: tuple[int, ...]  # ring atoms with two ring neighbours and a third neighbour
+
+
+def as_parent(mol: Chem.Mol) -> Parent:
+    """``mol`` (Kekulé, see :func:`editable`) with its cut sites."""
+    chain, ring = [], []
+    neighbours: list[list[int]] = [[] for _ in range(mol.GetNumAtoms())]
+    for bond in mol.GetBonds():
+        a, b = bond.GetBeginAtomIdx(), bond.GetEndAtomIdx()
+        if bond.IsInRing():
+            ring.append((a, b))
+            neighbours[a].append(b)
+            neighbours[b].append(a)
+        elif bond.GetBondType() == Chem.BondType.SINGLE:
+            chain.append((a, b))
+    degree = [atom.GetDegree() for atom in mol.GetAtoms()]
+    branch = tuple(i for i, n in enumerate(neighbours) if len(n) >= 2 and degree[i] > 2)
+    return Parent(mol, tuple(chain), tuple(ring), tuple(map(tuple, neighbours)), branch)
+
+
 def _split(mol: Chem.Mol, cuts: Sequence[tuple[int, int]]) -> list[Fragment] | None:
     """The two pieces left when the ``cuts`` bonds are removed (None unless exactly two)."""
-    rw = Chem.RWMol(mol)
-    for a, b in cuts:
-        rw.RemoveBond(a, b)
-    parts = Chem.GetMolFrags(rw, sanitizeFrags=False)
-    if len(parts) != 2:
+    broken = Chem.FragmentOnBonds(mol, [mol.GetBondBetweenAtoms(a, b).GetIdx() for a, b in cuts], addDummies=False)
+    atoms: list[tuple[int, ...]] = []
+    pieces = Chem.GetMolFrags(broken, asMols=True, sanitizeFrags=False, fragsMolAtomMapping=atoms)
+    if len(pieces) != 2:
         return None
-    pieces = []
-    for part in parts:
-        index = {old: new for new, old in enumerate(part)}
-        piece = Chem.RWMol()
-        for old in part:
-            piece.AddAtom(rw.GetAtomWithIdx(old))
-        for bond in rw.GetBonds():
-            a, b = bond.GetBeginAtomIdx(), bond.GetEndAtomIdx()
-            if a in index and b in index:
-                piece.AddBond(index[a], index[b], bond.GetBondType())
-        pieces.append((piece, tuple(index[a] if a in index else index[b] for a, b in cuts)))
-    return pieces
+    out = []
+    for piece, originals in zip(pieces, atoms):
+        index = {old: new for new, old in enumerate(originals)}
+        out.append((Chem.RWMol(piece), tuple(index[a] if a in index else index[b] for a, b in cuts)))
+    return out
 
 
 def _join(left: Fragment, right: Fragment, links: Sequence[tuple[int, int, int]]) -> Chem.RWMol | None:
@@ -109,35 +130,27 @@ def _join(left: Fragment, right: Fragment, links: Sequence[tuple[int, int, int]]
     return child
 
 
-def chain_cut(mol: Chem.Mol, rng: np.random.Generator) -> list[Fragment] | None:
-    """The two pieces of ``mol`` cut at a random acyclic single bond (None if it has none)."""
-    bonds = [b for b in mol.GetBonds() if b.GetBondType() == Chem.BondType.SINGLE and not b.IsInRing()]
-    if not bonds:
+def chain_cut(parent: Parent, rng: np.random.Generator) -> list[Fragment] | None:
+    """The two pieces of a parent cut at a random acyclic single bond (None if it has none)."""
+    if not parent.chain_bonds:
         return None
-    bond = _pick(rng, bonds)
-    return _split(mol, [(bond.GetBeginAtomIdx(), bond.GetEndAtomIdx())])
+    return _split(parent.mol, [_pick(rng, parent.chain_bonds)])
 
 
-def _ring_neighbours(mol: Chem.Mol, atom: int) -> list[int]:
-    return [b.GetOtherAtomIdx(atom) for b in mol.GetAtomWithIdx(atom).GetBonds() if b.IsInRing()]
-
-
-def ring_cut(mol: Chem.Mol, rng: np.random.Generator) -> list[Fragment] | None:
-    """The two pieces of ``mol`` cut at two ring bonds; None if no try of :data:`TRIES` splits it in two.
+def ring_cut(parent: Parent, rng: np.random.Generator) -> list[Fragment] | None:
+    """The two pieces of a parent cut at two ring bonds; None if no try of :data:`TRIES` splits it in two.
 
     Half the tries cut the outer bonds of a path of four ring atoms a0-a1-a2-a3, the others the
     two ring bonds of a ring atom that also has a third neighbour (a ring fusion or substituent).
     """
-    ring_bonds = [b for b in mol.GetBonds() if b.IsInRing()]
-    branch_atoms = [a.GetIdx() for a in mol.GetAtoms() if a.GetDegree() > 2 and len(_ring_neighbours(mol, a.GetIdx())) >= 2]
-    if not ring_bonds:
+    if not parent.ring_bonds:
         return None
+    around = parent.ring_neighbours
     for _ in range(TRIES):
         if rng.random() < 0.5:
-            bond = _pick(rng, ring_bonds)
-            a1, a2 = bond.GetBeginAtomIdx(), bond.GetEndAtomIdx()
-            before = [a for a in _ring_neighbours(mol, a1) if a != a2]
-            after = [a for a in _ring_neighbours(mol, a2) if a != a1]
+            a1, a2 = _pick(rng, parent.ring_bonds)
+            before = [a for a in around[a1] if a != a2]
+            after = [a for a in around[a2] if a != a1]
             if not before or not after:
                 continue
             a0 = _pick(rng, before)
@@ -146,18 +159,18 @@ def ring_cut(mol: Chem.Mol, rng: np.random.Generator) -> list[Fragment] | None:
                 continue
             cuts = [(a0, a1), (a2, _pick(rng, after))]
         else:
-            if not branch_atoms:
+            if not parent.branch_atoms:
                 continue
-            centre = _pick(rng, branch_atoms)
-            a0, a2 = rng.choice(_ring_neighbours(mol, centre), size=2, replace=False).tolist()
+            centre = _pick(rng, parent.branch_atoms)
+            a0, a2 = rng.choice(around[centre], size=2, replace=False).tolist()
             cuts = [(a0, centre), (centre, a2)]
-        pieces = _split(mol, cuts)
+        pieces = _split(parent.mol, cuts)
         if pieces is not None:
             return pieces
     return None
 
 
-def crossover_chain(a: Chem.Mol, b: Chem.Mol, rng: np.random.Generator, check: Check) -> Chem.Mol | None:
+def crossover_chain(a: Parent, b: Parent, rng: np.random.Generator, check: Check) -> Chem.Mol | None:
     """A piece of ``a`` and a piece of ``b``, each cut at an acyclic single bond, joined by a single bond."""
     for _ in range(TRIES):
         left, right = chain_cut(a, rng), chain_cut(b, rng)
@@ -171,7 +184,7 @@ def crossover_chain(a: Chem.Mol, b: Chem.Mol, rng: np.random.Generator, check: C
     return None
 
 
-def crossover_ring(a: Chem.Mol, b: Chem.Mol, rng: np.random.Generator, check: Check) -> Chem.Mol | None:
+def crossover_ring(a: Parent, b: Parent, rng: np.random.Generator, check: Check) -> Chem.Mol | None:
     """A piece of ``a`` and a piece of ``b``, each cut at two ring bonds, joined by two single or double bonds.
 
     The candidates (piece of ``a`` x piece of ``b`` x which attachment meets which x bond orders)

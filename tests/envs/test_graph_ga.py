@@ -34,8 +34,8 @@ def test_children_are_valid_canonical_new_distinct_and_within_the_size_bound():
     assert all(a in PARENTS and b in PARENTS for a, b in off.parents)
     # the chemistry that failed was counted, not hidden
     assert off.stats.unsanitizable > 0 and off.stats.rejected > 0
-    assert off.stats.attempts == 40 + off.stats.crossover_failed + off.stats.mutation_failed + off.stats.duplicates \
-        + off.stats.unencodable
+    assert off.stats.attempts == 40 + off.stats.crossover_failed + off.stats.mutation_failed + off.stats.known \
+        + off.stats.repeated + off.stats.unencodable
 
 
 def test_the_seed_fixes_children_and_counts_and_another_seed_changes_them():
@@ -46,13 +46,13 @@ def test_the_seed_fixes_children_and_counts_and_another_seed_changes_them():
     assert GraphGA(cfg, rng=8).generation(PARENTS, SCORES).smiles != first.smiles
 
 
-def test_children_already_scored_or_excluded_are_counted_duplicates_not_returned():
+def test_children_already_scored_or_excluded_are_counted_not_returned():
     cfg = GraphGAConfig(children=15, mutation_rate=0.0)
     first = GraphGA(cfg, rng=3).generation(PARENTS, SCORES)
     again = GraphGA(cfg, rng=3).generation(PARENTS, SCORES, exclude=set(first.smiles))
     assert not set(first.smiles) & set(again.smiles)
-    # the same draws remake every earlier child first: each is refused as a duplicate
-    assert again.stats.duplicates >= len(first.smiles)
+    # the same draws remake every earlier child first: each is refused as known
+    assert again.stats.known >= len(first.smiles) and first.stats.known + first.stats.repeated > 0
     scored = GraphGA(cfg, rng=3).generation(PARENTS + first.smiles, np.r_[SCORES, np.zeros(15)])
     assert not set(first.smiles) & set(scored.smiles)
 
@@ -83,8 +83,10 @@ def test_unreadable_parents_are_counted_and_left_out():
     off = GraphGA(GraphGAConfig(children=5), rng=0).generation(smiles, np.r_[[9.0, 8.0], SCORES])
     assert off.stats.invalid_parents == 2 and len(off.smiles) == 5
     assert all("C1CC" not in pair and "not a smiles" not in pair for pair in off.parents)
+    nothing = GraphGA(GraphGAConfig(children=5), rng=0).generation([], [])
+    assert nothing.smiles == [] and "no scored molecule" in nothing.note and nothing.stats.short_pool == 1
     empty = GraphGA(GraphGAConfig(children=5), rng=0).generation(["C1CC"], [1.0])
-    assert empty.smiles == [] and "no parents" in empty.note
+    assert empty.smiles == [] and "no children" in empty.note and empty.stats.invalid_parents == 1
 
 
 def test_a_candidate_rdkit_cannot_sanitise_is_skipped_and_counted():
@@ -165,7 +167,8 @@ def test_every_mutation_makes_valid_new_molecules(name):
 
 
 def test_crossovers_join_pieces_of_both_parents():
-    a, b = (ops.editable(Chem.MolFromSmiles(s)).GetMol() for s in ("CCOc1ccccc1CCN", "Clc1ccc(C2CCNCC2)cc1"))
+    a, b = (ops.as_parent(ops.editable(Chem.MolFromSmiles(s)).GetMol())
+            for s in ("CCOc1ccccc1CCN", "Clc1ccc(C2CCNCC2)cc1"))
     ga = GraphGA(rng=0)
     for operator in (ops.crossover_chain, ops.crossover_ring):
         children = {Chem.MolToSmiles(m) for seed in range(20)
