@@ -28,7 +28,7 @@ string of the same molecule are two entries there; here both map to one canonica
 from __future__ import annotations
 
 import math
-from collections import Counter
+from collections import Counter, deque
 from typing import Any, Mapping, MutableMapping, Sequence
 
 import numpy as np
@@ -40,6 +40,8 @@ from .scoring import LRUCache
 
 DEFAULT_BUCKET_SIZE = 25
 DEFAULT_MIN_SCORE = 0.4
+#: Zeroed molecules :meth:`DiversityFilter.take_zeroed` can return (the most recent ones).
+ZEROED_KEPT = 10_000
 
 
 def murcko_scaffold(mol: Chem.Mol) -> str:
@@ -96,6 +98,21 @@ class DiversityFilter(Objective):
         self._buckets: Counter[str] = Counter()
         self.num_penalised_full = 0
         self.num_penalised_repeats = 0
+        self._zeroed: deque[tuple[str, bool]] = deque(maxlen=ZEROED_KEPT)  # (identity, was a repeat) since take_zeroed
+
+    def take_zeroed(self, repeats: bool = False) -> list[str]:
+        """The molecules whose non-zero score the filter set to 0 since the last call, then forgets them.
+
+        For the selective memory purge (:func:`seqtutor_envs.smiles.augment.scaffold_purge_mask`): a
+        replay memory drops every entry of these molecules' scaffolds. Each is its identity (the
+        non-isomeric canonical SMILES), in the order zeroed; at most the last :data:`ZEROED_KEPT`.
+
+        :param repeats: also return molecules zeroed only for being a repeat of a remembered one
+            (default: only those zeroed because their scaffold's bucket was full).
+        """
+        out = [key for key, repeat in self._zeroed if repeats or not repeat]
+        self._zeroed.clear()
+        return out
 
     # ---- counts ----------------------------------------------------------------------------------
     @property
@@ -167,6 +184,7 @@ class DiversityFilter(Objective):
             if self.penalize_repeats and key in self._memory:
                 if score != 0.0:
                     self.num_penalised_repeats += 1
+                    self._zeroed.append((key, True))
                 out[j] = 0.0
                 continue  # REINVENT: a repeat (score now 0) is not added again
             if score >= self.min_score:
@@ -176,6 +194,7 @@ class DiversityFilter(Objective):
                 if self._buckets[scaffold] > self.bucket_size:
                     if score != 0.0:
                         self.num_penalised_full += 1
+                        self._zeroed.append((key, False))
                     out[j] = 0.0
         return out
 
