@@ -120,7 +120,7 @@ def run_demo(out: Path, steps: int | None = None, seed: int = 0, n_compositions:
         "Note RNN (shipped prior)": texture_statistics(prior.finals["composition"]),
         f"{DEMO_ALGO}-tuned": texture_statistics(compositions),
     })
-    final_c = getattr(model, "c", None) or env_kwargs.get("c")
+    final_c = getattr(model, "current_c", None) or env_kwargs.get("c")
     summary = (
         f"# Demo: Note RNN fine-tuned with {DEMO_ALGO}\n\n"
         f"Setting: {DEMO_SETTING} (c at the end of training: {final_c:.3g}); {config.steps:,} env steps of training "
