@@ -38,6 +38,7 @@ from ..common.safe_load import (
 )
 from .config import (  # noqa: F401  (re-exported: the run's config is part of this module's API)
     ALGO_CHOICES,
+    ALGOS,
     DEFAULT_ENV,
     IDENTITY_FIELDS,
     KL_TARGET_ALGOS,
@@ -46,6 +47,7 @@ from .config import (  # noqa: F401  (re-exported: the run's config is part of t
     SEQUENCE_TUTOR_ALGOS,
     STOCK_ALGOS,
     TrainConfig,
+    algorithm_class,
     policy_name,
 )
 from .run_folder import (
@@ -65,21 +67,6 @@ from .run_folder import (
 CONFIG_FILE, CONFIG_TOML, MODEL_FILE, LOGS = "config.json", "config.toml", "model.zip", "logs"
 SEQUENCES_FILE = "sequences.csv"  # every finished training episode (seqtutor_agents.runs.callbacks.SequenceLog)
 __all__ = ["ConfigError", "TrainConfig", "TrainingInterrupted", "load_run", "read_run_config", "train"]
-
-
-def algorithm_class(name: str) -> type:
-    """The algorithm class of a short name (``"g"``, ``"ppo"``, ``"recurrent_ppo"``, ...)."""
-    from sb3_contrib import QRDQN, RecurrentPPO
-    from stable_baselines3 import A2C, DQN, PPO
-
-    from ..policy_gradient import DAP, DPG, KLPPO
-    from ..sequence_tutor import GLearning, PriorQLearning, PsiLearning
-
-    classes = {"q": PriorQLearning, "psi": PsiLearning, "g": GLearning, "dap": DAP, "klppo": KLPPO, "dpg": DPG, "ppo": PPO,
-               "a2c": A2C, "dqn": DQN, "qrdqn": QRDQN, "recurrent_ppo": RecurrentPPO}
-    if name not in classes:
-        raise ConfigError(f"unknown algorithm {name!r}; choose one of {', '.join(ALGO_CHOICES)}")
-    return classes[name]
 
 
 # ---------------------------------------------------------------------- building
