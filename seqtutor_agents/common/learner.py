@@ -22,6 +22,13 @@ Which coefficient ``target_kl`` adapts is the learner's :attr:`~KLControlledLear
 ``"c"`` (Q, Ψ, G, DPG), ``"beta"`` (KL-PPO's penalty weight, with c fixed; KL-PPO keeps its own
 ``beta`` / :attr:`current_beta`), or None (DAP: no KL target). ``target_kl`` itself always means the
 same: the exact KL(π ‖ prior) per step the controller steers toward.
+
+A new learner takes one row of :data:`seqtutor_agents.runs.config.ALGOS` and a class on one of the
+family bases: a whole-episode loss (a trajectory-balance learner, say) subclasses
+:class:`~seqtutor_agents.policy_gradient.base.EpisodicPolicyGradient`, declares only its own
+arguments and writes ``train(episodes)``, reading :attr:`~KLControlledLearner.current_c` and
+calling :meth:`~KLControlledLearner._gradient_step` (which clips every parameter the optimiser
+steps, e.g. a learned log Z in a group of its own).
 """
 
 from __future__ import annotations
@@ -36,14 +43,11 @@ from .kl import KLCoefficient, RolloutStats
 from .rollout import Rollout, Transition
 from .validation import check_number
 
-#: What ``target_kl`` may adapt.
-ADAPTED_COEFFICIENTS = ("c", "beta")
-
 
 class KLControlledLearner:
     """Mixin of every KL-controlled seqtutor learner (first among its bases, before the SB3 algorithm).
 
-    A learner calls :meth:`_init_kl_control` in its ``__init__`` before SB3's, builds the controller
+    A learner calls :meth:`_init_learner` in its ``__init__`` before SB3's, builds the controller
     with :meth:`_setup_kl_control` at the end of ``_setup_model``, collects with
     :meth:`_collect_step` and steps its optimiser with :meth:`_gradient_step`.
     """
@@ -61,7 +65,7 @@ class KLControlledLearner:
     _last_obs: Any
     _total_timesteps: int
 
-    def _init_kl_control(self, c: float | None, target_kl: float | None, kl_horizon: float,
+    def _init_learner(self, c: float | None, target_kl: float | None, kl_horizon: float,
                          max_grad_norm: float | None) -> None:
         """Check and keep the settings every KL-controlled learner has (call before SB3's ``__init__``).
 

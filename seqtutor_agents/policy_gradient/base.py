@@ -76,7 +76,7 @@ class EpisodicPolicyGradient(KLControlledLearner, SafeLoadMixin, BaseAlgorithm):
         check_learning_rate(learning_rate)
         check_number("batch_size", batch_size, low=1, integer=True)
         check_number("stats_window_size", stats_window_size, low=1, integer=True)
-        self._init_kl_control(c, target_kl, kl_horizon, max_grad_norm)
+        self._init_learner(c, target_kl, kl_horizon, max_grad_norm)
         super().__init__(
             policy,
             env,  # type: ignore[arg-type]

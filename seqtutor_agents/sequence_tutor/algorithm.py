@@ -153,7 +153,7 @@ class SequenceTutorAlgorithm(KLControlledLearner, SafeLoadMixin, OffPolicyAlgori
     ) -> None:
         check_learning_rate(learning_rate)
         check_arguments(locals(), ARGUMENT_BOUNDS)
-        self._init_kl_control(c, target_kl, kl_horizon, max_grad_norm)
+        self._init_learner(c, target_kl, kl_horizon, max_grad_norm)
         _check_train_freq(train_freq)
         _check_gradient_steps(gradient_steps)
         replay_buffer_class = _replay_buffer_class(replay_buffer_class)
