@@ -103,7 +103,7 @@ def main() -> None:
     add_optimum_columns(rows, sample, points)
     note = (f"{args.steps:,} env steps per trial (all envs together), {args.episodes:,} compositions evaluated per "
             f"trial; c starts at the env's (10) and is adapted toward the target. π* from {args.optimum_n:,} prior "
-            "compositions (seed 0). Other hyperparameters: the table's defaults (seqtutor_agents/runs/hyperparams.py).\n\n"
+            "compositions (seed 0). Other hyperparameters: the table's defaults (ALGOS in seqtutor_agents/runs/config.py).\n\n"
             f"    python -m benchmarks.ablation --algos {' '.join(args.algos)} --target-kl {args.target_kl:g} "
             f"--steps {args.steps} --seeds {' '.join(map(str, args.seeds))}")
     print(report(rows, names, Path(args.out), note))

@@ -23,7 +23,7 @@ from benchmarks.common import (
     write_text,
 )
 from seqtutor_agents.runs.evaluation import model_policy, run_episodes
-from seqtutor_agents.runs.hyperparams import defaults
+from seqtutor_agents.runs.config import defaults
 from seqtutor_agents.runs.training import TrainConfig, train
 from seqtutor_envs.domains import meets
 from seqtutor_envs.melody.domain import TABLE1_TARGETS

@@ -107,7 +107,7 @@ def main() -> None:
         "# Training speed: every learner family on the native batched envs\n\n"
         f"{machine_markdown(machine_description())}\n\n" + "\n".join(sections) + "\n"
         "Wall-clock including collection, replay sampling and gradient steps, one run after the other in this "
-        "process. Hyperparameters: as `seqtutor train` resolves them (seqtutor_agents/runs/hyperparams.py and the "
+        "process. Hyperparameters: as `seqtutor train` resolves them (ALGOS in seqtutor_agents/runs/config.py and the "
         f"domain's settings). Melody: G {g.resolved_algo_kwargs()}; Ψ {psi.resolved_algo_kwargs()}; DPG "
         f"{dpg.resolved_algo_kwargs()}; RecurrentPPO {rppo.resolved_algo_kwargs()}; DAP {dap.resolved_algo_kwargs()}; KL-PPO "
         f"{klppo.resolved_algo_kwargs()}; DQN {dqn.resolved_algo_kwargs()}. G replays 32 episodes x 32 steps per "

@@ -4,13 +4,15 @@
   with the log prior in the reward), ``PsiLearning``, ``GLearning`` -- with their recurrent
   Q-network policy and replay buffers;
 * :mod:`seqtutor_agents.policy_gradient`: KL-regularised policy-gradient baselines from the prior --
-  ``DAP`` (REINVENT's augmented likelihood) and ``KLPPO`` (PPO with a KL penalty, adaptive β);
-* :mod:`seqtutor_agents.common`: what several learner families share -- prior-initialised
+  ``DAP`` (REINVENT's augmented likelihood), ``KLPPO`` (PPO with a KL penalty, adaptive β) and
+  ``DPG`` (distribution matching toward π*);
+* :mod:`seqtutor_agents.common`: what several learner families share -- the KL-controlled learner
+  base (c, its controller, collection, the gradient step), prior-initialised
   recurrent networks, exact-KL bookkeeping and the KL controller, the SB3 ``VecEnv`` adapter
   (:func:`make_sb3_vec_env`), the features extractor that lets ``RecurrentPPO`` run on seqtutor
   envs, safe (unpickling-free) model files;
-* :mod:`seqtutor_agents.runs.training`: training runs (config, train, resume, checkpoints), used by the
-  CLI, the demo and the benchmarks.
+* :mod:`seqtutor_agents.runs`: training runs -- the algorithm table (:mod:`~seqtutor_agents.runs.config`),
+  train, resume, checkpoints, evaluation, reports -- used by the CLI, the demo and the benchmarks.
 """
 
 import importlib
@@ -36,10 +38,10 @@ _EXPORTS = {
 
 
 def __getattr__(name: str) -> Any:
-    if name == "ALGORITHMS":  # Sequence Tutor's learners by short name (``seqtutor train --algo``)
-        from seqtutor_agents.sequence_tutor import GLearning, PriorQLearning, PsiLearning
+    if name == "ALGORITHMS":  # Sequence Tutor's learners by short name (``seqtutor train --algo``), from the table
+        from seqtutor_agents.runs.config import SEQUENCE_TUTOR_ALGOS, algorithm_class
 
-        return {"q": PriorQLearning, "psi": PsiLearning, "g": GLearning}
+        return {algo: algorithm_class(algo) for algo in SEQUENCE_TUTOR_ALGOS}
     if name in _EXPORTS:
         value = getattr(importlib.import_module(_EXPORTS[name]), name)
         globals()[name] = value

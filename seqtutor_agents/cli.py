@@ -23,7 +23,7 @@ from typing import Any, Sequence
 from seqtutor_envs.domains import env_ids
 
 from .runs.config_args import add_dataclass_arguments, explicit_values, parse_int
-from .runs.config import DEFAULT_ENV, TrainConfig
+from .runs.config import ALGO_CHOICES, DEFAULT_ENV, TrainConfig
 from .runs.run_folder import ConfigError
 
 TRAIN_FLAGS = {"env_id": "--env", "env_kwargs": "--env-kwarg", "algo_kwargs": "--algo-kwarg"}
@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_pretrain_arguments(p)
 
     p = sub.add_parser("train", help="fine-tune a prior with RL on a seqtutor env")
-    add_dataclass_arguments(p, TrainConfig, flags=TRAIN_FLAGS, choices={"env_id": env_ids()})
+    add_dataclass_arguments(p, TrainConfig, flags=TRAIN_FLAGS, choices={"env_id": env_ids(), "algo": ALGO_CHOICES})
     for action in p._actions:  # --out may come from --config's file instead (checked in train_config)
         if action.dest == "out":
             action.required = False

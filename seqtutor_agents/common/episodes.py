@@ -27,7 +27,6 @@ class Episode:
     prior_log_probs: np.ndarray  # (length + 1, V) log p(.|s_t), t = 0..length
     prior_log_prob: np.ndarray  # (length,) log p(a_t|s_t) of each action, as the env reported it
     domain_rewards: np.ndarray  # (length,) r_domain of each step
-    env_c: float  # the env's c
     prior_weight: float  # the env's prior weight
     behaviour_log_prob: np.ndarray | None = None  # (length,) log π_b(a_t|s_t) of the policy that acted, if known
 
@@ -77,7 +76,6 @@ class EpisodeAssembler:
                 prior_log_probs=self._log_probs[i, : length + 1].copy(),
                 prior_log_prob=self._taken[i, :length].copy(),
                 domain_rewards=self._domain[i, :length].copy(),
-                env_c=float(parts.c[i]),
                 prior_weight=float(parts.prior_weight[i]),
                 behaviour_log_prob=None if behaviour_log_prob is None else self._behaviour[i, :length].copy(),
             ))
@@ -93,7 +91,6 @@ class Episodes:
     prior_log_probs: th.Tensor  # (B, T + 1, V)
     prior_log_prob: th.Tensor  # (B, T) log p(a_t|s_t) as the env reported it, 0 on padding
     domain_rewards: th.Tensor  # (B, T), 0 on padding
-    env_c: th.Tensor  # (B,)
     prior_weight: th.Tensor  # (B,)
     behaviour_log_prob: th.Tensor | None = None  # (B, T) log π_b(a_t|s_t) of the acting policy, 0 on padding
 
@@ -120,7 +117,6 @@ class Episodes:
             for k, e in enumerate(episodes):
                 behaviour[k, : e.length] = e.behaviour_log_prob
         return cls(t(inputs), t(np.array([e.length for e in episodes])), t(log_probs), t(taken), t(domain),
-                   t(np.array([e.env_c for e in episodes], dtype=np.float32)),
                    t(np.array([e.prior_weight for e in episodes], dtype=np.float32)),
                    None if behaviour is None else t(behaviour))
 

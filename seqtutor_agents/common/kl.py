@@ -11,8 +11,6 @@ the logger keys every seqtutor learner uses: ``rollout/kl_prior``, ``rollout/ent
 from __future__ import annotations
 
 import math
-from typing import Any
-
 import numpy as np
 import torch as th
 from stable_baselines3.common.logger import Logger
@@ -78,8 +76,9 @@ class KLCoefficient:
 
     Larger means "stay closer to the prior": the reward ``log p + r_domain / c`` makes the return
     ``(1/c) (R_domain - c KL)`` for Ψ/G, so ``c`` is the KL weight in domain-reward units; KL-PPO
-    pays ``r_domain / c - β KL``. A learner builds one of these in one place and reads
-    :attr:`value`; it never reinterprets it.
+    pays ``r_domain / c - β KL``. A learner builds one of these in one place
+    (:class:`~seqtutor_agents.common.learner.KLControlledLearner`) and reads :attr:`value`; it never
+    reinterprets it.
 
     With a ``target``, :meth:`update` is Ziegler et al.'s (2019) and TRL's proportional controller
     ``coef <- coef * (1 + e * n_steps / horizon)``, ``e = clip(kl / target - 1, -clip, clip)``,
@@ -151,10 +150,3 @@ class KLCoefficient:
     def __repr__(self) -> str:
         return f"KLCoefficient({self.value:.4g}" + (f", target={self.target:g})" if self.adaptive else ")")
 
-
-def kl_coefficient_for(c: float | None, env: Any, target_kl: float | None, horizon: float) -> "KLCoefficient | None":
-    """The learner's KL coefficient, made in one place: from its own ``c``, else its env's (None while
-    neither is known, e.g. a model built without an env before ``load`` sets one)."""
-    if c is None and env is not None:
-        c = float(env.get_attr("c")[0])
-    return KLCoefficient(c, target_kl, horizon=horizon) if c is not None else None

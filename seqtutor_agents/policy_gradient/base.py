@@ -1,13 +1,14 @@
-"""What REINVENT's DAP and KL-PPO share: acting with a prior-initialised LSTM, learning from whole episodes.
+"""What DAP, KL-PPO and DPG share: acting with a prior-initialised LSTM, learning from whole episodes.
 
-Both learners collect *whole* episodes through the shared collector
+These learners collect *whole* episodes through the shared collector
 (:class:`~seqtutor_agents.common.rollout.Rollout`: all envs of the native batched env at once, one
 prior forward per step, the policy's LSTM state carried per env), and update once ``batch_size``
 episodes have finished; each episode is used by exactly one update (the unused ones carry over to
 the next). An update unrolls the policy over the episodes from the zero state, so the
 log-probabilities it trains are exact -- no stale recurrent states. The episodes keep each step's
-reward parts as the env reported them; the learner's KL coefficient ``c`` (its own, or the env's)
-weighs the domain reward.
+reward parts as the env reported them; the learner's current c
+(:class:`~seqtutor_agents.common.learner.KLControlledLearner`: its own or the env's, fixed or
+adapted) weighs the domain reward.
 
 ``_setup_model`` cannot build on SB3's: ``BaseAlgorithm`` leaves it abstract and
 ``OnPolicyAlgorithm``'s allocates a fixed-length ``RolloutBuffer``, while these learners train on
@@ -27,23 +28,25 @@ from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, Schedule
 
 from ..common.episodes import Episode
-from ..common.kl import KLCoefficient, RolloutStats
+from ..common.learner import KLControlledLearner
 from ..common.recurrent import load_env_prior, prior_architecture
-from ..common.rollout import Rollout
 from ..common.safe_load import SafeLoadMixin
 from ..common.validation import check_learning_rate, check_number
 from .policies import PriorLSTMPolicy
 
 
-class EpisodicPolicyGradient(SafeLoadMixin, BaseAlgorithm):
+class EpisodicPolicyGradient(KLControlledLearner, SafeLoadMixin, BaseAlgorithm):
     """Base of the policy-gradient learners that train on batches of whole episodes.
 
     :param policy: ``"PriorLSTMPolicy"`` or a policy class.
     :param env: a seqtutor env, env id, or SB3 VecEnv of one (e.g. :func:`make_sb3_vec_env`).
     :param learning_rate: Adam step size, or a schedule.
     :param batch_size: finished episodes per update.
-    :param c: the learner's own c weighing the domain reward (None: the env's, from each step's info).
+    :param c: the learner's own c weighing the domain reward (None: the env's).
     :param max_grad_norm: gradient clipping norm (None: no clipping).
+    :param target_kl: the exact KL(π ‖ prior) per step to steer toward by adapting the learner's
+        :attr:`kl_target_adapts` (None: no adaptation; learners that adapt nothing refuse one).
+    :param kl_horizon: env steps over which the controller's relative step on the log coefficient reaches its clip.
     :param policy_kwargs: extra policy arguments.
     """
 
@@ -60,6 +63,8 @@ class EpisodicPolicyGradient(SafeLoadMixin, BaseAlgorithm):
         batch_size: int = 64,
         c: float | None = None,
         max_grad_norm: float | None = None,
+        target_kl: float | None = None,
+        kl_horizon: float = 10_000,
         stats_window_size: int = 100,
         tensorboard_log: str | None = None,
         policy_kwargs: dict[str, Any] | None = None,
@@ -70,9 +75,8 @@ class EpisodicPolicyGradient(SafeLoadMixin, BaseAlgorithm):
     ) -> None:
         check_learning_rate(learning_rate)
         check_number("batch_size", batch_size, low=1, integer=True)
-        check_number("c", c, low=0.0, low_open=True, allow_none=True)
-        check_number("max_grad_norm", max_grad_norm, low=0.0, low_open=True, allow_none=True)
         check_number("stats_window_size", stats_window_size, low=1, integer=True)
+        self._init_learner(c, target_kl, kl_horizon, max_grad_norm)
         super().__init__(
             policy,
             env,  # type: ignore[arg-type]
@@ -87,13 +91,7 @@ class EpisodicPolicyGradient(SafeLoadMixin, BaseAlgorithm):
             supported_action_spaces=(spaces.Discrete,),
         )
         self.batch_size = batch_size
-        self.c = c
-        self.max_grad_norm = max_grad_norm
-        self.prior_path: str | None = None
-        self.kl_coef: KLCoefficient | None = None
-        self._rollout: Rollout | None = None
         self._pending: list[Episode] = []
-        self._stats = RolloutStats()
         if _init_setup_model:
             self._setup_model()
 
@@ -108,32 +106,10 @@ class EpisodicPolicyGradient(SafeLoadMixin, BaseAlgorithm):
         self.policy = self.policy.to(self.device)
         if prior is not None:
             self.policy.load_prior_weights(prior)
-        self._setup_kl_coefficient()
-
-    def _setup_kl_coefficient(self) -> None:
-        """The one place the domain reward's weight is made: the learner's c, else the env's (once an env is known)."""
-        c = self.c
-        if c is None and self.env is not None:
-            c = float(self.env.get_attr("c")[0])
-        if c is not None:
-            self.kl_coef = KLCoefficient(c)
+        self._setup_kl_control()
 
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "_rollout", "_pending", "_stats", "kl_coef"]
-
-    def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
-        return ["policy", "policy.optimizer"], []
-
-    def set_env(self, env: GymEnv, force_reset: bool = True) -> None:
-        super().set_env(env, force_reset)
-        self._rollout = None
-        if self.kl_coef is None:
-            self._setup_kl_coefficient()
-
-    @property
-    def domain_c(self) -> float:
-        """The c dividing the domain reward (fixed: the learner's own, else the env's)."""
-        return self.kl_coef.value  # type: ignore[union-attr]
+        return [*super()._excluded_save_params(), "_pending"]
 
     # ------------------------------------------------------------------ collection
     def act(self, obs: dict[str, th.Tensor], state: Any) -> tuple[th.Tensor, th.Tensor, Any]:
@@ -143,23 +119,14 @@ class EpisodicPolicyGradient(SafeLoadMixin, BaseAlgorithm):
 
     def collect_episodes(self, callback, n_episodes: int) -> tuple[list[Episode], bool]:
         """Act in all envs until ``n_episodes`` episodes have finished; returns them (and whether to go on)."""
-        assert self._rollout is not None
         self.policy.set_training_mode(False)
         callback.on_rollout_start()
         while len(self._pending) < n_episodes:
-            step = self._rollout.step(self.act)
-            self.num_timesteps += self._rollout.num_envs
-            callback.update_locals({"transition": step, "infos": step.infos, "dones": step.dones,
-                                    "rewards": step.rewards, "actions": step.actions, "new_obs": step.obs})
-            if not callback.on_step():
+            step = self._collect_step(callback)
+            if step is None:
                 return [], False
-            self._update_info_buffer(step.infos, step.dones)
-            self._stats.add(kl_prior=step.kl, entropy=step.entropy, prior_log_prob=step.parts.prior_log_prob,
-                            domain_reward=step.parts.domain_reward)
             self._pending.extend(step.episodes)
-            self._last_obs = step.obs  # type: ignore[assignment]
             self._episode_num += int(np.sum(step.dones))
-            self._update_current_progress_remaining(self.num_timesteps, self._total_timesteps)
         callback.on_rollout_end()
         batch, self._pending = self._pending[:n_episodes], self._pending[n_episodes:]
         return batch, True
@@ -168,18 +135,6 @@ class EpisodicPolicyGradient(SafeLoadMixin, BaseAlgorithm):
     def train(self, episodes: list[Episode]) -> None:
         """One update on a batch of whole episodes (per learner; :meth:`Episodes.stack` pads them)."""
         raise NotImplementedError
-
-    def _gradient_step(self, loss: th.Tensor) -> None:
-        if not th.isfinite(loss):
-            raise FloatingPointError(
-                f"{type(self).__name__}: non-finite loss ({loss.item()}) at update {self._n_updates + 1} "
-                f"(env step {self.num_timesteps}); lower learning_rate or raise c"
-            )
-        self.policy.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if self.max_grad_norm is not None:
-            th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
-        self.policy.optimizer.step()
 
     def learn(  # type: ignore[override]
         self,
@@ -190,15 +145,11 @@ class EpisodicPolicyGradient(SafeLoadMixin, BaseAlgorithm):
         reset_num_timesteps: bool = True,
         progress_bar: bool = False,
     ):
-        fresh_obs = reset_num_timesteps or self._last_obs is None
         total_timesteps, callback = self._setup_learn(total_timesteps, callback, reset_num_timesteps, tb_log_name,
                                                       progress_bar)
-        if fresh_obs or self._rollout is None:  # SB3 reset the env: a new collector starts from its first observations
-            self._rollout = Rollout(self.env, self.device, obs=self._last_obs,  # type: ignore[arg-type]
-                                    initial_state=self.policy.initial_state)
+        if self._rollout is None:  # a new collector (SB3 reset the env): episodes in progress are gone
             self._pending = []
-        if self.kl_coef is None:
-            self._setup_kl_coefficient()
+            self._ensure_rollout()
         callback.on_training_start(locals(), globals())
         while self.num_timesteps < total_timesteps:
             episodes, go_on = self.collect_episodes(callback, self.batch_size)

@@ -69,7 +69,6 @@ class TopKMemory:
                   "prior_log_probs": np.zeros((n, width + 1, vocab), dtype=np.float32),
                   "prior_log_prob": np.zeros((n, width), dtype=np.float32),
                   "domain_rewards": np.zeros((n, width), dtype=np.float32),
-                  "env_c": np.array([e.env_c for e in self.episodes], dtype=np.float64),
                   "prior_weight": np.array([e.prior_weight for e in self.episodes], dtype=np.float64)}
         for k, e in enumerate(self.episodes):
             arrays["tokens"][k, : e.length + 1] = e.tokens
@@ -85,7 +84,7 @@ class TopKMemory:
                             prior_log_probs=arrays["prior_log_probs"][k, : n + 1].copy(),
                             prior_log_prob=arrays["prior_log_prob"][k, :n].copy(),
                             domain_rewards=arrays["domain_rewards"][k, :n].copy(),
-                            env_c=float(arrays["env_c"][k]), prior_weight=float(arrays["prior_weight"][k]))
+                            prior_weight=float(arrays["prior_weight"][k]))
                     for k, n in enumerate(arrays["lengths"].tolist())])
         return memory
 
@@ -106,28 +105,19 @@ class DAP(EpisodicPolicyGradient):
 
     :param policy: ``"PriorLSTMPolicy"``.
     :param env: a seqtutor env or SB3 VecEnv of one.
-    :param learning_rate: Adam step size (REINVENT: 1e-4).
-    :param batch_size: sequences per update (REINVENT: 64-128).
-    :param c: the learner's c, σ = 1/c (None: the env's c).
     :param replay_memory: capacity of the top-k experience-replay memory (0: off). The memory is part
         of every checkpoint (:meth:`checkpoint_arrays`), so a resumed run replays what it remembered.
     :param replay_sample: remembered sequences added to each update.
-    :param max_grad_norm: gradient clipping norm (None: none, as REINVENT).
-    Other parameters: see :class:`~seqtutor_agents.policy_gradient.base.EpisodicPolicyGradient`.
+    :param kwargs: see :class:`~seqtutor_agents.policy_gradient.base.EpisodicPolicyGradient`, whose
+        defaults are REINVENT's: ``learning_rate`` 1e-4, ``batch_size`` 64 sequences per update,
+        ``max_grad_norm`` None; ``c`` (σ = 1/c) is the env's unless given. DAP adapts no coefficient:
+        it takes no ``target_kl``.
     """
 
-    def __init__(
-        self,
-        policy: Any = "PriorLSTMPolicy",
-        env: Any = None,
-        learning_rate: Any = 1e-4,
-        batch_size: int = 64,
-        c: float | None = None,
-        replay_memory: int = 0,
-        replay_sample: int = 0,
-        max_grad_norm: float | None = None,
-        **kwargs: Any,
-    ) -> None:
+    kl_target_adapts = None
+
+    def __init__(self, policy: Any = "PriorLSTMPolicy", env: Any = None, replay_memory: int = 0, replay_sample: int = 0,
+                 **kwargs: Any) -> None:
         check_number("replay_memory", replay_memory, low=0, integer=True)
         check_number("replay_sample", replay_sample, low=0, integer=True)
         if replay_sample > replay_memory:
@@ -135,7 +125,7 @@ class DAP(EpisodicPolicyGradient):
         self.replay_memory = replay_memory
         self.replay_sample = replay_sample
         self.memory = TopKMemory(replay_memory)
-        super().__init__(policy, env, learning_rate, batch_size, c, max_grad_norm, **kwargs)
+        super().__init__(policy, env, **kwargs)
 
     def _excluded_save_params(self) -> list[str]:
         return [*super()._excluded_save_params(), "memory", "_replay_rng"]
@@ -163,7 +153,7 @@ class DAP(EpisodicPolicyGradient):
         agent = taken.sum(dim=1)
         scores = batch.domain_return()
         # The sequence's reward w log p(x) + S(x)/c: the per-step rewards' sum, composed at sequence level.
-        augmented = compose((batch.prior_log_prob * batch.mask).sum(dim=1), scores, self.domain_c, batch.prior_weight)
+        augmented = compose((batch.prior_log_prob * batch.mask).sum(dim=1), scores, self.current_c, batch.prior_weight)
         loss = augmented_likelihood_loss(agent, augmented).mean()
         self._gradient_step(loss)
         new = slice(0, len(episodes))

@@ -31,8 +31,8 @@ import torch as th
 from seqtutor_envs.reward import compose
 
 from ..common.episodes import Episode, Episodes
-from ..common.kl import kl_and_entropy, kl_coefficient_for
-from ..common.validation import check_choice, check_number
+from ..common.kl import kl_and_entropy
+from ..common.validation import check_choice
 from .base import EpisodicPolicyGradient
 
 PROPOSALS = ("policy", "frozen")
@@ -58,42 +58,19 @@ class DPG(EpisodicPolicyGradient):
     :param policy: ``"PriorLSTMPolicy"``.
     :param env: a seqtutor env or SB3 VecEnv of one.
     :param learning_rate: Adam step size.
-    :param batch_size: sequences per update.
-    :param c: the learner's c (None: the env's); the controller's start with ``target_kl``.
-    :param target_kl: adapt c so that the exact KL(π ‖ prior) per step tracks this (None: fixed c).
-    :param kl_horizon: env steps over which the controller's relative step on log c reaches its clip.
     :param proposal: ``"policy"`` (sample from π_θ) or ``"frozen"`` (a copy, replaced when π_θ is closer to π*).
     :param max_grad_norm: gradient clipping norm.
-    Other parameters (``policy_kwargs``, ``seed``, ``device``, ...): see
-    :class:`~seqtutor_agents.policy_gradient.base.EpisodicPolicyGradient`.
+    :param kwargs: see :class:`~seqtutor_agents.policy_gradient.base.EpisodicPolicyGradient`: ``batch_size``
+        (sequences per update), ``c`` (None: the env's; the controller's start with ``target_kl``),
+        ``target_kl`` (adapt c so that the exact KL(π ‖ prior) per step tracks this; None: fixed c),
+        ``kl_horizon``, ``policy_kwargs``, ``seed``, ``device``, ...
     """
 
-    def __init__(
-        self,
-        policy: Any = "PriorLSTMPolicy",
-        env: Any = None,
-        learning_rate: Any = 5e-4,
-        batch_size: int = 64,
-        c: float | None = None,
-        target_kl: float | None = None,
-        kl_horizon: float = 10_000,
-        proposal: str = "policy",
-        max_grad_norm: float | None = 1.0,
-        **kwargs: Any,
-    ) -> None:
-        check_number("target_kl", target_kl, low=0.0, low_open=True, allow_none=True)
-        check_number("kl_horizon", kl_horizon, low=0.0, low_open=True)
-        self.target_kl, self.kl_horizon = target_kl, kl_horizon
+    def __init__(self, policy: Any = "PriorLSTMPolicy", env: Any = None, learning_rate: Any = 5e-4,
+                 proposal: str = "policy", max_grad_norm: float | None = 1.0, **kwargs: Any) -> None:
         self.proposal = check_choice("proposal", proposal, PROPOSALS)
         self._proposal_net: Any = None
-        super().__init__(policy, env, learning_rate, batch_size, c, max_grad_norm, **kwargs)
-
-    def _setup_kl_coefficient(self) -> None:
-        """The KL coefficient from the learner's c, else the env's (once an env is known)."""
-        kl_coef = kl_coefficient_for(self.c, self.env, self.target_kl, self.kl_horizon)
-        if kl_coef is not None:
-            self.kl_coef = kl_coef
-            self.c = kl_coef.value
+        super().__init__(policy, env, learning_rate, max_grad_norm=max_grad_norm, **kwargs)
 
     def _excluded_save_params(self) -> list[str]:
         return [*super()._excluded_save_params(), "_proposal_net"]
@@ -115,8 +92,8 @@ class DPG(EpisodicPolicyGradient):
         log_pi, _ = self.policy.unroll(batch.inputs)
         seq_log_pi = (log_pi.gather(2, batch.actions.unsqueeze(2)).squeeze(2) * mask).sum(dim=1)
         seq_log_q = (batch.behaviour_log_prob * mask).sum(dim=1)
-        c = self.kl_coef.value  # type: ignore[union-attr]
-        log_target = compose((batch.prior_log_prob * mask).sum(dim=1), batch.domain_return(), c, batch.prior_weight)
+        log_target = compose((batch.prior_log_prob * mask).sum(dim=1), batch.domain_return(), self.current_c,
+                             batch.prior_weight)
         weights = dpg_weights(log_target, seq_log_q, seq_log_pi)
         with th.no_grad():
             importance = th.softmax(log_target - seq_log_q, dim=0)
@@ -127,8 +104,7 @@ class DPG(EpisodicPolicyGradient):
             ess = float(1.0 / (importance**2).sum())
         loss = -(weights * seq_log_pi).sum()
         self._gradient_step(loss)
-        if self.kl_coef is not None and self.kl_coef.adaptive:
-            self.c = self.kl_coef.update(kl_per_step, int(steps))
+        self._adapt_c(kl_per_step, int(steps))
         if self.proposal == "frozen" and (self._proposal_net is None or closer > 0):
             self._proposal_net = copy.deepcopy(self.policy).requires_grad_(False)
             self.logger.record("train/proposal_updates", 1)
@@ -136,5 +112,5 @@ class DPG(EpisodicPolicyGradient):
         self.logger.record("train/ess", ess)
         self.logger.record("train/kl_prior", kl_per_step)
         self.logger.record("train/entropy", float((entropy * mask).sum() / steps))
-        self.logger.record("train/c", self.kl_coef.value)  # type: ignore[union-attr]
+        self.logger.record("train/c", self.current_c)
         self.logger.record("train/score", batch.domain_return().mean().item())

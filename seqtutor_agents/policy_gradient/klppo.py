@@ -10,7 +10,9 @@ the default: no estimator noise) or TRL's ``k1`` sample estimate ``log π_old(a_
 Advantages by GAE(γ, λ) over each whole episode, then the clipped PPO objective for ``n_epochs``
 passes over minibatches of episodes, each unrolled from the zero state. β is fixed, or adapted
 toward ``target_kl`` nats per step by the same proportional controller the Sequence Tutor learners
-use for c (:class:`~seqtutor_agents.common.kl.AdaptiveKLController`; TRL's horizon is 10k).
+use for c (:class:`~seqtutor_agents.common.kl.KLCoefficient`; TRL's horizon is 10k): here
+``target_kl`` adapts β, never c (``kl_target_adapts = "beta"``). ``beta`` stays the setting it
+was given; the live value is :attr:`KLPPO.current_beta` (as c's is ``current_c``).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import torch as th
 from seqtutor_envs.reward import compose
 
 from ..common.episodes import Episode, Episodes
-from ..common.kl import KLCoefficient, kl_and_entropy
+from ..common.kl import kl_and_entropy
 from ..common.validation import check_choice, check_number
 from .base import EpisodicPolicyGradient
 
@@ -59,8 +61,6 @@ def kl_penalty(old_log_pi: th.Tensor, prior_log_probs: th.Tensor, actions: th.Te
 class KLPPO(EpisodicPolicyGradient):
     """KL-penalised PPO from the prior, on whole episodes (see the module docstring).
 
-    :param learning_rate: Adam step size.
-    :param batch_size: episodes per rollout (one PPO update each).
     :param n_epochs: passes over the rollout.
     :param minibatch_size: episodes per gradient step.
     :param gamma: discount (1: episodes are short and finite).
@@ -70,23 +70,22 @@ class KLPPO(EpisodicPolicyGradient):
     :param ent_coef: weight of an entropy bonus (0: the KL penalty already keeps the policy wide).
     :param max_grad_norm: gradient clipping norm.
     :param beta: KL coefficient (fixed, or the controller's starting value; 0: no penalty).
-    :param target_kl: adapt β toward this exact KL(π ‖ prior) per step (None: fixed β).
-    :param kl_horizon: env steps over which the controller's relative step on log β reaches its clip (TRL: 10k).
     :param kl_estimator: ``"exact"`` or ``"k1"``.
     :param normalize_advantage: standardise advantages over the rollout's steps.
-    :param c: the learner's c weighing the domain reward (None: the env's).
-    Other parameters (``policy_kwargs``, ``seed``, ``device``, ...): see
-    :class:`~seqtutor_agents.policy_gradient.base.EpisodicPolicyGradient`.
+    :param kwargs: see :class:`~seqtutor_agents.policy_gradient.base.EpisodicPolicyGradient`:
+        ``learning_rate``, ``batch_size`` (episodes per rollout, one PPO update each), ``c`` (None: the
+        env's), ``target_kl`` (adapt β toward this exact KL(π ‖ prior) per step; None: fixed β),
+        ``kl_horizon`` (env steps over which the controller's relative step on log β reaches its
+        clip; TRL: 10k), ``policy_kwargs``, ``seed``, ``device``, ...
     """
 
     value_head = True
+    kl_target_adapts = "beta"
 
     def __init__(
         self,
         policy: Any = "PriorLSTMPolicy",
         env: Any = None,
-        learning_rate: Any = 1e-4,
-        batch_size: int = 64,
         n_epochs: int = 4,
         minibatch_size: int = 16,
         gamma: float = 1.0,
@@ -96,11 +95,8 @@ class KLPPO(EpisodicPolicyGradient):
         ent_coef: float = 0.0,
         max_grad_norm: float | None = 0.5,
         beta: float = 1.0,
-        target_kl: float | None = None,
-        kl_horizon: float = 10_000,
         kl_estimator: str = "exact",
         normalize_advantage: bool = True,
-        c: float | None = None,
         **kwargs: Any,
     ) -> None:
         check_number("n_epochs", n_epochs, low=1, integer=True)
@@ -111,22 +107,27 @@ class KLPPO(EpisodicPolicyGradient):
         check_number("vf_coef", vf_coef, low=0.0)
         check_number("ent_coef", ent_coef, low=0.0)
         check_number("beta", beta, low=0.0)
-        check_number("target_kl", target_kl, low=0.0, low_open=True, allow_none=True)
-        check_number("kl_horizon", kl_horizon, low=0.0, low_open=True)
         check_choice("kl_estimator", kl_estimator, KL_ESTIMATORS)
-        if target_kl is not None and beta <= 0:
+        if kwargs.get("target_kl") is not None and beta <= 0:
             raise ValueError("an adaptive β (target_kl) needs a starting beta > 0")
         self.n_epochs, self.minibatch_size = n_epochs, minibatch_size
         self.gamma, self.gae_lambda, self.clip_range = gamma, gae_lambda, clip_range
         self.vf_coef, self.ent_coef = vf_coef, ent_coef
-        self.beta, self.target_kl, self.kl_horizon, self.kl_estimator = beta, target_kl, kl_horizon, kl_estimator
+        self.beta, self.kl_estimator = beta, kl_estimator
+        #: The adapted β, kept in the model file so that a loaded model resumes from it (None: β is fixed).
+        self.adapted_beta: float | None = None
         self.normalize_advantage = normalize_advantage
-        super().__init__(policy, env, learning_rate, batch_size, c, max_grad_norm, **kwargs)
+        super().__init__(policy, env, max_grad_norm=max_grad_norm, **kwargs)
 
     def _setup_model(self) -> None:
         super()._setup_model()
         # β: fixed, or adapted toward target_kl (a loaded model resumes from the β it had reached).
-        self.beta_coef = KLCoefficient(self.beta, self.target_kl, horizon=self.kl_horizon) if self.beta > 0 else None
+        self.beta_coef = self.kl_controller(self.beta, self.adapted_beta, "beta") if self.beta > 0 else None
+
+    @property
+    def current_beta(self) -> float:
+        """The KL penalty's weight now (``beta``, or as adapted toward ``target_kl`` so far)."""
+        return self.beta if self.beta_coef is None else self.beta_coef.value
 
     def _excluded_save_params(self) -> list[str]:
         return [*super()._excluded_save_params(), "beta_coef"]
@@ -142,7 +143,7 @@ class KLPPO(EpisodicPolicyGradient):
             exact_kl = kl_penalty(old_log_pi, prior_log_probs, actions, "exact") * mask
             penalty = exact_kl if self.kl_estimator == "exact" else kl_penalty(old_log_pi, prior_log_probs, actions, "k1")
             # r_t = r_domain / c - β KL_t: compose with the KL penalty in place of log p and β as its weight.
-            rewards = compose(-penalty, batch.domain_rewards, self.domain_c, self.beta) * mask
+            rewards = compose(-penalty, batch.domain_rewards, self.current_c, self.current_beta) * mask
             advantages, returns = gae(rewards, old_values, mask, self.gamma, self.gae_lambda)
             if self.normalize_advantage:
                 valid = mask > 0
@@ -175,10 +176,10 @@ class KLPPO(EpisodicPolicyGradient):
                     losses["clip_fraction"].append((((ratio - 1).abs() > self.clip_range).float() * m).sum().item()
                                                    / steps.item())
         mean_kl = float(exact_kl.sum() / mask.sum())
-        if self.beta_coef is not None:
-            self.beta = self.beta_coef.update(mean_kl, int(mask.sum()))
+        if self.beta_coef is not None and self.beta_coef.adaptive:
+            self.adapted_beta = self.beta_coef.update(mean_kl, int(mask.sum()))
         for key, values in losses.items():
             self.logger.record(f"train/{key}", float(np.mean(values)))
-        self.logger.record("train/beta", self.beta)
+        self.logger.record("train/beta", self.current_beta)
         self.logger.record("train/kl_prior", mean_kl)
         self.logger.record("train/score", batch.domain_return().mean().item())

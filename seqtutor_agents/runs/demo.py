@@ -85,6 +85,43 @@ def plot_training_curve(progress: dict[str, np.ndarray], path: Path, config: Tra
     return path
 
 
+def demo_summary(model, config: TrainConfig, tuned, prior, minutes: float, n_compositions: int,
+                 optimum_samples: int) -> str:
+    """``table1.md``: the setting, Table 1, the texture table, KL and entropy, and the return against π*'s."""
+    from seqtutor_envs.optimum import sample_prior
+
+    from .report import optimality_ratio
+
+    compositions = tuned.finals["composition"]
+    columns = {
+        "Note RNN (shipped prior)": composition_statistics(prior.finals["composition"]),
+        f"{DEMO_ALGO}-tuned": composition_statistics(compositions),
+    }
+    table = format_statistics_table(columns, include_paper=["Note RNN", "Q", "Psi"])
+    texture = format_texture_table({
+        "corpus (validation windows)": texture_statistics(corpus_sample(n_compositions)),
+        "Note RNN (shipped prior)": texture_statistics(prior.finals["composition"]),
+        f"{DEMO_ALGO}-tuned": texture_statistics(compositions),
+    })
+    final_c = getattr(model, "current_c", None) or config.resolved_env_kwargs().get("c")
+    summary = (
+        f"# Demo: Note RNN fine-tuned with {DEMO_ALGO}\n\n"
+        f"Setting: {DEMO_SETTING} (c at the end of training: {final_c:.3g}); {config.steps:,} env steps of training "
+        f"in {minutes:.1f} min; {n_compositions:,} compositions each.\n\n"
+        f"## Table 1 (music theory)\n\n{table}\n\n"
+        f"## What tuning keeps (texture and diversity)\n\n{texture}\n\n"
+        f"Mean log p_prior per note: prior {prior.prior_log_prob_per_step:.3f}, tuned {tuned.prior_log_prob_per_step:.3f}; "
+        f"KL(pi || prior) per note of the tuned model: {tuned.kl_per_step:.3f} nats; its entropy per note: "
+        f"{tuned.entropy_per_step:.3f} nats (prior: {prior.entropy_per_step:.3f}).\n"
+    )
+    sample = sample_prior(ENV_ID, optimum_samples, 0, progress=False)
+    ratio = optimality_ratio(sample, 1.0, tuned, float(final_c))
+    ratio_text = "n/a (the KL lies outside π*'s reliable range)" if ratio is None else f"{ratio:.3f}"
+    summary += (f"\nReturn / π*'s at the same KL (π* ∝ p·exp(R/c), the objective's optimum, estimated from "
+                f"{optimum_samples:,} prior compositions): {ratio_text}.\n")
+    return summary
+
+
 def run_demo(out: Path, steps: int | None = None, seed: int = 0, n_compositions: int = DEMO_EVAL_COMPOSITIONS,
              optimum_samples: int = DEMO_OPTIMUM_SAMPLES) -> dict[str, Path]:
     """Fine-tune, sample ``n_compositions`` of the tuned model and of the prior, write everything; returns the paths."""
@@ -110,38 +147,11 @@ def run_demo(out: Path, steps: int | None = None, seed: int = 0, n_compositions:
     progress = read_progress(Path(config.out) / "logs")
     curve = plot_training_curve(progress, out / "training_curve.png", config)
 
-    columns = {
-        "Note RNN (shipped prior)": composition_statistics(prior.finals["composition"]),
-        f"{DEMO_ALGO}-tuned": composition_statistics(compositions),
-    }
-    table = format_statistics_table(columns, include_paper=["Note RNN", "Q", "Psi"])
-    texture = format_texture_table({
-        "corpus (validation windows)": texture_statistics(corpus_sample(n_compositions)),
-        "Note RNN (shipped prior)": texture_statistics(prior.finals["composition"]),
-        f"{DEMO_ALGO}-tuned": texture_statistics(compositions),
-    })
-    final_c = getattr(model, "c", None) or env_kwargs.get("c")
-    summary = (
-        f"# Demo: Note RNN fine-tuned with {DEMO_ALGO}\n\n"
-        f"Setting: {DEMO_SETTING} (c at the end of training: {final_c:.3g}); {config.steps:,} env steps of training "
-        f"in {minutes:.1f} min; {n_compositions:,} compositions each.\n\n"
-        f"## Table 1 (music theory)\n\n{table}\n\n"
-        f"## What tuning keeps (texture and diversity)\n\n{texture}\n\n"
-        f"Mean log p_prior per note: prior {prior.prior_log_prob_per_step:.3f}, tuned {tuned.prior_log_prob_per_step:.3f}; "
-        f"KL(pi || prior) per note of the tuned model: {tuned.kl_per_step:.3f} nats; its entropy per note: "
-        f"{tuned.entropy_per_step:.3f} nats (prior: {prior.entropy_per_step:.3f}).\n"
-    )
-    from seqtutor_envs.optimum import sample_prior
-
-    from .report import build_report, optimality_ratio
-
-    sample = sample_prior(ENV_ID, optimum_samples, 0, progress=False)
-    ratio = optimality_ratio(sample, 1.0, tuned, float(final_c))
-    ratio_text = "n/a (the KL lies outside π*'s reliable range)" if ratio is None else f"{ratio:.3f}"
-    summary += (f"\nReturn / π*'s at the same KL (π* ∝ p·exp(R/c), the objective's optimum, estimated from "
-                f"{optimum_samples:,} prior compositions): {ratio_text}.\n")
+    summary = demo_summary(model, config, tuned, prior, minutes, n_compositions, optimum_samples)
     atomic_write_text(out / "table1.md", summary)
     print(summary)
+    from .report import build_report
+
     report = build_report([config.out], out / "report.html", n=min(500, n_compositions), seed=seed,
                           optimum_n=optimum_samples, progress=False)
     paths = {"midi": midi_dir, "piano_roll": roll, "training_curve": curve, "table": out / "table1.md",

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch as th
@@ -37,73 +37,94 @@ def model_policy(model: BaseAlgorithm, seed: int = 0, deterministic: bool = Fals
     th.manual_seed(seed)
     policy = model.policy
     policy.set_training_mode(False)
-    device = policy.device
 
     def choose(log_pi: np.ndarray) -> np.ndarray:
         return log_pi.argmax(1) if deterministic else sample_categorical(log_pi, rng)
 
-    def as_tensors(obs: dict[str, np.ndarray]) -> dict[str, th.Tensor]:
-        return {k: th.as_tensor(v, device=device) for k, v in obs.items()}
-
     if hasattr(policy, "recurrent_log_probs"):
-        state: list = [None]
-
-        def act(obs, episode_start):
-            n = len(episode_start)
-            if state[0] is None or state[0][0].shape[1] != n:
-                state[0] = policy.initial_state(n)
-            with th.no_grad():
-                log_pi, state[0] = policy.recurrent_log_probs(
-                    as_tensors(obs), state[0], th.as_tensor(episode_start, device=device))
-            log_pi = log_softmax(log_pi.cpu().numpy().astype(np.float64))
-            return choose(log_pi), log_pi
-
-        return act
-
+        return _seqtutor_act(policy, choose)
     if type(policy).__name__.startswith("Recurrent") and hasattr(policy, "lstm_hidden_state_shape"):
-        lstm: list = [None]
-
-        def act(obs, episode_start):
-            n = len(episode_start)
-            if lstm[0] is None or lstm[0][0].shape[1] != n:
-                layers, _, hidden = policy.lstm_hidden_state_shape
-                lstm[0] = (th.zeros(layers, n, hidden, device=device), th.zeros(layers, n, hidden, device=device))
-            obs_t, _ = policy.obs_to_tensor(obs)
-            starts = th.as_tensor(episode_start, dtype=th.float32, device=device)
-            with th.no_grad():
-                dist, lstm[0] = policy.get_distribution(obs_t, lstm[0], starts)
-            log_pi = log_softmax(dist.distribution.logits.cpu().numpy().astype(np.float64))
-            return choose(log_pi), log_pi
-
-        return act
-
+        return _recurrent_ppo_act(policy, choose)
     if isinstance(policy, ActorCriticPolicy):
-
-        def act(obs, episode_start):
-            obs_t, _ = policy.obs_to_tensor(obs)
-            with th.no_grad():
-                logits = policy.get_distribution(obs_t).distribution.logits
-            log_pi = log_softmax(logits.cpu().numpy().astype(np.float64))
-            return choose(log_pi), log_pi
-
-        return act
-
+        return _actor_critic_act(policy, choose)
     if hasattr(model, "exploration_final_eps"):  # DQN, QR-DQN: epsilon-greedy on their greedy action
-        eps = 0.0 if deterministic else float(model.exploration_final_eps)
-
-        def act(obs, episode_start):
-            obs_t, _ = policy.obs_to_tensor(obs)
-            with th.no_grad():
-                greedy = policy._predict(obs_t, deterministic=True).cpu().numpy().reshape(-1)
-            n_actions = int(model.action_space.n)
-            pi = np.full((len(greedy), n_actions), eps / n_actions)
-            pi[np.arange(len(pi)), greedy] += 1.0 - eps
-            log_pi = np.log(np.maximum(pi, 1e-300))
-            return (sample_categorical(log_pi, rng) if eps > 0 else greedy), log_pi
-
-        return act
-
+        return _epsilon_greedy_act(model, rng, deterministic)
     raise TypeError(f"no evaluation policy for {type(model).__name__}")
+
+
+def _seqtutor_act(policy: Any, choose: Callable[[np.ndarray], np.ndarray]) -> ActFn:
+    """A seqtutor learner's acting distribution, its LSTM state carried per env."""
+    device = policy.device
+
+    def step(obs, state, episode_start):
+        obs_t = {k: th.as_tensor(v, device=device) for k, v in obs.items()}
+        return policy.recurrent_log_probs(obs_t, state, th.as_tensor(episode_start, device=device))
+
+    return _recurrent_act(policy.initial_state, step, choose)
+
+
+def _recurrent_ppo_act(policy: Any, choose: Callable[[np.ndarray], np.ndarray]) -> ActFn:
+    """sb3-contrib's RecurrentPPO: its actor's distribution, LSTM state carried per env."""
+    device = policy.device
+    layers, _, hidden = policy.lstm_hidden_state_shape
+
+    def initial_state(n: int):
+        return th.zeros(layers, n, hidden, device=device), th.zeros(layers, n, hidden, device=device)
+
+    def step(obs, state, episode_start):
+        obs_t, _ = policy.obs_to_tensor(obs)
+        dist, state = policy.get_distribution(obs_t, state, th.as_tensor(episode_start, dtype=th.float32, device=device))
+        return dist.distribution.logits, state
+
+    return _recurrent_act(initial_state, step, choose)
+
+
+def _recurrent_act(initial_state: Callable[[int], Any], step: Callable, choose: Callable[[np.ndarray], np.ndarray]) -> ActFn:
+    """An :data:`ActFn` of a recurrent policy: its state from ``initial_state(n)`` (again when the
+    number of envs changes), then ``step(obs, state, episode_start) -> (logits, new state)`` per call."""
+    state: list = [None]
+
+    def act(obs, episode_start):
+        n = len(episode_start)
+        if state[0] is None or state[0][0].shape[1] != n:
+            state[0] = initial_state(n)
+        with th.no_grad():
+            logits, state[0] = step(obs, state[0], episode_start)
+        log_pi = log_softmax(logits.cpu().numpy().astype(np.float64))
+        return choose(log_pi), log_pi
+
+    return act
+
+
+def _actor_critic_act(policy: ActorCriticPolicy, choose: Callable[[np.ndarray], np.ndarray]) -> ActFn:
+    """PPO / A2C: the actor's categorical distribution."""
+
+    def act(obs, episode_start):
+        obs_t, _ = policy.obs_to_tensor(obs)
+        with th.no_grad():
+            logits = policy.get_distribution(obs_t).distribution.logits
+        log_pi = log_softmax(logits.cpu().numpy().astype(np.float64))
+        return choose(log_pi), log_pi
+
+    return act
+
+
+def _epsilon_greedy_act(model: BaseAlgorithm, rng: np.random.Generator, deterministic: bool) -> ActFn:
+    """DQN / QR-DQN: epsilon-greedy on the greedy action with the final exploration rate, as ``predict`` samples it."""
+    policy = model.policy
+    eps = 0.0 if deterministic else float(model.exploration_final_eps)  # type: ignore[attr-defined]
+
+    def act(obs, episode_start):
+        obs_t, _ = policy.obs_to_tensor(obs)
+        with th.no_grad():
+            greedy = policy._predict(obs_t, deterministic=True).cpu().numpy().reshape(-1)
+        n_actions = int(model.action_space.n)  # type: ignore[union-attr]
+        pi = np.full((len(greedy), n_actions), eps / n_actions)
+        pi[np.arange(len(pi)), greedy] += 1.0 - eps
+        log_pi = np.log(np.maximum(pi, 1e-300))
+        return (sample_categorical(log_pi, rng) if eps > 0 else greedy), log_pi
+
+    return act
 
 
 # ---------------------------------------------------------------------- episodes

@@ -137,7 +137,7 @@ def run_section(run: Path, n: int, seed: int, media: int, optimum_n: int | None)
                          **domain.statistics(batch.finals, **extra)}
     if reference is not None:
         notes.append(f"Compared with the prior's training data: {reference}.")
-    final_c = float(getattr(model, "c", None) or env_kwargs.get("c") or model.get_env().get_attr("c")[0])
+    final_c = float(getattr(model, "current_c", None) or env_kwargs.get("c") or model.get_env().get_attr("c")[0])
     ratio = None
     samples_n = domain.report_optimum_samples if optimum_n is None else optimum_n
     if samples_n:

@@ -209,7 +209,7 @@ def run_trial(trial: dict[str, Any]) -> dict[str, Any]:
                            "seed": trial["seed"], "steps": trial["steps"], "run": str(out),
                            "settings": json.dumps({**(trial.get("algo_kwargs") or {}), **(trial.get("env_kwargs") or {})},
                                                   sort_keys=True)}
-    final_c = getattr(model, "c", None)
+    final_c = getattr(model, "current_c", None)  # a seqtutor learner's live c (None: a stock SB3 algorithm)
     row.update(minutes=round(minutes, 2), final_c=float(final_c) if final_c is not None else env_kwargs.get("c"),
                domain_return=float(batch.domain_returns.mean()), log_p=batch.prior_log_prob_per_step,
                kl=batch.kl_per_step, entropy=batch.entropy_per_step)
@@ -321,7 +321,7 @@ def run_pmo_trial(trial: dict[str, Any]) -> dict[str, Any]:
            "kl_per_molecule": float(np.mean([k for k, _ in recent_kl])) if recent_kl else float("nan"),
            "kl_per_step": (float(sum(k for k, _ in recent_kl) / sum(n for _, n in recent_kl))
                            if recent_kl else float("nan")),
-           "final_c": float(model.c) if getattr(model, "c", None) is not None else trial.get("c"),
+           "final_c": float(model.current_c) if getattr(model, "current_c", None) is not None else trial.get("c"),
            "settings": json.dumps({**(trial.get("algo_kwargs") or {}), **(trial.get("env_kwargs") or {})},
                                   sort_keys=True),
            "best": best[0] if best else ""}

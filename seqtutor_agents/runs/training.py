@@ -38,6 +38,7 @@ from ..common.safe_load import (
 )
 from .config import (  # noqa: F401  (re-exported: the run's config is part of this module's API)
     ALGO_CHOICES,
+    ALGOS,
     DEFAULT_ENV,
     IDENTITY_FIELDS,
     KL_TARGET_ALGOS,
@@ -46,6 +47,7 @@ from .config import (  # noqa: F401  (re-exported: the run's config is part of t
     SEQUENCE_TUTOR_ALGOS,
     STOCK_ALGOS,
     TrainConfig,
+    algorithm_class,
     policy_name,
 )
 from .run_folder import (
@@ -65,21 +67,6 @@ from .run_folder import (
 CONFIG_FILE, CONFIG_TOML, MODEL_FILE, LOGS = "config.json", "config.toml", "model.zip", "logs"
 SEQUENCES_FILE = "sequences.csv"  # every finished training episode (seqtutor_agents.runs.callbacks.SequenceLog)
 __all__ = ["ConfigError", "TrainConfig", "TrainingInterrupted", "load_run", "read_run_config", "train"]
-
-
-def algorithm_class(name: str) -> type:
-    """The algorithm class of a short name (``"g"``, ``"ppo"``, ``"recurrent_ppo"``, ...)."""
-    from sb3_contrib import QRDQN, RecurrentPPO
-    from stable_baselines3 import A2C, DQN, PPO
-
-    from ..policy_gradient import DAP, DPG, KLPPO
-    from ..sequence_tutor import GLearning, PriorQLearning, PsiLearning
-
-    classes = {"q": PriorQLearning, "psi": PsiLearning, "g": GLearning, "dap": DAP, "klppo": KLPPO, "dpg": DPG, "ppo": PPO,
-               "a2c": A2C, "dqn": DQN, "qrdqn": QRDQN, "recurrent_ppo": RecurrentPPO}
-    if name not in classes:
-        raise ConfigError(f"unknown algorithm {name!r}; choose one of {', '.join(ALGO_CHOICES)}")
-    return classes[name]
 
 
 # ---------------------------------------------------------------------- building
@@ -218,26 +205,7 @@ def _train_locked(config: TrainConfig, out: Path, resume: bool, overwrite: bool,
     from stable_baselines3.common.callbacks import CallbackList
     from stable_baselines3.common.logger import configure
 
-    checkpoint: Checkpoint | None = None
-    if resume:
-        saved = read_run_config(out)
-        conflicts = [name for name in IDENTITY_FIELDS if getattr(saved, name) != getattr(config, name)]
-        if conflicts:
-            raise ConfigError(
-                f"{out} was trained with " + ", ".join(f"{n}={getattr(saved, n)!r}" for n in conflicts)
-                + "; this resume asks for " + ", ".join(f"{n}={getattr(config, n)!r}" for n in conflicts)
-                + ". A resumed run keeps its own settings: leave those options out, or start a new run"
-            )
-        checkpoint = latest_checkpoint(out, needs_buffer=config.algo in REPLAY_ALGOS)
-        if checkpoint is None:
-            raise ConfigError(f"nothing to resume in {out}: no checkpoint in {out / CHECKPOINTS}")
-    elif holds_run(out):
-        if not overwrite:
-            raise ConfigError(f"{out} already holds a run: pass --resume to continue it or --overwrite to replace it")
-        for name in (CONFIG_FILE, CONFIG_TOML, MODEL_FILE, SEQUENCES_FILE):
-            (out / name).unlink(missing_ok=True)
-        for name in (CHECKPOINTS, LOGS):
-            shutil.rmtree(out / name, ignore_errors=True)
+    checkpoint = _prepare_folder(config, out, resume, overwrite)
     _check_writable(out)
     env = make_env(config)
     if checkpoint is not None:
@@ -252,18 +220,7 @@ def _train_locked(config: TrainConfig, out: Path, resume: bool, overwrite: bool,
         log_dir = out / LOGS
         _write_config(out, config, model)  # once: a resume never rewrites the run's config
     model.set_logger(configure(str(log_dir), ["csv", "tensorboard"] + (["stdout"] if verbose else [])))
-    callbacks = [checkpoint_callback(out, config.checkpoint_every)]
-    if config.algo in STOCK_ALGOS:
-        callbacks.append(reward_parts_callback())
-    else:
-        from .callbacks import SequenceLog, StopOnCollapse
-
-        if config.log_sequences:
-            callbacks.append(SequenceLog(out / SEQUENCES_FILE, config.env_id))
-        if config.stop_on_collapse is not None:
-            callbacks.append(StopOnCollapse(config.stop_on_collapse, config.collapse_window, config.env_id))
-    if callback is not None:
-        callbacks.extend(callback if isinstance(callback, list) else [callback])
+    callbacks = _run_callbacks(config, out, callback)
     start_step = int(model.num_timesteps)
     remaining = config.steps - model.num_timesteps
     with StopOnSignal() as stop:
@@ -284,6 +241,49 @@ def _train_locked(config: TrainConfig, out: Path, resume: bool, overwrite: bool,
                                 "then run the same command with --resume to write the model") from None
     env.close()
     return model
+
+
+def _prepare_folder(config: TrainConfig, out: Path, resume: bool, overwrite: bool) -> Checkpoint | None:
+    """The checkpoint a resume continues from (None for a new run, whose folder is emptied of an old run
+    with ``overwrite``); refuses a resume with other settings and a new run over an old one."""
+    if resume:
+        saved = read_run_config(out)
+        conflicts = [name for name in IDENTITY_FIELDS if getattr(saved, name) != getattr(config, name)]
+        if conflicts:
+            raise ConfigError(
+                f"{out} was trained with " + ", ".join(f"{n}={getattr(saved, n)!r}" for n in conflicts)
+                + "; this resume asks for " + ", ".join(f"{n}={getattr(config, n)!r}" for n in conflicts)
+                + ". A resumed run keeps its own settings: leave those options out, or start a new run"
+            )
+        checkpoint = latest_checkpoint(out, needs_buffer=ALGOS[config.algo].replay)
+        if checkpoint is None:
+            raise ConfigError(f"nothing to resume in {out}: no checkpoint in {out / CHECKPOINTS}")
+        return checkpoint
+    if holds_run(out):
+        if not overwrite:
+            raise ConfigError(f"{out} already holds a run: pass --resume to continue it or --overwrite to replace it")
+        for name in (CONFIG_FILE, CONFIG_TOML, MODEL_FILE, SEQUENCES_FILE):
+            (out / name).unlink(missing_ok=True)
+        for name in (CHECKPOINTS, LOGS):
+            shutil.rmtree(out / name, ignore_errors=True)
+    return None
+
+
+def _run_callbacks(config: TrainConfig, out: Path, callback) -> list:
+    """A run's SB3 callbacks: checkpoints, the logs a learner family lacks, the user's ``callback`` (one or a list)."""
+    callbacks = [checkpoint_callback(out, config.checkpoint_every)]
+    if ALGOS[config.algo].family == "stock":
+        callbacks.append(reward_parts_callback())
+    else:
+        from .callbacks import SequenceLog, StopOnCollapse
+
+        if config.log_sequences:
+            callbacks.append(SequenceLog(out / SEQUENCES_FILE, config.env_id))
+        if config.stop_on_collapse is not None:
+            callbacks.append(StopOnCollapse(config.stop_on_collapse, config.collapse_window, config.env_id))
+    if callback is not None:
+        callbacks.extend(callback if isinstance(callback, list) else [callback])
+    return callbacks
 
 
 def _resume_model(config: TrainConfig, checkpoint: Checkpoint, env):

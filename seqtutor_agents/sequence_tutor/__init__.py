@@ -1,10 +1,18 @@
 """Sequence Tutor's learners (Jaques et al., ICML 2017): recurrent Q-, Ψ- and G-learning.
 
-``algorithm.py`` collects and trains, ``targets.py`` holds the three targets side by side,
-``policies.py`` the recurrent Q-network policy, ``buffers.py`` the two ways to replay.
+``algorithm.py`` collects and trains, and holds the three targets side by side; ``policies.py``
+the recurrent Q-network policy, ``buffers.py`` the two ways to replay.
 """
 
-from .algorithm import SequenceTutorAlgorithm
+from .algorithm import (
+    GLearning,
+    PriorQLearning,
+    PsiLearning,
+    SequenceTutorAlgorithm,
+    g_bootstrap,
+    psi_bootstrap,
+    q_bootstrap,
+)
 from .buffers import (
     REPLAY_BUFFERS,
     EpisodeReplayBuffer,
@@ -13,14 +21,6 @@ from .buffers import (
     TransitionReplayBuffer,
 )
 from .policies import RecurrentQPolicy
-from .targets import (
-    GLearning,
-    PriorQLearning,
-    PsiLearning,
-    g_bootstrap,
-    psi_bootstrap,
-    q_bootstrap,
-)
 
 __all__ = [
     "REPLAY_BUFFERS",

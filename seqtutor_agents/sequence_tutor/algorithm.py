@@ -1,15 +1,29 @@
-"""The off-policy recurrent learner behind Q-, Ψ- and G-learning (Sequence Tutor, §3), in SB3's ``dqn.py`` shape.
+"""Sequence Tutor's learners (§3): the recurrent off-policy learner, and Q-, Ψ- and G-learning, in SB3's ``dqn.py`` shape.
 
 Set-up builds on SB3's own (``OffPolicyAlgorithm._setup_model``), then starts the Q-network from
 the prior's weights; :meth:`~SequenceTutorAlgorithm.collect_rollouts` steps all envs at once
-through the shared collector (:class:`~seqtutor_agents.common.rollout.Rollout`) and hands each
-step to the replay buffer; :meth:`~SequenceTutorAlgorithm.train` takes TD steps on what the buffer
-replays. The three learners differ only in their target (``targets.py``).
+through the shared collector and hands each step to the replay buffer (``buffers.py``);
+:meth:`~SequenceTutorAlgorithm.train` takes TD steps on what the buffer replays, through the
+shared gradient step (:class:`~seqtutor_agents.common.learner.KLControlledLearner`, which also
+owns c and its controller). A Ψ update reads top to bottom in :meth:`~SequenceTutorAlgorithm.train`,
+:meth:`~SequenceTutorAlgorithm.td_target` and :func:`psi_bootstrap` here, ``td_batch`` in
+``buffers.py`` and ``_gradient_step`` in ``common/learner.py``.
 
-The reward arrives as *parts* (``log p_prior(a|s)``, ``r_domain``) and is recomposed at replay
-time with :func:`seqtutor_envs.reward.compose` and the learner's KL coefficient ``c``
-(:class:`~seqtutor_agents.common.kl.KLCoefficient`: the env's c or the learner's own, fixed or
-adapted so that the exact KL(π ‖ prior) per step tracks ``target_kl``).
+The three learners differ only in their TD target. With ``V⁻`` the target network's value of the
+next state and ``r = w log p(a|s) + r_domain/c`` (the reward's parts as the env reported them,
+recomposed at replay time by :func:`seqtutor_envs.reward.compose` with the learner's current c):
+
+=================================  ==============================================  ===========================
+learner                            target                                          acting policy
+=================================  ==============================================  ===========================
+Q-learning with log prior          ``r + γ max_a' Q⁻(s', a')``                     ``softmax(Q / T)``
+Ψ-learning (soft Q)                ``r + γ logsumexp_a' Ψ⁻(s', a')``               ``softmax(Ψ / T)``
+G-learning                         ``r_domain/c + γ log Σ_a' p(a'|s') exp G⁻(s', a')``  ``∝ p(a|s) exp G(s, a)``
+=================================  ==============================================  ===========================
+
+Ψ and G optimise the domain return minus KL(π ‖ prior) (entropy-regularised); Q-learning drops
+the entropy term, so its optimum is deterministic and drifts furthest from the prior. G = Ψ − log p:
+the prior enters G-learning through its target and its policy, not its reward.
 """
 
 from __future__ import annotations
@@ -37,9 +51,8 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from seqtutor_envs.reward import compose
 
-from ..common.kl import KLCoefficient, RolloutStats, kl_coefficient_for
+from ..common.learner import KLControlledLearner
 from ..common.recurrent import load_env_prior, prior_architecture
-from ..common.rollout import Rollout
 from ..common.safe_load import SafeLoadMixin
 from ..common.validation import check_arguments, check_choice, check_learning_rate
 from .buffers import REPLAY_BUFFERS, EpisodeReplayBuffer, RecurrentReplayBuffer, TDBatch
@@ -50,16 +63,14 @@ HEAD_INITS = ("prior", "zero")
 ARGUMENT_BOUNDS: dict[str, dict[str, Any]] = {
     "buffer_size": {"low": 1, "integer": True}, "learning_starts": {"low": 0, "integer": True},
     "batch_size": {"low": 1, "integer": True}, "tau": {"low": 0.0, "high": 1.0}, "gamma": {"low": 0.0, "high": 1.0},
-    "c": {"low": 0.0, "low_open": True, "allow_none": True},
-    "target_kl": {"low": 0.0, "low_open": True, "allow_none": True},
-    "kl_horizon": {"low": 0.0, "low_open": True}, "td_lambda": {"low": 0.0, "high": 1.0},
+    "td_lambda": {"low": 0.0, "high": 1.0},
     "exploration_fraction": {"low": 0.0, "high": 1.0}, "exploration_initial_eps": {"low": 0.0, "high": 1.0},
     "exploration_final_eps": {"low": 0.0, "high": 1.0}, "temperature": {"low": 0.0, "low_open": True},
-    "max_grad_norm": {"low": 0.0, "low_open": True}, "stats_window_size": {"low": 1, "integer": True},
+    "stats_window_size": {"low": 1, "integer": True},
 }
 
 
-class SequenceTutorAlgorithm(SafeLoadMixin, OffPolicyAlgorithm):
+class SequenceTutorAlgorithm(KLControlledLearner, SafeLoadMixin, OffPolicyAlgorithm):
     """Recurrent off-policy learner with a KL-control target (base of Q, Ψ and G learning).
 
     :param policy: ``"RecurrentQPolicy"`` or a policy class.
@@ -99,7 +110,7 @@ class SequenceTutorAlgorithm(SafeLoadMixin, OffPolicyAlgorithm):
     acting: ClassVar[str] = "q"
     #: Default output-layer initialisation of the subclass.
     default_head_init: ClassVar[str] = "prior"
-    #: Whether the TD reward keeps the env's ``w log p(a|s)`` term (G-learning: no, see ``targets.py``).
+    #: Whether the TD reward keeps the env's ``w log p(a|s)`` term (G-learning: no, see the module docstring).
     prior_in_reward: ClassVar[bool] = True
 
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"RecurrentQPolicy": RecurrentQPolicy}
@@ -142,6 +153,7 @@ class SequenceTutorAlgorithm(SafeLoadMixin, OffPolicyAlgorithm):
     ) -> None:
         check_learning_rate(learning_rate)
         check_arguments(locals(), ARGUMENT_BOUNDS)
+        self._init_learner(c, target_kl, kl_horizon, max_grad_norm)
         _check_train_freq(train_freq)
         _check_gradient_steps(gradient_steps)
         replay_buffer_class = _replay_buffer_class(replay_buffer_class)
@@ -156,21 +168,11 @@ class SequenceTutorAlgorithm(SafeLoadMixin, OffPolicyAlgorithm):
             tensorboard_log=tensorboard_log, verbose=verbose, device=device, seed=seed, sde_support=False,
             support_multi_env=True, supported_action_spaces=(spaces.Discrete,),
         )
-        self.c, self.target_kl, self.kl_horizon = c, target_kl, kl_horizon
-        self.td_lambda = float(td_lambda)
-        self.exploration = exploration
-        self.exploration_fraction = exploration_fraction
-        self.exploration_initial_eps = exploration_initial_eps
-        self.exploration_final_eps = exploration_final_eps
+        self.td_lambda, self.temperature = float(td_lambda), temperature
+        self.exploration, self.exploration_fraction = exploration, exploration_fraction
+        self.exploration_initial_eps, self.exploration_final_eps = exploration_initial_eps, exploration_final_eps
         self.exploration_rate = exploration_initial_eps if exploration == "egreedy" else 0.0
-        self.temperature = temperature
-        self.max_grad_norm = max_grad_norm
-        self.init_from_prior = init_from_prior
-        self.head_init = head_init
-        self.prior_path: str | None = None
-        self.kl_coef: KLCoefficient | None = None
-        self._rollout: Rollout | None = None
-        self._stats = RolloutStats()
+        self.init_from_prior, self.head_init = init_from_prior, head_init
         if _init_setup_model:
             self._setup_model()
 
@@ -200,36 +202,20 @@ class SequenceTutorAlgorithm(SafeLoadMixin, OffPolicyAlgorithm):
         self.exploration_schedule = LinearSchedule(
             self.exploration_initial_eps, self.exploration_final_eps, self.exploration_fraction
         )
-        self._setup_kl_coefficient()
-
-    def _setup_kl_coefficient(self) -> None:
-        """The KL coefficient from the learner's c, else the env's (once an env is known)."""
-        kl_coef = kl_coefficient_for(self.c, self.env, self.target_kl, self.kl_horizon)
-        if kl_coef is not None:
-            self.kl_coef = kl_coef
-            self.c = kl_coef.value
-
-    def set_env(self, env: GymEnv, force_reset: bool = True) -> None:
-        super().set_env(env, force_reset)
-        self._rollout = None
-        if self.kl_coef is None:
-            self._setup_kl_coefficient()
+        self._setup_kl_control()
 
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "q_net", "q_net_target", "_rollout", "_stats", "kl_coef"]
-
-    def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
-        return ["policy", "policy.optimizer"], []
+        return [*super()._excluded_save_params(), "q_net", "q_net_target"]
 
     # ------------------------------------------------------------------ targets
     def bootstrap_value(self, next_q: th.Tensor, next_prior_log_probs: th.Tensor) -> th.Tensor:
-        """``V⁻(s')`` from the target network's values at ``s'`` (per learner, see ``targets.py``)."""
+        """``V⁻(s')`` from the target network's values at ``s'`` (per learner, see the module docstring)."""
         raise NotImplementedError
 
     def td_reward(self, batch: TDBatch) -> th.Tensor:
         """The reward of the TD target: ``compose(log p(a|s), r_domain, c, w)`` (G-learning: ``w = 0``)."""
         weight = batch.prior_weight if self.prior_in_reward else 0.0
-        return compose(batch.prior_log_prob, batch.domain_reward, self.kl_coef.value, weight)  # type: ignore[union-attr]
+        return compose(batch.prior_log_prob, batch.domain_reward, self.current_c, weight)
 
     def soft_correction(self, next_q_taken: th.Tensor, next_value: th.Tensor) -> th.Tensor:
         """What a λ-return subtracts at ``s'`` for the action the episode took there.
@@ -280,15 +266,7 @@ class SequenceTutorAlgorithm(SafeLoadMixin, OffPolicyAlgorithm):
             with th.no_grad():
                 target = self.td_target(batch)
             loss = ((batch.q_taken - target) ** 2 * batch.mask).sum() / batch.mask.sum()
-            if not th.isfinite(loss):
-                raise FloatingPointError(
-                    f"{type(self).__name__}: non-finite TD loss ({loss.item()}) at gradient step {self._n_updates + 1} "
-                    f"(env step {self.num_timesteps}); lower learning_rate or raise c"
-                )
-            self.policy.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            th.nn.utils.clip_grad_norm_(self.q_net.parameters(), self.max_grad_norm)
-            self.policy.optimizer.step()
+            self._gradient_step(loss, "TD loss")
             polyak_update(self.q_net.parameters(), self.q_net_target.parameters(), self.tau)
             self._n_updates += 1
             losses.append(loss.item())
@@ -299,7 +277,7 @@ class SequenceTutorAlgorithm(SafeLoadMixin, OffPolicyAlgorithm):
         self.logger.record("train/loss", float(np.mean(losses)))
         self.logger.record("train/q_mean", float(np.mean(q_means)))
         self.logger.record("train/target_mean", float(np.mean(targets)))
-        self.logger.record("train/c", float(self.kl_coef.value))  # type: ignore[union-attr]
+        self.logger.record("train/c", float(self.current_c))  # type: ignore[arg-type]
 
     # ------------------------------------------------------------------ collection
     def act(self, obs: dict[str, th.Tensor], state: Any) -> tuple[th.Tensor, th.Tensor, Any]:
@@ -321,27 +299,16 @@ class SequenceTutorAlgorithm(SafeLoadMixin, OffPolicyAlgorithm):
     ) -> RolloutReturn:
         """Act with the recurrent policy in all envs at once and store what happened."""
         self.policy.set_training_mode(False)
-        if self._rollout is None:
-            self._rollout = Rollout(env, self.device, obs=self._last_obs,  # type: ignore[arg-type]
-                                    initial_state=self.policy.initial_state)
-        rollout, n = self._rollout, env.num_envs
+        n = env.num_envs
         num_collected_steps, num_collected_episodes, kl_sum = 0, 0, 0.0
         callback.on_rollout_start()
         while should_collect_more_steps(train_freq, num_collected_steps, num_collected_episodes):
-            step = rollout.step(self.act)
-            self.num_timesteps += n
+            step = self._collect_step(callback)
             num_collected_steps += 1
-            callback.update_locals({"transition": step, "infos": step.infos, "dones": step.dones,
-                                    "rewards": step.rewards, "actions": step.actions, "new_obs": step.obs})
-            if not callback.on_step():
+            if step is None:
                 return RolloutReturn(num_collected_steps * n, num_collected_episodes, continue_training=False)
-            self._update_info_buffer(step.infos, step.dones)
-            self._stats.add(kl_prior=step.kl, entropy=step.entropy, prior_log_prob=step.parts.prior_log_prob,
-                            domain_reward=step.parts.domain_reward)
             kl_sum += float(step.kl.sum())  # type: ignore[union-attr]
             replay_buffer.add_transition(step)
-            self._last_obs = step.obs  # type: ignore[assignment]
-            self._update_current_progress_remaining(self.num_timesteps, self._total_timesteps)
             self._on_step()
             for _ in np.flatnonzero(step.dones):
                 num_collected_episodes += 1
@@ -349,7 +316,7 @@ class SequenceTutorAlgorithm(SafeLoadMixin, OffPolicyAlgorithm):
                 if log_interval is not None and self._episode_num % (log_interval * n) == 0:
                     self.dump_logs()
         if num_collected_steps:  # pooled until every env has ended an episode (see KLCoefficient.observe)
-            self.c = self.kl_coef.observe(kl_sum, num_collected_steps * n, num_collected_episodes, n)  # type: ignore[union-attr]
+            self._observe_kl(kl_sum, num_collected_steps * n, num_collected_episodes, n)
         callback.on_rollout_end()
         return RolloutReturn(num_collected_steps * n, num_collected_episodes, True)
 
@@ -357,14 +324,72 @@ class SequenceTutorAlgorithm(SafeLoadMixin, OffPolicyAlgorithm):
         self._stats.dump(self.logger)
         super().dump_logs()
 
-    def _setup_learn(self, total_timesteps, callback=None, reset_num_timesteps=True, tb_log_name="run", progress_bar=False):
-        fresh_obs = reset_num_timesteps or self._last_obs is None
-        result = super()._setup_learn(total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar)
-        if fresh_obs:  # SB3 reset the env: a new collector starts from its first observations
-            self._rollout = None
-        if self.kl_coef is None:
-            self._setup_kl_coefficient()
-        return result
+
+# ---------------------------------------------------------------------- the three targets
+def q_bootstrap(next_q: th.Tensor, next_prior_log_probs: th.Tensor) -> th.Tensor:
+    """``max_a' Q⁻(s', a')``."""
+    return next_q.max(dim=-1).values
+
+
+def psi_bootstrap(next_q: th.Tensor, next_prior_log_probs: th.Tensor) -> th.Tensor:
+    """``logsumexp_a' Ψ⁻(s', a')``: the soft value of the entropy-regularised return."""
+    return th.logsumexp(next_q, dim=-1)
+
+
+def g_bootstrap(next_q: th.Tensor, next_prior_log_probs: th.Tensor) -> th.Tensor:
+    """``log Σ_a' p(a'|s') exp G⁻(s', a')``: the soft value with the prior as the base measure."""
+    return th.logsumexp(next_q + next_prior_log_probs, dim=-1)
+
+
+class PriorQLearning(SequenceTutorAlgorithm):
+    """Q-learning with the log prior in the reward (Sequence Tutor, §3; RL Tuner's ``algorithm='q'``).
+
+    Recurrent DQN on ``r = log p(a|s) + r_domain/c`` with target ``r + γ max_a' Q⁻(s', a')``. The
+    acting policy samples ``softmax(Q / T)`` (Boltzmann) or is epsilon-greedy.
+    See :class:`SequenceTutorAlgorithm` for the parameters.
+    """
+
+    acting: ClassVar[str] = "q"
+
+    def bootstrap_value(self, next_q: th.Tensor, next_prior_log_probs: th.Tensor) -> th.Tensor:
+        return q_bootstrap(next_q, next_prior_log_probs)
+
+    def soft_correction(self, next_q_taken: th.Tensor, next_value: th.Tensor) -> th.Tensor:
+        return th.zeros_like(next_value)  # Peng's Q(λ): no entropy term to subtract
+
+
+class PsiLearning(SequenceTutorAlgorithm):
+    """Ψ-learning: soft Q-learning with the log prior in the reward (Sequence Tutor, §3).
+
+    Target ``r + γ logsumexp_a' Ψ⁻(s', a')`` with ``r = log p(a|s) + r_domain/c``; policy ``softmax(Ψ)``.
+    See :class:`SequenceTutorAlgorithm` for the parameters.
+    """
+
+    acting: ClassVar[str] = "psi"
+
+    def bootstrap_value(self, next_q: th.Tensor, next_prior_log_probs: th.Tensor) -> th.Tensor:
+        return psi_bootstrap(next_q, next_prior_log_probs)
+
+
+class GLearning(SequenceTutorAlgorithm):
+    """G-learning (Sequence Tutor, §3): ``G = Ψ − log p``, policy ``∝ p(a|s) exp G(s, a)``.
+
+    Target ``r_domain/c + γ log Σ_a' p(a'|s') exp G⁻(s', a')``: the domain reward only, recomposed
+    from the reward's parts. The output layer starts at zero by default (``head_init="zero"``):
+    ``G ≡ 0`` makes the initial policy exactly the prior, the G-analogue of starting Ψ from the
+    prior's logits. ``head_init="prior"`` reproduces RL Tuner, whose G-network starts from the
+    prior's logits and so acts with ``∝ p²`` at first.
+    See :class:`SequenceTutorAlgorithm` for the parameters.
+    """
+
+    acting: ClassVar[str] = "g"
+    default_head_init: ClassVar[str] = "zero"
+
+    def bootstrap_value(self, next_q: th.Tensor, next_prior_log_probs: th.Tensor) -> th.Tensor:
+        return g_bootstrap(next_q, next_prior_log_probs)
+
+    #: The prior enters G-learning through its target and its policy, not its reward.
+    prior_in_reward: ClassVar[bool] = False
 
 
 def _check_train_freq(train_freq: Any) -> None:

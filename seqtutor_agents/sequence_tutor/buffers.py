@@ -1,9 +1,9 @@
 """Replay for the recurrent Q-networks of Sequence Tutor, one class per way of replaying.
 
 Both buffers store the reward's *parts* as the env reported them (``log p_prior(a|s)``,
-``r_domain``, the env's ``c`` and ``prior_weight``) rather than the composed reward, so the learner
-recomposes the reward at replay time with whatever ``c`` it uses now (its own, or one adapted to a
-KL target). Both take a :class:`~seqtutor_agents.common.rollout.Transition` -- one vector step of
+``r_domain`` and the env's ``prior_weight``) rather than the composed reward, so the learner
+recomposes the reward at replay time with whatever ``c`` it uses now (its own or its env's, fixed or
+adapted to a KL target: :attr:`~seqtutor_agents.common.learner.KLControlledLearner.current_c`). Both take a :class:`~seqtutor_agents.common.rollout.Transition` -- one vector step of
 the shared collector -- per call.
 
 * :class:`EpisodeReplayBuffer` (the default) stores whole episodes (the token sequence, the
@@ -47,7 +47,6 @@ class TDBatch:
     next_prior_log_probs: th.Tensor  # (..., V) log p_prior(.|s')
     prior_log_prob: th.Tensor  # log p_prior(a|s)
     domain_reward: th.Tensor  # r_domain(s, a), before dividing by c
-    env_c: th.Tensor  # the env's c when the step was collected
     prior_weight: th.Tensor  # the env's prior weight
     not_done: th.Tensor  # 1 where s' is not terminal
     mask: th.Tensor  # 1 for real steps (0 for padding past an episode's end)
@@ -74,6 +73,15 @@ class RecurrentReplayBuffer(BaseBuffer):
     def add_transition(self, step: Transition) -> None:
         """Store one vector step of all ``n_envs`` envs (the collector's :class:`Transition`)."""
         raise NotImplementedError
+
+    @staticmethod
+    def upgrade_stored(stored: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Arrays of a buffer file of an earlier release, as this release stores them.
+
+        Files written before c got one channel (:mod:`seqtutor_agents.common.learner`) hold the env's c
+        of every stored step or episode (``env_c``, ``elite_env_c``), which nothing read: dropped.
+        """
+        return {key: value for key, value in stored.items() if key not in ("env_c", "elite_env_c")}
 
     def td_batch(self, batch_size: int, q_net: LSTMPrior, q_net_target: LSTMPrior) -> TDBatch:
         """Sample ``batch_size`` episodes or transitions and run the networks on them."""
@@ -108,8 +116,7 @@ class EpisodeReplayBuffer(RecurrentReplayBuffer):
     """
 
     #: Arrays that hold one episode per row (the ring's and, with an ``elite_`` prefix, the elite memory's).
-    EPISODE_ARRAYS = ("tokens", "domain_rewards", "taken_log_prob", "prior_log_probs", "lengths", "env_c",
-                      "prior_weight")
+    EPISODE_ARRAYS = ("tokens", "domain_rewards", "taken_log_prob", "prior_log_probs", "lengths", "prior_weight")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         elite_size, elite_sample = kwargs.pop("elite_size", 0), kwargs.pop("elite_sample", 0)
@@ -136,7 +143,6 @@ class EpisodeReplayBuffer(RecurrentReplayBuffer):
                 "taken_log_prob": np.zeros((rows, length), dtype=np.float32),  # log p(a_t|s_t) as the env said
                 "prior_log_probs": np.zeros((rows, length + 1, vocab), dtype=np.float32),
                 "lengths": np.zeros(rows, dtype=np.int64),
-                "env_c": np.ones(rows, dtype=np.float32),
                 "prior_weight": np.ones(rows, dtype=np.float32)}
 
     def size(self) -> int:
@@ -149,6 +155,7 @@ class EpisodeReplayBuffer(RecurrentReplayBuffer):
     @staticmethod
     def upgrade_stored(stored: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Arrays of a buffer file written before ``taken_log_prob`` was kept: derive it from the tokens."""
+        stored = RecurrentReplayBuffer.upgrade_stored(stored)
         if "taken_log_prob" not in stored and {"tokens", "prior_log_probs"} <= set(stored):
             actions = stored["tokens"][:, 1:, None].clip(0, stored["prior_log_probs"].shape[2] - 1)
             taken = np.take_along_axis(stored["prior_log_probs"][:, :-1], actions, axis=2)[:, :, 0]
@@ -190,7 +197,6 @@ class EpisodeReplayBuffer(RecurrentReplayBuffer):
             target[i] = 0.0
             target[i, :width] = source[:width]
         getattr(self, prefix + "lengths")[i] = length
-        getattr(self, prefix + "env_c")[i] = episode.env_c
         getattr(self, prefix + "prior_weight")[i] = episode.prior_weight
 
     def _add_elite(self, episode: Episode) -> None:
@@ -248,7 +254,6 @@ class EpisodeReplayBuffer(RecurrentReplayBuffer):
             next_prior_log_probs=log_p[:, 1:],
             prior_log_prob=self._to(take("taken_log_prob", width)),
             domain_reward=self._to(take("domain_rewards", width)),
-            env_c=self._to(per_episode("env_c"))[:, None].expand(shape),
             prior_weight=self._to(per_episode("prior_weight"))[:, None].expand(shape),
             not_done=(steps[None, :] < (lengths[:, None] - 1)).float(),
             mask=valid.float(),
@@ -273,7 +278,6 @@ class TransitionReplayBuffer(RecurrentReplayBuffer):
         self.actions = np.zeros(n, dtype=np.int64)
         self.prior_log_prob = np.zeros(n, dtype=np.float32)  # log p_prior(a_t | s_t)
         self.domain_rewards = np.zeros(n, dtype=np.float32)
-        self.env_c = np.ones(n, dtype=np.float32)
         self.prior_weight = np.ones(n, dtype=np.float32)
         self.next_state_h = np.zeros((n, layers, hidden), dtype=np.float32)  # Q-net state after token_in
         self.next_state_c = np.zeros((n, layers, hidden), dtype=np.float32)
@@ -292,7 +296,6 @@ class TransitionReplayBuffer(RecurrentReplayBuffer):
         self.actions[idx] = actions
         self.prior_log_prob[idx] = parts.prior_log_prob
         self.domain_rewards[idx] = parts.domain_reward
-        self.env_c[idx] = parts.c
         self.prior_weight[idx] = parts.prior_weight
         self.next_state_h[idx] = np.swapaxes(state_after[0].cpu().numpy(), 0, 1)
         self.next_state_c[idx] = np.swapaxes(state_after[1].cpu().numpy(), 0, 1)
@@ -323,7 +326,6 @@ class TransitionReplayBuffer(RecurrentReplayBuffer):
             next_prior_log_probs=self._to(self.next_prior_log_probs[idx]),
             prior_log_prob=self._to(self.prior_log_prob[idx]),
             domain_reward=self._to(self.domain_rewards[idx]),
-            env_c=self._to(self.env_c[idx]),
             prior_weight=self._to(self.prior_weight[idx]),
             not_done=1.0 - self._to(self.dones[idx]),
             mask=th.ones_like(q_taken),

@@ -23,7 +23,7 @@ def _episode(first_token: int, final_reward: float, length: int = 3) -> Episode:
     domain = np.zeros(length, dtype=np.float32)
     domain[-1] = final_reward
     return Episode(tokens=tokens, prior_log_probs=log_p, prior_log_prob=log_p[np.arange(length), tokens[1:]],
-                   domain_rewards=domain, env_c=1.0, prior_weight=1.0)
+                   domain_rewards=domain, prior_weight=1.0)
 
 
 def _buffer(env, capacity_transitions: int = 320, **options) -> EpisodeReplayBuffer:

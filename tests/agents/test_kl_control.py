@@ -67,27 +67,30 @@ def test_a_learner_adapts_c_logs_it_and_keeps_it_on_save_and_load(tmp_path):
     model = PsiLearning("RecurrentQPolicy", env, learning_starts=64, train_freq=1, seed=0, target_kl=0.01, kl_horizon=2_000)
     model.set_logger(configure(str(tmp_path / "logs"), ["csv"]))
     model.learn(3_000, log_interval=1)
-    assert model.c > 0.05  # KL above its target: c was raised
+    assert model.current_c > 0.05  # KL above its target: c was raised
+    assert model.c is None  # the setting stays the user's: "the env's c"
     header = (tmp_path / "logs" / "progress.csv").read_text().splitlines()[0].split(",")
     assert "train/c" in header
     model.save(tmp_path / "model")
     loaded = PsiLearning.load(tmp_path / "model.zip", env=env)
-    assert PsiLearning.load(str(tmp_path / "model"), env=env).c == model.c  # like SB3: the name save() was given
-    assert loaded.c == model.c and loaded.target_kl == 0.01 and loaded.kl_coef.value == model.c and loaded.kl_coef.adaptive
+    # like SB3: the name save() was given
+    assert PsiLearning.load(str(tmp_path / "model"), env=env).current_c == model.current_c
+    assert loaded.current_c == model.current_c and loaded.c is None and loaded.target_kl == 0.01
+    assert loaded.kl_coef.adaptive
 
 
 def test_without_a_target_c_stays_fixed():
     env = make_sb3_vec_env("SeqTutor-Melody-v0", n_envs=4, seed=0, c=0.5, composition_length=8)
     model = PsiLearning("RecurrentQPolicy", env, learning_starts=32, train_freq=1, seed=0, c=0.7)
     model.learn(400)
-    assert model.c == 0.7 and model.kl_coef.value == 0.7 and not model.kl_coef.adaptive
+    assert model.c == 0.7 and model.current_c == 0.7 and not model.kl_coef.adaptive
 
 
 def test_without_c_the_learner_takes_the_envs_and_keeps_it():
     env = make_sb3_vec_env("SeqTutor-Melody-v0", n_envs=4, seed=0, c=0.5, composition_length=8)
     model = PsiLearning("RecurrentQPolicy", env, learning_starts=32, train_freq=1, seed=0)
     model.learn(400)
-    assert model.c == 0.5 and model.kl_coef.value == 0.5
+    assert model.c is None and model.current_c == 0.5
 
 
 def test_pooling_tracks_the_mean_kl_where_per_batch_clipped_updates_drift():

@@ -115,7 +115,7 @@ def test_every_tuning_candidate_builds_its_learner_on_the_smiles_env():
             env = make_env(config)
             try:
                 model = make_model(config, env)
-                c = model.c if model.c is not None else model.domain_c  # DAP divides by the env's c
+                c = model.current_c  # the c the learner divides by (the env's, which --c sets)
                 assert c == pytest.approx(setting["c"]), (algo, setting)
                 for key in ("learning_rate", "batch_size", "train_freq"):
                     if key in setting["algo_kwargs"]:

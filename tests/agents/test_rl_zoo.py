@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from seqtutor_agents.runs.hyperparams import defaults
+from seqtutor_agents.runs.config import defaults
 from seqtutor_agents.zoo import ZOO_ALGOS, zoo_hyperparams
 from seqtutor_envs.domains import env_ids
 

@@ -49,7 +49,7 @@ def _buffer_with_one_episode(model) -> EpisodeReplayBuffer:
     tokens, domain, log_p = _episode(38)
     taken = log_p[np.arange(3), tokens[1:4]]
     buffer.add_episode(Episode(tokens=tokens[:4], prior_log_probs=log_p, prior_log_prob=taken, domain_rewards=domain,
-                               env_c=C, prior_weight=W))
+                               prior_weight=W))
     return buffer
 
 
