@@ -82,13 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--yes", action="store_true",
                            help="write even when the estimate exceeds 2 GB or 30 minutes (never beyond the free disk)")
 
-    p = sub.add_parser("score", help="score a file of molecules with a scoring file: a CSV with every component",
-                       formatter_class=DefaultsFormatter)
-    p.add_argument("molecules", metavar="MOLECULES", help="SMILES file (.smi: one per line; .csv: a smiles column)")
-    p.add_argument("--scoring", required=True, metavar="FILE", help="scoring file (TOML or JSON)")
-    p.add_argument("--out", required=True, help="CSV file: one row per molecule")
-    p.add_argument("--stage", type=parse_int, default=1, help="the stage to score with, for a staged scoring file")
-    p.add_argument("--workers", type=parse_int, default=None, help="scoring processes (default: one per CPU core)")
+    _add_score_parser(sub)
 
     p = sub.add_parser("optimum", help="the exact optimum π* ∝ p·exp(R/c) of an env's objective, by importance sampling",
                        formatter_class=DefaultsFormatter)
@@ -120,6 +114,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=parse_int, default=None, help="env steps (default: the demo's budget)")
     p.add_argument("--seed", type=parse_int, default=0, help="training and sampling seed")
     return parser
+
+
+def _add_score_parser(sub) -> None:
+    p = sub.add_parser("score", help="score a file of molecules with a scoring file: a CSV with every component",
+                       formatter_class=DefaultsFormatter)
+    p.add_argument("molecules", metavar="MOLECULES", help="SMILES file (.smi: one per line; .csv: a smiles column)")
+    p.add_argument("--scoring", required=True, metavar="FILE", help="scoring file (TOML or JSON)")
+    p.add_argument("--out", required=True, help="CSV file: one row per molecule")
+    p.add_argument("--stage", type=parse_int, default=1, help="the stage to score with, for a staged scoring file")
+    p.add_argument("--workers", type=parse_int, default=None, help="scoring processes (default: one per CPU core)")
 
 
 def train_config(args: argparse.Namespace) -> tuple[TrainConfig, dict[str, Any]]:

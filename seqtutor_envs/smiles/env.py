@@ -219,7 +219,8 @@ def _build(num_envs: int, objective: Any = DEFAULT_OBJECTIVE, c: float | None = 
     path = Path(prior_path) if prior_path is not None else default_prior_path()
     stepper, metadata = load_frozen_prior(path)
     vocab = vocabulary_of_prior(metadata, stepper.num_outputs, path)
-    in_unit_range = isinstance(objective, str) and objective.strip().lower().startswith((GUACAMOL_PREFIX, SCORING_FILE_PREFIX))
+    in_unit_range = isinstance(objective, str) and objective.strip().lower().startswith(
+        (GUACAMOL_PREFIX, SCORING_FILE_PREFIX))
     if objective_errors not in CallableObjective.ON_ERROR:
         raise ValueError(f"objective_errors must be one of {CallableObjective.ON_ERROR}, got {objective_errors!r}")
     extra = {"on_error": objective_errors} if callable(objective) and not isinstance(objective, Objective) else {}
@@ -283,10 +284,11 @@ class SmilesEnv(SequenceEnv):
     ``scaffold_hop``; see ``seqtutor_envs.smiles.guacamol.GUACAMOL_OBJECTIVES``), ``"file:<path>"`` (a
     scoring file, TOML or JSON in REINVENT 4's layout: RDKit components, similarity, substructures,
     alerts, oracles, transforms, weights, stages; in [0, 1], 0 if invalid; see
-    ``seqtutor_envs.smiles.scoring_file``) or a callable ``f(mol) -> float``. ``diversity_filter`` (off by default) applies REINVENT's
-    IdenticalMurckoScaffold filter to the final score: once ``bucket_size`` (25) molecules scoring
-    at least ``min_score`` (0.4) share a Murcko scaffold, later molecules of that scaffold score 0,
-    and so does a repeat of a remembered molecule; its memory persists across episodes and resets
+    ``seqtutor_envs.smiles.scoring_file``) or a callable ``f(mol) -> float``. ``diversity_filter`` (off
+    by default) applies REINVENT's IdenticalMurckoScaffold filter to the final score: once
+    ``bucket_size`` (25) molecules scoring at least ``min_score`` (0.4) share a Murcko scaffold, later
+    molecules of that scaffold score 0, and so does a repeat of a remembered molecule; its memory
+    persists across episodes and resets
     (``env.diversity_filter``: counts, ``reset()``; see
     :class:`~seqtutor_envs.smiles.diversity_filter.DiversityFilter`).
     ``info`` holds ``prior_log_prob``, ``domain_reward`` and ``reward_terms`` (``prefix_shaping``,

@@ -16,9 +16,10 @@ differs in the 7th digit). With ``sig(z) = 1 / (1 + 10**(-z))`` (a base-10 logis
   ``x <= low``; ``right_step`` (``high``): 1 for ``x >= high``.
 * ``linear_ramp`` (``low``, ``high``): 0 at ``low``, 1 at ``high``, linear between and flat outside
   (``high < low`` ramps down). Not a REINVENT 4 transform; MolScore's ``lin_thresh`` is the same idea.
-* ``value_mapping`` (``mapping``, ``default``): a table of ``value = score``; keys that read as numbers
-  match numerically (``"2" = 1.0`` matches a ring count of 2). An unmapped value is ``default`` if given,
-  else NaN, which leaves the component out of that molecule's mean (as in REINVENT 4).
+* ``value_mapping`` (``mapping``, ``default``): a table of ``value = score``, the values written as numbers
+  and matched as numbers (``"2" = 1.0`` matches a ring count of 2; REINVENT 4 compares ``str(value)``,
+  where a count of 2 reads ``"2.0"``). An unmapped value is ``default`` if given, else NaN, which
+  leaves the component out of that molecule's mean (as in REINVENT 4).
 
 Every transform returns values in [0, 1] and passes NaN (a raw value RDKit could not compute) through.
 """
@@ -132,26 +133,17 @@ class LinearRamp:
 
 @dataclass(frozen=True)
 class ValueMapping:
-    """``mapping``: raw value -> score. Numeric keys are matched as numbers, others as ``str(value)``."""
+    """``mapping``: raw value -> score, the keys matched as numbers (every component's raw value is one)."""
 
-    mapping: tuple[tuple[str, float], ...]
+    mapping: tuple[tuple[float, float], ...]
     default: float | None = None
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float64)
         out = np.full(x.shape, np.nan if self.default is None else self.default)
         for key, score in self.mapping:
-            number = _as_number(key)
-            hit = x == number if number is not None else np.array([str(v) == key for v in x.ravel()]).reshape(x.shape)
-            out[hit] = score
+            out[x == key] = score
         return _keep_nan(x, out)
-
-
-def _as_number(key: str) -> float | None:
-    try:
-        return float(key)
-    except ValueError:
-        return None
 
 
 Transform = Callable[[np.ndarray], np.ndarray]
@@ -201,11 +193,17 @@ def build_transform(table: Any, path: KeyPath, ctx: FileContext) -> Transform:
     return cls(**values)
 
 
-def _mapping(table: Mapping[str, Any], path: KeyPath, ctx: FileContext) -> tuple[tuple[str, float], ...]:
+def _mapping(table: Mapping[str, Any], path: KeyPath, ctx: FileContext) -> tuple[tuple[float, float], ...]:
     if not table:
         raise ctx.error(path, "must map at least one value", dict(table))
+    for key in table:
+        try:
+            float(key)
+        except ValueError:
+            raise ctx.error((*path, key), "a mapped value must be a number (components give numbers; true/false "
+                            "are 1/0)", key) from None
     spec = {str(key): Param("number", check=in_unit_interval) for key in table}
-    return tuple(read_params(table, spec, path, ctx).items())
+    return tuple((float(k), v) for k, v in read_params(table, spec, path, ctx).items())
 
 
 def transform_spec() -> dict[str, tuple[str, ...]]:

@@ -235,3 +235,14 @@ def test_env_info_reports_every_component_raw_and_transformed():
         _, _, terminated, _, infos = venv.step(np.array([1, 1, 1]))
     assert terminated.all() and infos["components"]["MW"].shape == (3,) and infos["_components"].all()
     assert infos["components_raw"]["QED"].dtype == np.float64
+
+
+def test_scoring_stage_starts_a_staged_file_in_that_stage():
+    staged = f"file:{EXAMPLES / 'staged.toml'}"
+    env = gym.make(ENV_ID, objective=staged, scoring_stage=2)
+    assert env.unwrapped.stages.stage == 2 and env.unwrapped.stages.current.name.startswith("drug-like, 300")
+    with pytest.raises(ValueError, match="scoring_stage must be a stage number from 1 to 2, got 3"):
+        gym.make(ENV_ID, objective=staged, scoring_stage=3)
+    with pytest.raises(ValueError, match="applies to a scoring file with \\[\\[stage\\]\\] tables"):
+        gym.make(ENV_ID, objective="qed", scoring_stage=1)
+    assert gym.make(ENV_ID, objective=f"file:{EXAMPLES / 'qed_mw.toml'}").unwrapped.stages is None

@@ -53,6 +53,8 @@ BAD = {
                        "scoring.component[0].MolecularWeight.endpoint[0].transform.low", 10, "600.0"),
     "mapped score outside [0, 1]": (HEAD + QED + 'transform.type = "value_mapping"\ntransform.mapping = {"1" = 2.0}\n',
                                     "scoring.component[0].QED.endpoint[0].transform.mapping.1", 9, "2.0"),
+    "mapped value not a number": (HEAD + QED + 'transform.type = "value_mapping"\ntransform.mapping = {"high" = 1.0}\n',
+                                  "scoring.component[0].QED.endpoint[0].transform.mapping.high", 9, "'high'"),
     "duplicate names": (HEAD + QED + QED, "scoring.component[1].QED.endpoint[0].name", 11, "'QED'"),
     "reserved name": (HEAD + QED.replace('"QED"', '"smiles"'), "scoring.component[0].QED.endpoint[0].name", 7,
                       "'smiles'"),
