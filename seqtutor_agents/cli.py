@@ -4,6 +4,7 @@
     seqtutor train --env SeqTutor-Melody-v0 --algo g --c 0.5 --steps 800000 --out runs/g
     seqtutor sample --run runs/g -n 10 --out runs/g/samples
     seqtutor evaluate --run runs/g -n 10000
+    seqtutor score --scoring scoring.toml molecules.smi --out scores.csv
     seqtutor demo --out runs/demo
 
 This module only parses and prints; the work is done by :mod:`seqtutor_agents.runs.training`,
@@ -81,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--yes", action="store_true",
                            help="write even when the estimate exceeds 2 GB or 30 minutes (never beyond the free disk)")
 
+    _add_score_parser(sub)
+
     p = sub.add_parser("optimum", help="the exact optimum π* ∝ p·exp(R/c) of an env's objective, by importance sampling",
                        formatter_class=DefaultsFormatter)
     p.add_argument("--env", default=DEFAULT_ENV, help=f"env id ({', '.join(env_ids())})")
@@ -111,6 +114,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=parse_int, default=None, help="env steps (default: the demo's budget)")
     p.add_argument("--seed", type=parse_int, default=0, help="training and sampling seed")
     return parser
+
+
+def _add_score_parser(sub) -> None:
+    p = sub.add_parser("score", help="score a file of molecules with a scoring file: a CSV with every component",
+                       formatter_class=DefaultsFormatter)
+    p.add_argument("molecules", metavar="MOLECULES", help="SMILES file (.smi: one per line; .csv: a smiles column)")
+    p.add_argument("--scoring", required=True, metavar="FILE", help="scoring file (TOML or JSON)")
+    p.add_argument("--out", required=True, help="CSV file: one row per molecule")
+    p.add_argument("--stage", type=parse_int, default=1, help="the stage to score with, for a staged scoring file")
+    p.add_argument("--workers", type=parse_int, default=None, help="scoring processes (default: one per CPU core)")
 
 
 def train_config(args: argparse.Namespace) -> tuple[TrainConfig, dict[str, Any]]:
@@ -190,6 +203,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             _sample_or_evaluate(args)
         elif args.command == "optimum":
             _optimum(args)
+        elif args.command == "score":
+            from .runs.score import score_command
+
+            score_command(args)
         elif args.command == "report":
             _report(args)
         elif args.command == "demo":

@@ -105,6 +105,10 @@ def _sample_key(env_id: str, env_kwargs: dict[str, Any], n: int, seed: int) -> s
     envs.close()
     digest = hashlib.sha256(prior_path.read_bytes()).hexdigest()[:16]
     settings = json.dumps({k: v for k, v in sorted(env_kwargs.items()) if k not in REWARD_ONLY_KWARGS}, default=str)
+    objective = env_kwargs.get("objective")
+    if isinstance(objective, str) and objective.strip().lower().startswith("file:"):
+        # a scoring file's objective is its content, not its name: an edited file must not reuse old scores
+        settings += "|" + hashlib.sha256(Path(objective.strip()[len("file:"):]).read_bytes()).hexdigest()
     return hashlib.sha256(f"{CACHE_FORMAT}|{env_id}|{digest}|{settings}|{n}|{seed}".encode()).hexdigest()[:24]
 
 

@@ -86,7 +86,7 @@ KL_TARGET_ALGOS = tuple(name for name, algo in ALGOS.items() if algo.kl_target i
 NON_ALGO_KEYS = ("n_envs", "env_kwargs")
 DEFAULT_ENV = "SeqTutor-Melody-v0"
 #: Fields that define what a run *is*; a resumed run must keep them (``steps`` etc. may change).
-IDENTITY_FIELDS = ("env_id", "algo", "c", "target_kl", "seed", "n_envs", "env_kwargs", "algo_kwargs")
+IDENTITY_FIELDS = ("env_id", "algo", "c", "target_kl", "seed", "n_envs", "env_kwargs", "algo_kwargs", "scoring")
 
 
 def algo_row(name: str) -> Algo:
@@ -145,6 +145,7 @@ class TrainConfig:
     n_envs: int | None = None  # parallel envs of the native batched env (None: the table's)
     env_kwargs: dict[str, Any] = field(default_factory=dict)  # other env keyword arguments, e.g. prior_weight=0.5
     algo_kwargs: dict[str, Any] = field(default_factory=dict)  # algorithm hyperparameters over the table's, e.g. gamma=0.95
+    scoring: str | None = None  # a scoring file (TOML or JSON: components, transforms, weights, stages) as SeqTutor-SMILES-v0's objective; the run keeps a copy
     checkpoint_every: int = 50_000  # env steps between atomic checkpoints (model + replay buffer)
     log_sequences: bool = True  # write every finished training episode to <out>/sequences.csv (our learners)
     stop_on_collapse: float | None = None  # stop when fewer than this share of the last collapse_window sequences are distinct
@@ -184,6 +185,10 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be a dict, got {getattr(self, name)!r}")
         if "c" in self.env_kwargs:
             raise ConfigError("give c with --c, not as an env keyword argument")
+        if self.scoring is not None or "objective" in self.env_kwargs or "scoring_stage" in self.env_kwargs:
+            from .scoring_run import check_scoring_settings
+
+            check_scoring_settings(self)
         if not isinstance(self.device, str) or not self.device:
             raise ConfigError(f"--device must be a torch device name such as cpu or cuda, got {self.device!r}")
 
@@ -198,6 +203,10 @@ class TrainConfig:
         kwargs = {**self.table_entry().get("env_kwargs", {}), **self.env_kwargs}
         if self.c is not None:
             kwargs["c"] = self.c
+        if self.scoring is not None:  # the run's copy of the file, in the stage the run reached
+            from .scoring_run import scoring_env_kwargs
+
+            kwargs.update(scoring_env_kwargs(self.out, self.scoring))
         return kwargs
 
     def resolved_algo_kwargs(self) -> dict[str, Any]:

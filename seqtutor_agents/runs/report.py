@@ -113,6 +113,7 @@ class RunSection:
     table: dict[str, Any] | None
     table_csv: str | None
     notes: list[str]
+    stages: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # a staged scoring file's switches
 
 
 def run_section(run: Path, n: int, seed: int, media: int, optimum_n: int | None) -> RunSection:
@@ -188,7 +189,18 @@ def run_section(run: Path, n: int, seed: int, media: int, optimum_n: int | None)
                   "prior's objective": f"{prior.domain_returns.mean():.4g}",
                   "return / π*'s at the same KL": _fmt(ratio)},
         curves=data_uri(curves, "image/png") if curves else None, statistics=statistics, players=players,
-        images=images, table=table, table_csv=table_csv, notes=notes)
+        images=images, table=table, table_csv=table_csv, notes=notes, stages=_stages(run, config, notes))
+
+
+def _stages(run: Path, config: Any, notes: list[str]) -> list[dict[str, Any]]:
+    """A staged scoring run's stage records (its samples come from the stage it reached, noted)."""
+    from .scoring_run import read_stage_log
+
+    records = read_stage_log(run) if config.scoring is not None else []
+    if records:
+        notes.append(f"Scored with the run's copy of {config.scoring}, in stage {records[-1]['stage']}, the stage the "
+                     "run reached.")
+    return records
 
 
 def optimality_ratio(sample: Any, prior_weight: float, batch: Any, c: float) -> float | None:

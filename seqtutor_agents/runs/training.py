@@ -50,6 +50,7 @@ from .config import (  # noqa: F401  (re-exported: the run's config is part of t
     algorithm_class,
     policy_name,
 )
+from .scoring_run import RUN_FILES, keep_scoring_copy, stage_log_callback
 from .run_folder import (
     CHECKPOINTS,
     Checkpoint,
@@ -195,18 +196,22 @@ def train(
         raise ConfigError(f"--out {out} is a file, not a run folder")
     if resume and not out.is_dir():
         raise ConfigError(f"nothing to resume in {out}: no such folder")
+    from .scoring_run import read_scoring_source
+
+    scoring_source = None if resume else read_scoring_source(config)  # a bad scoring file leaves no folder behind
     with RunLock(out):  # before anything in the folder is read, deleted or written
         clean_stale_files(out)
-        return _train_locked(config, out, resume, overwrite, progress, verbose, callback)
+        return _train_locked(config, out, resume, overwrite, progress, verbose, callback, scoring_source)
 
 
 def _train_locked(config: TrainConfig, out: Path, resume: bool, overwrite: bool, progress: bool, verbose: int,
-                  callback) -> Any:
+                  callback, scoring_source: str | None = None) -> Any:
     from stable_baselines3.common.callbacks import CallbackList
     from stable_baselines3.common.logger import configure
 
     checkpoint = _prepare_folder(config, out, resume, overwrite)
     _check_writable(out)
+    keep_scoring_copy(out, config, scoring_source, resume)
     env = make_env(config)
     if checkpoint is not None:
         model = _resume_model(config, checkpoint, env)
@@ -262,7 +267,7 @@ def _prepare_folder(config: TrainConfig, out: Path, resume: bool, overwrite: boo
     if holds_run(out):
         if not overwrite:
             raise ConfigError(f"{out} already holds a run: pass --resume to continue it or --overwrite to replace it")
-        for name in (CONFIG_FILE, CONFIG_TOML, MODEL_FILE, SEQUENCES_FILE):
+        for name in (CONFIG_FILE, CONFIG_TOML, MODEL_FILE, SEQUENCES_FILE, *RUN_FILES):
             (out / name).unlink(missing_ok=True)
         for name in (CHECKPOINTS, LOGS):
             shutil.rmtree(out / name, ignore_errors=True)
@@ -281,6 +286,8 @@ def _run_callbacks(config: TrainConfig, out: Path, callback) -> list:
             callbacks.append(SequenceLog(out / SEQUENCES_FILE, config.env_id))
         if config.stop_on_collapse is not None:
             callbacks.append(StopOnCollapse(config.stop_on_collapse, config.collapse_window, config.env_id))
+    if config.scoring is not None:
+        callbacks.append(stage_log_callback(out))
     if callback is not None:
         callbacks.extend(callback if isinstance(callback, list) else [callback])
     return callbacks
@@ -390,7 +397,7 @@ def load_run(run: str | Path, device: str = "cpu"):
         if checkpoint is None:
             raise ConfigError(f"{run} holds no {MODEL_FILE} (training never reached a checkpoint)")
         path = checkpoint.model
-    config = dataclasses.replace(config, device=device)
+    config = dataclasses.replace(config, device=device, out=str(run))  # the folder where it lies now
     # A one-env copy of the run's env gives the spaces of models saved before the safe format.
     env = make_env(dataclasses.replace(config, n_envs=1))
     return _load_checked(config, path, env), config

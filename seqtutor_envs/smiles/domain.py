@@ -75,13 +75,23 @@ _ROW_PROPERTIES = ("qed", "sa", "logp", "plogp")
 
 
 def row_columns(final: Any) -> dict[str, Any]:
-    """A molecule's row: SMILES, validity, length, Bemis-Murcko scaffold, the objective's terms, its properties."""
+    """A molecule's row: SMILES, validity, length, Bemis-Murcko scaffold, the objective's terms, a scoring
+    file's stage, score and components (``<name>`` transformed, ``<name> (raw)``, as REINVENT 4's CSV), its
+    properties."""
     smiles = final.get("smiles") or ""
     valid = bool(final.get("valid", False))
     row: dict[str, Any] = {"smiles": smiles, "valid": int(valid), "length": final.get("length", ""),
                            "scaffold": _scaffold(smiles) if valid else ""}
     for name, value in (final.get("reward_terms") or {}).items():
         row[f"score_{name}"] = float(np.asarray(value))
+    if "stage" in final:
+        row["stage"] = int(final["stage"])
+    if "score" in final:
+        row["score"] = float(final["score"])
+    raw = final.get("components_raw") or {}
+    for name, value in (final.get("components") or {}).items():
+        row[name] = float(value)
+        row[f"{name} (raw)"] = float(raw.get(name, np.nan))
     for name in _ROW_PROPERTIES:
         if name in final:
             row[name] = float(final[name])

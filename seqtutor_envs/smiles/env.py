@@ -17,6 +17,8 @@ from .diversity_filter import DiversityFilter, apply_diversity_filter
 from .guacamol import GUACAMOL_PREFIX
 from .objectives import PAPER_C, CallableObjective, Objective, make_objective
 from .scoring import PROPERTIES, MoleculeScorer
+from .scoring_file import SCORING_FILE_PREFIX
+from .stages import StagedScoring
 from .syntax import PrefixSyntaxTracker
 from .tokenizer import Vocabulary
 
@@ -29,12 +31,12 @@ DEFAULT_MAX_LENGTH = 100
 #: c = 0.02 (REINVENT-like sigma = 50); penalised logP spans ~10 units, c = 0.2; the paper's
 #: reward is in the hundreds and used reward_scaler 0.35 = 1/c.
 DEFAULT_C: dict[str, float] = {"qed": 0.02, "plogp": 0.2, "paper": PAPER_C}
-#: ``"guacamol:<name>"`` oracles lie in [0, 1] like QED: the same c.
+#: ``"guacamol:<name>"`` oracles and scoring files (``"file:<path>"``) lie in [0, 1] like QED: the same c.
 DEFAULT_C_GUACAMOL = 0.02
 DEFAULT_C_CALLABLE = 0.1
 ACCEPTED_KWARGS = (
     "objective", "c", "prior_weight", "max_length", "prior_path", "render_mode", "diversity_filter",
-    "scoring_workers", "objective_errors", "info_properties",
+    "scoring_workers", "objective_errors", "info_properties", "scoring_stage",
 )
 #: Below this many envs a scoring worker costs more (process round trips) than it overlaps.
 AUTO_SCORING_MIN_ENVS = 128
@@ -90,6 +92,8 @@ class SmilesTask(SequenceTask):
         self._token_strings = np.array(vocab.tokens, dtype=object)
         self._noop = np.full(num_envs, vocab.pad_id, dtype=np.int64)
         base = objective.objective if isinstance(objective, DiversityFilter) else objective
+        self._base = base
+        self._details: tuple[np.ndarray, dict[str, Any]] = (np.zeros(0, dtype=np.int64), {})
         #: A user objective whose failures score as invalid: each molecule's failure is reported in info.
         self._counts_errors = isinstance(base, CallableObjective) and base.on_error == "invalid"
         self._objective_error = np.zeros(num_envs, dtype=bool)
@@ -159,17 +163,17 @@ class SmilesTask(SequenceTask):
             if len(ask):
                 prefix[ask] = self._checked(self.objective.score_prefix(self.smiles_of(tokens, lengths, idx[ask])),
                                             "prefix shaping")
+        raw = np.zeros(0)
         if len(done):
             smiles = self.smiles_of(tokens, lengths, idx[done])
-            if isinstance(self.objective, DiversityFilter):
-                # The filter only zeroes scores, so checking the wrapped objective's scores suffices.
-                raw = self._checked(self.objective.objective.score_final(smiles), "final score")
-                final[done] = self.objective.filter(smiles, raw)
-            else:
-                final[done] = self._checked(self.objective.score_final(smiles), "final score")
+            # The diversity filter only zeroes scores, so checking the wrapped objective's scores suffices.
+            scores, details = self._base.score_with_details(smiles)
+            raw = self._checked(scores, "final score")
+            final[done] = self.objective.filter(smiles, raw) if isinstance(self.objective, DiversityFilter) else raw
             if self._counts_errors:
-                base = self.objective.objective if isinstance(self.objective, DiversityFilter) else self.objective
-                self._objective_error[idx[done]] = base.last_errors
+                self._objective_error[idx[done]] = self._base.last_errors
+            self._details = (idx[done], details)  # what final_info reports of these molecules, as scored now
+        self._base.observe(raw, len(idx))  # a staged objective may switch stage for the next step
         return TaskStep(domain_reward=prefix + final, terminated=terminated,
                         terms={"prefix_shaping": prefix, "final_score": final})
 
@@ -183,6 +187,9 @@ class SmilesTask(SequenceTask):
         scores = self.scorer.score(smiles, self.info_properties)
         info: dict[str, Any] = {"smiles": smiles, "valid": scores["valid"], "length": scores["length"]}
         info.update({k: scores[k] for k in self.info_properties})
+        rows, details = self._details
+        if np.array_equal(rows, env_indices):  # a scoring file's components, their raw values, the stage
+            info.update(details)
         if self._counts_errors:  # objective_errors="invalid": which molecules were scored as invalid because f failed
             info["objective_error"] = self._objective_error[env_indices].copy()
         return info
@@ -208,11 +215,12 @@ def resolve_info_properties(info_properties: Any, objective: Objective) -> tuple
 
 def _build(num_envs: int, objective: Any = DEFAULT_OBJECTIVE, c: float | None = None, max_length: int = DEFAULT_MAX_LENGTH,
            prior_path: str | None = None, diversity_filter: Any = None, scoring_workers: Any = 0,
-           objective_errors: str = "raise", info_properties: Any = None):
+           objective_errors: str = "raise", info_properties: Any = None, scoring_stage: int | None = None):
     path = Path(prior_path) if prior_path is not None else default_prior_path()
     stepper, metadata = load_frozen_prior(path)
     vocab = vocabulary_of_prior(metadata, stepper.num_outputs, path)
-    guacamol = isinstance(objective, str) and objective.strip().lower().startswith(GUACAMOL_PREFIX)
+    in_unit_range = isinstance(objective, str) and objective.strip().lower().startswith(
+        (GUACAMOL_PREFIX, SCORING_FILE_PREFIX))
     if objective_errors not in CallableObjective.ON_ERROR:
         raise ValueError(f"objective_errors must be one of {CallableObjective.ON_ERROR}, got {objective_errors!r}")
     extra = {"on_error": objective_errors} if callable(objective) and not isinstance(objective, Objective) else {}
@@ -220,8 +228,13 @@ def _build(num_envs: int, objective: Any = DEFAULT_OBJECTIVE, c: float | None = 
     # Fail at construction, not mid-episode, if the objective cannot score ordinary molecules. Checked
     # before the diversity filter wraps it, so these molecules do not enter the filter's memory.
     SmilesTask(1, vocab, 2, obj)._checked(obj.score_final(["CCO", "c1ccccc1", "CC(=O)Oc1ccccc1C(=O)O"]))
+    if scoring_stage is not None:
+        if not isinstance(obj, StagedScoring):
+            raise ValueError(f"scoring_stage={scoring_stage!r} applies to a scoring file with [[stage]] tables, "
+                             f"not to the objective {obj.name!r}")
+        obj.set_stage(scoring_stage)
     if c is None:
-        if guacamol:
+        if in_unit_range:
             c = DEFAULT_C_GUACAMOL
         elif isinstance(objective, str):
             c = DEFAULT_C.get(obj.name, DEFAULT_C_CALLABLE)
@@ -235,6 +248,11 @@ def _build(num_envs: int, objective: Any = DEFAULT_OBJECTIVE, c: float | None = 
 def _filter_of(task: SmilesTask) -> DiversityFilter | None:
     """The task's diversity filter (its objective), or ``None`` when the filter is off."""
     return task.objective if isinstance(task.objective, DiversityFilter) else None
+
+
+def _stages_of(task: SmilesTask) -> StagedScoring | None:
+    """The task's staged scoring file objective, or ``None`` when its objective has no stages."""
+    return task._base if isinstance(task._base, StagedScoring) else None
 
 
 class SmilesEnv(SequenceEnv):
@@ -263,17 +281,22 @@ class SmilesEnv(SequenceEnv):
     invalid one; score = 3 logP + 5 ring + 40 QED - 2 SA), ``"guacamol:<name>"`` (a GuacaMol
     goal-directed oracle as used by PMO, in [0, 1], 0 if invalid: ``qed``, rediscoveries,
     similarities, isomers, median molecules, MPOs, ``valsartan_smarts``, ``deco_hop``,
-    ``scaffold_hop``; see ``seqtutor_envs.smiles.guacamol.GUACAMOL_OBJECTIVES``) or a callable
-    ``f(mol) -> float``. ``diversity_filter`` (off by default) applies REINVENT's
-    IdenticalMurckoScaffold filter to the final score: once ``bucket_size`` (25) molecules scoring
-    at least ``min_score`` (0.4) share a Murcko scaffold, later molecules of that scaffold score 0,
-    and so does a repeat of a remembered molecule; its memory persists across episodes and resets
+    ``scaffold_hop``; see ``seqtutor_envs.smiles.guacamol.GUACAMOL_OBJECTIVES``), ``"file:<path>"`` (a
+    scoring file, TOML or JSON in REINVENT 4's layout: RDKit components, similarity, substructures,
+    alerts, oracles, transforms, weights, stages; in [0, 1], 0 if invalid; see
+    ``seqtutor_envs.smiles.scoring_file``) or a callable ``f(mol) -> float``. ``diversity_filter`` (off
+    by default) applies REINVENT's IdenticalMurckoScaffold filter to the final score: once
+    ``bucket_size`` (25) molecules scoring at least ``min_score`` (0.4) share a Murcko scaffold, later
+    molecules of that scaffold score 0, and so does a repeat of a remembered molecule; its memory
+    persists across episodes and resets
     (``env.diversity_filter``: counts, ``reset()``; see
     :class:`~seqtutor_envs.smiles.diversity_filter.DiversityFilter`).
     ``info`` holds ``prior_log_prob``, ``domain_reward`` and ``reward_terms`` (``prefix_shaping``,
     ``final_score``); the last step's ``info`` adds ``smiles``, ``valid``, ``length`` and the
     properties the objective reads (``qed`` for ``"qed"``; ``logp``, ``qed``, ``sa``,
-    ``ring_penalty`` for ``"paper"``; none for a GuacaMol oracle), so no other property is computed;
+    ``ring_penalty`` for ``"paper"``; none for a GuacaMol oracle; for a scoring file ``score`` and each
+    component's transformed and raw value in ``components`` and ``components_raw``, and ``stage`` if it
+    has stages), so no other property is computed;
     ``info_properties="all"`` (or a list) asks for others (``logp``, ``qed``, ``sa``,
     ``ring_penalty``, ``plogp``). Any string, even garbage, gets a finite reward.
 
@@ -287,7 +310,7 @@ class SmilesEnv(SequenceEnv):
     ## Arguments
     ``gym.make("SeqTutor-SMILES-v0", objective="qed", c=None, prior_weight=1.0, max_length=100,
     prior_path=None, render_mode=None, diversity_filter=None)``. ``c=None`` picks the objective's
-    default (qed 0.02, plogp 0.2, paper 1/0.35, guacamol:* 0.02, callable 0.1).
+    default (qed 0.02, plogp 0.2, paper 1/0.35, guacamol:* and file:* 0.02, callable 0.1).
     ``diversity_filter``: ``None``/``False`` (off), ``True`` (REINVENT's defaults) or a dict of
     ``DiversityFilter`` options (``bucket_size``, ``min_score``, ``penalize_repeats``,
     ``cache_size``). ``render_mode``: ``"ansi"`` (the SMILES) or
@@ -299,6 +322,8 @@ class SmilesEnv(SequenceEnv):
     ``objective.error_count`` and flagged in the final info's ``objective_error``).
     ``info_properties``: the molecule properties the last step's ``info`` reports (None: the
     objective's own; ``"all"``; or a list of ``logp``, ``qed``, ``sa``, ``ring_penalty``, ``plogp``).
+    ``scoring_stage``: the stage (from 1) a staged scoring file starts in (``env.stages``: its
+    :class:`~seqtutor_envs.smiles.stages.StagedScoring`, with ``stage`` and ``switches``).
     ``gym.make_vec(..., num_envs=N)`` builds the batched
     :class:`SmilesVectorEnv`.
 
@@ -318,13 +343,15 @@ class SmilesEnv(SequenceEnv):
         scoring_workers: int | str = 0,
         objective_errors: str = "raise",
         info_properties: str | Sequence[str] | None = None,
+        scoring_stage: int | None = None,
         **unknown: Any,
     ) -> None:
         check_unknown_kwargs(ENV_ID, unknown, ACCEPTED_KWARGS)
         task, stepper, c, self.prior_path = _build(1, objective, c, max_length, prior_path, diversity_filter,
-                                                   scoring_workers, objective_errors, info_properties)
+                                                   scoring_workers, objective_errors, info_properties, scoring_stage)
         self.vocab = task.vocab
         self.diversity_filter = _filter_of(task)
+        self.stages = _stages_of(task)
         super().__init__(task, stepper, c, prior_weight, render_mode)
 
     def render(self):
@@ -353,6 +380,7 @@ class SmilesVectorEnv(SequenceVectorEnv):
         task, stepper, c, self.prior_path = _build(check_num_envs(num_envs), scoring_workers=scoring_workers, **settings)
         self.vocab = task.vocab
         self.diversity_filter = _filter_of(task)
+        self.stages = _stages_of(task)
         super().__init__(task, stepper, c, prior_weight, render_mode, autoreset_mode)
 
     def _render_one(self, tokens: np.ndarray):

@@ -420,6 +420,15 @@ class GuacamolObjective(Objective):
         return np.clip(np.where(np.isfinite(score), score, self.invalid_value), 0.0, 1.0)
 
     # ---- public API ----------------------------------------------------------------------------
+    def score_mol(self, mol: Chem.Mol) -> float:
+        """The oracle's score of one RDKit molecule (uncached; a term RDKit fails on raises, as RDKit did).
+
+        Scoring files call this on the molecule they parsed once (:mod:`.components`).
+        """
+        view = _MolView(mol)
+        raw = np.array([[t.raw(view) for t in self.terms]], dtype=np.float64)
+        return float(self._combine(self._modified(raw))[0])
+
     def term_scores(self, smiles: Sequence[str]) -> np.ndarray:
         """``[n, len(terms)]`` modified term values (uncached; rows of invalid molecules are NaN).
 

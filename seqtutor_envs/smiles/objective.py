@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -40,6 +40,15 @@ class Objective:
     def score_prefix(self, smiles: Sequence[str]) -> np.ndarray:
         """Shaping reward of unfinished prefixes: zeros for objectives without shaping."""
         return np.zeros(len(smiles), dtype=np.float64)
+
+    def score_with_details(self, smiles: Sequence[str]) -> tuple[np.ndarray, dict[str, Any]]:
+        """:meth:`score_final` and what the env's last-step ``info`` adds about those scores (nothing here;
+        a scoring file's objective adds each component's raw and transformed value)."""
+        return self.score_final(smiles), {}
+
+    def observe(self, final_scores: np.ndarray, steps: int) -> None:
+        """Told by the env after each step: the final scores of the molecules it finished and how many env
+        steps it took (staged objectives switch stage on these; nothing happens here)."""
 
     def __call__(self, smiles: Sequence[str]) -> np.ndarray:
         return self.score_final(smiles)

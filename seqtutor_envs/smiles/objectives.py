@@ -1,7 +1,7 @@
-"""The SMILES env's domain rewards, by name: presets, GuacaMol/PMO oracle families, or your own function.
+"""The SMILES env's domain rewards, by name: presets, GuacaMol/PMO oracles, scoring files, or your own function.
 
 :func:`make_objective` builds one from a name (``"qed"``, ``"plogp"``, ``"paper"``, a registered
-family such as ``"guacamol:<oracle>"``), a callable ``f(mol) -> float`` or an :class:`Objective`.
+family such as ``"guacamol:<oracle>"`` or ``"file:<scoring file>"``), a callable ``f(mol) -> float`` or an :class:`Objective`.
 Families are registered with :func:`register_objective_family` (the GuacaMol/PMO oracles of
 :mod:`.guacamol` here); the base class lives in :mod:`.objective`, so the families import it, not
 this module.
@@ -19,6 +19,7 @@ from rdkit import Chem
 from .guacamol import GUACAMOL_PREFIX, guacamol_objective
 from .objective import Objective, ObjectiveError
 from .scoring import INVALID_VALUES, PROPERTIES, LRUCache, MoleculeScorer, parse_smiles
+from .scoring_file import SCORING_FILE_PREFIX, scoring_file_objective
 
 # ---- paper preset constants (Jaques et al. 2017, the authors' SMILES code: smiles_tutor.py and
 # the reward_values of rl_tutor_train.py) ----------------------------------------------------------
@@ -274,6 +275,7 @@ register_objective("paper", PaperObjective)
 register_objective("qed", _property_objective("qed"))
 register_objective("plogp", _property_objective("plogp"))
 register_objective_family(GUACAMOL_PREFIX, guacamol_objective)
+register_objective_family(SCORING_FILE_PREFIX, scoring_file_objective)
 OBJECTIVE_PRESETS = ("paper", "qed", "plogp")
 
 
@@ -286,7 +288,8 @@ def make_objective(
 
     :param name_or_callable: a registered name (``"paper"``: :class:`PaperObjective`; ``"qed"``: QED,
         0 if invalid; ``"plogp"``: penalised logP, -10 if invalid), a registered family's prefixed name
-        (``"guacamol:<oracle>"``: a GuacaMol/PMO oracle in ``[0, 1]``, 0 if invalid), a callable
+        (``"guacamol:<oracle>"``: a GuacaMol/PMO oracle in ``[0, 1]``, 0 if invalid; ``"file:<path>"``: a
+        scoring file, :mod:`.scoring_file`), a callable
         ``f(mol) -> float`` (:class:`CallableObjective`), or an :class:`Objective` (returned as is).
     :param scorer: a shared :class:`MoleculeScorer` (its caches then serve several objectives).
     :param kwargs: passed to the objective's constructor (e.g. ``invalid_value``, ``on_error``).
@@ -299,8 +302,8 @@ def make_objective(
         if key in _NAMED:
             return _NAMED[key](scorer=scorer, **kwargs)
         for prefix, factory in _FAMILIES.items():
-            if key.startswith(prefix):
-                return factory(key[len(prefix):], scorer=scorer, **kwargs)
+            if key.startswith(prefix):  # the rest keeps its case: a file path may need it
+                return factory(name_or_callable.strip()[len(prefix):], scorer=scorer, **kwargs)
         raise ValueError(
             f"unknown objective {name_or_callable!r}; valid names: {', '.join(objective_names())}, "
             "or pass a callable f(mol) -> float"

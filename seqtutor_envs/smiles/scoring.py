@@ -301,6 +301,13 @@ class MoleculeScorer:
         self._drain()
         return [self._lookup_raw(s)[0] for s in smiles]
 
+    def canonical_with_mols(self, smiles: Iterable[Any]) -> tuple[list[str | None], dict[str, Chem.Mol]]:
+        """:meth:`canonical_batch`, and the molecules parsed on the way of the strings that were canonical
+        already (canonical SMILES -> molecule), so that a caller scoring them need not parse them again."""
+        self._drain()
+        mols: dict[str, Chem.Mol] = {}
+        return [self._lookup_raw(s, mols)[0] for s in smiles], mols
+
     # ---- asynchronous scoring ---------------------------------------------------------------
     def prefetch(self, smiles: Sequence[Any], workers: int = 1, properties: Iterable[str] = PROPERTIES) -> None:
         """Start scoring ``smiles`` in worker processes; the next call that needs them waits for the results.
