@@ -13,8 +13,9 @@ KL(π ‖ π*) = log Z − J(π) in nats per composition and the **share of the 
 (J(π) − J(p)) / (log Z − J(p)), with bootstrap intervals, from the trial's evaluated compositions
 (``seqtutor_envs.optimum_distance``: blank where π*'s ESS or log Z's interval does not allow it); and
 the **sample efficiency**: compositions scored in training before the trial held 0.9 of π*'s return
-at its KL for three log windows in a row ("not reached" and its best such ratio otherwise;
-``seqtutor_agents.runs.optimum_figures.compositions_to_ratio``). Writes ``<out>.csv``, ``<out>.md``
+at its KL for three log windows in a row, return and KL rolled over the last 1,000 compositions
+("not reached" and its best such ratio otherwise; ``seqtutor_agents.runs.optimum_figures.compositions_to_ratio``).
+Writes ``<out>.csv``, ``<out>.md``
 (every trial, then each setting's seed range) and two plots: ``<out>_music.png`` (music-theory
 return vs KL, with π*'s curve) and ``<out>_texture.png`` (duration and pitch-class TV to the
 corpus, distinct openings, rest share vs KL), one line per learner with the seed spread.
@@ -291,7 +292,7 @@ def report(rows: list[dict[str, Any]], out: Path, note: str, points: list[Any] |
     header = ["learner", "setting", "seeds", "KL/step", "final c", "music return", "return / π*'s at its KL",
               "KL / π*'s at its return", "duration TV to π*", "pitch-class TV to π*", "minutes to 0.8 of π*",
               "KL(π ‖ π*), nats per composition", "share of the achievable improvement",
-              f"compositions to {EFFICIENCY_RATIO:g} of π* (3 windows)",
+              f"compositions to {EFFICIENCY_RATIO:g} of π* (rolling 1,000, 3 windows)",
               "motif %", "tonic start %", "distinct openings %", "duration TV to corpus", "rest %",
               "Table-1 targets (all seeds)", "kept targets (all seeds)", "missed on some seed"]
     summary = markdown_table(header, lines)
@@ -302,7 +303,8 @@ def report(rows: list[dict[str, Any]], out: Path, note: str, points: list[Any] |
                 "each trial's final c, with J(π) = E_π[R]/c − KL(π ‖ p) from its evaluated compositions "
                 "(seqtutor_envs.optimum_distance; 95 % bootstrap intervals in the CSV; n/a where π*'s ESS < 1,000 "
                 "or log Z's interval is wider than 0.1 nats). Compositions to 0.9 of π*: episodes scored in training "
-                "until the run had held 0.9 of π*'s return at its KL for three log windows in a row.")
+                "until the run had held 0.9 of π*'s return at its KL for three log windows in a row, its return "
+                "and KL rolled over the last 1,000 compositions at each window (so never fewer than 1,000).")
     text += f"\n## Per setting (range over seeds)\n\n{targets}\n\n{measures}\n\n{summary}\n"
     if points:
         text += f"\n## π*, the objective's optimum (importance sampling over the prior)\n\n{optimum_table(points)}\n"

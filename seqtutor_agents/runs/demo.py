@@ -94,7 +94,7 @@ def optimum_summary(tuned, sample, c: float, config: TrainConfig, seed: int) -> 
                                  min_kl=0.5 * (config.target_kl or 0.0))
     return (f"\nDistance to π* (J(π) = E_π[R]/c − KL(π ‖ prior), J(π*) = log Z): {sentence}\n\n"
             f"Compositions scored in training before it held 0.9 of π*'s return at its KL for three log windows "
-            f"in a row: {held.describe()}.\n")
+            f"in a row (return and KL rolled over the last 1,000 compositions): {held.describe()}.\n")
 
 
 def run_demo(out: Path, steps: int | None = None, seed: int = 0, n_compositions: int = DEMO_EVAL_COMPOSITIONS,

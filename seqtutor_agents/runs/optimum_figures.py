@@ -112,22 +112,62 @@ def _episode_counts(run: Path) -> np.ndarray | None:
     return np.sort(np.asarray(steps, dtype=np.int64))
 
 
+#: Compositions a rolling figure of :func:`compositions_to_ratio` pools: the ratio of one melody composition
+#: has an SD of about 0.29 (G at KL 0.1: return SD 21.6 against π*'s 75), so 1,000 put its SE near 0.01;
+#: a single log window (G: 1,024 env steps, 32 compositions) has an SE near 0.05, and three of them in a
+#: row pass 0.9 by chance where the policy holds 0.86 (seen on the demo's run).
+EFFICIENCY_POOL = 1_000
+
+
+def rolling_ratios(progress: dict[str, np.ndarray], points: list[OptimumPoint], pool: int,
+                   min_kl: float) -> np.ndarray:
+    """Per log window: the rolling domain return per episode over π*'s at the rolling KL (-inf: unreadable).
+
+    Rolling figures pool the latest windows holding at least ``pool`` episodes (episodes of a window:
+    its env steps / ``rollout/ep_len_mean``): KL = step-weighted mean of ``rollout/kl_prior``, return
+    = Σ ``rollout/domain_reward`` x steps / Σ episodes. Unreadable: fewer than ``pool`` episodes yet,
+    a rolling KL below ``min_kl``, or π*'s return there not positive (or outside its reliable points).
+    """
+    total = progress["time/total_timesteps"]
+    steps = np.diff(total, prepend=0.0)
+    steps = np.where(steps > 0, steps, total)  # a resumed log part starts its own count
+    length = progress["rollout/ep_len_mean"]
+    kl, per_step = progress["rollout/kl_prior"], progress["rollout/domain_reward"]
+    ok = np.isfinite(kl) & np.isfinite(per_step) & np.isfinite(length) & (length > 0) & (steps > 0)
+    weight = np.where(ok, steps, 0.0)
+    cum = {name: np.concatenate([[0.0], np.cumsum(np.where(ok, values, 0.0))]) for name, values in
+           (("steps", weight), ("episodes", weight / np.where(ok, length, 1.0)), ("kl", weight * np.where(ok, kl, 0)),
+            ("return", weight * np.where(ok, per_step, 0.0)))}
+    first = np.searchsorted(cum["episodes"], cum["episodes"][1:] - pool, side="right") - 1  # window before the pool
+    full = (cum["episodes"][1:] >= pool) & ok
+    first = np.maximum(first, 0)
+    span = {name: values[1:] - values[first] for name, values in cum.items()}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rolling_kl = span["kl"] / span["steps"]
+        rolling_return = span["return"] / span["episodes"]
+    best = np.array([interpolate(points, "kl_per_step", "domain_return", k) if np.isfinite(k) else math.nan
+                     for k in rolling_kl])
+    readable = full & np.isfinite(rolling_return) & np.isfinite(best) & (best > 0) & (rolling_kl >= min_kl)
+    return np.where(readable, rolling_return / np.where(readable, best, 1.0), -np.inf)
+
+
 def compositions_to_ratio(run: str | Path, points: list[OptimumPoint], ratio: float = 0.9, min_kl: float = 0.0,
-                          windows: int = 3) -> Efficiency:
+                          windows: int = 3, pool: int = EFFICIENCY_POOL) -> Efficiency:
     """Sample efficiency: episodes scored before the run held ``ratio`` of π*'s return at its KL.
 
-    Read from the run's training log, ``logs/progress.csv`` (resumed parts in order), one figure per log
-    window: the window's domain return per episode (``rollout/domain_reward`` x ``rollout/ep_len_mean``)
-    over π*'s return at the window's exact KL per step (``rollout/kl_prior``), interpolated on ``points``'
-    reliable points as the frontier's ratio is. The run *holds* the ratio at a window with a KL of at
-    least ``min_kl`` where π*'s return there is positive (near the prior one noisy window would pass,
-    and a ratio of negative returns means nothing). Reached: ``windows`` windows in a row hold it; the
-    count is of the episodes finished (each one scored) by the end of the last of them -- from the
-    run's ``sequences.csv`` (episodes logged at or before that env step), else SB3's ``time/episodes``.
+    Read from the run's training log, ``logs/progress.csv`` (resumed parts in order): at every log
+    window, the rolling domain return per episode over π*'s return at the rolling exact KL per step,
+    both pooled over the latest ``pool`` episodes or more (:func:`rolling_ratios`), π*'s return
+    interpolated on ``points``' reliable points as the frontier's ratio is. The run *holds* the ratio
+    at a window whose rolling KL is at least ``min_kl`` (near the prior a ratio is close to 1 for
+    free) and where π*'s return is positive. Reached: ``windows`` windows in a row hold it; the count
+    is of the episodes finished (each one scored) by the end of the last of them -- the run's
+    ``sequences.csv`` rows logged at or before that env step, else SB3's ``time/episodes``, else env
+    steps / episode length. It includes the pool: a run is credited no sooner than ``pool`` episodes.
     Not reached: ``compositions`` is None and ``best_ratio`` the best ratio held ``windows`` windows in a row.
     """
-    if not (ratio > 0 and isinstance(windows, int) and windows >= 1):
-        raise ValueError(f"ratio must be > 0 and windows an integer >= 1, got {ratio!r}, {windows!r}")
+    if not (ratio > 0 and isinstance(windows, int) and windows >= 1 and isinstance(pool, int) and pool >= 1):
+        raise ValueError(f"ratio must be > 0, windows and pool integers >= 1; got {ratio!r}, {windows!r}, {pool!r}")
     from .report import read_progress
 
     run = Path(run)
@@ -135,17 +175,13 @@ def compositions_to_ratio(run: str | Path, points: list[OptimumPoint], ratio: fl
     needed = ("rollout/kl_prior", "rollout/domain_reward", "rollout/ep_len_mean", "time/total_timesteps")
     if not progress or any(key not in progress for key in needed):
         return Efficiency(ratio, windows, None, math.nan, 0)
-    kl, per_step = progress["rollout/kl_prior"], progress["rollout/domain_reward"]
-    returns = per_step * progress["rollout/ep_len_mean"]
-    best = np.array([interpolate(points, "kl_per_step", "domain_return", k) if np.isfinite(k) else math.nan
-                     for k in kl])
-    readable = np.isfinite(returns) & np.isfinite(best) & (best > 0) & (kl >= min_kl)
-    ratios = np.where(readable, returns / np.where(readable, best, 1.0), -np.inf)
+    ratios = rolling_ratios(progress, points, pool, min_kl)
+    readable = int(np.isfinite(ratios).sum())
     held = np.array([ratios[i - windows + 1:i + 1].min() for i in range(windows - 1, len(ratios))])
     best_held = float(held.max()) if len(held) and np.isfinite(held.max()) else math.nan
     reached = np.flatnonzero(held >= ratio)
     if not len(reached):
-        return Efficiency(ratio, windows, None, best_held, int(readable.sum()))
+        return Efficiency(ratio, windows, None, best_held, readable)
     index = int(reached[0]) + windows - 1
     step = progress["time/total_timesteps"][index]
     logged = _episode_counts(run)
@@ -155,7 +191,7 @@ def compositions_to_ratio(run: str | Path, points: list[OptimumPoint], ratio: fl
         count = int(progress["time/episodes"][index])
     else:
         count = int(round(step / progress["rollout/ep_len_mean"][index]))
-    return Efficiency(ratio, windows, count, best_held, int(readable.sum()))
+    return Efficiency(ratio, windows, count, best_held, readable)
 
 
 #: The headline cells of :func:`distance_figures` (a page without π* shows them as "–").

@@ -21,6 +21,7 @@ from seqtutor_agents.runs.evaluation import model_policy, run_episodes
 from seqtutor_agents.runs.optimum_figures import TERMS_FILE, compositions_to_ratio, distance_of, write_sequence_terms
 from seqtutor_agents.runs.training import TrainConfig, train
 from seqtutor_envs.optimum import OptimumPoint, sample_prior
+from seqtutor_envs.sampling import prior_policy
 
 C = 1.0
 LEARNER = {"learning_starts": 48, "train_freq": 1, "gamma": 1.0}  # γ = 1: G's fixed point is π*
@@ -105,7 +106,7 @@ def test_evaluate_places_the_prior_at_share_zero(toy, tmp_path):
 
 def test_the_frontier_reads_each_trials_distance_from_its_terms(toy, tmp_path):
     sample = sample_prior(ENV_ID, 20_000, 0, progress=False)
-    batch = run_episodes(ENV_ID, 500, model_policy_of_prior(), seed=3, env_kwargs={"c": C})
+    batch = run_episodes(ENV_ID, 500, prior_policy(seed=0), seed=3, env_kwargs={"c": C})
     trial = tmp_path / "trial"
     trial.mkdir()
     write_sequence_terms(trial / TERMS_FILE, batch)
@@ -115,12 +116,6 @@ def test_the_frontier_reads_each_trials_distance_from_its_terms(toy, tmp_path):
     assert rows[0]["distance_to_optimum"] == pytest.approx(direct.distance, rel=1e-9)
     assert rows[0]["distance_to_optimum_low"] == pytest.approx(direct.distance_interval[0], rel=1e-9)
     assert "distance_to_optimum" not in rows[1]  # a trial run before the terms were written: no figure
-
-
-def model_policy_of_prior():
-    from seqtutor_envs.sampling import prior_policy
-
-    return prior_policy(seed=0)
 
 
 # ---------------------------------------------------------------------------- sample efficiency
@@ -151,14 +146,14 @@ def write_log(run, returns: list[float], kls: list[float], per_window: int = 100
 def test_compositions_to_ratio_counts_to_the_third_held_window(tmp_path):
     # π* earns 10 at KL 0.1: windows at 0.95, 0.92, 0.85 (a break), then 0.91, 0.93, 0.90 (held from the 4th)
     write_log(tmp_path, [9.5, 9.2, 8.5, 9.1, 9.3, 9.0, 9.9], [0.1] * 7)
-    held = compositions_to_ratio(tmp_path, optimum_line(), 0.9)
+    held = compositions_to_ratio(tmp_path, optimum_line(), 0.9, pool=100)  # each window alone (100 episodes)
     assert held.compositions == 600 and held.describe() == "600"  # by the end of the 6th window
     assert held.best_ratio == pytest.approx(0.9)
 
 
 def test_a_run_that_never_holds_the_ratio_reports_its_best(tmp_path):
     write_log(tmp_path, [9.5, 8.0, 9.5, 9.6, 8.8, 9.7], [0.1] * 6)
-    held = compositions_to_ratio(tmp_path, optimum_line(), 0.9)
+    held = compositions_to_ratio(tmp_path, optimum_line(), 0.9, pool=100)
     assert held.compositions is None and held.best_ratio == pytest.approx(0.88)
     assert held.describe() == "not reached (best 0.880)"
 
@@ -166,12 +161,24 @@ def test_a_run_that_never_holds_the_ratio_reports_its_best(tmp_path):
 def test_windows_near_the_prior_do_not_count_and_the_count_falls_back_to_the_log(tmp_path):
     # the first three windows sit at KL 0.02 (below min_kl): they would pass, but are not counted
     write_log(tmp_path, [2.0, 2.0, 2.0, 9.5, 9.5, 9.5], [0.02, 0.02, 0.02, 0.1, 0.1, 0.1], with_sequences=False)
-    held = compositions_to_ratio(tmp_path, optimum_line(), 0.9, min_kl=0.05)
+    held = compositions_to_ratio(tmp_path, optimum_line(), 0.9, min_kl=0.05, pool=100)
     assert held.compositions == 61  # SB3's time/episodes of the 6th window: no sequences.csv here
-    assert compositions_to_ratio(tmp_path, optimum_line(), 0.9).compositions == 31  # without min_kl: the 3rd
+    assert compositions_to_ratio(tmp_path, optimum_line(), 0.9, pool=100).compositions == 31  # without min_kl: the 3rd
     empty = tmp_path / "empty"
     empty.mkdir()
     assert math.isnan(compositions_to_ratio(empty, optimum_line()).best_ratio)
+
+
+def test_rolling_figures_pool_enough_compositions_that_noise_does_not_pass(tmp_path):
+    # windows of 100 compositions swing 0.95 / 0.80 around a policy at 0.875: alone, three 0.95s in a row pass
+    returns = [9.5, 8.0] * 10 + [9.5, 9.5, 9.5] + [8.0, 9.5] * 10
+    write_log(tmp_path, returns, [0.1] * len(returns))
+    assert compositions_to_ratio(tmp_path, optimum_line(), 0.9, pool=100).compositions == 2_300
+    pooled = compositions_to_ratio(tmp_path, optimum_line(), 0.9, pool=1_000)
+    assert pooled.compositions is None and 0.875 <= pooled.best_ratio < 0.9
+    # the rolling KL is step-weighted: windows at KL 0.05 and 0.5 pool to 0.275, where π* earns 27.5
+    write_log(tmp_path / "kl", [27.5] * 4, [0.05, 0.5, 0.05, 0.5])
+    assert compositions_to_ratio(tmp_path / "kl", optimum_line(), 0.99, pool=200, windows=1).compositions == 200
 
 
 def test_the_frontier_column_gives_the_range_and_the_misses():
