@@ -8,7 +8,14 @@ KL and entropy per step, log p_prior -- and against π* (``seqtutor_envs.optimum
 ``--optimum-n`` prior samples, cached): the **optimality ratio** (the trial's return / π*'s return
 at the trial's KL, interpolated between reliable points, ESS >= 1,000), the **KL overspend** (the
 trial's KL / π*'s KL at the trial's return) and the TV distance of its note-duration and
-pitch-class histograms to those of π* at the trial's (final) c. Writes ``<out>.csv``, ``<out>.md``
+pitch-class histograms to those of π* at the trial's (final) c; at that c, the **distance to π***
+KL(π ‖ π*) = log Z − J(π) in nats per composition and the **share of the achievable improvement**
+(J(π) − J(p)) / (log Z − J(p)), with bootstrap intervals, from the trial's evaluated compositions
+(``seqtutor_envs.optimum_distance``: blank where π*'s ESS or log Z's interval does not allow it); and
+the **sample efficiency**: compositions scored in training before the trial held 0.9 of π*'s return
+at its KL for three log windows in a row, return and KL rolled over the last 1,000 compositions
+("not reached" and its best such ratio otherwise; ``seqtutor_agents.runs.optimum_figures.compositions_to_ratio``).
+Writes ``<out>.csv``, ``<out>.md``
 (every trial, then each setting's seed range) and two plots: ``<out>_music.png`` (music-theory
 return vs KL, with π*'s curve) and ``<out>_texture.png`` (duration and pitch-class TV to the
 corpus, distinct openings, rest share vs KL), one line per learner with the seed spread.
@@ -39,6 +46,8 @@ KL_TARGETED = SEQUENCE_TUTOR + ("klppo",)
 NAMES = {"q": "Q", "psi": "Ψ", "g": "G", "dpg": "DPG", "klppo": "KL-PPO", "dap": "DAP (REINVENT)",
          "ppo": "PPO (SB3)", "dqn": "DQN (SB3)", "a2c": "A2C (SB3)"}
 #: π*'s curve: c from large (KL near 0) to small; the points with ESS < 1,000 are kept but flagged.
+EFFICIENCY_RATIO = 0.9  # the share of π*'s return a trial must hold (three log windows) for the efficiency column
+COMPOSITIONS_KEY = f"compositions_to_{EFFICIENCY_RATIO:g}"
 OPTIMUM_CS = tuple(sorted({float(c) for c in np.geomspace(100.0, 3.0, 24)}
                           # denser where the ESS of 1M prior samples falls through 1,000 (c ~ 6, KL ~ 0.16),
                           # so that the 0.15 target still has reliable points on both sides
@@ -55,6 +64,7 @@ def optimum_reference(n: int, seed: int) -> tuple[Any, list[Any]]:
 
 def add_optimum_columns(rows: list[dict[str, Any]], sample: Any, points: list[Any]) -> None:
     """Each trial's optimality ratio, KL overspend and texture distances to π* at its c (in place)."""
+    from seqtutor_agents.runs.optimum_figures import compositions_to_ratio
     from seqtutor_agents.runs.sweep import SAMPLES_FILE
     from seqtutor_envs.melody.texture import duration_histogram, pitch_class_histogram, tv
     from seqtutor_envs.optimum import interpolate, optimum_at
@@ -71,6 +81,9 @@ def add_optimum_columns(rows: list[dict[str, Any]], sample: Any, points: list[An
         target = float(row.get("target_kl") or 0.0)
         row["minutes_to_0.8"] = (minutes_to_ratio(Path(row["run"]), points, 0.8, min_kl=0.5 * target)
                                  if row.get("run") else math.nan)
+        if row.get("run"):
+            held = compositions_to_ratio(row["run"], points, EFFICIENCY_RATIO, min_kl=0.5 * target)
+            row[COMPOSITIONS_KEY], row[f"best_ratio_held_{EFFICIENCY_RATIO:g}"] = held.compositions, held.best_ratio
         c = float(row.get("final_c") or row.get("c") or math.nan)
         samples = Path(row.get("run", "")) / SAMPLES_FILE
         if not (c > 0 and samples.is_file()):
@@ -83,6 +96,27 @@ def add_optimum_columns(rows: list[dict[str, Any]], sample: Any, points: list[An
         row["optimum_reliable_at_c"] = optimum.reliable
         row["duration_tv_to_optimum"] = tv(duration_histogram(comps), duration_histogram(reference))
         row["pitch_class_tv_to_optimum"] = tv(pitch_class_histogram(comps), pitch_class_histogram(reference))
+
+
+def add_distance_columns(rows: list[dict[str, Any]], sample: Any, seed: int = 0) -> None:
+    """Each trial's distance to π* and share of the achievable improvement at its final c (in place).
+
+    From the trial's evaluated compositions (``sequence_terms.csv``; trials run before it was written get
+    no figures) and the prior samples behind π*; one bootstrap of the prior samples serves every c.
+    """
+    from seqtutor_agents.runs.optimum_figures import TERMS_FILE, read_sequence_terms
+    from seqtutor_envs.optimum_distance import distance_from, prior_replicates
+
+    terms = {id(row): read_sequence_terms(Path(row["run"]) / TERMS_FILE) for row in rows
+             if "error" not in row and row.get("run")}
+    usable = [row for row in rows if terms.get(id(row)) is not None and float(row.get("final_c") or math.nan) > 0]
+    if not usable:
+        return
+    cs = sorted({float(row["final_c"]) for row in usable})
+    replicates = dict(zip(cs, prior_replicates(sample, cs, seed=seed)))
+    for row in usable:
+        distance = distance_from(replicates[float(row["final_c"])], terms[id(row)], prior_samples=sample.n, seed=seed)
+        row.update(distance.row())
 
 
 def minutes_to_ratio(run: Path, points: list[Any], ratio: float = 0.8, min_kl: float = 0.0, windows: int = 3) -> float:
@@ -143,7 +177,9 @@ def summarise(rows: list[dict[str, Any]]) -> tuple[list[list[str]], dict[str, li
                       span("final_c", fmt="{:.3g}"), span("domain_return", fmt="{:.1f}"),
                       span("optimality_ratio", fmt="{:.3f}"), span("kl_overspend", fmt="{:.2f}"),
                       span("duration_tv_to_optimum", fmt="{:.3f}"), span("pitch_class_tv_to_optimum", fmt="{:.3f}"),
-                      span("minutes_to_0.8", fmt="{:.1f}"), span("notes_in_motif", fmt="{:.0f}"),
+                      span("minutes_to_0.8", fmt="{:.1f}"), span("distance_to_optimum", fmt="{:.2f}"),
+                      span("improvement_share", fmt="{:.3f}"), efficiency_span(members),
+                      span("notes_in_motif", fmt="{:.0f}"),
                       span("starts_with_tonic", fmt="{:.0f}"), span("distinct_openings", 100, "{:.0f}"),
                       span("duration_tv"), span("rest_share", 100, "{:.1f}"),
                       "yes" if music else "no", "yes" if kept else "no", ", ".join(missed) or "–"])
@@ -151,6 +187,19 @@ def summarise(rows: list[dict[str, Any]]) -> tuple[list[list[str]], dict[str, li
     for (algo, _), members in groups.items():
         by_algo[algo].append(members)
     return lines, by_algo
+
+
+def efficiency_span(members: list[dict]) -> str:
+    """The seeds' compositions to 0.9 of π*: their range, and how many never held it (with their best ratio)."""
+    reached = [int(float(r[COMPOSITIONS_KEY])) for r in members if r.get(COMPOSITIONS_KEY) not in (None, "", "None")
+               and not _isnan(float(r[COMPOSITIONS_KEY]))]
+    missed = [float(r.get(f"best_ratio_held_{EFFICIENCY_RATIO:g}") or math.nan) for r in members
+              if r.get(COMPOSITIONS_KEY) in (None, "", "None") or _isnan(float(r[COMPOSITIONS_KEY]))]
+    parts = [f"{min(reached):,}–{max(reached):,}" if len(reached) > 1 else f"{reached[0]:,}"] if reached else []
+    if missed:
+        best = [b for b in missed if not math.isnan(b)]
+        parts.append(f"{len(missed)} not reached" + (f" (best {max(best):.3f})" if best else ""))
+    return "; ".join(parts) or "n/a"
 
 
 def _isnan(value: Any) -> bool:
@@ -242,13 +291,21 @@ def report(rows: list[dict[str, Any]], out: Path, note: str, points: list[Any] |
     lines, by_algo = summarise(rows)
     header = ["learner", "setting", "seeds", "KL/step", "final c", "music return", "return / π*'s at its KL",
               "KL / π*'s at its return", "duration TV to π*", "pitch-class TV to π*", "minutes to 0.8 of π*",
+              "KL(π ‖ π*), nats per composition", "share of the achievable improvement",
+              f"compositions to {EFFICIENCY_RATIO:g} of π* (rolling 1,000, 3 windows)",
               "motif %", "tonic start %", "distinct openings %", "duration TV to corpus", "rest %",
               "Table-1 targets (all seeds)", "kept targets (all seeds)", "missed on some seed"]
     summary = markdown_table(header, lines)
     text = write_rows(rows, out, "The reward–KL frontier on SeqTutor-Melody-v0", note)
     targets = (f"Kept targets: {format_targets(KEPT_TARGETS)} (shares as fractions). RL Tuner's Table-1 targets "
                f"({format_targets(MUSIC_TARGETS)}) are the reference at the paper's setting only (melody_table).")
-    text += f"\n## Per setting (range over seeds)\n\n{targets}\n\n{summary}\n"
+    measures = ("KL(π ‖ π*) = log Z − J(π), nats per composition, and the share (J(π) − J(p)) / (log Z − J(p)) at "
+                "each trial's final c, with J(π) = E_π[R]/c − KL(π ‖ p) from its evaluated compositions "
+                "(seqtutor_envs.optimum_distance; 95 % bootstrap intervals in the CSV; n/a where π*'s ESS < 1,000 "
+                "or log Z's interval is wider than 0.1 nats). Compositions to 0.9 of π*: episodes scored in training "
+                "until the run had held 0.9 of π*'s return at its KL for three log windows in a row, its return "
+                "and KL rolled over the last 1,000 compositions at each window (so never fewer than 1,000).")
+    text += f"\n## Per setting (range over seeds)\n\n{targets}\n\n{measures}\n\n{summary}\n"
     if points:
         text += f"\n## π*, the objective's optimum (importance sampling over the prior)\n\n{optimum_table(points)}\n"
     paths = plot(by_algo, out, points) if rows else []
@@ -316,6 +373,7 @@ def main() -> None:
     if args.optimum_n:
         sample, points = optimum_reference(args.optimum_n, args.optimum_seed)
         add_optimum_columns(rows, sample, points)
+        add_distance_columns(rows, sample, args.optimum_seed)
         note += (f" π* from {args.optimum_n:,} prior compositions (seed {args.optimum_seed}); ratios interpolate "
                  "between its reliable points (ESS >= 1,000) and are blank outside their KL range.")
     print(report(rows, Path(args.out), note, points))

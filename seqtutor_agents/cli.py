@@ -81,6 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "sample":
             p.add_argument("--yes", action="store_true",
                            help="write even when the estimate exceeds 2 GB or 30 minutes (never beyond the free disk)")
+        else:
+            p.add_argument("--optimum-n", type=parse_int, default=0,
+                           help="prior samples behind π* (e.g. 200000; cached): adds, at the run's final c, log Z, "
+                                "KL(π ‖ π*) per sequence and the share of the achievable improvement with bootstrap "
+                                "intervals, and the return / π*'s at the same KL (0: none)")
 
     _add_score_parser(sub)
 
@@ -96,7 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="env setting (JSON value), e.g. prior_weight=0.5 or objective=qed")
     p.add_argument("--resample", type=parse_int, default=2_000, help="sequences drawn from π* for its statistics")
     p.add_argument("--no-cache", action="store_true", help="draw the prior samples again even if cached")
-    p.add_argument("--out", required=True, help="CSV file: one row per point")
+    p.add_argument("--run", default=None, help="a run folder: also π* at its final c (with its env's settings), and "
+                                               "its distance KL(π ‖ π*) from --run-samples of its own sequences")
+    p.add_argument("--run-samples", type=parse_int, default=2_000, help="sequences of --run's model")
+    p.add_argument("--out", required=True, help="CSV file: one row per point (log Z, J(p) = E_p[R]/c and "
+                                                "KL(p ‖ π*) with bootstrap intervals among the columns)")
 
     p = sub.add_parser("report", help="one self-contained HTML page of runs: curves, statistics, π*, samples to "
                                       "listen to or sort", formatter_class=DefaultsFormatter)
@@ -223,6 +232,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _sample_or_evaluate(args) -> None:
     if args.num < 1:
         raise ConfigError(f"-n must be >= 1, got {args.num}")
+    if getattr(args, "optimum_n", 0) < 0:
+        raise ConfigError(f"--optimum-n must be >= 0, got {args.optimum_n}")
     if not 0 <= args.seed < 2**32:
         raise ConfigError(f"--seed must be in [0, 2**32), got {args.seed}")
     from .runs.outputs import output_folder
@@ -254,6 +265,11 @@ def _evaluate(args, model, env_id: str, env_kwargs: dict[str, Any], label: str, 
     if reference is not None:
         print(f"comparing with the prior's training data: {reference}")
     result, table = evaluation_report(batch, env_id, label, prior, reference)
+    if args.optimum_n:
+        from .runs.optimum_figures import evaluate_against_optimum
+
+        result["optimum"], text = evaluate_against_optimum(model, batch, env_id, env_kwargs, args.optimum_n, args.seed)
+        table += "\n" + text
     print(table)
     if out is not None:
         from seqtutor_envs.io import atomic_write_text
@@ -316,28 +332,36 @@ def _optimum(args) -> None:
 
     from seqtutor_envs.io import atomic_write_text
     from seqtutor_envs.optimum import optimum_curve, sample_prior
+    from seqtutor_envs.optimum_distance import optimum_row, prior_replicates
 
-    from .runs.config_args import parse_key_value
+    from .runs.optimum_figures import env_weights
     from .runs.outputs import output_folder, writing
 
-    if args.env not in env_ids():
+    if args.run is None and args.env not in env_ids():
         raise ConfigError(f"--env {args.env!r} is not a seqtutor env; choose one of {', '.join(env_ids())}")
-    if not args.cs and not args.target_kls:
-        raise ConfigError("give at least one --cs value or --target-kl")
-    if args.num < 1:
-        raise ConfigError(f"-n must be >= 1, got {args.num}")
+    if not args.cs and not args.target_kls and args.run is None:
+        raise ConfigError("give at least one --cs value, --target-kl or --run")
+    if args.num < 1 or args.run_samples < 1:
+        raise ConfigError(f"-n and --run-samples must be >= 1, got {args.num} and {args.run_samples}")
     out = Path(args.out)
     if out.is_dir():
         raise ConfigError(f"--out {out}: is a folder; give a CSV file name")
     output_folder(out.parent, flag="the folder of --out")
-    env_kwargs = dict(parse_key_value(kv) for kv in args.env_kwarg)
-    prior_weight = float(env_kwargs.get("prior_weight", 1.0))
-    sample = sample_prior(args.env, args.num, args.seed, env_kwargs, cache=not args.no_cache)
+    model, env_id, env_kwargs, run_c = _optimum_source(args)
     try:
-        points = optimum_curve(sample, args.cs, args.target_kls, prior_weight, args.resample, args.seed, progress=print)
+        prior_weight = env_weights(env_id, env_kwargs)[1]
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"--env-kwarg: {exc}") from None
+    sample = sample_prior(env_id, args.num, args.seed, env_kwargs, cache=not args.no_cache)
+    try:
+        points = optimum_curve(sample, [*args.cs, *([run_c] if run_c else [])], args.target_kls, prior_weight,
+                               args.resample, args.seed, progress=print)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    rows = [p.row() for p in points]
+    replicates = prior_replicates(sample, [p.c for p in points], prior_weight, seed=args.seed)
+    rows = [{**p.row(), **optimum_row(r)} for p, r in zip(points, replicates)]
+    if model is not None:
+        rows.append(_run_distance_row(args, model, env_id, env_kwargs, sample, replicates, prior_weight, run_c))
     header = list(dict.fromkeys(k for row in rows for k in row))
     stream = io.StringIO()
     writer = csv.DictWriter(stream, fieldnames=header)
@@ -345,7 +369,44 @@ def _optimum(args) -> None:
     writer.writerows(rows)
     with writing(out.parent):
         atomic_write_text(out, stream.getvalue())
-    print(f"{len(rows)} points of π* from {sample.n:,} prior samples written to {args.out}")
+    print(f"{len(rows)} rows of π* from {sample.n:,} prior samples written to {args.out}")
+
+
+def _optimum_source(args) -> tuple[Any, str, dict[str, Any], float | None]:
+    """``(model or None, env id, env kwargs, the run's final c or None)`` of ``seqtutor optimum``."""
+    from .runs.config_args import parse_key_value
+
+    if args.run is None:
+        try:
+            return None, args.env, dict(parse_key_value(kv) for kv in args.env_kwarg), None
+        except argparse.ArgumentTypeError as exc:
+            raise ConfigError(f"--env-kwarg: {exc}") from None
+    if args.env_kwarg:
+        raise ConfigError("--env-kwarg applies without --run; a run's env settings are those of its config.json")
+    if not (Path(args.run) / "config.json").is_file():
+        raise ConfigError(f"--run {args.run}: not a seqtutor run folder (no config.json)")
+    from .runs.optimum_figures import final_c
+    from .runs.training import load_run
+
+    model, config = load_run(args.run)
+    env_kwargs = config.resolved_env_kwargs()
+    return model, config.env_id, env_kwargs, final_c(model, config.env_id, env_kwargs)
+
+
+def _run_distance_row(args, model, env_id: str, env_kwargs: dict[str, Any], sample, replicates, prior_weight: float,
+                      run_c: float) -> dict[str, Any]:
+    """The run's own row: its sequences against π* at its final c (printed as a sentence too)."""
+    from seqtutor_envs.optimum_distance import distance_from
+
+    from .runs.evaluation import episodes_of
+    from .runs.optimum_figures import sequence_terms
+
+    prior = next(r for r in replicates if r.c == run_c)
+    batch = episodes_of(model, env_id, args.run_samples, args.seed, env_kwargs)
+    distance = distance_from(prior, sequence_terms(batch), prior_weight, sample.n, seed=args.seed)
+    print(f"{args.run}: {distance.describe()}")
+    return {"c": run_c, "run": args.run, "run_kl_per_step": batch.kl_per_step,
+            "run_domain_return": float(batch.domain_returns.mean()), **distance.row()}
 
 
 if __name__ == "__main__":

@@ -86,7 +86,7 @@ def plot_training_curve(progress: dict[str, np.ndarray], path: Path, config: Tra
 
 
 def demo_summary(model, config: TrainConfig, tuned, prior, minutes: float, n_compositions: int,
-                 optimum_samples: int) -> str:
+                 optimum_samples: int, seed: int = 0) -> str:
     """``table1.md``: the setting, Table 1, the texture table, KL and entropy, and the return against π*'s."""
     from seqtutor_envs.optimum import sample_prior
 
@@ -119,7 +119,19 @@ def demo_summary(model, config: TrainConfig, tuned, prior, minutes: float, n_com
     ratio_text = "n/a (the KL lies outside π*'s reliable range)" if ratio is None else f"{ratio:.3f}"
     summary += (f"\nReturn / π*'s at the same KL (π* ∝ p·exp(R/c), the objective's optimum, estimated from "
                 f"{optimum_samples:,} prior compositions): {ratio_text}.\n")
-    return summary
+    return summary + optimum_summary(tuned, sample, float(final_c), config, seed)
+
+
+def optimum_summary(tuned, sample, c: float, config: TrainConfig, seed: int) -> str:
+    """The demo's distance to π* in nats, its share of the achievable improvement, and how soon it held 0.9 of π*."""
+    from .optimum_figures import compositions_to_ratio, distance_figures, optimum_points_around
+
+    _, cells, sentence = distance_figures(tuned, sample, c, 1.0, seed, unit="composition")
+    held = compositions_to_ratio(config.out, optimum_points_around(sample, c), 0.9,
+                                 min_kl=0.5 * (config.target_kl or 0.0))
+    return (f"\nDistance to π* (J(π) = E_π[R]/c − KL(π ‖ prior), J(π*) = log Z): {sentence}\n\n"
+            f"Compositions scored in training before it held 0.9 of π*'s return at its KL for three log windows "
+            f"in a row (return and KL rolled over the last 1,000 compositions): {held.describe()}.\n")
 
 
 def run_demo(out: Path, steps: int | None = None, seed: int = 0, n_compositions: int = DEMO_EVAL_COMPOSITIONS,
@@ -147,7 +159,7 @@ def run_demo(out: Path, steps: int | None = None, seed: int = 0, n_compositions:
     progress = read_progress(Path(config.out) / "logs")
     curve = plot_training_curve(progress, out / "training_curve.png", config)
 
-    summary = demo_summary(model, config, tuned, prior, minutes, n_compositions, optimum_samples)
+    summary = demo_summary(model, config, tuned, prior, minutes, n_compositions, optimum_samples, seed)
     atomic_write_text(out / "table1.md", summary)
     print(summary)
     from .report import build_report

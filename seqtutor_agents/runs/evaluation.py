@@ -141,6 +141,8 @@ class EpisodeBatch:
     entropy_per_step: float | None = None  # mean exact entropy of pi per step, nats (None likewise)
     prior_log_likelihoods: np.ndarray | None = None  # (n,) log p_prior(x) of each whole sequence
     policy_log_likelihoods: np.ndarray | None = None  # (n,) log pi(x) under the policy that sampled it (None if unknown)
+    kl_sums: np.ndarray | None = None  # (n,) exact KL(pi || prior) of each step, summed per episode (None likewise)
+    entropy_sums: np.ndarray | None = None  # (n,) exact entropy of pi at each step, summed over each episode
 
     def rows(self, env_id: str) -> list[dict[str, Any]]:
         """One CSV row per episode: the domain's columns, domain return, the prior's and the policy's log-likelihood."""
@@ -210,6 +212,8 @@ def run_episodes(
         entropy_per_step=totals["entropy"] / steps if totals["kl_known"] else None,
         prior_log_likelihoods=np.concatenate([p["prior_ll"] for p in parts]),
         policy_log_likelihoods=np.concatenate([p["policy_ll"] for p in parts]) if totals["kl_known"] else None,
+        kl_sums=np.concatenate([p["kl"] for p in parts]) if totals["kl_known"] else None,
+        entropy_sums=np.concatenate([p["entropy"] for p in parts]) if totals["kl_known"] else None,
     )
 
 
@@ -218,7 +222,7 @@ def _one_episode_each(rollout: Rollout, actor: Actor, totals: dict[str, Any]) ->
     n = rollout.num_envs
     live = np.ones(n, dtype=bool)
     returns, domain, length = np.zeros(n), np.zeros(n), np.zeros(n, dtype=np.int64)
-    prior_ll, policy_ll = np.zeros(n), np.zeros(n)
+    prior_ll, policy_ll, kl, entropy = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
     finals: list[dict[str, Any] | None] = [None] * n
     while live.any():
         step = rollout.step(actor)
@@ -227,8 +231,12 @@ def _one_episode_each(rollout: Rollout, actor: Actor, totals: dict[str, Any]) ->
         if step.kl is None:
             totals["kl_known"] = False
         else:
-            totals["kl"] += float(step.kl.cpu().numpy()[live].sum())
-            totals["entropy"] += float(step.entropy.cpu().numpy()[live].sum())  # type: ignore[union-attr]
+            step_kl = step.kl.cpu().double().numpy()
+            step_entropy = step.entropy.cpu().double().numpy()  # type: ignore[union-attr]
+            totals["kl"] += float(step_kl[live].sum())
+            totals["entropy"] += float(step_entropy[live].sum())
+            kl += np.where(live, step_kl, 0.0)
+            entropy += np.where(live, step_entropy, 0.0)
         prior_ll += np.where(live, step.parts.prior_log_prob, 0.0)
         if step.log_pi is not None:
             taken = step.log_pi.gather(1, th.as_tensor(step.actions, dtype=th.long).view(-1, 1)).squeeze(1)
@@ -241,7 +249,7 @@ def _one_episode_each(rollout: Rollout, actor: Actor, totals: dict[str, Any]) ->
                 finals[i] = info
         live &= ~step.dones
     return {"finals": finals, "returns": returns, "lengths": length, "domain_returns": domain,
-            "prior_ll": prior_ll, "policy_ll": policy_ll}
+            "prior_ll": prior_ll, "policy_ll": policy_ll, "kl": kl, "entropy": entropy}
 
 
 def _stack_finals(rows: list[dict[str, Any] | None]) -> dict[str, Any]:

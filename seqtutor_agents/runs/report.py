@@ -119,6 +119,7 @@ class RunSection:
 def run_section(run: Path, n: int, seed: int, media: int, optimum_n: int | None) -> RunSection:
     """Sample a run's model (and its prior) and gather what its section shows."""
     from .evaluation import episodes_of, prior_training_data
+    from .optimum_figures import DISTANCE_HEADLINE, distance_figures
     from .training import CONFIG_TOML, load_run
 
     model, config = load_run(run)
@@ -140,6 +141,7 @@ def run_section(run: Path, n: int, seed: int, media: int, optimum_n: int | None)
         notes.append(f"Compared with the prior's training data: {reference}.")
     final_c = float(getattr(model, "current_c", None) or env_kwargs.get("c") or model.get_env().get_attr("c")[0])
     ratio = None
+    distance_headline = dict.fromkeys(DISTANCE_HEADLINE, "–")
     samples_n = domain.report_optimum_samples if optimum_n is None else optimum_n
     if samples_n:
         from seqtutor_envs.optimum import optimum_at, sample_prior
@@ -154,6 +156,8 @@ def run_section(run: Path, n: int, seed: int, media: int, optimum_n: int | None)
                      f"(ESS {point.ess:,.0f}{'' if point.reliable else ', under 1,000: unreliable'}); its statistics "
                      "are of sequences resampled from it.")
         ratio = optimality_ratio(sample, prior_weight, tuned, final_c)
+        _, distance_headline, distance_note = distance_figures(tuned, sample, final_c, prior_weight, seed)
+        notes.append(distance_note)
         if ratio is None:
             notes.append("No optimality ratio: the run's KL lies outside π*'s reliable range (ESS >= 1,000) for this "
                          "many prior samples, or π*'s return there is not positive.")
@@ -187,7 +191,7 @@ def run_section(run: Path, n: int, seed: int, media: int, optimum_n: int | None)
                   "final c": f"{final_c:.3g}", "KL per step": _fmt(tuned.kl_per_step),
                   "domain objective": f"{tuned.domain_returns.mean():.4g}",
                   "prior's objective": f"{prior.domain_returns.mean():.4g}",
-                  "return / π*'s at the same KL": _fmt(ratio)},
+                  "return / π*'s at the same KL": _fmt(ratio), **distance_headline},
         curves=data_uri(curves, "image/png") if curves else None, statistics=statistics, players=players,
         images=images, table=table, table_csv=table_csv, notes=notes, stages=_stages(run, config, notes))
 

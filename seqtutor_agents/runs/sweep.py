@@ -177,6 +177,7 @@ def run_trial(trial: dict[str, Any]) -> dict[str, Any]:
     if trial.get("kind") == "pmo":
         return run_pmo_trial(trial)
     from seqtutor_agents.runs.evaluation import model_policy, run_episodes
+    from seqtutor_agents.runs.optimum_figures import TERMS_FILE, write_sequence_terms
     from seqtutor_agents.runs.run_folder import ConfigError, latest_checkpoint
     from seqtutor_agents.runs.training import TrainConfig, train
     from seqtutor_envs.domains import get_domain
@@ -218,6 +219,8 @@ def run_trial(trial: dict[str, Any]) -> dict[str, Any]:
     sequences = batch.finals[domain.sequence_key]
     atomic_write_text(out / SAMPLES_FILE, "\n".join(s if isinstance(s, str) else " ".join(map(str, s))
                                                     for s in sequences) + "\n")  # e.g. novelty is computed later
+    if batch.kl_sums is not None:  # J(π)'s terms: the frontier reads the distance to π* from them
+        write_sequence_terms(out / TERMS_FILE, batch)
     row.update({k: stats[k] for k in domain.metric_keys})
     row["cpu_kernels"] = cpu_kernels_in_use()
     row = {k: (float(v) if hasattr(v, "dtype") else v) for k, v in row.items()}

@@ -64,6 +64,11 @@ def test_a_melody_run_beside_its_optimum(runs):
     assert rows["effective sample size"][1] == "–" and float(rows["effective sample size"][3].replace(",", "")) > 100
     assert any("importance sampling over 20,000 prior samples" in note for note in section.notes)
     assert "return / π*'s at the same KL" in section.headline
+    from seqtutor_agents.runs.optimum_figures import DISTANCE_HEADLINE
+
+    distance, share = (section.headline[key] for key in DISTANCE_HEADLINE)  # "value [low, high]", or why not
+    assert re.fullmatch(r"-?\d+\.\d{3} \[-?\d+\.\d{3}, -?\d+\.\d{3}\]|not estimated", distance), distance
+    assert any("KL(π ‖ π*) = " in note or "distance to π* not estimated: " in note for note in section.notes)
     assert "π* at c =" in render([section], "one run")
 
 
