@@ -139,7 +139,7 @@ class MelodyEnv(SequenceEnv):
         render_mode: str | None = None,
         **unknown: Any,
     ) -> None:
-        check_unknown_kwargs(ENV_ID, unknown, ACCEPTED_KWARGS)
+        check_unknown_kwargs(ENV_ID, unknown, ACCEPTED_KWARGS, f"{type(self).__name__}.__init__")
         task, stepper, self.prior_path = _build(1, composition_length, prior_path)
         super().__init__(task, stepper, c, prior_weight, render_mode)
 
@@ -171,7 +171,8 @@ class MelodyVectorEnv(SequenceVectorEnv):
         autoreset_mode: str = "next_step",
         **unknown: Any,
     ) -> None:
-        check_unknown_kwargs(ENV_ID, unknown, ("num_envs", "autoreset_mode") + ACCEPTED_KWARGS)
+        check_unknown_kwargs(ENV_ID, unknown, ("num_envs", "autoreset_mode") + ACCEPTED_KWARGS,
+                             f"{type(self).__name__}.__init__")
         task, stepper, self.prior_path = _build(check_num_envs(num_envs), composition_length, prior_path)
         super().__init__(task, stepper, c, prior_weight, render_mode, autoreset_mode)
 
