@@ -282,7 +282,10 @@ class SmilesEnv(SequenceEnv):
 
     ## Episode End
     Terminates when the agent emits END or after ``max_length`` tokens (the string is then scored
-    as it is; the ``step`` observation makes this fixed horizon Markov). No truncation.
+    as it is; the ``step`` observation makes this fixed horizon Markov). No truncation. In the
+    vector env's default ``autoreset_mode="next_step"``, the vector step after a molecule ends is a
+    reset step for that sub-env (action ignored, reward 0, no reward parts): mask it (see
+    :class:`SmilesVectorEnv`).
 
     ## Arguments
     ``gym.make("SeqTutor-SMILES-v0", objective="qed", c=None, prior_weight=1.0, max_length=100,
@@ -343,6 +346,15 @@ class SmilesVectorEnv(SequenceVectorEnv):
     molecules in worker processes (one pool shared by the process's envs) while the prior's forward
     runs; results are identical either way.
     With ``diversity_filter``, molecules finishing at the same step enter the filter in env order.
+
+    Autoreset (keyword ``autoreset_mode``): ``"next_step"`` (default) makes the step after a
+    molecule ends a *reset step* of that sub-env: its action is ignored, it returns the next
+    molecule's first observation with reward 0, ``terminated=False`` and the ``_prior_log_prob``
+    mask False. Molecules end at different lengths, so reset steps fall at different steps per
+    sub-env: mask them with the previous step's ``terminated | truncated``
+    (``examples/ppo_native_vector_env.py``). ``"same_step"`` resets inside the ending step (SB3,
+    :class:`seqtutor_agents.SeqTutorVecEnv`); ``"disabled"`` leaves resets to the caller
+    (``reset(options={"reset_mask": mask})``; TorchRL).
     """
 
     def __init__(self, num_envs: int = 1, autoreset_mode: str = "next_step", render_mode: str | None = None,
