@@ -255,21 +255,38 @@ def seqtutor_vec_env(env: Any, verbose: int = 0, monitor_wrapper: bool = True) -
     if isinstance(env, SeqTutorVecEnv):
         _check_watchers(watchers, "the SeqTutorVecEnv")
         return outer
-    spec, n_envs, rngs = _seqtutor_env_spec(env)
+    spec, n_envs, _ = _seqtutor_env_spec(env)
     if spec is None:
         return BaseAlgorithm._wrap_env(outer, verbose, monitor_wrapper)
     call = _native_call(spec, n_envs)
     _check_watchers(watchers, call)
-    _check_rebuildable(env, spec, call)
-    native = make_sb3_vec_env(spec.id, n_envs=n_envs, **spec.kwargs)
-    native.venv.use_rngs([copy.deepcopy(rng) for rng in rngs])  # each sub-env goes on with its stream
-    if isinstance(env, VecEnv):  # and SB3's seeds for the next reset (make_vec_env(seed=...) leaves them pending)
-        native._seeds = list(env._seeds)
+    if any(w.entry_point in REPLACED_WRAPPERS for w in spec.additional_wrappers) and _writes_monitor_files(env):
+        raise ValueError(f"env: its Monitor writes a file per sub-env (monitor_dir / filename), which the native vector "
+                         f"env does not; pass VecMonitor({call}, filename=...)")
+    native = native_vec_env_like(env)
     if verbose >= 1:
         print(f"Stepping the native vector env {call} in place of the {type(env).__name__} passed")
     if watchers:
         watchers[-1].venv = native  # the user's VecMonitor goes on watching, now the native env
         return outer
+    return native
+
+
+def native_vec_env_like(env: Any) -> SeqTutorVecEnv:
+    """The native vector env of ``env``'s id, settings and sub-env count, each sub-env going on with
+    ``env``'s pending seeds and RNG stream (a Monitor's files are not carried over).
+
+    :param env: a ``gym.make`` env of a seqtutor env, or an SB3 ``VecEnv`` of such envs.
+    :raises ValueError: ``env`` is not one, or holds what the native env cannot apply (a wrapper, a TimeLimit).
+    """
+    spec, n_envs, rngs = _seqtutor_env_spec(env)
+    if spec is None:
+        raise ValueError(f"env: a {type(env).__name__} that is not a seqtutor env (a gym.make env or VecEnv of one)")
+    _check_rebuildable(spec, _native_call(spec, n_envs))
+    native = make_sb3_vec_env(spec.id, n_envs=n_envs, **spec.kwargs)
+    native.venv.use_rngs([copy.deepcopy(rng) for rng in rngs])  # each sub-env goes on with its stream
+    if isinstance(env, VecEnv):  # and SB3's seeds for the next reset (make_vec_env(seed=...) leaves them pending)
+        native._seeds = list(env._seeds)
     return native
 
 
@@ -311,8 +328,8 @@ def _has_native_vector_env(spec: EnvSpec) -> bool:
     return isinstance(creator, type) and issubclass(creator, SequenceVectorEnv)
 
 
-def _check_rebuildable(env: Any, spec: EnvSpec, call: str) -> None:
-    """Refuse what the native vector env would silently drop: other wrappers, a TimeLimit, Monitor files."""
+def _check_rebuildable(spec: EnvSpec, call: str) -> None:
+    """Refuse what the native vector env would silently drop: other wrappers, a TimeLimit."""
     extra = [w.name for w in spec.additional_wrappers if w.entry_point not in REPLACED_WRAPPERS]
     if extra:
         raise ValueError(f"env: its sub-envs are wrapped in {', '.join(extra)}, which the native vector env that "
@@ -321,9 +338,6 @@ def _check_rebuildable(env: Any, spec: EnvSpec, call: str) -> None:
         raise ValueError(f"env: max_episode_steps={spec.max_episode_steps} (a TimeLimit) is not applied by the native "
                          f"vector env; seqtutor episodes end at their own length: pass {call} with composition_length "
                          "or max_length")
-    if any(w.entry_point in REPLACED_WRAPPERS for w in spec.additional_wrappers) and _writes_monitor_files(env):
-        raise ValueError(f"env: its Monitor writes a file per sub-env (monitor_dir / filename), which the native vector "
-                         f"env does not; pass VecMonitor({call}, filename=...)")
 
 
 def _writes_monitor_files(env: Any) -> bool:
