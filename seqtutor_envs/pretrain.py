@@ -21,9 +21,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from .prior import LSTMPrior, PriorConfig, atomic_torch_save, load_checkpoint
+from .progress import progress_bar
 
 IGNORE_INDEX = -100
 
@@ -262,11 +262,11 @@ class _Run:
     def _epoch(self) -> str | None:
         """One pass over the training windows; returns why training must stop, or None."""
         config = self.config
-        bar = tqdm(_batches(self.train_windows, config.batch_size, self.rng), desc=f"epoch {self.epoch + 1}",
-                   disable=not config.progress, leave=False)
+        batches = _batches(self.train_windows, config.batch_size, self.rng)
+        bar = progress_bar(len(batches), f"epoch {self.epoch + 1}", "batches", enabled=config.progress, leave=False)
         running = 0.0
         try:
-            for k, index in enumerate(bar):
+            for k, index in enumerate(batches):
                 if config.lr_schedule == "cosine":
                     self._set_cosine_lr(k)
                 loss = self._gradient_step(index, k)
@@ -275,6 +275,7 @@ class _Run:
                     return f"time budget of {config.max_minutes} minutes used"
                 running = 0.98 * running + 0.02 * loss if k else loss
                 bar.set_postfix(loss=f"{running:.3f}")
+                bar.update(1)
                 if config.eval_every and self.since_eval >= config.eval_every:
                     self.since_eval = 0
                     stop = self._check_point(f"epoch {self.epoch + 1}, batch {k + 1}")

@@ -18,6 +18,7 @@ import numpy as np
 
 from .domains import domain_named, domains
 from .pretrain_config import PretrainConfig, PretrainInputError, check_output_path
+from .threads import add_threads_argument
 
 if TYPE_CHECKING:
     from .pretrain import PretrainResult
@@ -110,7 +111,7 @@ def add_pretrain_arguments(parser) -> None:
     parser.add_argument("--limit", type=_positive_int, default=None,
                         help="use at most this many training sequences (>= 1)")
     parser.add_argument("--seed", type=_non_negative_int, default=0, help="seeds batching, initialisation and dropout")
-    parser.add_argument("--threads", type=_positive_int, default=None, help="torch CPU threads (default: torch's)")
+    add_threads_argument(parser)
     parser.add_argument("--resume", action="store_true", help="continue from <out>.train-state.pt")
     parser.add_argument("--init-from", default=None,
                         help="transfer learning: start from this prior's weights, keep its architecture and vocabulary "

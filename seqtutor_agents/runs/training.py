@@ -48,6 +48,7 @@ from .config import (  # noqa: F401  (re-exported: the run's config is part of t
     TrainConfig,
     policy_name,
 )
+from .progress import TrainingProgress
 from .run_folder import (
     CHECKPOINTS,
     Checkpoint,
@@ -264,12 +265,14 @@ def _train_locked(config: TrainConfig, out: Path, resume: bool, overwrite: bool,
             callbacks.append(StopOnCollapse(config.stop_on_collapse, config.collapse_window, config.env_id))
     if callback is not None:
         callbacks.extend(callback if isinstance(callback, list) else [callback])
+    if progress:  # env steps and update phases, as lines when stdout is not a terminal (SB3's bar: neither)
+        callbacks.append(TrainingProgress(config.steps))
     start_step = int(model.num_timesteps)
     remaining = config.steps - model.num_timesteps
     with StopOnSignal() as stop:
         if remaining > 0:
             model.learn(total_timesteps=remaining, callback=CallbackList([stop_callback(stop), *callbacks]),
-                        progress_bar=progress, reset_num_timesteps=checkpoint is None, log_interval=1)
+                        reset_num_timesteps=checkpoint is None, log_interval=1)
         if stop.requested:
             raise TrainingInterrupted(stop.signum, int(model.num_timesteps), write_checkpoint(model, out), out)
         if checkpoint is None or model.num_timesteps != start_step:
