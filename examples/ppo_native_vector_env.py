@@ -35,7 +35,7 @@ class Args:
     num_envs: int = 64
     num_steps: int = 66  # vector steps per rollout
     total_timesteps: int = 100_000
-    learning_rate: float = 3e-4
+    learning_rate: float = 1e-3
     gamma: float = 1.0
     gae_lambda: float = 0.95
     update_epochs: int = 2
@@ -140,8 +140,8 @@ def train(args: Args) -> dict:
     agent = Agent(int(space["tokens"].nvec[0]), int(envs.single_action_space.n), int(space["step"].n) - 1)
     optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5)
     shape = (args.num_steps, args.num_envs)
-    storage = {"obs": {key: torch.zeros(shape + s.shape, dtype=torch.float32 if key == "prior_log_probs" else torch.long)
-                       for key, s in space.spaces.items()},
+    dtypes = {key: torch.float32 if key == "prior_log_probs" else torch.long for key in space.spaces}
+    storage = {"obs": {key: torch.zeros(shape + s.shape, dtype=dtypes[key]) for key, s in space.spaces.items()},
                "actions": torch.zeros(shape, dtype=torch.long), "logprobs": torch.zeros(shape),
                "values": torch.zeros(shape), "rewards": torch.zeros(shape),
                "dones": torch.zeros(shape, dtype=torch.bool), "valid": torch.zeros(shape, dtype=torch.bool)}
@@ -159,8 +159,9 @@ def train(args: Args) -> dict:
         stats["trained_steps"] += result["trained_steps"]
         stats["updates"].append(result)
         recent = stats["episode_returns"][-args.num_envs:]
-        print(f"steps {stats['trained_steps'] + stats['reset_steps']:>8}  return {np.mean(recent) if recent else 0:8.2f}"
-              f"  reset steps masked {stats['reset_steps']:>6}  {time.time() - start:5.1f} s", flush=True)
+        steps = stats["trained_steps"] + stats["reset_steps"]
+        print(f"steps {steps:>8}  return {np.mean(recent) if recent else 0:8.2f}  reset steps masked "
+              f"{stats['reset_steps']:>6}  {time.time() - start:5.1f} s", flush=True)
     envs.close()
     return stats
 

@@ -52,8 +52,9 @@ class ProgressLines:
         rate = self.n / elapsed
         share = f" ({100 * self.n / self.total:.0f} %)" if self.total else ""
         total = f"/{self.total:,.0f}" if self.total else ""
-        return (f"{self.desc}: {self.n:,.0f}{total} {self.unit}{share}, {rate:,.{1 if rate < 10 else 0}f} {self.unit}/s, "
-                f"{elapsed:,.0f} s" + (f", {self.postfix}" if self.postfix else ""))
+        speed = f"{rate:,.{1 if rate < 10 else 0}f} {self.unit}/s"
+        return (f"{self.desc}: {self.n:,.0f}{total} {self.unit}{share}, {speed}, {elapsed:,.0f} s"
+                + (f", {self.postfix}" if self.postfix else ""))
 
     def close(self) -> None:
         if self.n and (self.leave or self.printed) and self.n != self.printed_n:

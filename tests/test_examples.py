@@ -38,4 +38,5 @@ def test_ppo_on_the_native_vector_env_masks_every_33rd_step_and_learns():
     assert stats["trained_steps"] + stats["reset_steps"] == vector_steps * 64  # ... and are not trained on
     returns = np.array(stats["episode_returns"])
     assert len(returns) == (vector_steps // 33) * 64
-    assert returns[-64:].mean() > returns[:64].mean() + 5, (returns[:64].mean(), returns[-64:].mean())
+    # it learns: the last two episodes of each env return far more than the first two (-69 -> 9 on seed 0)
+    assert returns[-128:].mean() > returns[:128].mean() + 30, (returns[:128].mean(), returns[-128:].mean())

@@ -111,7 +111,8 @@ class Rollout:
         self.obs = step.obs
         return Transition(obs=obs, actions=actions, next_obs=step.next_obs, parts=step.parts, rewards=step.rewards,
                           dones=step.dones, state_before=state_before, state_after=state_after, log_pi=log_pi, kl=kl,
-                          entropy=entropy, episodes=episodes, finals=step.finals, infos=step.infos if infos is None else infos,
+                          entropy=entropy, episodes=episodes, finals=step.finals,
+                          infos=step.infos if infos is None else infos,
                           episode_returns=step.episode_returns, episode_lengths=step.episode_lengths)
 
 

@@ -246,7 +246,8 @@ def seqtutor_vec_env(env: Any, verbose: int = 0, monitor_wrapper: bool = True) -
         (the learner then names what it lacks).
     :param verbose: 1 or more: say what was built.
     :param monitor_wrapper: SB3's argument, for non-seqtutor envs (the native env keeps episode statistics itself).
-    :raises ValueError: a seqtutor env that cannot be rebuilt as its native vector env, naming why and the call that works.
+    :raises ValueError: a seqtutor env that cannot be rebuilt as its native vector env, naming why and the
+        call that works.
     """
     outer, watchers = env, []
     while isinstance(env, VecEnvWrapper):
@@ -261,8 +262,8 @@ def seqtutor_vec_env(env: Any, verbose: int = 0, monitor_wrapper: bool = True) -
     call = _native_call(spec, n_envs)
     _check_watchers(watchers, call)
     if any(w.entry_point in REPLACED_WRAPPERS for w in spec.additional_wrappers) and _writes_monitor_files(env):
-        raise ValueError(f"env: its Monitor writes a file per sub-env (monitor_dir / filename), which the native vector "
-                         f"env does not; pass VecMonitor({call}, filename=...)")
+        raise ValueError(f"env: its Monitor writes a file per sub-env (monitor_dir / filename), which the native "
+                         f"vector env does not; pass VecMonitor({call}, filename=...)")
     native = native_vec_env_like(env)
     if verbose >= 1:
         print(f"Stepping the native vector env {call} in place of the {type(env).__name__} passed")
@@ -302,8 +303,9 @@ def _seqtutor_env_spec(env: Any) -> tuple[EnvSpec | None, int, list[np.random.Ge
         specs, rngs, n = [env.spec], [env.np_random], 1
         if specs[0] is None and isinstance(env.unwrapped, SequenceEnv):
             name = type(env.unwrapped).__name__
-            raise ValueError(f"env: this {name} was built directly, without gym.make, so it cannot be rebuilt as the "
-                             "native vector env seqtutor learners step; pass make_sb3_vec_env('<env id>', n_envs=8, ...)")
+            raise ValueError(f"env: this {name} was built directly, without gym.make, so it cannot be rebuilt as "
+                             "the native vector env seqtutor learners step; pass "
+                             "make_sb3_vec_env('<env id>', n_envs=8, ...)")
     else:
         return None, 0, []
     if specs[0] is None or not _has_native_vector_env(specs[0]):
@@ -333,7 +335,8 @@ def _check_rebuildable(spec: EnvSpec, call: str) -> None:
     extra = [w.name for w in spec.additional_wrappers if w.entry_point not in REPLACED_WRAPPERS]
     if extra:
         raise ValueError(f"env: its sub-envs are wrapped in {', '.join(extra)}, which the native vector env that "
-                         f"seqtutor learners step cannot apply; pass {call} (rewards and episodes as the env defines them)")
+                         f"seqtutor learners step cannot apply; pass {call} (rewards and episodes as the env "
+                         "defines them)")
     if spec.max_episode_steps is not None:
         raise ValueError(f"env: max_episode_steps={spec.max_episode_steps} (a TimeLimit) is not applied by the native "
                          f"vector env; seqtutor episodes end at their own length: pass {call} with composition_length "
@@ -343,7 +346,10 @@ def _check_rebuildable(spec: EnvSpec, call: str) -> None:
 def _writes_monitor_files(env: Any) -> bool:
     """Whether the (SB3) Monitor of ``env``'s sub-envs writes a file."""
     try:
-        writers = env.get_attr("results_writer") if isinstance(env, VecEnv) else [env.get_wrapper_attr("results_writer")]
+        if isinstance(env, VecEnv):
+            writers = env.get_attr("results_writer")
+        else:
+            writers = [env.get_wrapper_attr("results_writer")]
     except Exception:  # an open file does not cross a SubprocVecEnv's pipe: there is one
         return True
     return any(writer is not None for writer in writers)

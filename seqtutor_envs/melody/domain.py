@@ -129,4 +129,5 @@ MELODY = Domain(name="melody", env_id=ENV_ID, sequence_key="composition", statis
                 write_samples=write_samples, metric_keys=METRIC_KEYS, pretrain_data=pretrain_data, training_data=training_data,
                 targets={"table1": TABLE1_TARGETS, "kept": KEPT_TARGETS},
                 learner_defaults=LEARNER_DEFAULTS, report_media=report_media, report_optimum_samples=200_000,
-                prior_quality=prior_quality, default_architecture={"hidden_size": 100, "num_layers": 1, "embedding_dim": None})  # the paper's Note RNN
+                prior_quality=prior_quality,
+                default_architecture={"hidden_size": 100, "num_layers": 1, "embedding_dim": None})  # the paper's Note RNN

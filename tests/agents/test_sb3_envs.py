@@ -56,7 +56,7 @@ def test_a_plain_gym_make_env_and_an_env_id(algo):
     assert algo(policy, ENV_ID, seed=0, **kwargs).env.get_attr("prior_path")[0].endswith("melody_prior.pt")
 
 
-def test_subproc_vec_env_and_set_env():
+def test_subproc_vec_env_set_env_and_load_with_an_env(tmp_path):
     # the prefixed id imports seqtutor_envs in the worker processes too
     env = make_vec_env(f"seqtutor_envs:{ENV_ID}", n_envs=2, seed=1, env_kwargs=KW, vec_env_cls=SubprocVecEnv)
     try:
@@ -69,6 +69,10 @@ def test_subproc_vec_env_and_set_env():
     assert isinstance(model.env, SeqTutorVecEnv)
     model.learn(32, reset_num_timesteps=False)
     assert model.num_timesteps >= 64
+    model.save(tmp_path / "dap")
+    loaded = DAP.load(tmp_path / "dap.zip", env=make_vec_env(ENV_ID, n_envs=3, env_kwargs=KW))
+    assert isinstance(loaded.env, SeqTutorVecEnv) and loaded.n_envs == 3
+    loaded.learn(32)
 
 
 def test_the_native_env_continues_each_sub_env_s_seeds_and_rng_stream():
@@ -84,7 +88,8 @@ def test_the_native_env_continues_each_sub_env_s_seeds_and_rng_stream():
 
 
 @pytest.mark.parametrize("make, message", [
-    (lambda: VecNormalize(make_vec_env(ENV_ID, n_envs=2, env_kwargs=KW), norm_obs=False), "VecNormalize around it would"),
+    (lambda: VecNormalize(make_vec_env(ENV_ID, n_envs=2, env_kwargs=KW), norm_obs=False),
+     "VecNormalize around it would"),
     (lambda: gym.make(ENV_ID, max_episode_steps=4, **KW), "max_episode_steps=4"),
     (lambda: gym.wrappers.TransformReward(gym.make(ENV_ID, **KW), lambda r: 2 * r), "wrapped in TransformReward"),
     (lambda: MelodyEnv(**KW), "built directly, without gym.make"),
