@@ -17,9 +17,9 @@ SYSTEM_PACKAGES := fluidsynth fluid-soundfont-gm chromium
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-# The sweep extra (Ray Tune) too: the tests run a two-trial sweep on Ray.
+# The sweep extra (Ray Tune) too: the tests run a two-trial sweep on Ray; torchrl: a TorchRL collector loop.
 $(STAMP): pyproject.toml constraints.txt | $(PY)
-	$(PY) -m pip install $(PIP_FLAGS) -c constraints.txt -e '.[dev,sweep,zoo]'
+	$(PY) -m pip install $(PIP_FLAGS) -c constraints.txt -e '.[dev,sweep,zoo,torchrl]'
 	touch $(STAMP)
 
 install: $(STAMP) system-deps

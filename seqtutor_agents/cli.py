@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from seqtutor_envs.domains import env_ids
+from seqtutor_envs.threads import add_threads_argument, use_threads
 
 from .runs.config_args import add_dataclass_arguments, explicit_values, parse_int
 from .runs.config import ALGO_CHOICES, DEFAULT_ENV, TrainConfig
@@ -62,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("-v", "--verbose", action="count", default=0, help="also log training figures to stdout")
+    add_threads_argument(p)
 
     for name, helptext in (("sample", "write samples (MIDI + WAV + piano roll, or SMILES + molecule grid)"),
                            ("evaluate", "statistics table of samples (markdown + JSON)")):
@@ -86,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
                            help="prior samples behind π* (e.g. 200000; cached): adds, at the run's final c, log Z, "
                                 "KL(π ‖ π*) per sequence and the share of the achievable improvement with bootstrap "
                                 "intervals, and the return / π*'s at the same KL (0: none)")
+        add_threads_argument(p)
 
     _add_score_parser(sub)
 
@@ -106,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-samples", type=parse_int, default=2_000, help="sequences of --run's model")
     p.add_argument("--out", required=True, help="CSV file: one row per point (log Z, J(p) = E_p[R]/c and "
                                                 "KL(p ‖ π*) with bootstrap intervals among the columns)")
+    add_threads_argument(p)
 
     p = sub.add_parser("report", help="one self-contained HTML page of runs: curves, statistics, π*, samples to "
                                       "listen to or sort", formatter_class=DefaultsFormatter)
@@ -116,12 +120,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--media", type=parse_int, default=6, help="compositions with a player, molecules per grid")
     p.add_argument("--optimum-n", type=parse_int, default=None,
                    help="prior samples behind π* (default: the domain's, 200,000 for melodies, none for molecules; 0: none)")
+    add_threads_argument(p)
 
     p = sub.add_parser("demo", help="fine-tune the Note RNN and write MIDI, audio, plots and Table 1",
                        formatter_class=DefaultsFormatter)
     p.add_argument("--out", default="runs/demo", help="output folder")
     p.add_argument("--steps", type=parse_int, default=None, help="env steps (default: the demo's budget)")
     p.add_argument("--seed", type=parse_int, default=0, help="training and sampling seed")
+    add_threads_argument(p)
     return parser
 
 
@@ -187,6 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
+    use_threads(getattr(args, "threads", None))
     try:
         if args.command == "pretrain":
             from seqtutor_envs.pretrain import PretrainInputError

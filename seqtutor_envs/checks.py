@@ -80,11 +80,23 @@ def check_vector_seeds(seed: Any, num_envs: int) -> list[int | None]:
     )
 
 
-def check_unknown_kwargs(env_id: str, unknown: dict[str, Any], accepted: Sequence[str]) -> None:
-    """Raise a ``TypeError`` naming unknown keyword arguments and the accepted ones."""
+def check_unknown_kwargs(env_id: str, unknown: dict[str, Any], accepted: Sequence[str], owner: str = "") -> None:
+    """Raise a ``TypeError`` in Python's own wording for an unknown keyword argument, plus the accepted ones.
+
+    Wrappers that probe keyword arguments (TorchRL's ``GymEnv`` passes ``frameskip`` and retries
+    without it) recognise only Python's message, ``"got an unexpected keyword argument 'name'"``.
+
+    :param env_id: named in the message.
+    :param unknown: the keyword arguments the env did not take.
+    :param accepted: the ones it takes.
+    :param owner: what Python would name, e.g. ``"MelodyEnv.__init__"`` (default: the env id).
+    """
     if unknown:
+        names = sorted(unknown)
+        more = f" (and {', '.join(map(repr, names[1:]))})" if len(names) > 1 else ""
         raise TypeError(
-            f"{env_id} got unknown keyword argument(s) {sorted(unknown)}; it accepts: {', '.join(accepted)}"
+            f"{owner or env_id}() got an unexpected keyword argument {names[0]!r}{more}; {env_id} accepts: "
+            f"{', '.join(accepted)}"
         )
 
 

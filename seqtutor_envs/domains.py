@@ -82,6 +82,9 @@ class Domain:
     # table of every sample)}
     report_media: Callable[[dict[str, Any], np.ndarray, Path, int], dict[str, Any]] | None = None
     report_optimum_samples: int = 0  # prior samples behind π* in a report (0: none; π* of this domain is costly)
+    # (saved prior, the PretrainData it was trained on, window) -> a one-line quality figure printed after
+    # `seqtutor pretrain`, and a warning (or None) when the prior is too weak to tutor
+    prior_quality: Callable[[Path, Any, int], tuple[str, str | None]] | None = None
 
     def episode_row(self, final: Mapping[str, Any]) -> dict[str, Any]:
         """The CSV columns of one finished episode (:attr:`row_columns`, else the sequence as text)."""

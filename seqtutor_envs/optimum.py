@@ -35,10 +35,10 @@ from typing import Any, Callable
 
 import gymnasium as gym
 import numpy as np
-from tqdm.auto import tqdm
 
 from .domains import get_domain
 from .io import atomic_write_bytes
+from .progress import progress_bar
 from .sampling import sample_categorical
 
 MIN_ESS = 1_000
@@ -153,7 +153,7 @@ def _draw(env_id: str, n: int, seed: int, env_kwargs: dict[str, Any], batch: int
     done_count = np.zeros(width, dtype=np.int64)
     run_log_p, run_return, run_length = np.zeros(width), np.zeros(width), np.zeros(width, dtype=np.int64)
     log_prior, returns, lengths, sequences = [], [], [], []
-    with tqdm(total=n, desc=f"{env_id}: prior samples", disable=not progress) as bar:
+    with progress_bar(n, f"{env_id}: prior samples", "samples", enabled=progress) as bar:
         while len(returns) < n:
             actions = sample_categorical(obs["prior_log_probs"].astype(np.float64), rng)
             obs, _, terminated, truncated, info = envs.step(actions)

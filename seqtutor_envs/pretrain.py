@@ -14,16 +14,16 @@ import math
 import os
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from .prior import LSTMPrior, PriorConfig, atomic_torch_save, load_checkpoint
+from .progress import progress_bar
 
 IGNORE_INDEX = -100
 
@@ -120,6 +120,7 @@ def pretrain(
     resume: bool = False,
     log: Callable[[str], None] = print,
     init_from: str | os.PathLike | None = None,
+    extend_vocab: bool = False,
 ) -> PretrainResult:
     """Train a prior by maximum likelihood and save the best weights to ``out_path``.
 
@@ -131,11 +132,20 @@ def pretrain(
     :param metadata: facts stored with the weights (vocabulary, data provenance, command).
     :param resume: continue from ``<out_path>.train-state.pt`` if it exists.
     :param log: where progress lines go.
-    :param init_from: a saved prior of the same architecture to start from (a warm restart, e.g. another
-        cosine cycle on a shipped prior); its own training record is kept in the new metadata.
+    :param init_from: a saved prior to start from (transfer learning, or a warm restart such as another
+        cosine cycle on a shipped prior); its own training record is kept in the new metadata. Its
+        layers set the architecture (``prior_config`` must agree on them; its dropout is used), and the
+        sequences are re-encoded on its vocabulary when ``metadata["vocabulary"]`` differs
+        (:func:`~seqtutor_envs.transfer.align_to_prior`: sequences with tokens it lacks are dropped and
+        reported). Training starts by evaluating it, so early stopping never keeps worse weights.
+    :param extend_vocab: with ``init_from``, add the tokens the prior lacks instead of dropping their sequences.
     """
     config = config or PretrainConfig()
     out_path = check_output_path(out_path, "out_path")  # before training: a bad destination must not cost a run
+    start = None
+    if init_from is not None:
+        start, prior_config, train_sequences, valid_sequences, metadata = _transfer_start(
+            init_from, prior_config, train_sequences, valid_sequences, dict(metadata or {}), extend_vocab, log)
     train_windows = make_windows(train_sequences, config.window)
     valid_windows = make_windows(valid_sequences, config.window)
     if not train_windows or not valid_windows:
@@ -144,11 +154,39 @@ def pretrain(
             f"{len(valid_windows)} windows"
         )
     run = _Run(prior_config, config, train_windows, valid_windows, out_path, dict(metadata or {}), log)
-    if init_from is not None:  # checked and recorded on resume too; the weights then come from the state file
-        run.warm_start(init_from)
+    if start is not None:  # recorded on resume too; the weights then come from the state file
+        run.warm_start(init_from, *start)
     if resume and run.state_path.exists():
         run.resume()
     return run.train()
+
+
+#: The architecture fields a warm start must agree on, and the command-line flags that set them.
+ARCHITECTURE_FLAGS = {"embedding_dim": "--embedding-dim", "hidden_size": "--hidden-size", "num_layers": "--num-layers"}
+
+
+def _transfer_start(init_from, prior_config, train, valid, metadata, extend_vocab, log):
+    """The prior to start from and the data on its vocabulary (see :func:`pretrain`'s ``init_from``)."""
+    from .transfer import align_to_prior, extend_prior
+
+    start, start_meta = LSTMPrior.load(init_from)
+    for name, flag in ARCHITECTURE_FLAGS.items():
+        if getattr(prior_config, name) != getattr(start.config, name):
+            raise PretrainInputError(f"{flag} {getattr(prior_config, name)}: --init-from {init_from} has "
+                                     f"{name}={getattr(start.config, name)} (leave {flag} out to keep the prior's)")
+    ours, theirs = metadata.get("vocabulary"), start_meta.get("vocabulary")
+    if ours is not None and theirs is not None and ours != theirs:
+        aligned = align_to_prior(train, valid, ours, theirs, extend=extend_vocab)
+        log(f"--init-from {init_from}: {aligned.report()}")
+        if aligned.added:
+            start = extend_prior(start, theirs, aligned.vocabulary)
+        train, valid, metadata["vocabulary"] = aligned.train, aligned.valid, aligned.vocabulary
+        metadata["transfer"] = {"missing_tokens": aligned.missing, "dropped_train": aligned.dropped_train,
+                                "dropped_valid": aligned.dropped_valid, "added_tokens": aligned.added}
+    elif extend_vocab:
+        log(f"--extend-vocab: nothing to add, the data's vocabulary is --init-from {init_from}'s")
+    prior_config = replace(start.config, dropout=prior_config.dropout)
+    return (start, start_meta), prior_config, train, valid, metadata
 
 
 class _Run:
@@ -169,22 +207,16 @@ class _Run:
                                           weight_decay=config.weight_decay)
         self.history: list[dict[str, Any]] = []
         self.best_nll, self.best_state, self.bad_evals, self.epoch = math.inf, None, 0, 0
-        self.elapsed_before = 0.0
+        self.elapsed_before, self.eval_seconds, self.warm, self.resumed = 0.0, 0.0, False, False
+        self.best_result: EvalResult | None = None
 
-    def warm_start(self, init_from: str | os.PathLike) -> None:
-        start_prior, start_meta = LSTMPrior.load(init_from)
-        if start_prior.config != self.prior.config:
-            raise ValueError(
-                f"--init-from {init_from}: its architecture {start_prior.config} differs from the requested "
-                f"{self.prior.config}"
-            )
+    def warm_start(self, init_from: str | os.PathLike, start_prior: LSTMPrior, start_meta: dict[str, Any]) -> None:
         self.prior.load_state_dict(start_prior.state_dict())  # replaced when resuming
+        self.warm = True
         self.metadata["warm_started_from"] = {
             "path": str(init_from),
             **{k: start_meta.get(k) for k in ("command", "validation", "training", "warm_started_from")},
         }
-        if "vocabulary" in self.metadata and start_meta.get("vocabulary") not in (None, self.metadata["vocabulary"]):
-            raise ValueError(f"--init-from {init_from}: its vocabulary differs from this corpus's vocabulary")
         self.log(f"warm start from {init_from} (validation NLL {start_meta.get('validation', {}).get('nll_per_token')})")
 
     def resume(self) -> None:
@@ -196,6 +228,7 @@ class _Run:
         self.epoch, self.elapsed_before = int(saved["epoch"]), float(saved["elapsed_seconds"])
         self.rng = np.random.default_rng(np.random.SeedSequence(self.config.seed, spawn_key=(self.epoch,)))
         torch.set_rng_state(saved["torch_rng"])
+        self.resumed = True
         self.log(f"resumed from {self.state_path} at epoch {self.epoch} (best validation NLL {self.best_nll:.4f})")
 
     # ------------------------------------------------------------------ the loop
@@ -212,6 +245,8 @@ class _Run:
         self.prior.train()
         stop_reason: str | None = None
         self.since_eval = 0
+        if self.warm and not self.resumed:  # the starting prior is the first candidate: never keep worse weights
+            self._evaluate("start")
         while self.epoch < config.max_epochs and stop_reason is None:
             stop_reason = self._epoch()
             if stop_reason:
@@ -227,17 +262,20 @@ class _Run:
     def _epoch(self) -> str | None:
         """One pass over the training windows; returns why training must stop, or None."""
         config = self.config
-        bar = tqdm(_batches(self.train_windows, config.batch_size, self.rng), desc=f"epoch {self.epoch + 1}",
-                   disable=not config.progress, leave=False)
+        batches = _batches(self.train_windows, config.batch_size, self.rng)
+        bar = progress_bar(len(batches), f"epoch {self.epoch + 1}", "batches", enabled=config.progress, leave=False)
         running = 0.0
         try:
-            for k, index in enumerate(bar):
+            for k, index in enumerate(batches):
                 if config.lr_schedule == "cosine":
                     self._set_cosine_lr(k)
                 loss = self._gradient_step(index, k)
                 self.since_eval += 1
+                if self._out_of_time():  # checked per batch: an epoch of a big corpus outlasts the budget
+                    return f"time budget of {config.max_minutes} minutes used"
                 running = 0.98 * running + 0.02 * loss if k else loss
                 bar.set_postfix(loss=f"{running:.3f}")
+                bar.update(1)
                 if config.eval_every and self.since_eval >= config.eval_every:
                     self.since_eval = 0
                     stop = self._check_point(f"epoch {self.epoch + 1}, batch {k + 1}")
@@ -276,16 +314,23 @@ class _Run:
         """Evaluate at a check point; returns why training must stop, or None."""
         if self._evaluate(tag):
             return f"validation NLL did not improve for {self.config.patience} evaluations"
-        if self.config.max_minutes is not None and (time.monotonic() - self.started) / 60 >= self.config.max_minutes:
+        if self._out_of_time():
             return f"time budget of {self.config.max_minutes} minutes used"
         return None
 
+    def _out_of_time(self) -> bool:
+        """Whether the budget is used, counting the closing evaluation (as long as the last one took)."""
+        budget = self.config.max_minutes
+        return budget is not None and time.monotonic() - self.started + self.eval_seconds >= budget * 60
+
     def _evaluate(self, tag: str) -> bool:
         """Evaluate, record, write the training state; returns True when patience ran out."""
+        began = time.monotonic()
         result = evaluate(self.prior, self.valid_windows)
+        self.eval_seconds = time.monotonic() - began
         improved = result.nll < self.best_nll - 1e-4
         if improved:
-            self.best_nll, self.bad_evals = result.nll, 0
+            self.best_nll, self.bad_evals, self.best_result = result.nll, 0, result
             self.best_state = {k: v.detach().clone() for k, v in self.prior.state_dict().items()}
         else:
             self.bad_evals += 1
@@ -311,7 +356,8 @@ class _Run:
         assert self.best_state is not None
         self.prior.load_state_dict(self.best_state)
         self.prior.eval()
-        best = evaluate(self.prior, self.valid_windows)
+        # the best evaluation's figures (evaluated again only after a resume, which keeps the NLL alone)
+        best = self.best_result if self.best_result is not None else evaluate(self.prior, self.valid_windows)
         meta = dict(self.metadata)
         meta["validation"] = {"nll_per_token": round(best.nll, 5), "accuracy": round(best.accuracy, 5),
                               "perplexity": round(best.perplexity, 4), "tokens": best.tokens}

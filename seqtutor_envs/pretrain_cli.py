@@ -10,12 +10,15 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import sys
+from dataclasses import replace
 from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
 from .domains import domain_named, domains
 from .pretrain_config import PretrainConfig, PretrainInputError, check_output_path
+from .threads import add_threads_argument
 
 if TYPE_CHECKING:
     from .pretrain import PretrainResult
@@ -108,9 +111,15 @@ def add_pretrain_arguments(parser) -> None:
     parser.add_argument("--limit", type=_positive_int, default=None,
                         help="use at most this many training sequences (>= 1)")
     parser.add_argument("--seed", type=_non_negative_int, default=0, help="seeds batching, initialisation and dropout")
-    parser.add_argument("--threads", type=_positive_int, default=None, help="torch CPU threads (default: torch's)")
+    add_threads_argument(parser)
     parser.add_argument("--resume", action="store_true", help="continue from <out>.train-state.pt")
-    parser.add_argument("--init-from", default=None, help="start from the weights of this prior (same architecture)")
+    parser.add_argument("--init-from", default=None,
+                        help="transfer learning: start from this prior's weights, keep its architecture and vocabulary "
+                             "(lines with tokens it lacks are reported and dropped) and stop early when validation "
+                             "NLL stops improving on it (e.g. the shipped prior and --data your molecules)")
+    parser.add_argument("--extend-vocab", action="store_true",
+                        help="with --init-from: add the tokens the prior lacks to its vocabulary instead of dropping "
+                             "their lines")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -127,6 +136,14 @@ def run_pretrain(args, argv: Sequence[str]) -> "PretrainResult":
     assert domain.pretrain_data is not None
     if args.data and not os.path.exists(args.data):
         raise PretrainInputError(f"--data {args.data}: no such file or folder")
+    if args.extend_vocab and not args.init_from:
+        raise PretrainInputError("--extend-vocab extends the vocabulary of --init-from's prior; pass --init-from")
+    start_arch = _prior_architecture(args.init_from) if args.init_from else None  # checked before the data is read
+    for key, value in (start_arch or {}).items():
+        if getattr(args, key) is not None and getattr(args, key) != value:
+            flag = "--" + key.replace("_", "-")
+            raise PretrainInputError(f"{flag} {getattr(args, key)}: --init-from {args.init_from} has {key}={value} "
+                                     f"(leave {flag} out to keep the prior's)")
     data = domain.pretrain_data(args.data) if args.data else domain.pretrain_data()
     report = data.metadata.get("data", {}).get("report")
     print(f"data: {len(data.train):,} training and {len(data.valid):,} validation sequences"
@@ -136,7 +153,7 @@ def run_pretrain(args, argv: Sequence[str]) -> "PretrainResult":
     if args.limit is not None:
         order = np.random.default_rng(args.seed).permutation(len(train))[: args.limit]
         train = [train[i] for i in sorted(order)]
-    arch = dict(domain.default_architecture)
+    arch = dict(domain.default_architecture) if not args.init_from else start_arch
     for key in ("hidden_size", "num_layers", "embedding_dim"):
         if getattr(args, key) is not None:
             arch[key] = getattr(args, key)
@@ -158,13 +175,30 @@ def run_pretrain(args, argv: Sequence[str]) -> "PretrainResult":
     metadata = dict(data.metadata)
     metadata["command"] = " ".join(argv)
     metadata["data"] = {**metadata.get("data", {}), "train_sequences_used": len(train)}
-    return pretrain(prior_config, train, data.valid, args.out, config, metadata=metadata, resume=args.resume,
-                    init_from=args.init_from)
+    result = pretrain(prior_config, train, data.valid, args.out, config, metadata=metadata, resume=args.resume,
+                      init_from=args.init_from, extend_vocab=args.extend_vocab)
+    if domain.prior_quality is not None:  # after any pre-training: is this prior good enough to tutor?
+        line, warning = domain.prior_quality(result.prior_path, replace(data, train=train), args.window)
+        print(line, flush=True)
+        if warning:
+            print(f"warning: {warning}", file=sys.stderr, flush=True)
+    return result
+
+
+def _prior_architecture(path: str) -> dict:
+    """The layers of the prior at ``path`` (what ``--init-from`` keeps unless a flag says otherwise)."""
+    from .prior import CheckpointError, LSTMPrior
+
+    if not os.path.isfile(path):
+        raise PretrainInputError(f"--init-from {path}: no such file")
+    try:
+        config = LSTMPrior.load(path)[0].config
+    except CheckpointError as error:
+        raise PretrainInputError(f"--init-from {path}: {error}") from None
+    return {"hidden_size": config.hidden_size, "num_layers": config.num_layers, "embedding_dim": config.embedding_dim}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    import sys
-
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(prog="python -m seqtutor_envs.pretrain_cli", description=__doc__.split("\n\n")[0])
     add_pretrain_arguments(parser)

@@ -230,7 +230,8 @@ class LSTMPrior(nn.Module):
             )
         try:
             config = PriorConfig.from_dict(dict(payload["config"]))
-            prior = cls(config)
+            with torch.random.fork_rng(devices=[]):  # the layers' random initial weights are overwritten:
+                prior = cls(config)  # loading a file must not move the caller's torch RNG (seeded runs)
             prior.load_state_dict(payload["state_dict"])
         except (KeyError, TypeError, RuntimeError, ValueError) as exc:
             raise CheckpointError(f"{path} holds weights that do not match their config: {exc}") from exc

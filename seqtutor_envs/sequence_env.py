@@ -76,12 +76,14 @@ class SequenceEnv(_OnCore, gym.Env):
         actions = check_actions(np.reshape(action, (1,)), self.task.num_actions, (1,))
         reward, result, log_prob = self.core.step(actions)
         terminated = bool(result.terminated[0])
+        # numpy scalars (np.float64 is also a Python float): readers that need a dtype, such as
+        # TorchRL's default_info_dict_reader, can take the reward's parts from info.
         info: dict[str, Any] = {
-            PRIOR_LOG_PROB: float(log_prob[0]),
-            DOMAIN_REWARD: float(result.domain_reward[0]),
-            C: self.core.c,
-            PRIOR_WEIGHT: self.core.prior_weight,
-            REWARD_TERMS: {name: float(v[0]) for name, v in result.terms.items()},
+            PRIOR_LOG_PROB: np.float64(log_prob[0]),
+            DOMAIN_REWARD: np.float64(result.domain_reward[0]),
+            C: np.float64(self.core.c),
+            PRIOR_WEIGHT: np.float64(self.core.prior_weight),
+            REWARD_TERMS: {name: np.float64(v[0]) for name, v in result.terms.items()},
         }
         if self.task.domain_reward_alias:
             info[self.task.domain_reward_alias] = info[DOMAIN_REWARD]
@@ -120,10 +122,21 @@ class SequenceVectorEnv(_OnCore, VectorEnv):
     seed ``s + i``, so trajectories match single envs exactly under the same actions (the prior's
     log-probabilities to float32 precision; see the module docstring).
 
-    Autoreset follows Gymnasium 1.x: ``autoreset_mode="next_step"`` (default; the step after an
-    episode ends resets that env, ignores its action and returns reward 0) or ``"same_step"``
-    (the env is reset inside the step that ended it; ``info["final_obs"]`` and
-    ``info["final_info"]`` hold the last observation and info, as SB3's VecEnv convention needs).
+    Autoreset follows Gymnasium 1.x, three modes:
+
+    * ``autoreset_mode="next_step"`` (default): the step *after* an episode ends is a **reset
+      step** for that sub-env: its action is ignored, it returns the new episode's first
+      observation, reward 0, ``terminated=False`` and no reward parts (the ``_prior_log_prob``
+      mask of ``info`` is False for it). A melody episode of 32 tokens therefore takes 33 vector
+      steps, and every 33rd step of a sub-env is a reset step. A learner must not treat it as a
+      transition: mask it with the previous step's ``terminated | truncated`` (CleanRL-style
+      loop: ``examples/ppo_native_vector_env.py``).
+    * ``"same_step"``: the env is reset inside the step that ended it; ``info["final_obs"]`` and
+      ``info["final_info"]`` hold the last observation and info, as SB3's VecEnv convention needs
+      (:class:`seqtutor_agents.SeqTutorVecEnv`). No reset steps.
+    * ``"disabled"``: nothing resets by itself; reset finished sub-envs with
+      ``reset(options={"reset_mask": mask})`` (a bool array of ``num_envs``) before stepping them
+      again (stepping one raises). TorchRL's ``GymWrapper`` prefers this mode.
     """
 
     metadata = {"render_modes": RenderModes(["ansi", "rgb_array"]), "autoreset_mode": AutoresetMode.NEXT_STEP}
@@ -138,8 +151,6 @@ class SequenceVectorEnv(_OnCore, VectorEnv):
         autoreset_mode: str | AutoresetMode,
     ) -> None:
         mode = AutoresetMode(autoreset_mode) if not isinstance(autoreset_mode, str) else _parse_autoreset(autoreset_mode)
-        if mode == AutoresetMode.DISABLED:
-            raise ValueError("autoreset_mode 'disabled' is not supported; use 'next_step' or 'same_step'")
         self._setup_core(task, stepper, c, prior_weight, render_mode)
         self.metadata = {**type(self).metadata, "autoreset_mode": mode}
         self.autoreset_mode = mode
@@ -152,14 +163,37 @@ class SequenceVectorEnv(_OnCore, VectorEnv):
         self._needs_reset = np.ones(self.num_envs, dtype=bool)
 
     def reset(self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None):
+        """Reset every sub-env, or (``autoreset_mode="disabled"``) those of ``options["reset_mask"]``."""
         seeds = check_vector_seeds(seed, self.num_envs)
+        options, mask = self._reset_mask(options)
         options = check_options(options, self.task.option_keys, self.task.name)
         for i, s in enumerate(seeds):
-            if s is not None:
+            if s is not None and mask[i]:
                 self._rngs[i] = seeding.np_random(s)[0]
-        self._reset_envs(self.core.all_envs, options)
-        self._needs_reset[:] = False
+        self._reset_envs(np.flatnonzero(mask), options)
+        self._needs_reset[mask] = False
         return self.core.observations(), {}
+
+    def use_rngs(self, rngs: Sequence[np.random.Generator]) -> None:
+        """Draw sub-env ``i``'s primers from ``rngs[i]`` from now on (e.g. to continue the streams of the
+        single envs this vector env replaces)."""
+        if len(rngs) != self.num_envs or not all(isinstance(r, np.random.Generator) for r in rngs):
+            raise ValueError(f"use_rngs needs {self.num_envs} numpy Generators, got {rngs!r}")
+        self._rngs = list(rngs)
+
+    def _reset_mask(self, options: Any) -> tuple[Any, np.ndarray]:
+        """``options`` without ``reset_mask``, and the sub-envs to reset (Gymnasium's rules for the mask)."""
+        if not isinstance(options, dict) or "reset_mask" not in options:
+            return options, np.ones(self.num_envs, dtype=bool)
+        if self.autoreset_mode != AutoresetMode.DISABLED:
+            raise ValueError(f"{self.task.name}: reset(options={{'reset_mask': ...}}) needs autoreset_mode='disabled', "
+                             f"this vector env autoresets ({self.autoreset_mode.value!r})")
+        options = dict(options)
+        mask = options.pop("reset_mask")
+        if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_ or mask.shape != (self.num_envs,):
+            raise ValueError(f"options['reset_mask'] must be a numpy bool array of shape ({self.num_envs},), "
+                             f"got {mask!r}")
+        return options or None, mask
 
     def _reset_envs(self, env_indices: np.ndarray, options: dict[str, Any] | None = None) -> None:
         primers = np.fromiter(
@@ -174,6 +208,11 @@ class SequenceVectorEnv(_OnCore, VectorEnv):
         terminated = np.zeros(n, dtype=bool)
         infos: dict[str, Any] = {}
         resetting = self._needs_reset
+        if resetting.any() and self.autoreset_mode == AutoresetMode.DISABLED:
+            raise RuntimeError(
+                f"{self.task.name}: sub-env(s) {np.flatnonzero(resetting).tolist()} ended and autoreset_mode is "
+                "'disabled': reset them with reset(options={'reset_mask': mask}) before stepping"
+            )
         if resetting.any():  # next-step autoreset: these envs only reset this step
             active = np.flatnonzero(~resetting)
             reset_idx = np.flatnonzero(resetting)
@@ -231,9 +270,9 @@ class SequenceVectorEnv(_OnCore, VectorEnv):
 def _parse_autoreset(value: str) -> AutoresetMode:
     normal = value.replace("_", "").replace("-", "").lower()
     for mode in AutoresetMode:
-        if mode.value.lower() == normal:
+        if mode.value.lower().replace("_", "") == normal:
             return mode
-    raise ValueError(f"autoreset_mode must be 'next_step' or 'same_step', got {value!r}")
+    raise ValueError(f"autoreset_mode must be 'next_step', 'same_step' or 'disabled', got {value!r}")
 
 
 def _scatter(value: Any, rows: np.ndarray, n: int) -> Any:

@@ -23,13 +23,14 @@ from typing import Any, Callable
 
 import numpy as np
 import torch as th
+from stable_baselines3.common.vec_env import VecEnv
 
 from seqtutor_envs.reward import RewardParts
 
 from .episodes import Episode, EpisodeAssembler
 from .kl import kl_and_entropy
 from .recurrent import reset_state
-from .vec_env import SeqTutorVecEnv
+from .vec_env import SeqTutorVecEnv, WATCHING_VEC_WRAPPERS
 
 #: ``actor(obs, state) -> (actions, log_pi, new_state)``: ``obs`` as tensors on the actor's device,
 #: ``state`` the actor's own recurrent state (None at the start), ``actions`` ``(n,)``, ``log_pi``
@@ -62,17 +63,17 @@ class Transition:
 class Rollout:
     """Acts in all envs of a :class:`SeqTutorVecEnv` and collects what happened (see the module docstring).
 
-    :param env: the SB3 adapter of a native seqtutor vector env.
+    :param env: the SB3 adapter of a native seqtutor vector env, or a ``VecMonitor`` of one
+        (:func:`~seqtutor_agents.common.vec_env.seqtutor_vec_env` makes one of any env of a seqtutor env).
     :param device: where observations go for the actor.
     :param obs: the current observations (e.g. SB3's ``_last_obs``); None: reset the env.
     :param initial_state: ``initial_state(n)`` gives the actor's recurrent state at the start (None: the
         actor starts from ``state=None`` itself).
     """
 
-    def __init__(self, env: SeqTutorVecEnv, device: th.device | str = "cpu", obs: dict[str, np.ndarray] | None = None,
+    def __init__(self, env: VecEnv, device: th.device | str = "cpu", obs: dict[str, np.ndarray] | None = None,
                  initial_state: Callable[[int], Any] | None = None) -> None:
-        if not isinstance(env, SeqTutorVecEnv):
-            raise TypeError(f"a Rollout steps a seqtutor env (SeqTutorVecEnv, make_sb3_vec_env), got {type(env).__name__}")
+        self.native = native_vec_env(env)
         self.env, self.device = env, th.device(device)
         self.obs = env.reset() if obs is None else obs
         self.state: Any = None if initial_state is None else initial_state(env.num_envs)
@@ -95,7 +96,11 @@ class Rollout:
             actions_t, log_pi, state_after = actor(obs_t, state_before)
             kl, entropy = (None, None) if log_pi is None else kl_and_entropy(log_pi, obs_t["prior_log_probs"].float())
         actions = actions_t.cpu().numpy() if isinstance(actions_t, th.Tensor) else np.asarray(actions_t)
-        step = self.env.step_arrays(actions)
+        if self.env is self.native:
+            step, infos = self.native.step_arrays(actions), None
+        else:  # through the watching wrappers (VecMonitor), whose info dicts callbacks see
+            _, _, _, infos = self.env.step(actions)
+            step = self.native.last_step
         behaviour = None
         if log_pi is not None:  # log π_b(a|s) of the taken actions: off-policy learners weigh episodes by it
             taken = log_pi.gather(1, th.as_tensor(actions, device=log_pi.device).long().reshape(-1, 1))
@@ -106,5 +111,17 @@ class Rollout:
         self.obs = step.obs
         return Transition(obs=obs, actions=actions, next_obs=step.next_obs, parts=step.parts, rewards=step.rewards,
                           dones=step.dones, state_before=state_before, state_after=state_after, log_pi=log_pi, kl=kl,
-                          entropy=entropy, episodes=episodes, finals=step.finals, infos=step.infos,
+                          entropy=entropy, episodes=episodes, finals=step.finals,
+                          infos=step.infos if infos is None else infos,
                           episode_returns=step.episode_returns, episode_lengths=step.episode_lengths)
+
+
+def native_vec_env(env: VecEnv) -> SeqTutorVecEnv:
+    """The :class:`SeqTutorVecEnv` under ``env``'s watching wrappers, or a ``TypeError`` saying what to pass."""
+    inner = env
+    while isinstance(inner, WATCHING_VEC_WRAPPERS):
+        inner = inner.venv
+    if not isinstance(inner, SeqTutorVecEnv):
+        raise TypeError(f"a Rollout steps a seqtutor env (SeqTutorVecEnv, make_sb3_vec_env, or a learner's env), "
+                        f"got {type(inner).__name__}")
+    return inner

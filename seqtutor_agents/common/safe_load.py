@@ -41,6 +41,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from seqtutor_envs.io import atomic_write, atomic_write_bytes, atomic_write_text
 
 from .recipes import ModelFileError, UnsafeModelError, decode_fields, is_json, to_recipe
+from .vec_env import SeqTutorEnvMixin
 
 SAFE_FIELDS_KEY = "seqtutor_safe_fields"
 ALGORITHM_KEY = "seqtutor_algorithm"
@@ -216,8 +217,10 @@ def _pickled_member(path: Path) -> str:
     return f"{path}: a member is not a plain tensor file; seqtutor will not unpickle it"
 
 
-class SafeLoadMixin:
-    """Gives an SB3 algorithm seqtutor's safe, atomic ``save`` and unpickling-free ``load``."""
+class SafeLoadMixin(SeqTutorEnvMixin):
+    """Gives an SB3 algorithm seqtutor's safe, atomic ``save`` and unpickling-free ``load``, and (from
+    :class:`~seqtutor_agents.common.vec_env.SeqTutorEnvMixin`) the ``_wrap_env`` that turns any env of a
+    seqtutor env a user passes into the native vector env the collector steps."""
 
     def save(self, path, exclude=None, include=None) -> None:  # type: ignore[override]
         if isinstance(path, io.BufferedIOBase):

@@ -8,26 +8,44 @@ train on one batched prior forward per step. Each per-env info carries the rewar
 the dicts but take the step as arrays (:meth:`SeqTutorVecEnv.step_arrays`).
 It also keeps episode statistics like SB3's ``VecMonitor`` (``info["episode"]`` on the step an
 episode ends), computed with array operations.
+
+:func:`seqtutor_vec_env` is what a learner does with the env a user passes (SB3's ``_wrap_env``
+hook, :class:`SeqTutorEnvMixin`): a single ``gym.make`` env, a ``DummyVecEnv`` or
+``SubprocVecEnv`` (SB3's ``make_vec_env``) of a seqtutor env becomes the native vector env of the
+same id, settings and sub-env count (each sub-env continuing its RNG stream); a ``VecMonitor``
+above it keeps watching. What cannot be rebuilt without changing the task (a reward wrapper,
+``VecNormalize``, a ``TimeLimit``, an env made without ``gym.make``) is refused at construction with
+the call that works.
 """
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 import gymnasium as gym
 import numpy as np
+from gymnasium.envs.registration import EnvSpec, load_env_creator
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.vec_env import VecMonitor
 from stable_baselines3.common.vec_env.base_vec_env import (
     VecEnv,
     VecEnvIndices,
     VecEnvObs,
     VecEnvStepReturn,
+    VecEnvWrapper,
 )
 
 import seqtutor_envs  # noqa: F401  (registers the environments)
 from seqtutor_envs.reward import REWARD_PART_KEYS, REWARD_TERMS, RewardParts
-from seqtutor_envs.sequence_env import SequenceVectorEnv
+from seqtutor_envs.sequence_env import SequenceEnv, SequenceVectorEnv
+
+#: VecEnv wrappers a learner steps through unchanged: they only watch episodes.
+WATCHING_VEC_WRAPPERS = (VecMonitor,)
+#: Wrappers (beyond ``gym.make``'s own) whose work the native vector env does itself: SB3's ``Monitor``.
+REPLACED_WRAPPERS = frozenset({"stable_baselines3.common.monitor:Monitor"})
 
 
 @dataclass
@@ -65,6 +83,7 @@ class SeqTutorVecEnv(VecEnv):
         self.render_mode = env.render_mode
         super().__init__(env.num_envs, env.single_observation_space, env.single_action_space)
         self._actions: np.ndarray | None = None
+        self.last_step: VectorStep | None = None
         self._episode_returns = np.zeros(self.num_envs, dtype=np.float64)
         self._episode_lengths = np.zeros(self.num_envs, dtype=np.int64)
         self._t_start = time.time()
@@ -91,6 +110,8 @@ class SeqTutorVecEnv(VecEnv):
         if self._actions is None:
             raise RuntimeError("step_wait() called without step_async()")
         step = self.step_arrays(self._actions)
+        # kept for a collector that steps through a watching wrapper (VecMonitor) and needs the arrays
+        self.last_step = step
         return step.obs, step.rewards.astype(np.float32), step.dones, step.infos
 
     def step_arrays(self, actions: np.ndarray) -> "VectorStep":
@@ -206,3 +227,142 @@ def make_sb3_vec_env(env_id: str, n_envs: int = 8, seed: int | None = None, **en
     if seed is not None:
         vec.seed(seed)
     return vec
+
+
+# ---------------------------------------------------------------------------- any env a user passes
+class SeqTutorEnvMixin:
+    """Gives a learner SB3's ``_wrap_env`` hook with :func:`seqtutor_vec_env` (construction, ``set_env``, ``load``)."""
+
+    @staticmethod
+    def _wrap_env(env: Any, verbose: int = 0, monitor_wrapper: bool = True) -> VecEnv:
+        return seqtutor_vec_env(env, verbose, monitor_wrapper)
+
+
+def seqtutor_vec_env(env: Any, verbose: int = 0, monitor_wrapper: bool = True) -> VecEnv:
+    """The env a seqtutor learner steps, made from the env a user passed (see the module docstring).
+
+    :param env: a ``gym.Env``, an SB3 ``VecEnv`` (``DummyVecEnv``, ``SubprocVecEnv``, ``VecMonitor``
+        of one) or a :class:`SeqTutorVecEnv`. An env that is not a seqtutor env is wrapped as SB3 does
+        (the learner then names what it lacks).
+    :param verbose: 1 or more: say what was built.
+    :param monitor_wrapper: SB3's argument, for non-seqtutor envs (the native env keeps episode statistics itself).
+    :raises ValueError: a seqtutor env that cannot be rebuilt as its native vector env, naming why and the
+        call that works.
+    """
+    outer, watchers = env, []
+    while isinstance(env, VecEnvWrapper):
+        watchers.append(env)
+        env = env.venv
+    if isinstance(env, SeqTutorVecEnv):
+        _check_watchers(watchers, "the SeqTutorVecEnv")
+        return outer
+    spec, n_envs, _ = _seqtutor_env_spec(env)
+    if spec is None:
+        return BaseAlgorithm._wrap_env(outer, verbose, monitor_wrapper)
+    call = _native_call(spec, n_envs)
+    _check_watchers(watchers, call)
+    if any(w.entry_point in REPLACED_WRAPPERS for w in spec.additional_wrappers) and _writes_monitor_files(env):
+        raise ValueError(f"env: its Monitor writes a file per sub-env (monitor_dir / filename), which the native "
+                         f"vector env does not; pass VecMonitor({call}, filename=...)")
+    native = native_vec_env_like(env)
+    if verbose >= 1:
+        print(f"Stepping the native vector env {call} in place of the {type(env).__name__} passed")
+    if watchers:
+        watchers[-1].venv = native  # the user's VecMonitor goes on watching, now the native env
+        return outer
+    return native
+
+
+def native_vec_env_like(env: Any) -> SeqTutorVecEnv:
+    """The native vector env of ``env``'s id, settings and sub-env count, each sub-env going on with
+    ``env``'s pending seeds and RNG stream (a Monitor's files are not carried over).
+
+    :param env: a ``gym.make`` env of a seqtutor env, or an SB3 ``VecEnv`` of such envs.
+    :raises ValueError: ``env`` is not one, or holds what the native env cannot apply (a wrapper, a TimeLimit).
+    """
+    spec, n_envs, rngs = _seqtutor_env_spec(env)
+    if spec is None:
+        raise ValueError(f"env: a {type(env).__name__} that is not a seqtutor env (a gym.make env or VecEnv of one)")
+    _check_rebuildable(spec, _native_call(spec, n_envs))
+    native = make_sb3_vec_env(spec.id, n_envs=n_envs, **spec.kwargs)
+    native.venv.use_rngs([copy.deepcopy(rng) for rng in rngs])  # each sub-env goes on with its stream
+    if isinstance(env, VecEnv):  # and SB3's seeds for the next reset (make_vec_env(seed=...) leaves them pending)
+        native._seeds = list(env._seeds)
+    return native
+
+
+def _seqtutor_env_spec(env: Any) -> tuple[EnvSpec | None, int, list[np.random.Generator]]:
+    """``env``'s spec, sub-env count and sub-env RNGs if it is a (vector of) seqtutor env, else ``(None, 0, [])``."""
+    if isinstance(env, VecEnv):
+        try:
+            specs, rngs = env.get_attr("spec"), env.get_attr("np_random")
+        except Exception:  # not gymnasium envs, or a SubprocVecEnv whose spec does not pickle
+            specs, rngs = [None], []
+        n = env.num_envs
+    elif isinstance(env, gym.Env):
+        specs, rngs, n = [env.spec], [env.np_random], 1
+        if specs[0] is None and isinstance(env.unwrapped, SequenceEnv):
+            name = type(env.unwrapped).__name__
+            raise ValueError(f"env: this {name} was built directly, without gym.make, so it cannot be rebuilt as "
+                             "the native vector env seqtutor learners step; pass "
+                             "make_sb3_vec_env('<env id>', n_envs=8, ...)")
+    else:
+        return None, 0, []
+    if specs[0] is None or not _has_native_vector_env(specs[0]):
+        return None, 0, []
+    for i, spec in enumerate(specs[1:], 1):
+        if spec is None or (spec.id, spec.kwargs) != (specs[0].id, specs[0].kwargs):
+            raise ValueError(f"env: its sub-envs differ (sub-env 0: {specs[0].id} {specs[0].kwargs}, sub-env {i}: "
+                             f"{None if spec is None else (spec.id, spec.kwargs)}); a learner steps one native vector "
+                             f"env of one setting: {_native_call(specs[0], n)}")
+    return specs[0], n, list(rngs)
+
+
+def _has_native_vector_env(spec: EnvSpec) -> bool:
+    """Whether ``spec``'s id is registered with a seqtutor native vector env."""
+    entry = gym.spec(spec.id).vector_entry_point if spec.id in gym.registry else None
+    if not isinstance(entry, str):
+        return isinstance(entry, type) and issubclass(entry, SequenceVectorEnv)
+    try:
+        creator = load_env_creator(entry)
+    except (ImportError, AttributeError):
+        return False
+    return isinstance(creator, type) and issubclass(creator, SequenceVectorEnv)
+
+
+def _check_rebuildable(spec: EnvSpec, call: str) -> None:
+    """Refuse what the native vector env would silently drop: other wrappers, a TimeLimit."""
+    extra = [w.name for w in spec.additional_wrappers if w.entry_point not in REPLACED_WRAPPERS]
+    if extra:
+        raise ValueError(f"env: its sub-envs are wrapped in {', '.join(extra)}, which the native vector env that "
+                         f"seqtutor learners step cannot apply; pass {call} (rewards and episodes as the env "
+                         "defines them)")
+    if spec.max_episode_steps is not None:
+        raise ValueError(f"env: max_episode_steps={spec.max_episode_steps} (a TimeLimit) is not applied by the native "
+                         f"vector env; seqtutor episodes end at their own length: pass {call} with composition_length "
+                         "or max_length")
+
+
+def _writes_monitor_files(env: Any) -> bool:
+    """Whether the (SB3) Monitor of ``env``'s sub-envs writes a file."""
+    try:
+        if isinstance(env, VecEnv):
+            writers = env.get_attr("results_writer")
+        else:
+            writers = [env.get_wrapper_attr("results_writer")]
+    except Exception:  # an open file does not cross a SubprocVecEnv's pipe: there is one
+        return True
+    return any(writer is not None for writer in writers)
+
+
+def _check_watchers(watchers: list[VecEnvWrapper], call: str) -> None:
+    for wrapper in watchers:
+        if not isinstance(wrapper, WATCHING_VEC_WRAPPERS):
+            raise ValueError(f"env: seqtutor learners take the reward's parts from the env itself, so a "
+                             f"{type(wrapper).__name__} around it would be bypassed; pass {call} without it "
+                             "(a VecMonitor may stay)")
+
+
+def _native_call(spec: EnvSpec, n_envs: int) -> str:
+    kwargs = "".join(f", {key}={value!r}" for key, value in spec.kwargs.items() if key != "render_mode")
+    return f"make_sb3_vec_env({spec.id!r}, n_envs={n_envs}{kwargs})"

@@ -22,9 +22,9 @@ import numpy as np
 import torch as th
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.policies import ActorCriticPolicy
-from tqdm.auto import tqdm
 
 from seqtutor_envs.domains import get_domain
+from seqtutor_envs.progress import progress_bar
 from seqtutor_envs.sampling import ActFn, log_softmax, prior_policy, sample_categorical
 
 from ..common.rollout import Actor, Rollout
@@ -194,7 +194,7 @@ def run_episodes(
     actor = numpy_actor(act)
     parts: list[dict[str, Any]] = []
     totals = {"log_p": 0.0, "kl": 0.0, "entropy": 0.0, "steps": 0, "kl_known": True}
-    with tqdm(total=n_episodes, desc=f"{env_id} episodes", disable=not progress) as bar:
+    with progress_bar(n_episodes, f"{env_id} episodes", "episodes", enabled=progress) as bar:
         for k, start in enumerate(range(0, n_episodes, batch_size)):
             n = min(batch_size, n_episodes - start)
             env = make_sb3_vec_env(env_id, n_envs=n, seed=seed + k * batch_size, **(env_kwargs or {}))

@@ -51,6 +51,7 @@ from .config import (  # noqa: F401  (re-exported: the run's config is part of t
     policy_name,
 )
 from .scoring_run import RUN_FILES, keep_scoring_copy, stage_log_callback
+from .progress import TrainingProgress
 from .run_folder import (
     CHECKPOINTS,
     Checkpoint,
@@ -226,12 +227,14 @@ def _train_locked(config: TrainConfig, out: Path, resume: bool, overwrite: bool,
         _write_config(out, config, model)  # once: a resume never rewrites the run's config
     model.set_logger(configure(str(log_dir), ["csv", "tensorboard"] + (["stdout"] if verbose else [])))
     callbacks = _run_callbacks(config, out, callback)
+    if progress:  # env steps and update phases, as lines when stdout is not a terminal (SB3's bar: neither)
+        callbacks.append(TrainingProgress(config.steps))
     start_step = int(model.num_timesteps)
     remaining = config.steps - model.num_timesteps
     with StopOnSignal() as stop:
         if remaining > 0:
             model.learn(total_timesteps=remaining, callback=CallbackList([stop_callback(stop), *callbacks]),
-                        progress_bar=progress, reset_num_timesteps=checkpoint is None, log_interval=1)
+                        reset_num_timesteps=checkpoint is None, log_interval=1)
         if stop.requested:
             raise TrainingInterrupted(stop.signum, int(model.num_timesteps), write_checkpoint(model, out), out)
         if checkpoint is None or model.num_timesteps != start_step:

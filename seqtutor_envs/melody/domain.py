@@ -107,6 +107,18 @@ def report_media(finals: dict[str, Any], domain_returns: np.ndarray, scratch: Pa
     return {"players": players, "images": [], "table": False}
 
 
+def prior_quality(prior_path: Path, data: Any, window: int = 128) -> tuple[str, str | None]:
+    """Validation NLL per token of a freshly trained prior beside the shipped Note RNN's on the same tunes."""
+    from ..pretrain import evaluate, make_windows
+    from ..prior import LSTMPrior
+    from .env import default_prior_path
+
+    windows = make_windows(data.valid, window)
+    ours, shipped = (evaluate(LSTMPrior.load(path)[0], windows) for path in (prior_path, default_prior_path()))
+    return (f"prior quality: validation NLL/token {ours.nll:.4f}, the shipped Note RNN's on the same "
+            f"{len(data.valid):,} tunes {shipped.nll:.4f}"), None
+
+
 def pretrain_data(corpus_path: str | None = None) -> Any:
     from .dataset import pretrain_data as load
 
@@ -117,4 +129,5 @@ MELODY = Domain(name="melody", env_id=ENV_ID, sequence_key="composition", statis
                 write_samples=write_samples, metric_keys=METRIC_KEYS, pretrain_data=pretrain_data, training_data=training_data,
                 targets={"table1": TABLE1_TARGETS, "kept": KEPT_TARGETS},
                 learner_defaults=LEARNER_DEFAULTS, report_media=report_media, report_optimum_samples=200_000,
+                prior_quality=prior_quality,
                 default_architecture={"hidden_size": 100, "num_layers": 1, "embedding_dim": None})  # the paper's Note RNN

@@ -117,7 +117,9 @@ class MelodyEnv(SequenceEnv):
 
     ## Episode End
     Terminates after ``composition_length`` tokens (a fixed horizon that the ``step``
-    observation makes Markov). No truncation.
+    observation makes Markov). No truncation. In the vector env's default
+    ``autoreset_mode="next_step"`` every ``composition_length + 1``-th vector step (the 33rd by
+    default) of a sub-env is a reset step, no transition: see :class:`MelodyVectorEnv`.
 
     ## Arguments
     ``gym.make("SeqTutor-Melody-v0", c=10.0, prior_weight=1.0, composition_length=32,
@@ -139,7 +141,7 @@ class MelodyEnv(SequenceEnv):
         render_mode: str | None = None,
         **unknown: Any,
     ) -> None:
-        check_unknown_kwargs(ENV_ID, unknown, ACCEPTED_KWARGS)
+        check_unknown_kwargs(ENV_ID, unknown, ACCEPTED_KWARGS, f"{type(self).__name__}.__init__")
         task, stepper, self.prior_path = _build(1, composition_length, prior_path)
         super().__init__(task, stepper, c, prior_weight, render_mode)
 
@@ -156,8 +158,18 @@ class MelodyEnv(SequenceEnv):
 class MelodyVectorEnv(SequenceVectorEnv):
     """``num_envs`` melody episodes in one batch; see :class:`MelodyEnv` for the task.
 
-    Created by ``gym.make_vec("SeqTutor-Melody-v0", num_envs=N)`` (keyword ``autoreset_mode``:
-    ``"next_step"`` default, or ``"same_step"``).
+    Created by ``gym.make_vec("SeqTutor-Melody-v0", num_envs=N)``.
+
+    Autoreset (keyword ``autoreset_mode``): ``"next_step"`` (default, Gymnasium's) makes the step
+    after a melody ends a *reset step* of that sub-env: its action is ignored, it returns the next
+    melody's first observation with reward 0, ``terminated=False``, ``info`` without reward parts
+    (the ``_prior_log_prob`` mask False) -- every 33rd vector step with the default 32-step
+    melodies, all sub-envs together when they started together. A learner must mask it (the
+    previous step's ``terminated | truncated``); ``examples/ppo_native_vector_env.py`` is a
+    CleanRL-style PPO that does. ``"same_step"`` resets inside the ending step
+    (``info["final_obs"]``, ``info["final_info"]``; SB3's convention, used by
+    :class:`seqtutor_agents.SeqTutorVecEnv`); ``"disabled"`` leaves resets to the caller
+    (``reset(options={"reset_mask": mask})``; TorchRL's ``GymWrapper`` prefers it).
     """
 
     def __init__(
@@ -171,7 +183,8 @@ class MelodyVectorEnv(SequenceVectorEnv):
         autoreset_mode: str = "next_step",
         **unknown: Any,
     ) -> None:
-        check_unknown_kwargs(ENV_ID, unknown, ("num_envs", "autoreset_mode") + ACCEPTED_KWARGS)
+        check_unknown_kwargs(ENV_ID, unknown, ("num_envs", "autoreset_mode") + ACCEPTED_KWARGS,
+                             f"{type(self).__name__}.__init__")
         task, stepper, self.prior_path = _build(check_num_envs(num_envs), composition_length, prior_path)
         super().__init__(task, stepper, c, prior_weight, render_mode, autoreset_mode)
 

@@ -27,6 +27,7 @@ from rdkit import Chem, RDLogger, rdBase
 
 from ..io import atomic_write_bytes
 from ..pretrain import PretrainData, PretrainInputError
+from ..progress import progress_bar
 from .tokenizer import try_tokenize
 
 # RDKit logs every parse failure to stderr; a corpus holds thousands of them.
@@ -355,12 +356,9 @@ def _meta_path(p: Path) -> Path:
 
 def _canonicalize_all(items: list[str], workers: int, chunk_size: int, progress: bool) -> list[str | None]:
     """Canonical SMILES of each item (None if invalid), in chunks, in ``workers`` processes when > 1."""
-    from tqdm.auto import tqdm
-
     chunks = [items[i : i + chunk_size] for i in range(0, len(items), chunk_size)]
     canon: list[str | None] = []
-    with tqdm(total=len(items), desc="canonicalising SMILES", unit="mol", disable=not progress,
-              mininterval=0.5) as bar:
+    with progress_bar(len(items), "canonicalising SMILES", "mol", enabled=progress) as bar:
         if workers > 1 and len(chunks) > 1:
             import multiprocessing as mp
 

@@ -133,6 +133,36 @@ def write_samples(finals: dict[str, Any], domain_returns: np.ndarray, out: Path,
             "grid": str(save_top_molecules(smiles, domain_returns, out / "top_molecules.png") or "none (no valid molecule)")}
 
 
+#: Samples behind the quality line printed after pre-training, and the validity below which it warns.
+QUALITY_SAMPLES, QUALITY_MIN_VALID = 1_000, 0.5
+
+
+def prior_quality(prior_path: Path, data: Any, window: int = 0) -> tuple[str, str | None]:
+    """Valid / unique / novel shares of 1,000 samples of a freshly trained prior (novel: not in ``data``),
+    and a warning when fewer than half are valid SMILES."""
+    import torch
+
+    from ..prior import LSTMPrior
+    from .env import DEFAULT_MAX_LENGTH, default_prior_path
+    from .metrics import molecule_metrics
+    from .tokenizer import Vocabulary
+
+    prior, meta = LSTMPrior.load(prior_path)
+    vocab, data_vocab = Vocabulary.from_json(meta["vocabulary"]), Vocabulary.from_json(data.metadata["vocabulary"])
+    tokens = prior.sample(torch.full((QUALITY_SAMPLES,), vocab.bos_id), DEFAULT_MAX_LENGTH,
+                          generator=torch.Generator().manual_seed(0), stop_token=vocab.end_id)
+    smiles = [vocab.decode(row) for row in tokens.numpy()]
+    seen = [data_vocab.decode(seq) for seq in (*data.train, *data.valid)]  # the corpus is RDKit-canonical
+    m = molecule_metrics(smiles, reference=seen, reference_is_canonical=True)
+    line = (f"prior quality ({QUALITY_SAMPLES:,} samples): valid {m['valid']:.1%}, unique {m['unique']:.1%}, "
+            f"novel {m['novel']:.1%}")
+    if m["valid"] >= QUALITY_MIN_VALID:
+        return line, None
+    return line, (f"only {m['valid']:.1%} of this prior's samples are valid SMILES (< {QUALITY_MIN_VALID:.0%}): it "
+                  f"would tutor poorly. Train on more molecules, or fine-tune the shipped prior on yours: "
+                  f"--init-from {default_prior_path()}")
+
+
 def pretrain_data(corpus_path: str | None = None, **options: Any) -> Any:
     from .corpus import pretrain_data as load
 
@@ -142,5 +172,5 @@ def pretrain_data(corpus_path: str | None = None, **options: Any) -> Any:
 SMILES = Domain(name="smiles", env_id=ENV_ID, sequence_key="smiles", statistics=statistics, report=report,
                 write_samples=write_samples, metric_keys=METRIC_KEYS, targets={"kept": KEPT_TARGETS},
                 pretrain_data=pretrain_data, learner_defaults=LEARNER_DEFAULTS, training_data=training_data,
-                row_columns=row_columns, report_media=report_media,
+                row_columns=row_columns, report_media=report_media, prior_quality=prior_quality,
                 default_architecture={"hidden_size": 256, "num_layers": 2, "embedding_dim": 64})

@@ -305,7 +305,10 @@ class SmilesEnv(SequenceEnv):
 
     ## Episode End
     Terminates when the agent emits END or after ``max_length`` tokens (the string is then scored
-    as it is; the ``step`` observation makes this fixed horizon Markov). No truncation.
+    as it is; the ``step`` observation makes this fixed horizon Markov). No truncation. In the
+    vector env's default ``autoreset_mode="next_step"``, the vector step after a molecule ends is a
+    reset step for that sub-env (action ignored, reward 0, no reward parts): mask it (see
+    :class:`SmilesVectorEnv`).
 
     ## Arguments
     ``gym.make("SeqTutor-SMILES-v0", objective="qed", c=None, prior_weight=1.0, max_length=100,
@@ -346,7 +349,7 @@ class SmilesEnv(SequenceEnv):
         scoring_stage: int | None = None,
         **unknown: Any,
     ) -> None:
-        check_unknown_kwargs(ENV_ID, unknown, ACCEPTED_KWARGS)
+        check_unknown_kwargs(ENV_ID, unknown, ACCEPTED_KWARGS, f"{type(self).__name__}.__init__")
         task, stepper, c, self.prior_path = _build(1, objective, c, max_length, prior_path, diversity_filter,
                                                    scoring_workers, objective_errors, info_properties, scoring_stage)
         self.vocab = task.vocab
@@ -370,13 +373,23 @@ class SmilesVectorEnv(SequenceVectorEnv):
     molecules in worker processes (one pool shared by the process's envs) while the prior's forward
     runs; results are identical either way.
     With ``diversity_filter``, molecules finishing at the same step enter the filter in env order.
+
+    Autoreset (keyword ``autoreset_mode``): ``"next_step"`` (default) makes the step after a
+    molecule ends a *reset step* of that sub-env: its action is ignored, it returns the next
+    molecule's first observation with reward 0, ``terminated=False`` and the ``_prior_log_prob``
+    mask False. Molecules end at different lengths, so reset steps fall at different steps per
+    sub-env: mask them with the previous step's ``terminated | truncated``
+    (``examples/ppo_native_vector_env.py``). ``"same_step"`` resets inside the ending step (SB3,
+    :class:`seqtutor_agents.SeqTutorVecEnv`); ``"disabled"`` leaves resets to the caller
+    (``reset(options={"reset_mask": mask})``; TorchRL).
     """
 
     def __init__(self, num_envs: int = 1, autoreset_mode: str = "next_step", render_mode: str | None = None,
                  scoring_workers: int | str = "auto", prior_weight: float = 1.0, **settings: Any) -> None:
         """:class:`SmilesEnv`'s arguments (``settings``: objective, c, max_length, ...), and ``num_envs``."""
         unknown = set(settings) - set(ACCEPTED_KWARGS)
-        check_unknown_kwargs(ENV_ID, {k: settings[k] for k in unknown}, ("num_envs", "autoreset_mode") + ACCEPTED_KWARGS)
+        check_unknown_kwargs(ENV_ID, {k: settings[k] for k in unknown},
+                             ("num_envs", "autoreset_mode") + ACCEPTED_KWARGS, f"{type(self).__name__}.__init__")
         task, stepper, c, self.prior_path = _build(check_num_envs(num_envs), scoring_workers=scoring_workers, **settings)
         self.vocab = task.vocab
         self.diversity_filter = _filter_of(task)

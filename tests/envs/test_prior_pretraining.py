@@ -99,6 +99,6 @@ def test_warm_start_continues_from_a_saved_prior(tmp_path):
     _, meta = LSTMPrior.load(tmp_path / "b.pt")
     assert meta["warm_started_from"]["command"] == "first run"
     assert meta["warm_started_from"]["validation"]["nll_per_token"] == pytest.approx(first.best.nll, abs=1e-4)
-    with pytest.raises(ValueError, match="architecture"):
+    with pytest.raises(ValueError, match=r"--hidden-size 16: --init-from .*a.pt has hidden_size=32"):
         pretrain(PriorConfig(8, hidden_size=16), data, valid, tmp_path / "c.pt", PretrainConfig(max_epochs=1, **kw),
                  init_from=tmp_path / "a.pt", log=lambda _: None)
