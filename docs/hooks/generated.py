@@ -4,6 +4,9 @@
   (sub)command, from the :mod:`argparse` parser itself. ``FUNCTION`` either returns the parser
   (``seqtutor_agents.cli:build_parser``) or is a ``main(argv)`` that builds one and parses at once (the corpus
   builders): its parser is caught at ``parse_args`` and nothing else of ``main`` runs.
+* ``<!-- algos: table -->`` becomes the table of ``seqtutor train --algo`` learners, from
+  :data:`seqtutor_agents.runs.config.ALGOS` (class, family, policy, what ``--target-kl`` adapts, replay,
+  defaults).
 * ``<!-- readme: HEADING -->`` becomes the README's ``## HEADING`` section, so that the README and the
   manual cannot disagree; a heading the README no longer has fails the build, naming it.
 * ``benchmarks/results/`` is published under ``results/files/``: every results file is a page (or a
@@ -16,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import inspect
 import io
 import re
 from pathlib import Path
@@ -26,7 +30,7 @@ from mkdocs.structure.files import File
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "benchmarks" / "results"
 RESULTS_URI = "results/files"
-MARKER = re.compile(r"<!--\s*(argparse|readme):\s*(.+?)\s*-->")
+MARKER = re.compile(r"<!--\s*(argparse|readme|algos):\s*(.+?)\s*-->")
 
 
 # ---------------------------------------------------------------------------------------------- results
@@ -42,14 +46,20 @@ def on_files(files, config):
 def _results_page(markdown: str, name: str) -> str:
     """A results file as a page: its text as committed, a note naming it, and no accidental links.
 
-    Results tables hold SMILES such as ``CC[SH](C#N)N``, which Markdown reads as a link: a ``[..](..)``
-    whose target is not a file beside it is escaped.
+    Results tables hold SMILES such as ``CC[SH](C#N)N`` or ``c1cc[nH]c1``, which Markdown reads as links or
+    references: outside code spans, every ``[`` that does not open a link to a file beside it is escaped.
     """
-    def keep_or_escape(match: re.Match) -> str:
-        target = match.group(2)
-        return match.group(0) if (RESULTS / target).is_file() else f"{match.group(1)}\\({target})"
+    def escape(text: str) -> str:
+        links = re.compile(r"!?\[[^\]\n]*\]\(([^)\s]*)\)")
+        out, last = [], 0
+        for match in links.finditer(text):
+            if (RESULTS / match.group(1)).is_file():
+                out += [text[last:match.start()].replace("[", "\\["), match.group(0)]
+                last = match.end()
+        return "".join(out + [text[last:].replace("[", "\\[")])
 
-    body = re.sub(r"(\[[^\]\n]*\])\(([^)\s]*)\)", keep_or_escape, markdown)
+    parts = re.split(r"(`[^`\n]*`)", markdown)  # odd items are code spans: left as they are
+    body = "".join(part if i % 2 else escape(part) for i, part in enumerate(parts))
     return (f"!!! note \"`benchmarks/results/{name}`\"\n    This page is the results file as the benchmark wrote "
             f"it (command, machine and date are in it).\n\n{body}")
 
@@ -74,7 +84,7 @@ def load_parser(spec: str) -> argparse.ArgumentParser:
 
     argparse.ArgumentParser.parse_args = catch  # type: ignore[method-assign]
     try:
-        function(["--help"])
+        function(*(["--help"] if inspect.signature(function).parameters else []))
     except _Caught as caught:
         return caught.parser
     finally:
@@ -142,6 +152,24 @@ def render_parser(parser: argparse.ArgumentParser, level: int = 2) -> str:
     return "\n".join(lines)
 
 
+# ---------------------------------------------------------------------------------------------- ALGOS
+RECURRENT_POLICIES = ("RecurrentQPolicy", "PriorLSTMPolicy", "MultiInputLstmPolicy")
+
+
+def algos_table() -> str:
+    """The ``--algo`` table, one row per entry of ``ALGOS``."""
+    from seqtutor_agents.runs.config import ALGOS
+
+    rows = ["| `--algo` | class | family | policy (recurrent?) | `--target-kl` adapts | replay buffer | defaults |",
+            "|---|---|---|---|---|---|---|"]
+    for name, algo in ALGOS.items():
+        recurrent = "yes" if algo.policy in RECURRENT_POLICIES else "no"
+        defaults = ", ".join(f"{k}={v}" for k, v in algo.defaults.items())
+        rows.append(f"| `{name}` | `{algo.cls}` | {algo.family.replace('_', ' ')} | `{algo.policy}` ({recurrent}) | "
+                    f"{algo.kl_target or '–'} | {'yes' if algo.replay else 'no'} | {_cell(defaults)} |")
+    return "\n".join(rows)
+
+
 # ---------------------------------------------------------------------------------------------- README
 def readme_section(heading: str) -> str:
     """The README's ``## heading`` section, without its heading, its subsections one level down."""
@@ -162,6 +190,8 @@ def on_page_markdown(markdown: str, page, config, files) -> str:
         kind, argument = match.groups()
         if kind == "readme":
             return readme_section(argument)
+        if kind == "algos":
+            return algos_table()
         with contextlib.redirect_stdout(io.StringIO()):
             return render_parser(load_parser(argument))
 
