@@ -44,7 +44,7 @@ test: install
 
 # The manual, into site/ (docs/, mkdocs.yml; the tutorials rendered with their outputs).
 docs: install
-	SEQTUTOR_DOCS_EXECUTE=1 $(VENV)/bin/mkdocs build --strict --site-dir site
+	SEQTUTOR_DOCS_EXECUTE=true $(VENV)/bin/mkdocs build --strict --site-dir site
 
 bench: install
 	$(PY) -m benchmarks.throughput

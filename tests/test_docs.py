@@ -76,6 +76,7 @@ def capped_training(monkeypatch):
 def test_python_blocks_run(page, tmp_path, monkeypatch, capped_training):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SEQTUTOR_CACHE_DIR", str(tmp_path / "cache"))
+    (tmp_path / "examples").symlink_to(ROOT / "examples")  # the pages are read in a clone: its examples are there
     namespace: dict = {"__name__": "__docs__"}
     ran = 0
     for line, code, runs in python_blocks(page):
@@ -108,6 +109,14 @@ def test_tutorial_executes(notebook, tmp_path, monkeypatch):
     if notebook.stem == "melody":
         html = " ".join(out["data"].get("text/html", "") for out in outputs if "data" in out)
         assert "<audio" in html, "the melody tutorial has no audio player"
+
+
+def test_results_index_links_every_results_file():
+    text = (DOCS / "results.md").read_text(encoding="utf-8")
+    linked = set(re.findall(r"\(results/files/([^)#]+)\)", text))
+    missing = sorted(p.name for p in (ROOT / "benchmarks" / "results").glob("*.md") if p.name not in linked)
+    assert not missing, f"docs/results.md does not link these results files: {missing}"
+    assert not [name for name in linked if not (ROOT / "benchmarks" / "results" / name).is_file()]
 
 
 def test_site_builds_strict(tmp_path):
