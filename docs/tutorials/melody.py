@@ -24,13 +24,19 @@
 # compositions behind π*, default 200,000, as `seqtutor report` uses).
 
 # %%
+# tqdm's notebook progress bars need ipywidgets; without it they are plain bars, and it warns once
+import warnings
+
+warnings.filterwarnings("ignore", message="IProgress not found")
+
+# %%
 import os
 from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
 import pandas as pd
-from IPython.display import Audio, Image, Markdown, display
+from IPython.display import Audio, Image, display
 
 import seqtutor_envs  # noqa: F401  (registers the envs)
 from seqtutor_agents import GLearning, make_sb3_vec_env
@@ -45,8 +51,8 @@ STEPS = int(os.environ.get("SEQTUTOR_TUTORIAL_STEPS", 200_000))
 SAMPLES = int(os.environ.get("SEQTUTOR_TUTORIAL_SAMPLES", 200_000))
 EPISODES = min(2_000, SAMPLES)  # compositions sampled from each policy for the comparison
 ENV_ID = "SeqTutor-Melody-v0"
-OUT = Path("tutorial_melody")
-OUT.mkdir(exist_ok=True)
+OUT = Path("runs") / "tutorial_melody"  # runs/ is where seqtutor writes; a clone ignores it
+OUT.mkdir(parents=True, exist_ok=True)
 
 # %% [markdown]
 # ## The environment

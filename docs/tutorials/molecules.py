@@ -24,6 +24,12 @@
 # the tables, default 2,000).
 
 # %%
+# tqdm's notebook progress bars need ipywidgets; without it they are plain bars, and it warns once
+import warnings
+
+warnings.filterwarnings("ignore", message="IProgress not found")
+
+# %%
 import os
 from pathlib import Path
 
@@ -40,8 +46,8 @@ from seqtutor_envs.smiles.samples import save_top_molecules
 STEPS = int(os.environ.get("SEQTUTOR_TUTORIAL_STEPS", 60_000))
 SAMPLES = int(os.environ.get("SEQTUTOR_TUTORIAL_SAMPLES", 2_000))
 ENV_ID = "SeqTutor-SMILES-v0"
-OUT = Path("tutorial_molecules")
-OUT.mkdir(exist_ok=True)
+OUT = Path("runs") / "tutorial_molecules"  # runs/ is where seqtutor writes; a clone ignores it
+OUT.mkdir(parents=True, exist_ok=True)
 
 # %% [markdown]
 # ## Your objective, as a scoring file

@@ -138,9 +138,9 @@ class MelodyEnv(SequenceEnv):
         **unknown: Any,
     ) -> None:
         """
-        :param c: > 0; the domain reward is divided by it (default 10.0: RL Tuner's training script's
+        :param c: the domain reward is divided by it, positive (10.0 is RL Tuner's training script's
             ``reward_scaler = 0.1``).
-        :param prior_weight: >= 0; the weight of ``log p_prior(a|s)`` in the reward.
+        :param prior_weight: the weight of ``log p_prior(a|s)`` in the reward (non-negative).
         :param composition_length: 16th-note steps per composition (>= 8; 32 = two bars).
         :param prior_path: a Note RNN saved by ``LSTMPrior.save``; None uses the shipped one.
         :param render_mode: ``"ansi"`` (note names) or ``"rgb_array"`` (piano roll).

@@ -335,9 +335,9 @@ class SmilesEnv(SequenceEnv):
         """
         :param objective: ``"qed"``, ``"plogp"``, ``"paper"``, ``"guacamol:<name>"``, ``"file:<path>"`` (a
             scoring file) or a callable ``f(mol) -> float`` (see Rewards).
-        :param c: > 0; the domain reward is divided by it. None picks the objective's default: qed 0.02,
+        :param c: the domain reward is divided by it (positive). None picks the objective's default: qed 0.02,
             plogp 0.2, paper 1/0.35, ``guacamol:*`` and ``file:*`` 0.02, a callable 0.1.
-        :param prior_weight: >= 0; the weight of ``log p_prior(a|s)`` in the reward.
+        :param prior_weight: the weight of ``log p_prior(a|s)`` in the reward (non-negative).
         :param max_length: tokens after which a molecule ends even without END (>= 2).
         :param prior_path: a SMILES prior saved by ``LSTMPrior.save`` (with its vocabulary); None uses the
             shipped one.
