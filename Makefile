@@ -44,7 +44,7 @@ test: install
 
 # The manual, into site/ (docs/, mkdocs.yml; the tutorials rendered with their outputs).
 docs: install
-	SEQTUTOR_DOCS_EXECUTE=true $(VENV)/bin/mkdocs build --strict --site-dir site
+	NO_MKDOCS_2_WARNING=1 SEQTUTOR_DOCS_EXECUTE=true $(VENV)/bin/mkdocs build --strict --site-dir site
 
 bench: install
 	$(PY) -m benchmarks.throughput
