@@ -107,7 +107,7 @@ def _default(action: argparse.Action) -> str:
 
 
 def _options_table(parser: argparse.ArgumentParser) -> list[str]:
-    formatter = parser._get_formatter()
+    formatter = argparse.HelpFormatter(parser.prog)  # plain: the default has a column of its own
     rows = ["| option | default | |", "|---|---|---|"]
     for action in parser._actions:
         if isinstance(action, (argparse._HelpAction, argparse._SubParsersAction)):
@@ -127,8 +127,7 @@ def _options_table(parser: argparse.ArgumentParser) -> list[str]:
 
 
 def _usage(parser: argparse.ArgumentParser) -> list[str]:
-    usage = " ".join(parser.format_usage().split())
-    return ["```text", usage, "```"]
+    return ["```text", parser.format_usage().strip(), "```"]
 
 
 def render_parser(parser: argparse.ArgumentParser, level: int = 2) -> str:
