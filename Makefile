@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.seqtutor-installed
 PIP_FLAGS := --disable-pip-version-check -q
 
-.PHONY: install system-deps demo test bench clean
+.PHONY: install system-deps demo test docs bench clean
 
 # Debian/Ubuntu packages for instrument audio (FluidSynth + a General MIDI soundfont) and the report
 # page's browser test (headless Chromium). Installed when root and missing; otherwise a note, and the
@@ -17,9 +17,10 @@ SYSTEM_PACKAGES := fluidsynth fluid-soundfont-gm chromium
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-# The sweep extra (Ray Tune) too: the tests run a two-trial sweep on Ray; torchrl: a TorchRL collector loop.
+# The sweep extra (Ray Tune) too: the tests run a two-trial sweep on Ray; torchrl: a TorchRL collector loop;
+# docs: the tests build the manual (mkdocs build --strict) and execute its tutorials.
 $(STAMP): pyproject.toml constraints.txt | $(PY)
-	$(PY) -m pip install $(PIP_FLAGS) -c constraints.txt -e '.[dev,sweep,zoo,torchrl]'
+	$(PY) -m pip install $(PIP_FLAGS) -c constraints.txt -e '.[dev,sweep,zoo,torchrl,docs]'
 	touch $(STAMP)
 
 install: $(STAMP) system-deps
@@ -41,8 +42,12 @@ demo: install
 test: install
 	$(PY) -m pytest -q
 
+# The manual, into site/ (docs/, mkdocs.yml; the tutorials rendered with their outputs).
+docs: install
+	NO_MKDOCS_2_WARNING=1 SEQTUTOR_DOCS_EXECUTE=true $(VENV)/bin/mkdocs build --strict --site-dir site
+
 bench: install
 	$(PY) -m benchmarks.throughput
 
 clean:
-	rm -rf runs build dist *.egg-info .pytest_cache
+	rm -rf runs site build dist *.egg-info .pytest_cache

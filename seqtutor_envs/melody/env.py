@@ -123,9 +123,7 @@ class MelodyEnv(SequenceEnv):
 
     ## Arguments
     ``gym.make("SeqTutor-Melody-v0", c=10.0, prior_weight=1.0, composition_length=32,
-    prior_path=None, render_mode=None)``. ``c`` > 0 (default 10: RL Tuner's training script's
-    ``reward_scaler = 0.1``); ``prior_weight`` >= 0; ``prior_path`` None uses the shipped Note
-    RNN; ``render_mode`` ``"ansi"`` (note names) or ``"rgb_array"`` (piano roll).
+    prior_path=None, render_mode=None)``; each argument is described under ``__init__``.
     ``gym.make_vec(..., num_envs=N)`` builds the batched :class:`MelodyVectorEnv`.
 
     ## Version History
@@ -141,6 +139,15 @@ class MelodyEnv(SequenceEnv):
         render_mode: str | None = None,
         **unknown: Any,
     ) -> None:
+        """
+        :param c: the domain reward is divided by it, positive (10.0 is RL Tuner's training script's
+            ``reward_scaler = 0.1``).
+        :param prior_weight: the weight of ``log p_prior(a|s)`` in the reward (non-negative).
+        :param composition_length: 16th-note steps per composition (>= 8; 32 = two bars).
+        :param prior_path: a Note RNN saved by ``LSTMPrior.save``; None uses the shipped one.
+        :param render_mode: ``"ansi"`` (note names) or ``"rgb_array"`` (piano roll).
+        :param unknown: any other keyword is refused with a message naming it.
+        """
         check_unknown_kwargs(ENV_ID, unknown, ACCEPTED_KWARGS, f"{type(self).__name__}.__init__")
         task, stepper, self.prior_path = _build(1, composition_length, prior_path)
         super().__init__(task, stepper, c, prior_weight, render_mode)

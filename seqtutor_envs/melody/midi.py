@@ -236,7 +236,8 @@ def read_midi_tokens(path: str | os.PathLike) -> list[np.ndarray]:
     """Token sequence of every monophonic track of a MIDI file (see :func:`midi_to_note_lists`).
 
     :param path: a Standard MIDI File.
-    :raises MidiReadError, PolyphonicTrackError: as :func:`midi_to_note_lists`.
+    :raises MidiReadError: as :func:`midi_to_note_lists`.
+    :raises PolyphonicTrackError: as :func:`midi_to_note_lists`.
     :raises ValueError: a pitch lies outside [48, 84) (transpose first, as the corpus builder does).
     """
     return [encode_notes(notes) for notes in midi_to_note_lists(path)]

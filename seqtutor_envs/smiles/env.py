@@ -312,23 +312,9 @@ class SmilesEnv(SequenceEnv):
 
     ## Arguments
     ``gym.make("SeqTutor-SMILES-v0", objective="qed", c=None, prior_weight=1.0, max_length=100,
-    prior_path=None, render_mode=None, diversity_filter=None)``. ``c=None`` picks the objective's
-    default (qed 0.02, plogp 0.2, paper 1/0.35, guacamol:* and file:* 0.02, callable 0.1).
-    ``diversity_filter``: ``None``/``False`` (off), ``True`` (REINVENT's defaults) or a dict of
-    ``DiversityFilter`` options (``bucket_size``, ``min_score``, ``penalize_repeats``,
-    ``cache_size``). ``render_mode``: ``"ansi"`` (the SMILES) or
-    ``"rgb_array"`` (an RDKit depiction). ``scoring_workers``: RDKit scoring in that many worker
-    processes, overlapped with the prior's forward (single env: 0; vector env: ``"auto"``, one
-    worker from 128 envs). ``objective_errors``: what a callable objective that raises or returns
-    NaN/inf/a non-number does: ``"raise"`` (default: ``ObjectiveError`` naming the objective and the
-    molecule, the env left as it was) or ``"invalid"`` (the molecule scores as invalid, is counted in
-    ``objective.error_count`` and flagged in the final info's ``objective_error``).
-    ``info_properties``: the molecule properties the last step's ``info`` reports (None: the
-    objective's own; ``"all"``; or a list of ``logp``, ``qed``, ``sa``, ``ring_penalty``, ``plogp``).
-    ``scoring_stage``: the stage (from 1) a staged scoring file starts in (``env.stages``: its
-    :class:`~seqtutor_envs.smiles.stages.StagedScoring`, with ``stage`` and ``switches``).
-    ``gym.make_vec(..., num_envs=N)`` builds the batched
-    :class:`SmilesVectorEnv`.
+    prior_path=None, render_mode=None, diversity_filter=None, scoring_workers=0, objective_errors="raise",
+    info_properties=None, scoring_stage=None)``; each argument is described under ``__init__``.
+    ``gym.make_vec(..., num_envs=N)`` builds the batched :class:`SmilesVectorEnv`.
 
     ## Version History
     * v0: initial release.
@@ -349,6 +335,30 @@ class SmilesEnv(SequenceEnv):
         scoring_stage: int | None = None,
         **unknown: Any,
     ) -> None:
+        """
+        :param objective: ``"qed"``, ``"plogp"``, ``"paper"``, ``"guacamol:<name>"``, ``"file:<path>"`` (a
+            scoring file) or a callable ``f(mol) -> float`` (see Rewards).
+        :param c: the domain reward is divided by it (positive). None picks the objective's default: qed 0.02,
+            plogp 0.2, paper 1/0.35, ``guacamol:*`` and ``file:*`` 0.02, a callable 0.1.
+        :param prior_weight: the weight of ``log p_prior(a|s)`` in the reward (non-negative).
+        :param max_length: tokens after which a molecule ends even without END (>= 2).
+        :param prior_path: a SMILES prior saved by ``LSTMPrior.save`` (with its vocabulary); None uses the
+            shipped one.
+        :param render_mode: ``"ansi"`` (the SMILES) or ``"rgb_array"`` (an RDKit depiction).
+        :param diversity_filter: ``None``/``False`` (off), ``True`` (REINVENT's defaults) or a dict of
+            ``DiversityFilter`` options (``bucket_size``, ``min_score``, ``penalize_repeats``, ``cache_size``).
+        :param scoring_workers: RDKit scoring in that many worker processes, overlapped with the prior's
+            forward; the vector env's default is ``"auto"`` (one worker from 128 envs on >= 2 CPUs).
+        :param objective_errors: what a callable objective that raises or returns NaN/inf/a non-number does:
+            ``"raise"`` (``ObjectiveError`` naming the objective and the molecule, the env left as it was)
+            or ``"invalid"`` (the molecule scores as invalid, counted in ``objective.error_count`` and flagged
+            in the final info's ``objective_error``).
+        :param info_properties: the molecule properties the last step's ``info`` reports: None (the
+            objective's own), ``"all"``, or a list of ``logp``, ``qed``, ``sa``, ``ring_penalty``, ``plogp``.
+        :param scoring_stage: the stage (from 1) a staged scoring file starts in (``env.stages``: its
+            ``StagedScoring``, with ``stage`` and ``switches``).
+        :param unknown: any other keyword is refused with a message naming it.
+        """
         check_unknown_kwargs(ENV_ID, unknown, ACCEPTED_KWARGS, f"{type(self).__name__}.__init__")
         task, stepper, c, self.prior_path = _build(1, objective, c, max_length, prior_path, diversity_filter,
                                                    scoring_workers, objective_errors, info_properties, scoring_stage)

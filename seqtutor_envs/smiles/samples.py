@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import atomic_write
+from ..io import atomic_write_bytes
 from .scoring import MoleculeScorer, parse_smiles
 
 
@@ -32,9 +32,16 @@ def save_top_molecules(smiles: list[str], objective: np.ndarray, path: Path, sco
 
 
 def save_molecule_grid(smiles: list[str], legends: list[str], path: Path) -> Path:
-    """An RDKit grid of valid molecules with a legend under each, written atomically (6 per row)."""
-    from rdkit.Chem import Draw
+    """An RDKit grid of valid molecules with a legend under each, written atomically (6 per row).
 
-    image = Draw.MolsToGridImage([parse_smiles(s) for s in smiles], molsPerRow=6, subImgSize=(220, 220),
-                                 legends=list(legends))
-    return atomic_write(path, lambda name: image.save(name, format="PNG"), suffix=".png")
+    Drawn with RDKit's Cairo drawer directly: inside IPython (a notebook) RDKit replaces
+    ``Draw.MolsToGridImage`` with a function that returns an IPython image, which has no ``save``.
+    """
+    from rdkit.Chem.Draw import rdMolDraw2D
+
+    per_row, size = 6, 220
+    rows = -(-len(smiles) // per_row)
+    drawer = rdMolDraw2D.MolDraw2DCairo(per_row * size, rows * size, size, size)
+    drawer.DrawMolecules([parse_smiles(s) for s in smiles], legends=list(legends))
+    drawer.FinishDrawing()
+    return atomic_write_bytes(Path(path), drawer.GetDrawingText())
