@@ -40,7 +40,9 @@ def _rdkit_bits(mol: Chem.Mol) -> list[int]:
     return list(Generate.Gen2DFingerprint(mol, Gobbi_Pharm2D.factory).GetOnBits())
 
 
-@pytest.mark.parametrize("source", ["fixture", "targets and edge cases"])
+@pytest.mark.parametrize("source", [
+    "fixture", pytest.param("targets and edge cases", marks=pytest.mark.slow),  # 15 s: every target
+])
 def test_bits_equal_rdkits(source):
     if source == "fixture":
         smiles = _fixture_smiles()
