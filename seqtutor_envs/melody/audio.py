@@ -113,7 +113,7 @@ def _warn_sine_fallback(reason: str) -> None:
     if reason in _WARNED:
         return
     _WARNED.add(reason)
-    # stacklevel 4: warn <- this function <- _synthesize <- render_audio <- its caller, where the warning points
+    # stacklevel 4: the warning points at render_audio's caller (past this, _synthesize and render_audio)
     warnings.warn(
         f"WAV audio falls back to sine tones ({reason}); for instrument audio install FluidSynth and a General MIDI "
         "soundfont (Debian/Ubuntu: apt-get install fluidsynth fluid-soundfont-gm; `make install` does it as root) "
@@ -157,7 +157,7 @@ def _check_settings(synth: str, sample_rate: int, qpm: float) -> None:
 def _synthesize(
     pm: pretty_midi.PrettyMIDI, sample_rate: int, synth: str, soundfont: str | os.PathLike | None
 ) -> tuple[np.ndarray | None, str]:
-    """The raw audio of ``pm`` (None without notes) and the backend that made it, per ``synth`` (see render_audio)."""
+    """Raw audio of ``pm`` (None without notes) and the backend that made it, per ``synth`` (see render_audio)."""
     notes = pm.instruments[0].notes
     backend, audio, why = "sine", None, "no soundfont found"
     if synth != "sine":
@@ -190,7 +190,7 @@ def _synthesize(
 
 
 def _fit(audio: np.ndarray | None, num_samples: int, sample_rate: int) -> np.ndarray:
-    """Exactly ``num_samples``: the release tail cut with a short fade, the peak at -1 dBFS (silence stays silent)."""
+    """Exactly ``num_samples``: the release tail cut with a short fade, the peak at -1 dBFS (silence stays)."""
     samples = np.zeros(num_samples, dtype=np.float64)
     if audio is not None and len(audio):
         kept = min(len(audio), num_samples)

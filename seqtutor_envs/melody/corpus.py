@@ -31,6 +31,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from seqtutor_envs.melody.dataset import (
     DEFAULT_CORPUS_PATH,
@@ -173,8 +174,6 @@ def _assemble(results: Iterable[TuneResult], files: dict[str, int]) -> tuple[lis
 
 def _parse_all(tasks: list[tuple[str, str, str, str]], workers: int, progress: bool) -> list[TuneResult]:
     """Every task's tunes, in task order, parsed here (``workers <= 1``) or in ``workers`` processes."""
-    from tqdm.auto import tqdm
-
     bar = tqdm(total=len(tasks), desc="parsing tunes", unit="tune", disable=not progress)
     results: list[TuneResult] = []
     if workers <= 1:
@@ -193,7 +192,7 @@ def _parse_all(tasks: list[tuple[str, str, str, str]], workers: int, progress: b
 
 def _provenance(collections: Sequence[str], midi_dirs: Sequence[str | os.PathLike], seed: int,
                 command: str | None) -> dict:
-    """What a corpus records about how it was built: sources, encoding, filters, split, licence, date, command."""
+    """What a corpus records of its making: sources, encoding, filters, split, licence, date, command."""
     import music21
 
     return {

@@ -53,7 +53,7 @@ def _unique_extremes(comp_t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 class RuleUpdates:
-    """Rules 3, 4, 5-6, 8 and 9 as updates of ``MusicTheoryRules``'s running state (a mixin: it holds no state).
+    """Rules 3, 4, 5-6, 8 and 9 as updates of ``MusicTheoryRules``'s running state (a mixin, holding none).
 
     Rules 1, 2 and 7 need no state of their own: ``_advance`` answers them by table lookups.
     """

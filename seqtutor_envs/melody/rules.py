@@ -91,11 +91,11 @@ is an OR of one bit per pitch (its size a popcount), and an exact integer code o
 window (6 bits per token, 48 bits per window) compared against the codes of earlier windows.
 Rules 2 and 7 are table lookups built from the plain per-token functions ``tonic_reward`` and
 ``interval_reward`` (``rule_tables.py``, with the constants); the other rules' state updates are
-the methods of ``rule_updates.RuleUpdates``, which this class inherits. Arrays are time-/lag-major ``(k, num_envs)`` so that operations run along
-contiguous env rows, and while all compositions have the same length (envs stepped in lockstep,
-the usual case) the beat is a Python int. On the 2-core development machine a step takes about
-0.3 ms (CPU time) for 1024 compositions and 0.2 ms for 256; the cost is mostly per-call numpy
-overhead, so it grows slowly with the batch.
+the methods of ``rule_updates.RuleUpdates``, which this class inherits. Arrays are time-/lag-major
+``(k, num_envs)`` so that operations run along contiguous env rows, and while all compositions have
+the same length (envs stepped in lockstep, the usual case) the beat is a Python int. On the 2-core
+development machine a step takes about 0.3 ms (CPU time) for 1024 compositions and 0.2 ms for 256;
+the cost is mostly per-call numpy overhead, so it grows slowly with the batch.
 """
 
 from __future__ import annotations

@@ -9,8 +9,10 @@ data of ``seqtutor pretrain smiles``; ``python -m seqtutor_envs.smiles.corpus`` 
 
 from __future__ import annotations
 
+import argparse
 import gzip
 import json
+import multiprocessing as mp
 import os
 import random
 from dataclasses import dataclass, field
@@ -174,8 +176,6 @@ def _canonicalize_all(items: list[str], workers: int, chunk_size: int, progress:
     canon: list[str | None] = []
     with progress_bar(len(items), "canonicalising SMILES", "mol", enabled=progress) as bar:
         if workers > 1 and len(chunks) > 1:
-            import multiprocessing as mp
-
             # fork where the OS has it: workers only run RDKit, and spawn would demand an
             # ``if __name__ == "__main__"`` guard from every script calling this function.
             method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
@@ -295,7 +295,7 @@ def format_report(report: dict[str, int]) -> str:
 
 
 def _pretrain_corpus(corpus_path: str | None, workers: int) -> tuple[SmilesCorpus, str]:
-    """The corpus :func:`pretrain_data` reads (MOSES train, prepared once and cached, or a user file) and its name.
+    """The corpus :func:`pretrain_data` reads (MOSES train, prepared once and cached, or a user file), its name.
 
     :raises PretrainInputError: a user file that cannot be read or holds no valid SMILES.
     """
@@ -320,7 +320,7 @@ def _pretrain_corpus(corpus_path: str | None, workers: int) -> tuple[SmilesCorpu
 
 
 def _validation_size(corpus: SmilesCorpus, valid_fraction: float, source: str) -> int:
-    """Molecules held out: ``valid_fraction`` of them, more for a small file, refused below MIN_VALID_MOLECULES."""
+    """Molecules held out: ``valid_fraction``, more for a small file; refused below MIN_VALID_MOLECULES."""
     n = len(corpus)
     # A small file gets a larger share held out: a handful of validation molecules measures nothing.
     n_valid = max(int(round(n * valid_fraction)), min(1_000, n // 10))
@@ -371,8 +371,6 @@ def pretrain_data(corpus_path: str | None = None, valid_fraction: float = 0.005,
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m seqtutor_envs.smiles.corpus IN --out OUT.smi.gz``: a SMILES file as a prepared corpus."""
-    import argparse
-
     parser = argparse.ArgumentParser(
         prog="python -m seqtutor_envs.smiles.corpus",
         description="Canonicalise, filter and deduplicate a SMILES file (.smi / .csv, optionally gzipped) into a "

@@ -1,4 +1,4 @@
-"""The parts GuacaMol/PMO oracles are made of: score modifiers, fingerprints and terms (a raw value + a modifier).
+"""What GuacaMol/PMO oracles are made of: score modifiers, fingerprints and terms (a raw value + a modifier).
 
 Definitions follow GuacaMol's ``common_scoring_functions.py`` and ``score_modifier.py``; the
 oracles that combine these parts, and the differences from upstream, are in
