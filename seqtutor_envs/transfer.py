@@ -21,6 +21,7 @@ import torch
 
 from .pretrain_config import PretrainInputError
 from .prior import LSTMPrior
+from .smiles.tokenizer import Vocabulary
 
 SMILES_VOCAB_FORMAT = "seqtutor.smiles.vocabulary/1"
 
@@ -97,8 +98,6 @@ def align_to_prior(train: Sequence[np.ndarray], valid: Sequence[np.ndarray], dat
 def _extended_vocabulary(prior_vocabulary: Any, new_tokens: list[str]) -> Any:
     if not (isinstance(prior_vocabulary, dict) and prior_vocabulary.get("format") == SMILES_VOCAB_FORMAT):
         raise PretrainInputError("--extend-vocab: only a SMILES vocabulary can grow (this prior's encoding is fixed)")
-    from .smiles.tokenizer import Vocabulary
-
     old = Vocabulary.from_json(prior_vocabulary)
     return Vocabulary.from_smiles_tokens([*old.smiles_tokens, *new_tokens]).to_json()
 

@@ -69,6 +69,7 @@ def run(args: list[str]) -> int:
     return seqtutor([*args[1:], *EXTRA.get(args[1], [])])
 
 
+@pytest.mark.slow
 def test_the_readme_own_data_path(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     write_midi_folder(tmp_path / "my_midi")

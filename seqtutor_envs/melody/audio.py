@@ -22,6 +22,7 @@ from __future__ import annotations
 import inspect
 import logging
 import os
+import warnings
 import wave
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -112,12 +113,11 @@ def _warn_sine_fallback(reason: str) -> None:
     if reason in _WARNED:
         return
     _WARNED.add(reason)
-    import warnings
-
+    # stacklevel 4: the warning points at render_audio's caller (past this, _synthesize and render_audio)
     warnings.warn(
         f"WAV audio falls back to sine tones ({reason}); for instrument audio install FluidSynth and a General MIDI "
         "soundfont (Debian/Ubuntu: apt-get install fluidsynth fluid-soundfont-gm; `make install` does it as root) "
-        "and the pyfluidsynth module (a seqtutor dependency)", RuntimeWarning, stacklevel=3)
+        "and the pyfluidsynth module (a seqtutor dependency)", RuntimeWarning, stacklevel=4)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -145,40 +145,20 @@ def _fluidsynth(pm: pretty_midi.PrettyMIDI, sample_rate: int, soundfont: Path) -
     return np.asarray(pm.fluidsynth(fs=sample_rate, **{keyword: str(soundfont)}), dtype=np.float64)
 
 
-def render_audio(
-    tokens: Sequence[int] | np.ndarray,
-    sample_rate: int = DEFAULT_SAMPLE_RATE,
-    qpm: float = DEFAULT_QPM,
-    program: int = 0,
-    velocity: int = 100,
-    synth: str = "auto",
-    soundfont: str | os.PathLike | None = None,
-) -> tuple[np.ndarray, str]:
-    """Mono audio of a token sequence in [-1, 1] (peak at -1 dBFS unless silent), and the synthesizer used.
-
-    :param tokens: 1-D integer tokens in 0..37.
-    :param sample_rate: samples per second.
-    :param qpm: tempo in quarter notes per minute (16th-note steps), as :func:`midi.tokens_to_pretty_midi`.
-    :param program: General MIDI program (0 = acoustic grand piano; FluidSynth only).
-    :param velocity: MIDI velocity of every note.
-    :param synth: ``"auto"`` (FluidSynth if it works, else sine), ``"fluidsynth"`` or ``"sine"``.
-    :param soundfont: ``.sf2`` file for FluidSynth (see :func:`find_soundfont`).
-    :returns: ``(samples, backend)`` with ``backend`` ``"fluidsynth"`` or ``"sine"``.
-    :raises ValueError: bad tokens (naming the first bad one and its step) or settings.
-    :raises RuntimeError: ``synth="fluidsynth"`` where FluidSynth or a soundfont is missing.
-    """
-    tokens = _check_tokens(tokens)
+def _check_settings(synth: str, sample_rate: int, qpm: float) -> None:
     if synth not in SYNTHS:
         raise ValueError(f"synth={synth!r}, expected one of {SYNTHS}")
     if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0:
         raise ValueError(f"sample_rate={sample_rate!r}, expected a positive integer")
     if not qpm > 0:
         raise ValueError(f"qpm={qpm!r}, expected a positive tempo")
-    seconds_per_step = 60.0 / qpm / STEPS_PER_QUARTER
-    num_samples = round(len(tokens) * seconds_per_step * sample_rate)
-    pm = tokens_to_pretty_midi(tokens, qpm=qpm, program=program, velocity=velocity)
-    notes = pm.instruments[0].notes
 
+
+def _synthesize(
+    pm: pretty_midi.PrettyMIDI, sample_rate: int, synth: str, soundfont: str | os.PathLike | None
+) -> tuple[np.ndarray | None, str]:
+    """Raw audio of ``pm`` (None without notes) and the backend that made it, per ``synth`` (see render_audio)."""
+    notes = pm.instruments[0].notes
     backend, audio, why = "sine", None, "no soundfont found"
     if synth != "sine":
         reason = fluidsynth_import_error()
@@ -206,7 +186,11 @@ def render_audio(
     if backend == "sine" and notes:
         # the instrument's method: PrettyMIDI.synthesize divides by the peak, and its signature varies by version
         audio = pm.instruments[0].synthesize(fs=sample_rate, wave=np.sin)
+    return audio, backend
 
+
+def _fit(audio: np.ndarray | None, num_samples: int, sample_rate: int) -> np.ndarray:
+    """Exactly ``num_samples``: the release tail cut with a short fade, the peak at -1 dBFS (silence stays)."""
     samples = np.zeros(num_samples, dtype=np.float64)
     if audio is not None and len(audio):
         kept = min(len(audio), num_samples)
@@ -216,7 +200,38 @@ def render_audio(
     peak = float(np.max(np.abs(samples)))
     if peak > 0:
         samples *= PEAK / peak
-    return samples, backend
+    return samples
+
+
+def render_audio(
+    tokens: Sequence[int] | np.ndarray,
+    sample_rate: int = DEFAULT_SAMPLE_RATE,
+    qpm: float = DEFAULT_QPM,
+    program: int = 0,
+    velocity: int = 100,
+    synth: str = "auto",
+    soundfont: str | os.PathLike | None = None,
+) -> tuple[np.ndarray, str]:
+    """Mono audio of a token sequence in [-1, 1] (peak at -1 dBFS unless silent), and the synthesizer used.
+
+    :param tokens: 1-D integer tokens in 0..37.
+    :param sample_rate: samples per second.
+    :param qpm: tempo in quarter notes per minute (16th-note steps), as :func:`midi.tokens_to_pretty_midi`.
+    :param program: General MIDI program (0 = acoustic grand piano; FluidSynth only).
+    :param velocity: MIDI velocity of every note.
+    :param synth: ``"auto"`` (FluidSynth if it works, else sine), ``"fluidsynth"`` or ``"sine"``.
+    :param soundfont: ``.sf2`` file for FluidSynth (see :func:`find_soundfont`).
+    :returns: ``(samples, backend)`` with ``backend`` ``"fluidsynth"`` or ``"sine"``.
+    :raises ValueError: bad tokens (naming the first bad one and its step) or settings.
+    :raises RuntimeError: ``synth="fluidsynth"`` where FluidSynth or a soundfont is missing.
+    """
+    tokens = _check_tokens(tokens)
+    _check_settings(synth, sample_rate, qpm)
+    seconds_per_step = 60.0 / qpm / STEPS_PER_QUARTER
+    num_samples = round(len(tokens) * seconds_per_step * sample_rate)
+    pm = tokens_to_pretty_midi(tokens, qpm=qpm, program=program, velocity=velocity)
+    audio, backend = _synthesize(pm, sample_rate, synth, soundfont)
+    return _fit(audio, num_samples, sample_rate), backend
 
 
 # ---------------------------------------------------------------------------------------------

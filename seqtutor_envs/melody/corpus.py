@@ -31,6 +31,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from seqtutor_envs.melody.dataset import (
     DEFAULT_CORPUS_PATH,
@@ -171,29 +172,8 @@ def _assemble(results: Iterable[TuneResult], files: dict[str, int]) -> tuple[lis
     return kept, {"sources": per_source, "total": total}
 
 
-def build_corpus(
-    collections: Sequence[str] = DEFAULT_COLLECTIONS,
-    midi_dirs: Sequence[str | os.PathLike] = (),
-    workers: int | None = None,
-    progress: bool = True,
-    seed: int = 0,
-    command: str | None = None,
-) -> MelodyCorpus:
-    """Parse, filter, normalise and encode every tune of the given sources.
-
-    :param collections: music21 corpus collections (folders of ABC files) to read.
-    :param midi_dirs: folders of MIDI files (searched recursively), one monophonic melody per track.
-    :param workers: parser processes; None = all CPU cores, 0 or 1 = parse in this process.
-    :param progress: show a tqdm progress bar.
-    :param seed: seed of the validation split.
-    :param command: command line recorded in the provenance (default: ``sys.argv``).
-    """
-    import music21
-    from tqdm.auto import tqdm
-
-    started = time.perf_counter()
-    tasks, files = _tasks(collections, midi_dirs)
-    workers = (os.cpu_count() or 1) if workers is None else workers
+def _parse_all(tasks: list[tuple[str, str, str, str]], workers: int, progress: bool) -> list[TuneResult]:
+    """Every task's tunes, in task order, parsed here (``workers <= 1``) or in ``workers`` processes."""
     bar = tqdm(total=len(tasks), desc="parsing tunes", unit="tune", disable=not progress)
     results: list[TuneResult] = []
     if workers <= 1:
@@ -207,12 +187,15 @@ def build_corpus(
                 results.extend(batch)
                 bar.update()
     bar.close()
+    return results
 
-    kept, report = _assemble(results, files)
-    report["build_seconds"] = round(time.perf_counter() - started, 1)
-    lengths = [len(r.tokens) for r in kept]
-    split = validation_split(len(kept), seed)
-    provenance = {
+
+def _provenance(collections: Sequence[str], midi_dirs: Sequence[str | os.PathLike], seed: int,
+                command: str | None) -> dict:
+    """What a corpus records of its making: sources, encoding, filters, split, licence, date, command."""
+    import music21
+
+    return {
         "music21_version": music21.__version__,
         "collections": list(collections),
         "midi_dirs": [str(d) for d in midi_dirs],
@@ -230,14 +213,39 @@ def build_corpus(
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "command": command if command is not None else " ".join([Path(sys.executable).name, *sys.argv]),
     }
+
+
+def build_corpus(
+    collections: Sequence[str] = DEFAULT_COLLECTIONS,
+    midi_dirs: Sequence[str | os.PathLike] = (),
+    workers: int | None = None,
+    progress: bool = True,
+    seed: int = 0,
+    command: str | None = None,
+) -> MelodyCorpus:
+    """Parse, filter, normalise and encode every tune of the given sources.
+
+    :param collections: music21 corpus collections (folders of ABC files) to read.
+    :param midi_dirs: folders of MIDI files (searched recursively), one monophonic melody per track.
+    :param workers: parser processes; None = all CPU cores, 0 or 1 = parse in this process.
+    :param progress: show a tqdm progress bar.
+    :param seed: seed of the validation split.
+    :param command: command line recorded in the provenance (default: ``sys.argv``).
+    """
+    started = time.perf_counter()
+    tasks, files = _tasks(collections, midi_dirs)
+    workers = (os.cpu_count() or 1) if workers is None else workers
+    kept, report = _assemble(_parse_all(tasks, workers, progress), files)
+    report["build_seconds"] = round(time.perf_counter() - started, 1)
+    lengths = [len(r.tokens) for r in kept]
     return MelodyCorpus(
         tokens=np.concatenate([r.tokens for r in kept]) if kept else np.zeros(0, np.uint8),
         offsets=np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)]),
         names=[r.name for r in kept],
         sources=[r.source for r in kept],
-        split=split,
+        split=validation_split(len(kept), seed),
         report=report,
-        provenance=provenance,
+        provenance=_provenance(collections, midi_dirs, seed, command),
     )
 
 

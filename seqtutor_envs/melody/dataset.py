@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from seqtutor_envs.io import atomic_write_bytes, atomic_write_text
+from seqtutor_envs.melody import encoding as enc
 from seqtutor_envs.melody.encoding import VOCAB_SIZE
 from seqtutor_envs.pretrain import PretrainData, PretrainInputError
 
@@ -194,7 +195,6 @@ def pretrain_data(corpus_path: str | None = None) -> PretrainData:
     :raises PretrainInputError: the file is missing or not a melody corpus, or its split leaves no training
         or no validation tune.
     """
-    from seqtutor_envs.melody import encoding as enc
     try:
         corpus = MelodyCorpus.load(corpus_path) if corpus_path else load_default_corpus()
     except ValueError as error:  # missing, unreadable or not a melody corpus: the message names the file

@@ -1,24 +1,20 @@
-"""SMILES training corpora: the MOSES data set (from the ``molsets`` wheel) and user files.
+"""SMILES training corpora: canonical, filtered, deduplicated, with a record of how they were made.
 
-The default corpus is the MOSES training split (Polykovskiy et al. 2020, MIT licence; 1,584,663
-SMILES, a filtered subset of ZINC Clean Leads). It ships inside the ``molsets==0.3.1`` wheel on
-PyPI as ``moses/dataset/data/{train,test,test_scaffolds}.csv.gz`` (one ``SMILES`` column). The
-wheel is fetched with ``pip download --no-deps`` into a cache folder and read with ``zipfile``; the
-``molsets`` package itself is never installed (its pinned dependencies are ancient).
+Sources: the MOSES data set (``moses.py``, from the ``molsets`` wheel) and user files
+(``smiles_files.py``); both modules' names are re-exported here, the corpus's public path. Every
+SMILES is canonicalised with RDKit; invalid, untokenizable, too long and duplicate ones are dropped
+and counted (:func:`prepare_corpus`). :func:`pretrain_data` turns a corpus into the pre-training
+data of ``seqtutor pretrain smiles``; ``python -m seqtutor_envs.smiles.corpus`` prepares a file.
 """
 
 from __future__ import annotations
 
-import csv
+import argparse
 import gzip
-import hashlib
-import io
 import json
+import multiprocessing as mp
 import os
 import random
-import subprocess
-import sys
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -28,208 +24,28 @@ from rdkit import Chem, RDLogger, rdBase
 from ..io import atomic_write_bytes
 from ..pretrain import PretrainData, PretrainInputError
 from ..progress import progress_bar
-from .tokenizer import try_tokenize
+from .moses import (  # noqa: F401  (re-exported: the MOSES names' public path)
+    MOSES_REQUIREMENT,
+    MOSES_SPLIT_SIZES,
+    MOSES_SPLITS,
+    MOSES_WHEEL_NAME,
+    MOSES_WHEEL_SHA256,
+    default_cache_dir,
+    moses_wheel,
+    read_moses_split,
+)
+from .smiles_files import (  # noqa: F401  (re-exported: the file readers' public path)
+    SMILES_COLUMNS,
+    SmilesFileError,
+    _file_text,
+    read_smiles_file,
+)
+from .tokenizer import Vocabulary, try_tokenize
 
 # RDKit logs every parse failure to stderr; a corpus holds thousands of them.
 RDLogger.DisableLog("rdApp.*")
 
-MOSES_WHEEL_NAME = "molsets-0.3.1-py3-none-any.whl"
-MOSES_REQUIREMENT = "molsets==0.3.1"
-# sha256 of the PyPI file (PyPI files are immutable): a wrong or damaged download is refused.
-MOSES_WHEEL_SHA256 = "7f4450e3ebecebe79c3a2a55950c93daddee071120daf64a163d03481e811d34"
-MOSES_SPLITS = {
-    "train": "moses/dataset/data/train.csv.gz",
-    "test": "moses/dataset/data/test.csv.gz",
-    "test_scaffolds": "moses/dataset/data/test_scaffolds.csv.gz",
-}
-# SMILES per split (header excluded), for reference.
-MOSES_SPLIT_SIZES = {"train": 1_584_663, "test": 176_074, "test_scaffolds": 176_225}
-
 CORPUS_FORMAT = "seqtutor.smiles.corpus/1"
-#: CSV header names read as the SMILES column (compared lower-cased, without spaces, ``_`` or ``-``).
-SMILES_COLUMNS: tuple[str, ...] = ("smiles", "canonical_smiles", "isomeric_smiles")
-
-
-def _column_key(name: str) -> str:
-    return name.strip().lower().replace("_", "").replace(" ", "").replace("-", "")
-
-
-class SmilesFileError(ValueError):
-    """A SMILES file cannot be used: not UTF-8 text, not gzip, no SMILES column, no valid SMILES."""
-
-
-def default_cache_dir() -> Path:
-    """``$SEQTUTOR_CACHE`` if set, else ``~/.cache/seqtutor``."""
-    env = os.environ.get("SEQTUTOR_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "seqtutor"
-
-
-def moses_wheel(cache_dir: str | os.PathLike[str] | None = None, verify: bool = True) -> Path:
-    """Path of the ``molsets-0.3.1`` wheel, downloading it from PyPI into the cache if absent.
-
-    :param cache_dir: folder holding the wheel (default :func:`default_cache_dir`).
-    :param verify: check the wheel's sha256 against :data:`MOSES_WHEEL_SHA256` (~0.1 s).
-    :raises RuntimeError: if ``pip download`` fails or the wheel's checksum is wrong.
-    """
-    cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
-    wheel = cache / MOSES_WHEEL_NAME
-    if wheel.is_file():
-        if verify:
-            _check_sha256(wheel)
-        return wheel
-    cache.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-           MOSES_REQUIREMENT, "-d", str(cache)]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-    except OSError as exc:  # pip missing from this interpreter, for instance
-        raise RuntimeError(f"could not run {' '.join(cmd)}: {exc}") from exc
-    if proc.returncode != 0 or not wheel.is_file():
-        tail = (proc.stderr or proc.stdout or "").strip()[-2000:]
-        raise RuntimeError(
-            f"downloading the MOSES data set failed: `{' '.join(cmd)}` exited with {proc.returncode}.\n"
-            f"{tail}\n"
-            f"Fix the network access to PyPI, or place {MOSES_WHEEL_NAME} in {cache} by hand "
-            "(or point $SEQTUTOR_CACHE at a folder holding it)."
-        )
-    _check_sha256(wheel)
-    return wheel
-
-
-def _check_sha256(path: Path) -> None:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    if digest.hexdigest() != MOSES_WHEEL_SHA256:
-        raise RuntimeError(
-            f"{path} has sha256 {digest.hexdigest()}, not the PyPI file's {MOSES_WHEEL_SHA256}: "
-            "delete it and run again to download a fresh copy."
-        )
-
-
-def read_moses_split(
-    split: str = "train", cache_dir: str | os.PathLike[str] | None = None, verify: bool = True
-) -> list[str]:
-    """SMILES of one MOSES split, in file order.
-
-    :param split: ``"train"``, ``"test"`` or ``"test_scaffolds"``.
-    :param cache_dir: wheel cache folder (see :func:`moses_wheel`).
-    :param verify: check the wheel's checksum (see :func:`moses_wheel`).
-    """
-    if split not in MOSES_SPLITS:
-        raise ValueError(f"unknown MOSES split {split!r}; expected one of {sorted(MOSES_SPLITS)}")
-    with zipfile.ZipFile(moses_wheel(cache_dir, verify=verify)) as zf:
-        raw = zf.read(MOSES_SPLITS[split])
-    text = gzip.decompress(raw).decode("utf-8")
-    return _smiles_from_csv_text(text)
-
-
-def _smiles_from_csv_text(text: str, source: str = "CSV text") -> list[str]:
-    """The SMILES column of CSV text with a header row (see :data:`SMILES_COLUMNS`).
-
-    :param text: the CSV text.
-    :param source: how messages name it (a file name).
-    :raises SmilesFileError: no header column is a SMILES column (names the columns found).
-    """
-    reader = csv.reader(io.StringIO(text))
-    header = next(reader, None)
-    if header is None:
-        return []
-    accepted = {_column_key(name) for name in SMILES_COLUMNS}
-    matches = [i for i, name in enumerate(header) if _column_key(name) in accepted]
-    if not matches:
-        raise SmilesFileError(
-            f"{source} has no SMILES column: its header row has the columns {[h.strip() for h in header]}, and the "
-            f"SMILES column must be named one of {list(SMILES_COLUMNS)} (any case; spaces, '_' and '-' ignored)"
-        )
-    col = matches[0]
-    out = []
-    for row in reader:
-        if len(row) > col:
-            s = row[col].strip()
-            if s:
-                out.append(s)
-    return out
-
-
-def _file_text(p: Path, gzipped: bool | None = None) -> str:
-    """The UTF-8 text of a (possibly gzipped) file, or a :class:`SmilesFileError` naming the file and the bad byte.
-
-    :param p: the file.
-    :param gzipped: decompress it (None: when its name ends in ``.gz``).
-    """
-    try:
-        data = p.read_bytes()
-    except IsADirectoryError:
-        raise SmilesFileError(f"{p} is a folder; expected a .smi/.csv file (optionally .gz) of SMILES") from None
-    where = ""
-    if gzipped is None:
-        gzipped = p.suffix == ".gz"
-    if gzipped:
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError) as error:  # BadGzipFile is an OSError; a cut file raises EOFError
-            raise SmilesFileError(f"{p} is not a readable gzip file ({error}); expected gzipped SMILES text") from None
-        where = " of its decompressed content"
-    nul = data.find(b"\0")
-    if nul >= 0:
-        line = data.count(b"\n", 0, nul) + 1
-        raise SmilesFileError(
-            f"{p} looks binary (a NUL byte at byte offset {nul}{where}, line {line}); expected a UTF-8 text file "
-            "of SMILES"
-        )
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        bad, line = data[error.start : error.start + 1], data.count(b"\n", 0, error.start) + 1
-        raise SmilesFileError(
-            f"{p} is not UTF-8 text: byte 0x{bad.hex()} at byte offset {error.start}{where} (line {line}) cannot be "
-            f"decoded ({error.reason}); expected a UTF-8 file of SMILES (re-encode a Latin-1 file with e.g. "
-            "`iconv -f latin1 -t utf-8`)"
-        ) from None
-
-
-def read_smiles_file(path: str | os.PathLike[str]) -> list[str]:
-    """SMILES of a user file.
-
-    ``.csv`` (optionally ``.csv.gz``): the column named ``smiles`` (any case; also ``canonical_smiles``,
-    ``isomeric_smiles``, see :data:`SMILES_COLUMNS`); the first row is a header. Any other suffix
-    (``.smi``, ``.txt``, optionally gzipped) is read as SMILES lines: the first whitespace-separated
-    field of each line, skipping blank lines and lines starting with ``#``.
-
-    :param path: the file.
-    :raises FileNotFoundError: no file at ``path``.
-    :raises SmilesFileError: the file is not UTF-8 text (names the byte offset), is binary, is a damaged
-        gzip, is a CSV without a SMILES column, or holds no SMILES at all.
-    """
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"no SMILES file at {p}")
-    text = _file_text(p)
-    stem_suffix = Path(p.stem).suffix if p.suffix == ".gz" else p.suffix
-    lines = text.splitlines()
-    if stem_suffix.lower() == ".csv":
-        out = _smiles_from_csv_text(text, str(p))
-        if not out:
-            raise SmilesFileError(
-                f"no valid SMILES in {p} ({len(lines)} lines read, {max(len(lines) - 1, 0)} rejected: the file is "
-                "empty or its SMILES column holds only blank cells)" if lines else
-                f"no valid SMILES in {p} (0 lines read: the file is empty)"
-            )
-        return out
-    out = []
-    for line in lines:
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        out.append(line.split()[0])
-    if not out:
-        raise SmilesFileError(
-            f"no valid SMILES in {p} ({len(lines)} lines read, {len(lines)} rejected: blank or # comment lines)"
-            if lines else f"no valid SMILES in {p} (0 lines read: the file is empty)"
-        )
-    return out
 
 
 def require_smiles(corpus: "SmilesCorpus", path: str | os.PathLike[str]) -> "SmilesCorpus":
@@ -360,8 +176,6 @@ def _canonicalize_all(items: list[str], workers: int, chunk_size: int, progress:
     canon: list[str | None] = []
     with progress_bar(len(items), "canonicalising SMILES", "mol", enabled=progress) as bar:
         if workers > 1 and len(chunks) > 1:
-            import multiprocessing as mp
-
             # fork where the OS has it: workers only run RDKit, and spawn would demand an
             # ``if __name__ == "__main__"`` guard from every script calling this function.
             method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
@@ -480,6 +294,45 @@ def format_report(report: dict[str, int]) -> str:
     return f"kept {report.get('kept', 0):,} of {report.get('lines_read', 0):,} lines; dropped {dropped}"
 
 
+def _pretrain_corpus(corpus_path: str | None, workers: int) -> tuple[SmilesCorpus, str]:
+    """The corpus :func:`pretrain_data` reads (MOSES train, prepared once and cached, or a user file), its name.
+
+    :raises PretrainInputError: a user file that cannot be read or holds no valid SMILES.
+    """
+    if corpus_path is None:
+        cached = default_cache_dir() / "moses_train_canonical.smi.gz"
+        if cached.is_file():
+            corpus = SmilesCorpus.load(cached)
+        else:
+            corpus = moses_corpus("train", workers=workers)
+            corpus.save(cached)
+        return corpus, "MOSES train (molsets 0.3.1 wheel), canonicalised with RDKit"
+    try:
+        if str(corpus_path).endswith(".smi.gz"):
+            corpus = SmilesCorpus.load(corpus_path)
+        else:
+            corpus = prepare_corpus(read_smiles_file(corpus_path), workers=workers,
+                                    provenance={"source": str(corpus_path)})
+        require_smiles(corpus, corpus_path)
+    except SmilesFileError as error:
+        raise PretrainInputError(str(error)) from error
+    return corpus, str(corpus_path)
+
+
+def _validation_size(corpus: SmilesCorpus, valid_fraction: float, source: str) -> int:
+    """Molecules held out: ``valid_fraction``, more for a small file; refused below MIN_VALID_MOLECULES."""
+    n = len(corpus)
+    # A small file gets a larger share held out: a handful of validation molecules measures nothing.
+    n_valid = max(int(round(n * valid_fraction)), min(1_000, n // 10))
+    if n_valid < MIN_VALID_MOLECULES:
+        raise PretrainInputError(
+            f"{source} holds {n} usable SMILES ({format_report(corpus.report)}): that leaves {n_valid} to validate "
+            f"on, and at least {MIN_VALID_MOLECULES} are needed for the validation likelihood to mean anything; "
+            f"give at least {10 * MIN_VALID_MOLECULES} molecules"
+        )
+    return n_valid
+
+
 def pretrain_data(corpus_path: str | None = None, valid_fraction: float = 0.005, workers: int = 2) -> PretrainData:
     """SMILES: the MOSES training set (default, prepared once and cached) or a user ``.smi``/``.csv`` file.
 
@@ -492,37 +345,9 @@ def pretrain_data(corpus_path: str | None = None, valid_fraction: float = 0.005,
     :raises PretrainInputError: the file is not UTF-8 text, binary, a damaged gzip, a CSV without a SMILES
         column, or holds fewer than 2 valid SMILES (the message gives the counts of what was rejected).
     """
-    from .tokenizer import Vocabulary
-
-    if corpus_path is None:
-        cached = default_cache_dir() / "moses_train_canonical.smi.gz"
-        if cached.is_file():
-            corpus = SmilesCorpus.load(cached)
-        else:
-            corpus = moses_corpus("train", workers=workers)
-            corpus.save(cached)
-        source = "MOSES train (molsets 0.3.1 wheel), canonicalised with RDKit"
-    else:
-        try:
-            if str(corpus_path).endswith(".smi.gz"):
-                corpus = SmilesCorpus.load(corpus_path)
-            else:
-                corpus = prepare_corpus(read_smiles_file(corpus_path), workers=workers,
-                                        provenance={"source": str(corpus_path)})
-            require_smiles(corpus, corpus_path)
-        except SmilesFileError as error:
-            raise PretrainInputError(str(error)) from error
-        source = str(corpus_path)
-    n = len(corpus)
-    # A small file gets a larger share held out: a handful of validation molecules measures nothing.
-    n_valid = max(int(round(n * valid_fraction)), min(1_000, n // 10))
-    if n_valid < MIN_VALID_MOLECULES:
-        raise PretrainInputError(
-            f"{source} holds {n} usable SMILES ({format_report(corpus.report)}): that leaves {n_valid} to validate "
-            f"on, and at least {MIN_VALID_MOLECULES} are needed for the validation likelihood to mean anything; "
-            f"give at least {10 * MIN_VALID_MOLECULES} molecules"
-        )
-    train_smiles, valid_smiles = corpus.split(n_valid / n, seed=0)
+    corpus, source = _pretrain_corpus(corpus_path, workers)
+    n_valid = _validation_size(corpus, valid_fraction, source)
+    train_smiles, valid_smiles = corpus.split(n_valid / len(corpus), seed=0)
     vocab = Vocabulary.build(corpus.smiles)
     return PretrainData(
         train=[vocab.encode(s) for s in train_smiles],
@@ -546,8 +371,6 @@ def pretrain_data(corpus_path: str | None = None, valid_fraction: float = 0.005,
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m seqtutor_envs.smiles.corpus IN --out OUT.smi.gz``: a SMILES file as a prepared corpus."""
-    import argparse
-
     parser = argparse.ArgumentParser(
         prog="python -m seqtutor_envs.smiles.corpus",
         description="Canonicalise, filter and deduplicate a SMILES file (.smi / .csv, optionally gzipped) into a "

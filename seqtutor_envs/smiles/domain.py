@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 
 from ..domains import Domain, parse_targets
+from ..io import atomic_write_text
+from .tokenizer import Vocabulary
 
 ENV_ID = "SeqTutor-SMILES-v0"
 
@@ -125,7 +127,6 @@ def training_data(metadata: Any) -> Path | None:
 
 def write_samples(finals: dict[str, Any], domain_returns: np.ndarray, out: Path, label: str) -> dict[str, Any]:
     """The SMILES, one per line, and an RDKit grid of the best distinct molecules by the env's objective."""
-    from ..io import atomic_write_text
     from .samples import save_top_molecules
 
     smiles = list(finals["smiles"])
@@ -145,7 +146,6 @@ def prior_quality(prior_path: Path, data: Any, window: int = 0) -> tuple[str, st
     from ..prior import LSTMPrior
     from .env import DEFAULT_MAX_LENGTH, default_prior_path
     from .metrics import molecule_metrics
-    from .tokenizer import Vocabulary
 
     prior, meta = LSTMPrior.load(prior_path)
     vocab, data_vocab = Vocabulary.from_json(meta["vocabulary"]), Vocabulary.from_json(data.metadata["vocabulary"])

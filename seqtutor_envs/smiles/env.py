@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
+from rdkit import Chem
 
 from ..checks import check_num_envs, check_sequence_length, check_unknown_kwargs
 from ..prior import load_frozen_prior
@@ -16,7 +17,7 @@ from ..task import SequenceTask, TaskStep
 from .diversity_filter import DiversityFilter, apply_diversity_filter
 from .guacamol import GUACAMOL_PREFIX
 from .objectives import PAPER_C, CallableObjective, Objective, make_objective
-from .scoring import PROPERTIES, MoleculeScorer
+from .scoring import PROPERTIES, MoleculeScorer, parse_smiles
 from .scoring_file import SCORING_FILE_PREFIX
 from .stages import StagedScoring
 from .syntax import PrefixSyntaxTracker
@@ -413,11 +414,8 @@ class SmilesVectorEnv(SequenceVectorEnv):
 
 def depict(smiles: str, size: int = 300) -> np.ndarray:
     """RDKit depiction of a SMILES as an RGB array; an empty canvas captioned with the string if invalid."""
-    from PIL import ImageDraw
-    from rdkit import Chem
+    from PIL import ImageDraw  # PIL and RDKit's drawing: only when an episode is drawn
     from rdkit.Chem import Draw
-
-    from .scoring import parse_smiles
 
     mol = parse_smiles(smiles) if smiles else None
     image = Draw.MolToImage(mol if mol is not None else Chem.Mol(), size=(size, size))

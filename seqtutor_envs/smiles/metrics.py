@@ -24,6 +24,7 @@ import random
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
+from rdkit import Chem
 from rdkit.Chem import rdFingerprintGenerator
 
 from .scoring import MoleculeScorer, parse_smiles
@@ -211,8 +212,6 @@ def invalid_reasons(smiles: Iterable[str]) -> dict[str, int]:
     ``kekulization``: it parses but its aromatic atoms admit no Kekulé structure; ``valence``: an
     atom has more bonds than its valence allows; ``other``: any other sanitisation failure.
     """
-    from rdkit import Chem
-
     counts = dict.fromkeys(INVALID_REASONS, 0)
     for s in smiles:
         if parse_smiles(s) is not None:

@@ -36,6 +36,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from .objective import Objective
+from .scoring import parse_smiles
 
 #: REINVENT's early stop in mol_opt (``main/reinvent/run.py``): checked once more than 1,000
 #: molecules were called (``if len(self.oracle) > 1000``), on the 100 best scores
@@ -267,7 +268,6 @@ class OracleLog(Objective):
 def _scaffold(canonical: str) -> str:
     """Murcko scaffold of a canonical SMILES (as the diversity filter and the PMO trial's count take it)."""
     from .diversity_filter import murcko_scaffold
-    from .scoring import parse_smiles
 
     mol = parse_smiles(canonical)
     return murcko_scaffold(mol) if mol is not None else ""

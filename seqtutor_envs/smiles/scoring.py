@@ -22,6 +22,7 @@ from __future__ import annotations
 import atexit
 import importlib
 import math
+import multiprocessing
 import os
 import re
 import sys
@@ -213,8 +214,7 @@ def _score_in_worker(smiles: list[str], need: tuple[str, ...] = _BASE
 def scoring_pool(workers: int):
     """A process pool of ``workers`` RDKit scorers, shared by every env of this process (created once)."""
     if workers not in _POOLS:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures import ProcessPoolExecutor  # 44 ms, only where a pool is made
 
         # fork where there is one (as torch's DataLoader does): a spawned worker would re-run the user's
         # main script, which breaks every script without an ``if __name__ == "__main__"`` guard. The

@@ -17,6 +17,7 @@ def run(*args: str) -> int:
     return main(list(args))
 
 
+@pytest.mark.slow
 def test_train_sample_evaluate_smoke(tmp_path, capsys):
     out = tmp_path / "run"
     assert run("train", "--env", "SeqTutor-Melody-v0", "--algo", "g", "--steps", "512", "--n-envs", "8",
@@ -105,6 +106,7 @@ def test_missing_run_folder(tmp_path, capsys):
     assert "not a seqtutor run folder" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_killed_training_resumes_from_its_checkpoint(tmp_path):
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "seqtutor_agents.cli", "train", "--algo", "psi", "--steps", "200000",

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from seqtutor_agents.runs.demo import DEMO_ALGO, DEMO_SETTING, run_demo
 
 
+@pytest.mark.slow
 def test_demo_writes_its_outputs_and_the_report(tmp_path, capsys):
     paths = run_demo(tmp_path / "demo", steps=1024, n_compositions=100, optimum_samples=20_000)
     assert DEMO_ALGO == "g" and 0.1 <= DEMO_SETTING["target_kl"] <= 0.25  # the setting the frontier chose

@@ -74,6 +74,7 @@ def test_the_grid_falls_back_to_built_in_settings_and_keeps_a_tuned_early_stop(t
     assert "dap" in settings  # learners the file does not name keep the built-in settings
 
 
+@pytest.mark.slow
 def test_tuning_writes_settings_that_the_grid_then_runs(tmp_path):
     env = {"TMPDIR": str(tmp_path), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
     settings = tmp_path / "settings.json"

@@ -89,6 +89,7 @@ def browser():
         browser.close()
 
 
+@pytest.mark.slow
 def test_the_page_works_in_headless_chromium(browser, page_file, tmp_path):
     page = browser.new_page(viewport={"width": 1300, "height": 900})
     errors: list[str] = []

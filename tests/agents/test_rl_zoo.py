@@ -17,6 +17,7 @@ from seqtutor_envs.domains import env_ids
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 def test_constraints_resolve_with_rl_zoo3_sb3_contrib_and_ray(tmp_path):
     """pip's resolver, dry run: the project with its extras and rl-zoo3, under constraints.txt."""
     proc = subprocess.run(
@@ -45,6 +46,7 @@ def test_zoo_files_are_the_packages_own_defaults(zoo_algo):
         assert settings["policy"].startswith("MultiInput")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("zoo_algo, env_id, extra", [
     ("ppo", "SeqTutor-Melody-v0", []),
     ("ppo", "SeqTutor-SMILES-v0", []),

@@ -61,6 +61,7 @@ def wait_for(condition, timeout: float = 240.0, proc: subprocess.Popen | None = 
 
 
 # ---------------------------------------------------------------------------- two writers, signals
+@pytest.mark.slow
 def test_a_second_writer_is_refused_and_a_signal_stops_with_a_resumable_checkpoint(tmp_path, capsys):
     """SIGTERM and SIGINT, each to its own training process (side by side); a second writer meanwhile."""
     procs = {}
@@ -130,6 +131,7 @@ KILL_POINTS = [("psi", "model", 2), ("psi", "replay_buffer", 2), ("psi", "state"
                ("psi", "publish", 2), ("dap", "arrays", 2), ("psi", "final_model", 1)]
 
 
+@pytest.mark.slow
 def test_a_kill_at_any_write_leaves_a_whole_checkpoint_to_resume_from(tmp_path, capsys):
     """Every write point, each in its own process killed there (two at a time, one torch thread each), then resumed."""
     procs = {}

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from seqtutor_envs.smiles import corpus as corpus_mod
+from seqtutor_envs.smiles import moses
 from seqtutor_envs.smiles.corpus import SmilesCorpus, prepare_corpus, read_smiles_file
 from seqtutor_envs.smiles.tokenizer import (
     BOS_TOKEN,
@@ -224,7 +225,7 @@ def test_moses_wheel_download_failure_is_clear(tmp_path: Path, monkeypatch: pyte
         calls.append(cmd)
         return subprocess.CompletedProcess(cmd, 1, stdout="", stderr="ERROR: No matching distribution found")
 
-    monkeypatch.setattr(corpus_mod.subprocess, "run", fake_run)
+    monkeypatch.setattr(moses.subprocess, "run", fake_run)  # where the download runs
     with pytest.raises(RuntimeError) as info:
         corpus_mod.moses_wheel(tmp_path)
     assert "No matching distribution" in str(info.value) and corpus_mod.MOSES_WHEEL_NAME in str(info.value)
