@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from run_files import checkpoint_step, mounted_tmpfs, newest_checkpoint, reseal
 
-from seqtutor_agents import run_folder
+from seqtutor_agents.runs import run_folder
 from seqtutor_agents.cli import main
 from seqtutor_agents.runs.run_folder import (
     CheckpointError,
@@ -109,7 +109,7 @@ def test_the_lock_is_held_in_process_too(tmp_path, capsys):
 # ---------------------------------------------------------------------------- killed at any write
 KILLER = textwrap.dedent("""
     import os, signal, sys
-    from seqtutor_agents import run_folder
+    from seqtutor_agents.runs import run_folder
     from seqtutor_agents.cli import main
 
     point, nth = sys.argv[1], int(sys.argv[2])
