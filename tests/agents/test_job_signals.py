@@ -68,22 +68,31 @@ SCORER = textwrap.dedent("""
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
 def test_a_scoring_worker_dies_with_its_job(sig):
     proc = subprocess.Popen([sys.executable, "-c", SCORER], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=ENV)
+    workers: list[int] = []
     try:
         workers = [int(p) for p in proc.stdout.readline().split()]
         assert workers and all(w in children(proc.pid) for w in workers)
         proc.send_signal(sig)
         proc.wait(timeout=30)
-        assert proc.stdout.read() == b""  # nothing holds the job's stdout open any more (`| tee` ends)
         assert all(gone(w) for w in workers), "a scoring worker outlived its job"
+        closed = threading.Event()  # nothing holds the job's stdout open any more: `| tee log` ends
+        threading.Thread(target=lambda: (proc.stdout.read(), closed.set()), daemon=True).start()
+        assert closed.wait(15)
     finally:
         proc.kill()
         proc.wait()
+        for worker in workers:  # never leave one behind, whatever failed
+            try:
+                os.kill(worker, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 def test_sigterm_of_a_command_line_job_ends_it_and_its_workers(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "seqtutor_agents.cli", "sample", "--prior", "--env",
                              "SeqTutor-SMILES-v0", "--env-kwarg", "scoring_workers=1", "-n", "200000", "--yes",
                              "--out", str(tmp_path / "s")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
+    workers: list[int] = []
     try:
         deadline = time.time() + 120
         while not children(proc.pid) and time.time() < deadline:
@@ -91,12 +100,18 @@ def test_sigterm_of_a_command_line_job_ends_it_and_its_workers(tmp_path):
         workers = children(proc.pid)
         assert workers, "no scoring worker started"
         proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=60)
+        proc.wait(timeout=60)
+        assert all(gone(w) for w in workers), "a scoring worker outlived its job"
+        _, err = proc.communicate(timeout=15)  # returns once no process holds the pipes
     finally:
         proc.kill()
+        for worker in workers:  # never leave one behind, whatever failed
+            try:
+                os.kill(worker, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
     assert proc.returncode == 128 + signal.SIGTERM, err.decode()[-2000:]
     assert "Traceback" not in err.decode() and err.decode().strip().splitlines()[-1].startswith("seqtutor: stopped by SIGTERM")
-    assert all(gone(w) for w in workers)
 
 
 @pytest.fixture(scope="module")
@@ -108,9 +123,10 @@ def run(tmp_path_factory) -> Path:
 
 
 def job(command: str, run: Path, folder: Path) -> list[str]:
-    return {"report": ["report", str(run), "-n", "50000", "--optimum-n", "0", "--yes", "--out", str(folder / "r.html")],
+    """Jobs that run long enough to be interrupted, and that the size and time bounds accept."""
+    return {"report": ["report", str(run), "-n", "50000", "--optimum-n", "0", "--out", str(folder / "r.html")],
             "sample": ["sample", "--run", str(run), "-n", "20000", "--yes", "--out", str(folder / "s")],
-            "optimum": ["optimum", "--cs", "1", "-n", "10000000", "--yes", "--no-cache", "--out", str(folder / "pi.csv")],
+            "optimum": ["optimum", "--cs", "1", "-n", "2000000", "--no-cache", "--out", str(folder / "pi.csv")],
             }[command]
 
 
