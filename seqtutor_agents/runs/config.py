@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,7 +84,7 @@ class TrainConfig:
                 check_number(name, value, **bounds)
             except (TypeError, ValueError) as exc:
                 raise ConfigError(f"--{name.replace('_', '-')}: {exc}") from None
-        if not isinstance(self.out, str) or not self.out.strip():
+        if not isinstance(self.out, (str, os.PathLike)) or not str(self.out).strip():
             raise ConfigError(f"--out must name a run folder, got {self.out!r}")
         if not isinstance(self.log_sequences, bool):
             raise ConfigError(f"--log-sequences must be true or false, got {self.log_sequences!r}")

@@ -149,10 +149,9 @@ def run_section(run: Path, n: int, seed: int, media: int, optimum_n: int | None,
     from .training import CONFIG_TOML, load_run
 
     model, config = load_run(run)
-    notes: list[str] = []
+    notes = [f"{n:,} samples each of the tuned model and of the prior (seed {seed})."]
     # The run's own files first: one outside the run, not a regular file or too large is refused before sampling.
-    config_toml = read_run_text(run, CONFIG_TOML, missing_ok=True)
-    progress = read_progress(run, notes)
+    config_toml, progress = read_run_text(run, CONFIG_TOML, missing_ok=True), read_progress(run, notes)
     env_id, env_kwargs = config.env_id, config.resolved_env_kwargs()
     domain = get_domain(env_id)
     label = f"{config.algo} ({run.name})"
@@ -160,7 +159,6 @@ def run_section(run: Path, n: int, seed: int, media: int, optimum_n: int | None,
     prior = episodes_of(None, env_id, n, seed, env_kwargs, progress=False)
     reference = prior_training_data(env_id, env_kwargs)
     extra = {"reference": reference} if reference is not None else {}
-    notes.insert(0, f"{n:,} samples each of the tuned model and of the prior (seed {seed}).")
     columns: dict[str, dict[str, Any]] = {}
     for name, batch in ((label, tuned), ("prior", prior)):
         columns[name] = {"domain objective (mean)": float(batch.domain_returns.mean()),
