@@ -24,11 +24,23 @@ from typing import Any, Sequence
 from seqtutor_envs.domains import env_ids
 from seqtutor_envs.threads import add_threads_argument, use_threads
 
-from .runs.config_args import add_dataclass_arguments, explicit_values, parse_int
+from .runs.config_args import (
+    add_dataclass_arguments,
+    explicit_values,
+    parse_count,
+    parse_int,
+    parse_key_value,
+    parse_path,
+    parse_positive_int,
+    parse_seed,
+)
 from .runs.config import ALGO_CHOICES, DEFAULT_ENV, TrainConfig
 from .runs.run_folder import ConfigError
 
 TRAIN_FLAGS = {"env_id": "--env", "env_kwargs": "--env-kwarg", "algo_kwargs": "--algo-kwarg"}
+_LONG = "when the estimate exceeds 30 minutes (never beyond the memory at hand)"
+YES_HELP = {"sample": "write even when the estimate exceeds 2 GB or 30 minutes (never beyond the free disk)",
+            "evaluate": "evaluate even " + _LONG, "report": "sample even " + _LONG, "optimum": "draw even " + _LONG}
 
 
 class DefaultsFormatter(argparse.HelpFormatter):
@@ -65,31 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="count", default=0, help="also log training figures to stdout")
     add_threads_argument(p)
 
-    for name, helptext in (("sample", "write samples (MIDI + WAV + piano roll, or SMILES + molecule grid)"),
-                           ("evaluate", "statistics table of samples (markdown + JSON)")):
-        p = sub.add_parser(name, help=helptext, formatter_class=DefaultsFormatter)
-        src = p.add_mutually_exclusive_group(required=True)
-        src.add_argument("--run", help="a run folder written by `seqtutor train`")
-        src.add_argument("--prior", action="store_true", help="sample the env's prior itself")
-        p.add_argument("--env", default=DEFAULT_ENV, help=f"env id, with --prior ({', '.join(env_ids())})")
-        p.add_argument("--env-kwarg", action="append", default=[], metavar="KEY=VALUE",
-                       help="env setting (JSON value), with --prior: e.g. prior_path=my_prior.pt or objective=qed")
-        p.add_argument("-n", "--num", type=parse_int, default=10 if name == "sample" else 10_000,
-                       help="number of samples")
-        p.add_argument("--seed", type=parse_int, default=0, help="sampling seed")
-        p.add_argument("--out", default=None, help="output folder" + (
-            " (default: <run>/samples with --run, ./samples with --prior)" if name == "sample" else
-            " for evaluation.md and evaluation.json (default: print only)"))
-        if name == "sample":
-            p.add_argument("--yes", action="store_true",
-                           help="write even when the estimate exceeds 2 GB or 30 minutes (never beyond the free disk)")
-        else:
-            p.add_argument("--optimum-n", type=parse_int, default=0,
-                           help="prior samples behind π* (e.g. 200000; cached): adds, at the run's final c, log Z, "
-                                "KL(π ‖ π*) per sequence and the share of the achievable improvement with bootstrap "
-                                "intervals, and the return / π*'s at the same KL (0: none)")
-        add_threads_argument(p)
-
+    _add_sampling_parsers(sub)
     _add_score_parser(sub)
 
     p = sub.add_parser("optimum", help="the exact optimum π* ∝ p·exp(R/c) of an env's objective, by importance sampling",
@@ -98,35 +86,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cs", nargs="*", type=float, default=[], help="values of c")
     p.add_argument("--target-kl", nargs="*", type=float, default=[], dest="target_kls",
                    help="KL per step targets: π* at the c that gives each")
-    p.add_argument("-n", "--num", type=parse_int, default=1_000_000, help="prior samples")
-    p.add_argument("--seed", type=parse_int, default=0, help="sampling seed")
-    p.add_argument("--env-kwarg", action="append", default=[], metavar="KEY=VALUE",
+    p.add_argument("-n", "--num", type=parse_positive_int, default=1_000_000, help="prior samples")
+    p.add_argument("--seed", type=parse_seed, default=0, help="sampling seed")
+    p.add_argument("--env-kwarg", action="append", default=[], metavar="KEY=VALUE", type=parse_key_value,
                    help="env setting (JSON value), e.g. prior_weight=0.5 or objective=qed")
-    p.add_argument("--resample", type=parse_int, default=2_000, help="sequences drawn from π* for its statistics")
+    p.add_argument("--resample", type=parse_count, default=2_000, help="sequences drawn from π* for its statistics")
     p.add_argument("--no-cache", action="store_true", help="draw the prior samples again even if cached")
-    p.add_argument("--run", default=None, help="a run folder: also π* at its final c (with its env's settings), and "
-                                               "its distance KL(π ‖ π*) from --run-samples of its own sequences")
-    p.add_argument("--run-samples", type=parse_int, default=2_000, help="sequences of --run's model")
-    p.add_argument("--out", required=True, help="CSV file: one row per point (log Z, J(p) = E_p[R]/c and "
-                                                "KL(p ‖ π*) with bootstrap intervals among the columns)")
+    p.add_argument("--run", default=None, type=parse_path,
+                   help="a run folder: also π* at its final c (with its env's settings), and its distance KL(π ‖ π*) "
+                        "from --run-samples of its own sequences")
+    p.add_argument("--run-samples", type=parse_positive_int, default=2_000, help="sequences of --run's model")
+    p.add_argument("--out", required=True, type=parse_path, help="CSV file: one row per point (log Z, J(p) = E_p[R]/c "
+                                                                 "and KL(p ‖ π*) with bootstrap intervals among the columns)")
+    p.add_argument("--yes", action="store_true", help=YES_HELP["optimum"])
     add_threads_argument(p)
 
     p = sub.add_parser("report", help="one self-contained HTML page of runs: curves, statistics, π*, samples to "
                                       "listen to or sort", formatter_class=DefaultsFormatter)
     p.add_argument("runs", nargs="+", metavar="RUN", help="run folders written by `seqtutor train`")
-    p.add_argument("--out", default="report.html", help="the HTML file")
-    p.add_argument("-n", "--num", type=parse_int, default=500, help="samples of each model and of its prior")
-    p.add_argument("--seed", type=parse_int, default=0, help="sampling seed")
-    p.add_argument("--media", type=parse_int, default=6, help="compositions with a player, molecules per grid")
-    p.add_argument("--optimum-n", type=parse_int, default=None,
+    p.add_argument("--out", default="report.html", type=parse_path, help="the HTML file")
+    p.add_argument("-n", "--num", type=parse_positive_int, default=500, help="samples of each model and of its prior")
+    p.add_argument("--seed", type=parse_seed, default=0, help="sampling seed")
+    p.add_argument("--media", type=parse_count, default=6, help="compositions with a player, molecules per grid")
+    p.add_argument("--yes", action="store_true", help=YES_HELP["report"])
+    p.add_argument("--optimum-n", type=parse_count, default=None,
                    help="prior samples behind π* (default: the domain's, 200,000 for melodies, none for molecules; 0: none)")
     add_threads_argument(p)
 
     p = sub.add_parser("demo", help="fine-tune the Note RNN and write MIDI, audio, plots and Table 1",
                        formatter_class=DefaultsFormatter)
-    p.add_argument("--out", default="runs/demo", help="output folder")
-    p.add_argument("--steps", type=parse_int, default=None, help="env steps (default: the demo's budget)")
-    p.add_argument("--seed", type=parse_int, default=0, help="training and sampling seed")
+    p.add_argument("--out", default="runs/demo", type=parse_path, help="output folder")
+    p.add_argument("--steps", type=parse_positive_int, default=None, help="env steps (default: the demo's budget)")
+    p.add_argument("--seed", type=parse_seed, default=0, help="training and sampling seed")
     add_threads_argument(p)
     return parser
 
@@ -136,9 +127,35 @@ def _add_score_parser(sub) -> None:
                        formatter_class=DefaultsFormatter)
     p.add_argument("molecules", metavar="MOLECULES", help="SMILES file (.smi: one per line; .csv: a smiles column)")
     p.add_argument("--scoring", required=True, metavar="FILE", help="scoring file (TOML or JSON)")
-    p.add_argument("--out", required=True, help="CSV file: one row per molecule")
-    p.add_argument("--stage", type=parse_int, default=1, help="the stage to score with, for a staged scoring file")
-    p.add_argument("--workers", type=parse_int, default=None, help="scoring processes (default: one per CPU core)")
+    p.add_argument("--out", required=True, type=parse_path, help="CSV file: one row per molecule")
+    p.add_argument("--stage", type=parse_positive_int, default=1, help="the stage to score with, for a staged scoring file")
+    p.add_argument("--workers", type=parse_positive_int, default=None, help="scoring processes (default: one per CPU core)")
+
+
+def _add_sampling_parsers(sub) -> None:
+    """``sample`` and ``evaluate``: the same source options (a run or the prior), output and bounds."""
+    for name, helptext in (("sample", "write samples (MIDI + WAV + piano roll, or SMILES + molecule grid)"),
+                           ("evaluate", "statistics table of samples (markdown + JSON)")):
+        p = sub.add_parser(name, help=helptext, formatter_class=DefaultsFormatter)
+        src = p.add_mutually_exclusive_group(required=True)
+        src.add_argument("--run", help="a run folder written by `seqtutor train`")
+        src.add_argument("--prior", action="store_true", help="sample the env's prior itself")
+        p.add_argument("--env", default=DEFAULT_ENV, help=f"env id, with --prior ({', '.join(env_ids())})")
+        p.add_argument("--env-kwarg", action="append", default=[], metavar="KEY=VALUE", type=parse_key_value,
+                       help="env setting (JSON value), with --prior: e.g. prior_path=my_prior.pt or objective=qed")
+        p.add_argument("-n", "--num", type=parse_positive_int, default=10 if name == "sample" else 10_000,
+                       help="number of samples")
+        p.add_argument("--seed", type=parse_seed, default=0, help="sampling seed")
+        p.add_argument("--out", default=None, type=parse_path, help="output folder" + (
+            " (default: <run>/samples with --run, ./samples with --prior)" if name == "sample" else
+            " for evaluation.md and evaluation.json (default: print only)"))
+        p.add_argument("--yes", action="store_true", help=YES_HELP[name])
+        if name == "evaluate":
+            p.add_argument("--optimum-n", type=parse_count, default=0,
+                           help="prior samples behind π* (e.g. 200000; cached): adds, at the run's final c, log Z, "
+                                "KL(π ‖ π*) per sequence and the share of the achievable improvement with bootstrap "
+                                "intervals, and the return / π*'s at the same KL (0: none)")
+        add_threads_argument(p)
 
 
 def train_config(args: argparse.Namespace) -> tuple[TrainConfig, dict[str, Any]]:
@@ -170,30 +187,44 @@ def _policy_source(args) -> tuple[Any, str, dict[str, Any], str]:
 
         model, config = load_run(args.run)
         return model, config.env_id, config.resolved_env_kwargs(), f"{config.algo} ({args.run})"
-    if args.env not in env_ids():
-        raise ConfigError(f"--env {args.env!r} is not a seqtutor env; choose one of {', '.join(env_ids())}")
-    from .runs.config_args import parse_key_value
+    return None, args.env, checked_env_kwargs(args.env, args.env_kwarg), "prior"
 
-    try:
-        env_kwargs = dict(parse_key_value(kv) for kv in args.env_kwarg)
-    except argparse.ArgumentTypeError as exc:
-        raise ConfigError(f"--env-kwarg: {exc}") from None
+
+def checked_env_kwargs(env_id: str, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``--env`` and its ``--env-kwarg`` pairs, checked by making the env once (a bad one fails here, in one line)."""
+    if env_id not in env_ids():
+        raise ConfigError(f"--env {env_id!r} is not a seqtutor env; choose one of {', '.join(env_ids())}")
+    env_kwargs = dict(pairs)
     if "prior_path" in env_kwargs and not Path(str(env_kwargs["prior_path"])).is_file():
         raise ConfigError(f"--env-kwarg prior_path={env_kwargs['prior_path']}: no such file")
     try:
         import gymnasium as gym
 
-        gym.make(args.env, **env_kwargs).close()  # bad settings fail here, in one line
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"--env-kwarg: {exc}") from None
-    return None, args.env, env_kwargs, "prior"
+        gym.make(env_id, **env_kwargs).close()
+    except (TypeError, ValueError, FileNotFoundError) as exc:
+        raise ConfigError(f"--env-kwarg: {str(exc).split(' was raised from the environment creator')[0]}") from None
+    return env_kwargs
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from .runs.interrupts import Terminated, signals_raise
+
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     use_threads(getattr(args, "threads", None))
+    try:
+        with signals_raise():  # SIGTERM unwinds the job like Ctrl-C: temp files go, workers stop
+            return _run(parser, args, argv)
+    except KeyboardInterrupt:
+        print("\nseqtutor: interrupted (Ctrl-C); files it was writing were removed", file=sys.stderr)
+        return 130
+    except Terminated as stop:
+        print(f"\nseqtutor: {stop}; files it was writing were removed", file=sys.stderr)
+        return 128 + stop.signum
+
+
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: list[str]) -> int:
     try:
         if args.command == "pretrain":
             from seqtutor_envs.pretrain import PretrainInputError
@@ -228,8 +259,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "demo":
             from .runs.demo import run_demo
 
-            if args.steps is not None and args.steps < 1:
-                raise ConfigError(f"--steps must be >= 1, got {args.steps}")
             run_demo(Path(args.out), steps=args.steps, seed=args.seed)
     except ConfigError as exc:
         parser.exit(2, f"seqtutor: error: {exc}\n")
@@ -237,36 +266,42 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _sample_or_evaluate(args) -> None:
-    if args.num < 1:
-        raise ConfigError(f"-n must be >= 1, got {args.num}")
-    if getattr(args, "optimum_n", 0) < 0:
-        raise ConfigError(f"--optimum-n must be >= 0, got {args.optimum_n}")
-    if not 0 <= args.seed < 2**32:
-        raise ConfigError(f"--seed must be in [0, 2**32), got {args.seed}")
     from .runs.outputs import output_folder
+    from .runs.owned import Outputs
 
     if args.command == "sample" and args.out is None:
         args.out = str(Path(args.run) / "samples") if args.run else "samples"
     existed = args.out is not None and Path(args.out).exists()
     out = output_folder(args.out) if args.out else None  # before any work: a bad --out fails at once
     try:
+        outputs = Outputs(out) if out is not None else None
+        if outputs is not None:  # what seqtutor will not replace there is refused now, not after the work
+            outputs.check(*(() if args.command == "sample" else EVALUATION_FILES))
+            outputs.sweep(*EVALUATION_FILES, "samples.csv")
         model, env_id, env_kwargs, label = _policy_source(args)
         if args.command == "sample":
-            _sample(args, model, env_id, env_kwargs, label, out)
+            _sample(args, model, env_id, env_kwargs, label, outputs)
         else:
-            _evaluate(args, model, env_id, env_kwargs, label, out)
+            _evaluate(args, model, env_id, env_kwargs, label, outputs)
     except ConfigError:
         if out is not None and not existed and not any(out.iterdir()):
             out.rmdir()  # a refused job leaves no empty folder behind
         raise
 
 
-def _evaluate(args, model, env_id: str, env_kwargs: dict[str, Any], label: str, out: Path | None) -> None:
+EVALUATION_FILES = ("evaluation.md", "evaluation.json")
+
+
+def _evaluate(args, model, env_id: str, env_kwargs: dict[str, Any], label: str, outputs) -> None:
     from .runs.evaluation import episodes_of, evaluation_report, prior_training_data
-    from .runs.outputs import writing
+    from .runs.outputs import check_memory, episode_bytes, time_guard, writing
     from .runs.training import json_default
 
-    batch = episodes_of(model, env_id, args.num, args.seed, env_kwargs)
+    passes = 2 if model is not None else 1  # a run is compared with its prior's samples
+    what = f"-n {args.num:,}: {passes * args.num:,} episodes"
+    check_memory(what, episode_bytes(env_id, env_kwargs) * args.num * passes)
+    guard = time_guard(what, args.num, args.yes)
+    batch = episodes_of(model, env_id, args.num, args.seed, env_kwargs, on_batch=guard)
     prior = episodes_of(None, env_id, args.num, args.seed, env_kwargs, progress=False) if model is not None else None
     reference = prior_training_data(env_id, env_kwargs)
     if reference is not None:
@@ -278,23 +313,27 @@ def _evaluate(args, model, env_id: str, env_kwargs: dict[str, Any], label: str, 
         result["optimum"], text = evaluate_against_optimum(model, batch, env_id, env_kwargs, args.optimum_n, args.seed)
         table += "\n" + text
     print(table)
-    if out is not None:
-        from seqtutor_envs.io import atomic_write_text
-
-        with writing(out):
-            atomic_write_text(out / "evaluation.md", table)
-            atomic_write_text(out / "evaluation.json", json.dumps(result, indent=2, default=json_default))
-        print(f"written to {out / 'evaluation.md'} and {out / 'evaluation.json'}")
+    if outputs is not None:
+        with writing(outputs.folder):
+            outputs.write_text("evaluation.md", table, "evaluation")
+            outputs.write_text("evaluation.json", json.dumps(result, indent=2, default=json_default), "evaluation")
+        print(f"written to {outputs.folder / 'evaluation.md'} and {outputs.folder / 'evaluation.json'}")
 
 
-def _sample(args, model, env_id: str, env_kwargs: dict[str, Any], label: str, out: Path) -> None:
-    """Write ``args.num`` samples, after sizing the job on a few of them (:func:`~seqtutor_agents.runs.outputs.check_budget`)."""
+def _sample(args, model, env_id: str, env_kwargs: dict[str, Any], label: str, outputs) -> None:
+    """Write ``args.num`` samples, after sizing the job on a few of them (:func:`~seqtutor_agents.runs.outputs.check_budget`).
+
+    They are written to a staging folder, then replace the folder's earlier sample set
+    (:meth:`~seqtutor_agents.runs.owned.Outputs.publish_set`).
+    """
+    import shutil
     import tempfile
     import time
 
     from .runs.evaluation import episodes_of, write_samples
     from .runs.outputs import check_budget, folder_bytes, writing
 
+    out = outputs.folder
     probe_n = min(args.num, 8)
     started = time.perf_counter()
     probe = episodes_of(model, env_id, probe_n, args.seed, env_kwargs, progress=False)
@@ -307,59 +346,75 @@ def _sample(args, model, env_id: str, env_kwargs: dict[str, Any], label: str, ou
     check_budget(f"{args.num:,} samples", out, size, seconds, args.yes)
     batch = episodes_of(model, env_id, args.num, args.seed, env_kwargs)
     with writing(out):
-        written = write_samples(batch, env_id, out, label)
+        staging = outputs.staging()
+        try:
+            written = write_samples(batch, env_id, staging, label)
+            outputs.publish_set(staging, "samples")
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     for key, value in written.items():
         if isinstance(value, list):
             print(f"{len(value)} {key} files in {out}")
         elif key not in ("label", "env_id"):
-            print(f"{key}: {value}")
+            print(f"{key}: {str(value).replace(str(staging), str(out))}")
 
 
 def _report(args) -> None:
-    from .runs.outputs import output_folder, writing
-    from .runs.report import build_report
+    from .runs.outputs import check_memory, episode_bytes, output_folder, time_guard, writing
+    from .runs.owned import check_output_file
+    from seqtutor_envs.domains import get_domain
 
-    if args.num < 1 or args.media < 0 or (args.optimum_n is not None and args.optimum_n < 0):
-        raise ConfigError("-n must be >= 1, --media and --optimum-n >= 0")
+    from .runs.report import build_report
+    from .runs.training import read_run_config
+
     out = Path(args.out)
-    if out.is_dir():
+    if out.is_dir() and not out.is_symlink():
         raise ConfigError(f"--out {out}: is a folder; give an .html file name")
+    check_output_file(out)  # never a run's own file, a device, another program's file
     output_folder(out.parent, flag="the folder of --out")
+    need = 0
     for run in args.runs:
         if not (Path(run) / "config.json").is_file():
             raise ConfigError(f"{run} is not a seqtutor run folder (no config.json)")
+        config = read_run_config(run)
+        each = episode_bytes(config.env_id, config.resolved_env_kwargs())
+        optimum_n = get_domain(config.env_id).report_optimum_samples if args.optimum_n is None else args.optimum_n
+        need += 2 * args.num * each + optimum_n * (each // 16 + 256)  # its samples, its prior's, π*'s
+    check_memory(f"-n {args.num:,}: {2 * args.num:,} episodes of each run (and π*'s prior samples)", need)
+    guard = time_guard(f"-n {args.num:,}: {2 * args.num * len(args.runs):,} episodes", args.num, args.yes)
     with writing(out.parent):
-        path = build_report(args.runs, out, n=args.num, seed=args.seed, media=args.media, optimum_n=args.optimum_n)
+        path = build_report(args.runs, out, n=args.num, seed=args.seed, media=args.media, optimum_n=args.optimum_n,
+                            on_batch=guard)
     print(f"report: {path.resolve()}")
 
 
 def _optimum(args) -> None:
-    import csv
-    import io
-
-    from seqtutor_envs.io import atomic_write_text
     from seqtutor_envs.optimum import optimum_curve, sample_prior
     from seqtutor_envs.optimum_distance import optimum_row, prior_replicates
 
+    from .runs.csv_cells import csv_text
     from .runs.optimum_figures import env_weights
-    from .runs.outputs import output_folder, writing
+    from .runs.outputs import check_memory, episode_bytes, output_folder, time_guard, writing
+    from .runs.owned import check_output_file
 
     if args.run is None and args.env not in env_ids():
         raise ConfigError(f"--env {args.env!r} is not a seqtutor env; choose one of {', '.join(env_ids())}")
     if not args.cs and not args.target_kls and args.run is None:
         raise ConfigError("give at least one --cs value, --target-kl or --run")
-    if args.num < 1 or args.run_samples < 1:
-        raise ConfigError(f"-n and --run-samples must be >= 1, got {args.num} and {args.run_samples}")
     out = Path(args.out)
-    if out.is_dir():
+    if out.is_dir() and not out.is_symlink():
         raise ConfigError(f"--out {out}: is a folder; give a CSV file name")
+    outputs, name = check_output_file(out)  # never a run's own file, a device, another program's file
     output_folder(out.parent, flag="the folder of --out")
     model, env_id, env_kwargs, run_c = _optimum_source(args)
+    # A prior sample holds its tokens (a byte each) and three numbers; episode_bytes bounds a token by 16 bytes.
+    check_memory(f"-n {args.num:,} prior samples", args.num * (episode_bytes(env_id, env_kwargs) // 16 + 256))
+    guard = time_guard(f"-n {args.num:,} prior samples", args.num, args.yes)
     try:
         prior_weight = env_weights(env_id, env_kwargs)[1]
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"--env-kwarg: {exc}") from None
-    sample = sample_prior(env_id, args.num, args.seed, env_kwargs, cache=not args.no_cache)
+    sample = sample_prior(env_id, args.num, args.seed, env_kwargs, cache=not args.no_cache, on_progress=guard)
     try:
         points = optimum_curve(sample, [*args.cs, *([run_c] if run_c else [])], args.target_kls, prior_weight,
                                args.resample, args.seed, progress=print)
@@ -369,25 +424,15 @@ def _optimum(args) -> None:
     rows = [{**p.row(), **optimum_row(r)} for p, r in zip(points, replicates)]
     if model is not None:
         rows.append(_run_distance_row(args, model, env_id, env_kwargs, sample, replicates, prior_weight, run_c))
-    header = list(dict.fromkeys(k for row in rows for k in row))
-    stream = io.StringIO()
-    writer = csv.DictWriter(stream, fieldnames=header)
-    writer.writeheader()
-    writer.writerows(rows)
     with writing(out.parent):
-        atomic_write_text(out, stream.getvalue())
+        outputs.write_text(name, csv_text(rows), "optimum")
     print(f"{len(rows)} rows of π* from {sample.n:,} prior samples written to {args.out}")
 
 
 def _optimum_source(args) -> tuple[Any, str, dict[str, Any], float | None]:
     """``(model or None, env id, env kwargs, the run's final c or None)`` of ``seqtutor optimum``."""
-    from .runs.config_args import parse_key_value
-
     if args.run is None:
-        try:
-            return None, args.env, dict(parse_key_value(kv) for kv in args.env_kwarg), None
-        except argparse.ArgumentTypeError as exc:
-            raise ConfigError(f"--env-kwarg: {exc}") from None
+        return None, args.env, checked_env_kwargs(args.env, args.env_kwarg), None
     if args.env_kwarg:
         raise ConfigError("--env-kwarg applies without --run; a run's env settings are those of its config.json")
     if not (Path(args.run) / "config.json").is_file():

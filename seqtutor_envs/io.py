@@ -4,14 +4,26 @@ A reader (or a run killed half-way through a write) must never see half a file: 
 checkpoints, configs, MIDI/WAV files, corpora and benchmark results are all written to a
 temporary file in the destination folder, flushed to disk, then renamed over the destination
 (``os.replace`` is atomic on POSIX and Windows).
+
+A temporary file is named ``.<name>.seqtutor-<pid>-<random><suffix>``: a writer killed before its
+rename (``kill -9``) leaves one behind, and :func:`sweep_stale_temps` -- called by the jobs at
+start -- removes those whose process is gone, never another live writer's, never a file of another
+program.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import tempfile
+import time
 from pathlib import Path
 from typing import Callable
+
+_TEMP = re.compile(r"^\.(?P<name>.+)\.seqtutor-(?P<pid>\d+)-[a-z0-9_]{8}")
+#: Temp files of releases before the pid was in their name: ``.<name>.<random>.tmp``, swept by target name and age.
+_LEGACY_TEMP = re.compile(r"^\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp$")
+LEGACY_TEMP_AGE = 600
 
 
 def _current_umask() -> int:
@@ -34,7 +46,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None], suffix: 
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.seqtutor-{os.getpid()}-", suffix=suffix, dir=path.parent)
     os.close(fd)
     try:
         write(tmp_name)
@@ -58,3 +70,46 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
 def atomic_write_text(path: str | os.PathLike, text: str, encoding: str = "utf-8") -> Path:
     """Write ``text`` to ``path`` atomically."""
     return atomic_write(path, lambda name: Path(name).write_text(text, encoding=encoding))
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists (another user's counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    except OverflowError:
+        return False
+    return True
+
+
+def sweep_stale_temps(folder: str | os.PathLike, targets: tuple[str, ...] = ()) -> list[Path]:
+    """Remove the temporary files of :func:`atomic_write` in ``folder`` whose writer is gone; returns them.
+
+    :param targets: file names this job writes there: the unnamed temp files of older releases for
+        them (``.<target>.<random>.tmp``) are removed too once older than :data:`LEGACY_TEMP_AGE` seconds.
+    """
+    folder = Path(folder)
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    now = time.time()
+    for entry in entries:
+        if not entry.name.startswith(".") or not entry.is_file(follow_symlinks=False):
+            continue
+        match = _TEMP.match(entry.name)
+        legacy = _LEGACY_TEMP.match(entry.name)
+        stale = (match is not None and not pid_alive(int(match["pid"]))) or (
+            legacy is not None and legacy["name"] in targets
+            and now - entry.stat(follow_symlinks=False).st_mtime > LEGACY_TEMP_AGE)
+        if stale:
+            try:
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+            except OSError:
+                pass
+    return removed

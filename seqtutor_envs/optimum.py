@@ -19,16 +19,20 @@ with ``p(x)`` the prior's probability of the whole sequence and ``R(x)`` its dom
 One sample of the prior serves every ``c`` and ``prior_weight``: R does not depend on them. The
 sample is drawn with the env's native vector env (each env plays a fixed number of episodes, so
 short episodes are not over-represented) and cached by the prior file's hash and the env's other
-settings (:func:`cache_dir`). π*'s statistics come from ``resample`` sequences drawn from the
+settings (:func:`cache_dir`). A cache file carries its key and the SHA-256 of its arrays: one that
+is damaged, or holds other samples (another key, other arrays or values), is drawn again and
+rewritten, with a warning naming it. π*'s statistics come from ``resample`` sequences drawn from the
 weights (with replacement: figures that count distinct sequences are lowered by repeats).
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -37,12 +41,13 @@ import gymnasium as gym
 import numpy as np
 
 from .domains import get_domain
-from .io import atomic_write_bytes
+from .io import atomic_write_bytes, sweep_stale_temps
 from .progress import progress_bar
 from .sampling import sample_categorical
 
 MIN_ESS = 1_000
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
+_CACHE_ARRAYS = ("log_prior", "domain_return", "lengths", "sequences")
 #: Env settings that do not change the prior samples (R and log p do not depend on them).
 REWARD_ONLY_KWARGS = frozenset({"c", "prior_weight", "render_mode", "scoring_workers"})
 
@@ -113,7 +118,8 @@ def _sample_key(env_id: str, env_kwargs: dict[str, Any], n: int, seed: int) -> s
 
 
 def sample_prior(env_id: str, n: int, seed: int = 0, env_kwargs: dict[str, Any] | None = None, batch: int = 4096,
-                 progress: bool = True, cache: bool = True) -> PriorSample:
+                 progress: bool = True, cache: bool = True, on_progress: Callable[[int], None] | None = None
+                 ) -> PriorSample:
     """``n`` sequences of the env's prior (cached; see the module docstring).
 
     :param env_id: a registered seqtutor env id.
@@ -121,28 +127,74 @@ def sample_prior(env_id: str, n: int, seed: int = 0, env_kwargs: dict[str, Any] 
     :param seed: seeds the envs' primers and the sampling.
     :param env_kwargs: env settings (``c`` and ``prior_weight`` do not matter here).
     :param batch: envs stepped together.
+    :param on_progress: called with the sequences drawn so far, about every ``batch`` of them.
     """
     if not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}")
     env_kwargs = {k: v for k, v in (env_kwargs or {}).items() if k not in REWARD_ONLY_KWARGS}
-    path = cache_dir() / f"{_sample_key(env_id, env_kwargs, n, seed)}.npz"
-    if cache and path.is_file():
-        with np.load(path, allow_pickle=False) as archive:
-            sequences = archive["sequences"]
-            return PriorSample(env_id, env_kwargs, seed, archive["log_prior"], archive["domain_return"],
-                               archive["lengths"], sequences if sequences.dtype.kind != "U" else sequences.tolist())
-    sample = _draw(env_id, n, seed, env_kwargs, batch, progress)
+    key = _sample_key(env_id, env_kwargs, n, seed)
+    path = cache_dir() / f"{key}.npz"
     if cache:
-        import io
-
+        sweep_stale_temps(path.parent)  # what killed writers of this cache left
+        arrays = _read_cache(path, key, n) if os.path.lexists(path) else None
+        if arrays is not None:
+            sequences = arrays["sequences"]
+            return PriorSample(env_id, env_kwargs, seed, arrays["log_prior"], arrays["domain_return"],
+                               arrays["lengths"], sequences if sequences.dtype.kind != "U" else sequences.tolist())
+    sample = _draw(env_id, n, seed, env_kwargs, batch, progress, on_progress)
+    if cache:
+        arrays = {"log_prior": sample.log_prior, "domain_return": sample.domain_return, "lengths": sample.lengths,
+                  "sequences": np.asarray(sample.sequences)}
+        meta = json.dumps({"format": CACHE_FORMAT, "key": key, "n": n, "sha256": _digest(arrays)})
         stream = io.BytesIO()
-        np.savez(stream, log_prior=sample.log_prior, domain_return=sample.domain_return, lengths=sample.lengths,
-                 sequences=np.asarray(sample.sequences))
+        np.savez(stream, __meta__=np.array(meta), **arrays)
         atomic_write_bytes(path, stream.getvalue())
     return sample
 
 
-def _draw(env_id: str, n: int, seed: int, env_kwargs: dict[str, Any], batch: int, progress: bool) -> PriorSample:
+def _digest(arrays: dict[str, np.ndarray]) -> str:
+    """SHA-256 of the cache's arrays: names, dtypes, shapes and bytes."""
+    digest = hashlib.sha256()
+    for name in _CACHE_ARRAYS:
+        array = np.ascontiguousarray(arrays[name])
+        digest.update(f"{name}|{array.dtype.str}|{array.shape}|".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def _read_cache(path: Path, key: str, n: int) -> dict[str, np.ndarray] | None:
+    """The arrays of a cache file when they are whole and these samples' (None, with a warning, otherwise)."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            meta = json.loads(str(archive["__meta__"])) if "__meta__" in archive.files else {}
+            arrays = {name: archive[name] for name in _CACHE_ARRAYS if name in archive.files}
+            extra = sorted(set(archive.files) - {*_CACHE_ARRAYS, "__meta__"})
+    except Exception as exc:  # zip, npy, JSON: a damaged file, whatever the error
+        problem = f"unreadable: {type(exc).__name__}: {exc}"
+    else:
+        problem = _cache_problem(meta, arrays, extra, key, n)
+    if problem is None:
+        return arrays
+    warnings.warn(f"the optimum cache file {path} is damaged or holds other samples ({problem}): drawing the "
+                  "prior samples again and rewriting it", stacklevel=3)
+    return None
+
+
+def _cache_problem(meta: Any, arrays: dict[str, np.ndarray], extra: list[str], key: str, n: int) -> str | None:
+    if not isinstance(meta, dict) or meta.get("format") != CACHE_FORMAT or meta.get("key") != key or meta.get("n") != n:
+        return "no checksum of these settings: written by another release or for other settings"
+    missing = [name for name in _CACHE_ARRAYS if name not in arrays]
+    if missing or extra:
+        return f"arrays missing {missing}, unexpected {extra}"
+    if any(len(arrays[name]) != n for name in _CACHE_ARRAYS):
+        return f"arrays of other lengths than {n:,}"
+    if _digest(arrays) != meta.get("sha256"):
+        return "its arrays do not match their SHA-256"
+    return None
+
+
+def _draw(env_id: str, n: int, seed: int, env_kwargs: dict[str, Any], batch: int, progress: bool,
+          on_progress: Callable[[int], None] | None = None) -> PriorSample:
     """Each of ``min(batch, n)`` envs plays its share of the ``n`` episodes, sampling the prior's next token."""
     key = get_domain(env_id).sequence_key
     width = min(batch, n)
@@ -153,6 +205,7 @@ def _draw(env_id: str, n: int, seed: int, env_kwargs: dict[str, Any], batch: int
     done_count = np.zeros(width, dtype=np.int64)
     run_log_p, run_return, run_length = np.zeros(width), np.zeros(width), np.zeros(width, dtype=np.int64)
     log_prior, returns, lengths, sequences = [], [], [], []
+    next_report = width
     with progress_bar(n, f"{env_id}: prior samples", "samples", enabled=progress) as bar:
         while len(returns) < n:
             actions = sample_categorical(obs["prior_log_probs"].astype(np.float64), rng)
@@ -169,6 +222,9 @@ def _draw(env_id: str, n: int, seed: int, env_kwargs: dict[str, Any], batch: int
                 bar.update(1)
             ended = terminated | truncated
             run_log_p[ended], run_return[ended], run_length[ended] = 0.0, 0.0, 0
+            if on_progress is not None and len(returns) >= next_report:
+                on_progress(len(returns))
+                next_report += width
     envs.close()
     as_array = not isinstance(sequences[0], str)
     return PriorSample(env_id, env_kwargs, seed, np.array(log_prior), np.array(returns), np.array(lengths),

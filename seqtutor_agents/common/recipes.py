@@ -46,6 +46,8 @@ from stable_baselines3.common.utils import (
     LinearSchedule,
 )
 
+from .limits import MAX_SPACE_ELEMENTS, MAX_SPACE_N
+
 
 class ModelFileError(ValueError):
     """A model or checkpoint file is missing, damaged or not what it should be."""
@@ -368,18 +370,20 @@ class _Decoder:
                 members = {str(k): self.space(f"{where}.{k}", v, build) for k, v in dict(spec["spaces"]).items()}
                 return spaces.Dict(members) if build else None
             if kind == "Discrete":
-                n, start = _integer(spec["n"]), _integer(spec.get("start", 0))
+                n, start = _bounded(spec["n"], "n", 1), _bounded(spec.get("start", 0), "start", -MAX_SPACE_N)
                 return spaces.Discrete(n, start=start) if build else None
             if kind in ("MultiDiscrete", "Box"):
                 dtype = np.dtype(str(spec["dtype"]))
                 if dtype.kind not in "iuf":
                     raise ValueError(f"dtype {dtype} is not numeric")
                 if kind == "MultiDiscrete":
-                    nvec = np.array(spec["nvec"], dtype=np.int64)
+                    nvec = np.array([_bounded(v, "nvec entry", 1) for v in _bounded_list(spec["nvec"])], dtype=np.int64)
                     return spaces.MultiDiscrete(nvec, dtype=dtype) if build else None
                 low, high = np.array(spec["low"], dtype=dtype), np.array(spec["high"], dtype=dtype)
+                if low.size > MAX_SPACE_ELEMENTS:
+                    raise ValueError(f"{low.size:,} elements, over the limit of {MAX_SPACE_ELEMENTS:,}")
                 return spaces.Box(low, high, dtype=dtype) if build else None
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
             raise ModelFileError(f"{self.source}: {where}: cannot rebuild the space {_short(spec)} ({exc})") from None
         raise self.refuse(where, f"describes a space of unknown type {kind!r}")
 
@@ -407,6 +411,20 @@ def _number(value: Any) -> bool:
 def _integer(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"{value!r} is not an integer")
+    return value
+
+
+def _bounded(value: Any, name: str, low: int) -> int:
+    """An integer in ``[low, MAX_SPACE_N]``, checked before numpy sees it (10**20 would overflow int64)."""
+    value = _integer(value)
+    if not low <= value <= MAX_SPACE_N:
+        raise ValueError(f"{name} {value} is outside [{low}, {MAX_SPACE_N:,}] (the limit)")
+    return value
+
+
+def _bounded_list(value: Any) -> list[Any]:
+    if not isinstance(value, list) or len(value) > MAX_SPACE_ELEMENTS:
+        raise ValueError(f"expected a list of at most {MAX_SPACE_ELEMENTS:,} sizes (the limit)")
     return value
 
 

@@ -40,6 +40,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 
 from seqtutor_envs.io import atomic_write, atomic_write_bytes, atomic_write_text
 
+from .limits import MAX_MODEL_ELEMENTS, TensorBudget, check_buffer_size, check_zip_members, parse_json
 from .recipes import ModelFileError, UnsafeModelError, decode_fields, is_json, to_recipe
 from .vec_env import SeqTutorEnvMixin
 
@@ -89,14 +90,17 @@ def read_model_data(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"no model file at {path}")
     try:
+        check_zip_members(path, error=ModelFileError)  # sizes from the zip's directory, before inflating anything
         with zipfile.ZipFile(path) as archive:
             if "data" not in archive.namelist():
                 raise ModelFileError(f"{path} is a zip without the 'data' entry of an SB3 model")
             text = archive.read("data").decode("utf-8")
     except zipfile.BadZipFile as exc:
         raise ModelFileError(f"{path} is not a model file (not a zip archive: {exc})") from None
+    except UnicodeDecodeError as exc:
+        raise ModelFileError(f"{path}: its 'data' entry is not UTF-8 text ({exc})") from None
     try:
-        data = json.loads(text)
+        data = parse_json(text, f"{path}: its 'data' entry", error=ModelFileError)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ModelFileError(f"{path}: its 'data' entry is not valid JSON ({exc})") from None
     if not isinstance(data, dict):
@@ -190,11 +194,14 @@ def load_model(
     custom.update(custom_objects or {})
     custom.setdefault(SAFE_FIELDS_KEY, None)
     custom.setdefault(ALGORITHM_KEY, None)
+    observation_space = custom.get("observation_space", getattr(env, "observation_space", None))
+    check_buffer_size(data.get("buffer_size"), observation_space, str(path), error=ModelFileError)
     try:
-        model = BaseAlgorithm.load.__func__(cls, path, env=env, device=device, custom_objects=custom, **kwargs)  # type: ignore[attr-defined]
+        with TensorBudget(MAX_MODEL_ELEMENTS, str(path), error=ModelFileError):  # refuses a huge net before it is built
+            model = BaseAlgorithm.load.__func__(cls, path, env=env, device=device, custom_objects=custom, **kwargs)  # type: ignore[attr-defined]
     except pickle.UnpicklingError:
         raise UnsafeModelError(_pickled_member(path)) from None
-    except (KeyError, RuntimeError, TypeError, AttributeError) as exc:
+    except (KeyError, RuntimeError, TypeError, AttributeError, AssertionError) as exc:
         raise ModelFileError(f"{path} does not hold a usable {cls.__name__} model: {type(exc).__name__}: {exc}") from exc
     for key in (SAFE_FIELDS_KEY, ALGORITHM_KEY):
         model.__dict__.pop(key, None)
@@ -231,6 +238,21 @@ class SafeLoadMixin(SeqTutorEnvMixin):
     def load(cls, path, env=None, device="auto", custom_objects=None, print_system_info=False, force_reset=True, **kwargs):
         return load_model(cls, path, env=env, device=device, custom_objects=custom_objects,  # type: ignore[arg-type]
                           print_system_info=print_system_info, force_reset=force_reset, **kwargs)
+
+    def set_parameters(self, load_path_or_dict, exact_match: bool = True, device="auto") -> None:  # type: ignore[override]
+        """SB3's ``set_parameters``, with a model file's member sizes bounded and a pickled member named."""
+        if isinstance(load_path_or_dict, dict):
+            return BaseAlgorithm.set_parameters(self, load_path_or_dict, exact_match, device)  # type: ignore[arg-type]
+        path = Path(load_path_or_dict)
+        if not path.exists() and path.suffix != ".zip" and path.with_name(path.name + ".zip").is_file():
+            path = path.with_name(path.name + ".zip")
+        try:
+            check_zip_members(path, error=ModelFileError)
+            BaseAlgorithm.set_parameters(self, str(path), exact_match, device)  # type: ignore[arg-type]
+        except zipfile.BadZipFile as exc:
+            raise ModelFileError(f"{path} is not a model file (not a zip archive: {exc})") from None
+        except pickle.UnpicklingError:
+            raise UnsafeModelError(_pickled_member(path)) from None
 
     def save_replay_buffer(self, path) -> None:  # type: ignore[override]
         save_replay_buffer(self, path)  # type: ignore[arg-type]
@@ -276,10 +298,15 @@ def load_replay_buffer(model: BaseAlgorithm, path: str | Path) -> None:
         raise ValueError(f"{type(model).__name__} has no replay buffer to fill")
     if not path.is_file():
         raise FileNotFoundError(f"no replay buffer file at {path}")
-    try:
+    own, _ = _buffer_arrays(buffer)
+    try:  # no stored array may be larger than the largest of this model's own buffer (plus the npy header)
+        check_zip_members(path, error=ModelFileError, data_member="__meta__.npy",
+                          max_member=max((a.nbytes for a in own.values()), default=0) + 2**20)
         with np.load(path, allow_pickle=False) as archive:
             meta = json.loads(str(archive["__meta__"]))
             stored = {key: archive[key] for key in archive.files if key != "__meta__"}
+    except ModelFileError:
+        raise
     except Exception as exc:  # zip, npy and JSON errors all mean the same thing to the user
         raise ModelFileError(f"{path} is not a readable replay buffer file ({type(exc).__name__}: {exc})") from None
     if meta.get("class") != type(buffer).__name__:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import collections
 import csv
+import hashlib
 import io
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,8 @@ import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
 from seqtutor_envs.domains import get_domain
+
+from .csv_cells import safe_rows
 
 SEQUENCES_FILE = "sequences.csv"
 
@@ -48,33 +51,31 @@ def episode_rows(transition: Any, env_id: str, first_index: int, step: int) -> l
 class SequenceLog(BaseCallback):
     """Append every finished training episode to a CSV (see the module docstring).
 
-    :param path: the CSV file. On a resumed run, rows past the resumed model's step (logged after its
-        checkpoint, before the stop) are dropped first, so that no episode appears twice.
+    Rows are appended at every rollout end and before every checkpoint (:meth:`facts`), so the
+    checkpoint of a step counts that step's episodes; cells a spreadsheet would run as formulas are
+    escaped (:mod:`~seqtutor_agents.runs.csv_cells`).
+
+    :param path: the CSV file.
     :param env_id: the env's id (its domain gives the columns).
+    :param recorded: on a resumed run, what the checkpoint recorded of the file (:meth:`facts`): the
+        file is cut back to it, or salvaged with a warning when damaged (:mod:`~seqtutor_agents.runs.log_files`).
     """
 
-    def __init__(self, path: str | Path, env_id: str) -> None:
+    def __init__(self, path: str | Path, env_id: str, recorded: dict[str, Any] | None = None) -> None:
         super().__init__()
-        self.path, self.env_id = Path(path), env_id
+        self.path, self.env_id, self.recorded = Path(path), env_id, recorded
         self._rows: list[dict[str, Any]] = []
         self._fields: list[str] | None = None
         self._count = 0
+        self._written = 0
+        self._digest = hashlib.sha256()
 
     def _on_training_start(self) -> None:
-        from seqtutor_envs.io import atomic_write_text
+        from .log_files import restore_log
 
-        if not self.path.is_file():
-            return
-        with open(self.path, newline="") as f:
-            reader = csv.DictReader(f)
-            self._fields = list(reader.fieldnames or [])
-            kept = [row for row in reader if int(row["step"]) <= self.model.num_timesteps]
-        stream = io.StringIO()
-        writer = csv.DictWriter(stream, fieldnames=self._fields)
-        writer.writeheader()
-        writer.writerows(kept)
-        atomic_write_text(self.path, stream.getvalue())
-        self._count = len(kept)
+        kept = restore_log(self.path, self.recorded, int(self.model.num_timesteps))
+        self._fields, self._count, self._written = kept.fields, kept.rows, len(kept.content)
+        self._digest = hashlib.sha256(kept.content)
 
     def _on_step(self) -> bool:
         transition = self.locals.get("transition")
@@ -97,12 +98,23 @@ class SequenceLog(BaseCallback):
         new = self._fields is None
         if new:
             self._fields = list(self._rows[0])
-        with open(self.path, "a", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=self._fields, extrasaction="ignore")
-            if new:
-                writer.writeheader()
-            writer.writerows(self._rows)
+        stream = io.StringIO()
+        writer = csv.DictWriter(stream, fieldnames=self._fields, extrasaction="ignore")
+        if new:
+            writer.writeheader()
+        writer.writerows(safe_rows(self._rows))
+        data = stream.getvalue().encode("utf-8")
+        with open(self.path, "ab") as f:
+            f.write(data)
+        self._written += len(data)
+        self._digest.update(data)
         self._rows = []
+
+    def facts(self) -> dict[str, Any]:
+        """Flush, then what the file holds now: bytes, their SHA-256, header, rows (recorded by each checkpoint)."""
+        self.flush()
+        return {"bytes": self._written, "sha256": self._digest.hexdigest(), "fields": self._fields or [],
+                "rows": self._count}
 
 
 class StopOnCollapse(BaseCallback):

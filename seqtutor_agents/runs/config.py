@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import importlib
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -177,6 +178,14 @@ class TrainConfig:
                 check_number(name, value, **bounds)
             except (TypeError, ValueError) as exc:
                 raise ConfigError(f"--{name.replace('_', '-')}: {exc}") from None
+        if not isinstance(self.out, (str, os.PathLike)) or not str(self.out).strip():
+            raise ConfigError(f"--out must name a run folder, got {self.out!r}")
+        if not isinstance(self.log_sequences, bool):
+            raise ConfigError(f"--log-sequences must be true or false, got {self.log_sequences!r}")
+        if self.stop_on_collapse is not None and algo.family == "stock":
+            raise ConfigError(f"--stop-on-collapse watches the episodes seqtutor's own learners hand their callbacks; "
+                              f"{self.algo} (a stock SB3 algorithm) has none: leave it out, or use one of "
+                              f"{', '.join(name for name, row in ALGOS.items() if row.family != 'stock')}")
         if self.target_kl is not None and algo.kl_target is None:
             raise ConfigError(f"--target-kl adapts the KL weight during training; it applies to "
                               f"{', '.join(KL_TARGET_ALGOS)}, not {self.algo}")

@@ -74,6 +74,37 @@ def parse_int(text: str) -> int:
     return int(value)
 
 
+def parse_positive_int(text: str) -> int:
+    """An integer >= 1 (``-n``)."""
+    value = parse_int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
+    return value
+
+
+def parse_count(text: str) -> int:
+    """An integer >= 0 (``--resample``, ``--media``)."""
+    value = parse_int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def parse_seed(text: str) -> int:
+    """A seed: an integer in [0, 2**32)."""
+    value = parse_int(text)
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"must be in [0, 2**32), got {text}")
+    return value
+
+
+def parse_path(text: str) -> str:
+    """A path that names something (``--out ''`` would mean the current folder, or nothing)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"must name a file or folder, got {text!r}")
+    return text
+
+
 def parse_float(text: str) -> float:
     try:
         return float(text)
@@ -140,6 +171,7 @@ def add_dataclass_arguments(
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, **common)
         else:
             parse = {int: parse_int, float: parse_float}.get(kind, str)
+            parse = parse_path if f.name == "out" else parse
             parser.add_argument(flag, type=parse, required=required, metavar=f.name.upper(), **common)
 
 

@@ -137,8 +137,11 @@ def optimum_summary(tuned, sample, c: float, config: TrainConfig, seed: int) -> 
 def run_demo(out: Path, steps: int | None = None, seed: int = 0, n_compositions: int = DEMO_EVAL_COMPOSITIONS,
              optimum_samples: int = DEMO_OPTIMUM_SAMPLES) -> dict[str, Path]:
     """Fine-tune, sample ``n_compositions`` of the tuned model and of the prior, write everything; returns the paths."""
+    from .owned import check_output_file
+
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    check_output_file(out / "report.html")  # refused now, not after training, if it is not the demo's own page
     started = time.perf_counter()
     config = TrainConfig(env_id=ENV_ID, algo=DEMO_ALGO, steps=steps or DEMO_STEPS, out=str(out / "run"),
                          seed=seed, **DEMO_SETTING)

@@ -178,6 +178,7 @@ def run_episodes(
     seed: int = 0,
     env_kwargs: dict[str, Any] | None = None,
     progress: bool = False,
+    on_batch: Callable[[int], None] | None = None,
 ) -> EpisodeBatch:
     """Play ``n_episodes`` episodes of ``env_id``, one per env, ``batch_size`` envs at a time.
 
@@ -188,6 +189,7 @@ def run_episodes(
     :param act: the policy (see :data:`~seqtutor_envs.sampling.ActFn`).
     :param seed: seed of the first batch (batch k uses ``seed + k * batch_size``).
     :param env_kwargs: env keyword arguments.
+    :param on_batch: called with the episodes done after each batch (e.g. to stop a job that would run too long).
     """
     if n_episodes < 1:
         raise ValueError(f"n_episodes must be >= 1, got {n_episodes}")
@@ -201,6 +203,8 @@ def run_episodes(
             parts.append(_one_episode_each(Rollout(env), actor, totals))
             env.close()
             bar.update(n)
+            if on_batch is not None:
+                on_batch(start + n)
     steps = totals["steps"]
     return EpisodeBatch(
         finals=_stack_finals([row for part in parts for row in part["finals"]]),
@@ -267,27 +271,21 @@ def _stack_finals(rows: list[dict[str, Any] | None]) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------- jobs behind the CLI
 def episodes_of(model: BaseAlgorithm | None, env_id: str, n: int, seed: int, env_kwargs: dict[str, Any],
-                progress: bool = True) -> EpisodeBatch:
+                progress: bool = True, on_batch: Callable[[int], None] | None = None) -> EpisodeBatch:
     """``n`` episodes of a model (or of the env's prior, when ``model`` is None)."""
     act = prior_policy(seed=seed) if model is None else model_policy(model, seed=seed)
-    return run_episodes(env_id, n, act, seed=seed, env_kwargs=env_kwargs, progress=progress)
+    return run_episodes(env_id, n, act, seed=seed, env_kwargs=env_kwargs, progress=progress, on_batch=on_batch)
 
 
 def write_samples(batch: EpisodeBatch, env_id: str, out: Path, label: str) -> dict[str, Any]:
     """Write a batch's samples as its domain does (MIDI + WAV + piano roll, a .smi file and a molecule grid, ...)."""
-    import csv
-    import io
-
     from seqtutor_envs.io import atomic_write_text
+
+    from .csv_cells import csv_text
 
     out.mkdir(parents=True, exist_ok=True)
     written = get_domain(env_id).write_samples(batch.finals, batch.domain_returns, out, label)
-    rows = batch.rows(env_id)
-    stream = io.StringIO()
-    writer = csv.DictWriter(stream, fieldnames=list(dict.fromkeys(k for row in rows for k in row)))
-    writer.writeheader()
-    writer.writerows(rows)
-    table = atomic_write_text(out / "samples.csv", stream.getvalue())
+    table = atomic_write_text(out / "samples.csv", csv_text(batch.rows(env_id)))  # formula-like cells escaped
     return {"label": label, "env_id": env_id, **written, "table": str(table)}
 
 

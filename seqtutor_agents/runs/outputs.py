@@ -6,7 +6,10 @@ and what is wrong, exit code 2 from the CLI -- never a traceback:
 * :func:`output_folder`: the folder exists or can be made, is a folder, and takes a file;
 * :func:`check_budget`: the work's estimated size fits the free disk (always) and a stated bound
   (unless the user said ``--yes``), and its estimated time fits a stated bound (likewise);
-* :func:`writing`: an ``OSError`` while writing (a full disk, above all) names the file.
+* :func:`writing`: an ``OSError`` while writing (a full disk, above all) names the file;
+* :func:`check_memory` and :func:`time_guard`: ``evaluate``, ``report`` and ``optimum`` refuse a job whose
+  samples would not fit in memory before they start, and one that would run past :data:`TIME_BOUND`
+  (unless ``--yes``) once its first batch has measured the pace.
 """
 
 from __future__ import annotations
@@ -16,9 +19,11 @@ import errno
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
+from ..common.limits import available_memory
 from .run_folder import ConfigError
 
 #: Outputs above this many bytes need ``--yes``.
@@ -86,6 +91,49 @@ def check_budget(what: str, out: Path, size: float, seconds: float, yes: bool) -
         raise ConfigError(f"{estimate} (over {_human(SIZE_BOUND)}); write fewer, or pass --yes")
     if not yes and seconds > TIME_BOUND:
         raise ConfigError(f"{estimate} (over {_duration(TIME_BOUND)}); ask for fewer, or pass --yes")
+
+
+def episode_bytes(env_id: str, env_kwargs: dict[str, Any]) -> int:
+    """Memory one finished episode takes while a job holds it (its tokens twice, its scores and info), an upper bound."""
+    import gymnasium as gym
+
+    try:
+        env = gym.make(env_id, **env_kwargs)
+    except (TypeError, ValueError) as exc:  # e.g. a run's damaged scoring file: named, in one line
+        raise ConfigError(str(exc).split(" was raised from the environment creator")[0]) from None
+    tokens = env.observation_space["tokens"].shape[0] if "tokens" in getattr(env.observation_space, "spaces", {}) else 64
+    env.close()
+    return 16 * int(tokens) + 2048
+
+
+def check_memory(what: str, need: float) -> None:
+    """Refuse a job that would hold more than this machine's available memory (``--yes`` does not lift it)."""
+    free = available_memory()
+    if need > free:
+        raise ConfigError(f"{what} would hold about {_human(need)} in memory; {_human(free)} is available "
+                          "(the limit): ask for fewer")
+
+
+def time_guard(what: str, total: int, yes: bool) -> Callable[[int], None]:
+    """A progress hook ``(done)`` that, on its first call, refuses a job projected past :data:`TIME_BOUND`.
+
+    :param what: the job, as the message names it (e.g. ``"-n 1,000,000,000: 1,000,000,000 episodes"``).
+    :param total: units of work in all; the pace is measured from the hook's creation to its first call.
+    :param yes: the user accepted long jobs.
+    """
+    started = time.perf_counter()
+    checked = [yes]
+
+    def check(done: int) -> None:
+        if checked[0] or done <= 0 or done >= total:
+            return
+        checked[0] = True
+        seconds = (time.perf_counter() - started) / done * total
+        if seconds > TIME_BOUND:
+            raise ConfigError(f"{what} would take about {_duration(seconds)} (measured on the first {done:,}), over "
+                              f"{_duration(TIME_BOUND)}: ask for fewer, or pass --yes")
+
+    return check
 
 
 @contextlib.contextmanager

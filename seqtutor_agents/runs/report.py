@@ -21,11 +21,14 @@ import io
 import math
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from seqtutor_envs.domains import get_domain
+
+from .csv_cells import csv_text
+from .safe_paths import MAX_LOG_BYTES, RunFileError, read_run_text, run_files
 
 #: Training-log panels: (progress.csv key, label); the first of each alternative present is drawn.
 CURVES = ((("rollout/domain_reward",), "domain reward per step"),
@@ -38,14 +41,35 @@ def data_uri(content: bytes, mime: str) -> str:
     return f"data:{mime};base64,{base64.b64encode(content).decode('ascii')}"
 
 
-def read_progress(run: Path) -> dict[str, np.ndarray]:
-    """The columns of a run's ``progress.csv`` files (resumed parts appended in order)."""
+def read_progress(run: Path, notes: list[str] | None = None) -> dict[str, np.ndarray]:
+    """The columns of a run's ``progress.csv`` files (resumed parts appended in order).
+
+    Only regular files inside the run are read (:mod:`~seqtutor_agents.runs.safe_paths`); a cell that
+    is not a number is drawn as a gap, and ``notes`` gets a line saying how many there were.
+    """
     rows: list[dict[str, str]] = []
-    for path in sorted((run / "logs").rglob("progress.csv")):
-        with open(path, newline="") as f:
-            rows.extend(csv.DictReader(f))
-    keys = {k for row in rows for k in row}
-    return {k: np.array([float(r[k]) if r.get(k) not in (None, "") else np.nan for r in rows]) for k in keys}
+    for path in run_files(run, "logs", "progress.csv"):
+        text = read_run_text(run, path, MAX_LOG_BYTES)
+        try:
+            rows.extend(csv.DictReader(io.StringIO(text, newline="")))
+        except csv.Error as exc:
+            raise RunFileError(f"{path} is not a readable CSV log ({exc})") from None
+    keys = {k for row in rows for k in row if isinstance(k, str)}
+    bad = [0]
+
+    def number(text: Any) -> float:
+        if text in (None, ""):
+            return np.nan
+        try:
+            return float(text)
+        except (TypeError, ValueError):
+            bad[0] += 1
+            return np.nan
+
+    columns = {k: np.array([number(r.get(k)) for r in rows]) for k in keys}
+    if bad[0] and notes is not None:
+        notes.append(f"{bad[0]:,} cells of the training log are not numbers; the curves show gaps there.")
+    return columns
 
 
 def curves_png(progress: dict[str, np.ndarray], title: str) -> bytes | None:
@@ -116,21 +140,27 @@ class RunSection:
     stages: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # a staged scoring file's switches
 
 
-def run_section(run: Path, n: int, seed: int, media: int, optimum_n: int | None) -> RunSection:
-    """Sample a run's model (and its prior) and gather what its section shows."""
+def run_section(run: Path, n: int, seed: int, media: int, optimum_n: int | None,
+                on_batch: Callable[[int], None] | None = None) -> RunSection:
+    """Sample a run's model (and its prior) and gather what its section shows.
+
+    :param on_batch: called with the model's episodes done after each batch (a job's time bound).
+    """
     from .evaluation import episodes_of, prior_training_data
-    from .optimum_figures import DISTANCE_HEADLINE, distance_figures
+    from .optimum_figures import DISTANCE_HEADLINE
     from .training import CONFIG_TOML, load_run
 
     model, config = load_run(run)
+    notes = [f"{n:,} samples each of the tuned model and of the prior (seed {seed})."]
+    # The run's own files first: one outside the run, not a regular file or too large is refused before sampling.
+    config_toml, progress = read_run_text(run, CONFIG_TOML, missing_ok=True), read_progress(run, notes)
     env_id, env_kwargs = config.env_id, config.resolved_env_kwargs()
     domain = get_domain(env_id)
     label = f"{config.algo} ({run.name})"
-    tuned = episodes_of(model, env_id, n, seed, env_kwargs, progress=False)
+    tuned = episodes_of(model, env_id, n, seed, env_kwargs, progress=False, on_batch=on_batch)
     prior = episodes_of(None, env_id, n, seed, env_kwargs, progress=False)
     reference = prior_training_data(env_id, env_kwargs)
     extra = {"reference": reference} if reference is not None else {}
-    notes = [f"{n:,} samples each of the tuned model and of the prior (seed {seed})."]
     columns: dict[str, dict[str, Any]] = {}
     for name, batch in ((label, tuned), ("prior", prior)):
         columns[name] = {"domain objective (mean)": float(batch.domain_returns.mean()),
@@ -140,27 +170,11 @@ def run_section(run: Path, n: int, seed: int, media: int, optimum_n: int | None)
     if reference is not None:
         notes.append(f"Compared with the prior's training data: {reference}.")
     final_c = float(getattr(model, "current_c", None) or env_kwargs.get("c") or model.get_env().get_attr("c")[0])
-    ratio = None
-    distance_headline = dict.fromkeys(DISTANCE_HEADLINE, "–")
     samples_n = domain.report_optimum_samples if optimum_n is None else optimum_n
+    ratio, distance_headline = None, dict.fromkeys(DISTANCE_HEADLINE, "–")
     if samples_n:
-        from seqtutor_envs.optimum import optimum_at, sample_prior
-
-        prior_weight = float(env_kwargs.get("prior_weight", 1.0))
-        sample = sample_prior(env_id, samples_n, 0, {k: v for k, v in env_kwargs.items() if k != "c"}, progress=False)
-        point = optimum_at(sample, final_c, prior_weight, resample=min(n, 2_000), seed=seed)
-        columns[f"π* at c = {final_c:.3g}"] = {"domain objective (mean)": point.domain_return,
-                                               "KL(π ‖ prior) per step": point.kl_per_step,
-                                               "effective sample size": point.ess, **point.statistics}
-        notes.append(f"π* ∝ p·exp(R/c) at the run's final c, by importance sampling over {samples_n:,} prior samples "
-                     f"(ESS {point.ess:,.0f}{'' if point.reliable else ', under 1,000: unreliable'}); its statistics "
-                     "are of sequences resampled from it.")
-        ratio = optimality_ratio(sample, prior_weight, tuned, final_c)
-        _, distance_headline, distance_note = distance_figures(tuned, sample, final_c, prior_weight, seed)
-        notes.append(distance_note)
-        if ratio is None:
-            notes.append("No optimality ratio: the run's KL lies outside π*'s reliable range (ESS >= 1,000) for this "
-                         "many prior samples, or π*'s return there is not positive.")
+        ratio, distance_headline = _optimum_column(columns, notes, env_id, env_kwargs, tuned, final_c, samples_n, n,
+                                                   seed)
     statistics = statistics_table(columns, ("domain objective (mean)", "KL(π ‖ prior) per step", *domain.metric_keys))
 
     players, images, shown = [], [], {}
@@ -176,17 +190,11 @@ def run_section(run: Path, n: int, seed: int, media: int, optimum_n: int | None)
         rows = tuned.rows(env_id)
         header = list(dict.fromkeys(k for row in rows for k in row))
         table = {"header": header, "rows": [[_cell(row.get(k)) for k in header] for row in rows]}
-        stream = io.StringIO()
-        writer = csv.DictWriter(stream, fieldnames=header)
-        writer.writeheader()
-        writer.writerows(rows)
-        table_csv = data_uri(stream.getvalue().encode(), "text/csv")
-    toml_path = run / CONFIG_TOML
-    progress = read_progress(run)
+        table_csv = data_uri(csv_text(rows, header).encode(), "text/csv")  # formula-like cells escaped
     curves = curves_png(progress, f"{label}: training")
     return RunSection(
         name=run.name, path=str(run), env_id=env_id, algo=config.algo,
-        config_toml=toml_path.read_text() if toml_path.is_file() else "(no config.toml: a run from an older version)",
+        config_toml=config_toml if config_toml is not None else "(no config.toml: a run from an older version)",
         headline={"learner": config.algo, "env": env_id, "steps": f"{model.num_timesteps:,}",
                   "final c": f"{final_c:.3g}", "KL per step": _fmt(tuned.kl_per_step),
                   "domain objective": f"{tuned.domain_returns.mean():.4g}",
@@ -205,6 +213,32 @@ def _stages(run: Path, config: Any, notes: list[str]) -> list[dict[str, Any]]:
         notes.append(f"Scored with the run's copy of {config.scoring}, in stage {records[-1]['stage']}, the stage the "
                      "run reached.")
     return records
+
+
+def _optimum_column(columns: dict[str, dict[str, Any]], notes: list[str], env_id: str, env_kwargs: dict[str, Any],
+                    tuned: Any, final_c: float, samples_n: int, n: int, seed: int) -> tuple[float | None, dict[str, str]]:
+    """Add π*'s column at the run's final c (and its notes); returns the run's optimality ratio and its distance
+    to π* (the headline cells of :func:`~seqtutor_agents.runs.optimum_figures.distance_figures`)."""
+    from .optimum_figures import distance_figures
+
+    from seqtutor_envs.optimum import optimum_at, sample_prior
+
+    prior_weight = float(env_kwargs.get("prior_weight", 1.0))
+    sample = sample_prior(env_id, samples_n, 0, {k: v for k, v in env_kwargs.items() if k != "c"}, progress=False)
+    point = optimum_at(sample, final_c, prior_weight, resample=min(n, 2_000), seed=seed)
+    columns[f"π* at c = {final_c:.3g}"] = {"domain objective (mean)": point.domain_return,
+                                           "KL(π ‖ prior) per step": point.kl_per_step,
+                                           "effective sample size": point.ess, **point.statistics}
+    notes.append(f"π* ∝ p·exp(R/c) at the run's final c, by importance sampling over {samples_n:,} prior samples "
+                 f"(ESS {point.ess:,.0f}{'' if point.reliable else ', under 1,000: unreliable'}); its statistics "
+                 "are of sequences resampled from it.")
+    ratio = optimality_ratio(sample, prior_weight, tuned, final_c)
+    if ratio is None:
+        notes.append("No optimality ratio: the run's KL lies outside π*'s reliable range (ESS >= 1,000) for this "
+                     "many prior samples, or π*'s return there is not positive.")
+    _, distance_headline, distance_note = distance_figures(tuned, sample, final_c, prior_weight, seed)
+    notes.append(distance_note)
+    return ratio, distance_headline
 
 
 def optimality_ratio(sample: Any, prior_weight: float, batch: Any, c: float) -> float | None:
@@ -241,19 +275,22 @@ def render(sections: list[RunSection], title: str) -> str:
 
 
 def build_report(runs: list[str | Path], out: str | Path, n: int = 500, seed: int = 0, media: int = 6,
-                 optimum_n: int | None = None, progress: bool = True) -> Path:
+                 optimum_n: int | None = None, progress: bool = True, on_batch: Callable[[int], None] | None = None
+                 ) -> Path:
     """Write the report page of ``runs`` to ``out``; returns its path.
 
     :param n: samples of each model (and of its prior) for the statistics.
     :param media: compositions with a player, or molecules per grid.
     :param optimum_n: prior samples behind π* (None: the domain's default; 0: no π*).
+    :param on_batch: called with the first run's episodes done after each batch (a job's time bound).
     """
-    from seqtutor_envs.io import atomic_write_text
+    from .owned import check_output_file
 
+    outputs, name = check_output_file(out)  # before any sampling: seqtutor replaces only a page it wrote
     sections = []
     for run in runs:
         if progress:
             print(f"report: sampling {run} ...", flush=True)
-        sections.append(run_section(Path(run), n, seed, media, optimum_n))
+        sections.append(run_section(Path(run), n, seed, media, optimum_n, on_batch if not sections else None))
     title = "seqtutor report: " + ", ".join(s.name for s in sections)
-    return atomic_write_text(out, render(sections, title))
+    return outputs.write_text(name, render(sections, title), "report")

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import tomllib
+import typing
 from pathlib import Path
 from typing import Any
 
 from .config import TrainConfig
+from .config_args import _base_type
 from .run_folder import ConfigError
 
 HEADER = ("# seqtutor run: every setting of this run (TrainConfig). Re-run it with\n"
@@ -39,21 +41,53 @@ def config_toml(config: TrainConfig) -> str:
     return HEADER + tomli_w.dumps(_tomlable({k: v for k, v in fields.items() if v is not None}))
 
 
-def read_config_toml(path: str | Path) -> dict[str, Any]:
-    """The TrainConfig fields of a TOML file.
+#: The largest --config file read (a run's config.toml is a few hundred bytes).
+MAX_TOML_BYTES = 4 * 2**20
+_TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string", dict: "a table"}
 
-    :raises ConfigError: the file is missing or not TOML, or names a field TrainConfig does not have.
+
+def read_config_toml(path: str | Path) -> dict[str, Any]:
+    """The TrainConfig fields of a TOML file, each of its field's type.
+
+    :raises ConfigError: the file is missing, a folder, too large or not TOML (nested too deeply
+        included), or names a field TrainConfig does not have, or gives one a value of another type.
     """
     path = Path(path)
     try:
+        if path.is_dir():
+            raise ConfigError(f"--config {path}: is a folder, not a TOML file")
+        if path.stat().st_size > MAX_TOML_BYTES:
+            raise ConfigError(f"--config {path}: {path.stat().st_size:,} bytes; a config file may have at most "
+                              f"{MAX_TOML_BYTES:,} (the limit)")
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"--config {path}: no such file") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"--config {path}: not valid TOML ({exc})") from None
+    except RecursionError:
+        raise ConfigError(f"--config {path}: nested too deeply to read; refused") from None
+    except OSError as exc:
+        raise ConfigError(f"--config {path}: cannot read it ({exc.strerror or exc})") from None
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigError(f"--config {path}: unknown setting(s) {', '.join(unknown)}; TrainConfig has "
                           f"{', '.join(sorted(known))}")
+    _check_types(data, path)
     return data
+
+
+def _check_types(data: dict[str, Any], path: Path) -> None:
+    """Each value of the type its TrainConfig field has (TOML ``log_sequences = "no"`` is a string, not false)."""
+    hints = typing.get_type_hints(TrainConfig)
+    for key, value in data.items():
+        kind, _ = _base_type(hints[key])
+        kind = typing.get_origin(kind) or kind
+        fits = {bool: isinstance(value, bool),
+                int: isinstance(value, int) and not isinstance(value, bool),
+                float: isinstance(value, (int, float)) and not isinstance(value, bool),
+                str: isinstance(value, str),
+                dict: isinstance(value, dict)}.get(kind, True)
+        if not fits:
+            raise ConfigError(f"--config {path}: {key} must be {_TYPE_NAMES[kind]}, got {value!r} "
+                              f"({type(value).__name__})")

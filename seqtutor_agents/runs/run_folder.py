@@ -174,8 +174,11 @@ def checkpoint_dir(out: str | Path) -> Path:
     return Path(out) / CHECKPOINTS
 
 
-def write_checkpoint(model: Any, out: str | Path, keep: int = KEEP_CHECKPOINTS) -> Path:
+def write_checkpoint(model: Any, out: str | Path, keep: int = KEEP_CHECKPOINTS, logs: dict[str, Any] | None = None) -> Path:
     """Write ``model``'s whole training state as one checkpoint and publish it atomically; returns its folder.
+
+    :param logs: what the run's logs held when the checkpoint was taken (file name -> bytes,
+        SHA-256, ...), kept in ``state.json``: a resume cuts each log back to it.
 
     :raises RunWriteError: a file could not be written (the partial folder is removed; older
         checkpoints are untouched).
@@ -206,7 +209,7 @@ def write_checkpoint(model: Any, out: str | Path, keep: int = KEEP_CHECKPOINTS) 
             files.append(ARRAYS_FILE)
         before_write("state", partial / STATE)
         (partial / STATE).write_text(json.dumps({"num_timesteps": step, "time": time.time(),
-                                                 "algorithm": type(model).__name__}) + "\n")
+                                                 "algorithm": type(model).__name__, "logs": logs or {}}) + "\n")
         files.append(STATE)
         manifest = {"format": 1, "step": step, "algorithm": type(model).__name__,
                     "files": {name: {"bytes": (partial / name).stat().st_size, "sha256": _sha256(partial / name)}
@@ -266,6 +269,18 @@ class Checkpoint:
         return self.path / MODEL_FILE
 
     @property
+    def run(self) -> Path:
+        return self.path.parent if self.legacy else self.path.parent.parent
+
+    def logs(self) -> dict[str, Any]:
+        """What the run's logs held at this checkpoint (empty for checkpoints of earlier releases)."""
+        try:
+            logs = _read_json(self.path / STATE, self).get("logs")
+        except CheckpointError:
+            return {}
+        return logs if isinstance(logs, dict) else {}
+
+    @property
     def replay_buffer(self) -> Path | None:
         path = self.path / REPLAY_BUFFER_FILE
         return path if path.is_file() else None
@@ -298,6 +313,8 @@ def verify_checkpoint(checkpoint: Checkpoint) -> None:
     path = checkpoint.path
     if checkpoint.legacy:  # written before manifests: at least the model and state.json must agree
         state = _read_json(path / STATE, checkpoint)
+        if (path / MODEL_FILE).is_file():
+            _inside_run(checkpoint, path / MODEL_FILE)
         try:
             model_step = read_model_data(path / MODEL_FILE).get("num_timesteps")
         except (FileNotFoundError, ModelFileError) as exc:
@@ -314,6 +331,7 @@ def verify_checkpoint(checkpoint: Checkpoint) -> None:
         file = path / name
         if not file.is_file():
             raise CheckpointError(f"{path}: {name} is missing")
+        _inside_run(checkpoint, file)
         if not isinstance(facts, dict) or file.stat().st_size != facts.get("bytes") or _sha256(file) != facts.get("sha256"):
             raise CheckpointError(f"{path}: {name} does not match its manifest (size or SHA-256): it was damaged "
                                   "or replaced after the checkpoint was written")
@@ -331,13 +349,25 @@ class CheckpointError(ConfigError):
     """A checkpoint is incomplete, damaged or mixes steps."""
 
 
+def _inside_run(checkpoint: Checkpoint, file: Path) -> None:
+    """A checkpoint's file must be a regular file inside its run (never a symlink out of it)."""
+    from .safe_paths import run_file
+
+    try:
+        run_file(checkpoint.run, file, None)
+    except ConfigError as exc:
+        raise CheckpointError(str(exc)) from None
+
+
 def _read_json(path: Path, checkpoint: Checkpoint, missing: str | None = None) -> dict[str, Any]:
-    if not path.is_file():
+    from .safe_paths import read_run_json
+
+    if not os.path.lexists(path):
         raise CheckpointError(f"{checkpoint.path}: {missing or path.name + ' is missing'}")
     try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise CheckpointError(f"{path} is not readable JSON ({exc})") from None
+        value = read_run_json(checkpoint.run, path)
+    except ConfigError as exc:
+        raise CheckpointError(str(exc)) from None
     if not isinstance(value, dict):
         raise CheckpointError(f"{path} holds {type(value).__name__}, not a JSON object")
     return value

@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import json
-import shutil
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -50,8 +49,9 @@ from .config import (  # noqa: F401  (re-exported: the run's config is part of t
     algorithm_class,
     policy_name,
 )
-from .scoring_run import RUN_FILES, keep_scoring_copy, stage_log_callback
+from .scoring_run import keep_scoring_copy, stage_log_callback
 from .progress import TrainingProgress
+from .owned import check_run_owned, mark_run, remove_run, run_entries
 from .run_folder import (
     CHECKPOINTS,
     Checkpoint,
@@ -65,6 +65,8 @@ from .run_folder import (
     write_checkpoint,
     write_failure,
 )
+from .run_prior import absolute_paths, check_prior, prior_record, run_relative_paths
+from .safe_paths import read_run_json, run_file
 
 CONFIG_FILE, CONFIG_TOML, MODEL_FILE, LOGS = "config.json", "config.toml", "model.zip", "logs"
 SEQUENCES_FILE = "sequences.csv"  # every finished training episode (seqtutor_agents.runs.callbacks.SequenceLog)
@@ -85,17 +87,24 @@ def make_env(config: TrainConfig):
 
 def make_model(config: TrainConfig, env):
     """A new model of the run's algorithm on ``env``."""
+    from ..common.limits import check_buffer_size
+
     algo = algorithm_class(config.algo)
+    kwargs = config.resolved_algo_kwargs()
+    check_buffer_size(kwargs.get("buffer_size"), env.observation_space, "--algo-kwarg", error=ConfigError)
     try:
-        return algo(policy_name(config.algo), env, seed=config.seed, device=config.device, verbose=0,
-                    **config.resolved_algo_kwargs())
+        return algo(policy_name(config.algo), env, seed=config.seed, device=config.device, verbose=0, **kwargs)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"bad hyperparameter for {config.algo}: {exc}") from exc
 
 
 # ---------------------------------------------------------------------- checkpoints
-def checkpoint_callback(out: Path, every: int):
-    """An SB3 callback that writes a whole checkpoint every ``every`` env steps (counted over all envs)."""
+def checkpoint_callback(out: Path, every: int, logs: list | None = None):
+    """An SB3 callback that writes a whole checkpoint every ``every`` env steps (counted over all envs).
+
+    :param logs: :class:`~seqtutor_agents.runs.callbacks.SequenceLog` s, flushed first and recorded in the
+        checkpoint (they must come before this callback in the callback list, to hold the step's episodes).
+    """
     from stable_baselines3.common.callbacks import BaseCallback
 
     class AtomicCheckpoint(BaseCallback):
@@ -104,11 +113,16 @@ def checkpoint_callback(out: Path, every: int):
 
         def _on_step(self) -> bool:
             if self.model.num_timesteps >= self.next_at:
-                write_checkpoint(self.model, out)
+                write_checkpoint(self.model, out, logs=log_facts(logs))
                 self.next_at = (self.model.num_timesteps // every + 1) * every
             return True
 
     return AtomicCheckpoint()
+
+
+def log_facts(logs: list | None) -> dict[str, Any]:
+    """What each log holds now (flushed first), by file name, for a checkpoint's ``state.json``."""
+    return {log.path.name: log.facts() for log in logs or []}
 
 
 def stop_callback(stop: StopOnSignal):
@@ -163,7 +177,7 @@ def reward_parts_callback():
 
 # ---------------------------------------------------------------------- runs
 def holds_run(out: Path) -> bool:
-    return any((out / name).exists() for name in (CONFIG_FILE, MODEL_FILE, CHECKPOINTS, LOGS))
+    return bool(run_entries(out))
 
 
 def train(
@@ -192,6 +206,8 @@ def train(
     :raises TrainingInterrupted: training was stopped by a signal (after a checkpoint was written).
     """
     config.validate()
+    # Paths a run records are absolute: a relative prior_path would be read again from whatever folder comes next.
+    config = dataclasses.replace(config, env_kwargs=absolute_paths(config.env_kwargs))
     out = Path(config.out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file, not a run folder")
@@ -200,6 +216,8 @@ def train(
     from .scoring_run import read_scoring_source
 
     scoring_source = None if resume else read_scoring_source(config)  # a bad scoring file leaves no folder behind
+    if out.is_dir():
+        check_run_owned(out)  # before the lock file: a folder that is not a run gets nothing of seqtutor's
     with RunLock(out):  # before anything in the folder is read, deleted or written
         clean_stale_files(out)
         return _train_locked(config, out, resume, overwrite, progress, verbose, callback, scoring_source)
@@ -210,11 +228,12 @@ def _train_locked(config: TrainConfig, out: Path, resume: bool, overwrite: bool,
     from stable_baselines3.common.callbacks import CallbackList
     from stable_baselines3.common.logger import configure
 
-    checkpoint = _prepare_folder(config, out, resume, overwrite)
+    checkpoint, recorded = _prepare_folder(config, out, resume, overwrite)
     _check_writable(out)
     keep_scoring_copy(out, config, scoring_source, resume)
     env = make_env(config)
     if checkpoint is not None:
+        check_prior(out, recorded, env.get_attr("prior_path")[0])
         model = _resume_model(config, checkpoint, env)
         part = len(list((out / LOGS).glob("resume-*"))) + 1
         log_dir = out / LOGS / f"resume-{part}"
@@ -224,9 +243,10 @@ def _train_locked(config: TrainConfig, out: Path, resume: bool, overwrite: bool,
     else:
         model = make_model(config, env)
         log_dir = out / LOGS
+        mark_run(out)
         _write_config(out, config, model)  # once: a resume never rewrites the run's config
     model.set_logger(configure(str(log_dir), ["csv", "tensorboard"] + (["stdout"] if verbose else [])))
-    callbacks = _run_callbacks(config, out, callback)
+    logs, callbacks = _run_callbacks(config, out, checkpoint, callback)
     if progress:  # env steps and update phases, as lines when stdout is not a terminal (SB3's bar: neither)
         callbacks.append(TrainingProgress(config.steps))
     start_step = int(model.num_timesteps)
@@ -236,9 +256,10 @@ def _train_locked(config: TrainConfig, out: Path, resume: bool, overwrite: bool,
             model.learn(total_timesteps=remaining, callback=CallbackList([stop_callback(stop), *callbacks]),
                         reset_num_timesteps=checkpoint is None, log_interval=1)
         if stop.requested:
-            raise TrainingInterrupted(stop.signum, int(model.num_timesteps), write_checkpoint(model, out), out)
+            raise TrainingInterrupted(stop.signum, int(model.num_timesteps),
+                                      write_checkpoint(model, out, logs=log_facts(logs)), out)
         if checkpoint is None or model.num_timesteps != start_step:
-            final = write_checkpoint(model, out)
+            final = write_checkpoint(model, out, logs=log_facts(logs))
         else:
             final = checkpoint.path
         try:
@@ -251,49 +272,50 @@ def _train_locked(config: TrainConfig, out: Path, resume: bool, overwrite: bool,
     return model
 
 
-def _prepare_folder(config: TrainConfig, out: Path, resume: bool, overwrite: bool) -> Checkpoint | None:
-    """The checkpoint a resume continues from (None for a new run, whose folder is emptied of an old run
-    with ``overwrite``); refuses a resume with other settings and a new run over an old one."""
-    if resume:
-        saved = read_run_config(out)
-        conflicts = [name for name in IDENTITY_FIELDS if getattr(saved, name) != getattr(config, name)]
-        if conflicts:
-            raise ConfigError(
-                f"{out} was trained with " + ", ".join(f"{n}={getattr(saved, n)!r}" for n in conflicts)
-                + "; this resume asks for " + ", ".join(f"{n}={getattr(config, n)!r}" for n in conflicts)
-                + ". A resumed run keeps its own settings: leave those options out, or start a new run"
-            )
-        checkpoint = latest_checkpoint(out, needs_buffer=ALGOS[config.algo].replay)
-        if checkpoint is None:
-            raise ConfigError(f"nothing to resume in {out}: no checkpoint in {out / CHECKPOINTS}")
-        return checkpoint
-    if holds_run(out):
-        if not overwrite:
-            raise ConfigError(f"{out} already holds a run: pass --resume to continue it or --overwrite to replace it")
-        for name in (CONFIG_FILE, CONFIG_TOML, MODEL_FILE, SEQUENCES_FILE, *RUN_FILES):
-            (out / name).unlink(missing_ok=True)
-        for name in (CHECKPOINTS, LOGS):
-            shutil.rmtree(out / name, ignore_errors=True)
-    return None
+def _prepare_folder(config: TrainConfig, out: Path, resume: bool, overwrite: bool
+                    ) -> tuple[Checkpoint | None, dict[str, Any]]:
+    """``(checkpoint to resume or None, the run's recorded resolved settings)``; an overwritten run is removed."""
+    if not resume:
+        if holds_run(out):
+            check_run_owned(out)  # --overwrite deletes a seqtutor run's files, never another program's
+            if not overwrite:
+                raise ConfigError(f"{out} already holds a run: pass --resume to continue it or --overwrite to replace it")
+            remove_run(out)
+        return None, {}
+    check_run_owned(out)
+    saved, recorded = _read_run(out)
+    conflicts = [name for name in IDENTITY_FIELDS if getattr(saved, name) != getattr(config, name)]
+    if conflicts:
+        raise ConfigError(
+            f"{out} was trained with " + ", ".join(f"{n}={getattr(saved, n)!r}" for n in conflicts)
+            + "; this resume asks for " + ", ".join(f"{n}={getattr(config, n)!r}" for n in conflicts)
+            + ". A resumed run keeps its own settings: leave those options out, or start a new run"
+        )
+    checkpoint = latest_checkpoint(out, needs_buffer=ALGOS[config.algo].replay)
+    if checkpoint is None:
+        raise ConfigError(f"nothing to resume in {out}: no checkpoint in {out / CHECKPOINTS}")
+    return checkpoint, recorded
 
 
-def _run_callbacks(config: TrainConfig, out: Path, callback) -> list:
-    """A run's SB3 callbacks: checkpoints, the logs a learner family lacks, the user's ``callback`` (one or a list)."""
-    callbacks = [checkpoint_callback(out, config.checkpoint_every)]
+def _run_callbacks(config: TrainConfig, out: Path, checkpoint: Checkpoint | None, callback) -> tuple[list, list]:
+    """``(logs, callbacks)``; the logs come first: a checkpoint then counts its own step's episodes."""
+    logs, callbacks = [], []
     if ALGOS[config.algo].family == "stock":
         callbacks.append(reward_parts_callback())
     else:
         from .callbacks import SequenceLog, StopOnCollapse
 
         if config.log_sequences:
-            callbacks.append(SequenceLog(out / SEQUENCES_FILE, config.env_id))
+            logs.append(SequenceLog(out / SEQUENCES_FILE, config.env_id,
+                                    checkpoint.logs().get(SEQUENCES_FILE) if checkpoint is not None else None))
         if config.stop_on_collapse is not None:
             callbacks.append(StopOnCollapse(config.stop_on_collapse, config.collapse_window, config.env_id))
     if config.scoring is not None:
         callbacks.append(stage_log_callback(out))
+    callbacks = [*logs, checkpoint_callback(out, config.checkpoint_every, logs), *callbacks]
     if callback is not None:
         callbacks.extend(callback if isinstance(callback, list) else [callback])
-    return callbacks
+    return logs, callbacks
 
 
 def _resume_model(config: TrainConfig, checkpoint: Checkpoint, env):
@@ -326,6 +348,7 @@ def _check_writable(out: Path) -> None:
 
 def _write_config(out: Path, config: TrainConfig, model) -> None:
     # Not dataclasses.asdict: it deep-copies every value, and an env kwarg may be a live object (an Objective).
+    config = dataclasses.replace(config, out=str(out.resolve()))  # every path a run records is absolute
     resolved = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
     resolved["resolved"] = {
         "algo_class": type(model).__name__,
@@ -333,7 +356,7 @@ def _write_config(out: Path, config: TrainConfig, model) -> None:
         "env_kwargs": config.resolved_env_kwargs(),
         "algo_kwargs": config.resolved_algo_kwargs(),
         "env_c": float(model.get_env().get_attr("c")[0]),
-        "prior_path": str(model.get_env().get_attr("prior_path")[0]),
+        **prior_record(model.get_env().get_attr("prior_path")[0]),  # its absolute path and SHA-256
         "command": " ".join(sys.argv),
     }
     write_json(out / CONFIG_FILE, resolved)
@@ -346,21 +369,26 @@ def _write_config(out: Path, config: TrainConfig, model) -> None:
 
 def read_run_config(run: str | Path) -> TrainConfig:
     """The :class:`TrainConfig` of a run folder, with a precise error for a missing or damaged ``config.json``."""
+    return _read_run(run)[0]
+
+
+def _read_run(run: str | Path) -> tuple[TrainConfig, dict[str, Any]]:
+    """``(config, its resolved entry)`` of a run's ``config.json`` (read only inside the run, size-capped)."""
     path = Path(run) / CONFIG_FILE
     if not Path(run).is_dir():
         raise ConfigError(f"{run} is not a seqtutor run folder (no such folder)")
-    if not path.is_file():
+    if not os.path.lexists(path):
         raise ConfigError(f"{run} is not a seqtutor run folder (no {CONFIG_FILE})")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path} is not valid JSON ({exc}); the run's settings cannot be read") from None
+    data = read_run_json(run, CONFIG_FILE)
+    if isinstance(data, dict):
+        data = run_relative_paths(data, Path(run))  # a relative path is the run folder's, never the current one's
     config = TrainConfig.from_dict(data, source=str(path))
     try:
         config.validate()
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
-    return config
+    resolved = data.get("resolved")
+    return config, resolved if isinstance(resolved, dict) else {}
 
 
 def _load_checked(config: TrainConfig, path: Path, env=None):
@@ -374,6 +402,10 @@ def _load_checked(config: TrainConfig, path: Path, env=None):
     if saved_as is not None and saved_as != algo.__name__:
         raise ConfigError(f"{path} holds a {saved_as} model but the run's config says {config.algo} "
                           f"({algo.__name__}): the folder mixes two runs")
+    alias = _policy_alias(data)
+    if alias is not None and alias != policy_name(config.algo):
+        raise ConfigError(f"{path} asks for the policy {alias!r}; a {config.algo} run on seqtutor's Dict observations "
+                          f"uses {policy_name(config.algo)!r}: refused")
     mismatched = []
     for key, value in config.resolved_algo_kwargs().items():
         stored = data.get(key)
@@ -391,11 +423,19 @@ def _load_checked(config: TrainConfig, path: Path, env=None):
         ) from None
 
 
+def _policy_alias(data: dict[str, Any]) -> str | None:
+    """The policy alias a model file's recipe names (None: it names a class, or has no recipe)."""
+    recipes = data.get("seqtutor_safe_fields")
+    recipe = recipes.get("policy_class") if isinstance(recipes, dict) else None
+    spec = recipe.get("type") if isinstance(recipe, dict) else None
+    return spec.get("alias") if isinstance(spec, dict) else None
+
+
 def load_run(run: str | Path, device: str = "cpu"):
     """``(model, config)`` of a run folder: its final model, else its newest whole checkpoint."""
-    config = read_run_config(run)
-    path = Path(run) / MODEL_FILE
-    if not path.is_file():
+    config, recorded = _read_run(run)
+    path = run_file(run, MODEL_FILE, None, missing_ok=True)  # a regular file inside the run, or none
+    if path is None:
         checkpoint = latest_checkpoint(run)
         if checkpoint is None:
             raise ConfigError(f"{run} holds no {MODEL_FILE} (training never reached a checkpoint)")
@@ -403,6 +443,7 @@ def load_run(run: str | Path, device: str = "cpu"):
     config = dataclasses.replace(config, device=device, out=str(run))  # the folder where it lies now
     # A one-env copy of the run's env gives the spaces of models saved before the safe format.
     env = make_env(dataclasses.replace(config, n_envs=1))
+    check_prior(Path(run), recorded, env.get_attr("prior_path")[0])
     return _load_checked(config, path, env), config
 
 

@@ -49,6 +49,9 @@ def resolve_scoring_workers(value: Any, num_envs: int) -> int:
         return 1 if num_envs >= AUTO_SCORING_MIN_ENVS and (os.cpu_count() or 1) >= 2 else 0
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
         raise ValueError(f"scoring_workers must be an integer >= 0 or 'auto', got {value!r}")
+    cpus = os.cpu_count() or 1
+    if value > cpus:  # a run folder's config.json could otherwise start any number of processes
+        raise ValueError(f"scoring_workers must be at most this machine's {cpus} CPUs (the limit), got {value}")
     return int(value)
 
 

@@ -35,6 +35,7 @@ import numpy as np
 from rdkit import Chem, RDConfig, RDLogger
 from rdkit.Chem import QED, Crippen, FilterCatalog, MolSurf, rdMolDescriptors
 
+from ..child_processes import bind_to_parent
 from .syntax import syntax_ok
 from .tokenizer import try_tokenize
 
@@ -222,7 +223,9 @@ def scoring_pool(workers: int):
         method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
         if not _POOLS:
             atexit.register(shutdown_scoring_pools)  # before interpreter teardown, which the pool's threads outlive
-        _POOLS[workers] = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method))
+        # Each worker dies with this process, however it ends (kill -9 included): see child_processes.
+        _POOLS[workers] = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method),
+                                              initializer=bind_to_parent, initargs=(os.getpid(),))
     return _POOLS[workers]
 
 

@@ -231,10 +231,10 @@ def test_every_learner_argument_is_checked_at_construction(kwargs, named):
 
 
 @pytest.mark.parametrize("args, named", [
-    (["demo", "--steps", "0"], "--steps must be >= 1, got 0"),
+    (["demo", "--steps", "0"], "argument --steps: must be >= 1, got 0"),
     (["sample", "--prior", "--env", "CartPole-v1"], "--env 'CartPole-v1' is not a seqtutor env"),
-    (["evaluate", "--prior", "-n", "0"], "-n must be >= 1, got 0"),
-    (["sample", "--prior", "--seed", "-1"], "--seed must be in [0, 2**32), got -1"),
+    (["evaluate", "--prior", "-n", "0"], "argument -n/--num: must be >= 1, got 0"),
+    (["sample", "--prior", "--seed", "-1"], "argument --seed: must be in [0, 2**32), got -1"),
     (["train", "--out", "x", "--seed", str(2**40)], "--seed: seed must be in [0, 4.29497e+09], got 1099511627776"),
     (["train", "--out", "x", "--steps", "abc"], "argument --steps: expected an integer, got 'abc'"),
     (["train", "--out", "x", "--algo-kwarg", "gamma"], "expected KEY=VALUE, got 'gamma'"),

@@ -169,3 +169,11 @@ def test_the_two_component_example_trains_for_20k_steps(tmp_path):
     assert main(["report", str(out), "--out", str(report), "-n", "20", "--media", "2"]) == 0
     page = report.read_text()
     assert "<th>MW (raw)</th>" in page and "<th>QED</th>" in page
+
+
+def test_a_scoring_runs_files_are_run_entries_that_overwrite_removes():
+    """--overwrite removes only a run's own entries (runs.owned): a scoring run's files must be among them."""
+    from seqtutor_agents.runs.owned import RUN_ENTRIES
+    from seqtutor_agents.runs.scoring_run import RUN_FILES
+
+    assert set(RUN_FILES) <= set(RUN_ENTRIES)

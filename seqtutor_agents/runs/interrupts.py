@@ -1,0 +1,46 @@
+"""Stopping a command-line job: Ctrl-C and SIGTERM end it with one line and the shell's exit code, leaving no temp file.
+
+Ctrl-C raises ``KeyboardInterrupt`` in Python; :func:`signals_raise` makes SIGTERM and SIGHUP raise
+:class:`Terminated` as well (by default they end the process at once, skipping every cleanup).
+Both unwind the job, so :func:`seqtutor_envs.io.atomic_write` removes the temp file it was writing,
+temporary folders are removed and the scoring workers are shut down at exit; the command line then
+prints one line and returns ``128 + signal`` (130 for Ctrl-C, 143 for SIGTERM), as a shell reports
+a process ended by that signal. ``seqtutor train`` handles these signals itself while it trains (a
+final checkpoint, :class:`~seqtutor_agents.runs.run_folder.StopOnSignal`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from typing import Iterator
+
+#: Signals that end a job by unwinding it (SIGINT already raises KeyboardInterrupt).
+SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+class Terminated(BaseException):
+    """A SIGTERM or SIGHUP arrived (a BaseException, like KeyboardInterrupt: ``except Exception`` lets it through)."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        super().__init__(f"stopped by {signal.Signals(signum).name}")
+
+
+def _raise(signum: int, frame: object) -> None:
+    raise Terminated(signum)
+
+
+@contextlib.contextmanager
+def signals_raise() -> Iterator[None]:
+    """Within the block, SIGTERM and SIGHUP raise :class:`Terminated` (main thread only; handlers restored after)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, _raise) for sig in SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
