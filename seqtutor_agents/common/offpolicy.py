@@ -70,6 +70,16 @@ def genetic_settings(genetic: Any) -> tuple[GraphGAConfig | None, int]:
     return GraphGAConfig(**{k: v for k, v in genetic.items() if k != "interval"}), int(interval)
 
 
+def check_genetic_budget(genetic: Any, budget: int) -> None:
+    """Refuse a PMO ``budget`` smaller than one round of a learner's ``genetic`` setting (a no-op when it is off).
+
+    :raises ValueError: one line naming ``budget`` and the round's size, or a bad ``genetic`` setting.
+    """
+    config, _ = genetic_settings(genetic)
+    if config is not None:
+        config.check_budget(budget, "budget")
+
+
 def _unwrap(objective: Any) -> tuple[DiversityFilter | None, OracleLog | None]:
     """The diversity filter and the PMO call log among the env's objective's wrappers."""
     diversity = objective if isinstance(objective, DiversityFilter) else None
@@ -214,6 +224,14 @@ class MoleculeExtras:
         return keep
 
     # ------------------------------------------------------------------ logs and checkpoints
+    def run_figures(self, best: list[str]) -> dict[str, int]:
+        """A PMO run's row: oracle calls spent on GA children, how many of the ``best`` (canonical SMILES, best
+        first) the GA made among the first 10 and all, rewrites trained on."""
+        return {"ga_calls": int(self.counts["ga_calls"]), "ga_in_top10": sum(s in self.ga_smiles for s in best[:10]),
+                "ga_in_top100": sum(s in self.ga_smiles for s in best),
+                "ga_unencodable": int(self.counts["ga_unencodable"]),
+                "augment_rewrites": int(self.counts["augment_rewrites"])}
+
     def record(self, logger: Any) -> None:
         """Log the counts (``train/ga_*``, ``train/augment_*``) and the pool's size."""
         for key, value in sorted(self.counts.items()):

@@ -232,3 +232,34 @@ def test_dpg_and_g_learn_from_ga_children_and_a_checkpoint_keeps_the_pool(algo):
     other = MoleculeExtras({"children": 4}, seed=0)
     other.restore({k.split("__", 1)[1]: v for k, v in arrays.items() if k.startswith("molecules__")})
     assert other.pool == extras.pool and other.ga_smiles == extras.ga_smiles and other.counts == extras.counts
+
+
+def test_the_cli_refuses_a_melody_run_with_genetic_by_name(capsys, tmp_path):
+    from seqtutor_agents.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--algo", "tb", "--steps", "64", "--out", str(tmp_path / "run"), "--no-progress",
+              "--algo-kwarg", "genetic={}"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "Traceback" not in err
+    assert [line for line in err.splitlines() if line.startswith("seqtutor: error:")] == [
+        "seqtutor: error: bad hyperparameter for tb: genetic and augment rewrite molecules: they need a "
+        "SeqTutor-SMILES-v0 env, got MelodyTask"]
+
+
+def test_a_resumed_tb_run_keeps_its_memory_and_its_scored_pool(tmp_path):
+    from seqtutor_agents.runs.config import TrainConfig
+    from seqtutor_agents.runs.training import train
+
+    config = TrainConfig(out=str(tmp_path / "run"), env_id="SeqTutor-SMILES-v0", algo="tb", steps=400, seed=0, n_envs=8,
+                         checkpoint_every=400, log_sequences=False, env_kwargs={"objective": "qed"},
+                         algo_kwargs={"batch_size": 8, "gradient_steps": 1, "replay_sample": 4,
+                                      "genetic": {"children": 4, "generations": 1, "interval": 8}}, device="cpu")
+    first = train(config, progress=False)
+    assert first.molecules.counts["ga_calls"] > 0
+    resumed = train(TrainConfig(**{**vars(config), "steps": 800}), resume=True, progress=False)
+    assert set(first.molecules.pool) <= set(resumed.molecules.pool)
+    assert first.molecules.ga_smiles <= resumed.molecules.ga_smiles
+    assert resumed.molecules.counts["ga_rounds"] > first.molecules.counts["ga_rounds"]
+    kept = {e.tokens.tobytes() for e in first.memory.episodes}
+    assert len(kept & {e.tokens.tobytes() for e in resumed.memory.episodes}) >= len(kept) // 2
