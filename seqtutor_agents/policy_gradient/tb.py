@@ -12,16 +12,17 @@ E_π[R]/c − KL(π ‖ p) -- and ``log Z`` its log-normaliser (``../shared/refe
 Because the loss holds for any ``x``, TB learns off-policy: each round it collects ``batch_size``
 episodes of its own, adds them (and, with ``genetic``, graph-GA offspring of the best molecules
 scored so far) to a top-k memory of its best sequences, and takes ``gradient_steps`` steps, each on
-``replay_sample`` sequences drawn from the memory (rank-based by default), the first also on the
-round's new sequences. These are Genetic GFN's settings (Kim et al. 2024, ``hparams_default.yaml``):
+``replay_sample`` sequences drawn from the memory (rank-based by default; with ``train_on_new`` the
+first also on the round's new sequences). These are Genetic GFN's settings (Kim et al. 2024, ``hparams_default.yaml``):
 learning rate 5e-4, log Z learning rate 0.1, 8 steps on 64 rank-sampled items (k = 0.01), a
 memory of 1,024, and its small penalty ``0.01 · mean(log π − log p)`` (``prior_penalty``; 0 gives the
 exact π* target). Genetic GFN's default puts only ``β·r`` in the backward flow and leaves the prior
 to that penalty; here the prior is in the target (``w`` is the env's ``prior_weight``), so c is the
 paper's KL weight: c = 1/β = 0.02 matches their β = 50.
 
-``log Z`` starts, by default, at the importance-sampling estimate ``log mean_x exp(log P(x) − log q(x))``
-of the first batch (q: the policy that drew it, the prior at the start), i.e. §12's estimate of log Z.
+``log Z`` starts, by default, at the value that minimises the first step's loss (the mean of
+``log P(x) − log π_θ(x)`` over its batch); §12's importance-sampling estimate ``log mean exp(log P − log q)``
+of each round's own batch (q: the policy that drew it) is logged beside the learned value.
 c is fixed or adapted toward ``target_kl`` -- the exact KL(π ‖ prior) per step of the round's own
 states -- by the shared controller, so π* moves with it.
 """
@@ -78,7 +79,7 @@ class TB(MoleculeExtrasMixin, EpisodicPolicyGradient):
     :param env: a seqtutor env or SB3 VecEnv of one.
     :param learning_rate: Adam step size of the policy network.
     :param log_z_learning_rate: Adam step size of ``log Z``.
-    :param log_z_init: ``log Z``'s start (None: the importance-sampling estimate of the first batch).
+    :param log_z_init: ``log Z``'s start (None: the first step's loss-minimising value).
     :param gradient_steps: gradient steps per round of ``batch_size`` new episodes.
     :param replay_memory: capacity of the top-k memory of the best distinct sequences (0: no replay:
         every step trains on the round's new sequences). Part of every checkpoint.
@@ -86,6 +87,11 @@ class TB(MoleculeExtrasMixin, EpisodicPolicyGradient):
     :param replay_sampling: ``"rank"`` (default), ``"score"`` or ``"uniform"``.
     :param rank_coefficient: ``k`` of rank-based sampling.
     :param prior_penalty: weight of Genetic GFN's penalty ``mean(log π − log p)`` on the trained sequences (0: none).
+    :param train_on_new: the round's new sequences (its own and the GA's) join the first step's batch too;
+        by default (Genetic GFN's) they reach the loss only through the memory, whose rank-based draws
+        favour the best (with every low-scored sample in the loss at once, a small c pushes mass off them
+        faster than onto good molecules: at c = 0.005 a PMO run went to 100-token invalid strings for
+        ~200k env steps). Without a memory they always do.
     :param genetic: graph-GA exploration (SMILES env; None: off), see :mod:`seqtutor_agents.common.offpolicy`.
     :param augment: extra steps per round, each on randomised SMILES of a replayed draw (SMILES env; 0: off).
     :param kwargs: see :class:`~seqtutor_agents.policy_gradient.base.EpisodicPolicyGradient`: ``batch_size``
@@ -98,8 +104,8 @@ class TB(MoleculeExtrasMixin, EpisodicPolicyGradient):
     def __init__(self, policy: Any = "TBPolicy", env: Any = None, learning_rate: Any = 5e-4,
                  log_z_learning_rate: float = 0.1, log_z_init: float | None = None, gradient_steps: int = 8,
                  replay_memory: int = 1024, replay_sample: int = 64, replay_sampling: str = "rank",
-                 rank_coefficient: float = DEFAULT_RANK_COEFFICIENT, prior_penalty: float = 0.01, genetic: Any = None,
-                 augment: int = 0, **kwargs: Any) -> None:
+                 rank_coefficient: float = DEFAULT_RANK_COEFFICIENT, prior_penalty: float = 0.01, train_on_new: bool = False,
+                 genetic: Any = None, augment: int = 0, **kwargs: Any) -> None:
         self.log_z_learning_rate = check_number("log_z_learning_rate", log_z_learning_rate, low=0.0, low_open=True)
         self.log_z_init = check_number("log_z_init", log_z_init, allow_none=True)
         self.gradient_steps = check_number("gradient_steps", gradient_steps, low=1, integer=True)
@@ -108,7 +114,10 @@ class TB(MoleculeExtrasMixin, EpisodicPolicyGradient):
         self.replay_sampling = check_choice("replay_sampling", replay_sampling, REPLAY_SAMPLING)
         self.rank_coefficient = check_number("rank_coefficient", rank_coefficient, low=0.0, low_open=True)
         self.prior_penalty = check_number("prior_penalty", prior_penalty, low=0.0)
-        self.log_z_ready = False  # log Z has its start value (given, or estimated from the first batch)
+        if not isinstance(train_on_new, bool):
+            raise TypeError(f"train_on_new must be True or False, got {train_on_new!r}")
+        self.train_on_new = train_on_new
+        self.log_z_ready = False  # log Z has its start value (given, or fitted to the first batch)
         self.memory = TopKMemory(replay_memory)
         self._init_molecule_extras(genetic, augment)
         super().__init__(policy, env, learning_rate, **kwargs)
@@ -155,6 +164,22 @@ class TB(MoleculeExtrasMixin, EpisodicPolicyGradient):
             loss = loss + self.prior_penalty * (seq_log_pi - (batch.prior_log_prob * batch.mask).sum(dim=1)).mean()
         return loss, delta, log_pi
 
+    def _start_log_z(self, batch: Episodes) -> None:
+        """log Z's start: ``log_z_init``, else the value that minimises the first step's loss, ``mean(log R − log π)``.
+
+        The importance-sampling estimate of log Z (logged as ``train/log_z_estimate``) is dominated by the best
+        sample of a batch: started there, δ > 0 on nearly every replayed sequence and the first steps push
+        the likelihood of all of them down at once (at c = 0.005 the policy left the prior for invalid
+        strings). Started at the batch's mean, the first steps raise the better half and lower the rest.
+        """
+        with th.no_grad():
+            if self.log_z_init is not None:
+                self.policy.log_z.fill_(self.log_z_init)
+            else:
+                delta, _, _ = self.tb_residuals(batch)
+                self.policy.log_z.sub_(delta.mean())
+        self.log_z_ready = True
+
     def _estimate_log_z(self, episodes: list[Episode]) -> float:
         """§12's estimate of log Z from episodes of the acting policy q: ``log mean exp(log P − log q)``."""
         batch = Episodes.stack(episodes, self.device)
@@ -169,25 +194,30 @@ class TB(MoleculeExtrasMixin, EpisodicPolicyGradient):
         offspring = self._explore(episodes)
         self._purge(self.memory)
         estimate = self._estimate_log_z(episodes)
-        if not self.log_z_ready:
-            with th.no_grad():
-                self.policy.log_z.fill_(self.log_z_init if self.log_z_init is not None else estimate)
-            self.log_z_ready = True
         fresh = episodes + offspring
         if self.replay_memory:
             self.memory.add(fresh)
         losses, items = [], fresh
+        with_new = self.train_on_new or not self.replay_memory
+        if not with_new:  # the round's own states, for the exact KL and the controller
+            with th.no_grad():
+                batch = Episodes.stack(episodes, self.device)
+                delta, _, log_pi = self.tb_residuals(batch)
+                figures = self._on_policy_figures(batch, log_pi, delta, len(episodes))
         for step in range(self.gradient_steps):
             if self.replay_memory:
                 replayed = self.memory.sample(self.replay_sample, self._replay_rng, self.replay_sampling,
                                               self.rank_coefficient, replace=True)
-                items = (fresh if step == 0 else []) + replayed
+                items = (fresh if step == 0 and with_new else []) + replayed
             batch = Episodes.stack(items, self.device)
+            if not self.log_z_ready:
+                self._start_log_z(batch)
             loss, delta, log_pi = self.tb_loss(batch)
-            if step == 0:
-                kl_per_step, entropy, steps, residual = self._on_policy_figures(batch, log_pi, delta, len(episodes))
+            if step == 0 and with_new:
+                figures = self._on_policy_figures(batch, log_pi, delta, len(episodes))
             self._gradient_step(loss, "trajectory-balance loss")
             losses.append(loss.item())
+        kl_per_step, entropy, steps, residual = figures
         for _ in range(self.augment):  # Augmented Memory's extra steps, on the last draw re-written
             rewritten = self.molecules.rewrite(items)  # type: ignore[union-attr]
             if rewritten:
