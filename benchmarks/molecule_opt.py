@@ -63,7 +63,7 @@ PMO_REFERENCE: dict[str, tuple[tuple[float, float], tuple[float, float], bool]] 
 }
 RDKIT_ORACLES = [name for name, (_, _, rdkit) in PMO_REFERENCE.items() if rdkit]
 NAMES = {"q": "Q", "psi": "Ψ", "g": "G", "dap": "REINVENT-style (DAP)", "klppo": "KL-PPO", "ppo": "PPO (SB3)",
-         "dpg": "DPG"}
+         "dpg": "DPG", "tb": "TB"}
 #: Per-learner settings when no tuning result exists (``benchmarks/pmo_tuning.py`` writes
 #: ``pmo_settings.json``, which wins): the REINVENT-style baseline gets PMO's REINVENT configuration
 #: (sigma = 500, i.e. c = 1/500; learning rate 5e-4; batch 64; an experience replay of 24 of its best
@@ -81,6 +81,75 @@ def load_settings(path: Path | None) -> dict[str, dict]:
     tuned = json.loads(path.read_text())
     keep = ("c", "algo_kwargs", "env_kwargs", "early_stop_patience")
     return {**PMO_SETTINGS, **{algo: {k: v for k, v in entry.items() if k in keep} for algo, entry in tuned.items()}}
+
+
+def refuse_bad_trials(parser: argparse.ArgumentParser, trials: list[dict]) -> None:
+    """Exit 2 with one line, before anything runs, for a trial whose settings cannot run (e.g. a GA round over the budget)."""
+    from seqtutor_agents.common.offpolicy import check_genetic_budget
+
+    for trial in trials:
+        try:
+            check_genetic_budget((trial.get("algo_kwargs") or {}).get("genetic"), int(trial["budget"]))
+        except ValueError as exc:
+            parser.exit(2, f"{parser.prog}: error: {trial['algo']}: {exc}\n")
+
+
+def with_options(setting: dict, algo: str, genetic: Any = None, augment: int | None = None,
+                 replay_sampling: str | None = None) -> dict:
+    """A learner's setting with the command line's molecule options over it (a copy; None: as the setting says).
+
+    ``genetic`` is a dict of GA settings, or ``"off"``; ``replay_sampling`` goes to the elite memory
+    (``replay_buffer_kwargs`` ``elite_sampling``) for G and Ψ, to the learner itself otherwise.
+    """
+    algo_kwargs = json.loads(json.dumps(setting.get("algo_kwargs", {})))
+    if genetic is not None:
+        algo_kwargs.pop("genetic", None)
+        if genetic != "off":
+            algo_kwargs["genetic"] = genetic
+    if augment is not None:
+        algo_kwargs.pop("augment", None)
+        if augment:
+            algo_kwargs["augment"] = augment
+    if replay_sampling is not None:
+        if algo in ("g", "psi", "q"):
+            buffer = algo_kwargs.setdefault("replay_buffer_kwargs", {})
+            buffer.pop("elite_sampling", None)
+            if replay_sampling != "uniform":
+                buffer["elite_sampling"] = replay_sampling
+        else:
+            algo_kwargs.pop("replay_sampling", None)
+            if replay_sampling != TABLE_REPLAY_SAMPLING.get(algo, "uniform"):
+                algo_kwargs["replay_sampling"] = replay_sampling
+    return {**setting, "algo_kwargs": algo_kwargs}
+
+
+#: The replay sampling a learner uses when its settings name none (TB: Genetic GFN's rank-based).
+TABLE_REPLAY_SAMPLING = {"tb": "rank"}
+
+
+def genetic_argument(text: str) -> Any:
+    """``--genetic``: ``off``, or a JSON object of GA settings (``{}``: Genetic GFN's)."""
+    if text == "off":
+        return text
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        value = None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected 'off' or a JSON object of graph-GA settings, got {text!r}")
+    return value
+
+
+def add_molecule_arguments(parser: argparse.ArgumentParser) -> None:
+    """The off-policy molecule options of issue 35, over every learner's settings."""
+    parser.add_argument("--genetic", type=genetic_argument, default=None, metavar="JSON|off",
+                        help="genetic exploration for every learner: graph-GA settings as JSON, e.g. '{\"children\": 8, "
+                             "\"generations\": 2, \"pool_size\": 1024, \"mutation_rate\": 0.01}' ('{}': Genetic GFN's), "
+                             "or off (default: as each learner's settings say)")
+    parser.add_argument("--augment", type=int, default=None, metavar="K",
+                        help="augmented replay: K extra updates on randomised SMILES (0: off; default: as the settings say)")
+    parser.add_argument("--replay-sampling", choices=["uniform", "score", "rank"], default=None,
+                        help="how replayed molecules are drawn (G/Psi: their elite memory; default: as the settings say)")
 
 
 def _mean_std(values: list[float]) -> str:
@@ -217,6 +286,7 @@ def main() -> None:
                         help="an earlier results CSV (e.g. benchmarks/results/molecule_opt.csv) whose rows are kept for "
                              "the runs this sweep has no finished folder of (a grid run on several machines, or "
                              "run folders that are gone); a run finished here replaces its earlier row")
+    add_molecule_arguments(parser)
     add_sweep_arguments(parser, runs="runs/molecule_opt", out=RESULTS_DIR / "molecule_opt", workers=2)
     args = parser.parse_args()
     # read now: --out may be the same file
@@ -230,9 +300,10 @@ def main() -> None:
                  **({} if args.c is not None else settings.get(algo, {}))}
         if args.early_stop is not None:  # asked for on the command line: every learner stops by it
             trial["early_stop_patience"] = args.early_stop
-        return trial
+        return with_options(trial, algo, args.genetic, args.augment, args.replay_sampling)
 
     trials = [trial(oracle, algo, seed) for oracle in args.oracles for algo in args.algos for seed in args.seeds]
+    refuse_bad_trials(parser, trials)
     rows = merge_rows(run_sweep(parser, args, trials), earlier)
     stop = ("REINVENT's early stop where a learner's settings name it (patience in steps of 64 molecules, after "
             "1,000 calls); " if args.early_stop is None else

@@ -4,8 +4,8 @@
   with the log prior in the reward), ``PsiLearning``, ``GLearning`` -- with their recurrent
   Q-network policy and replay buffers;
 * :mod:`seqtutor_agents.policy_gradient`: KL-regularised policy-gradient baselines from the prior --
-  ``DAP`` (REINVENT's augmented likelihood), ``KLPPO`` (PPO with a KL penalty, adaptive β) and
-  ``DPG`` (distribution matching toward π*);
+  ``DAP`` (REINVENT's augmented likelihood), ``KLPPO`` (PPO with a KL penalty, adaptive β),
+  ``DPG`` (distribution matching toward π*) and ``TB`` (trajectory balance toward π*, off-policy);
 * :mod:`seqtutor_agents.common`: what several learner families share -- the KL-controlled learner
   base (c, its controller, collection, the gradient step), prior-initialised
   recurrent networks, exact-KL bookkeeping and the KL controller, the SB3 ``VecEnv`` adapter
@@ -27,6 +27,7 @@ _EXPORTS = {
     "DAP": "seqtutor_agents.policy_gradient",
     "DPG": "seqtutor_agents.policy_gradient",
     "KLPPO": "seqtutor_agents.policy_gradient",
+    "TB": "seqtutor_agents.policy_gradient",
     "PriorLSTMPolicy": "seqtutor_agents.policy_gradient",
     "EpisodeReplayBuffer": "seqtutor_agents.sequence_tutor",
     "GLearning": "seqtutor_agents.sequence_tutor",
@@ -58,6 +59,7 @@ __all__ = [
     "DAP",
     "DPG",
     "KLPPO",
+    "TB",
     "PriorLSTMPolicy",
     "EpisodeReplayBuffer",
     "GLearning",

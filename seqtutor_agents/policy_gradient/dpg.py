@@ -19,6 +19,12 @@ to π* -- ``Σ ŵ_i (log q(x_i) − log π_θ(x_i)) > 0``, i.e. KL(π* ‖ π_θ
 Khalifa et al.'s off-policy DPG. ``c`` is fixed or adapted toward ``target_kl`` (exact
 KL(π_θ ‖ prior) per step of the batch's states) by the shared
 :class:`~seqtutor_agents.common.kl.KLCoefficient`, so π* moves with it.
+
+Off-policy sequences whose proposal density is unknown -- a replay memory of the best molecules,
+graph-GA offspring (``replay_memory``, ``genetic``) -- enter through a second term on the set S of
+those distinct sequences, :func:`conditional_dpg_weights`: the gradient of KL(π*_S ‖ π_θ,S) between
+π* and π_θ conditioned on S, which π* minimises too. ``augment`` adds steps of that term on
+randomised SMILES of S.
 """
 
 from __future__ import annotations
@@ -26,13 +32,17 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import numpy as np
 import torch as th
 
 from seqtutor_envs.reward import compose
+from seqtutor_envs.sampling import DEFAULT_RANK_COEFFICIENT
 
 from ..common.episodes import Episode, Episodes
 from ..common.kl import kl_and_entropy
-from ..common.validation import check_choice
+from ..common.memory import REPLAY_SAMPLING, TopKMemory
+from ..common.offpolicy import MoleculeExtrasMixin
+from ..common.validation import check_choice, check_number
 from .base import EpisodicPolicyGradient
 
 PROPOSALS = ("policy", "frozen")
@@ -52,7 +62,7 @@ def dpg_weights(log_target: th.Tensor, log_proposal: th.Tensor, log_policy: th.T
         return th.softmax(log_target - log_proposal, dim=0) - th.softmax(log_policy - log_proposal, dim=0)
 
 
-class DPG(EpisodicPolicyGradient):
+class DPG(MoleculeExtrasMixin, EpisodicPolicyGradient):
     """Distribution matching toward the KL-regularised optimum (see the module docstring).
 
     :param policy: ``"PriorLSTMPolicy"``.
@@ -60,6 +70,14 @@ class DPG(EpisodicPolicyGradient):
     :param learning_rate: Adam step size.
     :param proposal: ``"policy"`` (sample from π_θ) or ``"frozen"`` (a copy, replaced when π_θ is closer to π*).
     :param max_grad_norm: gradient clipping norm.
+    :param replay_memory: capacity of a top-k memory of the best distinct sequences (0: none). With it
+        (or with ``genetic``) each update adds the off-policy term of :func:`conditional_dpg_weights`
+        on a replayed set -- its draw from the memory and the round's GA offspring.
+    :param replay_sample: remembered sequences per update (distinct, drawn without replacement).
+    :param replay_sampling: ``"uniform"`` (default), ``"score"`` or ``"rank"``.
+    :param rank_coefficient: ``k`` of rank-based sampling.
+    :param genetic: graph-GA exploration (SMILES env; None: off), see :mod:`seqtutor_agents.common.offpolicy`.
+    :param augment: extra steps per update, each the off-policy term on randomised SMILES of the replayed set.
     :param kwargs: see :class:`~seqtutor_agents.policy_gradient.base.EpisodicPolicyGradient`: ``batch_size``
         (sequences per update), ``c`` (None: the env's; the controller's start with ``target_kl``),
         ``target_kl`` (adapt c so that the exact KL(π ‖ prior) per step tracks this; None: fixed c),
@@ -67,13 +85,38 @@ class DPG(EpisodicPolicyGradient):
     """
 
     def __init__(self, policy: Any = "PriorLSTMPolicy", env: Any = None, learning_rate: Any = 5e-4,
-                 proposal: str = "policy", max_grad_norm: float | None = 1.0, **kwargs: Any) -> None:
+                 proposal: str = "policy", max_grad_norm: float | None = 1.0, replay_memory: int = 0,
+                 replay_sample: int = 0, replay_sampling: str = "uniform",
+                 rank_coefficient: float = DEFAULT_RANK_COEFFICIENT, genetic: Any = None, augment: int = 0,
+                 **kwargs: Any) -> None:
         self.proposal = check_choice("proposal", proposal, PROPOSALS)
+        self.replay_memory = check_number("replay_memory", replay_memory, low=0, integer=True)
+        self.replay_sample = check_number("replay_sample", replay_sample, low=0, integer=True)
+        if replay_sample > replay_memory:
+            raise ValueError(f"replay_sample ({replay_sample}) cannot exceed replay_memory ({replay_memory})")
+        self.replay_sampling = check_choice("replay_sampling", replay_sampling, REPLAY_SAMPLING)
+        self.rank_coefficient = check_number("rank_coefficient", rank_coefficient, low=0.0, low_open=True)
+        self.memory = TopKMemory(replay_memory)
         self._proposal_net: Any = None
+        self._init_molecule_extras(genetic, augment)
         super().__init__(policy, env, learning_rate, max_grad_norm=max_grad_norm, **kwargs)
 
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "_proposal_net"]
+        return [*super()._excluded_save_params(), "_proposal_net", "memory", "_replay_rng"]
+
+    def _setup_model(self) -> None:
+        super()._setup_model()
+        self.memory = TopKMemory(self.replay_memory)
+        self._replay_rng = np.random.default_rng(self.seed)
+
+    def checkpoint_arrays(self) -> dict[str, np.ndarray]:
+        """The memory as arrays, and the molecule options' state, for a checkpoint (empty when neither is on)."""
+        return {**self.memory.to_arrays(), **self.molecule_arrays()}
+
+    def restore_checkpoint_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        self.memory = TopKMemory.from_arrays(self.replay_memory, arrays) if "lengths" in arrays else \
+            TopKMemory(self.replay_memory)
+        self.restore_molecule_arrays(arrays)
 
     # ------------------------------------------------------------------ acting with the proposal
     def act(self, obs: dict[str, th.Tensor], state: Any) -> tuple[th.Tensor, th.Tensor, Any]:
@@ -86,6 +129,11 @@ class DPG(EpisodicPolicyGradient):
 
     # ------------------------------------------------------------------ the update
     def train(self, episodes: list[Episode]) -> None:  # type: ignore[override]
+        offspring = self._explore(episodes)
+        self._purge(self.memory)
+        replayed = self._replayed_set(offspring)
+        if self.replay_memory:
+            self.memory.add(episodes + offspring)
         batch = Episodes.stack(episodes, self.device)
         assert batch.behaviour_log_prob is not None, "the collector records the proposal's log-probabilities"
         mask = batch.mask
@@ -103,7 +151,13 @@ class DPG(EpisodicPolicyGradient):
             kl_per_step = float((kl * mask).sum() / steps)
             ess = float(1.0 / (importance**2).sum())
         loss = -(weights * seq_log_pi).sum()
+        if replayed:
+            loss = loss + self.conditional_loss(replayed)
         self._gradient_step(loss)
+        for _ in range(self.augment if replayed else 0):  # Augmented Memory's extra steps, on the set re-written
+            rewritten = self.molecules.rewrite(replayed)  # type: ignore[union-attr]
+            if len(rewritten) > 1:
+                self._gradient_step(self.conditional_loss(rewritten))
         self._adapt_c(kl_per_step, int(steps))
         if self.proposal == "frozen" and (self._proposal_net is None or closer > 0):
             self._proposal_net = copy.deepcopy(self.policy).requires_grad_(False)
@@ -114,3 +168,42 @@ class DPG(EpisodicPolicyGradient):
         self.logger.record("train/entropy", float((entropy * mask).sum() / steps))
         self.logger.record("train/c", self.current_c)
         self.logger.record("train/score", batch.domain_return().mean().item())
+        if self.molecules is not None:
+            self.molecules.record(self.logger)
+
+    def _replayed_set(self, offspring: list[Episode]) -> list[Episode]:
+        """The off-policy set of this update: a draw of distinct remembered episodes and the GA's children."""
+        drawn = (self.memory.sample(self.replay_sample, self._replay_rng, self.replay_sampling, self.rank_coefficient)
+                 if self.replay_memory else [])
+        seen, out = set(), []
+        for episode in offspring + drawn:  # distinct sequences: the conditional distributions are over a set
+            key = episode.tokens.tobytes()
+            if key not in seen:
+                seen.add(key)
+                out.append(episode)
+        return out
+
+    def conditional_loss(self, episodes: list[Episode]) -> th.Tensor:
+        """DPG's loss on a set S of distinct sequences drawn by any means: ``−Σ_S w_i log π_θ(x_i)`` with
+        :func:`conditional_dpg_weights` (π* and π_θ both restricted to S)."""
+        batch = Episodes.stack(episodes, self.device)
+        mask = batch.mask
+        log_pi, _ = self.policy.unroll(batch.inputs)
+        seq_log_pi = (log_pi.gather(2, batch.actions.unsqueeze(2)).squeeze(2) * mask).sum(dim=1)
+        log_target = compose((batch.prior_log_prob * mask).sum(dim=1), batch.domain_return(), self.current_c,
+                             batch.prior_weight)
+        return -(conditional_dpg_weights(log_target, seq_log_pi) * seq_log_pi).sum()
+
+
+def conditional_dpg_weights(log_target: th.Tensor, log_policy: th.Tensor) -> th.Tensor:
+    """Weights of DPG's loss on a set S of distinct sequences of unknown proposal (replay, GA offspring).
+
+    ``softmax_S(log P) − softmax_S(log π_θ)``: :func:`dpg_weights` with a uniform proposal on S. The
+    loss ``−Σ_S weight_i log π_θ(x_i)`` is then exactly the gradient of KL(π*_S ‖ π_θ,S), the forward
+    KL between π* and π_θ both conditioned on S (``π_S(x) = π(x) / π(S)``): it moves π_θ's odds between
+    the sequences of S to π*'s, whatever drew them, and π* minimises it for every S.
+
+    :param log_target: ``(B,)`` ``log P(x) = w log p(x) + R(x)/c``.
+    :param log_policy: ``(B,)`` ``log π_θ(x)``.
+    """
+    return dpg_weights(log_target, th.zeros_like(log_target), log_policy)

@@ -66,6 +66,10 @@ ALGOS: dict[str, Algo] = {
                    "gamma": 1.0, "gae_lambda": 0.95, "beta": 1.0}, kl_target="beta"),
     "dpg": Algo("seqtutor_agents.policy_gradient.DPG", "PriorLSTMPolicy", "policy_gradient",
                 {"n_envs": 64, "learning_rate": 5e-4, "batch_size": 64}, kl_target="c"),
+    # Genetic GFN's settings (lr 5e-4, log Z lr 0.1, 8 steps on 64 rank-sampled of the 1,024 best per 64 samples).
+    "tb": Algo("seqtutor_agents.policy_gradient.TB", "TBPolicy", "policy_gradient",
+               {"n_envs": 64, "learning_rate": 5e-4, "batch_size": 64, "gradient_steps": 8, "replay_memory": 1024,
+                "replay_sample": 64}, kl_target="c"),
     "ppo": Algo("stable_baselines3.PPO", "MultiInputPolicy", "stock", dict(_PPO), zoo="ppo"),
     "a2c": Algo("stable_baselines3.A2C", "MultiInputPolicy", "stock", {"n_envs": 32, "n_steps": 8, "learning_rate": 7e-4},
                 zoo="a2c"),
@@ -145,7 +149,7 @@ class TrainConfig:
     seed: int = 0  # seeds the envs, the networks and the sampling
     n_envs: int | None = None  # parallel envs of the native batched env (None: the table's)
     env_kwargs: dict[str, Any] = field(default_factory=dict)  # other env keyword arguments, e.g. prior_weight=0.5
-    algo_kwargs: dict[str, Any] = field(default_factory=dict)  # algorithm hyperparameters over the table's, e.g. gamma=0.95
+    algo_kwargs: dict[str, Any] = field(default_factory=dict)  # algorithm hyperparameters over the table's, e.g. gamma=0.95; on SMILES (g, psi, dap, dpg, tb): genetic='{"children": 8, "generations": 2, "pool_size": 1024, "mutation_rate": 0.01}' (graph-GA offspring, scored as oracle calls), augment=2 (updates on randomised SMILES), replay_sampling=rank (dap, dpg, tb; g/psi: replay_buffer_kwargs elite_sampling)
     scoring: str | None = None  # a scoring file (TOML or JSON: components, transforms, weights, stages) as SeqTutor-SMILES-v0's objective; the run keeps a copy
     checkpoint_every: int = 50_000  # env steps between atomic checkpoints (model + replay buffer)
     log_sequences: bool = True  # write every finished training episode to <out>/sequences.csv (our learners)

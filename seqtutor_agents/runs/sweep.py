@@ -156,8 +156,8 @@ def trial_name(trial: dict[str, Any]) -> str:
     setting = f"kl{trial['target_kl']:g}" if trial.get("target_kl") is not None else ""
     setting += f"c{trial['c']:g}" if trial.get("c") is not None else ""
     def part(key: str, value: Any) -> str:  # a dict value (e.g. replay_buffer_kwargs) by its items, no braces
-        if isinstance(value, dict):
-            return "".join(part(k, v) for k, v in sorted(value.items()))
+        if isinstance(value, dict):  # an empty one (genetic={}: the GA's defaults) by its key, so that it shows
+            return "".join(part(k, v) for k, v in sorted(value.items())) if value else f"_{key}"
         return f"_{key}{value}"
 
     extra = "".join(part(k, v) for k, v in sorted((trial.get("algo_kwargs") or {}).items()))
@@ -258,6 +258,7 @@ def run_pmo_trial(trial: dict[str, Any]) -> dict[str, Any]:
     """
     from stable_baselines3.common.callbacks import BaseCallback
 
+    from seqtutor_agents.common.offpolicy import check_genetic_budget
     from seqtutor_agents.runs.training import TrainConfig, train
     from seqtutor_envs.io import atomic_write_text
     from seqtutor_envs.smiles.diversity_filter import murcko_scaffold
@@ -271,6 +272,7 @@ def run_pmo_trial(trial: dict[str, Any]) -> dict[str, Any]:
     done = out / RESULT_FILE
     if trial.get("resume") and done.is_file():
         return json.loads(done.read_text())
+    check_genetic_budget((trial.get("algo_kwargs") or {}).get("genetic"), int(trial["budget"]))
     budget = int(trial["budget"])
     patience = trial.get("early_stop_patience")
     log = OracleLog(guacamol_objective(trial["oracle"]), budget=budget,
@@ -328,6 +330,7 @@ def run_pmo_trial(trial: dict[str, Any]) -> dict[str, Any]:
            "settings": json.dumps({**(trial.get("algo_kwargs") or {}), **(trial.get("env_kwargs") or {})},
                                   sort_keys=True),
            "best": best[0] if best else ""}
+    row.update(model.molecules.run_figures(best) if getattr(model, "molecules", None) is not None else {})
     if trial.get("tag") is not None:  # the caller's label of the trial (e.g. which candidate setting it ran)
         row["tag"] = trial["tag"]
     row["cpu_kernels"] = cpu_kernels_in_use()  # which kernels drew this run (see AVX2_KERNELS)

@@ -52,6 +52,7 @@ from stable_baselines3.common.vec_env import VecEnv
 from seqtutor_envs.reward import compose
 
 from ..common.learner import KLControlledLearner
+from ..common.offpolicy import MoleculeExtrasMixin
 from ..common.recurrent import load_env_prior, prior_architecture
 from ..common.safe_load import SafeLoadMixin
 from ..common.validation import check_arguments, check_choice, check_learning_rate
@@ -70,7 +71,7 @@ ARGUMENT_BOUNDS: dict[str, dict[str, Any]] = {
 }
 
 
-class SequenceTutorAlgorithm(KLControlledLearner, SafeLoadMixin, OffPolicyAlgorithm):
+class SequenceTutorAlgorithm(MoleculeExtrasMixin, KLControlledLearner, SafeLoadMixin, OffPolicyAlgorithm):
     """Recurrent off-policy learner with a KL-control target (base of Q, Ψ and G learning).
 
     :param policy: ``"RecurrentQPolicy"`` or a policy class.
@@ -103,6 +104,11 @@ class SequenceTutorAlgorithm(KLControlledLearner, SafeLoadMixin, OffPolicyAlgori
     :param max_grad_norm: gradient clipping norm (RL Tuner: 5).
     :param init_from_prior: start the Q-network (and target) from the env's prior weights.
     :param head_init: ``"prior"`` copies the prior's output layer too; ``"zero"`` zeroes it.
+    :param genetic: graph-GA exploration (SMILES env, episode replay; None: off): the children of the
+        best molecules scored so far are scored and stored in the replay buffer; see
+        :mod:`seqtutor_agents.common.offpolicy`.
+    :param augment: per molecule collected, this many randomised SMILES rewrites of elite-memory
+        episodes stored in the replay buffer (rewards reused; needs the elite memory; 0: off).
     :param policy_kwargs: extra policy arguments.
     """
 
@@ -143,6 +149,7 @@ class SequenceTutorAlgorithm(KLControlledLearner, SafeLoadMixin, OffPolicyAlgori
         max_grad_norm: float = 5.0,
         init_from_prior: bool = True,
         head_init: str | None = None,
+        genetic: Any = None, augment: int = 0,
         stats_window_size: int = 100,
         tensorboard_log: str | None = None,
         policy_kwargs: dict[str, Any] | None = None,
@@ -154,6 +161,7 @@ class SequenceTutorAlgorithm(KLControlledLearner, SafeLoadMixin, OffPolicyAlgori
         check_learning_rate(learning_rate)
         check_arguments(locals(), ARGUMENT_BOUNDS)
         self._init_learner(c, target_kl, kl_horizon, max_grad_norm)
+        self._init_molecule_extras(genetic, augment)
         _check_train_freq(train_freq)
         _check_gradient_steps(gradient_steps)
         replay_buffer_class = _replay_buffer_class(replay_buffer_class)
@@ -301,6 +309,7 @@ class SequenceTutorAlgorithm(KLControlledLearner, SafeLoadMixin, OffPolicyAlgori
         self.policy.set_training_mode(False)
         n = env.num_envs
         num_collected_steps, num_collected_episodes, kl_sum = 0, 0, 0.0
+        finished: list = []  # the episodes finished, for genetic exploration and augmented replay
         callback.on_rollout_start()
         while should_collect_more_steps(train_freq, num_collected_steps, num_collected_episodes):
             step = self._collect_step(callback)
@@ -309,6 +318,7 @@ class SequenceTutorAlgorithm(KLControlledLearner, SafeLoadMixin, OffPolicyAlgori
                 return RolloutReturn(num_collected_steps * n, num_collected_episodes, continue_training=False)
             kl_sum += float(step.kl.sum())  # type: ignore[union-attr]
             replay_buffer.add_transition(step)
+            finished.extend(step.episodes)
             self._on_step()
             for _ in np.flatnonzero(step.dones):
                 num_collected_episodes += 1
@@ -317,6 +327,7 @@ class SequenceTutorAlgorithm(KLControlledLearner, SafeLoadMixin, OffPolicyAlgori
                     self.dump_logs()
         if num_collected_steps:  # pooled until every env has ended an episode (see KLCoefficient.observe)
             self._observe_kl(kl_sum, num_collected_steps * n, num_collected_episodes, n)
+        self._feed_replay_buffer(finished, replay_buffer)
         callback.on_rollout_end()
         return RolloutReturn(num_collected_steps * n, num_collected_episodes, True)
 

@@ -31,11 +31,16 @@ from gymnasium import spaces
 from stable_baselines3.common.buffers import BaseBuffer
 
 from seqtutor_envs.prior import LSTMPrior
+from seqtutor_envs.sampling import DEFAULT_RANK_COEFFICIENT, rank_probabilities
 
 from ..common.episodes import Episode
 from ..common.recipes import allow_class
 from ..common.recurrent import LSTMState, last_tokens
 from ..common.rollout import Transition
+from ..common.validation import check_number
+
+#: How the elite memory is sampled: uniformly (the default) or rank-based.
+ELITE_SAMPLING = ("uniform", "rank")
 
 
 @dataclass
@@ -110,9 +115,14 @@ class EpisodeReplayBuffer(RecurrentReplayBuffer):
     the fixed point; on a goal-directed objective the rare best molecules stay in the replay after the
     ring forgot them (``benchmarks/pmo_tuning.py`` measures it).
 
-    Options (``replay_buffer_kwargs``): ``elite_size`` (0: no elite memory) and ``elite_sample``
-    (elite episodes added to each minibatch, at most ``elite_size``). Other parameters: see
+    Options (``replay_buffer_kwargs``): ``elite_size`` (0: no elite memory), ``elite_sample``
+    (elite episodes added to each minibatch, at most ``elite_size``), ``elite_sampling``
+    (``"uniform"``, the default, or ``"rank"``: ``p ∝ 1/(k·N + rank)`` by domain return, Genetic
+    GFN's replay) and ``elite_rank_coefficient`` (its ``k``). Other parameters: see
     :class:`RecurrentReplayBuffer`.
+
+    Episodes that no collector produced -- graph-GA offspring, randomised SMILES of remembered
+    molecules (:mod:`seqtutor_agents.common.offpolicy`) -- enter through :meth:`add_episodes`.
     """
 
     #: Arrays that hold one episode per row (the ring's and, with an ``elite_`` prefix, the elite memory's).
@@ -120,6 +130,11 @@ class EpisodeReplayBuffer(RecurrentReplayBuffer):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         elite_size, elite_sample = kwargs.pop("elite_size", 0), kwargs.pop("elite_sample", 0)
+        self.elite_sampling = kwargs.pop("elite_sampling", "uniform")
+        self.elite_rank_coefficient = kwargs.pop("elite_rank_coefficient", DEFAULT_RANK_COEFFICIENT)
+        if self.elite_sampling not in ELITE_SAMPLING:
+            raise ValueError(f"elite_sampling must be one of {ELITE_SAMPLING}, got {self.elite_sampling!r}")
+        check_number("elite_rank_coefficient", self.elite_rank_coefficient, low=0.0, low_open=True)
         for name, value in (("elite_size", elite_size), ("elite_sample", elite_sample)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
                 raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
@@ -216,6 +231,33 @@ class EpisodeReplayBuffer(RecurrentReplayBuffer):
     def num_elites(self) -> int:
         return int(np.isfinite(self.elite_returns).sum())
 
+    # ------------------------------------------------------------------ episodes from elsewhere
+    def elite_rows(self, n: int) -> np.ndarray:
+        """``n`` rows of the elite memory drawn with replacement, ``elite_sampling``'s way (numpy's global generator)."""
+        elites = np.flatnonzero(np.isfinite(self.elite_returns))
+        if self.elite_sampling == "rank":
+            probs = rank_probabilities(self.elite_returns[elites], self.elite_rank_coefficient)
+            return elites[np.random.choice(len(elites), size=n, p=probs)]
+        return elites[np.random.randint(0, len(elites), size=n)]
+
+    def add_episodes(self, episodes: list[Episode]) -> None:
+        """Store episodes no collector produced (e.g. graph-GA offspring): in the ring, and among the elites if good."""
+        for episode in episodes:
+            self.add_episode(episode)
+
+    def elite_episodes(self, rows: np.ndarray | None = None) -> list[Episode]:
+        """The elite memory's episodes at ``rows`` (default: every filled row), as :class:`Episode` s."""
+        rows = np.flatnonzero(np.isfinite(self.elite_returns)) if rows is None else np.asarray(rows)
+        return [Episode(tokens=self.elite_tokens[i, : n + 1].copy(), prior_log_probs=self.elite_prior_log_probs[i, : n + 1].copy(),
+                        prior_log_prob=self.elite_taken_log_prob[i, :n].copy(),
+                        domain_rewards=self.elite_domain_rewards[i, :n].copy(),
+                        prior_weight=float(self.elite_prior_weight[i]))
+                for i, n in zip(rows.tolist(), self.elite_lengths[rows].tolist())]
+
+    def purge_elites(self, rows: np.ndarray) -> None:
+        """Empty the elite memory's ``rows`` (the selective scaffold purge)."""
+        self.elite_returns[np.asarray(rows, dtype=np.int64)] = -np.inf
+
     def td_batch(self, batch_size: int, q_net: LSTMPrior, q_net_target: LSTMPrior) -> TDBatch:
         """``batch_size`` episodes, trimmed to the longest of them and unrolled from the zero state."""
         upper = self.num_episodes()
@@ -223,8 +265,7 @@ class EpisodeReplayBuffer(RecurrentReplayBuffer):
             raise RuntimeError("cannot sample from an empty replay buffer")
         sources = [("", np.random.randint(0, upper, size=batch_size))]
         if self.elite_sample and self.num_elites():
-            elites = np.flatnonzero(np.isfinite(self.elite_returns))
-            sources.append(("elite_", elites[np.random.randint(0, len(elites), size=self.elite_sample)]))
+            sources.append(("elite_", self.elite_rows(self.elite_sample)))
         lengths_np = np.concatenate([getattr(self, prefix + "lengths")[idx] for prefix, idx in sources])
         width = int(lengths_np.max())
 

@@ -80,8 +80,7 @@ class ExternalEpisodes:
         n = int(self.lengths[i])
         return {"tokens": self.tokens[i, : n + 1].copy(), "prior_log_probs": self.prior_log_probs[i, : n + 1].copy(),
                 "prior_log_prob": self.prior_log_prob[i, :n].copy(),
-                "domain_rewards": self.domain_rewards[i, :n].astype(np.float32), "env_c": float(self.c),
-                "prior_weight": float(self.prior_weight)}
+                "domain_rewards": self.domain_rewards[i, :n].astype(np.float32), "prior_weight": float(self.prior_weight)}
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """The padded arrays of ``TopKMemory.to_arrays`` / ``from_arrays`` (tokens padded with 0, float32 rewards)."""
@@ -90,7 +89,7 @@ class ExternalEpisodes:
         return {"lengths": self.lengths.copy(), "tokens": np.where(within, self.tokens, 0),
                 "prior_log_probs": self.prior_log_probs.copy(), "prior_log_prob": self.prior_log_prob.copy(),
                 "domain_rewards": self.domain_rewards.astype(np.float32),
-                "env_c": np.full(n, self.c, dtype=np.float64), "prior_weight": np.full(n, self.prior_weight, dtype=np.float64)}
+                "prior_weight": np.full(n, self.prior_weight, dtype=np.float64)}
 
 
 @dataclass

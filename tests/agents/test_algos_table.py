@@ -40,13 +40,13 @@ def test_the_name_lists_are_the_tables():
     assert config.ALGO_CHOICES == tuple(ALGOS) == sum(families.values(), ())
     assert (config.SEQUENCE_TUTOR_ALGOS, config.POLICY_GRADIENT_ALGOS, config.STOCK_ALGOS) == tuple(families.values())
     assert config.REPLAY_ALGOS == ("q", "psi", "g", "dqn", "qrdqn")
-    assert config.KL_TARGET_ALGOS == ("q", "psi", "g", "klppo", "dpg")
+    assert config.KL_TARGET_ALGOS == ("q", "psi", "g", "klppo", "dpg", "tb")
     assert {name: cls.__name__ for name, cls in seqtutor_agents.ALGORITHMS.items()} == {
         "q": "PriorQLearning", "psi": "PsiLearning", "g": "GLearning"}
     assert ZOO_ALGOS == {r.zoo: n for n, r in ALGOS.items() if r.zoo}
     for zoo_algo in ZOO_ALGOS:  # every zoo name has its rl-zoo3 --conf-file module
         assert importlib.import_module(f"seqtutor_agents.zoo.{zoo_algo}").hyperparams == zoo_hyperparams(zoo_algo)
-    with pytest.raises(ConfigError, match="unknown algorithm 'sarsa'; choose one of q, psi, g, dap, klppo, dpg, ppo"):
+    with pytest.raises(ConfigError, match="unknown algorithm 'sarsa'; choose one of q, psi, g, dap, klppo, dpg, tb, ppo"):
         algorithm_class("sarsa")
 
 

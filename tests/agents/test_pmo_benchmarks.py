@@ -203,3 +203,54 @@ def test_the_results_csv_keeps_eight_digits_for_later_reports_and_the_table_four
     # not 0.941, which would count as at or above REINVENT's 0.941
     assert read_rows(tmp_path / "r.csv")[0]["top10_auc"] == 0.94096123
     assert "| 0.941 |" in text
+
+
+def test_a_ga_round_over_the_budget_is_refused_by_name_before_anything_runs(tmp_path):
+    from seqtutor_agents.common.offpolicy import check_genetic_budget
+
+    with pytest.raises(ValueError, match=r"^budget=10 oracle calls is smaller than one graph-GA round"):
+        check_genetic_budget({}, 10)
+    check_genetic_budget({}, 16)  # exactly one round: allowed
+    check_genetic_budget(None, 10)  # no GA: nothing to check
+    env = {"TMPDIR": str(tmp_path), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.molecule_opt", "--algos", "tb", "--oracles", "qed",
+                           "--seeds", "0", "--budget", "10", "--genetic", "{}", "--backend", "local",
+                           "--runs", str(tmp_path / "grid"), "--out", str(tmp_path / "grid")],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        "molecule_opt.py: error: tb: budget=10 oracle calls is smaller than one graph-GA round (children=8 x "
+        "generations=2 = 16); raise budget or lower the GA's children or generations"]
+    assert not (tmp_path / "grid").exists()
+
+
+def test_the_molecule_options_go_over_each_learners_settings():
+    from benchmarks.molecule_opt import with_options
+
+    dap = {"c": 0.002, "algo_kwargs": {"replay_memory": 100, "replay_sample": 24}}
+    assert with_options(dap, "dap") == dap
+    assert with_options(dap, "dap", {"children": 4}, 2, "rank")["algo_kwargs"] == {
+        "replay_memory": 100, "replay_sample": 24, "genetic": {"children": 4}, "augment": 2, "replay_sampling": "rank"}
+    g = {"c": 0.02, "algo_kwargs": {"genetic": {}, "replay_buffer_kwargs": {"elite_size": 100}}}
+    switched = with_options(g, "g", "off", 0, "rank")
+    assert switched["algo_kwargs"] == {"replay_buffer_kwargs": {"elite_size": 100, "elite_sampling": "rank"}}
+    assert g["algo_kwargs"]["genetic"] == {}  # the setting itself is untouched
+    # TB replays by rank unless told otherwise: uniform is written, rank (its default) is not
+    assert with_options({"algo_kwargs": {}}, "tb", replay_sampling="uniform")["algo_kwargs"] == {"replay_sampling": "uniform"}
+    assert with_options({"algo_kwargs": {"replay_sampling": "uniform"}}, "tb", replay_sampling="rank")["algo_kwargs"] == {}
+
+
+def test_the_ablation_switches_one_option_at_a_time_and_the_tuning_keeps_a_better_earlier_choice():
+    from benchmarks.pmo_ablation import variants
+    from benchmarks.pmo_tuning import better_before
+
+    named = variants(SEARCH_SPACE["tb"][0], "tb", 2)
+    assert list(named) == ["as tuned", "genetic off", "augment 2", "replay uniform (not rank)"]
+    kwargs = {name: v["algo_kwargs"] for name, v in named.items()}
+    assert kwargs == {"as tuned": {"genetic": {}}, "genetic off": {}, "augment 2": {"genetic": {}, "augment": 2},
+                      "replay uniform (not rank)": {"genetic": {}, "replay_sampling": "uniform"}}
+    assert all(v["c"] == 0.02 and v["early_stop_patience"] == 5 for v in named.values())
+    earlier = {**SEARCH_SPACE["g"][2], "tuning_auc": 0.48}
+    assert better_before("g", earlier, {"tuning_auc": 0.45}, ran={4})  # not run again, and better: kept
+    assert not better_before("g", earlier, {"tuning_auc": 0.50}, ran={4})
+    assert not better_before("g", earlier, {"tuning_auc": 0.45}, ran={2, 4})  # ran again: the new result decides

@@ -92,3 +92,16 @@ def test_the_sweep_kernel_pins_keep_the_users_settings_and_apply_only_on_x86(mon
     assert sweep.sweep_kernel_environment()["MKL_ENABLE_INSTRUCTIONS"] == "SSE4_2"  # the user's own setting wins
     monkeypatch.setattr(sweep.platform, "machine", lambda: "aarch64")
     assert sweep.sweep_kernel_environment() == {}  # AVX names mean nothing on ARM
+
+
+def test_a_pmo_trial_with_genetic_exploration_counts_its_children_among_the_calls(tmp_path):
+    trial = _trial(tmp_path, algo="tb", budget=60, algo_kwargs={"batch_size": 16, "gradient_steps": 1, "replay_sample": 8,
+                                                                "genetic": {"children": 4, "interval": 16}})
+    row = run_trial(trial)
+    assert row["stop"] == "budget" and row["calls"] == 60 and 0 < row["ga_calls"] < 60
+    assert 0 <= row["ga_in_top10"] <= 10 and row["ga_in_top10"] <= row["ga_in_top100"] <= row["ga_calls"]
+    called = [r for r in _calls(trial) if r["call"]]
+    # GA children reach the log as calls of their own: an env step and the prior's log-likelihood, no agent's
+    children = [r for r in called if not r["agent_log_likelihood"]]
+    assert len(children) == row["ga_calls"] and all(r["env_step"] and float(r["prior_log_likelihood"]) < 0
+                                                          for r in children)

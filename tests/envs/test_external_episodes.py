@@ -112,9 +112,9 @@ def test_episode_fields_and_padded_arrays():
     one = ext.episode(1)
     n = int(ext.lengths[1])
     assert one["tokens"].shape == (n + 1,) and one["prior_log_probs"].shape == (n + 1, ext.prior_log_probs.shape[2])
-    assert one["prior_log_prob"].shape == (n,) and one["domain_rewards"].shape == (n,) and one["env_c"] == ext.c
+    assert one["prior_log_prob"].shape == (n,) and one["domain_rewards"].shape == (n,) and "env_c" not in one
     arrays = ext.to_arrays()
-    assert set(arrays) == {"lengths", "tokens", "prior_log_probs", "prior_log_prob", "domain_rewards", "env_c",
+    assert set(arrays) == {"lengths", "tokens", "prior_log_probs", "prior_log_prob", "domain_rewards",
                            "prior_weight"}
     assert arrays["tokens"][0, ext.lengths[0] + 1 :].sum() == 0  # padding 0, as the agents' memories pad
     assert (ext.prior_log_probs[0, ext.lengths[0] + 1 :] == 0).all() and (ext.prior_log_prob[0, ext.lengths[0]:] == 0).all()
