@@ -49,10 +49,11 @@ from stable_baselines3.common.utils import (
 )
 from stable_baselines3.common.vec_env import VecEnv
 
+from seqtutor_envs.prior import FrozenStepper
 from seqtutor_envs.reward import compose
 
 from ..common.learner import KLControlledLearner
-from ..common.recurrent import load_env_prior, prior_architecture
+from ..common.recurrent import last_tokens, load_env_prior, prior_architecture
 from ..common.safe_load import SafeLoadMixin
 from ..common.validation import check_arguments, check_choice, check_learning_rate
 from .buffers import REPLAY_BUFFERS, EpisodeReplayBuffer, RecurrentReplayBuffer, TDBatch
@@ -173,6 +174,7 @@ class SequenceTutorAlgorithm(KLControlledLearner, SafeLoadMixin, OffPolicyAlgori
         self.exploration_initial_eps, self.exploration_final_eps = exploration_initial_eps, exploration_final_eps
         self.exploration_rate = exploration_initial_eps if exploration == "egreedy" else 0.0
         self.init_from_prior, self.head_init = init_from_prior, head_init
+        self._acting_stepper: FrozenStepper | None = None  # the Q-network's weights during a collection phase
         if _init_setup_model:
             self._setup_model()
 
@@ -205,7 +207,7 @@ class SequenceTutorAlgorithm(KLControlledLearner, SafeLoadMixin, OffPolicyAlgori
         self._setup_kl_control()
 
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "q_net", "q_net_target"]
+        return [*super()._excluded_save_params(), "q_net", "q_net_target", "_acting_stepper"]
 
     # ------------------------------------------------------------------ targets
     def bootstrap_value(self, next_q: th.Tensor, next_prior_log_probs: th.Tensor) -> th.Tensor:
@@ -240,13 +242,11 @@ class SequenceTutorAlgorithm(KLControlledLearner, SafeLoadMixin, OffPolicyAlgori
             raise ValueError("td_lambda > 0 needs whole replayed episodes (EpisodeReplayBuffer)")
         next_q_taken = batch.next_q.gather(2, batch.next_actions.unsqueeze(2)).squeeze(2)
         correction = self.soft_correction(next_q_taken, next_value)
-        target = th.zeros_like(reward)
-        follow = th.zeros_like(reward[:, 0])  # y_{t+1} - k_{t+1}, 0 past the end
-        for t in reversed(range(reward.shape[1])):
-            blend = (1.0 - self.td_lambda) * next_value[:, t] + self.td_lambda * follow
-            target[:, t] = reward[:, t] + self.gamma * batch.not_done[:, t] * blend
-            follow = target[:, t] - correction[:, t - 1] if t > 0 else follow
-        return target
+        correction = th.cat([correction[:, :-1], th.zeros_like(correction[:, -1:])], dim=1)  # nothing follows the last column
+        # y_t = a_t + b_t y_{t+1}: a_t the one-step part, b_t = γ λ (1 - done_t) what carries y_{t+1} back.
+        carry = self.gamma * batch.not_done
+        offset = reward + carry * ((1.0 - self.td_lambda) * next_value - self.td_lambda * correction)
+        return linear_recurrence(offset, carry * self.td_lambda)
 
     # ------------------------------------------------------------------ training
     def _on_step(self) -> None:
@@ -281,8 +281,16 @@ class SequenceTutorAlgorithm(KLControlledLearner, SafeLoadMixin, OffPolicyAlgori
 
     # ------------------------------------------------------------------ collection
     def act(self, obs: dict[str, th.Tensor], state: Any) -> tuple[th.Tensor, th.Tensor, Any]:
-        """The collector's actor: the exploring acting policy, its distribution, the Q-network's new state."""
-        q_values, state_after = self.policy.step_q(obs, state)
+        """The collector's actor: the exploring acting policy, its distribution, the Q-network's new state.
+
+        The Q-network's weights do not change within a collection phase, so it steps through a
+        :class:`~seqtutor_envs.prior.FrozenStepper` made at the phase's start (``nn.LSTM``'s per-call
+        dispatch is most of a one-token step's cost).
+        """
+        if self._acting_stepper is None:
+            q_values, state_after = self.policy.step_q(obs, state)
+        else:
+            q_values, state_after = self._acting_stepper.outputs(last_tokens(obs["tokens"], obs["step"]), state)
         logits = self.policy.policy_logits(q_values, obs["prior_log_probs"].float())
         actions = self.policy.select_actions(logits, deterministic=False, explore=True)
         return actions, th.log_softmax(logits, dim=1), state_after
@@ -299,6 +307,7 @@ class SequenceTutorAlgorithm(KLControlledLearner, SafeLoadMixin, OffPolicyAlgori
     ) -> RolloutReturn:
         """Act with the recurrent policy in all envs at once and store what happened."""
         self.policy.set_training_mode(False)
+        self._acting_stepper = self.q_net.frozen_stepper()
         n = env.num_envs
         num_collected_steps, num_collected_episodes, kl_sum = 0, 0, 0.0
         callback.on_rollout_start()
@@ -306,6 +315,7 @@ class SequenceTutorAlgorithm(KLControlledLearner, SafeLoadMixin, OffPolicyAlgori
             step = self._collect_step(callback)
             num_collected_steps += 1
             if step is None:
+                self._acting_stepper = None
                 return RolloutReturn(num_collected_steps * n, num_collected_episodes, continue_training=False)
             kl_sum += float(step.kl.sum())  # type: ignore[union-attr]
             replay_buffer.add_transition(step)
@@ -315,6 +325,7 @@ class SequenceTutorAlgorithm(KLControlledLearner, SafeLoadMixin, OffPolicyAlgori
                 self._episode_num += 1
                 if log_interval is not None and self._episode_num % (log_interval * n) == 0:
                     self.dump_logs()
+        self._acting_stepper = None  # the weights change in the training phase that follows
         if num_collected_steps:  # pooled until every env has ended an episode (see KLCoefficient.observe)
             self._observe_kl(kl_sum, num_collected_steps * n, num_collected_episodes, n)
         callback.on_rollout_end()
@@ -323,6 +334,22 @@ class SequenceTutorAlgorithm(KLControlledLearner, SafeLoadMixin, OffPolicyAlgori
     def dump_logs(self) -> None:
         self._stats.dump(self.logger)
         super().dump_logs()
+
+
+def linear_recurrence(offset: th.Tensor, coefficient: th.Tensor) -> th.Tensor:
+    """``y`` with ``y_t = offset_t + coefficient_t · y_{t+1}`` along the last dimension, ``y`` 0 past the end.
+
+    A reverse scan in ⌈log₂ T⌉ whole-tensor steps (recursive doubling) instead of T Python steps: after
+    the step of span ``d``, ``y_t`` sums the terms from ``t`` to ``t + 2d - 1`` and ``coefficient_t`` is
+    the product that carries ``y_{t+2d}`` back to ``t``.
+    """
+    value, carry = offset, coefficient
+    span, steps = 1, offset.shape[-1]
+    while span < steps:
+        value = th.cat([value[..., :-span] + carry[..., :-span] * value[..., span:], value[..., -span:]], dim=-1)
+        carry = th.cat([carry[..., :-span] * carry[..., span:], carry[..., -span:]], dim=-1)
+        span *= 2
+    return value
 
 
 # ---------------------------------------------------------------------- the three targets
