@@ -64,7 +64,7 @@ HEAD_INITS = ("prior", "zero")
 ARGUMENT_BOUNDS: dict[str, dict[str, Any]] = {
     "buffer_size": {"low": 1, "integer": True}, "learning_starts": {"low": 0, "integer": True},
     "batch_size": {"low": 1, "integer": True}, "tau": {"low": 0.0, "high": 1.0}, "gamma": {"low": 0.0, "high": 1.0},
-    "td_lambda": {"low": 0.0, "high": 1.0},
+    "td_lambda": {"low": 0.0, "high": 1.0}, "consistency_coef": {"low": 0.0},
     "exploration_fraction": {"low": 0.0, "high": 1.0}, "exploration_initial_eps": {"low": 0.0, "high": 1.0},
     "exploration_final_eps": {"low": 0.0, "high": 1.0}, "temperature": {"low": 0.0, "low_open": True},
     "stats_window_size": {"low": 1, "integer": True},
@@ -96,6 +96,8 @@ class SequenceTutorAlgorithm(KLControlledLearner, SafeLoadMixin, OffPolicyAlgori
     :param kl_horizon: env steps over which the KL controller's relative step on log c reaches its clip (0.2).
     :param td_lambda: λ of λ-returns along replayed episodes (0: one-step targets, the paper's); Peng's
         Q(λ) for Q-learning, the soft λ-return for Ψ and G. Needs episode replay.
+    :param consistency_coef: weight of the path-consistency loss over whole replayed episodes beside the
+        TD loss (0: none; see :meth:`consistency_loss`). Ψ and G, episode replay, γ = 1.
     :param exploration: ``"boltzmann"`` or ``"egreedy"``.
     :param exploration_fraction: fraction of training over which epsilon decays (egreedy).
     :param exploration_initial_eps: initial epsilon (egreedy).
@@ -136,6 +138,7 @@ class SequenceTutorAlgorithm(KLControlledLearner, SafeLoadMixin, OffPolicyAlgori
         target_kl: float | None = None,
         kl_horizon: float = 30_000,
         td_lambda: float = 0.0,
+        consistency_coef: float = 0.0,
         exploration: str = "boltzmann",
         exploration_fraction: float = 0.5,
         exploration_initial_eps: float = 1.0,
@@ -170,6 +173,10 @@ class SequenceTutorAlgorithm(KLControlledLearner, SafeLoadMixin, OffPolicyAlgori
             support_multi_env=True, supported_action_spaces=(spaces.Discrete,),
         )
         self.td_lambda, self.temperature = float(td_lambda), temperature
+        self.consistency_coef = float(consistency_coef)
+        if self.consistency_coef and (self.acting == "q" or self.gamma != 1.0):
+            raise ValueError(f"consistency_coef holds for the soft learners (Ψ, G) at gamma 1, not {type(self).__name__} "
+                             f"at gamma {self.gamma:g}")
         self.exploration, self.exploration_fraction = exploration, exploration_fraction
         self.exploration_initial_eps, self.exploration_final_eps = exploration_initial_eps, exploration_final_eps
         self.exploration_rate = exploration_initial_eps if exploration == "egreedy" else 0.0
@@ -186,8 +193,10 @@ class SequenceTutorAlgorithm(KLControlledLearner, SafeLoadMixin, OffPolicyAlgori
         if self.replay_buffer_class is None:
             # Models saved before replay modes became buffer classes name their mode in `replay`.
             self.replay_buffer_class = REPLAY_BUFFERS[getattr(self, "replay", "episode")]
-        if self.td_lambda > 0 and not issubclass(self.replay_buffer_class, EpisodeReplayBuffer):
-            raise ValueError("td_lambda > 0 needs whole replayed episodes: use the EpisodeReplayBuffer")
+        if (self.td_lambda > 0 or getattr(self, "consistency_coef", 0.0)) and not issubclass(
+                self.replay_buffer_class, EpisodeReplayBuffer):
+            raise ValueError("td_lambda > 0 and consistency_coef > 0 need whole replayed episodes: use the "
+                             "EpisodeReplayBuffer")
         net = self.policy_kwargs["net_config"] or {}
         self.replay_buffer_kwargs = {**self.replay_buffer_kwargs,
                                      "state_shape": (net.get("num_layers", 1), net.get("hidden_size", 100))}
@@ -248,6 +257,27 @@ class SequenceTutorAlgorithm(KLControlledLearner, SafeLoadMixin, OffPolicyAlgori
         offset = reward + carry * ((1.0 - self.td_lambda) * next_value - self.td_lambda * correction)
         return linear_recurrence(offset, carry * self.td_lambda)
 
+    def consistency_loss(self, batch: TDBatch) -> th.Tensor:
+        """Path consistency over whole replayed episodes: ``mean_i (V(s_0) + Σ_t [log π(a_t|s_t) − r_t] )² / T``.
+
+        ``r_t = w log p(a_t|s_t) + r_domain/c`` (G: ``w = 1``, its policy carries the prior) and ``V`` the
+        online network's soft value, ``log Σ_a p(a|s) exp G(s, a)`` (Ψ: ``log Σ_a exp Ψ(s, a)``). At the
+        soft optimum every episode, from any behaviour, has ``V(s_0) + Σ_t log π = Σ_t r_t`` (γ = 1): it
+        is trajectory balance (reference §14) with the network's own ``V(s_0)`` as the learned log Z, and
+        it ties the policy's log-probabilities of whole sequences to their returns directly, where the
+        TD loss gets there one bootstrapped step at a time. Divided by the batch's longest episode, so
+        that it is on the per-step scale of the TD loss.
+        """
+        if batch.q_all is None or batch.prior_log_probs is None:
+            raise ValueError("consistency_coef > 0 needs whole replayed episodes (EpisodeReplayBuffer)")
+        with_prior = self.acting == "g"  # G's policy is p exp(G): the prior is in its logits
+        value = th.logsumexp(batch.q_all + batch.prior_log_probs if with_prior else batch.q_all, dim=-1)  # (B, T)
+        log_pi = batch.q_taken + (batch.prior_log_prob if with_prior else 0.0) - value
+        weight = batch.prior_weight if self.prior_in_reward else th.ones_like(batch.prior_weight)
+        reward = compose(batch.prior_log_prob, batch.domain_reward, self.current_c, weight)
+        residual = value[:, 0] + ((log_pi - reward) * batch.mask).sum(dim=1)
+        return (residual**2).mean() / batch.mask.shape[1]
+
     # ------------------------------------------------------------------ training
     def _on_step(self) -> None:
         if self.exploration == "egreedy":
@@ -260,12 +290,16 @@ class SequenceTutorAlgorithm(KLControlledLearner, SafeLoadMixin, OffPolicyAlgori
             return
         self.policy.set_training_mode(True)
         self._update_learning_rate(self.policy.optimizer)
-        losses, q_means, targets = [], [], []
+        losses, q_means, targets, consistencies = [], [], [], []
         for _ in range(gradient_steps):
             batch = self.replay_buffer.td_batch(batch_size, self.q_net, self.q_net_target)
             with th.no_grad():
                 target = self.td_target(batch)
             loss = ((batch.q_taken - target) ** 2 * batch.mask).sum() / batch.mask.sum()
+            if getattr(self, "consistency_coef", 0.0):  # models saved before it existed have none
+                consistency = self.consistency_loss(batch)
+                consistencies.append(consistency.item())
+                loss = loss + self.consistency_coef * consistency
             self._gradient_step(loss, "TD loss")
             polyak_update(self.q_net.parameters(), self.q_net_target.parameters(), self.tau)
             self._n_updates += 1
@@ -277,6 +311,8 @@ class SequenceTutorAlgorithm(KLControlledLearner, SafeLoadMixin, OffPolicyAlgori
         self.logger.record("train/loss", float(np.mean(losses)))
         self.logger.record("train/q_mean", float(np.mean(q_means)))
         self.logger.record("train/target_mean", float(np.mean(targets)))
+        if consistencies:
+            self.logger.record("train/consistency_loss", float(np.mean(consistencies)))
         self.logger.record("train/c", float(self.current_c))  # type: ignore[arg-type]
 
     # ------------------------------------------------------------------ collection

@@ -52,6 +52,8 @@ class TDBatch:
     not_done: th.Tensor  # 1 where s' is not terminal
     mask: th.Tensor  # 1 for real steps (0 for padding past an episode's end)
     next_actions: th.Tensor | None = None  # (B, T) the action taken at s' (episodes only; for λ-returns)
+    q_all: th.Tensor | None = None  # (B, T, V) the online network's values at s (episodes only; with the gradient)
+    prior_log_probs: th.Tensor | None = None  # (B, T, V) log p_prior(.|s) (episodes only)
 
 
 class RecurrentReplayBuffer(BaseBuffer):
@@ -263,6 +265,8 @@ class EpisodeReplayBuffer(RecurrentReplayBuffer):
             not_done=(steps[None, :] < (lengths[:, None] - 1)).float(),
             mask=valid.float(),
             next_actions=th.cat([actions[:, 1:], th.zeros_like(actions[:, :1])], dim=1),
+            q_all=q_all,
+            prior_log_probs=log_p[:, :-1],
         )
 
 
