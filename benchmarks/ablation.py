@@ -18,6 +18,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from benchmarks.common import RESULTS_DIR, machine_description, machine_markdown, markdown_table, write_csv, write_text
 from benchmarks.frontier import NAMES, add_optimum_columns, optimum_reference
 from benchmarks.sweep import add_sweep_arguments, run_sweep
@@ -71,14 +73,33 @@ DPG_VARIANTS: tuple[tuple[str, dict[str, Any]], ...] = (
 TRIAL_KEYS = ("n_envs",)
 
 
+def add_distance_to_optimum(rows: list[dict[str, Any]], sample: Any) -> None:
+    """Each trial's KL(π ‖ π*) in nats per composition at its final c (reference §14), in place.
+
+    ``J(π) = E_π[R]/c − KL(π ‖ p) = log Z − KL(π ‖ π*)``: from the trial's own compositions (mean
+    return, exact KL per step times the composition's steps) and ``log Z = log mean_i exp(R_i / c)``
+    over the prior sample. The melody env's prior weight is 1, so π* ∝ p·exp(R/c) for every learner.
+    """
+    for row in rows:
+        c = float(row.get("final_c") or math.nan)
+        if "error" in row or not c > 0:
+            continue
+        scaled = sample.domain_return / c
+        top = float(scaled.max())
+        log_z = top + math.log(float(np.mean(np.exp(scaled - top))))
+        steps = float(np.mean(sample.lengths))
+        objective = row["domain_return"] / c - row["kl"] * steps
+        row["log_z"], row["kl_to_optimum"] = log_z, log_z - objective
+
+
 def _cell(value: Any, fmt: str) -> str:
     return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else fmt.format(value)
 
 
 def report(rows: list[dict[str, Any]], names: dict[str, str], out: Path, note: str) -> str:
     header = ["variant", "learner", "seed", "target KL", "KL/step", "KL error", "final c", "music return",
-              "return / π*'s at its KL", "minutes to 0.8 of π*", "duration TV to π*", "pitch-class TV to π*",
-              "CPU minutes"]
+              "return / π*'s at its KL", "KL(π ‖ π*) per composition", "minutes to 0.8 of π*", "duration TV to π*",
+              "pitch-class TV to π*", "CPU minutes"]
     body = []
     order = {name: i for i, (name, _) in enumerate(VARIANTS + DPG_VARIANTS)}
     for row in sorted(rows, key=lambda r: (order.get(names.get(r.get("run", ""), ""), 99), r["algo"],
@@ -91,6 +112,7 @@ def report(rows: list[dict[str, Any]], names: dict[str, str], out: Path, note: s
         body.append([names.get(row["run"], "?"), NAMES.get(row["algo"], row["algo"]), str(row["seed"]), f"{target:g}",
                      f"{row['kl']:.4f}", f"{100 * (row['kl'] / target - 1):+.0f} %", _cell(row.get("final_c"), "{:.3g}"),
                      f"{row['domain_return']:.1f}", _cell(row.get("optimality_ratio"), "{:.3f}"),
+                     _cell(row.get("kl_to_optimum"), "{:.2f}"),
                      _cell(row.get("minutes_to_0.8"), "{:.1f}"), _cell(row.get("duration_tv_to_optimum"), "{:.3f}"),
                      _cell(row.get("pitch_class_tv_to_optimum"), "{:.3f}"), _cell(row.get("cpu_minutes"), "{:.2f}")])
     text = (f"# What brings Ψ and G to π*: ablation on SeqTutor-Melody-v0\n\n{machine_markdown(machine_description())}\n\n"
@@ -139,6 +161,7 @@ def main() -> None:
     rows = run_sweep(parser, args, trials)
     sample, points = optimum_reference(args.optimum_n, 0)
     add_optimum_columns(rows, sample, points)
+    add_distance_to_optimum(rows, sample)
     note = (f"{args.steps:,} env steps per trial (all envs together), {args.episodes:,} compositions evaluated per "
             "trial; c starts at π*'s c for the target (seqtutor_agents/runs/kl_start.py; the rows above 'defaults' were "
             "run before that, from the env's 10) and is adapted toward it. π* from "
