@@ -277,8 +277,9 @@ class FrozenStepper:
     ``nn.LSTM`` on a length-1 sequence pays for one-hot/embedding, layout and cuDNN-style
     dispatch on every call; for the env's hot path the input projection is a row gather from a
     pre-computed ``(vocab, 4H)`` table into a reused buffer, and each layer adds its recurrent
-    product in place. Weights are copied when the stepper is made, so later changes to the prior
-    are not seen (envs only use frozen priors). ``benchmarks/env_speed.py`` measures it against a
+    product in place. Weights are copied when the stepper is made, so later changes to the network
+    are not seen (envs use frozen priors; an off-policy learner makes one per collection phase, between
+    its updates, and acts with :meth:`outputs`). ``benchmarks/env_speed.py`` measures it against a
     bare ``nn.LSTMCell`` step.
     """
 
@@ -307,19 +308,26 @@ class FrozenStepper:
 
     def initial_state(self, batch_size: int) -> State:
         shape = (self.num_layers, batch_size, self.hidden_size)
-        return torch.zeros(shape), torch.zeros(shape)
+        return torch.zeros(shape, device=self.head_b.device), torch.zeros(shape, device=self.head_b.device)
 
     def _gates_buffer(self, batch: int) -> torch.Tensor:
         """A ``(batch, 4H)`` scratch tensor for the gate pre-activations, reused call after call (per thread)."""
         buffers = self._buffers.__dict__.setdefault("by_batch", {})
         if batch not in buffers:
             buffers.clear()  # one batch size at a time is the common case: keep one buffer
-            buffers[batch] = torch.empty((batch, 4 * self.hidden_size))
+            buffers[batch] = torch.empty((batch, 4 * self.hidden_size), device=self.head_b.device)
         return buffers[batch]
 
     @torch.no_grad()
     def __call__(self, tokens: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
-        """Same contract as :meth:`LSTMPrior.step`; ``state`` is not modified in place.
+        """Same contract as :meth:`LSTMPrior.step`; ``state`` is not modified in place."""
+        logits, state = self.outputs(tokens, state)
+        return torch.log_softmax(logits, dim=-1), state
+
+    @torch.no_grad()
+    def outputs(self, tokens: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        """The output layer's values ``(batch, num_outputs)`` after one step (logits; a learner's
+        Q-values), and the new state; ``state`` is not modified in place.
 
         The gate pre-activations go into a reused scratch buffer (the input projection gathered
         into it, the recurrent product added in place) and the non-linearities run in place on its
@@ -344,8 +352,8 @@ class FrozenStepper:
             new_c.append(c)
         logits = torch.addmm(self.head_b, x, self.head_w_t)
         if self.num_layers == 1:
-            return torch.log_softmax(logits, dim=-1), (new_h[0].unsqueeze(0), new_c[0].unsqueeze(0))
-        return torch.log_softmax(logits, dim=-1), (torch.stack(new_h), torch.stack(new_c))
+            return logits, (new_h[0].unsqueeze(0), new_c[0].unsqueeze(0))
+        return logits, (torch.stack(new_h), torch.stack(new_c))
 
 
 def atomic_torch_save(payload: Any, path: str | os.PathLike) -> Path:

@@ -162,6 +162,7 @@ def trial_name(trial: dict[str, Any]) -> str:
 
     extra = "".join(part(k, v) for k, v in sorted((trial.get("algo_kwargs") or {}).items()))
     extra += "".join(part(k, v) for k, v in sorted((trial.get("env_kwargs") or {}).items()))
+    extra += f"_envs{trial['n_envs']}" if trial.get("n_envs") is not None else ""  # the table's when unnamed
     return f"{trial['algo']}_{setting}{extra}_s{trial['seed']}".replace("/", "-").replace(" ", "")
 
 
@@ -193,7 +194,7 @@ def run_trial(trial: dict[str, Any]) -> dict[str, Any]:
                          n_envs=trial.get("n_envs"), checkpoint_every=trial["steps"],
                          algo_kwargs=dict(trial.get("algo_kwargs") or {}), env_kwargs=dict(trial.get("env_kwargs") or {}),
                          device="cpu")
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     model = None
     if trial.get("resume") and latest_checkpoint(out) is not None:  # interrupted: go on from its checkpoint
         try:
@@ -202,7 +203,7 @@ def run_trial(trial: dict[str, Any]) -> dict[str, Any]:
             model = None  # a checkpoint of other settings: train afresh below
     if model is None:
         model = train(config, progress=False, overwrite=True)
-    minutes = (time.perf_counter() - start) / 60
+    minutes, cpu_minutes = (time.perf_counter() - start) / 60, (time.process_time() - cpu_start) / 60
     env_kwargs = config.resolved_env_kwargs()
     batch = run_episodes(env_id, trial["episodes"], model_policy(model, seed=trial["seed"]), seed=50_000,
                          env_kwargs=env_kwargs)
@@ -211,7 +212,7 @@ def run_trial(trial: dict[str, Any]) -> dict[str, Any]:
                            "settings": json.dumps({**(trial.get("algo_kwargs") or {}), **(trial.get("env_kwargs") or {})},
                                                   sort_keys=True)}
     final_c = getattr(model, "current_c", None)  # a seqtutor learner's live c (None: a stock SB3 algorithm)
-    row.update(minutes=round(minutes, 2), final_c=float(final_c) if final_c is not None else env_kwargs.get("c"),
+    row.update(minutes=round(minutes, 2), cpu_minutes=round(cpu_minutes, 2), final_c=float(final_c) if final_c is not None else env_kwargs.get("c"),
                domain_return=float(batch.domain_returns.mean()), log_p=batch.prior_log_prob_per_step,
                kl=batch.kl_per_step, entropy=batch.entropy_per_step)
     domain = get_domain(env_id)
@@ -251,7 +252,8 @@ def run_pmo_trial(trial: dict[str, Any]) -> dict[str, Any]:
     :class:`~seqtutor_envs.smiles.pmo.OracleLog`); a run that stops short of the budget (early stop or
     the ``max_steps`` cap) holds its last top-10 mean to the budget, as mol_opt's ``finish=True`` does.
     Every scored string goes to ``<run>/oracle_calls.csv`` with its call index, env step and
-    log-likelihoods. Returns top-10 AUC, top-1/10/100 means, why the run stopped, validity and
+    log-likelihoods. Returns the minutes it took (wall clock, and CPU time of its process: on a shared
+    machine the two differ), top-10 AUC, top-1/10/100 means, why the run stopped, validity and
     uniqueness of what was generated, the internal diversity and distinct Murcko scaffolds of the
     100 best molecules, and the KL of the agent to the prior, log π(x) − log p(x) averaged over its last
     :data:`KL_WINDOW` molecules (per molecule and per token).
@@ -306,9 +308,9 @@ def run_pmo_trial(trial: dict[str, Any]) -> dict[str, Any]:
                          c=trial.get("c"), seed=trial["seed"], out=str(out), n_envs=trial.get("n_envs"),
                          checkpoint_every=int(trial["max_steps"]), algo_kwargs=dict(trial.get("algo_kwargs") or {}),
                          env_kwargs=env_kwargs, device="cpu")
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     model = train(config, progress=False, overwrite=True, callback=StopAtBudget())
-    minutes = (time.perf_counter() - start) / 60
+    minutes, cpu_minutes = (time.perf_counter() - start) / 60, (time.process_time() - cpu_start) / 60
     smiles, scores = log.ordered(budget)
     # mol_opt's sort_buffer order: score descending, ties in call order (a stable sort; numpy's default
     # argsort breaks ties in an order that depends on the CPU's SIMD sort, so best/IntDiv/scaffolds did too).
@@ -316,7 +318,8 @@ def run_pmo_trial(trial: dict[str, Any]) -> dict[str, Any]:
     scaffolds = {murcko_scaffold(parse_smiles(s)) for s in best}
     stop = "budget" if log.exhausted else "early_stop" if log.converged else "max_steps"
     row = {"oracle": trial["oracle"], "algo": trial["algo"], "seed": trial["seed"], "calls": len(scores),
-           "env_steps": int(model.num_timesteps), "minutes": round(minutes, 2), "stop": stop,
+           "env_steps": int(model.num_timesteps), "minutes": round(minutes, 2), "cpu_minutes": round(cpu_minutes, 2),
+           "stop": stop,
            "early_stop_patience": patience,
            "top10_auc": top_k_auc(scores, 10, 100, budget, finish=True), "top1": top_k_mean(scores, 1),
            "top10": top_k_mean(scores, 10), "top100": top_k_mean(scores, 100),

@@ -52,6 +52,7 @@ from .config import (  # noqa: F401  (re-exported: the run's config is part of t
 from .scoring_run import keep_scoring_copy, stage_log_callback
 from .progress import TrainingProgress
 from .owned import check_run_owned, mark_run, remove_run, run_entries
+from .kl_start import needs_start_c, optimum_start_c
 from .run_folder import (
     CHECKPOINTS,
     Checkpoint,
@@ -85,13 +86,22 @@ def make_env(config: TrainConfig):
         raise ConfigError(f"cannot make {config.env_id}: {exc}") from exc
 
 
-def make_model(config: TrainConfig, env):
-    """A new model of the run's algorithm on ``env``."""
+def make_model(config: TrainConfig, env, progress: bool = False):
+    """A new model of the run's algorithm on ``env``.
+
+    A run that holds a KL target and names no c starts c at π*'s c for the target
+    (:mod:`seqtutor_agents.runs.kl_start`; ``progress``: say so on stderr).
+    """
     from ..common.limits import check_buffer_size
 
     algo = algorithm_class(config.algo)
     kwargs = config.resolved_algo_kwargs()
     check_buffer_size(kwargs.get("buffer_size"), env.observation_space, "--algo-kwarg", error=ConfigError)
+    if needs_start_c(config):
+        report = (lambda line: print(f"seqtutor: {line}", file=sys.stderr, flush=True)) if progress else None
+        start = optimum_start_c(config.env_id, config.resolved_env_kwargs(), float(config.target_kl), report=report)
+        if start is not None:
+            kwargs["c"] = start
     try:
         return algo(policy_name(config.algo), env, seed=config.seed, device=config.device, verbose=0, **kwargs)
     except (TypeError, ValueError) as exc:
@@ -241,7 +251,7 @@ def _train_locked(config: TrainConfig, out: Path, resume: bool, overwrite: bool,
                                              "from_checkpoint": str(checkpoint.path),
                                              "from_step": int(model.num_timesteps), "time": time.time()})
     else:
-        model = make_model(config, env)
+        model = make_model(config, env, progress=progress)
         log_dir = out / LOGS
         mark_run(out)
         _write_config(out, config, model)  # once: a resume never rewrites the run's config
@@ -356,6 +366,8 @@ def _write_config(out: Path, config: TrainConfig, model) -> None:
         "env_kwargs": config.resolved_env_kwargs(),
         "algo_kwargs": config.resolved_algo_kwargs(),
         "env_c": float(model.get_env().get_attr("c")[0]),
+        # where c started: the learner's own (--c, or π*'s for --target-kl: runs/kl_start.py), else the env's
+        "start_c": None if getattr(model, "current_c", None) is None else float(model.current_c),
         **prior_record(model.get_env().get_attr("prior_path")[0]),  # its absolute path and SHA-256
         "command": " ".join(sys.argv),
     }

@@ -49,11 +49,12 @@ from stable_baselines3.common.utils import (
 )
 from stable_baselines3.common.vec_env import VecEnv
 
+from seqtutor_envs.prior import FrozenStepper
 from seqtutor_envs.reward import compose
 
 from ..common.learner import KLControlledLearner
 from ..common.offpolicy import MoleculeExtrasMixin
-from ..common.recurrent import load_env_prior, prior_architecture
+from ..common.recurrent import last_tokens, load_env_prior, prior_architecture
 from ..common.safe_load import SafeLoadMixin
 from ..common.validation import check_arguments, check_choice, check_learning_rate
 from .buffers import REPLAY_BUFFERS, EpisodeReplayBuffer, RecurrentReplayBuffer, TDBatch
@@ -64,7 +65,7 @@ HEAD_INITS = ("prior", "zero")
 ARGUMENT_BOUNDS: dict[str, dict[str, Any]] = {
     "buffer_size": {"low": 1, "integer": True}, "learning_starts": {"low": 0, "integer": True},
     "batch_size": {"low": 1, "integer": True}, "tau": {"low": 0.0, "high": 1.0}, "gamma": {"low": 0.0, "high": 1.0},
-    "td_lambda": {"low": 0.0, "high": 1.0},
+    "td_lambda": {"low": 0.0, "high": 1.0}, "consistency_coef": {"low": 0.0},
     "exploration_fraction": {"low": 0.0, "high": 1.0}, "exploration_initial_eps": {"low": 0.0, "high": 1.0},
     "exploration_final_eps": {"low": 0.0, "high": 1.0}, "temperature": {"low": 0.0, "low_open": True},
     "stats_window_size": {"low": 1, "integer": True},
@@ -96,6 +97,8 @@ class SequenceTutorAlgorithm(MoleculeExtrasMixin, KLControlledLearner, SafeLoadM
     :param kl_horizon: env steps over which the KL controller's relative step on log c reaches its clip (0.2).
     :param td_lambda: λ of λ-returns along replayed episodes (0: one-step targets, the paper's); Peng's
         Q(λ) for Q-learning, the soft λ-return for Ψ and G. Needs episode replay.
+    :param consistency_coef: weight of the path-consistency loss over whole replayed episodes beside the
+        TD loss (0: none; see :meth:`consistency_loss`). Ψ and G, episode replay, γ = 1.
     :param exploration: ``"boltzmann"`` or ``"egreedy"``.
     :param exploration_fraction: fraction of training over which epsilon decays (egreedy).
     :param exploration_initial_eps: initial epsilon (egreedy).
@@ -141,6 +144,7 @@ class SequenceTutorAlgorithm(MoleculeExtrasMixin, KLControlledLearner, SafeLoadM
         target_kl: float | None = None,
         kl_horizon: float = 30_000,
         td_lambda: float = 0.0,
+        consistency_coef: float = 0.0,
         exploration: str = "boltzmann",
         exploration_fraction: float = 0.5,
         exploration_initial_eps: float = 1.0,
@@ -177,10 +181,15 @@ class SequenceTutorAlgorithm(MoleculeExtrasMixin, KLControlledLearner, SafeLoadM
             support_multi_env=True, supported_action_spaces=(spaces.Discrete,),
         )
         self.td_lambda, self.temperature = float(td_lambda), temperature
+        self.consistency_coef = float(consistency_coef)
+        if self.consistency_coef and (self.acting == "q" or self.gamma != 1.0):
+            raise ValueError(f"consistency_coef holds for the soft learners (Ψ, G) at gamma 1, not {type(self).__name__} "
+                             f"at gamma {self.gamma:g}")
         self.exploration, self.exploration_fraction = exploration, exploration_fraction
         self.exploration_initial_eps, self.exploration_final_eps = exploration_initial_eps, exploration_final_eps
         self.exploration_rate = exploration_initial_eps if exploration == "egreedy" else 0.0
         self.init_from_prior, self.head_init = init_from_prior, head_init
+        self._acting_stepper: FrozenStepper | None = None  # the Q-network's weights during a collection phase
         if _init_setup_model:
             self._setup_model()
 
@@ -192,8 +201,10 @@ class SequenceTutorAlgorithm(MoleculeExtrasMixin, KLControlledLearner, SafeLoadM
         if self.replay_buffer_class is None:
             # Models saved before replay modes became buffer classes name their mode in `replay`.
             self.replay_buffer_class = REPLAY_BUFFERS[getattr(self, "replay", "episode")]
-        if self.td_lambda > 0 and not issubclass(self.replay_buffer_class, EpisodeReplayBuffer):
-            raise ValueError("td_lambda > 0 needs whole replayed episodes: use the EpisodeReplayBuffer")
+        if (self.td_lambda > 0 or getattr(self, "consistency_coef", 0.0)) and not issubclass(
+                self.replay_buffer_class, EpisodeReplayBuffer):
+            setting = "td_lambda > 0" if self.td_lambda > 0 else "consistency_coef > 0"
+            raise ValueError(f"{setting} needs whole replayed episodes: use the EpisodeReplayBuffer")
         net = self.policy_kwargs["net_config"] or {}
         self.replay_buffer_kwargs = {**self.replay_buffer_kwargs,
                                      "state_shape": (net.get("num_layers", 1), net.get("hidden_size", 100))}
@@ -213,7 +224,7 @@ class SequenceTutorAlgorithm(MoleculeExtrasMixin, KLControlledLearner, SafeLoadM
         self._setup_kl_control()
 
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "q_net", "q_net_target"]
+        return [*super()._excluded_save_params(), "q_net", "q_net_target", "_acting_stepper"]
 
     # ------------------------------------------------------------------ targets
     def bootstrap_value(self, next_q: th.Tensor, next_prior_log_probs: th.Tensor) -> th.Tensor:
@@ -248,13 +259,32 @@ class SequenceTutorAlgorithm(MoleculeExtrasMixin, KLControlledLearner, SafeLoadM
             raise ValueError("td_lambda > 0 needs whole replayed episodes (EpisodeReplayBuffer)")
         next_q_taken = batch.next_q.gather(2, batch.next_actions.unsqueeze(2)).squeeze(2)
         correction = self.soft_correction(next_q_taken, next_value)
-        target = th.zeros_like(reward)
-        follow = th.zeros_like(reward[:, 0])  # y_{t+1} - k_{t+1}, 0 past the end
-        for t in reversed(range(reward.shape[1])):
-            blend = (1.0 - self.td_lambda) * next_value[:, t] + self.td_lambda * follow
-            target[:, t] = reward[:, t] + self.gamma * batch.not_done[:, t] * blend
-            follow = target[:, t] - correction[:, t - 1] if t > 0 else follow
-        return target
+        correction = th.cat([correction[:, :-1], th.zeros_like(correction[:, -1:])], dim=1)  # nothing follows the last column
+        # y_t = a_t + b_t y_{t+1}: a_t the one-step part, b_t = γ λ (1 - done_t) what carries y_{t+1} back.
+        carry = self.gamma * batch.not_done
+        offset = reward + carry * ((1.0 - self.td_lambda) * next_value - self.td_lambda * correction)
+        return linear_recurrence(offset, carry * self.td_lambda)
+
+    def consistency_loss(self, batch: TDBatch) -> th.Tensor:
+        """Path consistency over whole replayed episodes: ``mean_i (V(s_0) + Σ_t [log π(a_t|s_t) − r_t] )² / T``.
+
+        ``r_t = w log p(a_t|s_t) + r_domain/c`` (G: ``w = 1``, its policy carries the prior) and ``V`` the
+        online network's soft value, ``log Σ_a p(a|s) exp G(s, a)`` (Ψ: ``log Σ_a exp Ψ(s, a)``). At the
+        soft optimum every episode, from any behaviour, has ``V(s_0) + Σ_t log π = Σ_t r_t`` (γ = 1): it
+        is trajectory balance (reference §14) with the network's own ``V(s_0)`` as the learned log Z, and
+        it ties the policy's log-probabilities of whole sequences to their returns directly, where the
+        TD loss gets there one bootstrapped step at a time. Divided by the batch's longest episode, so
+        that it is on the per-step scale of the TD loss.
+        """
+        if batch.q_all is None or batch.prior_log_probs is None:
+            raise ValueError("consistency_coef > 0 needs whole replayed episodes (EpisodeReplayBuffer)")
+        with_prior = self.acting == "g"  # G's policy is p exp(G): the prior is in its logits
+        value = th.logsumexp(batch.q_all + batch.prior_log_probs if with_prior else batch.q_all, dim=-1)  # (B, T)
+        log_pi = batch.q_taken + (batch.prior_log_prob if with_prior else 0.0) - value
+        weight = batch.prior_weight if self.prior_in_reward else th.ones_like(batch.prior_weight)
+        reward = compose(batch.prior_log_prob, batch.domain_reward, self.current_c, weight)
+        residual = value[:, 0] + ((log_pi - reward) * batch.mask).sum(dim=1)
+        return (residual**2).mean() / batch.mask.shape[1]
 
     # ------------------------------------------------------------------ training
     def _on_step(self) -> None:
@@ -268,12 +298,16 @@ class SequenceTutorAlgorithm(MoleculeExtrasMixin, KLControlledLearner, SafeLoadM
             return
         self.policy.set_training_mode(True)
         self._update_learning_rate(self.policy.optimizer)
-        losses, q_means, targets = [], [], []
+        losses, q_means, targets, consistencies = [], [], [], []
         for _ in range(gradient_steps):
             batch = self.replay_buffer.td_batch(batch_size, self.q_net, self.q_net_target)
             with th.no_grad():
                 target = self.td_target(batch)
             loss = ((batch.q_taken - target) ** 2 * batch.mask).sum() / batch.mask.sum()
+            if getattr(self, "consistency_coef", 0.0):  # models saved before it existed have none
+                consistency = self.consistency_loss(batch)
+                consistencies.append(consistency.item())
+                loss = loss + self.consistency_coef * consistency
             self._gradient_step(loss, "TD loss")
             polyak_update(self.q_net.parameters(), self.q_net_target.parameters(), self.tau)
             self._n_updates += 1
@@ -285,12 +319,22 @@ class SequenceTutorAlgorithm(MoleculeExtrasMixin, KLControlledLearner, SafeLoadM
         self.logger.record("train/loss", float(np.mean(losses)))
         self.logger.record("train/q_mean", float(np.mean(q_means)))
         self.logger.record("train/target_mean", float(np.mean(targets)))
+        if consistencies:
+            self.logger.record("train/consistency_loss", float(np.mean(consistencies)))
         self.logger.record("train/c", float(self.current_c))  # type: ignore[arg-type]
 
     # ------------------------------------------------------------------ collection
     def act(self, obs: dict[str, th.Tensor], state: Any) -> tuple[th.Tensor, th.Tensor, Any]:
-        """The collector's actor: the exploring acting policy, its distribution, the Q-network's new state."""
-        q_values, state_after = self.policy.step_q(obs, state)
+        """The collector's actor: the exploring acting policy, its distribution, the Q-network's new state.
+
+        The Q-network's weights do not change within a collection phase, so it steps through a
+        :class:`~seqtutor_envs.prior.FrozenStepper` made at the phase's start (``nn.LSTM``'s per-call
+        dispatch is most of a one-token step's cost).
+        """
+        if self._acting_stepper is None:
+            q_values, state_after = self.policy.step_q(obs, state)
+        else:
+            q_values, state_after = self._acting_stepper.outputs(last_tokens(obs["tokens"], obs["step"]), state)
         logits = self.policy.policy_logits(q_values, obs["prior_log_probs"].float())
         actions = self.policy.select_actions(logits, deterministic=False, explore=True)
         return actions, th.log_softmax(logits, dim=1), state_after
@@ -307,6 +351,7 @@ class SequenceTutorAlgorithm(MoleculeExtrasMixin, KLControlledLearner, SafeLoadM
     ) -> RolloutReturn:
         """Act with the recurrent policy in all envs at once and store what happened."""
         self.policy.set_training_mode(False)
+        self._acting_stepper = self.q_net.frozen_stepper()
         n = env.num_envs
         num_collected_steps, num_collected_episodes, kl_sum = 0, 0, 0.0
         finished: list = []  # the episodes finished, for genetic exploration and augmented replay
@@ -315,6 +360,7 @@ class SequenceTutorAlgorithm(MoleculeExtrasMixin, KLControlledLearner, SafeLoadM
             step = self._collect_step(callback)
             num_collected_steps += 1
             if step is None:
+                self._acting_stepper = None
                 return RolloutReturn(num_collected_steps * n, num_collected_episodes, continue_training=False)
             kl_sum += float(step.kl.sum())  # type: ignore[union-attr]
             replay_buffer.add_transition(step)
@@ -325,6 +371,7 @@ class SequenceTutorAlgorithm(MoleculeExtrasMixin, KLControlledLearner, SafeLoadM
                 self._episode_num += 1
                 if log_interval is not None and self._episode_num % (log_interval * n) == 0:
                     self.dump_logs()
+        self._acting_stepper = None  # the weights change in the training phase that follows
         if num_collected_steps:  # pooled until every env has ended an episode (see KLCoefficient.observe)
             self._observe_kl(kl_sum, num_collected_steps * n, num_collected_episodes, n)
         self._feed_replay_buffer(finished, replay_buffer)
@@ -334,6 +381,22 @@ class SequenceTutorAlgorithm(MoleculeExtrasMixin, KLControlledLearner, SafeLoadM
     def dump_logs(self) -> None:
         self._stats.dump(self.logger)
         super().dump_logs()
+
+
+def linear_recurrence(offset: th.Tensor, coefficient: th.Tensor) -> th.Tensor:
+    """``y`` with ``y_t = offset_t + coefficient_t · y_{t+1}`` along the last dimension, ``y`` 0 past the end.
+
+    A reverse scan in ⌈log₂ T⌉ whole-tensor steps (recursive doubling) instead of T Python steps: after
+    the step of span ``d``, ``y_t`` sums the terms from ``t`` to ``t + 2d - 1`` and ``coefficient_t`` is
+    the product that carries ``y_{t+2d}`` back to ``t``.
+    """
+    value, carry = offset, coefficient
+    span, steps = 1, offset.shape[-1]
+    while span < steps:
+        value = th.cat([value[..., :-span] + carry[..., :-span] * value[..., span:], value[..., -span:]], dim=-1)
+        carry = th.cat([carry[..., :-span] * carry[..., span:], carry[..., -span:]], dim=-1)
+        span *= 2
+    return value
 
 
 # ---------------------------------------------------------------------- the three targets

@@ -9,8 +9,9 @@ the shared collector -- per call.
 * :class:`EpisodeReplayBuffer` (the default) stores whole episodes (the token sequence, the
   prior's log-probabilities at every state, the domain reward of every step) and replays them with
   a full unroll from the zero state: every Q-value comes from the *current* weights, with
-  backpropagation through time. Episodes are short (32 melody steps), so one minibatch of episodes
-  is one batched LSTM call.
+  backpropagation through time. Episodes are short (32 melody steps, ~35 SMILES tokens), so a
+  minibatch of episodes is a few batched LSTM calls per network, longest episodes last
+  (:func:`~seqtutor_agents.common.recurrent.unroll_episodes`: no steps past an episode's end).
 * :class:`TransitionReplayBuffer` stores single transitions with the Q-network's LSTM state before
   and after them, as RL Tuner does, and replays one LSTM step from the stored states. Those states
   were computed by older weights and go stale; no gradient flows through time.
@@ -35,7 +36,7 @@ from seqtutor_envs.sampling import DEFAULT_RANK_COEFFICIENT, rank_probabilities
 
 from ..common.episodes import Episode
 from ..common.recipes import allow_class
-from ..common.recurrent import LSTMState, last_tokens
+from ..common.recurrent import LSTMState, last_tokens, unroll_episodes
 from ..common.rollout import Transition
 from ..common.validation import check_number
 
@@ -48,7 +49,7 @@ class TDBatch:
     """What a TD target needs, from a replayed minibatch (``(B, T)`` for episodes, ``(B,)`` for transitions)."""
 
     q_taken: th.Tensor  # Q(s, a) of the online network (carries the gradient)
-    next_q: th.Tensor  # (..., V) target network's values at s'
+    next_q: th.Tensor  # (..., V) target network's values at s' (episodes: zero where s' is terminal or padding)
     next_prior_log_probs: th.Tensor  # (..., V) log p_prior(.|s')
     prior_log_prob: th.Tensor  # log p_prior(a|s)
     domain_reward: th.Tensor  # r_domain(s, a), before dividing by c
@@ -56,6 +57,8 @@ class TDBatch:
     not_done: th.Tensor  # 1 where s' is not terminal
     mask: th.Tensor  # 1 for real steps (0 for padding past an episode's end)
     next_actions: th.Tensor | None = None  # (B, T) the action taken at s' (episodes only; for λ-returns)
+    q_all: th.Tensor | None = None  # (B, T, V) the online network's values at s (episodes only; with the gradient)
+    prior_log_probs: th.Tensor | None = None  # (B, T, V) log p_prior(.|s) (episodes only)
 
 
 class RecurrentReplayBuffer(BaseBuffer):
@@ -284,14 +287,18 @@ class EpisodeReplayBuffer(RecurrentReplayBuffer):
         # Padding past an episode's end is masked out of the loss; give the LSTM a legal token there.
         inputs = th.where(th.cat([th.ones_like(valid[:, :1]), valid], dim=1), tokens, th.zeros_like(tokens))
         actions = inputs[:, 1:]
-        q_all, _ = q_net(inputs[:, :width])
+        # Both networks read the positions before each episode's end only (unroll_episodes skips the
+        # padding). The target's value at the terminal state is never used (not_done is 0 there), so
+        # next_q's last column is zero rather than one more LSTM step.
+        q_all = unroll_episodes(q_net, inputs, lengths_np)
         q_taken = q_all.gather(2, actions.unsqueeze(2)).squeeze(2)
         with th.no_grad():
-            next_q, _ = q_net_target(inputs)
+            target_q = unroll_episodes(q_net_target, inputs, lengths_np)
+            next_q = th.cat([target_q[:, 1:], th.zeros_like(target_q[:, :1])], dim=1)
         shape = (len(lengths_np), width)
         return TDBatch(
             q_taken=q_taken,
-            next_q=next_q[:, 1:],
+            next_q=next_q,
             next_prior_log_probs=log_p[:, 1:],
             prior_log_prob=self._to(take("taken_log_prob", width)),
             domain_reward=self._to(take("domain_rewards", width)),
@@ -299,6 +306,8 @@ class EpisodeReplayBuffer(RecurrentReplayBuffer):
             not_done=(steps[None, :] < (lengths[:, None] - 1)).float(),
             mask=valid.float(),
             next_actions=th.cat([actions[:, 1:], th.zeros_like(actions[:, :1])], dim=1),
+            q_all=q_all,
+            prior_log_probs=log_p[:, :-1],
         )
 
 

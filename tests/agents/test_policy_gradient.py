@@ -176,3 +176,28 @@ def test_dpg_adapts_c_toward_a_target_kl_and_replaces_its_frozen_proposal(tmp_pa
     assert model.current_c > 0.05  # c = 0.05 pulls far from the prior: above a 0.01-nat target, c was raised
     header = (tmp_path / "progress.csv").read_text().splitlines()[0].split(",")
     assert {"train/c", "train/ess", "train/kl_prior"} <= set(header)
+
+
+def test_tempered_dpg_weights_keep_pi_star_as_their_fixed_point():
+    log_target = torch.tensor([0.0, math.log(3.0), math.log(0.5)])
+    log_q = torch.log(torch.tensor([0.6, 0.1, 0.3]))
+    log_pi = torch.log(torch.tensor([0.2, 0.5, 0.3]))
+    tempered = dpg_weights(log_target, log_q, log_pi, temper=0.5)
+    expected = torch.softmax(0.5 * (log_target - log_q), 0) - torch.softmax(0.5 * (log_pi - log_q), 0)
+    assert tempered.tolist() == pytest.approx(expected.tolist())
+    assert not torch.allclose(tempered, dpg_weights(log_target, log_q, log_pi))  # α changes the step
+    # At π ∝ P the two terms cancel, for any proposal and any α: π* stays the fixed point.
+    at_optimum = log_target - torch.logsumexp(log_target, 0)
+    for temper in (0.25, 0.5, 1.0):
+        assert dpg_weights(log_target, log_q, at_optimum, temper).abs().max() < 1e-6
+
+
+def test_dpg_takes_n_epochs_gradient_steps_per_batch_and_checks_its_options():
+    env = make_sb3_vec_env("SeqTutor-Melody-v0", n_envs=8, seed=0, composition_length=8)
+    model = DPG("PriorLSTMPolicy", env, seed=0, batch_size=8, n_epochs=3, temper=0.5)
+    model.learn(320)
+    steps = {int(state["step"]) for state in model.policy.optimizer.state.values()}
+    assert steps == {3 * model._n_updates} and model._n_updates >= 3
+    for bad in ({"temper": 0.0}, {"temper": 1.5}, {"n_epochs": 0}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            DPG("PriorLSTMPolicy", env, **bad)

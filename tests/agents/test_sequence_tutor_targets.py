@@ -184,3 +184,48 @@ def test_lambda_returns_match_a_hand_recursion(env, algo, lam):
 def test_lambda_returns_need_episode_replay(env):
     with pytest.raises(ValueError, match="td_lambda > 0 needs whole replayed episodes"):
         PsiLearning("RecurrentQPolicy", env, td_lambda=0.9, replay_buffer_class="transition")
+
+
+def _two_step_batch(q_all, log_p, actions, domain, weight):
+    """A TDBatch of one 2-step episode with the given online values (B=1, T=2, V)."""
+    from seqtutor_agents.sequence_tutor.buffers import TDBatch
+
+    taken = torch.stack([q_all[0, t, actions[t]] for t in range(2)])[None]
+    prior_taken = torch.stack([log_p[0, t, actions[t]] for t in range(2)])[None]
+    return TDBatch(q_taken=taken, next_q=torch.zeros_like(q_all), next_prior_log_probs=log_p, prior_log_prob=prior_taken,
+                   domain_reward=torch.tensor([domain]), prior_weight=torch.full((1, 2), weight),
+                   not_done=torch.tensor([[1.0, 0.0]]), mask=torch.ones(1, 2), q_all=q_all, prior_log_probs=log_p)
+
+
+@pytest.mark.parametrize("algo", [PsiLearning, GLearning])
+def test_path_consistency_vanishes_at_the_soft_optimum_and_not_elsewhere(env, algo):
+    """Values built as the soft optimum of a 2-step episode (any value for the untaken first action) give a
+    zero residual; the loss is (V(s0) + Σ log π − Σ r)² / T otherwise."""
+    model = algo("RecurrentQPolicy", env, learning_starts=0, gamma=1.0, consistency_coef=1.0)
+    vocab, c = 38, model.current_c
+    generator = torch.Generator().manual_seed(3)
+    log_p = torch.log_softmax(torch.randn(1, 2, vocab, generator=generator), -1)
+    actions, domain = (4, 7), [0.7, -1.3]
+    weight = W if algo is PsiLearning else 1.0  # G's policy carries the prior with weight 1
+    # reward of every action at each step: w log p + r/c (the domain reward differs only for the taken one)
+    rewards = weight * log_p + torch.stack([torch.full((vocab,), d / c) for d in domain])[None]
+    prior = log_p if algo is GLearning else 0.0  # Ψ = G + log p: the G-form values plus log p
+    soft_last = rewards[0, 1] - (weight * log_p[0, 1] if algo is GLearning else 0.0)  # G drops w log p from its reward
+    q1 = soft_last if algo is GLearning else rewards[0, 1]
+    value1 = torch.logsumexp(q1 + (log_p[0, 1] if algo is GLearning else 0.0), 0)
+    q0 = torch.randn(vocab, generator=generator)  # the untaken actions at s0: anything
+    first = rewards[0, 0, actions[0]] - (weight * log_p[0, 0, actions[0]] if algo is GLearning else 0.0)
+    q0[actions[0]] = first + value1
+    q_all = torch.stack([q0, q1])[None]
+    assert model.consistency_loss(_two_step_batch(q_all, log_p, actions, domain, W)).item() == pytest.approx(0, abs=1e-8)
+    shifted = q_all.clone()
+    shifted[0, 1, actions[1]] += 0.5  # a wrong value at the last taken action
+    value0 = torch.logsumexp(shifted[0, 0] + (prior[0, 0] if algo is GLearning else 0.0), 0)
+    log_pi = [shifted[0, t, actions[t]] + (prior[0, t, actions[t]] if algo is GLearning else 0.0)
+              - torch.logsumexp(shifted[0, t] + (prior[0, t] if algo is GLearning else 0.0), 0) for t in range(2)]
+    residual = value0 + sum(log_pi[t] - rewards[0, t, actions[t]] for t in range(2))
+    expected = residual.item() ** 2 / 2
+    assert model.consistency_loss(_two_step_batch(shifted, log_p, actions, domain, W)).item() == pytest.approx(expected)
+    assert expected > 1e-3
+    with pytest.raises(ValueError, match="gamma 1"):
+        algo("RecurrentQPolicy", env, gamma=0.9, consistency_coef=1.0)
