@@ -1,7 +1,8 @@
-"""A new user's path, run from the README's own lines: MIDI folder -> corpus -> prior -> train -> sample -> report,
+"""A new user's path, run from the manual's own lines (docs/own-data.md, linked from the README):
+MIDI folder -> corpus -> prior -> train -> sample -> report,
 and .smi -> prior -> train -> sample -> the prior evaluated with novelty against the user's molecules.
 
-Only the budgets are made small (steps, epochs, samples, the prior's size); every command is the README's.
+Only the budgets are made small (steps, epochs, samples, the prior's size); every command is the manual's.
 """
 
 from __future__ import annotations
@@ -20,18 +21,21 @@ from seqtutor_envs.melody.corpus import main as melody_corpus
 from seqtutor_envs.smiles.corpus import main as smiles_corpus
 
 ROOT = Path(__file__).resolve().parents[1]
-#: Flag -> the small value the test uses instead of the README's.
+#: Flag -> the small value the test uses instead of the manual's.
 SMALL = {"--max-minutes": "0.2", "--steps": "1024", "-n": "40"}
 #: Extra arguments per command, for speed only (a tiny prior; a short warm-up).
 EXTRA = {"pretrain": ["--hidden-size", "32", "--max-epochs", "2", "--no-progress"],
          "train": ["--n-envs", "8", "--algo-kwarg", "learning_starts=256", "--no-progress"]}
 
 
-def readme_commands() -> list[list[str]]:
-    text = (ROOT / "README.md").read_text()
-    section = text.split("## Your own data", 1)[1].split("\n## ", 1)[0]
-    block = re.search(r"```bash\n(.*?)```", section, re.S).group(1)
-    return [shlex.split(line, comments=True) for line in block.splitlines() if line.strip() and not line.startswith("#")]
+def manual_commands() -> list[list[str]]:
+    """The command lines of the bash blocks under docs/own-data.md's "## Melodies" and "## Molecules"."""
+    text = (ROOT / "docs" / "own-data.md").read_text(encoding="utf-8")
+    lines = []
+    for heading in ("## Melodies", "## Molecules"):
+        section = text.split(f"\n{heading}\n", 1)[1].split("\n## ", 1)[0]
+        lines += re.search(r"```bash\n(.*?)```", section, re.S).group(1).splitlines()
+    return [shlex.split(line, comments=True) for line in lines if line.strip() and not line.startswith("#")]
 
 
 def shrink(args: list[str]) -> list[str]:
@@ -70,12 +74,12 @@ def run(args: list[str]) -> int:
 
 
 @pytest.mark.slow
-def test_the_readme_own_data_path(tmp_path, monkeypatch, capsys):
+def test_the_manual_own_data_path(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     write_midi_folder(tmp_path / "my_midi")
     fixture = (ROOT / "tests" / "data" / "smiles_fixture.smi").read_text()
     (tmp_path / "my_molecules.smi").write_text(fixture)
-    commands = readme_commands()
+    commands = manual_commands()
     assert len(commands) == 10
     for args in commands:
         assert run(shrink(args)) == 0, args

@@ -7,8 +7,6 @@
 * ``<!-- algos: table -->`` becomes the table of ``seqtutor train --algo`` learners, from
   :data:`seqtutor_agents.runs.config.ALGOS` (class, family, policy, what ``--target-kl`` adapts, replay,
   defaults).
-* ``<!-- readme: HEADING -->`` becomes the README's ``## HEADING`` section, so that the README and the
-  manual cannot disagree; a heading the README no longer has fails the build, naming it.
 * ``benchmarks/results/`` is published under ``results/files/``: every results file is a page (or a
   download) of the site, so the manual links to the very files the benchmarks wrote, and a link to a
   file that does not exist fails ``mkdocs build --strict``.
@@ -30,7 +28,7 @@ from mkdocs.structure.files import File
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "benchmarks" / "results"
 RESULTS_URI = "results/files"
-MARKER = re.compile(r"<!--\s*(argparse|readme|algos):\s*(.+?)\s*-->")
+MARKER = re.compile(r"<!--\s*(argparse|algos):\s*(.+?)\s*-->")
 
 
 # ---------------------------------------------------------------------------------------------- results
@@ -169,17 +167,6 @@ def algos_table() -> str:
     return "\n".join(rows)
 
 
-# ---------------------------------------------------------------------------------------------- README
-def readme_section(heading: str) -> str:
-    """The README's ``## heading`` section, without its heading, its subsections one level down."""
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    match = re.search(rf"^## {re.escape(heading)}[ \t]*\n(.*?)(?=^## |\Z)", text, flags=re.M | re.S)
-    if match is None:
-        raise PluginError(f"README.md has no section '## {heading}': the manual transcludes it (docs/); move the "
-                          "section's text into the page that names it, or restore the heading")
-    return match.group(1).strip()
-
-
 # ---------------------------------------------------------------------------------------------- pages
 def on_page_markdown(markdown: str, page, config, files) -> str:
     if page.file.src_uri.startswith(f"{RESULTS_URI}/"):
@@ -187,8 +174,6 @@ def on_page_markdown(markdown: str, page, config, files) -> str:
 
     def replace(match: re.Match) -> str:
         kind, argument = match.groups()
-        if kind == "readme":
-            return readme_section(argument)
         if kind == "algos":
             return algos_table()
         with contextlib.redirect_stdout(io.StringIO()):
