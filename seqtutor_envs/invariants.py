@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 from gymnasium.vector import AutoresetMode
 
-from .reward import C, DOMAIN_REWARD, LOG_PROB_FLOOR, PRIOR_LOG_PROB, PRIOR_WEIGHT
+from .reward import DOMAIN_REWARD, LOG_PROB_FLOOR, PRIOR_LOG_PROB, PRIOR_WEIGHT, C
 from .sequence_env import SequenceVectorEnv
 
 #: Relative tolerance of the recomposed reward (float64 arithmetic done in another order).

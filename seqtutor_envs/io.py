@@ -17,8 +17,8 @@ import os
 import re
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 _TEMP = re.compile(r"^\.(?P<name>.+)\.seqtutor-(?P<pid>\d+)-[a-z0-9_]{8}")
 #: Temp files of releases before the pid was in their name: ``.<name>.<random>.tmp``, swept by target name and age.

@@ -33,9 +33,10 @@ import json
 import math
 import os
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -106,7 +107,7 @@ def cache_dir() -> Path:
 
 def _sample_key(env_id: str, env_kwargs: dict[str, Any], n: int, seed: int) -> str:
     envs = gym.make_vec(env_id, num_envs=1, **env_kwargs)
-    prior_path = Path(getattr(envs.unwrapped, "prior_path"))
+    prior_path = Path(envs.unwrapped.prior_path)
     envs.close()
     digest = hashlib.sha256(prior_path.read_bytes()).hexdigest()[:16]
     settings = json.dumps({k: v for k, v in sorted(env_kwargs.items()) if k not in REWARD_ONLY_KWARGS}, default=str)

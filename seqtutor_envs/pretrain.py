@@ -13,9 +13,10 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,7 +28,7 @@ from .progress import progress_bar
 IGNORE_INDEX = -100
 
 
-from .pretrain_config import PretrainConfig, PretrainInputError, check_output_path  # noqa: E402,F401  (re-exported)
+from .pretrain_config import PretrainConfig, PretrainInputError, check_output_path  # noqa: E402  (re-exported)
 
 
 @dataclass

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from tqdm.auto import tqdm
 
@@ -61,7 +62,7 @@ class ProgressLines:
             self.out(self.line())
         self.n = 0
 
-    def __enter__(self) -> "ProgressLines":
+    def __enter__(self) -> ProgressLines:
         return self
 
     def __exit__(self, *exc: Any) -> None:

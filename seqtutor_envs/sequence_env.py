@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -14,7 +15,7 @@ from gymnasium.vector.utils import batch_space
 from .checks import RenderModes, check_actions, check_options, check_seed, check_vector_seeds
 from .core import SequenceCore
 from .prior import FrozenStepper
-from .reward import C, DOMAIN_REWARD, PRIOR_LOG_PROB, PRIOR_WEIGHT, REWARD_TERMS, STEP_INFO_KEYS
+from .reward import DOMAIN_REWARD, PRIOR_LOG_PROB, PRIOR_WEIGHT, REWARD_TERMS, STEP_INFO_KEYS, C
 from .task import SequenceTask, TaskStep
 
 

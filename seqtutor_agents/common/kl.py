@@ -11,6 +11,7 @@ the logger keys every seqtutor learner uses: ``rollout/kl_prior``, ``rollout/ent
 from __future__ import annotations
 
 import math
+
 import numpy as np
 import torch as th
 from stable_baselines3.common.logger import Logger

@@ -82,7 +82,7 @@ class TopKMemory:
         return arrays
 
     @classmethod
-    def from_arrays(cls, capacity: int, arrays: dict[str, np.ndarray]) -> "TopKMemory":
+    def from_arrays(cls, capacity: int, arrays: dict[str, np.ndarray]) -> TopKMemory:
         memory = cls(capacity)
         memory.add([Episode(tokens=arrays["tokens"][k, : n + 1].copy(),
                             prior_log_probs=arrays["prior_log_probs"][k, : n + 1].copy(),

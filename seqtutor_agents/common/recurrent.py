@@ -107,7 +107,7 @@ def prior_architecture(model: Any) -> None:
     prior's architecture, read from the file without building a network (so no random draw).
     """
     space = model.observation_space
-    if not isinstance(space, spaces.Dict) or not OBSERVATION_KEYS <= set(space.spaces):
+    if not isinstance(space, spaces.Dict) or not set(space.spaces) >= OBSERVATION_KEYS:
         raise ValueError(
             f"{type(model).__name__} needs a seqtutor environment (Dict observation with 'tokens', 'step', "
             f"'prior_log_probs'), got observation space {space}"
@@ -154,7 +154,7 @@ class RecurrentTokenPolicy(BasePolicy):
     def __init__(self, observation_space: spaces.Space, action_space: spaces.Space, **kwargs: Any) -> None:
         if not isinstance(action_space, spaces.Discrete):
             raise ValueError(f"{type(self).__name__} needs a Discrete action space, got {action_space}")
-        if not isinstance(observation_space, spaces.Dict) or not OBSERVATION_KEYS <= set(observation_space.spaces):
+        if not isinstance(observation_space, spaces.Dict) or not set(observation_space.spaces) >= OBSERVATION_KEYS:
             raise ValueError(
                 f"{type(self).__name__} needs a seqtutor Dict observation with 'tokens', 'step' and 'prior_log_probs', "
                 f"got {observation_space}"

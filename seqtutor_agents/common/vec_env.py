@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -114,7 +115,7 @@ class SeqTutorVecEnv(VecEnv):
         self.last_step = step
         return step.obs, step.rewards.astype(np.float32), step.dones, step.infos
 
-    def step_arrays(self, actions: np.ndarray) -> "VectorStep":
+    def step_arrays(self, actions: np.ndarray) -> VectorStep:
         """One step of every env, as arrays (and SB3's per-env info dicts, for callbacks)."""
         self._actions = None
         obs, rewards, terminated, truncated, vinfo = self.venv.step(np.asarray(actions).reshape(self.num_envs))

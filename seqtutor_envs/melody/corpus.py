@@ -132,7 +132,7 @@ def _empty_source_report(files: int) -> dict:
         "files": files,
         "tunes_seen": 0,
         "kept": 0,
-        "rejected": {reason: 0 for reason in REJECT_REASONS},
+        "rejected": dict.fromkeys(REJECT_REASONS, 0),
         "quantization_collisions": 0,
         "tunes_with_collisions": 0,
         "steps": 0,

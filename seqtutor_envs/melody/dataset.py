@@ -151,7 +151,7 @@ class MelodyCorpus:
         return path
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "MelodyCorpus":
+    def load(cls, path: str | os.PathLike) -> MelodyCorpus:
         """Read a corpus written by :meth:`save`.
 
         :param path: the ``.npz`` file.

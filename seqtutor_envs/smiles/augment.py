@@ -14,8 +14,8 @@ source), so the same generator gives the same strings.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 from rdkit import Chem

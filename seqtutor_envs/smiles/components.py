@@ -30,7 +30,8 @@ own property calculation (the same RDKit functions on the same atoms, so the sam
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from rdkit import Chem, DataStructs
@@ -48,7 +49,7 @@ class MolView:
     :param share_qed: the scoring function computes QED: descriptors QED also computes are read from it.
     """
 
-    __slots__ = ("mol", "share_qed", "_memo")
+    __slots__ = ("_memo", "mol", "share_qed")
 
     def __init__(self, mol: Chem.Mol, share_qed: bool = False) -> None:
         self.mol = mol

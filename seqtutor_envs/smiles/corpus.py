@@ -15,9 +15,10 @@ import json
 import multiprocessing as mp
 import os
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from rdkit import Chem, RDLogger, rdBase
 
@@ -48,7 +49,7 @@ RDLogger.DisableLog("rdApp.*")
 CORPUS_FORMAT = "seqtutor.smiles.corpus/1"
 
 
-def require_smiles(corpus: "SmilesCorpus", path: str | os.PathLike[str]) -> "SmilesCorpus":
+def require_smiles(corpus: SmilesCorpus, path: str | os.PathLike[str]) -> SmilesCorpus:
     """``corpus`` if it kept a SMILES, else a :class:`SmilesFileError` with the counts of why not.
 
     :param corpus: a corpus prepared (or loaded) from ``path``.
@@ -147,7 +148,7 @@ class SmilesCorpus:
         return p
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> "SmilesCorpus":
+    def load(cls, path: str | os.PathLike[str]) -> SmilesCorpus:
         """Read a corpus written by :meth:`save` (the ``.json`` side file is optional)."""
         p = Path(path)
         if not p.is_file():

@@ -19,8 +19,8 @@ randomness comes from the numpy ``Generator`` given; RDKit's calls here draw non
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 from rdkit import Chem

@@ -70,7 +70,8 @@ model-based oracles (DRD2, GSK3B, JNK3).
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, MutableMapping, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
+from typing import Any
 
 import numpy as np
 from rdkit import Chem

@@ -30,8 +30,8 @@ from __future__ import annotations
 import csv
 import functools
 import heapq
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 

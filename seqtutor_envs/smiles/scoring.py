@@ -26,11 +26,11 @@ import multiprocessing
 import os
 import re
 import sys
+from collections.abc import Iterable, MutableMapping, Sequence
 from types import ModuleType
-from typing import Any, Iterable, MutableMapping, Sequence
+from typing import Any
 
 import cachetools
-
 import numpy as np
 from rdkit import Chem, RDConfig, RDLogger
 from rdkit.Chem import QED, Crippen, FilterCatalog, MolSurf, rdMolDescriptors
@@ -186,7 +186,7 @@ _INVALID = object()  # raw-cache marker for a string RDKit rejected
 # Scoring in a worker process (the SMILES env overlaps it with the prior's forward)
 # ------------------------------------------------------------------------------------------------
 
-_WORKER_SCORER: "MoleculeScorer | None" = None
+_WORKER_SCORER: MoleculeScorer | None = None
 _POOLS: dict[int, Any] = {}
 
 

@@ -18,8 +18,9 @@ transforms and aggregates column by column in numpy. Results are cached by canon
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass
-from typing import Any, MutableMapping, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 KeyPath = tuple[str | int, ...]
 REQUIRED: Any = object()  # a Param default: the key must be given
