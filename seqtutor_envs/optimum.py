@@ -306,5 +306,5 @@ def interpolate(points: list[OptimumPoint], x: str, y: str, at: float) -> float:
     usable = sorted((getattr(p, x), getattr(p, y)) for p in points if p.reliable)
     if len(usable) < 2 or not usable[0][0] <= at <= usable[-1][0]:
         return math.nan
-    xs, ys = zip(*usable)
+    xs, ys = zip(*usable, strict=True)
     return float(np.interp(at, xs, ys))

@@ -39,7 +39,7 @@ C = "c"  # the env's c
 PRIOR_WEIGHT = "prior_weight"  # the env's weight on log p_prior
 REWARD_TERMS = "reward_terms"  # dict of the named parts of domain_reward
 REWARD_PART_KEYS: tuple[str, ...] = (PRIOR_LOG_PROB, DOMAIN_REWARD, C, PRIOR_WEIGHT)
-STEP_INFO_KEYS: tuple[str, ...] = REWARD_PART_KEYS + (REWARD_TERMS,)
+STEP_INFO_KEYS: tuple[str, ...] = (*REWARD_PART_KEYS, REWARD_TERMS)
 
 
 

@@ -51,7 +51,7 @@ class _OnCore:
 class SequenceEnv(_OnCore, gym.Env):
     """A single sequence-generation episode on a frozen prior (see the module docstring)."""
 
-    metadata = {"render_modes": RenderModes(["ansi", "rgb_array"]), "render_fps": 4}
+    metadata = {"render_modes": RenderModes(["ansi", "rgb_array"]), "render_fps": 4}  # noqa: RUF012  (gymnasium.Env declares it a plain attribute; ClassVar would contradict that)
 
     def __init__(self, task: SequenceTask, stepper: FrozenStepper, c: float, prior_weight: float, render_mode: str | None) -> None:
         self._setup_core(task, stepper, c, prior_weight, render_mode)
@@ -140,7 +140,7 @@ class SequenceVectorEnv(_OnCore, VectorEnv):
       again (stepping one raises). TorchRL's ``GymWrapper`` prefers this mode.
     """
 
-    metadata = {"render_modes": RenderModes(["ansi", "rgb_array"]), "autoreset_mode": AutoresetMode.NEXT_STEP}
+    metadata = {"render_modes": RenderModes(["ansi", "rgb_array"]), "autoreset_mode": AutoresetMode.NEXT_STEP}  # noqa: RUF012  (gymnasium.Env declares it a plain attribute; ClassVar would contradict that)
 
     def __init__(
         self,
@@ -289,7 +289,7 @@ def _scatter(value: Any, rows: np.ndarray, n: int) -> Any:
     if value.dtype == object:
         out = np.full(n, None, dtype=object)
     else:
-        out = np.zeros((n,) + value.shape[1:], dtype=value.dtype)
+        out = np.zeros((n, *value.shape[1:]), dtype=value.dtype)
     out[rows] = value
     return out
 

@@ -57,8 +57,8 @@ class TopKMemory:
         mask = np.asarray(mask, dtype=bool)
         if mask.shape != (len(self.episodes),):
             raise ValueError(f"keep: a mask of {mask.shape} for {len(self.episodes)} remembered episodes")
-        self.episodes = [e for e, k in zip(self.episodes, mask) if k]
-        self.scores = [s for s, k in zip(self.scores, mask) if k]
+        self.episodes = [e for e, k in zip(self.episodes, mask, strict=True) if k]
+        self.scores = [s for s, k in zip(self.scores, mask, strict=True) if k]
         return int((~mask).sum())
 
     def to_arrays(self) -> dict[str, np.ndarray]:

@@ -12,6 +12,7 @@ network), so the same code runs on CPU and CUDA.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -59,8 +60,8 @@ def unroll_plan(lengths: np.ndarray, max_segments: int = UNROLL_SEGMENTS) -> tup
     order = np.argsort(-lengths, kind="stable")
     width = int(lengths.max())
     cuts = np.quantile(lengths, np.linspace(0.0, 1.0, max_segments + 1)[:-1]).astype(np.int64)
-    bounds = sorted({0, *(int(c) for c in cuts if 0 < c < width)}) + [width]
-    segments = [(start, end, int((lengths > start).sum())) for start, end in zip(bounds[:-1], bounds[1:])]
+    bounds = [*sorted({0, *(int(c) for c in cuts if 0 < c < width)}), width]
+    segments = [(start, end, int((lengths > start).sum())) for start, end in itertools.pairwise(bounds)]
     return order, segments
 
 

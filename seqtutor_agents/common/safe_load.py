@@ -160,7 +160,7 @@ def safe_custom_objects(
 
 def _legacy_policy_class(aliases: dict[str, type], path: Path) -> type:
     """The policy of a model saved before the safe format: the algorithm's only one, or its Dict-input one."""
-    classes = {v for v in aliases.values()}
+    classes = set(aliases.values())
     if len(classes) == 1:
         return classes.pop()
     for alias in ("MultiInputPolicy", "MultiInputLstmPolicy"):

@@ -94,9 +94,9 @@ class SeqTutorVecEnv(VecEnv):
         seeds = self._seeds
         if any(s is not None for s in seeds):
             # SB3 seeds env i with seed + i already; pass them through one by one.
-            obs, infos = self.venv.reset(seed=[None if s is None else int(s) for s in seeds])
+            obs, _ = self.venv.reset(seed=[None if s is None else int(s) for s in seeds])
         else:
-            obs, infos = self.venv.reset()
+            obs, _ = self.venv.reset()
         self._reset_seeds()
         self._reset_options()
         self.reset_infos = [{} for _ in range(self.num_envs)]
@@ -143,7 +143,7 @@ class SeqTutorVecEnv(VecEnv):
         columns = {key: vinfo[key].tolist() for key in self.info_keys if key in vinfo and key != REWARD_TERMS}
         if REWARD_TERMS in self.info_keys and REWARD_TERMS in vinfo:
             terms = {name: values.tolist() for name, values in vinfo[REWARD_TERMS].items()}
-            columns[REWARD_TERMS] = [dict(zip(terms, row)) for row in zip(*terms.values())]
+            columns[REWARD_TERMS] = [dict(zip(terms, row, strict=True)) for row in zip(*terms.values(), strict=True)]
         flags = truncated.tolist()
         return [{**{key: col[i] for key, col in columns.items()}, "TimeLimit.truncated": flags[i]}
                 for i in range(self.num_envs)]

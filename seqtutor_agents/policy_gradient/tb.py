@@ -3,7 +3,8 @@
 A left-to-right sequence has one generation path, so a GFlowNet's backward policy is 1 and
 trajectory balance with the reward ``p(x)^w exp(R(x)/c)`` is, per whole sequence ``x``::
 
-    δ(x) = log Z + log π_θ(x) − w log p(x) − R(x)/c,        loss = mean_x δ(x)²  (+ prior_penalty · mean_x (log π_θ(x) − log p(x)))
+    δ(x) = log Z + log π_θ(x) − w log p(x) − R(x)/c,
+    loss = mean_x δ(x)²  (+ prior_penalty · mean_x (log π_θ(x) − log p(x)))
 
 with a learned scalar ``log Z`` (its own learning rate). Its minimiser, on any distribution of
 training sequences with full support, is ``π* = p^w exp(R/c) / Z`` -- the optimum of
@@ -73,7 +74,7 @@ class TBPolicy(PriorLSTMPolicy):
 
 
 class TB(MoleculeExtrasMixin, EpisodicPolicyGradient):
-    """Trajectory balance with a learned log Z, on-policy episodes, replay and optional GA offspring (see the module docstring).
+    """Trajectory balance with a learned log Z: on-policy episodes, replay, optional GA offspring (module docstring).
 
     :param policy: ``"TBPolicy"``.
     :param env: a seqtutor env or SB3 VecEnv of one.

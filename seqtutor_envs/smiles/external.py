@@ -271,7 +271,7 @@ class EpisodeEncoder:
         ask_rows, ask_cols = np.nonzero(completable & (np.arange(width)[None, :] < enc.lengths[:, None] - 1))
         out = np.zeros((n, width), dtype=np.float64)
         if len(ask_rows):
-            prefixes = ["".join(self._strings[enc.tokens[r, 1 : c + 2]]) for r, c in zip(ask_rows, ask_cols)]
+            prefixes = ["".join(self._strings[enc.tokens[r, 1 : c + 2]]) for r, c in zip(ask_rows, ask_cols, strict=True)]
             values = self._objective().score_prefix(prefixes)
             out[ask_rows, ask_cols] = self.task.check_domain_rewards(values, "prefix shaping")
         return out

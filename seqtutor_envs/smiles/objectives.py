@@ -1,7 +1,8 @@
 """The SMILES env's domain rewards, by name: presets, GuacaMol/PMO oracles, scoring files, or your own function.
 
 :func:`make_objective` builds one from a name (``"qed"``, ``"plogp"``, ``"paper"``, a registered
-family such as ``"guacamol:<oracle>"`` or ``"file:<scoring file>"``), a callable ``f(mol) -> float`` or an :class:`Objective`.
+family such as ``"guacamol:<oracle>"`` or ``"file:<scoring file>"``), a callable ``f(mol) -> float`` or an
+:class:`Objective`.
 Families are registered with :func:`register_objective_family` (the GuacaMol/PMO oracles of
 :mod:`.guacamol` here); the base class lives in :mod:`.objective`, so the families import it, not
 this module.
@@ -236,7 +237,8 @@ class CallableObjective(Objective):
 
 #: Objectives built by name (``make_objective("qed")``): name -> factory(scorer=..., **kwargs).
 _NAMED: dict[str, Callable[..., Objective]] = {}
-#: Families of objectives built by a prefixed name (``"guacamol:<oracle>"``): prefix -> factory(name, scorer=..., **kwargs).
+#: Families of objectives built by a prefixed name (``"guacamol:<oracle>"``):
+#: prefix -> factory(name, scorer=..., **kwargs).
 _FAMILIES: dict[str, Callable[..., Objective]] = {}
 
 

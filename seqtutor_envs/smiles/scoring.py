@@ -340,7 +340,7 @@ class MoleculeScorer:
                 if canon is not None and props is not None:
                     have = self._props.get(canon)
                     self._props[canon] = props if have is None else tuple(
-                        h if not math.isnan(h) else v for h, v in zip(have, props))
+                        h if not math.isnan(h) else v for h, v in zip(have, props, strict=True))
 
     def mol(self, smiles: Any) -> Chem.Mol | None:
         """A fresh RDKit molecule of the canonical form of ``smiles`` (``None`` if invalid)."""
@@ -369,7 +369,7 @@ class MoleculeScorer:
             mol = parse_smiles(canon)
         if mol is None:  # a canonical SMILES RDKit cannot re-read: rare, but never raise
             self._error(canon, "re-parse of canonical SMILES", ValueError("MolFromSmiles returned None"))
-            return tuple(INVALID_VALUES[k] if math.isnan(v) else v for k, v in zip(_BASE, values))
+            return tuple(INVALID_VALUES[k] if math.isnan(v) else v for k, v in zip(_BASE, values, strict=True))
         qed_props = None
         if "qed" in need and math.isnan(values[1]):
             try:

@@ -170,7 +170,7 @@ class ScoringFunction(Objective):
         if missing:
             raw = self._raw_rows(missing, mols)
             transformed = self._transform(raw)
-            for c, s, r, t in zip(missing, self._combine(transformed).tolist(), raw, transformed):
+            for c, s, r, t in zip(missing, self._combine(transformed).tolist(), raw, transformed, strict=True):
                 rows[c] = self._cache[c] = (s, r, t)
         k, n = len(self.components), len(canon)
         valid = np.array([c is not None for c in canon], dtype=bool)

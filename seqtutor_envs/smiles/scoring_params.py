@@ -215,9 +215,9 @@ class _Scanner:
 
     def header(self, double: bool, parts: tuple[str, ...], lineno: int) -> None:
         if double:
-            key = self.resolve(parts[:-1]) + (parts[-1],)
+            key = (*self.resolve(parts[:-1]), parts[-1])
             self.counts[key] = self.counts.get(key, -1) + 1
-            self.table = key + (self.counts[key],)
+            self.table = (*key, self.counts[key])
         else:
             self.table = self.resolve(parts)
         self.lines.setdefault(self.table, lineno)

@@ -226,7 +226,7 @@ class Vocabulary:
             i = int(i)
             if i == 0:
                 break
-            if i == bos or i == pad:
+            if i in (bos, pad):
                 continue
             if not 0 <= i < n:
                 raise ValueError(f"token id {i} is outside the vocabulary (size {n})")
