@@ -205,7 +205,11 @@ def _draw(env_id: str, n: int, seed: int, env_kwargs: dict[str, Any], batch: int
     rng = np.random.default_rng(seed)
     done_count = np.zeros(width, dtype=np.int64)
     run_log_p, run_return, run_length = np.zeros(width), np.zeros(width), np.zeros(width, dtype=np.int64)
-    log_prior, returns, lengths, sequences = [], [], [], []
+    # numpy scalars per finished episode, and its token array
+    log_prior: list[Any] = []
+    returns: list[Any] = []
+    lengths: list[Any] = []
+    sequences: list[Any] = []
     next_report = width
     with progress_bar(n, f"{env_id}: prior samples", "samples", enabled=progress) as bar:
         while len(returns) < n:

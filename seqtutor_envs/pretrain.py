@@ -70,7 +70,7 @@ def _batches(windows: list[np.ndarray], batch_size: int, rng: np.random.Generato
     order = rng.permutation(len(windows))
     lengths = np.array([len(windows[i]) for i in order])
     bucket = batch_size * 50
-    batches = []
+    batches: list[np.ndarray] = []
     for start in range(0, len(order), bucket):
         chunk = order[start : start + bucket]
         chunk = chunk[np.argsort(lengths[start : start + bucket], kind="stable")]
@@ -206,7 +206,8 @@ class _Run:
         self.optimizer = torch.optim.Adam(self.prior.parameters(), lr=config.learning_rate,
                                           weight_decay=config.weight_decay)
         self.history: list[dict[str, Any]] = []
-        self.best_nll, self.best_state, self.bad_evals, self.epoch = math.inf, None, 0, 0
+        self.best_state: dict[str, Any] | None = None
+        self.best_nll, self.bad_evals, self.epoch = math.inf, 0, 0
         self.elapsed_before, self.eval_seconds, self.warm, self.resumed = 0.0, 0.0, False, False
         self.best_result: EvalResult | None = None
 

@@ -35,7 +35,9 @@ class ProgressLines:
         self.total, self.desc, self.unit, self.leave = total, desc, unit, leave
         self.every = LINE_EVERY_S if every is None else every
         self.out = out or (lambda line: print(line, flush=True))
-        self.n, self.postfix, self.printed, self.printed_n = 0, "", False, None
+        self.n: float = 0
+        self.printed_n: float | None = None
+        self.postfix, self.printed = "", False
         self.started = self.last = time.monotonic()
 
     def update(self, n: float = 1) -> None:

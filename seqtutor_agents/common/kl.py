@@ -40,6 +40,9 @@ class RolloutStats:
     KEYS = ("kl_prior", "entropy", "prior_log_prob", "domain_reward")
 
     def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
         self._sums = dict.fromkeys(self.KEYS, 0.0)
         self._counts = dict.fromkeys(self.KEYS, 0)
 
@@ -69,7 +72,7 @@ class RolloutStats:
             value = self.mean(key)
             if value is not None:
                 record(f"rollout/{key}", value)
-        self.__init__()
+        self._reset()
 
 
 class KLCoefficient:

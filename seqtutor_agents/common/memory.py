@@ -68,7 +68,7 @@ class TopKMemory:
         width = max(e.length for e in self.episodes)
         vocab = self.episodes[0].prior_log_probs.shape[1]
         n = len(self.episodes)
-        arrays = {"lengths": np.array([e.length for e in self.episodes], dtype=np.int64),
+        arrays: dict[str, np.ndarray] = {"lengths": np.array([e.length for e in self.episodes], dtype=np.int64),
                   "tokens": np.zeros((n, width + 1), dtype=np.int64),
                   "prior_log_probs": np.zeros((n, width + 1, vocab), dtype=np.float32),
                   "prior_log_prob": np.zeros((n, width), dtype=np.float32),

@@ -212,7 +212,7 @@ class RecurrentTokenPolicy(BasePolicy):
             h[:, rows], c[:, rows] = h_len, c_len
         return outputs, (h, c)
 
-    def forward(self, obs: dict[str, th.Tensor], deterministic: bool = False) -> th.Tensor:  # type: ignore[override]
+    def forward(self, obs: dict[str, th.Tensor], deterministic: bool = False) -> th.Tensor:
         return self._predict(obs, deterministic=deterministic)
 
     def _predict(self, observation: dict[str, th.Tensor], deterministic: bool = False) -> th.Tensor:  # type: ignore[override]

@@ -191,7 +191,7 @@ class TB(MoleculeExtrasMixin, EpisodicPolicyGradient):
         return float(th.logsumexp(log_target - log_q, dim=0)) - math.log(len(episodes))
 
     # ------------------------------------------------------------------ a round
-    def train(self, episodes: list[Episode]) -> None:  # type: ignore[override]
+    def train(self, episodes: list[Episode]) -> None:
         offspring = self._explore(episodes)
         self._purge(self.memory)
         estimate = self._estimate_log_z(episodes)
