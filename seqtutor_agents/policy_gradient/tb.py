@@ -65,7 +65,8 @@ class TBPolicy(PriorLSTMPolicy):
         self.log_z_learning_rate = log_z_learning_rate
         self.log_z = nn.Parameter(th.zeros(()))
         network = [p for name, p in self.named_parameters() if name != "log_z"]
-        self.optimizer = self.optimizer_class([{"params": network},
+        # SB3 types optimizer_class as the base Optimizer, whose __init__ takes no lr (nor parameter groups)
+        self.optimizer = self.optimizer_class([{"params": network},  # type: ignore[call-arg,arg-type]
                                                {"params": [self.log_z], "lr": log_z_learning_rate}],
                                               lr=lr_schedule(1), **self.optimizer_kwargs)
 
