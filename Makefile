@@ -39,7 +39,11 @@ system-deps:
 demo: install
 	$(VENV)/bin/seqtutor demo --out runs/demo
 
+# Lint, format and type checks first (settings in pyproject.toml; .pre-commit-config.yaml runs the same), then the suite.
 test: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 	$(PY) -m pytest -q
 
 # The manual, into site/ (docs/, mkdocs.yml; the tutorials rendered with their outputs).

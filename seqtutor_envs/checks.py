@@ -5,7 +5,8 @@ Each raises a ``TypeError`` or ``ValueError`` naming the bad value and what is a
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 

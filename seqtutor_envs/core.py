@@ -60,7 +60,8 @@ class SequenceCore:
         task._reward_settings = f"c={c!r}, prior_weight={prior_weight!r}"
         if stepper.num_outputs != task.num_actions:
             raise ValueError(
-                f"the prior predicts {stepper.num_outputs} tokens but the {task.name} task has {task.num_actions} actions: "
+                f"the prior predicts {stepper.num_outputs} tokens but the {task.name} task has "
+                f"{task.num_actions} actions: "
                 "the weights were trained for another vocabulary"
             )
         if stepper.input_vocab <= max(task.num_actions - 1, 0):

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 from gymnasium.vector import AutoresetMode
 
-from .reward import C, DOMAIN_REWARD, LOG_PROB_FLOOR, PRIOR_LOG_PROB, PRIOR_WEIGHT
+from .reward import DOMAIN_REWARD, LOG_PROB_FLOOR, PRIOR_LOG_PROB, PRIOR_WEIGHT, C
 from .sequence_env import SequenceVectorEnv
 
 #: Relative tolerance of the recomposed reward (float64 arithmetic done in another order).
@@ -152,10 +152,7 @@ class VectorEnvChecker:
             self._check_episode_ends(done, info)
 
         # Rows that start a new episode on this call.
-        if self.same_step:
-            fresh = done
-        else:
-            fresh = np.flatnonzero(resetting)
+        fresh = done if self.same_step else np.flatnonzero(resetting)
         if len(fresh):
             self._tokens[fresh] = self.pad
             self._tokens[fresh, 0] = obs["tokens"][fresh, 0]
@@ -266,7 +263,7 @@ class VectorEnvChecker:
             if mask is None or not np.all(np.asarray(mask)[done]):
                 self._violate("final_info_missing", f"final info {key!r} not flagged for rows {done.tolist()}")
                 return
-        for j, i in enumerate(done):
+        for i in done:
             emitted = self._tokens[i, 1 : 1 + self._length[i]]
             if "composition" in keys and not np.array_equal(source["composition"][i], emitted):
                 self._violate("final_info_content", f"row {i}: composition {source['composition'][i].tolist()} != "

@@ -17,8 +17,8 @@ import os
 import re
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 _TEMP = re.compile(r"^\.(?P<name>.+)\.seqtutor-(?P<pid>\d+)-[a-z0-9_]{8}")
 #: Temp files of releases before the pid was in their name: ``.<name>.<random>.tmp``, swept by target name and age.
@@ -35,7 +35,7 @@ def _current_umask() -> int:
 _UMASK = _current_umask()  # read once at import: os.umask can only be read by setting it
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[str], None], suffix: str = ".tmp") -> Path:
+def atomic_write(path: str | os.PathLike, write: Callable[[str], object], suffix: str = ".tmp") -> Path:
     """Write ``path`` through a temporary file in the same folder, then rename it into place.
 
     :param path: destination file (parent folders are created).

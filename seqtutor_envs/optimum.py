@@ -33,9 +33,10 @@ import json
 import math
 import os
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -106,7 +107,7 @@ def cache_dir() -> Path:
 
 def _sample_key(env_id: str, env_kwargs: dict[str, Any], n: int, seed: int) -> str:
     envs = gym.make_vec(env_id, num_envs=1, **env_kwargs)
-    prior_path = Path(getattr(envs.unwrapped, "prior_path"))
+    prior_path = Path(envs.unwrapped.prior_path)
     envs.close()
     digest = hashlib.sha256(prior_path.read_bytes()).hexdigest()[:16]
     settings = json.dumps({k: v for k, v in sorted(env_kwargs.items()) if k not in REWARD_ONLY_KWARGS}, default=str)
@@ -204,7 +205,11 @@ def _draw(env_id: str, n: int, seed: int, env_kwargs: dict[str, Any], batch: int
     rng = np.random.default_rng(seed)
     done_count = np.zeros(width, dtype=np.int64)
     run_log_p, run_return, run_length = np.zeros(width), np.zeros(width), np.zeros(width, dtype=np.int64)
-    log_prior, returns, lengths, sequences = [], [], [], []
+    # numpy scalars per finished episode, and its token array
+    log_prior: list[Any] = []
+    returns: list[Any] = []
+    lengths: list[Any] = []
+    sequences: list[Any] = []
     next_report = width
     with progress_bar(n, f"{env_id}: prior samples", "samples", enabled=progress) as bar:
         while len(returns) < n:
@@ -305,5 +310,5 @@ def interpolate(points: list[OptimumPoint], x: str, y: str, at: float) -> float:
     usable = sorted((getattr(p, x), getattr(p, y)) for p in points if p.reliable)
     if len(usable) < 2 or not usable[0][0] <= at <= usable[-1][0]:
         return math.nan
-    xs, ys = zip(*usable)
+    xs, ys = zip(*usable, strict=True)
     return float(np.interp(at, xs, ys))

@@ -48,8 +48,9 @@ improvement ``log Z − J(p)`` cannot be told from 0 (its interval reaches 0).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -13,9 +13,10 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,7 +28,7 @@ from .progress import progress_bar
 IGNORE_INDEX = -100
 
 
-from .pretrain_config import PretrainConfig, PretrainInputError, check_output_path  # noqa: E402,F401  (re-exported)
+from .pretrain_config import PretrainConfig, PretrainInputError, check_output_path  # noqa: E402  (re-exported)
 
 
 @dataclass
@@ -69,7 +70,7 @@ def _batches(windows: list[np.ndarray], batch_size: int, rng: np.random.Generato
     order = rng.permutation(len(windows))
     lengths = np.array([len(windows[i]) for i in order])
     bucket = batch_size * 50
-    batches = []
+    batches: list[np.ndarray] = []
     for start in range(0, len(order), bucket):
         chunk = order[start : start + bucket]
         chunk = chunk[np.argsort(lengths[start : start + bucket], kind="stable")]
@@ -205,7 +206,8 @@ class _Run:
         self.optimizer = torch.optim.Adam(self.prior.parameters(), lr=config.learning_rate,
                                           weight_decay=config.weight_decay)
         self.history: list[dict[str, Any]] = []
-        self.best_nll, self.best_state, self.bad_evals, self.epoch = math.inf, None, 0, 0
+        self.best_state: dict[str, Any] | None = None
+        self.best_nll, self.bad_evals, self.epoch = math.inf, 0, 0
         self.elapsed_before, self.eval_seconds, self.warm, self.resumed = 0.0, 0.0, False, False
         self.best_result: EvalResult | None = None
 

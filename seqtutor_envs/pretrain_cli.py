@@ -11,8 +11,9 @@ import argparse
 import math
 import os
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -123,7 +124,7 @@ def add_pretrain_arguments(parser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def run_pretrain(args, argv: Sequence[str]) -> "PretrainResult":
+def run_pretrain(args, argv: Sequence[str]) -> PretrainResult:
     """Run the pre-training command from parsed arguments.
 
     :raises PretrainInputError: the data or ``--out`` is unusable (checked before training).

@@ -62,7 +62,7 @@ class PriorConfig:
         return self.num_inputs if self.num_inputs is not None else self.num_outputs
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "PriorConfig":
+    def from_dict(cls, data: dict[str, Any]) -> PriorConfig:
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:
@@ -181,7 +181,7 @@ class LSTMPrior(nn.Module):
         self.train(was_training)
         return out
 
-    def frozen_stepper(self) -> "FrozenStepper":
+    def frozen_stepper(self) -> FrozenStepper:
         """A fast, inference-only copy of :meth:`step` for a prior whose weights no longer change."""
         return FrozenStepper(self)
 
@@ -211,7 +211,7 @@ class LSTMPrior(nn.Module):
         return atomic_torch_save(payload, path)
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> tuple["LSTMPrior", dict[str, Any]]:
+    def load(cls, path: str | os.PathLike) -> tuple[LSTMPrior, dict[str, Any]]:
         """Load a prior saved by :meth:`save`; returns ``(prior in eval mode, metadata)``.
 
         :raises FileNotFoundError: no file at ``path``.

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from tqdm.auto import tqdm
 
@@ -34,7 +35,9 @@ class ProgressLines:
         self.total, self.desc, self.unit, self.leave = total, desc, unit, leave
         self.every = LINE_EVERY_S if every is None else every
         self.out = out or (lambda line: print(line, flush=True))
-        self.n, self.postfix, self.printed, self.printed_n = 0, "", False, None
+        self.n: float = 0
+        self.printed_n: float | None = None
+        self.postfix, self.printed = "", False
         self.started = self.last = time.monotonic()
 
     def update(self, n: float = 1) -> None:
@@ -61,7 +64,7 @@ class ProgressLines:
             self.out(self.line())
         self.n = 0
 
-    def __enter__(self) -> "ProgressLines":
+    def __enter__(self) -> ProgressLines:
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -9,8 +9,9 @@ takes numpy arrays or torch tensors alike.
 from __future__ import annotations
 
 import numbers
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -38,7 +39,7 @@ C = "c"  # the env's c
 PRIOR_WEIGHT = "prior_weight"  # the env's weight on log p_prior
 REWARD_TERMS = "reward_terms"  # dict of the named parts of domain_reward
 REWARD_PART_KEYS: tuple[str, ...] = (PRIOR_LOG_PROB, DOMAIN_REWARD, C, PRIOR_WEIGHT)
-STEP_INFO_KEYS: tuple[str, ...] = REWARD_PART_KEYS + (REWARD_TERMS,)
+STEP_INFO_KEYS: tuple[str, ...] = (*REWARD_PART_KEYS, REWARD_TERMS)
 
 
 
@@ -73,12 +74,12 @@ class RewardParts:
         return compose(self.prior_log_prob, self.domain_reward, self.c if c is None else c, w)
 
     @classmethod
-    def from_vector_info(cls, info: dict[str, Any]) -> "RewardParts":
+    def from_vector_info(cls, info: dict[str, Any]) -> RewardParts:
         """From a Gymnasium vector env's ``info`` dict of arrays."""
         return cls(*(np.asarray(info[key], dtype=np.float64) for key in REWARD_PART_KEYS))
 
     @classmethod
-    def from_infos(cls, infos: Sequence[dict[str, Any]]) -> "RewardParts":
+    def from_infos(cls, infos: Sequence[dict[str, Any]]) -> RewardParts:
         """From a list of per-env ``info`` dicts (SB3's ``VecEnv`` convention)."""
         try:
             columns = [np.fromiter((info[key] for info in infos), dtype=np.float64, count=len(infos))

@@ -7,7 +7,7 @@ models (:func:`seqtutor_agents.runs.evaluation.model_policy`) or your own functi
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -14,7 +15,7 @@ from gymnasium.vector.utils import batch_space
 from .checks import RenderModes, check_actions, check_options, check_seed, check_vector_seeds
 from .core import SequenceCore
 from .prior import FrozenStepper
-from .reward import C, DOMAIN_REWARD, PRIOR_LOG_PROB, PRIOR_WEIGHT, REWARD_TERMS, STEP_INFO_KEYS
+from .reward import DOMAIN_REWARD, PRIOR_LOG_PROB, PRIOR_WEIGHT, REWARD_TERMS, STEP_INFO_KEYS, C
 from .task import SequenceTask, TaskStep
 
 
@@ -50,7 +51,7 @@ class _OnCore:
 class SequenceEnv(_OnCore, gym.Env):
     """A single sequence-generation episode on a frozen prior (see the module docstring)."""
 
-    metadata = {"render_modes": RenderModes(["ansi", "rgb_array"]), "render_fps": 4}
+    metadata = {"render_modes": RenderModes(["ansi", "rgb_array"]), "render_fps": 4}  # noqa: RUF012  (gymnasium.Env declares it a plain attribute; ClassVar would contradict that)
 
     def __init__(self, task: SequenceTask, stepper: FrozenStepper, c: float, prior_weight: float, render_mode: str | None) -> None:
         self._setup_core(task, stepper, c, prior_weight, render_mode)
@@ -139,7 +140,7 @@ class SequenceVectorEnv(_OnCore, VectorEnv):
       again (stepping one raises). TorchRL's ``GymWrapper`` prefers this mode.
     """
 
-    metadata = {"render_modes": RenderModes(["ansi", "rgb_array"]), "autoreset_mode": AutoresetMode.NEXT_STEP}
+    metadata = {"render_modes": RenderModes(["ansi", "rgb_array"]), "autoreset_mode": AutoresetMode.NEXT_STEP}  # noqa: RUF012  (gymnasium.Env declares it a plain attribute; ClassVar would contradict that)
 
     def __init__(
         self,
@@ -288,7 +289,7 @@ def _scatter(value: Any, rows: np.ndarray, n: int) -> Any:
     if value.dtype == object:
         out = np.full(n, None, dtype=object)
     else:
-        out = np.zeros((n,) + value.shape[1:], dtype=value.dtype)
+        out = np.zeros((n, *value.shape[1:]), dtype=value.dtype)
     out[rows] = value
     return out
 

@@ -80,8 +80,9 @@ class SequenceTask(ABC):
     def reset(self, env_indices: np.ndarray) -> None:
         """Clear per-sequence state of ``env_indices``."""
 
-    def prepare_step(self, actions: np.ndarray, env_indices: np.ndarray | None, tokens: np.ndarray,
-                     lengths: np.ndarray) -> None:
+    def prepare_step(  # noqa: B027  (an optional hook, not abstract: the default does nothing)
+        self, actions: np.ndarray, env_indices: np.ndarray | None, tokens: np.ndarray, lengths: np.ndarray
+    ) -> None:
         """Start work :meth:`step` will need, before the prior's forward runs (which does not depend on it).
 
         The core calls it with the same arguments as :meth:`step`, then runs the prior's batched

@@ -95,7 +95,7 @@ class Episodes:
     behaviour_log_prob: th.Tensor | None = None  # (B, T) log π_b(a_t|s_t) of the acting policy, 0 on padding
 
     @classmethod
-    def stack(cls, episodes: list[Episode], device: th.device | str = "cpu") -> "Episodes":
+    def stack(cls, episodes: list[Episode], device: th.device | str = "cpu") -> Episodes:
         width = max(e.length for e in episodes)
         b, vocab = len(episodes), episodes[0].prior_log_probs.shape[1]
         inputs = np.zeros((b, width + 1), dtype=np.int64)

@@ -25,7 +25,7 @@ from .recipes import allow_class
 
 
 class SeqTutorExtractor(CombinedExtractor):
-    """SB3's ``CombinedExtractor`` (one-hot tokens, step and prior log-probabilities, concatenated) with an ``int`` size.
+    """SB3's ``CombinedExtractor`` (one-hot tokens, step, prior log-probabilities, concatenated), ``int`` size.
 
     :param observation_space: a seqtutor ``Dict`` observation space.
     :param cnn_output_dim: unused by seqtutor observations (no images); kept for SB3's signature.

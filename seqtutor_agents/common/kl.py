@@ -11,6 +11,7 @@ the logger keys every seqtutor learner uses: ``rollout/kl_prior``, ``rollout/ent
 from __future__ import annotations
 
 import math
+
 import numpy as np
 import torch as th
 from stable_baselines3.common.logger import Logger
@@ -39,6 +40,9 @@ class RolloutStats:
     KEYS = ("kl_prior", "entropy", "prior_log_prob", "domain_reward")
 
     def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
         self._sums = dict.fromkeys(self.KEYS, 0.0)
         self._counts = dict.fromkeys(self.KEYS, 0)
 
@@ -68,7 +72,7 @@ class RolloutStats:
             value = self.mean(key)
             if value is not None:
                 record(f"rollout/{key}", value)
-        self.__init__()
+        self._reset()
 
 
 class KLCoefficient:

@@ -57,8 +57,8 @@ class TopKMemory:
         mask = np.asarray(mask, dtype=bool)
         if mask.shape != (len(self.episodes),):
             raise ValueError(f"keep: a mask of {mask.shape} for {len(self.episodes)} remembered episodes")
-        self.episodes = [e for e, k in zip(self.episodes, mask) if k]
-        self.scores = [s for s, k in zip(self.scores, mask) if k]
+        self.episodes = [e for e, k in zip(self.episodes, mask, strict=True) if k]
+        self.scores = [s for s, k in zip(self.scores, mask, strict=True) if k]
         return int((~mask).sum())
 
     def to_arrays(self) -> dict[str, np.ndarray]:
@@ -68,7 +68,7 @@ class TopKMemory:
         width = max(e.length for e in self.episodes)
         vocab = self.episodes[0].prior_log_probs.shape[1]
         n = len(self.episodes)
-        arrays = {"lengths": np.array([e.length for e in self.episodes], dtype=np.int64),
+        arrays: dict[str, np.ndarray] = {"lengths": np.array([e.length for e in self.episodes], dtype=np.int64),
                   "tokens": np.zeros((n, width + 1), dtype=np.int64),
                   "prior_log_probs": np.zeros((n, width + 1, vocab), dtype=np.float32),
                   "prior_log_prob": np.zeros((n, width), dtype=np.float32),
@@ -82,7 +82,7 @@ class TopKMemory:
         return arrays
 
     @classmethod
-    def from_arrays(cls, capacity: int, arrays: dict[str, np.ndarray]) -> "TopKMemory":
+    def from_arrays(cls, capacity: int, arrays: dict[str, np.ndarray]) -> TopKMemory:
         memory = cls(capacity)
         memory.add([Episode(tokens=arrays["tokens"][k, : n + 1].copy(),
                             prior_log_probs=arrays["prior_log_probs"][k, : n + 1].copy(),

@@ -1,4 +1,4 @@
-"""Off-policy molecules for any learner on ``SeqTutor-SMILES-v0``: graph-GA offspring, randomised rewrites, the scaffold purge.
+"""Off-policy molecules for learners on ``SeqTutor-SMILES-v0``: graph-GA offspring, randomised rewrites, scaffold purge.
 
 Two options of the learners that can learn from sequences they did not write (G, Ψ, DPG, DAP, TB),
 after Genetic GFN and Augmented Memory (``../shared/reference/sequence-tutor.md`` §13):
@@ -144,7 +144,7 @@ class MoleculeExtras:
         if self.ga_config is None or not episodes:
             return
         canonical = self.task.scorer.canonical_batch([self.decode(e.tokens) for e in episodes])
-        for canon, episode in zip(canonical, episodes):
+        for canon, episode in zip(canonical, episodes, strict=True):
             if canon is not None and canon not in self.pool:
                 self.pool[canon] = float(episode.domain_rewards[-1])
         self.since_round += len(episodes)
@@ -248,9 +248,9 @@ class MoleculeExtras:
                 "since_round": np.array(self.since_round, dtype=np.int64)}
 
     def restore(self, arrays: dict[str, np.ndarray]) -> None:
-        self.pool = dict(zip(arrays["pool_smiles"].tolist(), arrays["pool_scores"].tolist()))
+        self.pool = dict(zip(arrays["pool_smiles"].tolist(), arrays["pool_scores"].tolist(), strict=True))
         self.ga_smiles = set(arrays["ga_smiles"].tolist())
-        self.counts = Counter(dict(zip(arrays["count_names"].tolist(), arrays["count_values"].tolist())))
+        self.counts = Counter(dict(zip(arrays["count_names"].tolist(), arrays["count_values"].tolist(), strict=True)))
         self.since_round = int(arrays["since_round"])
 
 

@@ -20,9 +20,10 @@ by walking module attributes. Each place a class may appear has a *role* -- ``po
 policy, ``policy_kwargs["optimizer_class"]`` an optimizer, ... -- and the name is looked up in that
 role's allow-list (:func:`allowed_classes`): the policies of SB3's and sb3-contrib's algorithms,
 SB3's features extractors and buffers, torch's activation and optimizer classes, and seqtutor's own
-policies, buffers and extractor (registered with :func:`allow_class` where they are defined). Anything else -- an unknown name, a class in the wrong role, a
-class where none belongs, a recipe of an unknown form, keyword arguments the class does not take or
-that are not plain JSON -- raises :class:`UnsafeModelError` naming the field and what it asked for.
+policies, buffers and extractor (registered with :func:`allow_class` where they are defined).
+Anything else -- an unknown name, a class in the wrong role, a class where none belongs, a recipe of an
+unknown form, keyword arguments the class does not take or that are not plain JSON -- raises
+:class:`UnsafeModelError` naming the field and what it asked for.
 :func:`decode_fields` checks *every* recipe of a file before it builds any value.
 
 A user who trusts a class of their own (a custom features extractor, say) adds it with
@@ -343,7 +344,7 @@ class _Decoder:
         where = "field 'policy_kwargs'"
         if not isinstance(kwargs, dict):
             raise self.refuse(where, f"holds {_short(kwargs)}, not a dict")
-        for name, role in POLICY_CLASS_KWARGS.items():
+        for name in POLICY_CLASS_KWARGS:
             if name in kwargs and not isinstance(kwargs[name], type):
                 raise self.refuse(f"{where}[{name!r}]", f"holds {_short(kwargs[name])}, not a class recipe")
         if isinstance(policy_class, type):

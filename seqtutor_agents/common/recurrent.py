@@ -12,6 +12,7 @@ network), so the same code runs on CPU and CUDA.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -59,8 +60,8 @@ def unroll_plan(lengths: np.ndarray, max_segments: int = UNROLL_SEGMENTS) -> tup
     order = np.argsort(-lengths, kind="stable")
     width = int(lengths.max())
     cuts = np.quantile(lengths, np.linspace(0.0, 1.0, max_segments + 1)[:-1]).astype(np.int64)
-    bounds = sorted({0, *(int(c) for c in cuts if 0 < c < width)}) + [width]
-    segments = [(start, end, int((lengths > start).sum())) for start, end in zip(bounds[:-1], bounds[1:])]
+    bounds = [*sorted({0, *(int(c) for c in cuts if 0 < c < width)}), width]
+    segments = [(start, end, int((lengths > start).sum())) for start, end in itertools.pairwise(bounds)]
     return order, segments
 
 
@@ -107,7 +108,7 @@ def prior_architecture(model: Any) -> None:
     prior's architecture, read from the file without building a network (so no random draw).
     """
     space = model.observation_space
-    if not isinstance(space, spaces.Dict) or not OBSERVATION_KEYS <= set(space.spaces):
+    if not isinstance(space, spaces.Dict) or not set(space.spaces) >= OBSERVATION_KEYS:
         raise ValueError(
             f"{type(model).__name__} needs a seqtutor environment (Dict observation with 'tokens', 'step', "
             f"'prior_log_probs'), got observation space {space}"
@@ -154,7 +155,7 @@ class RecurrentTokenPolicy(BasePolicy):
     def __init__(self, observation_space: spaces.Space, action_space: spaces.Space, **kwargs: Any) -> None:
         if not isinstance(action_space, spaces.Discrete):
             raise ValueError(f"{type(self).__name__} needs a Discrete action space, got {action_space}")
-        if not isinstance(observation_space, spaces.Dict) or not OBSERVATION_KEYS <= set(observation_space.spaces):
+        if not isinstance(observation_space, spaces.Dict) or not set(observation_space.spaces) >= OBSERVATION_KEYS:
             raise ValueError(
                 f"{type(self).__name__} needs a seqtutor Dict observation with 'tokens', 'step' and 'prior_log_probs', "
                 f"got {observation_space}"
@@ -211,7 +212,7 @@ class RecurrentTokenPolicy(BasePolicy):
             h[:, rows], c[:, rows] = h_len, c_len
         return outputs, (h, c)
 
-    def forward(self, obs: dict[str, th.Tensor], deterministic: bool = False) -> th.Tensor:  # type: ignore[override]
+    def forward(self, obs: dict[str, th.Tensor], deterministic: bool = False) -> th.Tensor:
         return self._predict(obs, deterministic=deterministic)
 
     def _predict(self, observation: dict[str, th.Tensor], deterministic: bool = False) -> th.Tensor:  # type: ignore[override]

@@ -18,8 +18,9 @@ is reset where an episode ended, so the collector never knows what kind of netwo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch as th
@@ -30,7 +31,7 @@ from seqtutor_envs.reward import RewardParts
 from .episodes import Episode, EpisodeAssembler
 from .kl import kl_and_entropy
 from .recurrent import reset_state
-from .vec_env import SeqTutorVecEnv, WATCHING_VEC_WRAPPERS
+from .vec_env import WATCHING_VEC_WRAPPERS, SeqTutorVecEnv
 
 #: ``actor(obs, state) -> (actions, log_pi, new_state)``: ``obs`` as tensors on the actor's device,
 #: ``state`` the actor's own recurrent state (None at the start), ``actions`` ``(n,)``, ``log_pi``

@@ -160,7 +160,7 @@ def safe_custom_objects(
 
 def _legacy_policy_class(aliases: dict[str, type], path: Path) -> type:
     """The policy of a model saved before the safe format: the algorithm's only one, or its Dict-input one."""
-    classes = {v for v in aliases.values()}
+    classes = set(aliases.values())
     if len(classes) == 1:
         return classes.pop()
     for alias in ("MultiInputPolicy", "MultiInputLstmPolicy"):
@@ -229,7 +229,7 @@ class SafeLoadMixin(SeqTutorEnvMixin):
     :class:`~seqtutor_agents.common.vec_env.SeqTutorEnvMixin`) the ``_wrap_env`` that turns any env of a
     seqtutor env a user passes into the native vector env the collector steps."""
 
-    def save(self, path, exclude=None, include=None) -> None:  # type: ignore[override]
+    def save(self, path, exclude=None, include=None) -> None:
         if isinstance(path, io.BufferedIOBase):
             return BaseAlgorithm.save(self, path, exclude=exclude, include=include)  # type: ignore[arg-type]
         save_model(self, path)  # type: ignore[arg-type]
@@ -239,7 +239,7 @@ class SafeLoadMixin(SeqTutorEnvMixin):
         return load_model(cls, path, env=env, device=device, custom_objects=custom_objects,  # type: ignore[arg-type]
                           print_system_info=print_system_info, force_reset=force_reset, **kwargs)
 
-    def set_parameters(self, load_path_or_dict, exact_match: bool = True, device="auto") -> None:  # type: ignore[override]
+    def set_parameters(self, load_path_or_dict, exact_match: bool = True, device="auto") -> None:
         """SB3's ``set_parameters``, with a model file's member sizes bounded and a pickled member named."""
         if isinstance(load_path_or_dict, dict):
             return BaseAlgorithm.set_parameters(self, load_path_or_dict, exact_match, device)  # type: ignore[arg-type]
@@ -254,10 +254,10 @@ class SafeLoadMixin(SeqTutorEnvMixin):
         except pickle.UnpicklingError:
             raise UnsafeModelError(_pickled_member(path)) from None
 
-    def save_replay_buffer(self, path) -> None:  # type: ignore[override]
+    def save_replay_buffer(self, path) -> None:
         save_replay_buffer(self, path)  # type: ignore[arg-type]
 
-    def load_replay_buffer(self, path, truncate_last_traj: bool = True) -> None:  # type: ignore[override]
+    def load_replay_buffer(self, path, truncate_last_traj: bool = True) -> None:
         load_replay_buffer(self, path)  # type: ignore[arg-type]
 
 

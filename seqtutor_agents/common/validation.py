@@ -33,9 +33,9 @@ def check_number(
     if value is None and allow_none:
         return None
     kind = "an integer" if integer else "a number"
-    if isinstance(value, bool) or not isinstance(value, (int, float)) and not _is_numpy_number(value):
+    if isinstance(value, bool) or (not isinstance(value, (int, float)) and not _is_numpy_number(value)):
         raise TypeError(f"{name} must be {kind}, got {value!r} ({type(value).__name__})")
-    if integer and not float(value).is_integer() or integer and isinstance(value, float):
+    if (integer and not float(value).is_integer()) or (integer and isinstance(value, float)):
         raise TypeError(f"{name} must be an integer, got {value!r}")
     if not math.isfinite(float(value)):
         raise ValueError(f"{name} must be finite, got {value!r}")

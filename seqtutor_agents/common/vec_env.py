@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -93,9 +94,9 @@ class SeqTutorVecEnv(VecEnv):
         seeds = self._seeds
         if any(s is not None for s in seeds):
             # SB3 seeds env i with seed + i already; pass them through one by one.
-            obs, infos = self.venv.reset(seed=[None if s is None else int(s) for s in seeds])
+            obs, _ = self.venv.reset(seed=[None if s is None else int(s) for s in seeds])
         else:
-            obs, infos = self.venv.reset()
+            obs, _ = self.venv.reset()
         self._reset_seeds()
         self._reset_options()
         self.reset_infos = [{} for _ in range(self.num_envs)]
@@ -114,7 +115,7 @@ class SeqTutorVecEnv(VecEnv):
         self.last_step = step
         return step.obs, step.rewards.astype(np.float32), step.dones, step.infos
 
-    def step_arrays(self, actions: np.ndarray) -> "VectorStep":
+    def step_arrays(self, actions: np.ndarray) -> VectorStep:
         """One step of every env, as arrays (and SB3's per-env info dicts, for callbacks)."""
         self._actions = None
         obs, rewards, terminated, truncated, vinfo = self.venv.step(np.asarray(actions).reshape(self.num_envs))
@@ -142,7 +143,7 @@ class SeqTutorVecEnv(VecEnv):
         columns = {key: vinfo[key].tolist() for key in self.info_keys if key in vinfo and key != REWARD_TERMS}
         if REWARD_TERMS in self.info_keys and REWARD_TERMS in vinfo:
             terms = {name: values.tolist() for name, values in vinfo[REWARD_TERMS].items()}
-            columns[REWARD_TERMS] = [dict(zip(terms, row)) for row in zip(*terms.values())]
+            columns[REWARD_TERMS] = [dict(zip(terms, row, strict=True)) for row in zip(*terms.values(), strict=True)]
         flags = truncated.tolist()
         return [{**{key: col[i] for key, col in columns.items()}, "TimeLimit.truncated": flags[i]}
                 for i in range(self.num_envs)]

@@ -79,7 +79,7 @@ class EpisodicPolicyGradient(KLControlledLearner, SafeLoadMixin, BaseAlgorithm):
         self._init_learner(c, target_kl, kl_horizon, max_grad_norm)
         super().__init__(
             policy,
-            env,  # type: ignore[arg-type]
+            env,
             learning_rate,
             policy_kwargs=policy_kwargs,
             stats_window_size=stats_window_size,
@@ -136,7 +136,7 @@ class EpisodicPolicyGradient(KLControlledLearner, SafeLoadMixin, BaseAlgorithm):
         """One update on a batch of whole episodes (per learner; :meth:`Episodes.stack` pads them)."""
         raise NotImplementedError
 
-    def learn(  # type: ignore[override]
+    def learn(
         self,
         total_timesteps: int,
         callback=None,

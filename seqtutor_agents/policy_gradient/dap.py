@@ -92,7 +92,7 @@ class DAP(MoleculeExtrasMixin, EpisodicPolicyGradient):
             TopKMemory(self.replay_memory)
         self.restore_molecule_arrays(arrays)
 
-    def train(self, episodes: list[Episode]) -> None:  # type: ignore[override]
+    def train(self, episodes: list[Episode]) -> None:
         offspring = self._explore(episodes)
         self._purge(self.memory)
         replayed = (self.memory.sample(self.replay_sample, self._replay_rng, self.replay_sampling, self.rank_coefficient)

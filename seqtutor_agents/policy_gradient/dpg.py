@@ -147,7 +147,7 @@ class DPG(MoleculeExtrasMixin, EpisodicPolicyGradient):
         return th.multinomial(log_pi.exp(), 1).squeeze(1), log_pi, state_after
 
     # ------------------------------------------------------------------ the update
-    def train(self, episodes: list[Episode]) -> None:  # type: ignore[override]
+    def train(self, episodes: list[Episode]) -> None:
         offspring = self._explore(episodes)
         self._purge(self.memory)
         replayed = self._replayed_set(offspring)

@@ -132,7 +132,7 @@ class KLPPO(EpisodicPolicyGradient):
     def _excluded_save_params(self) -> list[str]:
         return [*super()._excluded_save_params(), "beta_coef"]
 
-    def train(self, episodes: list[Episode]) -> None:  # type: ignore[override]
+    def train(self, episodes: list[Episode]) -> None:
         batch = Episodes.stack(episodes, self.device)
         mask, actions = batch.mask, batch.actions
         prior_log_probs = batch.prior_log_probs[:, :-1]

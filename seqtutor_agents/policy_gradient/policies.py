@@ -49,7 +49,8 @@ class PriorLSTMPolicy(RecurrentTokenPolicy):
         if self.value_net is not None:
             nn.init.zeros_(self.value_net.weight)
             nn.init.zeros_(self.value_net.bias)
-        self.optimizer = self.optimizer_class(self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)
+        # SB3 types optimizer_class as the base Optimizer, whose __init__ takes no lr
+        self.optimizer = self.optimizer_class(self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)  # type: ignore[call-arg]
 
     def load_prior_weights(self, prior) -> None:
         """Start the actor from the prior's weights: the initial policy is the prior."""

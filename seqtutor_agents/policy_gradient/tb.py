@@ -3,7 +3,8 @@
 A left-to-right sequence has one generation path, so a GFlowNet's backward policy is 1 and
 trajectory balance with the reward ``p(x)^w exp(R(x)/c)`` is, per whole sequence ``x``::
 
-    δ(x) = log Z + log π_θ(x) − w log p(x) − R(x)/c,        loss = mean_x δ(x)²  (+ prior_penalty · mean_x (log π_θ(x) − log p(x)))
+    δ(x) = log Z + log π_θ(x) − w log p(x) − R(x)/c,
+    loss = mean_x δ(x)²  (+ prior_penalty · mean_x (log π_θ(x) − log p(x)))
 
 with a learned scalar ``log Z`` (its own learning rate). Its minimiser, on any distribution of
 training sequences with full support, is ``π* = p^w exp(R/c) / Z`` -- the optimum of
@@ -64,7 +65,8 @@ class TBPolicy(PriorLSTMPolicy):
         self.log_z_learning_rate = log_z_learning_rate
         self.log_z = nn.Parameter(th.zeros(()))
         network = [p for name, p in self.named_parameters() if name != "log_z"]
-        self.optimizer = self.optimizer_class([{"params": network},
+        # SB3 types optimizer_class as the base Optimizer, whose __init__ takes no lr (nor parameter groups)
+        self.optimizer = self.optimizer_class([{"params": network},  # type: ignore[call-arg,arg-type]
                                                {"params": [self.log_z], "lr": log_z_learning_rate}],
                                               lr=lr_schedule(1), **self.optimizer_kwargs)
 
@@ -73,7 +75,7 @@ class TBPolicy(PriorLSTMPolicy):
 
 
 class TB(MoleculeExtrasMixin, EpisodicPolicyGradient):
-    """Trajectory balance with a learned log Z, on-policy episodes, replay and optional GA offspring (see the module docstring).
+    """Trajectory balance with a learned log Z: on-policy episodes, replay, optional GA offspring (module docstring).
 
     :param policy: ``"TBPolicy"``.
     :param env: a seqtutor env or SB3 VecEnv of one.
@@ -190,7 +192,7 @@ class TB(MoleculeExtrasMixin, EpisodicPolicyGradient):
         return float(th.logsumexp(log_target - log_q, dim=0)) - math.log(len(episodes))
 
     # ------------------------------------------------------------------ a round
-    def train(self, episodes: list[Episode]) -> None:  # type: ignore[override]
+    def train(self, episodes: list[Episode]) -> None:
         offspring = self._explore(episodes)
         self._purge(self.memory)
         estimate = self._estimate_log_z(episodes)

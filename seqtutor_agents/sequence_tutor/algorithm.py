@@ -1,4 +1,4 @@
-"""Sequence Tutor's learners (§3): the recurrent off-policy learner, and Q-, Ψ- and G-learning, in SB3's ``dqn.py`` shape.
+"""Sequence Tutor's learners (§3): the recurrent off-policy learner, Q-, Ψ- and G-learning, in SB3's ``dqn.py`` shape.
 
 Set-up builds on SB3's own (``OffPolicyAlgorithm._setup_model``), then starts the Q-network from
 the prior's weights; :meth:`~SequenceTutorAlgorithm.collect_rollouts` steps all envs at once

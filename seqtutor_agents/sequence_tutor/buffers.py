@@ -3,8 +3,8 @@
 Both buffers store the reward's *parts* as the env reported them (``log p_prior(a|s)``,
 ``r_domain`` and the env's ``prior_weight``) rather than the composed reward, so the learner
 recomposes the reward at replay time with whatever ``c`` it uses now (its own or its env's, fixed or
-adapted to a KL target: :attr:`~seqtutor_agents.common.learner.KLControlledLearner.current_c`). Both take a :class:`~seqtutor_agents.common.rollout.Transition` -- one vector step of
-the shared collector -- per call.
+adapted to a KL target: :attr:`~seqtutor_agents.common.learner.KLControlledLearner.current_c`). Both take a
+:class:`~seqtutor_agents.common.rollout.Transition` -- one vector step of the shared collector -- per call.
 
 * :class:`EpisodeReplayBuffer` (the default) stores whole episodes (the token sequence, the
   prior's log-probabilities at every state, the domain reward of every step) and replays them with
@@ -236,12 +236,12 @@ class EpisodeReplayBuffer(RecurrentReplayBuffer):
 
     # ------------------------------------------------------------------ episodes from elsewhere
     def elite_rows(self, n: int) -> np.ndarray:
-        """``n`` rows of the elite memory drawn with replacement, ``elite_sampling``'s way (numpy's global generator)."""
+        """``n`` elite-memory rows drawn with replacement, ``elite_sampling``'s way (numpy's global generator)."""
         elites = np.flatnonzero(np.isfinite(self.elite_returns))
         if self.elite_sampling == "rank":
             probs = rank_probabilities(self.elite_returns[elites], self.elite_rank_coefficient)
-            return elites[np.random.choice(len(elites), size=n, p=probs)]
-        return elites[np.random.randint(0, len(elites), size=n)]
+            return elites[np.random.choice(len(elites), size=n, p=probs)]  # noqa: NPY002  (as SB3's buffers: set_random_seed seeds it)
+        return elites[np.random.randint(0, len(elites), size=n)]  # noqa: NPY002  (as SB3's buffers: set_random_seed seeds it)
 
     def add_episodes(self, episodes: list[Episode]) -> None:
         """Store episodes no collector produced (e.g. graph-GA offspring): in the ring, and among the elites if good."""
@@ -255,7 +255,7 @@ class EpisodeReplayBuffer(RecurrentReplayBuffer):
                         prior_log_prob=self.elite_taken_log_prob[i, :n].copy(),
                         domain_rewards=self.elite_domain_rewards[i, :n].copy(),
                         prior_weight=float(self.elite_prior_weight[i]))
-                for i, n in zip(rows.tolist(), self.elite_lengths[rows].tolist())]
+                for i, n in zip(rows.tolist(), self.elite_lengths[rows].tolist(), strict=True)]
 
     def purge_elites(self, rows: np.ndarray) -> None:
         """Empty the elite memory's ``rows`` (the selective scaffold purge)."""
@@ -266,7 +266,7 @@ class EpisodeReplayBuffer(RecurrentReplayBuffer):
         upper = self.num_episodes()
         if upper == 0:
             raise RuntimeError("cannot sample from an empty replay buffer")
-        sources = [("", np.random.randint(0, upper, size=batch_size))]
+        sources = [("", np.random.randint(0, upper, size=batch_size))]  # noqa: NPY002  (as SB3's buffers: set_random_seed seeds it)
         if self.elite_sample and self.num_elites():
             sources.append(("elite_", self.elite_rows(self.elite_sample)))
         lengths_np = np.concatenate([getattr(self, prefix + "lengths")[idx] for prefix, idx in sources])
@@ -360,7 +360,7 @@ class TransitionReplayBuffer(RecurrentReplayBuffer):
         upper = self.buffer_size if self.full else self.pos
         if upper == 0:
             raise RuntimeError("cannot sample from an empty replay buffer")
-        idx = np.random.randint(0, upper, size=batch_size)
+        idx = np.random.randint(0, upper, size=batch_size)  # noqa: NPY002  (as SB3's buffers: set_random_seed seeds it)
 
         def state(h: np.ndarray, c: np.ndarray) -> LSTMState:
             return self._to(np.swapaxes(h[idx], 0, 1).copy()), self._to(np.swapaxes(c[idx], 0, 1).copy())

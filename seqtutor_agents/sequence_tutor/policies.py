@@ -71,7 +71,8 @@ class RecurrentQPolicy(RecurrentTokenPolicy):
         self.temperature = float(temperature)
         self.exploration = "boltzmann"
         self.epsilon = 0.0
-        self.optimizer = self.optimizer_class(self.q_net.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)
+        # SB3 types optimizer_class as the base Optimizer, whose __init__ takes no lr
+        self.optimizer = self.optimizer_class(self.q_net.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)  # type: ignore[call-arg]
 
     # ------------------------------------------------------------------ networks
     def load_prior_weights(self, prior) -> None:

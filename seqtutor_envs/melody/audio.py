@@ -25,8 +25,8 @@ import os
 import warnings
 import wave
 from collections.abc import Iterable, Sequence
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pretty_midi

@@ -132,7 +132,7 @@ def _empty_source_report(files: int) -> dict:
         "files": files,
         "tunes_seen": 0,
         "kept": 0,
-        "rejected": {reason: 0 for reason in REJECT_REASONS},
+        "rejected": dict.fromkeys(REJECT_REASONS, 0),
         "quantization_collisions": 0,
         "tunes_with_collisions": 0,
         "steps": 0,
@@ -202,7 +202,8 @@ def _provenance(collections: Sequence[str], midi_dirs: Sequence[str | os.PathLik
         "encoding": ENCODING_DESCRIPTION,
         "transposition": TRANSPOSITION_RULE,
         "filters": (
-            f"chord symbols and grace notes skipped, ties between equal contiguous pitches merged (ties between different pitches are slurs: kept as two notes); rejected: tunes with chords, several "
+            "chord symbols and grace notes skipped, ties between equal contiguous pitches merged (ties between "
+            "different pitches are slurs: kept as two notes); rejected: tunes with chords, several "
             f"parts/voices, fewer than {MIN_NOTES} notes or {MIN_STEPS} steps, more than {MAX_STEPS} steps, no "
             f"octave fitting [48, 84), exact "
             f"duplicates of an earlier kept tune; onsets colliding on one 16th-note step keep the first"
@@ -259,9 +260,9 @@ def format_report(report: dict) -> str:
         values = [entry[c] if c in entry else entry["rejected"].get(c, 0) for c in columns]
         rows.append([source, *[str(v) for v in values]])
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.rjust(w) if i else h.ljust(w) for i, (h, w) in enumerate(zip(headers, widths)))]
+    lines = ["  ".join(h.rjust(w) if i else h.ljust(w) for i, (h, w) in enumerate(zip(headers, widths, strict=True)))]
     lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(v.rjust(w) if i else v.ljust(w) for i, (v, w) in enumerate(zip(row, widths))) for row in rows]
+    lines += ["  ".join(v.rjust(w) if i else v.ljust(w) for i, (v, w) in enumerate(zip(row, widths, strict=True))) for row in rows]
     return "\n".join(lines)
 
 

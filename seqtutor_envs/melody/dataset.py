@@ -47,7 +47,7 @@ def validation_split(num_tunes: int, seed: int = 0, fraction: float = VALIDATION
     :param fraction: share of tunes held out.
     """
     split = np.zeros(num_tunes, dtype=bool)
-    split[np.random.default_rng(seed).permutation(num_tunes)[: int(round(fraction * num_tunes))]] = True
+    split[np.random.default_rng(seed).permutation(num_tunes)[: int(round(fraction * num_tunes))]] = True  # noqa: RUF046  (numpy 1.x: round() of a numpy float is a numpy float)
     return split
 
 
@@ -151,7 +151,7 @@ class MelodyCorpus:
         return path
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "MelodyCorpus":
+    def load(cls, path: str | os.PathLike) -> MelodyCorpus:
         """Read a corpus written by :meth:`save`.
 
         :param path: the ``.npz`` file.

@@ -48,7 +48,8 @@ class MelodyTask(SequenceTask):
             primer = options["primer"]
             if not isinstance(primer, (int, np.integer)) or not enc.NUM_SPECIAL_TOKENS <= primer < enc.VOCAB_SIZE:
                 raise ValueError(
-                    f"options['primer'] must be a pitch token in [{enc.NUM_SPECIAL_TOKENS}, {enc.VOCAB_SIZE}), got {primer!r}"
+                    f"options['primer'] must be a pitch token in [{enc.NUM_SPECIAL_TOKENS}, {enc.VOCAB_SIZE}), "
+                    f"got {primer!r}"
                 )
             return int(primer)
         # A random pitch, as RL Tuner's 'random_note' priming; drawn from the env's own RNG.
@@ -190,7 +191,7 @@ class MelodyVectorEnv(SequenceVectorEnv):
         autoreset_mode: str = "next_step",
         **unknown: Any,
     ) -> None:
-        check_unknown_kwargs(ENV_ID, unknown, ("num_envs", "autoreset_mode") + ACCEPTED_KWARGS,
+        check_unknown_kwargs(ENV_ID, unknown, ("num_envs", "autoreset_mode", *ACCEPTED_KWARGS),
                              f"{type(self).__name__}.__init__")
         task, stepper, self.prior_path = _build(check_num_envs(num_envs), composition_length, prior_path)
         super().__init__(task, stepper, c, prior_weight, render_mode, autoreset_mode)

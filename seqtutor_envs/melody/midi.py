@@ -127,7 +127,7 @@ def decode_tokens(tokens: Sequence[int] | np.ndarray) -> list[Note]:
     is_note = tokens[events] >= NUM_SPECIAL_TOKENS
     starts, ends = events[is_note], ends_of_events[is_note]
     pitches = tokens[starts] + PITCH_OFFSET
-    return [(int(s), int(e), int(p)) for s, e, p in zip(starts, ends, pitches)]
+    return [(int(s), int(e), int(p)) for s, e, p in zip(starts, ends, pitches, strict=True)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -228,7 +228,7 @@ def midi_to_note_lists(path: str | os.PathLike) -> list[list[Note]]:
         if np.any(overlap):
             raise PolyphonicTrackError(path, track_index, float(onset_times[1:][np.argmax(overlap)]))
         steps -= steps[0, 0]
-        melodies.append([(int(s), int(e), int(p)) for (s, e), p in zip(steps, pitches)])
+        melodies.append([(int(s), int(e), int(p)) for (s, e), p in zip(steps, pitches, strict=True)])
     return melodies
 
 

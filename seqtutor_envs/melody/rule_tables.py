@@ -170,5 +170,5 @@ else:  # pragma: no cover - numpy 1.x fallback
     _BYTE_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.int64)
 
     def _popcount(bits: np.ndarray) -> np.ndarray:
-        as_bytes = np.ascontiguousarray(bits, dtype=np.int64).view(np.uint8).reshape(bits.shape + (8,))
+        as_bytes = np.ascontiguousarray(bits, dtype=np.int64).view(np.uint8).reshape((*bits.shape, 8))
         return _BYTE_POPCOUNT[as_bytes].sum(axis=-1)

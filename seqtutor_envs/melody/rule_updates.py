@@ -58,6 +58,31 @@ class RuleUpdates:
     Rules 1, 2 and 7 need no state of their own: ``_advance`` answers them by table lookups.
     """
 
+    # The running state these methods share with ``MusicTheoryRules.__init__``, which creates it
+    # (declared here, unassigned, so that a type checker knows what the mixin reads).
+    num_envs: int
+    composition_length: int
+    _rows: np.ndarray
+    _lags: np.ndarray
+    _comp_t: np.ndarray
+    _len: np.ndarray
+    _lockstep_len: int | None
+    _window: np.ndarray
+    _last_was_special: np.ndarray
+    _run_count: np.ndarray
+    _run_broken: np.ndarray
+    _rests_since_pitch: np.ndarray
+    _leap_dir: np.ndarray
+    _leapt_from: np.ndarray
+    _steps_since_leap: np.ndarray
+    _sum: np.ndarray
+    _sumsq: np.ndarray
+    _lag_prod: np.ndarray
+    _lag_sums: np.ndarray
+    _window_code: np.ndarray
+    _code_delay: np.ndarray
+    _earlier_codes: np.ndarray
+
     def _repetition(self, a: np.ndarray, a_is_pitch: np.ndarray, prev: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Rule 3: RL Tuner's backward scan for excessive repeats, answered from run counters."""
         a_is_special = ~a_is_pitch

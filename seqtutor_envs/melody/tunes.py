@@ -199,7 +199,9 @@ def _abc_notes(score) -> tuple[np.ndarray, np.ndarray, np.ndarray, int | None]:
         if sum(1 for v in measure.voices if v.notes.first() is not None) > 1:
             raise TuneRejected("polyphonic", f"several voices in measure {measure.number}")
     key_signature = part.recurse().getElementsByClass(key.KeySignature).first()
-    starts, ends, pitches = [], [], []
+    starts: list[float] = []
+    ends: list[float] = []
+    pitches: list[int] = []
     for element in part.flatten().notes:
         if isinstance(element, harmony.Harmony) or element.duration.isGrace:
             continue  # chord symbols are accompaniment hints, grace notes are ornaments

@@ -14,8 +14,8 @@ source), so the same generator gives the same strings.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 from rdkit import Chem
@@ -60,7 +60,7 @@ def randomized_smiles(smiles: Sequence[str], rng: np.random.Generator, accept: C
     seeds = rng.integers(1, 2**31 - 1, size=len(smiles))  # RDKit reads randomSeed=0 as "not seeded"
     out, source = [], []
     invalid = fallback = failed = 0
-    for i, (text, seed) in enumerate(zip(smiles, seeds.tolist())):
+    for i, (text, seed) in enumerate(zip(smiles, seeds.tolist(), strict=True)):
         mol = parse_smiles(text)
         if mol is None:
             invalid += 1

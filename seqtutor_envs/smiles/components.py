@@ -30,7 +30,8 @@ own property calculation (the same RDKit functions on the same atoms, so the sam
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 import numpy as np
 from rdkit import Chem, DataStructs
@@ -48,7 +49,7 @@ class MolView:
     :param share_qed: the scoring function computes QED: descriptors QED also computes are read from it.
     """
 
-    __slots__ = ("mol", "share_qed", "_memo")
+    __slots__ = ("_memo", "mol", "share_qed")
 
     def __init__(self, mol: Chem.Mol, share_qed: bool = False) -> None:
         self.mol = mol
@@ -84,7 +85,7 @@ class Component:
     type_name = "component"
     role = "score"
     bounded = False
-    PARAMS: dict[str, Param] = {}
+    PARAMS: ClassVar[dict[str, Param]] = {}
 
     def __init__(self, params: dict[str, Any], path: KeyPath, ctx: FileContext) -> None:
         self.params = params
@@ -156,7 +157,7 @@ def morgan_generator(fingerprint: str, bits: int) -> Any:
 
 class TanimotoSimilarity(Component):
     type_name, bounded = "TanimotoSimilarity", True
-    PARAMS = {"smiles": Param("strings", doc="reference SMILES"),
+    PARAMS: ClassVar[dict[str, Param]] = {"smiles": Param("strings", doc="reference SMILES"),
               "fingerprint": Param("str", "ECFP4", choices=tuple(FINGERPRINTS)),
               "use_counts": Param("bool", False, doc="unhashed count vectors instead of bit vectors"),
               "bits": Param("int", None, at_least(64), doc="bit-vector size (default 2048)"),
@@ -203,7 +204,7 @@ def parse_smarts_list(params: dict[str, Any], path: KeyPath, ctx: FileContext) -
 
 class RequiredSubstructure(Component):
     type_name, bounded = "RequiredSubstructure", True
-    PARAMS = {"smarts": Param("strings", doc="SMARTS the molecule must all match")}
+    PARAMS: ClassVar[dict[str, Param]] = {"smarts": Param("strings", doc="SMARTS the molecule must all match")}
 
     def setup(self, path: KeyPath, ctx: FileContext) -> None:
         self.queries = parse_smarts_list(self.params, path, ctx)
@@ -214,7 +215,7 @@ class RequiredSubstructure(Component):
 
 class ForbiddenSubstructure(RequiredSubstructure):
     type_name = "ForbiddenSubstructure"
-    PARAMS = {"smarts": Param("strings", doc="SMARTS the molecule must match none of")}
+    PARAMS: ClassVar[dict[str, Param]] = {"smarts": Param("strings", doc="SMARTS the molecule must match none of")}
 
     def raw(self, view: MolView) -> float:
         return float(not any(view.mol.HasSubstructMatch(q) for q in self.queries))
@@ -222,7 +223,7 @@ class ForbiddenSubstructure(RequiredSubstructure):
 
 class GuacaMolOracle(Component):
     type_name, bounded = "GuacaMol", True
-    PARAMS = {"oracle": Param("str", choices=GUACAMOL_OBJECTIVES, doc="a PMO / GuacaMol oracle name")}
+    PARAMS: ClassVar[dict[str, Param]] = {"oracle": Param("str", choices=GUACAMOL_OBJECTIVES, doc="a PMO / GuacaMol oracle name")}
 
     def setup(self, path: KeyPath, ctx: FileContext) -> None:
         self.oracle = guacamol_objective(self.params["oracle"])
@@ -240,7 +241,7 @@ class CustomAlerts(Component):
     """REINVENT 4's ``custom_alerts``: the SMARTS are matched by one RDKit FilterCatalog call (C++)."""
 
     type_name, role, bounded = "custom_alerts", "filter", True
-    PARAMS = {"smarts": Param("strings", doc="unwanted SMARTS: a molecule matching any scores 0")}
+    PARAMS: ClassVar[dict[str, Param]] = {"smarts": Param("strings", doc="unwanted SMARTS: a molecule matching any scores 0")}
 
     def setup(self, path: KeyPath, ctx: FileContext) -> None:
         parse_smarts_list(self.params, path, ctx)
@@ -260,7 +261,7 @@ CATALOGS = tuple(FilterCatalog.FilterCatalogParams.FilterCatalogs.names)
 
 class FilterCatalogComponent(CustomAlerts):
     type_name = "FilterCatalog"
-    PARAMS = {"catalogs": Param("strings", doc=f"RDKit filter catalogues: {', '.join(CATALOGS)}")}
+    PARAMS: ClassVar[dict[str, Param]] = {"catalogs": Param("strings", doc=f"RDKit filter catalogues: {', '.join(CATALOGS)}")}
 
     def setup(self, path: KeyPath, ctx: FileContext) -> None:
         params = FilterCatalog.FilterCatalogParams()

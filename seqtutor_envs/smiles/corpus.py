@@ -15,9 +15,10 @@ import json
 import multiprocessing as mp
 import os
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from rdkit import Chem, RDLogger, rdBase
 
@@ -48,7 +49,7 @@ RDLogger.DisableLog("rdApp.*")
 CORPUS_FORMAT = "seqtutor.smiles.corpus/1"
 
 
-def require_smiles(corpus: "SmilesCorpus", path: str | os.PathLike[str]) -> "SmilesCorpus":
+def require_smiles(corpus: SmilesCorpus, path: str | os.PathLike[str]) -> SmilesCorpus:
     """``corpus`` if it kept a SMILES, else a :class:`SmilesFileError` with the counts of why not.
 
     :param corpus: a corpus prepared (or loaded) from ``path``.
@@ -114,7 +115,7 @@ class SmilesCorpus:
         if not 0.0 <= valid_fraction < 1.0:
             raise ValueError(f"valid_fraction must be in [0, 1), got {valid_fraction}")
         n = len(self.smiles)
-        n_valid = int(round(n * valid_fraction))
+        n_valid = int(round(n * valid_fraction))  # noqa: RUF046  (numpy 1.x: round() of a numpy float is a numpy float)
         if valid_fraction > 0 and n >= 2:
             n_valid = min(max(n_valid, 1), n - 1)
         order = list(range(n))
@@ -147,7 +148,7 @@ class SmilesCorpus:
         return p
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> "SmilesCorpus":
+    def load(cls, path: str | os.PathLike[str]) -> SmilesCorpus:
         """Read a corpus written by :meth:`save` (the ``.json`` side file is optional)."""
         p = Path(path)
         if not p.is_file():
@@ -323,7 +324,7 @@ def _validation_size(corpus: SmilesCorpus, valid_fraction: float, source: str) -
     """Molecules held out: ``valid_fraction``, more for a small file; refused below MIN_VALID_MOLECULES."""
     n = len(corpus)
     # A small file gets a larger share held out: a handful of validation molecules measures nothing.
-    n_valid = max(int(round(n * valid_fraction)), min(1_000, n // 10))
+    n_valid = max(int(round(n * valid_fraction)), min(1_000, n // 10))  # noqa: RUF046  (numpy 1.x: round() of a numpy float is a numpy float)
     if n_valid < MIN_VALID_MOLECULES:
         raise PretrainInputError(
             f"{source} holds {n} usable SMILES ({format_report(corpus.report)}): that leaves {n_valid} to validate "

@@ -29,7 +29,8 @@ from __future__ import annotations
 
 import math
 from collections import Counter, deque
-from typing import Any, Mapping, MutableMapping, Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
+from typing import Any
 
 import numpy as np
 from rdkit import Chem

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from rdkit import Chem
@@ -403,7 +404,7 @@ class SmilesVectorEnv(SequenceVectorEnv):
         """:class:`SmilesEnv`'s arguments (``settings``: objective, c, max_length, ...), and ``num_envs``."""
         unknown = set(settings) - set(ACCEPTED_KWARGS)
         check_unknown_kwargs(ENV_ID, {k: settings[k] for k in unknown},
-                             ("num_envs", "autoreset_mode") + ACCEPTED_KWARGS, f"{type(self).__name__}.__init__")
+                             ("num_envs", "autoreset_mode", *ACCEPTED_KWARGS), f"{type(self).__name__}.__init__")
         task, stepper, c, self.prior_path = _build(check_num_envs(num_envs), scoring_workers=scoring_workers, **settings)
         self.vocab = task.vocab
         self.diversity_filter = _filter_of(task)

@@ -20,9 +20,10 @@ the padded-array layout the agents' episode memories read
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -129,7 +130,7 @@ class EpisodeEncoder:
         self._strings = np.array(vocab.tokens, dtype=object)
 
     @classmethod
-    def from_env(cls, env: Any, prior: LSTMPrior | FrozenStepper | None = None) -> "EpisodeEncoder":
+    def from_env(cls, env: Any, prior: LSTMPrior | FrozenStepper | None = None) -> EpisodeEncoder:
         """The encoder of a SMILES env: a ``SmilesEnv``, a ``SmilesVectorEnv``, a wrapper of one or the SB3 adapter.
 
         :param env: the env.
@@ -270,7 +271,7 @@ class EpisodeEncoder:
         ask_rows, ask_cols = np.nonzero(completable & (np.arange(width)[None, :] < enc.lengths[:, None] - 1))
         out = np.zeros((n, width), dtype=np.float64)
         if len(ask_rows):
-            prefixes = ["".join(self._strings[enc.tokens[r, 1 : c + 2]]) for r, c in zip(ask_rows, ask_cols)]
+            prefixes = ["".join(self._strings[enc.tokens[r, 1 : c + 2]]) for r, c in zip(ask_rows, ask_cols, strict=True)]
             values = self._objective().score_prefix(prefixes)
             out[ask_rows, ask_cols] = self.task.check_domain_rewards(values, "prefix shaping")
         return out

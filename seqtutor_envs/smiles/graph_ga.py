@@ -18,8 +18,9 @@ prior can write them within the env's ``max_length``). Everything that fell out 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Callable, Container, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from rdkit import Chem, RDLogger
@@ -117,7 +118,7 @@ class GAStats:
     invalid_parents: int = 0  # drawn parents RDKit could not read or kekulize (their draws dropped)
     short_generations: int = 0  # generations that returned fewer children than asked (attempts ran out)
 
-    def add(self, other: "GAStats") -> None:
+    def add(self, other: GAStats) -> None:
         """Add ``other``'s counts to these."""
         for f in fields(self):
             setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))

@@ -19,8 +19,9 @@ randomness comes from the numpy ``Generator`` given; RDKit's calls here draw non
 from __future__ import annotations
 
 import functools
+import itertools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 from rdkit import Chem
@@ -112,14 +113,14 @@ def _split(mol: Chem.Mol, cuts: Sequence[tuple[int, int]]) -> list[Fragment] | N
     if len(pieces) != 2:
         return None
     out = []
-    for piece, originals in zip(pieces, atoms):
+    for piece, originals in zip(pieces, atoms, strict=True):
         index = {old: new for new, old in enumerate(originals)}
         out.append((Chem.RWMol(piece), tuple(index[a] if a in index else index[b] for a, b in cuts)))
     return out
 
 
 def _join(left: Fragment, right: Fragment, links: Sequence[tuple[int, int, int]]) -> Chem.RWMol | None:
-    """The two pieces bonded by ``links`` = (left attachment, right attachment, bond order); None if one repeats a bond."""
+    """The two pieces bonded by ``links`` (left attachment, right attachment, bond order); None if a bond repeats."""
     child = Chem.RWMol(Chem.CombineMols(left[0], right[0]))
     offset = left[0].GetNumAtoms()
     for i, j, order in links:
@@ -293,7 +294,7 @@ def delete_atom(mol: Chem.RWMol, hs: np.ndarray, rng: np.random.Generator, allow
     atom = int(_pick(rng, sites))
     neighbours = [int(n) for n in rng.permutation([n.GetIdx() for n in mol.GetAtomWithIdx(atom).GetNeighbors()])]
     out = Chem.RWMol(mol)
-    for u, v in zip(neighbours, neighbours[1:]):
+    for u, v in itertools.pairwise(neighbours):
         if out.GetBondBetweenAtoms(u, v) is None:
             out.AddBond(u, v, BOND_TYPES[1])
     out.RemoveAtom(atom)
@@ -371,7 +372,10 @@ MUTATIONS = {f.__name__: f for f in (insert_atom, change_bond_order, delete_ring
 
 def mutate(mol: Chem.Mol, rng: np.random.Generator, check: Check, weights: dict[str, float],
            allowed: frozenset[str]) -> Chem.Mol | None:
-    """One random mutation of ``mol`` that ``check`` accepts (None after :data:`TRIES` tries or if ``mol`` cannot be kekulized)."""
+    """One random mutation of ``mol`` that ``check`` accepts.
+
+    None after :data:`TRIES` tries, or if ``mol`` cannot be kekulized.
+    """
     try:
         base = editable(mol)
     except Exception:  # RDKit raises several types for a molecule it cannot kekulize

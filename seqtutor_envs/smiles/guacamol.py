@@ -70,7 +70,8 @@ model-based oracles (DRD2, GSK3B, JNK3).
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, MutableMapping, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
+from typing import Any
 
 import numpy as np
 from rdkit import Chem
@@ -231,7 +232,7 @@ class GuacamolObjective(Objective):
                 values[c] = hit
         if missing:
             scores = self._combine(self._modified(self._raw(missing)))
-            for c, v in zip(missing, scores.tolist()):
+            for c, v in zip(missing, scores.tolist(), strict=True):
                 values[c] = v
                 self._cache[c] = v
         return np.array([self.invalid_value if c is None else values[c] for c in canon], dtype=np.float64)

@@ -8,8 +8,9 @@ oracles that combine these parts, and the differences from upstream, are in
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from rdkit import Chem, DataStructs

@@ -1,7 +1,8 @@
 """The SMILES env's domain rewards, by name: presets, GuacaMol/PMO oracles, scoring files, or your own function.
 
 :func:`make_objective` builds one from a name (``"qed"``, ``"plogp"``, ``"paper"``, a registered
-family such as ``"guacamol:<oracle>"`` or ``"file:<scoring file>"``), a callable ``f(mol) -> float`` or an :class:`Objective`.
+family such as ``"guacamol:<oracle>"`` or ``"file:<scoring file>"``), a callable ``f(mol) -> float`` or an
+:class:`Objective`.
 Families are registered with :func:`register_objective_family` (the GuacaMol/PMO oracles of
 :mod:`.guacamol` here); the base class lives in :mod:`.objective`, so the families import it, not
 this module.
@@ -11,7 +12,8 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any, Callable, MutableMapping, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
+from typing import Any
 
 import numpy as np
 from rdkit import Chem
@@ -234,17 +236,18 @@ class CallableObjective(Objective):
 
 
 #: Objectives built by name (``make_objective("qed")``): name -> factory(scorer=..., **kwargs).
-_NAMED: dict[str, Callable[..., "Objective"]] = {}
-#: Families of objectives built by a prefixed name (``"guacamol:<oracle>"``): prefix -> factory(name, scorer=..., **kwargs).
-_FAMILIES: dict[str, Callable[..., "Objective"]] = {}
+_NAMED: dict[str, Callable[..., Objective]] = {}
+#: Families of objectives built by a prefixed name (``"guacamol:<oracle>"``):
+#: prefix -> factory(name, scorer=..., **kwargs).
+_FAMILIES: dict[str, Callable[..., Objective]] = {}
 
 
-def register_objective(name: str, factory: Callable[..., "Objective"]) -> None:
+def register_objective(name: str, factory: Callable[..., Objective]) -> None:
     """Make ``make_objective(name)`` build ``factory(scorer=..., **kwargs)`` (names are case-insensitive)."""
     _NAMED[name.lower()] = factory
 
 
-def register_objective_family(prefix: str, factory: Callable[..., "Objective"]) -> None:
+def register_objective_family(prefix: str, factory: Callable[..., Objective]) -> None:
     """Make ``make_objective(prefix + name)`` build ``factory(name, scorer=..., **kwargs)``."""
     _FAMILIES[prefix.lower()] = factory
 
@@ -260,8 +263,8 @@ def is_known_objective(name: str) -> bool:
     return key in _NAMED or any(key.startswith(prefix) for prefix in _FAMILIES)
 
 
-def _property_objective(prop: str) -> Callable[..., "Objective"]:
-    def build(scorer: MoleculeScorer | None = None, **kwargs: Any) -> "Objective":
+def _property_objective(prop: str) -> Callable[..., Objective]:
+    def build(scorer: MoleculeScorer | None = None, **kwargs: Any) -> Objective:
         kwargs.setdefault("invalid_value", INVALID_VALUES[prop])
         return PropertyObjective(prop, scorer=scorer, **kwargs)
 

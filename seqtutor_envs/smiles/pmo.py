@@ -30,8 +30,8 @@ from __future__ import annotations
 import csv
 import functools
 import heapq
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -123,9 +123,9 @@ class OracleLog(Objective):
     def score_final(self, smiles: Sequence[str]) -> np.ndarray:
         canonical = self.scorer.canonical_batch(smiles)
         fresh = self._fresh(canonical)
-        values = dict(zip(fresh, self.objective.score_final(fresh))) if fresh else {}
+        values = dict(zip(fresh, self.objective.score_final(fresh), strict=True)) if fresh else {}
         out = np.zeros(len(smiles), dtype=np.float64)
-        for j, (text, canon) in enumerate(zip(smiles, canonical)):
+        for j, (text, canon) in enumerate(zip(smiles, canonical, strict=True)):
             out[j] = self._score_one(text, canon, values)
         return out
 
@@ -192,7 +192,7 @@ class OracleLog(Objective):
         return [s for s, _ in items], np.array([v for _, v in items], dtype=np.float64)
 
     def replay(self, calls_csv: str | Path, max_env_step: int | None = None) -> int | None:
-        """Start afresh and score the strings a run logged in its :data:`CALLS_FILE` again, in order, until this log stops.
+        """Start afresh and score again, in order, the strings a run logged in :data:`CALLS_FILE`, until this log stops.
 
         A learner's stream of molecules does not depend on when its run is stopped, so a run logged
         without an early stop (or with a larger budget) gives here exactly the calls that the same run

@@ -20,14 +20,14 @@ def save_top_molecules(smiles: list[str], objective: np.ndarray, path: Path, sco
     scorer = scorer if scorer is not None else MoleculeScorer()
     canonical = scorer.canonical_batch(smiles)
     best: dict[str, float] = {}
-    for canon, value in zip(canonical, objective):
+    for canon, value in zip(canonical, objective, strict=True):
         if canon is not None and value > best.get(canon, -np.inf):
             best[canon] = float(value)
     top = sorted(best.items(), key=lambda kv: -kv[1])[:count]
     if not top:
         return None
     qed = scorer.score([c for c, _ in top], ("qed",))["qed"]
-    return save_molecule_grid([c for c, _ in top], [f"objective {v:.3f} | QED {q:.2f}" for (_, v), q in zip(top, qed)],
+    return save_molecule_grid([c for c, _ in top], [f"objective {v:.3f} | QED {q:.2f}" for (_, v), q in zip(top, qed, strict=True)],
                               path)
 
 

@@ -26,11 +26,11 @@ import multiprocessing
 import os
 import re
 import sys
+from collections.abc import Iterable, MutableMapping, Sequence
 from types import ModuleType
-from typing import Any, Iterable, MutableMapping, Sequence
+from typing import Any
 
 import cachetools
-
 import numpy as np
 from rdkit import Chem, RDConfig, RDLogger
 from rdkit.Chem import QED, Crippen, FilterCatalog, MolSurf, rdMolDescriptors
@@ -186,7 +186,7 @@ _INVALID = object()  # raw-cache marker for a string RDKit rejected
 # Scoring in a worker process (the SMILES env overlaps it with the prior's forward)
 # ------------------------------------------------------------------------------------------------
 
-_WORKER_SCORER: "MoleculeScorer | None" = None
+_WORKER_SCORER: MoleculeScorer | None = None
 _POOLS: dict[int, Any] = {}
 
 
@@ -340,7 +340,7 @@ class MoleculeScorer:
                 if canon is not None and props is not None:
                     have = self._props.get(canon)
                     self._props[canon] = props if have is None else tuple(
-                        h if not math.isnan(h) else v for h, v in zip(have, props))
+                        h if not math.isnan(h) else v for h, v in zip(have, props, strict=True))
 
     def mol(self, smiles: Any) -> Chem.Mol | None:
         """A fresh RDKit molecule of the canonical form of ``smiles`` (``None`` if invalid)."""
@@ -369,7 +369,7 @@ class MoleculeScorer:
             mol = parse_smiles(canon)
         if mol is None:  # a canonical SMILES RDKit cannot re-read: rare, but never raise
             self._error(canon, "re-parse of canonical SMILES", ValueError("MolFromSmiles returned None"))
-            return tuple(INVALID_VALUES[k] if math.isnan(v) else v for k, v in zip(_BASE, values))
+            return tuple(INVALID_VALUES[k] if math.isnan(v) else v for k, v in zip(_BASE, values, strict=True))
         qed_props = None
         if "qed" in need and math.isnan(values[1]):
             try:

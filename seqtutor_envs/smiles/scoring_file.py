@@ -41,9 +41,11 @@ types come from a fixed table, nothing in it is imported, evaluated or run.
 from __future__ import annotations
 
 import json
-import tomllib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
+
+import tomllib
 
 from .components import COMPONENTS, Component, component_class
 from .scoring import MoleculeScorer
@@ -266,5 +268,11 @@ def scoring_file_objective(path: str, scorer: MoleculeScorer | None = None, **kw
     return load_scoring_file(path.strip(), scorer=scorer)
 
 
-__all__ = ["SCORING_FILE_PREFIX", "ScoringFileError", "load_scoring_file", "read_scoring_data", "format_key",
-           "scoring_file_objective"]
+__all__ = [
+    "SCORING_FILE_PREFIX",
+    "ScoringFileError",
+    "format_key",
+    "load_scoring_file",
+    "read_scoring_data",
+    "scoring_file_objective",
+]

@@ -18,8 +18,9 @@ transforms and aggregates column by column in numpy. Results are cached by canon
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass
-from typing import Any, MutableMapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -169,7 +170,7 @@ class ScoringFunction(Objective):
         if missing:
             raw = self._raw_rows(missing, mols)
             transformed = self._transform(raw)
-            for c, s, r, t in zip(missing, self._combine(transformed).tolist(), raw, transformed):
+            for c, s, r, t in zip(missing, self._combine(transformed).tolist(), raw, transformed, strict=True):
                 rows[c] = self._cache[c] = (s, r, t)
         k, n = len(self.components), len(canon)
         valid = np.array([c is not None for c in canon], dtype=bool)

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 KeyPath = tuple[str | int, ...]
 REQUIRED: Any = object()  # a Param default: the key must be given
@@ -214,9 +215,9 @@ class _Scanner:
 
     def header(self, double: bool, parts: tuple[str, ...], lineno: int) -> None:
         if double:
-            key = self.resolve(parts[:-1]) + (parts[-1],)
+            key = (*self.resolve(parts[:-1]), parts[-1])
             self.counts[key] = self.counts.get(key, -1) + 1
-            self.table = key + (self.counts[key],)
+            self.table = (*key, self.counts[key])
         else:
             self.table = self.resolve(parts)
         self.lines.setdefault(self.table, lineno)

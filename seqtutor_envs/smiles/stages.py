@@ -16,8 +16,9 @@ other state (the diversity filter's memory) carry over. The last stage runs unti
 from __future__ import annotations
 
 import collections
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -6,12 +6,11 @@ the same facts incrementally for a batch of token-id sequences (the SMILES env's
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
 from .tokenizer import BOND_TOKENS, Vocabulary, is_atom_token, is_ring_bond_token, try_tokenize
-
 
 # ------------------------------------------------------------------------------------------------
 # Syntactic prefix filter

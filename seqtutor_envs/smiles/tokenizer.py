@@ -23,8 +23,9 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -225,7 +226,7 @@ class Vocabulary:
             i = int(i)
             if i == 0:
                 break
-            if i == bos or i == pad:
+            if i in (bos, pad):
                 continue
             if not 0 <= i < n:
                 raise ValueError(f"token id {i} is outside the vocabulary (size {n})")
@@ -238,7 +239,7 @@ class Vocabulary:
         return {"format": VOCAB_FORMAT, "tokens": list(self.tokens)}
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any] | Sequence[str] | str) -> "Vocabulary":
+    def from_json(cls, data: Mapping[str, Any] | Sequence[str] | str) -> Vocabulary:
         """Inverse of :meth:`to_json`; also accepts the JSON text of it or a bare token list."""
         if isinstance(data, str):
             data = json.loads(data)
@@ -250,12 +251,12 @@ class Vocabulary:
         return cls(tuple(str(t) for t in data))
 
     @classmethod
-    def from_smiles_tokens(cls, smiles_tokens: Iterable[str]) -> "Vocabulary":
+    def from_smiles_tokens(cls, smiles_tokens: Iterable[str]) -> Vocabulary:
         """Vocabulary over the given SMILES tokens (sorted, deduplicated), specials added."""
         return cls((END_TOKEN, *sorted(set(smiles_tokens)), BOS_TOKEN, PAD_TOKEN))
 
     @classmethod
-    def build(cls, smiles: Iterable[str], min_count: int = 1) -> "Vocabulary":
+    def build(cls, smiles: Iterable[str], min_count: int = 1) -> Vocabulary:
         """Vocabulary of the tokens that occur at least ``min_count`` times in ``smiles``.
 
         :param smiles: SMILES strings; one that cannot be tokenized raises ``ValueError``.

@@ -27,8 +27,9 @@ Every transform returns values in [0, 1] and passes NaN (a raw value RDKit could
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 
