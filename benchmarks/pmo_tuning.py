@@ -76,6 +76,12 @@ SEARCH_SPACE: dict[str, list[dict]] = {
            {"c": 0.005, "early_stop_patience": EARLY_STOP_PATIENCE, "algo_kwargs": {"genetic": {}}},
            {"c": 0.005, "early_stop_patience": EARLY_STOP_PATIENCE, "algo_kwargs": {"genetic": {}, "gradient_steps": 4}}],
 }
+# DPG (c 0.005, REINVENT's early stop: its tuned setting) with genetic exploration and a rank-sampled memory of
+# its 100 best, 24 of them a step: the GA's children and the memory enter through the conditional-KL loss on a
+# set of unknown proposal (one gradient step per batch, as DAP: ~2 minutes a run).
+SEARCH_SPACE["dpg"].append({"c": 0.005, "early_stop_patience": EARLY_STOP_PATIENCE, "algo_kwargs": {
+    "learning_rate": 5e-4, "batch_size": 64, "genetic": {}, "replay_memory": 100, "replay_sample": 24,
+    "replay_sampling": "rank"}})
 # G with genetic exploration and a rank-sampled elite memory (appended: candidates keep their index).
 SEARCH_SPACE["g"].append({"c": 0.02, "algo_kwargs": {**_FAST_REPLAY, "genetic": {}, "replay_buffer_kwargs": {
     "elite_size": 100, "elite_sample": 16, "elite_sampling": "rank"}}})
