@@ -1,4 +1,8 @@
-"""Helpers shared by the benchmark scripts: machine description and result files."""
+"""Helpers shared by the benchmark scripts: machine description and result files.
+
+Every results page is written by :func:`write_results`: a title, the machine line (CPU model, cores, torch
+threads and kernels, Python/torch/numpy versions, the date in UTC and the command line), then the body.
+"""
 
 from __future__ import annotations
 
@@ -46,7 +50,8 @@ def machine_description() -> dict[str, str]:
         "torch": torch.__version__,
         "numpy": numpy.__version__,
         "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "command": " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
+        # `python -m benchmarks.x` makes argv[0] an absolute path: named from the repository, as results files do
+        "command": " ".join([repo_relative(Path(sys.argv[0])), *sys.argv[1:]]),
     }
 
 
@@ -57,6 +62,23 @@ def machine_markdown(machine: dict[str, str]) -> str:
         f"Python {machine['python']}, torch {machine['torch']}, numpy {machine['numpy']}. "
         f"Run {machine['date']} with `{machine['command']}`."
     )
+
+
+def results_text(title: str, body: str, machine: dict[str, str] | None = None) -> str:
+    """A results page: ``# title``, the machine line, then ``body`` (ending in one newline at least).
+
+    :param machine: :func:`machine_description` taken earlier (a script that times a run takes it before,
+        so the date is the run's start); ``None`` takes it now.
+    """
+    line = machine_markdown(machine or machine_description())
+    return f"# {title}\n\n{line}\n\n{body}" + ("" if body.endswith("\n") else "\n")
+
+
+def write_results(path: Path, title: str, body: str, machine: dict[str, str] | None = None) -> str:
+    """Write :func:`results_text` to ``path`` (atomically) and return it."""
+    text = results_text(title, body, machine)
+    write_text(Path(path), text)
+    return text
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

@@ -16,14 +16,9 @@ import json
 import time
 from pathlib import Path
 
-from benchmarks.common import (
-    RESULTS_DIR,
-    machine_description,
-    machine_markdown,
-    write_text,
-)
-from seqtutor_agents.runs.evaluation import model_policy, run_episodes
+from benchmarks.common import RESULTS_DIR, write_results, write_text
 from seqtutor_agents.runs.config import defaults
+from seqtutor_agents.runs.evaluation import model_policy, run_episodes
 from seqtutor_agents.runs.training import TrainConfig, train
 from seqtutor_envs.domains import meets
 from seqtutor_envs.melody.domain import TABLE1_TARGETS
@@ -96,19 +91,16 @@ def main() -> None:
             if name in extra and not (extra[name]["log_p"] > q["log_p"] and extra[name]["kl"] < q["kl"]):
                 misses.append(f"{name}: log p_prior {extra[name]['log_p']:.3f} vs Q {q['log_p']:.3f}, "
                               f"KL {extra[name]['kl']:.3f} vs Q {q['kl']:.3f} (target: higher log p and lower KL than Q)")
-    text = (
-        "# Table 1, reproduced on SeqTutor-Melody-v0\n\n"
-        f"{machine_markdown(machine_description())}\n\n"
+    out = Path(args.out)
+    text = write_results(out, "Table 1, reproduced on SeqTutor-Melody-v0", (
         f"c = {args.c:g}, {args.steps:,} env steps per learner on {args.n_envs} batched envs, seed {args.seed}; "
         f"{args.compositions:,} sampled compositions per model. Hyperparameters: "
         + "; ".join(f"{a}: {defaults(ENV_ID, a)}" for a in args.algos)
         + ".\n\n" + "\n".join(lines + rows) + "\n\n"
         + ("Targets missed:\n" + "\n".join(f"- {m}" for m in misses) if misses else "All learners meet every target.")
         + "\n"
-    )
+    ))
     print(text)
-    out = Path(args.out)
-    write_text(out, text)
     write_text(out.with_suffix(".json"), json.dumps({"args": vars(args), "columns": columns, "extra": extra},
                                                     indent=2, default=float))
 
