@@ -5,7 +5,7 @@ Every learner trains on ``SeqTutor-Melody-v0`` with the same c and the same env-
 with the paper's statistics, plus mean log p_prior per note and the exact mean KL(pi || prior) per
 note. Writes ``benchmarks/results/melody_table.md`` and ``.json``.
 
-    python -m benchmarks.melody_table                       # the defaults below, ~45 minutes on 1 core
+    python -m benchmarks.melody_table                       # configs/melody_table.toml's settings, ~45 minutes on 1 core
     python -m benchmarks.melody_table --algos q psi g --steps 300000 --c 1
 """
 
@@ -16,7 +16,13 @@ import json
 import time
 from pathlib import Path
 
-from benchmarks.common import RESULTS_DIR, write_results, write_text
+from benchmarks.common import (
+    CONFIGS_DIR,
+    RESULTS_DIR,
+    parse_args,
+    write_results,
+    write_text,
+)
 from seqtutor_agents.runs.config import defaults
 from seqtutor_agents.runs.evaluation import model_policy, run_episodes
 from seqtutor_agents.runs.training import TrainConfig, train
@@ -31,16 +37,17 @@ NAMES = {"q": "Q (ours)", "psi": "Ψ (ours)", "g": "G (ours)", "ppo": "PPO (SB3)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--algos", nargs="*", default=["q", "psi", "g", "ppo", "dqn"])
-    parser.add_argument("--steps", type=int, default=2_000_000, help="env steps per learner")
-    parser.add_argument("--c", type=float, default=0.5)
-    parser.add_argument("--n-envs", type=int, default=32)
+    # defaults: configs/melody_table.toml
+    parser.add_argument("--algos", nargs="*")
+    parser.add_argument("--steps", type=int, help="env steps per learner")
+    parser.add_argument("--c", type=float)
+    parser.add_argument("--n-envs", type=int)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("-n", "--compositions", type=int, default=10_000)
-    parser.add_argument("--runs", default="runs/melody_table", help="where the trained runs go")
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("-n", "--compositions", type=int)
+    parser.add_argument("--runs", help="where the trained runs go")
     parser.add_argument("--out", default=str(RESULTS_DIR / "melody_table.md"))
-    args = parser.parse_args()
+    args = parse_args(parser, CONFIGS_DIR / "melody_table.toml", fixed={"env_id": ENV_ID})
 
     if args.threads:
         import torch
