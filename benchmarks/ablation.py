@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import RESULTS_DIR, machine_description, machine_markdown, markdown_table, write_csv, write_text
+from benchmarks.common import RESULTS_DIR, markdown_table, write_csv, write_results
 from benchmarks.frontier import NAMES, add_optimum_columns, optimum_reference
 from benchmarks.sweep import add_sweep_arguments, run_sweep
 from seqtutor_agents.runs.sweep import make_trials, trial_folder
@@ -115,9 +115,8 @@ def report(rows: list[dict[str, Any]], names: dict[str, str], out: Path, note: s
                      _cell(row.get("kl_to_optimum"), "{:.2f}"),
                      _cell(row.get("minutes_to_0.8"), "{:.1f}"), _cell(row.get("duration_tv_to_optimum"), "{:.3f}"),
                      _cell(row.get("pitch_class_tv_to_optimum"), "{:.3f}"), _cell(row.get("cpu_minutes"), "{:.2f}")])
-    text = (f"# What brings Ψ and G to π*: ablation on SeqTutor-Melody-v0\n\n{machine_markdown(machine_description())}\n\n"
-            f"{markdown_table(header, body)}\n\n{note}\n")
-    write_text(out.with_suffix(".md"), text)
+    text = write_results(out.with_suffix(".md"), "What brings Ψ and G to π*: ablation on SeqTutor-Melody-v0",
+                         f"{markdown_table(header, body)}\n\n{note}\n")
     columns = list(dict.fromkeys(k for r in rows for k in r))
     write_csv(out.with_suffix(".csv"), ["variant", *columns],
               [[names.get(r.get("run", ""), "?"), *(r.get(k, "") for k in columns)] for r in rows])

@@ -20,13 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.common import (
-    RESULTS_DIR,
-    machine_description,
-    machine_markdown,
-    markdown_table,
-    write_text,
-)
+from benchmarks.common import RESULTS_DIR, markdown_table, write_results
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -153,13 +147,12 @@ def main() -> None:
         fmt = "{:.3f}" if " / " in key else "{:,.0f}"
         rows.append([key, fmt.format(old), fmt.format(new), f"{new / old:.2f}"])
     table = markdown_table(["measurement", f"base ({args.base})", "new (working tree)", "new / base"], rows)
-    text = (f"# Old vs new code, one run\n\n{machine_markdown(machine_description())}\n\n{table}\n\n"
+    text = write_results(Path(args.out), "Old vs new code, one run", f"{table}\n\n"
             f"Median of {args.repeats} alternating runs each; {args.seconds:g} s per env measurement (random valid "
             f"actions; the prior's tokens: 300 vector steps sampled from the prior, replayed into a fresh env), "
             f"{args.train_steps:,} env steps of G-learning (c = 0.5, 32 envs, train_freq 4, batch 32 "
             f"episodes); {args.threads} torch threads.\n")
     print(text)
-    write_text(Path(args.out), text)
 
 
 if __name__ == "__main__":

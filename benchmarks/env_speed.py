@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 import seqtutor_envs  # noqa: F401  (registers the envs)
-from benchmarks.common import RESULTS_DIR, machine_description, machine_markdown, markdown_table, write_text
+from benchmarks.common import RESULTS_DIR, markdown_table, write_results
 
 ENV_ID = "SeqTutor-Melody-v0"
 
@@ -101,13 +101,12 @@ def main() -> None:
         print(" | ".join(rows[-1]), flush=True)
     header = ["envs", "bare LSTM-100 step, steps/s", "env's prior stepper, steps/s", "melody env step, steps/s",
               "env / bare (medians)", "env / bare, each pair", "stepper / bare"]
-    text = (f"# The melody env's step vs a bare batched LSTM-100 step\n\n{machine_markdown(machine_description())}\n\n"
+    text = write_results(args.out, "The melody env's step vs a bare batched LSTM-100 step", (
             f"{markdown_table(header, rows)}\n\nMedians of {args.repeats} measurements of about {args.seconds:g} s each, "
             "the three steps called in turn, call by call; one torch thread. Bare step: `nn.Embedding(38, 38)`, `nn.LSTMCell(38, 100)`, `nn.Linear(100, 38)`, "
             "log-softmax, batched. Env step: `gym.make_vec('SeqTutor-Melody-v0', num_envs=N).step` with random "
-            "actions (prior forward, the nine rules, reward, observations, autoreset).\n")
+            "actions (prior forward, the nine rules, reward, observations, autoreset).\n"))
     print(text)
-    write_text(args.out, text)
 
 
 if __name__ == "__main__":

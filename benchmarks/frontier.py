@@ -33,7 +33,13 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import RESULTS_DIR, markdown_table, write_text
+from benchmarks.common import (
+    CONFIGS_DIR,
+    RESULTS_DIR,
+    markdown_table,
+    parse_args,
+    write_text,
+)
 from benchmarks.sweep import add_sweep_arguments, run_sweep, write_rows
 from seqtutor_agents.runs.sweep import make_trials
 from seqtutor_envs.domains import format_targets, meets
@@ -66,7 +72,11 @@ def add_optimum_columns(rows: list[dict[str, Any]], sample: Any, points: list[An
     """Each trial's optimality ratio, KL overspend and texture distances to π* at its c (in place)."""
     from seqtutor_agents.runs.optimum_figures import compositions_to_ratio
     from seqtutor_agents.runs.sweep import SAMPLES_FILE
-    from seqtutor_envs.melody.texture import duration_histogram, pitch_class_histogram, tv
+    from seqtutor_envs.melody.texture import (
+        duration_histogram,
+        pitch_class_histogram,
+        tv,
+    )
     from seqtutor_envs.optimum import interpolate, optimum_at
 
     at_c: dict[float, Any] = {}
@@ -316,32 +326,33 @@ def report(rows: list[dict[str, Any]], out: Path, note: str, points: list[Any] |
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--algos", nargs="+", default=["q", "psi", "g", "dpg", "klppo", "dap", "ppo", "dqn"])
-    parser.add_argument("--target-kls", nargs="*", type=float, default=[0.05, 0.1, 0.15],
+    # defaults: configs/frontier.toml
+    parser.add_argument("--algos", nargs="+")
+    parser.add_argument("--target-kls", nargs="*", type=float,
                         help="KL targets of the learners that adapt their KL weight (q, psi, g, klppo)")
     parser.add_argument("--q-target-kls", nargs="*", type=float, default=None,
                         help="KL targets of Q-learning (default: --baseline-target-kls)")
     parser.add_argument("--initial-c", type=float, default=None,
                         help="c that KL-target runs start from (default: the env's, 10)")
-    parser.add_argument("--cs", nargs="*", type=float, default=[2.0],
+    parser.add_argument("--cs", nargs="*", type=float,
                         help="fixed values of c of the learners without a KL target (ppo, dqn)")
-    parser.add_argument("--dap-cs", nargs="*", type=float, default=[4, 8, 16],
+    parser.add_argument("--dap-cs", nargs="*", type=float,
                         help="values of c of DAP (sigma = 1/c multiplies the whole episode's return)")
-    parser.add_argument("--tutor-cs", nargs="*", type=float, default=[],
+    parser.add_argument("--tutor-cs", nargs="*", type=float,
                         help="fixed values of c for the KL-targeted learners too (default: none)")
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--seeds", nargs="+", type=int)
     parser.add_argument("--baseline-seeds", nargs="+", type=int, default=None,
                         help="seeds of every learner other than Ψ and G (default: --seeds)")
     parser.add_argument("--baseline-target-kls", nargs="*", type=float, default=None,
                         help="KL targets of DPG and KL-PPO (default: --target-kls)")
     parser.add_argument("--algo-kwarg", action="append", default=[], metavar="KEY=VALUE",
                         help="Sequence Tutor hyperparameter for every trial (JSON value)")
-    parser.add_argument("--steps", type=int, default=1_000_000)
-    parser.add_argument("--episodes", type=int, default=2_000)
-    parser.add_argument("--optimum-n", type=int, default=1_000_000, help="prior samples behind π* (0: no π*)")
-    parser.add_argument("--optimum-seed", type=int, default=0)
+    parser.add_argument("--steps", type=int)
+    parser.add_argument("--episodes", type=int)
+    parser.add_argument("--optimum-n", type=int, help="prior samples behind π* (0: no π*)")
+    parser.add_argument("--optimum-seed", type=int)
     add_sweep_arguments(parser, runs="runs/frontier", out=RESULTS_DIR / "melody_frontier", workers=2)
-    args = parser.parse_args()
+    args = parse_args(parser, CONFIGS_DIR / "frontier.toml", fixed={"env_id": MELODY})
 
     from seqtutor_agents.runs.config_args import parse_key_value
 

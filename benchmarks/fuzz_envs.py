@@ -30,9 +30,8 @@ import seqtutor_envs  # noqa: F401  (registers the environments)
 from benchmarks.common import (
     RESULTS_DIR,
     machine_description,
-    machine_markdown,
     markdown_table,
-    write_text,
+    write_results,
 )
 from seqtutor_envs.invariants import VectorEnvChecker
 
@@ -124,8 +123,7 @@ def main() -> int:
     table = markdown_table(header, rows)
     verdict = "no violation" if total_violations == 0 else f"{total_violations} violations"
     text = (
-        "# Property fuzz of the native vector envs\n\n"
-        f"{machine_markdown(machine)}\n\n{table}\n\n"
+        f"{table}\n\n"
         f"**Result: {verdict}.** Each row: `gym.make_vec(id, num_envs={args.num_envs}, autoreset_mode=...)` stepped "
         f"with uniformly random actions (seed {args.seed}) until {args.episodes:,} episodes ended; every call is "
         "checked by `seqtutor_envs.invariants.VectorEnvChecker`: observation in the observation space and equal to "
@@ -140,9 +138,9 @@ def main() -> int:
     )
     if examples:
         text += "\nFirst violations:\n\n" + "\n".join(examples) + "\n"
+    text = write_results(Path(args.out), "Property fuzz of the native vector envs", text, machine)
     print()
     print(text)
-    write_text(Path(args.out), text)
     return 1 if total_violations else 0
 
 

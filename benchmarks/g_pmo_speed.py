@@ -29,7 +29,13 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import machine_description, machine_markdown, markdown_table, write_csv, write_text
+from benchmarks.common import (
+    machine_description,
+    markdown_table,
+    write_csv,
+    write_results,
+    write_text,
+)
 from benchmarks.sweep import add_sweep_arguments, run_sweep
 
 # Beside this script (not the imported package's): the profile may run with an older tree first on the path.
@@ -154,7 +160,7 @@ def report(out: Path) -> None:
     """``<out>.md`` from the stored profiles and candidate rows."""
     import csv
 
-    parts = ["# G at PMO speed (issue 35, item 5)", ""]
+    parts = []
     if PROFILE_FILE.is_file():
         parts += ["## Where a G PMO run spends its time", "", profile_table(json.loads(PROFILE_FILE.read_text())), ""]
     rows_file = out.with_suffix(".csv")
@@ -162,8 +168,8 @@ def report(out: Path) -> None:
         with rows_file.open(newline="") as stream:
             rows = [{k: _number(v) for k, v in row.items() if v != ""} for row in csv.DictReader(stream)]
         parts += ["## Replay ratio: full PMO runs on the tuning oracles (seed 0, one at a time)", "",
-                  machine_markdown(machine_description()), "", candidate_summary(rows), ""]
-    write_text(out.with_suffix(".md"), "\n".join(parts))
+                  candidate_summary(rows), ""]
+    write_results(out.with_suffix(".md"), "G at PMO speed (issue 35, item 5)", "\n".join(parts))
 
 
 def _number(value: str) -> Any:

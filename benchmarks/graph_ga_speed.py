@@ -30,7 +30,12 @@ import time
 import numpy as np
 import torch
 
-from benchmarks.common import RESULTS_DIR, machine_description, machine_markdown, markdown_table, write_text
+from benchmarks.common import (
+    RESULTS_DIR,
+    machine_description,
+    markdown_table,
+    write_results,
+)
 from benchmarks.molecule_opt import PMO_REFERENCE
 from benchmarks.smiles_env_speed import record
 from seqtutor_envs.smiles.env import SmilesEnv
@@ -138,8 +143,7 @@ def main() -> None:
         parser.error(f"--steps {args.steps} x --num-envs {args.num_envs} gave {len(parents)} valid molecules: "
                      "too few parents; raise --steps")
     r = speed(parents, args.generations, args.children, args.seed)
-    lines = ["# Graph GA alone: speed and offspring", "", machine_markdown(machine), "",
-             f"## Children of the prior's molecules ({len(parents):,} parents, ranked by QED; {args.generations} "
+    lines = [f"## Children of the prior's molecules ({len(parents):,} parents, ranked by QED; {args.generations} "
              f"generations of {args.children} children, Genetic GFN's other settings; one thread)", "",
              markdown_table(["measure", "value"], [
                  ["children made", f"{r['children']:,} in {r['seconds']:.2f} s"],
@@ -155,10 +159,10 @@ def main() -> None:
              ])]
     if args.pmo:
         lines += ["", pmo_section(args.pmo, molecules[: args.initial], args.pmo_seeds, args.budget)]
-    lines.insert(4, f"Load average (1 min) of the machine at the start and the end: {load_before:.1f}, "
+    lines.insert(0, f"Load average (1 min) of the machine at the start and the end: {load_before:.1f}, "
                     f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (other processes slow a shared machine).")
-    lines.insert(5, "")
-    write_text(args.out, "\n".join(lines) + "\n")
+    lines.insert(1, "")
+    write_results(args.out, "Graph GA alone: speed and offspring", "\n".join(lines) + "\n", machine)
     print("\n".join(lines))
 
 

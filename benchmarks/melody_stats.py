@@ -15,12 +15,7 @@ import time
 from pathlib import Path
 
 import seqtutor_envs  # noqa: F401
-from benchmarks.common import (
-    RESULTS_DIR,
-    machine_description,
-    machine_markdown,
-    write_text,
-)
+from benchmarks.common import RESULTS_DIR, write_results, write_text
 from seqtutor_agents.runs.evaluation import run_episodes
 from seqtutor_envs.melody.stats import composition_statistics, format_statistics_table
 from seqtutor_envs.sampling import prior_policy
@@ -43,16 +38,14 @@ def main() -> None:
         f"\nMean log p_prior per note: {batch.prior_log_prob_per_step:.3f} nats; mean music-theory reward per "
         f"composition: {batch.domain_returns.mean():.2f}; {len(compositions):,} compositions sampled in {elapsed:.1f} s.\n"
     )
-    text = (
-        "# Table 1 statistics of the shipped Note RNN\n\n"
-        f"{machine_markdown(machine_description())}\n\n{table}\n{extra}\n"
+    out = Path(args.out)
+    text = write_results(out, "Table 1 statistics of the shipped Note RNN", (
+        f"{table}\n{extra}\n"
         "The paper's Note RNN was trained on ~30,000 private MIDI songs, ours on music21's folk corpus; "
         "its 'notes excessively repeated' counted held notes as repetitions (RL Tuner's token mix-up, see "
         "`seqtutor_envs/melody/rules.py`), ours does not, so that row is not comparable.\n"
-    )
+    ))
     print(text)
-    out = Path(args.out)
-    write_text(out, text)
     write_text(out.with_suffix(".json"), json.dumps({"n": len(compositions), "seed": args.seed, "stats": stats,
                                                       "prior_log_prob_per_step": batch.prior_log_prob_per_step}, indent=2))
 

@@ -5,7 +5,7 @@ Every learner trains on ``SeqTutor-Melody-v0`` with the same c and the same env-
 with the paper's statistics, plus mean log p_prior per note and the exact mean KL(pi || prior) per
 note. Writes ``benchmarks/results/melody_table.md`` and ``.json``.
 
-    python -m benchmarks.melody_table                       # the defaults below, ~45 minutes on 1 core
+    python -m benchmarks.melody_table                       # configs/melody_table.toml's settings, ~45 minutes on 1 core
     python -m benchmarks.melody_table --algos q psi g --steps 300000 --c 1
 """
 
@@ -17,13 +17,14 @@ import time
 from pathlib import Path
 
 from benchmarks.common import (
+    CONFIGS_DIR,
     RESULTS_DIR,
-    machine_description,
-    machine_markdown,
+    parse_args,
+    write_results,
     write_text,
 )
-from seqtutor_agents.runs.evaluation import model_policy, run_episodes
 from seqtutor_agents.runs.config import defaults
+from seqtutor_agents.runs.evaluation import model_policy, run_episodes
 from seqtutor_agents.runs.training import TrainConfig, train
 from seqtutor_envs.domains import meets
 from seqtutor_envs.melody.domain import TABLE1_TARGETS
@@ -36,16 +37,17 @@ NAMES = {"q": "Q (ours)", "psi": "Ψ (ours)", "g": "G (ours)", "ppo": "PPO (SB3)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--algos", nargs="*", default=["q", "psi", "g", "ppo", "dqn"])
-    parser.add_argument("--steps", type=int, default=2_000_000, help="env steps per learner")
-    parser.add_argument("--c", type=float, default=0.5)
-    parser.add_argument("--n-envs", type=int, default=32)
+    # defaults: configs/melody_table.toml
+    parser.add_argument("--algos", nargs="*")
+    parser.add_argument("--steps", type=int, help="env steps per learner")
+    parser.add_argument("--c", type=float)
+    parser.add_argument("--n-envs", type=int)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("-n", "--compositions", type=int, default=10_000)
-    parser.add_argument("--runs", default="runs/melody_table", help="where the trained runs go")
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("-n", "--compositions", type=int)
+    parser.add_argument("--runs", help="where the trained runs go")
     parser.add_argument("--out", default=str(RESULTS_DIR / "melody_table.md"))
-    args = parser.parse_args()
+    args = parse_args(parser, CONFIGS_DIR / "melody_table.toml", fixed={"env_id": ENV_ID})
 
     if args.threads:
         import torch
@@ -96,19 +98,16 @@ def main() -> None:
             if name in extra and not (extra[name]["log_p"] > q["log_p"] and extra[name]["kl"] < q["kl"]):
                 misses.append(f"{name}: log p_prior {extra[name]['log_p']:.3f} vs Q {q['log_p']:.3f}, "
                               f"KL {extra[name]['kl']:.3f} vs Q {q['kl']:.3f} (target: higher log p and lower KL than Q)")
-    text = (
-        "# Table 1, reproduced on SeqTutor-Melody-v0\n\n"
-        f"{machine_markdown(machine_description())}\n\n"
+    out = Path(args.out)
+    text = write_results(out, "Table 1, reproduced on SeqTutor-Melody-v0", (
         f"c = {args.c:g}, {args.steps:,} env steps per learner on {args.n_envs} batched envs, seed {args.seed}; "
         f"{args.compositions:,} sampled compositions per model. Hyperparameters: "
         + "; ".join(f"{a}: {defaults(ENV_ID, a)}" for a in args.algos)
         + ".\n\n" + "\n".join(lines + rows) + "\n\n"
         + ("Targets missed:\n" + "\n".join(f"- {m}" for m in misses) if misses else "All learners meet every target.")
         + "\n"
-    )
+    ))
     print(text)
-    out = Path(args.out)
-    write_text(out, text)
     write_text(out.with_suffix(".json"), json.dumps({"args": vars(args), "columns": columns, "extra": extra},
                                                     indent=2, default=float))
 

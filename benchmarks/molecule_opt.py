@@ -26,7 +26,14 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import RESULTS_DIR, markdown_table, repo_relative, write_text
+from benchmarks.common import (
+    CONFIGS_DIR,
+    RESULTS_DIR,
+    markdown_table,
+    parse_args,
+    repo_relative,
+    write_text,
+)
 from benchmarks.sweep import add_sweep_arguments, run_sweep, write_rows
 from seqtutor_envs.smiles.pmo import EARLY_STOP_PATIENCE
 
@@ -269,12 +276,13 @@ def write_report(rows: list[dict], out: Path, title: str, note: str, section: st
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--oracles", nargs="+", default=RDKIT_ORACLES, help="default: PMO's 20 RDKit-only oracles")
-    parser.add_argument("--algos", nargs="+", default=["g", "dap"])
+    # defaults: configs/pmo.toml
+    parser.add_argument("--algos", nargs="+")
     parser.add_argument("--settings", default=str(SETTINGS_FILE),
                         help="per-learner settings chosen by benchmarks/pmo_tuning.py (missing file: built-in ones)")
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--budget", type=int, default=10_000, help="oracle calls (distinct valid molecules)")
-    parser.add_argument("--max-steps", type=int, default=3_000_000, help="env-step cap of a run")
+    parser.add_argument("--seeds", nargs="+", type=int)
+    parser.add_argument("--budget", type=int, help="oracle calls (distinct valid molecules)")
+    parser.add_argument("--max-steps", type=int, help="env-step cap of a run")
     parser.add_argument("--c", type=float, default=None, help="c for every learner (default: the table's / env's)")
     parser.add_argument("--early-stop", type=int, nargs="?", const=EARLY_STOP_PATIENCE, default=None,
                         metavar="PATIENCE",
@@ -288,7 +296,7 @@ def main() -> None:
                              "run folders that are gone); a run finished here replaces its earlier row")
     add_molecule_arguments(parser)
     add_sweep_arguments(parser, runs="runs/molecule_opt", out=RESULTS_DIR / "molecule_opt", workers=2)
-    args = parser.parse_args()
+    args = parse_args(parser, CONFIGS_DIR / "pmo.toml")
     # read now: --out may be the same file
     earlier = read_rows(Path(args.keep_rows)) if args.keep_rows else []
     settings = load_settings(Path(args.settings) if args.settings else None)

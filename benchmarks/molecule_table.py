@@ -20,13 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import (
-    RESULTS_DIR,
-    machine_description,
-    machine_markdown,
-    markdown_table,
-    write_text,
-)
+from benchmarks.common import RESULTS_DIR, markdown_table, write_results
 from benchmarks.sweep import add_sweep_arguments, run_sweep
 from seqtutor_agents.runs.sweep import SAMPLES_FILE, make_trials, trial_name
 from seqtutor_envs.smiles.domain import ENV_ID as SMILES
@@ -128,13 +122,12 @@ def main() -> None:
                 ("length within 25 % of the prior's", abs(m["length"] / prior["length"] - 1) <= 0.25)) if not ok]
             checks.append(f"- {algo} seed {m['seed']}: " + ("all targets met" if not missed
                                                                               else "missed " + ", ".join(missed)))
-    text = (f"# The paper's molecule experiment on SeqTutor-SMILES-v0 (`paper` objective)\n\n"
-            f"{machine_markdown(machine_description())}\n\n"
+    text = write_results(Path(args.out).with_suffix(".md"),
+                         "The paper's molecule experiment on SeqTutor-SMILES-v0 (`paper` objective)",
             f"{args.steps:,} env steps per learner and seed; {args.episodes:,} molecules sampled from each model; "
             "hyperparameters: the table's SMILES settings" + (f", c = {args.c:g}" if args.c else ", the env's c (1/0.35)")
             + (f"; Q, Ψ and G also held to KL targets {args.target_kls} (c adapted from " + (f"{args.initial_c:g}" if args.initial_c else "the env's") + ")" if args.target_kls else "")
             + ".\n\n" + markdown_table(header, lines) + "\n\nTargets (every seed):\n" + "\n".join(checks) + "\n")
-    write_text(Path(args.out).with_suffix(".md"), text)
     print(text)
 
 

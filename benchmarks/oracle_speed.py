@@ -25,7 +25,7 @@ import torch
 from rdkit import Chem
 from rdkit.Chem.Pharm2D import Generate, Gobbi_Pharm2D
 
-from benchmarks.common import RESULTS_DIR, machine_description, machine_markdown, markdown_table, write_text
+from benchmarks.common import RESULTS_DIR, markdown_table, write_results
 from benchmarks.molecule_opt import RDKIT_ORACLES
 from benchmarks.smiles_env_speed import record
 from seqtutor_envs.smiles.guacamol import guacamol_objective
@@ -82,17 +82,15 @@ def main() -> None:
                          key=lambda r: -float(r[1]))
     command = (f"--calls {args.calls}" if args.calls else f"--num-envs {args.num_envs} --steps {args.steps}") + (
         f" --max-molecules {args.max_molecules}" if args.max_molecules else "")
-    text = (f"# Oracle and pharmacophore-fingerprint speed\n\n`python -m benchmarks.oracle_speed {command} "
+    text = write_results(args.out, "Oracle and pharmacophore-fingerprint speed", f"`python -m benchmarks.oracle_speed {command} "
             f"--repeats {args.repeats}`: {n:,} distinct valid molecules ({source}), one torch thread, medians of "
             f"{args.repeats} interleaved repeats.\n\n"
-            f"{machine_markdown(machine_description())}\n\n"
             f"## Gobbi 2D pharmacophore fingerprint (GuacaMol's PHCO: deco_hop, scaffold_hop)\n\n"
             f"Molecules whose bits differ from RDKit's: **{mismatches} of {n:,}**.\n\n"
             f"{markdown_table(['fingerprint', 'ms per molecule', 'speed-up over RDKit'], fp_rows)}\n\n"
             f"## Each PMO oracle on new molecules (parse, properties, fingerprints, score)\n\n"
             f"{markdown_table(['oracle', 'ms per molecule'], oracle_rows)}\n")
     print(text)
-    write_text(args.out, text)
 
 
 if __name__ == "__main__":

@@ -21,8 +21,13 @@ import glob
 import json
 from pathlib import Path
 
-from benchmarks.common import (RESULTS_DIR, machine_description, machine_markdown, markdown_table, repo_relative,
-                               write_csv, write_text)
+from benchmarks.common import (
+    RESULTS_DIR,
+    markdown_table,
+    repo_relative,
+    write_csv,
+    write_results,
+)
 from seqtutor_agents.runs.sweep import RESULT_FILE, with_early_stop
 from seqtutor_envs.smiles.guacamol import guacamol_objective
 from seqtutor_envs.smiles.pmo import CALLS_FILE, OracleLog, top_k_auc
@@ -73,15 +78,14 @@ def main() -> None:
                 else ("–", "–", "–"))] for r in rows]
     checked = [r for r in rows if r["run_auc"] is not None]
     agree = sum(r["run_calls"] == r["calls"] and abs(r["run_auc"] - r["auc"]) < 1e-9 for r in checked)
-    text = "\n".join([
-        "# REINVENT's early stop (and env-step caps) replayed on finished PMO runs", "",
-        "Each run's oracle-calls log replayed with the early stop (exact: the stream does not depend on when a run "
-        "stops); minutes estimated from the env step it stops at. " + machine_markdown(machine_description()), "",
+    text = write_results(Path(args.out).with_suffix(".md"),
+                         "REINVENT's early stop (and env-step caps) replayed on finished PMO runs", "\n".join([
+        ("Each run's oracle-calls log replayed with the early stop (exact: the stream does not depend on when a run "
+         "stops); minutes estimated from the env step it stops at."), "",
         markdown_table(["oracle", "algo", "seed", "logged AUC", "logged calls", "logged min", "patience",
                         "env-step cap", "AUC", "calls", "min (est.)", "run with it: AUC", "calls", "min"], table), "",
         f"Replay and run agree (same calls, same AUC) on {agree} of the {len(checked)} replays whose trial was "
-        "also run with the early stop.", ""])
-    write_text(Path(args.out).with_suffix(".md"), text)
+        "also run with the early stop.", ""]))
     print(text)
     print(f"wrote {repo_relative(Path(args.out).with_suffix('.md'))}")
 

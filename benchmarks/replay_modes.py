@@ -17,13 +17,7 @@ import time
 
 from stable_baselines3.common.callbacks import BaseCallback
 
-from benchmarks.common import (
-    RESULTS_DIR,
-    machine_description,
-    machine_markdown,
-    markdown_table,
-    write_text,
-)
+from benchmarks.common import RESULTS_DIR, markdown_table, write_results
 from seqtutor_agents import ALGORITHMS, make_sb3_vec_env
 from seqtutor_agents.runs.evaluation import model_policy, run_episodes
 from seqtutor_envs.melody.stats import composition_statistics
@@ -78,14 +72,13 @@ def main() -> None:
     header = ["replay", "minibatch", "ms per gradient step", "transitions replayed/s", "env steps",
               "gradient steps", "MT reward / composition", "KL / step", "notes in motif %", "seconds"]
     table = markdown_table(header, rows)
-    text = (
-        f"# Replay modes for the recurrent learners ({args.algo}, c = {args.c:g})\n\n"
-        f"{machine_markdown(machine_description())}\n\n{table}\n\n"
+    text = write_results(RESULTS_DIR / "replay_modes.md",
+                         f"Replay modes for the recurrent learners ({args.algo}, c = {args.c:g})", (
+        f"{table}\n\n"
         f"Each mode trains for {args.seconds:g} s of wall-clock on {args.n_envs} batched envs, then 2,000 compositions "
         "are sampled from the policy. Both modes replay the same number of transitions per gradient step.\n"
-    )
+    ))
     print(text)
-    write_text(RESULTS_DIR / "replay_modes.md", text)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ import torch
 from rdkit import Chem
 from rdkit.Chem import QED, Descriptors
 
-from benchmarks.common import REPO_ROOT, RESULTS_DIR, machine_description, machine_markdown, markdown_table, write_text
+from benchmarks.common import REPO_ROOT, RESULTS_DIR, markdown_table, write_results
 from seqtutor_envs.optimum import sample_prior
 from seqtutor_envs.smiles.components import CustomAlerts
 from seqtutor_envs.smiles.scoring import qed_properties
@@ -150,13 +150,12 @@ def main() -> None:
             for k in labels]
     scoring = Path(args.scoring).resolve()
     shown = scoring.relative_to(REPO_ROOT) if scoring.is_relative_to(REPO_ROOT) else scoring
-    text = (f"# Scoring file speed: REINVENT 4's example components against bare RDKit\n\n"
+    text = write_results(args.out, "Scoring file speed: REINVENT 4's example components against bare RDKit",
             f"`OMP_NUM_THREADS=1 python -m benchmarks.scoring_file_speed -n {args.num} --seed {args.seed} --repeats "
             f"{args.repeats} --chunk {args.chunk}`: `{shown}` (alerts filter, QED, MW and TPSA double sigmoids, geometric mean) on "
             f"{n:,} samples of the shipped SMILES prior ({int(valid.sum()):,} valid, {distinct:,} distinct strings) in "
             f"chunks of {args.chunk}, the three methods in rotating order on each chunk, one torch thread; medians of "
             f"{args.repeats} repeats of the sums over the chunks.\n\n"
-            f"{machine_markdown(machine_description())}\n\n"
             f"{markdown_table(['scoring', 'CPU seconds', '(a) / this', 'wall seconds', '(a) / this'], rows)}\n\n"
             f"In CPU time the scoring file takes **{cpu['file'] / cpu['script']:.2f}x** the time of the bare RDKit "
             f"script and **{cpu['file'] / cpu['same']:.2f}x** that of its own RDKit calls (target: at most 1.2x); in "
@@ -165,7 +164,6 @@ def main() -> None:
             f"verdict; the largest QED, MW or TPSA difference is {largest:.2g} (the scoring file computes on the "
             "canonical SMILES' atom order, which can change the last bits of a sum).\n")
     print(text)
-    write_text(args.out, text)
 
 
 if __name__ == "__main__":

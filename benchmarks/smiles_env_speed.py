@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 import seqtutor_envs  # noqa: F401  (registers the envs)
-from benchmarks.common import RESULTS_DIR, machine_description, machine_markdown, markdown_table, write_text
+from benchmarks.common import RESULTS_DIR, markdown_table, write_results
 from seqtutor_envs.sampling import sample_categorical
 from seqtutor_envs.smiles import scoring
 
@@ -145,7 +145,7 @@ def main() -> None:
         rows.append([name, f"{seconds:.3f}", f"{env_steps / seconds:,.0f}",
                      f"{median['bare RDKit'] / seconds:.2f}" if name != "bare RDKit" else "1.00"])
     table = markdown_table(["what", "seconds (median)", "env steps/s", "RDKit time / this time"], rows)
-    text = (f"# SMILES env with the prior's tokens vs bare RDKit\n\n`python -m benchmarks.smiles_env_speed "
+    text = write_results(args.out, "SMILES env with the prior's tokens vs bare RDKit", f"`python -m benchmarks.smiles_env_speed "
             f"--num-envs {args.num_envs} --steps {args.steps} --repeats {args.repeats}`; objective `{args.objective}`, "
             f"{env_steps:,} env steps replayed, {len(finished):,} molecules finished "
             f"({len(set(finished)):,} distinct), one torch thread, medians of {args.repeats} interleaved repeats. "
@@ -157,9 +157,8 @@ def main() -> None:
             "scoring worker the process "
             "that steps the env does this and the env's own work while the worker scores, so the env cannot be "
             "faster than the slower of this row and the scoring.\n\n"
-            f"{machine_markdown(machine_description())}\n\n{table}\n")
+            f"{table}\n")
     print(text)
-    write_text(args.out, text)
 
 
 if __name__ == "__main__":

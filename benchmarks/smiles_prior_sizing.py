@@ -15,13 +15,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from benchmarks.common import (
-    RESULTS_DIR,
-    machine_description,
-    machine_markdown,
-    markdown_table,
-    write_text,
-)
+from benchmarks.common import RESULTS_DIR, markdown_table, write_results
 from seqtutor_envs.prior import LSTMPrior, PriorConfig
 
 VOCAB = 24  # MOSES: END + 23 SMILES tokens
@@ -73,11 +67,10 @@ def main() -> None:
         print(" | ".join(rows[-1]), flush=True)
     table = markdown_table(["architecture", "parameters", "float32 weights", "training tokens/s",
                             "molecules per hour (MOSES-length)"], rows)
-    text = (f"# SMILES prior sizing: MLE training speed per architecture\n\n{machine_markdown(machine_description())}\n\n"
+    text = write_results(RESULTS_DIR / "smiles_prior_sizing.md", "SMILES prior sizing: MLE training speed per architecture",
             f"{table}\n\nBatch {args.batch} sequences of 37 tokens; forward, backward, gradient clipping and an Adam "
             f"step, timed over {args.steps} steps after 3 warm-up steps.\n")
     print(text)
-    write_text(RESULTS_DIR / "smiles_prior_sizing.md", text)
 
 
 if __name__ == "__main__":

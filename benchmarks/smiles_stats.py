@@ -19,21 +19,20 @@ from pathlib import Path
 import seqtutor_envs  # noqa: F401
 from benchmarks.common import (
     RESULTS_DIR,
-    machine_description,
-    machine_markdown,
     total_training_minutes,
     training_chain,
+    write_results,
     write_text,
 )
 from seqtutor_agents.runs.evaluation import run_episodes
 from seqtutor_envs.prior import LSTMPrior
 from seqtutor_envs.sampling import prior_policy
+from seqtutor_envs.smiles.env import default_prior_path
 from seqtutor_envs.smiles.metrics import (
     format_metrics_table,
     invalid_reasons,
     molecule_metrics,
 )
-from seqtutor_envs.smiles.env import default_prior_path
 
 
 def training_smiles() -> list[str]:
@@ -72,19 +71,17 @@ def main() -> None:
     metrics["invalid_reasons"] = reasons
     n_invalid = max(1, sum(reasons.values()))
     why = ", ".join(f"{k} {v:,} ({100 * v / n_invalid:.0f} %)" for k, v in reasons.items())
-    text = (
-        "# Samples of the shipped SMILES prior\n\n"
-        f"{machine_markdown(machine_description())}\n\n{table}\n"
+    out = Path(args.out)
+    text = write_results(out, "Samples of the shipped SMILES prior", (
+        f"{table}\n"
         f"{len(smiles):,} samples (sampled in {sampled:.0f} s); mean log p_prior per token "
         f"{batch.prior_log_prob_per_step:.3f}. Prior: validation NLL/token {meta['validation']['nll_per_token']}, "
         f"accuracy {meta['validation']['accuracy']}, trained {total_training_minutes(meta):.0f} min in "
         f"{len(training_chain(meta))} run(s) (commands in `benchmarks/results/priors.md`). Unique is among valid "
         "samples; novelty is the share of unique valid molecules absent from the canonical MOSES training set.\n\n"
         f"Why the invalid samples fail RDKit: {why}.\n"
-    )
+    ))
     print(text)
-    out = Path(args.out)
-    write_text(out, text)
     write_text(out.with_suffix(".json"), json.dumps(metrics, indent=2, default=float))
 
 

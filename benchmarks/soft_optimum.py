@@ -20,13 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import (
-    RESULTS_DIR,
-    machine_description,
-    machine_markdown,
-    markdown_table,
-    write_text,
-)
+from benchmarks.common import RESULTS_DIR, markdown_table, write_results
 
 ENV_ID = "SeqTutor-Melody-v0"
 DENSITY_BINS = ((0.0, 0.2), (0.2, 0.35), (0.35, 0.5), (0.5, 0.65), (0.65, 1.01))
@@ -37,8 +31,8 @@ def sample_prior(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray,
     import torch
 
     from seqtutor_agents.runs.evaluation import run_episodes
-    from seqtutor_envs.melody.rules import MusicTheoryRules
     from seqtutor_envs.melody.env import default_prior_path
+    from seqtutor_envs.melody.rules import MusicTheoryRules
     from seqtutor_envs.prior import LSTMPrior
     from seqtutor_envs.sampling import prior_policy
 
@@ -102,18 +96,15 @@ def main() -> None:
     optimum = [optimum_row(comps, returns, log_p, w, c, args.resample, args.seed) for w in args.weights for c in args.cs]
     opt_header = ["w", "c", "ESS", "KL/step", "music return", "motif %", "tonic start %", "leaps resolved %",
                   "not in key %", "onsets %", "rests %", "duration TV", "pitch-class TV"]
-    text = (
-        "# The exact KL-regularised optimum on SeqTutor-Melody-v0\n\n"
-        f"{machine_markdown(machine_description())}\n\n"
+    text = write_results(Path(args.out), "The exact KL-regularised optimum on SeqTutor-Melody-v0", (
         f"{args.samples:,} compositions from the Note RNN (log p per step {log_p.mean() / comps.shape[1]:.3f}).\n\n"
         "## The music-theory return of the prior's samples, by rule and onset density\n\n"
         f"{markdown_table(header, breakdown)}\n\n"
         "## π*(x) ∝ p(x)^w exp(R(x)/c), estimated by self-normalised importance sampling\n\n"
         f"Statistics of {args.resample:,} compositions drawn by weight (trust rows with a large ESS).\n\n"
         f"{markdown_table(opt_header, optimum)}\n"
-    )
+    ))
     print(text)
-    write_text(Path(args.out), text)
 
 
 if __name__ == "__main__":

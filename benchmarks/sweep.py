@@ -25,16 +25,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import (
-    RESULTS_DIR,
-    machine_description,
-    machine_markdown,
-    markdown_table,
-    write_csv,
-    write_text,
+from benchmarks.common import RESULTS_DIR, markdown_table, write_csv, write_results
+from seqtutor_agents.runs.sweep import (
+    CPU_KERNELS,
+    PINNED_CPU_KERNELS,
+    SweepFolderError,
+    finished_rows,
+    make_trials,
+    run_trials,
 )
-from seqtutor_agents.runs.sweep import (CPU_KERNELS, PINNED_CPU_KERNELS, SweepFolderError, finished_rows, make_trials,
-                                   run_trials)
 from seqtutor_envs.domains import env_ids
 
 
@@ -50,9 +49,7 @@ def write_rows(rows: list[dict[str, Any]], out: Path, title: str, note: str) -> 
     header = list(dict.fromkeys(k for r in rows for k in r))
     body = [[fmt(r.get(k, "")) for k in header] for r in rows]
     write_csv(out.with_suffix(".csv"), header, [[fmt(r.get(k, ""), digits=8) for k in header] for r in rows])
-    text = f"# {title}\n\n{machine_markdown(machine_description())}\n\n{markdown_table(header, body)}\n\n{note}\n"
-    write_text(out.with_suffix(".md"), text)
-    return text
+    return write_results(out.with_suffix(".md"), title, f"{markdown_table(header, body)}\n\n{note}\n")
 
 
 def add_sweep_arguments(parser: argparse.ArgumentParser, runs: str, out: Path, backend: str = "auto",

@@ -22,10 +22,9 @@ import seqtutor_envs  # noqa: F401
 from benchmarks.common import (
     RESULTS_DIR,
     machine_description,
-    machine_markdown,
     markdown_table,
     write_csv,
-    write_text,
+    write_results,
 )
 from seqtutor_envs.sampling import sample_categorical
 
@@ -111,9 +110,9 @@ def main() -> None:
         print(" | ".join(row), flush=True)
 
     table = markdown_table(header, rows)
-    text = (
-        "# Environment throughput (env steps per second, random actions)\n\n"
-        f"{machine_markdown(machine)}\n\n{table}\n\n"
+    out = Path(args.out)
+    text = write_results(out, "Environment throughput (env steps per second, random actions)", (
+        f"{table}\n\n"
         "Single env: `gym.make(id)` with Gymnasium's default wrappers. SyncVectorEnv: "
         "`gym.make_vec(id, 256, vectorization_mode='sync')` (256 single envs stepped in a Python loop). "
         "Native: `gym.make_vec(id, N)` (one batched prior forward and one batched reward per step). "
@@ -123,11 +122,9 @@ def main() -> None:
         "melodies and mostly valid molecules, so RDKit scoring and its cache are exercised as in training). The SMILES "
         "vector env scores finishing molecules in a worker process while the prior's forward runs (`scoring_workers`, "
         "default `auto`: one worker from 128 envs); the last column turns that off.\n"
-    )
+    ), machine)
     print()
     print(text)
-    out = Path(args.out)
-    write_text(out, text)
     write_csv(out.with_suffix(".csv"), header, rows)
 
 

@@ -17,13 +17,7 @@ import time
 
 import gymnasium as gym
 
-from benchmarks.common import (
-    RESULTS_DIR,
-    machine_description,
-    machine_markdown,
-    markdown_table,
-    write_text,
-)
+from benchmarks.common import RESULTS_DIR, markdown_table, write_results
 
 ENV_ID = "SeqTutor-Melody-v0"
 SMILES_ID = "SeqTutor-SMILES-v0"
@@ -103,9 +97,8 @@ def main() -> None:
             row.append(f"{rates[name] / ours:.2f}")
         table = markdown_table(["learner", "env steps/s while training", "updates", "this / G-learning"], rows)
         sections.append(f"## {title}: {steps:,} env steps each (RecurrentPPO: {args.rppo_steps:,})\n\n{table}\n")
-    text = (
-        "# Training speed: every learner family on the native batched envs\n\n"
-        f"{machine_markdown(machine_description())}\n\n" + "\n".join(sections) + "\n"
+    text = write_results(RESULTS_DIR / "train_speed.md", "Training speed: every learner family on the native batched envs", (
+        "\n".join(sections) + "\n"
         "Wall-clock including collection, replay sampling and gradient steps, one run after the other in this "
         "process. Hyperparameters: as `seqtutor train` resolves them (ALGOS in seqtutor_agents/runs/config.py and the "
         f"domain's settings). Melody: G {g.resolved_algo_kwargs()}; Ψ {psi.resolved_algo_kwargs()}; DPG "
@@ -114,9 +107,8 @@ def main() -> None:
         "gradient step, DQN 32 transitions. SMILES: "
         + "; ".join(f"{names[a]} {cfg.resolved_algo_kwargs()} {cfg.resolved_env_kwargs()}" for a, cfg in smiles.items())
         + ".\n"
-    )
+    ))
     print(text)
-    write_text(RESULTS_DIR / "train_speed.md", text)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,9 @@ generated from :class:`~seqtutor_agents.runs.training.TrainConfig`'s fields and 
 
 from __future__ import annotations
 
+# Each command imports its machinery (torch, Stable-Baselines3, matplotlib, RDKit) inside its handler:
+# `seqtutor --help` answers in well under a second without them (tests/test_import_graph.py measures it;
+# importing torch alone took 2.2 s on this 2-core machine: python -X importtime -c "import torch"). Only the parser's own modules are imported at the top.
 import argparse
 import dataclasses
 import json
@@ -62,7 +65,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("pretrain", help="MLE pre-training of a prior", formatter_class=DefaultsFormatter)
     add_pretrain_arguments(p)
+    _add_train_parser(sub)
+    _add_sampling_parsers(sub)
+    _add_score_parser(sub)
+    _add_optimum_parser(sub)
+    _add_report_parsers(sub)
+    return parser
 
+
+def _add_train_parser(sub) -> None:
     p = sub.add_parser("train", help="fine-tune a prior with RL on a seqtutor env")
     add_dataclass_arguments(p, TrainConfig, flags=TRAIN_FLAGS, choices={"env_id": env_ids(), "algo": ALGO_CHOICES})
     for action in p._actions:  # --out may come from --config's file instead (checked in train_config)
@@ -70,16 +81,16 @@ def build_parser() -> argparse.ArgumentParser:
             action.required = False
     p.add_argument("--config", metavar="FILE.toml", default=None,
                    help="a run described as TOML (any TrainConfig field; [env_kwargs], [algo_kwargs] tables), "
-                        "e.g. a run's own config.toml; options given on the command line win")
+                        "e.g. a run's own config.toml, or the [train] table of an experiment in configs/; options "
+                        "given on the command line win")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("-v", "--verbose", action="count", default=0, help="also log training figures to stdout")
     add_threads_argument(p)
 
-    _add_sampling_parsers(sub)
-    _add_score_parser(sub)
 
+def _add_optimum_parser(sub) -> None:
     p = sub.add_parser("optimum", help="the exact optimum π* ∝ p·exp(R/c) of an env's objective, by importance sampling",
                        formatter_class=DefaultsFormatter)
     p.add_argument("--env", default=DEFAULT_ENV, help=f"env id ({', '.join(env_ids())})")
@@ -101,6 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--yes", action="store_true", help=YES_HELP["optimum"])
     add_threads_argument(p)
 
+
+def _add_report_parsers(sub) -> None:
     p = sub.add_parser("report", help="one self-contained HTML page of runs: curves, statistics, π*, samples to "
                                       "listen to or sort", formatter_class=DefaultsFormatter)
     p.add_argument("runs", nargs="+", metavar="RUN", help="run folders written by `seqtutor train`")
@@ -119,7 +132,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=parse_positive_int, default=None, help="env steps (default: the demo's budget)")
     p.add_argument("--seed", type=parse_seed, default=0, help="training and sampling seed")
     add_threads_argument(p)
-    return parser
 
 
 def _add_score_parser(sub) -> None:

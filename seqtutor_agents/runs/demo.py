@@ -9,10 +9,14 @@ page to look at and listen to (``seqtutor report``).
 
 from __future__ import annotations
 
+import csv
 import time
 from pathlib import Path
 
+import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import FuncFormatter
 
 from seqtutor_agents.runs.evaluation import run_episodes
 from seqtutor_envs.io import atomic_write, atomic_write_text
@@ -24,9 +28,17 @@ from seqtutor_envs.melody.texture import (
     format_texture_table,
     texture_statistics,
 )
+from seqtutor_envs.optimum import sample_prior
 from seqtutor_envs.sampling import prior_policy
 
 from .evaluation import model_policy
+from .optimum_figures import (
+    compositions_to_ratio,
+    distance_figures,
+    optimum_points_around,
+)
+from .owned import check_output_file
+from .report import build_report, optimality_ratio
 from .training import TrainConfig, train
 
 ENV_ID = "SeqTutor-Melody-v0"
@@ -42,8 +54,6 @@ DEMO_OPTIMUM_SAMPLES = 200_000  # prior compositions behind π* (cached after th
 
 def read_progress(log_dir: Path) -> dict[str, np.ndarray]:
     """Columns of SB3's ``progress.csv`` files under ``log_dir`` (resumed parts appended in order)."""
-    import csv
-
     rows: list[dict[str, str]] = []
     for path in sorted(log_dir.rglob("progress.csv")):
         with path.open() as f:
@@ -53,11 +63,7 @@ def read_progress(log_dir: Path) -> dict[str, np.ndarray]:
 
 
 def plot_training_curve(progress: dict[str, np.ndarray], path: Path, config: TrainConfig) -> Path:
-    import matplotlib
-
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import FuncFormatter
 
     steps = progress.get("time/total_timesteps")
     panels = [("rollout/domain_reward", "music-theory reward per step"),
@@ -88,10 +94,6 @@ def plot_training_curve(progress: dict[str, np.ndarray], path: Path, config: Tra
 def demo_summary(model, config: TrainConfig, tuned, prior, minutes: float, n_compositions: int,
                  optimum_samples: int, seed: int = 0) -> str:
     """``table1.md``: the setting, Table 1, the texture table, KL and entropy, and the return against π*'s."""
-    from seqtutor_envs.optimum import sample_prior
-
-    from .report import optimality_ratio
-
     compositions = tuned.finals["composition"]
     columns = {
         "Note RNN (shipped prior)": composition_statistics(prior.finals["composition"]),
@@ -124,8 +126,6 @@ def demo_summary(model, config: TrainConfig, tuned, prior, minutes: float, n_com
 
 def optimum_summary(tuned, sample, c: float, config: TrainConfig, seed: int) -> str:
     """The demo's distance to π* in nats, its share of the achievable improvement, and how soon it held 0.9 of π*."""
-    from .optimum_figures import compositions_to_ratio, distance_figures, optimum_points_around
-
     _, cells, sentence = distance_figures(tuned, sample, c, 1.0, seed, unit="composition")
     held = compositions_to_ratio(config.out, optimum_points_around(sample, c), 0.9,
                                  min_kl=0.5 * (config.target_kl or 0.0))
@@ -137,8 +137,6 @@ def optimum_summary(tuned, sample, c: float, config: TrainConfig, seed: int) -> 
 def run_demo(out: Path, steps: int | None = None, seed: int = 0, n_compositions: int = DEMO_EVAL_COMPOSITIONS,
              optimum_samples: int = DEMO_OPTIMUM_SAMPLES) -> dict[str, Path]:
     """Fine-tune, sample ``n_compositions`` of the tuned model and of the prior, write everything; returns the paths."""
-    from .owned import check_output_file
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     check_output_file(out / "report.html")  # refused now, not after training, if it is not the demo's own page
@@ -165,7 +163,6 @@ def run_demo(out: Path, steps: int | None = None, seed: int = 0, n_compositions:
     summary = demo_summary(model, config, tuned, prior, minutes, n_compositions, optimum_samples, seed)
     atomic_write_text(out / "table1.md", summary)
     print(summary)
-    from .report import build_report
 
     report = build_report([config.out], out / "report.html", n=min(500, n_compositions), seed=seed,
                           optimum_n=optimum_samples, progress=False)

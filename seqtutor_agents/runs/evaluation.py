@@ -16,19 +16,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
+import gymnasium as gym
 import numpy as np
 import torch as th
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.policies import ActorCriticPolicy
 
 from seqtutor_envs.domains import get_domain
+from seqtutor_envs.io import atomic_write_text
+from seqtutor_envs.prior import LSTMPrior
 from seqtutor_envs.progress import progress_bar
 from seqtutor_envs.sampling import ActFn, log_softmax, prior_policy, sample_categorical
 
 from ..common.rollout import Actor, Rollout
 from ..common.vec_env import make_sb3_vec_env
+from .csv_cells import csv_text
 
 
 def model_policy(model: BaseAlgorithm, seed: int = 0, deterministic: bool = False) -> ActFn:
@@ -279,10 +284,6 @@ def episodes_of(model: BaseAlgorithm | None, env_id: str, n: int, seed: int, env
 
 def write_samples(batch: EpisodeBatch, env_id: str, out: Path, label: str) -> dict[str, Any]:
     """Write a batch's samples as its domain does (MIDI + WAV + piano roll, a .smi file and a molecule grid, ...)."""
-    from seqtutor_envs.io import atomic_write_text
-
-    from .csv_cells import csv_text
-
     out.mkdir(parents=True, exist_ok=True)
     written = get_domain(env_id).write_samples(batch.finals, batch.domain_returns, out, label)
     table = atomic_write_text(out / "samples.csv", csv_text(batch.rows(env_id)))  # formula-like cells escaped
@@ -298,10 +299,6 @@ def _summary(batch: EpisodeBatch) -> dict[str, Any]:
 
 def prior_training_data(env_id: str, env_kwargs: dict[str, Any] | None = None) -> Path | None:
     """The file the env's prior was trained on, when its domain can name it and it is at hand."""
-    import gymnasium as gym
-
-    from seqtutor_envs.prior import LSTMPrior
-
     domain = get_domain(env_id)
     if domain.training_data is None:
         return None

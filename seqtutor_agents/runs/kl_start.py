@@ -20,7 +20,11 @@ start on the high side only means the controller lowers c, approaching the targe
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
+
+from seqtutor_envs.domains import get_domain
+from seqtutor_envs.optimum import c_for_kl, optimum_at, sample_prior
 
 from .config import ALGOS, TrainConfig
 
@@ -50,9 +54,6 @@ def optimum_start_c(env_id: str, env_kwargs: dict[str, Any], target_kl: float, n
     :return: the c, or None when the target lies outside the KL range the sample resolves (its largest
         KL is log(n) per sequence); the caller then keeps its c.
     """
-    from seqtutor_envs.domains import get_domain
-    from seqtutor_envs.optimum import c_for_kl, sample_prior
-
     n = n or START_SAMPLES.get(get_domain(env_id).name, START_SAMPLES["default"])
     settings = {k: v for k, v in env_kwargs.items() if k != "c"}
     prior_weight = float(settings.get("prior_weight", 1.0))
@@ -75,8 +76,6 @@ def optimum_start_c(env_id: str, env_kwargs: dict[str, Any], target_kl: float, n
 def c_for_ess(sample: Any, ess: float, prior_weight: float = 1.0, low: float = 1e-3, high: float = 1e4) -> float:
     """The smallest c in ``[low, high]`` at which π*'s importance weights over ``sample`` keep an effective
     size of ``ess`` (the effective size grows with c; bisection on log c)."""
-    from seqtutor_envs.optimum import optimum_at
-
     def effective(c: float) -> float:
         return optimum_at(sample, c, prior_weight, statistics=False).ess
 

@@ -176,7 +176,22 @@ def run_section(run: Path, n: int, seed: int, media: int, optimum_n: int | None,
         ratio, distance_headline = _optimum_column(columns, notes, env_id, env_kwargs, tuned, final_c, samples_n, n,
                                                    seed)
     statistics = statistics_table(columns, ("domain objective (mean)", "KL(π ‖ prior) per step", *domain.metric_keys))
+    players, images, table, table_csv = _media(domain, tuned, env_id, media)
+    curves = curves_png(progress, f"{label}: training")
+    return RunSection(
+        name=run.name, path=str(run), env_id=env_id, algo=config.algo,
+        config_toml=config_toml if config_toml is not None else "(no config.toml: a run from an older version)",
+        headline={"learner": config.algo, "env": env_id, "steps": f"{model.num_timesteps:,}",
+                  "final c": f"{final_c:.3g}", "KL per step": _fmt(tuned.kl_per_step),
+                  "domain objective": f"{tuned.domain_returns.mean():.4g}",
+                  "prior's objective": f"{prior.domain_returns.mean():.4g}",
+                  "return / π*'s at the same KL": _fmt(ratio), **distance_headline},
+        curves=data_uri(curves, "image/png") if curves else None, statistics=statistics, players=players,
+        images=images, table=table, table_csv=table_csv, notes=notes, stages=_stages(run, config, notes))
 
+
+def _media(domain: Any, tuned: Any, env_id: str, media: int) -> tuple[list, list, dict | None, str | None]:
+    """``(players, images, table, table_csv)`` of a run's samples, as its domain shows them."""
     players, images, shown = [], [], {}
     if domain.report_media is not None:
         with tempfile.TemporaryDirectory(prefix="seqtutor-report-") as scratch:
@@ -191,17 +206,7 @@ def run_section(run: Path, n: int, seed: int, media: int, optimum_n: int | None,
         header = list(dict.fromkeys(k for row in rows for k in row))
         table = {"header": header, "rows": [[_cell(row.get(k)) for k in header] for row in rows]}
         table_csv = data_uri(csv_text(rows, header).encode(), "text/csv")  # formula-like cells escaped
-    curves = curves_png(progress, f"{label}: training")
-    return RunSection(
-        name=run.name, path=str(run), env_id=env_id, algo=config.algo,
-        config_toml=config_toml if config_toml is not None else "(no config.toml: a run from an older version)",
-        headline={"learner": config.algo, "env": env_id, "steps": f"{model.num_timesteps:,}",
-                  "final c": f"{final_c:.3g}", "KL per step": _fmt(tuned.kl_per_step),
-                  "domain objective": f"{tuned.domain_returns.mean():.4g}",
-                  "prior's objective": f"{prior.domain_returns.mean():.4g}",
-                  "return / π*'s at the same KL": _fmt(ratio), **distance_headline},
-        curves=data_uri(curves, "image/png") if curves else None, statistics=statistics, players=players,
-        images=images, table=table, table_csv=table_csv, notes=notes, stages=_stages(run, config, notes))
+    return players, images, table, table_csv
 
 
 def _stages(run: Path, config: Any, notes: list[str]) -> list[dict[str, Any]]:

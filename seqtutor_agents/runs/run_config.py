@@ -4,15 +4,20 @@ REINVENT 4 describes runs in TOML, rl-zoo3 in YAML; here a run's ``config.toml``
 :class:`~seqtutor_agents.runs.config.TrainConfig` field that is set (TOML has no null: unset fields are
 left out and take their defaults), with ``env_kwargs`` and ``algo_kwargs`` as tables, so that
 ``seqtutor train --config runs/x/config.toml --out runs/y`` runs the same experiment again.
+
+An experiment's file in ``configs/`` (the demo, Table 1, the frontier, PMO) holds the same fields in a
+``[train]`` table beside a ``[benchmark]`` table of its script's own options (``benchmarks/common.py``
+reads both); ``seqtutor train --config`` reads the ``[train]`` table and leaves the other alone.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 import typing
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from .config import TrainConfig
 from .config_args import _base_type
@@ -46,11 +51,14 @@ MAX_TOML_BYTES = 4 * 2**20
 _TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string", dict: "a table"}
 
 
-def read_config_toml(path: str | Path) -> dict[str, Any]:
-    """The TrainConfig fields of a TOML file, each of its field's type.
+#: The tables of an experiment's file in configs/: the run's fields, and its benchmark script's options.
+EXPERIMENT_TABLES = ("train", "benchmark")
 
-    :raises ConfigError: the file is missing, a folder, too large or not TOML (nested too deeply
-        included), or names a field TrainConfig does not have, or gives one a value of another type.
+
+def read_toml_file(path: str | Path) -> dict[str, Any]:
+    """The contents of a ``--config`` TOML file.
+
+    :raises ConfigError: the file is missing, a folder, too large or not TOML (nested too deeply included).
     """
     path = Path(path)
     try:
@@ -68,6 +76,27 @@ def read_config_toml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"--config {path}: nested too deeply to read; refused") from None
     except OSError as exc:
         raise ConfigError(f"--config {path}: cannot read it ({exc.strerror or exc})") from None
+    return data
+
+
+def read_config_toml(path: str | Path) -> dict[str, Any]:
+    """The TrainConfig fields of a TOML file (a run's ``config.toml``, or the ``[train]`` table of an
+    experiment's file in ``configs/``), each of its field's type.
+
+    :raises ConfigError: as :func:`read_toml_file`, or the file names a field TrainConfig does not have, or
+        gives one a value of another type, or is an experiment's file without a ``[train]`` table.
+    """
+    path = Path(path)
+    data = read_toml_file(path)
+    if set(data) & set(EXPERIMENT_TABLES) and all(isinstance(data[k], dict) for k in set(data) & set(EXPERIMENT_TABLES)):
+        others = sorted(set(data) - set(EXPERIMENT_TABLES))
+        if others:
+            raise ConfigError(f"--config {path}: unknown table(s) {', '.join(others)}; an experiment's file has "
+                              f"{' and '.join(EXPERIMENT_TABLES)}")
+        if "train" not in data:
+            raise ConfigError(f"--config {path}: no [train] table (its [benchmark] table is a benchmark "
+                              "script's settings, not a run's)")
+        data = data["train"]
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     unknown = sorted(set(data) - known)
     if unknown:

@@ -17,6 +17,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from stable_baselines3.common.callbacks import BaseCallback
+
+from seqtutor_envs.io import atomic_write_text
+from seqtutor_envs.smiles.scoring_file import ScoringFileError, load_scoring_file
+
 from .run_folder import ConfigError
 
 SCORING_ENV = "SeqTutor-SMILES-v0"
@@ -68,8 +73,6 @@ def read_stage_log(run: str | Path) -> list[dict[str, Any]]:
 
 
 def write_stage_log(run: str | Path, records: list[dict[str, Any]]) -> None:
-    from seqtutor_envs.io import atomic_write_text
-
     atomic_write_text(Path(run) / STAGES_FILE, json.dumps({"stages": records}, indent=2) + "\n")
 
 
@@ -86,7 +89,6 @@ def read_scoring_source(config: Any) -> str | None:
     """A new run's scoring file, checked (as the env will read it) and read, before the run folder is touched."""
     if config.scoring is None:
         return None
-    from seqtutor_envs.smiles.scoring_file import ScoringFileError, load_scoring_file
 
     try:
         load_scoring_file(config.scoring)
@@ -104,7 +106,6 @@ def keep_scoring_copy(out: Path, config: Any, source: str | None, resume: bool) 
         if not copy.is_file():
             raise ConfigError(f"cannot resume {out}: its copy of the scoring file, {copy}, is missing")
         return
-    from seqtutor_envs.io import atomic_write_text
 
     atomic_write_text(copy, source or "")
 
@@ -115,8 +116,6 @@ RUN_FILES = (COPY_STEM + ".toml", COPY_STEM + ".json", STAGES_FILE)
 
 def stage_log_callback(out: Path):
     """An SB3 callback that keeps a staged run's stage: restores it on resume, records every switch (see above)."""
-    from stable_baselines3.common.callbacks import BaseCallback
-
     class StageLog(BaseCallback):
         def _on_training_start(self) -> None:
             self.stages = self.training_env.get_attr("stages")[0]

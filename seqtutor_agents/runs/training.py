@@ -16,17 +16,24 @@ The CLI (:mod:`seqtutor_agents.cli`), the demo and the benchmarks all train thro
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import os
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch as th
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList
+from stable_baselines3.common.logger import configure
+from stable_baselines3.common.policies import ActorCriticPolicy
 
+from seqtutor_envs.io import atomic_write_text
+from seqtutor_envs.reward import RewardParts
+
+from ..common.kl import RolloutStats, kl_and_entropy
+from ..common.limits import check_buffer_size
 from ..common.safe_load import (
     ModelFileError,
     load_model,
@@ -35,6 +42,8 @@ from ..common.safe_load import (
     save_model,
     write_json,
 )
+from ..common.vec_env import make_sb3_vec_env
+from .callbacks import SequenceLog, StopOnCollapse
 from .config import (  # noqa: F401  (re-exported: the run's config is part of this module's API)
     ALGO_CHOICES,
     ALGOS,
@@ -49,10 +58,10 @@ from .config import (  # noqa: F401  (re-exported: the run's config is part of t
     algorithm_class,
     policy_name,
 )
-from .scoring_run import keep_scoring_copy, stage_log_callback
-from .progress import TrainingProgress
-from .owned import check_run_owned, mark_run, remove_run, run_entries
 from .kl_start import needs_start_c, optimum_start_c
+from .owned import check_run_owned, mark_run, remove_run, run_entries
+from .progress import TrainingProgress
+from .run_config import config_toml
 from .run_folder import (
     CHECKPOINTS,
     Checkpoint,
@@ -68,6 +77,7 @@ from .run_folder import (
 )
 from .run_prior import absolute_paths, check_prior, prior_record, run_relative_paths
 from .safe_paths import read_run_json, run_file
+from .scoring_run import keep_scoring_copy, read_scoring_source, stage_log_callback
 
 CONFIG_FILE, CONFIG_TOML, MODEL_FILE, LOGS = "config.json", "config.toml", "model.zip", "logs"
 SEQUENCES_FILE = "sequences.csv"  # every finished training episode (seqtutor_agents.runs.callbacks.SequenceLog)
@@ -77,8 +87,6 @@ __all__ = ["ConfigError", "TrainConfig", "TrainingInterrupted", "load_run", "rea
 # ---------------------------------------------------------------------- building
 def make_env(config: TrainConfig):
     """The run's native batched env as an SB3 ``VecEnv``."""
-    from ..common.vec_env import make_sb3_vec_env
-
     try:
         return make_sb3_vec_env(config.env_id, n_envs=config.resolved_n_envs(), seed=config.seed,
                                 **config.resolved_env_kwargs())
@@ -92,8 +100,6 @@ def make_model(config: TrainConfig, env, progress: bool = False):
     A run that holds a KL target and names no c starts c at π*'s c for the target
     (:mod:`seqtutor_agents.runs.kl_start`; ``progress``: say so on stderr).
     """
-    from ..common.limits import check_buffer_size
-
     algo = algorithm_class(config.algo)
     kwargs = config.resolved_algo_kwargs()
     check_buffer_size(kwargs.get("buffer_size"), env.observation_space, "--algo-kwarg", error=ConfigError)
@@ -115,8 +121,6 @@ def checkpoint_callback(out: Path, every: int, logs: list | None = None):
     :param logs: :class:`~seqtutor_agents.runs.callbacks.SequenceLog` s, flushed first and recorded in the
         checkpoint (they must come before this callback in the callback list, to hold the step's episodes).
     """
-    from stable_baselines3.common.callbacks import BaseCallback
-
     class AtomicCheckpoint(BaseCallback):
         def _on_training_start(self) -> None:
             self.next_at = (self.model.num_timesteps // every + 1) * every
@@ -137,8 +141,6 @@ def log_facts(logs: list | None) -> dict[str, Any]:
 
 def stop_callback(stop: StopOnSignal):
     """An SB3 callback that ends ``learn`` after the step during which a stop was requested."""
-    from stable_baselines3.common.callbacks import BaseCallback
-
     class StopOnRequest(BaseCallback):
         def _on_step(self) -> bool:
             return not stop.requested
@@ -152,14 +154,6 @@ def reward_parts_callback():
     Our learners log ``rollout/prior_log_prob``, ``rollout/domain_reward``, ``rollout/kl_prior`` and
     ``rollout/entropy`` themselves; this gives stock algorithms the same keys, read from each step's info.
     """
-    import torch as th
-    from stable_baselines3.common.callbacks import BaseCallback
-    from stable_baselines3.common.policies import ActorCriticPolicy
-
-    from seqtutor_envs.reward import RewardParts
-
-    from ..common.kl import RolloutStats, kl_and_entropy
-
     class RewardPartsLogger(BaseCallback):
         def _on_training_start(self) -> None:
             self.stats = RolloutStats()
@@ -223,7 +217,6 @@ def train(
         raise ConfigError(f"--out {out} is a file, not a run folder")
     if resume and not out.is_dir():
         raise ConfigError(f"nothing to resume in {out}: no such folder")
-    from .scoring_run import read_scoring_source
 
     scoring_source = None if resume else read_scoring_source(config)  # a bad scoring file leaves no folder behind
     if out.is_dir():
@@ -235,9 +228,6 @@ def train(
 
 def _train_locked(config: TrainConfig, out: Path, resume: bool, overwrite: bool, progress: bool, verbose: int,
                   callback, scoring_source: str | None = None) -> Any:
-    from stable_baselines3.common.callbacks import CallbackList
-    from stable_baselines3.common.logger import configure
-
     checkpoint, recorded = _prepare_folder(config, out, resume, overwrite)
     _check_writable(out)
     keep_scoring_copy(out, config, scoring_source, resume)
@@ -313,8 +303,6 @@ def _run_callbacks(config: TrainConfig, out: Path, checkpoint: Checkpoint | None
     if ALGOS[config.algo].family == "stock":
         callbacks.append(reward_parts_callback())
     else:
-        from .callbacks import SequenceLog, StopOnCollapse
-
         if config.log_sequences:
             logs.append(SequenceLog(out / SEQUENCES_FILE, config.env_id,
                                     checkpoint.logs().get(SEQUENCES_FILE) if checkpoint is not None else None))
@@ -372,9 +360,6 @@ def _write_config(out: Path, config: TrainConfig, model) -> None:
         "command": " ".join(sys.argv),
     }
     write_json(out / CONFIG_FILE, resolved)
-    from seqtutor_envs.io import atomic_write_text
-
-    from .run_config import config_toml
 
     atomic_write_text(out / CONFIG_TOML, config_toml(config))
 

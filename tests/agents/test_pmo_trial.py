@@ -81,7 +81,7 @@ def test_sweep_trials_run_the_pinned_cpu_kernels_and_their_rows_say_so(tmp_path)
 
 
 def test_the_sweep_kernel_pins_keep_the_users_settings_and_apply_only_on_x86(monkeypatch):
-    from seqtutor_agents.runs import sweep
+    from seqtutor_agents.runs.sweep import kernels as sweep
 
     for name in sweep.AVX2_KERNELS:
         monkeypatch.delenv(name, raising=False)
