@@ -165,6 +165,7 @@ class KLControlledLearner:
         if not callback.on_step():
             return None
         self._update_info_buffer(step.infos, step.dones)  # type: ignore[attr-defined]
+        assert step.kl is not None and step.entropy is not None  # act() gives log π, so the rollout has both
         self._stats.add(kl_prior=step.kl, entropy=step.entropy, prior_log_prob=step.parts.prior_log_prob,
                         domain_reward=step.parts.domain_reward)
         self._last_obs = step.obs

@@ -158,7 +158,9 @@ class MoleculeExtras:
         if log is not None and log.stopped:
             self.counts["ga_rounds_skipped"] += 1  # the budget is spent: no child would be scored
             return []
-        self._ga.rng = np.random.default_rng([self.seed, self.counts["ga_rounds"]])
+        ga = self._ga
+        assert ga is not None  # bind() made it from ga_config
+        ga.rng = np.random.default_rng([self.seed, self.counts["ga_rounds"]])
         self.counts["ga_rounds"] += 1
         scored: list[ExternalEpisodes] = []
         calls_before = log.calls if log is not None else 0
@@ -171,7 +173,7 @@ class MoleculeExtras:
             self.counts["ga_unencodable"] += len(children) - len(ext)
             return values
 
-        round_ = self._ga.run_round(list(self.pool), np.fromiter(self.pool.values(), dtype=np.float64, count=len(self.pool)),
+        round_ = ga.run_round(list(self.pool), np.fromiter(self.pool.values(), dtype=np.float64, count=len(self.pool)),
                                     score, exclude=log.scores if log is not None else (),
                                     should_stop=(lambda: log.exhausted) if log is not None else None)
         for key, value in round_.stats.as_dict().items():

@@ -151,6 +151,9 @@ class RecurrentTokenPolicy(BasePolicy):
     """
 
     net: LSTMPrior
+    # What __init__ accepts (BasePolicy types them as any Space).
+    observation_space: spaces.Dict
+    action_space: spaces.Discrete
 
     def __init__(self, observation_space: spaces.Space, action_space: spaces.Space, **kwargs: Any) -> None:
         if not isinstance(action_space, spaces.Discrete):

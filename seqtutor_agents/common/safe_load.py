@@ -283,7 +283,7 @@ def save_replay_buffer(model: BaseAlgorithm, path: str | Path) -> Path:
     arrays, scalars = _buffer_arrays(buffer)
     meta = {"class": type(buffer).__name__, "scalars": scalars}
     stream = io.BytesIO()
-    np.savez(stream, __meta__=np.array(json.dumps(meta)), **arrays)
+    np.savez(stream, __meta__=np.array(json.dumps(meta)), **arrays)  # type: ignore[arg-type]  # mypy matches **arrays against savez's allow_pickle: bool too
     return atomic_write_bytes(path, stream.getvalue())
 
 

@@ -178,8 +178,8 @@ class KLPPO(EpisodicPolicyGradient):
         mean_kl = float(exact_kl.sum() / mask.sum())
         if self.beta_coef is not None and self.beta_coef.adaptive:
             self.adapted_beta = self.beta_coef.update(mean_kl, int(mask.sum()))
-        for key, values in losses.items():
-            self.logger.record(f"train/{key}", float(np.mean(values)))
+        for key, series in losses.items():
+            self.logger.record(f"train/{key}", float(np.mean(series)))
         self.logger.record("train/beta", self.current_beta)
         self.logger.record("train/kl_prior", mean_kl)
         self.logger.record("train/score", batch.domain_return().mean().item())

@@ -198,11 +198,12 @@ class SequenceTutorAlgorithm(MoleculeExtrasMixin, KLControlledLearner, SafeLoadM
         prior_architecture(self)
         self.policy_kwargs["acting"] = self.acting
         self.policy_kwargs.setdefault("temperature", self.temperature)
-        if self.replay_buffer_class is None:
-            # Models saved before replay modes became buffer classes name their mode in `replay`.
-            self.replay_buffer_class = REPLAY_BUFFERS[getattr(self, "replay", "episode")]
-        if (self.td_lambda > 0 or getattr(self, "consistency_coef", 0.0)) and not issubclass(
-                self.replay_buffer_class, EpisodeReplayBuffer):
+        # None: models saved before replay modes became buffer classes name their mode in `replay`.
+        buffer_class = self.replay_buffer_class or REPLAY_BUFFERS[getattr(self, "replay", "episode")]
+        # SB3 types the class a ReplayBuffer; ours are BaseBuffers (OffPolicyAlgorithm only instantiates it).
+        self.replay_buffer_class = buffer_class  # type: ignore[assignment]
+        consistency_coef: float = getattr(self, "consistency_coef", 0.0)  # models saved before it lack it
+        if (self.td_lambda > 0 or consistency_coef) and not issubclass(buffer_class, EpisodeReplayBuffer):
             setting = "td_lambda > 0" if self.td_lambda > 0 else "consistency_coef > 0"
             raise ValueError(f"{setting} needs whole replayed episodes: use the EpisodeReplayBuffer")
         net = self.policy_kwargs["net_config"] or {}
