@@ -74,7 +74,7 @@ class RecurrentQPolicy(RecurrentTokenPolicy):
         self.exploration = "boltzmann"
         self.epsilon = 0.0
         # SB3 types optimizer_class as the base Optimizer, whose __init__ takes no lr
-        self.optimizer = self.optimizer_class(self.q_net.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)  # type: ignore[call-arg]
+        self.optimizer = self.optimizer_class(self.q_net.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)  # type: ignore[call-arg]  # SB3 types it the base Optimizer, whose __init__ takes no lr
 
     # ------------------------------------------------------------------ networks
     def load_prior_weights(self, prior) -> None:
