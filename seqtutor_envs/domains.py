@@ -33,7 +33,7 @@ def meets(figures: Mapping[str, Any], target: Target) -> bool:
     name, comparison, bound = target
     value = figures.get(name)
     try:
-        value = float(value)  # type: ignore[arg-type]
+        value = float(value)  # type: ignore[arg-type]  # None on purpose: its TypeError is a missing figure
     except (TypeError, ValueError):
         return False
     return not np.isnan(value) and _COMPARISONS[comparison](value, bound)

@@ -36,7 +36,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import gymnasium as gym
 import numpy as np
@@ -45,6 +45,9 @@ from .domains import get_domain
 from .io import atomic_write_bytes, sweep_stale_temps
 from .progress import progress_bar
 from .sampling import sample_categorical
+
+if TYPE_CHECKING:
+    from .sequence_env import SequenceVectorEnv
 
 MIN_ESS = 1_000
 CACHE_FORMAT = 2
@@ -107,7 +110,8 @@ def cache_dir() -> Path:
 
 def _sample_key(env_id: str, env_kwargs: dict[str, Any], n: int, seed: int) -> str:
     envs = gym.make_vec(env_id, num_envs=1, **env_kwargs)
-    prior_path = Path(envs.unwrapped.prior_path)
+    native = cast("SequenceVectorEnv", envs.unwrapped)  # env_id is a seqtutor env id (see sample_prior)
+    prior_path = Path(native.prior_path)
     envs.close()
     digest = hashlib.sha256(prior_path.read_bytes()).hexdigest()[:16]
     settings = json.dumps({k: v for k, v in sorted(env_kwargs.items()) if k not in REWARD_ONLY_KWARGS}, default=str)
@@ -148,7 +152,7 @@ def sample_prior(env_id: str, n: int, seed: int = 0, env_kwargs: dict[str, Any] 
                   "sequences": np.asarray(sample.sequences)}
         meta = json.dumps({"format": CACHE_FORMAT, "key": key, "n": n, "sha256": _digest(arrays)})
         stream = io.BytesIO()
-        np.savez(stream, __meta__=np.array(meta), **arrays)
+        np.savez(stream, __meta__=np.array(meta), **arrays)  # type: ignore[arg-type]  # mypy matches **arrays against savez's allow_pickle: bool too
         atomic_write_bytes(path, stream.getvalue())
     return sample
 
@@ -165,6 +169,7 @@ def _digest(arrays: dict[str, np.ndarray]) -> str:
 
 def _read_cache(path: Path, key: str, n: int) -> dict[str, np.ndarray] | None:
     """The arrays of a cache file when they are whole and these samples' (None, with a warning, otherwise)."""
+    problem: str | None
     try:
         with np.load(path, allow_pickle=False) as archive:
             meta = json.loads(str(archive["__meta__"])) if "__meta__" in archive.files else {}

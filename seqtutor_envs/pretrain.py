@@ -155,6 +155,7 @@ def pretrain(
         )
     run = _Run(prior_config, config, train_windows, valid_windows, out_path, dict(metadata or {}), log)
     if start is not None:  # recorded on resume too; the weights then come from the state file
+        assert init_from is not None  # start is only set from init_from
         run.warm_start(init_from, *start)
     if resume and run.state_path.exists():
         run.resume()

@@ -154,7 +154,7 @@ def run_pretrain(args, argv: Sequence[str]) -> PretrainResult:
     if args.limit is not None:
         order = np.random.default_rng(args.seed).permutation(len(train))[: args.limit]
         train = [train[i] for i in sorted(order)]
-    arch = dict(domain.default_architecture) if not args.init_from else start_arch
+    arch = start_arch if start_arch is not None else dict(domain.default_architecture)  # None: no --init-from
     for key in ("hidden_size", "num_layers", "embedding_dim"):
         if getattr(args, key) is not None:
             arch[key] = getattr(args, key)
@@ -179,6 +179,7 @@ def run_pretrain(args, argv: Sequence[str]) -> PretrainResult:
     result = pretrain(prior_config, train, data.valid, args.out, config, metadata=metadata, resume=args.resume,
                       init_from=args.init_from, extend_vocab=args.extend_vocab)
     if domain.prior_quality is not None:  # after any pre-training: is this prior good enough to tutor?
+        assert result.prior_path is not None  # pretrain() always reports the file it wrote
         line, warning = domain.prior_quality(result.prior_path, replace(data, train=train), args.window)
         print(line, flush=True)
         if warning:

@@ -289,10 +289,11 @@ class FrozenStepper:
         self.input_vocab = cfg.input_vocab
         with torch.no_grad():
             lstm = prior.lstm
-            w_ih0 = lstm.weight_ih_l0.detach()
+            # get_parameter: the same tensors as attribute access, typed (nn.Module.__getattr__ is not)
+            w_ih0 = lstm.get_parameter("weight_ih_l0").detach()
             if prior.embedding is not None:
                 w_ih0 = w_ih0 @ prior.embedding.weight.detach().t()  # fold the embedding into layer 0
-            bias0 = (lstm.bias_ih_l0 + lstm.bias_hh_l0).detach()
+            bias0 = (lstm.get_parameter("bias_ih_l0") + lstm.get_parameter("bias_hh_l0")).detach()
             self.input_table = (w_ih0.t() + bias0).contiguous()  # (vocab, 4H)
             self.w_hh_t = [getattr(lstm, f"weight_hh_l{k}").detach().t().contiguous() for k in range(cfg.num_layers)]
             self.w_ih_t = [None] + [
@@ -337,11 +338,12 @@ class FrozenStepper:
         h_all, c_all = state
         new_h, new_c = [], []
         gates = self._gates_buffer(tokens.shape[0])
-        x = None
+        x: torch.Tensor | None = None  # the previous layer's output
         for k in range(self.num_layers):
             if k == 0:
                 torch.index_select(self.input_table, 0, tokens, out=gates)
             else:
+                assert x is not None  # set by layer k - 1
                 torch.addmm(self.bias[k], x, self.w_ih_t[k], out=gates)
             gates.addmm_(h_all[k], self.w_hh_t[k])
             i, f, g, o = gates.chunk(4, dim=1)
@@ -350,6 +352,7 @@ class FrozenStepper:
             x = o * torch.tanh(c)
             new_h.append(x)
             new_c.append(c)
+        assert x is not None  # num_layers >= 1 (LSTMPriorConfig checks it)
         logits = torch.addmm(self.head_b, x, self.head_w_t)
         if self.num_layers == 1:
             return logits, (new_h[0].unsqueeze(0), new_c[0].unsqueeze(0))

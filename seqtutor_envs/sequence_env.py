@@ -29,6 +29,7 @@ class _OnCore:
 
     metadata: dict[str, Any]
     core: SequenceCore
+    prior_path: str  # the frozen prior's file, set by each domain's env (the learners load the prior from it)
 
     def _setup_core(self, task: SequenceTask, stepper: FrozenStepper, c: float, prior_weight: float,
                     render_mode: str | None) -> None:

@@ -118,26 +118,29 @@ def extend_prior(prior: LSTMPrior, old_vocabulary: Any, new_vocabulary: Any) -> 
                               if not k.startswith(("head.", "embedding.")) and k != "lstm.weight_ih_l0"}, strict=False)
     old_index = {t: i for i, t in enumerate(old_tokens)}
     rows = [(j, old_index.get(t)) for j, t in enumerate(new_tokens)]
+    # Both have an embedding or neither (same embedding_dim); get_parameter: the same tensor as attribute
+    # access, typed (nn.Module.__getattr__ is not).
+    old_embedding, new_embedding = prior.embedding, extended.embedding
+    old_ih, new_ih = prior.lstm.get_parameter("weight_ih_l0"), extended.lstm.get_parameter("weight_ih_l0")
     with torch.no_grad():
         head_w, head_b = prior.head.weight, prior.head.bias
         extended.head.weight.zero_()
         # |h| < 1 (an LSTM's output), so old token i's logit is >= b_i - |w_i|_1 at every state: a new token's
         # constant logit at the least of these never beats an old token's
         extended.head.bias.fill_(float((head_b - head_w.abs().sum(1)).min()))
-        if prior.embedding is not None:
-            extended.embedding.weight.copy_(prior.embedding.weight.mean(0).expand_as(extended.embedding.weight))
-            extended.lstm.weight_ih_l0.copy_(prior.lstm.weight_ih_l0)
+        if old_embedding is not None and new_embedding is not None:
+            new_embedding.weight.copy_(old_embedding.weight.mean(0).expand_as(new_embedding.weight))
+            new_ih.copy_(old_ih)
         else:  # one-hot input: the LSTM's input columns are the embedding
-            inputs = prior.lstm.weight_ih_l0
-            extended.lstm.weight_ih_l0.copy_(inputs.mean(1, keepdim=True).expand_as(extended.lstm.weight_ih_l0))
+            new_ih.copy_(old_ih.mean(1, keepdim=True).expand_as(new_ih))
         for j, i in rows:
             if i is None:
                 continue
             if j < config.num_outputs and i < prior.config.num_outputs:
                 extended.head.weight[j], extended.head.bias[j] = head_w[i], head_b[i]
             if j < config.input_vocab and i < prior.config.input_vocab:
-                if prior.embedding is not None:
-                    extended.embedding.weight[j] = prior.embedding.weight[i]
+                if old_embedding is not None and new_embedding is not None:
+                    new_embedding.weight[j] = old_embedding.weight[i]
                 else:
-                    extended.lstm.weight_ih_l0[:, j] = prior.lstm.weight_ih_l0[:, i]
+                    new_ih[:, j] = old_ih[:, i]
     return extended

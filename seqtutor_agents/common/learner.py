@@ -116,11 +116,13 @@ class KLControlledLearner:
 
     def _adapt_c(self, kl: float, n_steps: int) -> None:
         """Feed the controller ``n_steps`` steps of mean KL ``kl`` (a no-op when c is fixed)."""
-        self._remember_c(self.kl_coef.update(kl, n_steps))  # type: ignore[union-attr]
+        assert self.kl_coef is not None  # made by _setup_kl_control, before any rollout
+        self._remember_c(self.kl_coef.update(kl, n_steps))
 
     def _observe_kl(self, kl_sum: float, n_steps: int, episodes_ended: int, min_episodes: int) -> None:
         """Pool KL for the controller (see :meth:`KLCoefficient.observe`; a no-op when c is fixed)."""
-        self._remember_c(self.kl_coef.observe(kl_sum, n_steps, episodes_ended, min_episodes))  # type: ignore[union-attr]
+        assert self.kl_coef is not None  # made by _setup_kl_control, before any rollout
+        self._remember_c(self.kl_coef.observe(kl_sum, n_steps, episodes_ended, min_episodes))
 
     def _remember_c(self, value: float) -> None:
         if self.kl_coef is not None and self.kl_coef.adaptive:
@@ -130,14 +132,14 @@ class KLControlledLearner:
     def set_env(self, env: GymEnv, force_reset: bool = True) -> None:
         """SB3's ``set_env`` (which passes ``env`` through ``_wrap_env``, as ``__init__`` and ``load``
         do), then a new collector and, if this model had no env before, its c controller."""
-        super().set_env(env, force_reset)  # type: ignore[misc]
+        super().set_env(env, force_reset)  # type: ignore[misc]  # a mixin: the SB3 algorithm after it in the MRO has it
         self._rollout = None
         self._setup_kl_control()
 
     def _setup_learn(self, total_timesteps: int, callback=None, reset_num_timesteps: bool = True,
                      tb_log_name: str = "run", progress_bar: bool = False):
         fresh_obs = reset_num_timesteps or self._last_obs is None
-        result = super()._setup_learn(total_timesteps, callback, reset_num_timesteps, tb_log_name,  # type: ignore[misc]
+        result = super()._setup_learn(total_timesteps, callback, reset_num_timesteps, tb_log_name,  # type: ignore[misc]  # a mixin: SB3's algorithm has it
                                       progress_bar)
         if fresh_obs:  # SB3 reset the env: a new collector starts from its first observations
             self._rollout = None
@@ -164,11 +166,12 @@ class KLControlledLearner:
                                 "rewards": step.rewards, "actions": step.actions, "new_obs": step.obs})
         if not callback.on_step():
             return None
-        self._update_info_buffer(step.infos, step.dones)  # type: ignore[attr-defined]
+        self._update_info_buffer(step.infos, step.dones)  # type: ignore[attr-defined]  # a mixin: SB3's algorithm has it
+        assert step.kl is not None and step.entropy is not None  # act() gives log π, so the rollout has both
         self._stats.add(kl_prior=step.kl, entropy=step.entropy, prior_log_prob=step.parts.prior_log_prob,
                         domain_reward=step.parts.domain_reward)
         self._last_obs = step.obs
-        self._update_current_progress_remaining(self.num_timesteps, self._total_timesteps)  # type: ignore[attr-defined]
+        self._update_current_progress_remaining(self.num_timesteps, self._total_timesteps)  # type: ignore[attr-defined]  # a mixin: SB3's algorithm has it
         return step
 
     # ------------------------------------------------------------------ the update
@@ -193,7 +196,7 @@ class KLControlledLearner:
 
     # ------------------------------------------------------------------ saving
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "_rollout", "_stats", "kl_coef"]  # type: ignore[misc]
+        return [*super()._excluded_save_params(), "_rollout", "_stats", "kl_coef"]  # type: ignore[misc]  # a mixin: the SB3 algorithm after it in the MRO has it
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         return ["policy", "policy.optimizer"], []

@@ -158,7 +158,9 @@ class MoleculeExtras:
         if log is not None and log.stopped:
             self.counts["ga_rounds_skipped"] += 1  # the budget is spent: no child would be scored
             return []
-        self._ga.rng = np.random.default_rng([self.seed, self.counts["ga_rounds"]])
+        ga = self._ga
+        assert ga is not None  # bind() made it from ga_config
+        ga.rng = np.random.default_rng([self.seed, self.counts["ga_rounds"]])
         self.counts["ga_rounds"] += 1
         scored: list[ExternalEpisodes] = []
         calls_before = log.calls if log is not None else 0
@@ -171,7 +173,7 @@ class MoleculeExtras:
             self.counts["ga_unencodable"] += len(children) - len(ext)
             return values
 
-        round_ = self._ga.run_round(list(self.pool), np.fromiter(self.pool.values(), dtype=np.float64, count=len(self.pool)),
+        round_ = ga.run_round(list(self.pool), np.fromiter(self.pool.values(), dtype=np.float64, count=len(self.pool)),
                                     score, exclude=log.scores if log is not None else (),
                                     should_stop=(lambda: log.exhausted) if log is not None else None)
         for key, value in round_.stats.as_dict().items():
@@ -289,11 +291,11 @@ class MoleculeExtrasMixin:
             self.molecules.bind(self.env)
 
     def _setup_model(self) -> None:
-        super()._setup_model()  # type: ignore[misc]
+        super()._setup_model()  # type: ignore[misc]  # a mixin: the algorithm after it in the MRO has it
         self._bind_molecules()
 
     def set_env(self, env: Any, force_reset: bool = True) -> None:
-        super().set_env(env, force_reset)  # type: ignore[misc]
+        super().set_env(env, force_reset)  # type: ignore[misc]  # a mixin: the algorithm after it in the MRO has it
         self._bind_molecules()
 
     def _explore(self, episodes: list[Episode]) -> list[Episode]:
@@ -330,7 +332,7 @@ class MoleculeExtrasMixin:
             if buffer.num_elites() and episodes:
                 drawn = buffer.elite_episodes(buffer.elite_rows(self.augment * len(episodes)))
                 buffer.add_episodes(self.molecules.rewrite(drawn))
-        self.molecules.record(self.logger)  # type: ignore[attr-defined]
+        self.molecules.record(self.logger)  # type: ignore[attr-defined]  # a mixin: SB3's algorithm has the logger
 
     def checkpoint_arrays(self) -> dict[str, np.ndarray]:
         """The component's state for a checkpoint (learners with a memory of their own add theirs)."""
@@ -340,7 +342,7 @@ class MoleculeExtrasMixin:
         self.restore_molecule_arrays(arrays)
 
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "molecules", "_molecule_arrays"]  # type: ignore[misc]
+        return [*super()._excluded_save_params(), "molecules", "_molecule_arrays"]  # type: ignore[misc]  # a mixin: the algorithm after it in the MRO has it
 
     def molecule_arrays(self) -> dict[str, np.ndarray]:
         """The component's state for a checkpoint (prefixed; empty when both options are off)."""

@@ -36,7 +36,8 @@ import functools
 import inspect
 import json
 import math
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, cast
 
 import numpy as np
 from gymnasium import spaces
@@ -261,7 +262,7 @@ class _Decoder:
                           f"classes ({listed}); a class of your own can be trusted with "
                           f"seqtutor_agents.common.recipes.allow_class({role!r}, cls)")
 
-    def check_kwargs(self, where: str, role: str, cls: type, kwargs: Any) -> None:
+    def check_kwargs(self, where: str, role: str, cls: type[Any], kwargs: Any) -> None:
         """Keyword arguments of a class: a dict of plain JSON whose names the class accepts and SB3 does not pass."""
         if not isinstance(kwargs, dict) or not all(isinstance(k, str) for k in kwargs):
             raise self.refuse(where, f"holds {_short(kwargs)}, not a dict of keyword arguments")
@@ -269,6 +270,7 @@ class _Decoder:
         plain = {k: v for k, v in kwargs.items() if not (role == "policy" and k in POLICY_CLASS_KWARGS)}
         if not is_json(plain):
             raise self.refuse(where, "holds values that are not plain JSON")
+        parameters: Mapping[str, inspect.Parameter]
         try:
             parameters = inspect.signature(cls.__init__).parameters
         except (TypeError, ValueError):  # pragma: no cover - builtin classes without a signature
@@ -347,9 +349,11 @@ class _Decoder:
         for name in POLICY_CLASS_KWARGS:
             if name in kwargs and not isinstance(kwargs[name], type):
                 raise self.refuse(f"{where}[{name!r}]", f"holds {_short(kwargs[name])}, not a class recipe")
+        defaults: Mapping[str, inspect.Parameter]
         if isinstance(policy_class, type):
-            self.check_kwargs(where, "policy", policy_class, kwargs)
-            defaults = inspect.signature(policy_class.__init__).parameters
+            policy_type: type[Any] = policy_class  # a class, its __init__ its own (a bare `type` reads type.__init__)
+            self.check_kwargs(where, "policy", policy_type, kwargs)
+            defaults = inspect.signature(policy_type.__init__).parameters
         else:
             defaults = {}
         for kwargs_name, class_key in POLICY_KWARGS_OF.items():
@@ -369,7 +373,8 @@ class _Decoder:
         try:
             if kind == "Dict":
                 members = {str(k): self.space(f"{where}.{k}", v, build) for k, v in dict(spec["spaces"]).items()}
-                return spaces.Dict(members) if build else None
+                # build=True builds every member
+                return spaces.Dict(cast(dict[str, spaces.Space], members)) if build else None
             if kind == "Discrete":
                 n, start = _bounded(spec["n"], "n", 1), _bounded(spec.get("start", 0), "start", -MAX_SPACE_N)
                 return spaces.Discrete(n, start=start) if build else None

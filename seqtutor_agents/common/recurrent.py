@@ -151,6 +151,9 @@ class RecurrentTokenPolicy(BasePolicy):
     """
 
     net: LSTMPrior
+    # What __init__ accepts (BasePolicy types them as any Space).
+    observation_space: spaces.Dict
+    action_space: spaces.Discrete
 
     def __init__(self, observation_space: spaces.Space, action_space: spaces.Space, **kwargs: Any) -> None:
         if not isinstance(action_space, spaces.Discrete):
@@ -215,11 +218,11 @@ class RecurrentTokenPolicy(BasePolicy):
     def forward(self, obs: dict[str, th.Tensor], deterministic: bool = False) -> th.Tensor:
         return self._predict(obs, deterministic=deterministic)
 
-    def _predict(self, observation: dict[str, th.Tensor], deterministic: bool = False) -> th.Tensor:  # type: ignore[override]
+    def _predict(self, observation: dict[str, th.Tensor], deterministic: bool = False) -> th.Tensor:  # type: ignore[override]  # SB3's takes any PyTorchObs; ours a Dict
         outputs, _ = self._unroll_prefixes(observation)
         return self.select_actions(self.logits_from_outputs(outputs, observation["prior_log_probs"].float()), deterministic)
 
-    def predict(  # type: ignore[override]
+    def predict(  # type: ignore[override]  # sb3-contrib's recurrent signature (state as a tuple of arrays)
         self,
         observation: dict[str, np.ndarray],
         state: tuple[np.ndarray, ...] | None = None,
@@ -229,14 +232,16 @@ class RecurrentTokenPolicy(BasePolicy):
         """Actions and next LSTM state, as sb3-contrib's recurrent policies."""
         self.set_training_mode(False)
         obs_tensor, vectorized = self.obs_to_tensor(observation)
+        assert isinstance(obs_tensor, dict)  # observation_space is a Dict, so SB3 gives a dict of tensors
         with th.no_grad():
             if state is None:
-                outputs, new_state = self._unroll_prefixes(obs_tensor)  # type: ignore[arg-type]
+                outputs, new_state = self._unroll_prefixes(obs_tensor)
             else:
-                lstm_state = tuple(th.as_tensor(s, dtype=th.float32, device=self.device) for s in state)
+                h, c = (th.as_tensor(s, dtype=th.float32, device=self.device) for s in state)  # an LSTM state: (h, c)
+                lstm_state = (h, c)
                 starts = None if episode_start is None else th.as_tensor(np.asarray(episode_start), device=self.device)
-                outputs, new_state = self.step_outputs(obs_tensor, lstm_state, starts)  # type: ignore[arg-type]
-            logits = self.logits_from_outputs(outputs, obs_tensor["prior_log_probs"].float())  # type: ignore[index]
+                outputs, new_state = self.step_outputs(obs_tensor, lstm_state, starts)
+            logits = self.logits_from_outputs(outputs, obs_tensor["prior_log_probs"].float())
             actions = self.select_actions(logits, deterministic).cpu().numpy()
         if not vectorized:
             actions = actions.squeeze(0)

@@ -76,10 +76,16 @@ class Rollout:
                  initial_state: Callable[[int], Any] | None = None) -> None:
         self.native = native_vec_env(env)
         self.env, self.device = env, th.device(device)
-        self.obs = env.reset() if obs is None else obs
+        if obs is None:
+            first = env.reset()
+            assert isinstance(first, dict)  # a seqtutor env's observations (native_vec_env checked it)
+            obs = first
+        self.obs = obs
         self.state: Any = None if initial_state is None else initial_state(env.num_envs)
-        space = env.observation_space
-        self.assembler = EpisodeAssembler(env.num_envs, int(space["tokens"].shape[0]) - 1, int(env.action_space.n))
+        # The native env's spaces are env's (SB3's wrappers pass them on), typed Dict and Discrete.
+        token_shape, actions = self.native.observation_space["tokens"].shape, self.native.action_space
+        assert token_shape is not None  # the tokens are a Box
+        self.assembler = EpisodeAssembler(env.num_envs, int(token_shape[0]) - 1, int(actions.n))
 
     @property
     def num_envs(self) -> int:
@@ -101,6 +107,7 @@ class Rollout:
             step, infos = self.native.step_arrays(actions), None
         else:  # through the watching wrappers (VecMonitor), whose info dicts callbacks see
             _, _, _, infos = self.env.step(actions)
+            assert self.native.last_step is not None  # set by the step just taken
             step = self.native.last_step
         behaviour = None
         if log_pi is not None:  # log π_b(a|s) of the taken actions: off-policy learners weigh episodes by it

@@ -198,7 +198,7 @@ def load_model(
     check_buffer_size(data.get("buffer_size"), observation_space, str(path), error=ModelFileError)
     try:
         with TensorBudget(MAX_MODEL_ELEMENTS, str(path), error=ModelFileError):  # refuses a huge net before it is built
-            model = BaseAlgorithm.load.__func__(cls, path, env=env, device=device, custom_objects=custom, **kwargs)  # type: ignore[attr-defined]
+            model = BaseAlgorithm.load.__func__(cls, path, env=env, device=device, custom_objects=custom, **kwargs)  # type: ignore[attr-defined]  # the classmethod's function, called with our cls
     except pickle.UnpicklingError:
         raise UnsafeModelError(_pickled_member(path)) from None
     except (KeyError, RuntimeError, TypeError, AttributeError, AssertionError) as exc:
@@ -231,34 +231,34 @@ class SafeLoadMixin(SeqTutorEnvMixin):
 
     def save(self, path, exclude=None, include=None) -> None:
         if isinstance(path, io.BufferedIOBase):
-            return BaseAlgorithm.save(self, path, exclude=exclude, include=include)  # type: ignore[arg-type]
-        save_model(self, path)  # type: ignore[arg-type]
+            return BaseAlgorithm.save(self, path, exclude=exclude, include=include)  # type: ignore[arg-type]  # a mixin: self is the SB3 algorithm it is mixed into
+        save_model(self, path)  # type: ignore[arg-type]  # a mixin: self is the SB3 algorithm it is mixed into
 
     @classmethod
     def load(cls, path, env=None, device="auto", custom_objects=None, print_system_info=False, force_reset=True, **kwargs):
-        return load_model(cls, path, env=env, device=device, custom_objects=custom_objects,  # type: ignore[arg-type]
+        return load_model(cls, path, env=env, device=device, custom_objects=custom_objects,  # type: ignore[arg-type]  # cls: the algorithm class mixed into
                           print_system_info=print_system_info, force_reset=force_reset, **kwargs)
 
     def set_parameters(self, load_path_or_dict, exact_match: bool = True, device="auto") -> None:
         """SB3's ``set_parameters``, with a model file's member sizes bounded and a pickled member named."""
         if isinstance(load_path_or_dict, dict):
-            return BaseAlgorithm.set_parameters(self, load_path_or_dict, exact_match, device)  # type: ignore[arg-type]
+            return BaseAlgorithm.set_parameters(self, load_path_or_dict, exact_match, device)  # type: ignore[arg-type]  # a mixin: self is the SB3 algorithm it is mixed into
         path = Path(load_path_or_dict)
         if not path.exists() and path.suffix != ".zip" and path.with_name(path.name + ".zip").is_file():
             path = path.with_name(path.name + ".zip")
         try:
             check_zip_members(path, error=ModelFileError)
-            BaseAlgorithm.set_parameters(self, str(path), exact_match, device)  # type: ignore[arg-type]
+            BaseAlgorithm.set_parameters(self, str(path), exact_match, device)  # type: ignore[arg-type]  # a mixin: self is the SB3 algorithm it is mixed into
         except zipfile.BadZipFile as exc:
             raise ModelFileError(f"{path} is not a model file (not a zip archive: {exc})") from None
         except pickle.UnpicklingError:
             raise UnsafeModelError(_pickled_member(path)) from None
 
     def save_replay_buffer(self, path) -> None:
-        save_replay_buffer(self, path)  # type: ignore[arg-type]
+        save_replay_buffer(self, path)  # type: ignore[arg-type]  # a mixin: self is the SB3 algorithm it is mixed into
 
     def load_replay_buffer(self, path, truncate_last_traj: bool = True) -> None:
-        load_replay_buffer(self, path)  # type: ignore[arg-type]
+        load_replay_buffer(self, path)  # type: ignore[arg-type]  # a mixin: self is the SB3 algorithm it is mixed into
 
 
 # ---------------------------------------------------------------------------- replay buffers
@@ -283,7 +283,7 @@ def save_replay_buffer(model: BaseAlgorithm, path: str | Path) -> Path:
     arrays, scalars = _buffer_arrays(buffer)
     meta = {"class": type(buffer).__name__, "scalars": scalars}
     stream = io.BytesIO()
-    np.savez(stream, __meta__=np.array(json.dumps(meta)), **arrays)
+    np.savez(stream, __meta__=np.array(json.dumps(meta)), **arrays)  # type: ignore[arg-type]  # mypy matches **arrays against savez's allow_pickle: bool too
     return atomic_write_bytes(path, stream.getvalue())
 
 

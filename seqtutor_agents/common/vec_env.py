@@ -73,6 +73,10 @@ class SeqTutorVecEnv(VecEnv):
         dict per env per step).
     """
 
+    # The native env's single spaces (VecEnv types them as any Space): a seqtutor Dict observation, Discrete tokens.
+    observation_space: gym.spaces.Dict
+    action_space: gym.spaces.Discrete
+
     def __init__(self, env: SequenceVectorEnv, info_keys: Sequence[str] = REWARD_PART_KEYS) -> None:
         if env.autoreset_mode != gym.vector.AutoresetMode.SAME_STEP:
             raise ValueError(

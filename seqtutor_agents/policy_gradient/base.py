@@ -52,6 +52,7 @@ class EpisodicPolicyGradient(KLControlledLearner, SafeLoadMixin, BaseAlgorithm):
 
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"PriorLSTMPolicy": PriorLSTMPolicy}
     policy: PriorLSTMPolicy
+    policy_class: type[PriorLSTMPolicy]  # what the ``policy`` argument allows (SB3 types it as any BasePolicy)
     #: Whether the policy gets a critic (a value head).
     value_head: ClassVar[bool] = False
 
@@ -102,7 +103,10 @@ class EpisodicPolicyGradient(KLControlledLearner, SafeLoadMixin, BaseAlgorithm):
         prior_architecture(self)
         prior = load_env_prior(self)
         self.policy_kwargs["value_head"] = self.value_head
-        self.policy = self.policy_class(self.observation_space, self.action_space, self.lr_schedule, **self.policy_kwargs)
+        observation_space, action_space = self.observation_space, self.action_space
+        # prior_architecture checked the observations; SB3's supported_action_spaces the actions
+        assert isinstance(observation_space, spaces.Dict) and isinstance(action_space, spaces.Discrete)
+        self.policy = self.policy_class(observation_space, action_space, self.lr_schedule, **self.policy_kwargs)
         self.policy = self.policy.to(self.device)
         if prior is not None:
             self.policy.load_prior_weights(prior)

@@ -101,7 +101,8 @@ class DAP(MoleculeExtrasMixin, EpisodicPolicyGradient):
             self.memory.add(episodes + offspring)
         loss, agent, augmented, scores = self._update(episodes + offspring + replayed)
         for _ in range(self.augment):  # Augmented Memory: the batch and the whole memory, re-written
-            rewritten = self.molecules.rewrite(episodes + offspring + self.memory.episodes)  # type: ignore[union-attr]
+            assert self.molecules is not None  # augment > 0 made it (_bind_molecules)
+            rewritten = self.molecules.rewrite(episodes + offspring + self.memory.episodes)
             if rewritten:
                 self._update(rewritten)
         new = slice(0, len(episodes))

@@ -175,7 +175,8 @@ class DPG(MoleculeExtrasMixin, EpisodicPolicyGradient):
                 loss = loss + self.conditional_loss(replayed)
             self._gradient_step(loss)
         for _ in range(self.augment if replayed else 0):  # Augmented Memory's extra steps, on the set re-written
-            rewritten = self.molecules.rewrite(replayed)  # type: ignore[union-attr]
+            assert self.molecules is not None  # augment > 0 made it (_bind_molecules)
+            rewritten = self.molecules.rewrite(replayed)
             if len(rewritten) > 1:
                 self._gradient_step(self.conditional_loss(rewritten))
         self._adapt_c(kl_per_step, int(steps))

@@ -138,7 +138,7 @@ class KLPPO(EpisodicPolicyGradient):
         prior_log_probs = batch.prior_log_probs[:, :-1]
         with th.no_grad():
             old_log_pi, old_values = self.policy.unroll(batch.inputs)
-            assert old_values is not None
+            assert old_values is not None  # KL-PPO's policy has a critic (value_head)
             old_taken = old_log_pi.gather(2, actions.unsqueeze(2)).squeeze(2)
             exact_kl = kl_penalty(old_log_pi, prior_log_probs, actions, "exact") * mask
             penalty = exact_kl if self.kl_estimator == "exact" else kl_penalty(old_log_pi, prior_log_probs, actions, "k1")
@@ -156,6 +156,7 @@ class KLPPO(EpisodicPolicyGradient):
             for start in range(0, n, self.minibatch_size):
                 rows = order[start : start + self.minibatch_size]
                 log_pi, values = self.policy.unroll(batch.inputs[rows])
+                assert values is not None  # KL-PPO's policy has a critic (value_head)
                 m = mask[rows]
                 steps = m.sum()
                 taken = log_pi.gather(2, actions[rows].unsqueeze(2)).squeeze(2)
@@ -164,7 +165,7 @@ class KLPPO(EpisodicPolicyGradient):
                 adv = advantages[rows]
                 clipped = th.clamp(ratio, 1 - self.clip_range, 1 + self.clip_range)
                 policy_loss = -(th.min(ratio * adv, clipped * adv) * m).sum() / steps
-                value_loss = (((values - returns[rows]) ** 2) * m).sum() / steps  # type: ignore[operator]
+                value_loss = (((values - returns[rows]) ** 2) * m).sum() / steps
                 entropy = (-(log_pi.exp() * log_pi).sum(-1) * m).sum() / steps
                 loss = policy_loss + self.vf_coef * value_loss - self.ent_coef * entropy
                 self._gradient_step(loss)
@@ -178,8 +179,8 @@ class KLPPO(EpisodicPolicyGradient):
         mean_kl = float(exact_kl.sum() / mask.sum())
         if self.beta_coef is not None and self.beta_coef.adaptive:
             self.adapted_beta = self.beta_coef.update(mean_kl, int(mask.sum()))
-        for key, values in losses.items():
-            self.logger.record(f"train/{key}", float(np.mean(values)))
+        for key, series in losses.items():
+            self.logger.record(f"train/{key}", float(np.mean(series)))
         self.logger.record("train/beta", self.current_beta)
         self.logger.record("train/kl_prior", mean_kl)
         self.logger.record("train/score", batch.domain_return().mean().item())

@@ -50,7 +50,7 @@ class PriorLSTMPolicy(RecurrentTokenPolicy):
             nn.init.zeros_(self.value_net.weight)
             nn.init.zeros_(self.value_net.bias)
         # SB3 types optimizer_class as the base Optimizer, whose __init__ takes no lr
-        self.optimizer = self.optimizer_class(self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)  # type: ignore[call-arg]
+        self.optimizer = self.optimizer_class(self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)  # type: ignore[call-arg]  # SB3 types it the base Optimizer, whose __init__ takes no lr
 
     def load_prior_weights(self, prior) -> None:
         """Start the actor from the prior's weights: the initial policy is the prior."""

@@ -188,7 +188,8 @@ class TB(MoleculeExtrasMixin, EpisodicPolicyGradient):
         mask = batch.mask
         log_target = compose((batch.prior_log_prob * mask).sum(dim=1), batch.domain_return(), self.current_c,
                              batch.prior_weight)
-        log_q = (batch.behaviour_log_prob * mask).sum(dim=1)  # type: ignore[operator]
+        assert batch.behaviour_log_prob is not None  # the collector recorded log q of every action it took
+        log_q = (batch.behaviour_log_prob * mask).sum(dim=1)
         return float(th.logsumexp(log_target - log_q, dim=0)) - math.log(len(episodes))
 
     # ------------------------------------------------------------------ a round
@@ -221,7 +222,8 @@ class TB(MoleculeExtrasMixin, EpisodicPolicyGradient):
             losses.append(loss.item())
         kl_per_step, entropy, steps, residual = figures
         for _ in range(self.augment):  # Augmented Memory's extra steps, on the last draw re-written
-            rewritten = self.molecules.rewrite(items)  # type: ignore[union-attr]
+            assert self.molecules is not None  # augment > 0 made it (_bind_molecules)
+            rewritten = self.molecules.rewrite(items)
             if rewritten:
                 self._gradient_step(self.tb_loss(Episodes.stack(rewritten, self.device))[0], "trajectory-balance loss")
         self._adapt_c(kl_per_step, steps)

@@ -124,7 +124,7 @@ class SequenceTutorAlgorithm(MoleculeExtrasMixin, KLControlledLearner, SafeLoadM
 
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"RecurrentQPolicy": RecurrentQPolicy}
     policy: RecurrentQPolicy
-    replay_buffer: RecurrentReplayBuffer  # type: ignore[assignment]
+    replay_buffer: RecurrentReplayBuffer  # type: ignore[assignment]  # SB3 declares a ReplayBuffer; ours are BaseBuffers
 
     def __init__(
         self,
@@ -174,8 +174,8 @@ class SequenceTutorAlgorithm(MoleculeExtrasMixin, KLControlledLearner, SafeLoadM
             raise TypeError(f"init_from_prior must be True or False, got {init_from_prior!r}")
         head_init = check_choice("head_init", head_init or self.default_head_init, HEAD_INITS)
         super().__init__(
-            policy, env, learning_rate, buffer_size, learning_starts, batch_size, tau, gamma,  # type: ignore[arg-type]
-            train_freq, gradient_steps, action_noise=None, replay_buffer_class=replay_buffer_class,  # type: ignore[arg-type]
+            policy, env, learning_rate, buffer_size, learning_starts, batch_size, tau, gamma,  # type: ignore[arg-type]  # SB3: a BasePolicy class
+            train_freq, gradient_steps, action_noise=None, replay_buffer_class=replay_buffer_class,  # type: ignore[arg-type]  # SB3: a ReplayBuffer class
             replay_buffer_kwargs=replay_buffer_kwargs, policy_kwargs=policy_kwargs, stats_window_size=stats_window_size,
             tensorboard_log=tensorboard_log, verbose=verbose, device=device, seed=seed, sde_support=False,
             support_multi_env=True, supported_action_spaces=(spaces.Discrete,),
@@ -198,11 +198,12 @@ class SequenceTutorAlgorithm(MoleculeExtrasMixin, KLControlledLearner, SafeLoadM
         prior_architecture(self)
         self.policy_kwargs["acting"] = self.acting
         self.policy_kwargs.setdefault("temperature", self.temperature)
-        if self.replay_buffer_class is None:
-            # Models saved before replay modes became buffer classes name their mode in `replay`.
-            self.replay_buffer_class = REPLAY_BUFFERS[getattr(self, "replay", "episode")]
-        if (self.td_lambda > 0 or getattr(self, "consistency_coef", 0.0)) and not issubclass(
-                self.replay_buffer_class, EpisodeReplayBuffer):
+        # None: models saved before replay modes became buffer classes name their mode in `replay`.
+        buffer_class = self.replay_buffer_class or REPLAY_BUFFERS[getattr(self, "replay", "episode")]
+        # SB3 types the class a ReplayBuffer; ours are BaseBuffers (OffPolicyAlgorithm only instantiates it).
+        self.replay_buffer_class = buffer_class  # type: ignore[assignment]
+        consistency_coef: float = getattr(self, "consistency_coef", 0.0)  # models saved before it lack it
+        if (self.td_lambda > 0 or consistency_coef) and not issubclass(buffer_class, EpisodeReplayBuffer):
             setting = "td_lambda > 0" if self.td_lambda > 0 else "consistency_coef > 0"
             raise ValueError(f"{setting} needs whole replayed episodes: use the EpisodeReplayBuffer")
         net = self.policy_kwargs["net_config"] or {}
@@ -321,7 +322,9 @@ class SequenceTutorAlgorithm(MoleculeExtrasMixin, KLControlledLearner, SafeLoadM
         self.logger.record("train/target_mean", float(np.mean(targets)))
         if consistencies:
             self.logger.record("train/consistency_loss", float(np.mean(consistencies)))
-        self.logger.record("train/c", float(self.current_c))  # type: ignore[arg-type]
+        c = self.current_c
+        assert c is not None  # known once the learner has an env (it trains on one)
+        self.logger.record("train/c", float(c))
 
     # ------------------------------------------------------------------ collection
     def act(self, obs: dict[str, th.Tensor], state: Any) -> tuple[th.Tensor, th.Tensor, Any]:
@@ -339,7 +342,7 @@ class SequenceTutorAlgorithm(MoleculeExtrasMixin, KLControlledLearner, SafeLoadM
         actions = self.policy.select_actions(logits, deterministic=False, explore=True)
         return actions, th.log_softmax(logits, dim=1), state_after
 
-    def collect_rollouts(  # type: ignore[override]
+    def collect_rollouts(  # type: ignore[override]  # SB3's takes a ReplayBuffer; ours a RecurrentReplayBuffer
         self,
         env: VecEnv,
         callback: BaseCallback,
@@ -362,7 +365,8 @@ class SequenceTutorAlgorithm(MoleculeExtrasMixin, KLControlledLearner, SafeLoadM
             if step is None:
                 self._acting_stepper = None
                 return RolloutReturn(num_collected_steps * n, num_collected_episodes, continue_training=False)
-            kl_sum += float(step.kl.sum())  # type: ignore[union-attr]
+            assert step.kl is not None  # _collect_step's actor gives log π, so the rollout has the KL
+            kl_sum += float(step.kl.sum())
             replay_buffer.add_transition(step)
             finished.extend(step.episodes)
             self._on_step()

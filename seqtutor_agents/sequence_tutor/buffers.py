@@ -72,6 +72,8 @@ class RecurrentReplayBuffer(BaseBuffer):
     :param options: buffer-specific settings (SB3 also passes ``optimize_memory_usage``, unused here).
     """
 
+    observation_space: spaces.Dict  # what __init__ takes (BaseBuffer types it as any Space)
+
     def __init__(self, buffer_size: int, observation_space: spaces.Dict, action_space: spaces.Discrete,
                  device: th.device | str = "auto", n_envs: int = 1, **options: Any) -> None:
         super().__init__(buffer_size, observation_space, action_space, device, n_envs=n_envs)
@@ -130,6 +132,19 @@ class EpisodeReplayBuffer(RecurrentReplayBuffer):
 
     #: Arrays that hold one episode per row (the ring's and, with an ``elite_`` prefix, the elite memory's).
     EPISODE_ARRAYS = ("tokens", "domain_rewards", "taken_log_prob", "prior_log_probs", "lengths", "prior_weight")
+    # Those arrays, set by name in __init__ (shapes and dtypes: _episode_arrays).
+    tokens: np.ndarray
+    domain_rewards: np.ndarray
+    taken_log_prob: np.ndarray
+    prior_log_probs: np.ndarray
+    lengths: np.ndarray
+    prior_weight: np.ndarray
+    elite_tokens: np.ndarray
+    elite_domain_rewards: np.ndarray
+    elite_taken_log_prob: np.ndarray
+    elite_prior_log_probs: np.ndarray
+    elite_lengths: np.ndarray
+    elite_prior_weight: np.ndarray
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         elite_size, elite_sample = kwargs.pop("elite_size", 0), kwargs.pop("elite_sample", 0)
@@ -144,10 +159,11 @@ class EpisodeReplayBuffer(RecurrentReplayBuffer):
         if elite_sample > elite_size:
             raise ValueError(f"elite_sample ({elite_sample}) cannot exceed elite_size ({elite_size})")
         super().__init__(*args, **kwargs)
-        observation_space, buffer_size = self.observation_space, self.buffer_size
-        self.max_length = int(observation_space["tokens"].shape[0]) - 1
+        tokens_space, buffer_size = self.observation_space["tokens"], self.buffer_size
+        assert isinstance(tokens_space, spaces.MultiDiscrete)  # a seqtutor env's tokens (SequenceCore)
+        self.max_length = int(tokens_space.shape[0]) - 1
         self.capacity = max(1, buffer_size // self.max_length)
-        self.pad_token = int(observation_space["tokens"].nvec[0]) - 1
+        self.pad_token = int(tokens_space.nvec[0]) - 1
         self.elite_size, self.elite_sample = int(elite_size), int(elite_sample)
         for prefix, rows in (("", self.capacity), ("elite_", self.elite_size)):
             for name, array in self._episode_arrays(rows).items():

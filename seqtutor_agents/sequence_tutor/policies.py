@@ -20,7 +20,9 @@ from typing import Any
 
 import torch as th
 from gymnasium import spaces
-from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
+from stable_baselines3.common.type_aliases import Schedule
+
+from seqtutor_envs.prior import LSTMPrior
 
 from ..common.recipes import allow_class
 from ..common.recurrent import (
@@ -72,7 +74,7 @@ class RecurrentQPolicy(RecurrentTokenPolicy):
         self.exploration = "boltzmann"
         self.epsilon = 0.0
         # SB3 types optimizer_class as the base Optimizer, whose __init__ takes no lr
-        self.optimizer = self.optimizer_class(self.q_net.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)  # type: ignore[call-arg]
+        self.optimizer = self.optimizer_class(self.q_net.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)  # type: ignore[call-arg]  # SB3 types it the base Optimizer, whose __init__ takes no lr
 
     # ------------------------------------------------------------------ networks
     def load_prior_weights(self, prior) -> None:
@@ -87,8 +89,10 @@ class RecurrentQPolicy(RecurrentTokenPolicy):
                 net.head.weight.zero_()
                 net.head.bias.zero_()
 
+    # The network RecurrentTokenPolicy steps: the online Q-network. A read-only alias, where the base declares an
+    # attribute: assigning it would make nn.Module register the Q-network twice (its state dict changes).
     @property
-    def net(self):  # the network RecurrentTokenPolicy steps: the online Q-network
+    def net(self) -> LSTMPrior:  # type: ignore[override]
         return self.q_net
 
     def policy_logits(self, q_values: th.Tensor, prior_log_probs: th.Tensor) -> th.Tensor:
@@ -96,9 +100,11 @@ class RecurrentQPolicy(RecurrentTokenPolicy):
         logits = q_values + prior_log_probs if self.acting == "g" else q_values
         return logits / self.temperature
 
-    logits_from_outputs = policy_logits
+    def logits_from_outputs(self, outputs: th.Tensor, prior_log_probs: th.Tensor) -> th.Tensor:
+        """:meth:`policy_logits`: the network's outputs are the Q-values."""
+        return self.policy_logits(outputs, prior_log_probs)
 
-    def step_q(self, obs: PyTorchObs, state: LSTMState, episode_start: th.Tensor | None = None) -> tuple[th.Tensor, LSTMState]:
+    def step_q(self, obs: dict[str, th.Tensor], state: LSTMState, episode_start: th.Tensor | None = None) -> tuple[th.Tensor, LSTMState]:
         """One recurrent step: Q-values at the observations' states and the new LSTM state."""
         return self.step_outputs(obs, state, episode_start)
 

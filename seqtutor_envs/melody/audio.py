@@ -79,13 +79,17 @@ def find_soundfont(soundfont: str | os.PathLike | None = None) -> Path | None:
     :raises FileNotFoundError: the argument or ``$SEQTUTOR_SOUNDFONT`` names a file that does not exist
         (an explicit choice that silently falls back would be worse than an error).
     """
-    for explicit, origin in ((soundfont, "soundfont argument"), (os.environ.get(SOUNDFONT_ENV), f"${SOUNDFONT_ENV}")):
+    explicit_choices: tuple[tuple[str | os.PathLike | None, str], ...] = (
+        (soundfont, "soundfont argument"), (os.environ.get(SOUNDFONT_ENV), f"${SOUNDFONT_ENV}")
+    )
+    for explicit, origin in explicit_choices:
         if explicit:
             path = Path(explicit).expanduser()
             if not path.is_file():
                 raise FileNotFoundError(f"{origin} names {path}, which is not a file (expected a .sf2 soundfont)")
             return path
-    for candidate in (*SOUNDFONT_PATHS, BUNDLED_SOUNDFONT):
+    candidates: tuple[str | Path, ...] = (*SOUNDFONT_PATHS, BUNDLED_SOUNDFONT)
+    for candidate in candidates:
         if Path(candidate).is_file():
             return Path(candidate)
     return None

@@ -93,8 +93,8 @@ def _tasks(collections: Sequence[str], midi_dirs: Sequence[str | os.PathLike]):
         for path in paths:
             for tune in split_abc_file(read_text(path)):
                 tasks.append(("abc", collection, tune_name(collection, path, tune), tune))
-    for folder in midi_dirs:
-        folder = Path(folder)
+    for midi_dir in midi_dirs:
+        folder = Path(midi_dir)
         check_midi_dir(folder)
         source = f"midi:{folder.name}"
         paths = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in (".mid", ".midi"))
@@ -139,6 +139,12 @@ def _empty_source_report(files: int) -> dict:
     }
 
 
+def _tokens(result: TuneResult) -> np.ndarray:
+    """A kept tune's tokens (a :class:`TuneResult` has tokens exactly when it has no rejection reason)."""
+    assert result.tokens is not None, f"tune {result.name} has neither tokens nor a rejection reason"
+    return result.tokens
+
+
 def _assemble(results: Iterable[TuneResult], files: dict[str, int]) -> tuple[list[TuneResult], dict]:
     """Keep the good tunes (dropping exact duplicates, first one wins) and count everything."""
     per_source = {source: _empty_source_report(count) for source, count in files.items()}
@@ -149,7 +155,7 @@ def _assemble(results: Iterable[TuneResult], files: dict[str, int]) -> tuple[lis
         entry["tunes_seen"] += 1
         reason = result.reason
         if reason is None:
-            fingerprint = result.tokens.tobytes()
+            fingerprint = _tokens(result).tobytes()
             if fingerprint in seen:
                 reason = "duplicate"  # the same melody in two collections/files would leak into validation
             seen.add(fingerprint)
@@ -158,7 +164,7 @@ def _assemble(results: Iterable[TuneResult], files: dict[str, int]) -> tuple[lis
             continue
         kept.append(result)
         entry["kept"] += 1
-        entry["steps"] += len(result.tokens)
+        entry["steps"] += len(_tokens(result))
         entry["quantization_collisions"] += result.collisions
         entry["tunes_with_collisions"] += int(result.collisions > 0)
     total = _empty_source_report(0)
@@ -238,7 +244,7 @@ def build_corpus(
     workers = (os.cpu_count() or 1) if workers is None else workers
     kept, report = _assemble(_parse_all(tasks, workers, progress), files)
     report["build_seconds"] = round(time.perf_counter() - started, 1)
-    lengths = [len(r.tokens) for r in kept]
+    lengths = [len(_tokens(r)) for r in kept]
     return MelodyCorpus(
         tokens=np.concatenate([r.tokens for r in kept]) if kept else np.zeros(0, np.uint8),
         offsets=np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)]),

@@ -170,7 +170,7 @@ class RuleUpdates:
         self._len += 1
         return unique_max * UNIQUE_EXTREME_BONUS + unique_min * UNIQUE_EXTREME_BONUS, unique_max, unique_min
 
-    def _autocorrelation(self, a: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _autocorrelation(self, a: np.ndarray, t: int | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Add ``a`` to the running sums; return rho ``(lags, num_envs)`` and rule 4's reward.
 
         For x of length n with S = sum x, Q = sum x^2, P_k = sum_{i>=k} x_i x_{i-k},

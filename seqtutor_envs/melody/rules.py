@@ -297,6 +297,7 @@ class MusicTheoryRules(RuleUpdates):
 
         ``env_mask`` is a boolean array of shape ``(num_envs,)`` or an integer array of env indices.
         """
+        sel: slice | np.ndarray  # all envs, a boolean mask or env indices
         if env_mask is None:
             sel = slice(None)
         else:
@@ -414,10 +415,9 @@ class MusicTheoryRules(RuleUpdates):
 
     def _advance(self, a: np.ndarray) -> np.ndarray:
         """Score and append validated int64 tokens ``a``, one per env (the rules in RL Tuner's order of state use)."""
-        lockstep = self._lockstep_len is not None
         # Beat of the new token = len(comp): an int in lockstep, else an (num_envs,) array. Every
         # expression below that involves t works for both.
-        t = self._lockstep_len if lockstep else self._len
+        t: int | np.ndarray = self._lockstep_len if self._lockstep_len is not None else self._len
         rewards = np.empty((NUM_RULES, self.num_envs), dtype=np.float64)
         a_is_pitch = IS_PITCH[a]
         prev = self._last_pitch  # NO_PITCH when comp has no pitch yet

@@ -86,7 +86,9 @@ class TuneResult:
     collisions: int = 0  # onsets dropped because an earlier onset fell on the same 16th-note step
 
 
-def quantize_notes(starts: np.ndarray, ends: np.ndarray, pitches: np.ndarray) -> tuple[np.ndarray, int]:
+def quantize_notes(
+    starts: Sequence[float] | np.ndarray, ends: Sequence[float] | np.ndarray, pitches: Sequence[int] | np.ndarray
+) -> tuple[np.ndarray, int]:
     """Notes on the 16th-note grid, leading silence removed: an (n, 3) int64 array and the collision count.
 
     Onsets and offsets are rounded half up; when several onsets fall on one step the first is kept

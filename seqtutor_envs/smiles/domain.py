@@ -25,8 +25,8 @@ KEPT_TARGETS = parse_targets("valid >= 0.95; unique >= 0.95; intdiv >= 0.80")
 #: (benchmarks/results/molecule_*.md). Psi acts more sharply than G at the same c (KL 0.14 at c = 0.05 vs
 #: G's 0.05 at c = 0.02) and lost internal diversity below 0.80 at c <= 0.05 on seed 0: it gets a larger c.
 _SEQUENCE_LEVEL = {"gamma": 1.0, "td_lambda": 0.9}
-LEARNER_DEFAULTS = {"q": dict(_SEQUENCE_LEVEL), "g": dict(_SEQUENCE_LEVEL),
-                    "psi": {**_SEQUENCE_LEVEL, "env_kwargs": {"c": 0.08}}}
+LEARNER_DEFAULTS: dict[str, dict[str, Any]] = {"q": dict(_SEQUENCE_LEVEL), "g": dict(_SEQUENCE_LEVEL),
+                                             "psi": {**_SEQUENCE_LEVEL, "env_kwargs": {"c": 0.08}}}
 
 
 def statistics(finals: dict[str, Any], reference: Path | None = None) -> dict[str, float]:

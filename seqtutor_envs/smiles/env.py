@@ -176,6 +176,7 @@ class SmilesTask(SequenceTask):
             raw = self._checked(scores, "final score")
             final[done] = self.objective.filter(smiles, raw) if isinstance(self.objective, DiversityFilter) else raw
             if self._counts_errors:
+                assert isinstance(self._base, CallableObjective)  # _counts_errors implies it
                 self._objective_error[idx[done]] = self._base.last_errors
             self._details = (idx[done], details)  # what final_info reports of these molecules, as scored now
         self._base.observe(raw, len(idx))  # a staged objective may switch stage for the next step
@@ -228,7 +229,7 @@ def _build(num_envs: int, objective: Any = DEFAULT_OBJECTIVE, c: float | None = 
         (GUACAMOL_PREFIX, SCORING_FILE_PREFIX))
     if objective_errors not in CallableObjective.ON_ERROR:
         raise ValueError(f"objective_errors must be one of {CallableObjective.ON_ERROR}, got {objective_errors!r}")
-    extra = {"on_error": objective_errors} if callable(objective) and not isinstance(objective, Objective) else {}
+    extra: dict[str, Any] = {"on_error": objective_errors} if callable(objective) and not isinstance(objective, Objective) else {}
     obj = make_objective(objective, **extra)  # an unknown name raises here, listing the registered ones
     # Fail at construction, not mid-episode, if the objective cannot score ordinary molecules. Checked
     # before the diversity filter wraps it, so these molecules do not enter the filter's memory.

@@ -253,7 +253,7 @@ class EpisodeEncoder:
 
     def _score_final(self, smiles: list[str]) -> np.ndarray:
         objective = self._objective()
-        if objective is None:
+        if objective is None or self.task is None:  # the objective is the task's: both or neither
             raise ValueError("EpisodeEncoder.episodes: no scores given and no env objective to score with "
                              "(build the encoder with EpisodeEncoder.from_env, or pass scores)")
         if not smiles:
@@ -263,6 +263,8 @@ class EpisodeEncoder:
 
     def _prefix_shaping(self, enc: EncodedSmiles) -> np.ndarray:
         """The env's per-step prefix shaping: asked for non-final steps whose prefix passes the syntactic filter."""
+        objective, task = self._objective(), self.task
+        assert objective is not None and task is not None  # called only when _has_prefix_shaping()
         n, width = len(enc.smiles), enc.tokens.shape[1] - 1
         tracker = PrefixSyntaxTracker(self.vocab, n)
         completable = np.zeros((n, width), dtype=bool)
@@ -272,8 +274,8 @@ class EpisodeEncoder:
         out = np.zeros((n, width), dtype=np.float64)
         if len(ask_rows):
             prefixes = ["".join(self._strings[enc.tokens[r, 1 : c + 2]]) for r, c in zip(ask_rows, ask_cols, strict=True)]
-            values = self._objective().score_prefix(prefixes)
-            out[ask_rows, ask_cols] = self.task.check_domain_rewards(values, "prefix shaping")
+            values = objective.score_prefix(prefixes)
+            out[ask_rows, ask_cols] = task.check_domain_rewards(values, "prefix shaping")
         return out
 
 

@@ -198,11 +198,12 @@ class GraphGA:
         drawn = pool[rank_sample(scores[pool], cfg.parents, self.rng, cfg.rank_coefficient)].tolist()
         mols = {i: self._parent(smiles[i]) for i in dict.fromkeys(drawn)}
         stats.invalid_parents = sum(m is None for m in mols.values())
-        drawn = [i for i in drawn if mols[i] is not None]
+        parents = {i: m for i, m in mols.items() if m is not None}
+        drawn = [i for i in drawn if i in parents]
         if not drawn:
             self.stats.add(stats)
             return Offspring([], [], np.zeros(0, dtype=bool), stats, "no drawn parent RDKit can read: no children")
-        out, pairs, mutated = self._reproduce(drawn, mols, smiles, set(smiles), exclude, stats)
+        out, pairs, mutated = self._reproduce(drawn, parents, smiles, set(smiles), exclude, stats)
         stats.children = len(out)
         stats.short_generations = int(len(out) < cfg.children)
         self.stats.add(stats)
@@ -259,7 +260,8 @@ class GraphGA:
         :param exclude: canonical SMILES no child may be.
         :param should_stop: checked after each generation (e.g. ``lambda: oracle_log.exhausted``).
         """
-        pool_smiles, pool_scores = list(smiles), list(np.asarray(scores, dtype=np.float64).reshape(-1))
+        pool_smiles = list(smiles)
+        pool_scores: list[float] = list(np.asarray(scores, dtype=np.float64).reshape(-1))
         done: list[Offspring] = []
         new_smiles: list[str] = []
         new_scores: list[float] = []

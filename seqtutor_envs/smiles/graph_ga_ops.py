@@ -22,6 +22,7 @@ import functools
 import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from rdkit import Chem
@@ -72,7 +73,7 @@ def hydrogens(mol: Chem.Mol) -> np.ndarray:
     return np.fromiter((a.GetTotalNumHs() for a in mol.GetAtoms()), dtype=np.int64, count=mol.GetNumAtoms())
 
 
-def _pick(rng: np.random.Generator, items: Sequence):
+def _pick(rng: np.random.Generator, items: Sequence[Any] | np.ndarray) -> Any:
     return items[int(rng.integers(len(items)))]
 
 

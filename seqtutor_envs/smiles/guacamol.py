@@ -207,10 +207,10 @@ class GuacamolObjective(Objective):
         :param smiles: SMILES strings (any strings).
         """
         canon = self.scorer.canonical_batch(smiles)
-        ok = [j for j, c in enumerate(canon) if c is not None]
+        valid = [(j, c) for j, c in enumerate(canon) if c is not None]
         out = np.full((len(canon), len(self.terms)), np.nan)
-        if ok:
-            out[ok] = self._modified(self._raw([canon[j] for j in ok]))
+        if valid:
+            out[[j for j, _ in valid]] = self._modified(self._raw([c for _, c in valid]))
         return out
 
     def score_final(self, smiles: Sequence[str]) -> np.ndarray:

@@ -170,6 +170,7 @@ class OracleLog(Objective):
 
     def _end_of_step(self) -> None:
         """REINVENT's check after a step's oracle call (``main/reinvent/run.py``)."""
+        assert self.early_stop_patience is not None  # only called with the early stop on
         old = self._top_before
         new = self._top() if self.calls > EARLY_STOP_TOP else None
         self._top_before = new  # the next step's old_scores, taken when ``len(self.oracle) > 100``

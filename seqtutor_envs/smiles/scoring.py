@@ -269,8 +269,8 @@ class MoleculeScorer:
         hit = self._raw.get(s)
         if hit is not None:
             self.stats["raw_hits"] += 1
-            canon, length = hit
-            return (None if canon is _INVALID else canon), length
+            cached, length = hit
+            return (None if cached is _INVALID else cached), length
         self.stats["raw_misses"] += 1
         toks = try_tokenize(s)
         if toks is not None and not syntax_ok(toks):

@@ -176,9 +176,9 @@ class ScoringFunction(Objective):
         valid = np.array([c is not None for c in canon], dtype=bool)
         score = np.full(n, self.invalid_value)
         raw_out, transformed_out = np.full((n, k), np.nan), np.full((n, k), np.nan)
-        for i, c in enumerate(canon):
-            if c is not None:
-                score[i], raw_out[i], transformed_out[i] = rows[c]
+        for i, name in enumerate(canon):
+            if name is not None:
+                score[i], raw_out[i], transformed_out[i] = rows[name]
         return ScoreTable(self.names, valid, score, raw_out, transformed_out)
 
     def score_final(self, smiles: Sequence[str]) -> np.ndarray:

@@ -224,9 +224,11 @@ class _Scanner:
 
     def values(self, code: str, lineno: int) -> None:
         """Count the top-level elements of the open array on this line (its brackets, strings blanked)."""
+        array = self.array
+        assert array is not None  # the caller opened it
         for ch in code:
             if self.depth == 1 and self.expect_item and not ch.isspace() and ch not in ",]":
-                self.lines.setdefault((*self.array, self.index), lineno)  # type: ignore[misc]
+                self.lines.setdefault((*array, self.index), lineno)
                 self.expect_item = False
             if ch in "[{":
                 self.depth += 1

@@ -163,10 +163,10 @@ class Vocabulary:
 
     def token_id(self, token: str) -> int:
         """Id of ``token``; ``KeyError`` if absent."""
-        return self._index[token]  # type: ignore[attr-defined]
+        return self._index[token]  # type: ignore[attr-defined]  # set in __post_init__ (a field would join eq and repr)
 
     def __contains__(self, token: object) -> bool:
-        return token in self._index  # type: ignore[attr-defined]
+        return token in self._index  # type: ignore[attr-defined]  # set in __post_init__ (a field would join eq and repr)
 
     # ---- encoding -----------------------------------------------------------------------------
     def encode(self, smiles: str, add_bos: bool = True, add_end: bool = True) -> np.ndarray:
@@ -180,7 +180,7 @@ class Vocabulary:
             (all unknown tokens are named).
         """
         tokens = tokenize(smiles)
-        index = self._index  # type: ignore[attr-defined]
+        index = self._index  # type: ignore[attr-defined]  # set in __post_init__ (a field would join eq and repr)
         unknown = sorted({t for t in tokens if t not in index or t in SPECIAL_TOKENS})
         if unknown:
             raise ValueError(f"SMILES {smiles!r} has tokens outside the vocabulary: {unknown}")
