@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 #: First characters that make a spreadsheet read a cell as a formula (tab and CR as OWASP lists them).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")

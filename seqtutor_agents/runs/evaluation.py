@@ -14,10 +14,10 @@ action distribution:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from collections.abc import Callable
 
 import gymnasium as gym
 import numpy as np
@@ -291,7 +291,7 @@ def write_samples(batch: EpisodeBatch, env_id: str, out: Path, label: str) -> di
 
 
 def _summary(batch: EpisodeBatch) -> dict[str, Any]:
-    return {"episodes": int(len(batch.returns)), "mean_return": float(batch.returns.mean()),
+    return {"episodes": len(batch.returns), "mean_return": float(batch.returns.mean()),
             "mean_domain_return": float(batch.domain_returns.mean()),
             "prior_log_prob_per_step": batch.prior_log_prob_per_step, "kl_per_step": batch.kl_per_step,
             "entropy_per_step": batch.entropy_per_step}

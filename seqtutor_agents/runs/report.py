@@ -20,8 +20,9 @@ import dataclasses
 import io
 import math
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -224,9 +225,9 @@ def _optimum_column(columns: dict[str, dict[str, Any]], notes: list[str], env_id
                     tuned: Any, final_c: float, samples_n: int, n: int, seed: int) -> tuple[float | None, dict[str, str]]:
     """Add π*'s column at the run's final c (and its notes); returns the run's optimality ratio and its distance
     to π* (the headline cells of :func:`~seqtutor_agents.runs.optimum_figures.distance_figures`)."""
-    from .optimum_figures import distance_figures
-
     from seqtutor_envs.optimum import optimum_at, sample_prior
+
+    from .optimum_figures import distance_figures
 
     prior_weight = float(env_kwargs.get("prior_weight", 1.0))
     sample = sample_prior(env_id, samples_n, 0, {k: v for k, v in env_kwargs.items() if k != "c"}, progress=False)
