@@ -71,7 +71,7 @@ def plot_training_curve(progress: dict[str, np.ndarray], path: Path, config: Tra
     if config.target_kl is not None:  # the controller's c beside the KL it steers
         panels.append(("train/c", "c (adapted)"))
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6))
-    for ax, (key, label) in zip(axes, panels):
+    for ax, (key, label) in zip(axes, panels, strict=True):
         values = progress.get(key)
         if steps is not None and values is not None:
             ok = ~np.isnan(values) & ~np.isnan(steps)
@@ -126,7 +126,7 @@ def demo_summary(model, config: TrainConfig, tuned, prior, minutes: float, n_com
 
 def optimum_summary(tuned, sample, c: float, config: TrainConfig, seed: int) -> str:
     """The demo's distance to π* in nats, its share of the achievable improvement, and how soon it held 0.9 of π*."""
-    _, cells, sentence = distance_figures(tuned, sample, c, 1.0, seed, unit="composition")
+    _, _, sentence = distance_figures(tuned, sample, c, 1.0, seed, unit="composition")
     held = compositions_to_ratio(config.out, optimum_points_around(sample, c), 0.9,
                                  min_kl=0.5 * (config.target_kl or 0.0))
     return (f"\nDistance to π* (J(π) = E_π[R]/c − KL(π ‖ prior), J(π*) = log Z): {sentence}\n\n"

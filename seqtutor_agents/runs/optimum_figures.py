@@ -192,7 +192,7 @@ def compositions_to_ratio(run: str | Path, points: list[OptimumPoint], ratio: fl
     elif "time/episodes" in progress and np.isfinite(progress["time/episodes"][index]):
         count = int(progress["time/episodes"][index])
     else:
-        count = int(round(step / progress["rollout/ep_len_mean"][index]))
+        count = round(step / progress["rollout/ep_len_mean"][index])
     return Efficiency(ratio, windows, count, best_held, readable)
 
 
@@ -220,7 +220,7 @@ def distance_figures(batch: Any, sample: PriorSample, c: float, prior_weight: fl
         return f"{value:.{digits}f} [{interval[0]:.{digits}f}, {interval[1]:.{digits}f}]" if ok else "not estimated"
 
     headline = dict(zip(DISTANCE_HEADLINE, (cell(distance.distance, distance.distance_interval, distance.reliable),
-                                            cell(distance.share, distance.share_interval, distance.share_reliable))))
+                                            cell(distance.share, distance.share_interval, distance.share_reliable)), strict=True))
     return figures, headline, distance.describe(unit)
 
 

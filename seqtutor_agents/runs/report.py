@@ -85,7 +85,7 @@ def curves_png(progress: dict[str, np.ndarray], title: str) -> bytes | None:
     if steps is None or not panels:
         return None
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.2), squeeze=False)
-    for ax, (key, label) in zip(axes[0], panels):
+    for ax, (key, label) in zip(axes[0], panels, strict=True):
         values = progress[key]
         ok = ~np.isnan(values) & ~np.isnan(steps)
         ax.plot(steps[ok], values[ok], color="tab:blue", lw=1.2)

@@ -100,7 +100,8 @@ class RunLock:
 
         try:
             self.out.mkdir(parents=True, exist_ok=True)
-            handle = open(self.path, "a+", encoding="utf-8")
+            # not a with-block: the handle outlives this method, holding the flock until release() closes it
+            handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115
         except OSError as exc:
             raise RunWriteError(f"cannot write to the run folder {self.out}: {exc.strerror or exc}") from None
         try:
