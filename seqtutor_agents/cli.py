@@ -434,7 +434,7 @@ def _optimum(args) -> None:
         raise ConfigError(str(exc)) from None
     replicates = prior_replicates(sample, [p.c for p in points], prior_weight, seed=args.seed)
     rows = [{**p.row(), **optimum_row(r)} for p, r in zip(points, replicates, strict=True)]
-    if model is not None:
+    if model is not None and run_c is not None:  # (a run's model comes with its final c)
         rows.append(_run_distance_row(args, model, env_id, env_kwargs, sample, replicates, prior_weight, run_c))
     with writing(out.parent):
         outputs.write_text(name, csv_text(rows), "optimum")

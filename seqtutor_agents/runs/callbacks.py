@@ -96,7 +96,7 @@ class SequenceLog(BaseCallback):
         if not self._rows:
             return
         new = self._fields is None
-        if new:
+        if self._fields is None:
             self._fields = list(self._rows[0])
         stream = io.StringIO()
         writer = csv.DictWriter(stream, fieldnames=self._fields, extrasaction="ignore")

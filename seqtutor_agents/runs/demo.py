@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import time
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 import matplotlib.pyplot as plt
@@ -47,7 +48,7 @@ ENV_ID = "SeqTutor-Melody-v0"
 # gradient steps per collection) held to 0.1 nats per step; c starts at the env's 10 and is adapted.
 DEMO_ALGO = "g"
 DEMO_STEPS = 600_000  # the frontier's budget
-DEMO_SETTING = {"target_kl": 0.1}  # TrainConfig fields of the demo's setting
+DEMO_SETTING: dict[str, Any] = {"target_kl": 0.1}  # TrainConfig fields of the demo's setting
 DEMO_EVAL_COMPOSITIONS = 2_000
 DEMO_OPTIMUM_SAMPLES = 200_000  # prior compositions behind π* (cached after the first demo)
 
@@ -106,6 +107,7 @@ def demo_summary(model, config: TrainConfig, tuned, prior, minutes: float, n_com
         f"{DEMO_ALGO}-tuned": texture_statistics(compositions),
     })
     final_c = getattr(model, "current_c", None) or config.resolved_env_kwargs().get("c")
+    assert final_c is not None  # the demo's learner adapts c to its KL target: it has a current_c
     summary = (
         f"# Demo: Note RNN fine-tuned with {DEMO_ALGO}\n\n"
         f"Setting: {DEMO_SETTING} (c at the end of training: {final_c:.3g}); {config.steps:,} env steps of training "

@@ -293,7 +293,7 @@ def build_report(runs: list[str | Path], out: str | Path, n: int = 500, seed: in
     from .owned import check_output_file
 
     outputs, name = check_output_file(out)  # before any sampling: seqtutor replaces only a page it wrote
-    sections = []
+    sections: list[RunSection] = []
     for run in runs:
         if progress:
             print(f"report: sampling {run} ...", flush=True)
