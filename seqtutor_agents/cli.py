@@ -21,23 +21,23 @@ import argparse
 import dataclasses
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from seqtutor_envs.domains import env_ids
 from seqtutor_envs.threads import add_threads_argument, use_threads
 
+from .runs.config import ALGO_CHOICES, DEFAULT_ENV, TrainConfig
 from .runs.config_args import (
     add_dataclass_arguments,
     explicit_values,
     parse_count,
-    parse_int,
     parse_key_value,
     parse_path,
     parse_positive_int,
     parse_seed,
 )
-from .runs.config import ALGO_CHOICES, DEFAULT_ENV, TrainConfig
 from .runs.run_folder import ConfigError
 
 TRAIN_FLAGS = {"env_id": "--env", "env_kwargs": "--env-kwarg", "algo_kwargs": "--algo-kwarg"}
@@ -372,10 +372,10 @@ def _sample(args, model, env_id: str, env_kwargs: dict[str, Any], label: str, ou
 
 
 def _report(args) -> None:
-    from .runs.outputs import check_memory, episode_bytes, output_folder, time_guard, writing
-    from .runs.owned import check_output_file
     from seqtutor_envs.domains import get_domain
 
+    from .runs.outputs import check_memory, episode_bytes, output_folder, time_guard, writing
+    from .runs.owned import check_output_file
     from .runs.report import build_report
     from .runs.training import read_run_config
 
@@ -433,8 +433,8 @@ def _optimum(args) -> None:
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     replicates = prior_replicates(sample, [p.c for p in points], prior_weight, seed=args.seed)
-    rows = [{**p.row(), **optimum_row(r)} for p, r in zip(points, replicates)]
-    if model is not None:
+    rows = [{**p.row(), **optimum_row(r)} for p, r in zip(points, replicates, strict=True)]
+    if model is not None and run_c is not None:  # (a run's model comes with its final c)
         rows.append(_run_distance_row(args, model, env_id, env_kwargs, sample, replicates, prior_weight, run_c))
     with writing(out.parent):
         outputs.write_text(name, csv_text(rows), "optimum")

@@ -34,7 +34,7 @@ def episode_rows(transition: Any, env_id: str, first_index: int, step: int) -> l
     """One row per episode a vector step finished: index, step, the domain's columns, scores, log-likelihoods."""
     domain = get_domain(env_id)
     rows = []
-    for offset, (env_index, episode) in enumerate(zip(sorted(transition.finals), transition.episodes)):
+    for offset, (env_index, episode) in enumerate(zip(sorted(transition.finals), transition.episodes, strict=True)):
         final = transition.finals[env_index]
         behaviour = episode.behaviour_log_prob
         rows.append({
@@ -96,7 +96,7 @@ class SequenceLog(BaseCallback):
         if not self._rows:
             return
         new = self._fields is None
-        if new:
+        if self._fields is None:
             self._fields = list(self._rows[0])
         stream = io.StringIO()
         writer = csv.DictWriter(stream, fieldnames=self._fields, extrasaction="ignore")

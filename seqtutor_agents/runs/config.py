@@ -232,7 +232,7 @@ class TrainConfig:
         return kwargs
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "config") -> "TrainConfig":
+    def from_dict(cls, data: dict[str, Any], source: str = "config") -> TrainConfig:
         """A config from a JSON object (e.g. a run's ``config.json``), unknown keys ignored."""
         if not isinstance(data, dict):
             raise ConfigError(f"{source} holds a {type(data).__name__}, expected a JSON object")

@@ -20,6 +20,7 @@ import json
 import tokenize
 import types
 import typing
+from collections.abc import Callable
 from typing import Any, Union
 
 
@@ -162,7 +163,9 @@ def add_dataclass_arguments(
         if f.name in choices:
             help_text += f" ({', '.join(choices[f.name])})"
         if not required:
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+            default: Any = f.default
+            if f.default_factory is not dataclasses.MISSING:  # a field has a default or a factory, never both
+                default = f.default_factory()
             help_text += f" [default: {default}]" if default not in ({}, None) else ""
         common: dict[str, Any] = {"dest": f.name, "help": help_text, "default": UNSET}
         if typing.get_origin(kind) is dict or kind is dict:
@@ -170,7 +173,7 @@ def add_dataclass_arguments(
         elif kind is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, **common)
         else:
-            parse = {int: parse_int, float: parse_float}.get(kind, str)
+            parse: Callable[[str], Any] = {int: parse_int, float: parse_float}.get(kind, str)
             parse = parse_path if f.name == "out" else parse
             parser.add_argument(flag, type=parse, required=required, metavar=f.name.upper(), **common)
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 #: First characters that make a spreadsheet read a cell as a formula (tab and CR as OWASP lists them).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -37,7 +38,7 @@ def safe_rows(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return [{key: spreadsheet_cell(value) for key, value in row.items()} for row in rows]
 
 
-def csv_text(rows: list[Mapping[str, Any]], fieldnames: list[str] | None = None) -> str:
+def csv_text(rows: Sequence[Mapping[str, Any]], fieldnames: list[str] | None = None) -> str:
     """The CSV text of ``rows`` (header from the rows' keys unless given), every cell spreadsheet-safe."""
     fields = fieldnames if fieldnames is not None else list(dict.fromkeys(k for row in rows for k in row))
     stream = io.StringIO()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import time
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 import matplotlib.pyplot as plt
@@ -47,7 +48,7 @@ ENV_ID = "SeqTutor-Melody-v0"
 # gradient steps per collection) held to 0.1 nats per step; c starts at the env's 10 and is adapted.
 DEMO_ALGO = "g"
 DEMO_STEPS = 600_000  # the frontier's budget
-DEMO_SETTING = {"target_kl": 0.1}  # TrainConfig fields of the demo's setting
+DEMO_SETTING: dict[str, Any] = {"target_kl": 0.1}  # TrainConfig fields of the demo's setting
 DEMO_EVAL_COMPOSITIONS = 2_000
 DEMO_OPTIMUM_SAMPLES = 200_000  # prior compositions behind π* (cached after the first demo)
 
@@ -71,7 +72,7 @@ def plot_training_curve(progress: dict[str, np.ndarray], path: Path, config: Tra
     if config.target_kl is not None:  # the controller's c beside the KL it steers
         panels.append(("train/c", "c (adapted)"))
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6))
-    for ax, (key, label) in zip(axes, panels):
+    for ax, (key, label) in zip(axes, panels, strict=True):
         values = progress.get(key)
         if steps is not None and values is not None:
             ok = ~np.isnan(values) & ~np.isnan(steps)
@@ -106,6 +107,7 @@ def demo_summary(model, config: TrainConfig, tuned, prior, minutes: float, n_com
         f"{DEMO_ALGO}-tuned": texture_statistics(compositions),
     })
     final_c = getattr(model, "current_c", None) or config.resolved_env_kwargs().get("c")
+    assert final_c is not None  # the demo's learner adapts c to its KL target: it has a current_c
     summary = (
         f"# Demo: Note RNN fine-tuned with {DEMO_ALGO}\n\n"
         f"Setting: {DEMO_SETTING} (c at the end of training: {final_c:.3g}); {config.steps:,} env steps of training "
@@ -126,7 +128,7 @@ def demo_summary(model, config: TrainConfig, tuned, prior, minutes: float, n_com
 
 def optimum_summary(tuned, sample, c: float, config: TrainConfig, seed: int) -> str:
     """The demo's distance to π* in nats, its share of the achievable improvement, and how soon it held 0.9 of π*."""
-    _, cells, sentence = distance_figures(tuned, sample, c, 1.0, seed, unit="composition")
+    _, _, sentence = distance_figures(tuned, sample, c, 1.0, seed, unit="composition")
     held = compositions_to_ratio(config.out, optimum_points_around(sample, c), 0.9,
                                  min_kl=0.5 * (config.target_kl or 0.0))
     return (f"\nDistance to π* (J(π) = E_π[R]/c − KL(π ‖ prior), J(π*) = log Z): {sentence}\n\n"

@@ -14,15 +14,16 @@ action distribution:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
 
 import gymnasium as gym
 import numpy as np
 import torch as th
 from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.distributions import CategoricalDistribution
 from stable_baselines3.common.policies import ActorCriticPolicy
 
 from seqtutor_envs.domains import get_domain
@@ -34,6 +35,9 @@ from seqtutor_envs.sampling import ActFn, log_softmax, prior_policy, sample_cate
 from ..common.rollout import Actor, Rollout
 from ..common.vec_env import make_sb3_vec_env
 from .csv_cells import csv_text
+
+if TYPE_CHECKING:
+    from seqtutor_envs.sequence_env import SequenceEnv
 
 
 def model_policy(model: BaseAlgorithm, seed: int = 0, deterministic: bool = False) -> ActFn:
@@ -107,7 +111,9 @@ def _actor_critic_act(policy: ActorCriticPolicy, choose: Callable[[np.ndarray], 
     def act(obs, episode_start):
         obs_t, _ = policy.obs_to_tensor(obs)
         with th.no_grad():
-            logits = policy.get_distribution(obs_t).distribution.logits
+            dist = policy.get_distribution(obs_t)
+            assert isinstance(dist, CategoricalDistribution)  # seqtutor's actions are Discrete: SB3 makes a Categorical
+            logits = dist.distribution.logits
         log_pi = log_softmax(logits.cpu().numpy().astype(np.float64))
         return choose(log_pi), log_pi
 
@@ -123,7 +129,9 @@ def _epsilon_greedy_act(model: BaseAlgorithm, rng: np.random.Generator, determin
         obs_t, _ = policy.obs_to_tensor(obs)
         with th.no_grad():
             greedy = policy._predict(obs_t, deterministic=True).cpu().numpy().reshape(-1)
-        n_actions = int(model.action_space.n)  # type: ignore[union-attr]
+        space = model.action_space
+        assert isinstance(space, gym.spaces.Discrete)  # DQN and QR-DQN act in Discrete spaces only
+        n_actions = int(space.n)
         pi = np.full((len(greedy), n_actions), eps / n_actions)
         pi[np.arange(len(pi)), greedy] += 1.0 - eps
         log_pi = np.log(np.maximum(pi, 1e-300))
@@ -291,7 +299,7 @@ def write_samples(batch: EpisodeBatch, env_id: str, out: Path, label: str) -> di
 
 
 def _summary(batch: EpisodeBatch) -> dict[str, Any]:
-    return {"episodes": int(len(batch.returns)), "mean_return": float(batch.returns.mean()),
+    return {"episodes": len(batch.returns), "mean_return": float(batch.returns.mean()),
             "mean_domain_return": float(batch.domain_returns.mean()),
             "prior_log_prob_per_step": batch.prior_log_prob_per_step, "kl_per_step": batch.kl_per_step,
             "entropy_per_step": batch.entropy_per_step}
@@ -303,7 +311,7 @@ def prior_training_data(env_id: str, env_kwargs: dict[str, Any] | None = None) -
     if domain.training_data is None:
         return None
     env = gym.make(env_id, **(env_kwargs or {}))
-    prior_path = env.unwrapped.prior_path
+    prior_path = cast("SequenceEnv", env.unwrapped).prior_path  # a seqtutor env id (it has a domain): a SequenceEnv
     env.close()
     _, metadata = LSTMPrior.load(prior_path)
     return domain.training_data(metadata)

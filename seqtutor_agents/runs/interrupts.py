@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from typing import Iterator
+from collections.abc import Iterator
 
 #: Signals that end a job by unwinding it (SIGINT already raises KeyboardInterrupt).
 SIGNALS = (signal.SIGTERM, signal.SIGHUP)

@@ -20,8 +20,8 @@ start on the high side only means the controller lowers c, approaching the targe
 from __future__ import annotations
 
 import math
-from typing import Any
 from collections.abc import Callable
+from typing import Any
 
 from seqtutor_envs.domains import get_domain
 from seqtutor_envs.optimum import c_for_kl, optimum_at, sample_prior

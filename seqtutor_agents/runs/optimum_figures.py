@@ -16,7 +16,7 @@ import csv
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -24,6 +24,9 @@ from seqtutor_envs.optimum import OptimumPoint, PriorSample, interpolate, optimu
 from seqtutor_envs.optimum_distance import N_BOOTSTRAP, Distance, SequenceTerms, distance_to_optimum
 
 from .callbacks import SEQUENCES_FILE
+
+if TYPE_CHECKING:
+    from seqtutor_envs.sequence_env import SequenceEnv
 
 #: A sweep trial's evaluated sequences, one row each: domain return and the exact KL(π ‖ prior) and entropy of
 #: each step summed -- J(π)'s terms, from which the frontier reads the distance to π* at the trial's final c.
@@ -36,7 +39,8 @@ def env_weights(env_id: str, env_kwargs: dict[str, Any]) -> tuple[float, float]:
 
     env = gym.make(env_id, **env_kwargs)
     try:
-        return float(env.unwrapped.c), float(env.unwrapped.prior_weight)
+        native = cast("SequenceEnv", env.unwrapped)  # env_id is a seqtutor env id: its env is a SequenceEnv
+        return float(native.c), float(native.prior_weight)
     finally:
         env.close()
 
@@ -192,7 +196,7 @@ def compositions_to_ratio(run: str | Path, points: list[OptimumPoint], ratio: fl
     elif "time/episodes" in progress and np.isfinite(progress["time/episodes"][index]):
         count = int(progress["time/episodes"][index])
     else:
-        count = int(round(step / progress["rollout/ep_len_mean"][index]))
+        count = round(step / progress["rollout/ep_len_mean"][index])
     return Efficiency(ratio, windows, count, best_held, readable)
 
 
@@ -220,7 +224,7 @@ def distance_figures(batch: Any, sample: PriorSample, c: float, prior_weight: fl
         return f"{value:.{digits}f} [{interval[0]:.{digits}f}, {interval[1]:.{digits}f}]" if ok else "not estimated"
 
     headline = dict(zip(DISTANCE_HEADLINE, (cell(distance.distance, distance.distance_interval, distance.reliable),
-                                            cell(distance.share, distance.share_interval, distance.share_reliable))))
+                                            cell(distance.share, distance.share_interval, distance.share_reliable)), strict=True))
     return figures, headline, distance.describe(unit)
 
 

@@ -20,8 +20,9 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from ..common.limits import available_memory
 from .run_folder import ConfigError
@@ -101,7 +102,12 @@ def episode_bytes(env_id: str, env_kwargs: dict[str, Any]) -> int:
         env = gym.make(env_id, **env_kwargs)
     except (TypeError, ValueError) as exc:  # e.g. a run's damaged scoring file: named, in one line
         raise ConfigError(str(exc).split(" was raised from the environment creator")[0]) from None
-    tokens = env.observation_space["tokens"].shape[0] if "tokens" in getattr(env.observation_space, "spaces", {}) else 64
+    space = env.observation_space
+    tokens = 64
+    if isinstance(space, gym.spaces.Dict) and "tokens" in space.spaces:
+        shape = space["tokens"].shape
+        assert shape is not None  # the tokens are a MultiDiscrete, one entry per position: it has a shape
+        tokens = shape[0]
     env.close()
     return 16 * int(tokens) + 2048
 

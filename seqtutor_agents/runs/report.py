@@ -20,8 +20,9 @@ import dataclasses
 import io
 import math
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -84,7 +85,7 @@ def curves_png(progress: dict[str, np.ndarray], title: str) -> bytes | None:
     if steps is None or not panels:
         return None
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.2), squeeze=False)
-    for ax, (key, label) in zip(axes[0], panels):
+    for ax, (key, label) in zip(axes[0], panels, strict=True):
         values = progress[key]
         ok = ~np.isnan(values) & ~np.isnan(steps)
         ax.plot(steps[ok], values[ok], color="tab:blue", lw=1.2)
@@ -224,9 +225,9 @@ def _optimum_column(columns: dict[str, dict[str, Any]], notes: list[str], env_id
                     tuned: Any, final_c: float, samples_n: int, n: int, seed: int) -> tuple[float | None, dict[str, str]]:
     """Add π*'s column at the run's final c (and its notes); returns the run's optimality ratio and its distance
     to π* (the headline cells of :func:`~seqtutor_agents.runs.optimum_figures.distance_figures`)."""
-    from .optimum_figures import distance_figures
-
     from seqtutor_envs.optimum import optimum_at, sample_prior
+
+    from .optimum_figures import distance_figures
 
     prior_weight = float(env_kwargs.get("prior_weight", 1.0))
     sample = sample_prior(env_id, samples_n, 0, {k: v for k, v in env_kwargs.items() if k != "c"}, progress=False)
@@ -292,7 +293,7 @@ def build_report(runs: list[str | Path], out: str | Path, n: int = 500, seed: in
     from .owned import check_output_file
 
     outputs, name = check_output_file(out)  # before any sampling: seqtutor replaces only a page it wrote
-    sections = []
+    sections: list[RunSection] = []
     for run in runs:
         if progress:
             print(f"report: sampling {run} ...", flush=True)

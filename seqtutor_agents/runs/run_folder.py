@@ -33,9 +33,10 @@ import signal
 import threading
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -94,12 +95,13 @@ class RunLock:
         self.path = self.out / LOCK_FILE
         self._file: io.TextIOWrapper | None = None
 
-    def acquire(self) -> "RunLock":
+    def acquire(self) -> RunLock:
         import fcntl
 
         try:
             self.out.mkdir(parents=True, exist_ok=True)
-            handle = open(self.path, "a+", encoding="utf-8")
+            # not a with-block: the handle outlives this method, holding the flock until release() closes it
+            handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115
         except OSError as exc:
             raise RunWriteError(f"cannot write to the run folder {self.out}: {exc.strerror or exc}") from None
         try:
@@ -127,7 +129,7 @@ class RunLock:
             self._file.close()  # closing the descriptor drops the flock
             self._file = None
 
-    def __enter__(self) -> "RunLock":
+    def __enter__(self) -> RunLock:
         return self.acquire()
 
     def __exit__(self, *exc: Any) -> None:
@@ -421,7 +423,7 @@ class StopOnSignal:
         print(f"\nseqtutor: {signal.Signals(signum).name} received: stopping after this step and writing a "
               "checkpoint (Ctrl-C again aborts at once)", flush=True)
 
-    def __enter__(self) -> "StopOnSignal":
+    def __enter__(self) -> StopOnSignal:
         if threading.current_thread() is threading.main_thread():
             for sig in self.SIGNALS:
                 self._previous[sig] = signal.signal(sig, self._handle)

@@ -98,6 +98,7 @@ def read_run_text(run: str | Path, path: str | Path, max_bytes: int = MAX_SETTIN
 def read_run_json(run: str | Path, path: str | Path, max_bytes: int = MAX_SETTINGS_BYTES) -> Any:
     """The JSON of :func:`run_file` (nesting Python cannot read is refused by name)."""
     text = read_run_text(run, path, max_bytes)
+    assert text is not None  # read without missing_ok: a missing file raised RunFileError
     try:
         return parse_json(text, str(Path(run) / path), error=RunFileError)
     except json.JSONDecodeError as exc:

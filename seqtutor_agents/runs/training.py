@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch as th
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
+from stable_baselines3.common.distributions import CategoricalDistribution
 from stable_baselines3.common.logger import configure
 from stable_baselines3.common.policies import ActorCriticPolicy
 
@@ -103,7 +104,7 @@ def make_model(config: TrainConfig, env, progress: bool = False):
     algo = algorithm_class(config.algo)
     kwargs = config.resolved_algo_kwargs()
     check_buffer_size(kwargs.get("buffer_size"), env.observation_space, "--algo-kwarg", error=ConfigError)
-    if needs_start_c(config):
+    if config.target_kl is not None and needs_start_c(config):  # (needs_start_c holds only with a target)
         report = (lambda line: print(f"seqtutor: {line}", file=sys.stderr, flush=True)) if progress else None
         start = optimum_start_c(config.env_id, config.resolved_env_kwargs(), float(config.target_kl), report=report)
         if start is not None:
@@ -168,7 +169,9 @@ def reward_parts_callback():
             if isinstance(obs, dict) and type(policy).__name__ != "RecurrentMultiInputActorCriticPolicy" and \
                     isinstance(policy, ActorCriticPolicy):
                 with th.no_grad():
-                    log_pi = th.log_softmax(policy.get_distribution(obs).distribution.logits, dim=-1)
+                    dist = policy.get_distribution(obs)
+                    assert isinstance(dist, CategoricalDistribution)  # seqtutor's actions are Discrete: a Categorical
+                    log_pi = th.log_softmax(dist.distribution.logits, dim=-1)
                     kl, entropy = kl_and_entropy(log_pi, obs["prior_log_probs"].float())
                 self.stats.add(kl_prior=kl, entropy=entropy)
             return True
@@ -255,7 +258,7 @@ def _train_locked(config: TrainConfig, out: Path, resume: bool, overwrite: bool,
         if remaining > 0:
             model.learn(total_timesteps=remaining, callback=CallbackList([stop_callback(stop), *callbacks]),
                         reset_num_timesteps=checkpoint is None, log_interval=1)
-        if stop.requested:
+        if stop.signum is not None:  # = stop.requested, spelled out so that mypy knows the signal
             raise TrainingInterrupted(stop.signum, int(model.num_timesteps),
                                       write_checkpoint(model, out, logs=log_facts(logs)), out)
         if checkpoint is None or model.num_timesteps != start_step:

@@ -122,11 +122,14 @@ def run_ray(trials: list[dict[str, Any]], cpus_per_trial: int, address: str | No
     )
     results = tuner.fit()
     rows = []
-    for result in results:
+    for i in range(len(results)):  # ResultGrid is a sequence by __getitem__ and __len__ only (no __iter__ declared)
+        result = results[i]
         if result.error is not None:
+            assert result.config is not None  # Tune records the config in every trial's last result, an errored one's too
             trial = result.config["trial"]
             rows.append({"algo": trial["algo"], "seed": trial["seed"], "error": str(result.error)[:300]})
         else:
+            assert result.metrics is not None  # a trial that ended without error reported its row
             rows.append(json.loads(result.metrics["row"]))
     return rows
 

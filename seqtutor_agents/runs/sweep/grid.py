@@ -68,7 +68,7 @@ def check_sweep_folder(trials: list[dict[str, Any]], resume: bool, overwrite: bo
     if overwrite:
         for folder in existing:
             (folder / RESULT_FILE).unlink(missing_ok=True)
-        if ray_exists:
+        if ray_exists and ray_folder is not None:  # (ray_exists implies the folder: said again for mypy)
             shutil.rmtree(ray_folder, ignore_errors=True)
 
 

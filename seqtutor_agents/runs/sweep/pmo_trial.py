@@ -36,7 +36,7 @@ def finished_episodes(transition: Any) -> list[tuple[str, float, float | None]]:
     if transition is None or not transition.finals:
         return []
     out = []
-    for env_index, episode in zip(sorted(transition.finals), transition.episodes):
+    for env_index, episode in zip(sorted(transition.finals), transition.episodes, strict=True):
         behaviour = episode.behaviour_log_prob
         out.append((transition.finals[env_index].get("smiles", ""), float(np.sum(episode.prior_log_prob)),
                     float(np.sum(behaviour)) if behaviour is not None else None))
