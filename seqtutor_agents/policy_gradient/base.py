@@ -33,7 +33,7 @@ from ..common.episodes import Episode, Episodes
 from ..common.learner import KLControlledLearner
 from ..common.recurrent import load_env_prior, prior_architecture
 from ..common.safe_load import SafeLoadMixin
-from ..common.validation import check_learning_rate, check_number
+from ..common.validation import check_number
 from .policies import PriorLSTMPolicy
 
 
@@ -76,10 +76,8 @@ class EpisodicPolicyGradient(KLControlledLearner, SafeLoadMixin, BaseAlgorithm):
         device: th.device | str = "auto",
         _init_setup_model: bool = True,
     ) -> None:
-        check_learning_rate(learning_rate)
+        self._init_learner(learning_rate, stats_window_size, c, target_kl, kl_horizon, max_grad_norm)
         check_number("batch_size", batch_size, low=1, integer=True)
-        check_number("stats_window_size", stats_window_size, low=1, integer=True)
-        self._init_learner(c, target_kl, kl_horizon, max_grad_norm)
         super().__init__(
             policy,
             env,
