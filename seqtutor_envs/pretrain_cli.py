@@ -135,16 +135,7 @@ def run_pretrain(args, argv: Sequence[str]) -> PretrainResult:
     check_output_path(args.out)  # again: parsed arguments may come from elsewhere than the parser
     domain = domain_named(args.domain)
     assert domain.pretrain_data is not None
-    if args.data and not os.path.exists(args.data):
-        raise PretrainInputError(f"--data {args.data}: no such file or folder")
-    if args.extend_vocab and not args.init_from:
-        raise PretrainInputError("--extend-vocab extends the vocabulary of --init-from's prior; pass --init-from")
-    start_arch = _prior_architecture(args.init_from) if args.init_from else None  # checked before the data is read
-    for key, value in (start_arch or {}).items():
-        if getattr(args, key) is not None and getattr(args, key) != value:
-            flag = "--" + key.replace("_", "-")
-            raise PretrainInputError(f"{flag} {getattr(args, key)}: --init-from {args.init_from} has {key}={value} "
-                                     f"(leave {flag} out to keep the prior's)")
+    start_arch = _checked_start(args)  # before the data is read
     data = domain.pretrain_data(args.data) if args.data else domain.pretrain_data()
     report = data.metadata.get("data", {}).get("report")
     print(f"data: {len(data.train):,} training and {len(data.valid):,} validation sequences"
@@ -159,7 +150,43 @@ def run_pretrain(args, argv: Sequence[str]) -> PretrainResult:
         if getattr(args, key) is not None:
             arch[key] = getattr(args, key)
     prior_config = PriorConfig(num_outputs=data.num_outputs, num_inputs=data.num_inputs, dropout=args.dropout, **arch)
-    config = PretrainConfig(
+    config = _pretrain_config(args)
+    metadata = dict(data.metadata)
+    metadata["command"] = " ".join(argv)
+    metadata["data"] = {**metadata.get("data", {}), "train_sequences_used": len(train)}
+    result = pretrain(prior_config, train, data.valid, args.out, config, metadata=metadata, resume=args.resume,
+                      init_from=args.init_from, extend_vocab=args.extend_vocab)
+    if domain.prior_quality is not None:  # after any pre-training: is this prior good enough to tutor?
+        assert result.prior_path is not None  # pretrain() always reports the file it wrote
+        line, warning = domain.prior_quality(result.prior_path, replace(data, train=train), args.window)
+        print(line, flush=True)
+        if warning:
+            print(f"warning: {warning}", file=sys.stderr, flush=True)
+    return result
+
+
+def _checked_start(args) -> dict | None:
+    """Check ``--data`` and the flags that meet ``--init-from``; the layers of ``--init-from``'s prior (None without it).
+
+    :raises PretrainInputError: no such data, ``--extend-vocab`` without ``--init-from``, or a layer flag
+        that contradicts ``--init-from``'s prior.
+    """
+    if args.data and not os.path.exists(args.data):
+        raise PretrainInputError(f"--data {args.data}: no such file or folder")
+    if args.extend_vocab and not args.init_from:
+        raise PretrainInputError("--extend-vocab extends the vocabulary of --init-from's prior; pass --init-from")
+    start_arch = _prior_architecture(args.init_from) if args.init_from else None
+    for key, value in (start_arch or {}).items():
+        if getattr(args, key) is not None and getattr(args, key) != value:
+            flag = "--" + key.replace("_", "-")
+            raise PretrainInputError(f"{flag} {getattr(args, key)}: --init-from {args.init_from} has {key}={value} "
+                                     f"(leave {flag} out to keep the prior's)")
+    return start_arch
+
+
+def _pretrain_config(args) -> PretrainConfig:
+    """The training settings of the parsed arguments."""
+    return PretrainConfig(
         max_epochs=args.max_epochs,
         batch_size=args.batch_size,
         window=args.window,
@@ -173,18 +200,6 @@ def run_pretrain(args, argv: Sequence[str]) -> PretrainResult:
         num_threads=args.threads,
         progress=not args.no_progress,
     )
-    metadata = dict(data.metadata)
-    metadata["command"] = " ".join(argv)
-    metadata["data"] = {**metadata.get("data", {}), "train_sequences_used": len(train)}
-    result = pretrain(prior_config, train, data.valid, args.out, config, metadata=metadata, resume=args.resume,
-                      init_from=args.init_from, extend_vocab=args.extend_vocab)
-    if domain.prior_quality is not None:  # after any pre-training: is this prior good enough to tutor?
-        assert result.prior_path is not None  # pretrain() always reports the file it wrote
-        line, warning = domain.prior_quality(result.prior_path, replace(data, train=train), args.window)
-        print(line, flush=True)
-        if warning:
-            print(f"warning: {warning}", file=sys.stderr, flush=True)
-    return result
 
 
 def _prior_architecture(path: str) -> dict:

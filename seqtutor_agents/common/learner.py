@@ -41,7 +41,7 @@ from stable_baselines3.common.type_aliases import GymEnv
 
 from .kl import KLCoefficient, RolloutStats
 from .rollout import Rollout, Transition
-from .validation import check_number
+from .validation import check_learning_rate, check_number
 
 
 class KLControlledLearner:
@@ -65,16 +65,21 @@ class KLControlledLearner:
     _last_obs: Any
     _total_timesteps: int
 
-    def _init_learner(self, c: float | None, target_kl: float | None, kl_horizon: float,
-                         max_grad_norm: float | None) -> None:
-        """Check and keep the settings every KL-controlled learner has (call before SB3's ``__init__``).
+    def _init_learner(self, learning_rate: Any, stats_window_size: int, c: float | None, target_kl: float | None,
+                      kl_horizon: float, max_grad_norm: float | None) -> None:
+        """Check the settings every KL-controlled learner has, and keep the KL ones (call before SB3's ``__init__``,
+        which keeps the first two).
 
+        :param learning_rate: Adam step size, or a schedule.
+        :param stats_window_size: episodes SB3's rollout statistics average over.
         :param c: the learner's own c weighing the domain reward (None: the env's).
         :param target_kl: the exact KL(π ‖ prior) per step to steer toward by adapting
             :attr:`kl_target_adapts` (None: no adaptation).
         :param kl_horizon: env steps over which the controller's relative step on the log coefficient reaches its clip.
         :param max_grad_norm: gradient clipping norm (None: no clipping).
         """
+        check_learning_rate(learning_rate)
+        check_number("stats_window_size", stats_window_size, low=1, integer=True)
         check_number("c", c, low=0.0, low_open=True, allow_none=True)
         check_number("target_kl", target_kl, low=0.0, low_open=True, allow_none=True)
         check_number("kl_horizon", kl_horizon, low=0.0, low_open=True)

@@ -9,15 +9,21 @@ sampled one of three ways (:data:`REPLAY_SAMPLING`):
   returns counted as 0 and a memory of zeros sampled uniformly;
 * ``"rank"``: ``p ∝ 1 / (k·N + rank)`` (:func:`seqtutor_envs.sampling.rank_probabilities`, Genetic
   GFN's replay): the scale of the scores does not matter, a small ``k`` is greedy.
+
+:class:`ReplayMemoryMixin` gives a learner (DAP, DPG, TB) the memory's four arguments, their checks,
+the memory's life (a fresh one and its seeded generator at set-up) and its part of a checkpoint.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
 from seqtutor_envs.sampling import DEFAULT_RANK_COEFFICIENT, rank_probabilities
 
 from .episodes import Episode
+from .validation import check_choice, check_number
 
 #: How a memory is sampled (see the module docstring).
 REPLAY_SAMPLING = ("uniform", "score", "rank")
@@ -123,3 +129,68 @@ class TopKMemory:
                 size = min(size, int(np.count_nonzero(probs)))
             rows = rng.choice(len(self.episodes), size=size, replace=replace, p=probs)
         return [self.episodes[i] for i in rows]
+
+
+class ReplayMemoryMixin:
+    """A learner's top-k replay memory: its arguments, its life and its part of a checkpoint.
+
+    Put first among the learner's bases (before :class:`~seqtutor_agents.common.offpolicy.MoleculeExtrasMixin`,
+    whose checkpoint arrays it extends); the learner calls :meth:`_init_replay_memory` in its ``__init__``.
+    ``replay_memory``, ``replay_sample``, ``replay_sampling`` and ``rank_coefficient`` are saved with the
+    model; the memory itself and its generator are not (the memory rides in :meth:`checkpoint_arrays`).
+    """
+
+    seed: int | None
+    logger: Any
+
+    def _init_replay_memory(self, replay_memory: int, replay_sample: int, replay_sampling: str,
+                            rank_coefficient: float, *, distinct: bool) -> None:
+        """Check and keep the memory's settings (call before SB3's ``__init__``).
+
+        :param replay_memory: capacity of the memory (0: off).
+        :param replay_sample: remembered episodes per draw.
+        :param replay_sampling: one of :data:`REPLAY_SAMPLING`.
+        :param rank_coefficient: ``k`` of rank-based sampling.
+        :param distinct: the learner draws without replacement, so a draw cannot exceed the memory.
+        """
+        self.replay_memory = check_number("replay_memory", replay_memory, low=0, integer=True)
+        self.replay_sample = check_number("replay_sample", replay_sample, low=0, integer=True)
+        if distinct and replay_sample > replay_memory:
+            raise ValueError(f"replay_sample ({replay_sample}) cannot exceed replay_memory ({replay_memory})")
+        self.replay_sampling = check_choice("replay_sampling", replay_sampling, REPLAY_SAMPLING)
+        self.rank_coefficient = check_number("rank_coefficient", rank_coefficient, low=0.0, low_open=True)
+        self.memory = TopKMemory(self.replay_memory)
+
+    def _setup_model(self) -> None:
+        super()._setup_model()  # type: ignore[misc]  # a mixin: the algorithm after it in the MRO has it
+        self.memory = TopKMemory(self.replay_memory)
+        self._replay_rng = np.random.default_rng(self.seed)
+
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), "memory", "_replay_rng"]  # type: ignore[misc]  # a mixin: the algorithm after it in the MRO has it
+
+    def checkpoint_arrays(self) -> dict[str, np.ndarray]:
+        """The memory as arrays (episodes padded to the longest), then the bases' (the molecule options' state)."""
+        return {**self.memory.to_arrays(), **super().checkpoint_arrays()}  # type: ignore[misc]  # a mixin: MoleculeExtrasMixin after it has it
+
+    def restore_checkpoint_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        """Refill the memory (empty when the checkpoint holds none) and the bases' state from :meth:`checkpoint_arrays`."""
+        self.memory = TopKMemory.from_arrays(self.replay_memory, arrays) if "lengths" in arrays else \
+            TopKMemory(self.replay_memory)
+        super().restore_checkpoint_arrays(arrays)  # type: ignore[misc]  # a mixin: MoleculeExtrasMixin after it has it
+
+    def replay(self, n: int, replace: bool = False) -> list[Episode]:
+        """``n`` remembered episodes drawn the learner's way (none when the memory is off)."""
+        if not self.replay_memory:
+            return []
+        return self.memory.sample(n, self._replay_rng, self.replay_sampling, self.rank_coefficient, replace=replace)
+
+    def remember(self, episodes: list[Episode]) -> None:
+        """Offer ``episodes`` to the memory (when it is on)."""
+        if self.replay_memory:
+            self.memory.add(episodes)
+
+    def record_memory(self) -> None:
+        """Log the best remembered score (when the memory is on)."""
+        if self.replay_memory:
+            self.logger.record("train/memory_best_score", self.memory.scores[0] if self.memory.scores else 0.0)

@@ -27,11 +27,13 @@ from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, Schedule
 
-from ..common.episodes import Episode
+from seqtutor_envs.reward import compose
+
+from ..common.episodes import Episode, Episodes
 from ..common.learner import KLControlledLearner
 from ..common.recurrent import load_env_prior, prior_architecture
 from ..common.safe_load import SafeLoadMixin
-from ..common.validation import check_learning_rate, check_number
+from ..common.validation import check_number
 from .policies import PriorLSTMPolicy
 
 
@@ -74,10 +76,8 @@ class EpisodicPolicyGradient(KLControlledLearner, SafeLoadMixin, BaseAlgorithm):
         device: th.device | str = "auto",
         _init_setup_model: bool = True,
     ) -> None:
-        check_learning_rate(learning_rate)
+        self._init_learner(learning_rate, stats_window_size, c, target_kl, kl_horizon, max_grad_norm)
         check_number("batch_size", batch_size, low=1, integer=True)
-        check_number("stats_window_size", stats_window_size, low=1, integer=True)
-        self._init_learner(c, target_kl, kl_horizon, max_grad_norm)
         super().__init__(
             policy,
             env,
@@ -134,6 +134,19 @@ class EpisodicPolicyGradient(KLControlledLearner, SafeLoadMixin, BaseAlgorithm):
         callback.on_rollout_end()
         batch, self._pending = self._pending[:n_episodes], self._pending[n_episodes:]
         return batch, True
+
+    # ------------------------------------------------------------------ sequence-level terms
+    def sequence_log_probs(self, batch: Episodes) -> tuple[th.Tensor, th.Tensor]:
+        """The policy unrolled over ``batch`` from the zero state: ``log π`` per state ``(B, T, V)`` and
+        ``log π_θ(x)`` per sequence ``(B,)`` (the taken actions' log-probabilities, summed)."""
+        log_pi, _ = self.policy.unroll(batch.inputs)
+        return log_pi, (log_pi.gather(2, batch.actions.unsqueeze(2)).squeeze(2) * batch.mask).sum(dim=1)
+
+    def log_target(self, batch: Episodes) -> th.Tensor:
+        """``log P(x) = w log p(x) + R(x)/c`` per sequence ``(B,)``: the per-step rewards' sum, composed at
+        sequence level with the learner's current c (π* ∝ P is the KL-regularised optimum)."""
+        return compose((batch.prior_log_prob * batch.mask).sum(dim=1), batch.domain_return(), self.current_c,
+                       batch.prior_weight)
 
     # ------------------------------------------------------------------ training
     def train(self, episodes: list[Episode]) -> None:

@@ -18,16 +18,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import torch as th
 
-from seqtutor_envs.reward import compose
 from seqtutor_envs.sampling import DEFAULT_RANK_COEFFICIENT
 
 from ..common.episodes import Episode, Episodes
-from ..common.memory import REPLAY_SAMPLING, TopKMemory
+from ..common.memory import ReplayMemoryMixin
 from ..common.offpolicy import MoleculeExtrasMixin
-from ..common.validation import check_choice, check_number
 from .base import EpisodicPolicyGradient
 
 
@@ -36,7 +33,7 @@ def augmented_likelihood_loss(agent_log_likelihood: th.Tensor, augmented_log_lik
     return (augmented_log_likelihood - agent_log_likelihood) ** 2
 
 
-class DAP(MoleculeExtrasMixin, EpisodicPolicyGradient):
+class DAP(ReplayMemoryMixin, MoleculeExtrasMixin, EpisodicPolicyGradient):
     """REINVENT's augmented-likelihood learner on a seqtutor env (see the module docstring).
 
     :param policy: ``"PriorLSTMPolicy"``.
@@ -62,43 +59,15 @@ class DAP(MoleculeExtrasMixin, EpisodicPolicyGradient):
     def __init__(self, policy: Any = "PriorLSTMPolicy", env: Any = None, replay_memory: int = 0, replay_sample: int = 0,
                  replay_sampling: str = "uniform", rank_coefficient: float = DEFAULT_RANK_COEFFICIENT,
                  genetic: Any = None, augment: int = 0, **kwargs: Any) -> None:
-        check_number("replay_memory", replay_memory, low=0, integer=True)
-        check_number("replay_sample", replay_sample, low=0, integer=True)
-        if replay_sample > replay_memory:
-            raise ValueError(f"replay_sample ({replay_sample}) cannot exceed replay_memory ({replay_memory})")
-        self.replay_sampling = check_choice("replay_sampling", replay_sampling, REPLAY_SAMPLING)
-        self.rank_coefficient = check_number("rank_coefficient", rank_coefficient, low=0.0, low_open=True)
-        self.replay_memory = replay_memory
-        self.replay_sample = replay_sample
-        self.memory = TopKMemory(replay_memory)
+        self._init_replay_memory(replay_memory, replay_sample, replay_sampling, rank_coefficient, distinct=True)
         self._init_molecule_extras(genetic, augment)
         super().__init__(policy, env, **kwargs)
-
-    def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "memory", "_replay_rng"]
-
-    def _setup_model(self) -> None:
-        super()._setup_model()
-        self.memory = TopKMemory(self.replay_memory)
-        self._replay_rng = np.random.default_rng(self.seed)
-
-    def checkpoint_arrays(self) -> dict[str, np.ndarray]:
-        """The top-k memory as arrays (episodes padded to the longest), and the molecule options' state."""
-        return {**self.memory.to_arrays(), **self.molecule_arrays()}
-
-    def restore_checkpoint_arrays(self, arrays: dict[str, np.ndarray]) -> None:
-        """Refill the top-k memory (and the molecule options' state) from :meth:`checkpoint_arrays`."""
-        self.memory = TopKMemory.from_arrays(self.replay_memory, arrays) if "lengths" in arrays else \
-            TopKMemory(self.replay_memory)
-        self.restore_molecule_arrays(arrays)
 
     def train(self, episodes: list[Episode]) -> None:
         offspring = self._explore(episodes)
         self._purge(self.memory)
-        replayed = (self.memory.sample(self.replay_sample, self._replay_rng, self.replay_sampling, self.rank_coefficient)
-                    if self.replay_memory else [])
-        if self.replay_memory:
-            self.memory.add(episodes + offspring)
+        replayed = self.replay(self.replay_sample)
+        self.remember(episodes + offspring)
         loss, agent, augmented, scores = self._update(episodes + offspring + replayed)
         for _ in range(self.augment):  # Augmented Memory: the batch and the whole memory, re-written
             assert self.molecules is not None  # augment > 0 made it (_bind_molecules)
@@ -110,20 +79,16 @@ class DAP(MoleculeExtrasMixin, EpisodicPolicyGradient):
         self.logger.record("train/agent_log_likelihood", agent[new].mean().item())
         self.logger.record("train/augmented_log_likelihood", augmented[new].mean().item())
         self.logger.record("train/score", scores[new].mean().item())
-        if self.replay_memory:
-            self.logger.record("train/memory_best_score", self.memory.scores[0] if self.memory.scores else 0.0)
+        self.record_memory()
         if self.molecules is not None:
             self.molecules.record(self.logger)
 
     def _update(self, episodes: list[Episode]) -> tuple[th.Tensor, ...]:
         """One gradient step of the augmented-likelihood loss on ``episodes``: (loss, log π(x), augmented, S(x))."""
         batch = Episodes.stack(episodes, self.device)
-        log_pi, _ = self.policy.unroll(batch.inputs)
-        taken = log_pi.gather(2, batch.actions.unsqueeze(2)).squeeze(2) * batch.mask
-        agent = taken.sum(dim=1)
+        _, agent = self.sequence_log_probs(batch)
         scores = batch.domain_return()
-        # The sequence's reward w log p(x) + S(x)/c: the per-step rewards' sum, composed at sequence level.
-        augmented = compose((batch.prior_log_prob * batch.mask).sum(dim=1), scores, self.current_c, batch.prior_weight)
+        augmented = self.log_target(batch)
         loss = augmented_likelihood_loss(agent, augmented).mean()
         self._gradient_step(loss)
         return loss, agent, augmented, scores

@@ -43,15 +43,13 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-import numpy as np
 import torch as th
 
-from seqtutor_envs.reward import compose
 from seqtutor_envs.sampling import DEFAULT_RANK_COEFFICIENT
 
 from ..common.episodes import Episode, Episodes
 from ..common.kl import kl_and_entropy
-from ..common.memory import REPLAY_SAMPLING, TopKMemory
+from ..common.memory import ReplayMemoryMixin
 from ..common.offpolicy import MoleculeExtrasMixin
 from ..common.validation import check_choice, check_number
 from .base import EpisodicPolicyGradient
@@ -77,7 +75,7 @@ def dpg_weights(log_target: th.Tensor, log_proposal: th.Tensor, log_policy: th.T
                 - th.softmax(temper * (log_policy - log_proposal), dim=0))
 
 
-class DPG(MoleculeExtrasMixin, EpisodicPolicyGradient):
+class DPG(ReplayMemoryMixin, MoleculeExtrasMixin, EpisodicPolicyGradient):
     """Distribution matching toward the KL-regularised optimum (see the module docstring).
 
     :param policy: ``"PriorLSTMPolicy"``.
@@ -109,33 +107,13 @@ class DPG(MoleculeExtrasMixin, EpisodicPolicyGradient):
         self.proposal = check_choice("proposal", proposal, PROPOSALS)
         self.temper = float(check_number("temper", temper, low=0.0, low_open=True, high=1.0))
         self.n_epochs = int(check_number("n_epochs", n_epochs, low=1, integer=True))
-        self.replay_memory = check_number("replay_memory", replay_memory, low=0, integer=True)
-        self.replay_sample = check_number("replay_sample", replay_sample, low=0, integer=True)
-        if replay_sample > replay_memory:
-            raise ValueError(f"replay_sample ({replay_sample}) cannot exceed replay_memory ({replay_memory})")
-        self.replay_sampling = check_choice("replay_sampling", replay_sampling, REPLAY_SAMPLING)
-        self.rank_coefficient = check_number("rank_coefficient", rank_coefficient, low=0.0, low_open=True)
-        self.memory = TopKMemory(replay_memory)
+        self._init_replay_memory(replay_memory, replay_sample, replay_sampling, rank_coefficient, distinct=True)
         self._proposal_net: Any = None
         self._init_molecule_extras(genetic, augment)
         super().__init__(policy, env, learning_rate, max_grad_norm=max_grad_norm, **kwargs)
 
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "_proposal_net", "memory", "_replay_rng"]
-
-    def _setup_model(self) -> None:
-        super()._setup_model()
-        self.memory = TopKMemory(self.replay_memory)
-        self._replay_rng = np.random.default_rng(self.seed)
-
-    def checkpoint_arrays(self) -> dict[str, np.ndarray]:
-        """The memory as arrays, and the molecule options' state, for a checkpoint (empty when neither is on)."""
-        return {**self.memory.to_arrays(), **self.molecule_arrays()}
-
-    def restore_checkpoint_arrays(self, arrays: dict[str, np.ndarray]) -> None:
-        self.memory = TopKMemory.from_arrays(self.replay_memory, arrays) if "lengths" in arrays else \
-            TopKMemory(self.replay_memory)
-        self.restore_molecule_arrays(arrays)
+        return [*super()._excluded_save_params(), "_proposal_net"]
 
     # ------------------------------------------------------------------ acting with the proposal
     def act(self, obs: dict[str, th.Tensor], state: Any) -> tuple[th.Tensor, th.Tensor, Any]:
@@ -151,17 +129,14 @@ class DPG(MoleculeExtrasMixin, EpisodicPolicyGradient):
         offspring = self._explore(episodes)
         self._purge(self.memory)
         replayed = self._replayed_set(offspring)
-        if self.replay_memory:
-            self.memory.add(episodes + offspring)
+        self.remember(episodes + offspring)
         batch = Episodes.stack(episodes, self.device)
         assert batch.behaviour_log_prob is not None, "the collector records the proposal's log-probabilities"
         mask = batch.mask
         seq_log_q = (batch.behaviour_log_prob * mask).sum(dim=1)
-        log_target = compose((batch.prior_log_prob * mask).sum(dim=1), batch.domain_return(), self.current_c,
-                             batch.prior_weight)
+        log_target = self.log_target(batch)
         for epoch in range(self.n_epochs):
-            log_pi, _ = self.policy.unroll(batch.inputs)
-            seq_log_pi = (log_pi.gather(2, batch.actions.unsqueeze(2)).squeeze(2) * mask).sum(dim=1)
+            log_pi, seq_log_pi = self.sequence_log_probs(batch)
             if epoch == 0:  # what the batch says about the policy that drew it
                 with th.no_grad():
                     importance = th.softmax(log_target - seq_log_q, dim=0)
@@ -194,8 +169,7 @@ class DPG(MoleculeExtrasMixin, EpisodicPolicyGradient):
 
     def _replayed_set(self, offspring: list[Episode]) -> list[Episode]:
         """The off-policy set of this update: a draw of distinct remembered episodes and the GA's children."""
-        drawn = (self.memory.sample(self.replay_sample, self._replay_rng, self.replay_sampling, self.rank_coefficient)
-                 if self.replay_memory else [])
+        drawn = self.replay(self.replay_sample)
         seen, out = set(), []
         for episode in offspring + drawn:  # distinct sequences: the conditional distributions are over a set
             key = episode.tokens.tobytes()
@@ -208,12 +182,8 @@ class DPG(MoleculeExtrasMixin, EpisodicPolicyGradient):
         """DPG's loss on a set S of distinct sequences drawn by any means: ``−Σ_S w_i log π_θ(x_i)`` with
         :func:`conditional_dpg_weights` (π* and π_θ both restricted to S)."""
         batch = Episodes.stack(episodes, self.device)
-        mask = batch.mask
-        log_pi, _ = self.policy.unroll(batch.inputs)
-        seq_log_pi = (log_pi.gather(2, batch.actions.unsqueeze(2)).squeeze(2) * mask).sum(dim=1)
-        log_target = compose((batch.prior_log_prob * mask).sum(dim=1), batch.domain_return(), self.current_c,
-                             batch.prior_weight)
-        return -(conditional_dpg_weights(log_target, seq_log_pi) * seq_log_pi).sum()
+        _, seq_log_pi = self.sequence_log_probs(batch)
+        return -(conditional_dpg_weights(self.log_target(batch), seq_log_pi) * seq_log_pi).sum()
 
 
 def conditional_dpg_weights(log_target: th.Tensor, log_policy: th.Tensor) -> th.Tensor:

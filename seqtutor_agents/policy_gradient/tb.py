@@ -39,15 +39,14 @@ from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import Schedule
 from torch import nn
 
-from seqtutor_envs.reward import compose
 from seqtutor_envs.sampling import DEFAULT_RANK_COEFFICIENT
 
 from ..common.episodes import Episode, Episodes
 from ..common.kl import kl_and_entropy
-from ..common.memory import REPLAY_SAMPLING, TopKMemory
+from ..common.memory import ReplayMemoryMixin
 from ..common.offpolicy import MoleculeExtrasMixin
 from ..common.recipes import allow_class
-from ..common.validation import check_choice, check_number
+from ..common.validation import check_number
 from .base import EpisodicPolicyGradient
 from .policies import PriorLSTMPolicy
 
@@ -74,7 +73,7 @@ class TBPolicy(PriorLSTMPolicy):
         return {**super()._get_constructor_parameters(), "log_z_learning_rate": self.log_z_learning_rate}
 
 
-class TB(MoleculeExtrasMixin, EpisodicPolicyGradient):
+class TB(ReplayMemoryMixin, MoleculeExtrasMixin, EpisodicPolicyGradient):
     """Trajectory balance with a learned log Z: on-policy episodes, replay, optional GA offspring (module docstring).
 
     :param policy: ``"TBPolicy"``.
@@ -111,27 +110,19 @@ class TB(MoleculeExtrasMixin, EpisodicPolicyGradient):
         self.log_z_learning_rate = check_number("log_z_learning_rate", log_z_learning_rate, low=0.0, low_open=True)
         self.log_z_init = check_number("log_z_init", log_z_init, allow_none=True)
         self.gradient_steps = check_number("gradient_steps", gradient_steps, low=1, integer=True)
-        self.replay_memory = check_number("replay_memory", replay_memory, low=0, integer=True)
-        self.replay_sample = check_number("replay_sample", replay_sample, low=0, integer=True)
-        self.replay_sampling = check_choice("replay_sampling", replay_sampling, REPLAY_SAMPLING)
-        self.rank_coefficient = check_number("rank_coefficient", rank_coefficient, low=0.0, low_open=True)
+        # drawn with replacement (Genetic GFN's replay): a draw may exceed the memory
+        self._init_replay_memory(replay_memory, replay_sample, replay_sampling, rank_coefficient, distinct=False)
         self.prior_penalty = check_number("prior_penalty", prior_penalty, low=0.0)
         if not isinstance(train_on_new, bool):
             raise TypeError(f"train_on_new must be True or False, got {train_on_new!r}")
         self.train_on_new = train_on_new
         self.log_z_ready = False  # log Z has its start value (given, or fitted to the first batch)
-        self.memory = TopKMemory(replay_memory)
         self._init_molecule_extras(genetic, augment)
         super().__init__(policy, env, learning_rate, **kwargs)
-
-    def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "memory", "_replay_rng"]
 
     def _setup_model(self) -> None:
         self.policy_kwargs["log_z_learning_rate"] = self.log_z_learning_rate
         super()._setup_model()
-        self.memory = TopKMemory(self.replay_memory)
-        self._replay_rng = np.random.default_rng(self.seed)
 
     def _update_learning_rate(self, optimizers: Any) -> None:
         """SB3 sets every parameter group to the schedule's rate; log Z keeps its own (group 1)."""
@@ -139,24 +130,11 @@ class TB(MoleculeExtrasMixin, EpisodicPolicyGradient):
         self.logger.record("train/learning_rate", lr)
         self.policy.optimizer.param_groups[0]["lr"] = lr
 
-    def checkpoint_arrays(self) -> dict[str, np.ndarray]:
-        """The memory as arrays, and the molecule options' state, for a checkpoint."""
-        return {**self.memory.to_arrays(), **self.molecule_arrays()}
-
-    def restore_checkpoint_arrays(self, arrays: dict[str, np.ndarray]) -> None:
-        self.memory = TopKMemory.from_arrays(self.replay_memory, arrays) if "lengths" in arrays else \
-            TopKMemory(self.replay_memory)
-        self.restore_molecule_arrays(arrays)
-
     # ------------------------------------------------------------------ the loss
     def tb_residuals(self, batch: Episodes) -> tuple[th.Tensor, th.Tensor, th.Tensor]:
         """``δ(x)`` per sequence, with ``log π_θ(x)`` and the per-state log-probabilities ``(B, T, V)``."""
-        mask = batch.mask
-        log_pi, _ = self.policy.unroll(batch.inputs)
-        seq_log_pi = (log_pi.gather(2, batch.actions.unsqueeze(2)).squeeze(2) * mask).sum(dim=1)
-        log_reward = compose((batch.prior_log_prob * mask).sum(dim=1), batch.domain_return(), self.current_c,
-                             batch.prior_weight)
-        return self.policy.log_z + seq_log_pi - log_reward, seq_log_pi, log_pi
+        log_pi, seq_log_pi = self.sequence_log_probs(batch)
+        return self.policy.log_z + seq_log_pi - self.log_target(batch), seq_log_pi, log_pi
 
     def tb_loss(self, batch: Episodes) -> tuple[th.Tensor, th.Tensor, th.Tensor]:
         """The loss of one step on ``batch``: ``mean δ² + prior_penalty · mean(log π − log p)``; also δ and log π."""
@@ -185,12 +163,9 @@ class TB(MoleculeExtrasMixin, EpisodicPolicyGradient):
     def _estimate_log_z(self, episodes: list[Episode]) -> float:
         """§12's estimate of log Z from episodes of the acting policy q: ``log mean exp(log P − log q)``."""
         batch = Episodes.stack(episodes, self.device)
-        mask = batch.mask
-        log_target = compose((batch.prior_log_prob * mask).sum(dim=1), batch.domain_return(), self.current_c,
-                             batch.prior_weight)
         assert batch.behaviour_log_prob is not None  # the collector recorded log q of every action it took
-        log_q = (batch.behaviour_log_prob * mask).sum(dim=1)
-        return float(th.logsumexp(log_target - log_q, dim=0)) - math.log(len(episodes))
+        log_q = (batch.behaviour_log_prob * batch.mask).sum(dim=1)
+        return float(th.logsumexp(self.log_target(batch) - log_q, dim=0)) - math.log(len(episodes))
 
     # ------------------------------------------------------------------ a round
     def train(self, episodes: list[Episode]) -> None:
@@ -198,8 +173,7 @@ class TB(MoleculeExtrasMixin, EpisodicPolicyGradient):
         self._purge(self.memory)
         estimate = self._estimate_log_z(episodes)
         fresh = episodes + offspring
-        if self.replay_memory:
-            self.memory.add(fresh)
+        self.remember(fresh)
         losses, items = [], fresh
         with_new = self.train_on_new or not self.replay_memory
         if not with_new:  # the round's own states, for the exact KL and the controller
@@ -209,9 +183,7 @@ class TB(MoleculeExtrasMixin, EpisodicPolicyGradient):
                 figures = self._on_policy_figures(batch, log_pi, delta, len(episodes))
         for step in range(self.gradient_steps):
             if self.replay_memory:
-                replayed = self.memory.sample(self.replay_sample, self._replay_rng, self.replay_sampling,
-                                              self.rank_coefficient, replace=True)
-                items = (fresh if step == 0 and with_new else []) + replayed
+                items = (fresh if step == 0 and with_new else []) + self.replay(self.replay_sample, replace=True)
             batch = Episodes.stack(items, self.device)
             if not self.log_z_ready:
                 self._start_log_z(batch)
@@ -249,8 +221,7 @@ class TB(MoleculeExtrasMixin, EpisodicPolicyGradient):
         self.logger.record("train/entropy", entropy)
         self.logger.record("train/c", self.current_c)
         self.logger.record("train/score", float(np.mean([e.domain_rewards.sum() for e in episodes])))
-        if self.replay_memory:
-            self.logger.record("train/memory_best_score", self.memory.scores[0] if self.memory.scores else 0.0)
+        self.record_memory()
         if self.molecules is not None:
             self.molecules.record(self.logger)
 

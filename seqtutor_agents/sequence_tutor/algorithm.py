@@ -56,8 +56,14 @@ from ..common.learner import KLControlledLearner
 from ..common.offpolicy import MoleculeExtrasMixin
 from ..common.recurrent import last_tokens, load_env_prior, prior_architecture
 from ..common.safe_load import SafeLoadMixin
-from ..common.validation import check_arguments, check_choice, check_learning_rate
-from .buffers import REPLAY_BUFFERS, EpisodeReplayBuffer, RecurrentReplayBuffer, TDBatch
+from ..common.validation import check_arguments, check_choice, check_number
+from .buffers import (
+    REPLAY_BUFFERS,
+    EpisodeReplayBuffer,
+    RecurrentReplayBuffer,
+    TDBatch,
+    checked_replay_buffer_class,
+)
 from .policies import EXPLORATION_MODES, RecurrentQPolicy
 
 HEAD_INITS = ("prior", "zero")
@@ -68,7 +74,6 @@ ARGUMENT_BOUNDS: dict[str, dict[str, Any]] = {
     "td_lambda": {"low": 0.0, "high": 1.0}, "consistency_coef": {"low": 0.0},
     "exploration_fraction": {"low": 0.0, "high": 1.0}, "exploration_initial_eps": {"low": 0.0, "high": 1.0},
     "exploration_final_eps": {"low": 0.0, "high": 1.0}, "temperature": {"low": 0.0, "low_open": True},
-    "stats_window_size": {"low": 1, "integer": True},
 }
 
 
@@ -162,17 +167,12 @@ class SequenceTutorAlgorithm(MoleculeExtrasMixin, KLControlledLearner, SafeLoadM
         device: th.device | str = "auto",
         _init_setup_model: bool = True,
     ) -> None:
-        check_learning_rate(learning_rate)
+        self._init_learner(learning_rate, stats_window_size, c, target_kl, kl_horizon, max_grad_norm)
         check_arguments(locals(), ARGUMENT_BOUNDS)
-        self._init_learner(c, target_kl, kl_horizon, max_grad_norm)
         self._init_molecule_extras(genetic, augment)
-        _check_train_freq(train_freq)
-        _check_gradient_steps(gradient_steps)
-        replay_buffer_class = _replay_buffer_class(replay_buffer_class)
-        check_choice("exploration", exploration, EXPLORATION_MODES)
-        if not isinstance(init_from_prior, bool):
-            raise TypeError(f"init_from_prior must be True or False, got {init_from_prior!r}")
-        head_init = check_choice("head_init", head_init or self.default_head_init, HEAD_INITS)
+        head_init = self._check_settings(train_freq, gradient_steps, exploration, init_from_prior, head_init,
+                                         consistency_coef, gamma)
+        replay_buffer_class = checked_replay_buffer_class(replay_buffer_class)
         super().__init__(
             policy, env, learning_rate, buffer_size, learning_starts, batch_size, tau, gamma,  # type: ignore[arg-type]  # SB3: a BasePolicy class
             train_freq, gradient_steps, action_noise=None, replay_buffer_class=replay_buffer_class,  # type: ignore[arg-type]  # SB3: a ReplayBuffer class
@@ -182,9 +182,6 @@ class SequenceTutorAlgorithm(MoleculeExtrasMixin, KLControlledLearner, SafeLoadM
         )
         self.td_lambda, self.temperature = float(td_lambda), temperature
         self.consistency_coef = float(consistency_coef)
-        if self.consistency_coef and (self.acting == "q" or self.gamma != 1.0):
-            raise ValueError(f"consistency_coef holds for the soft learners (Ψ, G) at gamma 1, not {type(self).__name__} "
-                             f"at gamma {self.gamma:g}")
         self.exploration, self.exploration_fraction = exploration, exploration_fraction
         self.exploration_initial_eps, self.exploration_final_eps = exploration_initial_eps, exploration_final_eps
         self.exploration_rate = exploration_initial_eps if exploration == "egreedy" else 0.0
@@ -192,6 +189,19 @@ class SequenceTutorAlgorithm(MoleculeExtrasMixin, KLControlledLearner, SafeLoadM
         self._acting_stepper: FrozenStepper | None = None  # the Q-network's weights during a collection phase
         if _init_setup_model:
             self._setup_model()
+
+    def _check_settings(self, train_freq: Any, gradient_steps: Any, exploration: str, init_from_prior: Any,
+                        head_init: str | None, consistency_coef: float, gamma: float) -> str:
+        """The checks beyond :data:`ARGUMENT_BOUNDS` (before SB3 builds anything); returns the output layer's start."""
+        _check_train_freq(train_freq)
+        _check_gradient_steps(gradient_steps)
+        check_choice("exploration", exploration, EXPLORATION_MODES)
+        if not isinstance(init_from_prior, bool):
+            raise TypeError(f"init_from_prior must be True or False, got {init_from_prior!r}")
+        if consistency_coef and (self.acting == "q" or gamma != 1.0):
+            raise ValueError(f"consistency_coef holds for the soft learners (Ψ, G) at gamma 1, not {type(self).__name__} "
+                             f"at gamma {gamma:g}")
+        return check_choice("head_init", head_init or self.default_head_init, HEAD_INITS)
 
     # ------------------------------------------------------------------ set-up
     def _setup_model(self) -> None:
@@ -471,8 +481,6 @@ class GLearning(SequenceTutorAlgorithm):
 
 
 def _check_train_freq(train_freq: Any) -> None:
-    from ..common.validation import check_number
-
     if isinstance(train_freq, tuple):
         if len(train_freq) != 2 or train_freq[1] not in ("step", "episode"):
             raise ValueError(f"train_freq must be an int or a (frequency, 'step' | 'episode') tuple, got {train_freq!r}")
@@ -482,19 +490,5 @@ def _check_train_freq(train_freq: Any) -> None:
 
 
 def _check_gradient_steps(gradient_steps: Any) -> None:
-    from ..common.validation import check_number
-
     if gradient_steps != -1:
         check_number("gradient_steps", gradient_steps, low=1, integer=True)
-
-
-def _replay_buffer_class(value: Any) -> type[RecurrentReplayBuffer] | None:
-    """A replay buffer class by name (``"episode"``, ``"transition"``) or as a class, checked."""
-    if isinstance(value, str):
-        return REPLAY_BUFFERS[check_choice("replay_buffer_class", value, tuple(REPLAY_BUFFERS))]
-    if value is not None and not (isinstance(value, type) and issubclass(value, RecurrentReplayBuffer)):
-        raise TypeError(
-            f"replay_buffer_class must be a RecurrentReplayBuffer subclass or one of {tuple(REPLAY_BUFFERS)}, "
-            f"got {value!r}"
-        )
-    return value

@@ -38,7 +38,7 @@ from ..common.episodes import Episode
 from ..common.recipes import allow_class
 from ..common.recurrent import LSTMState, last_tokens, unroll_episodes
 from ..common.rollout import Transition
-from ..common.validation import check_number
+from ..common.validation import check_choice, check_number
 
 #: How the elite memory is sampled: uniformly (the default) or rank-based.
 ELITE_SAMPLING = ("uniform", "rank")
@@ -408,3 +408,15 @@ REPLAY_BUFFERS: dict[str, type[RecurrentReplayBuffer]] = {
 # Model files may name these classes (seqtutor_agents.common.recipes' allow-list).
 allow_class("replay_buffer", EpisodeReplayBuffer)
 allow_class("replay_buffer", TransitionReplayBuffer)
+
+
+def checked_replay_buffer_class(value: Any) -> type[RecurrentReplayBuffer] | None:
+    """A replay buffer class by name (``"episode"``, ``"transition"``) or as a class, checked."""
+    if isinstance(value, str):
+        return REPLAY_BUFFERS[check_choice("replay_buffer_class", value, tuple(REPLAY_BUFFERS))]
+    if value is not None and not (isinstance(value, type) and issubclass(value, RecurrentReplayBuffer)):
+        raise TypeError(
+            f"replay_buffer_class must be a RecurrentReplayBuffer subclass or one of {tuple(REPLAY_BUFFERS)}, "
+            f"got {value!r}"
+        )
+    return value

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 
@@ -149,11 +150,25 @@ def missing_cell(value) -> str | None:
     return "n/a" if math.isnan(float(value)) else None
 
 
-def _format_value(key: str, value) -> str:
-    missing = missing_cell(value)
-    if missing is not None:
-        return missing
-    value = float(value)
+def markdown_table(corner: str, headers: list[str], values: list[dict], labels: dict[str, str],
+                   format_number: Callable[[str, float], str], counts: dict[str, str]) -> str:
+    """Markdown table: one row per ``labels`` key, one column per figures dict of ``values`` (headed ``headers``).
+
+    A figure prints as ``format_number(key, value)``, a missing or undefined one as :func:`missing_cell`
+    says; then a row of whole numbers per ``counts`` key that some column has ("–" in a column without it).
+    """
+    lines = [f"| {corner} | " + " | ".join(headers) + " |", "|---|" + "---:|" * len(headers)]
+    for key, label in labels.items():
+        cells = [missing_cell(column.get(key)) or format_number(key, float(column[key])) for column in values]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    for key, label in counts.items():
+        if any(key in column for column in values):
+            cells = [str(int(c[key])) if key in c else "–" for c in values]
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _format_number(key: str, value: float) -> str:
     if key in PERCENT_KEYS:
         # One decimal like the paper, but keep two significant digits of small rates (0.007 %).
         if value == 0 or abs(value) >= 1:
@@ -182,12 +197,5 @@ def format_statistics_table(columns: dict[str, dict], include_paper: bool | list
     values = list(columns.values()) + [PAPER_TABLE1[name] for name in paper_names]
     if not headers:
         raise ValueError("nothing to tabulate: no columns and no paper columns")
-
-    lines = ["| Statistic | " + " | ".join(headers) + " |", "|---|" + "---:|" * len(headers)]
-    for key, label in STATISTIC_LABELS.items():
-        cells = [_format_value(key, column.get(key)) for column in values]
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    if any("num_compositions" in column for column in values):
-        cells = [str(int(c["num_compositions"])) if "num_compositions" in c else "–" for c in values]
-        lines.append("| Compositions | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return markdown_table("Statistic", headers, values, STATISTIC_LABELS, _format_number,
+                          {"num_compositions": "Compositions"})

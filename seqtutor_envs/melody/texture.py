@@ -75,7 +75,7 @@ import numpy as np
 from seqtutor_envs.melody.encoding import NUM_SPECIAL_TOKENS
 
 from .kde import MAX_PAIRS, OVERLAP_SEED, overlap_area, pair_distances  # noqa: F401  (re-exported)
-from .stats import missing_cell
+from .stats import markdown_table
 from .texture_figures import (  # noqa: F401  (every figure re-exported: this module is their public path)
     DURATION_BINS,
     NGRAM_LENGTH,
@@ -276,11 +276,7 @@ def texture_statistics(
     }
 
 
-def _format_value(key: str, value) -> str:
-    missing = missing_cell(value)
-    if missing is not None:
-        return missing
-    value = float(value)
+def _format_number(key: str, value: float) -> str:
     if key in _PERCENT_KEYS:
         return f"{100.0 * value:.1f}%"
     return f"{value:.{_DECIMALS.get(key, 3)}f}"
@@ -293,15 +289,8 @@ def format_texture_table(columns: dict[str, dict]) -> str:
     """
     if not columns:
         raise ValueError("nothing to tabulate: no columns")
-    headers, values = list(columns), list(columns.values())
-    lines = ["| Figure | " + " | ".join(headers) + " |", "|---|" + "---:|" * len(headers)]
-    for key, label in TEXTURE_LABELS.items():
-        lines.append(f"| {label} | " + " | ".join(_format_value(key, column.get(key)) for column in values) + " |")
-    for key, label in (("num_compositions", "Compositions"), ("num_notes", "Notes")):
-        if any(key in column for column in values):
-            cells = [str(int(c[key])) if key in c else "–" for c in values]
-            lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return markdown_table("Figure", list(columns), list(columns.values()), TEXTURE_LABELS, _format_number,
+                          {"num_compositions": "Compositions", "num_notes": "Notes"})
 
 
 def corpus_sample(n: int, length: int = 32, seed: int = 0, corpus_path: str | os.PathLike | None = None) -> np.ndarray:

@@ -70,8 +70,7 @@ model-based oracles (DRD2, GSK3B, JNK3).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, MutableMapping, Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from rdkit import Chem
@@ -96,8 +95,8 @@ from .guacamol_terms import (  # noqa: F401  (re-exported: this module is the or
     geometric_mean,
     parse_formula,
 )
-from .objective import Objective
-from .scoring import LRUCache, MoleculeScorer, parse_smiles, qed
+from .objective import CombinedObjective
+from .scoring import MoleculeScorer, parse_smiles, qed
 
 GUACAMOL_PREFIX = "guacamol:"
 """``make_objective("guacamol:<name>")`` builds a GuacaMol/PMO oracle."""
@@ -124,7 +123,7 @@ _BERTZ = Descriptors.BertzCT
 # ------------------------------------------------------------------------------------------------
 
 
-class GuacamolObjective(Objective):
+class GuacamolObjective(CombinedObjective):
     """A GuacaMol/PMO oracle: terms through their modifiers, combined by an arithmetic or geometric mean.
 
     Scores lie in ``[0, 1]``; an invalid SMILES scores :data:`GUACAMOL_INVALID_VALUE` (0). Final
@@ -140,6 +139,7 @@ class GuacamolObjective(Objective):
     """
 
     invalid_value = GUACAMOL_INVALID_VALUE
+    part = "term"
 
     def __init__(
         self,
@@ -149,15 +149,8 @@ class GuacamolObjective(Objective):
         scorer: MoleculeScorer | None = None,
         cache_size: int | None = 500_000,
     ) -> None:
-        super().__init__(scorer)
-        if mean not in ("arithmetic", "geometric"):
-            raise ValueError(f"mean must be 'arithmetic' or 'geometric', got {mean!r}")
-        if not terms:
-            raise ValueError(f"objective {name!r} needs at least one term")
-        self.name = name
+        super().__init__(name, terms, mean, ("arithmetic", "geometric"), scorer, cache_size)
         self.terms = tuple(terms)
-        self.mean = mean
-        self._cache: MutableMapping[Any, Any] = LRUCache(cache_size)
 
     @property
     def term_names(self) -> tuple[str, ...]:
@@ -236,10 +229,6 @@ class GuacamolObjective(Objective):
                 values[c] = v
                 self._cache[c] = v
         return np.array([self.invalid_value if c is None else values[c] for c in canon], dtype=np.float64)
-
-    def clear_cache(self) -> None:
-        """Forget the cached scores."""
-        self._cache.clear()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, mean={self.mean!r}, terms={self.term_names})"

@@ -1,13 +1,14 @@
-"""The base of every SMILES domain reward: :class:`Objective` (and :class:`ObjectiveError`)."""
+"""The base of every SMILES domain reward: :class:`Objective` (and :class:`ObjectiveError`), and of those that
+combine parts by a mean behind a per-molecule cache (:class:`CombinedObjective`)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import MutableMapping, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 
-from .scoring import MoleculeScorer
+from .scoring import LRUCache, MoleculeScorer
 
 
 class ObjectiveError(ValueError):
@@ -56,3 +57,35 @@ class Objective:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
+
+
+class CombinedObjective(Objective):
+    """An objective that combines its parts by a mean and caches each molecule's result (GuacaMol's
+    multi-property oracles, a scoring file's components).
+
+    :param name: display name.
+    :param parts: the parts, at least one (the subclass keeps them under its own name).
+    :param mean: how the parts are combined, one of ``means``.
+    :param means: the means the subclass knows.
+    :param scorer: shared :class:`MoleculeScorer` (canonicalisation cache); a fresh one if ``None``.
+    :param cache_size: entries of the per-molecule cache (``None``: unbounded).
+    """
+
+    #: What the objective and one of its parts are called in errors.
+    kind: ClassVar[str] = "objective"
+    part: ClassVar[str] = "part"
+
+    def __init__(self, name: str, parts: Sequence[Any], mean: str, means: tuple[str, ...],
+                 scorer: MoleculeScorer | None, cache_size: int | None) -> None:
+        super().__init__(scorer)
+        if mean not in means:
+            raise ValueError(f"mean must be one of {means}, got {mean!r}")
+        if not parts:
+            raise ValueError(f"{self.kind} {name!r} needs at least one {self.part}")
+        self.name = name
+        self.mean = mean
+        self._cache: MutableMapping[Any, Any] = LRUCache(cache_size)
+
+    def clear_cache(self) -> None:
+        """Forget the cached scores."""
+        self._cache.clear()

@@ -18,15 +18,15 @@ transforms and aggregates column by column in numpy. Results are cached by canon
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from .components import Component, MolView, QEDComponent
-from .objective import Objective
-from .scoring import LRUCache, MoleculeScorer, parse_smiles
+from .objective import CombinedObjective
+from .scoring import MoleculeScorer, parse_smiles
 from .transforms import Transform
 
 AGGREGATIONS = ("geometric_mean", "arithmetic_mean")
@@ -91,7 +91,7 @@ def aggregate(transformed: np.ndarray, weights: np.ndarray, mean: str) -> np.nda
     return np.where(total[:, 0] > 0, out, np.nan)
 
 
-class ScoringFunction(Objective):
+class ScoringFunction(CombinedObjective):
     """A scoring file's objective: components, transforms, weights and an aggregation (see the module docstring).
 
     Build it with :func:`~seqtutor_envs.smiles.scoring_file.load_scoring_file` (which checks a file) or
@@ -105,23 +105,17 @@ class ScoringFunction(Objective):
     """
 
     invalid_value = 0.0
+    kind, part = "scoring function", "component"
 
     def __init__(self, name: str, components: Sequence[ScoredComponent], mean: str = "geometric_mean",
                  scorer: MoleculeScorer | None = None, cache_size: int | None = 500_000) -> None:
-        super().__init__(scorer)
-        if mean not in AGGREGATIONS:
-            raise ValueError(f"mean must be one of {AGGREGATIONS}, got {mean!r}")
-        if not components:
-            raise ValueError(f"scoring function {name!r} needs at least one component")
-        self.name = name
+        super().__init__(name, components, mean, AGGREGATIONS, scorer, cache_size)
         self.components = tuple(components)
-        self.mean = mean
         self.names = tuple(c.name for c in self.components)
         self._scores = [j for j, c in enumerate(self.components) if c.role == "score"]
         self._filters = [j for j, c in enumerate(self.components) if c.role == "filter"]
         self._weights = np.array([self.components[j].weight for j in self._scores], dtype=np.float64)
         self._share_qed = any(isinstance(c.component, QEDComponent) for c in self.components)
-        self._cache: MutableMapping[Any, Any] = LRUCache(cache_size)
 
     # ---- one batch of new molecules --------------------------------------------------------------
     def _raw_rows(self, canon: Sequence[str], mols: dict[str, Any]) -> np.ndarray:
@@ -187,10 +181,6 @@ class ScoringFunction(Objective):
     def score_with_details(self, smiles: Sequence[str]) -> tuple[np.ndarray, dict[str, Any]]:
         table = self.evaluate(smiles)
         return table.score, table.details()
-
-    def clear_cache(self) -> None:
-        """Forget the cached scores."""
-        self._cache.clear()
 
     def __repr__(self) -> str:
         return f"ScoringFunction(name={self.name!r}, mean={self.mean!r}, components={self.names})"

@@ -47,12 +47,20 @@ def _hard(z: np.ndarray) -> np.ndarray:
     return (np.asarray(z) > 0).astype(np.float64)
 
 
-def _keep_nan(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    return np.where(np.isnan(x), np.nan, y)
+class _Elementwise:
+    """Base of the transforms: :meth:`values` of the raw values in float64, NaN passed through as NaN."""
+
+    def values(self, x: np.ndarray) -> np.ndarray:
+        """The scores of ``x`` (float64); :meth:`__call__` puts NaN back wherever ``x`` is NaN."""
+        raise NotImplementedError
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64)
+        return np.where(np.isnan(x), np.nan, self.values(x))
 
 
 @dataclass(frozen=True)
-class Sigmoid:
+class Sigmoid(_Elementwise):
     low: float
     high: float
     k: float
@@ -63,88 +71,80 @@ class Sigmoid:
             return _hard(10.0 * self.k * centred)
         return base10_sigmoid(10.0 * self.k * centred / (self.high - self.low))
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, dtype=np.float64)
-        return _keep_nan(x, self.rising(x))
+    def values(self, x: np.ndarray) -> np.ndarray:
+        return self.rising(x)
 
 
 @dataclass(frozen=True)
 class ReverseSigmoid(Sigmoid):
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, dtype=np.float64)
-        return _keep_nan(x, 1.0 - self.rising(x))
+    def values(self, x: np.ndarray) -> np.ndarray:
+        return 1.0 - self.rising(x)
 
 
 @dataclass(frozen=True)
-class DoubleSigmoid:
+class DoubleSigmoid(_Elementwise):
     low: float
     high: float
     coef_div: float = 100.0
     coef_si: float = 150.0
     coef_se: float = 150.0
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, dtype=np.float64)
+    def values(self, x: np.ndarray) -> np.ndarray:
         left_side = x < (self.high - self.low) / 2.0 + self.low
         if self.coef_div == 0:
             left, right = _hard(self.coef_si * (x - self.low)), 1.0 - _hard(self.coef_se * (x - self.high))
         else:
             left = base10_sigmoid(self.coef_si / self.coef_div * (x - self.low))
             right = 1.0 - base10_sigmoid(self.coef_se / self.coef_div * (x - self.high))
-        return _keep_nan(x, np.where(left_side, left, right))
+        return np.where(left_side, left, right)
 
 
 @dataclass(frozen=True)
-class Step:
+class Step(_Elementwise):
     low: float
     high: float
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, dtype=np.float64)
-        return _keep_nan(x, ((x >= self.low) & (x <= self.high)).astype(np.float64))
+    def values(self, x: np.ndarray) -> np.ndarray:
+        return ((x >= self.low) & (x <= self.high)).astype(np.float64)
 
 
 @dataclass(frozen=True)
-class LeftStep:
+class LeftStep(_Elementwise):
     low: float
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, dtype=np.float64)
-        return _keep_nan(x, (x <= self.low).astype(np.float64))
+    def values(self, x: np.ndarray) -> np.ndarray:
+        return (x <= self.low).astype(np.float64)
 
 
 @dataclass(frozen=True)
-class RightStep:
+class RightStep(_Elementwise):
     high: float
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, dtype=np.float64)
-        return _keep_nan(x, (x >= self.high).astype(np.float64))
+    def values(self, x: np.ndarray) -> np.ndarray:
+        return (x >= self.high).astype(np.float64)
 
 
 @dataclass(frozen=True)
-class LinearRamp:
+class LinearRamp(_Elementwise):
     low: float
     high: float
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, dtype=np.float64)
-        return _keep_nan(x, np.clip((x - self.low) / (self.high - self.low), 0.0, 1.0))
+    def values(self, x: np.ndarray) -> np.ndarray:
+        return np.clip((x - self.low) / (self.high - self.low), 0.0, 1.0)
 
 
 @dataclass(frozen=True)
-class ValueMapping:
+class ValueMapping(_Elementwise):
     """``mapping``: raw value -> score, the keys matched as numbers (every component's raw value is one)."""
 
     mapping: tuple[tuple[float, float], ...]
     default: float | None = None
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, dtype=np.float64)
+    def values(self, x: np.ndarray) -> np.ndarray:
         out = np.full(x.shape, np.nan if self.default is None else self.default)
         for key, score in self.mapping:
             out[x == key] = score
-        return _keep_nan(x, out)
+        return out
 
 
 Transform = Callable[[np.ndarray], np.ndarray]
