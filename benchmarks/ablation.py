@@ -97,41 +97,101 @@ def _cell(value: Any, fmt: str) -> str:
 
 
 def report(rows: list[dict[str, Any]], names: dict[str, str], out: Path, note: str) -> str:
-    header = ["variant", "learner", "seed", "target KL", "KL/step", "KL error", "final c", "music return",
-              "return / π*'s at its KL", "KL(π ‖ π*) per composition", "minutes to 0.8 of π*", "duration TV to π*",
-              "pitch-class TV to π*", "CPU minutes"]
+    header = [
+        "variant",
+        "learner",
+        "seed",
+        "target KL",
+        "KL/step",
+        "KL error",
+        "final c",
+        "music return",
+        "return / π*'s at its KL",
+        "KL(π ‖ π*) per composition",
+        "minutes to 0.8 of π*",
+        "duration TV to π*",
+        "pitch-class TV to π*",
+        "CPU minutes",
+    ]
     body = []
     order = {name: i for i, (name, _) in enumerate(VARIANTS + DPG_VARIANTS)}
-    for row in sorted(rows, key=lambda r: (order.get(names.get(r.get("run", ""), ""), 99), r["algo"],
-                                          float(r.get("target_kl") or 0), r["seed"])):
+    for row in sorted(
+        rows,
+        key=lambda r: (
+            order.get(names.get(r.get("run", ""), ""), 99),
+            r["algo"],
+            float(r.get("target_kl") or 0),
+            r["seed"],
+        ),
+    ):
         if "error" in row:
-            body.append([names.get(row.get("run", ""), "?"), NAMES.get(row["algo"], row["algo"]), str(row["seed"]),
-                         "error: " + str(row["error"])[:80]] + [""] * (len(header) - 4))
+            body.append(
+                [
+                    names.get(row.get("run", ""), "?"),
+                    NAMES.get(row["algo"], row["algo"]),
+                    str(row["seed"]),
+                    "error: " + str(row["error"])[:80],
+                ]
+                + [""] * (len(header) - 4)
+            )
             continue
         target = float(row["target_kl"])
-        body.append([names.get(row["run"], "?"), NAMES.get(row["algo"], row["algo"]), str(row["seed"]), f"{target:g}",
-                     f"{row['kl']:.4f}", f"{100 * (row['kl'] / target - 1):+.0f} %", _cell(row.get("final_c"), "{:.3g}"),
-                     f"{row['domain_return']:.1f}", _cell(row.get("optimality_ratio"), "{:.3f}"),
-                     _cell(row.get("kl_to_optimum"), "{:.2f}"),
-                     _cell(row.get("minutes_to_0.8"), "{:.1f}"), _cell(row.get("duration_tv_to_optimum"), "{:.3f}"),
-                     _cell(row.get("pitch_class_tv_to_optimum"), "{:.3f}"), _cell(row.get("cpu_minutes"), "{:.2f}")])
-    text = write_results(out.with_suffix(".md"), "What brings Ψ and G to π*: ablation on SeqTutor-Melody-v0",
-                         f"{markdown_table(header, body)}\n\n{note}\n")
+        body.append(
+            [
+                names.get(row["run"], "?"),
+                NAMES.get(row["algo"], row["algo"]),
+                str(row["seed"]),
+                f"{target:g}",
+                f"{row['kl']:.4f}",
+                f"{100 * (row['kl'] / target - 1):+.0f} %",
+                _cell(row.get("final_c"), "{:.3g}"),
+                f"{row['domain_return']:.1f}",
+                _cell(row.get("optimality_ratio"), "{:.3f}"),
+                _cell(row.get("kl_to_optimum"), "{:.2f}"),
+                _cell(row.get("minutes_to_0.8"), "{:.1f}"),
+                _cell(row.get("duration_tv_to_optimum"), "{:.3f}"),
+                _cell(row.get("pitch_class_tv_to_optimum"), "{:.3f}"),
+                _cell(row.get("cpu_minutes"), "{:.2f}"),
+            ]
+        )
+    text = write_results(
+        out.with_suffix(".md"),
+        "What brings Ψ and G to π*: ablation on SeqTutor-Melody-v0",
+        f"{markdown_table(header, body)}\n\n{note}\n",
+    )
     columns = list(dict.fromkeys(k for r in rows for k in r))
-    write_csv(out.with_suffix(".csv"), ["variant", *columns],
-              [[names.get(r.get("run", ""), "?"), *(r.get(k, "") for k in columns)] for r in rows])
+    write_csv(
+        out.with_suffix(".csv"),
+        ["variant", *columns],
+        [[names.get(r.get("run", ""), "?"), *(r.get(k, "") for k in columns)] for r in rows],
+    )
     return text
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--algos", nargs="+", default=["psi", "g"])
-    parser.add_argument("--variants", nargs="*", type=int, default=None,
-                        help=f"indices into the variant list (0..{len(VARIANTS) - 1}; default: all)")
-    parser.add_argument("--psi-variants", nargs="*", type=int, default=None,
-                        help="the variants Ψ runs, of those --variants names (default: all of them)")
-    parser.add_argument("--dpg-variants", nargs="*", type=int, default=None,
-                        help=f"indices into DPG's variant list (0..{len(DPG_VARIANTS) - 1}; default: all)")
+    parser.add_argument(
+        "--variants",
+        nargs="*",
+        type=int,
+        default=None,
+        help=f"indices into the variant list (0..{len(VARIANTS) - 1}; default: all)",
+    )
+    parser.add_argument(
+        "--psi-variants",
+        nargs="*",
+        type=int,
+        default=None,
+        help="the variants Ψ runs, of those --variants names (default: all of them)",
+    )
+    parser.add_argument(
+        "--dpg-variants",
+        nargs="*",
+        type=int,
+        default=None,
+        help=f"indices into DPG's variant list (0..{len(DPG_VARIANTS) - 1}; default: all)",
+    )
     parser.add_argument("--target-kls", "--target-kl", nargs="+", type=float, default=[0.1])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--steps", type=int, default=400_000)
@@ -142,8 +202,13 @@ def main() -> None:
 
     indices = args.variants if args.variants is not None else list(range(len(VARIANTS)))
     psi_indices = set(indices if args.psi_variants is None else args.psi_variants)
-    common = {"steps": args.steps, "episodes": args.episodes, "runs": str(Path(args.runs).resolve()), "threads": args.threads,
-              "resume": args.resume}
+    common = {
+        "steps": args.steps,
+        "episodes": args.episodes,
+        "runs": str(Path(args.runs).resolve()),
+        "threads": args.threads,
+        "resume": args.resume,
+    }
     trials, names = [], {}
     soft = [a for a in args.algos if a != "dpg"]
     dpg = [DPG_VARIANTS[i] for i in (args.dpg_variants if args.dpg_variants is not None else range(len(DPG_VARIANTS)))]
@@ -153,25 +218,32 @@ def main() -> None:
     for algos, name, kwargs in grid:
         trial_settings = {k: v for k, v in kwargs.items() if k in TRIAL_KEYS}
         algo_kwargs = {k: v for k, v in kwargs.items() if k not in TRIAL_KEYS}
-        batch = make_trials(MELODY, algos, [{"target_kl": k, "algo_kwargs": algo_kwargs, **trial_settings}
-                                            for k in args.target_kls], args.seeds, **common)
+        batch = make_trials(
+            MELODY,
+            algos,
+            [{"target_kl": k, "algo_kwargs": algo_kwargs, **trial_settings} for k in args.target_kls],
+            args.seeds,
+            **common,
+        )
         names.update({str(trial_folder(t)): name for t in batch})
         trials += batch
     rows = run_sweep(parser, args, trials)
     sample, points = optimum_reference(args.optimum_n, 0)
     add_optimum_columns(rows, sample, points)
     add_distance_to_optimum(rows, sample)
-    note = (f"{args.steps:,} env steps per trial (all envs together), {args.episodes:,} compositions evaluated per "
-            "trial; c starts at π*'s c for the target (seqtutor_agents/runs/kl_start.py; the rows above 'defaults' were "
-            "run before that, from the env's 10) and is adapted toward it. π* from "
-            f"{args.optimum_n:,} prior compositions (seed 0). Other hyperparameters: the table's defaults (ALGOS in "
-            "seqtutor_agents/runs/config.py, the melody domain's learner_defaults). CPU minutes: the process time of "
-            "the trial's training, on a machine shared with other work (wall minutes are in the CSV).\n\n"
-            f"    python -m benchmarks.ablation --algos {' '.join(args.algos)} --variants {' '.join(map(str, indices))}"
-            + ("" if args.psi_variants is None else f" --psi-variants {' '.join(map(str, args.psi_variants))}")
-            + ("" if args.dpg_variants is None else f" --dpg-variants {' '.join(map(str, args.dpg_variants))}")
-            + " --target-kls "
-            f"{' '.join(f'{k:g}' for k in args.target_kls)} --steps {args.steps} --seeds {' '.join(map(str, args.seeds))}")
+    note = (
+        f"{args.steps:,} env steps per trial (all envs together), {args.episodes:,} compositions evaluated per "
+        "trial; c starts at π*'s c for the target (seqtutor_agents/runs/kl_start.py; the rows above 'defaults' were "
+        "run before that, from the env's 10) and is adapted toward it. π* from "
+        f"{args.optimum_n:,} prior compositions (seed 0). Other hyperparameters: the table's defaults (ALGOS in "
+        "seqtutor_agents/runs/config.py, the melody domain's learner_defaults). CPU minutes: the process time of "
+        "the trial's training, on a machine shared with other work (wall minutes are in the CSV).\n\n"
+        f"    python -m benchmarks.ablation --algos {' '.join(args.algos)} --variants {' '.join(map(str, indices))}"
+        + ("" if args.psi_variants is None else f" --psi-variants {' '.join(map(str, args.psi_variants))}")
+        + ("" if args.dpg_variants is None else f" --dpg-variants {' '.join(map(str, args.dpg_variants))}")
+        + " --target-kls "
+        f"{' '.join(f'{k:g}' for k in args.target_kls)} --steps {args.steps} --seeds {' '.join(map(str, args.seeds))}"
+    )
     print(report(rows, names, Path(args.out), note))
 
 

@@ -31,7 +31,11 @@ CONFIGS_DIR = REPO_ROOT / "configs"
 def repo_relative(path: Path) -> str:
     """``path`` relative to the repository when inside it (as results files name it), else as given."""
     path = Path(path)
-    return str(path.relative_to(REPO_ROOT)) if path.resolve().is_relative_to(REPO_ROOT) and path.is_absolute() else str(path)
+    return (
+        str(path.relative_to(REPO_ROOT))
+        if path.resolve().is_relative_to(REPO_ROOT) and path.is_absolute()
+        else str(path)
+    )
 
 
 def machine_description() -> dict[str, str]:
@@ -125,16 +129,24 @@ def total_training_minutes(meta: dict[str, Any]) -> float:
     return sum(float((run.get("training") or {}).get("minutes", 0.0)) for run in training_chain(meta))
 
 
-def parse_args(parser: argparse.ArgumentParser, shipped: Path, fixed: dict[str, Any] | None = None,
-               argv: Sequence[str] | None = None) -> argparse.Namespace:
+def parse_args(
+    parser: argparse.ArgumentParser,
+    shipped: Path,
+    fixed: dict[str, Any] | None = None,
+    argv: Sequence[str] | None = None,
+) -> argparse.Namespace:
     """The script's options, defaults from ``shipped`` (a file in ``configs/``), then ``--config``'s file over
     them, then the command line over both.
 
     :param fixed: ``[train]`` fields the script does not take as options (e.g. its env id): a file may
         name them only with these values.
     """
-    parser.add_argument("--config", metavar="FILE.toml", default=None,
-                        help=f"settings over those of {repo_relative(shipped)} (options given here win)")
+    parser.add_argument(
+        "--config",
+        metavar="FILE.toml",
+        default=None,
+        help=f"settings over those of {repo_relative(shipped)} (options given here win)",
+    )
     parser.set_defaults(**config_defaults(parser, shipped, fixed))
     early = argparse.ArgumentParser(add_help=False)
     early.add_argument("--config", default=None)
@@ -153,8 +165,10 @@ def config_defaults(parser: argparse.ArgumentParser, path: Path, fixed: dict[str
         parser.error(str(exc))
     tables = sorted(set(data) - set(EXPERIMENT_TABLES))
     if tables or not all(isinstance(v, dict) for v in data.values()):
-        parser.error(f"--config {path}: {', '.join(tables) or 'a setting outside a table'} is not one of its "
-                     f"tables ({', '.join(EXPERIMENT_TABLES)})")
+        parser.error(
+            f"--config {path}: {', '.join(tables) or 'a setting outside a table'} is not one of its "
+            f"tables ({', '.join(EXPERIMENT_TABLES)})"
+        )
     values = dict(data.get("train", {}))
     for key, value in (fixed or {}).items():
         if key in values and values.pop(key) != value:
@@ -163,8 +177,7 @@ def config_defaults(parser: argparse.ArgumentParser, path: Path, fixed: dict[str
     actions = {a.dest: a for a in parser._actions if a.dest not in ("help", "config")}
     for key, value in values.items():
         if key not in actions:
-            parser.error(f"--config {path}: unknown setting {key!r}; {parser.prog} takes "
-                         f"{', '.join(sorted(actions))}")
+            parser.error(f"--config {path}: unknown setting {key!r}; {parser.prog} takes {', '.join(sorted(actions))}")
         values[key] = _option_value(parser, actions[key], value, path)
     return values
 

@@ -107,21 +107,28 @@ print("RESULT " + json.dumps(out))
 
 
 def worktree(base: str) -> Path:
-    sha = subprocess.run(["git", "rev-parse", base], cwd=ROOT, check=True, capture_output=True, text=True).stdout.strip()
+    sha = subprocess.run(
+        ["git", "rev-parse", base], cwd=ROOT, check=True, capture_output=True, text=True
+    ).stdout.strip()
     path = Path(tempfile.gettempdir()) / f"seqtutor-base-{sha[:12]}"
     if not (path / "seqtutor_envs").is_dir():
-        subprocess.run(["git", "worktree", "add", "--detach", str(path), sha], cwd=ROOT, check=True,
-                       capture_output=True)
+        subprocess.run(
+            ["git", "worktree", "add", "--detach", str(path), sha], cwd=ROOT, check=True, capture_output=True
+        )
     return path
 
 
 def measure(tree: Path, args) -> dict[str, float]:
-    code = (MEASURE.replace("TREE", repr(str(tree))).replace("THREADS", str(args.threads))
-            .replace("SECONDS", str(args.seconds)).replace("TRAIN_STEPS", str(args.train_steps)))
+    code = (
+        MEASURE.replace("TREE", repr(str(tree)))
+        .replace("THREADS", str(args.threads))
+        .replace("SECONDS", str(args.seconds))
+        .replace("TRAIN_STEPS", str(args.train_steps))
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tempfile.gettempdir())
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
-            return json.loads(line[len("RESULT "):])
+            return json.loads(line[len("RESULT ") :])
     raise RuntimeError(f"measurement in {tree} failed:\n{proc.stderr[-3000:]}")
 
 
@@ -147,11 +154,15 @@ def main() -> None:
         fmt = "{:.3f}" if " / " in key else "{:,.0f}"
         rows.append([key, fmt.format(old), fmt.format(new), f"{new / old:.2f}"])
     table = markdown_table(["measurement", f"base ({args.base})", "new (working tree)", "new / base"], rows)
-    text = write_results(Path(args.out), "Old vs new code, one run", f"{table}\n\n"
-            f"Median of {args.repeats} alternating runs each; {args.seconds:g} s per env measurement (random valid "
-            f"actions; the prior's tokens: 300 vector steps sampled from the prior, replayed into a fresh env), "
-            f"{args.train_steps:,} env steps of G-learning (c = 0.5, 32 envs, train_freq 4, batch 32 "
-            f"episodes); {args.threads} torch threads.\n")
+    text = write_results(
+        Path(args.out),
+        "Old vs new code, one run",
+        f"{table}\n\n"
+        f"Median of {args.repeats} alternating runs each; {args.seconds:g} s per env measurement (random valid "
+        f"actions; the prior's tokens: 300 vector steps sampled from the prior, replayed into a fresh env), "
+        f"{args.train_steps:,} env steps of G-learning (c = 0.5, 32 envs, train_freq 4, batch 32 "
+        f"episodes); {args.threads} torch threads.\n",
+    )
     print(text)
 
 

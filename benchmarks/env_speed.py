@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import gymnasium as gym
 import numpy as np
@@ -95,17 +95,37 @@ def main() -> None:
                 runs[name].append(value)
         med = {name: statistics.median(values) for name, values in runs.items()}
         ratios = [e / b for e, b in zip(runs["env"], runs["bare"])]
-        rows.append([str(batch), f"{med['bare']:,.0f}", f"{med['stepper']:,.0f}", f"{med['env']:,.0f}",
-                     f"{med['env'] / med['bare']:.3f}", f"{min(ratios):.2f}–{max(ratios):.2f}",
-                     f"{med['stepper'] / med['bare']:.3f}"])
+        rows.append(
+            [
+                str(batch),
+                f"{med['bare']:,.0f}",
+                f"{med['stepper']:,.0f}",
+                f"{med['env']:,.0f}",
+                f"{med['env'] / med['bare']:.3f}",
+                f"{min(ratios):.2f}–{max(ratios):.2f}",
+                f"{med['stepper'] / med['bare']:.3f}",
+            ]
+        )
         print(" | ".join(rows[-1]), flush=True)
-    header = ["envs", "bare LSTM-100 step, steps/s", "env's prior stepper, steps/s", "melody env step, steps/s",
-              "env / bare (medians)", "env / bare, each pair", "stepper / bare"]
-    text = write_results(args.out, "The melody env's step vs a bare batched LSTM-100 step", (
+    header = [
+        "envs",
+        "bare LSTM-100 step, steps/s",
+        "env's prior stepper, steps/s",
+        "melody env step, steps/s",
+        "env / bare (medians)",
+        "env / bare, each pair",
+        "stepper / bare",
+    ]
+    text = write_results(
+        args.out,
+        "The melody env's step vs a bare batched LSTM-100 step",
+        (
             f"{markdown_table(header, rows)}\n\nMedians of {args.repeats} measurements of about {args.seconds:g} s each, "
             "the three steps called in turn, call by call; one torch thread. Bare step: `nn.Embedding(38, 38)`, `nn.LSTMCell(38, 100)`, `nn.Linear(100, 38)`, "
             "log-softmax, batched. Env step: `gym.make_vec('SeqTutor-Melody-v0', num_envs=N).step` with random "
-            "actions (prior forward, the nine rules, reward, observations, autoreset).\n"))
+            "actions (prior forward, the nine rules, reward, observations, autoreset).\n"
+        ),
+    )
     print(text)
 
 

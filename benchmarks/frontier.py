@@ -49,15 +49,29 @@ from seqtutor_envs.melody.domain import TABLE1_TARGETS as MUSIC_TARGETS
 
 SEQUENCE_TUTOR = ("q", "psi", "g", "dpg")
 KL_TARGETED = SEQUENCE_TUTOR + ("klppo",)
-NAMES = {"q": "Q", "psi": "Ψ", "g": "G", "dpg": "DPG", "klppo": "KL-PPO", "dap": "DAP (REINVENT)",
-         "ppo": "PPO (SB3)", "dqn": "DQN (SB3)", "a2c": "A2C (SB3)"}
+NAMES = {
+    "q": "Q",
+    "psi": "Ψ",
+    "g": "G",
+    "dpg": "DPG",
+    "klppo": "KL-PPO",
+    "dap": "DAP (REINVENT)",
+    "ppo": "PPO (SB3)",
+    "dqn": "DQN (SB3)",
+    "a2c": "A2C (SB3)",
+}
 #: π*'s curve: c from large (KL near 0) to small; the points with ESS < 1,000 are kept but flagged.
 EFFICIENCY_RATIO = 0.9  # the share of π*'s return a trial must hold (three log windows) for the efficiency column
 COMPOSITIONS_KEY = f"compositions_to_{EFFICIENCY_RATIO:g}"
-OPTIMUM_CS = tuple(sorted({float(c) for c in np.geomspace(100.0, 3.0, 24)}
-                          # denser where the ESS of 1M prior samples falls through 1,000 (c ~ 6, KL ~ 0.16),
-                          # so that the 0.15 target still has reliable points on both sides
-                          | {float(c) for c in np.geomspace(8.0, 5.0, 9)}, reverse=True))
+OPTIMUM_CS = tuple(
+    sorted(
+        {float(c) for c in np.geomspace(100.0, 3.0, 24)}
+        # denser where the ESS of 1M prior samples falls through 1,000 (c ~ 6, KL ~ 0.16),
+        # so that the 0.15 target still has reliable points on both sides
+        | {float(c) for c in np.geomspace(8.0, 5.0, 9)},
+        reverse=True,
+    )
+)
 
 
 def optimum_reference(n: int, seed: int) -> tuple[Any, list[Any]]:
@@ -89,8 +103,9 @@ def add_optimum_columns(rows: list[dict[str, Any]], sample: Any, points: list[An
         row["optimality_ratio"] = row["domain_return"] / best if best > 0 else math.nan
         row["kl_overspend"] = row["kl"] / needed if needed > 0 else math.nan
         target = float(row.get("target_kl") or 0.0)
-        row["minutes_to_0.8"] = (minutes_to_ratio(Path(row["run"]), points, 0.8, min_kl=0.5 * target)
-                                 if row.get("run") else math.nan)
+        row["minutes_to_0.8"] = (
+            minutes_to_ratio(Path(row["run"]), points, 0.8, min_kl=0.5 * target) if row.get("run") else math.nan
+        )
         if row.get("run"):
             held = compositions_to_ratio(row["run"], points, EFFICIENCY_RATIO, min_kl=0.5 * target)
             row[COMPOSITIONS_KEY], row[f"best_ratio_held_{EFFICIENCY_RATIO:g}"] = held.compositions, held.best_ratio
@@ -117,8 +132,11 @@ def add_distance_columns(rows: list[dict[str, Any]], sample: Any, seed: int = 0)
     from seqtutor_agents.runs.optimum_figures import TERMS_FILE, read_sequence_terms
     from seqtutor_envs.optimum_distance import distance_from, prior_replicates
 
-    terms = {id(row): read_sequence_terms(Path(row["run"]) / TERMS_FILE) for row in rows
-             if "error" not in row and row.get("run")}
+    terms = {
+        id(row): read_sequence_terms(Path(row["run"]) / TERMS_FILE)
+        for row in rows
+        if "error" not in row and row.get("run")
+    }
     usable = [row for row in rows if terms.get(id(row)) is not None and float(row.get("final_c") or math.nan) > 0]
     if not usable:
         return
@@ -176,6 +194,7 @@ def summarise(rows: list[dict[str, Any]]) -> tuple[list[list[str]], dict[str, li
             groups[(row["algo"], setting_label(row))].append(row)
     lines = []
     for (algo, label), members in sorted(groups.items(), key=lambda kv: (kv[0][0], np.mean([r["kl"] for r in kv[1]]))):
+
         def span(key: str, scale: float = 1.0, fmt: str = "{:.2f}") -> str:
             values = [r[key] * scale for r in members if r.get(key) is not None and not _isnan(r[key])]
             return fmt.format(min(values)) + "–" + fmt.format(max(values)) if values else "n/a"
@@ -183,16 +202,32 @@ def summarise(rows: list[dict[str, Any]]) -> tuple[list[list[str]], dict[str, li
         music = all(meets(r, t) for r in members for t in MUSIC_TARGETS)
         kept = all(meets(r, t) for r in members for t in KEPT_TARGETS)
         missed = sorted({t[0] for r in members for t in MUSIC_TARGETS + KEPT_TARGETS if not meets(r, t)})
-        lines.append([NAMES.get(algo, algo), label, str(len(members)), span("kl", fmt="{:.3f}"),
-                      span("final_c", fmt="{:.3g}"), span("domain_return", fmt="{:.1f}"),
-                      span("optimality_ratio", fmt="{:.3f}"), span("kl_overspend", fmt="{:.2f}"),
-                      span("duration_tv_to_optimum", fmt="{:.3f}"), span("pitch_class_tv_to_optimum", fmt="{:.3f}"),
-                      span("minutes_to_0.8", fmt="{:.1f}"), span("distance_to_optimum", fmt="{:.2f}"),
-                      span("improvement_share", fmt="{:.3f}"), efficiency_span(members),
-                      span("notes_in_motif", fmt="{:.0f}"),
-                      span("starts_with_tonic", fmt="{:.0f}"), span("distinct_openings", 100, "{:.0f}"),
-                      span("duration_tv"), span("rest_share", 100, "{:.1f}"),
-                      "yes" if music else "no", "yes" if kept else "no", ", ".join(missed) or "–"])
+        lines.append(
+            [
+                NAMES.get(algo, algo),
+                label,
+                str(len(members)),
+                span("kl", fmt="{:.3f}"),
+                span("final_c", fmt="{:.3g}"),
+                span("domain_return", fmt="{:.1f}"),
+                span("optimality_ratio", fmt="{:.3f}"),
+                span("kl_overspend", fmt="{:.2f}"),
+                span("duration_tv_to_optimum", fmt="{:.3f}"),
+                span("pitch_class_tv_to_optimum", fmt="{:.3f}"),
+                span("minutes_to_0.8", fmt="{:.1f}"),
+                span("distance_to_optimum", fmt="{:.2f}"),
+                span("improvement_share", fmt="{:.3f}"),
+                efficiency_span(members),
+                span("notes_in_motif", fmt="{:.0f}"),
+                span("starts_with_tonic", fmt="{:.0f}"),
+                span("distinct_openings", 100, "{:.0f}"),
+                span("duration_tv"),
+                span("rest_share", 100, "{:.1f}"),
+                "yes" if music else "no",
+                "yes" if kept else "no",
+                ", ".join(missed) or "–",
+            ]
+        )
     by_algo: dict[str, list[dict]] = defaultdict(list)
     for (algo, _), members in groups.items():
         by_algo[algo].append(members)
@@ -201,10 +236,16 @@ def summarise(rows: list[dict[str, Any]]) -> tuple[list[list[str]], dict[str, li
 
 def efficiency_span(members: list[dict]) -> str:
     """The seeds' compositions to 0.9 of π*: their range, and how many never held it (with their best ratio)."""
-    reached = [int(float(r[COMPOSITIONS_KEY])) for r in members if r.get(COMPOSITIONS_KEY) not in (None, "", "None")
-               and not _isnan(float(r[COMPOSITIONS_KEY]))]
-    missed = [float(r.get(f"best_ratio_held_{EFFICIENCY_RATIO:g}") or math.nan) for r in members
-              if r.get(COMPOSITIONS_KEY) in (None, "", "None") or _isnan(float(r[COMPOSITIONS_KEY]))]
+    reached = [
+        int(float(r[COMPOSITIONS_KEY]))
+        for r in members
+        if r.get(COMPOSITIONS_KEY) not in (None, "", "None") and not _isnan(float(r[COMPOSITIONS_KEY]))
+    ]
+    missed = [
+        float(r.get(f"best_ratio_held_{EFFICIENCY_RATIO:g}") or math.nan)
+        for r in members
+        if r.get(COMPOSITIONS_KEY) in (None, "", "None") or _isnan(float(r[COMPOSITIONS_KEY]))
+    ]
     parts = [f"{min(reached):,}–{max(reached):,}" if len(reached) > 1 else f"{reached[0]:,}"] if reached else []
     if missed:
         best = [b for b in missed if not math.isnan(b)]
@@ -235,13 +276,23 @@ def plot(by_algo: dict[str, list[list[dict]]], out: Path, points: list[Any] | No
 
     from seqtutor_envs.io import atomic_write
 
-    colors = {"q": "tab:blue", "psi": "tab:orange", "g": "tab:green", "dpg": "tab:olive", "klppo": "tab:brown",
-              "dap": "tab:pink", "ppo": "tab:red", "dqn": "tab:purple"}
+    colors = {
+        "q": "tab:blue",
+        "psi": "tab:orange",
+        "g": "tab:green",
+        "dpg": "tab:olive",
+        "klppo": "tab:brown",
+        "dap": "tab:pink",
+        "ppo": "tab:red",
+        "dqn": "tab:purple",
+    }
     panels_music = [("domain_return", "music-theory return per composition", 1.0, None)]
-    panels_texture = [("duration_tv", "note-duration TV to the corpus", 1.0, ("<=", 0.15)),
-                      ("pitch_class_tv", "pitch-class TV to the corpus", 1.0, ("<=", 0.08)),
-                      ("distinct_openings", "distinct openings (%)", 100.0, (">=", 50.0)),
-                      ("rest_share", "rest tokens (%)", 100.0, (">=", 1.0))]
+    panels_texture = [
+        ("duration_tv", "note-duration TV to the corpus", 1.0, ("<=", 0.15)),
+        ("pitch_class_tv", "pitch-class TV to the corpus", 1.0, ("<=", 0.08)),
+        ("distinct_openings", "distinct openings (%)", 100.0, (">=", 50.0)),
+        ("rest_share", "rest tokens (%)", 100.0, (">=", 1.0)),
+    ]
     written = []
     for suffix, panels in (("_music.png", panels_music), ("_texture.png", panels_texture)):
         cols = min(2, len(panels))
@@ -255,8 +306,9 @@ def plot(by_algo: dict[str, list[list[dict]]], out: Path, points: list[Any] | No
                 xerr = [[p[0] - p[1] for p in series], [p[2] - p[0] for p in series]]
                 yerr = [[p[3] - p[4] for p in series], [p[5] - p[3] for p in series]]
                 color = colors.get(algo)
-                ax.errorbar(x, y, xerr=xerr, yerr=yerr, marker="o", ms=4, capsize=2, color=color,
-                            label=NAMES.get(algo, algo))
+                ax.errorbar(
+                    x, y, xerr=xerr, yerr=yerr, marker="o", ms=4, capsize=2, color=color, label=NAMES.get(algo, algo)
+                )
                 for p in series:
                     ax.scatter(p[6], p[7], s=8, alpha=0.35, color=color)
             if key == "domain_return" and points:
@@ -273,11 +325,12 @@ def plot(by_algo: dict[str, list[list[dict]]], out: Path, points: list[Any] | No
             ax.set_xlabel("KL(π ‖ prior) per step, nats (log scale)")
             ax.set_ylabel(label)
             ax.grid(alpha=0.3)
-        for ax in list(axes.flat)[len(panels):]:
+        for ax in list(axes.flat)[len(panels) :]:
             ax.axis("off")
         axes.flat[0].legend(fontsize=8)
-        fig.suptitle("SeqTutor-Melody-v0: the reward–KL frontier and π* (bars: seed range; dashed: targets)",
-                     fontsize=10)
+        fig.suptitle(
+            "SeqTutor-Melody-v0: the reward–KL frontier and π* (bars: seed range; dashed: targets)", fontsize=10
+        )
         fig.tight_layout()
         path = out.with_name(out.name + suffix)
         atomic_write(path, lambda name: fig.savefig(name, format="png", dpi=110), suffix=".png")
@@ -287,34 +340,76 @@ def plot(by_algo: dict[str, list[list[dict]]], out: Path, points: list[Any] | No
 
 
 def optimum_table(points: list[Any]) -> str:
-    header = ["c", "ESS", "reliable", "KL/step", "music return", "motif %", "tonic start %", "onsets %",
-              "distinct openings % (resampled)", "duration TV to corpus"]
-    body = [[f"{p.c:.3g}", f"{p.ess:,.0f}", "yes" if p.reliable else "no", f"{p.kl_per_step:.4f}",
-             f"{p.domain_return:.1f}", f"{p.statistics.get('notes_in_motif', math.nan):.0f}",
-             f"{p.statistics.get('starts_with_tonic', math.nan):.1f}", f"{100 * p.statistics.get('onset_share', math.nan):.0f}",
-             f"{100 * p.statistics.get('distinct_openings', math.nan):.0f}", f"{p.statistics.get('duration_tv', math.nan):.2f}"]
-            for p in points]
+    header = [
+        "c",
+        "ESS",
+        "reliable",
+        "KL/step",
+        "music return",
+        "motif %",
+        "tonic start %",
+        "onsets %",
+        "distinct openings % (resampled)",
+        "duration TV to corpus",
+    ]
+    body = [
+        [
+            f"{p.c:.3g}",
+            f"{p.ess:,.0f}",
+            "yes" if p.reliable else "no",
+            f"{p.kl_per_step:.4f}",
+            f"{p.domain_return:.1f}",
+            f"{p.statistics.get('notes_in_motif', math.nan):.0f}",
+            f"{p.statistics.get('starts_with_tonic', math.nan):.1f}",
+            f"{100 * p.statistics.get('onset_share', math.nan):.0f}",
+            f"{100 * p.statistics.get('distinct_openings', math.nan):.0f}",
+            f"{p.statistics.get('duration_tv', math.nan):.2f}",
+        ]
+        for p in points
+    ]
     return markdown_table(header, body)
 
 
 def report(rows: list[dict[str, Any]], out: Path, note: str, points: list[Any] | None = None) -> str:
     lines, by_algo = summarise(rows)
-    header = ["learner", "setting", "seeds", "KL/step", "final c", "music return", "return / π*'s at its KL",
-              "KL / π*'s at its return", "duration TV to π*", "pitch-class TV to π*", "minutes to 0.8 of π*",
-              "KL(π ‖ π*), nats per composition", "share of the achievable improvement",
-              f"compositions to {EFFICIENCY_RATIO:g} of π* (rolling 1,000, 3 windows)",
-              "motif %", "tonic start %", "distinct openings %", "duration TV to corpus", "rest %",
-              "Table-1 targets (all seeds)", "kept targets (all seeds)", "missed on some seed"]
+    header = [
+        "learner",
+        "setting",
+        "seeds",
+        "KL/step",
+        "final c",
+        "music return",
+        "return / π*'s at its KL",
+        "KL / π*'s at its return",
+        "duration TV to π*",
+        "pitch-class TV to π*",
+        "minutes to 0.8 of π*",
+        "KL(π ‖ π*), nats per composition",
+        "share of the achievable improvement",
+        f"compositions to {EFFICIENCY_RATIO:g} of π* (rolling 1,000, 3 windows)",
+        "motif %",
+        "tonic start %",
+        "distinct openings %",
+        "duration TV to corpus",
+        "rest %",
+        "Table-1 targets (all seeds)",
+        "kept targets (all seeds)",
+        "missed on some seed",
+    ]
     summary = markdown_table(header, lines)
     text = write_rows(rows, out, "The reward–KL frontier on SeqTutor-Melody-v0", note)
-    targets = (f"Kept targets: {format_targets(KEPT_TARGETS)} (shares as fractions). RL Tuner's Table-1 targets "
-               f"({format_targets(MUSIC_TARGETS)}) are the reference at the paper's setting only (melody_table).")
-    measures = ("KL(π ‖ π*) = log Z − J(π), nats per composition, and the share (J(π) − J(p)) / (log Z − J(p)) at "
-                "each trial's final c, with J(π) = E_π[R]/c − KL(π ‖ p) from its evaluated compositions "
-                "(seqtutor_envs.optimum_distance; 95 % bootstrap intervals in the CSV; n/a where π*'s ESS < 1,000 "
-                "or log Z's interval is wider than 0.1 nats). Compositions to 0.9 of π*: episodes scored in training "
-                "until the run had held 0.9 of π*'s return at its KL for three log windows in a row, its return "
-                "and KL rolled over the last 1,000 compositions at each window (so never fewer than 1,000).")
+    targets = (
+        f"Kept targets: {format_targets(KEPT_TARGETS)} (shares as fractions). RL Tuner's Table-1 targets "
+        f"({format_targets(MUSIC_TARGETS)}) are the reference at the paper's setting only (melody_table)."
+    )
+    measures = (
+        "KL(π ‖ π*) = log Z − J(π), nats per composition, and the share (J(π) − J(p)) / (log Z − J(p)) at "
+        "each trial's final c, with J(π) = E_π[R]/c − KL(π ‖ p) from its evaluated compositions "
+        "(seqtutor_envs.optimum_distance; 95 % bootstrap intervals in the CSV; n/a where π*'s ESS < 1,000 "
+        "or log Z's interval is wider than 0.1 nats). Compositions to 0.9 of π*: episodes scored in training "
+        "until the run had held 0.9 of π*'s return at its KL for three log windows in a row, its return "
+        "and KL rolled over the last 1,000 compositions at each window (so never fewer than 1,000)."
+    )
     text += f"\n## Per setting (range over seeds)\n\n{targets}\n\n{measures}\n\n{summary}\n"
     if points:
         text += f"\n## π*, the objective's optimum (importance sampling over the prior)\n\n{optimum_table(points)}\n"
@@ -328,25 +423,53 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     # defaults: configs/frontier.toml
     parser.add_argument("--algos", nargs="+")
-    parser.add_argument("--target-kls", nargs="*", type=float,
-                        help="KL targets of the learners that adapt their KL weight (q, psi, g, klppo)")
-    parser.add_argument("--q-target-kls", nargs="*", type=float, default=None,
-                        help="KL targets of Q-learning (default: --baseline-target-kls)")
-    parser.add_argument("--initial-c", type=float, default=None,
-                        help="c that KL-target runs start from (default: the env's, 10)")
-    parser.add_argument("--cs", nargs="*", type=float,
-                        help="fixed values of c of the learners without a KL target (ppo, dqn)")
-    parser.add_argument("--dap-cs", nargs="*", type=float,
-                        help="values of c of DAP (sigma = 1/c multiplies the whole episode's return)")
-    parser.add_argument("--tutor-cs", nargs="*", type=float,
-                        help="fixed values of c for the KL-targeted learners too (default: none)")
+    parser.add_argument(
+        "--target-kls",
+        nargs="*",
+        type=float,
+        help="KL targets of the learners that adapt their KL weight (q, psi, g, klppo)",
+    )
+    parser.add_argument(
+        "--q-target-kls",
+        nargs="*",
+        type=float,
+        default=None,
+        help="KL targets of Q-learning (default: --baseline-target-kls)",
+    )
+    parser.add_argument(
+        "--initial-c", type=float, default=None, help="c that KL-target runs start from (default: the env's, 10)"
+    )
+    parser.add_argument(
+        "--cs", nargs="*", type=float, help="fixed values of c of the learners without a KL target (ppo, dqn)"
+    )
+    parser.add_argument(
+        "--dap-cs", nargs="*", type=float, help="values of c of DAP (sigma = 1/c multiplies the whole episode's return)"
+    )
+    parser.add_argument(
+        "--tutor-cs", nargs="*", type=float, help="fixed values of c for the KL-targeted learners too (default: none)"
+    )
     parser.add_argument("--seeds", nargs="+", type=int)
-    parser.add_argument("--baseline-seeds", nargs="+", type=int, default=None,
-                        help="seeds of every learner other than Ψ and G (default: --seeds)")
-    parser.add_argument("--baseline-target-kls", nargs="*", type=float, default=None,
-                        help="KL targets of DPG and KL-PPO (default: --target-kls)")
-    parser.add_argument("--algo-kwarg", action="append", default=[], metavar="KEY=VALUE",
-                        help="Sequence Tutor hyperparameter for every trial (JSON value)")
+    parser.add_argument(
+        "--baseline-seeds",
+        nargs="+",
+        type=int,
+        default=None,
+        help="seeds of every learner other than Ψ and G (default: --seeds)",
+    )
+    parser.add_argument(
+        "--baseline-target-kls",
+        nargs="*",
+        type=float,
+        default=None,
+        help="KL targets of DPG and KL-PPO (default: --target-kls)",
+    )
+    parser.add_argument(
+        "--algo-kwarg",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="Sequence Tutor hyperparameter for every trial (JSON value)",
+    )
     parser.add_argument("--steps", type=int)
     parser.add_argument("--episodes", type=int)
     parser.add_argument("--optimum-n", type=int, help="prior samples behind π* (0: no π*)")
@@ -357,20 +480,40 @@ def main() -> None:
     from seqtutor_agents.runs.config_args import parse_key_value
 
     tutor_kwargs = dict(parse_key_value(kv) for kv in args.algo_kwarg)
-    common = {"steps": args.steps, "episodes": args.episodes, "runs": str(Path(args.runs).resolve()),
-              "threads": args.threads, "resume": args.resume}
+    common = {
+        "steps": args.steps,
+        "episodes": args.episodes,
+        "runs": str(Path(args.runs).resolve()),
+        "threads": args.threads,
+        "resume": args.resume,
+    }
     baseline_seeds = args.baseline_seeds or args.seeds
     baseline_kls = args.target_kls if args.baseline_target_kls is None else args.baseline_target_kls
     trials = []
     for algo in [a for a in args.algos if a in SEQUENCE_TUTOR and a != "q"]:
         soft = algo in ("psi", "g")  # the paper's soft learners: every target, every seed
-        trials += make_trials(MELODY, [algo], [{"target_kl": k, "c": args.initial_c, "algo_kwargs": tutor_kwargs}
-                                               for k in (args.target_kls if soft else baseline_kls)]
-                              + [{"c": c, "algo_kwargs": tutor_kwargs} for c in args.tutor_cs],
-                              args.seeds if soft else baseline_seeds, **common)
+        trials += make_trials(
+            MELODY,
+            [algo],
+            [
+                {"target_kl": k, "c": args.initial_c, "algo_kwargs": tutor_kwargs}
+                for k in (args.target_kls if soft else baseline_kls)
+            ]
+            + [{"c": c, "algo_kwargs": tutor_kwargs} for c in args.tutor_cs],
+            args.seeds if soft else baseline_seeds,
+            **common,
+        )
     if "q" in args.algos:  # greedy: its ratio is reported, not tuned toward π*
-        trials += make_trials(MELODY, ["q"], [{"target_kl": k, "c": args.initial_c, "algo_kwargs": tutor_kwargs}
-                                              for k in (args.q_target_kls or baseline_kls)], baseline_seeds, **common)
+        trials += make_trials(
+            MELODY,
+            ["q"],
+            [
+                {"target_kl": k, "c": args.initial_c, "algo_kwargs": tutor_kwargs}
+                for k in (args.q_target_kls or baseline_kls)
+            ],
+            baseline_seeds,
+            **common,
+        )
     if "klppo" in args.algos:
         trials += make_trials(MELODY, ["klppo"], [{"target_kl": k} for k in baseline_kls], baseline_seeds, **common)
     if "dap" in args.algos:
@@ -378,15 +521,19 @@ def main() -> None:
     stock = [a for a in args.algos if a not in KL_TARGETED + ("dap",)]
     trials += make_trials(MELODY, stock, [{"c": c} for c in args.cs], baseline_seeds, **common)
     rows = run_sweep(parser, args, trials)
-    note = (f"{args.steps:,} env steps per trial, {args.episodes:,} compositions evaluated per trial; "
-            f"hyperparameters: the table's defaults" + (f" with {tutor_kwargs}" if tutor_kwargs else "") + ".")
+    note = (
+        f"{args.steps:,} env steps per trial, {args.episodes:,} compositions evaluated per trial; "
+        f"hyperparameters: the table's defaults" + (f" with {tutor_kwargs}" if tutor_kwargs else "") + "."
+    )
     points = None
     if args.optimum_n:
         sample, points = optimum_reference(args.optimum_n, args.optimum_seed)
         add_optimum_columns(rows, sample, points)
         add_distance_columns(rows, sample, args.optimum_seed)
-        note += (f" π* from {args.optimum_n:,} prior compositions (seed {args.optimum_seed}); ratios interpolate "
-                 "between its reliable points (ESS >= 1,000) and are blank outside their KL range.")
+        note += (
+            f" π* from {args.optimum_n:,} prior compositions (seed {args.optimum_seed}); ratios interpolate "
+            "between its reliable points (ESS >= 1,000) and are blank outside their KL range."
+        )
     print(report(rows, Path(args.out), note, points))
 
 

@@ -85,15 +85,20 @@ def run(env_id: str, kwargs: dict, mode: str, num_envs: int, episodes: int, seed
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--episodes", type=int, default=10_000,
-                        help="episodes per env configuration and autoreset mode")
+    parser.add_argument(
+        "--episodes", type=int, default=10_000, help="episodes per env configuration and autoreset mode"
+    )
     parser.add_argument("--num-envs", type=int, default=256, help="sub-envs of each vector env")
     parser.add_argument("--seed", type=int, default=0, help="seed of the envs and of the random actions")
     parser.add_argument("--determinism-calls", type=int, default=200, help="vector steps re-run to check determinism")
     parser.add_argument("--configs", nargs="*", default=list(CONFIGS), choices=list(CONFIGS), help="configurations")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads (default 1: this checks correctness, not speed, and one thread is "
-                        "immune to a busy second core)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (default 1: this checks correctness, not speed, and one thread is "
+        "immune to a busy second core)",
+    )
     parser.add_argument("--out", default=str(RESULTS_DIR / "fuzz_envs.md"))
     args = parser.parse_args()
     for name in ("episodes", "num_envs", "threads"):
@@ -102,8 +107,15 @@ def main() -> int:
     torch.set_num_threads(args.threads)
 
     machine = machine_description()
-    header = ["configuration", "autoreset", "episodes", "env steps", "episode length min/mean/max", "violations",
-              "seconds"]
+    header = [
+        "configuration",
+        "autoreset",
+        "episodes",
+        "env steps",
+        "episode length min/mean/max",
+        "violations",
+        "seconds",
+    ]
     rows, total_violations, examples = [], 0, []
     for name in args.configs:
         env_id, kwargs = CONFIGS[name]
@@ -112,9 +124,15 @@ def main() -> int:
             violations = result["violations"]
             total_violations += sum(violations.values())
             described = ", ".join(f"{kind}: {count}" for kind, count in sorted(violations.items())) or "0"
-            row = [f"{env_id} ({name})", mode, f"{result['episodes']:,}", f"{result['env_steps']:,}",
-                   f"{result['length_min']} / {result['length_mean']:.1f} / {result['length_max']}", described,
-                   f"{result['seconds']:.1f}"]
+            row = [
+                f"{env_id} ({name})",
+                mode,
+                f"{result['episodes']:,}",
+                f"{result['env_steps']:,}",
+                f"{result['length_min']} / {result['length_mean']:.1f} / {result['length_max']}",
+                described,
+                f"{result['seconds']:.1f}",
+            ]
             rows.append(row)
             print(" | ".join(row), flush=True)
             for kind, messages in sorted(result["examples"].items()):

@@ -55,24 +55,40 @@ CANDIDATES: list[dict[str, Any]] = [
     {"c": 0.02, "n_envs": 128, "algo_kwargs": {"train_freq": 8, "batch_size": 64, **_ELITES}},
     {"c": 0.02, "n_envs": 128, "algo_kwargs": {"train_freq": 16, "batch_size": 64, **_ELITES}},
     # a quarter of the updates, each moving the network and its target further
-    {"c": 0.02, "n_envs": 128, "algo_kwargs": {"train_freq": 16, "batch_size": 64, "learning_rate": 2e-3, "tau": 0.04,
-                                               **_ELITES}},
+    {
+        "c": 0.02,
+        "n_envs": 128,
+        "algo_kwargs": {"train_freq": 16, "batch_size": 64, "learning_rate": 2e-3, "tau": 0.04, **_ELITES},
+    },
     # 32 envs (the table's), a quarter of the updates: does the env count or the replay ratio cost AUC?
     {"c": 0.02, "algo_kwargs": {"train_freq": 64, "batch_size": 64, **_ELITES}},
 ]
 #: Phases of a run: (name, file suffix, function); a phase's CPU time is the function's cumulative time.
-PHASES = (("training phases", "sequence_tutor/algorithm.py", "train"),
-          ("  replayed minibatch: both networks' unroll", "sequence_tutor/buffers.py", "td_batch"),
-          ("  backward pass and optimiser step", "common/learner.py", "_gradient_step"),
-          ("  TD target (λ-returns)", "sequence_tutor/algorithm.py", "td_target"),
-          ("collection phases", "sequence_tutor/algorithm.py", "collect_rollouts"),
-          ("  acting (the Q-network's step)", "sequence_tutor/algorithm.py", "act"),
-          ("  env step (prior, syntax, oracle)", "common/vec_env.py", "step_arrays"))
+PHASES = (
+    ("training phases", "sequence_tutor/algorithm.py", "train"),
+    ("  replayed minibatch: both networks' unroll", "sequence_tutor/buffers.py", "td_batch"),
+    ("  backward pass and optimiser step", "common/learner.py", "_gradient_step"),
+    ("  TD target (λ-returns)", "sequence_tutor/algorithm.py", "td_target"),
+    ("collection phases", "sequence_tutor/algorithm.py", "collect_rollouts"),
+    ("  acting (the Q-network's step)", "sequence_tutor/algorithm.py", "act"),
+    ("  env step (prior, syntax, oracle)", "common/vec_env.py", "step_arrays"),
+)
 
 
 def pmo_trial(oracle: str, setting: dict[str, Any], seed: int, runs: str, budget: int, tag: str) -> dict[str, Any]:
-    return {"kind": "pmo", "env_id": "SeqTutor-SMILES-v0", "oracle": oracle, "algo": "g", "seed": seed, "budget": budget,
-            "max_steps": 3_000_000, "early_stop_patience": None, "runs": runs, "tag": tag, **setting}
+    return {
+        "kind": "pmo",
+        "env_id": "SeqTutor-SMILES-v0",
+        "oracle": oracle,
+        "algo": "g",
+        "seed": seed,
+        "budget": budget,
+        "max_steps": 3_000_000,
+        "early_stop_patience": None,
+        "runs": runs,
+        "tag": tag,
+        **setting,
+    }
 
 
 def profile(args: argparse.Namespace) -> None:
@@ -83,8 +99,14 @@ def profile(args: argparse.Namespace) -> None:
 
     torch.set_num_threads(1)
     setting = json.loads(SETTINGS_FILE.read_text())["g"]
-    trial = pmo_trial("zaleplon_mpo", {"c": setting["c"], "algo_kwargs": setting["algo_kwargs"]}, 0, args.runs,
-                      args.budget, args.label)
+    trial = pmo_trial(
+        "zaleplon_mpo",
+        {"c": setting["c"], "algo_kwargs": setting["algo_kwargs"]},
+        0,
+        args.runs,
+        args.budget,
+        args.label,
+    )
     profiler = cProfile.Profile(time.process_time)
     wall = time.perf_counter()
     profiler.enable()
@@ -95,15 +117,27 @@ def profile(args: argparse.Namespace) -> None:
     total = stats.total_tt  # type: ignore[attr-defined]
     phases = {}
     for name, suffix, function in PHASES:
-        cumulative = sum(value[3] for (path, _, func), value in stats.stats.items()  # type: ignore[attr-defined]
-                         if func == function and path.endswith(suffix))
+        cumulative = sum(
+            value[3]
+            for (path, _, func), value in stats.stats.items()  # type: ignore[attr-defined]
+            if func == function and path.endswith(suffix)
+        )
         phases[name] = cumulative
     lstm = sum(value[2] for (_, _, func), value in stats.stats.items() if "torch.lstm" in func)  # type: ignore[attr-defined]
     backward = sum(value[2] for (_, _, func), value in stats.stats.items() if "run_backward" in func)  # type: ignore[attr-defined]
     steps = int(row["env_steps"])
-    result = {"machine": machine_description(), "env_steps": steps, "calls": row["calls"], "cpu_seconds": total,
-              "wall_seconds": wall, "phases": phases, "lstm_forward_seconds": lstm, "backward_seconds": backward,
-              "us_per_env_step": 1e6 * total / steps, "settings": setting["algo_kwargs"]}
+    result = {
+        "machine": machine_description(),
+        "env_steps": steps,
+        "calls": row["calls"],
+        "cpu_seconds": total,
+        "wall_seconds": wall,
+        "phases": phases,
+        "lstm_forward_seconds": lstm,
+        "backward_seconds": backward,
+        "us_per_env_step": 1e6 * total / steps,
+        "settings": setting["algo_kwargs"],
+    }
     saved = json.loads(PROFILE_FILE.read_text()) if PROFILE_FILE.is_file() else {}
     write_text(PROFILE_FILE, json.dumps({**saved, args.label: result}, indent=1) + "\n")  # in the order they ran
     stats.sort_stats("tottime").print_stats(15)
@@ -118,36 +152,61 @@ def profile_table(profiles: dict[str, dict[str, Any]]) -> str:
         return f"{seconds:.1f} ({100 * seconds / p['cpu_seconds']:.0f} %)"
 
     body = [["whole run", *(f"{profiles[k]['cpu_seconds']:.1f}" for k in labels)]]
-    body += [[name, *(cell(profiles[k], profiles[k]["phases"].get(name, 0.0)) for k in labels)] for name, _, _ in PHASES]
-    body += [["torch.lstm calls (forward, all networks)", *(cell(profiles[k], profiles[k]["lstm_forward_seconds"]) for k in labels)],
-             ["autograd backward", *(cell(profiles[k], profiles[k]["backward_seconds"]) for k in labels)],
-             ["env steps", *(f"{profiles[k]['env_steps']:,}" for k in labels)],
-             ["oracle calls", *(f"{profiles[k]['calls']:,}" for k in labels)],
-             ["CPU µs per env step", *(f"{profiles[k]['us_per_env_step']:.0f}" for k in labels)],
-             ["wall seconds (shared machine)", *(f"{profiles[k]['wall_seconds']:.1f}" for k in labels)]]
-    runs = "\n".join(f"* `{k}`: {profiles[k]['machine']['date']}, `{profiles[k]['machine']['command']}`" for k in labels)
+    body += [
+        [name, *(cell(profiles[k], profiles[k]["phases"].get(name, 0.0)) for k in labels)] for name, _, _ in PHASES
+    ]
+    body += [
+        [
+            "torch.lstm calls (forward, all networks)",
+            *(cell(profiles[k], profiles[k]["lstm_forward_seconds"]) for k in labels),
+        ],
+        ["autograd backward", *(cell(profiles[k], profiles[k]["backward_seconds"]) for k in labels)],
+        ["env steps", *(f"{profiles[k]['env_steps']:,}" for k in labels)],
+        ["oracle calls", *(f"{profiles[k]['calls']:,}" for k in labels)],
+        ["CPU µs per env step", *(f"{profiles[k]['us_per_env_step']:.0f}" for k in labels)],
+        ["wall seconds (shared machine)", *(f"{profiles[k]['wall_seconds']:.1f}" for k in labels)],
+    ]
+    runs = "\n".join(
+        f"* `{k}`: {profiles[k]['machine']['date']}, `{profiles[k]['machine']['command']}`" for k in labels
+    )
     return markdown_table(header, body) + "\n\n" + runs
 
 
 def candidate_summary(rows: list[dict[str, Any]]) -> str:
-    header = ["candidate", "setting", *(f"{o} AUC" for o in TUNING_ORACLES), "mean AUC", "wall minutes", "CPU minutes",
-              "env steps"]
+    header = [
+        "candidate",
+        "setting",
+        *(f"{o} AUC" for o in TUNING_ORACLES),
+        "mean AUC",
+        "wall minutes",
+        "CPU minutes",
+        "env steps",
+    ]
     body = []
     for tag in sorted({str(r["tag"]) for r in rows if "error" not in r}, key=int):
         runs = {r["oracle"]: r for r in rows if str(r.get("tag")) == tag and "error" not in r}
         aucs = [runs[o]["top10_auc"] for o in TUNING_ORACLES if o in runs]
-        body.append([tag, json.dumps(CANDIDATES[int(tag)], sort_keys=True),
-                     *(f"{runs[o]['top10_auc']:.3f}" if o in runs else "–" for o in TUNING_ORACLES),
-                     f"{np.mean(aucs):.3f}" if len(aucs) == len(TUNING_ORACLES) else "–",
-                     " / ".join(f"{runs[o]['minutes']:.2f}" for o in TUNING_ORACLES if o in runs),
-                     " / ".join(f"{runs[o].get('cpu_minutes', float('nan')):.2f}" for o in TUNING_ORACLES if o in runs),
-                     " / ".join(f"{runs[o]['env_steps']:,}" for o in TUNING_ORACLES if o in runs)])
+        body.append(
+            [
+                tag,
+                json.dumps(CANDIDATES[int(tag)], sort_keys=True),
+                *(f"{runs[o]['top10_auc']:.3f}" if o in runs else "–" for o in TUNING_ORACLES),
+                f"{np.mean(aucs):.3f}" if len(aucs) == len(TUNING_ORACLES) else "–",
+                " / ".join(f"{runs[o]['minutes']:.2f}" for o in TUNING_ORACLES if o in runs),
+                " / ".join(f"{runs[o].get('cpu_minutes', float('nan')):.2f}" for o in TUNING_ORACLES if o in runs),
+                " / ".join(f"{runs[o]['env_steps']:,}" for o in TUNING_ORACLES if o in runs),
+            ]
+        )
     return markdown_table(header, body)
 
 
 def candidates(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
-    trials = [pmo_trial(oracle, CANDIDATES[i], seed, str(Path(args.runs).resolve()), args.budget, str(i))
-              for i in args.candidates for seed in args.seeds for oracle in TUNING_ORACLES]
+    trials = [
+        pmo_trial(oracle, CANDIDATES[i], seed, str(Path(args.runs).resolve()), args.budget, str(i))
+        for i in args.candidates
+        for seed in args.seeds
+        for oracle in TUNING_ORACLES
+    ]
     for trial in trials:
         trial["threads"] = args.threads
     rows = run_sweep(parser, args, trials)
@@ -167,8 +226,12 @@ def report(out: Path) -> None:
     if rows_file.is_file():
         with rows_file.open(newline="") as stream:
             rows = [{k: _number(v) for k, v in row.items() if v != ""} for row in csv.DictReader(stream)]
-        parts += ["## Replay ratio: full PMO runs on the tuning oracles (seed 0, one at a time)", "",
-                  candidate_summary(rows), ""]
+        parts += [
+            "## Replay ratio: full PMO runs on the tuning oracles (seed 0, one at a time)",
+            "",
+            candidate_summary(rows),
+            "",
+        ]
     write_results(out.with_suffix(".md"), "G at PMO speed (issue 35, item 5)", "\n".join(parts))
 
 

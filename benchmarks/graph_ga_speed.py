@@ -76,12 +76,20 @@ def speed(parents: list[str], generations: int, children: int, seed: int) -> dic
     seconds = time.perf_counter() - start
     s: GAStats = ga.stats
     valid = s.attempts - s.crossover_failed - s.mutation_failed
-    return {"children": len(made), "seconds": seconds, "children_per_s": len(made) / seconds,
-            "attempts": s.attempts, "valid": valid / s.attempts, "novel": (valid - s.known) / valid,
-            "unique": (valid - s.known - s.repeated) / (valid - s.known),
-            "encodable": 1 - s.unencodable / (valid - s.known - s.repeated),
-            "unsanitizable_per_child": s.unsanitizable / max(len(made), 1), "mutated": s.mutations / s.attempts,
-            "ll_parents": per_token_log_likelihood(encoder, parents), "ll_children": per_token_log_likelihood(encoder, made)}
+    return {
+        "children": len(made),
+        "seconds": seconds,
+        "children_per_s": len(made) / seconds,
+        "attempts": s.attempts,
+        "valid": valid / s.attempts,
+        "novel": (valid - s.known) / valid,
+        "unique": (valid - s.known - s.repeated) / (valid - s.known),
+        "encodable": 1 - s.unencodable / (valid - s.known - s.repeated),
+        "unsanitizable_per_child": s.unsanitizable / max(len(made), 1),
+        "mutated": s.mutations / s.attempts,
+        "ll_parents": per_token_log_likelihood(encoder, parents),
+        "ll_children": per_token_log_likelihood(encoder, made),
+    }
 
 
 def ga_alone(oracle: str, initial: list[str], config: GraphGAConfig, seed: int, budget: int) -> dict[str, float]:
@@ -99,8 +107,13 @@ def ga_alone(oracle: str, initial: list[str], config: GraphGAConfig, seed: int, 
         stalled = 0 if result.smiles else stalled + 1
     seconds = time.perf_counter() - start
     _, scores = log.ordered(budget)
-    return {"auc": top_k_auc(scores, k=10, budget=budget), "calls": log.calls, "minutes": seconds / 60,
-            "top1": float(scores.max()), "children": ga.stats.children}
+    return {
+        "auc": top_k_auc(scores, k=10, budget=budget),
+        "calls": log.calls,
+        "minutes": seconds / 60,
+        "top1": float(scores.max()),
+        "children": ga.stats.children,
+    }
 
 
 def pmo_section(oracles: list[str], initial: list[str], seeds: list[int], budget: int) -> str:
@@ -111,14 +124,36 @@ def pmo_section(oracles: list[str], initial: list[str], seeds: list[int], budget
         for name, config in (("PMO Graph GA settings", PMO_GA), ("Genetic GFN GA settings", GENETIC_GFN_GA)):
             runs = [ga_alone(oracle, initial, config, seed, budget) for seed in seeds]
             aucs = [g["auc"] for g in runs]
-            rows.append([oracle, name, f"**{np.mean(aucs):.3f}**", " / ".join(f"{a:.3f}" for a in aucs),
-                         f"{reference[0]:.3f} ± {reference[1]:.3f}", f"{max(g['top1'] for g in runs):.3f}",
-                         " / ".join(f"{g['minutes']:.2f}" for g in runs)])
-    return "\n".join([
-        f"## The GA alone on PMO oracles (top-10 AUC, {budget:,} calls; the first {len(initial)} distinct prior "
-        f"molecules scored first; seeds {', '.join(map(str, seeds))}; parents rank-based, k = 0.01)", "",
-        markdown_table(["oracle", "GA settings", "top-10 AUC, mean", "per seed", "PMO Graph GA (mean ± std)",
-                        "best score", "minutes per run"], rows)])
+            rows.append(
+                [
+                    oracle,
+                    name,
+                    f"**{np.mean(aucs):.3f}**",
+                    " / ".join(f"{a:.3f}" for a in aucs),
+                    f"{reference[0]:.3f} ± {reference[1]:.3f}",
+                    f"{max(g['top1'] for g in runs):.3f}",
+                    " / ".join(f"{g['minutes']:.2f}" for g in runs),
+                ]
+            )
+    return "\n".join(
+        [
+            f"## The GA alone on PMO oracles (top-10 AUC, {budget:,} calls; the first {len(initial)} distinct prior "
+            f"molecules scored first; seeds {', '.join(map(str, seeds))}; parents rank-based, k = 0.01)",
+            "",
+            markdown_table(
+                [
+                    "oracle",
+                    "GA settings",
+                    "top-10 AUC, mean",
+                    "per seed",
+                    "PMO Graph GA (mean ± std)",
+                    "best score",
+                    "minutes per run",
+                ],
+                rows,
+            ),
+        ]
+    )
 
 
 def main() -> None:
@@ -140,27 +175,38 @@ def main() -> None:
     molecules = prior_molecules(args.num_envs, args.steps)
     parents = [s for s in molecules if parse_smiles(s) is not None]
     if len(parents) < 2:
-        parser.error(f"--steps {args.steps} x --num-envs {args.num_envs} gave {len(parents)} valid molecules: "
-                     "too few parents; raise --steps")
+        parser.error(
+            f"--steps {args.steps} x --num-envs {args.num_envs} gave {len(parents)} valid molecules: "
+            "too few parents; raise --steps"
+        )
     r = speed(parents, args.generations, args.children, args.seed)
-    lines = [f"## Children of the prior's molecules ({len(parents):,} parents, ranked by QED; {args.generations} "
-             f"generations of {args.children} children, Genetic GFN's other settings; one thread)", "",
-             markdown_table(["measure", "value"], [
-                 ["children made", f"{r['children']:,} in {r['seconds']:.2f} s"],
-                 ["children per second", f"**{r['children_per_s']:.0f}**"],
-                 ["reproductions tried", f"{r['attempts']:,}"],
-                 ["valid: share of reproductions that gave a sanitisable child within the rules", f"{r['valid']:.3f}"],
-                 ["novel: share of valid children that were not a parent", f"{r['novel']:.3f}"],
-                 ["unique: share of novel children not made twice in their generation", f"{r['unique']:.3f}"],
-                 ["encodable: share of those the prior can write (max_length 100)", f"{r['encodable']:.3f}"],
-                 ["candidate graphs RDKit refused, per child returned", f"{r['unsanitizable_per_child']:.1f}"],
-                 ["prior log-likelihood per token, parents", f"{r['ll_parents']:.3f}"],
-                 ["prior log-likelihood per token, children", f"{r['ll_children']:.3f}"],
-             ])]
+    lines = [
+        f"## Children of the prior's molecules ({len(parents):,} parents, ranked by QED; {args.generations} "
+        f"generations of {args.children} children, Genetic GFN's other settings; one thread)",
+        "",
+        markdown_table(
+            ["measure", "value"],
+            [
+                ["children made", f"{r['children']:,} in {r['seconds']:.2f} s"],
+                ["children per second", f"**{r['children_per_s']:.0f}**"],
+                ["reproductions tried", f"{r['attempts']:,}"],
+                ["valid: share of reproductions that gave a sanitisable child within the rules", f"{r['valid']:.3f}"],
+                ["novel: share of valid children that were not a parent", f"{r['novel']:.3f}"],
+                ["unique: share of novel children not made twice in their generation", f"{r['unique']:.3f}"],
+                ["encodable: share of those the prior can write (max_length 100)", f"{r['encodable']:.3f}"],
+                ["candidate graphs RDKit refused, per child returned", f"{r['unsanitizable_per_child']:.1f}"],
+                ["prior log-likelihood per token, parents", f"{r['ll_parents']:.3f}"],
+                ["prior log-likelihood per token, children", f"{r['ll_children']:.3f}"],
+            ],
+        ),
+    ]
     if args.pmo:
         lines += ["", pmo_section(args.pmo, molecules[: args.initial], args.pmo_seeds, args.budget)]
-    lines.insert(0, f"Load average (1 min) of the machine at the start and the end: {load_before:.1f}, "
-                    f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (other processes slow a shared machine).")
+    lines.insert(
+        0,
+        f"Load average (1 min) of the machine at the start and the end: {load_before:.1f}, "
+        f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (other processes slow a shared machine).",
+    )
     lines.insert(1, "")
     write_results(args.out, "Graph GA alone: speed and offspring", "\n".join(lines) + "\n", machine)
     print("\n".join(lines))

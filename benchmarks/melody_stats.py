@@ -39,15 +39,29 @@ def main() -> None:
         f"composition: {batch.domain_returns.mean():.2f}; {len(compositions):,} compositions sampled in {elapsed:.1f} s.\n"
     )
     out = Path(args.out)
-    text = write_results(out, "Table 1 statistics of the shipped Note RNN", (
-        f"{table}\n{extra}\n"
-        "The paper's Note RNN was trained on ~30,000 private MIDI songs, ours on music21's folk corpus; "
-        "its 'notes excessively repeated' counted held notes as repetitions (RL Tuner's token mix-up, see "
-        "`seqtutor_envs/melody/rules.py`), ours does not, so that row is not comparable.\n"
-    ))
+    text = write_results(
+        out,
+        "Table 1 statistics of the shipped Note RNN",
+        (
+            f"{table}\n{extra}\n"
+            "The paper's Note RNN was trained on ~30,000 private MIDI songs, ours on music21's folk corpus; "
+            "its 'notes excessively repeated' counted held notes as repetitions (RL Tuner's token mix-up, see "
+            "`seqtutor_envs/melody/rules.py`), ours does not, so that row is not comparable.\n"
+        ),
+    )
     print(text)
-    write_text(out.with_suffix(".json"), json.dumps({"n": len(compositions), "seed": args.seed, "stats": stats,
-                                                      "prior_log_prob_per_step": batch.prior_log_prob_per_step}, indent=2))
+    write_text(
+        out.with_suffix(".json"),
+        json.dumps(
+            {
+                "n": len(compositions),
+                "seed": args.seed,
+                "stats": stats,
+                "prior_log_prob_per_step": batch.prior_log_prob_per_step,
+            },
+            indent=2,
+        ),
+    )
 
 
 if __name__ == "__main__":

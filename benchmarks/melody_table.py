@@ -32,7 +32,14 @@ from seqtutor_envs.melody.stats import composition_statistics, format_statistics
 from seqtutor_envs.sampling import prior_policy
 
 ENV_ID = "SeqTutor-Melody-v0"
-NAMES = {"q": "Q (ours)", "psi": "Ψ (ours)", "g": "G (ours)", "ppo": "PPO (SB3)", "dqn": "DQN (SB3)", "a2c": "A2C (SB3)"}
+NAMES = {
+    "q": "Q (ours)",
+    "psi": "Ψ (ours)",
+    "g": "G (ours)",
+    "ppo": "PPO (SB3)",
+    "dqn": "DQN (SB3)",
+    "a2c": "A2C (SB3)",
+}
 
 
 def main() -> None:
@@ -57,22 +64,47 @@ def main() -> None:
     columns, extra = {}, {}
     prior = run_episodes(ENV_ID, args.compositions, prior_policy(args.seed), seed=10_000, env_kwargs=env_kwargs)
     columns["Note RNN (ours)"] = composition_statistics(prior.finals["composition"])
-    extra["Note RNN (ours)"] = {"log_p": prior.prior_log_prob_per_step, "kl": 0.0, "minutes": 0.0,
-                                "mt": prior.domain_returns.mean()}
+    extra["Note RNN (ours)"] = {
+        "log_p": prior.prior_log_prob_per_step,
+        "kl": 0.0,
+        "minutes": 0.0,
+        "mt": prior.domain_returns.mean(),
+    }
     for algo in args.algos:
-        config = TrainConfig(env_id=ENV_ID, algo=algo, steps=args.steps, out=f"{args.runs}/{algo}", c=args.c,
-                             seed=args.seed, n_envs=args.n_envs, checkpoint_every=args.steps)
+        config = TrainConfig(
+            env_id=ENV_ID,
+            algo=algo,
+            steps=args.steps,
+            out=f"{args.runs}/{algo}",
+            c=args.c,
+            seed=args.seed,
+            n_envs=args.n_envs,
+            checkpoint_every=args.steps,
+        )
         start = time.perf_counter()
         model = train(config, progress=True, overwrite=True)
         minutes = (time.perf_counter() - start) / 60
-        batch = run_episodes(ENV_ID, args.compositions, model_policy(model, seed=args.seed), seed=10_000,
-                             env_kwargs=env_kwargs, progress=True)
+        batch = run_episodes(
+            ENV_ID,
+            args.compositions,
+            model_policy(model, seed=args.seed),
+            seed=10_000,
+            env_kwargs=env_kwargs,
+            progress=True,
+        )
         name = NAMES[algo]
         columns[name] = composition_statistics(batch.finals["composition"])
-        extra[name] = {"log_p": batch.prior_log_prob_per_step, "kl": batch.kl_per_step, "minutes": minutes,
-                       "mt": batch.domain_returns.mean()}
-        print(f"{name}: {minutes:.1f} min, log p {batch.prior_log_prob_per_step:.3f}, KL {batch.kl_per_step:.3f}, "
-              f"MT return {batch.domain_returns.mean():.2f}", flush=True)
+        extra[name] = {
+            "log_p": batch.prior_log_prob_per_step,
+            "kl": batch.kl_per_step,
+            "minutes": minutes,
+            "mt": batch.domain_returns.mean(),
+        }
+        print(
+            f"{name}: {minutes:.1f} min, log p {batch.prior_log_prob_per_step:.3f}, KL {batch.kl_per_step:.3f}, "
+            f"MT return {batch.domain_returns.mean():.2f}",
+            flush=True,
+        )
 
     table = format_statistics_table(columns, include_paper=True)
     names = list(columns)
@@ -91,25 +123,41 @@ def main() -> None:
             key, op, bound = target
             value = columns[name][key]
             if not meets(columns[name], target):
-                misses.append(f"{name}: {key} = {value:.2f} % (target {op} {bound:g} %, off by {abs(value - bound):.2f})")
+                misses.append(
+                    f"{name}: {key} = {value:.2f} % (target {op} {bound:g} %, off by {abs(value - bound):.2f})"
+                )
     if "Q (ours)" in extra:  # the paper's claim: Ψ and G stay closer to the prior than Q
         q = extra["Q (ours)"]
         for name in ("Ψ (ours)", "G (ours)"):
             if name in extra and not (extra[name]["log_p"] > q["log_p"] and extra[name]["kl"] < q["kl"]):
-                misses.append(f"{name}: log p_prior {extra[name]['log_p']:.3f} vs Q {q['log_p']:.3f}, "
-                              f"KL {extra[name]['kl']:.3f} vs Q {q['kl']:.3f} (target: higher log p and lower KL than Q)")
+                misses.append(
+                    f"{name}: log p_prior {extra[name]['log_p']:.3f} vs Q {q['log_p']:.3f}, "
+                    f"KL {extra[name]['kl']:.3f} vs Q {q['kl']:.3f} (target: higher log p and lower KL than Q)"
+                )
     out = Path(args.out)
-    text = write_results(out, "Table 1, reproduced on SeqTutor-Melody-v0", (
-        f"c = {args.c:g}, {args.steps:,} env steps per learner on {args.n_envs} batched envs, seed {args.seed}; "
-        f"{args.compositions:,} sampled compositions per model. Hyperparameters: "
-        + "; ".join(f"{a}: {defaults(ENV_ID, a)}" for a in args.algos)
-        + ".\n\n" + "\n".join(lines + rows) + "\n\n"
-        + ("Targets missed:\n" + "\n".join(f"- {m}" for m in misses) if misses else "All learners meet every target.")
-        + "\n"
-    ))
+    text = write_results(
+        out,
+        "Table 1, reproduced on SeqTutor-Melody-v0",
+        (
+            f"c = {args.c:g}, {args.steps:,} env steps per learner on {args.n_envs} batched envs, seed {args.seed}; "
+            f"{args.compositions:,} sampled compositions per model. Hyperparameters: "
+            + "; ".join(f"{a}: {defaults(ENV_ID, a)}" for a in args.algos)
+            + ".\n\n"
+            + "\n".join(lines + rows)
+            + "\n\n"
+            + (
+                "Targets missed:\n" + "\n".join(f"- {m}" for m in misses)
+                if misses
+                else "All learners meet every target."
+            )
+            + "\n"
+        ),
+    )
     print(text)
-    write_text(out.with_suffix(".json"), json.dumps({"args": vars(args), "columns": columns, "extra": extra},
-                                                    indent=2, default=float))
+    write_text(
+        out.with_suffix(".json"),
+        json.dumps({"args": vars(args), "columns": columns, "extra": extra}, indent=2, default=float),
+    )
 
 
 if __name__ == "__main__":

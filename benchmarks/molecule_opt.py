@@ -69,15 +69,25 @@ PMO_REFERENCE: dict[str, tuple[tuple[float, float], tuple[float, float], bool]] 
     "zaleplon_mpo": ((0.358, 0.062), (0.347, 0.030), True),
 }
 RDKIT_ORACLES = [name for name, (_, _, rdkit) in PMO_REFERENCE.items() if rdkit]
-NAMES = {"q": "Q", "psi": "Ψ", "g": "G", "dap": "REINVENT-style (DAP)", "klppo": "KL-PPO", "ppo": "PPO (SB3)",
-         "dpg": "DPG", "tb": "TB"}
+NAMES = {
+    "q": "Q",
+    "psi": "Ψ",
+    "g": "G",
+    "dap": "REINVENT-style (DAP)",
+    "klppo": "KL-PPO",
+    "ppo": "PPO (SB3)",
+    "dpg": "DPG",
+    "tb": "TB",
+}
 #: Per-learner settings when no tuning result exists (``benchmarks/pmo_tuning.py`` writes
 #: ``pmo_settings.json``, which wins): the REINVENT-style baseline gets PMO's REINVENT configuration
 #: (sigma = 500, i.e. c = 1/500; learning rate 5e-4; batch 64; an experience replay of 24 of its best
 #: sequences); the others keep the table's SMILES settings and the env's c for GuacaMol oracles (0.02).
 PMO_SETTINGS: dict[str, dict] = {
-    "dap": {"c": 1 / 500, "algo_kwargs": {"learning_rate": 5e-4, "batch_size": 64, "replay_memory": 100,
-                                          "replay_sample": 24}},
+    "dap": {
+        "c": 1 / 500,
+        "algo_kwargs": {"learning_rate": 5e-4, "batch_size": 64, "replay_memory": 100, "replay_sample": 24},
+    },
 }
 
 
@@ -101,8 +111,9 @@ def refuse_bad_trials(parser: argparse.ArgumentParser, trials: list[dict]) -> No
             parser.exit(2, f"{parser.prog}: error: {trial['algo']}: {exc}\n")
 
 
-def with_options(setting: dict, algo: str, genetic: Any = None, augment: int | None = None,
-                 replay_sampling: str | None = None) -> dict:
+def with_options(
+    setting: dict, algo: str, genetic: Any = None, augment: int | None = None, replay_sampling: str | None = None
+) -> dict:
     """A learner's setting with the command line's molecule options over it (a copy; None: as the setting says).
 
     ``genetic`` is a dict of GA settings, or ``"off"``; ``replay_sampling`` goes to the elite memory
@@ -149,14 +160,28 @@ def genetic_argument(text: str) -> Any:
 
 def add_molecule_arguments(parser: argparse.ArgumentParser) -> None:
     """The off-policy molecule options of issue 35, over every learner's settings."""
-    parser.add_argument("--genetic", type=genetic_argument, default=None, metavar="JSON|off",
-                        help="genetic exploration for every learner: graph-GA settings as JSON, e.g. '{\"children\": 8, "
-                             "\"generations\": 2, \"pool_size\": 1024, \"mutation_rate\": 0.01}' ('{}': Genetic GFN's), "
-                             "or off (default: as each learner's settings say)")
-    parser.add_argument("--augment", type=int, default=None, metavar="K",
-                        help="augmented replay: K extra updates on randomised SMILES (0: off; default: as the settings say)")
-    parser.add_argument("--replay-sampling", choices=["uniform", "score", "rank"], default=None,
-                        help="how replayed molecules are drawn (G/Psi: their elite memory; default: as the settings say)")
+    parser.add_argument(
+        "--genetic",
+        type=genetic_argument,
+        default=None,
+        metavar="JSON|off",
+        help='genetic exploration for every learner: graph-GA settings as JSON, e.g. \'{"children": 8, '
+        '"generations": 2, "pool_size": 1024, "mutation_rate": 0.01}\' (\'{}\': Genetic GFN\'s), '
+        "or off (default: as each learner's settings say)",
+    )
+    parser.add_argument(
+        "--augment",
+        type=int,
+        default=None,
+        metavar="K",
+        help="augmented replay: K extra updates on randomised SMILES (0: off; default: as the settings say)",
+    )
+    parser.add_argument(
+        "--replay-sampling",
+        choices=["uniform", "score", "rank"],
+        default=None,
+        help="how replayed molecules are drawn (G/Psi: their elite memory; default: as the settings say)",
+    )
 
 
 def _mean_std(values: list[float]) -> str:
@@ -179,8 +204,10 @@ def per_seed(by: dict[tuple[str, str], list[dict]], algos: list[str]) -> list[st
         for seed, aucs in sorted(seeds.items()):
             reinvent = sum(PMO_REFERENCE[o][0][0] for o in aucs)
             wins = sum(auc >= PMO_REFERENCE[o][0][0] for o, auc in aucs.items())
-            lines.append(f"- {NAMES.get(algo, algo)}, seed {seed}: {sum(aucs.values()):.3f} over {len(aucs)} oracles "
-                         f"(REINVENT's published sum on them {reinvent:.3f}); at or above REINVENT's mean on {wins}")
+            lines.append(
+                f"- {NAMES.get(algo, algo)}, seed {seed}: {sum(aucs.values()):.3f} over {len(aucs)} oracles "
+                f"(REINVENT's published sum on them {reinvent:.3f}); at or above REINVENT's mean on {wins}"
+            )
     return lines
 
 
@@ -205,22 +232,35 @@ def summary(rows: list[dict]) -> str:
                 line += ["–"] * 4
                 continue
             values = [r["top10_auc"] for r in runs]
-            line += [f"{_mean_std(values)} ({', '.join(f'{v:.3f}' for v in values)})",
-                     f"{np.mean([r['top100_intdiv'] for r in runs]):.3f}",
-                     f"{np.mean([r['top100_scaffolds'] for r in runs]):.0f}",
-                     f"{np.nanmean([r.get('kl_per_step', np.nan) for r in runs]):.3f}"]
+            line += [
+                f"{_mean_std(values)} ({', '.join(f'{v:.3f}' for v in values)})",
+                f"{np.mean([r['top100_intdiv'] for r in runs]):.3f}",
+                f"{np.mean([r['top100_scaffolds'] for r in runs]):.0f}",
+                f"{np.nanmean([r.get('kl_per_step', np.nan) for r in runs]):.3f}",
+            ]
             if oracle in RDKIT_ORACLES:
                 sums[algo] += float(np.mean(values))
                 complete[algo] += 1
                 wins[algo] += bool(np.mean(values) >= reinvent[0])
         table.append(line)
     ran = [o for o in RDKIT_ORACLES if o in oracles]
-    lines = [markdown_table(header, table), "",
-             f"Over the {len(ran)} RDKit oracles run here (of {len(RDKIT_ORACLES)}): REINVENT's published sum "
-             f"{sum(PMO_REFERENCE[o][0][0] for o in ran):.3f}, Graph GA's {sum(PMO_REFERENCE[o][1][0] for o in ran):.3f}; "
-             + "; ".join(f"{NAMES.get(a, a)} {sums[a]:.3f} on {complete[a]} oracles, at or above REINVENT's mean on "
-                         f"{wins[a]}" for a in algos) + ".", "", "Seed by seed:", "", *per_seed(by, algos), "",
-             "drd2, gsk3b and jnk3 need TDC's downloaded classifiers and are out of reach here (no download at run time)."]
+    lines = [
+        markdown_table(header, table),
+        "",
+        f"Over the {len(ran)} RDKit oracles run here (of {len(RDKIT_ORACLES)}): REINVENT's published sum "
+        f"{sum(PMO_REFERENCE[o][0][0] for o in ran):.3f}, Graph GA's {sum(PMO_REFERENCE[o][1][0] for o in ran):.3f}; "
+        + "; ".join(
+            f"{NAMES.get(a, a)} {sums[a]:.3f} on {complete[a]} oracles, at or above REINVENT's mean on {wins[a]}"
+            for a in algos
+        )
+        + ".",
+        "",
+        "Seed by seed:",
+        "",
+        *per_seed(by, algos),
+        "",
+        "drd2, gsk3b and jnk3 need TDC's downloaded classifiers and are out of reach here (no download at run time).",
+    ]
     return "\n".join(lines)
 
 
@@ -246,8 +286,7 @@ def read_rows(path: Path) -> list[dict]:
         reader = csv.DictReader(stream)
         missing = {"oracle", "algo", "seed", "top10_auc"} - set(reader.fieldnames or ())
         if missing:
-            raise ValueError(f"--keep-rows: {path} is not a molecule_opt results CSV "
-                         f"(no column {sorted(missing)})")
+            raise ValueError(f"--keep-rows: {path} is not a molecule_opt results CSV (no column {sorted(missing)})")
         return [{k: _typed(v) for k, v in row.items() if v != ""} for row in reader]
 
 
@@ -257,6 +296,7 @@ def merge_rows(rows: list[dict], earlier: list[dict]) -> list[dict]:
     A run is one (oracle, algo, seed): a grid that ran on several machines, or whose run folders are gone
     from this one, keeps its earlier results beside the runs that finished here.
     """
+
     def key(row: dict) -> tuple:
         seed = row.get("seed")
         return row.get("oracle"), row.get("algo"), None if seed is None else int(seed)
@@ -278,22 +318,35 @@ def main() -> None:
     parser.add_argument("--oracles", nargs="+", default=RDKIT_ORACLES, help="default: PMO's 20 RDKit-only oracles")
     # defaults: configs/pmo.toml
     parser.add_argument("--algos", nargs="+")
-    parser.add_argument("--settings", default=str(SETTINGS_FILE),
-                        help="per-learner settings chosen by benchmarks/pmo_tuning.py (missing file: built-in ones)")
+    parser.add_argument(
+        "--settings",
+        default=str(SETTINGS_FILE),
+        help="per-learner settings chosen by benchmarks/pmo_tuning.py (missing file: built-in ones)",
+    )
     parser.add_argument("--seeds", nargs="+", type=int)
     parser.add_argument("--budget", type=int, help="oracle calls (distinct valid molecules)")
     parser.add_argument("--max-steps", type=int, help="env-step cap of a run")
     parser.add_argument("--c", type=float, default=None, help="c for every learner (default: the table's / env's)")
-    parser.add_argument("--early-stop", type=int, nargs="?", const=EARLY_STOP_PATIENCE, default=None,
-                        metavar="PATIENCE",
-                        help="REINVENT's early stop in PMO's code for every learner (default: where a learner's settings name it, "
-                             "as DAP's do): stop once, past 1,000 calls, the 100 best scores "
-                             f"are unchanged for PATIENCE steps of 64 molecules (default {EARLY_STOP_PATIENCE}, "
-                             "mol_opt's --patience; the PMO paper's code stopped at 2 x 5 = 10)")
-    parser.add_argument("--keep-rows", default=None, metavar="CSV",
-                        help="an earlier results CSV (e.g. benchmarks/results/molecule_opt.csv) whose rows are kept for "
-                             "the runs this sweep has no finished folder of (a grid run on several machines, or "
-                             "run folders that are gone); a run finished here replaces its earlier row")
+    parser.add_argument(
+        "--early-stop",
+        type=int,
+        nargs="?",
+        const=EARLY_STOP_PATIENCE,
+        default=None,
+        metavar="PATIENCE",
+        help="REINVENT's early stop in PMO's code for every learner (default: where a learner's settings name it, "
+        "as DAP's do): stop once, past 1,000 calls, the 100 best scores "
+        f"are unchanged for PATIENCE steps of 64 molecules (default {EARLY_STOP_PATIENCE}, "
+        "mol_opt's --patience; the PMO paper's code stopped at 2 x 5 = 10)",
+    )
+    parser.add_argument(
+        "--keep-rows",
+        default=None,
+        metavar="CSV",
+        help="an earlier results CSV (e.g. benchmarks/results/molecule_opt.csv) whose rows are kept for "
+        "the runs this sweep has no finished folder of (a grid run on several machines, or "
+        "run folders that are gone); a run finished here replaces its earlier row",
+    )
     add_molecule_arguments(parser)
     add_sweep_arguments(parser, runs="runs/molecule_opt", out=RESULTS_DIR / "molecule_opt", workers=2)
     args = parse_args(parser, CONFIGS_DIR / "pmo.toml")
@@ -302,10 +355,20 @@ def main() -> None:
     settings = load_settings(Path(args.settings) if args.settings else None)
 
     def trial(oracle: str, algo: str, seed: int) -> dict:
-        trial = {"kind": "pmo", "env_id": ENV_ID, "oracle": oracle, "algo": algo, "seed": seed, "c": args.c,
-                 "budget": args.budget, "max_steps": args.max_steps, "early_stop_patience": None,
-                 "runs": str(Path(args.runs).resolve()), "threads": args.threads,
-                 **({} if args.c is not None else settings.get(algo, {}))}
+        trial = {
+            "kind": "pmo",
+            "env_id": ENV_ID,
+            "oracle": oracle,
+            "algo": algo,
+            "seed": seed,
+            "c": args.c,
+            "budget": args.budget,
+            "max_steps": args.max_steps,
+            "early_stop_patience": None,
+            "runs": str(Path(args.runs).resolve()),
+            "threads": args.threads,
+            **({} if args.c is not None else settings.get(algo, {})),
+        }
         if args.early_stop is not None:  # asked for on the command line: every learner stops by it
             trial["early_stop_patience"] = args.early_stop
         return with_options(trial, algo, args.genetic, args.augment, args.replay_sampling)
@@ -313,21 +376,36 @@ def main() -> None:
     trials = [trial(oracle, algo, seed) for oracle in args.oracles for algo in args.algos for seed in args.seeds]
     refuse_bad_trials(parser, trials)
     rows = merge_rows(run_sweep(parser, args, trials), earlier)
-    stop = ("REINVENT's early stop where a learner's settings name it (patience in steps of 64 molecules, after "
-            "1,000 calls); " if args.early_stop is None else
-            f"REINVENT's early stop for every learner (patience {args.early_stop} steps of 64 molecules, after 1,000 "
-            "calls); ")
-    note = (f"PMO protocol: {args.budget:,} distinct valid molecules scored per run; top-10 AUC every 100 calls, the "
-            f"last value held to the budget when a run stops short of it; {stop}"
-            "Every learner starts from the shipped SMILES prior on SeqTutor-SMILES-v0 with the hyperparameter table's "
-            f"SMILES settings{'' if args.c is None else f' and c = {args.c:g}'}"
-            + ("" if args.c is not None else f"; per-learner settings ({repo_relative(Path(args.settings))}): {settings}") + "."
-            + (f" Runs with no finished folder under {args.runs} keep their rows of {args.keep_rows}, with the digits "
-               "written there (rows written before the CSV kept 8 significant digits hold 4, so a mean of them can "
-               "differ from the unrounded one in its last printed digit)."
-               if args.keep_rows else ""))
-    write_report(rows, Path(args.out), "Goal-directed optimisation under the PMO protocol", note,
-                 "Top-10 AUC per oracle (mean ± std over seeds, then each seed)", summary(rows))
+    stop = (
+        "REINVENT's early stop where a learner's settings name it (patience in steps of 64 molecules, after "
+        "1,000 calls); "
+        if args.early_stop is None
+        else f"REINVENT's early stop for every learner (patience {args.early_stop} steps of 64 molecules, after 1,000 "
+        "calls); "
+    )
+    note = (
+        f"PMO protocol: {args.budget:,} distinct valid molecules scored per run; top-10 AUC every 100 calls, the "
+        f"last value held to the budget when a run stops short of it; {stop}"
+        "Every learner starts from the shipped SMILES prior on SeqTutor-SMILES-v0 with the hyperparameter table's "
+        f"SMILES settings{'' if args.c is None else f' and c = {args.c:g}'}"
+        + ("" if args.c is not None else f"; per-learner settings ({repo_relative(Path(args.settings))}): {settings}")
+        + "."
+        + (
+            f" Runs with no finished folder under {args.runs} keep their rows of {args.keep_rows}, with the digits "
+            "written there (rows written before the CSV kept 8 significant digits hold 4, so a mean of them can "
+            "differ from the unrounded one in its last printed digit)."
+            if args.keep_rows
+            else ""
+        )
+    )
+    write_report(
+        rows,
+        Path(args.out),
+        "Goal-directed optimisation under the PMO protocol",
+        note,
+        "Top-10 AUC per oracle (mean ± std over seeds, then each seed)",
+        summary(rows),
+    )
 
 
 if __name__ == "__main__":

@@ -25,12 +25,21 @@ from benchmarks.sweep import add_sweep_arguments, run_sweep
 from seqtutor_agents.runs.sweep import SAMPLES_FILE, make_trials, trial_name
 from seqtutor_envs.smiles.domain import ENV_ID as SMILES
 
-ROWS = (("domain_return", "paper objective per molecule", "{:.1f}"), ("valid", "valid", "{:.1%}"),
-        ("unique", "unique (of valid)", "{:.1%}"), ("novel", "novel (of unique valid)", "{:.1%}"),
-        ("intdiv", "IntDiv", "{:.3f}"), ("logp", "logP", "{:.2f}"), ("qed", "QED", "{:.3f}"),
-        ("sa", "SA (lower = easier)", "{:.2f}"), ("ring_penalty", "ring penalty", "{:.3f}"),
-        ("plogp", "penalised logP", "{:.2f}"), ("length", "length (tokens)", "{:.1f}"),
-        ("kl", "KL(π ‖ prior) per step", "{:.3f}"), ("log_p", "log p_prior per step", "{:.3f}"))
+ROWS = (
+    ("domain_return", "paper objective per molecule", "{:.1f}"),
+    ("valid", "valid", "{:.1%}"),
+    ("unique", "unique (of valid)", "{:.1%}"),
+    ("novel", "novel (of unique valid)", "{:.1%}"),
+    ("intdiv", "IntDiv", "{:.3f}"),
+    ("logp", "logP", "{:.2f}"),
+    ("qed", "QED", "{:.3f}"),
+    ("sa", "SA (lower = easier)", "{:.2f}"),
+    ("ring_penalty", "ring penalty", "{:.3f}"),
+    ("plogp", "penalised logP", "{:.2f}"),
+    ("length", "length (tokens)", "{:.1f}"),
+    ("kl", "KL(π ‖ prior) per step", "{:.3f}"),
+    ("log_p", "log p_prior per step", "{:.3f}"),
+)
 NAMES = {"q": "Q", "psi": "Ψ", "g": "G", "dap": "DAP (REINVENT)", "klppo": "KL-PPO", "ppo": "PPO (SB3)"}
 
 
@@ -41,8 +50,12 @@ def prior_row(episodes: int, seed: int) -> dict:
 
     batch = run_episodes(SMILES, episodes, prior_policy(seed=seed), seed=50_000, env_kwargs={"objective": "paper"})
     row = molecule_metrics(list(batch.finals["smiles"]))
-    row.update(domain_return=float(batch.domain_returns.mean()), kl=0.0, log_p=batch.prior_log_prob_per_step,
-               smiles=list(batch.finals["smiles"]))
+    row.update(
+        domain_return=float(batch.domain_returns.mean()),
+        kl=0.0,
+        log_p=batch.prior_log_prob_per_step,
+        smiles=list(batch.finals["smiles"]),
+    )
     return row
 
 
@@ -68,26 +81,50 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--steps", type=int, default=300_000)
     parser.add_argument("--c", type=float, default=None, help="c for every learner (default: the env's paper c)")
-    parser.add_argument("--target-kls", nargs="*", type=float, default=[],
-                        help="KL targets (nats/step) of the --kl-algos (c adapted from the env's)")
-    parser.add_argument("--initial-c", type=float, default=None,
-                        help="c the KL-targeted runs start from (default: the env's); e.g. π*'s c at the target "
-                             "(`seqtutor optimum --env-kwarg objective=paper --target-kl K`)")
-    parser.add_argument("--kl-algos", nargs="*", default=["q", "psi", "g"], choices=list(KL_TARGETED),
-                        help="learners run at each --target-kls (besides their fixed-c runs if in --algos)")
+    parser.add_argument(
+        "--target-kls",
+        nargs="*",
+        type=float,
+        default=[],
+        help="KL targets (nats/step) of the --kl-algos (c adapted from the env's)",
+    )
+    parser.add_argument(
+        "--initial-c",
+        type=float,
+        default=None,
+        help="c the KL-targeted runs start from (default: the env's); e.g. π*'s c at the target "
+        "(`seqtutor optimum --env-kwarg objective=paper --target-kl K`)",
+    )
+    parser.add_argument(
+        "--kl-algos",
+        nargs="*",
+        default=["q", "psi", "g"],
+        choices=list(KL_TARGETED),
+        help="learners run at each --target-kls (besides their fixed-c runs if in --algos)",
+    )
     parser.add_argument("--episodes", type=int, default=2_000)
     parser.add_argument("--no-novelty", action="store_true", help="skip novelty (needs the MOSES training set)")
     add_sweep_arguments(parser, runs="runs/molecule_table", out=RESULTS_DIR / "molecule_table", workers=2)
     args = parser.parse_args()
 
     setting = {"c": args.c, "env_kwargs": {"objective": "paper"}}
-    common = dict(steps=args.steps, episodes=args.episodes, runs=str(Path(args.runs).resolve()), threads=args.threads,
-                  resume=args.resume)
+    common = dict(
+        steps=args.steps,
+        episodes=args.episodes,
+        runs=str(Path(args.runs).resolve()),
+        threads=args.threads,
+        resume=args.resume,
+    )
     trials = make_trials(SMILES, args.algos, [setting], args.seeds, **common)
     targeted = args.kl_algos
     if targeted and args.target_kls:  # the paper's fixed c reward-hacks: the same learners held to a KL
-        trials += make_trials(SMILES, targeted, [{**setting, "target_kl": k, "c": args.initial_c} for k in args.target_kls], args.seeds,
-                              **common)
+        trials += make_trials(
+            SMILES,
+            targeted,
+            [{**setting, "target_kl": k, "c": args.initial_c} for k in args.target_kls],
+            args.seeds,
+            **common,
+        )
     rows = run_sweep(parser, args, trials)
     prior = prior_row(args.episodes, 0)
     reference = None
@@ -111,23 +148,45 @@ def main() -> None:
         cells = [label, fmt.format(prior[key]) if key in prior else "–"]
         for members in by_algo.values():
             values = [m.get(key) for m in sorted(members, key=lambda m: m["seed"]) if m.get(key) is not None]
-            cells.append(f"{fmt.format(np.mean(values))} ({'; '.join(fmt.format(v) for v in values)})" if values else "–")
+            cells.append(
+                f"{fmt.format(np.mean(values))} ({'; '.join(fmt.format(v) for v in values)})" if values else "–"
+            )
         lines.append(cells)
     checks = []
     for algo, members in by_algo.items():
         for m in sorted(members, key=lambda m: m["seed"]):
-            missed = [name for name, ok in (
-                ("objective above the prior's", m["domain_return"] > prior["domain_return"]),
-                ("valid >= 95 %", m["valid"] >= 0.95), ("unique >= 95 %", m["unique"] >= 0.95),
-                ("length within 25 % of the prior's", abs(m["length"] / prior["length"] - 1) <= 0.25)) if not ok]
-            checks.append(f"- {algo} seed {m['seed']}: " + ("all targets met" if not missed
-                                                                              else "missed " + ", ".join(missed)))
-    text = write_results(Path(args.out).with_suffix(".md"),
-                         "The paper's molecule experiment on SeqTutor-SMILES-v0 (`paper` objective)",
-            f"{args.steps:,} env steps per learner and seed; {args.episodes:,} molecules sampled from each model; "
-            "hyperparameters: the table's SMILES settings" + (f", c = {args.c:g}" if args.c else ", the env's c (1/0.35)")
-            + (f"; Q, Ψ and G also held to KL targets {args.target_kls} (c adapted from " + (f"{args.initial_c:g}" if args.initial_c else "the env's") + ")" if args.target_kls else "")
-            + ".\n\n" + markdown_table(header, lines) + "\n\nTargets (every seed):\n" + "\n".join(checks) + "\n")
+            missed = [
+                name
+                for name, ok in (
+                    ("objective above the prior's", m["domain_return"] > prior["domain_return"]),
+                    ("valid >= 95 %", m["valid"] >= 0.95),
+                    ("unique >= 95 %", m["unique"] >= 0.95),
+                    ("length within 25 % of the prior's", abs(m["length"] / prior["length"] - 1) <= 0.25),
+                )
+                if not ok
+            ]
+            checks.append(
+                f"- {algo} seed {m['seed']}: " + ("all targets met" if not missed else "missed " + ", ".join(missed))
+            )
+    text = write_results(
+        Path(args.out).with_suffix(".md"),
+        "The paper's molecule experiment on SeqTutor-SMILES-v0 (`paper` objective)",
+        f"{args.steps:,} env steps per learner and seed; {args.episodes:,} molecules sampled from each model; "
+        "hyperparameters: the table's SMILES settings"
+        + (f", c = {args.c:g}" if args.c else ", the env's c (1/0.35)")
+        + (
+            f"; Q, Ψ and G also held to KL targets {args.target_kls} (c adapted from "
+            + (f"{args.initial_c:g}" if args.initial_c else "the env's")
+            + ")"
+            if args.target_kls
+            else ""
+        )
+        + ".\n\n"
+        + markdown_table(header, lines)
+        + "\n\nTargets (every seed):\n"
+        + "\n".join(checks)
+        + "\n",
+    )
     print(text)
 
 

@@ -78,18 +78,25 @@ def main() -> None:
     fp_median = {k: statistics.median(v) for k, v in fp_times.items()}
     base = fp_median["RDKit Gen2DFingerprint"]
     fp_rows = [[k, f"{v / n * 1e3:.2f}", f"{base / v:.1f}"] for k, v in fp_median.items()]
-    oracle_rows = sorted(([name, f"{statistics.median(v) / n * 1e3:.2f}"] for name, v in oracle_times.items()),
-                         key=lambda r: -float(r[1]))
+    oracle_rows = sorted(
+        ([name, f"{statistics.median(v) / n * 1e3:.2f}"] for name, v in oracle_times.items()),
+        key=lambda r: -float(r[1]),
+    )
     command = (f"--calls {args.calls}" if args.calls else f"--num-envs {args.num_envs} --steps {args.steps}") + (
-        f" --max-molecules {args.max_molecules}" if args.max_molecules else "")
-    text = write_results(args.out, "Oracle and pharmacophore-fingerprint speed", f"`python -m benchmarks.oracle_speed {command} "
-            f"--repeats {args.repeats}`: {n:,} distinct valid molecules ({source}), one torch thread, medians of "
-            f"{args.repeats} interleaved repeats.\n\n"
-            f"## Gobbi 2D pharmacophore fingerprint (GuacaMol's PHCO: deco_hop, scaffold_hop)\n\n"
-            f"Molecules whose bits differ from RDKit's: **{mismatches} of {n:,}**.\n\n"
-            f"{markdown_table(['fingerprint', 'ms per molecule', 'speed-up over RDKit'], fp_rows)}\n\n"
-            f"## Each PMO oracle on new molecules (parse, properties, fingerprints, score)\n\n"
-            f"{markdown_table(['oracle', 'ms per molecule'], oracle_rows)}\n")
+        f" --max-molecules {args.max_molecules}" if args.max_molecules else ""
+    )
+    text = write_results(
+        args.out,
+        "Oracle and pharmacophore-fingerprint speed",
+        f"`python -m benchmarks.oracle_speed {command} "
+        f"--repeats {args.repeats}`: {n:,} distinct valid molecules ({source}), one torch thread, medians of "
+        f"{args.repeats} interleaved repeats.\n\n"
+        f"## Gobbi 2D pharmacophore fingerprint (GuacaMol's PHCO: deco_hop, scaffold_hop)\n\n"
+        f"Molecules whose bits differ from RDKit's: **{mismatches} of {n:,}**.\n\n"
+        f"{markdown_table(['fingerprint', 'ms per molecule', 'speed-up over RDKit'], fp_rows)}\n\n"
+        f"## Each PMO oracle on new molecules (parse, properties, fingerprints, score)\n\n"
+        f"{markdown_table(['oracle', 'ms per molecule'], oracle_rows)}\n",
+    )
     print(text)
 
 

@@ -38,8 +38,11 @@ def variants(setting: dict, algo: str, augment: int) -> dict[str, dict]:
     """The setting as it is, then with each option switched (name -> setting)."""
     kwargs = setting.get("algo_kwargs", {})
     buffer = kwargs.get("replay_buffer_kwargs", {})
-    sampling = (buffer.get("elite_sampling", "uniform") if algo in ("g", "psi", "q")
-                else kwargs.get("replay_sampling", TABLE_REPLAY_SAMPLING.get(algo, "uniform")))
+    sampling = (
+        buffer.get("elite_sampling", "uniform")
+        if algo in ("g", "psi", "q")
+        else kwargs.get("replay_sampling", TABLE_REPLAY_SAMPLING.get(algo, "uniform"))
+    )
     genetic_on = kwargs.get("genetic") not in (None, False)
     out = {"as tuned": with_options(setting, algo)}
     out["genetic off" if genetic_on else "genetic on ({})"] = with_options(setting, algo, "off" if genetic_on else {})
@@ -54,13 +57,22 @@ def variants(setting: dict, algo: str, augment: int) -> dict[str, dict]:
 
 def retag(rows: list[dict], trials: list[dict]) -> list[dict]:
     """Each row tagged with its variant's name: a run the tuning made (same folder) comes back with the tuning's tag."""
+
     def key(oracle: str, seed: int, settings: str) -> tuple:
         return oracle, int(seed), settings
 
-    names = {key(t["oracle"], t["seed"], json.dumps({**t.get("algo_kwargs", {}), **t.get("env_kwargs", {})},
-                                                    sort_keys=True)): t["tag"] for t in trials}
-    return [{**row, "tag": names.get(key(row["oracle"], row["seed"], row["settings"]), row.get("tag"))}
-            if "error" not in row else row for row in rows]
+    names = {
+        key(
+            t["oracle"], t["seed"], json.dumps({**t.get("algo_kwargs", {}), **t.get("env_kwargs", {})}, sort_keys=True)
+        ): t["tag"]
+        for t in trials
+    }
+    return [
+        {**row, "tag": names.get(key(row["oracle"], row["seed"], row["settings"]), row.get("tag"))}
+        if "error" not in row
+        else row
+        for row in rows
+    ]
 
 
 def summary(rows: list[dict], names: list[str]) -> str:
@@ -77,16 +89,27 @@ def summary(rows: list[dict], names: list[str]) -> str:
         mean = float(np.mean(cells)) if not np.isnan(cells).any() else np.nan
         delta = mean - float(np.mean(base)) if len(base) == len(TUNING_ORACLES) else np.nan
         spent = minutes[name]
-        table.append([name, *(f"{c:.3f}" for c in cells), f"{mean:.3f}", f"{delta:+.3f}",
-                      f"{min(spent):.1f}–{max(spent):.1f}" if spent else "–"])
+        table.append(
+            [
+                name,
+                *(f"{c:.3f}" for c in cells),
+                f"{mean:.3f}",
+                f"{delta:+.3f}",
+                f"{min(spent):.1f}–{max(spent):.1f}" if spent else "–",
+            ]
+        )
     return markdown_table(["variant", *TUNING_ORACLES, "mean", "vs as tuned", "minutes per run"], table)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--algo", required=True, choices=sorted(SEARCH_SPACE))
-    parser.add_argument("--candidate", type=int, default=None,
-                        help="start from this candidate of the learner's search space (default: its tuned setting)")
+    parser.add_argument(
+        "--candidate",
+        type=int,
+        default=None,
+        help="start from this candidate of the learner's search space (default: its tuned setting)",
+    )
     parser.add_argument("--settings", default=str(SETTINGS_FILE), help="the tuned settings (benchmarks/pmo_tuning.py)")
     parser.add_argument("--augment", type=int, default=2, help="extra updates of the 'augment on' variant")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
@@ -99,22 +122,48 @@ def main() -> None:
     else:
         tuned = load_settings(Path(args.settings))
         if args.algo not in tuned:
-            parser.exit(2, f"{parser.prog}: error: {args.settings} holds no setting of {args.algo}: tune it first "
-                           f"(benchmarks/pmo_tuning.py --algos {args.algo}) or pass --candidate\n")
+            parser.exit(
+                2,
+                f"{parser.prog}: error: {args.settings} holds no setting of {args.algo}: tune it first "
+                f"(benchmarks/pmo_tuning.py --algos {args.algo}) or pass --candidate\n",
+            )
         setting = tuned[args.algo]
     named = variants(setting, args.algo, args.augment)
-    trials = [{"kind": "pmo", "env_id": ENV_ID, "oracle": oracle, "algo": args.algo, "seed": seed,
-               "budget": args.budget, "max_steps": args.max_steps, "early_stop_patience": None,
-               "runs": str(Path(args.runs).resolve()), "threads": args.threads, **variant, "tag": name}
-              for name, variant in named.items() for oracle in TUNING_ORACLES for seed in args.seeds]
+    trials = [
+        {
+            "kind": "pmo",
+            "env_id": ENV_ID,
+            "oracle": oracle,
+            "algo": args.algo,
+            "seed": seed,
+            "budget": args.budget,
+            "max_steps": args.max_steps,
+            "early_stop_patience": None,
+            "runs": str(Path(args.runs).resolve()),
+            "threads": args.threads,
+            **variant,
+            "tag": name,
+        }
+        for name, variant in named.items()
+        for oracle in TUNING_ORACLES
+        for seed in args.seeds
+    ]
     refuse_bad_trials(parser, trials)
     rows = retag(run_sweep(parser, args, trials), trials)
     out = Path(args.out).with_name(f"{Path(args.out).name}_{args.algo}")
-    note = (f"PMO protocol ({args.budget:,} oracle calls) on the tuning oracles, seeds {args.seeds}. Each variant is "
-            f"the setting {json.dumps(setting, sort_keys=True)} with one option switched (its row's settings column "
-            "says exactly what ran).")
-    write_report(rows, out, f"Ablation of the off-policy options of {args.algo} on the PMO tuning oracles", note,
-                 "Top-10 AUC per variant (mean over seeds)", summary(rows, list(named)))
+    note = (
+        f"PMO protocol ({args.budget:,} oracle calls) on the tuning oracles, seeds {args.seeds}. Each variant is "
+        f"the setting {json.dumps(setting, sort_keys=True)} with one option switched (its row's settings column "
+        "says exactly what ran)."
+    )
+    write_report(
+        rows,
+        out,
+        f"Ablation of the off-policy options of {args.algo} on the PMO tuning oracles",
+        note,
+        "Top-10 AUC per variant (mean over seeds)",
+        summary(rows, list(named)),
+    )
 
 
 if __name__ == "__main__":

@@ -45,23 +45,39 @@ def replay_run(folder: Path, patience: int | None, max_steps: int | None = None)
     # the same trial run with the stop (none to compare with: no stop, or a cap the run did not have)
     twin = with_early_stop(folder, patience) / RESULT_FILE if patience is not None and max_steps is None else None
     ran = json.loads(twin.read_text()) if twin is not None and twin.is_file() else {}
-    return {"oracle": run["oracle"], "algo": run["algo"], "seed": run["seed"], "patience": patience,
-            "max_steps": max_steps,
-            "logged_patience": run.get("early_stop_patience"), "logged_auc": run["top10_auc"],
-            "logged_calls": run["calls"], "logged_minutes": run["minutes"],
-            "auc": top_k_auc(scores, 10, 100, budget, finish=True), "calls": len(scores),
-            "stop": ("budget" if log.exhausted else "early_stop" if log.converged else "max_steps" if capped
-                     else "as logged"),
-            "minutes_estimate": round(run["minutes"] * fraction, 2),
-            "run_auc": ran.get("top10_auc"), "run_calls": ran.get("calls"), "run_minutes": ran.get("minutes")}
+    return {
+        "oracle": run["oracle"],
+        "algo": run["algo"],
+        "seed": run["seed"],
+        "patience": patience,
+        "max_steps": max_steps,
+        "logged_patience": run.get("early_stop_patience"),
+        "logged_auc": run["top10_auc"],
+        "logged_calls": run["calls"],
+        "logged_minutes": run["minutes"],
+        "auc": top_k_auc(scores, 10, 100, budget, finish=True),
+        "calls": len(scores),
+        "stop": (
+            "budget" if log.exhausted else "early_stop" if log.converged else "max_steps" if capped else "as logged"
+        ),
+        "minutes_estimate": round(run["minutes"] * fraction, 2),
+        "run_auc": ran.get("top10_auc"),
+        "run_calls": ran.get("calls"),
+        "run_minutes": ran.get("minutes"),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", nargs="+", required=True, help="run folders or glob patterns (quoted)")
     parser.add_argument("--patience", nargs="+", type=int, default=[5, 10, 20], help="early-stop patiences")
-    parser.add_argument("--max-steps", nargs="+", type=int, default=[None],
-                        help="env-step caps below the logged runs' (default: as logged); each with each patience")
+    parser.add_argument(
+        "--max-steps",
+        nargs="+",
+        type=int,
+        default=[None],
+        help="env-step caps below the logged runs' (default: as logged); each with each patience",
+    )
     parser.add_argument("--out", default=str(RESULTS_DIR / "pmo_early_stop"), help="<out>.csv and <out>.md")
     args = parser.parse_args()
     folders = sorted({Path(p) for pattern in args.runs for p in (glob.glob(pattern) or [pattern])})
@@ -71,21 +87,65 @@ def main() -> None:
     rows = [replay_run(folder, p, cap) for folder in done for p in args.patience for cap in args.max_steps]
     header = list(rows[0])
     write_csv(Path(args.out).with_suffix(".csv"), header, [[r[k] for k in header] for r in rows])
-    table = [[r["oracle"], r["algo"], r["seed"], f"{r['logged_auc']:.3f}", r["logged_calls"], f"{r['logged_minutes']:.1f}",
-              r["patience"], r["max_steps"] or "as logged", f"{r['auc']:.3f}", r["calls"],
-              f"{r['minutes_estimate']:.1f}",
-              *((f"{r['run_auc']:.3f}", r["run_calls"], f"{r['run_minutes']:.1f}") if r["run_auc"] is not None
-                else ("–", "–", "–"))] for r in rows]
+    table = [
+        [
+            r["oracle"],
+            r["algo"],
+            r["seed"],
+            f"{r['logged_auc']:.3f}",
+            r["logged_calls"],
+            f"{r['logged_minutes']:.1f}",
+            r["patience"],
+            r["max_steps"] or "as logged",
+            f"{r['auc']:.3f}",
+            r["calls"],
+            f"{r['minutes_estimate']:.1f}",
+            *(
+                (f"{r['run_auc']:.3f}", r["run_calls"], f"{r['run_minutes']:.1f}")
+                if r["run_auc"] is not None
+                else ("–", "–", "–")
+            ),
+        ]
+        for r in rows
+    ]
     checked = [r for r in rows if r["run_auc"] is not None]
     agree = sum(r["run_calls"] == r["calls"] and abs(r["run_auc"] - r["auc"]) < 1e-9 for r in checked)
-    text = write_results(Path(args.out).with_suffix(".md"),
-                         "REINVENT's early stop (and env-step caps) replayed on finished PMO runs", "\n".join([
-        ("Each run's oracle-calls log replayed with the early stop (exact: the stream does not depend on when a run "
-         "stops); minutes estimated from the env step it stops at."), "",
-        markdown_table(["oracle", "algo", "seed", "logged AUC", "logged calls", "logged min", "patience",
-                        "env-step cap", "AUC", "calls", "min (est.)", "run with it: AUC", "calls", "min"], table), "",
-        f"Replay and run agree (same calls, same AUC) on {agree} of the {len(checked)} replays whose trial was "
-        "also run with the early stop.", ""]))
+    text = write_results(
+        Path(args.out).with_suffix(".md"),
+        "REINVENT's early stop (and env-step caps) replayed on finished PMO runs",
+        "\n".join(
+            [
+                (
+                    "Each run's oracle-calls log replayed with the early stop (exact: the stream does not depend on when a run "
+                    "stops); minutes estimated from the env step it stops at."
+                ),
+                "",
+                markdown_table(
+                    [
+                        "oracle",
+                        "algo",
+                        "seed",
+                        "logged AUC",
+                        "logged calls",
+                        "logged min",
+                        "patience",
+                        "env-step cap",
+                        "AUC",
+                        "calls",
+                        "min (est.)",
+                        "run with it: AUC",
+                        "calls",
+                        "min",
+                    ],
+                    table,
+                ),
+                "",
+                f"Replay and run agree (same calls, same AUC) on {agree} of the {len(checked)} replays whose trial was "
+                "also run with the early stop.",
+                "",
+            ]
+        ),
+    )
     print(text)
     print(f"wrote {repo_relative(Path(args.out).with_suffix('.md'))}")
 

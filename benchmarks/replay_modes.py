@@ -39,8 +39,9 @@ def run(mode: str, args) -> list[str]:
     # Same number of replayed transitions per collected transition in both modes:
     # an episode minibatch of B episodes replays B * 32 transitions.
     batch = args.batch if mode == "episode" else args.batch * 32
-    model = ALGORITHMS[args.algo]("RecurrentQPolicy", env, replay_buffer_class=mode, batch_size=batch, seed=0,
-                                  learning_starts=1_000, train_freq=4)
+    model = ALGORITHMS[args.algo](
+        "RecurrentQPolicy", env, replay_buffer_class=mode, batch_size=batch, seed=0, learning_starts=1_000, train_freq=4
+    )
     start = time.perf_counter()
     model.learn(10**9, callback=StopAfter(args.seconds))
     elapsed = time.perf_counter() - start
@@ -50,9 +51,18 @@ def run(mode: str, args) -> list[str]:
     step_ms = (time.perf_counter() - t0) / 20 * 1000
     result = run_episodes(ENV_ID, 2_000, model_policy(model, seed=1), seed=777, env_kwargs={"c": args.c})
     stats = composition_statistics(result.finals["composition"])
-    return [mode, f"{batch}", f"{step_ms:.1f}", f"{batch * (1 if mode == 'transition' else 32) / step_ms * 1000:,.0f}",
-            f"{model.num_timesteps:,}", f"{model._n_updates:,}", f"{result.domain_returns.mean():.1f}",
-            f"{result.kl_per_step:.3f}", f"{stats['notes_in_motif']:.1f}", f"{elapsed:.0f}"]
+    return [
+        mode,
+        f"{batch}",
+        f"{step_ms:.1f}",
+        f"{batch * (1 if mode == 'transition' else 32) / step_ms * 1000:,.0f}",
+        f"{model.num_timesteps:,}",
+        f"{model._n_updates:,}",
+        f"{result.domain_returns.mean():.1f}",
+        f"{result.kl_per_step:.3f}",
+        f"{stats['notes_in_motif']:.1f}",
+        f"{elapsed:.0f}",
+    ]
 
 
 def main() -> None:
@@ -69,15 +79,28 @@ def main() -> None:
 
         torch.set_num_threads(args.threads)
     rows = [run(mode, args) for mode in ("episode", "transition")]
-    header = ["replay", "minibatch", "ms per gradient step", "transitions replayed/s", "env steps",
-              "gradient steps", "MT reward / composition", "KL / step", "notes in motif %", "seconds"]
+    header = [
+        "replay",
+        "minibatch",
+        "ms per gradient step",
+        "transitions replayed/s",
+        "env steps",
+        "gradient steps",
+        "MT reward / composition",
+        "KL / step",
+        "notes in motif %",
+        "seconds",
+    ]
     table = markdown_table(header, rows)
-    text = write_results(RESULTS_DIR / "replay_modes.md",
-                         f"Replay modes for the recurrent learners ({args.algo}, c = {args.c:g})", (
-        f"{table}\n\n"
-        f"Each mode trains for {args.seconds:g} s of wall-clock on {args.n_envs} batched envs, then 2,000 compositions "
-        "are sampled from the policy. Both modes replay the same number of transitions per gradient step.\n"
-    ))
+    text = write_results(
+        RESULTS_DIR / "replay_modes.md",
+        f"Replay modes for the recurrent learners ({args.algo}, c = {args.c:g})",
+        (
+            f"{table}\n\n"
+            f"Each mode trains for {args.seconds:g} s of wall-clock on {args.n_envs} batched envs, then 2,000 compositions "
+            "are sampled from the policy. Both modes replay the same number of transitions per gradient step.\n"
+        ),
+    )
     print(text)
 
 

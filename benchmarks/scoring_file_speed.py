@@ -101,11 +101,13 @@ def one_repeat(path: Path, smiles: list[str], chunk: int, queries: list, catalog
     clocks = {key: Clock() for key in ("file", "script", "same")}
     tables, values = [], []
     for k, start in enumerate(range(0, len(smiles), chunk)):
-        part = smiles[start:start + chunk]
-        jobs = [("file", lambda: tables.append(clocks["file"].time(fn.evaluate, part))),
-                ("script", lambda: values.extend(clocks["script"].time(script, part, queries))),
-                ("same", lambda: clocks["same"].time(same_calls, part, catalog))]
-        for _, job in jobs[k % 3:] + jobs[:k % 3]:
+        part = smiles[start : start + chunk]
+        jobs = [
+            ("file", lambda: tables.append(clocks["file"].time(fn.evaluate, part))),
+            ("script", lambda: values.extend(clocks["script"].time(script, part, queries))),
+            ("same", lambda: clocks["same"].time(same_calls, part, catalog)),
+        ]
+        for _, job in jobs[k % 3 :] + jobs[: k % 3]:
             job()
     return clocks, tables, values
 
@@ -144,25 +146,33 @@ def main() -> None:
     raw = np.concatenate([t.raw for t in runs[-1][1]])
     mismatched, largest = differences(list(runs[-1][1][0].names), valid, raw, runs[-1][2])
     n, distinct = len(smiles), len(set(smiles))
-    labels = {"file": "(a) the scoring file (`evaluate`, fresh caches)", "script": "(b) bare RDKit, as a script calls it",
-              "same": "(c) bare RDKit, the calls (a) makes"}
-    rows = [[labels[k], f"{cpu[k]:.2f}", f"{cpu['file'] / cpu[k]:.2f}", f"{wall[k]:.2f}", f"{wall['file'] / wall[k]:.2f}"]
-            for k in labels]
+    labels = {
+        "file": "(a) the scoring file (`evaluate`, fresh caches)",
+        "script": "(b) bare RDKit, as a script calls it",
+        "same": "(c) bare RDKit, the calls (a) makes",
+    }
+    rows = [
+        [labels[k], f"{cpu[k]:.2f}", f"{cpu['file'] / cpu[k]:.2f}", f"{wall[k]:.2f}", f"{wall['file'] / wall[k]:.2f}"]
+        for k in labels
+    ]
     scoring = Path(args.scoring).resolve()
     shown = scoring.relative_to(REPO_ROOT) if scoring.is_relative_to(REPO_ROOT) else scoring
-    text = write_results(args.out, "Scoring file speed: REINVENT 4's example components against bare RDKit",
-            f"`OMP_NUM_THREADS=1 python -m benchmarks.scoring_file_speed -n {args.num} --seed {args.seed} --repeats "
-            f"{args.repeats} --chunk {args.chunk}`: `{shown}` (alerts filter, QED, MW and TPSA double sigmoids, geometric mean) on "
-            f"{n:,} samples of the shipped SMILES prior ({int(valid.sum()):,} valid, {distinct:,} distinct strings) in "
-            f"chunks of {args.chunk}, the three methods in rotating order on each chunk, one torch thread; medians of "
-            f"{args.repeats} repeats of the sums over the chunks.\n\n"
-            f"{markdown_table(['scoring', 'CPU seconds', '(a) / this', 'wall seconds', '(a) / this'], rows)}\n\n"
-            f"In CPU time the scoring file takes **{cpu['file'] / cpu['script']:.2f}x** the time of the bare RDKit "
-            f"script and **{cpu['file'] / cpu['same']:.2f}x** that of its own RDKit calls (target: at most 1.2x); in "
-            f"wall-clock time {wall['file'] / wall['script']:.2f}x and {wall['file'] / wall['same']:.2f}x. "
-            f"Its raw values against the script's: {mismatched} of {n:,} samples differ in validity or the alert "
-            f"verdict; the largest QED, MW or TPSA difference is {largest:.2g} (the scoring file computes on the "
-            "canonical SMILES' atom order, which can change the last bits of a sum).\n")
+    text = write_results(
+        args.out,
+        "Scoring file speed: REINVENT 4's example components against bare RDKit",
+        f"`OMP_NUM_THREADS=1 python -m benchmarks.scoring_file_speed -n {args.num} --seed {args.seed} --repeats "
+        f"{args.repeats} --chunk {args.chunk}`: `{shown}` (alerts filter, QED, MW and TPSA double sigmoids, geometric mean) on "
+        f"{n:,} samples of the shipped SMILES prior ({int(valid.sum()):,} valid, {distinct:,} distinct strings) in "
+        f"chunks of {args.chunk}, the three methods in rotating order on each chunk, one torch thread; medians of "
+        f"{args.repeats} repeats of the sums over the chunks.\n\n"
+        f"{markdown_table(['scoring', 'CPU seconds', '(a) / this', 'wall seconds', '(a) / this'], rows)}\n\n"
+        f"In CPU time the scoring file takes **{cpu['file'] / cpu['script']:.2f}x** the time of the bare RDKit "
+        f"script and **{cpu['file'] / cpu['same']:.2f}x** that of its own RDKit calls (target: at most 1.2x); in "
+        f"wall-clock time {wall['file'] / wall['script']:.2f}x and {wall['file'] / wall['same']:.2f}x. "
+        f"Its raw values against the script's: {mismatched} of {n:,} samples differ in validity or the alert "
+        f"verdict; the largest QED, MW or TPSA difference is {largest:.2g} (the scoring file computes on the "
+        "canonical SMILES' atom order, which can change the last bits of a sum).\n",
+    )
     print(text)
 
 

@@ -142,22 +142,32 @@ def main() -> None:
     median = {k: statistics.median(v) for k, v in times.items()}
     rows = []
     for name, seconds in median.items():
-        rows.append([name, f"{seconds:.3f}", f"{env_steps / seconds:,.0f}",
-                     f"{median['bare RDKit'] / seconds:.2f}" if name != "bare RDKit" else "1.00"])
+        rows.append(
+            [
+                name,
+                f"{seconds:.3f}",
+                f"{env_steps / seconds:,.0f}",
+                f"{median['bare RDKit'] / seconds:.2f}" if name != "bare RDKit" else "1.00",
+            ]
+        )
     table = markdown_table(["what", "seconds (median)", "env steps/s", "RDKit time / this time"], rows)
-    text = write_results(args.out, "SMILES env with the prior's tokens vs bare RDKit", f"`python -m benchmarks.smiles_env_speed "
-            f"--num-envs {args.num_envs} --steps {args.steps} --repeats {args.repeats}`; objective `{args.objective}`, "
-            f"{env_steps:,} env steps replayed, {len(finished):,} molecules finished "
-            f"({len(set(finished)):,} distinct), one torch thread, medians of {args.repeats} interleaved repeats. "
-            "The env scores with seqtutor's `scoring.qed`: RDKit's QED with its 116 structural alerts matched by one "
-            f"FilterCatalog call; it differs from RDKit's `QED.qed` on {mismatches} of {compared:,} valid molecules "
-            "(compared bit for bit). The ratio column divides by RDKit's own `QED.qed` time. The last row is the "
-            f"env's 2-layer LSTM prior alone, one forward of the whole batch per vector step "
-            f"(its matrix products' flops over the forward's whole time: {statistics.median(gflops):.1f} GFLOP/s): with one "
-            "scoring worker the process "
-            "that steps the env does this and the env's own work while the worker scores, so the env cannot be "
-            "faster than the slower of this row and the scoring.\n\n"
-            f"{table}\n")
+    text = write_results(
+        args.out,
+        "SMILES env with the prior's tokens vs bare RDKit",
+        f"`python -m benchmarks.smiles_env_speed "
+        f"--num-envs {args.num_envs} --steps {args.steps} --repeats {args.repeats}`; objective `{args.objective}`, "
+        f"{env_steps:,} env steps replayed, {len(finished):,} molecules finished "
+        f"({len(set(finished)):,} distinct), one torch thread, medians of {args.repeats} interleaved repeats. "
+        "The env scores with seqtutor's `scoring.qed`: RDKit's QED with its 116 structural alerts matched by one "
+        f"FilterCatalog call; it differs from RDKit's `QED.qed` on {mismatches} of {compared:,} valid molecules "
+        "(compared bit for bit). The ratio column divides by RDKit's own `QED.qed` time. The last row is the "
+        f"env's 2-layer LSTM prior alone, one forward of the whole batch per vector step "
+        f"(its matrix products' flops over the forward's whole time: {statistics.median(gflops):.1f} GFLOP/s): with one "
+        "scoring worker the process "
+        "that steps the env does this and the env's own work while the worker scores, so the env cannot be "
+        "faster than the slower of this row and the scoring.\n\n"
+        f"{table}\n",
+    )
     print(text)
 
 

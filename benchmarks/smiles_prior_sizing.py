@@ -62,14 +62,26 @@ def main() -> None:
     for name, arch in CANDIDATES.items():
         tokens_per_s, params = time_training(arch, args.batch, 37, args.steps)
         molecules_per_hour = tokens_per_s * 3600 / MOLECULE_TOKENS
-        rows.append([name, f"{params:,}", f"{params * 4 / 2**20:.1f} MB", f"{tokens_per_s:,.0f}",
-                     f"{molecules_per_hour / 1e6:.2f}M"])
+        rows.append(
+            [
+                name,
+                f"{params:,}",
+                f"{params * 4 / 2**20:.1f} MB",
+                f"{tokens_per_s:,.0f}",
+                f"{molecules_per_hour / 1e6:.2f}M",
+            ]
+        )
         print(" | ".join(rows[-1]), flush=True)
-    table = markdown_table(["architecture", "parameters", "float32 weights", "training tokens/s",
-                            "molecules per hour (MOSES-length)"], rows)
-    text = write_results(RESULTS_DIR / "smiles_prior_sizing.md", "SMILES prior sizing: MLE training speed per architecture",
-            f"{table}\n\nBatch {args.batch} sequences of 37 tokens; forward, backward, gradient clipping and an Adam "
-            f"step, timed over {args.steps} steps after 3 warm-up steps.\n")
+    table = markdown_table(
+        ["architecture", "parameters", "float32 weights", "training tokens/s", "molecules per hour (MOSES-length)"],
+        rows,
+    )
+    text = write_results(
+        RESULTS_DIR / "smiles_prior_sizing.md",
+        "SMILES prior sizing: MLE training speed per architecture",
+        f"{table}\n\nBatch {args.batch} sequences of 37 tokens; forward, backward, gradient clipping and an Adam "
+        f"step, timed over {args.steps} steps after 3 warm-up steps.\n",
+    )
     print(text)
 
 

@@ -72,15 +72,19 @@ def main() -> None:
     n_invalid = max(1, sum(reasons.values()))
     why = ", ".join(f"{k} {v:,} ({100 * v / n_invalid:.0f} %)" for k, v in reasons.items())
     out = Path(args.out)
-    text = write_results(out, "Samples of the shipped SMILES prior", (
-        f"{table}\n"
-        f"{len(smiles):,} samples (sampled in {sampled:.0f} s); mean log p_prior per token "
-        f"{batch.prior_log_prob_per_step:.3f}. Prior: validation NLL/token {meta['validation']['nll_per_token']}, "
-        f"accuracy {meta['validation']['accuracy']}, trained {total_training_minutes(meta):.0f} min in "
-        f"{len(training_chain(meta))} run(s) (commands in `benchmarks/results/priors.md`). Unique is among valid "
-        "samples; novelty is the share of unique valid molecules absent from the canonical MOSES training set.\n\n"
-        f"Why the invalid samples fail RDKit: {why}.\n"
-    ))
+    text = write_results(
+        out,
+        "Samples of the shipped SMILES prior",
+        (
+            f"{table}\n"
+            f"{len(smiles):,} samples (sampled in {sampled:.0f} s); mean log p_prior per token "
+            f"{batch.prior_log_prob_per_step:.3f}. Prior: validation NLL/token {meta['validation']['nll_per_token']}, "
+            f"accuracy {meta['validation']['accuracy']}, trained {total_training_minutes(meta):.0f} min in "
+            f"{len(training_chain(meta))} run(s) (commands in `benchmarks/results/priors.md`). Unique is among valid "
+            "samples; novelty is the share of unique valid molecules absent from the canonical MOSES training set.\n\n"
+            f"Why the invalid samples fail RDKit: {why}.\n"
+        ),
+    )
     print(text)
     write_text(out.with_suffix(".json"), json.dumps(metrics, indent=2, default=float))
 

@@ -66,18 +66,28 @@ def optimum_row(comps, returns, log_p, w: float, c: float, resample: int, seed: 
     kl = float(np.sum(weight * log_weight) - log_z) / comps.shape[1]  # KL(π* ‖ p) per step
     rows = np.random.default_rng(seed).choice(len(comps), size=resample, p=weight)
     stats, texture = composition_statistics(comps[rows]), texture_statistics(comps[rows])
-    return [f"{w:g}", f"{c:g}", f"{ess:,.0f}", f"{kl:.3f}", f"{np.sum(weight * returns):.1f}",
-            f"{stats['notes_in_motif']:.1f}", f"{stats['starts_with_tonic']:.1f}", f"{stats['leaps_resolved']:.1f}",
-            f"{stats['notes_not_in_key']:.2f}", f"{texture['onset_share'] * 100:.0f}", f"{texture['rest_share'] * 100:.2f}",
-            f"{texture['duration_tv']:.3f}", f"{texture['pitch_class_tv']:.3f}"]
+    return [
+        f"{w:g}",
+        f"{c:g}",
+        f"{ess:,.0f}",
+        f"{kl:.3f}",
+        f"{np.sum(weight * returns):.1f}",
+        f"{stats['notes_in_motif']:.1f}",
+        f"{stats['starts_with_tonic']:.1f}",
+        f"{stats['leaps_resolved']:.1f}",
+        f"{stats['notes_not_in_key']:.2f}",
+        f"{texture['onset_share'] * 100:.0f}",
+        f"{texture['rest_share'] * 100:.2f}",
+        f"{texture['duration_tv']:.3f}",
+        f"{texture['pitch_class_tv']:.3f}",
+    ]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-n", "--samples", type=int, default=100_000)
     parser.add_argument("--cs", nargs="+", type=float, default=[2, 3, 5, 8, 12, 20])
-    parser.add_argument("--weights", nargs="+", type=float, default=[1.0, 1.1, 1.2, 1.5],
-                        help="prior weights w")
+    parser.add_argument("--weights", nargs="+", type=float, default=[1.0, 1.1, 1.2, 1.5], help="prior weights w")
     parser.add_argument("--resample", type=int, default=4_000, help="compositions drawn by weight for the statistics")
     parser.add_argument("--seed", type=int, default=777)
     parser.add_argument("--out", default=str(RESULTS_DIR / "melody_soft_optimum.md"))
@@ -93,17 +103,36 @@ def main() -> None:
     breakdown.append(["**total**"] + [f"**{returns[g].mean():.1f}**" for g in groups])
     breakdown.append(["compositions"] + [f"{g.sum():,}" for g in groups])
     header = ["rule"] + [f"onsets {lo:.0%}–{min(hi, 1):.0%}" for lo, hi in DENSITY_BINS]
-    optimum = [optimum_row(comps, returns, log_p, w, c, args.resample, args.seed) for w in args.weights for c in args.cs]
-    opt_header = ["w", "c", "ESS", "KL/step", "music return", "motif %", "tonic start %", "leaps resolved %",
-                  "not in key %", "onsets %", "rests %", "duration TV", "pitch-class TV"]
-    text = write_results(Path(args.out), "The exact KL-regularised optimum on SeqTutor-Melody-v0", (
-        f"{args.samples:,} compositions from the Note RNN (log p per step {log_p.mean() / comps.shape[1]:.3f}).\n\n"
-        "## The music-theory return of the prior's samples, by rule and onset density\n\n"
-        f"{markdown_table(header, breakdown)}\n\n"
-        "## π*(x) ∝ p(x)^w exp(R(x)/c), estimated by self-normalised importance sampling\n\n"
-        f"Statistics of {args.resample:,} compositions drawn by weight (trust rows with a large ESS).\n\n"
-        f"{markdown_table(opt_header, optimum)}\n"
-    ))
+    optimum = [
+        optimum_row(comps, returns, log_p, w, c, args.resample, args.seed) for w in args.weights for c in args.cs
+    ]
+    opt_header = [
+        "w",
+        "c",
+        "ESS",
+        "KL/step",
+        "music return",
+        "motif %",
+        "tonic start %",
+        "leaps resolved %",
+        "not in key %",
+        "onsets %",
+        "rests %",
+        "duration TV",
+        "pitch-class TV",
+    ]
+    text = write_results(
+        Path(args.out),
+        "The exact KL-regularised optimum on SeqTutor-Melody-v0",
+        (
+            f"{args.samples:,} compositions from the Note RNN (log p per step {log_p.mean() / comps.shape[1]:.3f}).\n\n"
+            "## The music-theory return of the prior's samples, by rule and onset density\n\n"
+            f"{markdown_table(header, breakdown)}\n\n"
+            "## π*(x) ∝ p(x)^w exp(R(x)/c), estimated by self-normalised importance sampling\n\n"
+            f"Statistics of {args.resample:,} compositions drawn by weight (trust rows with a large ESS).\n\n"
+            f"{markdown_table(opt_header, optimum)}\n"
+        ),
+    )
     print(text)
 
 

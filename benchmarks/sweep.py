@@ -52,27 +52,41 @@ def write_rows(rows: list[dict[str, Any]], out: Path, title: str, note: str) -> 
     return write_results(out.with_suffix(".md"), title, f"{markdown_table(header, body)}\n\n{note}\n")
 
 
-def add_sweep_arguments(parser: argparse.ArgumentParser, runs: str, out: Path, backend: str = "auto",
-                        workers: int = 1) -> None:
+def add_sweep_arguments(
+    parser: argparse.ArgumentParser, runs: str, out: Path, backend: str = "auto", workers: int = 1
+) -> None:
     """Where and how a sweep runs its trials, and where it writes: the options every sweep script shares."""
-    parser.add_argument("--backend", choices=["auto", "local", "ray"], default=backend,
-                        help="Ray Tune, local processes, or auto (Ray if installed)")
+    parser.add_argument(
+        "--backend",
+        choices=["auto", "local", "ray"],
+        default=backend,
+        help="Ray Tune, local processes, or auto (Ray if installed)",
+    )
     parser.add_argument("--address", default=None, help="Ray cluster address (default: start a local Ray)")
     parser.add_argument("--workers", type=int, default=workers, help="local backend: trials at once")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per trial")
-    parser.add_argument("--cpu-kernels", choices=CPU_KERNELS, default=PINNED_CPU_KERNELS,
-                        help="torch CPU kernels of the trials: avx2 (default; ATen, MKL and oneDNN pinned, so rows do "
-                             "not depend on the CPU: kernels of other widths round differently, and a seed gives "
-                             "another run) or native (torch's choice); a pinning variable already set keeps its value")
+    parser.add_argument(
+        "--cpu-kernels",
+        choices=CPU_KERNELS,
+        default=PINNED_CPU_KERNELS,
+        help="torch CPU kernels of the trials: avx2 (default; ATen, MKL and oneDNN pinned, so rows do "
+        "not depend on the CPU: kernels of other widths round differently, and a seed gives "
+        "another run) or native (torch's choice); a pinning variable already set keeps its value",
+    )
     parser.add_argument("--resume", action="store_true", help="continue a stopped sweep (finished trials are kept)")
     parser.add_argument("--overwrite", action="store_true", help="run every trial again, replacing an earlier sweep's")
-    parser.add_argument("--report-only", action="store_true",
-                        help="run nothing: write the report from the trials that have finished (a running or stopped sweep)")
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="run nothing: write the report from the trials that have finished (a running or stopped sweep)",
+    )
     parser.add_argument("--runs", default=runs, help="run folders of the trials")
     parser.add_argument("--out", default=str(out), help="results: <out>.csv and <out>.md")
 
 
-def run_sweep(parser: argparse.ArgumentParser, args: argparse.Namespace, trials: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def run_sweep(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, trials: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
     """The trials on the backend :func:`add_sweep_arguments` chose; exits 2 if the sweep would redo or replace work.
 
     Ray reserves ``--cpus-per-trial`` CPUs per trial where a script has that option, else ``--threads``.
@@ -80,14 +94,24 @@ def run_sweep(parser: argparse.ArgumentParser, args: argparse.Namespace, trials:
     """
     if args.report_only:
         rows, missing = finished_rows(trials)
-        print(f"{parser.prog}: --report-only: {len(rows)} of {len(trials)} trials finished; {missing} not run (left out)",
-              file=sys.stderr)
+        print(
+            f"{parser.prog}: --report-only: {len(rows)} of {len(trials)} trials finished; {missing} not run (left out)",
+            file=sys.stderr,
+        )
         return rows
     try:
-        return run_trials(trials, args.backend, workers=args.workers,
-                          cpus_per_trial=getattr(args, "cpus_per_trial", None) or args.threads, address=args.address,
-                          storage=Path(args.runs) / "ray", name=Path(args.out).name, resume=args.resume,
-                          overwrite=args.overwrite, cpu_kernels=args.cpu_kernels)
+        return run_trials(
+            trials,
+            args.backend,
+            workers=args.workers,
+            cpus_per_trial=getattr(args, "cpus_per_trial", None) or args.threads,
+            address=args.address,
+            storage=Path(args.runs) / "ray",
+            name=Path(args.out).name,
+            resume=args.resume,
+            overwrite=args.overwrite,
+            cpu_kernels=args.cpu_kernels,
+        )
     except SweepFolderError as exc:
         parser.exit(2, f"{parser.prog}: error: {exc}\n")
 
@@ -99,8 +123,13 @@ def main() -> None:
     parser.add_argument("--cs", nargs="*", type=float, default=[], help="values of c")
     parser.add_argument("--target-kls", nargs="*", type=float, default=[], help="KL targets (Sequence Tutor learners)")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
-    parser.add_argument("--algo-kwarg", action="append", default=[], metavar="KEY=VALUE",
-                        help="hyperparameter for every trial (JSON value)")
+    parser.add_argument(
+        "--algo-kwarg",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="hyperparameter for every trial (JSON value)",
+    )
     parser.add_argument("--steps", type=int, default=200_000)
     parser.add_argument("--n-envs", type=int, default=None)
     parser.add_argument("--episodes", type=int, default=2_000, help="samples evaluated per trial")
@@ -115,12 +144,27 @@ def main() -> None:
     settings += [{"target_kl": k, "algo_kwargs": algo_kwargs} for k in args.target_kls]
     if not settings:
         settings = [{"algo_kwargs": algo_kwargs}]
-    trials = make_trials(args.env, args.algos, settings, args.seeds, steps=args.steps, n_envs=args.n_envs,
-                         episodes=args.episodes, runs=str(Path(args.runs).resolve()), threads=args.threads,
-                         resume=args.resume)
+    trials = make_trials(
+        args.env,
+        args.algos,
+        settings,
+        args.seeds,
+        steps=args.steps,
+        n_envs=args.n_envs,
+        episodes=args.episodes,
+        runs=str(Path(args.runs).resolve()),
+        threads=args.threads,
+        resume=args.resume,
+    )
     rows = run_sweep(parser, args, trials)
-    print(write_rows(rows, Path(args.out), f"Sweep on {args.env}",
-                     f"{args.steps:,} env steps per trial, {args.episodes:,} samples evaluated."))
+    print(
+        write_rows(
+            rows,
+            Path(args.out),
+            f"Sweep on {args.env}",
+            f"{args.steps:,} env steps per trial, {args.episodes:,} samples evaluated.",
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import gymnasium as gym
 import numpy as np
@@ -88,9 +88,18 @@ def main() -> None:
     args = parser.parse_args()
 
     machine = machine_description()
-    header = ["env", "single env", "SyncVectorEnv x256", "native x256", "native x1024",
-              "native x1024 / Sync x256", "native x256 / Sync x256", "native x1024 / single",
-              "native x256, prior-sampled actions", "same, RDKit scoring in-process (scoring_workers=0)"]
+    header = [
+        "env",
+        "single env",
+        "SyncVectorEnv x256",
+        "native x256",
+        "native x1024",
+        "native x1024 / Sync x256",
+        "native x256 / Sync x256",
+        "native x1024 / single",
+        "native x256, prior-sampled actions",
+        "same, RDKit scoring in-process (scoring_workers=0)",
+    ]
     rows = []
     for name in args.envs:
         kwargs = ENVS.get(name, {})
@@ -103,26 +112,40 @@ def main() -> None:
         inline = "–"
         if env_id.startswith("SeqTutor-SMILES"):  # the default overlaps scoring with the prior in a worker process
             inline = f"{vector_rate(env_id, {**kwargs, 'scoring_workers': 0}, 256, 'vector_entry_point', args.seconds, policy='prior'):,.0f}"
-        row = [env_id + (f" {kwargs}" if kwargs else ""), f"{single:,.0f}", f"{sync256:,.0f}", f"{native256:,.0f}",
-               f"{native1024:,.0f}", f"{native1024 / sync256:.1f}x", f"{native256 / sync256:.1f}x", f"{native1024 / single:.0f}x",
-               f"{prior256:,.0f}", inline]
+        row = [
+            env_id + (f" {kwargs}" if kwargs else ""),
+            f"{single:,.0f}",
+            f"{sync256:,.0f}",
+            f"{native256:,.0f}",
+            f"{native1024:,.0f}",
+            f"{native1024 / sync256:.1f}x",
+            f"{native256 / sync256:.1f}x",
+            f"{native1024 / single:.0f}x",
+            f"{prior256:,.0f}",
+            inline,
+        ]
         rows.append(row)
         print(" | ".join(row), flush=True)
 
     table = markdown_table(header, rows)
     out = Path(args.out)
-    text = write_results(out, "Environment throughput (env steps per second, random actions)", (
-        f"{table}\n\n"
-        "Single env: `gym.make(id)` with Gymnasium's default wrappers. SyncVectorEnv: "
-        "`gym.make_vec(id, 256, vectorization_mode='sync')` (256 single envs stepped in a Python loop). "
-        "Native: `gym.make_vec(id, N)` (one batched prior forward and one batched reward per step). "
-        "Each figure is steps per second over at least "
-        f"{args.seconds:g} s after a warm-up; episodes auto-reset. Actions are uniformly random except in the last "
-        "column, where each step samples the prior's own next-token distribution from the observation (realistic "
-        "melodies and mostly valid molecules, so RDKit scoring and its cache are exercised as in training). The SMILES "
-        "vector env scores finishing molecules in a worker process while the prior's forward runs (`scoring_workers`, "
-        "default `auto`: one worker from 128 envs); the last column turns that off.\n"
-    ), machine)
+    text = write_results(
+        out,
+        "Environment throughput (env steps per second, random actions)",
+        (
+            f"{table}\n\n"
+            "Single env: `gym.make(id)` with Gymnasium's default wrappers. SyncVectorEnv: "
+            "`gym.make_vec(id, 256, vectorization_mode='sync')` (256 single envs stepped in a Python loop). "
+            "Native: `gym.make_vec(id, N)` (one batched prior forward and one batched reward per step). "
+            "Each figure is steps per second over at least "
+            f"{args.seconds:g} s after a warm-up; episodes auto-reset. Actions are uniformly random except in the last "
+            "column, where each step samples the prior's own next-token distribution from the observation (realistic "
+            "melodies and mostly valid molecules, so RDKit scoring and its cache are exercised as in training). The SMILES "
+            "vector env scores finishing molecules in a worker process while the prior's forward runs (`scoring_workers`, "
+            "default `auto`: one worker from 128 envs); the last column turns that off.\n"
+        ),
+        machine,
+    )
     print()
     print(text)
     write_csv(out.with_suffix(".csv"), header, rows)

@@ -36,8 +36,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=100_000, help="env steps per melody run")
     parser.add_argument("--smiles-steps", type=int, default=40_000, help="env steps per SMILES run (0: skip)")
-    parser.add_argument("--rppo-steps", type=int, default=4_096,
-                        help="env steps of sb3-contrib's RecurrentPPO (slow: ~100 steps/s; 0: skip)")
+    parser.add_argument(
+        "--rppo-steps",
+        type=int,
+        default=4_096,
+        help="env steps of sb3-contrib's RecurrentPPO (slow: ~100 steps/s; 0: skip)",
+    )
     parser.add_argument("--n-envs", type=int, default=32)
     parser.add_argument("--c", type=float, default=0.5)
     args = parser.parse_args()
@@ -67,22 +71,31 @@ def main() -> None:
         f"SB3 DQN, native env x{dqn.resolved_n_envs()}": build(dqn),
         # Same transitions replayed per env step as G: G replays 32 episodes x 32 steps per gradient step
         # every train_freq vector steps; DQN replays 32 transitions per gradient step.
-        f"SB3 DQN, native env x{dqn.resolved_n_envs()}, G's replay ratio": build(config(
-            "dqn", algo_kwargs={"train_freq": g.resolved_algo_kwargs()["train_freq"], "gradient_steps": 32})),
-        "SB3 DQN, DummyVecEnv x1": lambda: DQN("MultiInputPolicy", DummyVecEnv([lambda: gym.make(ENV_ID, c=args.c)]),
-                                               seed=0, **dqn.resolved_algo_kwargs()),
+        f"SB3 DQN, native env x{dqn.resolved_n_envs()}, G's replay ratio": build(
+            config("dqn", algo_kwargs={"train_freq": g.resolved_algo_kwargs()["train_freq"], "gradient_steps": 32})
+        ),
+        "SB3 DQN, DummyVecEnv x1": lambda: DQN(
+            "MultiInputPolicy", DummyVecEnv([lambda: gym.make(ENV_ID, c=args.c)]), seed=0, **dqn.resolved_algo_kwargs()
+        ),
     }
     rppo = config("recurrent_ppo")
     if args.rppo_steps:  # its own, shorter length: an LSTM forward per env step through SB3's rollout loop
         runs[f"sb3-contrib RecurrentPPO + SeqTutorExtractor, native env x{rppo.resolved_n_envs()}"] = (
-            build(rppo), args.rppo_steps)
+            build(rppo),
+            args.rppo_steps,
+        )
     smiles = {algo: config(algo, SMILES_ID) for algo in ("g", "psi", "dap", "klppo")}
     names = {"g": "G-learning (ours)", "psi": "Ψ-learning (ours)", "dap": "DAP", "klppo": "KL-PPO"}
-    smiles_runs = {f"{names[a]}, SMILES x{cfg.resolved_n_envs()}": build(cfg) for a, cfg in smiles.items()
-                   } if args.smiles_steps else {}
+    smiles_runs = (
+        {f"{names[a]}, SMILES x{cfg.resolved_n_envs()}": build(cfg) for a, cfg in smiles.items()}
+        if args.smiles_steps
+        else {}
+    )
     sections = []
-    for title, group, steps in ((f"{ENV_ID} (c = {args.c:g})", runs, args.steps),
-                                (f"{SMILES_ID} (qed objective, the table's settings)", smiles_runs, args.smiles_steps)):
+    for title, group, steps in (
+        (f"{ENV_ID} (c = {args.c:g})", runs, args.steps),
+        (f"{SMILES_ID} (qed objective, the table's settings)", smiles_runs, args.smiles_steps),
+    ):
         if not group:
             continue
         rates, rows = {}, []
@@ -97,17 +110,23 @@ def main() -> None:
             row.append(f"{rates[name] / ours:.2f}")
         table = markdown_table(["learner", "env steps/s while training", "updates", "this / G-learning"], rows)
         sections.append(f"## {title}: {steps:,} env steps each (RecurrentPPO: {args.rppo_steps:,})\n\n{table}\n")
-    text = write_results(RESULTS_DIR / "train_speed.md", "Training speed: every learner family on the native batched envs", (
-        "\n".join(sections) + "\n"
-        "Wall-clock including collection, replay sampling and gradient steps, one run after the other in this "
-        "process. Hyperparameters: as `seqtutor train` resolves them (ALGOS in seqtutor_agents/runs/config.py and the "
-        f"domain's settings). Melody: G {g.resolved_algo_kwargs()}; Ψ {psi.resolved_algo_kwargs()}; DPG "
-        f"{dpg.resolved_algo_kwargs()}; RecurrentPPO {rppo.resolved_algo_kwargs()}; DAP {dap.resolved_algo_kwargs()}; KL-PPO "
-        f"{klppo.resolved_algo_kwargs()}; DQN {dqn.resolved_algo_kwargs()}. G replays 32 episodes x 32 steps per "
-        "gradient step, DQN 32 transitions. SMILES: "
-        + "; ".join(f"{names[a]} {cfg.resolved_algo_kwargs()} {cfg.resolved_env_kwargs()}" for a, cfg in smiles.items())
-        + ".\n"
-    ))
+    text = write_results(
+        RESULTS_DIR / "train_speed.md",
+        "Training speed: every learner family on the native batched envs",
+        (
+            "\n".join(sections) + "\n"
+            "Wall-clock including collection, replay sampling and gradient steps, one run after the other in this "
+            "process. Hyperparameters: as `seqtutor train` resolves them (ALGOS in seqtutor_agents/runs/config.py and the "
+            f"domain's settings). Melody: G {g.resolved_algo_kwargs()}; Ψ {psi.resolved_algo_kwargs()}; DPG "
+            f"{dpg.resolved_algo_kwargs()}; RecurrentPPO {rppo.resolved_algo_kwargs()}; DAP {dap.resolved_algo_kwargs()}; KL-PPO "
+            f"{klppo.resolved_algo_kwargs()}; DQN {dqn.resolved_algo_kwargs()}. G replays 32 episodes x 32 steps per "
+            "gradient step, DQN 32 transitions. SMILES: "
+            + "; ".join(
+                f"{names[a]} {cfg.resolved_algo_kwargs()} {cfg.resolved_env_kwargs()}" for a, cfg in smiles.items()
+            )
+            + ".\n"
+        ),
+    )
     print(text)
 
 

@@ -141,12 +141,23 @@ def train(args: Args) -> dict:
     optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5)
     shape = (args.num_steps, args.num_envs)
     dtypes = {key: torch.float32 if key == "prior_log_probs" else torch.long for key in space.spaces}
-    storage = {"obs": {key: torch.zeros(shape + s.shape, dtype=dtypes[key]) for key, s in space.spaces.items()},
-               "actions": torch.zeros(shape, dtype=torch.long), "logprobs": torch.zeros(shape),
-               "values": torch.zeros(shape), "rewards": torch.zeros(shape),
-               "dones": torch.zeros(shape, dtype=torch.bool), "valid": torch.zeros(shape, dtype=torch.bool)}
-    stats = {"returns": np.zeros(args.num_envs), "episode_returns": [], "reset_steps": 0, "reset_rewards": 0.0,
-             "trained_steps": 0, "updates": []}
+    storage = {
+        "obs": {key: torch.zeros(shape + s.shape, dtype=dtypes[key]) for key, s in space.spaces.items()},
+        "actions": torch.zeros(shape, dtype=torch.long),
+        "logprobs": torch.zeros(shape),
+        "values": torch.zeros(shape),
+        "rewards": torch.zeros(shape),
+        "dones": torch.zeros(shape, dtype=torch.bool),
+        "valid": torch.zeros(shape, dtype=torch.bool),
+    }
+    stats = {
+        "returns": np.zeros(args.num_envs),
+        "episode_returns": [],
+        "reset_steps": 0,
+        "reset_rewards": 0.0,
+        "trained_steps": 0,
+        "updates": [],
+    }
     obs, _ = envs.reset(seed=args.seed)
     ended = np.zeros(args.num_envs, dtype=bool)
     start = time.time()
@@ -158,10 +169,13 @@ def train(args: Args) -> dict:
         result = update(agent, optimizer, storage, adv, returns, args)
         stats["trained_steps"] += result["trained_steps"]
         stats["updates"].append(result)
-        recent = stats["episode_returns"][-args.num_envs:]
+        recent = stats["episode_returns"][-args.num_envs :]
         steps = stats["trained_steps"] + stats["reset_steps"]
-        print(f"steps {steps:>8}  return {np.mean(recent) if recent else 0:8.2f}  reset steps masked "
-              f"{stats['reset_steps']:>6}  {time.time() - start:5.1f} s", flush=True)
+        print(
+            f"steps {steps:>8}  return {np.mean(recent) if recent else 0:8.2f}  reset steps masked "
+            f"{stats['reset_steps']:>6}  {time.time() - start:5.1f} s",
+            flush=True,
+        )
     envs.close()
     return stats
 

@@ -42,8 +42,12 @@ from .runs.run_folder import ConfigError
 
 TRAIN_FLAGS = {"env_id": "--env", "env_kwargs": "--env-kwarg", "algo_kwargs": "--algo-kwarg"}
 _LONG = "when the estimate exceeds 30 minutes (never beyond the memory at hand)"
-YES_HELP = {"sample": "write even when the estimate exceeds 2 GB or 30 minutes (never beyond the free disk)",
-            "evaluate": "evaluate even " + _LONG, "report": "sample even " + _LONG, "optimum": "draw even " + _LONG}
+YES_HELP = {
+    "sample": "write even when the estimate exceeds 2 GB or 30 minutes (never beyond the free disk)",
+    "evaluate": "evaluate even " + _LONG,
+    "report": "sample even " + _LONG,
+    "optimum": "draw even " + _LONG,
+}
 
 
 class DefaultsFormatter(argparse.HelpFormatter):
@@ -51,8 +55,11 @@ class DefaultsFormatter(argparse.HelpFormatter):
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        if (action.option_strings and not any(action.default is v for v in (None, False, True, argparse.SUPPRESS))
-                and "default" not in text):
+        if (
+            action.option_strings
+            and not any(action.default is v for v in (None, False, True, argparse.SUPPRESS))
+            and "default" not in text
+        ):
             text += (" " if text else "") + "(default: %(default)s)"
         return text
 
@@ -79,10 +86,14 @@ def _add_train_parser(sub) -> None:
     for action in p._actions:  # --out may come from --config's file instead (checked in train_config)
         if action.dest == "out":
             action.required = False
-    p.add_argument("--config", metavar="FILE.toml", default=None,
-                   help="a run described as TOML (any TrainConfig field; [env_kwargs], [algo_kwargs] tables), "
-                        "e.g. a run's own config.toml, or the [train] table of an experiment in configs/; options "
-                        "given on the command line win")
+    p.add_argument(
+        "--config",
+        metavar="FILE.toml",
+        default=None,
+        help="a run described as TOML (any TrainConfig field; [env_kwargs], [algo_kwargs] tables), "
+        "e.g. a run's own config.toml, or the [train] table of an experiment in configs/; options "
+        "given on the command line win",
+    )
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -91,43 +102,77 @@ def _add_train_parser(sub) -> None:
 
 
 def _add_optimum_parser(sub) -> None:
-    p = sub.add_parser("optimum", help="the exact optimum π* ∝ p·exp(R/c) of an env's objective, by importance sampling",
-                       formatter_class=DefaultsFormatter)
+    p = sub.add_parser(
+        "optimum",
+        help="the exact optimum π* ∝ p·exp(R/c) of an env's objective, by importance sampling",
+        formatter_class=DefaultsFormatter,
+    )
     p.add_argument("--env", default=DEFAULT_ENV, help=f"env id ({', '.join(env_ids())})")
     p.add_argument("--cs", nargs="*", type=float, default=[], help="values of c")
-    p.add_argument("--target-kl", nargs="*", type=float, default=[], dest="target_kls",
-                   help="KL per step targets: π* at the c that gives each")
+    p.add_argument(
+        "--target-kl",
+        nargs="*",
+        type=float,
+        default=[],
+        dest="target_kls",
+        help="KL per step targets: π* at the c that gives each",
+    )
     p.add_argument("-n", "--num", type=parse_positive_int, default=1_000_000, help="prior samples")
     p.add_argument("--seed", type=parse_seed, default=0, help="sampling seed")
-    p.add_argument("--env-kwarg", action="append", default=[], metavar="KEY=VALUE", type=parse_key_value,
-                   help="env setting (JSON value), e.g. prior_weight=0.5 or objective=qed")
+    p.add_argument(
+        "--env-kwarg",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        type=parse_key_value,
+        help="env setting (JSON value), e.g. prior_weight=0.5 or objective=qed",
+    )
     p.add_argument("--resample", type=parse_count, default=2_000, help="sequences drawn from π* for its statistics")
     p.add_argument("--no-cache", action="store_true", help="draw the prior samples again even if cached")
-    p.add_argument("--run", default=None, type=parse_path,
-                   help="a run folder: also π* at its final c (with its env's settings), and its distance KL(π ‖ π*) "
-                        "from --run-samples of its own sequences")
+    p.add_argument(
+        "--run",
+        default=None,
+        type=parse_path,
+        help="a run folder: also π* at its final c (with its env's settings), and its distance KL(π ‖ π*) "
+        "from --run-samples of its own sequences",
+    )
     p.add_argument("--run-samples", type=parse_positive_int, default=2_000, help="sequences of --run's model")
-    p.add_argument("--out", required=True, type=parse_path, help="CSV file: one row per point (log Z, J(p) = E_p[R]/c "
-                                                                 "and KL(p ‖ π*) with bootstrap intervals among the columns)")
+    p.add_argument(
+        "--out",
+        required=True,
+        type=parse_path,
+        help="CSV file: one row per point (log Z, J(p) = E_p[R]/c "
+        "and KL(p ‖ π*) with bootstrap intervals among the columns)",
+    )
     p.add_argument("--yes", action="store_true", help=YES_HELP["optimum"])
     add_threads_argument(p)
 
 
 def _add_report_parsers(sub) -> None:
-    p = sub.add_parser("report", help="one self-contained HTML page of runs: curves, statistics, π*, samples to "
-                                      "listen to or sort", formatter_class=DefaultsFormatter)
+    p = sub.add_parser(
+        "report",
+        help="one self-contained HTML page of runs: curves, statistics, π*, samples to listen to or sort",
+        formatter_class=DefaultsFormatter,
+    )
     p.add_argument("runs", nargs="+", metavar="RUN", help="run folders written by `seqtutor train`")
     p.add_argument("--out", default="report.html", type=parse_path, help="the HTML file")
     p.add_argument("-n", "--num", type=parse_positive_int, default=500, help="samples of each model and of its prior")
     p.add_argument("--seed", type=parse_seed, default=0, help="sampling seed")
     p.add_argument("--media", type=parse_count, default=6, help="compositions with a player, molecules per grid")
     p.add_argument("--yes", action="store_true", help=YES_HELP["report"])
-    p.add_argument("--optimum-n", type=parse_count, default=None,
-                   help="prior samples behind π* (default: the domain's, 200,000 for melodies, none for molecules; 0: none)")
+    p.add_argument(
+        "--optimum-n",
+        type=parse_count,
+        default=None,
+        help="prior samples behind π* (default: the domain's, 200,000 for melodies, none for molecules; 0: none)",
+    )
     add_threads_argument(p)
 
-    p = sub.add_parser("demo", help="fine-tune the Note RNN and write MIDI, audio, plots and Table 1",
-                       formatter_class=DefaultsFormatter)
+    p = sub.add_parser(
+        "demo",
+        help="fine-tune the Note RNN and write MIDI, audio, plots and Table 1",
+        formatter_class=DefaultsFormatter,
+    )
     p.add_argument("--out", default="runs/demo", type=parse_path, help="output folder")
     p.add_argument("--steps", type=parse_positive_int, default=None, help="env steps (default: the demo's budget)")
     p.add_argument("--seed", type=parse_seed, default=0, help="training and sampling seed")
@@ -135,38 +180,66 @@ def _add_report_parsers(sub) -> None:
 
 
 def _add_score_parser(sub) -> None:
-    p = sub.add_parser("score", help="score a file of molecules with a scoring file: a CSV with every component",
-                       formatter_class=DefaultsFormatter)
+    p = sub.add_parser(
+        "score",
+        help="score a file of molecules with a scoring file: a CSV with every component",
+        formatter_class=DefaultsFormatter,
+    )
     p.add_argument("molecules", metavar="MOLECULES", help="SMILES file (.smi: one per line; .csv: a smiles column)")
     p.add_argument("--scoring", required=True, metavar="FILE", help="scoring file (TOML or JSON)")
     p.add_argument("--out", required=True, type=parse_path, help="CSV file: one row per molecule")
-    p.add_argument("--stage", type=parse_positive_int, default=1, help="the stage to score with, for a staged scoring file")
-    p.add_argument("--workers", type=parse_positive_int, default=None, help="scoring processes (default: one per CPU core)")
+    p.add_argument(
+        "--stage", type=parse_positive_int, default=1, help="the stage to score with, for a staged scoring file"
+    )
+    p.add_argument(
+        "--workers", type=parse_positive_int, default=None, help="scoring processes (default: one per CPU core)"
+    )
 
 
 def _add_sampling_parsers(sub) -> None:
     """``sample`` and ``evaluate``: the same source options (a run or the prior), output and bounds."""
-    for name, helptext in (("sample", "write samples (MIDI + WAV + piano roll, or SMILES + molecule grid)"),
-                           ("evaluate", "statistics table of samples (markdown + JSON)")):
+    for name, helptext in (
+        ("sample", "write samples (MIDI + WAV + piano roll, or SMILES + molecule grid)"),
+        ("evaluate", "statistics table of samples (markdown + JSON)"),
+    ):
         p = sub.add_parser(name, help=helptext, formatter_class=DefaultsFormatter)
         src = p.add_mutually_exclusive_group(required=True)
         src.add_argument("--run", help="a run folder written by `seqtutor train`")
         src.add_argument("--prior", action="store_true", help="sample the env's prior itself")
         p.add_argument("--env", default=DEFAULT_ENV, help=f"env id, with --prior ({', '.join(env_ids())})")
-        p.add_argument("--env-kwarg", action="append", default=[], metavar="KEY=VALUE", type=parse_key_value,
-                       help="env setting (JSON value), with --prior: e.g. prior_path=my_prior.pt or objective=qed")
-        p.add_argument("-n", "--num", type=parse_positive_int, default=10 if name == "sample" else 10_000,
-                       help="number of samples")
+        p.add_argument(
+            "--env-kwarg",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            type=parse_key_value,
+            help="env setting (JSON value), with --prior: e.g. prior_path=my_prior.pt or objective=qed",
+        )
+        p.add_argument(
+            "-n", "--num", type=parse_positive_int, default=10 if name == "sample" else 10_000, help="number of samples"
+        )
         p.add_argument("--seed", type=parse_seed, default=0, help="sampling seed")
-        p.add_argument("--out", default=None, type=parse_path, help="output folder" + (
-            " (default: <run>/samples with --run, ./samples with --prior)" if name == "sample" else
-            " for evaluation.md and evaluation.json (default: print only)"))
+        p.add_argument(
+            "--out",
+            default=None,
+            type=parse_path,
+            help="output folder"
+            + (
+                " (default: <run>/samples with --run, ./samples with --prior)"
+                if name == "sample"
+                else " for evaluation.md and evaluation.json (default: print only)"
+            ),
+        )
         p.add_argument("--yes", action="store_true", help=YES_HELP[name])
         if name == "evaluate":
-            p.add_argument("--optimum-n", type=parse_count, default=0,
-                           help="prior samples behind π* (e.g. 200000; cached): adds, at the run's final c, log Z, "
-                                "KL(π ‖ π*) per sequence and the share of the achievable improvement with bootstrap "
-                                "intervals, and the return / π*'s at the same KL (0: none)")
+            p.add_argument(
+                "--optimum-n",
+                type=parse_count,
+                default=0,
+                help="prior samples behind π* (e.g. 200000; cached): adds, at the run's final c, log Z, "
+                "KL(π ‖ π*) per sequence and the share of the achievable improvement with bootstrap "
+                "intervals, and the return / π*'s at the same KL (0: none)",
+            )
         add_threads_argument(p)
 
 
@@ -252,8 +325,13 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: list[s
 
             config, _ = train_config(args)
             try:
-                train(config, resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress,
-                      verbose=args.verbose)
+                train(
+                    config,
+                    resume=args.resume,
+                    overwrite=args.overwrite,
+                    progress=not args.no_progress,
+                    verbose=args.verbose,
+                )
             except TrainingInterrupted as stopped:
                 print(f"seqtutor: {stopped}", file=sys.stderr)
                 return 128 + stopped.signum
@@ -395,8 +473,9 @@ def _report(args) -> None:
     check_memory(f"-n {args.num:,}: {2 * args.num:,} episodes of each run (and π*'s prior samples)", need)
     guard = time_guard(f"-n {args.num:,}: {2 * args.num * len(args.runs):,} episodes", args.num, args.yes)
     with writing(out.parent):
-        path = build_report(args.runs, out, n=args.num, seed=args.seed, media=args.media, optimum_n=args.optimum_n,
-                            on_batch=guard)
+        path = build_report(
+            args.runs, out, n=args.num, seed=args.seed, media=args.media, optimum_n=args.optimum_n, on_batch=guard
+        )
     print(f"report: {path.resolve()}")
 
 
@@ -428,8 +507,15 @@ def _optimum(args) -> None:
         raise ConfigError(f"--env-kwarg: {exc}") from None
     sample = sample_prior(env_id, args.num, args.seed, env_kwargs, cache=not args.no_cache, on_progress=guard)
     try:
-        points = optimum_curve(sample, [*args.cs, *([run_c] if run_c else [])], args.target_kls, prior_weight,
-                               args.resample, args.seed, progress=print)
+        points = optimum_curve(
+            sample,
+            [*args.cs, *([run_c] if run_c else [])],
+            args.target_kls,
+            prior_weight,
+            args.resample,
+            args.seed,
+            progress=print,
+        )
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     replicates = prior_replicates(sample, [p.c for p in points], prior_weight, seed=args.seed)
@@ -457,8 +543,9 @@ def _optimum_source(args) -> tuple[Any, str, dict[str, Any], float | None]:
     return model, config.env_id, env_kwargs, final_c(model, config.env_id, env_kwargs)
 
 
-def _run_distance_row(args, model, env_id: str, env_kwargs: dict[str, Any], sample, replicates, prior_weight: float,
-                      run_c: float) -> dict[str, Any]:
+def _run_distance_row(
+    args, model, env_id: str, env_kwargs: dict[str, Any], sample, replicates, prior_weight: float, run_c: float
+) -> dict[str, Any]:
     """The run's own row: its sequences against π* at its final c (printed as a sentence too)."""
     from seqtutor_envs.optimum_distance import distance_from
 
@@ -469,8 +556,13 @@ def _run_distance_row(args, model, env_id: str, env_kwargs: dict[str, Any], samp
     batch = episodes_of(model, env_id, args.run_samples, args.seed, env_kwargs)
     distance = distance_from(prior, sequence_terms(batch), prior_weight, sample.n, seed=args.seed)
     print(f"{args.run}: {distance.describe()}")
-    return {"c": run_c, "run": args.run, "run_kl_per_step": batch.kl_per_step,
-            "run_domain_return": float(batch.domain_returns.mean()), **distance.row()}
+    return {
+        "c": run_c,
+        "run": args.run,
+        "run_kl_per_step": batch.kl_per_step,
+        "run_domain_return": float(batch.domain_returns.mean()),
+        **distance.row(),
+    }
 
 
 if __name__ == "__main__":

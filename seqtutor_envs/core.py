@@ -99,11 +99,15 @@ class SequenceCore:
                 self._primed[token] = (log_probs[0].copy(), h[:, 0].clone(), c[:, 0].clone())
         outputs = [self._primed[token] for token in distinct.tolist()]
         rows_t = torch.from_numpy(rows.reshape(-1))
-        return (np.stack([o[0] for o in outputs])[rows.reshape(-1)],
-                torch.stack([o[1] for o in outputs], dim=1)[:, rows_t],
-                torch.stack([o[2] for o in outputs], dim=1)[:, rows_t])
+        return (
+            np.stack([o[0] for o in outputs])[rows.reshape(-1)],
+            torch.stack([o[1] for o in outputs], dim=1)[:, rows_t],
+            torch.stack([o[2] for o in outputs], dim=1)[:, rows_t],
+        )
 
-    def step(self, actions: np.ndarray, env_indices: np.ndarray | None = None) -> tuple[np.ndarray, TaskStep, np.ndarray]:
+    def step(
+        self, actions: np.ndarray, env_indices: np.ndarray | None = None
+    ) -> tuple[np.ndarray, TaskStep, np.ndarray]:
         """Emit ``actions`` in ``env_indices`` (None: all envs); returns (reward, task step, log p(a|s))."""
         idx = self.all_envs if env_indices is None else env_indices
         if (self.lengths if env_indices is None else self.lengths[idx]).max(initial=0) >= self.task.max_length:
@@ -139,15 +143,18 @@ class SequenceCore:
         elif not np.isfinite(scaled):
             part = f"the domain reward {r!r} divided by c={self.c!r} overflows"
         else:
-            part = (f"prior_weight={self.prior_weight!r} * log p {lp!r} plus the domain reward {r!r} / c={self.c!r} "
-                    "overflows")
+            part = (
+                f"prior_weight={self.prior_weight!r} * log p {lp!r} plus the domain reward {r!r} / c={self.c!r} "
+                "overflows"
+            )
         return (
             f"{self.task.name}: the reward of row {row} of the batch is {float(reward[row])!r}: {part}; the step was "
             "refused and the env left as it was"
         )
 
-    def _prior_forward(self, env_indices: np.ndarray | None, tokens: np.ndarray, fresh: bool
-                       ) -> tuple[np.ndarray, torch.Tensor, torch.Tensor]:
+    def _prior_forward(
+        self, env_indices: np.ndarray | None, tokens: np.ndarray, fresh: bool
+    ) -> tuple[np.ndarray, torch.Tensor, torch.Tensor]:
         """The prior's next log-probabilities and LSTM state after ``tokens`` (computed, not yet committed)."""
         token_t = torch.from_numpy(np.ascontiguousarray(tokens, dtype=np.int64))
         if env_indices is None:
@@ -161,7 +168,9 @@ class SequenceCore:
         log_probs, (h, c) = self.stepper(token_t, (h, c))  # the stepper never writes into the state it is given
         return log_probs.clamp_(min=LOG_PROB_FLOOR).numpy(), h, c
 
-    def _commit_prior(self, env_indices: np.ndarray | None, advance: tuple[np.ndarray, torch.Tensor, torch.Tensor]) -> None:
+    def _commit_prior(
+        self, env_indices: np.ndarray | None, advance: tuple[np.ndarray, torch.Tensor, torch.Tensor]
+    ) -> None:
         log_probs, h, c = advance
         if env_indices is None:
             self.h, self.c_state = h, c

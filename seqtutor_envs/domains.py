@@ -67,12 +67,16 @@ class Domain:
     sequence_key: str  # episode-end info key holding the finished sequence ("composition", "smiles")
     statistics: Callable[[dict[str, Any]], dict[str, float]]  # finals -> flat figures (metric_keys among them)
     report: Callable[[dict[str, dict[str, Any]]], str]  # {label: finals} -> markdown tables side by side
-    write_samples: Callable[[dict[str, Any], np.ndarray, Path, str], dict[str, Any]]  # (finals, domain returns, folder, label)
+    write_samples: Callable[
+        [dict[str, Any], np.ndarray, Path, str], dict[str, Any]
+    ]  # (finals, domain returns, folder, label)
     metric_keys: tuple[str, ...] = ()  # the figures a sweep puts in its table
     targets: Mapping[str, tuple[Target, ...]] = field(default_factory=dict)  # named target sets
     pretrain_data: Callable[..., Any] | None = None  # (corpus path or None, **options) -> PretrainData
     default_architecture: Mapping[str, Any] = field(default_factory=dict)  # PriorConfig fields of its prior
-    learner_defaults: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # algo -> settings over the learners'
+    learner_defaults: Mapping[str, Mapping[str, Any]] = field(
+        default_factory=dict
+    )  # algo -> settings over the learners'
     # prior metadata -> the file its prior was trained on, if at hand; statistics and report then take it as
     # ``reference=`` (the corpus a sample is compared with, the set novelty is counted against)
     training_data: Callable[[Mapping[str, Any]], Path | None] | None = None

@@ -123,14 +123,18 @@ class VectorEnvChecker:
         self._check_step_info(info, stepped, rewards, terminated)
         self._check_rewards(info, stepped, rewards, prev, actions)
         if np.any(truncated):
-            self._violate("truncated", f"truncated rows {np.flatnonzero(truncated)[:5].tolist()} (the envs never "
-                                       "truncate)")
+            self._violate(
+                "truncated", f"truncated rows {np.flatnonzero(truncated)[:5].tolist()} (the envs never truncate)"
+            )
 
         # The token each stepping row just emitted, and the episode length after it.
         over = stepped & (self._length >= self.max_length)
         if np.any(over):  # only a broken env steps a finished episode; skip those rows, do not crash
-            self._violate("step_after_end", f"rows {np.flatnonzero(over)[:5].tolist()} stepped past max_length "
-                                            f"{self.max_length}", int(over.sum()))
+            self._violate(
+                "step_after_end",
+                f"rows {np.flatnonzero(over)[:5].tolist()} stepped past max_length {self.max_length}",
+                int(over.sum()),
+            )
             stepped = stepped & ~over
         rows = np.flatnonzero(stepped)
         self._tokens[rows, self._length[rows] + 1] = actions[rows]
@@ -143,7 +147,8 @@ class VectorEnvChecker:
         if len(wrong):
             i = int(wrong[0])
             self._violate(
-                "termination", f"row {i}: terminated={bool(terminated[i])} after {self._length[i]} tokens, action "
+                "termination",
+                f"row {i}: terminated={bool(terminated[i])} after {self._length[i]} tokens, action "
                 f"{int(actions[i])} (expected {bool(expected_end[i])}: only at max_length={self.max_length} or END)",
                 len(wrong),
             )
@@ -171,8 +176,10 @@ class VectorEnvChecker:
                 return
             mask = np.asarray(info[f"_{PRIOR_LOG_PROB}"], dtype=bool)
             if not np.array_equal(mask, stepped):
-                self._violate("step_info_mask", f"info mask {mask.astype(int).tolist()} != rows that stepped "
-                                                f"{stepped.astype(int).tolist()}")
+                self._violate(
+                    "step_info_mask",
+                    f"info mask {mask.astype(int).tolist()} != rows that stepped {stepped.astype(int).tolist()}",
+                )
         idle = ~stepped
         if np.any(rewards[idle] != 0) or np.any(terminated[idle]):
             self._violate("autoreset_step", "a row that only reset this call got a reward or terminated")
@@ -181,8 +188,11 @@ class VectorEnvChecker:
         self, info: dict, stepped: np.ndarray, rewards: np.ndarray, prev: dict, actions: np.ndarray
     ) -> None:
         if not np.all(np.isfinite(rewards)):
-            self._violate("reward_not_finite", f"rewards {rewards[~np.isfinite(rewards)][:5].tolist()}",
-                          int(np.count_nonzero(~np.isfinite(rewards))))
+            self._violate(
+                "reward_not_finite",
+                f"rewards {rewards[~np.isfinite(rewards)][:5].tolist()}",
+                int(np.count_nonzero(~np.isfinite(rewards))),
+            )
         if not stepped.any() or PRIOR_LOG_PROB not in info:
             return
         rows = np.flatnonzero(stepped)
@@ -191,20 +201,29 @@ class VectorEnvChecker:
         c = np.asarray(info[C], dtype=np.float64)[rows]
         w = np.asarray(info[PRIOR_WEIGHT], dtype=np.float64)[rows]
         if np.any(c != self.env.c) or np.any(w != self.env.prior_weight):
-            self._violate("info_c_or_weight", f"info c {np.unique(c).tolist()} / prior_weight {np.unique(w).tolist()}, "
-                                              f"env c={self.env.c}, prior_weight={self.env.prior_weight}")
+            self._violate(
+                "info_c_or_weight",
+                f"info c {np.unique(c).tolist()} / prior_weight {np.unique(w).tolist()}, "
+                f"env c={self.env.c}, prior_weight={self.env.prior_weight}",
+            )
         recomposed = w * log_p + domain / c
         bad = ~(np.abs(rewards[rows] - recomposed) <= REWARD_RTOL * np.maximum(1.0, np.abs(recomposed)))
         if np.any(bad):
             j = int(np.argmax(bad))
-            self._violate("reward_mismatch", f"row {rows[j]}: reward {rewards[rows[j]]!r} != prior_weight * log p + "
-                                             f"domain / c = {recomposed[j]!r}", int(bad.sum()))
+            self._violate(
+                "reward_mismatch",
+                f"row {rows[j]}: reward {rewards[rows[j]]!r} != prior_weight * log p + domain / c = {recomposed[j]!r}",
+                int(bad.sum()),
+            )
         expected_log_p = prev["prior_log_probs"][rows, actions[rows]].astype(np.float64)
         bad = log_p != expected_log_p
         if np.any(bad):
             j = int(np.argmax(bad))
-            self._violate("prior_log_prob_mismatch", f"row {rows[j]}: info log p {log_p[j]!r} != the previous "
-                                                     f"observation's {expected_log_p[j]!r}", int(bad.sum()))
+            self._violate(
+                "prior_log_prob_mismatch",
+                f"row {rows[j]}: info log p {log_p[j]!r} != the previous observation's {expected_log_p[j]!r}",
+                int(bad.sum()),
+            )
 
     def _check_observation(self, obs: dict[str, np.ndarray]) -> None:
         if not self.env.observation_space.contains(obs):
@@ -217,8 +236,10 @@ class VectorEnvChecker:
             self._length = np.clip(np.asarray(obs["step"], dtype=np.int64), 0, self.max_length)
         if not np.array_equal(obs["tokens"], self._tokens):
             i = int(np.argmax(np.any(obs["tokens"] != self._tokens, axis=1)))
-            self._violate("obs_tokens", f"row {i}: tokens {obs['tokens'][i].tolist()} != primer + actions "
-                                        f"{self._tokens[i].tolist()}")
+            self._violate(
+                "obs_tokens",
+                f"row {i}: tokens {obs['tokens'][i].tolist()} != primer + actions {self._tokens[i].tolist()}",
+            )
             if np.shape(obs["tokens"]) == self._tokens.shape:
                 self._tokens = np.array(obs["tokens"], dtype=np.int64)
         log_probs = np.asarray(obs["prior_log_probs"], dtype=np.float64)
@@ -248,15 +269,22 @@ class VectorEnvChecker:
             for i in done:
                 last = info["final_obs"][i]
                 if int(last["step"]) != self._length[i] or not np.array_equal(last["tokens"], self._tokens[i]):
-                    self._violate("final_obs", f"row {i}: final_obs holds step {int(last['step'])} "
-                                               f"{last['tokens'].tolist()}, expected {self._tokens[i].tolist()}")
-        keys = frozenset(k for k in source if not k.startswith("_") and k not in self.env.step_info_keys
-                         and not k.startswith("final"))
+                    self._violate(
+                        "final_obs",
+                        f"row {i}: final_obs holds step {int(last['step'])} "
+                        f"{last['tokens'].tolist()}, expected {self._tokens[i].tolist()}",
+                    )
+        keys = frozenset(
+            k
+            for k in source
+            if not k.startswith("_") and k not in self.env.step_info_keys and not k.startswith("final")
+        )
         if self._final_keys is None:
             self._final_keys = keys
         if not keys or keys != self._final_keys:
-            self._violate("final_info_missing", f"episode keys {sorted(keys)} (first episode had "
-                                                f"{sorted(self._final_keys)})")
+            self._violate(
+                "final_info_missing", f"episode keys {sorted(keys)} (first episode had {sorted(self._final_keys)})"
+            )
             return
         for key in keys:
             mask = source.get(f"_{key}")
@@ -266,11 +294,15 @@ class VectorEnvChecker:
         for i in done:
             emitted = self._tokens[i, 1 : 1 + self._length[i]]
             if "composition" in keys and not np.array_equal(source["composition"][i], emitted):
-                self._violate("final_info_content", f"row {i}: composition {source['composition'][i].tolist()} != "
-                                                    f"actions {emitted.tolist()}")
+                self._violate(
+                    "final_info_content",
+                    f"row {i}: composition {source['composition'][i].tolist()} != actions {emitted.tolist()}",
+                )
             if "smiles" in keys and source["smiles"][i] != self.task.describe(emitted):
-                self._violate("final_info_content", f"row {i}: smiles {source['smiles'][i]!r} != the actions' "
-                                                    f"{self.task.describe(emitted)!r}")
+                self._violate(
+                    "final_info_content",
+                    f"row {i}: smiles {source['smiles'][i]!r} != the actions' {self.task.describe(emitted)!r}",
+                )
 
     # ------------------------------------------------------------------ summary
     def summary(self) -> dict[str, Any]:

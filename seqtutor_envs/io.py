@@ -104,8 +104,10 @@ def sweep_stale_temps(folder: str | os.PathLike, targets: tuple[str, ...] = ()) 
         match = _TEMP.match(entry.name)
         legacy = _LEGACY_TEMP.match(entry.name)
         stale = (match is not None and not pid_alive(int(match["pid"]))) or (
-            legacy is not None and legacy["name"] in targets
-            and now - entry.stat(follow_symlinks=False).st_mtime > LEGACY_TEMP_AGE)
+            legacy is not None
+            and legacy["name"] in targets
+            and now - entry.stat(follow_symlinks=False).st_mtime > LEGACY_TEMP_AGE
+        )
         if stale:
             try:
                 os.unlink(entry.path)

@@ -95,16 +95,24 @@ class OptimumPoint:
     resampled: Any = None  # those sequences (not written to the CSV)
 
     def row(self) -> dict[str, Any]:
-        return {"c": self.c, "prior_weight": self.prior_weight, "ess": self.ess, "reliable": self.reliable,
-                "kl_per_step": self.kl_per_step, "domain_return": self.domain_return,
-                "mean_length": self.mean_length, **self.statistics}
+        return {
+            "c": self.c,
+            "prior_weight": self.prior_weight,
+            "ess": self.ess,
+            "reliable": self.reliable,
+            "kl_per_step": self.kl_per_step,
+            "domain_return": self.domain_return,
+            "mean_length": self.mean_length,
+            **self.statistics,
+        }
 
 
 # ---------------------------------------------------------------------------- the prior's samples
 def cache_dir() -> Path:
     """Where prior samples are cached: ``$SEQTUTOR_CACHE_DIR/optimum`` or ``~/.cache/seqtutor/optimum``."""
     root = os.environ.get("SEQTUTOR_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "seqtutor")
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "seqtutor"
+    )
     return Path(root) / "optimum"
 
 
@@ -118,13 +126,20 @@ def _sample_key(env_id: str, env_kwargs: dict[str, Any], n: int, seed: int) -> s
     objective = env_kwargs.get("objective")
     if isinstance(objective, str) and objective.strip().lower().startswith("file:"):
         # a scoring file's objective is its content, not its name: an edited file must not reuse old scores
-        settings += "|" + hashlib.sha256(Path(objective.strip()[len("file:"):]).read_bytes()).hexdigest()
+        settings += "|" + hashlib.sha256(Path(objective.strip()[len("file:") :]).read_bytes()).hexdigest()
     return hashlib.sha256(f"{CACHE_FORMAT}|{env_id}|{digest}|{settings}|{n}|{seed}".encode()).hexdigest()[:24]
 
 
-def sample_prior(env_id: str, n: int, seed: int = 0, env_kwargs: dict[str, Any] | None = None, batch: int = 4096,
-                 progress: bool = True, cache: bool = True, on_progress: Callable[[int], None] | None = None
-                 ) -> PriorSample:
+def sample_prior(
+    env_id: str,
+    n: int,
+    seed: int = 0,
+    env_kwargs: dict[str, Any] | None = None,
+    batch: int = 4096,
+    progress: bool = True,
+    cache: bool = True,
+    on_progress: Callable[[int], None] | None = None,
+) -> PriorSample:
     """``n`` sequences of the env's prior (cached; see the module docstring).
 
     :param env_id: a registered seqtutor env id.
@@ -144,12 +159,23 @@ def sample_prior(env_id: str, n: int, seed: int = 0, env_kwargs: dict[str, Any] 
         arrays = _read_cache(path, key, n) if os.path.lexists(path) else None
         if arrays is not None:
             sequences = arrays["sequences"]
-            return PriorSample(env_id, env_kwargs, seed, arrays["log_prior"], arrays["domain_return"],
-                               arrays["lengths"], sequences if sequences.dtype.kind != "U" else sequences.tolist())
+            return PriorSample(
+                env_id,
+                env_kwargs,
+                seed,
+                arrays["log_prior"],
+                arrays["domain_return"],
+                arrays["lengths"],
+                sequences if sequences.dtype.kind != "U" else sequences.tolist(),
+            )
     sample = _draw(env_id, n, seed, env_kwargs, batch, progress, on_progress)
     if cache:
-        arrays = {"log_prior": sample.log_prior, "domain_return": sample.domain_return, "lengths": sample.lengths,
-                  "sequences": np.asarray(sample.sequences)}
+        arrays = {
+            "log_prior": sample.log_prior,
+            "domain_return": sample.domain_return,
+            "lengths": sample.lengths,
+            "sequences": np.asarray(sample.sequences),
+        }
         meta = json.dumps({"format": CACHE_FORMAT, "key": key, "n": n, "sha256": _digest(arrays)})
         stream = io.BytesIO()
         np.savez(stream, __meta__=np.array(meta), **arrays)  # type: ignore[arg-type]  # mypy matches **arrays against savez's allow_pickle: bool too
@@ -181,8 +207,11 @@ def _read_cache(path: Path, key: str, n: int) -> dict[str, np.ndarray] | None:
         problem = _cache_problem(meta, arrays, extra, key, n)
     if problem is None:
         return arrays
-    warnings.warn(f"the optimum cache file {path} is damaged or holds other samples ({problem}): drawing the "
-                  "prior samples again and rewriting it", stacklevel=3)
+    warnings.warn(
+        f"the optimum cache file {path} is damaged or holds other samples ({problem}): drawing the "
+        "prior samples again and rewriting it",
+        stacklevel=3,
+    )
     return None
 
 
@@ -199,8 +228,15 @@ def _cache_problem(meta: Any, arrays: dict[str, np.ndarray], extra: list[str], k
     return None
 
 
-def _draw(env_id: str, n: int, seed: int, env_kwargs: dict[str, Any], batch: int, progress: bool,
-          on_progress: Callable[[int], None] | None = None) -> PriorSample:
+def _draw(
+    env_id: str,
+    n: int,
+    seed: int,
+    env_kwargs: dict[str, Any],
+    batch: int,
+    progress: bool,
+    on_progress: Callable[[int], None] | None = None,
+) -> PriorSample:
     """Each of ``min(batch, n)`` envs plays its share of the ``n`` episodes, sampling the prior's next token."""
     key = get_domain(env_id).sequence_key
     width = min(batch, n)
@@ -237,8 +273,15 @@ def _draw(env_id: str, n: int, seed: int, env_kwargs: dict[str, Any], batch: int
                 next_report += width
     envs.close()
     as_array = not isinstance(sequences[0], str)
-    return PriorSample(env_id, env_kwargs, seed, np.array(log_prior), np.array(returns), np.array(lengths),
-                       np.array(sequences, dtype=np.uint8 if as_array else None) if as_array else sequences)
+    return PriorSample(
+        env_id,
+        env_kwargs,
+        seed,
+        np.array(log_prior),
+        np.array(returns),
+        np.array(lengths),
+        np.array(sequences, dtype=np.uint8 if as_array else None) if as_array else sequences,
+    )
 
 
 # ---------------------------------------------------------------------------- π* at a c
@@ -246,8 +289,14 @@ def _log_weights(sample: PriorSample, c: float, prior_weight: float) -> np.ndarr
     return (prior_weight - 1.0) * sample.log_prior + sample.domain_return / c
 
 
-def optimum_at(sample: PriorSample, c: float, prior_weight: float = 1.0, resample: int = 2_000,
-               seed: int = 0, statistics: bool = True) -> OptimumPoint:
+def optimum_at(
+    sample: PriorSample,
+    c: float,
+    prior_weight: float = 1.0,
+    resample: int = 2_000,
+    seed: int = 0,
+    statistics: bool = True,
+) -> OptimumPoint:
     """π*'s figures at ``c`` (see the module docstring); ``resample`` sequences drawn for its statistics."""
     if not c > 0:
         raise ValueError(f"c must be > 0, got {c!r}")
@@ -260,9 +309,15 @@ def optimum_at(sample: PriorSample, c: float, prior_weight: float = 1.0, resampl
     log_mean_w = top + math.log(total / sample.n)
     kl = float(np.sum(normalised * log_w) - log_mean_w)
     mean_length = float(np.sum(normalised * sample.lengths))
-    point = OptimumPoint(c=float(c), prior_weight=float(prior_weight), ess=ess, kl_per_step=kl / mean_length,
-                         domain_return=float(np.sum(normalised * sample.domain_return)), mean_length=mean_length,
-                         reliable=ess >= MIN_ESS)
+    point = OptimumPoint(
+        c=float(c),
+        prior_weight=float(prior_weight),
+        ess=ess,
+        kl_per_step=kl / mean_length,
+        domain_return=float(np.sum(normalised * sample.domain_return)),
+        mean_length=mean_length,
+        reliable=ess >= MIN_ESS,
+    )
     if statistics and resample:
         rows = np.random.default_rng(seed).choice(sample.n, size=resample, p=normalised)
         finals = sample.finals(rows)
@@ -271,19 +326,23 @@ def optimum_at(sample: PriorSample, c: float, prior_weight: float = 1.0, resampl
     return point
 
 
-def c_for_kl(sample: PriorSample, target_kl: float, prior_weight: float = 1.0, low: float = 1e-3,
-             high: float = 1e4) -> float:
+def c_for_kl(
+    sample: PriorSample, target_kl: float, prior_weight: float = 1.0, low: float = 1e-3, high: float = 1e4
+) -> float:
     """The ``c`` at which π*'s KL per step is ``target_kl`` (bisection on log c; KL falls as c grows).
 
     :raises ValueError: the target lies outside the KL range of ``c`` in ``[low, high]``.
     """
+
     def kl(c: float) -> float:
         return optimum_at(sample, c, prior_weight, statistics=False).kl_per_step
 
     lo, hi = math.log(low), math.log(high)
     if not kl(high) <= target_kl <= kl(low):
-        raise ValueError(f"π*'s KL per step spans [{kl(high):.4g}, {kl(low):.4g}] for c in [{low:g}, {high:g}]; "
-                         f"the target {target_kl:g} is outside it")
+        raise ValueError(
+            f"π*'s KL per step spans [{kl(high):.4g}, {kl(low):.4g}] for c in [{low:g}, {high:g}]; "
+            f"the target {target_kl:g} is outside it"
+        )
     for _ in range(60):
         mid = 0.5 * (lo + hi)
         if kl(math.exp(mid)) > target_kl:
@@ -293,9 +352,15 @@ def c_for_kl(sample: PriorSample, target_kl: float, prior_weight: float = 1.0, l
     return math.exp(0.5 * (lo + hi))
 
 
-def optimum_curve(sample: PriorSample, cs: list[float] | None = None, target_kls: list[float] | None = None,
-                  prior_weight: float = 1.0, resample: int = 2_000, seed: int = 0,
-                  progress: Callable[[str], None] | None = None) -> list[OptimumPoint]:
+def optimum_curve(
+    sample: PriorSample,
+    cs: list[float] | None = None,
+    target_kls: list[float] | None = None,
+    prior_weight: float = 1.0,
+    resample: int = 2_000,
+    seed: int = 0,
+    progress: Callable[[str], None] | None = None,
+) -> list[OptimumPoint]:
     """π* at each ``c`` and at the ``c`` of each target KL, in order of decreasing c."""
     values = list(cs or [])
     for target in target_kls or []:
@@ -305,8 +370,10 @@ def optimum_curve(sample: PriorSample, cs: list[float] | None = None, target_kls
         points.append(optimum_at(sample, c, prior_weight, resample, seed))
         if progress:
             p = points[-1]
-            progress(f"c={p.c:.4g}: ESS {p.ess:,.0f}, KL/step {p.kl_per_step:.4f}, domain return {p.domain_return:.3f}"
-                     + ("" if p.reliable else " (unreliable: ESS < 1,000)"))
+            progress(
+                f"c={p.c:.4g}: ESS {p.ess:,.0f}, KL/step {p.kl_per_step:.4f}, domain return {p.domain_return:.3f}"
+                + ("" if p.reliable else " (unreliable: ESS < 1,000)")
+            )
     return points
 
 

@@ -84,8 +84,10 @@ class SequenceTerms:
             self.entropy = np.asarray(self.entropy, dtype=np.float64)
         sizes = {len(self.domain_return), len(self.kl), *([len(self.entropy)] if self.entropy is not None else [])}
         if len(sizes) != 1 or not len(self.kl):
-            raise ValueError(f"SequenceTerms: domain_return, kl and entropy need one value per sequence "
-                             f"(at least one), got lengths {sorted(sizes)}")
+            raise ValueError(
+                f"SequenceTerms: domain_return, kl and entropy need one value per sequence "
+                f"(at least one), got lengths {sorted(sizes)}"
+            )
 
     def objective(self, c: float, prior_weight: float = 1.0) -> np.ndarray:
         """``j_i = R_i/c − w·Σ_t KL_t + (1 − w)·Σ_t H_t``: each sequence's unbiased term of J(π)."""
@@ -142,37 +144,53 @@ class Distance:
 
     def row(self) -> dict[str, Any]:
         """Flat figures for a CSV / JSON; distance and share are None where not estimated."""
-        def pair(name: str, value: float, interval: tuple[float, float], keep: bool) -> dict[str, Any]:
-            return {name: value if keep else None, f"{name}_low": interval[0] if keep else None,
-                    f"{name}_high": interval[1] if keep else None}
 
-        return {"optimum_c": self.c, "optimum_ess": self.ess, "optimum_prior_samples": self.prior_samples,
-                **pair("log_z", self.log_z, self.log_z_interval, True),
-                **pair("prior_objective", self.prior_objective, self.prior_objective_interval, True),
-                **pair("objective", self.objective, self.objective_interval, True),
-                **pair("distance_to_optimum", self.distance, self.distance_interval, self.reliable),
-                **pair("improvement_share", self.share, self.share_interval, self.share_reliable),
-                "distance_reason": self.reason, "share_reason": self.share_reason}
+        def pair(name: str, value: float, interval: tuple[float, float], keep: bool) -> dict[str, Any]:
+            return {
+                name: value if keep else None,
+                f"{name}_low": interval[0] if keep else None,
+                f"{name}_high": interval[1] if keep else None,
+            }
+
+        return {
+            "optimum_c": self.c,
+            "optimum_ess": self.ess,
+            "optimum_prior_samples": self.prior_samples,
+            **pair("log_z", self.log_z, self.log_z_interval, True),
+            **pair("prior_objective", self.prior_objective, self.prior_objective_interval, True),
+            **pair("objective", self.objective, self.objective_interval, True),
+            **pair("distance_to_optimum", self.distance, self.distance_interval, self.reliable),
+            **pair("improvement_share", self.share, self.share_interval, self.share_reliable),
+            "distance_reason": self.reason,
+            "share_reason": self.share_reason,
+        }
 
     def describe(self, unit: str = "sequence") -> str:
         """One sentence: the distance and share with their intervals, or why they are not given."""
         level = f"{100 * self.confidence:.0f} %"
-        head = (f"At c = {self.c:.4g}: log Z = {self.log_z:.3f} [{self.log_z_interval[0]:.3f}, "
-                f"{self.log_z_interval[1]:.3f}] from {self.prior_samples:,} prior samples (π*'s ESS {self.ess:,.0f})")
+        head = (
+            f"At c = {self.c:.4g}: log Z = {self.log_z:.3f} [{self.log_z_interval[0]:.3f}, "
+            f"{self.log_z_interval[1]:.3f}] from {self.prior_samples:,} prior samples (π*'s ESS {self.ess:,.0f})"
+        )
         if not self.reliable:
             return f"{head}; distance to π* not estimated: {self.reason}."
-        text = (f"{head}; KL(π ‖ π*) = {self.distance:.3f} nats per {unit} [{self.distance_interval[0]:.3f}, "
-                f"{self.distance_interval[1]:.3f}] ({self.policy_samples:,} of the policy's {unit}s)")
+        text = (
+            f"{head}; KL(π ‖ π*) = {self.distance:.3f} nats per {unit} [{self.distance_interval[0]:.3f}, "
+            f"{self.distance_interval[1]:.3f}] ({self.policy_samples:,} of the policy's {unit}s)"
+        )
         if self.share_reliable:
-            text += (f"; share of the achievable improvement {self.share:.3f} [{self.share_interval[0]:.3f}, "
-                     f"{self.share_interval[1]:.3f}]")
+            text += (
+                f"; share of the achievable improvement {self.share:.3f} [{self.share_interval[0]:.3f}, "
+                f"{self.share_interval[1]:.3f}]"
+            )
         else:
             text += f"; share not estimated: {self.share_reason}"
         return text + f" ({level} bootstrap intervals)."
 
 
-def prior_replicates(sample: PriorSample, cs: Sequence[float], prior_weight: float = 1.0, n_boot: int = N_BOOTSTRAP,
-                     seed: int = 0) -> list[PriorReplicates]:
+def prior_replicates(
+    sample: PriorSample, cs: Sequence[float], prior_weight: float = 1.0, n_boot: int = N_BOOTSTRAP, seed: int = 0
+) -> list[PriorReplicates]:
     """log Z and J(p) at each ``c`` with ``n_boot`` bootstrap replicates over the prior samples.
 
     Every replicate draws one multinomial resample of the ``n`` samples (counts of ``n`` uniform
@@ -188,7 +206,7 @@ def prior_replicates(sample: PriorSample, cs: Sequence[float], prior_weight: flo
     returns, log_p = sample.domain_return, sample.log_prior
     out: list[PriorReplicates] = []
     for start in range(0, len(cs), _GROUP):
-        group = cs[start:start + _GROUP]
+        group = cs[start : start + _GROUP]
         log_w = np.stack([(prior_weight - 1.0) * log_p + returns / c for c in group], axis=1)  # (n, k)
         top = log_w.max(axis=0)
         columns = np.concatenate([np.exp(log_w - top), returns[:, None], log_p[:, None]], axis=1)
@@ -203,11 +221,16 @@ def prior_replicates(sample: PriorSample, cs: Sequence[float], prior_weight: flo
             weights = columns[:, j] / point[j]
             with np.errstate(divide="ignore"):
                 log_z_reps = top[j] + np.log(sums[:, j] / n)
-            out.append(PriorReplicates(
-                c=c, log_z=float(top[j] + math.log(point[j] / n)), log_z_replicates=log_z_reps,
-                prior_objective=float(point[-2] / n / c + (prior_weight - 1.0) * point[-1] / n),
-                prior_objective_replicates=sums[:, -2] / n / c + (prior_weight - 1.0) * sums[:, -1] / n,
-                ess=float(1.0 / np.sum(weights**2))))
+            out.append(
+                PriorReplicates(
+                    c=c,
+                    log_z=float(top[j] + math.log(point[j] / n)),
+                    log_z_replicates=log_z_reps,
+                    prior_objective=float(point[-2] / n / c + (prior_weight - 1.0) * point[-1] / n),
+                    prior_objective_replicates=sums[:, -2] / n / c + (prior_weight - 1.0) * sums[:, -1] / n,
+                    ess=float(1.0 / np.sum(weights**2)),
+                )
+            )
     return out
 
 
@@ -236,15 +259,26 @@ def optimum_row(prior: PriorReplicates, confidence: float = CONFIDENCE) -> dict[
     reason = unreliable_reason(prior, confidence)
     gap = _interval(prior.log_z_replicates - prior.prior_objective_replicates, confidence)
     low, high = _interval(prior.log_z_replicates, confidence)
-    return {"log_z": prior.log_z, "log_z_low": low, "log_z_high": high,
-            "prior_objective": prior.prior_objective,
-            "prior_distance_to_optimum": None if reason else prior.log_z - prior.prior_objective,
-            "prior_distance_low": None if reason else gap[0], "prior_distance_high": None if reason else gap[1],
-            "distance_reason": reason}
+    return {
+        "log_z": prior.log_z,
+        "log_z_low": low,
+        "log_z_high": high,
+        "prior_objective": prior.prior_objective,
+        "prior_distance_to_optimum": None if reason else prior.log_z - prior.prior_objective,
+        "prior_distance_low": None if reason else gap[0],
+        "prior_distance_high": None if reason else gap[1],
+        "distance_reason": reason,
+    }
 
 
-def distance_from(prior: PriorReplicates, terms: SequenceTerms, prior_weight: float = 1.0, prior_samples: int = 0,
-                  confidence: float = CONFIDENCE, seed: int = 0) -> Distance:
+def distance_from(
+    prior: PriorReplicates,
+    terms: SequenceTerms,
+    prior_weight: float = 1.0,
+    prior_samples: int = 0,
+    confidence: float = CONFIDENCE,
+    seed: int = 0,
+) -> Distance:
     """The policy's :class:`Distance` to π* from the prior's replicates at its c and its own sequences' terms.
 
     The policy's sequences are resampled as many times as the prior's replicates (seeded by ``seed``).
@@ -261,22 +295,42 @@ def distance_from(prior: PriorReplicates, terms: SequenceTerms, prior_weight: fl
         share_reps = (objective_reps - prior.prior_objective_replicates) / gap_reps
     gap = prior.log_z - prior.prior_objective
     reason = unreliable_reason(prior, confidence)
-    share_reason = reason or ("" if _interval(gap_reps, confidence)[0] > 0 else
-                              "the achievable improvement log Z − J(p) cannot be told from 0")
+    share_reason = reason or (
+        ""
+        if _interval(gap_reps, confidence)[0] > 0
+        else "the achievable improvement log Z − J(p) cannot be told from 0"
+    )
     return Distance(
-        c=prior.c, prior_weight=float(prior_weight), confidence=confidence, prior_samples=prior_samples,
-        policy_samples=m, ess=prior.ess, log_z=prior.log_z,
-        log_z_interval=_interval(prior.log_z_replicates, confidence), prior_objective=prior.prior_objective,
+        c=prior.c,
+        prior_weight=float(prior_weight),
+        confidence=confidence,
+        prior_samples=prior_samples,
+        policy_samples=m,
+        ess=prior.ess,
+        log_z=prior.log_z,
+        log_z_interval=_interval(prior.log_z_replicates, confidence),
+        prior_objective=prior.prior_objective,
         prior_objective_interval=_interval(prior.prior_objective_replicates, confidence),
-        objective=objective, objective_interval=_interval(objective_reps, confidence),
+        objective=objective,
+        objective_interval=_interval(objective_reps, confidence),
         distance=prior.log_z - objective,
         distance_interval=_interval(prior.log_z_replicates - objective_reps, confidence),
         share=(objective - prior.prior_objective) / gap if gap > 0 else math.nan,
-        share_interval=_interval(share_reps, confidence), reason=reason, share_reason=share_reason)
+        share_interval=_interval(share_reps, confidence),
+        reason=reason,
+        share_reason=share_reason,
+    )
 
 
-def distance_to_optimum(sample: PriorSample, terms: SequenceTerms, c: float, prior_weight: float = 1.0,
-                        n_boot: int = N_BOOTSTRAP, confidence: float = CONFIDENCE, seed: int = 0) -> Distance:
+def distance_to_optimum(
+    sample: PriorSample,
+    terms: SequenceTerms,
+    c: float,
+    prior_weight: float = 1.0,
+    n_boot: int = N_BOOTSTRAP,
+    confidence: float = CONFIDENCE,
+    seed: int = 0,
+) -> Distance:
     """A policy's distance to π* at ``c`` (its final c): see the module docstring.
 
     :param sample: the prior samples behind log Z and J(p) (:func:`~seqtutor_envs.optimum.sample_prior`).

@@ -145,7 +145,8 @@ def pretrain(
     start = None
     if init_from is not None:
         start, prior_config, train_sequences, valid_sequences, metadata = _transfer_start(
-            init_from, prior_config, train_sequences, valid_sequences, dict(metadata or {}), extend_vocab, log)
+            init_from, prior_config, train_sequences, valid_sequences, dict(metadata or {}), extend_vocab, log
+        )
     train_windows = make_windows(train_sequences, config.window)
     valid_windows = make_windows(valid_sequences, config.window)
     if not train_windows or not valid_windows:
@@ -173,8 +174,10 @@ def _transfer_start(init_from, prior_config, train, valid, metadata, extend_voca
     start, start_meta = LSTMPrior.load(init_from)
     for name, flag in ARCHITECTURE_FLAGS.items():
         if getattr(prior_config, name) != getattr(start.config, name):
-            raise PretrainInputError(f"{flag} {getattr(prior_config, name)}: --init-from {init_from} has "
-                                     f"{name}={getattr(start.config, name)} (leave {flag} out to keep the prior's)")
+            raise PretrainInputError(
+                f"{flag} {getattr(prior_config, name)}: --init-from {init_from} has "
+                f"{name}={getattr(start.config, name)} (leave {flag} out to keep the prior's)"
+            )
     ours, theirs = metadata.get("vocabulary"), start_meta.get("vocabulary")
     if ours is not None and theirs is not None and ours != theirs:
         aligned = align_to_prior(train, valid, ours, theirs, extend=extend_vocab)
@@ -182,8 +185,12 @@ def _transfer_start(init_from, prior_config, train, valid, metadata, extend_voca
         if aligned.added:
             start = extend_prior(start, theirs, aligned.vocabulary)
         train, valid, metadata["vocabulary"] = aligned.train, aligned.valid, aligned.vocabulary
-        metadata["transfer"] = {"missing_tokens": aligned.missing, "dropped_train": aligned.dropped_train,
-                                "dropped_valid": aligned.dropped_valid, "added_tokens": aligned.added}
+        metadata["transfer"] = {
+            "missing_tokens": aligned.missing,
+            "dropped_train": aligned.dropped_train,
+            "dropped_valid": aligned.dropped_valid,
+            "added_tokens": aligned.added,
+        }
     elif extend_vocab:
         log(f"--extend-vocab: nothing to add, the data's vocabulary is --init-from {init_from}'s")
     prior_config = replace(start.config, dropout=prior_config.dropout)
@@ -193,9 +200,16 @@ def _transfer_start(init_from, prior_config, train, valid, metadata, extend_voca
 class _Run:
     """One pre-training run: the model, its optimiser and progress, and the training-state file."""
 
-    def __init__(self, prior_config: PriorConfig, config: PretrainConfig, train_windows: list[np.ndarray],
-                 valid_windows: list[np.ndarray], out_path: Path, metadata: dict[str, Any],
-                 log: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        prior_config: PriorConfig,
+        config: PretrainConfig,
+        train_windows: list[np.ndarray],
+        valid_windows: list[np.ndarray],
+        out_path: Path,
+        metadata: dict[str, Any],
+        log: Callable[[str], None],
+    ) -> None:
         self.config, self.out_path, self.metadata, self.log = config, out_path, metadata, log
         self.train_windows, self.valid_windows = train_windows, valid_windows
         self.state_path = out_path.with_name(out_path.name + ".train-state.pt")
@@ -204,8 +218,9 @@ class _Run:
         torch.manual_seed(config.seed)
         self.rng = np.random.default_rng(config.seed)
         self.prior = LSTMPrior(prior_config)
-        self.optimizer = torch.optim.Adam(self.prior.parameters(), lr=config.learning_rate,
-                                          weight_decay=config.weight_decay)
+        self.optimizer = torch.optim.Adam(
+            self.prior.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+        )
         self.history: list[dict[str, Any]] = []
         self.best_state: dict[str, Any] | None = None
         self.best_nll, self.bad_evals, self.epoch = math.inf, 0, 0
@@ -219,7 +234,9 @@ class _Run:
             "path": str(init_from),
             **{k: start_meta.get(k) for k in ("command", "validation", "training", "warm_started_from")},
         }
-        self.log(f"warm start from {init_from} (validation NLL {start_meta.get('validation', {}).get('nll_per_token')})")
+        self.log(
+            f"warm start from {init_from} (validation NLL {start_meta.get('validation', {}).get('nll_per_token')})"
+        )
 
     def resume(self) -> None:
         saved = load_checkpoint(self.state_path)
@@ -339,18 +356,35 @@ class _Run:
             if self.config.lr_schedule == "plateau":
                 for group in self.optimizer.param_groups:
                     group["lr"] *= self.config.lr_decay
-        self.history.append({
-            "at": tag, "epoch": self.epoch, "valid_nll": round(result.nll, 5), "valid_accuracy": round(result.accuracy, 5),
-            "lr": self.optimizer.param_groups[0]["lr"], "minutes": round((time.monotonic() - self.started) / 60, 2),
-        })
-        self.log(f"[{tag}] validation NLL/token {result.nll:.4f} (ppl {result.perplexity:.3f}), "
-                 f"accuracy {result.accuracy:.4f}{' *' if improved else ''}")
-        atomic_torch_save({
-            "model": self.prior.state_dict(), "optimizer": self.optimizer.state_dict(), "best_model": self.best_state,
-            "best_nll": self.best_nll, "history": self.history, "bad_evals": self.bad_evals, "epoch": self.epoch,
-            "elapsed_seconds": time.monotonic() - self.started, "torch_rng": torch.get_rng_state(),
-            "config": asdict(self.config),
-        }, self.state_path)
+        self.history.append(
+            {
+                "at": tag,
+                "epoch": self.epoch,
+                "valid_nll": round(result.nll, 5),
+                "valid_accuracy": round(result.accuracy, 5),
+                "lr": self.optimizer.param_groups[0]["lr"],
+                "minutes": round((time.monotonic() - self.started) / 60, 2),
+            }
+        )
+        self.log(
+            f"[{tag}] validation NLL/token {result.nll:.4f} (ppl {result.perplexity:.3f}), "
+            f"accuracy {result.accuracy:.4f}{' *' if improved else ''}"
+        )
+        atomic_torch_save(
+            {
+                "model": self.prior.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "best_model": self.best_state,
+                "best_nll": self.best_nll,
+                "history": self.history,
+                "bad_evals": self.bad_evals,
+                "epoch": self.epoch,
+                "elapsed_seconds": time.monotonic() - self.started,
+                "torch_rng": torch.get_rng_state(),
+                "config": asdict(self.config),
+            },
+            self.state_path,
+        )
         return self.bad_evals >= self.config.patience
 
     def _finish(self, stopped_because: str) -> PretrainResult:
@@ -361,15 +395,29 @@ class _Run:
         # the best evaluation's figures (evaluated again only after a resume, which keeps the NLL alone)
         best = self.best_result if self.best_result is not None else evaluate(self.prior, self.valid_windows)
         meta = dict(self.metadata)
-        meta["validation"] = {"nll_per_token": round(best.nll, 5), "accuracy": round(best.accuracy, 5),
-                              "perplexity": round(best.perplexity, 4), "tokens": best.tokens}
-        meta["training"] = {"config": asdict(self.config), "history": self.history, "stopped_because": stopped_because,
-                            "train_windows": len(self.train_windows), "train_tokens": self.n_train_tokens,
-                            "minutes": round((time.monotonic() - self.started) / 60, 2), "torch": str(torch.__version__)}
+        meta["validation"] = {
+            "nll_per_token": round(best.nll, 5),
+            "accuracy": round(best.accuracy, 5),
+            "perplexity": round(best.perplexity, 4),
+            "tokens": best.tokens,
+        }
+        meta["training"] = {
+            "config": asdict(self.config),
+            "history": self.history,
+            "stopped_because": stopped_because,
+            "train_windows": len(self.train_windows),
+            "train_tokens": self.n_train_tokens,
+            "minutes": round((time.monotonic() - self.started) / 60, 2),
+            "torch": str(torch.__version__),
+        }
         self.prior.save(self.out_path, metadata=meta)
-        self.log(f"saved prior to {self.out_path}: validation NLL/token {best.nll:.4f}, accuracy {best.accuracy:.4f} "
-                 f"({stopped_because})")
-        return PretrainResult(best=best, history=self.history, stopped_because=stopped_because, prior_path=self.out_path)
+        self.log(
+            f"saved prior to {self.out_path}: validation NLL/token {best.nll:.4f}, accuracy {best.accuracy:.4f} "
+            f"({stopped_because})"
+        )
+        return PretrainResult(
+            best=best, history=self.history, stopped_because=stopped_because, prior_path=self.out_path
+        )
 
 
 # ---------------------------------------------------------------------- what a domain hands the trainer

@@ -83,44 +83,83 @@ def add_pretrain_arguments(parser) -> None:
     """
     inf = math.inf
     parser.add_argument("domain", choices=pretrainable_domains(), help="which data and vocabulary")
-    parser.add_argument("--out", required=True, type=_output_path,
-                        help="where to write the prior (.pt); its folder must be writable (checked before training)")
+    parser.add_argument(
+        "--out",
+        required=True,
+        type=_output_path,
+        help="where to write the prior (.pt); its folder must be writable (checked before training)",
+    )
     parser.add_argument("--data", default=None, help="corpus file (default: the domain's default corpus)")
-    parser.add_argument("--hidden-size", type=_positive_int, default=None, help="LSTM cells per layer (default: domain's)")
-    parser.add_argument("--num-layers", type=_positive_int, default=None, help="stacked LSTM layers (default: domain's)")
-    parser.add_argument("--embedding-dim", type=_positive_int, default=None,
-                        help="token embedding size (default: domain's)")
-    parser.add_argument("--dropout", type=_float_in(0, 1, False, True), default=0.0,
-                        help="dropout between layers and before the output layer, training only")
-    parser.add_argument("--max-epochs", type=_positive_int, default=PretrainConfig.max_epochs,
-                        help="upper bound on passes over the training windows")
-    parser.add_argument("--batch-size", type=_positive_int, default=PretrainConfig.batch_size,
-                        help="sequences per gradient step")
-    parser.add_argument("--window", type=_positive_int, default=PretrainConfig.window,
-                        help="longest training window in tokens; longer sequences are cut")
-    parser.add_argument("--lr", type=_float_in(0, inf, True, True), default=PretrainConfig.learning_rate,
-                        help="Adam step size")
-    parser.add_argument("--weight-decay", type=_float_in(0, inf, False, True), default=PretrainConfig.weight_decay,
-                        help="L2 penalty")
-    parser.add_argument("--patience", type=_positive_int, default=PretrainConfig.patience,
-                        help="evaluations without improvement before stopping")
-    parser.add_argument("--lr-schedule", choices=["plateau", "cosine"], default=PretrainConfig.lr_schedule,
-                        help="plateau: decay on a stalled evaluation; cosine: anneal over the run")
-    parser.add_argument("--eval-every", type=_positive_int, default=None,
-                        help="evaluate every N batches (default: per epoch)")
+    parser.add_argument(
+        "--hidden-size", type=_positive_int, default=None, help="LSTM cells per layer (default: domain's)"
+    )
+    parser.add_argument(
+        "--num-layers", type=_positive_int, default=None, help="stacked LSTM layers (default: domain's)"
+    )
+    parser.add_argument(
+        "--embedding-dim", type=_positive_int, default=None, help="token embedding size (default: domain's)"
+    )
+    parser.add_argument(
+        "--dropout",
+        type=_float_in(0, 1, False, True),
+        default=0.0,
+        help="dropout between layers and before the output layer, training only",
+    )
+    parser.add_argument(
+        "--max-epochs",
+        type=_positive_int,
+        default=PretrainConfig.max_epochs,
+        help="upper bound on passes over the training windows",
+    )
+    parser.add_argument(
+        "--batch-size", type=_positive_int, default=PretrainConfig.batch_size, help="sequences per gradient step"
+    )
+    parser.add_argument(
+        "--window",
+        type=_positive_int,
+        default=PretrainConfig.window,
+        help="longest training window in tokens; longer sequences are cut",
+    )
+    parser.add_argument(
+        "--lr", type=_float_in(0, inf, True, True), default=PretrainConfig.learning_rate, help="Adam step size"
+    )
+    parser.add_argument(
+        "--weight-decay", type=_float_in(0, inf, False, True), default=PretrainConfig.weight_decay, help="L2 penalty"
+    )
+    parser.add_argument(
+        "--patience",
+        type=_positive_int,
+        default=PretrainConfig.patience,
+        help="evaluations without improvement before stopping",
+    )
+    parser.add_argument(
+        "--lr-schedule",
+        choices=["plateau", "cosine"],
+        default=PretrainConfig.lr_schedule,
+        help="plateau: decay on a stalled evaluation; cosine: anneal over the run",
+    )
+    parser.add_argument(
+        "--eval-every", type=_positive_int, default=None, help="evaluate every N batches (default: per epoch)"
+    )
     parser.add_argument("--max-minutes", type=_float_in(0, inf, True, True), default=None, help="wall-clock budget")
-    parser.add_argument("--limit", type=_positive_int, default=None,
-                        help="use at most this many training sequences (>= 1)")
+    parser.add_argument(
+        "--limit", type=_positive_int, default=None, help="use at most this many training sequences (>= 1)"
+    )
     parser.add_argument("--seed", type=_non_negative_int, default=0, help="seeds batching, initialisation and dropout")
     add_threads_argument(parser)
     parser.add_argument("--resume", action="store_true", help="continue from <out>.train-state.pt")
-    parser.add_argument("--init-from", default=None,
-                        help="transfer learning: start from this prior's weights, keep its architecture and vocabulary "
-                             "(lines with tokens it lacks are reported and dropped) and stop early when validation "
-                             "NLL stops improving on it (e.g. the shipped prior and --data your molecules)")
-    parser.add_argument("--extend-vocab", action="store_true",
-                        help="with --init-from: add the tokens the prior lacks to its vocabulary instead of dropping "
-                             "their lines")
+    parser.add_argument(
+        "--init-from",
+        default=None,
+        help="transfer learning: start from this prior's weights, keep its architecture and vocabulary "
+        "(lines with tokens it lacks are reported and dropped) and stop early when validation "
+        "NLL stops improving on it (e.g. the shipped prior and --data your molecules)",
+    )
+    parser.add_argument(
+        "--extend-vocab",
+        action="store_true",
+        help="with --init-from: add the tokens the prior lacks to its vocabulary instead of dropping their lines",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -138,9 +177,11 @@ def run_pretrain(args, argv: Sequence[str]) -> PretrainResult:
     start_arch = _checked_start(args)  # before the data is read
     data = domain.pretrain_data(args.data) if args.data else domain.pretrain_data()
     report = data.metadata.get("data", {}).get("report")
-    print(f"data: {len(data.train):,} training and {len(data.valid):,} validation sequences"
-          + (" (" + ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in report.items()) + ")" if report else ""),
-          flush=True)
+    print(
+        f"data: {len(data.train):,} training and {len(data.valid):,} validation sequences"
+        + (" (" + ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in report.items()) + ")" if report else ""),
+        flush=True,
+    )
     train = data.train
     if args.limit is not None:
         order = np.random.default_rng(args.seed).permutation(len(train))[: args.limit]
@@ -154,8 +195,17 @@ def run_pretrain(args, argv: Sequence[str]) -> PretrainResult:
     metadata = dict(data.metadata)
     metadata["command"] = " ".join(argv)
     metadata["data"] = {**metadata.get("data", {}), "train_sequences_used": len(train)}
-    result = pretrain(prior_config, train, data.valid, args.out, config, metadata=metadata, resume=args.resume,
-                      init_from=args.init_from, extend_vocab=args.extend_vocab)
+    result = pretrain(
+        prior_config,
+        train,
+        data.valid,
+        args.out,
+        config,
+        metadata=metadata,
+        resume=args.resume,
+        init_from=args.init_from,
+        extend_vocab=args.extend_vocab,
+    )
     if domain.prior_quality is not None:  # after any pre-training: is this prior good enough to tutor?
         assert result.prior_path is not None  # pretrain() always reports the file it wrote
         line, warning = domain.prior_quality(result.prior_path, replace(data, train=train), args.window)
@@ -179,8 +229,10 @@ def _checked_start(args) -> dict | None:
     for key, value in (start_arch or {}).items():
         if getattr(args, key) is not None and getattr(args, key) != value:
             flag = "--" + key.replace("_", "-")
-            raise PretrainInputError(f"{flag} {getattr(args, key)}: --init-from {args.init_from} has {key}={value} "
-                                     f"(leave {flag} out to keep the prior's)")
+            raise PretrainInputError(
+                f"{flag} {getattr(args, key)}: --init-from {args.init_from} has {key}={value} "
+                f"(leave {flag} out to keep the prior's)"
+            )
     return start_arch
 
 

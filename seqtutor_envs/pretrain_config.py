@@ -39,9 +39,7 @@ def check_output_path(path: str | os.PathLike, what: str = "--out") -> Path:
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
     if not folder.is_dir():
-        raise PretrainInputError(
-            f"{what} {path}: {folder} is a file, not a folder, so nothing can be written under it"
-        )
+        raise PretrainInputError(f"{what} {path}: {folder} is a file, not a folder, so nothing can be written under it")
     try:
         fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".write-test", dir=folder)
     except OSError as error:

@@ -30,8 +30,15 @@ class ProgressLines:
         a line was printed, so that short phases stay quiet).
     """
 
-    def __init__(self, total: float | None = None, desc: str = "", unit: str = "it", every: float | None = None,
-                 out: Callable[[str], None] | None = None, leave: bool = True) -> None:
+    def __init__(
+        self,
+        total: float | None = None,
+        desc: str = "",
+        unit: str = "it",
+        every: float | None = None,
+        out: Callable[[str], None] | None = None,
+        leave: bool = True,
+    ) -> None:
         self.total, self.desc, self.unit, self.leave = total, desc, unit, leave
         self.every = LINE_EVERY_S if every is None else every
         self.out = out or (lambda line: print(line, flush=True))
@@ -56,8 +63,9 @@ class ProgressLines:
         share = f" ({100 * self.n / self.total:.0f} %)" if self.total else ""
         total = f"/{self.total:,.0f}" if self.total else ""
         speed = f"{rate:,.{1 if rate < 10 else 0}f} {self.unit}/s"
-        return (f"{self.desc}: {self.n:,.0f}{total} {self.unit}{share}, {speed}, {elapsed:,.0f} s"
-                + (f", {self.postfix}" if self.postfix else ""))
+        return f"{self.desc}: {self.n:,.0f}{total} {self.unit}{share}, {speed}, {elapsed:,.0f} s" + (
+            f", {self.postfix}" if self.postfix else ""
+        )
 
     def close(self) -> None:
         if self.n and (self.leave or self.printed) and self.n != self.printed_n:
@@ -71,8 +79,9 @@ class ProgressLines:
         self.close()
 
 
-def progress_bar(total: float | None = None, desc: str = "", unit: str = "it", enabled: bool = True,
-                 leave: bool = True) -> Any:
+def progress_bar(
+    total: float | None = None, desc: str = "", unit: str = "it", enabled: bool = True, leave: bool = True
+) -> Any:
     """A tqdm bar when stdout is a terminal, :class:`ProgressLines` when it is not, nothing when disabled."""
     if not enabled:
         return tqdm(total=total, disable=True)

@@ -30,6 +30,7 @@ class RewardOverflowError(FloatingPointError, ValueError):
     env is made, with a plain ``ValueError``.
     """
 
+
 #: ``info`` keys present on every step: the reward's parts, so that anyone downstream (SB3 adapter,
 #: replay buffer, learner, evaluation) can recompose ``prior_weight * prior_log_prob + domain_reward / c``
 #: -- with the env's ``c`` or one of its own -- without reading env attributes.
@@ -40,8 +41,6 @@ PRIOR_WEIGHT = "prior_weight"  # the env's weight on log p_prior
 REWARD_TERMS = "reward_terms"  # dict of the named parts of domain_reward
 REWARD_PART_KEYS: tuple[str, ...] = (PRIOR_LOG_PROB, DOMAIN_REWARD, C, PRIOR_WEIGHT)
 STEP_INFO_KEYS: tuple[str, ...] = (*REWARD_PART_KEYS, REWARD_TERMS)
-
-
 
 
 def compose(prior_log_prob: Any, domain_reward: Any, c: Any, prior_weight: Any) -> Any:
@@ -82,8 +81,10 @@ class RewardParts:
     def from_infos(cls, infos: Sequence[dict[str, Any]]) -> RewardParts:
         """From a list of per-env ``info`` dicts (SB3's ``VecEnv`` convention)."""
         try:
-            columns = [np.fromiter((info[key] for info in infos), dtype=np.float64, count=len(infos))
-                       for key in REWARD_PART_KEYS]
+            columns = [
+                np.fromiter((info[key] for info in infos), dtype=np.float64, count=len(infos))
+                for key in REWARD_PART_KEYS
+            ]
         except KeyError as exc:
             raise KeyError(
                 f"step info lacks the reward part {exc.args[0]!r}: is this a seqtutor env (info keys "

@@ -73,8 +73,10 @@ def rank_probabilities(scores: np.ndarray, coefficient: float = DEFAULT_RANK_COE
     if scores.ndim != 1 or not len(scores):
         raise ValueError(f"scores must be a non-empty 1-D array, got shape {scores.shape}")
     if not np.isfinite(scores).all():
-        raise ValueError(f"scores must be finite, got {scores[~np.isfinite(scores)][0]!r} at index "
-                         f"{int(np.flatnonzero(~np.isfinite(scores))[0])}")
+        raise ValueError(
+            f"scores must be finite, got {scores[~np.isfinite(scores)][0]!r} at index "
+            f"{int(np.flatnonzero(~np.isfinite(scores))[0])}"
+        )
     if not np.isfinite(coefficient) or coefficient <= 0:
         raise ValueError(f"rank coefficient k must be a finite number > 0, got {coefficient!r}")
     ranks = np.empty(len(scores), dtype=np.float64)
@@ -83,8 +85,13 @@ def rank_probabilities(scores: np.ndarray, coefficient: float = DEFAULT_RANK_COE
     return weights / weights.sum()
 
 
-def rank_sample(scores: np.ndarray, size: int, rng: np.random.Generator,
-                coefficient: float = DEFAULT_RANK_COEFFICIENT, replace: bool = True) -> np.ndarray:
+def rank_sample(
+    scores: np.ndarray,
+    size: int,
+    rng: np.random.Generator,
+    coefficient: float = DEFAULT_RANK_COEFFICIENT,
+    replace: bool = True,
+) -> np.ndarray:
     """``size`` indices drawn with :func:`rank_probabilities` (with replacement by default).
 
     :param scores: ``(n,)`` finite scores, higher is better.

@@ -31,9 +31,12 @@ class _OnCore:
     core: SequenceCore
     prior_path: str  # the frozen prior's file, set by each domain's env (the learners load the prior from it)
 
-    def _setup_core(self, task: SequenceTask, stepper: FrozenStepper, c: float, prior_weight: float,
-                    render_mode: str | None) -> None:
-        if render_mode is not None and (not isinstance(render_mode, str) or render_mode not in self.metadata["render_modes"]):
+    def _setup_core(
+        self, task: SequenceTask, stepper: FrozenStepper, c: float, prior_weight: float, render_mode: str | None
+    ) -> None:
+        if render_mode is not None and (
+            not isinstance(render_mode, str) or render_mode not in self.metadata["render_modes"]
+        ):
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
         self.render_mode = render_mode
         self.task = task
@@ -54,7 +57,9 @@ class SequenceEnv(_OnCore, gym.Env):
 
     metadata = {"render_modes": RenderModes(["ansi", "rgb_array"]), "render_fps": 4}  # noqa: RUF012  (gymnasium.Env declares it a plain attribute; ClassVar would contradict that)
 
-    def __init__(self, task: SequenceTask, stepper: FrozenStepper, c: float, prior_weight: float, render_mode: str | None) -> None:
+    def __init__(
+        self, task: SequenceTask, stepper: FrozenStepper, c: float, prior_weight: float, render_mode: str | None
+    ) -> None:
         self._setup_core(task, stepper, c, prior_weight, render_mode)
         self.observation_space = self.core.observation_space()
         self.action_space = spaces.Discrete(task.num_actions)
@@ -152,7 +157,9 @@ class SequenceVectorEnv(_OnCore, VectorEnv):
         render_mode: str | None,
         autoreset_mode: str | AutoresetMode,
     ) -> None:
-        mode = AutoresetMode(autoreset_mode) if not isinstance(autoreset_mode, str) else _parse_autoreset(autoreset_mode)
+        mode = (
+            AutoresetMode(autoreset_mode) if not isinstance(autoreset_mode, str) else _parse_autoreset(autoreset_mode)
+        )
         self._setup_core(task, stepper, c, prior_weight, render_mode)
         self.metadata = {**type(self).metadata, "autoreset_mode": mode}
         self.autoreset_mode = mode
@@ -188,13 +195,16 @@ class SequenceVectorEnv(_OnCore, VectorEnv):
         if not isinstance(options, dict) or "reset_mask" not in options:
             return options, np.ones(self.num_envs, dtype=bool)
         if self.autoreset_mode != AutoresetMode.DISABLED:
-            raise ValueError(f"{self.task.name}: reset(options={{'reset_mask': ...}}) needs autoreset_mode='disabled', "
-                             f"this vector env autoresets ({self.autoreset_mode.value!r})")
+            raise ValueError(
+                f"{self.task.name}: reset(options={{'reset_mask': ...}}) needs autoreset_mode='disabled', "
+                f"this vector env autoresets ({self.autoreset_mode.value!r})"
+            )
         options = dict(options)
         mask = options.pop("reset_mask")
         if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_ or mask.shape != (self.num_envs,):
-            raise ValueError(f"options['reset_mask'] must be a numpy bool array of shape ({self.num_envs},), "
-                             f"got {mask!r}")
+            raise ValueError(
+                f"options['reset_mask'] must be a numpy bool array of shape ({self.num_envs},), got {mask!r}"
+            )
         return options or None, mask
 
     def _reset_envs(self, env_indices: np.ndarray, options: dict[str, Any] | None = None) -> None:

@@ -62,7 +62,8 @@ class SequenceTask(ABC):
             row = int(np.argmax(bad.reshape(-1)))
             value = float(values.reshape(-1)[row])
             why = (
-                "which is not a finite number" if not np.isfinite(value)
+                "which is not a finite number"
+                if not np.isfinite(value)
                 else f"which exceeds {self.domain_reward_limit:.6g}, the largest |domain reward| whose reward "
                 f"prior_weight * log p + domain reward / c is finite under {self._reward_settings}"
             )
@@ -92,7 +93,9 @@ class SequenceTask(ABC):
         """
 
     @abstractmethod
-    def step(self, actions: np.ndarray, env_indices: np.ndarray | None, tokens: np.ndarray, lengths: np.ndarray) -> TaskStep:
+    def step(
+        self, actions: np.ndarray, env_indices: np.ndarray | None, tokens: np.ndarray, lengths: np.ndarray
+    ) -> TaskStep:
         """Score ``actions`` of the sequences ``env_indices`` (None: all, in order).
 
         ``tokens``/``lengths`` are the core's full buffers, already holding the new tokens.

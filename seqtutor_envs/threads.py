@@ -15,8 +15,10 @@ from typing import Any
 
 #: torch threads unless ``--threads`` says otherwise.
 DEFAULT_THREADS = 1
-THREADS_HELP = ("torch CPU threads (default: 1, the fastest measured on a 2-core machine with other work on it: "
-                "G trained at 608-765 env steps/s with 1 thread, 41-181 with 2; raise it on a machine of your own)")
+THREADS_HELP = (
+    "torch CPU threads (default: 1, the fastest measured on a 2-core machine with other work on it: "
+    "G trained at 608-765 env steps/s with 1 thread, 41-181 with 2; raise it on a machine of your own)"
+)
 
 
 def _threads(text: str) -> int:

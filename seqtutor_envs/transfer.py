@@ -55,12 +55,19 @@ class Alignment:
         lacks = ", ".join(f"{t!r} (in {n})" for t, n in sorted(self.missing.items(), key=lambda kv: (-kv[1], kv[0])))
         if self.added:
             return f"the prior's vocabulary lacks {len(self.missing)} token(s): {lacks}; added to the vocabulary"
-        return (f"the prior's vocabulary lacks {len(self.missing)} token(s): {lacks}; dropped {self.dropped_train} "
-                f"training and {self.dropped_valid} validation {what} holding them (--extend-vocab adds the tokens)")
+        return (
+            f"the prior's vocabulary lacks {len(self.missing)} token(s): {lacks}; dropped {self.dropped_train} "
+            f"training and {self.dropped_valid} validation {what} holding them (--extend-vocab adds the tokens)"
+        )
 
 
-def align_to_prior(train: Sequence[np.ndarray], valid: Sequence[np.ndarray], data_vocabulary: Any,
-                   prior_vocabulary: Any, extend: bool = False) -> Alignment:
+def align_to_prior(
+    train: Sequence[np.ndarray],
+    valid: Sequence[np.ndarray],
+    data_vocabulary: Any,
+    prior_vocabulary: Any,
+    extend: bool = False,
+) -> Alignment:
     """``train`` and ``valid`` (ids of ``data_vocabulary``) as ids of the prior's vocabulary.
 
     :param extend: add the tokens the prior lacks (SMILES vocabularies) instead of dropping their sequences.
@@ -88,11 +95,20 @@ def align_to_prior(train: Sequence[np.ndarray], valid: Sequence[np.ndarray], dat
     if extend:  # every sequence was kept; count the ones holding each new token for the report
         for seq in (*train, *valid):
             counts.update({data_tokens[i] for i in set(np.asarray(seq).tolist()) if i in missing_ids})
-    alignment = Alignment(kept["train"], kept["valid"], vocabulary, dict(counts), len(train) - len(kept["train"]),
-                          len(valid) - len(kept["valid"]), added)
+    alignment = Alignment(
+        kept["train"],
+        kept["valid"],
+        vocabulary,
+        dict(counts),
+        len(train) - len(kept["train"]),
+        len(valid) - len(kept["valid"]),
+        added,
+    )
     if not alignment.train or not alignment.valid:
-        raise PretrainInputError(f"--data: {alignment.report()}, which leaves {len(alignment.train)} training and "
-                                 f"{len(alignment.valid)} validation sequences; pass --extend-vocab")
+        raise PretrainInputError(
+            f"--data: {alignment.report()}, which leaves {len(alignment.train)} training and "
+            f"{len(alignment.valid)} validation sequences; pass --extend-vocab"
+        )
     return alignment
 
 
@@ -111,11 +127,18 @@ def extend_prior(prior: LSTMPrior, old_vocabulary: Any, new_vocabulary: Any) -> 
     """
     old_tokens, new_tokens = vocabulary_tokens(old_vocabulary), vocabulary_tokens(new_vocabulary)
     grow = len(new_tokens) - len(old_tokens)
-    config = replace(prior.config, num_outputs=prior.config.num_outputs + grow,
-                     num_inputs=prior.config.input_vocab + grow)
+    config = replace(
+        prior.config, num_outputs=prior.config.num_outputs + grow, num_inputs=prior.config.input_vocab + grow
+    )
     extended = LSTMPrior(config)
-    extended.load_state_dict({k: v for k, v in prior.state_dict().items()
-                              if not k.startswith(("head.", "embedding.")) and k != "lstm.weight_ih_l0"}, strict=False)
+    extended.load_state_dict(
+        {
+            k: v
+            for k, v in prior.state_dict().items()
+            if not k.startswith(("head.", "embedding.")) and k != "lstm.weight_ih_l0"
+        },
+        strict=False,
+    )
     old_index = {t: i for i, t in enumerate(old_tokens)}
     rows = [(j, old_index.get(t)) for j, t in enumerate(new_tokens)]
     # Both have an embedding or neither (same embedding_dim); get_parameter: the same tensor as attribute

@@ -47,19 +47,22 @@ def _results_page(markdown: str, name: str) -> str:
     Results tables hold SMILES such as ``CC[SH](C#N)N`` or ``c1cc[nH]c1``, which Markdown reads as links or
     references: outside code spans, every ``[`` that does not open a link to a file beside it is escaped.
     """
+
     def escape(text: str) -> str:
         links = re.compile(r"!?\[[^\]\n]*\]\(([^)\s]*)\)")
         out, last = [], 0
         for match in links.finditer(text):
             if (RESULTS / match.group(1)).is_file():
-                out += [text[last:match.start()].replace("[", "\\["), match.group(0)]
+                out += [text[last : match.start()].replace("[", "\\["), match.group(0)]
                 last = match.end()
         return "".join(out + [text[last:].replace("[", "\\[")])
 
     parts = re.split(r"(`[^`\n]*`)", markdown)  # odd items are code spans: left as they are
     body = "".join(part if i % 2 else escape(part) for i, part in enumerate(parts))
-    return (f"!!! note \"`benchmarks/results/{name}`\"\n    This page is the results file as the benchmark wrote "
-            f"it (command, machine and date are in it).\n\n{body}")
+    return (
+        f'!!! note "`benchmarks/results/{name}`"\n    This page is the results file as the benchmark wrote '
+        f"it (command, machine and date are in it).\n\n{body}"
+    )
 
 
 # ---------------------------------------------------------------------------------------------- argparse
@@ -157,20 +160,24 @@ def algos_table() -> str:
     """The ``--algo`` table, one row per entry of ``ALGOS``."""
     from seqtutor_agents.runs.config import ALGOS
 
-    rows = ["| `--algo` | class | family | policy (recurrent?) | `--target-kl` adapts | replay buffer | defaults |",
-            "|---|---|---|---|---|---|---|"]
+    rows = [
+        "| `--algo` | class | family | policy (recurrent?) | `--target-kl` adapts | replay buffer | defaults |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for name, algo in ALGOS.items():
         recurrent = "yes" if algo.policy in RECURRENT_POLICIES else "no"
         defaults = ", ".join(f"{k}={v}" for k, v in algo.defaults.items())
-        rows.append(f"| `{name}` | `{algo.cls}` | {algo.family.replace('_', ' ')} | `{algo.policy}` ({recurrent}) | "
-                    f"{algo.kl_target or '–'} | {'yes' if algo.replay else 'no'} | {_cell(defaults)} |")
+        rows.append(
+            f"| `{name}` | `{algo.cls}` | {algo.family.replace('_', ' ')} | `{algo.policy}` ({recurrent}) | "
+            f"{algo.kl_target or '–'} | {'yes' if algo.replay else 'no'} | {_cell(defaults)} |"
+        )
     return "\n".join(rows)
 
 
 # ---------------------------------------------------------------------------------------------- pages
 def on_page_markdown(markdown: str, page, config, files) -> str:
     if page.file.src_uri.startswith(f"{RESULTS_URI}/"):
-        return _results_page(markdown, page.file.src_uri[len(RESULTS_URI) + 1:])
+        return _results_page(markdown, page.file.src_uri[len(RESULTS_URI) + 1 :])
 
     def replace(match: re.Match) -> str:
         kind, argument = match.groups()

@@ -24,13 +24,19 @@ ASSETS = Path(__file__).resolve().parents[1] / "assets"
 
 def main() -> None:
     melodies = episodes_of(None, "SeqTutor-Melody-v0", 4, 0, {}, progress=False)
-    save_piano_roll_png(melodies.finals["composition"], ASSETS / "melody_piano_roll.png",
-                        titles=[f"prior sample {i}: music-theory return {r:.1f}"
-                                for i, r in enumerate(melodies.domain_returns)], columns=2)
+    save_piano_roll_png(
+        melodies.finals["composition"],
+        ASSETS / "melody_piano_roll.png",
+        titles=[f"prior sample {i}: music-theory return {r:.1f}" for i, r in enumerate(melodies.domain_returns)],
+        columns=2,
+    )
     molecules = episodes_of(None, "SeqTutor-SMILES-v0", 40, 0, {"objective": "qed"}, progress=False)
     valid = [i for i, ok in enumerate(molecules.finals["valid"]) if ok][:12]
-    save_molecule_grid([molecules.finals["smiles"][i] for i in valid],
-                       [f"QED {molecules.finals['qed'][i]:.2f}" for i in valid], ASSETS / "smiles_grid.png")
+    save_molecule_grid(
+        [molecules.finals["smiles"][i] for i in valid],
+        [f"QED {molecules.finals['qed'][i]:.2f}" for i in valid],
+        ASSETS / "smiles_grid.png",
+    )
 
 
 if __name__ == "__main__":

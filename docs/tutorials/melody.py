@@ -102,11 +102,14 @@ c = float(model.current_c)
 star = optimum_at(sample, c, resample=EPISODES)
 ratio = optimality_ratio(sample, 1.0, tuned, c)
 
-table = pd.DataFrame({
-    "prior": [prior.domain_returns.mean(), prior.kl_per_step, np.nan],
-    "G (tuned)": [tuned.domain_returns.mean(), tuned.kl_per_step, np.nan if ratio is None else ratio],
-    f"π* at c = {c:.3g}": [star.domain_return, star.kl_per_step, np.nan],
-}, index=["music-theory return", "KL(π ‖ prior) per step", "return / π*'s at the same KL"])
+table = pd.DataFrame(
+    {
+        "prior": [prior.domain_returns.mean(), prior.kl_per_step, np.nan],
+        "G (tuned)": [tuned.domain_returns.mean(), tuned.kl_per_step, np.nan if ratio is None else ratio],
+        f"π* at c = {c:.3g}": [star.domain_return, star.kl_per_step, np.nan],
+    },
+    index=["music-theory return", "KL(π ‖ prior) per step", "return / π*'s at the same KL"],
+)
 display(table.round(3) + 0.0)  # + 0.0: no '-0.0' for the prior's KL to itself
 print(f"π*'s effective sample size: {star.ess:,.0f} ({'reliable' if star.reliable else 'unreliable: under 1,000'})")
 

@@ -60,7 +60,7 @@ OUT.mkdir(parents=True, exist_ok=True)
 
 # %%
 objective = OUT / "my_objective.toml"
-objective.write_text('''
+objective.write_text("""
 [scoring]
 type = "geometric_mean"
 
@@ -95,7 +95,7 @@ params.fingerprint = "ECFP4"
 [[scoring.component.FilterCatalog.endpoint]]
 name = "PAINS"
 params.catalogs = ["PAINS"]
-''')
+""")
 
 # %% [markdown]
 # The env reads it as `objective="file:<path>"`; the last step's `info` holds the score and every
@@ -133,11 +133,17 @@ print(f"{model.num_timesteps:,} env steps at c = {model.current_c:.3g}")
 env_kwargs = config.resolved_env_kwargs()
 tuned = episodes_of(model, ENV_ID, SAMPLES, seed=1, env_kwargs=env_kwargs, progress=False)
 prior = episodes_of(None, ENV_ID, SAMPLES, seed=1, env_kwargs=env_kwargs, progress=False)
-summary = pd.DataFrame({
-    name: {"mean score": batch.domain_returns.mean(), "valid": batch.finals["valid"].mean(),
-           "distinct": len(set(batch.finals["smiles"])) / len(batch.finals["smiles"]),
-           "KL(π ‖ prior) per step": batch.kl_per_step}
-    for name, batch in (("prior", prior), ("G (tuned)", tuned))})
+summary = pd.DataFrame(
+    {
+        name: {
+            "mean score": batch.domain_returns.mean(),
+            "valid": batch.finals["valid"].mean(),
+            "distinct": len(set(batch.finals["smiles"])) / len(batch.finals["smiles"]),
+            "KL(π ‖ prior) per step": batch.kl_per_step,
+        }
+        for name, batch in (("prior", prior), ("G (tuned)", tuned))
+    }
+)
 display(summary.round(3) + 0.0)  # + 0.0: no '-0.0' for the prior's KL to itself
 
 # %% [markdown]

@@ -50,8 +50,14 @@ class EpisodeAssembler:
         self._behaviour = np.zeros((n_envs, max_length), dtype=np.float32)
         self._log_probs = np.zeros((n_envs, max_length + 1, num_actions), dtype=np.float32)
 
-    def add_steps(self, obs: dict[str, np.ndarray], next_obs: dict[str, np.ndarray], parts: RewardParts,
-                  dones: np.ndarray, behaviour_log_prob: np.ndarray | None = None) -> list[Episode]:
+    def add_steps(
+        self,
+        obs: dict[str, np.ndarray],
+        next_obs: dict[str, np.ndarray],
+        parts: RewardParts,
+        dones: np.ndarray,
+        behaviour_log_prob: np.ndarray | None = None,
+    ) -> list[Episode]:
         """Record one vector step; returns the episodes it finished.
 
         :param obs: the observations the actions were taken in.
@@ -71,14 +77,16 @@ class EpisodeAssembler:
         for i in np.flatnonzero(dones):
             length = int(next_obs["step"][i])
             self._log_probs[i, length] = next_obs["prior_log_probs"][i]
-            finished.append(Episode(
-                tokens=np.array(next_obs["tokens"][i, : length + 1], dtype=np.int64),
-                prior_log_probs=self._log_probs[i, : length + 1].copy(),
-                prior_log_prob=self._taken[i, :length].copy(),
-                domain_rewards=self._domain[i, :length].copy(),
-                prior_weight=float(parts.prior_weight[i]),
-                behaviour_log_prob=None if behaviour_log_prob is None else self._behaviour[i, :length].copy(),
-            ))
+            finished.append(
+                Episode(
+                    tokens=np.array(next_obs["tokens"][i, : length + 1], dtype=np.int64),
+                    prior_log_probs=self._log_probs[i, : length + 1].copy(),
+                    prior_log_prob=self._taken[i, :length].copy(),
+                    domain_rewards=self._domain[i, :length].copy(),
+                    prior_weight=float(parts.prior_weight[i]),
+                    behaviour_log_prob=None if behaviour_log_prob is None else self._behaviour[i, :length].copy(),
+                )
+            )
         return finished
 
 
@@ -116,9 +124,15 @@ class Episodes:
             behaviour = np.zeros((b, width), dtype=np.float32)
             for k, e in enumerate(episodes):
                 behaviour[k, : e.length] = e.behaviour_log_prob
-        return cls(t(inputs), t(np.array([e.length for e in episodes])), t(log_probs), t(taken), t(domain),
-                   t(np.array([e.prior_weight for e in episodes], dtype=np.float32)),
-                   None if behaviour is None else t(behaviour))
+        return cls(
+            t(inputs),
+            t(np.array([e.length for e in episodes])),
+            t(log_probs),
+            t(taken),
+            t(domain),
+            t(np.array([e.prior_weight for e in episodes], dtype=np.float32)),
+            None if behaviour is None else t(behaviour),
+        )
 
     @property
     def actions(self) -> th.Tensor:

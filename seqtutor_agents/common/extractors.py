@@ -32,7 +32,9 @@ class SeqTutorExtractor(CombinedExtractor):
     :param normalized_image: unused, as above.
     """
 
-    def __init__(self, observation_space: spaces.Dict, cnn_output_dim: int = 256, normalized_image: bool = False) -> None:
+    def __init__(
+        self, observation_space: spaces.Dict, cnn_output_dim: int = 256, normalized_image: bool = False
+    ) -> None:
         super().__init__(observation_space, cnn_output_dim=cnn_output_dim, normalized_image=normalized_image)
         self._features_dim = int(self._features_dim)
 

@@ -153,4 +153,3 @@ class KLCoefficient:
 
     def __repr__(self) -> str:
         return f"KLCoefficient({self.value:.4g}" + (f", target={self.target:g})" if self.adaptive else ")")
-

@@ -65,8 +65,15 @@ class KLControlledLearner:
     _last_obs: Any
     _total_timesteps: int
 
-    def _init_learner(self, learning_rate: Any, stats_window_size: int, c: float | None, target_kl: float | None,
-                      kl_horizon: float, max_grad_norm: float | None) -> None:
+    def _init_learner(
+        self,
+        learning_rate: Any,
+        stats_window_size: int,
+        c: float | None,
+        target_kl: float | None,
+        kl_horizon: float,
+        max_grad_norm: float | None,
+    ) -> None:
         """Check the settings every KL-controlled learner has, and keep the KL ones (call before SB3's ``__init__``,
         which keeps the first two).
 
@@ -85,7 +92,9 @@ class KLControlledLearner:
         check_number("kl_horizon", kl_horizon, low=0.0, low_open=True)
         check_number("max_grad_norm", max_grad_norm, low=0.0, low_open=True, allow_none=True)
         if target_kl is not None and self.kl_target_adapts is None:
-            raise ValueError(f"{type(self).__name__} adapts no KL coefficient: target_kl must be None, got {target_kl!r}")
+            raise ValueError(
+                f"{type(self).__name__} adapts no KL coefficient: target_kl must be None, got {target_kl!r}"
+            )
         self.c, self.target_kl, self.kl_horizon, self.max_grad_norm = c, target_kl, kl_horizon, max_grad_norm
         self.kl_coef: KLCoefficient | None = None
         #: The adapted c, kept in the model file so that a loaded model resumes from it (None: c is fixed).
@@ -141,11 +150,22 @@ class KLControlledLearner:
         self._rollout = None
         self._setup_kl_control()
 
-    def _setup_learn(self, total_timesteps: int, callback=None, reset_num_timesteps: bool = True,
-                     tb_log_name: str = "run", progress_bar: bool = False):
+    def _setup_learn(
+        self,
+        total_timesteps: int,
+        callback=None,
+        reset_num_timesteps: bool = True,
+        tb_log_name: str = "run",
+        progress_bar: bool = False,
+    ):
         fresh_obs = reset_num_timesteps or self._last_obs is None
-        result = super()._setup_learn(total_timesteps, callback, reset_num_timesteps, tb_log_name,  # type: ignore[misc]  # a mixin: SB3's algorithm has it
-                                      progress_bar)
+        result = super()._setup_learn(
+            total_timesteps,
+            callback,
+            reset_num_timesteps,
+            tb_log_name,  # type: ignore[misc]  # a mixin: SB3's algorithm has it
+            progress_bar,
+        )
         if fresh_obs:  # SB3 reset the env: a new collector starts from its first observations
             self._rollout = None
         self._setup_kl_control()
@@ -167,14 +187,26 @@ class KLControlledLearner:
         rollout = self._ensure_rollout()
         step = rollout.step(self.act)
         self.num_timesteps += rollout.num_envs
-        callback.update_locals({"transition": step, "infos": step.infos, "dones": step.dones,
-                                "rewards": step.rewards, "actions": step.actions, "new_obs": step.obs})
+        callback.update_locals(
+            {
+                "transition": step,
+                "infos": step.infos,
+                "dones": step.dones,
+                "rewards": step.rewards,
+                "actions": step.actions,
+                "new_obs": step.obs,
+            }
+        )
         if not callback.on_step():
             return None
         self._update_info_buffer(step.infos, step.dones)  # type: ignore[attr-defined]  # a mixin: SB3's algorithm has it
         assert step.kl is not None and step.entropy is not None  # act() gives log π, so the rollout has both
-        self._stats.add(kl_prior=step.kl, entropy=step.entropy, prior_log_prob=step.parts.prior_log_prob,
-                        domain_reward=step.parts.domain_reward)
+        self._stats.add(
+            kl_prior=step.kl,
+            entropy=step.entropy,
+            prior_log_prob=step.parts.prior_log_prob,
+            domain_reward=step.parts.domain_reward,
+        )
         self._last_obs = step.obs
         self._update_current_progress_remaining(self.num_timesteps, self._total_timesteps)  # type: ignore[attr-defined]  # a mixin: SB3's algorithm has it
         return step
@@ -195,8 +227,9 @@ class KLControlledLearner:
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.max_grad_norm is not None:
-            th.nn.utils.clip_grad_norm_([p for group in optimizer.param_groups for p in group["params"]],
-                                        self.max_grad_norm)
+            th.nn.utils.clip_grad_norm_(
+                [p for group in optimizer.param_groups for p in group["params"]], self.max_grad_norm
+            )
         optimizer.step()
 
     # ------------------------------------------------------------------ saving

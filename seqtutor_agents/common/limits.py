@@ -67,12 +67,14 @@ def parse_json(text: str | bytes, source: str, error: type[Exception] = LimitErr
     try:
         return json.loads(text)
     except RecursionError:
-        raise error(f"{source}: its JSON is nested too deeply to read (Python's reader stops at "
-                    "about 1,000 levels); refused") from None
+        raise error(
+            f"{source}: its JSON is nested too deeply to read (Python's reader stops at about 1,000 levels); refused"
+        ) from None
 
 
-def check_zip_members(path: Path, error: type[Exception] = LimitError, data_member: str = "data",
-                      max_member: int = MAX_MEMBER_BYTES) -> None:
+def check_zip_members(
+    path: Path, error: type[Exception] = LimitError, data_member: str = "data", max_member: int = MAX_MEMBER_BYTES
+) -> None:
     """Refuse a zip whose directory declares members larger than the bounds, or too many members.
 
     :param data_member: the member holding JSON, bounded by :data:`MAX_DATA_BYTES`.
@@ -85,9 +87,11 @@ def check_zip_members(path: Path, error: type[Exception] = LimitError, data_memb
     for info in members:
         bound = MAX_DATA_BYTES if info.filename == data_member else max_member
         if info.file_size > bound:
-            raise error(f"{path}: member {info.filename!r} inflates to {human_bytes(info.file_size)} "
-                        f"({human_bytes(info.compress_size)} compressed); seqtutor reads at most "
-                        f"{human_bytes(bound)} of it (the limit)")
+            raise error(
+                f"{path}: member {info.filename!r} inflates to {human_bytes(info.file_size)} "
+                f"({human_bytes(info.compress_size)} compressed); seqtutor reads at most "
+                f"{human_bytes(bound)} of it (the limit)"
+            )
 
 
 class TensorBudget(TorchFunctionMode):
@@ -107,8 +111,10 @@ class TensorBudget(TorchFunctionMode):
         if func in _FACTORIES:
             self.total += _requested_elements(func, args, kwargs)
             if self.total > self.limit:
-                raise self.error(f"{self.source} asks for a model of more than {self.limit:,} tensor elements "
-                                 f"(at least {self.total:,}: see its policy_kwargs); refused before allocating it")
+                raise self.error(
+                    f"{self.source} asks for a model of more than {self.limit:,} tensor elements "
+                    f"(at least {self.total:,}: see its policy_kwargs); refused before allocating it"
+                )
         return func(*args, **kwargs)
 
 
@@ -155,7 +161,9 @@ def space_bytes(space: spaces.Space) -> int:
     return int(np.prod(space.shape or (1,))) * np.dtype(space.dtype or np.float32).itemsize
 
 
-def check_buffer_size(buffer_size: Any, observation_space: Any, source: str, error: type[Exception] = LimitError) -> None:
+def check_buffer_size(
+    buffer_size: Any, observation_space: Any, source: str, error: type[Exception] = LimitError
+) -> None:
     """Refuse a replay buffer whose arrays would not fit in this machine's physical memory."""
     if buffer_size is None or not isinstance(observation_space, spaces.Space):
         return
@@ -164,5 +172,7 @@ def check_buffer_size(buffer_size: Any, observation_space: Any, source: str, err
     need = int(buffer_size) * (2 * space_bytes(observation_space) + 32)
     limit = physical_memory()
     if need > limit:
-        raise error(f"{source}: buffer_size {int(buffer_size):,} asks for about {human_bytes(need)} of replay memory; "
-                    f"this machine has {human_bytes(limit)} (the limit); refused before allocating it")
+        raise error(
+            f"{source}: buffer_size {int(buffer_size):,} asks for about {human_bytes(need)} of replay memory; "
+            f"this machine has {human_bytes(limit)} (the limit); refused before allocating it"
+        )

@@ -74,12 +74,14 @@ class TopKMemory:
         width = max(e.length for e in self.episodes)
         vocab = self.episodes[0].prior_log_probs.shape[1]
         n = len(self.episodes)
-        arrays: dict[str, np.ndarray] = {"lengths": np.array([e.length for e in self.episodes], dtype=np.int64),
-                  "tokens": np.zeros((n, width + 1), dtype=np.int64),
-                  "prior_log_probs": np.zeros((n, width + 1, vocab), dtype=np.float32),
-                  "prior_log_prob": np.zeros((n, width), dtype=np.float32),
-                  "domain_rewards": np.zeros((n, width), dtype=np.float32),
-                  "prior_weight": np.array([e.prior_weight for e in self.episodes], dtype=np.float64)}
+        arrays: dict[str, np.ndarray] = {
+            "lengths": np.array([e.length for e in self.episodes], dtype=np.int64),
+            "tokens": np.zeros((n, width + 1), dtype=np.int64),
+            "prior_log_probs": np.zeros((n, width + 1, vocab), dtype=np.float32),
+            "prior_log_prob": np.zeros((n, width), dtype=np.float32),
+            "domain_rewards": np.zeros((n, width), dtype=np.float32),
+            "prior_weight": np.array([e.prior_weight for e in self.episodes], dtype=np.float64),
+        }
         for k, e in enumerate(self.episodes):
             arrays["tokens"][k, : e.length + 1] = e.tokens
             arrays["prior_log_probs"][k, : e.length + 1] = e.prior_log_probs
@@ -90,12 +92,18 @@ class TopKMemory:
     @classmethod
     def from_arrays(cls, capacity: int, arrays: dict[str, np.ndarray]) -> TopKMemory:
         memory = cls(capacity)
-        memory.add([Episode(tokens=arrays["tokens"][k, : n + 1].copy(),
-                            prior_log_probs=arrays["prior_log_probs"][k, : n + 1].copy(),
-                            prior_log_prob=arrays["prior_log_prob"][k, :n].copy(),
-                            domain_rewards=arrays["domain_rewards"][k, :n].copy(),
-                            prior_weight=float(arrays["prior_weight"][k]))
-                    for k, n in enumerate(arrays["lengths"].tolist())])
+        memory.add(
+            [
+                Episode(
+                    tokens=arrays["tokens"][k, : n + 1].copy(),
+                    prior_log_probs=arrays["prior_log_probs"][k, : n + 1].copy(),
+                    prior_log_prob=arrays["prior_log_prob"][k, :n].copy(),
+                    domain_rewards=arrays["domain_rewards"][k, :n].copy(),
+                    prior_weight=float(arrays["prior_weight"][k]),
+                )
+                for k, n in enumerate(arrays["lengths"].tolist())
+            ]
+        )
         return memory
 
     def probabilities(self, sampling: str, coefficient: float = DEFAULT_RANK_COEFFICIENT) -> np.ndarray | None:
@@ -110,8 +118,14 @@ class TopKMemory:
             return weights / weights.sum() if weights.sum() > 0 else None
         raise ValueError(f"replay sampling must be one of {REPLAY_SAMPLING}, got {sampling!r}")
 
-    def sample(self, n: int, rng: np.random.Generator, sampling: str = "uniform",
-               coefficient: float = DEFAULT_RANK_COEFFICIENT, replace: bool = False) -> list[Episode]:
+    def sample(
+        self,
+        n: int,
+        rng: np.random.Generator,
+        sampling: str = "uniform",
+        coefficient: float = DEFAULT_RANK_COEFFICIENT,
+        replace: bool = False,
+    ) -> list[Episode]:
         """``n`` remembered episodes (at most the memory's size when drawn without replacement).
 
         :param sampling: one of :data:`REPLAY_SAMPLING`.
@@ -143,8 +157,9 @@ class ReplayMemoryMixin:
     seed: int | None
     logger: Any
 
-    def _init_replay_memory(self, replay_memory: int, replay_sample: int, replay_sampling: str,
-                            rank_coefficient: float, *, distinct: bool) -> None:
+    def _init_replay_memory(
+        self, replay_memory: int, replay_sample: int, replay_sampling: str, rank_coefficient: float, *, distinct: bool
+    ) -> None:
         """Check and keep the memory's settings (call before SB3's ``__init__``).
 
         :param replay_memory: capacity of the memory (0: off).
@@ -175,8 +190,11 @@ class ReplayMemoryMixin:
 
     def restore_checkpoint_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         """Refill the memory (empty when the checkpoint holds none) and the bases' state from :meth:`checkpoint_arrays`."""
-        self.memory = TopKMemory.from_arrays(self.replay_memory, arrays) if "lengths" in arrays else \
-            TopKMemory(self.replay_memory)
+        self.memory = (
+            TopKMemory.from_arrays(self.replay_memory, arrays)
+            if "lengths" in arrays
+            else TopKMemory(self.replay_memory)
+        )
         super().restore_checkpoint_arrays(arrays)  # type: ignore[misc]  # a mixin: MoleculeExtrasMixin after it has it
 
     def replay(self, n: int, replace: bool = False) -> list[Episode]:

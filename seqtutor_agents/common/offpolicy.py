@@ -119,8 +119,10 @@ class MoleculeExtras:
         native = getattr(env, "venv", env)
         task = getattr(getattr(native, "unwrapped", native), "task", None)
         if not isinstance(task, SmilesTask):
-            raise ValueError(f"genetic and augment rewrite molecules: they need a SeqTutor-SMILES-v0 env, got "
-                             f"{type(task).__name__ if task is not None else type(env).__name__}")
+            raise ValueError(
+                f"genetic and augment rewrite molecules: they need a SeqTutor-SMILES-v0 env, got "
+                f"{type(task).__name__ if task is not None else type(env).__name__}"
+            )
         self.env, self.task = env, task
         self.encoder = EpisodeEncoder.from_env(env)
         self.diversity_filter, self.oracle_log = _unwrap(task.objective)
@@ -173,9 +175,13 @@ class MoleculeExtras:
             self.counts["ga_unencodable"] += len(children) - len(ext)
             return values
 
-        round_ = ga.run_round(list(self.pool), np.fromiter(self.pool.values(), dtype=np.float64, count=len(self.pool)),
-                                    score, exclude=log.scores if log is not None else (),
-                                    should_stop=(lambda: log.exhausted) if log is not None else None)
+        round_ = ga.run_round(
+            list(self.pool),
+            np.fromiter(self.pool.values(), dtype=np.float64, count=len(self.pool)),
+            score,
+            exclude=log.scores if log is not None else (),
+            should_stop=(lambda: log.exhausted) if log is not None else None,
+        )
         for key, value in round_.stats.as_dict().items():
             self.counts[f"ga_{key}"] += value
         episodes = self._called_episodes(scored)
@@ -229,10 +235,13 @@ class MoleculeExtras:
     def run_figures(self, best: list[str]) -> dict[str, int]:
         """A PMO run's row: oracle calls spent on GA children, how many of the ``best`` (canonical SMILES, best
         first) the GA made among the first 10 and all, rewrites trained on."""
-        return {"ga_calls": int(self.counts["ga_calls"]), "ga_in_top10": sum(s in self.ga_smiles for s in best[:10]),
-                "ga_in_top100": sum(s in self.ga_smiles for s in best),
-                "ga_unencodable": int(self.counts["ga_unencodable"]),
-                "augment_rewrites": int(self.counts["augment_rewrites"])}
+        return {
+            "ga_calls": int(self.counts["ga_calls"]),
+            "ga_in_top10": sum(s in self.ga_smiles for s in best[:10]),
+            "ga_in_top100": sum(s in self.ga_smiles for s in best),
+            "ga_unencodable": int(self.counts["ga_unencodable"]),
+            "augment_rewrites": int(self.counts["augment_rewrites"]),
+        }
 
     def record(self, logger: Any) -> None:
         """Log the counts (``train/ga_*``, ``train/augment_*``) and the pool's size."""
@@ -243,11 +252,14 @@ class MoleculeExtras:
 
     def state_arrays(self) -> dict[str, np.ndarray]:
         keys = sorted(self.counts)
-        return {"pool_smiles": np.array(list(self.pool), dtype=str),
-                "pool_scores": np.fromiter(self.pool.values(), dtype=np.float64, count=len(self.pool)),
-                "ga_smiles": np.array(sorted(self.ga_smiles), dtype=str), "count_names": np.array(keys, dtype=str),
-                "count_values": np.array([self.counts[k] for k in keys], dtype=np.int64),
-                "since_round": np.array(self.since_round, dtype=np.int64)}
+        return {
+            "pool_smiles": np.array(list(self.pool), dtype=str),
+            "pool_scores": np.fromiter(self.pool.values(), dtype=np.float64, count=len(self.pool)),
+            "ga_smiles": np.array(sorted(self.ga_smiles), dtype=str),
+            "count_names": np.array(keys, dtype=str),
+            "count_values": np.array([self.counts[k] for k in keys], dtype=np.int64),
+            "since_round": np.array(self.since_round, dtype=np.int64),
+        }
 
     def restore(self, arrays: dict[str, np.ndarray]) -> None:
         self.pool = dict(zip(arrays["pool_smiles"].tolist(), arrays["pool_scores"].tolist(), strict=True))
@@ -351,7 +363,7 @@ class MoleculeExtrasMixin:
         return {ARRAY_PREFIX + k: v for k, v in self.molecules.state_arrays().items()}
 
     def restore_molecule_arrays(self, arrays: dict[str, np.ndarray]) -> None:
-        own = {k[len(ARRAY_PREFIX):]: v for k, v in arrays.items() if k.startswith(ARRAY_PREFIX)}
+        own = {k[len(ARRAY_PREFIX) :]: v for k, v in arrays.items() if k.startswith(ARRAY_PREFIX)}
         self._molecule_arrays = own or None
         if own and self.molecules is not None:
             self.molecules.restore(own)

@@ -62,13 +62,23 @@ class UnsafeModelError(ModelFileError):
 # ---------------------------------------------------------------------------- the allow-list
 ROLES = ("policy", "features_extractor", "activation", "optimizer", "replay_buffer", "rollout_buffer")
 #: Top-level fields of a model's data that hold a class, and its role.
-CLASS_FIELDS = {"policy_class": "policy", "replay_buffer_class": "replay_buffer", "rollout_buffer_class": "rollout_buffer"}
+CLASS_FIELDS = {
+    "policy_class": "policy",
+    "replay_buffer_class": "replay_buffer",
+    "rollout_buffer_class": "rollout_buffer",
+}
 #: Keys of ``policy_kwargs`` that hold a class, and its role.
-POLICY_CLASS_KWARGS = {"features_extractor_class": "features_extractor", "activation_fn": "activation",
-                       "optimizer_class": "optimizer"}
+POLICY_CLASS_KWARGS = {
+    "features_extractor_class": "features_extractor",
+    "activation_fn": "activation",
+    "optimizer_class": "optimizer",
+}
 #: Keyword-argument dicts: top-level ones and the class field whose constructor receives them ...
-KWARGS_FIELDS = {"policy_kwargs": "policy_class", "replay_buffer_kwargs": "replay_buffer_class",
-                 "rollout_buffer_kwargs": "rollout_buffer_class"}
+KWARGS_FIELDS = {
+    "policy_kwargs": "policy_class",
+    "replay_buffer_kwargs": "replay_buffer_class",
+    "rollout_buffer_kwargs": "rollout_buffer_class",
+}
 #: ... and those inside ``policy_kwargs``.
 POLICY_KWARGS_OF = {"features_extractor_kwargs": "features_extractor_class", "optimizer_kwargs": "optimizer_class"}
 #: Arguments SB3 passes itself to a class of each role: a recipe may not set them.
@@ -123,20 +133,67 @@ def _builtin_allowed() -> dict[str, dict[str, type]]:
         NatureCNN,
     )
 
-    algorithms = (sb3.A2C, sb3.PPO, sb3.DQN, sb3.SAC, sb3.TD3, sb3.DDPG, sb3_contrib.QRDQN, sb3_contrib.RecurrentPPO,
-                  sb3_contrib.TQC, sb3_contrib.TRPO, sb3_contrib.ARS, sb3_contrib.MaskablePPO, sb3_contrib.CrossQ)
+    algorithms = (
+        sb3.A2C,
+        sb3.PPO,
+        sb3.DQN,
+        sb3.SAC,
+        sb3.TD3,
+        sb3.DDPG,
+        sb3_contrib.QRDQN,
+        sb3_contrib.RecurrentPPO,
+        sb3_contrib.TQC,
+        sb3_contrib.TRPO,
+        sb3_contrib.ARS,
+        sb3_contrib.MaskablePPO,
+        sb3_contrib.CrossQ,
+    )
     nn, optim = th.nn, th.optim
     by_role: dict[str, tuple[type, ...]] = {
         "policy": tuple(cls for algo in algorithms for cls in algo.policy_aliases.values()),
         "features_extractor": (FlattenExtractor, CombinedExtractor, NatureCNN),
-        "activation": (nn.ReLU, nn.Tanh, nn.ELU, nn.LeakyReLU, nn.GELU, nn.SiLU, nn.Sigmoid, nn.Softplus, nn.Mish,
-                       nn.Identity, nn.SELU, nn.CELU, nn.Hardtanh, nn.ReLU6, nn.Hardswish, nn.Hardsigmoid,
-                       nn.Softsign, nn.Tanhshrink, nn.LogSigmoid),
-        "optimizer": (optim.Adam, optim.AdamW, optim.SGD, optim.RMSprop, optim.Adagrad, optim.Adadelta, optim.Adamax,
-                      optim.NAdam, optim.RAdam, RMSpropTFLike),
+        "activation": (
+            nn.ReLU,
+            nn.Tanh,
+            nn.ELU,
+            nn.LeakyReLU,
+            nn.GELU,
+            nn.SiLU,
+            nn.Sigmoid,
+            nn.Softplus,
+            nn.Mish,
+            nn.Identity,
+            nn.SELU,
+            nn.CELU,
+            nn.Hardtanh,
+            nn.ReLU6,
+            nn.Hardswish,
+            nn.Hardsigmoid,
+            nn.Softsign,
+            nn.Tanhshrink,
+            nn.LogSigmoid,
+        ),
+        "optimizer": (
+            optim.Adam,
+            optim.AdamW,
+            optim.SGD,
+            optim.RMSprop,
+            optim.Adagrad,
+            optim.Adadelta,
+            optim.Adamax,
+            optim.NAdam,
+            optim.RAdam,
+            RMSpropTFLike,
+        ),
         "replay_buffer": (ReplayBuffer, DictReplayBuffer),
-        "rollout_buffer": (RolloutBuffer, DictRolloutBuffer, RecurrentRolloutBuffer, RecurrentDictRolloutBuffer,
-                           MaskableRolloutBuffer, MaskableDictRolloutBuffer),
+        "rollout_buffer": (
+            RolloutBuffer,
+            DictRolloutBuffer,
+            RecurrentRolloutBuffer,
+            RecurrentDictRolloutBuffer,
+            MaskableRolloutBuffer,
+            MaskableDictRolloutBuffer,
+        ),
     }
     return {role: {class_name(cls): cls for cls in classes} for role, classes in by_role.items()}
 
@@ -237,30 +294,40 @@ class _Decoder:
         self.source, self.aliases = source, aliases or {}
 
     def refuse(self, where: str, what: str) -> UnsafeModelError:
-        return UnsafeModelError(f"{self.source}: {where} {what}; refused before building anything (seqtutor builds "
-                                "only what its allow-list names: see seqtutor_agents.common.recipes)")
+        return UnsafeModelError(
+            f"{self.source}: {where} {what}; refused before building anything (seqtutor builds "
+            "only what its allow-list names: see seqtutor_agents.common.recipes)"
+        )
 
     # -- classes
     def resolve_class(self, where: str, role: str, spec: Any) -> type:
         if not isinstance(spec, dict) or len(spec) != 1 or not isinstance(next(iter(spec.values())), str):
-            raise self.refuse(where, f"holds the class description {_short(spec)}, which is neither "
-                              '{"alias": name} nor {"class": "module:qualname"}')
+            raise self.refuse(
+                where,
+                f"holds the class description {_short(spec)}, which is neither "
+                '{"alias": name} nor {"class": "module:qualname"}',
+            )
         kind, name = next(iter(spec.items()))
         if kind == "alias" and role == "policy":
             if name in self.aliases:
                 return self.aliases[name]
-            raise self.refuse(where, f"asks for the policy alias {name!r}; this algorithm's are "
-                              f"{', '.join(self.aliases) or 'none'}")
+            raise self.refuse(
+                where, f"asks for the policy alias {name!r}; this algorithm's are {', '.join(self.aliases) or 'none'}"
+            )
         if kind != "class":
-            raise self.refuse(where, f"asks for a class by {kind!r} ({name!r}); only 'class' (and 'alias' for policies) "
-                              "is understood")
+            raise self.refuse(
+                where, f"asks for a class by {kind!r} ({name!r}); only 'class' (and 'alias' for policies) is understood"
+            )
         allowed = allowed_classes(role)
         if name in allowed:
             return allowed[name]
         listed = ", ".join(sorted(allowed)[:6]) + (f", ... ({len(allowed)} in all)" if len(allowed) > 6 else "")
-        raise self.refuse(where, f"asks for the class {name!r}, which is not on the allow-list of {role.replace('_', ' ')} "
-                          f"classes ({listed}); a class of your own can be trusted with "
-                          f"seqtutor_agents.common.recipes.allow_class({role!r}, cls)")
+        raise self.refuse(
+            where,
+            f"asks for the class {name!r}, which is not on the allow-list of {role.replace('_', ' ')} "
+            f"classes ({listed}); a class of your own can be trusted with "
+            f"seqtutor_agents.common.recipes.allow_class({role!r}, cls)",
+        )
 
     def check_kwargs(self, where: str, role: str, cls: type[Any], kwargs: Any) -> None:
         """Keyword arguments of a class: a dict of plain JSON whose names the class accepts and SB3 does not pass."""
@@ -283,8 +350,11 @@ class _Decoder:
             if name in PASSED_BY_SB3[role]:
                 raise self.refuse(where, f"sets {name!r}, which SB3 passes to {cls.__name__} itself")
             if name not in accepted and not open_ended:
-                raise self.refuse(where, f"passes {name!r} to {class_name(cls)}, which takes no such argument "
-                                  f"(it takes {', '.join(a for a in accepted if a not in PASSED_BY_SB3[role])})")
+                raise self.refuse(
+                    where,
+                    f"passes {name!r} to {class_name(cls)}, which takes no such argument "
+                    f"(it takes {', '.join(a for a in accepted if a not in PASSED_BY_SB3[role])})",
+                )
 
     # -- fields
     def form(self, where: str, recipe: Any) -> tuple[str, Any]:
@@ -318,8 +388,11 @@ class _Decoder:
             return body
         # kind == "dict": only keyword-argument dicts are rebuilt from per-key recipes
         if key not in KWARGS_FIELDS:
-            raise self.refuse(where, f"holds the dict of recipes {_short(body)} but only keyword-argument dicts "
-                              f"({', '.join(KWARGS_FIELDS)}) may")
+            raise self.refuse(
+                where,
+                f"holds the dict of recipes {_short(body)} but only keyword-argument dicts "
+                f"({', '.join(KWARGS_FIELDS)}) may",
+            )
         return self.kwargs_dict(key, body, build)
 
     def kwargs_dict(self, key: str, items: Any, build: bool) -> dict[str, Any]:
@@ -335,10 +408,15 @@ class _Decoder:
             elif kind == "type" and key == "policy_kwargs" and name in POLICY_CLASS_KWARGS:
                 out[name] = self.resolve_class(item_where, POLICY_CLASS_KWARGS[name], body)
             elif kind == "type":
-                raise self.refuse(item_where, f"names a class ({_short(body)}) but this keyword argument never holds one")
+                raise self.refuse(
+                    item_where, f"names a class ({_short(body)}) but this keyword argument never holds one"
+                )
             else:
-                raise self.refuse(item_where, f"holds the {kind} recipe {_short(body)}; keyword arguments hold plain "
-                                  "JSON (or, in policy_kwargs, an allowed class)")
+                raise self.refuse(
+                    item_where,
+                    f"holds the {kind} recipe {_short(body)}; keyword arguments hold plain "
+                    "JSON (or, in policy_kwargs, an allowed class)",
+                )
         return out
 
     def check_policy_kwargs(self, policy_class: Any, kwargs: dict[str, Any]) -> None:
@@ -403,11 +481,19 @@ class _Decoder:
             return float(spec)
         if isinstance(spec, dict) and len(spec) == 1 and "constant" in spec and _number(spec["constant"]):
             return ConstantSchedule(float(spec["constant"])) if build else None
-        if (isinstance(spec, dict) and len(spec) == 1 and isinstance(spec.get("linear"), list)
-                and len(spec["linear"]) == 3 and all(_number(v) for v in spec["linear"])):
+        if (
+            isinstance(spec, dict)
+            and len(spec) == 1
+            and isinstance(spec.get("linear"), list)
+            and len(spec["linear"]) == 3
+            and all(_number(v) for v in spec["linear"])
+        ):
             return LinearSchedule(*map(float, spec["linear"])) if build else None
-        raise self.refuse(where, f"holds the schedule {_short(spec)}; seqtutor rebuilds only a number, "
-                          '{"constant": c} and {"linear": [start, end, fraction]}')
+        raise self.refuse(
+            where,
+            f"holds the schedule {_short(spec)}; seqtutor rebuilds only a number, "
+            '{"constant": c} and {"linear": [start, end, fraction]}',
+        )
 
 
 def _number(value: Any) -> bool:
@@ -469,7 +555,9 @@ def decode_fields(
         decoder.check_policy_kwargs(policy, values["policy_kwargs"])
     for kwargs_key, class_key in KWARGS_FIELDS.items():
         if kwargs_key != "policy_kwargs" and values.get(kwargs_key) and isinstance(values.get(class_key), type):
-            decoder.check_kwargs(f"field {kwargs_key!r}", CLASS_FIELDS[class_key], values[class_key], values[kwargs_key])
+            decoder.check_kwargs(
+                f"field {kwargs_key!r}", CLASS_FIELDS[class_key], values[class_key], values[kwargs_key]
+            )
     return {key: decoder.field(key, recipes[key], build=True) for key in wanted if key in recipes}
 
 
@@ -486,5 +574,3 @@ def is_recipe_value(value: Any) -> bool:
     if isinstance(value, dict):
         return all(is_recipe_value(v) for v in value.values())
     return is_json(value)
-
-

@@ -44,7 +44,9 @@ def reset_state(state: LSTMState, episode_start: th.Tensor | None) -> LSTMState:
     return state[0] * keep, state[1] * keep
 
 
-def unroll_plan(lengths: np.ndarray, max_segments: int = UNROLL_SEGMENTS) -> tuple[np.ndarray, list[tuple[int, int, int]]]:
+def unroll_plan(
+    lengths: np.ndarray, max_segments: int = UNROLL_SEGMENTS
+) -> tuple[np.ndarray, list[tuple[int, int, int]]]:
     """How :func:`unroll_episodes` cuts a padded batch: the rows longest first, and time segments.
 
     Segment ``[start, end)`` runs only the rows still going at ``start`` (the first ``rows`` of
@@ -65,8 +67,9 @@ def unroll_plan(lengths: np.ndarray, max_segments: int = UNROLL_SEGMENTS) -> tup
     return order, segments
 
 
-def unroll_episodes(net: LSTMPrior, inputs: th.Tensor, lengths: np.ndarray,
-                    max_segments: int = UNROLL_SEGMENTS) -> th.Tensor:
+def unroll_episodes(
+    net: LSTMPrior, inputs: th.Tensor, lengths: np.ndarray, max_segments: int = UNROLL_SEGMENTS
+) -> th.Tensor:
     """The network's outputs ``(B, W, V)`` at the first ``lengths[i]`` positions of each row of ``inputs``.
 
     The same values as ``net(inputs)[0]`` there (an LSTM is sequential: a row's outputs depend on its
@@ -170,8 +173,10 @@ class RecurrentTokenPolicy(BasePolicy):
         net_config = dict(net_config) if net_config is not None else {"num_outputs": int(self.action_space.n)}
         net = make_prior_network(net_config)
         if net.config.num_outputs != self.action_space.n:
-            raise ValueError(f"the network outputs {net.config.num_outputs} values but the action space is "
-                             f"Discrete({self.action_space.n})")
+            raise ValueError(
+                f"the network outputs {net.config.num_outputs} values but the action space is "
+                f"Discrete({self.action_space.n})"
+            )
         return net_config, net
 
     def logits_from_outputs(self, outputs: th.Tensor, prior_log_probs: th.Tensor) -> th.Tensor:
@@ -187,16 +192,18 @@ class RecurrentTokenPolicy(BasePolicy):
     def initial_state(self, n_envs: int) -> LSTMState:
         return self.net.initial_state(n_envs)
 
-    def step_outputs(self, obs: dict[str, th.Tensor], state: LSTMState, episode_start: th.Tensor | None = None
-                     ) -> tuple[th.Tensor, LSTMState]:
+    def step_outputs(
+        self, obs: dict[str, th.Tensor], state: LSTMState, episode_start: th.Tensor | None = None
+    ) -> tuple[th.Tensor, LSTMState]:
         """One recurrent step: the network's outputs at the observations' states and the new LSTM state."""
         state = reset_state(state, episode_start)
         tokens = last_tokens(obs["tokens"], obs["step"])
         outputs, state = self.net(tokens.reshape(-1, 1), state)
         return outputs[:, 0], state
 
-    def recurrent_log_probs(self, obs: dict[str, th.Tensor], state: LSTMState, episode_start: th.Tensor | None = None
-                            ) -> tuple[th.Tensor, LSTMState]:
+    def recurrent_log_probs(
+        self, obs: dict[str, th.Tensor], state: LSTMState, episode_start: th.Tensor | None = None
+    ) -> tuple[th.Tensor, LSTMState]:
         """The acting policy's log-probabilities ``(n, V)`` at the observations' states, and the new state."""
         outputs, state = self.step_outputs(obs, state, episode_start)
         logits = self.logits_from_outputs(outputs, obs["prior_log_probs"].float())
@@ -220,7 +227,9 @@ class RecurrentTokenPolicy(BasePolicy):
 
     def _predict(self, observation: dict[str, th.Tensor], deterministic: bool = False) -> th.Tensor:  # type: ignore[override]  # SB3's takes any PyTorchObs; ours a Dict
         outputs, _ = self._unroll_prefixes(observation)
-        return self.select_actions(self.logits_from_outputs(outputs, observation["prior_log_probs"].float()), deterministic)
+        return self.select_actions(
+            self.logits_from_outputs(outputs, observation["prior_log_probs"].float()), deterministic
+        )
 
     def predict(  # type: ignore[override]  # sb3-contrib's recurrent signature (state as a tuple of arrays)
         self,

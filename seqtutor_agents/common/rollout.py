@@ -72,8 +72,13 @@ class Rollout:
         actor starts from ``state=None`` itself).
     """
 
-    def __init__(self, env: VecEnv, device: th.device | str = "cpu", obs: dict[str, np.ndarray] | None = None,
-                 initial_state: Callable[[int], Any] | None = None) -> None:
+    def __init__(
+        self,
+        env: VecEnv,
+        device: th.device | str = "cpu",
+        obs: dict[str, np.ndarray] | None = None,
+        initial_state: Callable[[int], Any] | None = None,
+    ) -> None:
         self.native = native_vec_env(env)
         self.env, self.device = env, th.device(device)
         if obs is None:
@@ -117,11 +122,24 @@ class Rollout:
         if state_after is not None:
             self.state = reset_state(state_after, th.as_tensor(step.dones, device=self.device))
         self.obs = step.obs
-        return Transition(obs=obs, actions=actions, next_obs=step.next_obs, parts=step.parts, rewards=step.rewards,
-                          dones=step.dones, state_before=state_before, state_after=state_after, log_pi=log_pi, kl=kl,
-                          entropy=entropy, episodes=episodes, finals=step.finals,
-                          infos=step.infos if infos is None else infos,
-                          episode_returns=step.episode_returns, episode_lengths=step.episode_lengths)
+        return Transition(
+            obs=obs,
+            actions=actions,
+            next_obs=step.next_obs,
+            parts=step.parts,
+            rewards=step.rewards,
+            dones=step.dones,
+            state_before=state_before,
+            state_after=state_after,
+            log_pi=log_pi,
+            kl=kl,
+            entropy=entropy,
+            episodes=episodes,
+            finals=step.finals,
+            infos=step.infos if infos is None else infos,
+            episode_returns=step.episode_returns,
+            episode_lengths=step.episode_lengths,
+        )
 
 
 def native_vec_env(env: VecEnv) -> SeqTutorVecEnv:
@@ -130,6 +148,8 @@ def native_vec_env(env: VecEnv) -> SeqTutorVecEnv:
     while isinstance(inner, WATCHING_VEC_WRAPPERS):
         inner = inner.venv
     if not isinstance(inner, SeqTutorVecEnv):
-        raise TypeError(f"a Rollout steps a seqtutor env (SeqTutorVecEnv, make_sb3_vec_env, or a learner's env), "
-                        f"got {type(inner).__name__}")
+        raise TypeError(
+            f"a Rollout steps a seqtutor env (SeqTutorVecEnv, make_sb3_vec_env, or a learner's env), "
+            f"got {type(inner).__name__}"
+        )
     return inner

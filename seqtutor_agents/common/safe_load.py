@@ -47,17 +47,39 @@ from .vec_env import SeqTutorEnvMixin
 SAFE_FIELDS_KEY = "seqtutor_safe_fields"
 ALGORITHM_KEY = "seqtutor_algorithm"
 #: Run-time state SB3 pickles but a loaded model rebuilds or does not need.
-DROPPED_FIELDS = frozenset({
-    "_last_obs", "_last_original_obs", "_last_episode_starts", "_last_lstm_states",
-    "ep_info_buffer", "ep_success_buffer", "lr_schedule", "exploration_schedule",
-    # seqtutor < 0.2 stored its episode assembly on the algorithm
-    "_ep_rewards", "_ep_log_probs",
-})
+DROPPED_FIELDS = frozenset(
+    {
+        "_last_obs",
+        "_last_original_obs",
+        "_last_episode_starts",
+        "_last_lstm_states",
+        "ep_info_buffer",
+        "ep_success_buffer",
+        "lr_schedule",
+        "exploration_schedule",
+        # seqtutor < 0.2 stored its episode assembly on the algorithm
+        "_ep_rewards",
+        "_ep_log_probs",
+    }
+)
 
 #: Attributes SB3 never writes (``_excluded_save_params``); a file holding one is not SB3's: SB3's load
 #: would set it on the model (``env`` would even be passed to ``gym.make``, importing a module by name).
-NEVER_SAVED = frozenset({"env", "policy", "device", "replay_buffer", "rollout_buffer", "_vec_normalize_env",
-                         "_episode_storage", "_logger", "_custom_logger", "q_net", "q_net_target"})
+NEVER_SAVED = frozenset(
+    {
+        "env",
+        "policy",
+        "device",
+        "replay_buffer",
+        "rollout_buffer",
+        "_vec_normalize_env",
+        "_episode_storage",
+        "_logger",
+        "_custom_logger",
+        "q_net",
+        "q_net_target",
+    }
+)
 
 
 # ---------------------------------------------------------------------------- models
@@ -119,10 +141,15 @@ def safe_custom_objects(
     custom_objects = custom_objects or {}
     foreign = sorted(NEVER_SAVED & set(data) - set(custom_objects))
     if foreign:
-        raise UnsafeModelError(f"{path} holds {', '.join(map(repr, foreign))}, which SB3 never saves; this file was "
-                               "not written by SB3 or seqtutor and is refused")
-    pickled = [key for key, item in data.items()
-               if isinstance(item, dict) and ":serialized:" in item and key not in custom_objects]
+        raise UnsafeModelError(
+            f"{path} holds {', '.join(map(repr, foreign))}, which SB3 never saves; this file was "
+            "not written by SB3 or seqtutor and is refused"
+        )
+    pickled = [
+        key
+        for key, item in data.items()
+        if isinstance(item, dict) and ":serialized:" in item and key not in custom_objects
+    ]
     recipes = data.get(SAFE_FIELDS_KEY)
     recipes = {} if recipes is None else recipes
     if isinstance(recipes, dict):  # a field the caller supplies is not rebuilt, so its recipe does not matter
@@ -146,8 +173,11 @@ def safe_custom_objects(
             custom[key] = _legacy_policy_class(cls.policy_aliases, path)
         elif key == "train_freq":
             default = inspect.signature(cls.__init__).parameters["train_freq"].default
-            warnings.warn(f"{path} predates seqtutor's safe model format: its train_freq is not readable "
-                          f"without unpickling; using {cls.__name__}'s default {default!r}", stacklevel=3)
+            warnings.warn(
+                f"{path} predates seqtutor's safe model format: its train_freq is not readable "
+                f"without unpickling; using {cls.__name__}'s default {default!r}",
+                stacklevel=3,
+            )
             custom[key] = default
         else:
             raise UnsafeModelError(
@@ -202,7 +232,9 @@ def load_model(
     except pickle.UnpicklingError:
         raise UnsafeModelError(_pickled_member(path)) from None
     except (KeyError, RuntimeError, TypeError, AttributeError, AssertionError) as exc:
-        raise ModelFileError(f"{path} does not hold a usable {cls.__name__} model: {type(exc).__name__}: {exc}") from exc
+        raise ModelFileError(
+            f"{path} does not hold a usable {cls.__name__} model: {type(exc).__name__}: {exc}"
+        ) from exc
     for key in (SAFE_FIELDS_KEY, ALGORITHM_KEY):
         model.__dict__.pop(key, None)
     return model
@@ -219,8 +251,10 @@ def _pickled_member(path: Path) -> str:
             except pickle.UnpicklingError as exc:
                 found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
                 what = f"pickled objects ({found.group(1)})" if found else "pickled objects"
-                return (f"{path}: {name} holds {what}, not plain tensors; seqtutor loads weights only "
-                        f"(torch.load(weights_only=True)) and will not unpickle it")
+                return (
+                    f"{path}: {name} holds {what}, not plain tensors; seqtutor loads weights only "
+                    f"(torch.load(weights_only=True)) and will not unpickle it"
+                )
     return f"{path}: a member is not a plain tensor file; seqtutor will not unpickle it"
 
 
@@ -235,9 +269,19 @@ class SafeLoadMixin(SeqTutorEnvMixin):
         save_model(self, path)  # type: ignore[arg-type]  # a mixin: self is the SB3 algorithm it is mixed into
 
     @classmethod
-    def load(cls, path, env=None, device="auto", custom_objects=None, print_system_info=False, force_reset=True, **kwargs):
-        return load_model(cls, path, env=env, device=device, custom_objects=custom_objects,  # type: ignore[arg-type]  # cls: the algorithm class mixed into
-                          print_system_info=print_system_info, force_reset=force_reset, **kwargs)
+    def load(
+        cls, path, env=None, device="auto", custom_objects=None, print_system_info=False, force_reset=True, **kwargs
+    ):
+        return load_model(
+            cls,
+            path,
+            env=env,
+            device=device,
+            custom_objects=custom_objects,  # type: ignore[arg-type]  # cls: the algorithm class mixed into
+            print_system_info=print_system_info,
+            force_reset=force_reset,
+            **kwargs,
+        )
 
     def set_parameters(self, load_path_or_dict, exact_match: bool = True, device="auto") -> None:
         """SB3's ``set_parameters``, with a model file's member sizes bounded and a pickled member named."""
@@ -300,8 +344,12 @@ def load_replay_buffer(model: BaseAlgorithm, path: str | Path) -> None:
         raise FileNotFoundError(f"no replay buffer file at {path}")
     own, _ = _buffer_arrays(buffer)
     try:  # no stored array may be larger than the largest of this model's own buffer (plus the npy header)
-        check_zip_members(path, error=ModelFileError, data_member="__meta__.npy",
-                          max_member=max((a.nbytes for a in own.values()), default=0) + 2**20)
+        check_zip_members(
+            path,
+            error=ModelFileError,
+            data_member="__meta__.npy",
+            max_member=max((a.nbytes for a in own.values()), default=0) + 2**20,
+        )
         with np.load(path, allow_pickle=False) as archive:
             meta = json.loads(str(archive["__meta__"]))
             stored = {key: archive[key] for key in archive.files if key != "__meta__"}
@@ -310,7 +358,9 @@ def load_replay_buffer(model: BaseAlgorithm, path: str | Path) -> None:
     except Exception as exc:  # zip, npy and JSON errors all mean the same thing to the user
         raise ModelFileError(f"{path} is not a readable replay buffer file ({type(exc).__name__}: {exc})") from None
     if meta.get("class") != type(buffer).__name__:
-        raise ModelFileError(f"{path} holds a {meta.get('class')} replay buffer; this model uses {type(buffer).__name__}")
+        raise ModelFileError(
+            f"{path} holds a {meta.get('class')} replay buffer; this model uses {type(buffer).__name__}"
+        )
     if hasattr(buffer, "upgrade_stored"):  # a file of an earlier release may lack arrays it can derive
         stored = buffer.upgrade_stored(stored)
     arrays, scalars = _buffer_arrays(buffer)

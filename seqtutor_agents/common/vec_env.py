@@ -135,10 +135,17 @@ class SeqTutorVecEnv(VecEnv):
                 for key, value in vinfo["final_obs"][i].items():
                     next_obs[key][i] = value
             finals = self._finals(vinfo, done_idx, infos)
-        step = VectorStep(obs=obs, rewards=rewards, dones=dones, parts=RewardParts.from_vector_info(vinfo),
-                          next_obs=next_obs, finals=finals, infos=infos,
-                          episode_returns=self._episode_returns[done_idx].copy(),
-                          episode_lengths=self._episode_lengths[done_idx].copy())
+        step = VectorStep(
+            obs=obs,
+            rewards=rewards,
+            dones=dones,
+            parts=RewardParts.from_vector_info(vinfo),
+            next_obs=next_obs,
+            finals=finals,
+            infos=infos,
+            episode_returns=self._episode_returns[done_idx].copy(),
+            episode_lengths=self._episode_lengths[done_idx].copy(),
+        )
         self._episode_returns[done_idx] = 0
         self._episode_lengths[done_idx] = 0
         return step
@@ -149,8 +156,10 @@ class SeqTutorVecEnv(VecEnv):
             terms = {name: values.tolist() for name, values in vinfo[REWARD_TERMS].items()}
             columns[REWARD_TERMS] = [dict(zip(terms, row, strict=True)) for row in zip(*terms.values(), strict=True)]
         flags = truncated.tolist()
-        return [{**{key: col[i] for key, col in columns.items()}, "TimeLimit.truncated": flags[i]}
-                for i in range(self.num_envs)]
+        return [
+            {**{key: col[i] for key, col in columns.items()}, "TimeLimit.truncated": flags[i]}
+            for i in range(self.num_envs)
+        ]
 
     def _finals(self, vinfo: dict[str, Any], done_idx: np.ndarray, infos: list[dict[str, Any]]) -> dict[int, dict]:
         """Each finished env's episode-end info (also put into its SB3 info dict, with ``episode``)."""
@@ -169,7 +178,11 @@ class SeqTutorVecEnv(VecEnv):
             finals[int(i)] = own
             infos[i].update(own)
             infos[i]["terminal_observation"] = vinfo["final_obs"][i]
-            infos[i]["episode"] = {"r": float(self._episode_returns[i]), "l": int(self._episode_lengths[i]), "t": elapsed}
+            infos[i]["episode"] = {
+                "r": float(self._episode_returns[i]),
+                "l": int(self._episode_lengths[i]),
+                "t": elapsed,
+            }
         return finals
 
     def close(self) -> None:
@@ -267,8 +280,10 @@ def seqtutor_vec_env(env: Any, verbose: int = 0, monitor_wrapper: bool = True) -
     call = _native_call(spec, n_envs)
     _check_watchers(watchers, call)
     if any(w.entry_point in REPLACED_WRAPPERS for w in spec.additional_wrappers) and _writes_monitor_files(env):
-        raise ValueError(f"env: its Monitor writes a file per sub-env (monitor_dir / filename), which the native "
-                         f"vector env does not; pass VecMonitor({call}, filename=...)")
+        raise ValueError(
+            f"env: its Monitor writes a file per sub-env (monitor_dir / filename), which the native "
+            f"vector env does not; pass VecMonitor({call}, filename=...)"
+        )
     native = native_vec_env_like(env)
     if verbose >= 1:
         print(f"Stepping the native vector env {call} in place of the {type(env).__name__} passed")
@@ -308,18 +323,22 @@ def _seqtutor_env_spec(env: Any) -> tuple[EnvSpec | None, int, list[np.random.Ge
         specs, rngs, n = [env.spec], [env.np_random], 1
         if specs[0] is None and isinstance(env.unwrapped, SequenceEnv):
             name = type(env.unwrapped).__name__
-            raise ValueError(f"env: this {name} was built directly, without gym.make, so it cannot be rebuilt as "
-                             "the native vector env seqtutor learners step; pass "
-                             "make_sb3_vec_env('<env id>', n_envs=8, ...)")
+            raise ValueError(
+                f"env: this {name} was built directly, without gym.make, so it cannot be rebuilt as "
+                "the native vector env seqtutor learners step; pass "
+                "make_sb3_vec_env('<env id>', n_envs=8, ...)"
+            )
     else:
         return None, 0, []
     if specs[0] is None or not _has_native_vector_env(specs[0]):
         return None, 0, []
     for i, spec in enumerate(specs[1:], 1):
         if spec is None or (spec.id, spec.kwargs) != (specs[0].id, specs[0].kwargs):
-            raise ValueError(f"env: its sub-envs differ (sub-env 0: {specs[0].id} {specs[0].kwargs}, sub-env {i}: "
-                             f"{None if spec is None else (spec.id, spec.kwargs)}); a learner steps one native vector "
-                             f"env of one setting: {_native_call(specs[0], n)}")
+            raise ValueError(
+                f"env: its sub-envs differ (sub-env 0: {specs[0].id} {specs[0].kwargs}, sub-env {i}: "
+                f"{None if spec is None else (spec.id, spec.kwargs)}); a learner steps one native vector "
+                f"env of one setting: {_native_call(specs[0], n)}"
+            )
     return specs[0], n, list(rngs)
 
 
@@ -339,13 +358,17 @@ def _check_rebuildable(spec: EnvSpec, call: str) -> None:
     """Refuse what the native vector env would silently drop: other wrappers, a TimeLimit."""
     extra = [w.name for w in spec.additional_wrappers if w.entry_point not in REPLACED_WRAPPERS]
     if extra:
-        raise ValueError(f"env: its sub-envs are wrapped in {', '.join(extra)}, which the native vector env that "
-                         f"seqtutor learners step cannot apply; pass {call} (rewards and episodes as the env "
-                         "defines them)")
+        raise ValueError(
+            f"env: its sub-envs are wrapped in {', '.join(extra)}, which the native vector env that "
+            f"seqtutor learners step cannot apply; pass {call} (rewards and episodes as the env "
+            "defines them)"
+        )
     if spec.max_episode_steps is not None:
-        raise ValueError(f"env: max_episode_steps={spec.max_episode_steps} (a TimeLimit) is not applied by the native "
-                         f"vector env; seqtutor episodes end at their own length: pass {call} with composition_length "
-                         "or max_length")
+        raise ValueError(
+            f"env: max_episode_steps={spec.max_episode_steps} (a TimeLimit) is not applied by the native "
+            f"vector env; seqtutor episodes end at their own length: pass {call} with composition_length "
+            "or max_length"
+        )
 
 
 def _writes_monitor_files(env: Any) -> bool:
@@ -363,9 +386,11 @@ def _writes_monitor_files(env: Any) -> bool:
 def _check_watchers(watchers: list[VecEnvWrapper], call: str) -> None:
     for wrapper in watchers:
         if not isinstance(wrapper, WATCHING_VEC_WRAPPERS):
-            raise ValueError(f"env: seqtutor learners take the reward's parts from the env itself, so a "
-                             f"{type(wrapper).__name__} around it would be bypassed; pass {call} without it "
-                             "(a VecMonitor may stay)")
+            raise ValueError(
+                f"env: seqtutor learners take the reward's parts from the env itself, so a "
+                f"{type(wrapper).__name__} around it would be bypassed; pass {call} without it "
+                "(a VecMonitor may stay)"
+            )
 
 
 def _native_call(spec: EnvSpec, n_envs: int) -> str:

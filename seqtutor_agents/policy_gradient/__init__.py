@@ -13,5 +13,18 @@ from .klppo import KLPPO, gae, kl_penalty
 from .policies import PriorLSTMPolicy
 from .tb import TB, TBPolicy
 
-__all__ = ["DAP", "DPG", "KLPPO", "TB", "EpisodicPolicyGradient", "PriorLSTMPolicy", "TBPolicy", "TopKMemory",
-           "augmented_likelihood_loss", "conditional_dpg_weights", "dpg_weights", "gae", "kl_penalty"]
+__all__ = [
+    "DAP",
+    "DPG",
+    "KLPPO",
+    "TB",
+    "EpisodicPolicyGradient",
+    "PriorLSTMPolicy",
+    "TBPolicy",
+    "TopKMemory",
+    "augmented_likelihood_loss",
+    "conditional_dpg_weights",
+    "dpg_weights",
+    "gae",
+    "kl_penalty",
+]

@@ -145,8 +145,9 @@ class EpisodicPolicyGradient(KLControlledLearner, SafeLoadMixin, BaseAlgorithm):
     def log_target(self, batch: Episodes) -> th.Tensor:
         """``log P(x) = w log p(x) + R(x)/c`` per sequence ``(B,)``: the per-step rewards' sum, composed at
         sequence level with the learner's current c (π* ∝ P is the KL-regularised optimum)."""
-        return compose((batch.prior_log_prob * batch.mask).sum(dim=1), batch.domain_return(), self.current_c,
-                       batch.prior_weight)
+        return compose(
+            (batch.prior_log_prob * batch.mask).sum(dim=1), batch.domain_return(), self.current_c, batch.prior_weight
+        )
 
     # ------------------------------------------------------------------ training
     def train(self, episodes: list[Episode]) -> None:
@@ -162,8 +163,9 @@ class EpisodicPolicyGradient(KLControlledLearner, SafeLoadMixin, BaseAlgorithm):
         reset_num_timesteps: bool = True,
         progress_bar: bool = False,
     ):
-        total_timesteps, callback = self._setup_learn(total_timesteps, callback, reset_num_timesteps, tb_log_name,
-                                                      progress_bar)
+        total_timesteps, callback = self._setup_learn(
+            total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar
+        )
         if self._rollout is None:  # a new collector (SB3 reset the env): episodes in progress are gone
             self._pending = []
             self._ensure_rollout()

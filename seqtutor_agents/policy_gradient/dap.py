@@ -56,9 +56,18 @@ class DAP(ReplayMemoryMixin, MoleculeExtrasMixin, EpisodicPolicyGradient):
 
     kl_target_adapts = None
 
-    def __init__(self, policy: Any = "PriorLSTMPolicy", env: Any = None, replay_memory: int = 0, replay_sample: int = 0,
-                 replay_sampling: str = "uniform", rank_coefficient: float = DEFAULT_RANK_COEFFICIENT,
-                 genetic: Any = None, augment: int = 0, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        policy: Any = "PriorLSTMPolicy",
+        env: Any = None,
+        replay_memory: int = 0,
+        replay_sample: int = 0,
+        replay_sampling: str = "uniform",
+        rank_coefficient: float = DEFAULT_RANK_COEFFICIENT,
+        genetic: Any = None,
+        augment: int = 0,
+        **kwargs: Any,
+    ) -> None:
         self._init_replay_memory(replay_memory, replay_sample, replay_sampling, rank_coefficient, distinct=True)
         self._init_molecule_extras(genetic, augment)
         super().__init__(policy, env, **kwargs)

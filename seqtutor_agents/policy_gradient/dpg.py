@@ -57,8 +57,9 @@ from .base import EpisodicPolicyGradient
 PROPOSALS = ("policy", "frozen")
 
 
-def dpg_weights(log_target: th.Tensor, log_proposal: th.Tensor, log_policy: th.Tensor, temper: float = 1.0
-                ) -> th.Tensor:
+def dpg_weights(
+    log_target: th.Tensor, log_proposal: th.Tensor, log_policy: th.Tensor, temper: float = 1.0
+) -> th.Tensor:
     """Per-sequence weights of DPG's loss ``−Σ_i weight_i log π_θ(x_i)`` (no gradient flows through them).
 
     ``softmax(α(log P − log q)) − softmax(α(log π_θ − log q))``: the self-normalised importance weights
@@ -71,8 +72,9 @@ def dpg_weights(log_target: th.Tensor, log_proposal: th.Tensor, log_policy: th.T
     :param temper: α in (0, 1].
     """
     with th.no_grad():
-        return (th.softmax(temper * (log_target - log_proposal), dim=0)
-                - th.softmax(temper * (log_policy - log_proposal), dim=0))
+        return th.softmax(temper * (log_target - log_proposal), dim=0) - th.softmax(
+            temper * (log_policy - log_proposal), dim=0
+        )
 
 
 class DPG(ReplayMemoryMixin, MoleculeExtrasMixin, EpisodicPolicyGradient):
@@ -99,11 +101,23 @@ class DPG(ReplayMemoryMixin, MoleculeExtrasMixin, EpisodicPolicyGradient):
         ``kl_horizon``, ``policy_kwargs``, ``seed``, ``device``, ...
     """
 
-    def __init__(self, policy: Any = "PriorLSTMPolicy", env: Any = None, learning_rate: Any = 5e-4,
-                 proposal: str = "policy", temper: float = 1.0, n_epochs: int = 1, max_grad_norm: float | None = 1.0,
-                 replay_memory: int = 0, replay_sample: int = 0, replay_sampling: str = "uniform",
-                 rank_coefficient: float = DEFAULT_RANK_COEFFICIENT, genetic: Any = None, augment: int = 0,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        policy: Any = "PriorLSTMPolicy",
+        env: Any = None,
+        learning_rate: Any = 5e-4,
+        proposal: str = "policy",
+        temper: float = 1.0,
+        n_epochs: int = 1,
+        max_grad_norm: float | None = 1.0,
+        replay_memory: int = 0,
+        replay_sample: int = 0,
+        replay_sampling: str = "uniform",
+        rank_coefficient: float = DEFAULT_RANK_COEFFICIENT,
+        genetic: Any = None,
+        augment: int = 0,
+        **kwargs: Any,
+    ) -> None:
         self.proposal = check_choice("proposal", proposal, PROPOSALS)
         self.temper = float(check_number("temper", temper, low=0.0, low_open=True, high=1.0))
         self.n_epochs = int(check_number("n_epochs", n_epochs, low=1, integer=True))

@@ -32,7 +32,9 @@ from .base import EpisodicPolicyGradient
 KL_ESTIMATORS = ("exact", "k1")
 
 
-def gae(rewards: th.Tensor, values: th.Tensor, mask: th.Tensor, gamma: float, lam: float) -> tuple[th.Tensor, th.Tensor]:
+def gae(
+    rewards: th.Tensor, values: th.Tensor, mask: th.Tensor, gamma: float, lam: float
+) -> tuple[th.Tensor, th.Tensor]:
     """Generalised advantage estimates and returns ``(B, T)`` of whole episodes (0 after each episode's end).
 
     :param rewards: ``(B, T)`` per-step rewards.
@@ -141,7 +143,9 @@ class KLPPO(EpisodicPolicyGradient):
             assert old_values is not None  # KL-PPO's policy has a critic (value_head)
             old_taken = old_log_pi.gather(2, actions.unsqueeze(2)).squeeze(2)
             exact_kl = kl_penalty(old_log_pi, prior_log_probs, actions, "exact") * mask
-            penalty = exact_kl if self.kl_estimator == "exact" else kl_penalty(old_log_pi, prior_log_probs, actions, "k1")
+            penalty = (
+                exact_kl if self.kl_estimator == "exact" else kl_penalty(old_log_pi, prior_log_probs, actions, "k1")
+            )
             # r_t = r_domain / c - β KL_t: compose with the KL penalty in place of log p and β as its weight.
             rewards = compose(-penalty, batch.domain_rewards, self.current_c, self.current_beta) * mask
             advantages, returns = gae(rewards, old_values, mask, self.gamma, self.gae_lambda)
@@ -149,8 +153,13 @@ class KLPPO(EpisodicPolicyGradient):
                 valid = mask > 0
                 advantages = (advantages - advantages[valid].mean()) / (advantages[valid].std() + 1e-8) * mask
         n = len(episodes)
-        losses: dict[str, list[float]] = {"policy_loss": [], "value_loss": [], "entropy": [], "approx_kl": [],
-                                          "clip_fraction": []}
+        losses: dict[str, list[float]] = {
+            "policy_loss": [],
+            "value_loss": [],
+            "entropy": [],
+            "approx_kl": [],
+            "clip_fraction": [],
+        }
         for _ in range(self.n_epochs):
             order = th.randperm(n, device=self.device)
             for start in range(0, n, self.minibatch_size):
@@ -174,8 +183,9 @@ class KLPPO(EpisodicPolicyGradient):
                     losses["value_loss"].append(value_loss.item())
                     losses["entropy"].append(entropy.item())
                     losses["approx_kl"].append((((ratio - 1) - log_ratio) * m).sum().item() / steps.item())
-                    losses["clip_fraction"].append((((ratio - 1).abs() > self.clip_range).float() * m).sum().item()
-                                                   / steps.item())
+                    losses["clip_fraction"].append(
+                        (((ratio - 1).abs() > self.clip_range).float() * m).sum().item() / steps.item()
+                    )
         mean_kl = float(exact_kl.sum() / mask.sum())
         if self.beta_coef is not None and self.beta_coef.adaptive:
             self.adapted_beta = self.beta_coef.update(mean_kl, int(mask.sum()))

@@ -42,7 +42,9 @@ class PriorLSTMPolicy(RecurrentTokenPolicy):
         optimizer_class: type[th.optim.Optimizer] = th.optim.Adam,
         optimizer_kwargs: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(observation_space, action_space, optimizer_class=optimizer_class, optimizer_kwargs=optimizer_kwargs)
+        super().__init__(
+            observation_space, action_space, optimizer_class=optimizer_class, optimizer_kwargs=optimizer_kwargs
+        )
         self.net_config, self.net = self.build_network(net_config)
         self.value_head = value_head
         self.value_net = nn.Linear(self.net.config.hidden_size, 1) if value_head else None
@@ -70,8 +72,12 @@ class PriorLSTMPolicy(RecurrentTokenPolicy):
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
-        data.update(net_config=self.net_config, value_head=self.value_head, optimizer_class=self.optimizer_class,
-                    optimizer_kwargs=self.optimizer_kwargs)
+        data.update(
+            net_config=self.net_config,
+            value_head=self.value_head,
+            optimizer_class=self.optimizer_class,
+            optimizer_kwargs=self.optimizer_kwargs,
+        )
         return data
 
 

@@ -58,16 +58,27 @@ class TBPolicy(PriorLSTMPolicy):
     :param kwargs: see :class:`~seqtutor_agents.policy_gradient.policies.PriorLSTMPolicy`.
     """
 
-    def __init__(self, observation_space: Any, action_space: Any, lr_schedule: Schedule,
-                 log_z_learning_rate: float = 0.1, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        observation_space: Any,
+        action_space: Any,
+        lr_schedule: Schedule,
+        log_z_learning_rate: float = 0.1,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(observation_space, action_space, lr_schedule, **kwargs)
         self.log_z_learning_rate = log_z_learning_rate
         self.log_z = nn.Parameter(th.zeros(()))
         network = [p for name, p in self.named_parameters() if name != "log_z"]
         # SB3 types optimizer_class as the base Optimizer, whose __init__ takes no lr (nor parameter groups)
-        self.optimizer = self.optimizer_class([{"params": network},  # type: ignore[call-arg,arg-type]
-                                               {"params": [self.log_z], "lr": log_z_learning_rate}],
-                                              lr=lr_schedule(1), **self.optimizer_kwargs)
+        self.optimizer = self.optimizer_class(
+            [
+                {"params": network},  # type: ignore[call-arg,arg-type]
+                {"params": [self.log_z], "lr": log_z_learning_rate},
+            ],
+            lr=lr_schedule(1),
+            **self.optimizer_kwargs,
+        )
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         return {**super()._get_constructor_parameters(), "log_z_learning_rate": self.log_z_learning_rate}
@@ -102,11 +113,24 @@ class TB(ReplayMemoryMixin, MoleculeExtrasMixin, EpisodicPolicyGradient):
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"TBPolicy": TBPolicy}
     policy: TBPolicy
 
-    def __init__(self, policy: Any = "TBPolicy", env: Any = None, learning_rate: Any = 5e-4,
-                 log_z_learning_rate: float = 0.1, log_z_init: float | None = None, gradient_steps: int = 8,
-                 replay_memory: int = 1024, replay_sample: int = 64, replay_sampling: str = "rank",
-                 rank_coefficient: float = DEFAULT_RANK_COEFFICIENT, prior_penalty: float = 0.01, train_on_new: bool = False,
-                 genetic: Any = None, augment: int = 0, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        policy: Any = "TBPolicy",
+        env: Any = None,
+        learning_rate: Any = 5e-4,
+        log_z_learning_rate: float = 0.1,
+        log_z_init: float | None = None,
+        gradient_steps: int = 8,
+        replay_memory: int = 1024,
+        replay_sample: int = 64,
+        replay_sampling: str = "rank",
+        rank_coefficient: float = DEFAULT_RANK_COEFFICIENT,
+        prior_penalty: float = 0.01,
+        train_on_new: bool = False,
+        genetic: Any = None,
+        augment: int = 0,
+        **kwargs: Any,
+    ) -> None:
         self.log_z_learning_rate = check_number("log_z_learning_rate", log_z_learning_rate, low=0.0, low_open=True)
         self.log_z_init = check_number("log_z_init", log_z_init, allow_none=True)
         self.gradient_steps = check_number("gradient_steps", gradient_steps, low=1, integer=True)
@@ -201,18 +225,24 @@ class TB(ReplayMemoryMixin, MoleculeExtrasMixin, EpisodicPolicyGradient):
         self._adapt_c(kl_per_step, steps)
         self._record(float(np.mean(losses)), kl_per_step, entropy, residual, estimate, episodes)
 
-    def _on_policy_figures(self, batch: Episodes, log_pi: th.Tensor, delta: th.Tensor, n: int
-                           ) -> tuple[float, float, int, float]:
+    def _on_policy_figures(
+        self, batch: Episodes, log_pi: th.Tensor, delta: th.Tensor, n: int
+    ) -> tuple[float, float, int, float]:
         """Exact KL(π ‖ prior) and entropy per step over the first ``n`` rows' states (the round's own episodes)."""
         with th.no_grad():
             mask = batch.mask[:n]
             kl, entropy = kl_and_entropy(log_pi[:n], batch.prior_log_probs[:n, :-1])
             steps = mask.sum()
-            return (float((kl * mask).sum() / steps), float((entropy * mask).sum() / steps), int(steps),
-                    float(delta[:n].abs().mean()))
+            return (
+                float((kl * mask).sum() / steps),
+                float((entropy * mask).sum() / steps),
+                int(steps),
+                float(delta[:n].abs().mean()),
+            )
 
-    def _record(self, loss: float, kl: float, entropy: float, residual: float, estimate: float,
-                episodes: list[Episode]) -> None:
+    def _record(
+        self, loss: float, kl: float, entropy: float, residual: float, estimate: float, episodes: list[Episode]
+    ) -> None:
         self.logger.record("train/loss", loss)
         self.logger.record("train/log_z", self.policy.log_z.item())
         self.logger.record("train/log_z_estimate", estimate)

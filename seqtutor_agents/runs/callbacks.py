@@ -37,14 +37,16 @@ def episode_rows(transition: Any, env_id: str, first_index: int, step: int) -> l
     for offset, (env_index, episode) in enumerate(zip(sorted(transition.finals), transition.episodes, strict=True)):
         final = transition.finals[env_index]
         behaviour = episode.behaviour_log_prob
-        rows.append({
-            "episode": first_index + offset,
-            "step": step,
-            **domain.episode_row(final),
-            "domain_return": float(np.sum(episode.domain_rewards)),
-            "prior_log_likelihood": float(np.sum(episode.prior_log_prob)),
-            "policy_log_likelihood": float(np.sum(behaviour)) if behaviour is not None else "",
-        })
+        rows.append(
+            {
+                "episode": first_index + offset,
+                "step": step,
+                **domain.episode_row(final),
+                "domain_return": float(np.sum(episode.domain_rewards)),
+                "prior_log_likelihood": float(np.sum(episode.prior_log_prob)),
+                "policy_log_likelihood": float(np.sum(behaviour)) if behaviour is not None else "",
+            }
+        )
     return rows
 
 
@@ -113,8 +115,12 @@ class SequenceLog(BaseCallback):
     def facts(self) -> dict[str, Any]:
         """Flush, then what the file holds now: bytes, their SHA-256, header, rows (recorded by each checkpoint)."""
         self.flush()
-        return {"bytes": self._written, "sha256": self._digest.hexdigest(), "fields": self._fields or [],
-                "rows": self._count}
+        return {
+            "bytes": self._written,
+            "sha256": self._digest.hexdigest(),
+            "fields": self._fields or [],
+            "rows": self._count,
+        }
 
 
 class StopOnCollapse(BaseCallback):
@@ -152,8 +158,10 @@ class StopOnCollapse(BaseCallback):
             self.stopped_at = int(self.model.num_timesteps)
             self.logger.record("rollout/unique_share", self.unique_share())
             self.logger.record("train/stopped_on_collapse", 1)
-            print(f"stopping at env step {self.stopped_at:,}: only {self.unique_share():.1%} of the last "
-                  f"{self.window} sequences are distinct (bound {self.min_unique:.0%})")
+            print(
+                f"stopping at env step {self.stopped_at:,}: only {self.unique_share():.1%} of the last "
+                f"{self.window} sequences are distinct (bound {self.min_unique:.0%})"
+            )
             return False
         return True
 

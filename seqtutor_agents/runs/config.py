@@ -48,35 +48,100 @@ class Algo:
 _TUTOR = {"n_envs": 32, "learning_starts": 1_000, "train_freq": 4, "gradient_steps": 1, "batch_size": 32, "gamma": 0.9}
 # Policy-gradient baselines: REINVENT's defaults (lr 1e-4, batch 64) and TRL-like PPO settings on whole episodes.
 _PPO = {"n_envs": 32, "n_steps": 64, "batch_size": 512, "n_epochs": 4, "learning_rate": 3e-4, "ent_coef": 0.0}
-_DQN = {"n_envs": 32, "learning_starts": 2_000, "buffer_size": 100_000, "train_freq": 4, "batch_size": 32,
-        "exploration_fraction": 0.5, "exploration_final_eps": 0.05, "target_update_interval": 1_000}
+_DQN = {
+    "n_envs": 32,
+    "learning_starts": 2_000,
+    "buffer_size": 100_000,
+    "train_freq": 4,
+    "batch_size": 32,
+    "exploration_fraction": 0.5,
+    "exploration_final_eps": 0.05,
+    "target_update_interval": 1_000,
+}
 
 #: Every algorithm ``seqtutor train --algo`` knows, by name (the order of the ``--algo`` choices).
 ALGOS: dict[str, Algo] = {
-    "q": Algo("seqtutor_agents.sequence_tutor.PriorQLearning", "RecurrentQPolicy", "sequence_tutor", dict(_TUTOR),
-              kl_target="c", replay=True),
-    "psi": Algo("seqtutor_agents.sequence_tutor.PsiLearning", "RecurrentQPolicy", "sequence_tutor", dict(_TUTOR),
-                kl_target="c", replay=True),
-    "g": Algo("seqtutor_agents.sequence_tutor.GLearning", "RecurrentQPolicy", "sequence_tutor", dict(_TUTOR),
-              kl_target="c", replay=True),
-    "dap": Algo("seqtutor_agents.policy_gradient.DAP", "PriorLSTMPolicy", "policy_gradient",
-                {"n_envs": 64, "learning_rate": 1e-4, "batch_size": 64}),
-    "klppo": Algo("seqtutor_agents.policy_gradient.KLPPO", "PriorLSTMPolicy", "policy_gradient",
-                  {"n_envs": 64, "learning_rate": 1e-4, "batch_size": 64, "n_epochs": 4, "minibatch_size": 16,
-                   "gamma": 1.0, "gae_lambda": 0.95, "beta": 1.0}, kl_target="beta"),
-    "dpg": Algo("seqtutor_agents.policy_gradient.DPG", "PriorLSTMPolicy", "policy_gradient",
-                {"n_envs": 64, "learning_rate": 5e-4, "batch_size": 64}, kl_target="c"),
+    "q": Algo(
+        "seqtutor_agents.sequence_tutor.PriorQLearning",
+        "RecurrentQPolicy",
+        "sequence_tutor",
+        dict(_TUTOR),
+        kl_target="c",
+        replay=True,
+    ),
+    "psi": Algo(
+        "seqtutor_agents.sequence_tutor.PsiLearning",
+        "RecurrentQPolicy",
+        "sequence_tutor",
+        dict(_TUTOR),
+        kl_target="c",
+        replay=True,
+    ),
+    "g": Algo(
+        "seqtutor_agents.sequence_tutor.GLearning",
+        "RecurrentQPolicy",
+        "sequence_tutor",
+        dict(_TUTOR),
+        kl_target="c",
+        replay=True,
+    ),
+    "dap": Algo(
+        "seqtutor_agents.policy_gradient.DAP",
+        "PriorLSTMPolicy",
+        "policy_gradient",
+        {"n_envs": 64, "learning_rate": 1e-4, "batch_size": 64},
+    ),
+    "klppo": Algo(
+        "seqtutor_agents.policy_gradient.KLPPO",
+        "PriorLSTMPolicy",
+        "policy_gradient",
+        {
+            "n_envs": 64,
+            "learning_rate": 1e-4,
+            "batch_size": 64,
+            "n_epochs": 4,
+            "minibatch_size": 16,
+            "gamma": 1.0,
+            "gae_lambda": 0.95,
+            "beta": 1.0,
+        },
+        kl_target="beta",
+    ),
+    "dpg": Algo(
+        "seqtutor_agents.policy_gradient.DPG",
+        "PriorLSTMPolicy",
+        "policy_gradient",
+        {"n_envs": 64, "learning_rate": 5e-4, "batch_size": 64},
+        kl_target="c",
+    ),
     # Genetic GFN's settings (lr 5e-4, log Z lr 0.1, 8 steps on 64 rank-sampled of the 1,024 best per 64 samples).
-    "tb": Algo("seqtutor_agents.policy_gradient.TB", "TBPolicy", "policy_gradient",
-               {"n_envs": 64, "learning_rate": 5e-4, "batch_size": 64, "gradient_steps": 8, "replay_memory": 1024,
-                "replay_sample": 64}, kl_target="c"),
+    "tb": Algo(
+        "seqtutor_agents.policy_gradient.TB",
+        "TBPolicy",
+        "policy_gradient",
+        {
+            "n_envs": 64,
+            "learning_rate": 5e-4,
+            "batch_size": 64,
+            "gradient_steps": 8,
+            "replay_memory": 1024,
+            "replay_sample": 64,
+        },
+        kl_target="c",
+    ),
     "ppo": Algo("stable_baselines3.PPO", "MultiInputPolicy", "stock", dict(_PPO), zoo="ppo"),
-    "a2c": Algo("stable_baselines3.A2C", "MultiInputPolicy", "stock", {"n_envs": 32, "n_steps": 8, "learning_rate": 7e-4},
-                zoo="a2c"),
+    "a2c": Algo(
+        "stable_baselines3.A2C",
+        "MultiInputPolicy",
+        "stock",
+        {"n_envs": 32, "n_steps": 8, "learning_rate": 7e-4},
+        zoo="a2c",
+    ),
     "dqn": Algo("stable_baselines3.DQN", "MultiInputPolicy", "stock", dict(_DQN), replay=True, zoo="dqn"),
     "qrdqn": Algo("sb3_contrib.QRDQN", "MultiInputPolicy", "stock", dict(_DQN), replay=True, zoo="qrdqn"),
-    "recurrent_ppo": Algo("sb3_contrib.RecurrentPPO", "MultiInputLstmPolicy", "stock", dict(_PPO), zoo="ppo_lstm",
-                          seqtutor_extractor=True),
+    "recurrent_ppo": Algo(
+        "sb3_contrib.RecurrentPPO", "MultiInputLstmPolicy", "stock", dict(_PPO), zoo="ppo_lstm", seqtutor_extractor=True
+    ),
 }
 
 ALGO_CHOICES = tuple(ALGOS)
@@ -145,15 +210,23 @@ class TrainConfig:
     algo: str = "g"  # learner: a name of the ALGOS table (seqtutor_agents/runs/config.py)
     steps: int = 200_000  # total env steps, all envs together
     c: float | None = None  # the paper's c: the domain reward is divided by it (None: the table's, else the env's)
-    target_kl: float | None = None  # adapt c (q, psi, g, dpg) or beta (klppo) so that KL(pi || prior) per step tracks this (nats)
+    target_kl: float | None = (
+        None  # adapt c (q, psi, g, dpg) or beta (klppo) so that KL(pi || prior) per step tracks this (nats)
+    )
     seed: int = 0  # seeds the envs, the networks and the sampling
     n_envs: int | None = None  # parallel envs of the native batched env (None: the table's)
     env_kwargs: dict[str, Any] = field(default_factory=dict)  # other env keyword arguments, e.g. prior_weight=0.5
-    algo_kwargs: dict[str, Any] = field(default_factory=dict)  # algorithm hyperparameters over the table's, e.g. gamma=0.95; on SMILES (g, psi, dap, dpg, tb): genetic='{"children": 8, "generations": 2, "pool_size": 1024, "mutation_rate": 0.01}' (graph-GA offspring, scored as oracle calls), augment=2 (updates on randomised SMILES), replay_sampling=rank (dap, dpg, tb; g/psi: replay_buffer_kwargs elite_sampling)
-    scoring: str | None = None  # a scoring file (TOML or JSON: components, transforms, weights, stages) as SeqTutor-SMILES-v0's objective; the run keeps a copy
+    algo_kwargs: dict[str, Any] = field(
+        default_factory=dict
+    )  # algorithm hyperparameters over the table's, e.g. gamma=0.95; on SMILES (g, psi, dap, dpg, tb): genetic='{"children": 8, "generations": 2, "pool_size": 1024, "mutation_rate": 0.01}' (graph-GA offspring, scored as oracle calls), augment=2 (updates on randomised SMILES), replay_sampling=rank (dap, dpg, tb; g/psi: replay_buffer_kwargs elite_sampling)
+    scoring: str | None = (
+        None  # a scoring file (TOML or JSON: components, transforms, weights, stages) as SeqTutor-SMILES-v0's objective; the run keeps a copy
+    )
     checkpoint_every: int = 50_000  # env steps between atomic checkpoints (model + replay buffer)
     log_sequences: bool = True  # write every finished training episode to <out>/sequences.csv (our learners)
-    stop_on_collapse: float | None = None  # stop when fewer than this share of the last collapse_window sequences are distinct
+    stop_on_collapse: float | None = (
+        None  # stop when fewer than this share of the last collapse_window sequences are distinct
+    )
     collapse_window: int = 1_000  # episodes the distinct share of stop_on_collapse is taken over
     device: str = "auto"  # torch device of the learner: auto, cpu, cuda
 
@@ -168,15 +241,20 @@ class TrainConfig:
         if self.env_id not in env_ids():
             raise ConfigError(f"{self.env_id!r} is not a seqtutor env; choose one of {', '.join(env_ids())}")
         algo = algo_row(self.algo)
-        checks = (("steps", self.steps, {"low": 1, "integer": True}),
-                  ("c", self.c, {"low": 0.0, "low_open": True, "allow_none": True}),
-                  ("target_kl", self.target_kl, {"low": 0.0, "low_open": True, "allow_none": True}),
-                  ("seed", self.seed, {"low": 0, "high": 2**32 - 1, "integer": True}),
-                  ("n_envs", self.n_envs, {"low": 1, "integer": True, "allow_none": True}),
-                  ("checkpoint_every", self.checkpoint_every, {"low": 1, "integer": True}),
-                  ("stop_on_collapse", self.stop_on_collapse, {"low": 0.0, "low_open": True, "high": 1.0,
-                                                               "allow_none": True}),
-                  ("collapse_window", self.collapse_window, {"low": 2, "integer": True}))
+        checks = (
+            ("steps", self.steps, {"low": 1, "integer": True}),
+            ("c", self.c, {"low": 0.0, "low_open": True, "allow_none": True}),
+            ("target_kl", self.target_kl, {"low": 0.0, "low_open": True, "allow_none": True}),
+            ("seed", self.seed, {"low": 0, "high": 2**32 - 1, "integer": True}),
+            ("n_envs", self.n_envs, {"low": 1, "integer": True, "allow_none": True}),
+            ("checkpoint_every", self.checkpoint_every, {"low": 1, "integer": True}),
+            (
+                "stop_on_collapse",
+                self.stop_on_collapse,
+                {"low": 0.0, "low_open": True, "high": 1.0, "allow_none": True},
+            ),
+            ("collapse_window", self.collapse_window, {"low": 2, "integer": True}),
+        )
         for name, value, bounds in checks:
             try:
                 check_number(name, value, **bounds)
@@ -187,12 +265,16 @@ class TrainConfig:
         if not isinstance(self.log_sequences, bool):
             raise ConfigError(f"--log-sequences must be true or false, got {self.log_sequences!r}")
         if self.stop_on_collapse is not None and algo.family == "stock":
-            raise ConfigError(f"--stop-on-collapse watches the episodes seqtutor's own learners hand their callbacks; "
-                              f"{self.algo} (a stock SB3 algorithm) has none: leave it out, or use one of "
-                              f"{', '.join(name for name, row in ALGOS.items() if row.family != 'stock')}")
+            raise ConfigError(
+                f"--stop-on-collapse watches the episodes seqtutor's own learners hand their callbacks; "
+                f"{self.algo} (a stock SB3 algorithm) has none: leave it out, or use one of "
+                f"{', '.join(name for name, row in ALGOS.items() if row.family != 'stock')}"
+            )
         if self.target_kl is not None and algo.kl_target is None:
-            raise ConfigError(f"--target-kl adapts the KL weight during training; it applies to "
-                              f"{', '.join(KL_TARGET_ALGOS)}, not {self.algo}")
+            raise ConfigError(
+                f"--target-kl adapts the KL weight during training; it applies to "
+                f"{', '.join(KL_TARGET_ALGOS)}, not {self.algo}"
+            )
         for name in ("env_kwargs", "algo_kwargs"):
             if not isinstance(getattr(self, name), dict):
                 raise ConfigError(f"{name} must be a dict, got {getattr(self, name)!r}")
@@ -236,7 +318,9 @@ class TrainConfig:
         """A config from a JSON object (e.g. a run's ``config.json``), unknown keys ignored."""
         if not isinstance(data, dict):
             raise ConfigError(f"{source} holds a {type(data).__name__}, expected a JSON object")
-        missing = [f.name for f in dataclasses.fields(cls) if f.name in ("out", "env_id", "algo") and f.name not in data]
+        missing = [
+            f.name for f in dataclasses.fields(cls) if f.name in ("out", "env_id", "algo") and f.name not in data
+        ]
         if missing:
             raise ConfigError(f"{source} lacks {', '.join(repr(m) for m in missing)}")
         known = {f.name for f in dataclasses.fields(cls)}

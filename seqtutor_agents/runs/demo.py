@@ -67,8 +67,10 @@ def plot_training_curve(progress: dict[str, np.ndarray], path: Path, config: Tra
     matplotlib.use("Agg")
 
     steps = progress.get("time/total_timesteps")
-    panels = [("rollout/domain_reward", "music-theory reward per step"),
-              ("rollout/kl_prior", "KL(π ‖ prior) per step (nats)")]
+    panels = [
+        ("rollout/domain_reward", "music-theory reward per step"),
+        ("rollout/kl_prior", "KL(π ‖ prior) per step (nats)"),
+    ]
     if config.target_kl is not None:  # the controller's c beside the KL it steers
         panels.append(("train/c", "c (adapted)"))
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6))
@@ -92,8 +94,9 @@ def plot_training_curve(progress: dict[str, np.ndarray], path: Path, config: Tra
     return path
 
 
-def demo_summary(model, config: TrainConfig, tuned, prior, minutes: float, n_compositions: int,
-                 optimum_samples: int, seed: int = 0) -> str:
+def demo_summary(
+    model, config: TrainConfig, tuned, prior, minutes: float, n_compositions: int, optimum_samples: int, seed: int = 0
+) -> str:
     """``table1.md``: the setting, Table 1, the texture table, KL and entropy, and the return against π*'s."""
     compositions = tuned.finals["composition"]
     columns = {
@@ -101,11 +104,13 @@ def demo_summary(model, config: TrainConfig, tuned, prior, minutes: float, n_com
         f"{DEMO_ALGO}-tuned": composition_statistics(compositions),
     }
     table = format_statistics_table(columns, include_paper=["Note RNN", "Q", "Psi"])
-    texture = format_texture_table({
-        "corpus (validation windows)": texture_statistics(corpus_sample(n_compositions)),
-        "Note RNN (shipped prior)": texture_statistics(prior.finals["composition"]),
-        f"{DEMO_ALGO}-tuned": texture_statistics(compositions),
-    })
+    texture = format_texture_table(
+        {
+            "corpus (validation windows)": texture_statistics(corpus_sample(n_compositions)),
+            "Note RNN (shipped prior)": texture_statistics(prior.finals["composition"]),
+            f"{DEMO_ALGO}-tuned": texture_statistics(compositions),
+        }
+    )
     final_c = getattr(model, "current_c", None) or config.resolved_env_kwargs().get("c")
     assert final_c is not None  # the demo's learner adapts c to its KL target: it has a current_c
     summary = (
@@ -121,39 +126,50 @@ def demo_summary(model, config: TrainConfig, tuned, prior, minutes: float, n_com
     sample = sample_prior(ENV_ID, optimum_samples, 0, progress=False)
     ratio = optimality_ratio(sample, 1.0, tuned, float(final_c))
     ratio_text = "n/a (the KL lies outside π*'s reliable range)" if ratio is None else f"{ratio:.3f}"
-    summary += (f"\nReturn / π*'s at the same KL (π* ∝ p·exp(R/c), the objective's optimum, estimated from "
-                f"{optimum_samples:,} prior compositions): {ratio_text}.\n")
+    summary += (
+        f"\nReturn / π*'s at the same KL (π* ∝ p·exp(R/c), the objective's optimum, estimated from "
+        f"{optimum_samples:,} prior compositions): {ratio_text}.\n"
+    )
     return summary + optimum_summary(tuned, sample, float(final_c), config, seed)
 
 
 def optimum_summary(tuned, sample, c: float, config: TrainConfig, seed: int) -> str:
     """The demo's distance to π* in nats, its share of the achievable improvement, and how soon it held 0.9 of π*."""
     _, _, sentence = distance_figures(tuned, sample, c, 1.0, seed, unit="composition")
-    held = compositions_to_ratio(config.out, optimum_points_around(sample, c), 0.9,
-                                 min_kl=0.5 * (config.target_kl or 0.0))
-    return (f"\nDistance to π* (J(π) = E_π[R]/c − KL(π ‖ prior), J(π*) = log Z): {sentence}\n\n"
-            f"Compositions scored in training before it held 0.9 of π*'s return at its KL for three log windows "
-            f"in a row (return and KL rolled over the last 1,000 compositions): {held.describe()}.\n")
+    held = compositions_to_ratio(
+        config.out, optimum_points_around(sample, c), 0.9, min_kl=0.5 * (config.target_kl or 0.0)
+    )
+    return (
+        f"\nDistance to π* (J(π) = E_π[R]/c − KL(π ‖ prior), J(π*) = log Z): {sentence}\n\n"
+        f"Compositions scored in training before it held 0.9 of π*'s return at its KL for three log windows "
+        f"in a row (return and KL rolled over the last 1,000 compositions): {held.describe()}.\n"
+    )
 
 
-def run_demo(out: Path, steps: int | None = None, seed: int = 0, n_compositions: int = DEMO_EVAL_COMPOSITIONS,
-             optimum_samples: int = DEMO_OPTIMUM_SAMPLES) -> dict[str, Path]:
+def run_demo(
+    out: Path,
+    steps: int | None = None,
+    seed: int = 0,
+    n_compositions: int = DEMO_EVAL_COMPOSITIONS,
+    optimum_samples: int = DEMO_OPTIMUM_SAMPLES,
+) -> dict[str, Path]:
     """Fine-tune, sample ``n_compositions`` of the tuned model and of the prior, write everything; returns the paths."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     check_output_file(out / "report.html")  # refused now, not after training, if it is not the demo's own page
     started = time.perf_counter()
-    config = TrainConfig(env_id=ENV_ID, algo=DEMO_ALGO, steps=steps or DEMO_STEPS, out=str(out / "run"),
-                         seed=seed, **DEMO_SETTING)
+    config = TrainConfig(
+        env_id=ENV_ID, algo=DEMO_ALGO, steps=steps or DEMO_STEPS, out=str(out / "run"), seed=seed, **DEMO_SETTING
+    )
     print(f"fine-tuning the Note RNN with {DEMO_ALGO} ({DEMO_SETTING}) for {config.steps:,} env steps ...", flush=True)
     model = train(config, overwrite=True)  # the demo folder is the demo's own: a rerun replaces it
     minutes = (time.perf_counter() - started) / 60
 
     env_kwargs = config.resolved_env_kwargs()
-    tuned = run_episodes(ENV_ID, n_compositions, model_policy(model, seed=seed), seed=10_000 + seed,
-                         env_kwargs=env_kwargs)
-    prior = run_episodes(ENV_ID, n_compositions, prior_policy(seed=seed), seed=10_000 + seed,
-                         env_kwargs=env_kwargs)
+    tuned = run_episodes(
+        ENV_ID, n_compositions, model_policy(model, seed=seed), seed=10_000 + seed, env_kwargs=env_kwargs
+    )
+    prior = run_episodes(ENV_ID, n_compositions, prior_policy(seed=seed), seed=10_000 + seed, env_kwargs=env_kwargs)
     compositions = tuned.finals["composition"]
     midi_dir = out / "midi"
     written = write_midis(compositions[:10], midi_dir, prefix=f"{DEMO_ALGO}_tuned")
@@ -166,10 +182,22 @@ def run_demo(out: Path, steps: int | None = None, seed: int = 0, n_compositions:
     atomic_write_text(out / "table1.md", summary)
     print(summary)
 
-    report = build_report([config.out], out / "report.html", n=min(500, n_compositions), seed=seed,
-                          optimum_n=optimum_samples, progress=False)
-    paths = {"midi": midi_dir, "piano_roll": roll, "training_curve": curve, "table": out / "table1.md",
-             "run": Path(config.out), "report": report}
+    report = build_report(
+        [config.out],
+        out / "report.html",
+        n=min(500, n_compositions),
+        seed=seed,
+        optimum_n=optimum_samples,
+        progress=False,
+    )
+    paths = {
+        "midi": midi_dir,
+        "piano_roll": roll,
+        "training_curve": curve,
+        "table": out / "table1.md",
+        "run": Path(config.out),
+        "report": report,
+    }
     print("demo outputs:")
     for name, path in paths.items():
         print(f"  {name:15s} {path}")

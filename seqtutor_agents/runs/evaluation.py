@@ -82,13 +82,17 @@ def _recurrent_ppo_act(policy: Any, choose: Callable[[np.ndarray], np.ndarray]) 
 
     def step(obs, state, episode_start):
         obs_t, _ = policy.obs_to_tensor(obs)
-        dist, state = policy.get_distribution(obs_t, state, th.as_tensor(episode_start, dtype=th.float32, device=device))
+        dist, state = policy.get_distribution(
+            obs_t, state, th.as_tensor(episode_start, dtype=th.float32, device=device)
+        )
         return dist.distribution.logits, state
 
     return _recurrent_act(initial_state, step, choose)
 
 
-def _recurrent_act(initial_state: Callable[[int], Any], step: Callable, choose: Callable[[np.ndarray], np.ndarray]) -> ActFn:
+def _recurrent_act(
+    initial_state: Callable[[int], Any], step: Callable, choose: Callable[[np.ndarray], np.ndarray]
+) -> ActFn:
     """An :data:`ActFn` of a recurrent policy: its state from ``initial_state(n)`` (again when the
     number of envs changes), then ``step(obs, state, episode_start) -> (logits, new state)`` per call."""
     state: list = [None]
@@ -153,7 +157,9 @@ class EpisodeBatch:
     kl_per_step: float | None  # mean exact KL(pi || prior) per step (None if the policy gave no distribution)
     entropy_per_step: float | None = None  # mean exact entropy of pi per step, nats (None likewise)
     prior_log_likelihoods: np.ndarray | None = None  # (n,) log p_prior(x) of each whole sequence
-    policy_log_likelihoods: np.ndarray | None = None  # (n,) log pi(x) under the policy that sampled it (None if unknown)
+    policy_log_likelihoods: np.ndarray | None = (
+        None  # (n,) log pi(x) under the policy that sampled it (None if unknown)
+    )
     kl_sums: np.ndarray | None = None  # (n,) exact KL(pi || prior) of each step, summed per episode (None likewise)
     entropy_sums: np.ndarray | None = None  # (n,) exact entropy of pi at each step, summed over each episode
 
@@ -165,10 +171,17 @@ class EpisodeBatch:
         rows = []
         for i, final in enumerate(finals):
             policy = self.policy_log_likelihoods
-            rows.append({"episode": i, **domain.episode_row(final), "domain_return": float(self.domain_returns[i]),
-                         "prior_log_likelihood": float(self.prior_log_likelihoods[i])
-                         if self.prior_log_likelihoods is not None else "",
-                         "policy_log_likelihood": float(policy[i]) if policy is not None else ""})
+            rows.append(
+                {
+                    "episode": i,
+                    **domain.episode_row(final),
+                    "domain_return": float(self.domain_returns[i]),
+                    "prior_log_likelihood": float(self.prior_log_likelihoods[i])
+                    if self.prior_log_likelihoods is not None
+                    else "",
+                    "policy_log_likelihood": float(policy[i]) if policy is not None else "",
+                }
+            )
         return rows
 
 
@@ -265,8 +278,16 @@ def _one_episode_each(rollout: Rollout, actor: Actor, totals: dict[str, Any]) ->
             if live[i]:
                 finals[i] = info
         live &= ~step.dones
-    return {"finals": finals, "returns": returns, "lengths": length, "domain_returns": domain,
-            "prior_ll": prior_ll, "policy_ll": policy_ll, "kl": kl, "entropy": entropy}
+    return {
+        "finals": finals,
+        "returns": returns,
+        "lengths": length,
+        "domain_returns": domain,
+        "prior_ll": prior_ll,
+        "policy_ll": policy_ll,
+        "kl": kl,
+        "entropy": entropy,
+    }
 
 
 def _stack_finals(rows: list[dict[str, Any] | None]) -> dict[str, Any]:
@@ -283,8 +304,15 @@ def _stack_finals(rows: list[dict[str, Any] | None]) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------- jobs behind the CLI
-def episodes_of(model: BaseAlgorithm | None, env_id: str, n: int, seed: int, env_kwargs: dict[str, Any],
-                progress: bool = True, on_batch: Callable[[int], None] | None = None) -> EpisodeBatch:
+def episodes_of(
+    model: BaseAlgorithm | None,
+    env_id: str,
+    n: int,
+    seed: int,
+    env_kwargs: dict[str, Any],
+    progress: bool = True,
+    on_batch: Callable[[int], None] | None = None,
+) -> EpisodeBatch:
     """``n`` episodes of a model (or of the env's prior, when ``model`` is None)."""
     act = prior_policy(seed=seed) if model is None else model_policy(model, seed=seed)
     return run_episodes(env_id, n, act, seed=seed, env_kwargs=env_kwargs, progress=progress, on_batch=on_batch)
@@ -299,10 +327,14 @@ def write_samples(batch: EpisodeBatch, env_id: str, out: Path, label: str) -> di
 
 
 def _summary(batch: EpisodeBatch) -> dict[str, Any]:
-    return {"episodes": len(batch.returns), "mean_return": float(batch.returns.mean()),
-            "mean_domain_return": float(batch.domain_returns.mean()),
-            "prior_log_prob_per_step": batch.prior_log_prob_per_step, "kl_per_step": batch.kl_per_step,
-            "entropy_per_step": batch.entropy_per_step}
+    return {
+        "episodes": len(batch.returns),
+        "mean_return": float(batch.returns.mean()),
+        "mean_domain_return": float(batch.domain_returns.mean()),
+        "prior_log_prob_per_step": batch.prior_log_prob_per_step,
+        "kl_per_step": batch.kl_per_step,
+        "entropy_per_step": batch.entropy_per_step,
+    }
 
 
 def prior_training_data(env_id: str, env_kwargs: dict[str, Any] | None = None) -> Path | None:
@@ -317,8 +349,9 @@ def prior_training_data(env_id: str, env_kwargs: dict[str, Any] | None = None) -
     return domain.training_data(metadata)
 
 
-def evaluation_report(batch: EpisodeBatch, env_id: str, label: str, prior: EpisodeBatch | None = None,
-                      reference: Path | None = None) -> tuple[dict[str, Any], str]:
+def evaluation_report(
+    batch: EpisodeBatch, env_id: str, label: str, prior: EpisodeBatch | None = None, reference: Path | None = None
+) -> tuple[dict[str, Any], str]:
     """``(result dict, markdown)`` of a batch beside the prior's (when given): the domain objective,
     KL and log p per step, then the domain's own tables (:attr:`seqtutor_envs.domains.Domain.report`).
 
@@ -332,10 +365,12 @@ def evaluation_report(batch: EpisodeBatch, env_id: str, label: str, prior: Episo
     if prior is not None:
         result["prior"] = _summary(prior)
     lines = ["| | " + " | ".join(batches) + " |", "|---|" + "---:|" * len(batches)]
-    for key, name, fmt in (("mean_domain_return", "domain objective (mean per episode)", "{:.3f}"),
-                           ("kl_per_step", "KL(π ‖ prior) per step", "{:.4f}"),
-                           ("entropy_per_step", "entropy per step", "{:.3f}"),
-                           ("prior_log_prob_per_step", "log p_prior per step", "{:.3f}")):
+    for key, name, fmt in (
+        ("mean_domain_return", "domain objective (mean per episode)", "{:.3f}"),
+        ("kl_per_step", "KL(π ‖ prior) per step", "{:.4f}"),
+        ("entropy_per_step", "entropy per step", "{:.3f}"),
+        ("prior_log_prob_per_step", "log p_prior per step", "{:.3f}"),
+    ):
         cells = [_summary(b)[key] for b in batches.values()]
         lines.append(f"| {name} | " + " | ".join("n/a" if v is None else fmt.format(v) for v in cells) + " |")
     table = "\n".join(lines) + "\n\n" + domain.report({name: b.finals for name, b in batches.items()}, **extra)

@@ -40,12 +40,21 @@ MIN_START_ESS = 100
 
 def needs_start_c(config: TrainConfig) -> bool:
     """Whether the run's c starts at π*'s: a KL target that adapts c, and no c named (``--c`` or an algo kwarg)."""
-    return (config.target_kl is not None and ALGOS[config.algo].kl_target == "c" and config.c is None
-            and "c" not in config.algo_kwargs)
+    return (
+        config.target_kl is not None
+        and ALGOS[config.algo].kl_target == "c"
+        and config.c is None
+        and "c" not in config.algo_kwargs
+    )
 
 
-def optimum_start_c(env_id: str, env_kwargs: dict[str, Any], target_kl: float, n: int | None = None,
-                    report: Callable[[str], None] | None = None) -> float | None:
+def optimum_start_c(
+    env_id: str,
+    env_kwargs: dict[str, Any],
+    target_kl: float,
+    n: int | None = None,
+    report: Callable[[str], None] | None = None,
+) -> float | None:
     """π*'s c for ``target_kl`` (KL per step) on the env, from ``n`` cached prior samples (see the module docstring).
 
     :param env_kwargs: the run's env settings (those that shape sequences and returns key the cache).
@@ -68,14 +77,17 @@ def optimum_start_c(env_id: str, env_kwargs: dict[str, Any], target_kl: float, n
         return None
     floor = c_for_ess(sample, min(MIN_START_ESS, n / 4), prior_weight)
     if report:
-        report(f"{env_id}: start c = {max(c, floor):.4g}" + (f" (π*'s estimate {c:.4g} rests on fewer than "
-                                                              f"{MIN_START_ESS} samples)" if floor > c else ""))
+        report(
+            f"{env_id}: start c = {max(c, floor):.4g}"
+            + (f" (π*'s estimate {c:.4g} rests on fewer than {MIN_START_ESS} samples)" if floor > c else "")
+        )
     return max(c, floor)
 
 
 def c_for_ess(sample: Any, ess: float, prior_weight: float = 1.0, low: float = 1e-3, high: float = 1e4) -> float:
     """The smallest c in ``[low, high]`` at which π*'s importance weights over ``sample`` keep an effective
     size of ``ess`` (the effective size grows with c; bisection on log c)."""
+
     def effective(c: float) -> float:
         return optimum_at(sample, c, prior_weight, statistics=False).ess
 

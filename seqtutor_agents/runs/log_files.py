@@ -46,8 +46,9 @@ def restore_log(path: Path, facts: dict[str, Any] | None, step: int) -> KeptLog:
     content = read_run_bytes(path.parent, path.name, MAX_LOG_BYTES, missing_ok=True)
     if content is None:
         if facts and facts.get("rows"):
-            warnings.warn(f"{path} is missing; its checkpoint counted {facts['rows']:,} rows: a new log begins",
-                          stacklevel=3)
+            warnings.warn(
+                f"{path} is missing; its checkpoint counted {facts['rows']:,} rows: a new log begins", stacklevel=3
+            )
         return KeptLog(b"", None, 0)
     if _intact(content, facts):
         kept = KeptLog(content[: facts["bytes"]], list(facts["fields"]) or None, int(facts["rows"]))  # type: ignore[index]
@@ -63,7 +64,11 @@ def restore_log(path: Path, facts: dict[str, Any] | None, step: int) -> KeptLog:
 
 
 def _intact(content: bytes, facts: dict[str, Any] | None) -> bool:
-    if not isinstance(facts, dict) or not isinstance(facts.get("bytes"), int) or not isinstance(facts.get("fields"), list):
+    if (
+        not isinstance(facts, dict)
+        or not isinstance(facts.get("bytes"), int)
+        or not isinstance(facts.get("fields"), list)
+    ):
         return False
     size = facts["bytes"]
     return len(content) >= size and hashlib.sha256(content[:size]).hexdigest() == facts.get("sha256")
@@ -81,8 +86,10 @@ def _salvage(path: Path, content: bytes, facts: dict[str, Any] | None, step: int
     if not header or not set(REQUIRED_COLUMNS) <= set(header) or (expected and header != expected):
         aside = path.with_name(f"sequences.damaged-{time.strftime('%Y%m%d-%H%M%S')}.csv")
         os.replace(path, aside)
-        warnings.warn(f"{path} is not this run's sequences log (header {header!r}): moved to {aside.name}; "
-                      "a new log begins", stacklevel=4)
+        warnings.warn(
+            f"{path} is not this run's sequences log (header {header!r}): moved to {aside.name}; a new log begins",
+            stacklevel=4,
+        )
         return KeptLog(b"", None, 0)
     index = {name: header.index(name) for name in REQUIRED_COLUMNS}
     kept: list[list[str]] = []
@@ -97,9 +104,12 @@ def _salvage(path: Path, content: bytes, facts: dict[str, Any] | None, step: int
         problem = f"unreadable CSV ({exc})"
     total = text.count("\n") - 1
     if problem or facts:
-        warnings.warn(f"{path} does not match what its checkpoint recorded{'' if facts else ' (none)'}"
-                      f"{': ' + problem if problem else ''}; kept its first {len(kept):,} well-formed rows of "
-                      f"about {max(total, 0):,}", stacklevel=4)
+        warnings.warn(
+            f"{path} does not match what its checkpoint recorded{'' if facts else ' (none)'}"
+            f"{': ' + problem if problem else ''}; kept its first {len(kept):,} well-formed rows of "
+            f"about {max(total, 0):,}",
+            stacklevel=4,
+        )
     stream = io.StringIO()
     writer = csv.writer(stream, lineterminator="\r\n")
     writer.writerow(header)

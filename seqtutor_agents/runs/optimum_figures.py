@@ -59,13 +59,16 @@ def sequence_terms(batch: Any) -> SequenceTerms:
     :raises ValueError: the policy gave no action distribution (no exact KL per step).
     """
     if batch.kl_sums is None:
-        raise ValueError("the policy reported no action distribution: its exact KL to the prior, and so its "
-                         "distance to π*, is unknown")
+        raise ValueError(
+            "the policy reported no action distribution: its exact KL to the prior, and so its "
+            "distance to π*, is unknown"
+        )
     return SequenceTerms(batch.domain_returns, batch.kl_sums, batch.entropy_sums)
 
 
-def distance_of(batch: Any, sample: PriorSample, c: float, prior_weight: float = 1.0, seed: int = 0,
-                n_boot: int = N_BOOTSTRAP) -> Distance:
+def distance_of(
+    batch: Any, sample: PriorSample, c: float, prior_weight: float = 1.0, seed: int = 0, n_boot: int = N_BOOTSTRAP
+) -> Distance:
     """The batch's policy against π* at ``c`` (see :func:`seqtutor_envs.optimum_distance.distance_to_optimum`)."""
     return distance_to_optimum(sample, sequence_terms(batch), c, prior_weight, n_boot=n_boot, seed=seed)
 
@@ -125,8 +128,7 @@ def _episode_counts(run: Path) -> np.ndarray | None:
 EFFICIENCY_POOL = 1_000
 
 
-def rolling_ratios(progress: dict[str, np.ndarray], points: list[OptimumPoint], pool: int,
-                   min_kl: float) -> np.ndarray:
+def rolling_ratios(progress: dict[str, np.ndarray], points: list[OptimumPoint], pool: int, min_kl: float) -> np.ndarray:
     """Per log window: the rolling domain return per episode over π*'s at the rolling KL (-inf: unreadable).
 
     Rolling figures pool the latest windows holding at least ``pool`` episodes (episodes of a window:
@@ -141,9 +143,15 @@ def rolling_ratios(progress: dict[str, np.ndarray], points: list[OptimumPoint], 
     kl, per_step = progress["rollout/kl_prior"], progress["rollout/domain_reward"]
     ok = np.isfinite(kl) & np.isfinite(per_step) & np.isfinite(length) & (length > 0) & (steps > 0)
     weight = np.where(ok, steps, 0.0)
-    cum = {name: np.concatenate([[0.0], np.cumsum(np.where(ok, values, 0.0))]) for name, values in
-           (("steps", weight), ("episodes", weight / np.where(ok, length, 1.0)), ("kl", weight * np.where(ok, kl, 0)),
-            ("return", weight * np.where(ok, per_step, 0.0)))}
+    cum = {
+        name: np.concatenate([[0.0], np.cumsum(np.where(ok, values, 0.0))])
+        for name, values in (
+            ("steps", weight),
+            ("episodes", weight / np.where(ok, length, 1.0)),
+            ("kl", weight * np.where(ok, kl, 0)),
+            ("return", weight * np.where(ok, per_step, 0.0)),
+        )
+    }
     first = np.searchsorted(cum["episodes"], cum["episodes"][1:] - pool, side="right") - 1  # window before the pool
     full = (cum["episodes"][1:] >= pool) & ok
     first = np.maximum(first, 0)
@@ -151,14 +159,21 @@ def rolling_ratios(progress: dict[str, np.ndarray], points: list[OptimumPoint], 
     with np.errstate(divide="ignore", invalid="ignore"):
         rolling_kl = span["kl"] / span["steps"]
         rolling_return = span["return"] / span["episodes"]
-    best = np.array([interpolate(points, "kl_per_step", "domain_return", k) if np.isfinite(k) else math.nan
-                     for k in rolling_kl])
+    best = np.array(
+        [interpolate(points, "kl_per_step", "domain_return", k) if np.isfinite(k) else math.nan for k in rolling_kl]
+    )
     readable = full & np.isfinite(rolling_return) & np.isfinite(best) & (best > 0) & (rolling_kl >= min_kl)
     return np.where(readable, rolling_return / np.where(readable, best, 1.0), -np.inf)
 
 
-def compositions_to_ratio(run: str | Path, points: list[OptimumPoint], ratio: float = 0.9, min_kl: float = 0.0,
-                          windows: int = 3, pool: int = EFFICIENCY_POOL) -> Efficiency:
+def compositions_to_ratio(
+    run: str | Path,
+    points: list[OptimumPoint],
+    ratio: float = 0.9,
+    min_kl: float = 0.0,
+    windows: int = 3,
+    pool: int = EFFICIENCY_POOL,
+) -> Efficiency:
     """Sample efficiency: episodes scored before the run held ``ratio`` of π*'s return at its KL.
 
     Read from the run's training log, ``logs/progress.csv`` (resumed parts in order): at every log
@@ -183,7 +198,7 @@ def compositions_to_ratio(run: str | Path, points: list[OptimumPoint], ratio: fl
         return Efficiency(ratio, windows, None, math.nan, 0)
     ratios = rolling_ratios(progress, points, pool, min_kl)
     readable = int(np.isfinite(ratios).sum())
-    held = np.array([ratios[i - windows + 1:i + 1].min() for i in range(windows - 1, len(ratios))])
+    held = np.array([ratios[i - windows + 1 : i + 1].min() for i in range(windows - 1, len(ratios))])
     best_held = float(held.max()) if len(held) and np.isfinite(held.max()) else math.nan
     reached = np.flatnonzero(held >= ratio)
     if not len(reached):
@@ -201,12 +216,15 @@ def compositions_to_ratio(run: str | Path, points: list[OptimumPoint], ratio: fl
 
 
 #: The headline cells of :func:`distance_figures` (a page without π* shows them as "–").
-DISTANCE_HEADLINE = ("KL(π ‖ π*), nats per sequence (95 % interval)",
-                     "share of the achievable improvement (95 % interval)")
+DISTANCE_HEADLINE = (
+    "KL(π ‖ π*), nats per sequence (95 % interval)",
+    "share of the achievable improvement (95 % interval)",
+)
 
 
-def distance_figures(batch: Any, sample: PriorSample, c: float, prior_weight: float, seed: int,
-                     unit: str = "sequence") -> tuple[dict[str, Any], dict[str, str], str]:
+def distance_figures(
+    batch: Any, sample: PriorSample, c: float, prior_weight: float, seed: int, unit: str = "sequence"
+) -> tuple[dict[str, Any], dict[str, str], str]:
     """``(figures for JSON, headline cells, one-sentence note)`` of a batch against π* at ``c``.
 
     The figures: :meth:`Distance.row` and ``optimality_ratio`` (the batch's return over π*'s at its
@@ -223,13 +241,22 @@ def distance_figures(batch: Any, sample: PriorSample, c: float, prior_weight: fl
     def cell(value: float, interval: tuple[float, float], ok: bool, digits: int = 3) -> str:
         return f"{value:.{digits}f} [{interval[0]:.{digits}f}, {interval[1]:.{digits}f}]" if ok else "not estimated"
 
-    headline = dict(zip(DISTANCE_HEADLINE, (cell(distance.distance, distance.distance_interval, distance.reliable),
-                                            cell(distance.share, distance.share_interval, distance.share_reliable)), strict=True))
+    headline = dict(
+        zip(
+            DISTANCE_HEADLINE,
+            (
+                cell(distance.distance, distance.distance_interval, distance.reliable),
+                cell(distance.share, distance.share_interval, distance.share_reliable),
+            ),
+            strict=True,
+        )
+    )
     return figures, headline, distance.describe(unit)
 
 
-def evaluate_against_optimum(model: Any, batch: Any, env_id: str, env_kwargs: dict[str, Any], optimum_n: int,
-                             seed: int) -> tuple[dict[str, Any], str]:
+def evaluate_against_optimum(
+    model: Any, batch: Any, env_id: str, env_kwargs: dict[str, Any], optimum_n: int, seed: int
+) -> tuple[dict[str, Any], str]:
     """``(figures, markdown)`` of ``seqtutor evaluate``: the batch against π* at the run's final c.
 
     The prior samples (``optimum_n`` of them, seed 0, cached) are those ``seqtutor report`` and the demo use.
@@ -241,7 +268,15 @@ def evaluate_against_optimum(model: Any, batch: Any, env_id: str, env_kwargs: di
     sample = sample_prior(env_id, optimum_n, 0, env_kwargs)
     figures, headline, note = distance_figures(batch, sample, c, prior_weight, seed)
     ratio = figures["optimality_ratio"]
-    lines = [f"## Against π*, the objective's optimum, at c = {c:.4g}", "", "| figure | value |", "|---|---:|",
-             *(f"| {key} | {value} |" for key, value in headline.items()),
-             f"| return / π*'s at the same KL | {'n/a' if ratio is None else f'{ratio:.3f}'} |", "", note, ""]
+    lines = [
+        f"## Against π*, the objective's optimum, at c = {c:.4g}",
+        "",
+        "| figure | value |",
+        "|---|---:|",
+        *(f"| {key} | {value} |" for key, value in headline.items()),
+        f"| return / π*'s at the same KL | {'n/a' if ratio is None else f'{ratio:.3f}'} |",
+        "",
+        note,
+        "",
+    ]
     return figures, "\n".join(lines)

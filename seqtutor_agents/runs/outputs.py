@@ -116,8 +116,9 @@ def check_memory(what: str, need: float) -> None:
     """Refuse a job that would hold more than this machine's available memory (``--yes`` does not lift it)."""
     free = available_memory()
     if need > free:
-        raise ConfigError(f"{what} would hold about {_human(need)} in memory; {_human(free)} is available "
-                          "(the limit): ask for fewer")
+        raise ConfigError(
+            f"{what} would hold about {_human(need)} in memory; {_human(free)} is available (the limit): ask for fewer"
+        )
 
 
 def time_guard(what: str, total: int, yes: bool) -> Callable[[int], None]:
@@ -136,8 +137,10 @@ def time_guard(what: str, total: int, yes: bool) -> Callable[[int], None]:
         checked[0] = True
         seconds = (time.perf_counter() - started) / done * total
         if seconds > TIME_BOUND:
-            raise ConfigError(f"{what} would take about {_duration(seconds)} (measured on the first {done:,}), over "
-                              f"{_duration(TIME_BOUND)}: ask for fewer, or pass --yes")
+            raise ConfigError(
+                f"{what} would take about {_duration(seconds)} (measured on the first {done:,}), over "
+                f"{_duration(TIME_BOUND)}: ask for fewer, or pass --yes"
+            )
 
     return check
 

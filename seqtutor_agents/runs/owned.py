@@ -41,11 +41,26 @@ RUN_MARKER = ".seqtutor-run.json"
 #: What ``train`` writes in a run folder (and ``--overwrite`` may delete).
 # scoring.toml / scoring.json / stages.json: a --scoring run's copy of its scoring file and its stage log
 # (seqtutor_agents.runs.scoring_run.RUN_FILES; a test keeps the two in step).
-RUN_ENTRIES = ("config.json", "config.toml", "model.zip", "sequences.csv", "checkpoints", "logs",
-               "scoring.toml", "scoring.json", "stages.json")
+RUN_ENTRIES = (
+    "config.json",
+    "config.toml",
+    "model.zip",
+    "sequences.csv",
+    "checkpoints",
+    "logs",
+    "scoring.toml",
+    "scoring.json",
+    "stages.json",
+)
 
-_KINDS = ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device"),
-          (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"))
+_KINDS = (
+    (stat.S_ISLNK, "a symbolic link"),
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISSOCK, "a socket"),
+)
 
 
 def _what(mode: int) -> str | None:
@@ -73,9 +88,15 @@ class Outputs:
             data = json.loads(self.path.read_text(encoding="utf-8")) if stat.S_ISREG(info.st_mode) else None
         except (OSError, ValueError, RecursionError):
             data = None
-        if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT or not isinstance(data.get("files"), dict):
-            raise ConfigError(f"{self.path} is not a seqtutor outputs manifest; seqtutor will not replace it "
-                              "(move it away, or write elsewhere)")
+        if (
+            not isinstance(data, dict)
+            or data.get("format") != MANIFEST_FORMAT
+            or not isinstance(data.get("files"), dict)
+        ):
+            raise ConfigError(
+                f"{self.path} is not a seqtutor outputs manifest; seqtutor will not replace it "
+                "(move it away, or write elsewhere)"
+            )
         return {k: v for k, v in data["files"].items() if isinstance(v, dict)}
 
     def _save(self, files: dict[str, dict[str, Any]]) -> None:
@@ -107,14 +128,16 @@ class Outputs:
         for name in names:
             reason = self.reason(name, files)
             if reason is not None:
-                raise ConfigError(f"{self.flag} {self.folder / name} {reason}; seqtutor replaces only files it "
-                                  "wrote itself: give a new file name, or move that one away")
+                raise ConfigError(
+                    f"{self.flag} {self.folder / name} {reason}; seqtutor replaces only files it "
+                    "wrote itself: give a new file name, or move that one away"
+                )
 
     def sweep(self, *targets: str) -> None:
         """Remove what killed seqtutor writers left here: temp files and staging folders of gone processes."""
         sweep_stale_temps(self.folder, targets)
         for staging in self.folder.glob(f"{STAGING_PREFIX}*"):
-            pid = staging.name[len(STAGING_PREFIX):]
+            pid = staging.name[len(STAGING_PREFIX) :]
             if pid.isdigit() and not pid_alive(int(pid)) and staging.is_dir() and not staging.is_symlink():
                 shutil.rmtree(staging, ignore_errors=True)
 
@@ -150,8 +173,11 @@ class Outputs:
             if self.reason(name, files) is None and os.path.lexists(self.folder / name):
                 (self.folder / name).unlink()
             elif os.path.lexists(self.folder / name):
-                warnings.warn(f"{self.folder / name} belongs to an earlier {kind} set but changed since seqtutor "
-                              "wrote it: left as it is", stacklevel=2)
+                warnings.warn(
+                    f"{self.folder / name} belongs to an earlier {kind} set but changed since seqtutor "
+                    "wrote it: left as it is",
+                    stacklevel=2,
+                )
             del files[name]
         for name in staged:
             target = self.folder / name
@@ -179,15 +205,25 @@ def check_output_file(path: str | os.PathLike, flag: str = "--out") -> tuple[Out
 # ---------------------------------------------------------------------------- run folders
 def mark_run(out: Path) -> None:
     """Mark ``out`` as a seqtutor run folder (done once, when ``train`` starts a run)."""
-    atomic_write_text(out / RUN_MARKER, json.dumps({"format": 1, "created": time.time(),
-                                                    "entries": list(RUN_ENTRIES)}, indent=1) + "\n")
+    atomic_write_text(
+        out / RUN_MARKER,
+        json.dumps({"format": 1, "created": time.time(), "entries": list(RUN_ENTRIES)}, indent=1) + "\n",
+    )
 
 
 def is_seqtutor_run(out: Path) -> bool:
     """``out`` holds a seqtutor run: its marker, or (runs of earlier releases) a seqtutor ``config.json``."""
-    for name, test in ((RUN_MARKER, lambda d: d.get("format") == 1),
-                       ("config.json", lambda d: isinstance(d.get("resolved"), dict) and "algo_class" in d["resolved"]
-                        and {"env_id", "algo", "out"} <= set(d))):
+    for name, test in (
+        (RUN_MARKER, lambda d: d.get("format") == 1),
+        (
+            "config.json",
+            lambda d: (
+                isinstance(d.get("resolved"), dict)
+                and "algo_class" in d["resolved"]
+                and {"env_id", "algo", "out"} <= set(d)
+            ),
+        ),
+    ):
         path = out / name
         try:
             if not stat.S_ISREG(os.lstat(path).st_mode) or os.lstat(path).st_size > 4 * 2**20:
@@ -210,9 +246,11 @@ def check_run_owned(out: Path, flag: str = "--out") -> None:
     present = run_entries(out)
     if present and not is_seqtutor_run(out):
         shown = ", ".join(n + ("/" if (out / n).is_dir() else "") for n in present)
-        raise ConfigError(f"{flag} {out} holds {shown}, which seqtutor did not write ({out} has no {RUN_MARKER} and "
-                          "no seqtutor config.json); seqtutor deletes or replaces only its own runs' files: "
-                          "choose another --out")
+        raise ConfigError(
+            f"{flag} {out} holds {shown}, which seqtutor did not write ({out} has no {RUN_MARKER} and "
+            "no seqtutor config.json); seqtutor deletes or replaces only its own runs' files: "
+            "choose another --out"
+        )
 
 
 def remove_run(out: Path) -> None:

@@ -60,8 +60,11 @@ class TrainingProgress(BaseCallback):
         return True
 
     def _on_rollout_end(self) -> None:  # an update follows
-        self.update_bar = progress_bar(update_steps(self.model), "update", "gradient steps", leave=False) \
-            if self._hook is not None else None
+        self.update_bar = (
+            progress_bar(update_steps(self.model), "update", "gradient steps", leave=False)
+            if self._hook is not None
+            else None
+        )
 
     def _on_rollout_start(self) -> None:  # the update before it is over
         self._close_update()

@@ -32,10 +32,12 @@ from .csv_cells import csv_text
 from .safe_paths import MAX_LOG_BYTES, RunFileError, read_run_text, run_files
 
 #: Training-log panels: (progress.csv key, label); the first of each alternative present is drawn.
-CURVES = ((("rollout/domain_reward",), "domain reward per step"),
-          (("rollout/kl_prior",), "KL(π ‖ prior) per step (nats)"),
-          (("train/c", "train/beta"), "KL weight (c, or KL-PPO's β)"),
-          (("train/loss", "train/policy_loss", "train/value_loss"), "training loss"))
+CURVES = (
+    (("rollout/domain_reward",), "domain reward per step"),
+    (("rollout/kl_prior",), "KL(π ‖ prior) per step (nats)"),
+    (("train/c", "train/beta"), "KL weight (c, or KL-PPO's β)"),
+    (("train/loss", "train/policy_loss", "train/value_loss"), "training loss"),
+)
 
 
 def data_uri(content: bytes, mime: str) -> str:
@@ -81,7 +83,9 @@ def curves_png(progress: dict[str, np.ndarray], title: str) -> bytes | None:
     import matplotlib.pyplot as plt
 
     steps = progress.get("time/total_timesteps")
-    panels = [(next(k for k in keys if k in progress), label) for keys, label in CURVES if any(k in progress for k in keys)]
+    panels = [
+        (next(k for k in keys if k in progress), label) for keys, label in CURVES if any(k in progress for k in keys)
+    ]
     if steps is None or not panels:
         return None
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.2), squeeze=False)
@@ -116,8 +120,11 @@ def _fmt(value: Any) -> str:
 def statistics_table(columns: dict[str, dict[str, Any]], first_keys: tuple[str, ...]) -> dict[str, Any]:
     """``{"header": [...], "rows": [[figure, v1, v2, ...]]}`` with the domain's key figures first."""
     keys = list(dict.fromkeys([*first_keys, *(k for c in columns.values() for k in c)]))
-    rows = [[key, *(_fmt(c.get(key)) for c in columns.values())] for key in keys
-            if any(isinstance(c.get(key), (int, float, np.integer, np.floating)) for c in columns.values())]
+    rows = [
+        [key, *(_fmt(c.get(key)) for c in columns.values())]
+        for key in keys
+        if any(isinstance(c.get(key), (int, float, np.integer, np.floating)) for c in columns.values())
+    ]
     return {"header": ["figure", *columns], "rows": rows}
 
 
@@ -141,8 +148,9 @@ class RunSection:
     stages: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # a staged scoring file's switches
 
 
-def run_section(run: Path, n: int, seed: int, media: int, optimum_n: int | None,
-                on_batch: Callable[[int], None] | None = None) -> RunSection:
+def run_section(
+    run: Path, n: int, seed: int, media: int, optimum_n: int | None, on_batch: Callable[[int], None] | None = None
+) -> RunSection:
     """Sample a run's model (and its prior) and gather what its section shows.
 
     :param on_batch: called with the model's episodes done after each batch (a job's time bound).
@@ -164,31 +172,50 @@ def run_section(run: Path, n: int, seed: int, media: int, optimum_n: int | None,
     extra = {"reference": reference} if reference is not None else {}
     columns: dict[str, dict[str, Any]] = {}
     for name, batch in ((label, tuned), ("prior", prior)):
-        columns[name] = {"domain objective (mean)": float(batch.domain_returns.mean()),
-                         "KL(π ‖ prior) per step": batch.kl_per_step,
-                         "log p_prior per step": batch.prior_log_prob_per_step,
-                         **domain.statistics(batch.finals, **extra)}
+        columns[name] = {
+            "domain objective (mean)": float(batch.domain_returns.mean()),
+            "KL(π ‖ prior) per step": batch.kl_per_step,
+            "log p_prior per step": batch.prior_log_prob_per_step,
+            **domain.statistics(batch.finals, **extra),
+        }
     if reference is not None:
         notes.append(f"Compared with the prior's training data: {reference}.")
     final_c = float(getattr(model, "current_c", None) or env_kwargs.get("c") or model.get_env().get_attr("c")[0])
     samples_n = domain.report_optimum_samples if optimum_n is None else optimum_n
     ratio, distance_headline = None, dict.fromkeys(DISTANCE_HEADLINE, "–")
     if samples_n:
-        ratio, distance_headline = _optimum_column(columns, notes, env_id, env_kwargs, tuned, final_c, samples_n, n,
-                                                   seed)
+        ratio, distance_headline = _optimum_column(
+            columns, notes, env_id, env_kwargs, tuned, final_c, samples_n, n, seed
+        )
     statistics = statistics_table(columns, ("domain objective (mean)", "KL(π ‖ prior) per step", *domain.metric_keys))
     players, images, table, table_csv = _media(domain, tuned, env_id, media)
     curves = curves_png(progress, f"{label}: training")
     return RunSection(
-        name=run.name, path=str(run), env_id=env_id, algo=config.algo,
+        name=run.name,
+        path=str(run),
+        env_id=env_id,
+        algo=config.algo,
         config_toml=config_toml if config_toml is not None else "(no config.toml: a run from an older version)",
-        headline={"learner": config.algo, "env": env_id, "steps": f"{model.num_timesteps:,}",
-                  "final c": f"{final_c:.3g}", "KL per step": _fmt(tuned.kl_per_step),
-                  "domain objective": f"{tuned.domain_returns.mean():.4g}",
-                  "prior's objective": f"{prior.domain_returns.mean():.4g}",
-                  "return / π*'s at the same KL": _fmt(ratio), **distance_headline},
-        curves=data_uri(curves, "image/png") if curves else None, statistics=statistics, players=players,
-        images=images, table=table, table_csv=table_csv, notes=notes, stages=_stages(run, config, notes))
+        headline={
+            "learner": config.algo,
+            "env": env_id,
+            "steps": f"{model.num_timesteps:,}",
+            "final c": f"{final_c:.3g}",
+            "KL per step": _fmt(tuned.kl_per_step),
+            "domain objective": f"{tuned.domain_returns.mean():.4g}",
+            "prior's objective": f"{prior.domain_returns.mean():.4g}",
+            "return / π*'s at the same KL": _fmt(ratio),
+            **distance_headline,
+        },
+        curves=data_uri(curves, "image/png") if curves else None,
+        statistics=statistics,
+        players=players,
+        images=images,
+        table=table,
+        table_csv=table_csv,
+        notes=notes,
+        stages=_stages(run, config, notes),
+    )
 
 
 def _media(domain: Any, tuned: Any, env_id: str, media: int) -> tuple[list, list, dict | None, str | None]:
@@ -197,9 +224,16 @@ def _media(domain: Any, tuned: Any, env_id: str, media: int) -> tuple[list, list
     if domain.report_media is not None:
         with tempfile.TemporaryDirectory(prefix="seqtutor-report-") as scratch:
             shown = domain.report_media(tuned.finals, tuned.domain_returns, Path(scratch), media)
-        players = [{"title": p["title"], "image": data_uri(p["image_png"], "image/png"),
-                    "audio": data_uri(p["audio_wav"], "audio/wav"), "midi": data_uri(p["midi"], "audio/midi"),
-                    "midi_name": p["midi_name"]} for p in shown["players"]]
+        players = [
+            {
+                "title": p["title"],
+                "image": data_uri(p["image_png"], "image/png"),
+                "audio": data_uri(p["audio_wav"], "audio/wav"),
+                "midi": data_uri(p["midi"], "audio/midi"),
+                "midi_name": p["midi_name"],
+            }
+            for p in shown["players"]
+        ]
         images = [{"title": i["title"], "image": data_uri(i["png"], "image/png")} for i in shown["images"]]
     table = table_csv = None
     if shown.get("table"):  # the domain asks for a table of every sample (molecules: sorted, downloaded)
@@ -216,13 +250,24 @@ def _stages(run: Path, config: Any, notes: list[str]) -> list[dict[str, Any]]:
 
     records = read_stage_log(run) if config.scoring is not None else []
     if records:
-        notes.append(f"Scored with the run's copy of {config.scoring}, in stage {records[-1]['stage']}, the stage the "
-                     "run reached.")
+        notes.append(
+            f"Scored with the run's copy of {config.scoring}, in stage {records[-1]['stage']}, the stage the "
+            "run reached."
+        )
     return records
 
 
-def _optimum_column(columns: dict[str, dict[str, Any]], notes: list[str], env_id: str, env_kwargs: dict[str, Any],
-                    tuned: Any, final_c: float, samples_n: int, n: int, seed: int) -> tuple[float | None, dict[str, str]]:
+def _optimum_column(
+    columns: dict[str, dict[str, Any]],
+    notes: list[str],
+    env_id: str,
+    env_kwargs: dict[str, Any],
+    tuned: Any,
+    final_c: float,
+    samples_n: int,
+    n: int,
+    seed: int,
+) -> tuple[float | None, dict[str, str]]:
     """Add π*'s column at the run's final c (and its notes); returns the run's optimality ratio and its distance
     to π* (the headline cells of :func:`~seqtutor_agents.runs.optimum_figures.distance_figures`)."""
     from seqtutor_envs.optimum import optimum_at, sample_prior
@@ -232,16 +277,23 @@ def _optimum_column(columns: dict[str, dict[str, Any]], notes: list[str], env_id
     prior_weight = float(env_kwargs.get("prior_weight", 1.0))
     sample = sample_prior(env_id, samples_n, 0, {k: v for k, v in env_kwargs.items() if k != "c"}, progress=False)
     point = optimum_at(sample, final_c, prior_weight, resample=min(n, 2_000), seed=seed)
-    columns[f"π* at c = {final_c:.3g}"] = {"domain objective (mean)": point.domain_return,
-                                           "KL(π ‖ prior) per step": point.kl_per_step,
-                                           "effective sample size": point.ess, **point.statistics}
-    notes.append(f"π* ∝ p·exp(R/c) at the run's final c, by importance sampling over {samples_n:,} prior samples "
-                 f"(ESS {point.ess:,.0f}{'' if point.reliable else ', under 1,000: unreliable'}); its statistics "
-                 "are of sequences resampled from it.")
+    columns[f"π* at c = {final_c:.3g}"] = {
+        "domain objective (mean)": point.domain_return,
+        "KL(π ‖ prior) per step": point.kl_per_step,
+        "effective sample size": point.ess,
+        **point.statistics,
+    }
+    notes.append(
+        f"π* ∝ p·exp(R/c) at the run's final c, by importance sampling over {samples_n:,} prior samples "
+        f"(ESS {point.ess:,.0f}{'' if point.reliable else ', under 1,000: unreliable'}); its statistics "
+        "are of sequences resampled from it."
+    )
     ratio = optimality_ratio(sample, prior_weight, tuned, final_c)
     if ratio is None:
-        notes.append("No optimality ratio: the run's KL lies outside π*'s reliable range (ESS >= 1,000) for this "
-                     "many prior samples, or π*'s return there is not positive.")
+        notes.append(
+            "No optimality ratio: the run's KL lies outside π*'s reliable range (ESS >= 1,000) for this "
+            "many prior samples, or π*'s return there is not positive."
+        )
     _, distance_headline, distance_note = distance_figures(tuned, sample, final_c, prior_weight, seed)
     notes.append(distance_note)
     return ratio, distance_headline
@@ -273,16 +325,29 @@ def render(sections: list[RunSection], title: str) -> str:
 
     import jinja2
 
-    environment = jinja2.Environment(loader=jinja2.PackageLoader("seqtutor_agents.runs", "templates"),
-                                     autoescape=jinja2.select_autoescape(["html", "j2"]), undefined=jinja2.StrictUndefined)
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("seqtutor_agents.runs", "templates"),
+        autoescape=jinja2.select_autoescape(["html", "j2"]),
+        undefined=jinja2.StrictUndefined,
+    )
     template = environment.get_template("report.html.j2")
-    return template.render(title=title, sections=sections,
-                           created=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+    return template.render(
+        title=title,
+        sections=sections,
+        created=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    )
 
 
-def build_report(runs: list[str | Path], out: str | Path, n: int = 500, seed: int = 0, media: int = 6,
-                 optimum_n: int | None = None, progress: bool = True, on_batch: Callable[[int], None] | None = None
-                 ) -> Path:
+def build_report(
+    runs: list[str | Path],
+    out: str | Path,
+    n: int = 500,
+    seed: int = 0,
+    media: int = 6,
+    optimum_n: int | None = None,
+    progress: bool = True,
+    on_batch: Callable[[int], None] | None = None,
+) -> Path:
     """Write the report page of ``runs`` to ``out``; returns its path.
 
     :param n: samples of each model (and of its prior) for the statistics.

@@ -23,8 +23,10 @@ from .config import TrainConfig
 from .config_args import _base_type
 from .run_folder import ConfigError
 
-HEADER = ("# seqtutor run: every setting of this run (TrainConfig). Re-run it with\n"
-          "#   seqtutor train --config config.toml --out NEW_FOLDER\n")
+HEADER = (
+    "# seqtutor run: every setting of this run (TrainConfig). Re-run it with\n"
+    "#   seqtutor train --config config.toml --out NEW_FOLDER\n"
+)
 
 
 def _tomlable(value: Any) -> Any:
@@ -65,8 +67,10 @@ def read_toml_file(path: str | Path) -> dict[str, Any]:
         if path.is_dir():
             raise ConfigError(f"--config {path}: is a folder, not a TOML file")
         if path.stat().st_size > MAX_TOML_BYTES:
-            raise ConfigError(f"--config {path}: {path.stat().st_size:,} bytes; a config file may have at most "
-                              f"{MAX_TOML_BYTES:,} (the limit)")
+            raise ConfigError(
+                f"--config {path}: {path.stat().st_size:,} bytes; a config file may have at most "
+                f"{MAX_TOML_BYTES:,} (the limit)"
+            )
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"--config {path}: no such file") from None
@@ -88,20 +92,27 @@ def read_config_toml(path: str | Path) -> dict[str, Any]:
     """
     path = Path(path)
     data = read_toml_file(path)
-    if set(data) & set(EXPERIMENT_TABLES) and all(isinstance(data[k], dict) for k in set(data) & set(EXPERIMENT_TABLES)):
+    if set(data) & set(EXPERIMENT_TABLES) and all(
+        isinstance(data[k], dict) for k in set(data) & set(EXPERIMENT_TABLES)
+    ):
         others = sorted(set(data) - set(EXPERIMENT_TABLES))
         if others:
-            raise ConfigError(f"--config {path}: unknown table(s) {', '.join(others)}; an experiment's file has "
-                              f"{' and '.join(EXPERIMENT_TABLES)}")
+            raise ConfigError(
+                f"--config {path}: unknown table(s) {', '.join(others)}; an experiment's file has "
+                f"{' and '.join(EXPERIMENT_TABLES)}"
+            )
         if "train" not in data:
-            raise ConfigError(f"--config {path}: no [train] table (its [benchmark] table is a benchmark "
-                              "script's settings, not a run's)")
+            raise ConfigError(
+                f"--config {path}: no [train] table (its [benchmark] table is a benchmark "
+                "script's settings, not a run's)"
+            )
         data = data["train"]
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     unknown = sorted(set(data) - known)
     if unknown:
-        raise ConfigError(f"--config {path}: unknown setting(s) {', '.join(unknown)}; TrainConfig has "
-                          f"{', '.join(sorted(known))}")
+        raise ConfigError(
+            f"--config {path}: unknown setting(s) {', '.join(unknown)}; TrainConfig has {', '.join(sorted(known))}"
+        )
     _check_types(data, path)
     return data
 
@@ -112,11 +123,14 @@ def _check_types(data: dict[str, Any], path: Path) -> None:
     for key, value in data.items():
         kind, _ = _base_type(hints[key])
         kind = typing.get_origin(kind) or kind
-        fits = {bool: isinstance(value, bool),
-                int: isinstance(value, int) and not isinstance(value, bool),
-                float: isinstance(value, (int, float)) and not isinstance(value, bool),
-                str: isinstance(value, str),
-                dict: isinstance(value, dict)}.get(kind, True)
+        fits = {
+            bool: isinstance(value, bool),
+            int: isinstance(value, int) and not isinstance(value, bool),
+            float: isinstance(value, (int, float)) and not isinstance(value, bool),
+            str: isinstance(value, str),
+            dict: isinstance(value, dict),
+        }.get(kind, True)
         if not fits:
-            raise ConfigError(f"--config {path}: {key} must be {_TYPE_NAMES[kind]}, got {value!r} "
-                              f"({type(value).__name__})")
+            raise ConfigError(
+                f"--config {path}: {key} must be {_TYPE_NAMES[kind]}, got {value!r} ({type(value).__name__})"
+            )

@@ -176,7 +176,9 @@ def checkpoint_dir(out: str | Path) -> Path:
     return Path(out) / CHECKPOINTS
 
 
-def write_checkpoint(model: Any, out: str | Path, keep: int = KEEP_CHECKPOINTS, logs: dict[str, Any] | None = None) -> Path:
+def write_checkpoint(
+    model: Any, out: str | Path, keep: int = KEEP_CHECKPOINTS, logs: dict[str, Any] | None = None
+) -> Path:
     """Write ``model``'s whole training state as one checkpoint and publish it atomically; returns its folder.
 
     :param logs: what the run's logs held when the checkpoint was taken (file name -> bytes,
@@ -210,12 +212,21 @@ def write_checkpoint(model: Any, out: str | Path, keep: int = KEEP_CHECKPOINTS, 
             (partial / ARRAYS_FILE).write_bytes(stream.getvalue())
             files.append(ARRAYS_FILE)
         before_write("state", partial / STATE)
-        (partial / STATE).write_text(json.dumps({"num_timesteps": step, "time": time.time(),
-                                                 "algorithm": type(model).__name__, "logs": logs or {}}) + "\n")
+        (partial / STATE).write_text(
+            json.dumps(
+                {"num_timesteps": step, "time": time.time(), "algorithm": type(model).__name__, "logs": logs or {}}
+            )
+            + "\n"
+        )
         files.append(STATE)
-        manifest = {"format": 1, "step": step, "algorithm": type(model).__name__,
-                    "files": {name: {"bytes": (partial / name).stat().st_size, "sha256": _sha256(partial / name)}
-                              for name in files}}
+        manifest = {
+            "format": 1,
+            "step": step,
+            "algorithm": type(model).__name__,
+            "files": {
+                name: {"bytes": (partial / name).stat().st_size, "sha256": _sha256(partial / name)} for name in files
+            },
+        }
         before_write("manifest", partial / MANIFEST)
         (partial / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
         for name in [*files, MANIFEST]:
@@ -229,8 +240,11 @@ def write_checkpoint(model: Any, out: str | Path, keep: int = KEEP_CHECKPOINTS, 
     except OSError as exc:
         shutil.rmtree(partial, ignore_errors=True)
         whole = previous[-1].path if previous else None
-        intact = (f"the previous checkpoint {whole} is whole: free space, then continue with --resume" if whole
-                  else "no earlier checkpoint exists")
+        intact = (
+            f"the previous checkpoint {whole} is whole: free space, then continue with --resume"
+            if whole
+            else "no earlier checkpoint exists"
+        )
         raise write_failure(Path(exc.filename) if exc.filename else partial, exc, intact) from None
     for old in previous[: max(0, len(previous) + 1 - keep)]:
         shutil.rmtree(old.path, ignore_errors=True)
@@ -245,8 +259,9 @@ def clean_stale_files(out: str | Path) -> list[Path]:
     candidates = list(folder.glob(f"{PARTIAL_PREFIX}*")) if folder.is_dir() else []
     for parent in (out, folder):
         if parent.is_dir():  # atomic_write's temp files are named ".<name>.<random><suffix>"
-            candidates += [p for p in parent.glob(".*") if p.is_file() and p.name != LOCK_FILE
-                           and p.name.count(".") >= 2]
+            candidates += [
+                p for p in parent.glob(".*") if p.is_file() and p.name != LOCK_FILE and p.name.count(".") >= 2
+            ]
     for path in candidates:
         if path.is_dir():
             shutil.rmtree(path, ignore_errors=True)
@@ -302,7 +317,7 @@ def list_checkpoints(out: str | Path) -> list[Checkpoint]:
     if (folder / MODEL_FILE).is_file():
         found.append(Checkpoint(folder, -1, -1, legacy=True))
     for path in folder.glob(f"{CHECKPOINT_PREFIX}*"):
-        parts = path.name[len(CHECKPOINT_PREFIX):].split("-")
+        parts = path.name[len(CHECKPOINT_PREFIX) :].split("-")
         if path.is_dir() and len(parts) == 2 and all(p.isdigit() for p in parts):
             found.append(Checkpoint(path, int(parts[0]), int(parts[1])))
     return sorted(found, key=lambda c: (c.step, c.seq))
@@ -322,8 +337,9 @@ def verify_checkpoint(checkpoint: Checkpoint) -> None:
         except (FileNotFoundError, ModelFileError) as exc:
             raise CheckpointError(f"{path}: {exc}") from None
         if state.get("num_timesteps") != model_step:
-            raise CheckpointError(f"{path} mixes two steps: {MODEL_FILE} is at {model_step}, {STATE} at "
-                                  f"{state.get('num_timesteps')}")
+            raise CheckpointError(
+                f"{path} mixes two steps: {MODEL_FILE} is at {model_step}, {STATE} at {state.get('num_timesteps')}"
+            )
         return
     manifest = _read_json(path / MANIFEST, checkpoint, missing="it has no manifest (the write never finished)")
     files = manifest.get("files")
@@ -334,17 +350,25 @@ def verify_checkpoint(checkpoint: Checkpoint) -> None:
         if not file.is_file():
             raise CheckpointError(f"{path}: {name} is missing")
         _inside_run(checkpoint, file)
-        if not isinstance(facts, dict) or file.stat().st_size != facts.get("bytes") or _sha256(file) != facts.get("sha256"):
-            raise CheckpointError(f"{path}: {name} does not match its manifest (size or SHA-256): it was damaged "
-                                  "or replaced after the checkpoint was written")
+        if (
+            not isinstance(facts, dict)
+            or file.stat().st_size != facts.get("bytes")
+            or _sha256(file) != facts.get("sha256")
+        ):
+            raise CheckpointError(
+                f"{path}: {name} does not match its manifest (size or SHA-256): it was damaged "
+                "or replaced after the checkpoint was written"
+            )
     state = _read_json(path / STATE, checkpoint)
     try:
         model_step = read_model_data(path / MODEL_FILE).get("num_timesteps")
     except (FileNotFoundError, ModelFileError) as exc:
         raise CheckpointError(f"{path}: {exc}") from None
     if not state.get("num_timesteps") == model_step == checkpoint.step:
-        raise CheckpointError(f"{path} mixes steps: folder {checkpoint.step}, {MODEL_FILE} {model_step}, "
-                              f"{STATE} {state.get('num_timesteps')}")
+        raise CheckpointError(
+            f"{path} mixes steps: folder {checkpoint.step}, {MODEL_FILE} {model_step}, "
+            f"{STATE} {state.get('num_timesteps')}"
+        )
 
 
 class CheckpointError(ConfigError):
@@ -420,8 +444,11 @@ class StopOnSignal:
         if self.signum is not None and signum == signal.SIGINT:
             raise KeyboardInterrupt
         self.signum = signum
-        print(f"\nseqtutor: {signal.Signals(signum).name} received: stopping after this step and writing a "
-              "checkpoint (Ctrl-C again aborts at once)", flush=True)
+        print(
+            f"\nseqtutor: {signal.Signals(signum).name} received: stopping after this step and writing a "
+            "checkpoint (Ctrl-C again aborts at once)",
+            flush=True,
+        )
 
     def __enter__(self) -> StopOnSignal:
         if threading.current_thread() is threading.main_thread():

@@ -48,8 +48,10 @@ def run_relative_paths(data: dict[str, Any], run: Path) -> dict[str, Any]:
             try:
                 data["env_kwargs"][key] = str(inside(run, value))
             except ConfigError as exc:
-                raise ConfigError(f"{run / 'config.json'}: {key} {value!r} is relative, so it is read relative to the "
-                                  f"run folder, but {exc}") from None
+                raise ConfigError(
+                    f"{run / 'config.json'}: {key} {value!r} is relative, so it is read relative to the "
+                    f"run folder, but {exc}"
+                ) from None
     return data
 
 
@@ -73,4 +75,5 @@ def check_prior(run: Path, recorded: dict[str, Any], prior_path: str | Path) -> 
         raise ConfigError(
             f"{run}: the run was trained with the prior {recorded.get('prior_path')} (SHA-256 {expected[:16]}…), but "
             f"its settings now load {prior_path}, a different file (SHA-256 {actual[:16]}…); seqtutor will not "
-            "evaluate or continue a run against another prior. Put the run's prior back at that path")
+            "evaluate or continue a run against another prior. Put the run's prior back at that path"
+        )

@@ -42,8 +42,10 @@ def inside(run: str | Path, path: str | Path) -> Path:
     given = Path(path) if Path(path).is_absolute() else Path(run) / path
     resolved = given.resolve()
     if resolved != root and root not in resolved.parents:
-        raise RunFileError(f"{given} leads outside the run folder {root} (to {resolved}); seqtutor reads only "
-                           "files inside a run folder")
+        raise RunFileError(
+            f"{given} leads outside the run folder {root} (to {resolved}); seqtutor reads only "
+            "files inside a run folder"
+        )
     return resolved
 
 
@@ -66,8 +68,10 @@ def run_file(run: str | Path, path: str | Path, max_bytes: int | None, missing_o
     if not stat.S_ISREG(info.st_mode):
         raise RunFileError(f"{shown} is not a regular file; seqtutor reads only regular files of a run folder")
     if max_bytes is not None and info.st_size > max_bytes:
-        raise RunFileError(f"{shown} is {human_bytes(info.st_size)}; seqtutor reads at most {human_bytes(max_bytes)} "
-                           "of such a file (the limit)")
+        raise RunFileError(
+            f"{shown} is {human_bytes(info.st_size)}; seqtutor reads at most {human_bytes(max_bytes)} "
+            "of such a file (the limit)"
+        )
     return resolved
 
 
@@ -83,8 +87,9 @@ def read_run_bytes(run: str | Path, path: str | Path, max_bytes: int, missing_ok
     return content
 
 
-def read_run_text(run: str | Path, path: str | Path, max_bytes: int = MAX_SETTINGS_BYTES,
-                  missing_ok: bool = False) -> str | None:
+def read_run_text(
+    run: str | Path, path: str | Path, max_bytes: int = MAX_SETTINGS_BYTES, missing_ok: bool = False
+) -> str | None:
     """The UTF-8 text of :func:`run_file`."""
     content = read_run_bytes(run, path, max_bytes, missing_ok)
     if content is None:

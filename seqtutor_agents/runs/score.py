@@ -71,10 +71,14 @@ def score_molecules(scoring: str, smiles: Sequence[str], workers: int = 1, stage
         parts = [_score_chunk_with(objective, distinct)]
     else:
         size = math.ceil(len(distinct) / (workers * CHUNKS_PER_WORKER))
-        chunks = [distinct[i:i + size] for i in range(0, len(distinct), size)]
+        chunks = [distinct[i : i + size] for i in range(0, len(distinct), size)]
         method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method),
-                                 initializer=_start_worker, initargs=(scoring, stage)) as pool:
+        with ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=multiprocessing.get_context(method),
+            initializer=_start_worker,
+            initargs=(scoring, stage),
+        ) as pool:
             parts = list(pool.map(_score_chunk, chunks))
     valid, score, raw, transformed = (np.concatenate([p[i] for p in parts]) for i in range(4))
     row = {s: i for i, s in enumerate(distinct)}
@@ -127,5 +131,7 @@ def score_command(args: Any) -> None:
         raise ConfigError(str(exc)) from None
     with writing(out.parent):
         atomic_write_text(out, scores_csv(smiles, table))
-    print(f"{len(smiles):,} molecules ({int(table.valid.sum()):,} valid, mean score {table.score.mean():.4f}) scored "
-          f"with {args.scoring} by {workers} worker(s): {out}")
+    print(
+        f"{len(smiles):,} molecules ({int(table.valid.sum()):,} valid, mean score {table.score.mean():.4f}) scored "
+        f"with {args.scoring} by {workers} worker(s): {out}"
+    )

@@ -39,21 +39,28 @@ def check_scoring_settings(config: Any) -> None:
     """Refuse a scoring file on another env, beside another objective, or a file objective given another way."""
     objective = config.env_kwargs.get("objective")
     if isinstance(objective, str) and objective.strip().lower().startswith(FILE_PREFIX):
-        raise ConfigError(f"give a scoring file with --scoring {objective.strip()[len(FILE_PREFIX):]} (the run keeps a "
-                          "copy of it), not as --env-kwarg objective=file:...")
+        raise ConfigError(
+            f"give a scoring file with --scoring {objective.strip()[len(FILE_PREFIX) :]} (the run keeps a "
+            "copy of it), not as --env-kwarg objective=file:..."
+        )
     if "scoring_stage" in config.env_kwargs:
-        raise ConfigError("scoring_stage is set by the run itself (the stage its scoring file reached), not by "
-                          "--env-kwarg")
+        raise ConfigError(
+            "scoring_stage is set by the run itself (the stage its scoring file reached), not by --env-kwarg"
+        )
     if config.scoring is None:
         return
     if not isinstance(config.scoring, str) or not config.scoring.strip():
         raise ConfigError(f"--scoring must be the path of a scoring file, got {config.scoring!r}")
     if config.env_id != SCORING_ENV:
-        raise ConfigError(f"--scoring {config.scoring}: a scoring file scores molecules; it needs --env {SCORING_ENV}, "
-                          f"not {config.env_id}")
+        raise ConfigError(
+            f"--scoring {config.scoring}: a scoring file scores molecules; it needs --env {SCORING_ENV}, "
+            f"not {config.env_id}"
+        )
     if "objective" in config.env_kwargs:
-        raise ConfigError(f"--scoring {config.scoring} is the run's objective: leave out --env-kwarg "
-                          f"objective={config.env_kwargs['objective']}")
+        raise ConfigError(
+            f"--scoring {config.scoring} is the run's objective: leave out --env-kwarg "
+            f"objective={config.env_kwargs['objective']}"
+        )
 
 
 def read_stage_log(run: str | Path) -> list[dict[str, Any]]:
@@ -67,8 +74,9 @@ def read_stage_log(run: str | Path) -> list[dict[str, Any]]:
         for record in records:
             int(record["stage"]), int(record["step"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ConfigError(f"{path} is damaged ({type(exc).__name__}: {exc}); it records the run's stage "
-                          "switches") from None
+        raise ConfigError(
+            f"{path} is damaged ({type(exc).__name__}: {exc}); it records the run's stage switches"
+        ) from None
     return records
 
 
@@ -116,6 +124,7 @@ RUN_FILES = (COPY_STEM + ".toml", COPY_STEM + ".json", STAGES_FILE)
 
 def stage_log_callback(out: Path):
     """An SB3 callback that keeps a staged run's stage: restores it on resume, records every switch (see above)."""
+
     class StageLog(BaseCallback):
         def _on_training_start(self) -> None:
             self.stages = self.training_env.get_attr("stages")[0]
@@ -123,7 +132,8 @@ def stage_log_callback(out: Path):
                 return
             step = int(self.model.num_timesteps)
             self.records = [r for r in read_stage_log(out) if int(r["step"]) <= step] or [
-                {"stage": 1, "name": self.stages.stages[0].name, "step": 0, "reason": "start"}]
+                {"stage": 1, "name": self.stages.stages[0].name, "step": 0, "reason": "start"}
+            ]
             last = self.records[-1]
             self.stages.set_stage(int(last["stage"]), steps_in_stage=step - int(last["step"]))
             self.stages.total_steps = step
@@ -137,8 +147,14 @@ def stage_log_callback(out: Path):
                 switch = self.stages.switches[self.seen]
                 self.seen += 1
                 name = self.stages.stages[switch.stage - 1].name
-                self.records.append({"stage": switch.stage, "name": name, "step": int(self.model.num_timesteps),
-                                     "reason": switch.reason})
+                self.records.append(
+                    {
+                        "stage": switch.stage,
+                        "name": name,
+                        "step": int(self.model.num_timesteps),
+                        "reason": switch.reason,
+                    }
+                )
                 write_stage_log(out, self.records)
                 self.logger.record("train/stage", switch.stage)
                 print(f"stage {switch.stage} ({name}) from env step {self.model.num_timesteps:,}: {switch.reason}")

@@ -89,8 +89,9 @@ __all__ = ["ConfigError", "TrainConfig", "TrainingInterrupted", "load_run", "rea
 def make_env(config: TrainConfig):
     """The run's native batched env as an SB3 ``VecEnv``."""
     try:
-        return make_sb3_vec_env(config.env_id, n_envs=config.resolved_n_envs(), seed=config.seed,
-                                **config.resolved_env_kwargs())
+        return make_sb3_vec_env(
+            config.env_id, n_envs=config.resolved_n_envs(), seed=config.seed, **config.resolved_env_kwargs()
+        )
     except (TypeError, ValueError, FileNotFoundError) as exc:
         raise ConfigError(f"cannot make {config.env_id}: {exc}") from exc
 
@@ -122,6 +123,7 @@ def checkpoint_callback(out: Path, every: int, logs: list | None = None):
     :param logs: :class:`~seqtutor_agents.runs.callbacks.SequenceLog` s, flushed first and recorded in the
         checkpoint (they must come before this callback in the callback list, to hold the step's episodes).
     """
+
     class AtomicCheckpoint(BaseCallback):
         def _on_training_start(self) -> None:
             self.next_at = (self.model.num_timesteps // every + 1) * every
@@ -142,6 +144,7 @@ def log_facts(logs: list | None) -> dict[str, Any]:
 
 def stop_callback(stop: StopOnSignal):
     """An SB3 callback that ends ``learn`` after the step during which a stop was requested."""
+
     class StopOnRequest(BaseCallback):
         def _on_step(self) -> bool:
             return not stop.requested
@@ -155,6 +158,7 @@ def reward_parts_callback():
     Our learners log ``rollout/prior_log_prob``, ``rollout/domain_reward``, ``rollout/kl_prior`` and
     ``rollout/entropy`` themselves; this gives stock algorithms the same keys, read from each step's info.
     """
+
     class RewardPartsLogger(BaseCallback):
         def _on_training_start(self) -> None:
             self.stats = RolloutStats()
@@ -166,8 +170,11 @@ def reward_parts_callback():
                 self.stats.add(prior_log_prob=parts.prior_log_prob, domain_reward=parts.domain_reward)
             obs = self.locals.get("obs_tensor")
             policy = self.model.policy
-            if isinstance(obs, dict) and type(policy).__name__ != "RecurrentMultiInputActorCriticPolicy" and \
-                    isinstance(policy, ActorCriticPolicy):
+            if (
+                isinstance(obs, dict)
+                and type(policy).__name__ != "RecurrentMultiInputActorCriticPolicy"
+                and isinstance(policy, ActorCriticPolicy)
+            ):
                 with th.no_grad():
                     dist = policy.get_distribution(obs)
                     assert isinstance(dist, CategoricalDistribution)  # seqtutor's actions are Discrete: a Categorical
@@ -229,8 +236,16 @@ def train(
         return _train_locked(config, out, resume, overwrite, progress, verbose, callback, scoring_source)
 
 
-def _train_locked(config: TrainConfig, out: Path, resume: bool, overwrite: bool, progress: bool, verbose: int,
-                  callback, scoring_source: str | None = None) -> Any:
+def _train_locked(
+    config: TrainConfig,
+    out: Path,
+    resume: bool,
+    overwrite: bool,
+    progress: bool,
+    verbose: int,
+    callback,
+    scoring_source: str | None = None,
+) -> Any:
     checkpoint, recorded = _prepare_folder(config, out, resume, overwrite)
     _check_writable(out)
     keep_scoring_copy(out, config, scoring_source, resume)
@@ -240,9 +255,16 @@ def _train_locked(config: TrainConfig, out: Path, resume: bool, overwrite: bool,
         model = _resume_model(config, checkpoint, env)
         part = len(list((out / LOGS).glob("resume-*"))) + 1
         log_dir = out / LOGS / f"resume-{part}"
-        write_json(log_dir / "resume.json", {"command": " ".join(sys.argv), "steps": config.steps,
-                                             "from_checkpoint": str(checkpoint.path),
-                                             "from_step": int(model.num_timesteps), "time": time.time()})
+        write_json(
+            log_dir / "resume.json",
+            {
+                "command": " ".join(sys.argv),
+                "steps": config.steps,
+                "from_checkpoint": str(checkpoint.path),
+                "from_step": int(model.num_timesteps),
+                "time": time.time(),
+            },
+        )
     else:
         model = make_model(config, env, progress=progress)
         log_dir = out / LOGS
@@ -256,11 +278,16 @@ def _train_locked(config: TrainConfig, out: Path, resume: bool, overwrite: bool,
     remaining = config.steps - model.num_timesteps
     with StopOnSignal() as stop:
         if remaining > 0:
-            model.learn(total_timesteps=remaining, callback=CallbackList([stop_callback(stop), *callbacks]),
-                        reset_num_timesteps=checkpoint is None, log_interval=1)
+            model.learn(
+                total_timesteps=remaining,
+                callback=CallbackList([stop_callback(stop), *callbacks]),
+                reset_num_timesteps=checkpoint is None,
+                log_interval=1,
+            )
         if stop.signum is not None:  # = stop.requested, spelled out so that mypy knows the signal
-            raise TrainingInterrupted(stop.signum, int(model.num_timesteps),
-                                      write_checkpoint(model, out, logs=log_facts(logs)), out)
+            raise TrainingInterrupted(
+                stop.signum, int(model.num_timesteps), write_checkpoint(model, out, logs=log_facts(logs)), out
+            )
         if checkpoint is None or model.num_timesteps != start_step:
             final = write_checkpoint(model, out, logs=log_facts(logs))
         else:
@@ -269,20 +296,27 @@ def _train_locked(config: TrainConfig, out: Path, resume: bool, overwrite: bool,
             before_write("final_model", out / MODEL_FILE)
             save_model(model, out / MODEL_FILE)
         except OSError as exc:
-            raise write_failure(out / MODEL_FILE, exc, f"the checkpoint {final} holds the finished run: free space, "
-                                "then run the same command with --resume to write the model") from None
+            raise write_failure(
+                out / MODEL_FILE,
+                exc,
+                f"the checkpoint {final} holds the finished run: free space, "
+                "then run the same command with --resume to write the model",
+            ) from None
     env.close()
     return model
 
 
-def _prepare_folder(config: TrainConfig, out: Path, resume: bool, overwrite: bool
-                    ) -> tuple[Checkpoint | None, dict[str, Any]]:
+def _prepare_folder(
+    config: TrainConfig, out: Path, resume: bool, overwrite: bool
+) -> tuple[Checkpoint | None, dict[str, Any]]:
     """``(checkpoint to resume or None, the run's recorded resolved settings)``; an overwritten run is removed."""
     if not resume:
         if holds_run(out):
             check_run_owned(out)  # --overwrite deletes a seqtutor run's files, never another program's
             if not overwrite:
-                raise ConfigError(f"{out} already holds a run: pass --resume to continue it or --overwrite to replace it")
+                raise ConfigError(
+                    f"{out} already holds a run: pass --resume to continue it or --overwrite to replace it"
+                )
             remove_run(out)
         return None, {}
     check_run_owned(out)
@@ -290,8 +324,10 @@ def _prepare_folder(config: TrainConfig, out: Path, resume: bool, overwrite: boo
     conflicts = [name for name in IDENTITY_FIELDS if getattr(saved, name) != getattr(config, name)]
     if conflicts:
         raise ConfigError(
-            f"{out} was trained with " + ", ".join(f"{n}={getattr(saved, n)!r}" for n in conflicts)
-            + "; this resume asks for " + ", ".join(f"{n}={getattr(config, n)!r}" for n in conflicts)
+            f"{out} was trained with "
+            + ", ".join(f"{n}={getattr(saved, n)!r}" for n in conflicts)
+            + "; this resume asks for "
+            + ", ".join(f"{n}={getattr(config, n)!r}" for n in conflicts)
             + ". A resumed run keeps its own settings: leave those options out, or start a new run"
         )
     checkpoint = latest_checkpoint(out, needs_buffer=ALGOS[config.algo].replay)
@@ -307,8 +343,13 @@ def _run_callbacks(config: TrainConfig, out: Path, checkpoint: Checkpoint | None
         callbacks.append(reward_parts_callback())
     else:
         if config.log_sequences:
-            logs.append(SequenceLog(out / SEQUENCES_FILE, config.env_id,
-                                    checkpoint.logs().get(SEQUENCES_FILE) if checkpoint is not None else None))
+            logs.append(
+                SequenceLog(
+                    out / SEQUENCES_FILE,
+                    config.env_id,
+                    checkpoint.logs().get(SEQUENCES_FILE) if checkpoint is not None else None,
+                )
+            )
         if config.stop_on_collapse is not None:
             callbacks.append(StopOnCollapse(config.stop_on_collapse, config.collapse_window, config.env_id))
     if config.scoring is not None:
@@ -400,16 +441,24 @@ def _load_checked(config: TrainConfig, path: Path, env=None):
         raise ConfigError(str(exc)) from None
     saved_as = data.get("seqtutor_algorithm")
     if saved_as is not None and saved_as != algo.__name__:
-        raise ConfigError(f"{path} holds a {saved_as} model but the run's config says {config.algo} "
-                          f"({algo.__name__}): the folder mixes two runs")
+        raise ConfigError(
+            f"{path} holds a {saved_as} model but the run's config says {config.algo} "
+            f"({algo.__name__}): the folder mixes two runs"
+        )
     alias = _policy_alias(data)
     if alias is not None and alias != policy_name(config.algo):
-        raise ConfigError(f"{path} asks for the policy {alias!r}; a {config.algo} run on seqtutor's Dict observations "
-                          f"uses {policy_name(config.algo)!r}: refused")
+        raise ConfigError(
+            f"{path} asks for the policy {alias!r}; a {config.algo} run on seqtutor's Dict observations "
+            f"uses {policy_name(config.algo)!r}: refused"
+        )
     mismatched = []
     for key, value in config.resolved_algo_kwargs().items():
         stored = data.get(key)
-        if isinstance(stored, (int, float, str, bool)) and isinstance(value, (int, float, str, bool)) and stored != value:
+        if (
+            isinstance(stored, (int, float, str, bool))
+            and isinstance(value, (int, float, str, bool))
+            and stored != value
+        ):
             mismatched.append(f"{key}: model {stored!r}, config {value!r}")
     if mismatched:
         raise ConfigError(f"{path} does not hold the model its config describes ({'; '.join(mismatched)})")

@@ -69,11 +69,17 @@ from .policies import EXPLORATION_MODES, RecurrentQPolicy
 HEAD_INITS = ("prior", "zero")
 #: Bounds of the numeric arguments (see :func:`~seqtutor_agents.common.validation.check_arguments`).
 ARGUMENT_BOUNDS: dict[str, dict[str, Any]] = {
-    "buffer_size": {"low": 1, "integer": True}, "learning_starts": {"low": 0, "integer": True},
-    "batch_size": {"low": 1, "integer": True}, "tau": {"low": 0.0, "high": 1.0}, "gamma": {"low": 0.0, "high": 1.0},
-    "td_lambda": {"low": 0.0, "high": 1.0}, "consistency_coef": {"low": 0.0},
-    "exploration_fraction": {"low": 0.0, "high": 1.0}, "exploration_initial_eps": {"low": 0.0, "high": 1.0},
-    "exploration_final_eps": {"low": 0.0, "high": 1.0}, "temperature": {"low": 0.0, "low_open": True},
+    "buffer_size": {"low": 1, "integer": True},
+    "learning_starts": {"low": 0, "integer": True},
+    "batch_size": {"low": 1, "integer": True},
+    "tau": {"low": 0.0, "high": 1.0},
+    "gamma": {"low": 0.0, "high": 1.0},
+    "td_lambda": {"low": 0.0, "high": 1.0},
+    "consistency_coef": {"low": 0.0},
+    "exploration_fraction": {"low": 0.0, "high": 1.0},
+    "exploration_initial_eps": {"low": 0.0, "high": 1.0},
+    "exploration_final_eps": {"low": 0.0, "high": 1.0},
+    "temperature": {"low": 0.0, "low_open": True},
 }
 
 
@@ -158,7 +164,8 @@ class SequenceTutorAlgorithm(MoleculeExtrasMixin, KLControlledLearner, SafeLoadM
         max_grad_norm: float = 5.0,
         init_from_prior: bool = True,
         head_init: str | None = None,
-        genetic: Any = None, augment: int = 0,
+        genetic: Any = None,
+        augment: int = 0,
         stats_window_size: int = 100,
         tensorboard_log: str | None = None,
         policy_kwargs: dict[str, Any] | None = None,
@@ -170,15 +177,33 @@ class SequenceTutorAlgorithm(MoleculeExtrasMixin, KLControlledLearner, SafeLoadM
         self._init_learner(learning_rate, stats_window_size, c, target_kl, kl_horizon, max_grad_norm)
         check_arguments(locals(), ARGUMENT_BOUNDS)
         self._init_molecule_extras(genetic, augment)
-        head_init = self._check_settings(train_freq, gradient_steps, exploration, init_from_prior, head_init,
-                                         consistency_coef, gamma)
+        head_init = self._check_settings(
+            train_freq, gradient_steps, exploration, init_from_prior, head_init, consistency_coef, gamma
+        )
         replay_buffer_class = checked_replay_buffer_class(replay_buffer_class)
         super().__init__(
-            policy, env, learning_rate, buffer_size, learning_starts, batch_size, tau, gamma,  # type: ignore[arg-type]  # SB3: a BasePolicy class
-            train_freq, gradient_steps, action_noise=None, replay_buffer_class=replay_buffer_class,  # type: ignore[arg-type]  # SB3: a ReplayBuffer class
-            replay_buffer_kwargs=replay_buffer_kwargs, policy_kwargs=policy_kwargs, stats_window_size=stats_window_size,
-            tensorboard_log=tensorboard_log, verbose=verbose, device=device, seed=seed, sde_support=False,
-            support_multi_env=True, supported_action_spaces=(spaces.Discrete,),
+            policy,
+            env,
+            learning_rate,
+            buffer_size,
+            learning_starts,
+            batch_size,
+            tau,
+            gamma,  # type: ignore[arg-type]  # SB3: a BasePolicy class
+            train_freq,
+            gradient_steps,
+            action_noise=None,
+            replay_buffer_class=replay_buffer_class,  # type: ignore[arg-type]  # SB3: a ReplayBuffer class
+            replay_buffer_kwargs=replay_buffer_kwargs,
+            policy_kwargs=policy_kwargs,
+            stats_window_size=stats_window_size,
+            tensorboard_log=tensorboard_log,
+            verbose=verbose,
+            device=device,
+            seed=seed,
+            sde_support=False,
+            support_multi_env=True,
+            supported_action_spaces=(spaces.Discrete,),
         )
         self.td_lambda, self.temperature = float(td_lambda), temperature
         self.consistency_coef = float(consistency_coef)
@@ -190,8 +215,16 @@ class SequenceTutorAlgorithm(MoleculeExtrasMixin, KLControlledLearner, SafeLoadM
         if _init_setup_model:
             self._setup_model()
 
-    def _check_settings(self, train_freq: Any, gradient_steps: Any, exploration: str, init_from_prior: Any,
-                        head_init: str | None, consistency_coef: float, gamma: float) -> str:
+    def _check_settings(
+        self,
+        train_freq: Any,
+        gradient_steps: Any,
+        exploration: str,
+        init_from_prior: Any,
+        head_init: str | None,
+        consistency_coef: float,
+        gamma: float,
+    ) -> str:
         """The checks beyond :data:`ARGUMENT_BOUNDS` (before SB3 builds anything); returns the output layer's start."""
         _check_train_freq(train_freq)
         _check_gradient_steps(gradient_steps)
@@ -199,8 +232,10 @@ class SequenceTutorAlgorithm(MoleculeExtrasMixin, KLControlledLearner, SafeLoadM
         if not isinstance(init_from_prior, bool):
             raise TypeError(f"init_from_prior must be True or False, got {init_from_prior!r}")
         if consistency_coef and (self.acting == "q" or gamma != 1.0):
-            raise ValueError(f"consistency_coef holds for the soft learners (Ψ, G) at gamma 1, not {type(self).__name__} "
-                             f"at gamma {gamma:g}")
+            raise ValueError(
+                f"consistency_coef holds for the soft learners (Ψ, G) at gamma 1, not {type(self).__name__} "
+                f"at gamma {gamma:g}"
+            )
         return check_choice("head_init", head_init or self.default_head_init, HEAD_INITS)
 
     # ------------------------------------------------------------------ set-up
@@ -217,8 +252,10 @@ class SequenceTutorAlgorithm(MoleculeExtrasMixin, KLControlledLearner, SafeLoadM
             setting = "td_lambda > 0" if self.td_lambda > 0 else "consistency_coef > 0"
             raise ValueError(f"{setting} needs whole replayed episodes: use the EpisodeReplayBuffer")
         net = self.policy_kwargs["net_config"] or {}
-        self.replay_buffer_kwargs = {**self.replay_buffer_kwargs,
-                                     "state_shape": (net.get("num_layers", 1), net.get("hidden_size", 100))}
+        self.replay_buffer_kwargs = {
+            **self.replay_buffer_kwargs,
+            "state_shape": (net.get("num_layers", 1), net.get("hidden_size", 100)),
+        }
         super()._setup_model()  # SB3's: lr schedule, seeding, the replay buffer, the policy, train_freq
         self.replay_buffer_kwargs.pop("state_shape")
         prior = load_env_prior(self)
@@ -270,7 +307,9 @@ class SequenceTutorAlgorithm(MoleculeExtrasMixin, KLControlledLearner, SafeLoadM
             raise ValueError("td_lambda > 0 needs whole replayed episodes (EpisodeReplayBuffer)")
         next_q_taken = batch.next_q.gather(2, batch.next_actions.unsqueeze(2)).squeeze(2)
         correction = self.soft_correction(next_q_taken, next_value)
-        correction = th.cat([correction[:, :-1], th.zeros_like(correction[:, -1:])], dim=1)  # nothing follows the last column
+        correction = th.cat(
+            [correction[:, :-1], th.zeros_like(correction[:, -1:])], dim=1
+        )  # nothing follows the last column
         # y_t = a_t + b_t y_{t+1}: a_t the one-step part, b_t = γ λ (1 - done_t) what carries y_{t+1} back.
         carry = self.gamma * batch.not_done
         offset = reward + carry * ((1.0 - self.td_lambda) * next_value - self.td_lambda * correction)
@@ -483,7 +522,9 @@ class GLearning(SequenceTutorAlgorithm):
 def _check_train_freq(train_freq: Any) -> None:
     if isinstance(train_freq, tuple):
         if len(train_freq) != 2 or train_freq[1] not in ("step", "episode"):
-            raise ValueError(f"train_freq must be an int or a (frequency, 'step' | 'episode') tuple, got {train_freq!r}")
+            raise ValueError(
+                f"train_freq must be an int or a (frequency, 'step' | 'episode') tuple, got {train_freq!r}"
+            )
         check_number("train_freq", train_freq[0], low=1, integer=True)
     else:
         check_number("train_freq", train_freq, low=1, integer=True)

@@ -74,8 +74,15 @@ class RecurrentReplayBuffer(BaseBuffer):
 
     observation_space: spaces.Dict  # what __init__ takes (BaseBuffer types it as any Space)
 
-    def __init__(self, buffer_size: int, observation_space: spaces.Dict, action_space: spaces.Discrete,
-                 device: th.device | str = "auto", n_envs: int = 1, **options: Any) -> None:
+    def __init__(
+        self,
+        buffer_size: int,
+        observation_space: spaces.Dict,
+        action_space: spaces.Discrete,
+        device: th.device | str = "auto",
+        n_envs: int = 1,
+        **options: Any,
+    ) -> None:
         super().__init__(buffer_size, observation_space, action_space, device, n_envs=n_envs)
         self.num_actions = int(action_space.n)
         self.options = options
@@ -172,12 +179,14 @@ class EpisodeReplayBuffer(RecurrentReplayBuffer):
 
     def _episode_arrays(self, rows: int) -> dict[str, np.ndarray]:
         length, vocab = self.max_length, self.num_actions
-        return {"tokens": np.zeros((rows, length + 1), dtype=np.int64),
-                "domain_rewards": np.zeros((rows, length), dtype=np.float32),
-                "taken_log_prob": np.zeros((rows, length), dtype=np.float32),  # log p(a_t|s_t) as the env said
-                "prior_log_probs": np.zeros((rows, length + 1, vocab), dtype=np.float32),
-                "lengths": np.zeros(rows, dtype=np.int64),
-                "prior_weight": np.ones(rows, dtype=np.float32)}
+        return {
+            "tokens": np.zeros((rows, length + 1), dtype=np.int64),
+            "domain_rewards": np.zeros((rows, length), dtype=np.float32),
+            "taken_log_prob": np.zeros((rows, length), dtype=np.float32),  # log p(a_t|s_t) as the env said
+            "prior_log_probs": np.zeros((rows, length + 1, vocab), dtype=np.float32),
+            "lengths": np.zeros(rows, dtype=np.int64),
+            "prior_weight": np.ones(rows, dtype=np.float32),
+        }
 
     def size(self) -> int:
         """Stored transitions."""
@@ -194,13 +203,20 @@ class EpisodeReplayBuffer(RecurrentReplayBuffer):
             actions = stored["tokens"][:, 1:, None].clip(0, stored["prior_log_probs"].shape[2] - 1)
             taken = np.take_along_axis(stored["prior_log_probs"][:, :-1], actions, axis=2)[:, :, 0]
             steps = np.arange(taken.shape[1])[None, :]
-            stored = {**stored, "taken_log_prob": np.where(steps < stored["lengths"][:, None], taken, 0.0)
-                      .astype(np.float32)}
+            stored = {
+                **stored,
+                "taken_log_prob": np.where(steps < stored["lengths"][:, None], taken, 0.0).astype(np.float32),
+            }
         if "elite_returns" not in stored and set(EpisodeReplayBuffer.EPISODE_ARRAYS) <= set(stored):
             # Written before the elite memory existed: an empty one (elite_size 0).
-            stored = {**stored, "elite_returns": np.zeros(0, dtype=np.float64),
-                      **{f"elite_{name}": np.zeros((0, *stored[name].shape[1:]), dtype=stored[name].dtype)
-                         for name in EpisodeReplayBuffer.EPISODE_ARRAYS}}
+            stored = {
+                **stored,
+                "elite_returns": np.zeros(0, dtype=np.float64),
+                **{
+                    f"elite_{name}": np.zeros((0, *stored[name].shape[1:]), dtype=stored[name].dtype)
+                    for name in EpisodeReplayBuffer.EPISODE_ARRAYS
+                },
+            }
         return stored
 
     def add_transition(self, step: Transition) -> None:
@@ -224,9 +240,11 @@ class EpisodeReplayBuffer(RecurrentReplayBuffer):
         tokens = getattr(self, prefix + "tokens")
         tokens[i] = self.pad_token
         tokens[i, : length + 1] = episode.tokens[: length + 1]
-        for name, source, width in (("domain_rewards", episode.domain_rewards, length),
-                                    ("taken_log_prob", episode.prior_log_prob, length),
-                                    ("prior_log_probs", episode.prior_log_probs, length + 1)):
+        for name, source, width in (
+            ("domain_rewards", episode.domain_rewards, length),
+            ("taken_log_prob", episode.prior_log_prob, length),
+            ("prior_log_probs", episode.prior_log_probs, length + 1),
+        ):
             target = getattr(self, prefix + name)
             target[i] = 0.0
             target[i, :width] = source[:width]
@@ -267,11 +285,16 @@ class EpisodeReplayBuffer(RecurrentReplayBuffer):
     def elite_episodes(self, rows: np.ndarray | None = None) -> list[Episode]:
         """The elite memory's episodes at ``rows`` (default: every filled row), as :class:`Episode` s."""
         rows = np.flatnonzero(np.isfinite(self.elite_returns)) if rows is None else np.asarray(rows)
-        return [Episode(tokens=self.elite_tokens[i, : n + 1].copy(), prior_log_probs=self.elite_prior_log_probs[i, : n + 1].copy(),
-                        prior_log_prob=self.elite_taken_log_prob[i, :n].copy(),
-                        domain_rewards=self.elite_domain_rewards[i, :n].copy(),
-                        prior_weight=float(self.elite_prior_weight[i]))
-                for i, n in zip(rows.tolist(), self.elite_lengths[rows].tolist(), strict=True)]
+        return [
+            Episode(
+                tokens=self.elite_tokens[i, : n + 1].copy(),
+                prior_log_probs=self.elite_prior_log_probs[i, : n + 1].copy(),
+                prior_log_prob=self.elite_taken_log_prob[i, :n].copy(),
+                domain_rewards=self.elite_domain_rewards[i, :n].copy(),
+                prior_weight=float(self.elite_prior_weight[i]),
+            )
+            for i, n in zip(rows.tolist(), self.elite_lengths[rows].tolist(), strict=True)
+        ]
 
     def purge_elites(self, rows: np.ndarray) -> None:
         """Empty the elite memory's ``rows`` (the selective scaffold purge)."""

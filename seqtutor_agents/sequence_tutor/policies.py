@@ -63,7 +63,9 @@ class RecurrentQPolicy(RecurrentTokenPolicy):
             raise ValueError(f"acting must be one of {ACTING_MODES}, got {acting!r}")
         if not temperature > 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
-        super().__init__(observation_space, action_space, optimizer_class=optimizer_class, optimizer_kwargs=optimizer_kwargs)
+        super().__init__(
+            observation_space, action_space, optimizer_class=optimizer_class, optimizer_kwargs=optimizer_kwargs
+        )
         net_config, self.q_net = self.build_network(net_config)
         self.q_net_target = make_prior_network(net_config)
         self.q_net_target.load_state_dict(self.q_net.state_dict())
@@ -104,7 +106,9 @@ class RecurrentQPolicy(RecurrentTokenPolicy):
         """:meth:`policy_logits`: the network's outputs are the Q-values."""
         return self.policy_logits(outputs, prior_log_probs)
 
-    def step_q(self, obs: dict[str, th.Tensor], state: LSTMState, episode_start: th.Tensor | None = None) -> tuple[th.Tensor, LSTMState]:
+    def step_q(
+        self, obs: dict[str, th.Tensor], state: LSTMState, episode_start: th.Tensor | None = None
+    ) -> tuple[th.Tensor, LSTMState]:
         """One recurrent step: Q-values at the observations' states and the new LSTM state."""
         return self.step_outputs(obs, state, episode_start)
 

@@ -47,8 +47,12 @@ def zoo_hyperparams(zoo_algo: str) -> dict[str, dict[str, Any]]:
     files = {}
     for env_id in env_ids():
         entry = defaults(env_id, algo)
-        settings: dict[str, Any] = {"policy": ALGOS[algo].policy, "n_timesteps": N_TIMESTEPS,
-                                    "n_envs": entry.pop("n_envs", 1), "vec_env_wrapper": VEC_ENV_WRAPPER}
+        settings: dict[str, Any] = {
+            "policy": ALGOS[algo].policy,
+            "n_timesteps": N_TIMESTEPS,
+            "n_envs": entry.pop("n_envs", 1),
+            "vec_env_wrapper": VEC_ENV_WRAPPER,
+        }
         env_kwargs = entry.pop("env_kwargs", None)
         if env_kwargs:
             settings["env_kwargs"] = env_kwargs
@@ -69,8 +73,10 @@ def native_vec_env(venv: VecEnv) -> VecEnv:
     :param venv: what rl-zoo3 built (``--vec-env dummy``, its default).
     """
     if not isinstance(venv, DummyVecEnv):
-        raise ValueError(f"seqtutor_agents.zoo.native_vec_env takes rl-zoo3's DummyVecEnv (--vec-env dummy), got "
-                         f"{type(venv).__name__}: the native env steps every sub-env in one process")
+        raise ValueError(
+            f"seqtutor_agents.zoo.native_vec_env takes rl-zoo3's DummyVecEnv (--vec-env dummy), got "
+            f"{type(venv).__name__}: the native env steps every sub-env in one process"
+        )
     writers = [_monitor_writer(env) for env in venv.envs]
     native = native_vec_env_like(venv)
     venv.close()  # rl-zoo3 keeps only what this returns

@@ -80,7 +80,8 @@ def find_soundfont(soundfont: str | os.PathLike | None = None) -> Path | None:
         (an explicit choice that silently falls back would be worse than an error).
     """
     explicit_choices: tuple[tuple[str | os.PathLike | None, str], ...] = (
-        (soundfont, "soundfont argument"), (os.environ.get(SOUNDFONT_ENV), f"${SOUNDFONT_ENV}")
+        (soundfont, "soundfont argument"),
+        (os.environ.get(SOUNDFONT_ENV), f"${SOUNDFONT_ENV}"),
     )
     for explicit, origin in explicit_choices:
         if explicit:
@@ -121,7 +122,10 @@ def _warn_sine_fallback(reason: str) -> None:
     warnings.warn(
         f"WAV audio falls back to sine tones ({reason}); for instrument audio install FluidSynth and a General MIDI "
         "soundfont (Debian/Ubuntu: apt-get install fluidsynth fluid-soundfont-gm; `make install` does it as root) "
-        "and the pyfluidsynth module (a seqtutor dependency)", RuntimeWarning, stacklevel=4)
+        "and the pyfluidsynth module (a seqtutor dependency)",
+        RuntimeWarning,
+        stacklevel=4,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -246,8 +250,9 @@ def _to_pcm16(samples: np.ndarray) -> bytes:
     return np.round(np.clip(samples, -1.0, 1.0) * 32767).astype("<i2").tobytes()  # WAV is little-endian
 
 
-def write_wav(tokens: Sequence[int] | np.ndarray, path: str | os.PathLike, sample_rate: int = DEFAULT_SAMPLE_RATE,
-              **render: Any) -> Path:
+def write_wav(
+    tokens: Sequence[int] | np.ndarray, path: str | os.PathLike, sample_rate: int = DEFAULT_SAMPLE_RATE, **render: Any
+) -> Path:
     """Write a token sequence as a mono 16-bit WAV file, atomically; returns the path.
 
     The synthesizer used is logged (INFO); :func:`synthesis_backend` tells it in advance.
@@ -274,8 +279,9 @@ def write_wav(tokens: Sequence[int] | np.ndarray, path: str | os.PathLike, sampl
     return path
 
 
-def write_wavs(compositions: Iterable[Sequence[int] | np.ndarray], folder: str | os.PathLike,
-               prefix: str = "composition", **kwargs) -> list[Path]:
+def write_wavs(
+    compositions: Iterable[Sequence[int] | np.ndarray], folder: str | os.PathLike, prefix: str = "composition", **kwargs
+) -> list[Path]:
     """Write each composition (a token sequence, or a row of a 2-D array) to ``folder/{prefix}_{i:04d}.wav``.
 
     :param kwargs: passed to :func:`write_wav` (``sample_rate``, ``qpm``, ``synth``, ...).

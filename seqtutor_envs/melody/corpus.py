@@ -196,8 +196,9 @@ def _parse_all(tasks: list[tuple[str, str, str, str]], workers: int, progress: b
     return results
 
 
-def _provenance(collections: Sequence[str], midi_dirs: Sequence[str | os.PathLike], seed: int,
-                command: str | None) -> dict:
+def _provenance(
+    collections: Sequence[str], midi_dirs: Sequence[str | os.PathLike], seed: int, command: str | None
+) -> dict:
     """What a corpus records of its making: sources, encoding, filters, split, licence, date, command."""
     import music21
 
@@ -268,7 +269,10 @@ def format_report(report: dict) -> str:
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
     lines = ["  ".join(h.rjust(w) if i else h.ljust(w) for i, (h, w) in enumerate(zip(headers, widths, strict=True)))]
     lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(v.rjust(w) if i else v.ljust(w) for i, (v, w) in enumerate(zip(row, widths, strict=True))) for row in rows]
+    lines += [
+        "  ".join(v.rjust(w) if i else v.ljust(w) for i, (v, w) in enumerate(zip(row, widths, strict=True)))
+        for row in rows
+    ]
     return "\n".join(lines)
 
 
@@ -311,16 +315,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         "bad arguments.",
     )
     parser.add_argument(
-        "--out", type=Path, required=True,
+        "--out",
+        type=Path,
+        required=True,
         help="destination .npz, required (a .json summary is written beside it); no default, so the corpus "
         f"shipped in the package ({DEFAULT_CORPUS_PATH}) is only replaced when named explicitly",
     )
-    parser.add_argument("--collections", nargs="*", default=None,
-                        help="music21 corpus collections to read (default: the shipped corpus's "
-                             f"{', '.join(DEFAULT_COLLECTIONS)} -- unless --midi-dir is given: then only your MIDI, "
-                             "and these are added only when named)")
-    parser.add_argument("--midi-dir", action="append", default=[], type=Path,
-                        help="folder of MIDI files, searched recursively (repeatable)")
+    parser.add_argument(
+        "--collections",
+        nargs="*",
+        default=None,
+        help="music21 corpus collections to read (default: the shipped corpus's "
+        f"{', '.join(DEFAULT_COLLECTIONS)} -- unless --midi-dir is given: then only your MIDI, "
+        "and these are added only when named)",
+    )
+    parser.add_argument(
+        "--midi-dir",
+        action="append",
+        default=[],
+        type=Path,
+        help="folder of MIDI files, searched recursively (repeatable)",
+    )
     parser.add_argument("--workers", type=int, default=None, help="parser processes (default: all cores)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the validation split")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")

@@ -76,7 +76,9 @@ class MelodyCorpus:
         if self.tokens.ndim != 1 or self.offsets.ndim != 1:
             return "tokens and offsets must be 1-D"
         if len(self.offsets) != n + 1 or len(self.sources) != n or len(self.split) != n:
-            return f"{n} names but {len(self.offsets)} offsets, {len(self.sources)} sources, {len(self.split)} split flags"
+            return (
+                f"{n} names but {len(self.offsets)} offsets, {len(self.sources)} sources, {len(self.split)} split flags"
+            )
         if self.offsets[0] != 0 or self.offsets[-1] != len(self.tokens) or np.any(np.diff(self.offsets) <= 0):
             return "offsets must rise strictly from 0 to len(tokens)"
         if len(self.tokens) and int(self.tokens.max()) >= VOCAB_SIZE:

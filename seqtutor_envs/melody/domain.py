@@ -14,11 +14,15 @@ ENV_ID = "SeqTutor-Melody-v0"
 #: RL Tuner's Table 1 at the paper's setting (c = 0.5, gamma = 0.9): the paper's Q column, rounded to
 #: the bound a run must reach (percentages as the statistics give them). Our "excessively repeated"
 #: is not the paper's figure (see :mod:`.stats`), hence the 1 % tolerance.
-TABLE1_TARGETS = parse_targets("notes_excessively_repeated <= 1.0; notes_not_in_key <= 1.0; starts_with_tonic >= 28.8; "
-                               "leaps_resolved >= 90.0; notes_in_motif >= 75.0")
+TABLE1_TARGETS = parse_targets(
+    "notes_excessively_repeated <= 1.0; notes_not_in_key <= 1.0; starts_with_tonic >= 28.8; "
+    "leaps_resolved >= 90.0; notes_in_motif >= 75.0"
+)
 #: What tuning should keep of the data (fractions): KL, variety, and the texture of the corpus.
-KEPT_TARGETS = parse_targets("kl <= 0.5; distinct_openings >= 0.5; distinct_4gram_rate >= 0.06; duration_tv <= 0.15; "
-                             "pitch_class_tv <= 0.08; rest_share >= 0.01")
+KEPT_TARGETS = parse_targets(
+    "kl <= 0.5; distinct_openings >= 0.5; distinct_4gram_rate >= 0.06; duration_tv <= 0.15; "
+    "pitch_class_tv <= 0.08; rest_share >= 0.01"
+)
 #: Learner settings over the learners' own defaults (benchmarks/results/melody_ablation.md, target KL 0.1, 400k
 #: steps): the soft learners' objective E[R]/c - KL(π‖p) is undiscounted, so γ = 1 -- then Ψ and G target π*
 #: itself -- with λ-returns carrying the episode's rewards back in one update and two gradient steps per
@@ -26,10 +30,24 @@ KEPT_TARGETS = parse_targets("kl <= 0.5; distinct_openings >= 0.5; distinct_4gra
 #: Q (greedy, no entropy term) keeps the paper's settings.
 _SOFT = {"gamma": 1.0, "td_lambda": 0.9, "gradient_steps": 2}
 LEARNER_DEFAULTS = {"psi": dict(_SOFT), "g": dict(_SOFT)}
-METRIC_KEYS = ("notes_not_in_key", "starts_with_tonic", "leaps_resolved", "notes_in_motif",
-               "notes_excessively_repeated", "distinct_openings", "distinct_4gram_rate", "duration_tv",
-               "pitch_class_tv", "rest_share", "onset_share", "hold_share", "mean_pitch_range", "mean_pairwise_hamming",
-               "duration_overlap", "pitch_class_overlap")
+METRIC_KEYS = (
+    "notes_not_in_key",
+    "starts_with_tonic",
+    "leaps_resolved",
+    "notes_in_motif",
+    "notes_excessively_repeated",
+    "distinct_openings",
+    "distinct_4gram_rate",
+    "duration_tv",
+    "pitch_class_tv",
+    "rest_share",
+    "onset_share",
+    "hold_share",
+    "mean_pitch_range",
+    "mean_pairwise_hamming",
+    "duration_overlap",
+    "pitch_class_overlap",
+)
 
 
 def statistics(finals: dict[str, Any], reference: Path | None = None) -> dict[str, float]:
@@ -59,10 +77,13 @@ def report(batches: dict[str, dict[str, Any]], reference: Path | None = None) ->
     texture = {label: texture_statistics(c, against) for label, c in compositions.items()}
     name = "corpus" if reference is None else f"corpus ({Path(reference).name})"
     texture[name] = texture_statistics(corpus_sample(len(first), first.shape[1], corpus_path=reference), against)
-    return (format_statistics_table({label: composition_statistics(c) for label, c in compositions.items()},
-                                    include_paper=True)
-            + f"\n\nTexture and diversity ({name}: as many 32-step validation windows, each starting on an onset):\n\n"
-            + format_texture_table(texture))
+    return (
+        format_statistics_table(
+            {label: composition_statistics(c) for label, c in compositions.items()}, include_paper=True
+        )
+        + f"\n\nTexture and diversity ({name}: as many 32-step validation windows, each starting on an onset):\n\n"
+        + format_texture_table(texture)
+    )
 
 
 def training_data(metadata: Any) -> Path | None:
@@ -85,10 +106,12 @@ def write_samples(finals: dict[str, Any], domain_returns: np.ndarray, out: Path,
     from .midi import save_piano_roll_png, write_midis
 
     compositions = np.asarray(finals["composition"])
-    return {"midi": [str(p) for p in write_midis(compositions, out, prefix="sample")],
-            "wav": [str(p) for p in write_wavs(compositions, out, prefix="sample")],
-            "audio synthesis": synthesis_backend(),
-            "piano_roll": str(save_piano_roll_png(compositions[:16], out / "piano_roll.png"))}
+    return {
+        "midi": [str(p) for p in write_midis(compositions, out, prefix="sample")],
+        "wav": [str(p) for p in write_wavs(compositions, out, prefix="sample")],
+        "audio synthesis": synthesis_backend(),
+        "piano_roll": str(save_piano_roll_png(compositions[:16], out / "piano_roll.png")),
+    }
 
 
 def report_media(finals: dict[str, Any], domain_returns: np.ndarray, scratch: Path, count: int) -> dict[str, Any]:
@@ -100,10 +123,15 @@ def report_media(finals: dict[str, Any], domain_returns: np.ndarray, scratch: Pa
     for i, tokens in enumerate(np.asarray(finals["composition"])[:count]):
         title = f"composition {i} (music-theory return {domain_returns[i]:.1f})"
         roll = save_piano_roll_png(tokens[None, :], scratch / f"roll_{i}.png", titles=[title], columns=1)
-        players.append({"title": title, "image_png": roll.read_bytes(),
-                        "audio_wav": write_wav(tokens, scratch / f"audio_{i}.wav").read_bytes(),
-                        "midi": write_midi(tokens, scratch / f"composition_{i}.mid").read_bytes(),
-                        "midi_name": f"composition_{i}.mid"})
+        players.append(
+            {
+                "title": title,
+                "image_png": roll.read_bytes(),
+                "audio_wav": write_wav(tokens, scratch / f"audio_{i}.wav").read_bytes(),
+                "midi": write_midi(tokens, scratch / f"composition_{i}.mid").read_bytes(),
+                "midi_name": f"composition_{i}.mid",
+            }
+        )
     return {"players": players, "images": [], "table": False}
 
 
@@ -115,8 +143,10 @@ def prior_quality(prior_path: Path, data: Any, window: int = 128) -> tuple[str, 
 
     windows = make_windows(data.valid, window)
     ours, shipped = (evaluate(LSTMPrior.load(path)[0], windows) for path in (prior_path, default_prior_path()))
-    return (f"prior quality: validation NLL/token {ours.nll:.4f}, the shipped Note RNN's on the same "
-            f"{len(data.valid):,} tunes {shipped.nll:.4f}"), None
+    return (
+        f"prior quality: validation NLL/token {ours.nll:.4f}, the shipped Note RNN's on the same "
+        f"{len(data.valid):,} tunes {shipped.nll:.4f}"
+    ), None
 
 
 def pretrain_data(corpus_path: str | None = None) -> Any:
@@ -125,9 +155,20 @@ def pretrain_data(corpus_path: str | None = None) -> Any:
     return load(corpus_path)
 
 
-MELODY = Domain(name="melody", env_id=ENV_ID, sequence_key="composition", statistics=statistics, report=report,
-                write_samples=write_samples, metric_keys=METRIC_KEYS, pretrain_data=pretrain_data, training_data=training_data,
-                targets={"table1": TABLE1_TARGETS, "kept": KEPT_TARGETS},
-                learner_defaults=LEARNER_DEFAULTS, report_media=report_media, report_optimum_samples=200_000,
-                prior_quality=prior_quality,
-                default_architecture={"hidden_size": 100, "num_layers": 1, "embedding_dim": None})  # the paper's Note RNN
+MELODY = Domain(
+    name="melody",
+    env_id=ENV_ID,
+    sequence_key="composition",
+    statistics=statistics,
+    report=report,
+    write_samples=write_samples,
+    metric_keys=METRIC_KEYS,
+    pretrain_data=pretrain_data,
+    training_data=training_data,
+    targets={"table1": TABLE1_TARGETS, "kept": KEPT_TARGETS},
+    learner_defaults=LEARNER_DEFAULTS,
+    report_media=report_media,
+    report_optimum_samples=200_000,
+    prior_quality=prior_quality,
+    default_architecture={"hidden_size": 100, "num_layers": 1, "embedding_dim": None},
+)  # the paper's Note RNN

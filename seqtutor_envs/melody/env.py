@@ -71,7 +71,10 @@ class MelodyTask(SequenceTask):
         )
 
     def final_info(self, env_indices, tokens, lengths) -> dict[str, Any]:
-        return {"composition": tokens[env_indices, 1 : self.max_length + 1].copy(), "primer": tokens[env_indices, 0].copy()}
+        return {
+            "composition": tokens[env_indices, 1 : self.max_length + 1].copy(),
+            "primer": tokens[env_indices, 0].copy(),
+        }
 
     def describe(self, tokens: np.ndarray) -> str:
         return " ".join(enc.token_name(t) for t in tokens)
@@ -191,8 +194,9 @@ class MelodyVectorEnv(SequenceVectorEnv):
         autoreset_mode: str = "next_step",
         **unknown: Any,
     ) -> None:
-        check_unknown_kwargs(ENV_ID, unknown, ("num_envs", "autoreset_mode", *ACCEPTED_KWARGS),
-                             f"{type(self).__name__}.__init__")
+        check_unknown_kwargs(
+            ENV_ID, unknown, ("num_envs", "autoreset_mode", *ACCEPTED_KWARGS), f"{type(self).__name__}.__init__"
+        )
         task, stepper, self.prior_path = _build(check_num_envs(num_envs), composition_length, prior_path)
         super().__init__(task, stepper, c, prior_weight, render_mode, autoreset_mode)
 

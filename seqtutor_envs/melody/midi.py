@@ -168,15 +168,22 @@ def write_midi(tokens: Sequence[int] | np.ndarray, path: str | os.PathLike, **kw
     return path
 
 
-def write_each(write_one: Callable[..., Path], compositions: Iterable[Sequence[int] | np.ndarray],
-               folder: str | os.PathLike, prefix: str, suffix: str, **kwargs) -> list[Path]:
+def write_each(
+    write_one: Callable[..., Path],
+    compositions: Iterable[Sequence[int] | np.ndarray],
+    folder: str | os.PathLike,
+    prefix: str,
+    suffix: str,
+    **kwargs,
+) -> list[Path]:
     """``write_one(tokens, folder/{prefix}_{i:04d}{suffix}, **kwargs)`` for each composition; returns the paths."""
     folder = Path(folder)
     return [write_one(tokens, folder / f"{prefix}_{i:04d}{suffix}", **kwargs) for i, tokens in enumerate(compositions)]
 
 
-def write_midis(compositions: Iterable[Sequence[int] | np.ndarray], folder: str | os.PathLike,
-                prefix: str = "composition", **kwargs) -> list[Path]:
+def write_midis(
+    compositions: Iterable[Sequence[int] | np.ndarray], folder: str | os.PathLike, prefix: str = "composition", **kwargs
+) -> list[Path]:
     """Write each composition (a token sequence, or a row of a 2-D array) to ``folder/{prefix}_{i:04d}.mid``.
 
     :param kwargs: passed to :func:`tokens_to_pretty_midi`.

@@ -100,7 +100,9 @@ class RuleUpdates:
         self._last_was_special = a_is_special
         return np.where(excessive, REPETITION_PENALTY, 0.0), excessive
 
-    def _leap(self, a: np.ndarray, a_is_pitch: np.ndarray, prev: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    def _leap(
+        self, a: np.ndarray, a_is_pitch: np.ndarray, prev: np.ndarray
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Rule 8: a leap of a fifth or more must be resolved by a step back or a counter-leap, not doubled."""
         diff = a - prev
         is_leap = a_is_pitch & (prev != NO_PITCH) & (np.abs(diff) >= LEAP_MIN_INTERVAL)
@@ -149,9 +151,14 @@ class RuleUpdates:
             in_repeated_motif = in_motif & (earlier == code).any(axis=0)
         else:
             in_repeated_motif = np.zeros(self.num_envs, dtype=bool)
-        repeated = np.where(in_repeated_motif, REPEATED_MOTIF_BONUS + REPEATED_MOTIF_COMPLEXITY_BONUS * extra_pitches, 0.0)
-        return motif, repeated, {"in_motif": in_motif, "in_repeated_motif": in_repeated_motif,
-                                 "distinct_pitches": distinct}
+        repeated = np.where(
+            in_repeated_motif, REPEATED_MOTIF_BONUS + REPEATED_MOTIF_COMPLEXITY_BONUS * extra_pitches, 0.0
+        )
+        return (
+            motif,
+            repeated,
+            {"in_motif": in_motif, "in_repeated_motif": in_repeated_motif, "distinct_pitches": distinct},
+        )
 
     def _extremes(self, a: np.ndarray, t: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Rule 9: unique highest and lowest notes, scored at the last step (the composition is complete then)."""

@@ -431,8 +431,15 @@ class MusicTheoryRules(RuleUpdates):
         rho, rewards[AUTOCORRELATION] = self._autocorrelation(a, t)  # 4. (reads the tokens before the window shifts)
         rewards[MOTIF], rewards[REPEATED_MOTIF], motif_events = self._motifs(a, t)  # 5. and 6.
         rewards[UNIQUE_EXTREMES], unique_max, unique_min = self._extremes(a, t)  # 9.
-        self.last_events = {"excessive_repeat": excessive, "out_of_key": out_of_key, **motif_events, **leap_events,
-                            "unique_max": unique_max, "unique_min": unique_min, "autocorrelation": rho.T}
+        self.last_events = {
+            "excessive_repeat": excessive,
+            "out_of_key": out_of_key,
+            **motif_events,
+            **leap_events,
+            "unique_max": unique_max,
+            "unique_min": unique_min,
+            "autocorrelation": rho.T,
+        }
         return np.ascontiguousarray(rewards.T)
 
 

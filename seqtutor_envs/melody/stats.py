@@ -150,8 +150,14 @@ def missing_cell(value) -> str | None:
     return "n/a" if math.isnan(float(value)) else None
 
 
-def markdown_table(corner: str, headers: list[str], values: list[dict], labels: dict[str, str],
-                   format_number: Callable[[str, float], str], counts: dict[str, str]) -> str:
+def markdown_table(
+    corner: str,
+    headers: list[str],
+    values: list[dict],
+    labels: dict[str, str],
+    format_number: Callable[[str, float], str],
+    counts: dict[str, str],
+) -> str:
     """Markdown table: one row per ``labels`` key, one column per figures dict of ``values`` (headed ``headers``).
 
     A figure prints as ``format_number(key, value)``, a missing or undefined one as :func:`missing_cell`
@@ -197,5 +203,6 @@ def format_statistics_table(columns: dict[str, dict], include_paper: bool | list
     values = list(columns.values()) + [PAPER_TABLE1[name] for name in paper_names]
     if not headers:
         raise ValueError("nothing to tabulate: no columns and no paper columns")
-    return markdown_table("Statistic", headers, values, STATISTIC_LABELS, _format_number,
-                          {"num_compositions": "Compositions"})
+    return markdown_table(
+        "Statistic", headers, values, STATISTIC_LABELS, _format_number, {"num_compositions": "Compositions"}
+    )

@@ -171,8 +171,9 @@ def _corpus_reference_windows(length: int, corpus_path: str | None) -> np.ndarra
     corpus = MelodyCorpus.load(corpus_path) if corpus_path else load_default_corpus()
     windows = reference_windows(corpus.validation_sequences(), length)
     if len(windows) == 0:
-        raise ValueError(f"no validation tune of the corpus {corpus_path or '(shipped)'} is long enough for a "
-                         f"{length}-step window")
+        raise ValueError(
+            f"no validation tune of the corpus {corpus_path or '(shipped)'} is long enough for a {length}-step window"
+        )
     windows.flags.writeable = False
     return windows
 
@@ -289,8 +290,14 @@ def format_texture_table(columns: dict[str, dict]) -> str:
     """
     if not columns:
         raise ValueError("nothing to tabulate: no columns")
-    return markdown_table("Figure", list(columns), list(columns.values()), TEXTURE_LABELS, _format_number,
-                          {"num_compositions": "Compositions", "num_notes": "Notes"})
+    return markdown_table(
+        "Figure",
+        list(columns),
+        list(columns.values()),
+        TEXTURE_LABELS,
+        _format_number,
+        {"num_compositions": "Compositions", "num_notes": "Notes"},
+    )
 
 
 def corpus_sample(n: int, length: int = 32, seed: int = 0, corpus_path: str | os.PathLike | None = None) -> np.ndarray:

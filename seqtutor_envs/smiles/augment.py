@@ -38,8 +38,12 @@ class RandomizedSmiles:
     failed: int  # inputs with no accepted string at all (neither random nor the input): left out
 
 
-def randomized_smiles(smiles: Sequence[str], rng: np.random.Generator, accept: Callable[[str], bool] | None = None,
-                      attempts: int = DEFAULT_ATTEMPTS) -> RandomizedSmiles:
+def randomized_smiles(
+    smiles: Sequence[str],
+    rng: np.random.Generator,
+    accept: Callable[[str], bool] | None = None,
+    attempts: int = DEFAULT_ATTEMPTS,
+) -> RandomizedSmiles:
     """A randomised non-canonical SMILES of each molecule, restricted to strings ``accept`` takes.
 
     Stereochemistry is not written (the SMILES prior writes none). For each molecule RDKit writes
@@ -86,8 +90,9 @@ def scaffold_of(smiles: str) -> str | None:
     return murcko_scaffold(mol) if mol is not None else None
 
 
-def scaffold_purge_mask(memory_smiles: Sequence[str], zeroed_smiles: Sequence[str],
-                        memory_scaffolds: Sequence[str | None] | None = None) -> np.ndarray:
+def scaffold_purge_mask(
+    memory_smiles: Sequence[str], zeroed_smiles: Sequence[str], memory_scaffolds: Sequence[str | None] | None = None
+) -> np.ndarray:
     """Which memory entries survive the selective purge: those whose scaffold no zeroed molecule has.
 
     :param memory_smiles: the memory's molecules.

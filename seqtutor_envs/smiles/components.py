@@ -114,8 +114,9 @@ class QEDComponent(Component):
         return float(QED.qed(view.mol, qedProperties=view.qed_properties()))
 
 
-def _descriptor(name: str, fn: Callable[[Chem.Mol], float], bounded: bool = False,
-                qed_field: str | None = None) -> type[Component]:
+def _descriptor(
+    name: str, fn: Callable[[Chem.Mol], float], bounded: bool = False, qed_field: str | None = None
+) -> type[Component]:
     """A component class computing ``fn(mol)`` (or QED's ``qed_field``, shared, when QED is computed)."""
 
     def raw(self: Component, view: MolView) -> float:
@@ -124,21 +125,24 @@ def _descriptor(name: str, fn: Callable[[Chem.Mol], float], bounded: bool = Fals
     return type(name, (Component,), {"type_name": name, "bounded": bounded, "raw": raw})
 
 
-DESCRIPTORS: dict[str, type[Component]] = {cls.type_name: cls for cls in (
-    QEDComponent,
-    _descriptor("SAScore", _sa_score),
-    _descriptor("MolecularWeight", Descriptors.MolWt, qed_field="MW"),
-    _descriptor("SlogP", Crippen.MolLogP, qed_field="ALOGP"),
-    _descriptor("TPSA", Descriptors.TPSA, qed_field="PSA"),
-    _descriptor("HBondDonors", Lipinski.NumHDonors, qed_field="HBD"),
-    _descriptor("HBondAcceptors", Lipinski.NumHAcceptors),
-    _descriptor("NumRotBond", Lipinski.NumRotatableBonds),
-    _descriptor("NumRings", Lipinski.RingCount),
-    _descriptor("NumAromaticRings", Lipinski.NumAromaticRings),
-    _descriptor("NumHeavyAtoms", Lipinski.HeavyAtomCount),
-    _descriptor("FormalCharge", Chem.GetFormalCharge),
-    _descriptor("Csp3", Lipinski.FractionCSP3, bounded=True),
-)}
+DESCRIPTORS: dict[str, type[Component]] = {
+    cls.type_name: cls
+    for cls in (
+        QEDComponent,
+        _descriptor("SAScore", _sa_score),
+        _descriptor("MolecularWeight", Descriptors.MolWt, qed_field="MW"),
+        _descriptor("SlogP", Crippen.MolLogP, qed_field="ALOGP"),
+        _descriptor("TPSA", Descriptors.TPSA, qed_field="PSA"),
+        _descriptor("HBondDonors", Lipinski.NumHDonors, qed_field="HBD"),
+        _descriptor("HBondAcceptors", Lipinski.NumHAcceptors),
+        _descriptor("NumRotBond", Lipinski.NumRotatableBonds),
+        _descriptor("NumRings", Lipinski.RingCount),
+        _descriptor("NumAromaticRings", Lipinski.NumAromaticRings),
+        _descriptor("NumHeavyAtoms", Lipinski.HeavyAtomCount),
+        _descriptor("FormalCharge", Chem.GetFormalCharge),
+        _descriptor("Csp3", Lipinski.FractionCSP3, bounded=True),
+    )
+}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -157,32 +161,41 @@ def morgan_generator(fingerprint: str, bits: int) -> Any:
 
 class TanimotoSimilarity(Component):
     type_name, bounded = "TanimotoSimilarity", True
-    PARAMS: ClassVar[dict[str, Param]] = {"smiles": Param("strings", doc="reference SMILES"),
-              "fingerprint": Param("str", "ECFP4", choices=tuple(FINGERPRINTS)),
-              "use_counts": Param("bool", False, doc="unhashed count vectors instead of bit vectors"),
-              "bits": Param("int", None, at_least(64), doc="bit-vector size (default 2048)"),
-              "aggregate": Param("str", "max", choices=("max", "mean"))}
+    PARAMS: ClassVar[dict[str, Param]] = {
+        "smiles": Param("strings", doc="reference SMILES"),
+        "fingerprint": Param("str", "ECFP4", choices=tuple(FINGERPRINTS)),
+        "use_counts": Param("bool", False, doc="unhashed count vectors instead of bit vectors"),
+        "bits": Param("int", None, at_least(64), doc="bit-vector size (default 2048)"),
+        "aggregate": Param("str", "max", choices=("max", "mean")),
+    }
 
     def setup(self, path: KeyPath, ctx: FileContext) -> None:
         p = self.params
         if p["use_counts"] and p["bits"] is not None:
-            raise ctx.error((*path, "bits"), "applies to bit vectors; count vectors (use_counts = true) are unhashed",
-                            p["bits"])
+            raise ctx.error(
+                (*path, "bits"), "applies to bit vectors; count vectors (use_counts = true) are unhashed", p["bits"]
+            )
         self.generator = morgan_generator(p["fingerprint"], p["bits"] or 2048)
         self.key = (p["fingerprint"], p["use_counts"], p["bits"] or 2048)
         refs = []
         for i, smiles in enumerate(p["smiles"]):
             mol = parse_smiles(smiles)
             if mol is None:
-                raise ctx.error((*path, "smiles", i) if len(p["smiles"]) > 1 else (*path, "smiles"),
-                                "RDKit cannot parse this reference SMILES", smiles)
+                raise ctx.error(
+                    (*path, "smiles", i) if len(p["smiles"]) > 1 else (*path, "smiles"),
+                    "RDKit cannot parse this reference SMILES",
+                    smiles,
+                )
             refs.append(self.fingerprint(mol))
         self.references = refs
         self.reduce = np.max if p["aggregate"] == "max" else np.mean
 
     def fingerprint(self, mol: Chem.Mol) -> Any:
-        return self.generator.GetSparseCountFingerprint(mol) if self.params["use_counts"] else \
-            self.generator.GetFingerprint(mol)
+        return (
+            self.generator.GetSparseCountFingerprint(mol)
+            if self.params["use_counts"]
+            else self.generator.GetFingerprint(mol)
+        )
 
     def raw(self, view: MolView) -> float:
         fp = view.memo(self.key, lambda: self.fingerprint(view.mol))
@@ -196,8 +209,11 @@ def parse_smarts_list(params: dict[str, Any], path: KeyPath, ctx: FileContext) -
     for i, smarts in enumerate(patterns):
         query = Chem.MolFromSmarts(smarts)
         if query is None:
-            raise ctx.error((*path, "smarts", i) if len(patterns) > 1 else (*path, "smarts"),
-                            "RDKit cannot parse this SMARTS", smarts)
+            raise ctx.error(
+                (*path, "smarts", i) if len(patterns) > 1 else (*path, "smarts"),
+                "RDKit cannot parse this SMARTS",
+                smarts,
+            )
         queries.append(query)
     return queries
 
@@ -223,7 +239,9 @@ class ForbiddenSubstructure(RequiredSubstructure):
 
 class GuacaMolOracle(Component):
     type_name, bounded = "GuacaMol", True
-    PARAMS: ClassVar[dict[str, Param]] = {"oracle": Param("str", choices=GUACAMOL_OBJECTIVES, doc="a PMO / GuacaMol oracle name")}
+    PARAMS: ClassVar[dict[str, Param]] = {
+        "oracle": Param("str", choices=GUACAMOL_OBJECTIVES, doc="a PMO / GuacaMol oracle name")
+    }
 
     def setup(self, path: KeyPath, ctx: FileContext) -> None:
         self.oracle = guacamol_objective(self.params["oracle"])
@@ -241,15 +259,18 @@ class CustomAlerts(Component):
     """REINVENT 4's ``custom_alerts``: the SMARTS are matched by one RDKit FilterCatalog call (C++)."""
 
     type_name, role, bounded = "custom_alerts", "filter", True
-    PARAMS: ClassVar[dict[str, Param]] = {"smarts": Param("strings", doc="unwanted SMARTS: a molecule matching any scores 0")}
+    PARAMS: ClassVar[dict[str, Param]] = {
+        "smarts": Param("strings", doc="unwanted SMARTS: a molecule matching any scores 0")
+    }
 
     def setup(self, path: KeyPath, ctx: FileContext) -> None:
         parse_smarts_list(self.params, path, ctx)
         catalog = FilterCatalog.FilterCatalog()
         for i, smarts in enumerate(self.params["smarts"]):
             # minCount 1: an entry matches when the pattern occurs at least once, as HasSubstructMatch
-            catalog.AddEntry(FilterCatalog.FilterCatalogEntry(f"alert {i}", FilterCatalog.SmartsMatcher(
-                f"alert {i}", smarts, 1)))
+            catalog.AddEntry(
+                FilterCatalog.FilterCatalogEntry(f"alert {i}", FilterCatalog.SmartsMatcher(f"alert {i}", smarts, 1))
+            )
         self.catalog = catalog
 
     def raw(self, view: MolView) -> float:
@@ -261,7 +282,9 @@ CATALOGS = tuple(FilterCatalog.FilterCatalogParams.FilterCatalogs.names)
 
 class FilterCatalogComponent(CustomAlerts):
     type_name = "FilterCatalog"
-    PARAMS: ClassVar[dict[str, Param]] = {"catalogs": Param("strings", doc=f"RDKit filter catalogues: {', '.join(CATALOGS)}")}
+    PARAMS: ClassVar[dict[str, Param]] = {
+        "catalogs": Param("strings", doc=f"RDKit filter catalogues: {', '.join(CATALOGS)}")
+    }
 
     def setup(self, path: KeyPath, ctx: FileContext) -> None:
         params = FilterCatalog.FilterCatalogParams()
@@ -274,9 +297,20 @@ class FilterCatalogComponent(CustomAlerts):
         self.catalog = FilterCatalog.FilterCatalog(params)
 
 
-COMPONENTS: dict[str, type[Component]] = {**DESCRIPTORS, **{cls.type_name: cls for cls in (
-    TanimotoSimilarity, RequiredSubstructure, ForbiddenSubstructure, GuacaMolOracle, CustomAlerts,
-    FilterCatalogComponent)}}
+COMPONENTS: dict[str, type[Component]] = {
+    **DESCRIPTORS,
+    **{
+        cls.type_name: cls
+        for cls in (
+            TanimotoSimilarity,
+            RequiredSubstructure,
+            ForbiddenSubstructure,
+            GuacaMolOracle,
+            CustomAlerts,
+            FilterCatalogComponent,
+        )
+    },
+}
 _ALIASES = {"clogp": "SlogP", "fractioncsp3": "Csp3"}
 _LOOKUP = {**{lookup_key(name): name for name in COMPONENTS}, **_ALIASES}
 

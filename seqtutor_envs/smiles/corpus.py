@@ -277,7 +277,12 @@ def moses_corpus(
     raw = read_moses_split(split, cache_dir=cache_dir)
     prov = {"source": f"MOSES {split} split ({MOSES_REQUIREMENT} wheel, {MOSES_SPLITS[split]}), MIT licence"}
     return prepare_corpus(
-        raw, max_tokens=max_tokens, progress=progress, workers=workers, limit=limit, seed=seed,
+        raw,
+        max_tokens=max_tokens,
+        progress=progress,
+        workers=workers,
+        limit=limit,
+        seed=seed,
         provenance=prov,
     )
 
@@ -290,8 +295,9 @@ def format_report(report: dict[str, int]) -> str:
     """``kept 282 of 300 lines: 18 invalid, 0 untokenizable, 0 too long, 0 duplicates`` (from a corpus report)."""
     if not report:
         return "no report"
-    dropped = ", ".join(f"{report.get(k, 0):,} {k.replace('_', ' ')}" for k in ("invalid", "untokenizable", "too_long",
-                                                                              "duplicates"))
+    dropped = ", ".join(
+        f"{report.get(k, 0):,} {k.replace('_', ' ')}" for k in ("invalid", "untokenizable", "too_long", "duplicates")
+    )
     return f"kept {report.get('kept', 0):,} of {report.get('lines_read', 0):,} lines; dropped {dropped}"
 
 
@@ -312,8 +318,9 @@ def _pretrain_corpus(corpus_path: str | None, workers: int) -> tuple[SmilesCorpu
         if str(corpus_path).endswith(".smi.gz"):
             corpus = SmilesCorpus.load(corpus_path)
         else:
-            corpus = prepare_corpus(read_smiles_file(corpus_path), workers=workers,
-                                    provenance={"source": str(corpus_path)})
+            corpus = prepare_corpus(
+                read_smiles_file(corpus_path), workers=workers, provenance={"source": str(corpus_path)}
+            )
         require_smiles(corpus, corpus_path)
     except SmilesFileError as error:
         raise PretrainInputError(str(error)) from error
@@ -375,10 +382,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m seqtutor_envs.smiles.corpus",
         description="Canonicalise, filter and deduplicate a SMILES file (.smi / .csv, optionally gzipped) into a "
-                    "corpus for `seqtutor pretrain smiles --data OUT.smi.gz`; prints what was dropped and why.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("input", help="SMILES file: one SMILES per line (optional name after it) or a CSV with a "
-                                      "SMILES column")
+        "corpus for `seqtutor pretrain smiles --data OUT.smi.gz`; prints what was dropped and why.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument(
+        "input", help="SMILES file: one SMILES per line (optional name after it) or a CSV with a SMILES column"
+    )
     parser.add_argument("--out", required=True, help="prepared corpus (.smi.gz; a .json report is written beside it)")
     parser.add_argument("--max-tokens", type=int, default=None, help="drop molecules longer than this many tokens")
     parser.add_argument("--workers", type=int, default=1, help="canonicalising processes")
@@ -386,9 +395,15 @@ def main(argv: list[str] | None = None) -> int:
     if not str(args.out).endswith(".smi.gz"):
         parser.error(f"--out must end in .smi.gz, got {args.out!r}")
     try:
-        corpus = require_smiles(prepare_corpus(read_smiles_file(args.input), max_tokens=args.max_tokens,
-                                               workers=args.workers, provenance={"source": str(args.input)}),
-                                args.input)
+        corpus = require_smiles(
+            prepare_corpus(
+                read_smiles_file(args.input),
+                max_tokens=args.max_tokens,
+                workers=args.workers,
+                provenance={"source": str(args.input)},
+            ),
+            args.input,
+        )
     except (SmilesFileError, FileNotFoundError) as error:
         parser.exit(2, f"{parser.prog}: error: {error}\n")
     path = corpus.save(args.out)

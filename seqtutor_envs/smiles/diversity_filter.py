@@ -235,6 +235,4 @@ def apply_diversity_filter(objective: Objective, spec: bool | Mapping[str, Any] 
             accepted = ", ".join(DIVERSITY_FILTER_KWARGS)
             raise TypeError(f"unknown diversity_filter option(s) {unknown}; accepted: {accepted}")
         return DiversityFilter(objective, **spec)
-    raise TypeError(
-        f"diversity_filter must be None, False, True or a dict of DiversityFilter arguments, got {spec!r}"
-    )
+    raise TypeError(f"diversity_filter must be None, False, True or a dict of DiversityFilter arguments, got {spec!r}")

@@ -25,8 +25,11 @@ KEPT_TARGETS = parse_targets("valid >= 0.95; unique >= 0.95; intdiv >= 0.80")
 #: (benchmarks/results/molecule_*.md). Psi acts more sharply than G at the same c (KL 0.14 at c = 0.05 vs
 #: G's 0.05 at c = 0.02) and lost internal diversity below 0.80 at c <= 0.05 on seed 0: it gets a larger c.
 _SEQUENCE_LEVEL = {"gamma": 1.0, "td_lambda": 0.9}
-LEARNER_DEFAULTS: dict[str, dict[str, Any]] = {"q": dict(_SEQUENCE_LEVEL), "g": dict(_SEQUENCE_LEVEL),
-                                             "psi": {**_SEQUENCE_LEVEL, "env_kwargs": {"c": 0.08}}}
+LEARNER_DEFAULTS: dict[str, dict[str, Any]] = {
+    "q": dict(_SEQUENCE_LEVEL),
+    "g": dict(_SEQUENCE_LEVEL),
+    "psi": {**_SEQUENCE_LEVEL, "env_kwargs": {"c": 0.08}},
+}
 
 
 def statistics(finals: dict[str, Any], reference: Path | None = None) -> dict[str, float]:
@@ -66,9 +69,12 @@ def report_media(finals: dict[str, Any], domain_returns: np.ndarray, scratch: Pa
         images.append({"title": f"the {count} best distinct molecules by the objective", "png": top.read_bytes()})
     valid = [i for i, s in enumerate(smiles) if s and finals["valid"][i]][:count]
     if valid:  # the sampling order is random: these are a random draw of valid molecules
-        grid = save_molecule_grid([smiles[i] for i in valid], [f"objective {domain_returns[i]:.3f}" for i in valid],
-                                  scratch / "random.png")
-        images.append({"title": f"{len(valid)} valid molecules in sampling order (a random draw)", "png": grid.read_bytes()})
+        grid = save_molecule_grid(
+            [smiles[i] for i in valid], [f"objective {domain_returns[i]:.3f}" for i in valid], scratch / "random.png"
+        )
+        images.append(
+            {"title": f"{len(valid)} valid molecules in sampling order (a random draw)", "png": grid.read_bytes()}
+        )
     return {"players": [], "images": images, "table": True}
 
 
@@ -82,8 +88,12 @@ def row_columns(final: Any) -> dict[str, Any]:
     properties."""
     smiles = final.get("smiles") or ""
     valid = bool(final.get("valid", False))
-    row: dict[str, Any] = {"smiles": smiles, "valid": int(valid), "length": final.get("length", ""),
-                           "scaffold": _scaffold(smiles) if valid else ""}
+    row: dict[str, Any] = {
+        "smiles": smiles,
+        "valid": int(valid),
+        "length": final.get("length", ""),
+        "scaffold": _scaffold(smiles) if valid else "",
+    }
     for name, value in (final.get("reward_terms") or {}).items():
         row[f"score_{name}"] = float(np.asarray(value))
     if "stage" in final:
@@ -130,8 +140,12 @@ def write_samples(finals: dict[str, Any], domain_returns: np.ndarray, out: Path,
     from .samples import save_top_molecules
 
     smiles = list(finals["smiles"])
-    return {"smiles": str(atomic_write_text(out / "samples.smi", "\n".join(smiles) + "\n")),
-            "grid": str(save_top_molecules(smiles, domain_returns, out / "top_molecules.png") or "none (no valid molecule)")}
+    return {
+        "smiles": str(atomic_write_text(out / "samples.smi", "\n".join(smiles) + "\n")),
+        "grid": str(
+            save_top_molecules(smiles, domain_returns, out / "top_molecules.png") or "none (no valid molecule)"
+        ),
+    }
 
 
 #: Samples behind the quality line printed after pre-training, and the validity below which it warns.
@@ -149,18 +163,26 @@ def prior_quality(prior_path: Path, data: Any, window: int = 0) -> tuple[str, st
 
     prior, meta = LSTMPrior.load(prior_path)
     vocab, data_vocab = Vocabulary.from_json(meta["vocabulary"]), Vocabulary.from_json(data.metadata["vocabulary"])
-    tokens = prior.sample(torch.full((QUALITY_SAMPLES,), vocab.bos_id), DEFAULT_MAX_LENGTH,
-                          generator=torch.Generator().manual_seed(0), stop_token=vocab.end_id)
+    tokens = prior.sample(
+        torch.full((QUALITY_SAMPLES,), vocab.bos_id),
+        DEFAULT_MAX_LENGTH,
+        generator=torch.Generator().manual_seed(0),
+        stop_token=vocab.end_id,
+    )
     smiles = [vocab.decode(row) for row in tokens.numpy()]
     seen = [data_vocab.decode(seq) for seq in (*data.train, *data.valid)]  # the corpus is RDKit-canonical
     m = molecule_metrics(smiles, reference=seen, reference_is_canonical=True)
-    line = (f"prior quality ({QUALITY_SAMPLES:,} samples): valid {m['valid']:.1%}, unique {m['unique']:.1%}, "
-            f"novel {m['novel']:.1%}")
+    line = (
+        f"prior quality ({QUALITY_SAMPLES:,} samples): valid {m['valid']:.1%}, unique {m['unique']:.1%}, "
+        f"novel {m['novel']:.1%}"
+    )
     if m["valid"] >= QUALITY_MIN_VALID:
         return line, None
-    return line, (f"only {m['valid']:.1%} of this prior's samples are valid SMILES (< {QUALITY_MIN_VALID:.0%}): it "
-                  f"would tutor poorly. Train on more molecules, or fine-tune the shipped prior on yours: "
-                  f"--init-from {default_prior_path()}")
+    return line, (
+        f"only {m['valid']:.1%} of this prior's samples are valid SMILES (< {QUALITY_MIN_VALID:.0%}): it "
+        f"would tutor poorly. Train on more molecules, or fine-tune the shipped prior on yours: "
+        f"--init-from {default_prior_path()}"
+    )
 
 
 def pretrain_data(corpus_path: str | None = None, **options: Any) -> Any:
@@ -169,8 +191,20 @@ def pretrain_data(corpus_path: str | None = None, **options: Any) -> Any:
     return load(corpus_path, **options)
 
 
-SMILES = Domain(name="smiles", env_id=ENV_ID, sequence_key="smiles", statistics=statistics, report=report,
-                write_samples=write_samples, metric_keys=METRIC_KEYS, targets={"kept": KEPT_TARGETS},
-                pretrain_data=pretrain_data, learner_defaults=LEARNER_DEFAULTS, training_data=training_data,
-                row_columns=row_columns, report_media=report_media, prior_quality=prior_quality,
-                default_architecture={"hidden_size": 256, "num_layers": 2, "embedding_dim": 64})
+SMILES = Domain(
+    name="smiles",
+    env_id=ENV_ID,
+    sequence_key="smiles",
+    statistics=statistics,
+    report=report,
+    write_samples=write_samples,
+    metric_keys=METRIC_KEYS,
+    targets={"kept": KEPT_TARGETS},
+    pretrain_data=pretrain_data,
+    learner_defaults=LEARNER_DEFAULTS,
+    training_data=training_data,
+    row_columns=row_columns,
+    report_media=report_media,
+    prior_quality=prior_quality,
+    default_architecture={"hidden_size": 256, "num_layers": 2, "embedding_dim": 64},
+)

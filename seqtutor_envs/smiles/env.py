@@ -37,8 +37,17 @@ DEFAULT_C: dict[str, float] = {"qed": 0.02, "plogp": 0.2, "paper": PAPER_C}
 DEFAULT_C_GUACAMOL = 0.02
 DEFAULT_C_CALLABLE = 0.1
 ACCEPTED_KWARGS = (
-    "objective", "c", "prior_weight", "max_length", "prior_path", "render_mode", "diversity_filter",
-    "scoring_workers", "objective_errors", "info_properties", "scoring_stage",
+    "objective",
+    "c",
+    "prior_weight",
+    "max_length",
+    "prior_path",
+    "render_mode",
+    "diversity_filter",
+    "scoring_workers",
+    "objective_errors",
+    "info_properties",
+    "scoring_stage",
 )
 #: Below this many envs a scoring worker costs more (process round trips) than it overlaps.
 AUTO_SCORING_MIN_ENVS = 128
@@ -85,8 +94,15 @@ class SmilesTask(SequenceTask):
 
     name = ENV_ID
 
-    def __init__(self, num_envs: int, vocab: Vocabulary, max_length: int, objective: Objective,
-                 scoring_workers: int = 0, info_properties: Any = None) -> None:
+    def __init__(
+        self,
+        num_envs: int,
+        vocab: Vocabulary,
+        max_length: int,
+        objective: Objective,
+        scoring_workers: int = 0,
+        info_properties: Any = None,
+    ) -> None:
         max_length = check_sequence_length("max_length", max_length, 2)
         super().__init__(num_envs, int(max_length), vocab.num_actions, pad_token=vocab.pad_id)
         self.scoring_workers = scoring_workers
@@ -115,8 +131,9 @@ class SmilesTask(SequenceTask):
         idx = np.arange(self.num_envs) if env_indices is None else env_indices
         done = idx[(actions == self.vocab.end_id) | (lengths[idx] >= self.max_length)]
         if len(done):
-            self.scorer.prefetch(self.smiles_of(tokens, lengths, done), workers=self.scoring_workers,
-                                 properties=self._scored_properties)
+            self.scorer.prefetch(
+                self.smiles_of(tokens, lengths, done), workers=self.scoring_workers, properties=self._scored_properties
+            )
 
     def reset(self, env_indices: np.ndarray) -> None:
         self.tracker.reset(env_indices)
@@ -166,8 +183,9 @@ class SmilesTask(SequenceTask):
         if self.objective.has_prefix_shaping:
             ask = np.flatnonzero(~terminated & completable)
             if len(ask):
-                prefix[ask] = self._checked(self.objective.score_prefix(self.smiles_of(tokens, lengths, idx[ask])),
-                                            "prefix shaping")
+                prefix[ask] = self._checked(
+                    self.objective.score_prefix(self.smiles_of(tokens, lengths, idx[ask])), "prefix shaping"
+                )
         raw = np.zeros(0)
         if len(done):
             smiles = self.smiles_of(tokens, lengths, idx[done])
@@ -180,8 +198,9 @@ class SmilesTask(SequenceTask):
                 self._objective_error[idx[done]] = self._base.last_errors
             self._details = (idx[done], details)  # what final_info reports of these molecules, as scored now
         self._base.observe(raw, len(idx))  # a staged objective may switch stage for the next step
-        return TaskStep(domain_reward=prefix + final, terminated=terminated,
-                        terms={"prefix_shaping": prefix, "final_score": final})
+        return TaskStep(
+            domain_reward=prefix + final, terminated=terminated, terms={"prefix_shaping": prefix, "final_score": final}
+        )
 
     def _checked(self, values: np.ndarray, what: str = "score") -> np.ndarray:
         """The objective's values as float64, or a ``RewardOverflowError`` (a ``ValueError``) naming the objective
@@ -219,25 +238,39 @@ def resolve_info_properties(info_properties: Any, objective: Objective) -> tuple
     return tuple(info_properties)
 
 
-def _build(num_envs: int, objective: Any = DEFAULT_OBJECTIVE, c: float | None = None, max_length: int = DEFAULT_MAX_LENGTH,
-           prior_path: str | None = None, diversity_filter: Any = None, scoring_workers: Any = 0,
-           objective_errors: str = "raise", info_properties: Any = None, scoring_stage: int | None = None):
+def _build(
+    num_envs: int,
+    objective: Any = DEFAULT_OBJECTIVE,
+    c: float | None = None,
+    max_length: int = DEFAULT_MAX_LENGTH,
+    prior_path: str | None = None,
+    diversity_filter: Any = None,
+    scoring_workers: Any = 0,
+    objective_errors: str = "raise",
+    info_properties: Any = None,
+    scoring_stage: int | None = None,
+):
     path = Path(prior_path) if prior_path is not None else default_prior_path()
     stepper, metadata = load_frozen_prior(path)
     vocab = vocabulary_of_prior(metadata, stepper.num_outputs, path)
     in_unit_range = isinstance(objective, str) and objective.strip().lower().startswith(
-        (GUACAMOL_PREFIX, SCORING_FILE_PREFIX))
+        (GUACAMOL_PREFIX, SCORING_FILE_PREFIX)
+    )
     if objective_errors not in CallableObjective.ON_ERROR:
         raise ValueError(f"objective_errors must be one of {CallableObjective.ON_ERROR}, got {objective_errors!r}")
-    extra: dict[str, Any] = {"on_error": objective_errors} if callable(objective) and not isinstance(objective, Objective) else {}
+    extra: dict[str, Any] = (
+        {"on_error": objective_errors} if callable(objective) and not isinstance(objective, Objective) else {}
+    )
     obj = make_objective(objective, **extra)  # an unknown name raises here, listing the registered ones
     # Fail at construction, not mid-episode, if the objective cannot score ordinary molecules. Checked
     # before the diversity filter wraps it, so these molecules do not enter the filter's memory.
     SmilesTask(1, vocab, 2, obj)._checked(obj.score_final(["CCO", "c1ccccc1", "CC(=O)Oc1ccccc1C(=O)O"]))
     if scoring_stage is not None:
         if not isinstance(obj, StagedScoring):
-            raise ValueError(f"scoring_stage={scoring_stage!r} applies to a scoring file with [[stage]] tables, "
-                             f"not to the objective {obj.name!r}")
+            raise ValueError(
+                f"scoring_stage={scoring_stage!r} applies to a scoring file with [[stage]] tables, "
+                f"not to the objective {obj.name!r}"
+            )
         obj.set_stage(scoring_stage)
     if c is None:
         if in_unit_range:
@@ -366,8 +399,18 @@ class SmilesEnv(SequenceEnv):
         :param unknown: any other keyword is refused with a message naming it.
         """
         check_unknown_kwargs(ENV_ID, unknown, ACCEPTED_KWARGS, f"{type(self).__name__}.__init__")
-        task, stepper, c, self.prior_path = _build(1, objective, c, max_length, prior_path, diversity_filter,
-                                                   scoring_workers, objective_errors, info_properties, scoring_stage)
+        task, stepper, c, self.prior_path = _build(
+            1,
+            objective,
+            c,
+            max_length,
+            prior_path,
+            diversity_filter,
+            scoring_workers,
+            objective_errors,
+            info_properties,
+            scoring_stage,
+        )
         self.vocab = task.vocab
         self.diversity_filter = _filter_of(task)
         self.stages = _stages_of(task)
@@ -400,13 +443,26 @@ class SmilesVectorEnv(SequenceVectorEnv):
     (``reset(options={"reset_mask": mask})``; TorchRL).
     """
 
-    def __init__(self, num_envs: int = 1, autoreset_mode: str = "next_step", render_mode: str | None = None,
-                 scoring_workers: int | str = "auto", prior_weight: float = 1.0, **settings: Any) -> None:
+    def __init__(
+        self,
+        num_envs: int = 1,
+        autoreset_mode: str = "next_step",
+        render_mode: str | None = None,
+        scoring_workers: int | str = "auto",
+        prior_weight: float = 1.0,
+        **settings: Any,
+    ) -> None:
         """:class:`SmilesEnv`'s arguments (``settings``: objective, c, max_length, ...), and ``num_envs``."""
         unknown = set(settings) - set(ACCEPTED_KWARGS)
-        check_unknown_kwargs(ENV_ID, {k: settings[k] for k in unknown},
-                             ("num_envs", "autoreset_mode", *ACCEPTED_KWARGS), f"{type(self).__name__}.__init__")
-        task, stepper, c, self.prior_path = _build(check_num_envs(num_envs), scoring_workers=scoring_workers, **settings)
+        check_unknown_kwargs(
+            ENV_ID,
+            {k: settings[k] for k in unknown},
+            ("num_envs", "autoreset_mode", *ACCEPTED_KWARGS),
+            f"{type(self).__name__}.__init__",
+        )
+        task, stepper, c, self.prior_path = _build(
+            check_num_envs(num_envs), scoring_workers=scoring_workers, **settings
+        )
         self.vocab = task.vocab
         self.diversity_filter = _filter_of(task)
         self.stages = _stages_of(task)

@@ -79,18 +79,26 @@ class ExternalEpisodes:
     def episode(self, i: int) -> dict[str, Any]:
         """Episode ``i``'s fields as ``seqtutor_agents.common.episodes.Episode`` takes them (unpadded copies)."""
         n = int(self.lengths[i])
-        return {"tokens": self.tokens[i, : n + 1].copy(), "prior_log_probs": self.prior_log_probs[i, : n + 1].copy(),
-                "prior_log_prob": self.prior_log_prob[i, :n].copy(),
-                "domain_rewards": self.domain_rewards[i, :n].astype(np.float32), "prior_weight": float(self.prior_weight)}
+        return {
+            "tokens": self.tokens[i, : n + 1].copy(),
+            "prior_log_probs": self.prior_log_probs[i, : n + 1].copy(),
+            "prior_log_prob": self.prior_log_prob[i, :n].copy(),
+            "domain_rewards": self.domain_rewards[i, :n].astype(np.float32),
+            "prior_weight": float(self.prior_weight),
+        }
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """The padded arrays of ``TopKMemory.to_arrays`` / ``from_arrays`` (tokens padded with 0, float32 rewards)."""
         n = len(self)
         within = np.arange(self.tokens.shape[1])[None, :] <= self.lengths[:, None]
-        return {"lengths": self.lengths.copy(), "tokens": np.where(within, self.tokens, 0),
-                "prior_log_probs": self.prior_log_probs.copy(), "prior_log_prob": self.prior_log_prob.copy(),
-                "domain_rewards": self.domain_rewards.astype(np.float32),
-                "prior_weight": np.full(n, self.prior_weight, dtype=np.float64)}
+        return {
+            "lengths": self.lengths.copy(),
+            "tokens": np.where(within, self.tokens, 0),
+            "prior_log_probs": self.prior_log_probs.copy(),
+            "prior_log_prob": self.prior_log_prob.copy(),
+            "domain_rewards": self.domain_rewards.astype(np.float32),
+            "prior_weight": np.full(n, self.prior_weight, dtype=np.float64),
+        }
 
 
 @dataclass
@@ -117,8 +125,15 @@ class EpisodeEncoder:
         is given no scores (so oracle calls and the diversity filter count as in the env).
     """
 
-    def __init__(self, vocab: Vocabulary, prior: LSTMPrior | FrozenStepper, max_length: int, c: float,
-                 prior_weight: float = 1.0, task: SmilesTask | None = None) -> None:
+    def __init__(
+        self,
+        vocab: Vocabulary,
+        prior: LSTMPrior | FrozenStepper,
+        max_length: int,
+        c: float,
+        prior_weight: float = 1.0,
+        task: SmilesTask | None = None,
+    ) -> None:
         outputs = prior.config.num_outputs if isinstance(prior, LSTMPrior) else getattr(prior, "num_outputs", None)
         if outputs != vocab.num_actions:
             raise ValueError(f"the prior predicts {outputs} tokens but the vocabulary has {vocab.num_actions} actions")
@@ -140,8 +155,10 @@ class EpisodeEncoder:
         native = getattr(native, "unwrapped", native)
         task = getattr(native, "task", None)
         if not isinstance(task, SmilesTask):
-            raise TypeError(f"EpisodeEncoder.from_env needs a SeqTutor-SMILES-v0 env (SmilesEnv, SmilesVectorEnv or "
-                            f"the SB3 adapter of one), got {type(env).__name__}")
+            raise TypeError(
+                f"EpisodeEncoder.from_env needs a SeqTutor-SMILES-v0 env (SmilesEnv, SmilesVectorEnv or "
+                f"the SB3 adapter of one), got {type(env).__name__}"
+            )
         if prior is None:
             prior = load_lstm_prior(native.prior_path)
         return cls(task.vocab, prior, task.max_length, native.c, native.prior_weight, task)
@@ -234,15 +251,27 @@ class EpisodeEncoder:
         n, width = len(enc.smiles), enc.tokens.shape[1] - 1
         rows, cols = np.arange(n), np.arange(width)
         actions = enc.tokens[:, 1:]
-        taken = np.take_along_axis(log_probs[:, :width], np.where(actions == self.vocab.pad_id, 0, actions)[..., None],
-                                   axis=2)[..., 0]
+        taken = np.take_along_axis(
+            log_probs[:, :width], np.where(actions == self.vocab.pad_id, 0, actions)[..., None], axis=2
+        )[..., 0]
         taken = np.where(cols[None, :] < enc.lengths[:, None], taken, np.float32(0.0)).astype(np.float32)
         final = given[enc.source] if given is not None else self._score_final(enc.smiles)
         domain = self._prefix_shaping(enc) if self._has_prefix_shaping() else np.zeros((n, width), dtype=np.float64)
         if n:
             domain[rows, enc.lengths - 1] = final
-        return ExternalEpisodes(enc.smiles, enc.source, enc.tokens, enc.lengths, log_probs, taken, domain,
-                                np.asarray(final, dtype=np.float64), self.c, self.prior_weight, enc.skipped)
+        return ExternalEpisodes(
+            enc.smiles,
+            enc.source,
+            enc.tokens,
+            enc.lengths,
+            log_probs,
+            taken,
+            domain,
+            np.asarray(final, dtype=np.float64),
+            self.c,
+            self.prior_weight,
+            enc.skipped,
+        )
 
     def _objective(self) -> Objective | None:
         return self.task.objective if self.task is not None else None
@@ -254,12 +283,15 @@ class EpisodeEncoder:
     def _score_final(self, smiles: list[str]) -> np.ndarray:
         objective = self._objective()
         if objective is None or self.task is None:  # the objective is the task's: both or neither
-            raise ValueError("EpisodeEncoder.episodes: no scores given and no env objective to score with "
-                             "(build the encoder with EpisodeEncoder.from_env, or pass scores)")
+            raise ValueError(
+                "EpisodeEncoder.episodes: no scores given and no env objective to score with "
+                "(build the encoder with EpisodeEncoder.from_env, or pass scores)"
+            )
         if not smiles:
             return np.zeros(0, dtype=np.float64)
-        return self.task.check_domain_rewards(objective.score_final(list(smiles)),
-                                              f"objective {objective.name!r} returned a final score of")
+        return self.task.check_domain_rewards(
+            objective.score_final(list(smiles)), f"objective {objective.name!r} returned a final score of"
+        )
 
     def _prefix_shaping(self, enc: EncodedSmiles) -> np.ndarray:
         """The env's per-step prefix shaping: asked for non-final steps whose prefix passes the syntactic filter."""
@@ -273,7 +305,9 @@ class EpisodeEncoder:
         ask_rows, ask_cols = np.nonzero(completable & (np.arange(width)[None, :] < enc.lengths[:, None] - 1))
         out = np.zeros((n, width), dtype=np.float64)
         if len(ask_rows):
-            prefixes = ["".join(self._strings[enc.tokens[r, 1 : c + 2]]) for r, c in zip(ask_rows, ask_cols, strict=True)]
+            prefixes = [
+                "".join(self._strings[enc.tokens[r, 1 : c + 2]]) for r, c in zip(ask_rows, ask_cols, strict=True)
+            ]
             values = objective.score_prefix(prefixes)
             out[ask_rows, ask_cols] = task.check_domain_rewards(values, "prefix shaping")
         return out

@@ -52,18 +52,36 @@ class GraphGAConfig:
     attempts_per_child: int = 10  # reproductions tried per asked child before a generation stops short
 
     def __post_init__(self) -> None:
-        for name in ("pool_size", "parents", "children", "generations", "min_atoms", "max_ring_size",
-                     "attempts_per_child"):
+        for name in (
+            "pool_size",
+            "parents",
+            "children",
+            "generations",
+            "min_atoms",
+            "max_ring_size",
+            "attempts_per_child",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"GraphGAConfig.{name} must be an integer >= 1, got {value!r}")
-        for name, low, high in (("mutation_rate", 0.0, 1.0), ("rank_coefficient", 0.0, math.inf),
-                                ("size_mean", 0.0, math.inf), ("size_std", 0.0, math.inf)):
+        for name, low, high in (
+            ("mutation_rate", 0.0, 1.0),
+            ("rank_coefficient", 0.0, math.inf),
+            ("size_mean", 0.0, math.inf),
+            ("size_std", 0.0, math.inf),
+        ):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high \
-                    or not math.isfinite(value) or (name == "rank_coefficient" and value == 0):
-                raise ValueError(f"GraphGAConfig.{name} must be a finite number in [{low}, {high}]"
-                                 f"{' and > 0' if name == 'rank_coefficient' else ''}, got {value!r}")
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not low <= value <= high
+                or not math.isfinite(value)
+                or (name == "rank_coefficient" and value == 0)
+            ):
+                raise ValueError(
+                    f"GraphGAConfig.{name} must be a finite number in [{low}, {high}]"
+                    f"{' and > 0' if name == 'rank_coefficient' else ''}, got {value!r}"
+                )
         table = Chem.GetPeriodicTable()
         bad = [e for e in self.elements if not isinstance(e, str) or _atomic_number(table, e) < 1]
         if bad or not self.elements:
@@ -71,11 +89,15 @@ class GraphGAConfig:
         object.__setattr__(self, "elements", tuple(self.elements))
         unknown = sorted(set(self.mutation_weights) - set(MUTATION_WEIGHTS))
         if unknown:
-            raise ValueError(f"GraphGAConfig.mutation_weights: unknown mutation(s) {unknown}; known: {list(MUTATION_WEIGHTS)}")
+            raise ValueError(
+                f"GraphGAConfig.mutation_weights: unknown mutation(s) {unknown}; known: {list(MUTATION_WEIGHTS)}"
+            )
         weights = [float(w) for w in self.mutation_weights.values()]
         if not weights or any(not math.isfinite(w) or w < 0 for w in weights) or sum(weights) <= 0:
-            raise ValueError(f"GraphGAConfig.mutation_weights must be finite, >= 0 and not all 0, got "
-                             f"{dict(self.mutation_weights)!r}")
+            raise ValueError(
+                f"GraphGAConfig.mutation_weights must be finite, >= 0 and not all 0, got "
+                f"{dict(self.mutation_weights)!r}"
+            )
 
     @property
     def children_per_round(self) -> int:
@@ -158,8 +180,13 @@ class GraphGA:
     :param cache_size: parsed parents kept between generations.
     """
 
-    def __init__(self, config: GraphGAConfig | None = None, rng: np.random.Generator | int | None = None,
-                 accept: Callable[[str], bool] | None = None, cache_size: int = 20_000) -> None:
+    def __init__(
+        self,
+        config: GraphGAConfig | None = None,
+        rng: np.random.Generator | int | None = None,
+        accept: Callable[[str], bool] | None = None,
+        cache_size: int = 20_000,
+    ) -> None:
         self.config = config if config is not None else GraphGAConfig()
         self.rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
         self.accept = accept
@@ -170,8 +197,9 @@ class GraphGA:
         RDLogger.DisableLog("rdApp.*")  # failed candidates are expected and counted, not printed
 
     # ------------------------------------------------------------------ one generation
-    def generation(self, smiles: Sequence[str], scores: Sequence[float] | np.ndarray,
-                   exclude: Container[str] = ()) -> Offspring:
+    def generation(
+        self, smiles: Sequence[str], scores: Sequence[float] | np.ndarray, exclude: Container[str] = ()
+    ) -> Offspring:
         """Up to ``config.children`` new children of the best of the scored molecules.
 
         :param smiles: the scored molecules (canonical SMILES, e.g. an ``OracleLog``'s), each once.
@@ -209,8 +237,15 @@ class GraphGA:
         self.stats.add(stats)
         return Offspring(out, pairs, np.array(mutated, dtype=bool), stats, note)
 
-    def _reproduce(self, drawn: list[int], mols: dict[int, Parent], names: list[str], scored: set[str],
-                   exclude: Container[str], stats: GAStats) -> tuple[list[str], list[tuple[str, str]], list[bool]]:
+    def _reproduce(
+        self,
+        drawn: list[int],
+        mols: dict[int, Parent],
+        names: list[str],
+        scored: set[str],
+        exclude: Container[str],
+        stats: GAStats,
+    ) -> tuple[list[str], list[tuple[str, str]], list[bool]]:
         cfg, rng = self.config, self.rng
         out: list[str] = []
         pairs: list[tuple[str, str]] = []
@@ -249,9 +284,14 @@ class GraphGA:
         return out, pairs, mutated
 
     # ------------------------------------------------------------------ a round
-    def run_round(self, smiles: Sequence[str], scores: Sequence[float] | np.ndarray,
-                  score: Callable[[list[str]], Sequence[float] | np.ndarray], exclude: Container[str] = (),
-                  should_stop: Callable[[], bool] | None = None) -> GARound:
+    def run_round(
+        self,
+        smiles: Sequence[str],
+        scores: Sequence[float] | np.ndarray,
+        score: Callable[[list[str]], Sequence[float] | np.ndarray],
+        exclude: Container[str] = (),
+        should_stop: Callable[[], bool] | None = None,
+    ) -> GARound:
         """``config.generations`` generations; each one's children are scored by ``score`` and join the pool.
 
         :param smiles: the scored molecules (canonical SMILES).
@@ -273,7 +313,9 @@ class GraphGA:
             if offspring.smiles:
                 values = np.asarray(score(list(offspring.smiles)), dtype=np.float64).reshape(-1)
                 if len(values) != len(offspring.smiles):
-                    raise ValueError(f"graph GA: score() returned {len(values)} values for {len(offspring.smiles)} children")
+                    raise ValueError(
+                        f"graph GA: score() returned {len(values)} values for {len(offspring.smiles)} children"
+                    )
                 pool_smiles += offspring.smiles
                 pool_scores += values.tolist()
                 new_smiles += offspring.smiles
@@ -342,5 +384,8 @@ def ring_ok(mol: Chem.Mol, max_ring_size: int = 6) -> bool:
     rings = mol.GetRingInfo().AtomRings()
     if not rings:
         return True
-    return (max(map(len, rings)) <= max_ring_size and not mol.HasSubstructMatch(_RING_ALLENE)
-            and not mol.HasSubstructMatch(_SMALL_RING_DOUBLE_BOND))
+    return (
+        max(map(len, rings)) <= max_ring_size
+        and not mol.HasSubstructMatch(_RING_ALLENE)
+        and not mol.HasSubstructMatch(_SMALL_RING_DOUBLE_BOND)
+    )

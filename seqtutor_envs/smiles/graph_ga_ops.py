@@ -42,8 +42,14 @@ RING_PIECES = ("c1ccccc1", "c1ccncc1", "c1cncnc1", "c1ccsc1", "c1ccoc1", "c1cc[n
 RING_SIZES, RING_SIZE_PROBS = (3, 4, 5, 6), (0.05, 0.05, 0.45, 0.45)
 #: Each mutation's default weight.
 MUTATION_WEIGHTS = {
-    "insert_atom": 0.14, "change_bond_order": 0.13, "delete_ring_bond": 0.13, "add_ring": 0.13,
-    "delete_atom": 0.13, "change_atom": 0.13, "append_atom": 0.13, "append_aromatic_ring": 0.04,
+    "insert_atom": 0.14,
+    "change_bond_order": 0.13,
+    "delete_ring_bond": 0.13,
+    "add_ring": 0.13,
+    "delete_atom": 0.13,
+    "change_atom": 0.13,
+    "append_atom": 0.13,
+    "append_aromatic_ring": 0.04,
     "insert_aromatic_ring": 0.04,
 }
 #: Cut-and-join tries of one crossover, and site tries of one mutation, before it gives up (Jensen's 10).
@@ -208,8 +214,9 @@ def crossover_ring(a: Parent, b: Parent, rng: np.random.Generator, check: Check)
 
 
 # ---------------------------------------------------------------------------------------------- mutations
-def _order_and_element(rng: np.random.Generator, table: dict[int, tuple[str, ...]], allowed: frozenset[str]
-                       ) -> tuple[int, str] | None:
+def _order_and_element(
+    rng: np.random.Generator, table: dict[int, tuple[str, ...]], allowed: frozenset[str]
+) -> tuple[int, str] | None:
     order = int(rng.choice(3, p=ORDER_PROBS)) + 1
     elements = [e for e in table[order] if e in allowed]
     return (order, _pick(rng, elements)) if elements else None
@@ -219,7 +226,9 @@ def _new_atom(mol: Chem.RWMol, element: str) -> int:
     return mol.AddAtom(Chem.Atom(element))
 
 
-def insert_atom(mol: Chem.RWMol, hs: np.ndarray, rng: np.random.Generator, allowed: frozenset[str]) -> Chem.RWMol | None:
+def insert_atom(
+    mol: Chem.RWMol, hs: np.ndarray, rng: np.random.Generator, allowed: frozenset[str]
+) -> Chem.RWMol | None:
     """A new atom X put into a random bond a-b: a(order)X-b."""
     choice = _order_and_element(rng, INSERT_ELEMENTS, allowed)
     if choice is None or not mol.GetNumBonds():
@@ -234,7 +243,9 @@ def insert_atom(mol: Chem.RWMol, hs: np.ndarray, rng: np.random.Generator, allow
     return out
 
 
-def change_bond_order(mol: Chem.RWMol, hs: np.ndarray, rng: np.random.Generator, allowed: frozenset[str]) -> Chem.RWMol | None:
+def change_bond_order(
+    mol: Chem.RWMol, hs: np.ndarray, rng: np.random.Generator, allowed: frozenset[str]
+) -> Chem.RWMol | None:
     """A random bond made single (from double or triple), double (from single or triple) or triple."""
     variant = int(rng.choice(4, p=(0.45, 0.45, 0.05, 0.05)))
     bonds = list(mol.GetBonds())
@@ -244,6 +255,7 @@ def change_bond_order(mol: Chem.RWMol, hs: np.ndarray, rng: np.random.Generator,
 
     def ends(b):
         return b.GetBeginAtomIdx(), b.GetEndAtomIdx()
+
     if variant == 0:
         sites, new = [b for b in bonds if order(b) > 1], 1
     elif variant == 1:
@@ -260,7 +272,9 @@ def change_bond_order(mol: Chem.RWMol, hs: np.ndarray, rng: np.random.Generator,
     return out
 
 
-def delete_ring_bond(mol: Chem.RWMol, hs: np.ndarray, rng: np.random.Generator, allowed: frozenset[str]) -> Chem.RWMol | None:
+def delete_ring_bond(
+    mol: Chem.RWMol, hs: np.ndarray, rng: np.random.Generator, allowed: frozenset[str]
+) -> Chem.RWMol | None:
     """A random ring bond removed (opening its ring)."""
     sites = [b for b in mol.GetBonds() if b.IsInRing()]
     if not sites:
@@ -285,7 +299,9 @@ def add_ring(mol: Chem.RWMol, hs: np.ndarray, rng: np.random.Generator, allowed:
     return out
 
 
-def delete_atom(mol: Chem.RWMol, hs: np.ndarray, rng: np.random.Generator, allowed: frozenset[str]) -> Chem.RWMol | None:
+def delete_atom(
+    mol: Chem.RWMol, hs: np.ndarray, rng: np.random.Generator, allowed: frozenset[str]
+) -> Chem.RWMol | None:
     """A random atom removed, its neighbours (if several) rejoined as a chain of single bonds."""
     degree = np.fromiter((a.GetDegree() for a in mol.GetAtoms()), dtype=np.int64, count=mol.GetNumAtoms())
     wanted = int(rng.choice(4, p=(0.25, 0.25, 0.25, 0.25))) + 1
@@ -302,7 +318,9 @@ def delete_atom(mol: Chem.RWMol, hs: np.ndarray, rng: np.random.Generator, allow
     return out
 
 
-def change_atom(mol: Chem.RWMol, hs: np.ndarray, rng: np.random.Generator, allowed: frozenset[str]) -> Chem.RWMol | None:
+def change_atom(
+    mol: Chem.RWMol, hs: np.ndarray, rng: np.random.Generator, allowed: frozenset[str]
+) -> Chem.RWMol | None:
     """A random atom of an allowed element changed to another allowed element."""
     targets = [e for e in CHANGE_WEIGHTS if e in allowed]
     sites = [a.GetIdx() for a in mol.GetAtoms() if a.GetSymbol() in allowed and a.GetFormalCharge() == 0]
@@ -312,12 +330,15 @@ def change_atom(mol: Chem.RWMol, hs: np.ndarray, rng: np.random.Generator, allow
     others = [e for e in targets if e != atom.GetSymbol()]
     weights = np.array([CHANGE_WEIGHTS[e] for e in others])
     out = Chem.RWMol(mol)
-    out.GetAtomWithIdx(atom.GetIdx()).SetAtomicNum(Chem.GetPeriodicTable().GetAtomicNumber(
-        others[int(rng.choice(len(others), p=weights / weights.sum()))]))
+    out.GetAtomWithIdx(atom.GetIdx()).SetAtomicNum(
+        Chem.GetPeriodicTable().GetAtomicNumber(others[int(rng.choice(len(others), p=weights / weights.sum()))])
+    )
     return out
 
 
-def append_atom(mol: Chem.RWMol, hs: np.ndarray, rng: np.random.Generator, allowed: frozenset[str]) -> Chem.RWMol | None:
+def append_atom(
+    mol: Chem.RWMol, hs: np.ndarray, rng: np.random.Generator, allowed: frozenset[str]
+) -> Chem.RWMol | None:
     """A new atom bonded to a random atom with enough hydrogens for the bond's order."""
     choice = _order_and_element(rng, APPEND_ELEMENTS, allowed)
     if choice is None:
@@ -334,8 +355,9 @@ def append_atom(mol: Chem.RWMol, hs: np.ndarray, rng: np.random.Generator, allow
 def _ring_pieces(allowed: frozenset[str]) -> tuple[tuple[Chem.RWMol, np.ndarray], ...]:
     """The :data:`RING_PIECES` made of allowed elements, Kekulé, each with its atoms that carry a hydrogen."""
     pieces = (editable(Chem.MolFromSmiles(s)) for s in RING_PIECES)
-    return tuple((p, np.flatnonzero(hydrogens(p) >= 1)) for p in pieces
-                 if {a.GetSymbol() for a in p.GetAtoms()} <= allowed)
+    return tuple(
+        (p, np.flatnonzero(hydrogens(p) >= 1)) for p in pieces if {a.GetSymbol() for a in p.GetAtoms()} <= allowed
+    )
 
 
 def _ring_piece(rng: np.random.Generator, allowed: frozenset[str]) -> tuple[Chem.RWMol, np.ndarray] | None:
@@ -343,8 +365,9 @@ def _ring_piece(rng: np.random.Generator, allowed: frozenset[str]) -> tuple[Chem
     return _pick(rng, pieces) if pieces else None
 
 
-def append_aromatic_ring(mol: Chem.RWMol, hs: np.ndarray, rng: np.random.Generator, allowed: frozenset[str]
-                         ) -> Chem.RWMol | None:
+def append_aromatic_ring(
+    mol: Chem.RWMol, hs: np.ndarray, rng: np.random.Generator, allowed: frozenset[str]
+) -> Chem.RWMol | None:
     """An aromatic ring bonded by a single bond to a random atom with a hydrogen."""
     piece, sites = _ring_piece(rng, allowed), np.flatnonzero(hs >= 1)
     if piece is None or not len(sites):
@@ -353,8 +376,9 @@ def append_aromatic_ring(mol: Chem.RWMol, hs: np.ndarray, rng: np.random.Generat
     return _join((mol, (int(_pick(rng, sites)),)), (piece[0], (anchor,)), [(0, 0, 1)])
 
 
-def insert_aromatic_ring(mol: Chem.RWMol, hs: np.ndarray, rng: np.random.Generator, allowed: frozenset[str]
-                         ) -> Chem.RWMol | None:
+def insert_aromatic_ring(
+    mol: Chem.RWMol, hs: np.ndarray, rng: np.random.Generator, allowed: frozenset[str]
+) -> Chem.RWMol | None:
     """An aromatic ring put into a random acyclic single bond a-b (a-ring-b, at two distinct ring atoms)."""
     piece = _ring_piece(rng, allowed)
     bonds = [b for b in mol.GetBonds() if b.GetBondType() == Chem.BondType.SINGLE and not b.IsInRing()]
@@ -367,12 +391,25 @@ def insert_aromatic_ring(mol: Chem.RWMol, hs: np.ndarray, rng: np.random.Generat
     return _join((out, (bond.GetBeginAtomIdx(), bond.GetEndAtomIdx())), (piece[0], (p, q)), [(0, 0, 1), (1, 1, 1)])
 
 
-MUTATIONS = {f.__name__: f for f in (insert_atom, change_bond_order, delete_ring_bond, add_ring, delete_atom,
-                                    change_atom, append_atom, append_aromatic_ring, insert_aromatic_ring)}
+MUTATIONS = {
+    f.__name__: f
+    for f in (
+        insert_atom,
+        change_bond_order,
+        delete_ring_bond,
+        add_ring,
+        delete_atom,
+        change_atom,
+        append_atom,
+        append_aromatic_ring,
+        insert_aromatic_ring,
+    )
+}
 
 
-def mutate(mol: Chem.Mol, rng: np.random.Generator, check: Check, weights: dict[str, float],
-           allowed: frozenset[str]) -> Chem.Mol | None:
+def mutate(
+    mol: Chem.Mol, rng: np.random.Generator, check: Check, weights: dict[str, float], allowed: frozenset[str]
+) -> Chem.Mol | None:
     """One random mutation of ``mol`` that ``check`` accepts.
 
     None after :data:`TRIES` tries, or if ``mol`` cannot be kekulized.

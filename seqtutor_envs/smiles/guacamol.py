@@ -298,45 +298,66 @@ _ORACLES: dict[str, Callable[[], tuple[list[Term], str]]] = {
     "isomers_c7h8n2o2": lambda: _formula_oracle("C7H8N2O2"),
     "median1": lambda: ([Similarity(CAMPHOR, "ECFP4"), Similarity(MENTHOL, "ECFP4")], "geometric"),
     "median2": lambda: ([Similarity(TADALAFIL, "ECFP6"), Similarity(SILDENAFIL, "ECFP6")], "geometric"),
-    "osimertinib_mpo": lambda: ([
-        Similarity(OSIMERTINIB, "FCFP4", Clipped(0.8)),
-        Similarity(OSIMERTINIB, "ECFP6", MinGaussian(0.85, 0.1)),
-        Descriptor("tpsa", _TPSA, MaxGaussian(100.0, 10.0)),
-        Descriptor("logp", _LOGP, MinGaussian(1.0, 1.0)),
-    ], "geometric"),
-    "fexofenadine_mpo": lambda: ([
-        Similarity(FEXOFENADINE, "AP", Clipped(0.8)),
-        Descriptor("tpsa", _TPSA, MaxGaussian(90.0, 10.0)),
-        Descriptor("logp", _LOGP, MinGaussian(4.0, 1.0)),
-    ], "geometric"),
-    "ranolazine_mpo": lambda: ([
-        Similarity(RANOLAZINE, "AP", Clipped(0.7)),
-        Descriptor("logp", _LOGP, MaxGaussian(7.0, 1.0)),
-        Descriptor("fluorine", _count_fluorine, Gaussian(1.0, 1.0)),
-        Descriptor("tpsa", _TPSA, MaxGaussian(95.0, 20.0)),
-    ], "geometric"),
-    "perindopril_mpo": lambda: ([
-        Similarity(PERINDOPRIL, "ECFP4"),
-        Descriptor("aromatic_rings", rdMolDescriptors.CalcNumAromaticRings, Gaussian(2.0, 0.5)),
-    ], "geometric"),
-    "amlodipine_mpo": lambda: ([
-        Similarity(AMLODIPINE, "ECFP4"),
-        Descriptor("rings", rdMolDescriptors.CalcNumRings, Gaussian(3.0, 0.5)),
-    ], "geometric"),
+    "osimertinib_mpo": lambda: (
+        [
+            Similarity(OSIMERTINIB, "FCFP4", Clipped(0.8)),
+            Similarity(OSIMERTINIB, "ECFP6", MinGaussian(0.85, 0.1)),
+            Descriptor("tpsa", _TPSA, MaxGaussian(100.0, 10.0)),
+            Descriptor("logp", _LOGP, MinGaussian(1.0, 1.0)),
+        ],
+        "geometric",
+    ),
+    "fexofenadine_mpo": lambda: (
+        [
+            Similarity(FEXOFENADINE, "AP", Clipped(0.8)),
+            Descriptor("tpsa", _TPSA, MaxGaussian(90.0, 10.0)),
+            Descriptor("logp", _LOGP, MinGaussian(4.0, 1.0)),
+        ],
+        "geometric",
+    ),
+    "ranolazine_mpo": lambda: (
+        [
+            Similarity(RANOLAZINE, "AP", Clipped(0.7)),
+            Descriptor("logp", _LOGP, MaxGaussian(7.0, 1.0)),
+            Descriptor("fluorine", _count_fluorine, Gaussian(1.0, 1.0)),
+            Descriptor("tpsa", _TPSA, MaxGaussian(95.0, 20.0)),
+        ],
+        "geometric",
+    ),
+    "perindopril_mpo": lambda: (
+        [
+            Similarity(PERINDOPRIL, "ECFP4"),
+            Descriptor("aromatic_rings", rdMolDescriptors.CalcNumAromaticRings, Gaussian(2.0, 0.5)),
+        ],
+        "geometric",
+    ),
+    "amlodipine_mpo": lambda: (
+        [
+            Similarity(AMLODIPINE, "ECFP4"),
+            Descriptor("rings", rdMolDescriptors.CalcNumRings, Gaussian(3.0, 0.5)),
+        ],
+        "geometric",
+    ),
     "sitagliptin_mpo": _sitagliptin_mpo,
     "zaleplon_mpo": lambda: ([Similarity(ZALEPLON, "ECFP4"), Isomer("C19H17N3O2")], "geometric"),
     "valsartan_smarts": _valsartan_smarts,
-    "deco_hop": lambda: ([
-        Similarity(DECO_HOP_START, "PHCO", Clipped(0.85)),
-        Smarts("CS([#6])(=O)=O", inverse=True),
-        Smarts("[#7]-c1ccc2ncsc2c1", inverse=True),
-        Smarts(QUINAZOLINE_SCAFFOLD),
-    ], "arithmetic"),
-    "scaffold_hop": lambda: ([
-        Similarity(DECO_HOP_START, "PHCO", Clipped(0.75)),
-        Smarts("[#6]-[#6]-[#6]-[#8]-[#6]~[#6]~[#6]~[#6]~[#6]-[#7]-c1ccc2ncsc2c1"),
-        Smarts(QUINAZOLINE_SCAFFOLD, inverse=True),
-    ], "arithmetic"),
+    "deco_hop": lambda: (
+        [
+            Similarity(DECO_HOP_START, "PHCO", Clipped(0.85)),
+            Smarts("CS([#6])(=O)=O", inverse=True),
+            Smarts("[#7]-c1ccc2ncsc2c1", inverse=True),
+            Smarts(QUINAZOLINE_SCAFFOLD),
+        ],
+        "arithmetic",
+    ),
+    "scaffold_hop": lambda: (
+        [
+            Similarity(DECO_HOP_START, "PHCO", Clipped(0.75)),
+            Smarts("[#6]-[#6]-[#6]-[#8]-[#6]~[#6]~[#6]~[#6]~[#6]-[#7]-c1ccc2ncsc2c1"),
+            Smarts(QUINAZOLINE_SCAFFOLD, inverse=True),
+        ],
+        "arithmetic",
+    ),
 }
 
 GUACAMOL_OBJECTIVES: tuple[str, ...] = tuple(_ORACLES)

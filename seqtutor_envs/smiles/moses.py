@@ -52,8 +52,17 @@ def moses_wheel(cache_dir: str | os.PathLike[str] | None = None, verify: bool = 
             _check_sha256(wheel)
         return wheel
     cache.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-           MOSES_REQUIREMENT, "-d", str(cache)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--disable-pip-version-check",
+        MOSES_REQUIREMENT,
+        "-d",
+        str(cache),
+    ]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True)
     except OSError as exc:  # pip missing from this interpreter, for instance

@@ -75,8 +75,15 @@ class CombinedObjective(Objective):
     kind: ClassVar[str] = "objective"
     part: ClassVar[str] = "part"
 
-    def __init__(self, name: str, parts: Sequence[Any], mean: str, means: tuple[str, ...],
-                 scorer: MoleculeScorer | None, cache_size: int | None) -> None:
+    def __init__(
+        self,
+        name: str,
+        parts: Sequence[Any],
+        mean: str,
+        means: tuple[str, ...],
+        scorer: MoleculeScorer | None,
+        cache_size: int | None,
+    ) -> None:
         super().__init__(scorer)
         if mean not in means:
             raise ValueError(f"mean must be one of {means}, got {mean!r}")

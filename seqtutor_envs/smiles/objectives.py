@@ -39,7 +39,6 @@ PAPER_SHORTISH_BELOW = 45.82 - 2 * 9.37  # mean - 2 std of the authors' ZINC len
 PAPER_SHORTISH_PENALTY = -25.0
 
 
-
 # ------------------------------------------------------------------------------------------------
 # Objectives (domain rewards)
 # ------------------------------------------------------------------------------------------------
@@ -209,8 +208,11 @@ class CallableObjective(Objective):
 
     def _count(self, message: str) -> None:
         if self.error_count == 0:
-            warnings.warn(f"{message}; scored as invalid ({self.invalid_value:g}) and counted, as "
-                          "objective_errors='invalid' asks (later errors are counted silently)", stacklevel=4)
+            warnings.warn(
+                f"{message}; scored as invalid ({self.invalid_value:g}) and counted, as "
+                "objective_errors='invalid' asks (later errors are counted silently)",
+                stacklevel=4,
+            )
         self.error_count += 1
         if len(self.errors) < self.KEPT_ERRORS:
             self.errors.append(message)
@@ -306,7 +308,7 @@ def make_objective(
             return _NAMED[key](scorer=scorer, **kwargs)
         for prefix, factory in _FAMILIES.items():
             if key.startswith(prefix):  # the rest keeps its case: a file path may need it
-                return factory(name_or_callable.strip()[len(prefix):], scorer=scorer, **kwargs)
+                return factory(name_or_callable.strip()[len(prefix) :], scorer=scorer, **kwargs)
         raise ValueError(
             f"unknown objective {name_or_callable!r}; valid names: {', '.join(objective_names())}, "
             "or pass a callable f(mol) -> float"

@@ -69,14 +69,17 @@ class _Numbering:
 _NUMBERING = _Numbering(_FACTORY)
 
 # Utils.OrderTriangle's distance permutations, by case (see _order_triangles).
-_TRIANGLE_ORDERS = np.array([
-    (0, 1, 2),  # 0: no reordering
-    (1, 0, 2),  # 1
-    (0, 2, 1),  # 2
-    (2, 0, 1),  # 3
-    (1, 2, 0),  # 4
-    (2, 1, 0),  # 5
-], dtype=np.int64)
+_TRIANGLE_ORDERS = np.array(
+    [
+        (0, 1, 2),  # 0: no reordering
+        (1, 0, 2),  # 1
+        (0, 2, 1),  # 2
+        (2, 0, 1),  # 3
+        (1, 2, 0),  # 4
+        (2, 1, 0),  # 5
+    ],
+    dtype=np.int64,
+)
 
 
 @lru_cache(maxsize=64)
@@ -100,8 +103,11 @@ def _order_triangles(fams: np.ndarray, dists: np.ndarray) -> np.ndarray:
     top = sums.max(axis=1)
     # One family: the pair of sides with the largest sum first (first such in RDKit's order), then
     # the larger of those two sides first.
-    one_family = np.where(sums[:, 0] == top, np.where(d0 > d1, 0, 1),
-                          np.where(sums[:, 1] == top, np.where(d0 > d2, 2, 3), np.where(d1 > d2, 4, 5)))
+    one_family = np.where(
+        sums[:, 0] == top,
+        np.where(d0 > d1, 0, 1),
+        np.where(sums[:, 1] == top, np.where(d0 > d2, 2, 3), np.where(d1 > d2, 4, 5)),
+    )
     # Two families: the equal pair's order set by the larger of their sides to the third point.
     two_families = np.where(same01, np.where(d1 > d2, 0, 2), np.where(d0 > d1, 0, 1))
     case = np.where(all_same, one_family, np.where(same01 | same12, two_families, 0))
@@ -112,8 +118,13 @@ def _features(mol: Chem.Mol) -> tuple[np.ndarray, list[tuple[int, ...]]]:
     """Distinct ``(family, atom ids)`` features, sorted as RDKit's combinations visit them."""
     # One search per family, as RDKit's SigFactory.GetMolFeats does (3x faster than one search for all).
     find = _FACTORY.featFactory.GetFeaturesForMol
-    ordered = sorted({(fam, tuple(feat.GetAtomIds()))
-                      for fam, family in enumerate(_NUMBERING.families) for feat in find(mol, includeOnly=family)})
+    ordered = sorted(
+        {
+            (fam, tuple(feat.GetAtomIds()))
+            for fam, family in enumerate(_NUMBERING.families)
+            for feat in find(mol, includeOnly=family)
+        }
+    )
     return np.array([f for f, _ in ordered], dtype=np.int64), [atoms for _, atoms in ordered]
 
 
@@ -158,7 +169,10 @@ def gobbi_2d_fingerprint(mol: Chem.Mol) -> DataStructs.SparseBitVect:
     if (scaffold < 0).any() or (pair_scaffold < 0).any():
         # A binned shape RDKit's factory has no bit for (RDKit raises there): RDKit's own result.
         return Generate.Gen2DFingerprint(mol, _FACTORY)
-    bits.append(numbering.start3 + numbering.count3[tri_fams[:, 0], tri_fams[:, 1], tri_fams[:, 2]]
-                * numbering.n_scaffolds3 + scaffold)
+    bits.append(
+        numbering.start3
+        + numbering.count3[tri_fams[:, 0], tri_fams[:, 1], tri_fams[:, 2]] * numbering.n_scaffolds3
+        + scaffold
+    )
     fp.SetBitsFromList(np.unique(np.concatenate(bits)).tolist())
     return fp

@@ -55,8 +55,17 @@ CALLS_FILE = "oracle_calls.csv"
 #: for a repeat, an invalid string, or a string after the run stopped); ``status`` is ``new``,
 #: ``repeat``, ``invalid`` or ``stopped``; the log-likelihoods are those of the episode, when the
 #: learner reported them.
-CALL_COLUMNS = ("call", "env_step", "smiles", "canonical_smiles", "status", "score",
-                "prior_log_likelihood", "agent_log_likelihood", "scaffold")
+CALL_COLUMNS = (
+    "call",
+    "env_step",
+    "smiles",
+    "canonical_smiles",
+    "status",
+    "score",
+    "prior_log_likelihood",
+    "agent_log_likelihood",
+    "scaffold",
+)
 
 
 class OracleLog(Objective):
@@ -74,8 +83,14 @@ class OracleLog(Objective):
         existing file is replaced (removed here and by :meth:`reset`).
     """
 
-    def __init__(self, objective: Objective, budget: int = 10_000, early_stop_patience: int | None = None,
-                 step_molecules: int = REINVENT_BATCH, calls_csv: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        objective: Objective,
+        budget: int = 10_000,
+        early_stop_patience: int | None = None,
+        step_molecules: int = REINVENT_BATCH,
+        calls_csv: str | Path | None = None,
+    ) -> None:
         super().__init__(objective.scorer)
         if budget < 1:
             raise ValueError(f"budget must be >= 1 oracle call, got {budget}")
@@ -214,8 +229,10 @@ class OracleLog(Objective):
             reader = csv.DictReader(f)
             missing = {"smiles", "canonical_smiles", "status", "score", "env_step"} - set(reader.fieldnames or ())
             if missing:
-                raise ValueError(f"{path} is not an oracle-calls CSV: no column {sorted(missing)} "
-                                 f"(expected {', '.join(CALL_COLUMNS)})")
+                raise ValueError(
+                    f"{path} is not an oracle-calls CSV: no column {sorted(missing)} "
+                    f"(expected {', '.join(CALL_COLUMNS)})"
+                )
             for line, row in enumerate(reader, start=2):
                 if row["status"] == "stopped":
                     continue
@@ -274,8 +291,9 @@ def _scaffold(canonical: str) -> str:
     return murcko_scaffold(mol) if mol is not None else ""
 
 
-def top_k_auc(scores_in_call_order: np.ndarray, k: int = 10, freq: int = 100, budget: int = 10_000,
-              finish: bool = True) -> float:
+def top_k_auc(
+    scores_in_call_order: np.ndarray, k: int = 10, freq: int = 100, budget: int = 10_000, finish: bool = True
+) -> float:
     """mol_opt's ``top_auc`` of the scores of the distinct molecules in the order they were first called.
 
     Only the first ``budget`` calls count: the figure PMO reports is the one ``Oracle`` logs at its

@@ -10,8 +10,9 @@ from ..io import atomic_write_bytes
 from .scoring import MoleculeScorer, parse_smiles
 
 
-def save_top_molecules(smiles: list[str], objective: np.ndarray, path: Path, scorer: MoleculeScorer | None = None,
-                       count: int = 24) -> Path | None:
+def save_top_molecules(
+    smiles: list[str], objective: np.ndarray, path: Path, scorer: MoleculeScorer | None = None, count: int = 24
+) -> Path | None:
     """An RDKit grid of the ``count`` best distinct valid molecules by the env's objective, written atomically.
 
     :param objective: each molecule's domain return (the env's objective, e.g. QED or a GuacaMol score).
@@ -27,8 +28,9 @@ def save_top_molecules(smiles: list[str], objective: np.ndarray, path: Path, sco
     if not top:
         return None
     qed = scorer.score([c for c, _ in top], ("qed",))["qed"]
-    return save_molecule_grid([c for c, _ in top], [f"objective {v:.3f} | QED {q:.2f}" for (_, v), q in zip(top, qed, strict=True)],
-                              path)
+    return save_molecule_grid(
+        [c for c, _ in top], [f"objective {v:.3f} | QED {q:.2f}" for (_, v), q in zip(top, qed, strict=True)], path
+    )
 
 
 def save_molecule_grid(smiles: list[str], legends: list[str], path: Path) -> Path:

@@ -196,8 +196,9 @@ def needed_base(properties: Iterable[str]) -> set[str]:
     return {k for k in want if k in _BASE} | (set(_PLOGP_PARTS) if "plogp" in want else set())
 
 
-def _score_in_worker(smiles: list[str], need: tuple[str, ...] = _BASE
-                     ) -> list[tuple[str, str | None, int, tuple[float, ...] | None]]:
+def _score_in_worker(
+    smiles: list[str], need: tuple[str, ...] = _BASE
+) -> list[tuple[str, str | None, int, tuple[float, ...] | None]]:
     """``(string, canonical or None, token length, base properties or None)`` of each string (runs in a worker)."""
     global _WORKER_SCORER
     if _WORKER_SCORER is None:
@@ -224,8 +225,12 @@ def scoring_pool(workers: int):
         if not _POOLS:
             atexit.register(shutdown_scoring_pools)  # before interpreter teardown, which the pool's threads outlive
         # Each worker dies with this process, however it ends (kill -9 included): see child_processes.
-        _POOLS[workers] = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method),
-                                              initializer=bind_to_parent, initargs=(os.getpid(),))
+        _POOLS[workers] = ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=multiprocessing.get_context(method),
+            initializer=bind_to_parent,
+            initargs=(os.getpid(),),
+        )
     return _POOLS[workers]
 
 
@@ -339,8 +344,11 @@ class MoleculeScorer:
                     self._raw[s] = (_INVALID if canon is None else canon, length)
                 if canon is not None and props is not None:
                     have = self._props.get(canon)
-                    self._props[canon] = props if have is None else tuple(
-                        h if not math.isnan(h) else v for h, v in zip(have, props, strict=True))
+                    self._props[canon] = (
+                        props
+                        if have is None
+                        else tuple(h if not math.isnan(h) else v for h, v in zip(have, props, strict=True))
+                    )
 
     def mol(self, smiles: Any) -> Chem.Mol | None:
         """A fresh RDKit molecule of the canonical form of ``smiles`` (``None`` if invalid)."""
@@ -353,9 +361,7 @@ class MoleculeScorer:
         if len(self.last_errors) < 20:
             self.last_errors.append(f"{what} failed on {smiles!r}: {type(exc).__name__}: {exc}")
 
-    def _compute(
-        self, canon: str, mol: Chem.Mol | None, need: set[str], have: tuple[float, ...]
-    ) -> tuple[float, ...]:
+    def _compute(self, canon: str, mol: Chem.Mol | None, need: set[str], have: tuple[float, ...]) -> tuple[float, ...]:
         """Fill the missing properties in ``need`` of one valid molecule.
 
         Properties are computed on the molecule parsed from the *canonical* SMILES (``mol``: that

@@ -68,8 +68,22 @@ SCORING_FILE_PREFIX = "file:"
 """``make_objective("file:<path>")`` loads a scoring file."""
 SUFFIXES = (".toml", ".json")
 #: Column names the env's info and a run's CSV files use already (compared case-insensitively).
-RESERVED_NAMES = frozenset({"smiles", "valid", "length", "scaffold", "score", "stage", "episode", "step",
-                            "domain_return", "prior_log_likelihood", "policy_log_likelihood", "objective_error"})
+RESERVED_NAMES = frozenset(
+    {
+        "smiles",
+        "valid",
+        "length",
+        "scaffold",
+        "score",
+        "stage",
+        "episode",
+        "step",
+        "domain_return",
+        "prior_log_likelihood",
+        "policy_log_likelihood",
+        "objective_error",
+    }
+)
 #: Molecule properties a CSV row may carry (``info_properties``), compared exactly.
 PROPERTY_NAMES = frozenset({"logp", "qed", "sa", "ring_penalty", "plogp"})
 _AGGREGATION_ALIASES = {"custom_product": "geometric_mean", "custom_sum": "arithmetic_mean"}  # REINVENT 4's old names
@@ -105,8 +119,9 @@ def read_scoring_data(path: str | Path) -> tuple[dict[str, Any], FileContext]:
     return data, FileContext(str(path))
 
 
-def load_scoring_file(path: str | Path, scorer: MoleculeScorer | None = None,
-                      cache_size: int | None = 500_000) -> ScoringFunction | StagedScoring:
+def load_scoring_file(
+    path: str | Path, scorer: MoleculeScorer | None = None, cache_size: int | None = 500_000
+) -> ScoringFunction | StagedScoring:
     """The objective a scoring file describes (see the module docstring), checked throughout.
 
     :param path: a ``.toml`` or ``.json`` file.
@@ -120,11 +135,17 @@ def load_scoring_file(path: str | Path, scorer: MoleculeScorer | None = None,
     forms = [key for key in ("scoring", "stage", "component") if key in data]
     unknown = [k for k in data if k not in ("scoring", "stage", "component", "type")]
     if unknown:
-        raise ctx.error((unknown[0],), "unknown key (a scoring file holds [scoring], [[stage]] or type and "
-                        "[[component]])", data[unknown[0]])
+        raise ctx.error(
+            (unknown[0],),
+            "unknown key (a scoring file holds [scoring], [[stage]] or type and [[component]])",
+            data[unknown[0]],
+        )
     if len(forms) != 1:
-        raise ctx.error((), "give exactly one of [scoring], [[stage]] tables, or [[component]] tables at the top level"
-                        + (f" (this file has {', '.join(forms)})" if forms else ""))
+        raise ctx.error(
+            (),
+            "give exactly one of [scoring], [[stage]] tables, or [[component]] tables at the top level"
+            + (f" (this file has {', '.join(forms)})" if forms else ""),
+        )
     if "type" in data and forms != ["component"]:
         raise ctx.error(("type",), "belongs inside [scoring] (or [stage.scoring])", data["type"])
     if forms == ["stage"]:
@@ -140,12 +161,19 @@ def _tables(value: Any, path: KeyPath, ctx: FileContext, what: str) -> list[Mapp
     return value
 
 
-def _scoring_function(table: Any, path: KeyPath, ctx: FileContext, name: str, scorer: MoleculeScorer,
-                      cache_size: int | None) -> ScoringFunction:
-    spec = {"type": Param("str", "geometric_mean", choices=(*AGGREGATIONS, *_AGGREGATION_ALIASES)),
-            "component": Param("table", doc="one or more [[component]] tables")}
-    values = read_params({k: ({} if k == "component" else v) for k, v in table.items()} if isinstance(table, Mapping)
-                         else table, spec, path, ctx)
+def _scoring_function(
+    table: Any, path: KeyPath, ctx: FileContext, name: str, scorer: MoleculeScorer, cache_size: int | None
+) -> ScoringFunction:
+    spec = {
+        "type": Param("str", "geometric_mean", choices=(*AGGREGATIONS, *_AGGREGATION_ALIASES)),
+        "component": Param("table", doc="one or more [[component]] tables"),
+    }
+    values = read_params(
+        {k: ({} if k == "component" else v) for k, v in table.items()} if isinstance(table, Mapping) else table,
+        spec,
+        path,
+        ctx,
+    )
     entries = _tables(table["component"], (*path, "component"), ctx, "each holding one component type")
     located: list[tuple[ScoredComponent, KeyPath]] = []
     for i, entry in enumerate(entries):
@@ -156,13 +184,14 @@ def _scoring_function(table: Any, path: KeyPath, ctx: FileContext, name: str, sc
     return ScoringFunction(name, components, mean, scorer=scorer, cache_size=cache_size)
 
 
-def _component_entry(entry: Mapping[str, Any], path: KeyPath, ctx: FileContext
-                     ) -> list[tuple[ScoredComponent, KeyPath]]:
+def _component_entry(
+    entry: Mapping[str, Any], path: KeyPath, ctx: FileContext
+) -> list[tuple[ScoredComponent, KeyPath]]:
     """The scored columns of one ``[[component]]`` table (``{Type = {endpoint = [...], params = {...}}}``), each with
     its endpoint's key path."""
     if len(entry) != 1:
         raise ctx.error(path, "must hold exactly one component type, e.g. [scoring.component.QED]", list(entry))
-    (kind, body), = entry.items()
+    ((kind, body),) = entry.items()
     cls = component_class(kind)
     if cls is None:
         raise ctx.error((*path, kind), f"unknown component (known: {', '.join(COMPONENTS)})")
@@ -177,8 +206,10 @@ def _component_entry(entry: Mapping[str, Any], path: KeyPath, ctx: FileContext
     if not isinstance(shared, Mapping):
         raise ctx.error((*path, "params"), "must be a table", shared)
     _check_keys(shared, cls, (*path, "params"), ctx)
-    return [(_endpoint(cls, kind, endpoint, shared, (*path, "endpoint", j), ctx), (*path, "endpoint", j))
-            for j, endpoint in enumerate(endpoints)]
+    return [
+        (_endpoint(cls, kind, endpoint, shared, (*path, "endpoint", j), ctx), (*path, "endpoint", j))
+        for j, endpoint in enumerate(endpoints)
+    ]
 
 
 def _check_keys(params: Mapping[str, Any], cls: type[Component], path: KeyPath, ctx: FileContext) -> None:
@@ -188,18 +219,29 @@ def _check_keys(params: Mapping[str, Any], cls: type[Component], path: KeyPath, 
             raise ctx.error((*path, key), f"unknown parameter of {cls.type_name} (accepted: {accepted})", params[key])
 
 
-def _endpoint(cls: type[Component], kind: str, endpoint: Any, shared: Mapping[str, Any], path: KeyPath,
-              ctx: FileContext) -> ScoredComponent:
+def _endpoint(
+    cls: type[Component], kind: str, endpoint: Any, shared: Mapping[str, Any], path: KeyPath, ctx: FileContext
+) -> ScoredComponent:
     filter_ = cls.role == "filter"
-    spec = {"name": Param("str", kind), "weight": Param("number", None, positive), "params": Param("table", {}),
-            "transform": Param("table", None)}
+    spec = {
+        "name": Param("str", kind),
+        "weight": Param("number", None, positive),
+        "params": Param("table", {}),
+        "transform": Param("table", None),
+    }
     values = read_params(endpoint, spec, path, ctx)
     if filter_ and values["weight"] is not None:
-        raise ctx.error((*path, "weight"), f"{cls.type_name} is a filter: it multiplies the score and takes no weight",
-                        values["weight"])
+        raise ctx.error(
+            (*path, "weight"),
+            f"{cls.type_name} is a filter: it multiplies the score and takes no weight",
+            values["weight"],
+        )
     if filter_ and values["transform"] is not None:
-        raise ctx.error((*path, "transform"), f"{cls.type_name} is a filter (1 passes, 0 fails): it takes no transform",
-                        dict(values["transform"]))
+        raise ctx.error(
+            (*path, "transform"),
+            f"{cls.type_name} is a filter (1 passes, 0 fails): it takes no transform",
+            dict(values["transform"]),
+        )
     _check_keys(values["params"], cls, (*path, "params"), ctx)
     params = read_params({**shared, **values["params"]}, cls.PARAMS, (*path, "params"), ctx)
     component = cls(params, (*path, "params"), ctx)
@@ -207,9 +249,12 @@ def _endpoint(cls: type[Component], kind: str, endpoint: Any, shared: Mapping[st
     if values["transform"] is not None:
         transform = build_transform(values["transform"], (*path, "transform"), ctx)
     elif not cls.bounded:
-        raise ctx.error((*path, "transform"), f"{cls.type_name}'s values do not lie in [0, 1]: give it a transform "
-                        "(sigmoid, reverse_sigmoid, double_sigmoid, step, left_step, right_step, linear_ramp, "
-                        "value_mapping)")
+        raise ctx.error(
+            (*path, "transform"),
+            f"{cls.type_name}'s values do not lie in [0, 1]: give it a transform "
+            "(sigmoid, reverse_sigmoid, double_sigmoid, step, left_step, right_step, linear_ramp, "
+            "value_mapping)",
+        )
     weight = None if filter_ else (1.0 if values["weight"] is None else values["weight"])
     return ScoredComponent(values["name"], component, weight, transform)
 
@@ -219,25 +264,36 @@ def _check_names(located: list[tuple[ScoredComponent, KeyPath]], ctx: FileContex
     for c, endpoint in located:
         path = (*endpoint, "name")
         if c.name.lower() in RESERVED_NAMES or c.name in PROPERTY_NAMES or c.name.endswith(" (raw)"):
-            raise ctx.error(path, "a component name is taken by a column of the env's info and CSV files "
-                            f"({', '.join(sorted(RESERVED_NAMES | PROPERTY_NAMES))}, '... (raw)'): rename it", c.name)
+            raise ctx.error(
+                path,
+                "a component name is taken by a column of the env's info and CSV files "
+                f"({', '.join(sorted(RESERVED_NAMES | PROPERTY_NAMES))}, '... (raw)'): rename it",
+                c.name,
+            )
         if c.name in seen:
-            raise ctx.error(path, "two components have this name (each endpoint's name must differ: set name = ...)",
-                            c.name)
+            raise ctx.error(
+                path, "two components have this name (each endpoint's name must differ: set name = ...)", c.name
+            )
         seen.add(c.name)
 
 
-_STAGE_SPEC = {"name": Param("str", None), "scoring": Param("table"),
-               "max_score": Param("number", None, lambda v: None if 0.0 < v <= 1.0 else "must lie in (0, 1]"),
-               "window": Param("int", None, at_least(1), doc="molecules the mean score is taken over"),
-               "min_steps": Param("int", None, at_least(0)), "max_steps": Param("int", None, at_least(1))}
+_STAGE_SPEC = {
+    "name": Param("str", None),
+    "scoring": Param("table"),
+    "max_score": Param("number", None, lambda v: None if 0.0 < v <= 1.0 else "must lie in (0, 1]"),
+    "window": Param("int", None, at_least(1), doc="molecules the mean score is taken over"),
+    "min_steps": Param("int", None, at_least(0)),
+    "max_steps": Param("int", None, at_least(1)),
+}
 
 
-def _staged(stages: Any, ctx: FileContext, name: str, scorer: MoleculeScorer, cache_size: int | None
-            ) -> StagedScoring:
+def _staged(stages: Any, ctx: FileContext, name: str, scorer: MoleculeScorer, cache_size: int | None) -> StagedScoring:
     if not isinstance(stages, list) or len(stages) < 2:
-        raise ctx.error(("stage",), "staged scoring needs two or more [[stage]] tables (one stage: use [scoring])",
-                        stages if not isinstance(stages, list) else f"{len(stages)} stage(s)")
+        raise ctx.error(
+            ("stage",),
+            "staged scoring needs two or more [[stage]] tables (one stage: use [scoring])",
+            stages if not isinstance(stages, list) else f"{len(stages)} stage(s)",
+        )
     out = []
     for i, table in enumerate(stages):
         path = ("stage", i)
@@ -245,23 +301,33 @@ def _staged(stages: Any, ctx: FileContext, name: str, scorer: MoleculeScorer, ca
         conditions = [k for k in ("max_score", "window", "min_steps", "max_steps") if values[k] is not None]
         last = i == len(stages) - 1
         if last and conditions:
-            raise ctx.error((*path, conditions[0]), "the last stage runs until training ends: it takes no switch "
-                            "condition", values[conditions[0]])
+            raise ctx.error(
+                (*path, conditions[0]),
+                "the last stage runs until training ends: it takes no switch condition",
+                values[conditions[0]],
+            )
         if not last and values["max_score"] is None and values["max_steps"] is None:
             raise ctx.error(path, "needs a switch condition: max_score (with window, min_steps) and/or max_steps")
         if values["max_score"] is None and (values["window"] is not None or values["min_steps"] is not None):
             key = "window" if values["window"] is not None else "min_steps"
             raise ctx.error((*path, key), "applies to max_score, which this stage lacks", values[key])
-        rule = None if last else SwitchRule(values["max_score"], values["window"] or 1000, values["min_steps"] or 0,
-                                            values["max_steps"])
-        scoring = _scoring_function(values["scoring"], (*path, "scoring"), ctx, f"{name} stage {i + 1}", scorer,
-                                    cache_size)
+        rule = (
+            None
+            if last
+            else SwitchRule(
+                values["max_score"], values["window"] or 1000, values["min_steps"] or 0, values["max_steps"]
+            )
+        )
+        scoring = _scoring_function(
+            values["scoring"], (*path, "scoring"), ctx, f"{name} stage {i + 1}", scorer, cache_size
+        )
         out.append(Stage(values["name"] or f"stage {i + 1}", scoring, rule))
     return StagedScoring(name, out, scorer=scorer)
 
 
-def scoring_file_objective(path: str, scorer: MoleculeScorer | None = None, **kwargs: Any
-                           ) -> ScoringFunction | StagedScoring:
+def scoring_file_objective(
+    path: str, scorer: MoleculeScorer | None = None, **kwargs: Any
+) -> ScoringFunction | StagedScoring:
     """The ``"file:<path>"`` objective family (registered in :mod:`.objectives`)."""
     if kwargs:
         raise ValueError(f"a scoring file objective takes no options, got {sorted(kwargs)}")

@@ -64,9 +64,11 @@ class ScoreTable:
     def details(self) -> dict[str, Any]:
         """What the env's last-step ``info`` reports: ``score``, ``components`` and ``components_raw``
         (name -> float64 array each)."""
-        return {"score": self.score,
-                "components": {name: self.transformed[:, j] for j, name in enumerate(self.names)},
-                "components_raw": {name: self.raw[:, j] for j, name in enumerate(self.names)}}
+        return {
+            "score": self.score,
+            "components": {name: self.transformed[:, j] for j, name in enumerate(self.names)},
+            "components_raw": {name: self.raw[:, j] for j, name in enumerate(self.names)},
+        }
 
 
 def aggregate(transformed: np.ndarray, weights: np.ndarray, mean: str) -> np.ndarray:
@@ -107,8 +109,14 @@ class ScoringFunction(CombinedObjective):
     invalid_value = 0.0
     kind, part = "scoring function", "component"
 
-    def __init__(self, name: str, components: Sequence[ScoredComponent], mean: str = "geometric_mean",
-                 scorer: MoleculeScorer | None = None, cache_size: int | None = 500_000) -> None:
+    def __init__(
+        self,
+        name: str,
+        components: Sequence[ScoredComponent],
+        mean: str = "geometric_mean",
+        scorer: MoleculeScorer | None = None,
+        cache_size: int | None = 500_000,
+    ) -> None:
         super().__init__(name, components, mean, AGGREGATIONS, scorer, cache_size)
         self.components = tuple(components)
         self.names = tuple(c.name for c in self.components)
@@ -184,4 +192,3 @@ class ScoringFunction(CombinedObjective):
 
     def __repr__(self) -> str:
         return f"ScoringFunction(name={self.name!r}, mean={self.mean!r}, components={self.names})"
-

@@ -113,8 +113,9 @@ def read_smiles_file(path: str | os.PathLike[str]) -> list[str]:
         if not out:
             raise SmilesFileError(
                 f"no valid SMILES in {p} ({len(lines)} lines read, {max(len(lines) - 1, 0)} rejected: the file is "
-                "empty or its SMILES column holds only blank cells)" if lines else
-                f"no valid SMILES in {p} (0 lines read: the file is empty)"
+                "empty or its SMILES column holds only blank cells)"
+                if lines
+                else f"no valid SMILES in {p} (0 lines read: the file is empty)"
             )
         return out
     out = []
@@ -126,6 +127,7 @@ def read_smiles_file(path: str | os.PathLike[str]) -> list[str]:
     if not out:
         raise SmilesFileError(
             f"no valid SMILES in {p} ({len(lines)} lines read, {len(lines)} rejected: blank or # comment lines)"
-            if lines else f"no valid SMILES in {p} (0 lines read: the file is empty)"
+            if lines
+            else f"no valid SMILES in {p} (0 lines read: the file is empty)"
         )
     return out

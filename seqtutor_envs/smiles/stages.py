@@ -78,8 +78,9 @@ class StagedScoring(Objective):
 
     invalid_value = 0.0
 
-    def __init__(self, name: str, stages: Sequence[Stage], scorer: MoleculeScorer | None = None,
-                 start: int = 1) -> None:
+    def __init__(
+        self, name: str, stages: Sequence[Stage], scorer: MoleculeScorer | None = None, start: int = 1
+    ) -> None:
         super().__init__(scorer)
         if len(stages) < 2 or any(s.switch is None for s in stages[:-1]) or stages[-1].switch is not None:
             raise ValueError("staged scoring needs >= 2 stages, each but the last with a switch rule")
@@ -132,8 +133,12 @@ class StagedScoring(Objective):
         def columns(values: np.ndarray) -> dict[str, np.ndarray]:
             return {name: values[:, where[name]] if name in where else np.full(n, np.nan) for name in self.names}
 
-        details = {"score": table.score, "components": columns(table.transformed),
-                   "components_raw": columns(table.raw), "stage": np.full(n, self.stage, dtype=np.int64)}
+        details = {
+            "score": table.score,
+            "components": columns(table.transformed),
+            "components_raw": columns(table.raw),
+            "stage": np.full(n, self.stage, dtype=np.int64),
+        }
         return table.score, details
 
     def __repr__(self) -> str:

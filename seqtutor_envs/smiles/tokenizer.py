@@ -38,9 +38,7 @@ VOCAB_FORMAT = "seqtutor.smiles.vocabulary/1"
 
 # Order matters: bracket atoms first, then the two-letter halogens before their one-letter prefixes
 # (``Br?`` / ``Cl?`` are greedy), then ``%nn`` before the lone digit.
-SMILES_TOKEN_PATTERN = (
-    r"(\[[^\[\]]+\]|Br?|Cl?|N|O|S|P|F|I|b|c|n|o|s|p|\*|\(|\)|\.|=|#|-|\$|:|/|\\|%[0-9]{2}|[0-9])"
-)
+SMILES_TOKEN_PATTERN = r"(\[[^\[\]]+\]|Br?|Cl?|N|O|S|P|F|I|b|c|n|o|s|p|\*|\(|\)|\.|=|#|-|\$|:|/|\\|%[0-9]{2}|[0-9])"
 _TOKEN_RE = re.compile(SMILES_TOKEN_PATTERN)
 
 BOND_TOKENS = frozenset({"-", "=", "#", "$", ":", "/", "\\"})
@@ -57,9 +55,7 @@ def is_atom_token(token: str) -> bool:
     return token[:1] == "[" or token in _ATOM_TOKENS
 
 
-_ATOM_TOKENS = frozenset(
-    {"B", "Br", "C", "Cl", "N", "O", "S", "P", "F", "I", "b", "c", "n", "o", "s", "p", "*"}
-)
+_ATOM_TOKENS = frozenset({"B", "Br", "C", "Cl", "N", "O", "S", "P", "F", "I", "b", "c", "n", "o", "s", "p", "*"})
 
 
 def tokenize(smiles: str) -> list[str]:

@@ -155,15 +155,27 @@ _SIGMOID = {"low": _NUMBER, "high": _NUMBER, "k": Param("number", doc="steepness
 TRANSFORMS: dict[str, tuple[type, dict[str, Param]]] = {
     "sigmoid": (Sigmoid, _SIGMOID),
     "reverse_sigmoid": (ReverseSigmoid, _SIGMOID),
-    "double_sigmoid": (DoubleSigmoid, {
-        "low": _NUMBER, "high": _NUMBER, "coef_div": Param("number", 100.0), "coef_si": Param("number", 150.0),
-        "coef_se": Param("number", 150.0)}),
+    "double_sigmoid": (
+        DoubleSigmoid,
+        {
+            "low": _NUMBER,
+            "high": _NUMBER,
+            "coef_div": Param("number", 100.0),
+            "coef_si": Param("number", 150.0),
+            "coef_se": Param("number", 150.0),
+        },
+    ),
     "step": (Step, {"low": _NUMBER, "high": _NUMBER}),
     "left_step": (LeftStep, {"low": _NUMBER}),
     "right_step": (RightStep, {"high": _NUMBER}),
     "linear_ramp": (LinearRamp, {"low": _NUMBER, "high": _NUMBER}),
-    "value_mapping": (ValueMapping, {"mapping": Param("table", doc="a table of raw value = score in [0, 1]"),
-                                     "default": Param("number", None, in_unit_interval)}),
+    "value_mapping": (
+        ValueMapping,
+        {
+            "mapping": Param("table", doc="a table of raw value = score in [0, 1]"),
+            "default": Param("number", None, in_unit_interval),
+        },
+    ),
 }
 _LOOKUP = {lookup_key(name): name for name in TRANSFORMS}
 
@@ -201,8 +213,9 @@ def _mapping(table: Mapping[str, Any], path: KeyPath, ctx: FileContext) -> tuple
         try:
             float(key)
         except ValueError:
-            raise ctx.error((*path, key), "a mapped value must be a number (components give numbers; true/false "
-                            "are 1/0)", key) from None
+            raise ctx.error(
+                (*path, key), "a mapped value must be a number (components give numbers; true/false are 1/0)", key
+            ) from None
     spec = {str(key): Param("number", check=in_unit_interval) for key in table}
     return tuple((float(k), v) for k, v in read_params(table, spec, path, ctx).items())
 
@@ -210,4 +223,3 @@ def _mapping(table: Mapping[str, Any], path: KeyPath, ctx: FileContext) -> tuple
 def transform_spec() -> dict[str, tuple[str, ...]]:
     """Each transform's parameter names (for documentation and errors)."""
     return {name: tuple(spec) for name, (_, spec) in TRANSFORMS.items()}
-

@@ -35,8 +35,9 @@ def _exit_with_the_driver() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
-def run_local(trials: list[dict[str, Any]], workers: int, kernel_env: dict[str, str] | None = None
-              ) -> list[dict[str, Any]]:
+def run_local(
+    trials: list[dict[str, Any]], workers: int, kernel_env: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
     """Trials in local worker processes (results kept per trial, so a rerun resumes).
 
     :param kernel_env: variables that pin the trials' CPU kernels (:func:`sweep_kernel_environment`).
@@ -52,8 +53,9 @@ def run_local(trials: list[dict[str, Any]], workers: int, kernel_env: dict[str, 
     before = {k: os.environ.get(k) for k in kernel_env}
     os.environ.update(kernel_env)  # spawned workers inherit them before their first torch operation
     try:
-        with ProcessPoolExecutor(max_workers=workers, initializer=_exit_with_the_driver,
-                                 mp_context=multiprocessing.get_context("spawn")) as pool:
+        with ProcessPoolExecutor(
+            max_workers=workers, initializer=_exit_with_the_driver, mp_context=multiprocessing.get_context("spawn")
+        ) as pool:
             return list(pool.map(_local_trial, trials))
     finally:
         for name, value in before.items():
@@ -90,8 +92,15 @@ def _short_ray_temp_dir() -> str | None:
     return tempfile.mkdtemp(prefix="ray-", dir="/tmp")
 
 
-def run_ray(trials: list[dict[str, Any]], cpus_per_trial: int, address: str | None, storage: Path, name: str,
-            resume: bool = False, kernel_env: dict[str, str] | None = None) -> list[dict[str, Any]]:
+def run_ray(
+    trials: list[dict[str, Any]],
+    cpus_per_trial: int,
+    address: str | None,
+    storage: Path,
+    name: str,
+    resume: bool = False,
+    kernel_env: dict[str, str] | None = None,
+) -> list[dict[str, Any]]:
     """Trials on Ray Tune: a local Ray by default, an existing cluster with ``address``; resumable.
 
     ``kernel_env`` (:func:`sweep_kernel_environment`) reaches the workers through the job's runtime
@@ -102,14 +111,22 @@ def run_ray(trials: list[dict[str, Any]], cpus_per_trial: int, address: str | No
         import ray
         from ray import tune
     except ImportError as exc:
-        raise SystemExit("the Ray backend needs Ray Tune: pip install 'seqtutor[sweep]' (or use --backend local)") from exc
+        raise SystemExit(
+            "the Ray backend needs Ray Tune: pip install 'seqtutor[sweep]' (or use --backend local)"
+        ) from exc
     if not ray.is_initialized():
         runtime_env = {"env_vars": dict(kernel_env)} if kernel_env else None
         if address:
             ray.init(address=address, log_to_driver=False, runtime_env=runtime_env)
         else:
-            ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False,
-                     object_store_memory=100 * 1024**2, _temp_dir=_short_ray_temp_dir(), runtime_env=runtime_env)
+            ray.init(
+                num_cpus=os.cpu_count(),
+                include_dashboard=False,
+                log_to_driver=False,
+                object_store_memory=100 * 1024**2,
+                _temp_dir=_short_ray_temp_dir(),
+                runtime_env=runtime_env,
+            )
     trainable = tune.with_resources(_ray_trainable, {"cpu": cpus_per_trial})
     # A resumed sweep submits every trial again rather than restoring Tune's experiment state: a trial
     # that finished (its trial_result.json written) returns that result at once, whatever Tune had
@@ -125,7 +142,9 @@ def run_ray(trials: list[dict[str, Any]], cpus_per_trial: int, address: str | No
     for i in range(len(results)):  # ResultGrid is a sequence by __getitem__ and __len__ only (no __iter__ declared)
         result = results[i]
         if result.error is not None:
-            assert result.config is not None  # Tune records the config in every trial's last result, an errored one's too
+            assert (
+                result.config is not None
+            )  # Tune records the config in every trial's last result, an errored one's too
             trial = result.config["trial"]
             rows.append({"algo": trial["algo"], "seed": trial["seed"], "error": str(result.error)[:300]})
         else:
@@ -134,10 +153,18 @@ def run_ray(trials: list[dict[str, Any]], cpus_per_trial: int, address: str | No
     return rows
 
 
-def run_trials(trials: list[dict[str, Any]], backend: str, workers: int = 1, cpus_per_trial: int = 1,
-               address: str | None = None, storage: Path | None = None, name: str = "sweep",
-               resume: bool = False, overwrite: bool = False,
-               cpu_kernels: str | None = PINNED_CPU_KERNELS) -> list[dict[str, Any]]:
+def run_trials(
+    trials: list[dict[str, Any]],
+    backend: str,
+    workers: int = 1,
+    cpus_per_trial: int = 1,
+    address: str | None = None,
+    storage: Path | None = None,
+    name: str = "sweep",
+    resume: bool = False,
+    overwrite: bool = False,
+    cpu_kernels: str | None = PINNED_CPU_KERNELS,
+) -> list[dict[str, Any]]:
     """Run trials on the chosen backend (``"ray"``, ``"local"`` or ``"auto"``: Ray if installed).
 
     :param cpu_kernels: torch CPU kernels of the trials (default AVX2, so that rows do not depend on
@@ -160,5 +187,3 @@ def run_trials(trials: list[dict[str, Any]], backend: str, workers: int = 1, cpu
     if backend == "ray":
         return run_ray(trials, cpus_per_trial, address, storage, name, resume, kernel_env=kernel_env)
     return run_local(trials, workers, kernel_env=kernel_env)
-
-

@@ -47,8 +47,9 @@ def finished_rows(trials: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], i
     return rows, missing
 
 
-def check_sweep_folder(trials: list[dict[str, Any]], resume: bool, overwrite: bool, ray_folder: Path | None = None
-                       ) -> None:
+def check_sweep_folder(
+    trials: list[dict[str, Any]], resume: bool, overwrite: bool, ray_folder: Path | None = None
+) -> None:
     """Refuse to start a sweep over trials that already exist unless ``resume`` or ``overwrite`` says what to do.
 
     :param ray_folder: Tune's experiment folder of the sweep (Ray backend).
@@ -76,6 +77,7 @@ def trial_name(trial: dict[str, Any]) -> str:
     """A readable, unique folder name of a trial."""
     setting = f"kl{trial['target_kl']:g}" if trial.get("target_kl") is not None else ""
     setting += f"c{trial['c']:g}" if trial.get("c") is not None else ""
+
     def part(key: str, value: Any) -> str:  # a dict value (e.g. replay_buffer_kwargs) by its items, no braces
         if isinstance(value, dict):  # an empty one (genetic={}: the GA's defaults) by its key, so that it shows
             return "".join(part(k, v) for k, v in sorted(value.items())) if value else f"_{key}"
@@ -87,9 +89,11 @@ def trial_name(trial: dict[str, Any]) -> str:
     return f"{trial['algo']}_{setting}{extra}_s{trial['seed']}".replace("/", "-").replace(" ", "")
 
 
-def make_trials(env_id: str, algos: Iterable[str], settings: Iterable[dict[str, Any]], seeds: Iterable[int],
-                **common: Any) -> list[dict[str, Any]]:
+def make_trials(
+    env_id: str, algos: Iterable[str], settings: Iterable[dict[str, Any]], seeds: Iterable[int], **common: Any
+) -> list[dict[str, Any]]:
     """The grid: every algorithm x setting (a dict of c / target_kl / algo_kwargs / env_kwargs) x seed."""
-    return [{"env_id": env_id, "algo": a, "seed": s, "c": None, "target_kl": None, **setting, **common}
-            for a, setting, s in itertools.product(algos, settings, seeds)]
-
+    return [
+        {"env_id": env_id, "algo": a, "seed": s, "c": None, "target_kl": None, **setting, **common}
+        for a, setting, s in itertools.product(algos, settings, seeds)
+    ]

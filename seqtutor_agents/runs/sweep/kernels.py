@@ -51,5 +51,3 @@ def cpu_kernels_in_use() -> str:
     capability = torch.backends.cpu.get_cpu_capability()
     pinned = all(os.environ.get(name, "").lower() == value.lower() for name, value in AVX2_KERNELS.items())
     return f"{capability}, pinned" if pinned else capability
-
-

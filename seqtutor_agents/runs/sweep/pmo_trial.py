@@ -38,8 +38,13 @@ def finished_episodes(transition: Any) -> list[tuple[str, float, float | None]]:
     out = []
     for env_index, episode in zip(sorted(transition.finals), transition.episodes, strict=True):
         behaviour = episode.behaviour_log_prob
-        out.append((transition.finals[env_index].get("smiles", ""), float(np.sum(episode.prior_log_prob)),
-                    float(np.sum(behaviour)) if behaviour is not None else None))
+        out.append(
+            (
+                transition.finals[env_index].get("smiles", ""),
+                float(np.sum(episode.prior_log_prob)),
+                float(np.sum(behaviour)) if behaviour is not None else None,
+            )
+        )
     return out
 
 
@@ -61,8 +66,9 @@ class StopAtBudget(BaseCallback):
         self.log.annotate(int(self.model.num_timesteps), finished_episodes(transition))
         for episode in getattr(transition, "episodes", None) or ():
             if episode.behaviour_log_prob is not None:
-                self.recent_kl.append((float(np.sum(episode.behaviour_log_prob) - np.sum(episode.prior_log_prob)),
-                                       int(episode.length)))
+                self.recent_kl.append(
+                    (float(np.sum(episode.behaviour_log_prob) - np.sum(episode.prior_log_prob)), int(episode.length))
+                )
         return not (self.log.exhausted or self.log.converged)
 
     def _on_rollout_end(self) -> None:
@@ -87,13 +93,26 @@ def run_pmo_trial(trial: dict[str, Any]) -> dict[str, Any]:
         return json.loads(done.read_text())
     check_genetic_budget((trial.get("algo_kwargs") or {}).get("genetic"), int(trial["budget"]))
     patience = trial.get("early_stop_patience")
-    log = OracleLog(guacamol_objective(trial["oracle"]), budget=int(trial["budget"]),
-                    early_stop_patience=int(patience) if patience is not None else None, calls_csv=out / CALLS_FILE)
+    log = OracleLog(
+        guacamol_objective(trial["oracle"]),
+        budget=int(trial["budget"]),
+        early_stop_patience=int(patience) if patience is not None else None,
+        calls_csv=out / CALLS_FILE,
+    )
     env_kwargs = {**(trial.get("env_kwargs") or {}), "objective": log}
-    config = TrainConfig(env_id=trial.get("env_id", SMILES_ENV_ID), algo=trial["algo"], steps=int(trial["max_steps"]),
-                         c=trial.get("c"), seed=trial["seed"], out=str(out), n_envs=trial.get("n_envs"),
-                         checkpoint_every=int(trial["max_steps"]), algo_kwargs=dict(trial.get("algo_kwargs") or {}),
-                         env_kwargs=env_kwargs, device="cpu")
+    config = TrainConfig(
+        env_id=trial.get("env_id", SMILES_ENV_ID),
+        algo=trial["algo"],
+        steps=int(trial["max_steps"]),
+        c=trial.get("c"),
+        seed=trial["seed"],
+        out=str(out),
+        n_envs=trial.get("n_envs"),
+        checkpoint_every=int(trial["max_steps"]),
+        algo_kwargs=dict(trial.get("algo_kwargs") or {}),
+        env_kwargs=env_kwargs,
+        device="cpu",
+    )
     callback = StopAtBudget(log)
     start, cpu_start = time.perf_counter(), time.process_time()
     model = train(config, progress=False, overwrite=True, callback=callback)
@@ -103,8 +122,14 @@ def run_pmo_trial(trial: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def pmo_row(trial: dict[str, Any], model: Any, log: OracleLog, recent_kl: deque[tuple[float, int]], minutes: float,
-            cpu_minutes: float) -> dict[str, Any]:
+def pmo_row(
+    trial: dict[str, Any],
+    model: Any,
+    log: OracleLog,
+    recent_kl: deque[tuple[float, int]],
+    minutes: float,
+    cpu_minutes: float,
+) -> dict[str, Any]:
     """A PMO run's figures: the minutes it took (wall clock, and CPU time of its process: on a shared machine
     the two differ), top-10 AUC, top-1/10/100 means, why the run stopped, validity and uniqueness of what was
     generated, the internal diversity and distinct Murcko scaffolds of the 100 best molecules, and the KL of
@@ -117,22 +142,32 @@ def pmo_row(trial: dict[str, Any], model: Any, log: OracleLog, recent_kl: deque[
     best = [smiles[i] for i in np.argsort(-np.asarray(scores), kind="stable")[:100]]
     scaffolds = {murcko_scaffold(parse_smiles(s)) for s in best}
     stop = "budget" if log.exhausted else "early_stop" if log.converged else "max_steps"
-    row = {"oracle": trial["oracle"], "algo": trial["algo"], "seed": trial["seed"], "calls": len(scores),
-           "env_steps": int(model.num_timesteps), "minutes": round(minutes, 2), "cpu_minutes": round(cpu_minutes, 2),
-           "stop": stop,
-           "early_stop_patience": trial.get("early_stop_patience"),
-           "top10_auc": top_k_auc(scores, 10, 100, budget, finish=True), "top1": top_k_mean(scores, 1),
-           "top10": top_k_mean(scores, 10), "top100": top_k_mean(scores, 100),
-           "valid": log.valid / max(log.generated, 1), "unique": len(log.scores) / max(log.valid, 1),
-           "top100_intdiv": internal_diversity(best)[0] if len(best) > 1 else float("nan"),
-           "top100_scaffolds": len(scaffolds),
-           "kl_per_molecule": float(np.mean([k for k, _ in recent_kl])) if recent_kl else float("nan"),
-           "kl_per_step": (float(sum(k for k, _ in recent_kl) / sum(n for _, n in recent_kl))
-                           if recent_kl else float("nan")),
-           "final_c": float(model.current_c) if getattr(model, "current_c", None) is not None else trial.get("c"),
-           "settings": json.dumps({**(trial.get("algo_kwargs") or {}), **(trial.get("env_kwargs") or {})},
-                                  sort_keys=True),
-           "best": best[0] if best else ""}
+    row = {
+        "oracle": trial["oracle"],
+        "algo": trial["algo"],
+        "seed": trial["seed"],
+        "calls": len(scores),
+        "env_steps": int(model.num_timesteps),
+        "minutes": round(minutes, 2),
+        "cpu_minutes": round(cpu_minutes, 2),
+        "stop": stop,
+        "early_stop_patience": trial.get("early_stop_patience"),
+        "top10_auc": top_k_auc(scores, 10, 100, budget, finish=True),
+        "top1": top_k_mean(scores, 1),
+        "top10": top_k_mean(scores, 10),
+        "top100": top_k_mean(scores, 100),
+        "valid": log.valid / max(log.generated, 1),
+        "unique": len(log.scores) / max(log.valid, 1),
+        "top100_intdiv": internal_diversity(best)[0] if len(best) > 1 else float("nan"),
+        "top100_scaffolds": len(scaffolds),
+        "kl_per_molecule": float(np.mean([k for k, _ in recent_kl])) if recent_kl else float("nan"),
+        "kl_per_step": (
+            float(sum(k for k, _ in recent_kl) / sum(n for _, n in recent_kl)) if recent_kl else float("nan")
+        ),
+        "final_c": float(model.current_c) if getattr(model, "current_c", None) is not None else trial.get("c"),
+        "settings": json.dumps({**(trial.get("algo_kwargs") or {}), **(trial.get("env_kwargs") or {})}, sort_keys=True),
+        "best": best[0] if best else "",
+    }
     row.update(model.molecules.run_figures(best) if getattr(model, "molecules", None) is not None else {})
     if trial.get("tag") is not None:  # the caller's label of the trial (e.g. which candidate setting it ran)
         row["tag"] = trial["tag"]
