@@ -159,11 +159,11 @@ class KLControlledLearner:
         progress_bar: bool = False,
     ):
         fresh_obs = reset_num_timesteps or self._last_obs is None
-        result = super()._setup_learn(
+        result = super()._setup_learn(  # type: ignore[misc]  # a mixin: SB3's algorithm has it
             total_timesteps,
             callback,
             reset_num_timesteps,
-            tb_log_name,  # type: ignore[misc]  # a mixin: SB3's algorithm has it
+            tb_log_name,
             progress_bar,
         )
         if fresh_obs:  # SB3 reset the env: a new collector starts from its first observations

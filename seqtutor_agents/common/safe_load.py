@@ -273,11 +273,11 @@ class SafeLoadMixin(SeqTutorEnvMixin):
         cls, path, env=None, device="auto", custom_objects=None, print_system_info=False, force_reset=True, **kwargs
     ):
         return load_model(
-            cls,
+            cls,  # type: ignore[arg-type]  # cls: the algorithm class mixed into
             path,
             env=env,
             device=device,
-            custom_objects=custom_objects,  # type: ignore[arg-type]  # cls: the algorithm class mixed into
+            custom_objects=custom_objects,
             print_system_info=print_system_info,
             force_reset=force_reset,
             **kwargs,

@@ -183,13 +183,13 @@ class SequenceTutorAlgorithm(MoleculeExtrasMixin, KLControlledLearner, SafeLoadM
         replay_buffer_class = checked_replay_buffer_class(replay_buffer_class)
         super().__init__(
             policy,
-            env,
+            env,  # type: ignore[arg-type]  # SB3 types env as required; its algorithms take None (set later, e.g. by load)
             learning_rate,
             buffer_size,
             learning_starts,
             batch_size,
             tau,
-            gamma,  # type: ignore[arg-type]  # SB3: a BasePolicy class
+            gamma,
             train_freq,
             gradient_steps,
             action_noise=None,
