@@ -217,10 +217,16 @@ class TrainConfig:
     n_envs: int | None = None  # parallel envs of the native batched env (None: the table's)
     env_kwargs: dict[str, Any] = field(default_factory=dict)  # other env keyword arguments, e.g. prior_weight=0.5
     algo_kwargs: dict[str, Any] = field(
+        # algorithm hyperparameters over the table's, e.g. gamma=0.95; on SMILES (g, psi, dap, dpg, tb):
+        # genetic='{"children": 8, "generations": 2, "pool_size": 1024, "mutation_rate": 0.01}' (graph-GA
+        # offspring, scored as oracle calls), augment=2 (updates on randomised SMILES), replay_sampling=rank
+        # (dap, dpg, tb; g/psi: replay_buffer_kwargs elite_sampling)
         default_factory=dict
-    )  # algorithm hyperparameters over the table's, e.g. gamma=0.95; on SMILES (g, psi, dap, dpg, tb): genetic='{"children": 8, "generations": 2, "pool_size": 1024, "mutation_rate": 0.01}' (graph-GA offspring, scored as oracle calls), augment=2 (updates on randomised SMILES), replay_sampling=rank (dap, dpg, tb; g/psi: replay_buffer_kwargs elite_sampling)
+    )
     scoring: str | None = (
-        None  # a scoring file (TOML or JSON: components, transforms, weights, stages) as SeqTutor-SMILES-v0's objective; the run keeps a copy
+        # a scoring file (TOML or JSON: components, transforms, weights, stages) as SeqTutor-SMILES-v0's
+        # objective; the run keeps a copy
+        None
     )
     checkpoint_every: int = 50_000  # env steps between atomic checkpoints (model + replay buffer)
     log_sequences: bool = True  # write every finished training episode to <out>/sequences.csv (our learners)

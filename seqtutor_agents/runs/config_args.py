@@ -33,22 +33,26 @@ UNSET: Any = _Unset()
 
 
 def field_comments(cls: type) -> dict[str, str]:
-    """The trailing ``# comment`` of each field in a dataclass's source, by field name."""
+    """The ``# comment`` of each field in a dataclass's source, by field name.
+
+    A comment that does not fit on the field's line continues on the lines of its value (inside its
+    brackets): all the field's comment lines are joined, with single spaces.
+    """
     try:
         source = inspect.getsource(cls)
     except (OSError, TypeError):  # no source (frozen app): options simply have no help text
         return {}
     names = {f.name for f in dataclasses.fields(cls)}
-    comments: dict[str, str] = {}
+    lines: dict[str, list[str]] = {}
     current: str | None = None
     for tok in tokenize.generate_tokens(io.StringIO(source).readline):
         if tok.type == tokenize.NAME and tok.start[1] == 4 and tok.string in names:
             current = tok.string  # a field definition at class-body indentation
         elif tok.type == tokenize.COMMENT and current is not None:
-            comments.setdefault(current, tok.string.lstrip("#").strip())
+            lines.setdefault(current, []).append(tok.string.lstrip("#").strip())
         elif tok.type == tokenize.NEWLINE:
             current = None
-    return comments
+    return {name: " ".join(parts) for name, parts in lines.items()}
 
 
 def _base_type(annotation: Any) -> tuple[Any, bool]:
