@@ -16,7 +16,8 @@ from __future__ import annotations
 
 # Each command imports its machinery (torch, Stable-Baselines3, matplotlib, RDKit) inside its handler:
 # `seqtutor --help` answers in well under a second without them (tests/test_import_graph.py measures it;
-# importing torch alone took 2.2 s on this 2-core machine: python -X importtime -c "import torch"). Only the parser's own modules are imported at the top.
+# importing torch alone took 2.2 s on this 2-core machine: python -X importtime -c "import torch"). Only the
+# parser's own modules are imported at the top.
 import argparse
 import dataclasses
 import json
@@ -411,7 +412,8 @@ def _evaluate(args, model, env_id: str, env_kwargs: dict[str, Any], label: str, 
 
 
 def _sample(args, model, env_id: str, env_kwargs: dict[str, Any], label: str, outputs) -> None:
-    """Write ``args.num`` samples, after sizing the job on a few of them (:func:`~seqtutor_agents.runs.outputs.check_budget`).
+    """Write ``args.num`` samples, after sizing the job on a few of them
+    (:func:`~seqtutor_agents.runs.outputs.check_budget`).
 
     They are written to a staging folder, then replace the folder's earlier sample set
     (:meth:`~seqtutor_agents.runs.owned.Outputs.publish_set`).

@@ -216,7 +216,8 @@ def run_pretrain(args, argv: Sequence[str]) -> PretrainResult:
 
 
 def _checked_start(args) -> dict | None:
-    """Check ``--data`` and the flags that meet ``--init-from``; the layers of ``--init-from``'s prior (None without it).
+    """Check ``--data`` and the flags that meet ``--init-from``; the layers of ``--init-from``'s prior (None
+    without it).
 
     :raises PretrainInputError: no such data, ``--extend-vocab`` without ``--init-from``, or a layer flag
         that contradicts ``--init-from``'s prior.

@@ -189,7 +189,9 @@ class ReplayMemoryMixin:
         return {**self.memory.to_arrays(), **super().checkpoint_arrays()}  # type: ignore[misc]  # a mixin: MoleculeExtrasMixin after it has it
 
     def restore_checkpoint_arrays(self, arrays: dict[str, np.ndarray]) -> None:
-        """Refill the memory (empty when the checkpoint holds none) and the bases' state from :meth:`checkpoint_arrays`."""
+        """Refill the memory (empty when the checkpoint holds none) and the bases' state from
+        :meth:`checkpoint_arrays`.
+        """
         self.memory = (
             TopKMemory.from_arrays(self.replay_memory, arrays)
             if "lengths" in arrays

@@ -119,7 +119,8 @@ def demo_summary(
         f"in {minutes:.1f} min; {n_compositions:,} compositions each.\n\n"
         f"## Table 1 (music theory)\n\n{table}\n\n"
         f"## What tuning keeps (texture and diversity)\n\n{texture}\n\n"
-        f"Mean log p_prior per note: prior {prior.prior_log_prob_per_step:.3f}, tuned {tuned.prior_log_prob_per_step:.3f}; "
+        f"Mean log p_prior per note: prior {prior.prior_log_prob_per_step:.3f}, "
+        f"tuned {tuned.prior_log_prob_per_step:.3f}; "
         f"KL(pi || prior) per note of the tuned model: {tuned.kl_per_step:.3f} nats; its entropy per note: "
         f"{tuned.entropy_per_step:.3f} nats (prior: {prior.entropy_per_step:.3f}).\n"
     )

@@ -1,4 +1,5 @@
-"""A run's ``sequences.csv`` on resume: the rows its checkpoint counted, verified by checksum, or salvaged with a warning.
+"""A run's ``sequences.csv`` on resume: the rows its checkpoint counted, verified by checksum, or salvaged
+with a warning.
 
 Every checkpoint records what ``sequences.csv`` held when it was written -- its bytes, their
 SHA-256, its header and its rows (:meth:`~seqtutor_agents.runs.callbacks.SequenceLog.facts`); the

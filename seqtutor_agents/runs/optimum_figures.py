@@ -46,7 +46,9 @@ def env_weights(env_id: str, env_kwargs: dict[str, Any]) -> tuple[float, float]:
 
 
 def final_c(model: Any, env_id: str, env_kwargs: dict[str, Any]) -> float:
-    """The KL weight a run ended with: the learner's live c (adapted or its own), else its env's (the prior: the env's)."""
+    """The KL weight a run ended with: the learner's live c (adapted or its own), else its env's (the prior:
+    the env's).
+    """
     value = getattr(model, "current_c", None)
     if value is None:  # stock SB3 algorithms have no current_c; a c of their own is fixed
         value = getattr(model, "c", None)

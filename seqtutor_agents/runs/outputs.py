@@ -95,7 +95,9 @@ def check_budget(what: str, out: Path, size: float, seconds: float, yes: bool) -
 
 
 def episode_bytes(env_id: str, env_kwargs: dict[str, Any]) -> int:
-    """Memory one finished episode takes while a job holds it (its tokens twice, its scores and info), an upper bound."""
+    """Memory one finished episode takes while a job holds it (its tokens twice, its scores and info), an upper
+    bound.
+    """
     import gymnasium as gym
 
     try:

@@ -78,7 +78,8 @@ class TrainingInterrupted(Exception):
     def __init__(self, signum: int, step: int, checkpoint: Path, out: Path) -> None:
         self.signum, self.step, self.checkpoint, self.out = signum, step, checkpoint, out
         super().__init__(
-            f"training stopped by {signal.Signals(signum).name} at env step {step:,}; checkpoint {checkpoint} is whole. "
+            f"training stopped by {signal.Signals(signum).name} at env step {step:,}; "
+            f"checkpoint {checkpoint} is whole. "
             f"Continue with: seqtutor train --out {out} --resume"
         )
 

@@ -1,4 +1,5 @@
-"""rl-zoo3 hyperparameter files for seqtutor's envs, made from the algorithm table (:data:`seqtutor_agents.runs.config.ALGOS`).
+"""rl-zoo3 hyperparameter files for seqtutor's envs, made from the algorithm table
+(:data:`seqtutor_agents.runs.config.ALGOS`).
 
 rl-zoo3 reads a ``--conf-file`` that names a Python module through its ``hyperparams`` dict (env id
 -> settings), so one module per rl-zoo3 algorithm name, each built from this package's own

@@ -28,7 +28,9 @@ def trial_folder(trial: dict[str, Any]) -> Path:
 
 
 def with_early_stop(folder: Path, patience: int) -> Path:
-    """The folder of the same PMO trial as ``folder`` (run without an early stop), run with REINVENT's at ``patience``."""
+    """The folder of the same PMO trial as ``folder`` (run without an early stop), run with REINVENT's at
+    ``patience``.
+    """
     return folder.with_name(f"{folder.name}_es{patience}")
 
 
