@@ -5,7 +5,8 @@ a linear layer and a log-softmax, batched. The env does that (its frozen prior) 
 rules, the reward and the observations; the ratio env / bare says what the rest costs. Also
 measured: the env's prior stepper alone. One torch thread each; the three are measured in turn,
 call by call (so that all three meet the same machine conditions: this shared 2-core machine's speed
-drifts by +-20 % from second to second), ``--repeats`` times, and the medians reported. Writes ``benchmarks/results/env_speed.md``.
+drifts by +-20 % from second to second), ``--repeats`` times, and the medians reported. Writes
+``benchmarks/results/env_speed.md``.
 
     python -m benchmarks.env_speed --repeats 15
 """
@@ -94,7 +95,7 @@ def main() -> None:
             for name, value in interleaved_rates(steps, batch, args.seconds).items():
                 runs[name].append(value)
         med = {name: statistics.median(values) for name, values in runs.items()}
-        ratios = [e / b for e, b in zip(runs["env"], runs["bare"])]
+        ratios = [e / b for e, b in zip(runs["env"], runs["bare"], strict=True)]
         rows.append(
             [
                 str(batch),
@@ -120,10 +121,11 @@ def main() -> None:
         args.out,
         "The melody env's step vs a bare batched LSTM-100 step",
         (
-            f"{markdown_table(header, rows)}\n\nMedians of {args.repeats} measurements of about {args.seconds:g} s each, "
-            "the three steps called in turn, call by call; one torch thread. Bare step: `nn.Embedding(38, 38)`, `nn.LSTMCell(38, 100)`, `nn.Linear(100, 38)`, "
-            "log-softmax, batched. Env step: `gym.make_vec('SeqTutor-Melody-v0', num_envs=N).step` with random "
-            "actions (prior forward, the nine rules, reward, observations, autoreset).\n"
+            f"{markdown_table(header, rows)}\n\nMedians of {args.repeats} measurements of about "
+            f"{args.seconds:g} s each, the three steps called in turn, call by call; one torch thread. Bare step: "
+            "`nn.Embedding(38, 38)`, `nn.LSTMCell(38, 100)`, `nn.Linear(100, 38)`, log-softmax, batched. Env step: "
+            "`gym.make_vec('SeqTutor-Melody-v0', num_envs=N).step` with random actions (prior forward, the nine "
+            "rules, reward, observations, autoreset).\n"
         ),
     )
     print(text)

@@ -48,7 +48,7 @@ from seqtutor_envs.melody.domain import KEPT_TARGETS
 from seqtutor_envs.melody.domain import TABLE1_TARGETS as MUSIC_TARGETS
 
 SEQUENCE_TUTOR = ("q", "psi", "g", "dpg")
-KL_TARGETED = SEQUENCE_TUTOR + ("klppo",)
+KL_TARGETED = (*SEQUENCE_TUTOR, "klppo")
 NAMES = {
     "q": "Q",
     "psi": "Ψ",
@@ -141,7 +141,7 @@ def add_distance_columns(rows: list[dict[str, Any]], sample: Any, seed: int = 0)
     if not usable:
         return
     cs = sorted({float(row["final_c"]) for row in usable})
-    replicates = dict(zip(cs, prior_replicates(sample, cs, seed=seed)))
+    replicates = dict(zip(cs, prior_replicates(sample, cs, seed=seed), strict=True))  # one replicate set per c
     for row in usable:
         distance = distance_from(replicates[float(row["final_c"])], terms[id(row)], prior_samples=sample.n, seed=seed)
         row.update(distance.row())
@@ -195,7 +195,7 @@ def summarise(rows: list[dict[str, Any]]) -> tuple[list[list[str]], dict[str, li
     lines = []
     for (algo, label), members in sorted(groups.items(), key=lambda kv: (kv[0][0], np.mean([r["kl"] for r in kv[1]]))):
 
-        def span(key: str, scale: float = 1.0, fmt: str = "{:.2f}") -> str:
+        def span(key: str, scale: float = 1.0, fmt: str = "{:.2f}", members: list[dict] = members) -> str:
             values = [r[key] * scale for r in members if r.get(key) is not None and not _isnan(r[key])]
             return fmt.format(min(values)) + "–" + fmt.format(max(values)) if values else "n/a"
 
@@ -298,7 +298,8 @@ def plot(by_algo: dict[str, list[list[dict]]], out: Path, points: list[Any] | No
         cols = min(2, len(panels))
         rows_n = math.ceil(len(panels) / cols)
         fig, axes = plt.subplots(rows_n, cols, figsize=(6.2 * cols, 4.2 * rows_n), squeeze=False)
-        for ax, (key, label, scale, target) in zip(axes.flat, panels):
+        # the grid may hold one axis more than there are panels (switched off below)
+        for ax, (key, label, scale, target) in zip(axes.flat, panels, strict=False):
             for algo, groups in sorted(by_algo.items()):
                 series = _series(groups, key, scale)  # not `points`: that name holds π*'s curve
                 x = [p[0] for p in series]
@@ -314,9 +315,11 @@ def plot(by_algo: dict[str, list[list[dict]]], out: Path, points: list[Any] | No
             if key == "domain_return" and points:
                 reliable = sorted((p.kl_per_step, p.domain_return) for p in points if p.reliable)
                 flagged = sorted((p.kl_per_step, p.domain_return) for p in points if not p.reliable)
-                ax.plot(*zip(*reliable), color="black", lw=2, label="π* (ESS ≥ 1,000)")
+                ax.plot(*zip(*reliable, strict=True), color="black", lw=2, label="π* (ESS ≥ 1,000)")
                 if flagged:
-                    ax.plot(*zip(*flagged), color="black", lw=1, ls=":", marker=".", label="π* (ESS < 1,000)")
+                    ax.plot(
+                        *zip(*flagged, strict=True), color="black", lw=1, ls=":", marker=".", label="π* (ESS < 1,000)"
+                    )
             if target is not None:
                 ax.axhline(target[1], ls="--", lw=1, color="gray")
             ax.set_xscale("log")
@@ -333,7 +336,7 @@ def plot(by_algo: dict[str, list[list[dict]]], out: Path, points: list[Any] | No
         )
         fig.tight_layout()
         path = out.with_name(out.name + suffix)
-        atomic_write(path, lambda name: fig.savefig(name, format="png", dpi=110), suffix=".png")
+        atomic_write(path, lambda name, fig=fig: fig.savefig(name, format="png", dpi=110), suffix=".png")
         plt.close(fig)
         written.append(path)
     return written
@@ -518,7 +521,7 @@ def main() -> None:
         trials += make_trials(MELODY, ["klppo"], [{"target_kl": k} for k in baseline_kls], baseline_seeds, **common)
     if "dap" in args.algos:
         trials += make_trials(MELODY, ["dap"], [{"c": c} for c in args.dap_cs], baseline_seeds, **common)
-    stock = [a for a in args.algos if a not in KL_TARGETED + ("dap",)]
+    stock = [a for a in args.algos if a not in (*KL_TARGETED, "dap")]
     trials += make_trials(MELODY, stock, [{"c": c} for c in args.cs], baseline_seeds, **common)
     rows = run_sweep(parser, args, trials)
     note = (

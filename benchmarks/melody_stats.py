@@ -36,7 +36,8 @@ def main() -> None:
     table = format_statistics_table({"shipped Note RNN (ours)": stats}, include_paper=["Note RNN"])
     extra = (
         f"\nMean log p_prior per note: {batch.prior_log_prob_per_step:.3f} nats; mean music-theory reward per "
-        f"composition: {batch.domain_returns.mean():.2f}; {len(compositions):,} compositions sampled in {elapsed:.1f} s.\n"
+        f"composition: {batch.domain_returns.mean():.2f}; {len(compositions):,} compositions sampled in "
+        f"{elapsed:.1f} s.\n"
     )
     out = Path(args.out)
     text = write_results(

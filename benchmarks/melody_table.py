@@ -5,7 +5,7 @@ Every learner trains on ``SeqTutor-Melody-v0`` with the same c and the same env-
 with the paper's statistics, plus mean log p_prior per note and the exact mean KL(pi || prior) per
 note. Writes ``benchmarks/results/melody_table.md`` and ``.json``.
 
-    python -m benchmarks.melody_table                       # configs/melody_table.toml's settings, ~45 minutes on 1 core
+    python -m benchmarks.melody_table  # configs/melody_table.toml's settings, ~45 minutes on 1 core
     python -m benchmarks.melody_table --algos q psi g --steps 300000 --c 1
 """
 

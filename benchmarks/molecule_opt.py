@@ -35,10 +35,10 @@ from benchmarks.common import (
     write_text,
 )
 from benchmarks.sweep import add_sweep_arguments, run_sweep, write_rows
+from seqtutor_envs.smiles.env import ENV_ID
 from seqtutor_envs.smiles.pmo import EARLY_STOP_PATIENCE
 
 SETTINGS_FILE = RESULTS_DIR / "pmo_settings.json"
-from seqtutor_envs.smiles.env import ENV_ID
 
 #: Published top-10 AUC (mean, std over 5 seeds) of REINVENT (SMILES) and Graph GA from the PMO
 #: leaderboard's spreadsheet (Gao et al. 2022; ``../shared/reference/sequence-tutor.md`` section 11), and
@@ -101,7 +101,9 @@ def load_settings(path: Path | None) -> dict[str, dict]:
 
 
 def refuse_bad_trials(parser: argparse.ArgumentParser, trials: list[dict]) -> None:
-    """Exit 2 with one line, before anything runs, for a trial whose settings cannot run (e.g. a GA round over the budget)."""
+    """Exit 2 with one line, before anything runs, for a trial whose settings cannot run (e.g. a GA round
+    over the budget).
+    """
     from seqtutor_agents.common.offpolicy import check_genetic_budget
 
     for trial in trials:

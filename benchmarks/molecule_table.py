@@ -9,7 +9,8 @@ mean per molecule, and KL and log p per step. Trials run on the sweep machinery.
 ``benchmarks/results/molecule_table.{csv,md}``.
 
     python -m benchmarks.molecule_table --algos g psi q dap klppo ppo --seeds 0 1 2 --steps 300000
-    python -m benchmarks.molecule_table --algos dap --kl-algos q psi g --target-kls 0.05 --initial-c 67 --seeds 0 1 2 --steps 100000
+    python -m benchmarks.molecule_table --algos dap --kl-algos q psi g --target-kls 0.05 --initial-c 67 \\
+        --seeds 0 1 2 --steps 100000
 """
 
 from __future__ import annotations
@@ -108,13 +109,13 @@ def main() -> None:
     args = parser.parse_args()
 
     setting = {"c": args.c, "env_kwargs": {"objective": "paper"}}
-    common = dict(
-        steps=args.steps,
-        episodes=args.episodes,
-        runs=str(Path(args.runs).resolve()),
-        threads=args.threads,
-        resume=args.resume,
-    )
+    common = {
+        "steps": args.steps,
+        "episodes": args.episodes,
+        "runs": str(Path(args.runs).resolve()),
+        "threads": args.threads,
+        "resume": args.resume,
+    }
     trials = make_trials(SMILES, args.algos, [setting], args.seeds, **common)
     targeted = args.kl_algos
     if targeted and args.target_kls:  # the paper's fixed c reward-hacks: the same learners held to a KL
@@ -134,7 +135,7 @@ def main() -> None:
         reference = set(training_smiles())
         prior["novel"] = novelty(prior["smiles"], reference)
     by_algo: dict[str, list[dict]] = defaultdict(list)
-    for trial, row in zip(trials, rows):
+    for trial, row in zip(trials, rows, strict=False):  # rows: only the finished trials' under --report-only
         if "error" in row:
             continue
         if reference is not None:

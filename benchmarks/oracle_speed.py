@@ -3,7 +3,8 @@
 The molecules are the shipped SMILES prior's own: ``--steps`` vector steps of ``--num-envs`` envs
 with the prior's tokens (as :mod:`benchmarks.smiles_env_speed` records them), the distinct valid
 ones kept; or, with ``--calls``, the new molecules a PMO run scored (its ``oracle_calls.csv``: an
-optimised run's molecules can be larger than the prior's, with more pharmacophore features). Then, in turn and ``--repeats`` times: (a) RDKit's ``Gen2DFingerprint`` with
+optimised run's molecules can be larger than the prior's, with more pharmacophore features). Then, in
+turn and ``--repeats`` times: (a) RDKit's ``Gen2DFingerprint`` with
 ``Gobbi_Pharm2D.factory`` (GuacaMol's ``PHCO``) and (b) our
 :func:`~seqtutor_envs.smiles.pharmacophore.gobbi_2d_fingerprint` on every molecule, counting the
 molecules whose bits differ; (c) every oracle scoring all of them through a fresh objective (no
@@ -66,7 +67,9 @@ def main() -> None:
     for _ in range(args.repeats):  # in turn: every measurement meets the same machine conditions
         t_rdkit, ref = _seconds(lambda m: Generate.Gen2DFingerprint(m, Gobbi_Pharm2D.factory), mols)
         t_ours, ours = _seconds(gobbi_2d_fingerprint, mols)
-        mismatches = max(mismatches, sum(list(a.GetOnBits()) != list(b.GetOnBits()) for a, b in zip(ref, ours)))
+        mismatches = max(
+            mismatches, sum(list(a.GetOnBits()) != list(b.GetOnBits()) for a, b in zip(ref, ours, strict=True))
+        )
         fp_times["RDKit Gen2DFingerprint"].append(t_rdkit)
         fp_times["gobbi_2d_fingerprint (numpy)"].append(t_ours)
         for name in RDKIT_ORACLES:

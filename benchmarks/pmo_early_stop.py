@@ -116,8 +116,8 @@ def main() -> None:
         "\n".join(
             [
                 (
-                    "Each run's oracle-calls log replayed with the early stop (exact: the stream does not depend on when a run "
-                    "stops); minutes estimated from the env step it stops at."
+                    "Each run's oracle-calls log replayed with the early stop (exact: the stream does not depend "
+                    "on when a run stops); minutes estimated from the env step it stops at."
                 ),
                 "",
                 markdown_table(

@@ -273,7 +273,8 @@ def main() -> None:
     )
     note = (
         f"PMO protocol ({args.budget:,} oracle calls) on the tuning oracles only.{stop} Chosen (best mean top-10 "
-        f"AUC over {', '.join(TUNING_ORACLES)}{limit}), written to {repo_relative(Path(args.settings_out))}: {json.dumps(chosen, sort_keys=True)}."
+        f"AUC over {', '.join(TUNING_ORACLES)}{limit}), written to {repo_relative(Path(args.settings_out))}: "
+        f"{json.dumps(chosen, sort_keys=True)}."
     )
     write_report(
         rows,

@@ -97,8 +97,9 @@ def main() -> None:
         f"Replay modes for the recurrent learners ({args.algo}, c = {args.c:g})",
         (
             f"{table}\n\n"
-            f"Each mode trains for {args.seconds:g} s of wall-clock on {args.n_envs} batched envs, then 2,000 compositions "
-            "are sampled from the policy. Both modes replay the same number of transitions per gradient step.\n"
+            f"Each mode trains for {args.seconds:g} s of wall-clock on {args.n_envs} batched envs, then 2,000 "
+            "compositions are sampled from the policy. Both modes replay the same number of transitions per "
+            "gradient step.\n"
         ),
     )
     print(text)

@@ -103,9 +103,9 @@ def one_repeat(path: Path, smiles: list[str], chunk: int, queries: list, catalog
     for k, start in enumerate(range(0, len(smiles), chunk)):
         part = smiles[start : start + chunk]
         jobs = [
-            ("file", lambda: tables.append(clocks["file"].time(fn.evaluate, part))),
-            ("script", lambda: values.extend(clocks["script"].time(script, part, queries))),
-            ("same", lambda: clocks["same"].time(same_calls, part, catalog)),
+            ("file", lambda part=part: tables.append(clocks["file"].time(fn.evaluate, part))),
+            ("script", lambda part=part: values.extend(clocks["script"].time(script, part, queries))),
+            ("same", lambda part=part: clocks["same"].time(same_calls, part, catalog)),
         ]
         for _, job in jobs[k % 3 :] + jobs[: k % 3]:
             job()
@@ -161,9 +161,10 @@ def main() -> None:
         args.out,
         "Scoring file speed: REINVENT 4's example components against bare RDKit",
         f"`OMP_NUM_THREADS=1 python -m benchmarks.scoring_file_speed -n {args.num} --seed {args.seed} --repeats "
-        f"{args.repeats} --chunk {args.chunk}`: `{shown}` (alerts filter, QED, MW and TPSA double sigmoids, geometric mean) on "
-        f"{n:,} samples of the shipped SMILES prior ({int(valid.sum()):,} valid, {distinct:,} distinct strings) in "
-        f"chunks of {args.chunk}, the three methods in rotating order on each chunk, one torch thread; medians of "
+        f"{args.repeats} --chunk {args.chunk}`: `{shown}` (alerts filter, QED, MW and TPSA double sigmoids, "
+        f"geometric mean) on {n:,} samples of the shipped SMILES prior ({int(valid.sum()):,} valid, "
+        f"{distinct:,} distinct strings) in chunks of {args.chunk}, the three methods in rotating order on each "
+        "chunk, one torch thread; medians of "
         f"{args.repeats} repeats of the sums over the chunks.\n\n"
         f"{markdown_table(['scoring', 'CPU seconds', '(a) / this', 'wall seconds', '(a) / this'], rows)}\n\n"
         f"In CPU time the scoring file takes **{cpu['file'] / cpu['script']:.2f}x** the time of the bare RDKit "

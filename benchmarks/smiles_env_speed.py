@@ -46,7 +46,7 @@ def record(num_envs: int, steps: int, objective: str, workers: int) -> tuple[np.
         actions.append(action)
         obs, _, _, _, infos = envs.step(action)
         if "_smiles" in infos:  # the SMILES of the envs that finished a molecule at this step
-            finished += [s for s, done in zip(infos["smiles"], infos["_smiles"]) if done]
+            finished += [s for s, done in zip(infos["smiles"], infos["_smiles"], strict=True) if done]
     envs.close()
     return np.stack(actions), finished
 
@@ -135,7 +135,7 @@ def main() -> None:
         times["bare RDKit"].append(seconds)
         seconds, ours = rdkit_seconds(finished, ours=True)
         times["bare RDKit, seqtutor's qed"].append(seconds)
-        mismatches, compared = sum(a != b for a, b in zip(rdkits, ours)), len(rdkits)
+        mismatches, compared = sum(a != b for a, b in zip(rdkits, ours, strict=True)), len(rdkits)
         seconds, rate = prior_seconds(actions)
         times["the env's prior forward alone"].append(seconds)
         gflops.append(rate)
@@ -162,10 +162,9 @@ def main() -> None:
         f"FilterCatalog call; it differs from RDKit's `QED.qed` on {mismatches} of {compared:,} valid molecules "
         "(compared bit for bit). The ratio column divides by RDKit's own `QED.qed` time. The last row is the "
         f"env's 2-layer LSTM prior alone, one forward of the whole batch per vector step "
-        f"(its matrix products' flops over the forward's whole time: {statistics.median(gflops):.1f} GFLOP/s): with one "
-        "scoring worker the process "
-        "that steps the env does this and the env's own work while the worker scores, so the env cannot be "
-        "faster than the slower of this row and the scoring.\n\n"
+        f"(its matrix products' flops over the forward's whole time: {statistics.median(gflops):.1f} GFLOP/s): "
+        "with one scoring worker the process that steps the env does this and the env's own work while the "
+        "worker scores, so the env cannot be faster than the slower of this row and the scoring.\n\n"
         f"{table}\n",
     )
     print(text)

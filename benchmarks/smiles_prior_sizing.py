@@ -20,11 +20,11 @@ from seqtutor_envs.prior import LSTMPrior, PriorConfig
 
 VOCAB = 24  # MOSES: END + 23 SMILES tokens
 CANDIDATES = {
-    "paper 1x100 one-hot": dict(hidden_size=100, num_layers=1, embedding_dim=None),
-    "1x512 emb64": dict(hidden_size=512, num_layers=1, embedding_dim=64),
-    "2x256 emb64": dict(hidden_size=256, num_layers=2, embedding_dim=64),
-    "3x256 emb64": dict(hidden_size=256, num_layers=3, embedding_dim=64),
-    "2x384 emb64": dict(hidden_size=384, num_layers=2, embedding_dim=64),
+    "paper 1x100 one-hot": {"hidden_size": 100, "num_layers": 1, "embedding_dim": None},
+    "1x512 emb64": {"hidden_size": 512, "num_layers": 1, "embedding_dim": 64},
+    "2x256 emb64": {"hidden_size": 256, "num_layers": 2, "embedding_dim": 64},
+    "3x256 emb64": {"hidden_size": 256, "num_layers": 3, "embedding_dim": 64},
+    "2x384 emb64": {"hidden_size": 384, "num_layers": 2, "embedding_dim": 64},
 }
 MOLECULE_TOKENS = 37.4  # mean MOSES sequence incl. BOS and END
 

@@ -111,7 +111,8 @@ def main() -> None:
         prior256 = vector_rate(env_id, kwargs, 256, "vector_entry_point", args.seconds, policy="prior")
         inline = "–"
         if env_id.startswith("SeqTutor-SMILES"):  # the default overlaps scoring with the prior in a worker process
-            inline = f"{vector_rate(env_id, {**kwargs, 'scoring_workers': 0}, 256, 'vector_entry_point', args.seconds, policy='prior'):,.0f}"
+            no_workers = {**kwargs, "scoring_workers": 0}
+            inline = f"{vector_rate(env_id, no_workers, 256, 'vector_entry_point', args.seconds, policy='prior'):,.0f}"
         row = [
             env_id + (f" {kwargs}" if kwargs else ""),
             f"{single:,.0f}",
@@ -140,9 +141,9 @@ def main() -> None:
             "Each figure is steps per second over at least "
             f"{args.seconds:g} s after a warm-up; episodes auto-reset. Actions are uniformly random except in the last "
             "column, where each step samples the prior's own next-token distribution from the observation (realistic "
-            "melodies and mostly valid molecules, so RDKit scoring and its cache are exercised as in training). The SMILES "
-            "vector env scores finishing molecules in a worker process while the prior's forward runs (`scoring_workers`, "
-            "default `auto`: one worker from 128 envs); the last column turns that off.\n"
+            "melodies and mostly valid molecules, so RDKit scoring and its cache are exercised as in training). "
+            "The SMILES vector env scores finishing molecules in a worker process while the prior's forward runs "
+            "(`scoring_workers`, default `auto`: one worker from 128 envs); the last column turns that off.\n"
         ),
         machine,
     )

@@ -106,7 +106,7 @@ def main() -> None:
             rows.append([name, f"{rate:,.0f}", f"{updates:,}"])
             print(name, f"{rate:,.0f} steps/s, {updates} gradient steps", flush=True)
         ours = rates[next(iter(rates))]
-        for row, name in zip(rows, rates):
+        for row, name in zip(rows, rates, strict=True):
             row.append(f"{rates[name] / ours:.2f}")
         table = markdown_table(["learner", "env steps/s while training", "updates", "this / G-learning"], rows)
         sections.append(f"## {title}: {steps:,} env steps each (RecurrentPPO: {args.rppo_steps:,})\n\n{table}\n")
@@ -116,9 +116,10 @@ def main() -> None:
         (
             "\n".join(sections) + "\n"
             "Wall-clock including collection, replay sampling and gradient steps, one run after the other in this "
-            "process. Hyperparameters: as `seqtutor train` resolves them (ALGOS in seqtutor_agents/runs/config.py and the "
-            f"domain's settings). Melody: G {g.resolved_algo_kwargs()}; Ψ {psi.resolved_algo_kwargs()}; DPG "
-            f"{dpg.resolved_algo_kwargs()}; RecurrentPPO {rppo.resolved_algo_kwargs()}; DAP {dap.resolved_algo_kwargs()}; KL-PPO "
+            "process. Hyperparameters: as `seqtutor train` resolves them (ALGOS in seqtutor_agents/runs/config.py "
+            f"and the domain's settings). Melody: G {g.resolved_algo_kwargs()}; Ψ {psi.resolved_algo_kwargs()}; DPG "
+            f"{dpg.resolved_algo_kwargs()}; RecurrentPPO {rppo.resolved_algo_kwargs()}; "
+            f"DAP {dap.resolved_algo_kwargs()}; KL-PPO "
             f"{klppo.resolved_algo_kwargs()}; DQN {dqn.resolved_algo_kwargs()}. G replays 32 episodes x 32 steps per "
             "gradient step, DQN 32 transitions. SMILES: "
             + "; ".join(

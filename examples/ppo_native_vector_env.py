@@ -80,7 +80,7 @@ def collect(envs, agent, obs, ended, storage, stats) -> tuple[dict, np.ndarray]:
         for key in obs:
             storage["obs"][key][t] = torch.as_tensor(obs[key])
         storage["actions"][t], storage["logprobs"][t], storage["values"][t] = action, dist.log_prob(action), value
-        obs, reward, terminated, truncated, info = envs.step(action.numpy())
+        obs, reward, terminated, truncated, _ = envs.step(action.numpy())
         storage["rewards"][t] = torch.as_tensor(reward, dtype=torch.float32)
         storage["dones"][t] = torch.as_tensor(terminated | truncated)
         stats["returns"] += reward  # 0 on reset steps

@@ -55,7 +55,7 @@ def _results_page(markdown: str, name: str) -> str:
             if (RESULTS / match.group(1)).is_file():
                 out += [text[last : match.start()].replace("[", "\\["), match.group(0)]
                 last = match.end()
-        return "".join(out + [text[last:].replace("[", "\\[")])
+        return "".join([*out, text[last:].replace("[", "\\[")])
 
     parts = re.split(r"(`[^`\n]*`)", markdown)  # odd items are code spans: left as they are
     body = "".join(part if i % 2 else escape(part) for i, part in enumerate(parts))
