@@ -23,7 +23,7 @@ import numpy as np
 
 from benchmarks.common import RESULTS_DIR, markdown_table, write_results
 from benchmarks.sweep import add_sweep_arguments, run_sweep
-from seqtutor_agents.runs.sweep import SAMPLES_FILE, make_trials, trial_name
+from seqtutor_agents.runs.sweep import RESULT_FILE, SAMPLES_FILE, make_trials, trial_folder, trial_name
 from seqtutor_envs.smiles.domain import ENV_ID as SMILES
 
 ROWS = (
@@ -135,7 +135,9 @@ def main() -> None:
         reference = set(training_smiles())
         prior["novel"] = novelty(prior["smiles"], reference)
     by_algo: dict[str, list[dict]] = defaultdict(list)
-    for trial, row in zip(trials, rows, strict=False):  # rows: only the finished trials' under --report-only
+    if len(rows) != len(trials):  # --report-only returns only the finished trials' rows, in trial order
+        trials = [t for t in trials if (trial_folder(t) / RESULT_FILE).is_file()]
+    for trial, row in zip(trials, rows, strict=True):
         if "error" in row:
             continue
         if reference is not None:
