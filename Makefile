@@ -39,8 +39,9 @@ system-deps:
 demo: install
 	$(VENV)/bin/seqtutor demo --out runs/demo
 
+# Every core (pytest-xdist; setup.cfg says how the tests are shared out and why), one torch thread per worker.
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto --dist loadgroup
 
 # The manual, into site/ (docs/, mkdocs.yml; the tutorials rendered with their outputs).
 docs: install
