@@ -39,12 +39,13 @@ system-deps:
 demo: install
 	$(VENV)/bin/seqtutor demo --out runs/demo
 
-# Lint, format and type checks first (settings in pyproject.toml; .pre-commit-config.yaml runs the same), then the suite.
+# Lint, format and type checks first (settings in pyproject.toml; .pre-commit-config.yaml runs the same), then the
+# suite on every core (pytest-xdist; setup.cfg says how the tests are shared out and why), one torch thread per worker.
 test: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto --dist loadgroup
 
 # The manual, into site/ (docs/, mkdocs.yml; the tutorials rendered with their outputs).
 docs: install

@@ -5,6 +5,12 @@ import tempfile
 
 import pytest
 
+# `make test` spreads the tests over the machine's cores (pytest-xdist, one worker process per core): each
+# worker, and every process it starts, runs torch on one thread, so that two workers on two cores do not
+# each start a thread per core and wait for one another. A value set by hand is kept.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _isolated_tmpdir(tmp_path_factory):
@@ -32,6 +38,14 @@ def _cuda_available() -> bool:
     import torch
 
     return torch.cuda.is_available()
+
+
+def pytest_configure(config):
+    threads = os.environ.get("OMP_NUM_THREADS", "")
+    if os.environ.get("PYTEST_XDIST_WORKER") and threads.isdigit():  # torch may predate the setting above
+        import torch
+
+        torch.set_num_threads(int(threads))
 
 
 #: Devices a learner test runs on: the CPU always, CUDA where there is one.

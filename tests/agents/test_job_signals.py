@@ -123,10 +123,12 @@ def run(tmp_path_factory) -> Path:
 
 
 def job(command: str, run: Path, folder: Path) -> list[str]:
-    """Jobs that run long enough to be interrupted, and that the size and time bounds accept."""
-    return {"report": ["report", str(run), "-n", "50000", "--optimum-n", "0", "--out", str(folder / "r.html")],
+    """Jobs that run long enough to be interrupted, and that the size and time bounds accept (``--yes``: on a
+    machine busy with parallel test workers the time estimate of the first batch may pass 30 minutes)."""
+    return {"report": ["report", str(run), "-n", "50000", "--optimum-n", "0", "--yes", "--out", str(folder / "r.html")],
             "sample": ["sample", "--run", str(run), "-n", "20000", "--yes", "--out", str(folder / "s")],
-            "optimum": ["optimum", "--cs", "1", "-n", "2000000", "--no-cache", "--out", str(folder / "pi.csv")],
+            "optimum": ["optimum", "--cs", "1", "-n", "2000000", "--no-cache", "--yes",
+                        "--out", str(folder / "pi.csv")],
             }[command]
 
 

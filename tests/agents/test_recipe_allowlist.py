@@ -278,6 +278,7 @@ def enter(entry: str, run: Path, algo: str, tmp_path: Path) -> str:
     return ""
 
 
+@pytest.mark.xdist_group("trained_runs")  # one worker trains the runs below, not every parallel worker
 @pytest.mark.parametrize("algo", ALGO_CHOICES)
 @pytest.mark.parametrize("field, recipe, named", [
     ("policy_kwargs", {"dict": {"features_extractor_class": {"type": {"class": "subprocess:Popen"}}}}, "subprocess:Popen"),

@@ -20,6 +20,8 @@ from seqtutor_agents.runs.training import train
 from seqtutor_envs.melody.midi import DEFAULT_QPM
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+#: The module's runs and page are made once: its tests go to one worker when they run in parallel (`make test`).
+pytestmark = pytest.mark.xdist_group("report")
 
 
 @pytest.fixture(scope="module")

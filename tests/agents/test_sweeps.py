@@ -66,6 +66,7 @@ def rows_of(tmp_path: Path) -> list[dict]:
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("ray")  # one Ray at a time (`make test` runs the tests in parallel workers)
 @pytest.mark.skipif(not HAS_RAY, reason="no Ray")
 def test_a_two_trial_frontier_sweep_on_ray_writes_its_table_and_plots(tmp_path):
     backend = "ray"  # the local backend is checked by the killed-and-resumed sweep below
@@ -143,6 +144,7 @@ def test_a_long_temp_folder_gives_ray_a_short_one_for_its_sockets(monkeypatch, t
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("ray")  # one Ray at a time (`make test` runs the tests in parallel workers)
 @pytest.mark.skipif(not HAS_RAY, reason="no Ray")
 def test_a_sweep_on_a_two_node_ray_cluster_resumes_after_its_driver_is_killed(tmp_path):
     """Two Ray nodes of one CPU each (ray.cluster_utils.Cluster), the driver joining by --address."""

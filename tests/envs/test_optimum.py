@@ -39,11 +39,16 @@ def exact_optimum(prior_path, c: float, prior_weight: float = 1.0) -> dict[str, 
             "kl_per_step": float(pi @ (log_pi - log_p)) / LENGTH}
 
 
-@pytest.fixture(scope="module")
-def sample(toy, tmp_path_factory):
-    import os
+@pytest.fixture(scope="module", autouse=True)
+def cache_folder(tmp_path_factory):
+    """The prior samples' cache of this module's tests (and not of every test that runs after them)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SEQTUTOR_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+        yield
 
-    os.environ["SEQTUTOR_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
+
+@pytest.fixture(scope="module")
+def sample(toy):
     return sample_prior(ENV_ID, 60_000, seed=1, progress=False)
 
 
