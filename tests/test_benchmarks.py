@@ -24,9 +24,12 @@ def test_results_page_has_title_machine_line_and_body(tmp_path, monkeypatch):
     assert title == "# A title"
     assert body == "| a |\n|---|\n| 1 |\n"
     # the machine line names the CPU, cores, torch threads and kernels, versions, the UTC date and the command
-    assert re.fullmatch(r"Machine: .+, \d+ CPU cores \(torch threads: \d+, this process's torch kernels: \w+\), "
-                        r"Python [\d.]+, torch \S+, numpy \S+\. Run \d{4}-\d\d-\d\d \d\d:\d\d UTC with "
-                        r"`benchmarks/x.py --steps 3`\.", machine)
+    assert re.fullmatch(
+        r"Machine: .+, \d+ CPU cores \(torch threads: \d+, this process's torch kernels: \w+\), "
+        r"Python [\d.]+, torch \S+, numpy \S+\. Run \d{4}-\d\d-\d\d \d\d:\d\d UTC with "
+        r"`benchmarks/x.py --steps 3`\.",
+        machine,
+    )
     # a body without its newline gets one; one that has it keeps its ending as it is
     assert common.results_text("t", "body", {**common.machine_description()}).endswith("\nbody\n")
     assert common.results_text("t", "body\n\n").endswith("body\n\n")

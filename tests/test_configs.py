@@ -55,10 +55,20 @@ def test_the_demo_file_is_the_demo_run():
 def test_scripts_take_their_defaults_from_the_shipped_file(monkeypatch):
     args = script_args(melody_table, monkeypatch)
     assert (args.algos, args.steps, args.c, args.n_envs, args.compositions) == (
-        ["q", "psi", "g", "ppo", "dqn"], 2_000_000, 0.5, 32, 10_000)
+        ["q", "psi", "g", "ppo", "dqn"],
+        2_000_000,
+        0.5,
+        32,
+        10_000,
+    )
     args = script_args(frontier, monkeypatch, "--seeds", "4")
     assert (args.steps, args.target_kls, args.dap_cs, args.seeds, args.workers) == (
-        1_000_000, [0.05, 0.1, 0.15], [4.0, 8.0, 16.0], [4], 2)
+        1_000_000,
+        [0.05, 0.1, 0.15],
+        [4.0, 8.0, 16.0],
+        [4],
+        2,
+    )
     args = script_args(molecule_opt, monkeypatch)
     assert (args.algos, args.seeds, args.budget, args.max_steps) == (["g", "dap"], [0, 1, 2], 10_000, 3_000_000)
 
@@ -70,13 +80,16 @@ def test_another_file_goes_over_the_shipped_one_and_the_command_line_over_both(t
     assert (args.steps, args.algos, args.compositions, args.c) == (5000, ["g"], 32, 0.5)
 
 
-@pytest.mark.parametrize("text, named", [
-    ("[benchmark]\ncompostions = 5\n", "unknown setting 'compostions'"),
-    ('[train]\nenv_id = "SeqTutor-SMILES-v0"\n', "env_id must be 'SeqTutor-Melody-v0'"),
-    ('[benchmark]\nsteps = "many"\n', "steps = 'many': expected an integer"),
-    ("[benchmark]\nalgos = \"g\"\n", "algos must be a list, got 'g'"),
-    ("[runs]\nx = 1\n", "runs is not one of its tables (train, benchmark)"),
-])
+@pytest.mark.parametrize(
+    "text, named",
+    [
+        ("[benchmark]\ncompostions = 5\n", "unknown setting 'compostions'"),
+        ('[train]\nenv_id = "SeqTutor-SMILES-v0"\n', "env_id must be 'SeqTutor-Melody-v0'"),
+        ('[benchmark]\nsteps = "many"\n', "steps = 'many': expected an integer"),
+        ('[benchmark]\nalgos = "g"\n', "algos must be a list, got 'g'"),
+        ("[runs]\nx = 1\n", "runs is not one of its tables (train, benchmark)"),
+    ],
+)
 def test_a_bad_setting_in_a_scripts_file_is_refused_in_one_line_naming_it(tmp_path, monkeypatch, capsys, text, named):
     bad = tmp_path / "bad.toml"
     bad.write_text(text)
@@ -89,25 +102,58 @@ def test_a_bad_setting_in_a_scripts_file_is_refused_in_one_line_naming_it(tmp_pa
 def test_train_with_a_configs_file_writes_the_config_of_the_same_flags(tmp_path):
     """`seqtutor train --config configs/melody_table.toml --algo psi` is Table 1's Ψ run (tiny here)."""
     tiny = ["--steps", "256", "--n-envs", "4", "--checkpoint-every", "256", "--no-progress"]
-    assert main(["train", "--config", str(CONFIGS_DIR / "melody_table.toml"), "--algo", "psi",
-                 "--out", str(tmp_path / "from_file"), *tiny]) == 0
-    assert main(["train", "--env", "SeqTutor-Melody-v0", "--algo", "psi", "--c", "0.5", "--seed", "0",
-                 "--out", str(tmp_path / "from_flags"), *tiny]) == 0
-    from_file, from_flags = (json.loads((tmp_path / f / "config.json").read_text()) for f in ("from_file", "from_flags"))
+    assert (
+        main(
+            [
+                "train",
+                "--config",
+                str(CONFIGS_DIR / "melody_table.toml"),
+                "--algo",
+                "psi",
+                "--out",
+                str(tmp_path / "from_file"),
+                *tiny,
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "train",
+                "--env",
+                "SeqTutor-Melody-v0",
+                "--algo",
+                "psi",
+                "--c",
+                "0.5",
+                "--seed",
+                "0",
+                "--out",
+                str(tmp_path / "from_flags"),
+                *tiny,
+            ]
+        )
+        == 0
+    )
+    from_file, from_flags = (
+        json.loads((tmp_path / f / "config.json").read_text()) for f in ("from_file", "from_flags")
+    )
     assert from_file.pop("out") != from_flags.pop("out")
     assert from_file == from_flags and from_file["c"] == 0.5 and from_file["algo"] == "psi"
 
 
-@pytest.mark.parametrize("text, named", [
-    ("[train]\nstpes = 5\n", "unknown setting(s) stpes;"),
-    ("[benchmark]\nalgos = [\"g\"]\n", "no [train] table"),
-    ("[train]\nsteps = 5\n[sweep]\nx = 1\n", "unknown table(s) sweep;"),
-])
+@pytest.mark.parametrize(
+    "text, named",
+    [
+        ("[train]\nstpes = 5\n", "unknown setting(s) stpes;"),
+        ('[benchmark]\nalgos = ["g"]\n', "no [train] table"),
+        ("[train]\nsteps = 5\n[sweep]\nx = 1\n", "unknown table(s) sweep;"),
+    ],
+)
 def test_train_refuses_a_bad_configs_file_in_one_line_naming_the_key(tmp_path, capsys, text, named):
     bad = tmp_path / "bad.toml"
     bad.write_text(text)
     err = refused(capsys, lambda: main(["train", "--config", str(bad), "--out", str(tmp_path / "r"), "--no-progress"]))
     assert f"--config {bad}: {named}" in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "r").exists()
-
-

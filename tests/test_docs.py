@@ -85,7 +85,9 @@ def test_python_blocks_run(page, tmp_path, monkeypatch, capped_training):
         try:
             exec(compile(code, f"{page.relative_to(ROOT)}:{line}", "exec"), namespace)
         except Exception as error:  # name the block: the traceback's file name is the page and line
-            raise AssertionError(f"the Python block at {page.relative_to(ROOT)} line {line} failed: {error!r}") from error
+            raise AssertionError(
+                f"the Python block at {page.relative_to(ROOT)} line {line} failed: {error!r}"
+            ) from error
         ran += 1
     assert ran > 0
 
@@ -122,8 +124,14 @@ def test_results_index_links_every_results_file():
 def test_site_builds_strict(tmp_path):
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "PYTHONPATH": str(ROOT), "SEQTUTOR_DOCS_EXECUTE": "false"}
     site = tmp_path / "site"
-    result = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
-                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-4000:]
     cli = (site / "cli" / "index.html").read_text(encoding="utf-8")
     for option in ("--target-kl", "--scoring", "--env-kwarg", "seqtutor score", "seqtutor optimum"):

@@ -21,8 +21,12 @@ def _example(name: str):
 def test_gae_gives_reset_steps_nothing_and_does_not_bootstrap_across_them():
     ppo = _example("ppo_native_vector_env")
     # one env: the episode's last step (t=0), the reset step (t=1), the next episode's first step (t=2)
-    storage = {"rewards": torch.tensor([[1.0], [0.0], [2.0]]), "values": torch.tensor([[0.5], [9.0], [0.25]]),
-               "dones": torch.tensor([[True], [False], [False]]), "valid": torch.tensor([[True], [False], [True]])}
+    storage = {
+        "rewards": torch.tensor([[1.0], [0.0], [2.0]]),
+        "values": torch.tensor([[0.5], [9.0], [0.25]]),
+        "dones": torch.tensor([[True], [False], [False]]),
+        "valid": torch.tensor([[True], [False], [True]]),
+    }
     adv, returns = ppo.advantages(storage, torch.tensor([4.0]), torch.tensor([True]), gamma=1.0, lam=1.0)
     assert adv[:, 0].tolist() == [0.5, 0.0, 2.0 + 4.0 - 0.25]  # t=0 ends its episode: r - V, no V(reset obs)
     assert returns[0, 0] == 1.0

@@ -54,7 +54,8 @@ def _imports(tree: ast.AST, deferred: bool = False):
         if isinstance(child, (ast.Import, ast.ImportFrom)):
             yield child, deferred
         later = isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)) or (
-            isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test))
+            isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test)
+        )
         yield from _imports(child, deferred or later)
 
 
@@ -122,24 +123,27 @@ def _write(root: Path, files: dict[str, str]) -> None:
 
 def test_the_check_finds_a_planted_cycle_and_planted_floor_violations(tmp_path):
     """The same functions on a small tree with known faults: the test above would fail on each."""
-    _write(tmp_path, {
-        "seqtutor_envs/__init__.py": "",
-        "seqtutor_envs/a.py": "from seqtutor_envs import b\n",
-        "seqtutor_envs/b.py": "from .c import x\n",
-        "seqtutor_envs/c.py": "import seqtutor_envs.a\n",  # a -> b -> c -> a
-        "seqtutor_envs/later.py": "def f():\n    from seqtutor_agents.runs import training\n",
-        "seqtutor_envs/d.py": "def f():\n    from . import e\n",  # d <-> e, deferred both ways: no cycle
-        "seqtutor_envs/e.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .d import f\n",
-        "seqtutor_agents/__init__.py": "from .runs import training\n",  # the top floor may import any
-        "seqtutor_agents/runs/__init__.py": "",
-        "seqtutor_agents/runs/training.py": "from ..common import kl\nfrom ..sequence_tutor import q\n",
-        "seqtutor_agents/common/__init__.py": "",
-        "seqtutor_agents/common/kl.py": "def f():\n    from ..runs.training import train\n",
-        "seqtutor_agents/sequence_tutor/__init__.py": "",
-        "seqtutor_agents/sequence_tutor/q.py": "from seqtutor_agents.policy_gradient import base\n",
-        "seqtutor_agents/policy_gradient/__init__.py": "",
-        "seqtutor_agents/policy_gradient/base.py": "import seqtutor_agents.common.kl, seqtutor_envs.a\n",
-    })
+    _write(
+        tmp_path,
+        {
+            "seqtutor_envs/__init__.py": "",
+            "seqtutor_envs/a.py": "from seqtutor_envs import b\n",
+            "seqtutor_envs/b.py": "from .c import x\n",
+            "seqtutor_envs/c.py": "import seqtutor_envs.a\n",  # a -> b -> c -> a
+            "seqtutor_envs/later.py": "def f():\n    from seqtutor_agents.runs import training\n",
+            "seqtutor_envs/d.py": "def f():\n    from . import e\n",  # d <-> e, deferred both ways: no cycle
+            "seqtutor_envs/e.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .d import f\n",
+            "seqtutor_agents/__init__.py": "from .runs import training\n",  # the top floor may import any
+            "seqtutor_agents/runs/__init__.py": "",
+            "seqtutor_agents/runs/training.py": "from ..common import kl\nfrom ..sequence_tutor import q\n",
+            "seqtutor_agents/common/__init__.py": "",
+            "seqtutor_agents/common/kl.py": "def f():\n    from ..runs.training import train\n",
+            "seqtutor_agents/sequence_tutor/__init__.py": "",
+            "seqtutor_agents/sequence_tutor/q.py": "from seqtutor_agents.policy_gradient import base\n",
+            "seqtutor_agents/policy_gradient/__init__.py": "",
+            "seqtutor_agents/policy_gradient/base.py": "import seqtutor_agents.common.kl, seqtutor_envs.a\n",
+        },
+    )
     at_import, every = import_graph(tmp_path)
     cycle = import_cycle(at_import)
     assert cycle is not None and cycle[0] == cycle[-1]
@@ -155,13 +159,16 @@ def test_the_check_finds_a_planted_cycle_and_planted_floor_violations(tmp_path):
 
 def test_a_cycle_through_a_package_init_is_found(tmp_path):
     """f imports pkg.m, which runs pkg/__init__.py first, which imports f: a cycle no single line shows."""
-    _write(tmp_path, {
-        "seqtutor_envs/__init__.py": "",
-        "seqtutor_envs/f.py": "from seqtutor_envs.pkg.m import x\n",
-        "seqtutor_envs/pkg/__init__.py": "from seqtutor_envs import f\n",
-        "seqtutor_envs/pkg/m.py": "x = 1\n",
-        "seqtutor_agents/__init__.py": "",
-    })
+    _write(
+        tmp_path,
+        {
+            "seqtutor_envs/__init__.py": "",
+            "seqtutor_envs/f.py": "from seqtutor_envs.pkg.m import x\n",
+            "seqtutor_envs/pkg/__init__.py": "from seqtutor_envs import f\n",
+            "seqtutor_envs/pkg/m.py": "x = 1\n",
+            "seqtutor_agents/__init__.py": "",
+        },
+    )
     at_import, _ = import_graph(tmp_path)
     assert set(import_cycle(at_import)) == {"seqtutor_envs.f", "seqtutor_envs.pkg"}
 

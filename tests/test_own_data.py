@@ -24,8 +24,10 @@ ROOT = Path(__file__).resolve().parents[1]
 #: Flag -> the small value the test uses instead of the manual's.
 SMALL = {"--max-minutes": "0.2", "--steps": "1024", "-n": "40"}
 #: Extra arguments per command, for speed only (a tiny prior; a short warm-up).
-EXTRA = {"pretrain": ["--hidden-size", "32", "--max-epochs", "2", "--no-progress"],
-         "train": ["--n-envs", "8", "--algo-kwarg", "learning_starts=256", "--no-progress"]}
+EXTRA = {
+    "pretrain": ["--hidden-size", "32", "--max-epochs", "2", "--no-progress"],
+    "train": ["--n-envs", "8", "--algo-kwarg", "learning_starts=256", "--no-progress"],
+}
 
 
 def manual_commands() -> list[list[str]]:

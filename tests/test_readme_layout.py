@@ -16,8 +16,12 @@ def layout_block() -> str:
 def test_every_library_module_is_in_the_layout_and_every_name_there_exists():
     block = layout_block()
     named = set(re.findall(r"([a-z0-9_]+\.py)", block))
-    modules = {p.name for pkg in ("seqtutor_envs", "seqtutor_agents") for p in (ROOT / pkg).rglob("*.py")
-               if p.name != "__init__.py"}
+    modules = {
+        p.name
+        for pkg in ("seqtutor_envs", "seqtutor_agents")
+        for p in (ROOT / pkg).rglob("*.py")
+        if p.name != "__init__.py"
+    }
     assert modules - named == set(), f"modules the layout does not mention: {sorted(modules - named)}"
     assert named - modules == set(), f"the layout names files that do not exist: {sorted(named - modules)}"
     for folder in re.findall(r"^(?:  )?([a-z_]+)/", block, flags=re.M):

@@ -7,8 +7,9 @@ small untrained prior saved to the given folder. Its π* is computable exactly: 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -47,28 +48,48 @@ class ToyTask(SequenceTask):
 
 
 class ToyEnv(SequenceEnv):
-    def __init__(self, c: float = 1.0, prior_weight: float = 1.0, prior_path: str | None = None,
-                 render_mode: str | None = None) -> None:
+    def __init__(
+        self, c: float = 1.0, prior_weight: float = 1.0, prior_path: str | None = None, render_mode: str | None = None
+    ) -> None:
         self.prior_path = prior_path
         super().__init__(ToyTask(1), load_frozen_prior(prior_path)[0], c, prior_weight, render_mode)
 
 
 class ToyVectorEnv(SequenceVectorEnv):
-    def __init__(self, num_envs: int = 1, c: float = 1.0, prior_weight: float = 1.0, prior_path: str | None = None,
-                 render_mode: str | None = None, autoreset_mode: str = "next_step") -> None:
+    def __init__(
+        self,
+        num_envs: int = 1,
+        c: float = 1.0,
+        prior_weight: float = 1.0,
+        prior_path: str | None = None,
+        render_mode: str | None = None,
+        autoreset_mode: str = "next_step",
+    ) -> None:
         self.prior_path = prior_path
-        super().__init__(ToyTask(num_envs), load_frozen_prior(prior_path)[0], c, prior_weight, render_mode, autoreset_mode)
+        super().__init__(
+            ToyTask(num_envs), load_frozen_prior(prior_path)[0], c, prior_weight, render_mode, autoreset_mode
+        )
 
 
 def statistics(finals: dict[str, Any]) -> dict[str, float]:
     sequences = np.asarray(finals["sequence"])
-    return {"ones_share": float((sequences == 1).mean()), "distinct": len({tuple(s) for s in sequences}) / len(sequences)}
+    return {
+        "ones_share": float((sequences == 1).mean()),
+        "distinct": len({tuple(s) for s in sequences}) / len(sequences),
+    }
 
 
 def report(batches: dict[str, dict[str, Any]]) -> str:
     rows = {label: statistics(finals) for label, finals in batches.items()}
-    return "| | " + " | ".join(rows) + " |\n|---|" + "---|" * len(rows) + "\n| ones | " + " | ".join(
-        f"{r['ones_share']:.3f}" for r in rows.values()) + " |\n"
+    return (
+        "| | "
+        + " | ".join(rows)
+        + " |\n|---|"
+        + "---|" * len(rows)
+        + "\n| ones | "
+        + " | ".join(f"{r['ones_share']:.3f}" for r in rows.values())
+        + " |\n"
+    )
 
 
 def write_samples(finals: dict[str, Any], domain_returns: np.ndarray, out: Path, label: str) -> dict[str, Any]:
@@ -86,9 +107,18 @@ def registered_toy_domain(folder: Path, seed: int = 0) -> Iterator[Path]:
     prior = folder / "toy_prior.pt"
     LSTMPrior(PriorConfig(num_outputs=VOCAB, hidden_size=8)).save(prior)
     gym.register(id=ENV_ID, entry_point=ToyEnv, vector_entry_point=ToyVectorEnv, kwargs={"prior_path": str(prior)})
-    register_domain(Domain(name="toy", env_id=ENV_ID, sequence_key="sequence", statistics=statistics, report=report,
-                           write_samples=write_samples, metric_keys=("ones_share", "distinct"),
-                           learner_defaults={"psi": {"gamma": 1.0}}))
+    register_domain(
+        Domain(
+            name="toy",
+            env_id=ENV_ID,
+            sequence_key="sequence",
+            statistics=statistics,
+            report=report,
+            write_samples=write_samples,
+            metric_keys=("ones_share", "distinct"),
+            learner_defaults={"psi": {"gamma": 1.0}},
+        )
+    )
     try:
         yield prior
     finally:

@@ -9,8 +9,9 @@ import os
 import shutil
 import subprocess
 import zipfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 

@@ -36,17 +36,24 @@ def test_each_row_agrees_with_its_class(name):
 
 
 def test_the_name_lists_are_the_tables():
-    families = {f: tuple(n for n, r in ALGOS.items() if r.family == f) for f in ("sequence_tutor", "policy_gradient", "stock")}
+    families = {
+        f: tuple(n for n, r in ALGOS.items() if r.family == f) for f in ("sequence_tutor", "policy_gradient", "stock")
+    }
     assert config.ALGO_CHOICES == tuple(ALGOS) == sum(families.values(), ())
-    assert (config.SEQUENCE_TUTOR_ALGOS, config.POLICY_GRADIENT_ALGOS, config.STOCK_ALGOS) == tuple(families.values())
+    assert tuple(families.values()) == (config.SEQUENCE_TUTOR_ALGOS, config.POLICY_GRADIENT_ALGOS, config.STOCK_ALGOS)
     assert config.REPLAY_ALGOS == ("q", "psi", "g", "dqn", "qrdqn")
     assert config.KL_TARGET_ALGOS == ("q", "psi", "g", "klppo", "dpg", "tb")
     assert {name: cls.__name__ for name, cls in seqtutor_agents.ALGORITHMS.items()} == {
-        "q": "PriorQLearning", "psi": "PsiLearning", "g": "GLearning"}
-    assert ZOO_ALGOS == {r.zoo: n for n, r in ALGOS.items() if r.zoo}
+        "q": "PriorQLearning",
+        "psi": "PsiLearning",
+        "g": "GLearning",
+    }
+    assert {r.zoo: n for n, r in ALGOS.items() if r.zoo} == ZOO_ALGOS
     for zoo_algo in ZOO_ALGOS:  # every zoo name has its rl-zoo3 --conf-file module
         assert importlib.import_module(f"seqtutor_agents.zoo.{zoo_algo}").hyperparams == zoo_hyperparams(zoo_algo)
-    with pytest.raises(ConfigError, match="unknown algorithm 'sarsa'; choose one of q, psi, g, dap, klppo, dpg, tb, ppo"):
+    with pytest.raises(
+        ConfigError, match="unknown algorithm 'sarsa'; choose one of q, psi, g, dap, klppo, dpg, tb, ppo"
+    ):
         algorithm_class("sarsa")
 
 
@@ -57,7 +64,7 @@ def test_a_new_row_is_all_it_takes_to_add_a_learner(monkeypatch):
     run = config.TrainConfig(out="unused", algo="dap8")
     run.validate()
     assert run.resolved_algo_kwargs() == {"batch_size": 8}
-    with pytest.raises(ConfigError, match="--target-kl .* not dap8"):
+    with pytest.raises(ConfigError, match=r"--target-kl .* not dap8"):
         config.TrainConfig(out="unused", algo="dap8", target_kl=0.1).validate()
 
 
@@ -65,14 +72,24 @@ def test_the_readme_and_the_cli_list_every_algorithm():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     listed = re.search(r"`--algo` is (.*?), and\n", readme, re.S).group(1)
     assert tuple(re.findall(r"`(\w+)`", listed)) == config.ALGO_CHOICES
-    proc = subprocess.run([sys.executable, "-c", "import sys; import seqtutor_agents.cli as c; "
-                           "c.build_parser().parse_args(['train', '--help'])"],
-                          capture_output=True, text=True, cwd=ROOT)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; import seqtutor_agents.cli as c; c.build_parser().parse_args(['train', '--help'])",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert f"({', '.join(config.ALGO_CHOICES)})" in " ".join(proc.stdout.split())
 
 
 def test_the_table_imports_no_torch():
     """The CLI builds its parser from the table: importing it must not import torch (``--help`` stays fast)."""
-    code = "import sys, seqtutor_agents.runs.config; print(sorted(m for m in ('torch', 'stable_baselines3') if m in sys.modules))"
+    code = (
+        "import sys, seqtutor_agents.runs.config; "
+        "print(sorted(m for m in ('torch', 'stable_baselines3') if m in sys.modules))"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert proc.stdout.strip() == "[]"

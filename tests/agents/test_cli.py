@@ -20,9 +20,27 @@ def run(*args: str) -> int:
 @pytest.mark.slow
 def test_train_sample_evaluate_smoke(tmp_path, capsys):
     out = tmp_path / "run"
-    assert run("train", "--env", "SeqTutor-Melody-v0", "--algo", "g", "--steps", "512", "--n-envs", "8",
-               "--out", str(out), "--no-progress", "--algo-kwarg", "learning_starts=128",
-               "--checkpoint-every", "256") == 0
+    assert (
+        run(
+            "train",
+            "--env",
+            "SeqTutor-Melody-v0",
+            "--algo",
+            "g",
+            "--steps",
+            "512",
+            "--n-envs",
+            "8",
+            "--out",
+            str(out),
+            "--no-progress",
+            "--algo-kwarg",
+            "learning_starts=128",
+            "--checkpoint-every",
+            "256",
+        )
+        == 0
+    )
     config = json.loads((out / "config.json").read_text())
     resolved = config["resolved"]
     assert config["algo"] == "g" and resolved["algo_class"] == "GLearning" and resolved["env_c"] == 10.0
@@ -39,7 +57,9 @@ def test_train_sample_evaluate_smoke(tmp_path, capsys):
     assert run("evaluate", "--run", str(out), "-n", "50", "--out", str(tmp_path / "eval")) == 0
     result = json.loads((tmp_path / "eval" / "evaluation.json").read_text())
     assert result["episodes"] == 50 and 0 <= result["statistics"]["notes_not_in_key"] <= 100
-    assert 0 <= result["statistics"]["distinct_openings"] <= 1 and result["prior"]["kl_per_step"] == pytest.approx(0, abs=1e-6)
+    assert 0 <= result["statistics"]["distinct_openings"] <= 1 and result["prior"]["kl_per_step"] == pytest.approx(
+        0, abs=1e-6
+    )
     text = (tmp_path / "eval" / "evaluation.md").read_text()
     assert "Notes in motif" in text and "Distinct openings" in text and "| domain objective" in text
 
@@ -53,26 +73,35 @@ def test_sample_and_evaluate_the_smiles_prior(tmp_path):
     assert 0.0 <= result["statistics"]["valid"] <= 1.0
 
 
-@pytest.mark.parametrize("algo, cls, kwargs", [
-    ("ppo", "PPO", ["n_steps=32", "batch_size=64"]),
-    ("recurrent_ppo", "RecurrentPPO", ["n_steps=32", "batch_size=64", "n_epochs=1",
-                                       'policy_kwargs={"lstm_hidden_size": 16, "net_arch": [16]}']),
-    ("qrdqn", "QRDQN", ["learning_starts=64"]),
-    ("dap", "DAP", ["batch_size=8", "replay_memory=16", "replay_sample=4"]),
-    ("klppo", "KLPPO", ["batch_size=8", "minibatch_size=4"]),
-])
+@pytest.mark.parametrize(
+    "algo, cls, kwargs",
+    [
+        ("ppo", "PPO", ["n_steps=32", "batch_size=64"]),
+        (
+            "recurrent_ppo",
+            "RecurrentPPO",
+            ["n_steps=32", "batch_size=64", "n_epochs=1", 'policy_kwargs={"lstm_hidden_size": 16, "net_arch": [16]}'],
+        ),
+        ("qrdqn", "QRDQN", ["learning_starts=64"]),
+        ("dap", "DAP", ["batch_size=8", "replay_memory=16", "replay_sample=4"]),
+        ("klppo", "KLPPO", ["batch_size=8", "minibatch_size=4"]),
+    ],
+)
 def test_other_algorithms_through_the_cli(tmp_path, algo, cls, kwargs):
     out = tmp_path / algo
     extra = [arg for kv in kwargs for arg in ("--algo-kwarg", kv)]
-    assert run("train", "--algo", algo, "--steps", "256", "--n-envs", "4", "--out", str(out), "--no-progress",
-               *extra) == 0
+    assert (
+        run("train", "--algo", algo, "--steps", "256", "--n-envs", "4", "--out", str(out), "--no-progress", *extra) == 0
+    )
     assert json.loads((out / "config.json").read_text())["resolved"]["algo_class"] == cls
     header = (out / "logs" / "progress.csv").read_text().splitlines()[0].split(",")
     assert "rollout/prior_log_prob" in header and "rollout/domain_reward" in header
     assert run("evaluate", "--run", str(out), "-n", "8") == 0  # loads back (safely) and samples
     # and resumes from its checkpoint to a larger budget
-    assert run("train", "--algo", algo, "--steps", "512", "--n-envs", "4", "--out", str(out), "--no-progress",
-               "--resume") == 0
+    assert (
+        run("train", "--algo", algo, "--steps", "512", "--n-envs", "4", "--out", str(out), "--no-progress", "--resume")
+        == 0
+    )
     assert checkpoint_step(out) >= 512
 
 
@@ -109,9 +138,25 @@ def test_missing_run_folder(tmp_path, capsys):
 @pytest.mark.slow
 def test_killed_training_resumes_from_its_checkpoint(tmp_path):
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "seqtutor_agents.cli", "train", "--algo", "psi", "--steps", "200000",
-           "--n-envs", "8", "--out", str(out), "--checkpoint-every", "512", "--no-progress",
-           "--algo-kwarg", "learning_starts=256"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "seqtutor_agents.cli",
+        "train",
+        "--algo",
+        "psi",
+        "--steps",
+        "200000",
+        "--n-envs",
+        "8",
+        "--out",
+        str(out),
+        "--checkpoint-every",
+        "512",
+        "--no-progress",
+        "--algo-kwarg",
+        "learning_starts=256",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ})
     deadline = time.time() + 240
     while time.time() < deadline and not (list((out / "checkpoints").glob("ckpt-*")) and checkpoint_step(out) >= 1024):
@@ -121,8 +166,26 @@ def test_killed_training_resumes_from_its_checkpoint(tmp_path):
     killed_at = checkpoint_step(out)
     assert 1024 <= killed_at < 200_000
     # Resume to a nearby total: training continues from the checkpoint, not from zero.
-    assert main(["train", "--algo", "psi", "--steps", str(killed_at + 512), "--n-envs", "8", "--out", str(out),
-                 "--no-progress", "--resume", "--algo-kwarg", "learning_starts=256"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--algo",
+                "psi",
+                "--steps",
+                str(killed_at + 512),
+                "--n-envs",
+                "8",
+                "--out",
+                str(out),
+                "--no-progress",
+                "--resume",
+                "--algo-kwarg",
+                "learning_starts=256",
+            ]
+        )
+        == 0
+    )
     final = checkpoint_step(out)
     assert killed_at + 512 <= final < killed_at + 512 + 8
     assert list((out / "logs").glob("resume-*/progress.csv"))

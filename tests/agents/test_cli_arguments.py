@@ -1,4 +1,5 @@
-"""Every command-line argument is checked, with a message naming it; huge jobs are sized first; CSV cells are spreadsheet-safe."""
+"""Every command-line argument is checked, with a message naming it; huge jobs are sized first; CSV cells are
+spreadsheet-safe."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from seqtutor_agents.cli import main
 from seqtutor_agents.runs.config import TrainConfig
 from seqtutor_agents.runs.training import train
 
-FORMULAS = ["=HYPERLINK(\"http://example.com\",\"x\")", "+SUM(1,2)", "-2+3+cmd|' /C calc'!A0", "@SUM(A1)"]
+FORMULAS = ['=HYPERLINK("http://example.com","x")', "+SUM(1,2)", "-2+3+cmd|' /C calc'!A0", "@SUM(A1)"]
 
 
 def refused(capsys, *args: str) -> str:
@@ -31,26 +32,32 @@ def refused(capsys, *args: str) -> str:
     return err
 
 
-@pytest.mark.parametrize("args, named", [
-    (["--seed", "-1"], "argument --seed: must be in [0, 2**32), got -1"),
-    (["--env-kwarg", "prior_weight=abc"], "--env-kwarg: prior_weight must be a real number, got 'abc'"),
-    (["--env-kwarg", "zzz=1"], "--env-kwarg: MelodyEnv.__init__() got an unexpected keyword argument 'zzz'"),
-    (["--env-kwarg", "prior_path=/nonexistent"], "--env-kwarg prior_path=/nonexistent: no such file"),
-    (["--env-kwarg", "noequals"], "argument --env-kwarg: expected KEY=VALUE, got 'noequals'"),
-    (["--resample", "-5"], "argument --resample: must be >= 0, got -5"),
-])
+@pytest.mark.parametrize(
+    "args, named",
+    [
+        (["--seed", "-1"], "argument --seed: must be in [0, 2**32), got -1"),
+        (["--env-kwarg", "prior_weight=abc"], "--env-kwarg: prior_weight must be a real number, got 'abc'"),
+        (["--env-kwarg", "zzz=1"], "--env-kwarg: MelodyEnv.__init__() got an unexpected keyword argument 'zzz'"),
+        (["--env-kwarg", "prior_path=/nonexistent"], "--env-kwarg prior_path=/nonexistent: no such file"),
+        (["--env-kwarg", "noequals"], "argument --env-kwarg: expected KEY=VALUE, got 'noequals'"),
+        (["--resample", "-5"], "argument --resample: must be >= 0, got -5"),
+    ],
+)
 def test_optimum_arguments_are_named(tmp_path, capsys, args, named):
     err = refused(capsys, "optimum", "--cs", "10", "-n", "64", "--no-cache", "--out", str(tmp_path / "pi.csv"), *args)
     assert named in err and "Traceback" not in err
     assert not (tmp_path / "pi.csv").exists()
 
 
-@pytest.mark.parametrize("text, named", [
-    ("out = 5\n", "out must be a string, got 5 (int)"),
-    ('log_sequences = "no"\n', "log_sequences must be true or false, got 'no' (str)"),
-    ("env_kwargs = " + "{a = " * 3000 + "1" + "}" * 3000 + "\n", "nested too deeply to read"),
-    (None, "is a folder, not a TOML file"),
-])
+@pytest.mark.parametrize(
+    "text, named",
+    [
+        ("out = 5\n", "out must be a string, got 5 (int)"),
+        ('log_sequences = "no"\n', "log_sequences must be true or false, got 'no' (str)"),
+        ("env_kwargs = " + "{a = " * 3000 + "1" + "}" * 3000 + "\n", "nested too deeply to read"),
+        (None, "is a folder, not a TOML file"),
+    ],
+)
 def test_config_files_are_checked_by_type(tmp_path, capsys, text, named):
     path = tmp_path / "run.toml"
     if text is None:
@@ -63,40 +70,71 @@ def test_config_files_are_checked_by_type(tmp_path, capsys, text, named):
 
 
 def test_stop_on_collapse_is_refused_where_it_would_be_ignored(tmp_path, capsys):
-    err = refused(capsys, "train", "--algo", "ppo", "--stop-on-collapse", "0.5", "--out", str(tmp_path / "r"),
-                  "--no-progress")
+    err = refused(
+        capsys, "train", "--algo", "ppo", "--stop-on-collapse", "0.5", "--out", str(tmp_path / "r"), "--no-progress"
+    )
     assert "--stop-on-collapse watches the episodes seqtutor's own learners hand their callbacks; ppo" in err
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("args") / "run"
-    train(TrainConfig(out=str(out), algo="psi", steps=128, n_envs=8, env_kwargs={"composition_length": 8},
-                      algo_kwargs={"learning_starts": 64}), progress=False)
+    train(
+        TrainConfig(
+            out=str(out),
+            algo="psi",
+            steps=128,
+            n_envs=8,
+            env_kwargs={"composition_length": 8},
+            algo_kwargs={"learning_starts": 64},
+        ),
+        progress=False,
+    )
     return out
 
 
-@pytest.mark.parametrize("command", [["evaluate", "--prior", "-n", "1e9"], ["report", "RUN", "-n", "1e9"],
-                                     ["optimum", "--cs", "1", "-n", "1e11", "--no-cache"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["evaluate", "--prior", "-n", "1e9"],
+        ["report", "RUN", "-n", "1e9"],
+        ["optimum", "--cs", "1", "-n", "1e11", "--no-cache"],
+    ],
+)
 def test_a_job_too_large_for_the_memory_is_refused_before_it_starts(run, tmp_path, command):
     args = [str(run) if a == "RUN" else a for a in command]
-    out = ["--out", str(tmp_path / ("pi.csv" if command[0] == "optimum" else "out.html" if command[0] == "report"
-                                    else "eval"))]
+    out = [
+        "--out",
+        str(tmp_path / ("pi.csv" if command[0] == "optimum" else "out.html" if command[0] == "report" else "eval")),
+    ]
     started = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "seqtutor_agents.cli", *args, *out], capture_output=True, text=True,
-                          timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    proc = subprocess.run(
+        [sys.executable, "-m", "seqtutor_agents.cli", *args, *out],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     assert "would hold about" in proc.stderr and "is available (the limit)" in proc.stderr
     assert time.perf_counter() - started < 60
 
 
-@pytest.mark.parametrize("command", [["evaluate", "--prior", "-n", "3000"], ["report", "RUN", "-n", "3000"],
-                                     ["optimum", "--cs", "1", "-n", "20000", "--no-cache"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["evaluate", "--prior", "-n", "3000"],
+        ["report", "RUN", "-n", "3000"],
+        ["optimum", "--cs", "1", "-n", "20000", "--no-cache"],
+    ],
+)
 def test_a_job_too_long_is_refused_after_its_first_batch_unless_yes(run, tmp_path, capsys, monkeypatch, command):
     monkeypatch.setattr(outputs, "TIME_BOUND", 1e-6)
     monkeypatch.setenv("SEQTUTOR_CACHE_DIR", str(tmp_path / "cache"))
-    args = [str(run) if a == "RUN" else a for a in command] + ["--out", str(tmp_path / "o.html" if command[0] == "report"
-                                                                         else tmp_path / "o.csv")]
+    args = [str(run) if a == "RUN" else a for a in command] + [
+        "--out",
+        str(tmp_path / "o.html" if command[0] == "report" else tmp_path / "o.csv"),
+    ]
     if command[0] == "evaluate":
         args[-1] = str(tmp_path / "eval")
     err = refused(capsys, *args, *(["--optimum-n", "0"] if command[0] == "report" else []))
@@ -134,8 +172,18 @@ def test_the_reports_csv_download_escapes_formula_cells(tmp_path, monkeypatch):
     from seqtutor_agents.runs.report import run_section
 
     out = tmp_path / "smiles"
-    train(TrainConfig(out=str(out), env_id="SeqTutor-SMILES-v0", algo="g", steps=64, n_envs=4,
-                      env_kwargs={"objective": "qed"}, algo_kwargs={"learning_starts": 32}), progress=False)
+    train(
+        TrainConfig(
+            out=str(out),
+            env_id="SeqTutor-SMILES-v0",
+            algo="g",
+            steps=64,
+            n_envs=4,
+            env_kwargs={"objective": "qed"},
+            algo_kwargs={"learning_starts": 32},
+        ),
+        progress=False,
+    )
     batch = crafted_batch()
     monkeypatch.setattr(evaluation, "episodes_of", lambda *args, **kwargs: batch)
     section = run_section(out, n=8, seed=0, media=2, optimum_n=0)

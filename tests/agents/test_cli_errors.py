@@ -13,9 +13,9 @@ import torch
 from run_files import mounted_tmpfs
 
 import seqtutor_agents.runs.outputs as outputs
-from seqtutor_envs.io import atomic_write_bytes
 from seqtutor_agents.cli import main
 from seqtutor_agents.runs.run_folder import ConfigError
+from seqtutor_envs.io import atomic_write_bytes
 
 
 def refused(capsys, *args: str) -> str:
@@ -33,8 +33,25 @@ def refused(capsys, *args: str) -> str:
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("cli-errors") / "run"
-    assert main(["train", "--algo", "psi", "--steps", "256", "--n-envs", "8", "--out", str(out), "--no-progress",
-                 "--algo-kwarg", "learning_starts=64"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--algo",
+                "psi",
+                "--steps",
+                "256",
+                "--n-envs",
+                "8",
+                "--out",
+                str(out),
+                "--no-progress",
+                "--algo-kwarg",
+                "learning_starts=64",
+            ]
+        )
+        == 0
+    )
     return out
 
 
@@ -101,9 +118,11 @@ def test_samples_beyond_the_free_disk_are_refused_even_with_yes(tmp_path, capsys
 def test_a_full_disk_while_writing_names_the_file(tmp_path):
     with mounted_tmpfs(tmp_path / "disk", "size=64k") as disk:
         target = disk / "big.bin"
-        with pytest.raises(ConfigError, match=rf"cannot write {target}: the disk is full, [\d,]+ bytes free"):
-            with outputs.writing(disk):
-                atomic_write_bytes(target, b"x" * 1_000_000)
+        with (
+            pytest.raises(ConfigError, match=rf"cannot write {target}: the disk is full, [\d,]+ bytes free"),
+            outputs.writing(disk),
+        ):
+            atomic_write_bytes(target, b"x" * 1_000_000)
 
 
 @pytest.mark.parametrize("mode", [1, 2.5, b"ansi", "human", "rgb_array_list"])
@@ -126,12 +145,24 @@ def test_huge_unsigned_actions_are_reported_as_they_are():
         envs.step(np.array([1, 2**64 - 1], dtype=np.uint64))
 
 
-@pytest.mark.parametrize("env_id, kwarg", [("SeqTutor-Melody-v0", "composition_length=4096"),
-                                           ("SeqTutor-SMILES-v0", "max_length=1000000")])
+@pytest.mark.parametrize(
+    "env_id, kwarg", [("SeqTutor-Melody-v0", "composition_length=4096"), ("SeqTutor-SMILES-v0", "max_length=1000000")]
+)
 def test_episodes_too_long_to_fit_are_refused_before_any_work(tmp_path, capsys, env_id, kwarg):
     name, value = kwarg.split("=")
-    message = refused(capsys, "train", "--env", env_id, "--out", str(tmp_path / "run"), "--steps", "100",
-                      "--no-progress", "--env-kwarg", kwarg)
+    message = refused(
+        capsys,
+        "train",
+        "--env",
+        env_id,
+        "--out",
+        str(tmp_path / "run"),
+        "--steps",
+        "100",
+        "--no-progress",
+        "--env-kwarg",
+        kwarg,
+    )
     assert f"{name} must be <= 1024, got {value}" in message and "MB" in message
     with pytest.raises(ValueError, match=f"{name} must be <= 1024"):
         gym.make(env_id, **{name: int(value)})

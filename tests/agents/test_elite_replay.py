@@ -22,8 +22,13 @@ def _episode(first_token: int, final_reward: float, length: int = 3) -> Episode:
     log_p = np.log(np.full((length + 1, VOCAB), 1.0 / VOCAB, dtype=np.float32))
     domain = np.zeros(length, dtype=np.float32)
     domain[-1] = final_reward
-    return Episode(tokens=tokens, prior_log_probs=log_p, prior_log_prob=log_p[np.arange(length), tokens[1:]],
-                   domain_rewards=domain, prior_weight=1.0)
+    return Episode(
+        tokens=tokens,
+        prior_log_probs=log_p,
+        prior_log_prob=log_p[np.arange(length), tokens[1:]],
+        domain_rewards=domain,
+        prior_weight=1.0,
+    )
 
 
 def _buffer(env, capacity_transitions: int = 320, **options) -> EpisodeReplayBuffer:
@@ -47,7 +52,7 @@ def test_minibatches_add_elite_sample_elite_episodes(env):
     buffer = _buffer(env, elite_size=2, elite_sample=2)
     for token in range(10, 16):
         buffer.add_episode(_episode(token, float(token)))
-    np.random.seed(0)
+    np.random.seed(0)  # noqa: NPY002  (the buffer samples from numpy's global generator, as SB3's buffers do)
     batch = buffer.td_batch(4, model.q_net, model.q_net_target)
     assert batch.q_taken.shape[0] == 6
     finals = batch.domain_reward[:, 2].tolist()
@@ -57,16 +62,28 @@ def test_minibatches_add_elite_sample_elite_episodes(env):
     assert without.td_batch(4, model.q_net, model.q_net_target).q_taken.shape[0] == 4
 
 
-@pytest.mark.parametrize("options, message", [({"elite_size": -1}, "elite_size"), ({"elite_size": 1.5}, "elite_size"),
-                                              ({"elite_size": 2, "elite_sample": 3}, "cannot exceed")])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"elite_size": -1}, "elite_size"),
+        ({"elite_size": 1.5}, "elite_size"),
+        ({"elite_size": 2, "elite_sample": 3}, "cannot exceed"),
+    ],
+)
 def test_bad_elite_options_are_refused(env, options, message):
     with pytest.raises(ValueError, match=message):
         _buffer(env, **options)
 
 
 def test_g_learns_with_elite_replay_and_its_buffer_round_trips(env, tmp_path):
-    model = GLearning("RecurrentQPolicy", env, learning_starts=64, train_freq=8, seed=0,
-                      replay_buffer_kwargs={"elite_size": 4, "elite_sample": 2})
+    model = GLearning(
+        "RecurrentQPolicy",
+        env,
+        learning_starts=64,
+        train_freq=8,
+        seed=0,
+        replay_buffer_kwargs={"elite_size": 4, "elite_sample": 2},
+    )
     model.learn(400)
     buffer = model.replay_buffer
     assert buffer.num_elites() == 4 and model._n_updates > 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -82,16 +83,32 @@ def test_a_scoring_worker_dies_with_its_job(sig):
         proc.kill()
         proc.wait()
         for worker in workers:  # never leave one behind, whatever failed
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(worker, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 def test_sigterm_of_a_command_line_job_ends_it_and_its_workers(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-m", "seqtutor_agents.cli", "sample", "--prior", "--env",
-                             "SeqTutor-SMILES-v0", "--env-kwarg", "scoring_workers=1", "-n", "200000", "--yes",
-                             "--out", str(tmp_path / "s")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "seqtutor_agents.cli",
+            "sample",
+            "--prior",
+            "--env",
+            "SeqTutor-SMILES-v0",
+            "--env-kwarg",
+            "scoring_workers=1",
+            "-n",
+            "200000",
+            "--yes",
+            "--out",
+            str(tmp_path / "s"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=ENV,
+    )
     workers: list[int] = []
     try:
         deadline = time.time() + 120
@@ -106,36 +123,49 @@ def test_sigterm_of_a_command_line_job_ends_it_and_its_workers(tmp_path):
     finally:
         proc.kill()
         for worker in workers:  # never leave one behind, whatever failed
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(worker, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
     assert proc.returncode == 128 + signal.SIGTERM, err.decode()[-2000:]
-    assert "Traceback" not in err.decode() and err.decode().strip().splitlines()[-1].startswith("seqtutor: stopped by SIGTERM")
+    assert "Traceback" not in err.decode() and err.decode().strip().splitlines()[-1].startswith(
+        "seqtutor: stopped by SIGTERM"
+    )
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("signals") / "run"
-    train(TrainConfig(out=str(out), algo="psi", steps=128, n_envs=8, env_kwargs={"composition_length": 8},
-                      algo_kwargs={"learning_starts": 64}), progress=False)
+    train(
+        TrainConfig(
+            out=str(out),
+            algo="psi",
+            steps=128,
+            n_envs=8,
+            env_kwargs={"composition_length": 8},
+            algo_kwargs={"learning_starts": 64},
+        ),
+        progress=False,
+    )
     return out
 
 
 def job(command: str, run: Path, folder: Path) -> list[str]:
     """Jobs that run long enough to be interrupted, and that the size and time bounds accept (``--yes``: on a
     machine busy with parallel test workers the time estimate of the first batch may pass 30 minutes)."""
-    return {"report": ["report", str(run), "-n", "50000", "--optimum-n", "0", "--yes", "--out", str(folder / "r.html")],
-            "sample": ["sample", "--run", str(run), "-n", "20000", "--yes", "--out", str(folder / "s")],
-            "optimum": ["optimum", "--cs", "1", "-n", "2000000", "--no-cache", "--yes",
-                        "--out", str(folder / "pi.csv")],
-            }[command]
+    return {
+        "report": ["report", str(run), "-n", "50000", "--optimum-n", "0", "--yes", "--out", str(folder / "r.html")],
+        "sample": ["sample", "--run", str(run), "-n", "20000", "--yes", "--out", str(folder / "s")],
+        "optimum": ["optimum", "--cs", "1", "-n", "2000000", "--no-cache", "--yes", "--out", str(folder / "pi.csv")],
+    }[command]
 
 
 @pytest.mark.parametrize("command", ["report", "sample", "optimum"])
 def test_ctrl_c_is_one_line_and_exit_code_130(run, tmp_path, command):
-    proc = subprocess.Popen([sys.executable, "-m", "seqtutor_agents.cli", *job(command, run, tmp_path)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "seqtutor_agents.cli", *job(command, run, tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=ENV,
+    )
     seen = threading.Event()
     threading.Thread(target=lambda: (proc.stdout.read(1), seen.set()), daemon=True).start()
     threading.Thread(target=lambda: (proc.stderr.read(1), seen.set()), daemon=True).start()
@@ -150,7 +180,8 @@ def test_ctrl_c_is_one_line_and_exit_code_130(run, tmp_path, command):
     assert proc.returncode == 130, err[-2000:]
     assert "Traceback" not in err and "KeyboardInterrupt" not in err
     assert [line for line in err.splitlines() if line.startswith("seqtutor:")] == [
-        "seqtutor: interrupted (Ctrl-C); files it was writing were removed"]
+        "seqtutor: interrupted (Ctrl-C); files it was writing were removed"
+    ]
 
 
 TERMINATED_WHILE_WRITING = textwrap.dedent("""
@@ -175,13 +206,25 @@ TERMINATED_WHILE_WRITING = textwrap.dedent("""
 def test_sigterm_while_writing_leaves_no_temp_file(run, tmp_path, command):
     folder = tmp_path / "out"
     folder.mkdir()
-    args = {"report": ["report", str(run), "-n", "8", "--optimum-n", "0", "--media", "1", "--out", str(folder / "r.html")],
-            "optimum": ["optimum", "--cs", "1", "-n", "64", "--resample", "8", "--out", str(folder / "pi.csv")]}[command]
-    proc = subprocess.run([sys.executable, "-c", TERMINATED_WHILE_WRITING, *args], capture_output=True, text=True,
-                          timeout=300, env={**ENV, "SEQTUTOR_CACHE_DIR": str(tmp_path / "cache")})
+    args = {
+        "report": ["report", str(run), "-n", "8", "--optimum-n", "0", "--media", "1", "--out", str(folder / "r.html")],
+        "optimum": ["optimum", "--cs", "1", "-n", "64", "--resample", "8", "--out", str(folder / "pi.csv")],
+    }[command]
+    proc = subprocess.run(
+        [sys.executable, "-c", TERMINATED_WHILE_WRITING, *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**ENV, "SEQTUTOR_CACHE_DIR": str(tmp_path / "cache")},
+    )
     assert proc.returncode == 128 + signal.SIGTERM, proc.stderr[-2000:]
-    left = [p for d in (folder, tmp_path / "cache" / "optimum") if d.is_dir() for p in d.iterdir()
-            if ".seqtutor-" in p.name or p.suffix == ".tmp"]
+    left = [
+        p
+        for d in (folder, tmp_path / "cache" / "optimum")
+        if d.is_dir()
+        for p in d.iterdir()
+        if ".seqtutor-" in p.name or p.suffix == ".tmp"
+    ]
     assert left == []
 
 
@@ -195,13 +238,19 @@ def dead_pid() -> int:
 def test_temp_files_of_killed_writers_are_swept_at_start(run, tmp_path, capsys, command):
     name = "r.html" if command == "report" else "pi.csv"
     stale = [tmp_path / f".{name}.seqtutor-{dead_pid()}-abcd1234.tmp", tmp_path / f".{name}.k2j4h6g8.tmp"]
-    kept = [tmp_path / f".{name}.seqtutor-{os.getpid()}-live1234.tmp",  # a writer still running
-            tmp_path / ".notes.txt.k2j4h6g8.tmp", tmp_path / f".{name}.recent01.tmp"]  # not ours; too recent to judge
+    kept = [
+        tmp_path / f".{name}.seqtutor-{os.getpid()}-live1234.tmp",  # a writer still running
+        tmp_path / ".notes.txt.k2j4h6g8.tmp",
+        tmp_path / f".{name}.recent01.tmp",
+    ]  # not ours; too recent to judge
     for path in stale + kept:
         path.write_bytes(b"x" * 1000)
     os.utime(stale[1], (time.time() - 3600, time.time() - 3600))  # the unnamed kind of earlier releases, an hour old
     os.utime(kept[1], (time.time() - 3600, time.time() - 3600))
-    args = (["report", str(run), "-n", "8", "--optimum-n", "0", "--media", "1"] if command == "report" else
-            ["optimum", "--cs", "1", "-n", "64", "--resample", "8", "--no-cache"])
+    args = (
+        ["report", str(run), "-n", "8", "--optimum-n", "0", "--media", "1"]
+        if command == "report"
+        else ["optimum", "--cs", "1", "-n", "64", "--resample", "8", "--no-cache"]
+    )
     assert main([*args, "--out", str(tmp_path / name)]) == 0
     assert [p for p in stale if p.exists()] == [] and all(p.exists() for p in kept)

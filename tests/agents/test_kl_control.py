@@ -64,7 +64,9 @@ def test_a_learner_adapts_c_logs_it_and_keeps_it_on_save_and_load(tmp_path):
 
     env = make_sb3_vec_env("SeqTutor-Melody-v0", n_envs=8, seed=0, c=0.05, composition_length=8)
     # c = 0.05 makes the music reward dominate: the policy leaves the prior far behind a 0.01-nat target.
-    model = PsiLearning("RecurrentQPolicy", env, learning_starts=64, train_freq=1, seed=0, target_kl=0.01, kl_horizon=2_000)
+    model = PsiLearning(
+        "RecurrentQPolicy", env, learning_starts=64, train_freq=1, seed=0, target_kl=0.01, kl_horizon=2_000
+    )
     model.set_logger(configure(str(tmp_path / "logs"), ["csv"]))
     model.learn(3_000, log_interval=1)
     assert model.current_c > 0.05  # KL above its target: c was raised
@@ -106,7 +108,7 @@ def test_pooling_tracks_the_mean_kl_where_per_batch_clipped_updates_drift():
     pooled, per_batch = KLCoefficient(10.0, target=0.1), KLCoefficient(10.0, target=0.1)
     for _ in range(50):  # 50 episodes
         for start in range(0, 32, collect):
-            kl = per_position[start:start + collect].mean()
+            kl = per_position[start : start + collect].mean()
             steps = collect * n_envs
             ended = n_envs if start + collect == 32 else 0
             pooled.observe(kl * steps, steps, ended, min_episodes=n_envs)

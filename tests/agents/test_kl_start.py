@@ -45,8 +45,17 @@ def test_paper_objective_starts_where_pi_star_holds_the_target():
 
 
 def test_a_paper_objective_run_records_and_adapts_from_the_optimum_c(tmp_path):
-    config = TrainConfig(out=str(tmp_path / "run"), env_id=SMILES, algo="g", target_kl=0.05, steps=256, n_envs=8,
-                         env_kwargs=dict(PAPER), checkpoint_every=10_000, log_sequences=False)
+    config = TrainConfig(
+        out=str(tmp_path / "run"),
+        env_id=SMILES,
+        algo="g",
+        target_kl=0.05,
+        steps=256,
+        n_envs=8,
+        env_kwargs=dict(PAPER),
+        checkpoint_every=10_000,
+        log_sequences=False,
+    )
     model = train(config, progress=False)
     start = json.loads((tmp_path / "run" / "config.json").read_text())["resolved"]["start_c"]
     assert start == pytest.approx(optimum_start_c(SMILES, PAPER, 0.05))

@@ -22,8 +22,13 @@ def test_a_model_saved_by_seqtutor_0_1_loads_and_plays_the_same_compositions():
     env = make_sb3_vec_env("SeqTutor-Melody-v0", n_envs=2, seed=0, **reference["env_kwargs"])
     with pytest.warns(UserWarning, match="train_freq is not readable without unpickling"):
         model = PsiLearning.load(DATA / "legacy_psi_melody.zip", env=env)
-    batch = run_episodes("SeqTutor-Melody-v0", 4, model_policy(model, seed=0, deterministic=True),
-                         seed=reference["seed"], env_kwargs=reference["env_kwargs"])
+    batch = run_episodes(
+        "SeqTutor-Melody-v0",
+        4,
+        model_policy(model, seed=0, deterministic=True),
+        seed=reference["seed"],
+        env_kwargs=reference["env_kwargs"],
+    )
     assert np.array_equal(batch.finals["composition"], np.array(reference["greedy_compositions"]))
     model.learn(256, reset_num_timesteps=False)  # and it trains on, with the episode replay it was saved with
     assert type(model.replay_buffer).__name__ == "EpisodeReplayBuffer"

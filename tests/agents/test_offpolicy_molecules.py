@@ -26,9 +26,16 @@ from seqtutor_envs.smiles.objectives import make_objective
 from seqtutor_envs.smiles.pmo import OracleLog
 
 PARENTS = [
-    "CC(=O)Oc1ccccc1C(=O)O", "c1ccc2c(c1)cc[nH]2", "CCN(CC)C(=O)c1ccccc1", "O=C(O)CCc1ccc(Cl)cc1",
-    "CC1CCN(C(=O)c2ccco2)CC1", "COc1ccc(CNC(=O)C2CC2)cc1", "Cc1ccc(S(=O)(=O)N2CCOCC2)cc1",
-    "CC(C)Cc1ccc(C(C)C(=O)O)cc1", "N#Cc1ccc(-c2ccccn2)cc1", "Clc1ccc2ncccc2c1",
+    "CC(=O)Oc1ccccc1C(=O)O",
+    "c1ccc2c(c1)cc[nH]2",
+    "CCN(CC)C(=O)c1ccccc1",
+    "O=C(O)CCc1ccc(Cl)cc1",
+    "CC1CCN(C(=O)c2ccco2)CC1",
+    "COc1ccc(CNC(=O)C2CC2)cc1",
+    "Cc1ccc(S(=O)(=O)N2CCOCC2)cc1",
+    "CC(C)Cc1ccc(C(C)C(=O)O)cc1",
+    "N#Cc1ccc(-c2ccccn2)cc1",
+    "Clc1ccc2ncccc2c1",
 ]
 
 
@@ -42,7 +49,10 @@ def _smiles_env(budget: int = 1_000, n_envs: int = 8, **env_kwargs):
 def _extras(env, **genetic) -> MoleculeExtras:
     extras = MoleculeExtras({"children": 8, "generations": 2, "interval": 1, **genetic}, seed=0)
     extras.bind(env)
-    extras.pool = {Chem.MolToSmiles(Chem.MolFromSmiles(s)): float(v) for s, v in zip(PARENTS, np.linspace(1, 0.1, 10))}
+    extras.pool = {
+        Chem.MolToSmiles(Chem.MolFromSmiles(s)): float(v)
+        for s, v in zip(PARENTS, np.linspace(1, 0.1, 10), strict=False)
+    }
     extras.since_round = 1
     return extras
 
@@ -55,8 +65,16 @@ def _canonical(smiles: str) -> str | None:
 def test_ga_children_are_oracle_calls_and_enter_replay_with_the_envs_prior_log_probs(tmp_path):
     env, log = _smiles_env(budget=10_000)
     log.calls_csv = tmp_path / "calls.csv"
-    model = TB("TBPolicy", env, seed=0, batch_size=8, gradient_steps=1, replay_memory=512, replay_sample=4,
-               genetic={"children": 4, "generations": 2, "interval": 8, "pool_size": 32})
+    model = TB(
+        "TBPolicy",
+        env,
+        seed=0,
+        batch_size=8,
+        gradient_steps=1,
+        replay_memory=512,
+        replay_sample=4,
+        genetic={"children": 4, "generations": 2, "interval": 8, "pool_size": 32},
+    )
     agent: set[str] = set()
     original = model._explore
 
@@ -85,7 +103,8 @@ def test_ga_children_are_oracle_calls_and_enter_replay_with_the_envs_prior_log_p
         np.testing.assert_allclose(episode.prior_log_prob, taken, atol=1e-4, rtol=0)
         np.testing.assert_allclose(episode.prior_log_probs, np.array(seen), atol=1e-4, rtol=0)
         assert info["smiles"] == extras.decode(episode.tokens) and episode.domain_rewards[-1] == pytest.approx(
-            log.scores[_canonical(info["smiles"])])
+            log.scores[_canonical(info["smiles"])]
+        )
     log.flush()
     with open(log.calls_csv, newline="") as f:
         rows = {r["canonical_smiles"]: r for r in csv.DictReader(f) if r["status"] == "new"}
@@ -119,12 +138,15 @@ def test_a_round_past_the_budget_scores_nothing_and_uncalled_children_are_left_o
 
 def test_a_budget_smaller_than_one_round_and_unknown_settings_are_refused_by_name():
     env, _ = _smiles_env(budget=10)
-    with pytest.raises(ValueError, match=r"budget=10 oracle calls is smaller than one graph-GA round \(children=8 x "
-                                         r"generations=2 = 16\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"budget=10 oracle calls is smaller than one graph-GA round \(children=8 x "
+        r"generations=2 = 16\)",
+    ):
         TB("TBPolicy", env, genetic={})
     with pytest.raises(ValueError, match=r"genetic: unknown setting\(s\) \['childs'\]; accepted: interval, pool_size"):
         DAP("PriorLSTMPolicy", env, genetic={"childs": 8})
-    with pytest.raises(ValueError, match="GraphGAConfig.mutation_rate must be"):
+    with pytest.raises(ValueError, match=r"GraphGAConfig.mutation_rate must be"):
         DPG("PriorLSTMPolicy", env, genetic={"mutation_rate": 2.0})
     melody = make_sb3_vec_env("SeqTutor-Melody-v0", n_envs=2, seed=0)
     with pytest.raises(ValueError, match="they need a SeqTutor-SMILES-v0 env, got MelodyTask"):
@@ -148,13 +170,15 @@ def test_rewrites_are_the_same_molecules_with_the_same_rewards_and_cost_no_oracl
     episodes = [Episode(**ext.episode(i)) for i in range(len(ext))]
     rewritten = extras.rewrite(episodes)
     assert log.calls == 0 and len(rewritten) == len(episodes) == extras.counts["augment_rewrites"]
-    for before, after in zip(episodes, rewritten):
+    for before, after in zip(episodes, rewritten, strict=False):
         text = extras.decode(after.tokens)
         assert _canonical(text) == _canonical(extras.decode(before.tokens))
         assert after.domain_rewards[-1] == before.domain_rewards[-1] and after.domain_rewards[:-1].sum() == 0
         again = encoder.episodes([text], scores=[0.0])
         np.testing.assert_allclose(after.prior_log_prob, again.prior_log_prob[0, : after.length], atol=1e-5, rtol=0)
-    assert sum(extras.decode(a.tokens) != extras.decode(b.tokens) for a, b in zip(episodes, rewritten)) >= 8
+    assert (
+        sum(extras.decode(a.tokens) != extras.decode(b.tokens) for a, b in zip(episodes, rewritten, strict=False)) >= 8
+    )
 
 
 def test_a_molecule_the_diversity_filter_zeroes_purges_its_scaffold_from_the_memory():
@@ -175,24 +199,53 @@ def test_a_molecule_the_diversity_filter_zeroes_purges_its_scaffold_from_the_mem
 def test_rank_based_replay_draws_by_rank_in_every_replaying_memory(monkeypatch):
     memory = TopKMemory(10)
     scores = [0.1, 0.9, 0.5, 0.3]
-    memory.add([Episode(np.array([0, i + 1]), np.zeros((2, 5), np.float32), np.zeros(1, np.float32),
-                        np.array([s], np.float32), 1.0) for i, s in enumerate(scores)])
+    memory.add(
+        [
+            Episode(
+                np.array([0, i + 1]),
+                np.zeros((2, 5), np.float32),
+                np.zeros(1, np.float32),
+                np.array([s], np.float32),
+                1.0,
+            )
+            for i, s in enumerate(scores)
+        ]
+    )
     drawn = memory.sample(40_000, np.random.default_rng(0), "rank", coefficient=0.5, replace=True)
     share = np.bincount([int(e.tokens[1]) - 1 for e in drawn], minlength=4) / len(drawn)
     np.testing.assert_allclose(share, rank_probabilities(np.array(scores), 0.5), atol=0.01)
     # the elite memory of G and Ψ: rank-based rows by domain return
     env = make_sb3_vec_env("SeqTutor-Melody-v0", n_envs=4, seed=0, composition_length=8)
-    model = GLearning("RecurrentQPolicy", env, seed=0, learning_starts=0, replay_buffer_kwargs={
-        "elite_size": 4, "elite_sample": 2, "elite_sampling": "rank", "elite_rank_coefficient": 0.5})
+    model = GLearning(
+        "RecurrentQPolicy",
+        env,
+        seed=0,
+        learning_starts=0,
+        replay_buffer_kwargs={
+            "elite_size": 4,
+            "elite_sample": 2,
+            "elite_sampling": "rank",
+            "elite_rank_coefficient": 0.5,
+        },
+    )
     buffer = model.replay_buffer
     buffer.elite_returns[:] = scores
-    np.random.seed(0)
+    np.random.seed(0)  # noqa: NPY002  (the buffer samples from numpy's global generator, as SB3's buffers do)
     rows = buffer.elite_rows(40_000)
-    np.testing.assert_allclose(np.bincount(rows, minlength=4) / len(rows), rank_probabilities(np.array(scores), 0.5),
-                               atol=0.01)
+    np.testing.assert_allclose(
+        np.bincount(rows, minlength=4) / len(rows), rank_probabilities(np.array(scores), 0.5), atol=0.01
+    )
     # DAP hands its setting to the memory
-    dap = DAP("PriorLSTMPolicy", env, seed=0, batch_size=4, replay_memory=8, replay_sample=2,
-              replay_sampling="rank", rank_coefficient=0.3)
+    dap = DAP(
+        "PriorLSTMPolicy",
+        env,
+        seed=0,
+        batch_size=4,
+        replay_memory=8,
+        replay_sample=2,
+        replay_sampling="rank",
+        rank_coefficient=0.3,
+    )
     asked = []
     original = dap.memory.sample
     monkeypatch.setattr(dap.memory, "sample", lambda *a, **k: asked.append(a[2:]) or original(*a, **k))
@@ -214,17 +267,39 @@ def test_dpg_and_g_learn_from_ga_children_and_a_checkpoint_keeps_the_pool(algo):
     env, log = _smiles_env(budget=10_000)
     genetic = {"children": 4, "generations": 1, "interval": 8, "pool_size": 32}
     if algo == "dpg":
-        model = DPG("PriorLSTMPolicy", env, seed=0, batch_size=8, replay_memory=32, replay_sample=4, genetic=genetic,
-                    augment=1, replay_sampling="rank")
+        model = DPG(
+            "PriorLSTMPolicy",
+            env,
+            seed=0,
+            batch_size=8,
+            replay_memory=32,
+            replay_sample=4,
+            genetic=genetic,
+            augment=1,
+            replay_sampling="rank",
+        )
     else:
-        model = GLearning("RecurrentQPolicy", env, seed=0, learning_starts=0, train_freq=8, batch_size=8,
-                          genetic=genetic, replay_buffer_kwargs={"elite_size": 16, "elite_sample": 4})
+        model = GLearning(
+            "RecurrentQPolicy",
+            env,
+            seed=0,
+            learning_starts=0,
+            train_freq=8,
+            batch_size=8,
+            genetic=genetic,
+            replay_buffer_kwargs={"elite_size": 16, "elite_sample": 4},
+        )
     model.learn(800)
     extras = model.molecules
     assert extras.counts["ga_calls"] == len(extras.ga_smiles) > 0 and extras.ga_smiles <= set(log.scores)
-    stored = (model.memory.episodes if algo == "dpg" else
-              [Episode(model.replay_buffer.tokens[i, : n + 1], None, None, np.zeros(n), 1.0)
-               for i, n in enumerate(model.replay_buffer.lengths[: model.replay_buffer.num_episodes()])])
+    stored = (
+        model.memory.episodes
+        if algo == "dpg"
+        else [
+            Episode(model.replay_buffer.tokens[i, : n + 1], None, None, np.zeros(n), 1.0)
+            for i, n in enumerate(model.replay_buffer.lengths[: model.replay_buffer.num_episodes()])
+        ]
+    )
     assert extras.ga_smiles & {_canonical(extras.decode(e.tokens)) for e in stored}
     if algo == "dpg":
         assert extras.counts["augment_rewrites"] > 0
@@ -238,23 +313,50 @@ def test_the_cli_refuses_a_melody_run_with_genetic_by_name(capsys, tmp_path):
     from seqtutor_agents.cli import main
 
     with pytest.raises(SystemExit) as exc:
-        main(["train", "--algo", "tb", "--steps", "64", "--out", str(tmp_path / "run"), "--no-progress",
-              "--algo-kwarg", "genetic={}"])
+        main(
+            [
+                "train",
+                "--algo",
+                "tb",
+                "--steps",
+                "64",
+                "--out",
+                str(tmp_path / "run"),
+                "--no-progress",
+                "--algo-kwarg",
+                "genetic={}",
+            ]
+        )
     err = capsys.readouterr().err
     assert exc.value.code == 2 and "Traceback" not in err
     assert [line for line in err.splitlines() if line.startswith("seqtutor: error:")] == [
         "seqtutor: error: bad hyperparameter for tb: genetic and augment rewrite molecules: they need a "
-        "SeqTutor-SMILES-v0 env, got MelodyTask"]
+        "SeqTutor-SMILES-v0 env, got MelodyTask"
+    ]
 
 
 def test_a_resumed_tb_run_keeps_its_memory_and_its_scored_pool(tmp_path):
     from seqtutor_agents.runs.config import TrainConfig
     from seqtutor_agents.runs.training import train
 
-    config = TrainConfig(out=str(tmp_path / "run"), env_id="SeqTutor-SMILES-v0", algo="tb", steps=400, seed=0, n_envs=8,
-                         checkpoint_every=400, log_sequences=False, env_kwargs={"objective": "qed"},
-                         algo_kwargs={"batch_size": 8, "gradient_steps": 1, "replay_sample": 4,
-                                      "genetic": {"children": 4, "generations": 1, "interval": 8}}, device="cpu")
+    config = TrainConfig(
+        out=str(tmp_path / "run"),
+        env_id="SeqTutor-SMILES-v0",
+        algo="tb",
+        steps=400,
+        seed=0,
+        n_envs=8,
+        checkpoint_every=400,
+        log_sequences=False,
+        env_kwargs={"objective": "qed"},
+        algo_kwargs={
+            "batch_size": 8,
+            "gradient_steps": 1,
+            "replay_sample": 4,
+            "genetic": {"children": 4, "generations": 1, "interval": 8},
+        },
+        device="cpu",
+    )
     first = train(config, progress=False)
     assert first.molecules.counts["ga_calls"] > 0
     resumed = train(TrainConfig(**{**vars(config), "steps": 800}), resume=True, progress=False)

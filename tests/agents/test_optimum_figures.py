@@ -59,8 +59,9 @@ class DistanceProbe(BaseCallback):
 def test_the_distance_to_the_optimum_falls_while_g_learns(toy, tmp_path):
     sample = sample_prior(ENV_ID, 20_000, 0, progress=False)
     probe = DistanceProbe(sample)
-    config = TrainConfig(env_id=ENV_ID, algo="g", steps=3_000, c=C, n_envs=8, out=str(tmp_path / "run"),
-                         algo_kwargs=LEARNER)
+    config = TrainConfig(
+        env_id=ENV_ID, algo="g", steps=3_000, c=C, n_envs=8, out=str(tmp_path / "run"), algo_kwargs=LEARNER
+    )
     train(config, progress=False, callback=probe)
     start, end = probe.found
     assert start.reliable and end.reliable
@@ -72,13 +73,28 @@ def test_the_distance_to_the_optimum_falls_while_g_learns(toy, tmp_path):
 
 def test_evaluate_and_optimum_give_the_distance_of_a_run_at_its_final_c(toy, tmp_path):
     run = tmp_path / "run"
-    args = ["train", "--env", ENV_ID, "--algo", "g", "--steps", "1500", "--n-envs", "8", "--no-progress",
-            "--out", str(run), "--c", str(C)]
+    args = [
+        "train",
+        "--env",
+        ENV_ID,
+        "--algo",
+        "g",
+        "--steps",
+        "1500",
+        "--n-envs",
+        "8",
+        "--no-progress",
+        "--out",
+        str(run),
+        "--c",
+        str(C),
+    ]
     for key, value in LEARNER.items():
         args += ["--algo-kwarg", f"{key}={value}"]
     assert main(args) == 0
-    assert main(["evaluate", "--run", str(run), "-n", "400", "--optimum-n", "20000",
-                 "--out", str(tmp_path / "eval")]) == 0
+    assert (
+        main(["evaluate", "--run", str(run), "-n", "400", "--optimum-n", "20000", "--out", str(tmp_path / "eval")]) == 0
+    )
     figures = json.loads((tmp_path / "eval" / "evaluation.json").read_text())["optimum"]
     assert figures["optimum_c"] == C and figures["distance_reason"] == ""
     assert figures["distance_to_optimum_low"] <= figures["distance_to_optimum"] <= figures["distance_to_optimum_high"]
@@ -86,8 +102,24 @@ def test_evaluate_and_optimum_give_the_distance_of_a_run_at_its_final_c(toy, tmp
     assert 0.0 < figures["improvement_share"] < 1.2 and figures["optimality_ratio"] > 0
     assert "KL(π ‖ π*), nats per sequence" in (tmp_path / "eval" / "evaluation.md").read_text()
 
-    assert main(["optimum", "--run", str(run), "--cs", "2", "-n", "20000", "--run-samples", "400",
-                 "--out", str(tmp_path / "pi.csv")]) == 0
+    assert (
+        main(
+            [
+                "optimum",
+                "--run",
+                str(run),
+                "--cs",
+                "2",
+                "-n",
+                "20000",
+                "--run-samples",
+                "400",
+                "--out",
+                str(tmp_path / "pi.csv"),
+            ]
+        )
+        == 0
+    )
     with open(tmp_path / "pi.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert sorted(float(r["c"]) for r in rows) == [C, C, 2.0]  # π* at 2 and at the run's c, and the run's own row
@@ -98,8 +130,25 @@ def test_evaluate_and_optimum_give_the_distance_of_a_run_at_its_final_c(toy, tmp
 
 
 def test_evaluate_places_the_prior_at_share_zero(toy, tmp_path):
-    assert main(["evaluate", "--prior", "--env", ENV_ID, "--env-kwarg", f"c={C}", "-n", "2000", "--optimum-n", "20000",
-                 "--out", str(tmp_path)]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--prior",
+                "--env",
+                ENV_ID,
+                "--env-kwarg",
+                f"c={C}",
+                "-n",
+                "2000",
+                "--optimum-n",
+                "20000",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     figures = json.loads((tmp_path / "evaluation.json").read_text())["optimum"]
     assert figures["improvement_share_low"] <= 0.0 <= figures["improvement_share_high"]
     assert figures["distance_to_optimum_low"] > 0.4  # the prior is far from π* at c = 1
@@ -122,8 +171,12 @@ def test_the_frontier_reads_each_trials_distance_from_its_terms(toy, tmp_path):
 # ---------------------------------------------------------------------------- sample efficiency
 def optimum_line() -> list[OptimumPoint]:
     """A made-up π* curve: return 100 x KL per step, reliable on [0.01, 0.5]."""
-    return [OptimumPoint(c=1 / k, prior_weight=1.0, ess=5_000.0, kl_per_step=k, domain_return=100 * k, mean_length=32,
-                         reliable=True) for k in (0.01, 0.1, 0.5)]
+    return [
+        OptimumPoint(
+            c=1 / k, prior_weight=1.0, ess=5_000.0, kl_per_step=k, domain_return=100 * k, mean_length=32, reliable=True
+        )
+        for k in (0.01, 0.1, 0.5)
+    ]
 
 
 def write_log(run, returns: list[float], kls: list[float], per_window: int = 100, with_sequences: bool = True):
@@ -131,9 +184,16 @@ def write_log(run, returns: list[float], kls: list[float], per_window: int = 100
     (run / "logs").mkdir(parents=True)
     with open(run / "logs" / "progress.csv", "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["time/total_timesteps", "rollout/kl_prior", "rollout/domain_reward", "rollout/ep_len_mean",
-                         "time/episodes"])
-        for i, (ret, kl) in enumerate(zip(returns, kls)):
+        writer.writerow(
+            [
+                "time/total_timesteps",
+                "rollout/kl_prior",
+                "rollout/domain_reward",
+                "rollout/ep_len_mean",
+                "time/episodes",
+            ]
+        )
+        for i, (ret, kl) in enumerate(zip(returns, kls, strict=False)):
             # time/episodes differs from sequences.csv's count, so the test tells which one was read
             writer.writerow([32 * per_window * (i + 1), kl, ret / 32, 32, 10 * (i + 1) + 1])
     if with_sequences:
@@ -183,23 +243,37 @@ def test_rolling_figures_pool_enough_compositions_that_noise_does_not_pass(tmp_p
 
 
 def test_the_frontier_column_gives_the_range_and_the_misses():
-    members = [{COMPOSITIONS_KEY: 1200.0}, {COMPOSITIONS_KEY: 900.0},
-               {COMPOSITIONS_KEY: None, "best_ratio_held_0.9": 0.87}]
+    members = [
+        {COMPOSITIONS_KEY: 1200.0},
+        {COMPOSITIONS_KEY: 900.0},
+        {COMPOSITIONS_KEY: None, "best_ratio_held_0.9": 0.87},
+    ]
     assert efficiency_span(members) == "900–1,200; 1 not reached (best 0.870)"
     assert efficiency_span([{COMPOSITIONS_KEY: "", "best_ratio_held_0.9": math.nan}]) == "1 not reached"
     assert efficiency_span([{COMPOSITIONS_KEY: 5.0}]) == "5"
 
 
-@pytest.mark.parametrize("args, message", [
-    (["optimum", "--run", "{tmp}", "--out", "{tmp}/pi.csv"], "not a seqtutor run folder (no config.json)"),
-    (["optimum", "--run", "{tmp}", "--env-kwarg", "c=2", "--out", "{tmp}/pi.csv"], "--env-kwarg applies without --run"),
-    (["optimum", "-n", "10", "--out", "{tmp}/pi.csv"], "give at least one --cs value, --target-kl or --run"),
-    (["evaluate", "--prior", "-n", "5", "--optimum-n", "-1"], "argument --optimum-n: must be >= 0, got -1"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["optimum", "--run", "{tmp}", "--out", "{tmp}/pi.csv"], "not a seqtutor run folder (no config.json)"),
+        (
+            ["optimum", "--run", "{tmp}", "--env-kwarg", "c=2", "--out", "{tmp}/pi.csv"],
+            "--env-kwarg applies without --run",
+        ),
+        (["optimum", "-n", "10", "--out", "{tmp}/pi.csv"], "give at least one --cs value, --target-kl or --run"),
+        (["evaluate", "--prior", "-n", "5", "--optimum-n", "-1"], "argument --optimum-n: must be >= 0, got -1"),
+    ],
+)
 def test_bad_optimum_arguments_are_refused_in_one_line(tmp_path, capsys, args, message):
     with pytest.raises(SystemExit) as exc:
         main([a.replace("{tmp}", str(tmp_path)) for a in args])
     err = capsys.readouterr().err
     # the parser's own checks end in argparse's form ("seqtutor evaluate: error: argument --optimum-n: ...")
     last = err.strip().splitlines()[-1]
-    assert exc.value.code == 2 and "Traceback" not in err and re.match(r"seqtutor( \w+)?: error: ", last) and message in last
+    assert (
+        exc.value.code == 2
+        and "Traceback" not in err
+        and re.match(r"seqtutor( \w+)?: error: ", last)
+        and message in last
+    )

@@ -27,8 +27,17 @@ def refused(capsys, *args: str) -> str:
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("owned") / "run"
-    train(TrainConfig(out=str(out), algo="psi", steps=256, n_envs=8, env_kwargs={"composition_length": 8},
-                      algo_kwargs={"learning_starts": 64}), progress=False)
+    train(
+        TrainConfig(
+            out=str(out),
+            algo="psi",
+            steps=256,
+            n_envs=8,
+            env_kwargs={"composition_length": 8},
+            algo_kwargs={"learning_starts": 64},
+        ),
+        progress=False,
+    )
     return out
 
 
@@ -52,7 +61,7 @@ def test_optimum_out_onto_a_runs_own_file_is_refused(run, capsys):
 
 @pytest.mark.parametrize("command", ["report", "optimum"])
 def test_a_device_is_never_replaced(run, capsys, command):
-    args = ([str(run), "-n", "4", "--optimum-n", "0"] if command == "report" else ["--cs", "10", "-n", "64"])
+    args = [str(run), "-n", "4", "--optimum-n", "0"] if command == "report" else ["--cs", "10", "-n", "64"]
     err = refused(capsys, command, *args, "--out", "/dev/null")
     assert "--out /dev/null is a character device, not a file seqtutor wrote" in err
     assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
@@ -75,7 +84,9 @@ def test_overwrite_deletes_nothing_of_a_folder_that_is_not_a_run(tmp_path, capsy
     (folder / "checkpoints").mkdir()
     (folder / "config.json").write_text('{"port": 8080}')
     before = snapshot(folder)
-    err = refused(capsys, "train", "--algo", "psi", "--steps", "64", "--out", str(folder), "--overwrite", "--no-progress")
+    err = refused(
+        capsys, "train", "--algo", "psi", "--steps", "64", "--out", str(folder), "--overwrite", "--no-progress"
+    )
     assert "which seqtutor did not write" in err and "config.json, checkpoints/, logs/" in err
     assert snapshot(folder) == before and (folder / "checkpoints").is_dir()
 
@@ -87,13 +98,33 @@ def test_overwrite_of_a_run_unlinks_a_symlinked_logs_without_following_it(run, t
     (elsewhere / "keep.txt").write_text("keep")
     shutil.rmtree(copy / "logs")
     (copy / "logs").symlink_to(elsewhere)
-    train(TrainConfig(out=str(copy), algo="psi", steps=128, n_envs=8, env_kwargs={"composition_length": 8},
-                      algo_kwargs={"learning_starts": 64}), overwrite=True, progress=False)
-    assert (elsewhere / "keep.txt").read_text() == "keep" and (copy / "logs").is_dir() and not (copy / "logs").is_symlink()
+    train(
+        TrainConfig(
+            out=str(copy),
+            algo="psi",
+            steps=128,
+            n_envs=8,
+            env_kwargs={"composition_length": 8},
+            algo_kwargs={"learning_starts": 64},
+        ),
+        overwrite=True,
+        progress=False,
+    )
+    assert (
+        (elsewhere / "keep.txt").read_text() == "keep" and (copy / "logs").is_dir() and not (copy / "logs").is_symlink()
+    )
 
 
-@pytest.mark.parametrize("command", [["train", "--steps", "64"], ["sample", "--prior"], ["evaluate", "--prior"],
-                                     ["optimum", "--cs", "1"], ["report", "somewhere"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["train", "--steps", "64"],
+        ["sample", "--prior"],
+        ["evaluate", "--prior"],
+        ["optimum", "--cs", "1"],
+        ["report", "somewhere"],
+    ],
+)
 def test_an_empty_out_is_refused_by_the_parser(tmp_path, capsys, monkeypatch, command):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as exc:

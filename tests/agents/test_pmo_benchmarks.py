@@ -16,8 +16,16 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _row(oracle, algo, seed, auc, **extra):
-    return {"oracle": oracle, "algo": algo, "seed": seed, "top10_auc": auc, "top100_intdiv": 0.8,
-            "top100_scaffolds": 90, "kl_per_step": 0.1, **extra}
+    return {
+        "oracle": oracle,
+        "algo": algo,
+        "seed": seed,
+        "top10_auc": auc,
+        "top100_intdiv": 0.8,
+        "top100_scaffolds": 90,
+        "kl_per_step": 0.1,
+        **extra,
+    }
 
 
 def test_the_reference_holds_pmos_20_rdkit_oracles_and_their_published_sums():
@@ -27,9 +35,13 @@ def test_the_reference_holds_pmos_20_rdkit_oracles_and_their_published_sums():
 
 
 def test_the_grid_table_gives_mean_std_sums_and_wins_against_reinvent():
-    rows = [_row("albuterol_similarity", "g", 0, 0.90), _row("albuterol_similarity", "g", 1, 0.80),
-            _row("zaleplon_mpo", "g", 0, 0.50), _row("zaleplon_mpo", "g", 1, 0.40),
-            {"algo": "g", "seed": 2, "error": "RuntimeError: boom"}]
+    rows = [
+        _row("albuterol_similarity", "g", 0, 0.90),
+        _row("albuterol_similarity", "g", 1, 0.80),
+        _row("zaleplon_mpo", "g", 0, 0.50),
+        _row("zaleplon_mpo", "g", 1, 0.40),
+        {"algo": "g", "seed": 2, "error": "RuntimeError: boom"},
+    ]
     text = summary(rows)
     assert "0.850 ± 0.050 (0.900, 0.800)" in text and "0.450 ± 0.050 (0.500, 0.400)" in text
     assert "0.883 ± 0.006" in text and "0.839 ± 0.016" in text  # REINVENT's and Graph GA's albuterol figures
@@ -38,14 +50,24 @@ def test_the_grid_table_gives_mean_std_sums_and_wins_against_reinvent():
     # each seed alone, on the oracles it ran: seed 1 stopped before zaleplon in this grid
     rows = [r for r in rows if not (r.get("seed") == 1 and r.get("oracle") == "zaleplon_mpo")]
     text = summary(rows)
-    assert "G, seed 0: 1.400 over 2 oracles (REINVENT's published sum on them 1.241); at or above REINVENT's mean on 2" in text
-    assert "G, seed 1: 0.800 over 1 oracles (REINVENT's published sum on them 0.883); at or above REINVENT's mean on 0" in text
+    assert (
+        "G, seed 0: 1.400 over 2 oracles (REINVENT's published sum on them 1.241); at or above REINVENT's mean on 2"
+        in text
+    )
+    assert (
+        "G, seed 1: 0.800 over 1 oracles (REINVENT's published sum on them 0.883); at or above REINVENT's mean on 0"
+        in text
+    )
 
 
 def test_tuning_chooses_the_best_mean_over_both_tuning_oracles_and_only_complete_candidates():
-    rows = [_row(TUNING_ORACLES[0], "g", 0, 0.50, tag="0"), _row(TUNING_ORACLES[1], "g", 0, 0.50, tag="0"),
-            _row(TUNING_ORACLES[0], "g", 0, 0.40, tag="1"), _row(TUNING_ORACLES[1], "g", 0, 0.70, tag="1"),
-            _row(TUNING_ORACLES[0], "g", 0, 0.99, tag="2")]  # candidate 2 never ran on the second oracle
+    rows = [
+        _row(TUNING_ORACLES[0], "g", 0, 0.50, tag="0"),
+        _row(TUNING_ORACLES[1], "g", 0, 0.50, tag="0"),
+        _row(TUNING_ORACLES[0], "g", 0, 0.40, tag="1"),
+        _row(TUNING_ORACLES[1], "g", 0, 0.70, tag="1"),
+        _row(TUNING_ORACLES[0], "g", 0, 0.99, tag="2"),
+    ]  # candidate 2 never ran on the second oracle
     chosen = choose(rows)
     assert chosen["g"]["tuning_auc"] == pytest.approx(0.55)
     assert {k: v for k, v in chosen["g"].items() if k != "tuning_auc"} == SEARCH_SPACE["g"][1]
@@ -53,8 +75,10 @@ def test_tuning_chooses_the_best_mean_over_both_tuning_oracles_and_only_complete
 
 def test_tuning_prefers_settings_whose_runs_fit_the_time_per_run_and_falls_back_when_none_does():
     slow = [_row(o, "dpg", 0, 0.60, tag="1", minutes=12.5) for o in TUNING_ORACLES]
-    fast = [_row(TUNING_ORACLES[0], "dpg", 0, 0.52, tag="5", minutes=1.3),
-            _row(TUNING_ORACLES[1], "dpg", 0, 0.56, tag="5", minutes=3.9)]
+    fast = [
+        _row(TUNING_ORACLES[0], "dpg", 0, 0.52, tag="5", minutes=1.3),
+        _row(TUNING_ORACLES[1], "dpg", 0, 0.56, tag="5", minutes=3.9),
+    ]
     g_only_slow = [_row(o, "g", 0, 0.45, tag="2", minutes=6.0) for o in TUNING_ORACLES]
     chosen = choose(slow + fast + g_only_slow)
     assert chosen["dpg"]["tuning_auc"] == pytest.approx(0.54)
@@ -67,8 +91,11 @@ def test_tuning_prefers_settings_whose_runs_fit_the_time_per_run_and_falls_back_
 def test_the_grid_falls_back_to_built_in_settings_and_keeps_a_tuned_early_stop(tmp_path):
     assert load_settings(tmp_path / "missing.json")["dap"]["c"] == pytest.approx(0.002)
     path = tmp_path / "settings.json"
-    path.write_text(json.dumps({"g": {"c": 0.01, "algo_kwargs": {"batch_size": 64}, "tuning_auc": 0.5,
-                                      "early_stop_patience": None}}))
+    path.write_text(
+        json.dumps(
+            {"g": {"c": 0.01, "algo_kwargs": {"batch_size": 64}, "tuning_auc": 0.5, "early_stop_patience": None}}
+        )
+    )
     settings = load_settings(path)
     assert settings["g"] == {"c": 0.01, "algo_kwargs": {"batch_size": 64}, "early_stop_patience": None}
     assert "dap" in settings  # learners the file does not name keep the built-in settings
@@ -79,28 +106,95 @@ def test_tuning_writes_settings_that_the_grid_then_runs(tmp_path):
     env = {"TMPDIR": str(tmp_path), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
     settings = tmp_path / "settings.json"
     common = ["--budget", "30", "--max-steps", "4000", "--backend", "local", "--workers", "1"]
-    subprocess.run([sys.executable, "-m", "benchmarks.pmo_tuning", "--algos", "dap", *common,
-                    "--runs", str(tmp_path / "tune"), "--out", str(tmp_path / "tuning"), "--settings-out", str(settings)],
-                   cwd=ROOT, env=env, check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.pmo_tuning",
+            "--algos",
+            "dap",
+            *common,
+            "--runs",
+            str(tmp_path / "tune"),
+            "--out",
+            str(tmp_path / "tuning"),
+            "--settings-out",
+            str(settings),
+        ],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     chosen = json.loads(settings.read_text())["dap"]
     assert chosen["c"] == pytest.approx(0.002) and chosen["early_stop_patience"] == 5
     assert (tmp_path / "tuning.md").read_text().count(TUNING_ORACLES[0]) >= 2
-    subprocess.run([sys.executable, "-m", "benchmarks.molecule_opt", "--algos", "dap", "--oracles", "qed", "--seeds", "0",
-                    *common, "--settings", str(settings), "--runs", str(tmp_path / "grid"), "--out", str(tmp_path / "grid")],
-                   cwd=ROOT, env=env, check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.molecule_opt",
+            "--algos",
+            "dap",
+            "--oracles",
+            "qed",
+            "--seeds",
+            "0",
+            *common,
+            "--settings",
+            str(settings),
+            "--runs",
+            str(tmp_path / "grid"),
+            "--out",
+            str(tmp_path / "grid"),
+        ],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     [run] = [p for p in (tmp_path / "grid").iterdir() if p.is_dir() and p.name.startswith("qed_dap")]
     row = json.loads((run / "trial_result.json").read_text())
     assert row["early_stop_patience"] == 5 and json.loads(row["settings"])["replay_sample"] == 24
     assert row["stop"] == "budget" and row["calls"] == 30
     # a grid read part-way (--report-only): the finished run is reported, the seed that never ran is
     # counted and nothing is trained for it
-    done = subprocess.run([sys.executable, "-m", "benchmarks.molecule_opt", "--algos", "dap", "--oracles", "qed",
-                           "--seeds", "0", "1", *common, "--settings", str(settings), "--runs", str(tmp_path / "grid"),
-                           "--out", str(tmp_path / "partial"), "--report-only"],
-                          cwd=ROOT, env=env, check=True, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.molecule_opt",
+            "--algos",
+            "dap",
+            "--oracles",
+            "qed",
+            "--seeds",
+            "0",
+            "1",
+            *common,
+            "--settings",
+            str(settings),
+            "--runs",
+            str(tmp_path / "grid"),
+            "--out",
+            str(tmp_path / "partial"),
+            "--report-only",
+        ],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert "1 of 2 trials finished; 1 not run" in done.stderr
     assert not [p for p in (tmp_path / "grid").iterdir() if p.name.endswith("_s1_es5")]
-    assert "(DAP), seed 0:" in (tmp_path / "partial.md").read_text() and "seed 1:" not in (tmp_path / "partial.md").read_text()
+    assert (
+        "(DAP), seed 0:" in (tmp_path / "partial.md").read_text()
+        and "seed 1:" not in (tmp_path / "partial.md").read_text()
+    )
 
 
 def test_every_tuning_candidate_builds_its_learner_on_the_smiles_env():
@@ -111,8 +205,17 @@ def test_every_tuning_candidate_builds_its_learner_on_the_smiles_env():
 
     for algo, candidates in SEARCH_SPACE.items():
         for setting in candidates:
-            config = TrainConfig(env_id=ENV_ID, algo=algo, steps=64, c=setting["c"], seed=0, out="unused", n_envs=2,
-                                 algo_kwargs=dict(setting["algo_kwargs"]), device="cpu")
+            config = TrainConfig(
+                env_id=ENV_ID,
+                algo=algo,
+                steps=64,
+                c=setting["c"],
+                seed=0,
+                out="unused",
+                n_envs=2,
+                algo_kwargs=dict(setting["algo_kwargs"]),
+                device="cpu",
+            )
             env = make_env(config)
             try:
                 model = make_model(config, env)
@@ -140,15 +243,38 @@ def test_the_early_stop_replay_of_a_logged_run_holds_its_last_top10_and_scales_i
     for index, text in enumerate(stream):
         step = 10 * (index // 64 + 1)
         new = index < len(names)
-        rows.append([index + 1 if new else "", step, text, text, "new" if new else "repeat",
-                     (index if new else 0) / 2000, "", "", ""])
+        rows.append(
+            [
+                index + 1 if new else "",
+                step,
+                text,
+                text,
+                "new" if new else "repeat",
+                (index if new else 0) / 2000,
+                "",
+                "",
+                "",
+            ]
+        )
     folder = tmp_path / "run"
     folder.mkdir()
     (folder / "oracle_calls.csv").write_text(
-        ",".join(CALL_COLUMNS) + "\n" + "".join(",".join(map(str, r)) + "\n" for r in rows))
-    (folder / "trial_result.json").write_text(json.dumps(
-        {"oracle": "qed", "algo": "dpg", "seed": 0, "env_steps": step, "minutes": 10.0, "calls": 1_100,
-         "top10_auc": 0.1, "early_stop_patience": None}))
+        ",".join(CALL_COLUMNS) + "\n" + "".join(",".join(map(str, r)) + "\n" for r in rows)
+    )
+    (folder / "trial_result.json").write_text(
+        json.dumps(
+            {
+                "oracle": "qed",
+                "algo": "dpg",
+                "seed": 0,
+                "env_steps": step,
+                "minutes": 10.0,
+                "calls": 1_100,
+                "top10_auc": 0.1,
+                "early_stop_patience": None,
+            }
+        )
+    )
     row = replay_run(folder, 5)
     assert row["calls"] == 1_100 and row["stop"] == "early_stop"
     stop_step = 10 * (1_100 // 64 + 1 + 5)  # the step holding call 1,100 (its top-100 taken), then 5 unchanged
@@ -176,8 +302,10 @@ def test_an_earlier_results_csv_keeps_the_runs_this_sweep_did_not_run(tmp_path):
     from benchmarks.molecule_opt import merge_rows, read_rows
     from benchmarks.sweep import write_rows
 
-    earlier = [_row("qed", "g", 0, 0.9412, calls=10000, env_steps=1234567, best="CCO", tag=""),
-               _row("qed", "g", 1, 0.9398, calls=9876, env_steps=222222, best="c1ccccc1O", tag="")]
+    earlier = [
+        _row("qed", "g", 0, 0.9412, calls=10000, env_steps=1234567, best="CCO", tag=""),
+        _row("qed", "g", 1, 0.9398, calls=9876, env_steps=222222, best="c1ccccc1O", tag=""),
+    ]
     write_rows(earlier, tmp_path / "old", "old", "note")
     back = read_rows(tmp_path / "old.csv")
     # numbers come back as the numbers written (ints stay ints: 1234567 is not re-written as 1.235e+06)
@@ -213,14 +341,39 @@ def test_a_ga_round_over_the_budget_is_refused_by_name_before_anything_runs(tmp_
     check_genetic_budget({}, 16)  # exactly one round: allowed
     check_genetic_budget(None, 10)  # no GA: nothing to check
     env = {"TMPDIR": str(tmp_path), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.molecule_opt", "--algos", "tb", "--oracles", "qed",
-                           "--seeds", "0", "--budget", "10", "--genetic", "{}", "--backend", "local",
-                           "--runs", str(tmp_path / "grid"), "--out", str(tmp_path / "grid")],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.molecule_opt",
+            "--algos",
+            "tb",
+            "--oracles",
+            "qed",
+            "--seeds",
+            "0",
+            "--budget",
+            "10",
+            "--genetic",
+            "{}",
+            "--backend",
+            "local",
+            "--runs",
+            str(tmp_path / "grid"),
+            "--out",
+            str(tmp_path / "grid"),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines() == [
         "molecule_opt.py: error: tb: budget=10 oracle calls is smaller than one graph-GA round (children=8 x "
-        "generations=2 = 16); raise budget or lower the GA's children or generations"]
+        "generations=2 = 16); raise budget or lower the GA's children or generations"
+    ]
     assert not (tmp_path / "grid").exists()
 
 
@@ -230,14 +383,23 @@ def test_the_molecule_options_go_over_each_learners_settings():
     dap = {"c": 0.002, "algo_kwargs": {"replay_memory": 100, "replay_sample": 24}}
     assert with_options(dap, "dap") == dap
     assert with_options(dap, "dap", {"children": 4}, 2, "rank")["algo_kwargs"] == {
-        "replay_memory": 100, "replay_sample": 24, "genetic": {"children": 4}, "augment": 2, "replay_sampling": "rank"}
+        "replay_memory": 100,
+        "replay_sample": 24,
+        "genetic": {"children": 4},
+        "augment": 2,
+        "replay_sampling": "rank",
+    }
     g = {"c": 0.02, "algo_kwargs": {"genetic": {}, "replay_buffer_kwargs": {"elite_size": 100}}}
     switched = with_options(g, "g", "off", 0, "rank")
     assert switched["algo_kwargs"] == {"replay_buffer_kwargs": {"elite_size": 100, "elite_sampling": "rank"}}
     assert g["algo_kwargs"]["genetic"] == {}  # the setting itself is untouched
     # TB replays by rank unless told otherwise: uniform is written, rank (its default) is not
-    assert with_options({"algo_kwargs": {}}, "tb", replay_sampling="uniform")["algo_kwargs"] == {"replay_sampling": "uniform"}
-    assert with_options({"algo_kwargs": {"replay_sampling": "uniform"}}, "tb", replay_sampling="rank")["algo_kwargs"] == {}
+    assert with_options({"algo_kwargs": {}}, "tb", replay_sampling="uniform")["algo_kwargs"] == {
+        "replay_sampling": "uniform"
+    }
+    assert (
+        with_options({"algo_kwargs": {"replay_sampling": "uniform"}}, "tb", replay_sampling="rank")["algo_kwargs"] == {}
+    )
 
 
 def test_the_ablation_switches_one_option_at_a_time_and_the_tuning_keeps_a_better_earlier_choice():
@@ -247,8 +409,12 @@ def test_the_ablation_switches_one_option_at_a_time_and_the_tuning_keeps_a_bette
     named = variants(SEARCH_SPACE["tb"][0], "tb", 2)
     assert list(named) == ["as tuned", "genetic off", "augment 2", "replay uniform (not rank)"]
     kwargs = {name: v["algo_kwargs"] for name, v in named.items()}
-    assert kwargs == {"as tuned": {"genetic": {}}, "genetic off": {}, "augment 2": {"genetic": {}, "augment": 2},
-                      "replay uniform (not rank)": {"genetic": {}, "replay_sampling": "uniform"}}
+    assert kwargs == {
+        "as tuned": {"genetic": {}},
+        "genetic off": {},
+        "augment 2": {"genetic": {}, "augment": 2},
+        "replay uniform (not rank)": {"genetic": {}, "replay_sampling": "uniform"},
+    }
     assert all(v["c"] == 0.02 and v["early_stop_patience"] == 5 for v in named.values())
     earlier = {**SEARCH_SPACE["g"][2], "tuning_auc": 0.48}
     assert better_before("g", earlier, {"tuning_auc": 0.45}, ran={4})  # not run again, and better: kept

@@ -12,8 +12,20 @@ from seqtutor_envs.smiles.pmo import CALLS_FILE, top_k_auc
 
 def _trial(tmp_path, **extra):
     # no env_id: benchmarks/molecule_opt.py trials once lacked it, and the SMILES env is the PMO env
-    return {"kind": "pmo", "oracle": "qed", "algo": "dap", "seed": 0, "c": None, "budget": 40, "max_steps": 20_000,
-            "runs": str(tmp_path), "threads": 1, "n_envs": 8, "algo_kwargs": {"batch_size": 16}, **extra}
+    return {
+        "kind": "pmo",
+        "oracle": "qed",
+        "algo": "dap",
+        "seed": 0,
+        "c": None,
+        "budget": 40,
+        "max_steps": 20_000,
+        "runs": str(tmp_path),
+        "threads": 1,
+        "n_envs": 8,
+        "algo_kwargs": {"batch_size": 16},
+        **extra,
+    }
 
 
 def _calls(trial):
@@ -70,11 +82,12 @@ def test_sweep_trials_run_the_pinned_cpu_kernels_and_their_rows_say_so(tmp_path)
     if not on_x86_64():
         pytest.skip("AVX kernels exist on x86-64 only")
     trial = _trial(tmp_path, budget=12, max_steps=2_000)
-    pinned, = run_trials([trial], "local", workers=1, storage=tmp_path / "ray", name="pinned", cpu_kernels="avx2")
+    (pinned,) = run_trials([trial], "local", workers=1, storage=tmp_path / "ray", name="pinned", cpu_kernels="avx2")
     assert pinned.get("error") is None, pinned
     assert pinned["cpu_kernels"] == "AVX2, pinned" and pinned["calls"] > 0
-    native, = run_trials([trial], "local", workers=1, storage=tmp_path / "ray", name="native", overwrite=True,
-                         cpu_kernels="native")  # torch's own choice, in this process
+    (native,) = run_trials(
+        [trial], "local", workers=1, storage=tmp_path / "ray", name="native", overwrite=True, cpu_kernels="native"
+    )  # torch's own choice, in this process
     assert native["cpu_kernels"].split(",")[0] == torch.backends.cpu.get_cpu_capability()
     with pytest.raises(ValueError, match="cpu_kernels must be one of"):
         run_trials([trial], "local", storage=tmp_path / "ray", name="bad", overwrite=True, cpu_kernels="avx-2")
@@ -95,13 +108,23 @@ def test_the_sweep_kernel_pins_keep_the_users_settings_and_apply_only_on_x86(mon
 
 
 def test_a_pmo_trial_with_genetic_exploration_counts_its_children_among_the_calls(tmp_path):
-    trial = _trial(tmp_path, algo="tb", budget=60, algo_kwargs={"batch_size": 16, "gradient_steps": 1, "replay_sample": 8,
-                                                                "genetic": {"children": 4, "interval": 16}})
+    trial = _trial(
+        tmp_path,
+        algo="tb",
+        budget=60,
+        algo_kwargs={
+            "batch_size": 16,
+            "gradient_steps": 1,
+            "replay_sample": 8,
+            "genetic": {"children": 4, "interval": 16},
+        },
+    )
     row = run_trial(trial)
     assert row["stop"] == "budget" and row["calls"] == 60 and 0 < row["ga_calls"] < 60
     assert 0 <= row["ga_in_top10"] <= 10 and row["ga_in_top10"] <= row["ga_in_top100"] <= row["ga_calls"]
     called = [r for r in _calls(trial) if r["call"]]
     # GA children reach the log as calls of their own: an env step and the prior's log-likelihood, no agent's
     children = [r for r in called if not r["agent_log_likelihood"]]
-    assert len(children) == row["ga_calls"] and all(r["env_step"] and float(r["prior_log_likelihood"]) < 0
-                                                          for r in children)
+    assert len(children) == row["ga_calls"] and all(
+        r["env_step"] and float(r["prior_log_likelihood"]) < 0 for r in children
+    )

@@ -1,4 +1,5 @@
-"""REINVENT's augmented likelihood (DAP), KL-PPO and DPG: losses by hand, the β controller, save/load, predict, learning."""
+"""REINVENT's augmented likelihood (DAP), KL-PPO and DPG: losses by hand, the β controller, save/load, predict,
+learning."""
 
 import math
 
@@ -8,7 +9,6 @@ import torch
 
 from seqtutor_agents import DAP, DPG, KLPPO, make_sb3_vec_env
 from seqtutor_agents.common.episodes import Episode, Episodes
-from seqtutor_agents.runs.evaluation import model_policy, run_episodes
 from seqtutor_agents.policy_gradient import (
     TopKMemory,
     augmented_likelihood_loss,
@@ -16,6 +16,7 @@ from seqtutor_agents.policy_gradient import (
     gae,
     kl_penalty,
 )
+from seqtutor_agents.runs.evaluation import model_policy, run_episodes
 from seqtutor_envs.prior import LSTMPrior, PriorConfig
 from seqtutor_envs.reward import compose
 
@@ -44,23 +45,34 @@ def test_dap_update_minimises_the_loss_it_reports_on_a_hand_built_batch():
         log_pi, _ = model.policy.unroll(batch.inputs)
     agent = [sum(log_pi[k, t, int(e.tokens[t + 1])].item() for t in range(e.length)) for k, e in enumerate(episodes)]
     prior = [sum(e.prior_log_probs[t, int(e.tokens[t + 1])] for t in range(e.length)) for e in episodes]
-    expected = np.mean([(p + 2.0 * e.domain_rewards.sum() - a) ** 2 for p, a, e in zip(prior, agent, episodes)])
+    expected = np.mean(
+        [(p + 2.0 * e.domain_rewards.sum() - a) ** 2 for p, a, e in zip(prior, agent, episodes, strict=False)]
+    )
     model.set_logger(__import__("stable_baselines3.common.logger", fromlist=["configure"]).configure(None, []))
     model.train(episodes)
     assert model.logger.name_to_value["train/loss"] == pytest.approx(expected, rel=1e-5)
     with torch.no_grad():
         log_pi_after, _ = model.policy.unroll(batch.inputs)
-    agent_after = [sum(log_pi_after[k, t, int(e.tokens[t + 1])].item() for t in range(e.length))
-                   for k, e in enumerate(episodes)]
-    after = np.mean([(p + 2.0 * e.domain_rewards.sum() - a) ** 2 for p, a, e in zip(prior, agent_after, episodes)])
+    agent_after = [
+        sum(log_pi_after[k, t, int(e.tokens[t + 1])].item() for t in range(e.length)) for k, e in enumerate(episodes)
+    ]
+    after = np.mean(
+        [(p + 2.0 * e.domain_rewards.sum() - a) ** 2 for p, a, e in zip(prior, agent_after, episodes, strict=False)]
+    )
     assert after < expected  # one Adam step moved log pi(x) toward the augmented likelihood
 
 
 def test_top_k_memory_keeps_the_best_distinct_episodes():
     memory = TopKMemory(2)
     log_p = np.zeros((3, 38), dtype=np.float32)
-    memory.add([_episode([1, 2, 3], [1.0, 0.0], log_p), _episode([1, 2, 4], [5.0, 0.0], log_p),
-                _episode([1, 2, 3], [1.0, 0.0], log_p), _episode([1, 2, 5], [3.0, 0.0], log_p)])
+    memory.add(
+        [
+            _episode([1, 2, 3], [1.0, 0.0], log_p),
+            _episode([1, 2, 4], [5.0, 0.0], log_p),
+            _episode([1, 2, 3], [1.0, 0.0], log_p),
+            _episode([1, 2, 5], [3.0, 0.0], log_p),
+        ]
+    )
     assert memory.scores == [5.0, 3.0] and len(memory) == 2
     assert len(memory.sample(5, np.random.default_rng(0))) == 2
 
@@ -100,8 +112,9 @@ def test_kl_penalties_by_hand():
 @pytest.mark.parametrize("target, direction", [(0.001, +1), (5.0, -1)])
 def test_klppo_adaptive_beta_moves_the_right_way(target, direction):
     env = make_sb3_vec_env("SeqTutor-Melody-v0", n_envs=16, seed=0, c=0.2, composition_length=8)
-    model = KLPPO("PriorLSTMPolicy", env, seed=0, batch_size=16, learning_rate=1e-3, beta=1.0, target_kl=target,
-                  kl_horizon=500)
+    model = KLPPO(
+        "PriorLSTMPolicy", env, seed=0, batch_size=16, learning_rate=1e-3, beta=1.0, target_kl=target, kl_horizon=500
+    )
     model.learn(1_500)
     assert np.sign(model.current_beta - 1.0) == direction, model.current_beta
     assert model.beta == 1.0 and model.current_c == 0.2  # the setting stays as given; target_kl adapts β, not c
@@ -134,9 +147,14 @@ def random_prior(tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("algo, kwargs, steps", [(DAP, {"learning_rate": 1e-2}, 16_000),
-                                                 (KLPPO, {"learning_rate": 3e-3, "beta": 0.1}, 12_000),
-                                                 (DPG, {"learning_rate": 1e-2}, 12_000)])
+@pytest.mark.parametrize(
+    "algo, kwargs, steps",
+    [
+        (DAP, {"learning_rate": 1e-2}, 16_000),
+        (KLPPO, {"learning_rate": 3e-3, "beta": 0.1}, 12_000),
+        (DPG, {"learning_rate": 1e-2}, 12_000),
+    ],
+)
 def test_a_short_run_raises_the_domain_return(random_prior, algo, kwargs, steps):
     env_kwargs = {"prior_path": random_prior, "c": 0.5, "composition_length": 8}
 
@@ -144,8 +162,13 @@ def test_a_short_run_raises_the_domain_return(random_prior, algo, kwargs, steps)
         batch = run_episodes("SeqTutor-Melody-v0", 400, model_policy(model, seed=1), seed=99, env_kwargs=env_kwargs)
         return float(batch.domain_returns.mean())
 
-    model = algo("PriorLSTMPolicy", make_sb3_vec_env("SeqTutor-Melody-v0", n_envs=16, seed=0, **env_kwargs),
-                 seed=0, batch_size=16, **kwargs)
+    model = algo(
+        "PriorLSTMPolicy",
+        make_sb3_vec_env("SeqTutor-Melody-v0", n_envs=16, seed=0, **env_kwargs),
+        seed=0,
+        batch_size=16,
+        **kwargs,
+    )
     before = domain_return(model)
     model.learn(steps)
     after = domain_return(model)
@@ -169,8 +192,16 @@ def test_dpg_adapts_c_toward_a_target_kl_and_replaces_its_frozen_proposal(tmp_pa
     from stable_baselines3.common.logger import configure
 
     env = make_sb3_vec_env("SeqTutor-Melody-v0", n_envs=8, seed=0, c=0.05, composition_length=8)
-    model = DPG("PriorLSTMPolicy", env, seed=0, batch_size=8, learning_rate=3e-3, target_kl=0.01, kl_horizon=500,
-                proposal="frozen")
+    model = DPG(
+        "PriorLSTMPolicy",
+        env,
+        seed=0,
+        batch_size=8,
+        learning_rate=3e-3,
+        target_kl=0.01,
+        kl_horizon=500,
+        proposal="frozen",
+    )
     model.set_logger(configure(str(tmp_path), ["csv"]))
     model.learn(4_000)
     assert model.current_c > 0.05  # c = 0.05 pulls far from the prior: above a 0.01-nat target, c was raised

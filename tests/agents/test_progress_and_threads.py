@@ -59,8 +59,15 @@ def test_progress_lines_when_stdout_is_not_a_terminal(capsys):
 
 def test_training_progress_counts_env_steps_and_the_gradient_steps_of_each_update(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(progress_module, "LINE_EVERY_S", 0.0)  # pytest's stdout is not a terminal: lines
-    config = TrainConfig(out=str(tmp_path / "run"), algo="klppo", steps=512, n_envs=16, seed=0,
-                         env_kwargs={"composition_length": 8}, algo_kwargs={"batch_size": 32})
+    config = TrainConfig(
+        out=str(tmp_path / "run"),
+        algo="klppo",
+        steps=512,
+        n_envs=16,
+        seed=0,
+        env_kwargs={"composition_length": 8},
+        algo_kwargs={"batch_size": 32},
+    )
     model = train(config, progress=True)
     lines = _lines(capsys)
     per_update = update_steps(model)
@@ -74,8 +81,25 @@ def test_training_progress_counts_env_steps_and_the_gradient_steps_of_each_updat
 
 def test_pretrain_prints_batch_progress_lines(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(progress_module, "LINE_EVERY_S", 0.0)
-    assert cli.main(["pretrain", "melody", "--out", str(tmp_path / "p.pt"), "--limit", "40", "--max-epochs", "1",
-                     "--hidden-size", "8", "--batch-size", "8"]) == 0
+    assert (
+        cli.main(
+            [
+                "pretrain",
+                "melody",
+                "--out",
+                str(tmp_path / "p.pt"),
+                "--limit",
+                "40",
+                "--max-epochs",
+                "1",
+                "--hidden-size",
+                "8",
+                "--batch-size",
+                "8",
+            ]
+        )
+        == 0
+    )
     lines = _lines(capsys)
     assert any(re.match(r"epoch 1: \d+/\d+ batches .*loss=", line) for line in lines)
     assert any(line.startswith("prior quality: validation NLL/token") for line in lines)

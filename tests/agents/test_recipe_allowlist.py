@@ -46,8 +46,16 @@ from seqtutor_agents.runs.training import (
 ENV_KWARGS = {"composition_length": 8}
 
 # ---------------------------------------------------------------------------- nothing runs: an audit hook
-PROCESS_EVENTS = ("subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty",
-                  "pty.spawn")
+PROCESS_EVENTS = (
+    "subprocess.Popen",
+    "os.system",
+    "os.exec",
+    "os.posix_spawn",
+    "os.spawn",
+    "os.fork",
+    "os.forkpty",
+    "pty.spawn",
+)
 _AUDIT = {"armed": False, "events": []}
 
 
@@ -86,8 +94,12 @@ GADGETS = {
     "a trusted package's class off the list": "torch.nn.modules.linear:Linear",
 }
 #: Schedules that are not SB3's (numbers only).
-BAD_SCHEDULES = [{"callable": "os:system"}, "os:system", {"constant": "__import__('os').system('id')"},
-                 {"linear": ["builtins:eval", 0, 1]}]
+BAD_SCHEDULES = [
+    {"callable": "os:system"},
+    "os:system",
+    {"constant": "__import__('os').system('id')"},
+    {"linear": ["builtins:eval", 0, 1]},
+]
 
 
 @pytest.fixture(scope="module")
@@ -114,8 +126,13 @@ def plantings(fields: dict[str, dict], name: str) -> list[tuple[str, dict]]:
     for key in ("features_extractor_class", "activation_fn", "optimizer_class", "net_arch"):
         planted.append(("policy_kwargs", {"dict": {key: gadget}}))
     planted.append(("policy_kwargs", {"dict": {"features_extractor_kwargs": {"dict": {"x": gadget}}}}))
-    planted += [("replay_buffer_kwargs", {"dict": {"x": gadget}}), ("replay_buffer_class", gadget),
-                ("rollout_buffer_class", gadget), ("learning_rate", gadget), ("someone_elses_field", gadget)]
+    planted += [
+        ("replay_buffer_kwargs", {"dict": {"x": gadget}}),
+        ("replay_buffer_class", gadget),
+        ("rollout_buffer_class", gadget),
+        ("learning_rate", gadget),
+        ("someone_elses_field", gadget),
+    ]
     return planted
 
 
@@ -153,16 +170,23 @@ def test_a_schedule_that_is_not_sb3s_is_refused(model_files, tmp_path, algo, fie
         load_model(algorithm_class(algo), path)
 
 
-@pytest.mark.parametrize("kwargs_key, kwargs, named", [
-    ("features_extractor_kwargs", {"shell": True, "env": {"BASH_ENV": "/tmp/x"}}, "'shell'"),
-    ("features_extractor_kwargs", {"observation_space": 1}, "'observation_space', which SB3 passes"),
-    ("optimizer_kwargs", {"params": []}, "'params', which SB3 passes"),
-    ("optimizer_kwargs", {"executable": "/bin/sh"}, "'executable'"),
-])
+@pytest.mark.parametrize(
+    "kwargs_key, kwargs, named",
+    [
+        ("features_extractor_kwargs", {"shell": True, "env": {"BASH_ENV": "/tmp/x"}}, "'shell'"),
+        ("features_extractor_kwargs", {"observation_space": 1}, "'observation_space', which SB3 passes"),
+        ("optimizer_kwargs", {"params": []}, "'params', which SB3 passes"),
+        ("optimizer_kwargs", {"executable": "/bin/sh"}, "'executable'"),
+    ],
+)
 def test_an_allowed_class_with_arguments_it_does_not_take_is_refused(model_files, tmp_path, kwargs_key, kwargs, named):
-    classes = {"features_extractor_kwargs": ("features_extractor_class",
-                                              "stable_baselines3.common.torch_layers:CombinedExtractor"),
-               "optimizer_kwargs": ("optimizer_class", "torch.optim.adam:Adam")}
+    classes = {
+        "features_extractor_kwargs": (
+            "features_extractor_class",
+            "stable_baselines3.common.torch_layers:CombinedExtractor",
+        ),
+        "optimizer_kwargs": ("optimizer_class", "torch.optim.adam:Adam"),
+    }
     class_key, class_name = classes[kwargs_key]
     recipe = {"dict": {class_key: {"type": {"class": class_name}}, kwargs_key: {"json": kwargs}}}
     path = plant(model_files["ppo"], tmp_path / "planted.zip", "policy_kwargs", recipe)
@@ -210,24 +234,50 @@ def test_a_users_own_class_can_be_trusted_explicitly(model_files, tmp_path):
 def test_the_reported_exploit_runs_nothing(tmp_path):
     """The issue's reproduction: a PPO run whose policy_kwargs name Popen with shell=True and BASH_ENV."""
     out = tmp_path / "run"
-    assert main(["train", "--algo", "ppo", "--steps", "64", "--n-envs", "2", "--no-progress", "--out", str(out),
-                 "--env-kwarg", "composition_length=8", "--algo-kwarg", "n_steps=32", "--algo-kwarg",
-                 "batch_size=32"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--algo",
+                "ppo",
+                "--steps",
+                "64",
+                "--n-envs",
+                "2",
+                "--no-progress",
+                "--out",
+                str(out),
+                "--env-kwarg",
+                "composition_length=8",
+                "--algo-kwarg",
+                "n_steps=32",
+                "--algo-kwarg",
+                "batch_size=32",
+            ]
+        )
+        == 0
+    )
     marker = tmp_path / "MARKER"
     script = tmp_path / "evil.sh"
     script.write_text(f"/usr/bin/touch {marker}\n")
 
     def edit(data):
-        data["seqtutor_safe_fields"]["policy_kwargs"] = {"dict": {
-            "features_extractor_class": {"type": {"class": "torch.utils.cpp_extension:subprocess.Popen"}},
-            "features_extractor_kwargs": {"json": {"shell": True, "executable": "/bin/bash",
-                                                   "env": {"BASH_ENV": str(script)}}}}}
+        data["seqtutor_safe_fields"]["policy_kwargs"] = {
+            "dict": {
+                "features_extractor_class": {"type": {"class": "torch.utils.cpp_extension:subprocess.Popen"}},
+                "features_extractor_kwargs": {
+                    "json": {"shell": True, "executable": "/bin/bash", "env": {"BASH_ENV": str(script)}}
+                },
+            }
+        }
         pickled_marker(data, "policy_kwargs")
 
     tamper_run(out, edit)
-    for args in (["sample", "--run", str(out), "-n", "2", "--out", str(tmp_path / "s")],
-                 ["evaluate", "--run", str(out), "-n", "2"],
-                 ["train", "--out", str(out), "--steps", "128", "--resume", "--no-progress"]):
+    for args in (
+        ["sample", "--run", str(out), "-n", "2", "--out", str(tmp_path / "s")],
+        ["evaluate", "--run", str(out), "-n", "2"],
+        ["train", "--out", str(out), "--steps", "128", "--resume", "--no-progress"],
+    ):
         with NothingRuns(), pytest.raises(SystemExit) as refused:
             main(args)
         assert refused.value.code == 2
@@ -240,16 +290,37 @@ def test_the_reported_exploit_runs_nothing(tmp_path):
 def trained_runs(tmp_path_factory) -> dict[str, Path]:
     """A tiny trained run of every algorithm (with checkpoints)."""
     folder = tmp_path_factory.mktemp("runs")
-    extra = {"ppo": ["n_steps=32", "batch_size=32"], "a2c": ["n_steps=8"],
-             "recurrent_ppo": ["n_steps=32", "batch_size=32", "n_epochs=1"],
-             "dqn": ["learning_starts=32"], "qrdqn": ["learning_starts=32"], "q": ["learning_starts=32"],
-             "psi": ["learning_starts=32"], "g": ["learning_starts=32"], "dap": ["batch_size=4"],
-             "klppo": ["batch_size=4", "minibatch_size=2", "n_epochs=1"]}
+    extra = {
+        "ppo": ["n_steps=32", "batch_size=32"],
+        "a2c": ["n_steps=8"],
+        "recurrent_ppo": ["n_steps=32", "batch_size=32", "n_epochs=1"],
+        "dqn": ["learning_starts=32"],
+        "qrdqn": ["learning_starts=32"],
+        "q": ["learning_starts=32"],
+        "psi": ["learning_starts=32"],
+        "g": ["learning_starts=32"],
+        "dap": ["batch_size=4"],
+        "klppo": ["batch_size=4", "minibatch_size=2", "n_epochs=1"],
+    }
     runs = {}
     for algo in ALGO_CHOICES:
         out = folder / algo
-        args = ["train", "--algo", algo, "--steps", "128", "--n-envs", "2", "--no-progress", "--out", str(out),
-                "--checkpoint-every", "64", "--env-kwarg", "composition_length=8"]
+        args = [
+            "train",
+            "--algo",
+            algo,
+            "--steps",
+            "128",
+            "--n-envs",
+            "2",
+            "--no-progress",
+            "--out",
+            str(out),
+            "--checkpoint-every",
+            "64",
+            "--env-kwarg",
+            "composition_length=8",
+        ]
         for kv in extra.get(algo, []):
             args += ["--algo-kwarg", kv]
         assert main(args) == 0
@@ -269,9 +340,11 @@ def enter(entry: str, run: Path, algo: str, tmp_path: Path) -> str:
             else:
                 load_model(algorithm_class(algo), run / "model.zip")
         return str(refused.value)
-    args = {"sample": ["sample", "--run", str(run), "-n", "2", "--out", str(tmp_path / "s")],
-            "evaluate": ["evaluate", "--run", str(run), "-n", "2"],
-            "resume": ["train", "--out", str(run), "--steps", "256", "--resume", "--no-progress"]}[entry]
+    args = {
+        "sample": ["sample", "--run", str(run), "-n", "2", "--out", str(tmp_path / "s")],
+        "evaluate": ["evaluate", "--run", str(run), "-n", "2"],
+        "resume": ["train", "--out", str(run), "--steps", "256", "--resume", "--no-progress"],
+    }[entry]
     with pytest.raises(SystemExit) as refused:
         main(args)
     assert refused.value.code == 2
@@ -280,11 +353,18 @@ def enter(entry: str, run: Path, algo: str, tmp_path: Path) -> str:
 
 @pytest.mark.xdist_group("trained_runs")  # one worker trains the runs below, not every parallel worker
 @pytest.mark.parametrize("algo", ALGO_CHOICES)
-@pytest.mark.parametrize("field, recipe, named", [
-    ("policy_kwargs", {"dict": {"features_extractor_class": {"type": {"class": "subprocess:Popen"}}}}, "subprocess:Popen"),
-    ("policy_class", {"type": {"class": "builtins:eval"}}, "builtins:eval"),
-    ("observation_space", {"type": {"class": "os:system"}}, "never holds one"),
-])
+@pytest.mark.parametrize(
+    "field, recipe, named",
+    [
+        (
+            "policy_kwargs",
+            {"dict": {"features_extractor_class": {"type": {"class": "subprocess:Popen"}}}},
+            "subprocess:Popen",
+        ),
+        ("policy_class", {"type": {"class": "builtins:eval"}}, "builtins:eval"),
+        ("observation_space", {"type": {"class": "os:system"}}, "never holds one"),
+    ],
+)
 def test_every_entry_point_refuses_a_planted_run(trained_runs, tmp_path, capsys, algo, field, recipe, named):
     run = Path(shutil.copytree(trained_runs[algo], tmp_path / "run"))
 
@@ -300,17 +380,64 @@ def test_every_entry_point_refuses_a_planted_run(trained_runs, tmp_path, capsys,
 
 
 # ---------------------------------------------------------------------------- fuzzing the decoder
-_NAMES = st.sampled_from([*GADGETS.values(), "stable_baselines3.common.torch_layers:CombinedExtractor",
-                          "torch.optim.adam:Adam", "torch.nn.modules.activation:ReLU", "MultiInputPolicy", "", ":"])
-_KEYS = st.sampled_from(["type", "class", "alias", "schedule", "dict", "json", "space", "train_freq", "constant",
-                         "linear", "spaces", "n", "start", "nvec", "dtype", "low", "high", "features_extractor_class",
-                         "optimizer_class", "activation_fn", "optimizer_kwargs", "features_extractor_kwargs"])
+_NAMES = st.sampled_from(
+    [
+        *GADGETS.values(),
+        "stable_baselines3.common.torch_layers:CombinedExtractor",
+        "torch.optim.adam:Adam",
+        "torch.nn.modules.activation:ReLU",
+        "MultiInputPolicy",
+        "",
+        ":",
+    ]
+)
+_KEYS = st.sampled_from(
+    [
+        "type",
+        "class",
+        "alias",
+        "schedule",
+        "dict",
+        "json",
+        "space",
+        "train_freq",
+        "constant",
+        "linear",
+        "spaces",
+        "n",
+        "start",
+        "nvec",
+        "dtype",
+        "low",
+        "high",
+        "features_extractor_class",
+        "optimizer_class",
+        "activation_fn",
+        "optimizer_kwargs",
+        "features_extractor_kwargs",
+    ]
+)
 _LEAVES = st.none() | st.booleans() | st.integers(-3, 40) | st.floats(allow_nan=True) | _NAMES | st.text(max_size=6)
-_RECIPES = st.recursive(_LEAVES, lambda inner: st.lists(inner, max_size=3)
-                        | st.dictionaries(_KEYS | st.text(max_size=5), inner, max_size=3), max_leaves=14)
-_FIELDS = st.sampled_from(["policy_class", "policy_kwargs", "observation_space", "action_space", "replay_buffer_class",
-                           "rollout_buffer_class", "replay_buffer_kwargs", "train_freq", "learning_rate", "clip_range",
-                           "someone_elses_field"])
+_RECIPES = st.recursive(
+    _LEAVES,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_KEYS | st.text(max_size=5), inner, max_size=3),
+    max_leaves=14,
+)
+_FIELDS = st.sampled_from(
+    [
+        "policy_class",
+        "policy_kwargs",
+        "observation_space",
+        "action_space",
+        "replay_buffer_class",
+        "rollout_buffer_class",
+        "replay_buffer_kwargs",
+        "train_freq",
+        "learning_rate",
+        "clip_range",
+        "someone_elses_field",
+    ]
+)
 
 
 @given(recipes=st.dictionaries(_FIELDS, _RECIPES, min_size=1, max_size=4))

@@ -22,7 +22,7 @@ def test_plan_skips_padding_and_keeps_equal_lengths_whole():
     order, segments = unroll_plan(lengths, max_segments=3)
     assert lengths[order].tolist() == [9, 9, 7, 5, 3, 1]  # longest first, ties in row order
     assert segments[0][0] == 0 and segments[-1][1] == 9
-    for (start, end, rows), (next_start, _, _) in zip(segments, segments[1:] + [(9, 0, 0)]):
+    for (start, end, rows), (next_start, _, _) in zip(segments, [*segments[1:], (9, 0, 0)], strict=False):
         assert end == next_start and rows == int((lengths > start).sum())
     steps = sum(rows * (end - start) for start, end, rows in segments)
     assert steps < len(lengths) * 9  # fewer LSTM steps than the padded rectangle
@@ -45,7 +45,7 @@ def test_unroll_matches_one_call_where_the_rows_are_real(net):
         net.zero_grad()
         (outputs * weights).sum().backward(retain_graph=True)
         grads.append([p.grad.clone() for p in net.parameters()])
-    for a, b in zip(*grads):
+    for a, b in zip(*grads, strict=False):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
 
 
@@ -54,7 +54,7 @@ def test_linear_recurrence_is_the_backward_loop():
     for steps in (1, 2, 5, 32, 47):
         offset = torch.randn(6, steps, generator=generator, dtype=torch.float64)
         coefficient = torch.rand(6, steps, generator=generator, dtype=torch.float64)
-        coefficient[0, steps // 2:] = 0.0  # an episode that ends early
+        coefficient[0, steps // 2 :] = 0.0  # an episode that ends early
         expected, following = torch.zeros_like(offset), torch.zeros(6, dtype=torch.float64)
         for t in reversed(range(steps)):
             expected[:, t] = offset[:, t] + coefficient[:, t] * following

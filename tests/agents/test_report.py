@@ -27,10 +27,18 @@ pytestmark = pytest.mark.xdist_group("report")
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("report-runs")
-    melody = TrainConfig(out=str(root / "melody"), algo="psi", steps=1024, n_envs=16, target_kl=0.1,
-                         algo_kwargs={"learning_starts": 256})
-    smiles = TrainConfig(out=str(root / "smiles"), env_id="SeqTutor-SMILES-v0", algo="g", steps=1024, n_envs=16,
-                         env_kwargs={"objective": "qed"}, algo_kwargs={"learning_starts": 256})
+    melody = TrainConfig(
+        out=str(root / "melody"), algo="psi", steps=1024, n_envs=16, target_kl=0.1, algo_kwargs={"learning_starts": 256}
+    )
+    smiles = TrainConfig(
+        out=str(root / "smiles"),
+        env_id="SeqTutor-SMILES-v0",
+        algo="g",
+        steps=1024,
+        n_envs=16,
+        env_kwargs={"objective": "qed"},
+        algo_kwargs={"learning_starts": 256},
+    )
     for config in (melody, smiles):
         train(config, progress=False)
     return {"melody": root / "melody", "smiles": root / "smiles"}
@@ -39,8 +47,24 @@ def runs(tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def page_file(runs, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("report") / "report.html"
-    assert main(["report", str(runs["melody"]), str(runs["smiles"]), "--out", str(out), "-n", "60",
-                 "--optimum-n", "0", "--media", "4"]) == 0  # π*: its own test (sampling SMILES priors is slow)
+    assert (
+        main(
+            [
+                "report",
+                str(runs["melody"]),
+                str(runs["smiles"]),
+                "--out",
+                str(out),
+                "-n",
+                "60",
+                "--optimum-n",
+                "0",
+                "--media",
+                "4",
+            ]
+        )
+        == 0
+    )  # π*: its own test (sampling SMILES priors is slow)
     return out
 
 
@@ -68,7 +92,7 @@ def test_a_melody_run_beside_its_optimum(runs):
     assert "return / π*'s at the same KL" in section.headline
     from seqtutor_agents.runs.optimum_figures import DISTANCE_HEADLINE
 
-    distance, share = (section.headline[key] for key in DISTANCE_HEADLINE)  # "value [low, high]", or why not
+    distance, _share = (section.headline[key] for key in DISTANCE_HEADLINE)  # "value [low, high]", or why not
     assert re.fullmatch(r"-?\d+\.\d{3} \[-?\d+\.\d{3}, -?\d+\.\d{3}\]|not estimated", distance), distance
     assert any("KL(π ‖ π*) = " in note or "distance to π* not estimated: " in note for note in section.notes)
     assert "π* at c =" in render([section], "one run")
@@ -119,13 +143,17 @@ def test_the_page_works_in_headless_chromium(browser, page_file, tmp_path):
 
     # the molecule table sorts by a clicked column, numerically, both ways
     header = page.locator("table.sortable thead th", has_text=re.compile(r"^qed$"))
-    column = page.evaluate("() => Array.from(document.querySelectorAll('table.sortable thead th'))"
-                           ".findIndex(th => th.textContent.trim() === 'qed')")
+    column = page.evaluate(
+        "() => Array.from(document.querySelectorAll('table.sortable thead th'))"
+        ".findIndex(th => th.textContent.trim() === 'qed')"
+    )
     assert column >= 0
 
     def column_values() -> list[float]:
-        texts = page.evaluate(f"() => Array.from(document.querySelectorAll('table.sortable tbody tr'))"
-                              f".map(r => r.cells[{column}].textContent)")
+        texts = page.evaluate(
+            f"() => Array.from(document.querySelectorAll('table.sortable tbody tr'))"
+            f".map(r => r.cells[{column}].textContent)"
+        )
         return [float(t) for t in texts if t.strip()]
 
     header.click()

@@ -1,4 +1,5 @@
-"""A crafted model file or run config is refused, naming the bound, before it can make seqtutor allocate what it asks."""
+"""A crafted model file or run config is refused, naming the bound, before it can make seqtutor allocate what
+it asks."""
 
 from __future__ import annotations
 
@@ -39,8 +40,17 @@ def small_env():
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("bounds") / "run"
-    train(TrainConfig(out=str(out), algo="psi", steps=128, n_envs=8, env_kwargs={"composition_length": 8},
-                      algo_kwargs={"learning_starts": 64}), progress=False)
+    train(
+        TrainConfig(
+            out=str(out),
+            algo="psi",
+            steps=128,
+            n_envs=8,
+            env_kwargs={"composition_length": 8},
+            algo_kwargs={"learning_starts": 64},
+        ),
+        progress=False,
+    )
     return out
 
 
@@ -70,6 +80,7 @@ def test_a_huge_net_arch_is_refused_before_it_is_built(ppo_file, tmp_path):
 def test_a_huge_recurrent_q_network_is_refused_on_the_command_line(copy, tmp_path, capsys):
     def grow(data):
         data["policy_kwargs"]["net_config"]["hidden_size"] = 30_000
+
     edit_model_data(copy / "model.zip", grow)
     err = refused(capsys, "sample", "--run", str(copy), "-n", "2", "--out", str(tmp_path / "s"))
     assert "asks for a model of more than 268,435,456 tensor elements" in err  # 2**28: the bound, named
@@ -107,8 +118,18 @@ def test_more_scoring_workers_than_cpus_are_refused(tmp_path, capsys):
     import os
 
     out = tmp_path / "smiles"
-    train(TrainConfig(out=str(out), env_id="SeqTutor-SMILES-v0", algo="g", steps=64, n_envs=4,
-                      env_kwargs={"objective": "qed"}, algo_kwargs={"learning_starts": 32}), progress=False)
+    train(
+        TrainConfig(
+            out=str(out),
+            env_id="SeqTutor-SMILES-v0",
+            algo="g",
+            steps=64,
+            n_envs=4,
+            env_kwargs={"objective": "qed"},
+            algo_kwargs={"learning_starts": 32},
+        ),
+        progress=False,
+    )
     config = json.loads((out / "config.json").read_text())
     config["env_kwargs"]["scoring_workers"] = 24
     (out / "config.json").write_text(json.dumps(config))
@@ -138,10 +159,17 @@ def test_json_nested_too_deeply_is_refused(copy, tmp_path, capsys):
         read_model_data(model)
 
 
-@pytest.mark.parametrize("field, edit, named", [
-    ("action_space", lambda s: s.update(n=10**20), "n 100000000000000000000 is outside [1, 2,147,483,647] (the limit)"),
-    ("observation_space", lambda s: s["spaces"]["tokens"].update(nvec=[10**30] * 9), "nvec entry 10000000000"),
-])
+@pytest.mark.parametrize(
+    "field, edit, named",
+    [
+        (
+            "action_space",
+            lambda s: s.update(n=10**20),
+            "n 100000000000000000000 is outside [1, 2,147,483,647] (the limit)",
+        ),
+        ("observation_space", lambda s: s["spaces"]["tokens"].update(nvec=[10**30] * 9), "nvec entry 10000000000"),
+    ],
+)
 def test_spaces_too_large_to_hold_are_refused(copy, field, edit, named):
     edit_model_data(copy / "model.zip", lambda d: edit(d["seqtutor_safe_fields"][field]["space"]))
     with pytest.raises(ModelFileError, match=re.escape(named)):

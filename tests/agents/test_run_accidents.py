@@ -1,4 +1,5 @@
-"""No run is lost to ordinary accidents: a second writer, a signal, a kill at any write, a full disk, damaged checkpoints.
+"""No run is lost to ordinary accidents: a second writer, a signal, a kill at any write, a full disk, damaged
+checkpoints.
 
 Kills are placed with :data:`seqtutor_agents.runs.run_folder.write_hook` (a fault-injection point called
 before each write), never with sleeps; the full-disk cases run on a small tmpfs (root only, else
@@ -20,8 +21,8 @@ from pathlib import Path
 import pytest
 from run_files import checkpoint_step, mounted_tmpfs, newest_checkpoint, reseal
 
-from seqtutor_agents.runs import run_folder
 from seqtutor_agents.cli import main
+from seqtutor_agents.runs import run_folder
 from seqtutor_agents.runs.run_folder import (
     CheckpointError,
     RunLock,
@@ -31,8 +32,17 @@ from seqtutor_agents.runs.run_folder import (
 )
 from seqtutor_agents.runs.training import TrainConfig, train
 
-SMALL = ["--n-envs", "4", "--no-progress", "--env-kwarg", "composition_length=8", "--algo-kwarg", "learning_starts=64",
-         "--algo-kwarg", "buffer_size=2000"]
+SMALL = [
+    "--n-envs",
+    "4",
+    "--no-progress",
+    "--env-kwarg",
+    "composition_length=8",
+    "--algo-kwarg",
+    "learning_starts=64",
+    "--algo-kwarg",
+    "buffer_size=2000",
+]
 
 
 def cli(capsys, *args: str) -> tuple[int, str]:
@@ -44,10 +54,20 @@ def cli(capsys, *args: str) -> tuple[int, str]:
 
 
 def small_config(out: Path, steps: int, algo: str = "psi", every: int = 256) -> TrainConfig:
-    kwargs = {"learning_starts": 64, "buffer_size": 2000} if algo == "psi" else {"batch_size": 4, "replay_memory": 8,
-                                                                               "replay_sample": 2}
-    return TrainConfig(out=str(out), algo=algo, steps=steps, n_envs=4, checkpoint_every=every,
-                       env_kwargs={"composition_length": 8}, algo_kwargs=kwargs)
+    kwargs = (
+        {"learning_starts": 64, "buffer_size": 2000}
+        if algo == "psi"
+        else {"batch_size": 4, "replay_memory": 8, "replay_sample": 2}
+    )
+    return TrainConfig(
+        out=str(out),
+        algo=algo,
+        steps=steps,
+        n_envs=4,
+        checkpoint_every=every,
+        env_kwargs={"composition_length": 8},
+        algo_kwargs=kwargs,
+    )
 
 
 def wait_for(condition, timeout: float = 240.0, proc: subprocess.Popen | None = None) -> None:
@@ -67,13 +87,32 @@ def test_a_second_writer_is_refused_and_a_signal_stops_with_a_resumable_checkpoi
     procs = {}
     for sig in (signal.SIGTERM, signal.SIGINT):
         out = tmp_path / signal.Signals(sig).name
-        procs[sig] = (out, subprocess.Popen([sys.executable, "-m", "seqtutor_agents.cli", "train", "--algo", "psi",
-                                             "--steps", "10000000", "--out", str(out), "--checkpoint-every", "256", *SMALL],
-                                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                            env={**os.environ, "OMP_NUM_THREADS": "1"}))
+        procs[sig] = (
+            out,
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "seqtutor_agents.cli",
+                    "train",
+                    "--algo",
+                    "psi",
+                    "--steps",
+                    "10000000",
+                    "--out",
+                    str(out),
+                    "--checkpoint-every",
+                    "256",
+                    *SMALL,
+                ],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env={**os.environ, "OMP_NUM_THREADS": "1"},
+            ),
+        )
     try:
         for sig, (out, proc) in procs.items():
-            wait_for(lambda: bool(list_checkpoints(out)), proc=proc)
+            wait_for(lambda out=out: bool(list_checkpoints(out)), proc=proc)
             config_before = (out / "config.json").read_text()
             for extra in (["--overwrite"], ["--resume"]):
                 code, err = cli(capsys, "train", "--algo", "psi", "--steps", "512", "--out", str(out), *SMALL, *extra)
@@ -92,7 +131,9 @@ def test_a_second_writer_is_refused_and_a_signal_stops_with_a_resumable_checkpoi
         stopped_at = int(message.split("at env step ")[1].split(";")[0].replace(",", ""))
         assert checkpoint_step(out) == stopped_at and not (out / "model.zip").exists()
         latest_checkpoint(out, needs_buffer=True)  # whole: it verifies against its manifest
-        code, err = cli(capsys, "train", "--out", str(out), "--steps", str(stopped_at + 256), "--resume", "--no-progress")
+        code, err = cli(
+            capsys, "train", "--out", str(out), "--steps", str(stopped_at + 256), "--resume", "--no-progress"
+        )
         assert code == 0, err
         resumed = json.loads((out / "logs" / "resume-1" / "resume.json").read_text())
         assert resumed["from_step"] == stopped_at
@@ -127,8 +168,15 @@ KILLER = textwrap.dedent("""
 """)
 
 
-KILL_POINTS = [("psi", "model", 2), ("psi", "replay_buffer", 2), ("psi", "state", 2), ("psi", "manifest", 2),
-               ("psi", "publish", 2), ("dap", "arrays", 2), ("psi", "final_model", 1)]
+KILL_POINTS = [
+    ("psi", "model", 2),
+    ("psi", "replay_buffer", 2),
+    ("psi", "state", 2),
+    ("psi", "manifest", 2),
+    ("psi", "publish", 2),
+    ("dap", "arrays", 2),
+    ("psi", "final_model", 1),
+]
 
 
 @pytest.mark.slow
@@ -140,12 +188,34 @@ def test_a_kill_at_any_write_leaves_a_whole_checkpoint_to_resume_from(tmp_path, 
         while len(running) >= 2:  # this machine's two cores
             running.pop(0).wait(timeout=300)
         out = tmp_path / f"{algo}-{point}"
-        extra = (["--algo-kwarg", "learning_starts=64", "--algo-kwarg", "buffer_size=2000"] if algo == "psi" else
-                 ["--algo-kwarg", "batch_size=4", "--algo-kwarg", "replay_memory=8", "--algo-kwarg", "replay_sample=2"])
-        args = ["train", "--algo", algo, "--steps", "1024", "--out", str(out), "--checkpoint-every", "256",
-                "--n-envs", "4", "--no-progress", "--env-kwarg", "composition_length=8", *extra]
-        proc = subprocess.Popen([sys.executable, "-c", KILLER, point, str(nth), *args], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        extra = (
+            ["--algo-kwarg", "learning_starts=64", "--algo-kwarg", "buffer_size=2000"]
+            if algo == "psi"
+            else ["--algo-kwarg", "batch_size=4", "--algo-kwarg", "replay_memory=8", "--algo-kwarg", "replay_sample=2"]
+        )
+        args = [
+            "train",
+            "--algo",
+            algo,
+            "--steps",
+            "1024",
+            "--out",
+            str(out),
+            "--checkpoint-every",
+            "256",
+            "--n-envs",
+            "4",
+            "--no-progress",
+            "--env-kwarg",
+            "composition_length=8",
+            *extra,
+        ]
+        proc = subprocess.Popen(
+            [sys.executable, "-c", KILLER, point, str(nth), *args],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "OMP_NUM_THREADS": "1"},
+        )
         procs[(algo, point)] = (out, proc)
         running.append(proc)
     for (algo, point), (out, proc) in procs.items():
@@ -207,7 +277,7 @@ def test_a_damaged_file_is_caught_by_its_checksum(two_checkpoints):
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF
     path.write_bytes(bytes(data))
-    with pytest.raises(CheckpointError, match="replay_buffer.npz does not match its manifest"):
+    with pytest.raises(CheckpointError, match=r"replay_buffer.npz does not match its manifest"):
         run_folder.verify_checkpoint(newer)
 
 

@@ -17,8 +17,20 @@ from seqtutor_agents import GLearning, PsiLearning, make_sb3_vec_env
 from seqtutor_agents.cli import main
 from seqtutor_agents.common.safe_load import ModelFileError, UnsafeModelError
 
-TRAIN = ["train", "--steps", "256", "--n-envs", "4", "--no-progress", "--checkpoint-every", "128",
-         "--algo-kwarg", "learning_starts=64", "--env-kwarg", "composition_length=8"]
+TRAIN = [
+    "train",
+    "--steps",
+    "256",
+    "--n-envs",
+    "4",
+    "--no-progress",
+    "--checkpoint-every",
+    "128",
+    "--algo-kwarg",
+    "learning_starts=64",
+    "--env-kwarg",
+    "composition_length=8",
+]
 
 
 def cli(capsys, *args: str) -> tuple[int, str]:
@@ -59,7 +71,10 @@ def _with_payload(model_zip: Path, marker: Path, key: str) -> None:
     with zipfile.ZipFile(model_zip) as archive:
         entries = {name: archive.read(name) for name in archive.namelist()}
     data = json.loads(entries["data"])
-    data[key] = {":type:": "<class 'evil'>", ":serialized:": base64.b64encode(cloudpickle.dumps(Payload(marker))).decode()}
+    data[key] = {
+        ":type:": "<class 'evil'>",
+        ":serialized:": base64.b64encode(cloudpickle.dumps(Payload(marker))).decode(),
+    }
     entries["data"] = json.dumps(data).encode()
     with zipfile.ZipFile(model_zip, "w") as archive:
         for name, content in entries.items():
@@ -73,12 +88,15 @@ def test_a_run_folder_with_pickled_payloads_runs_no_code(run_folder, tmp_path, c
     for model_zip in every_model_zip(run_folder):
         _with_payload(model_zip, marker, key)
     (newest_checkpoint(run_folder) / "replay_buffer.pkl").write_bytes(
-        __import__("cloudpickle").dumps(Payload(marker)))  # an old-style pickled buffer is never read either
+        __import__("cloudpickle").dumps(Payload(marker))
+    )  # an old-style pickled buffer is never read either
     for checkpoint in (run_folder / "checkpoints").glob("ckpt-*"):
         reseal(checkpoint)  # the attacker rewrites the manifests too: they are checksums, not signatures
-    for args in (("sample", "--run", str(run_folder), "-n", "2", "--out", str(tmp_path / "s")),
-                 ("evaluate", "--run", str(run_folder), "-n", "2"),
-                 ("train", "--out", str(run_folder), "--steps", "512", "--resume", "--no-progress")):
+    for args in (
+        ("sample", "--run", str(run_folder), "-n", "2", "--out", str(tmp_path / "s")),
+        ("evaluate", "--run", str(run_folder), "-n", "2"),
+        ("train", "--out", str(run_folder), "--steps", "512", "--resume", "--no-progress"),
+    ):
         code, err = cli(capsys, *args)
         if key == "someone_elses_field":  # no recipe, no stand-in: refused, by name
             assert code == 2 and "someone_elses_field" in err and "never unpickles" in err
@@ -117,17 +135,21 @@ def test_a_model_of_another_algorithm_in_the_folder_is_refused(run_folder, tmp_p
         PsiLearning.load(tmp_path / "g.zip", env=env)
 
 
-@pytest.mark.parametrize("option, value, named", [
-    ("--c", "2.0", "c="),
-    ("--env-kwarg", "prior_weight=0.5", "env_kwargs="),
-    ("--algo-kwarg", "gamma=0.5", "algo_kwargs="),
-    ("--env-kwarg", "composition_length=16", "env_kwargs="),
-    ("--seed", "3", "seed="),
-])
+@pytest.mark.parametrize(
+    "option, value, named",
+    [
+        ("--c", "2.0", "c="),
+        ("--env-kwarg", "prior_weight=0.5", "env_kwargs="),
+        ("--algo-kwarg", "gamma=0.5", "algo_kwargs="),
+        ("--env-kwarg", "composition_length=16", "env_kwargs="),
+        ("--seed", "3", "seed="),
+    ],
+)
 def test_resume_refuses_other_settings_by_name(run_folder, capsys, option, value, named):
     before = (run_folder / "config.json").read_text()
-    code, err = cli(capsys, "train", "--out", str(run_folder), "--steps", "512", "--resume", "--no-progress",
-                    option, value)
+    code, err = cli(
+        capsys, "train", "--out", str(run_folder), "--steps", "512", "--resume", "--no-progress", option, value
+    )
     assert code == 2 and named in err and "keeps its own settings" in err
     assert (run_folder / "config.json").read_text() == before
 
@@ -144,18 +166,26 @@ def test_resume_takes_the_runs_own_settings_and_never_rewrites_its_config(run_fo
 
 
 # ---------------------------------------------------------------------------- damaged files
-@pytest.mark.parametrize("content, named", [
-    ("", "config.json is not valid JSON"),
-    ("{not json", "config.json is not valid JSON"),
-    ("[1, 2]", "holds a list, expected a JSON object"),
-    ('{"out": "x"}', "lacks 'env_id', 'algo'"),
-    ('{"out": "x", "env_id": "SeqTutor-Melody-v0", "algo": "sarsa"}', "unknown algorithm 'sarsa'"),
-    ('{"out": "x", "env_id": "SeqTutor-Melody-v0", "algo": "ppo", "env_kwargs": {"composition_length": 8}}',
-     "holds a PsiLearning model but the run's config says ppo"),
-    ('{"out": "x", "env_id": "SeqTutor-SMILES-v0", "algo": "psi", "algo_kwargs": {"learning_starts": 64, "gradient_steps": 2}}',
-     "does not fit the env its config describes"),
-    ('{"out": "x", "env_id": "CartPole-v1", "algo": "psi"}', "'CartPole-v1' is not a seqtutor env"),
-])
+@pytest.mark.parametrize(
+    "content, named",
+    [
+        ("", "config.json is not valid JSON"),
+        ("{not json", "config.json is not valid JSON"),
+        ("[1, 2]", "holds a list, expected a JSON object"),
+        ('{"out": "x"}', "lacks 'env_id', 'algo'"),
+        ('{"out": "x", "env_id": "SeqTutor-Melody-v0", "algo": "sarsa"}', "unknown algorithm 'sarsa'"),
+        (
+            '{"out": "x", "env_id": "SeqTutor-Melody-v0", "algo": "ppo", "env_kwargs": {"composition_length": 8}}',
+            "holds a PsiLearning model but the run's config says ppo",
+        ),
+        (
+            '{"out": "x", "env_id": "SeqTutor-SMILES-v0", "algo": "psi", '
+            '"algo_kwargs": {"learning_starts": 64, "gradient_steps": 2}}',
+            "does not fit the env its config describes",
+        ),
+        ('{"out": "x", "env_id": "CartPole-v1", "algo": "psi"}', "'CartPole-v1' is not a seqtutor env"),
+    ],
+)
 def test_damaged_config_json_gives_a_clear_error(run_folder, capsys, content, named):
     (run_folder / "config.json").write_text(content)
     code, err = cli(capsys, "evaluate", "--run", str(run_folder), "-n", "2")
@@ -204,25 +234,28 @@ def test_damaged_model_file_names_it(run_folder, tmp_path, capsys, damage):
 
 
 # ---------------------------------------------------------------------------- nonsense settings
-@pytest.mark.parametrize("kwargs, named", [
-    ({"train_freq": 0}, "train_freq must be in [1, inf), got 0"),
-    ({"batch_size": 0}, "batch_size must be in [1, inf), got 0"),
-    ({"buffer_size": 0}, "buffer_size must be in [1, inf), got 0"),
-    ({"gamma": 1.5}, "gamma must be in [0, 1], got 1.5"),
-    ({"gamma": "abc"}, "gamma must be a number, got 'abc'"),
-    ({"c": True}, "c must be a number, got True"),
-    ({"c": 0.0}, "c must be in (0, inf), got 0.0"),
-    ({"learning_rate": -1.0}, "learning_rate must be in (0, inf), got -1.0"),
-    ({"tau": 2}, "tau must be in [0, 1], got 2"),
-    ({"temperature": 0}, "temperature must be in (0, inf), got 0"),
-    ({"max_grad_norm": float("nan")}, "max_grad_norm must be finite, got nan"),
-    ({"exploration": "ucb"}, "exploration must be one of 'boltzmann', 'egreedy', got 'ucb'"),
-    ({"target_kl": -0.1}, "target_kl must be in (0, inf), got -0.1"),
-    ({"td_lambda": 2.0}, "td_lambda must be in [0, 1], got 2.0"),
-    ({"gradient_steps": 0}, "gradient_steps must be in [1, inf), got 0"),
-    ({"learning_starts": -5}, "learning_starts must be in [0, inf), got -5"),
-    ({"train_freq": (4, "days")}, "train_freq must be an int or a (frequency, 'step' | 'episode') tuple"),
-])
+@pytest.mark.parametrize(
+    "kwargs, named",
+    [
+        ({"train_freq": 0}, "train_freq must be in [1, inf), got 0"),
+        ({"batch_size": 0}, "batch_size must be in [1, inf), got 0"),
+        ({"buffer_size": 0}, "buffer_size must be in [1, inf), got 0"),
+        ({"gamma": 1.5}, "gamma must be in [0, 1], got 1.5"),
+        ({"gamma": "abc"}, "gamma must be a number, got 'abc'"),
+        ({"c": True}, "c must be a number, got True"),
+        ({"c": 0.0}, "c must be in (0, inf), got 0.0"),
+        ({"learning_rate": -1.0}, "learning_rate must be in (0, inf), got -1.0"),
+        ({"tau": 2}, "tau must be in [0, 1], got 2"),
+        ({"temperature": 0}, "temperature must be in (0, inf), got 0"),
+        ({"max_grad_norm": float("nan")}, "max_grad_norm must be finite, got nan"),
+        ({"exploration": "ucb"}, "exploration must be one of 'boltzmann', 'egreedy', got 'ucb'"),
+        ({"target_kl": -0.1}, "target_kl must be in (0, inf), got -0.1"),
+        ({"td_lambda": 2.0}, "td_lambda must be in [0, 1], got 2.0"),
+        ({"gradient_steps": 0}, "gradient_steps must be in [1, inf), got 0"),
+        ({"learning_starts": -5}, "learning_starts must be in [0, inf), got -5"),
+        ({"train_freq": (4, "days")}, "train_freq must be an int or a (frequency, 'step' | 'episode') tuple"),
+    ],
+)
 def test_every_learner_argument_is_checked_at_construction(kwargs, named):
     env = make_sb3_vec_env("SeqTutor-Melody-v0", n_envs=2, composition_length=8)
     with pytest.raises((TypeError, ValueError)) as exc:
@@ -230,16 +263,19 @@ def test_every_learner_argument_is_checked_at_construction(kwargs, named):
     assert named in str(exc.value)
 
 
-@pytest.mark.parametrize("args, named", [
-    (["demo", "--steps", "0"], "argument --steps: must be >= 1, got 0"),
-    (["sample", "--prior", "--env", "CartPole-v1"], "--env 'CartPole-v1' is not a seqtutor env"),
-    (["evaluate", "--prior", "-n", "0"], "argument -n/--num: must be >= 1, got 0"),
-    (["sample", "--prior", "--seed", "-1"], "argument --seed: must be in [0, 2**32), got -1"),
-    (["train", "--out", "x", "--seed", str(2**40)], "--seed: seed must be in [0, 4.29497e+09], got 1099511627776"),
-    (["train", "--out", "x", "--steps", "abc"], "argument --steps: expected an integer, got 'abc'"),
-    (["train", "--out", "x", "--algo-kwarg", "gamma"], "expected KEY=VALUE, got 'gamma'"),
-    (["train", "--resume", "--out", "nowhere"], "nowhere is not a seqtutor run folder"),
-])
+@pytest.mark.parametrize(
+    "args, named",
+    [
+        (["demo", "--steps", "0"], "argument --steps: must be >= 1, got 0"),
+        (["sample", "--prior", "--env", "CartPole-v1"], "--env 'CartPole-v1' is not a seqtutor env"),
+        (["evaluate", "--prior", "-n", "0"], "argument -n/--num: must be >= 1, got 0"),
+        (["sample", "--prior", "--seed", "-1"], "argument --seed: must be in [0, 2**32), got -1"),
+        (["train", "--out", "x", "--seed", str(2**40)], "--seed: seed must be in [0, 4.29497e+09], got 1099511627776"),
+        (["train", "--out", "x", "--steps", "abc"], "argument --steps: expected an integer, got 'abc'"),
+        (["train", "--out", "x", "--algo-kwarg", "gamma"], "expected KEY=VALUE, got 'gamma'"),
+        (["train", "--resume", "--out", "nowhere"], "nowhere is not a seqtutor run folder"),
+    ],
+)
 def test_command_line_misuse_fails_fast_with_the_value_named(tmp_path, capsys, monkeypatch, args, named):
     monkeypatch.chdir(tmp_path)
     code, err = cli(capsys, *args)
@@ -265,5 +301,7 @@ def test_unknown_pickled_field_is_refused_by_the_python_api_too(run_folder, tmp_
 def test_pretrain_input_errors_are_printed_not_raised(tmp_path, capsys):
     bad = tmp_path / "latin1.smi"
     bad.write_bytes("CCO\nC\xe9C\n".encode("latin-1"))
-    code, err = cli(capsys, "pretrain", "smiles", "--data", str(bad), "--out", str(tmp_path / "p.pt"), "--max-epochs", "1")
+    code, err = cli(
+        capsys, "pretrain", "smiles", "--data", str(bad), "--out", str(tmp_path / "p.pt"), "--max-epochs", "1"
+    )
     assert code == 2 and "latin1.smi is not UTF-8 text" in err

@@ -32,8 +32,17 @@ def refused(capsys, *args: str) -> str:
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("inputs") / "run"
-    train(TrainConfig(out=str(out), algo="psi", steps=256, n_envs=8, env_kwargs={"composition_length": 8},
-                      algo_kwargs={"learning_starts": 64}), progress=False)
+    train(
+        TrainConfig(
+            out=str(out),
+            algo="psi",
+            steps=256,
+            n_envs=8,
+            env_kwargs={"composition_length": 8},
+            algo_kwargs={"learning_starts": 64},
+        ),
+        progress=False,
+    )
     return out
 
 
@@ -115,12 +124,34 @@ def test_a_relative_prior_path_is_recorded_absolute_with_its_checksum(tmp_path, 
     shutil.copy(default_prior_path(), here / "my_prior.pt")
     perturbed_prior(elsewhere / "my_prior.pt")  # same name, other weights
     monkeypatch.chdir(here)
-    assert main(["train", "--algo", "psi", "--steps", "128", "--n-envs", "8", "--out", "run", "--no-progress",
-                 "--env-kwarg", "prior_path=my_prior.pt", "--env-kwarg", "composition_length=8",
-                 "--algo-kwarg", "learning_starts=64"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--algo",
+                "psi",
+                "--steps",
+                "128",
+                "--n-envs",
+                "8",
+                "--out",
+                "run",
+                "--no-progress",
+                "--env-kwarg",
+                "prior_path=my_prior.pt",
+                "--env-kwarg",
+                "composition_length=8",
+                "--algo-kwarg",
+                "learning_starts=64",
+            ]
+        )
+        == 0
+    )
     config = json.loads((here / "run" / "config.json").read_text())
     assert config["env_kwargs"]["prior_path"] == str(here / "my_prior.pt")
-    assert config["resolved"]["prior_path"] == str(here / "my_prior.pt") and len(config["resolved"]["prior_sha256"]) == 64
+    assert (
+        config["resolved"]["prior_path"] == str(here / "my_prior.pt") and len(config["resolved"]["prior_sha256"]) == 64
+    )
     assert config["out"] == str(here / "run")
     at_home = evaluation(capsys, here / "run", tmp_path / "eval_here")
     monkeypatch.chdir(elsewhere)  # another folder, with another my_prior.pt: the run still uses its own prior
@@ -129,7 +160,9 @@ def test_a_relative_prior_path_is_recorded_absolute_with_its_checksum(tmp_path, 
 
     perturbed_prior(here / "my_prior.pt")  # the run's prior file replaced by another one
     err = refused(capsys, "evaluate", "--run", str(here / "run"), "-n", "4")
-    assert "the run was trained with the prior" in err and "a different file" in err and str(here / "my_prior.pt") in err
+    assert (
+        "the run was trained with the prior" in err and "a different file" in err and str(here / "my_prior.pt") in err
+    )
 
 
 def test_a_relative_path_in_a_config_is_read_relative_to_the_run(copy, tmp_path, capsys, monkeypatch):

@@ -1,4 +1,5 @@
-"""A run's sequences.csv holds every episode its checkpoint counts, survives a kill, and a damaged one is salvaged on resume."""
+"""A run's sequences.csv holds every episode its checkpoint counts, survives a kill, and a damaged one is
+salvaged on resume."""
 
 from __future__ import annotations
 
@@ -34,8 +35,16 @@ class KillAfterFirstCheckpoint(BaseCallback):
 
 
 def config(out: Path, steps: int) -> TrainConfig:
-    return TrainConfig(out=str(out), algo="psi", steps=steps, n_envs=4, checkpoint_every=96, seed=3,
-                       env_kwargs={"composition_length": 8}, algo_kwargs={"learning_starts": 64, "train_freq": 16})
+    return TrainConfig(
+        out=str(out),
+        algo="psi",
+        steps=steps,
+        n_envs=4,
+        checkpoint_every=96,
+        seed=3,
+        env_kwargs={"composition_length": 8},
+        algo_kwargs={"learning_starts": 64, "train_freq": 16},
+    )
 
 
 def rows_of(path: Path) -> tuple[list[str], list[dict[str, str]]]:
@@ -118,4 +127,5 @@ def test_an_intact_log_is_cut_back_to_its_checkpoint_by_checksum(stopped, tmp_pa
     train(config(out, 384), resume=True, progress=False)
     rows = assert_well_formed(out / "sequences.csv")
     assert len(rows) > facts["rows"] and (out / "sequences.csv").read_bytes().startswith(
-        (stopped / "sequences.csv").read_bytes())
+        (stopped / "sequences.csv").read_bytes()
+    )

@@ -22,8 +22,16 @@ def read_rows(path: Path) -> list[dict[str, str]]:
 
 
 def small(out: Path, **fields) -> TrainConfig:
-    settings = {"env_id": "SeqTutor-SMILES-v0", "algo": "g", "steps": 1024, "n_envs": 16, "seed": 0,
-                "env_kwargs": {"objective": "qed"}, "algo_kwargs": {"learning_starts": 256}, **fields}
+    settings = {
+        "env_id": "SeqTutor-SMILES-v0",
+        "algo": "g",
+        "steps": 1024,
+        "n_envs": 16,
+        "seed": 0,
+        "env_kwargs": {"objective": "qed"},
+        "algo_kwargs": {"learning_starts": 256},
+        **fields,
+    }
     return TrainConfig(out=str(out), **settings)
 
 
@@ -35,8 +43,14 @@ def test_every_training_molecule_is_a_row_with_scores_and_likelihoods(tmp_path):
     steps = [int(r["step"]) for r in rows]
     assert steps == sorted(steps) and steps[-1] <= model.num_timesteps
     for row in rows:
-        assert set(row) >= {"smiles", "valid", "scaffold", "domain_return", "prior_log_likelihood",
-                            "policy_log_likelihood"}
+        assert set(row) >= {
+            "smiles",
+            "valid",
+            "scaffold",
+            "domain_return",
+            "prior_log_likelihood",
+            "policy_log_likelihood",
+        }
         assert float(row["prior_log_likelihood"]) < 0 and float(row["policy_log_likelihood"]) < 0
         if row["valid"] == "1":
             assert float(row["domain_return"]) == pytest.approx(float(row["qed"]), abs=1e-6)  # qed: the score
@@ -96,29 +110,55 @@ def test_training_logs_the_distinct_share_and_validates_the_bound(tmp_path):
 
 def test_a_runs_config_toml_runs_it_again(tmp_path):
     first = tmp_path / "first"
-    assert main(["train", "--env", "SeqTutor-Melody-v0", "--algo", "psi", "--steps", "512", "--n-envs", "8",
-                 "--target-kl", "0.1", "--algo-kwarg", "learning_starts=128", "--env-kwarg", "prior_weight=0.5",
-                 "--out", str(first), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--env",
+                "SeqTutor-Melody-v0",
+                "--algo",
+                "psi",
+                "--steps",
+                "512",
+                "--n-envs",
+                "8",
+                "--target-kl",
+                "0.1",
+                "--algo-kwarg",
+                "learning_starts=128",
+                "--env-kwarg",
+                "prior_weight=0.5",
+                "--out",
+                str(first),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     written = read_config_toml(first / "config.toml")
     assert written["target_kl"] == 0.1 and written["env_kwargs"] == {"prior_weight": 0.5}
     assert "c" not in written  # unset: TOML has no null, the default applies again
     second = tmp_path / "second"
     assert main(["train", "--config", str(first / "config.toml"), "--out", str(second), "--no-progress"]) == 0
     a, b = (json.loads((d / "config.json").read_text()) for d in (first, second))
-    assert {k: v for k, v in a.items() if k not in ("out", "resolved")} == \
-           {k: v for k, v in b.items() if k not in ("out", "resolved")}
+    assert {k: v for k, v in a.items() if k not in ("out", "resolved")} == {
+        k: v for k, v in b.items() if k not in ("out", "resolved")
+    }
     assert (first / "sequences.csv").read_bytes() == (second / "sequences.csv").read_bytes()  # same seed, same run
 
 
 def test_bad_config_files_are_named(tmp_path, capsys):
-    (tmp_path / "bad.toml").write_text("algo = \"g\"\nwarp = 9\n")
+    (tmp_path / "bad.toml").write_text('algo = "g"\nwarp = 9\n')
     (tmp_path / "broken.toml").write_text("algo = \n")
-    for name, message in (("bad.toml", "unknown setting(s) warp"), ("broken.toml", "not valid TOML"),
-                          ("missing.toml", "no such file")):
+    for name, message in (
+        ("bad.toml", "unknown setting(s) warp"),
+        ("broken.toml", "not valid TOML"),
+        ("missing.toml", "no such file"),
+    ):
         with pytest.raises(SystemExit) as exc:
             main(["train", "--config", str(tmp_path / name), "--out", str(tmp_path / "r")])
         assert exc.value.code == 2 and message in capsys.readouterr().err
-    (tmp_path / "no_out.toml").write_text("algo = \"g\"\n")
+    (tmp_path / "no_out.toml").write_text('algo = "g"\n')
     with pytest.raises(SystemExit):
         main(["train", "--config", str(tmp_path / "no_out.toml")])
     assert "--out is required" in capsys.readouterr().err

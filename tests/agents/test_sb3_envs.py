@@ -31,8 +31,13 @@ def test_make_vec_env_with_vec_monitor_callbacks_and_evaluate_policy(tmp_path, a
     monitored = VecMonitor(make_vec_env(ENV_ID, n_envs=4, seed=0, env_kwargs=KW))
     model = algo(policy, monitored, seed=0, **kwargs)
     assert model.env is monitored and isinstance(monitored.venv, SeqTutorVecEnv) and model.n_envs == 4
-    eval_cb = EvalCallback(make_vec_env(ENV_ID, n_envs=2, env_kwargs=KW), n_eval_episodes=2, eval_freq=20,
-                           log_path=str(tmp_path / "eval"), verbose=0)
+    eval_cb = EvalCallback(
+        make_vec_env(ENV_ID, n_envs=2, env_kwargs=KW),
+        n_eval_episodes=2,
+        eval_freq=20,
+        log_path=str(tmp_path / "eval"),
+        verbose=0,
+    )
     ckpt = CheckpointCallback(save_freq=20, save_path=str(tmp_path))
     model.learn(200, callback=[eval_cb, ckpt])
     assert model.num_timesteps >= 200
@@ -87,15 +92,22 @@ def test_the_native_env_continues_each_sub_env_s_seeds_and_rng_stream():
         assert np.array_equal(ours.reset()["tokens"][:, 0], theirs.reset()["tokens"][:, 0])
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda: VecNormalize(make_vec_env(ENV_ID, n_envs=2, env_kwargs=KW), norm_obs=False),
-     "VecNormalize around it would"),
-    (lambda: gym.make(ENV_ID, max_episode_steps=4, **KW), "max_episode_steps=4"),
-    (lambda: gym.wrappers.TransformReward(gym.make(ENV_ID, **KW), lambda r: 2 * r), "wrapped in TransformReward"),
-    (lambda: MelodyEnv(**KW), "built directly, without gym.make"),
-    (lambda: DummyVecEnv([lambda: gym.make(ENV_ID, **KW), lambda: gym.make(ENV_ID, composition_length=9)]),
-     "its sub-envs differ"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (
+            lambda: VecNormalize(make_vec_env(ENV_ID, n_envs=2, env_kwargs=KW), norm_obs=False),
+            "VecNormalize around it would",
+        ),
+        (lambda: gym.make(ENV_ID, max_episode_steps=4, **KW), "max_episode_steps=4"),
+        (lambda: gym.wrappers.TransformReward(gym.make(ENV_ID, **KW), lambda r: 2 * r), "wrapped in TransformReward"),
+        (lambda: MelodyEnv(**KW), "built directly, without gym.make"),
+        (
+            lambda: DummyVecEnv([lambda: gym.make(ENV_ID, **KW), lambda: gym.make(ENV_ID, composition_length=9)]),
+            "its sub-envs differ",
+        ),
+    ],
+)
 @pytest.mark.parametrize("algo", [PsiLearning, KLPPO])
 def test_what_cannot_be_adapted_is_refused_at_construction_with_the_call_that_works(algo, make, message):
     with pytest.raises(ValueError, match=message) as err:

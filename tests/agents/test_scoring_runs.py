@@ -27,8 +27,8 @@ name = "{name}"
 [[stage.scoring.component.{kind}.endpoint]]
 {endpoint}
 """
-QED_STAGE = dict(kind="QED", endpoint='name = "QED"')
-CSP3_STAGE = dict(kind="Csp3", endpoint='name = "Csp3"')
+QED_STAGE = {"kind": "QED", "endpoint": 'name = "QED"'}
+CSP3_STAGE = {"kind": "Csp3", "endpoint": 'name = "Csp3"'}
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -37,14 +37,33 @@ def _rows(path: Path) -> list[dict[str, str]]:
 
 
 def _train(out: Path, scoring: Path, steps: int, *extra: str) -> int:
-    return main(["train", "--env", "SeqTutor-SMILES-v0", "--algo", "dap", "--scoring", str(scoring), "--steps",
-                 str(steps), "--n-envs", "32", "--out", str(out), "--no-progress", *extra])
+    return main(
+        [
+            "train",
+            "--env",
+            "SeqTutor-SMILES-v0",
+            "--algo",
+            "dap",
+            "--scoring",
+            str(scoring),
+            "--steps",
+            str(steps),
+            "--n-envs",
+            "32",
+            "--out",
+            str(out),
+            "--no-progress",
+            *extra,
+        ]
+    )
 
 
 def _staged(tmp_path: Path, condition: str) -> Path:
     path = tmp_path / "stages.toml"
-    path.write_text(STAGE.format(name="qed first", condition=condition, **QED_STAGE)
-                    + STAGE.format(name="then csp3", condition="", **CSP3_STAGE))
+    path.write_text(
+        STAGE.format(name="qed first", condition=condition, **QED_STAGE)
+        + STAGE.format(name="then csp3", condition="", **CSP3_STAGE)
+    )
     return path
 
 
@@ -94,7 +113,9 @@ def test_a_staged_run_switches_where_its_rule_says(tmp_path, capsys):
     report = tmp_path / "report.html"
     assert main(["report", str(out), "--out", str(report), "-n", "8", "--media", "2"]) == 0
     page = report.read_text()
-    assert "Scoring stages" in page and f"<td>then csp3</td><td>{switch:,}</td>" in page and "<th>Csp3 (raw)</th>" in page
+    assert (
+        "Scoring stages" in page and f"<td>then csp3</td><td>{switch:,}</td>" in page and "<th>Csp3 (raw)</th>" in page
+    )
 
 
 def test_a_step_budget_switch_survives_a_resume(tmp_path):
@@ -115,33 +136,53 @@ def test_a_damaged_copy_is_refused_on_resume_and_report(tmp_path, capsys):
     assert _train(out, EXAMPLE, 200) == 0
     assert (out / "scoring.toml").read_text() == EXAMPLE.read_text()
     (out / "scoring.toml").write_text((out / "scoring.toml").read_text().replace("weight = 0.4", "weight = -0.4"))
-    for args in (["train", "--out", str(out), "--steps", "400", "--resume", "--no-progress"],
-                 ["report", str(out), "--out", str(tmp_path / "r.html"), "-n", "4"]):
+    for args in (
+        ["train", "--out", str(out), "--steps", "400", "--resume", "--no-progress"],
+        ["report", str(out), "--out", str(tmp_path / "r.html"), "-n", "4"],
+    ):
         with pytest.raises(SystemExit) as exc:
             main(args)
         err = capsys.readouterr().err
         assert exc.value.code == 2 and f"{out / 'scoring.toml'}, scoring.component[1]" in err and "got -0.4" in err
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--scoring", "absent.toml"], "--scoring: absent.toml: no such scoring file"),
-    (["--scoring", str(EXAMPLE), "--env", "SeqTutor-Melody-v0"], "it needs --env SeqTutor-SMILES-v0"),
-    (["--scoring", str(EXAMPLE), "--env-kwarg", "objective=qed"], "leave out --env-kwarg objective=qed"),
-    (["--env-kwarg", f"objective=file:{EXAMPLE}"], f"give a scoring file with --scoring {EXAMPLE}"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--scoring", "absent.toml"], "--scoring: absent.toml: no such scoring file"),
+        (["--scoring", str(EXAMPLE), "--env", "SeqTutor-Melody-v0"], "it needs --env SeqTutor-SMILES-v0"),
+        (["--scoring", str(EXAMPLE), "--env-kwarg", "objective=qed"], "leave out --env-kwarg objective=qed"),
+        (["--env-kwarg", f"objective=file:{EXAMPLE}"], f"give a scoring file with --scoring {EXAMPLE}"),
+    ],
+)
 def test_bad_scoring_options_are_refused_before_the_folder_is_touched(tmp_path, capsys, args, message):
     out = tmp_path / "run"
     with pytest.raises(SystemExit) as exc:
-        main(["train", "--out", str(out), "--steps", "100", "--no-progress", *args]
-             + ([] if "--env" in args else ["--env", "SeqTutor-SMILES-v0"]))
+        main(
+            ["train", "--out", str(out), "--steps", "100", "--no-progress", *args]
+            + ([] if "--env" in args else ["--env", "SeqTutor-SMILES-v0"])
+        )
     assert exc.value.code == 2 and message in capsys.readouterr().err
     assert not out.exists()
 
 
 def test_score_writes_every_component_and_workers_agree(tmp_path, capsys):
     for workers in ("1", "2"):
-        assert main(["score", "--scoring", str(EXAMPLE), str(FIXTURE), "--out", str(tmp_path / f"s{workers}.csv"),
-                     "--workers", workers]) == 0
+        assert (
+            main(
+                [
+                    "score",
+                    "--scoring",
+                    str(EXAMPLE),
+                    str(FIXTURE),
+                    "--out",
+                    str(tmp_path / f"s{workers}.csv"),
+                    "--workers",
+                    workers,
+                ]
+            )
+            == 0
+        )
     one, two = (tmp_path / "s1.csv").read_text(), (tmp_path / "s2.csv").read_text()
     assert one == two
     rows = _rows(tmp_path / "s1.csv")

@@ -21,8 +21,13 @@ def random_prior(tmp_path_factory):
 
 
 def _in_key_fraction(model, prior_path: str, c: float) -> float:
-    batch = run_episodes("SeqTutor-Melody-v0", 200, model_policy(model, seed=1), seed=99,
-                         env_kwargs={"prior_path": prior_path, "c": c, "composition_length": 16})
+    batch = run_episodes(
+        "SeqTutor-Melody-v0",
+        200,
+        model_policy(model, seed=1),
+        seed=99,
+        env_kwargs={"prior_path": prior_path, "c": c, "composition_length": 16},
+    )
     return float(enc.IN_C_MAJOR[batch.finals["composition"]].mean())
 
 
@@ -101,8 +106,14 @@ def test_logger_records_reward_parts_kl_and_loss(tmp_path):
     model.set_logger(configure(str(tmp_path), ["csv"]))
     model.learn(1024, log_interval=1)
     header = (tmp_path / "progress.csv").read_text().splitlines()[0].split(",")
-    for key in ("rollout/domain_reward", "rollout/prior_log_prob", "rollout/kl_prior", "rollout/entropy",
-                "train/loss", "rollout/ep_rew_mean"):
+    for key in (
+        "rollout/domain_reward",
+        "rollout/prior_log_prob",
+        "rollout/kl_prior",
+        "rollout/entropy",
+        "train/loss",
+        "rollout/ep_rew_mean",
+    ):
         assert key in header, key
 
 
@@ -116,8 +127,14 @@ def test_kl_is_zero_for_g_learning_at_initialisation():
 
 def test_egreedy_exploration_anneals():
     env = make_sb3_vec_env("SeqTutor-Melody-v0", n_envs=4, seed=0)
-    model = PriorQLearning("RecurrentQPolicy", env, exploration="egreedy", exploration_fraction=0.5,
-                           exploration_final_eps=0.1, learning_starts=10_000)
+    model = PriorQLearning(
+        "RecurrentQPolicy",
+        env,
+        exploration="egreedy",
+        exploration_fraction=0.5,
+        exploration_final_eps=0.1,
+        learning_starts=10_000,
+    )
     model.learn(512)
     assert model.exploration_rate == pytest.approx(0.1)
     assert model.policy.epsilon == pytest.approx(0.1)

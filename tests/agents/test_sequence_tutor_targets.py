@@ -48,8 +48,9 @@ def _buffer_with_one_episode(model) -> EpisodeReplayBuffer:
     buffer = EpisodeReplayBuffer(1000, model.observation_space, model.action_space, device="cpu")
     tokens, domain, log_p = _episode(38)
     taken = log_p[np.arange(3), tokens[1:4]]
-    buffer.add_episode(Episode(tokens=tokens[:4], prior_log_probs=log_p, prior_log_prob=taken, domain_rewards=domain,
-                               prior_weight=W))
+    buffer.add_episode(
+        Episode(tokens=tokens[:4], prior_log_probs=log_p, prior_log_prob=taken, domain_rewards=domain, prior_weight=W)
+    )
     return buffer
 
 
@@ -90,8 +91,12 @@ def test_a_learner_with_its_own_c_recomposes_the_reward(env):
 
 
 def test_reward_parts_recompose_the_env_reward():
-    parts = RewardParts(prior_log_prob=np.array([-1.0, -2.0]), domain_reward=np.array([3.0, 0.0]),
-                        c=np.array([2.0, 2.0]), prior_weight=np.array([0.5, 0.5]))
+    parts = RewardParts(
+        prior_log_prob=np.array([-1.0, -2.0]),
+        domain_reward=np.array([3.0, 0.0]),
+        c=np.array([2.0, 2.0]),
+        prior_weight=np.array([0.5, 0.5]),
+    )
     assert parts.reward().tolist() == pytest.approx([-0.5 + 1.5, -1.0])
     assert parts.reward(c=1.0).tolist() == pytest.approx([-0.5 + 3.0, -1.0])
     infos = [{"prior_log_prob": -1.0, "domain_reward": 3.0, "c": 2.0, "prior_weight": 0.5}]
@@ -118,9 +123,17 @@ def test_transition_targets_match_the_episode_targets_with_fresh_states(env):
         obs = {"tokens": tokens[None], "step": np.array([t]), "prior_log_probs": log_p[t][None]}
         next_obs = {"tokens": tokens[None], "step": np.array([t + 1]), "prior_log_probs": log_p[t + 1][None]}
         parts = RewardParts(np.array([log_p[t, tokens[t + 1]]]), np.array([domain[t]]), np.array([C]), np.array([W]))
-        buffer.add_transition(SimpleNamespace(obs=obs, next_obs=next_obs, actions=np.array([tokens[t + 1]]), parts=parts,
-                                              dones=np.array([t == 2]), state_before=states[t],
-                                              state_after=states[t + 1]))
+        buffer.add_transition(
+            SimpleNamespace(
+                obs=obs,
+                next_obs=next_obs,
+                actions=np.array([tokens[t + 1]]),
+                parts=parts,
+                dones=np.array([t == 2]),
+                state_before=states[t],
+                state_after=states[t + 1],
+            )
+        )
         target = model.td_target(buffer.td_batch(1, model.q_net, model.q_net_target))
         assert target.item() == pytest.approx(episode_target[0, t].item(), abs=1e-5)
 
@@ -192,9 +205,18 @@ def _two_step_batch(q_all, log_p, actions, domain, weight):
 
     taken = torch.stack([q_all[0, t, actions[t]] for t in range(2)])[None]
     prior_taken = torch.stack([log_p[0, t, actions[t]] for t in range(2)])[None]
-    return TDBatch(q_taken=taken, next_q=torch.zeros_like(q_all), next_prior_log_probs=log_p, prior_log_prob=prior_taken,
-                   domain_reward=torch.tensor([domain]), prior_weight=torch.full((1, 2), weight),
-                   not_done=torch.tensor([[1.0, 0.0]]), mask=torch.ones(1, 2), q_all=q_all, prior_log_probs=log_p)
+    return TDBatch(
+        q_taken=taken,
+        next_q=torch.zeros_like(q_all),
+        next_prior_log_probs=log_p,
+        prior_log_prob=prior_taken,
+        domain_reward=torch.tensor([domain]),
+        prior_weight=torch.full((1, 2), weight),
+        not_done=torch.tensor([[1.0, 0.0]]),
+        mask=torch.ones(1, 2),
+        q_all=q_all,
+        prior_log_probs=log_p,
+    )
 
 
 @pytest.mark.parametrize("algo", [PsiLearning, GLearning])
@@ -217,12 +239,18 @@ def test_path_consistency_vanishes_at_the_soft_optimum_and_not_elsewhere(env, al
     first = rewards[0, 0, actions[0]] - (weight * log_p[0, 0, actions[0]] if algo is GLearning else 0.0)
     q0[actions[0]] = first + value1
     q_all = torch.stack([q0, q1])[None]
-    assert model.consistency_loss(_two_step_batch(q_all, log_p, actions, domain, W)).item() == pytest.approx(0, abs=1e-8)
+    assert model.consistency_loss(_two_step_batch(q_all, log_p, actions, domain, W)).item() == pytest.approx(
+        0, abs=1e-8
+    )
     shifted = q_all.clone()
     shifted[0, 1, actions[1]] += 0.5  # a wrong value at the last taken action
     value0 = torch.logsumexp(shifted[0, 0] + (prior[0, 0] if algo is GLearning else 0.0), 0)
-    log_pi = [shifted[0, t, actions[t]] + (prior[0, t, actions[t]] if algo is GLearning else 0.0)
-              - torch.logsumexp(shifted[0, t] + (prior[0, t] if algo is GLearning else 0.0), 0) for t in range(2)]
+    log_pi = [
+        shifted[0, t, actions[t]]
+        + (prior[0, t, actions[t]] if algo is GLearning else 0.0)
+        - torch.logsumexp(shifted[0, t] + (prior[0, t] if algo is GLearning else 0.0), 0)
+        for t in range(2)
+    ]
     residual = value0 + sum(log_pi[t] - rewards[0, t, actions[t]] for t in range(2))
     expected = residual.item() ** 2 / 2
     assert model.consistency_loss(_two_step_batch(shifted, log_p, actions, domain, W)).item() == pytest.approx(expected)

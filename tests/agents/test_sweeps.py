@@ -19,9 +19,30 @@ PINNED = "AVX2, pinned" if on_x86_64() else None
 
 
 def frontier(tmp_path: Path, backend: str, *extra: str) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "benchmarks.frontier", "--algos", "psi", "--target-kls", "0.3",
-           "--tutor-cs", "1", "--seeds", "0", "--steps", "1500", "--episodes", "40", "--backend", backend,
-           "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "frontier"), *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "benchmarks.frontier",
+        "--algos",
+        "psi",
+        "--target-kls",
+        "0.3",
+        "--tutor-cs",
+        "1",
+        "--seeds",
+        "0",
+        "--steps",
+        "1500",
+        "--episodes",
+        "40",
+        "--backend",
+        backend,
+        "--runs",
+        str(tmp_path / "runs"),
+        "--out",
+        str(tmp_path / "frontier"),
+        *extra,
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600)
 
 
@@ -97,10 +118,31 @@ def wait_for_a_finished_trial(driver: subprocess.Popen, runs: Path, seconds: flo
 
 @pytest.mark.slow
 def test_a_killed_sweep_driver_resumes_keeping_finished_trials_and_rerunning_the_rest(tmp_path):
-    cmd = [sys.executable, "-m", "benchmarks.frontier", "--algos", "psi", "--target-kls", "0.3",
-           "--tutor-cs", "1", "--seeds", "0", "--steps", "1500", "--episodes", "40", "--backend", "local",
-           "--workers", "1",  # one trial after the other: the kill lands between them, however busy the machine
-           "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "frontier")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "benchmarks.frontier",
+        "--algos",
+        "psi",
+        "--target-kls",
+        "0.3",
+        "--tutor-cs",
+        "1",
+        "--seeds",
+        "0",
+        "--steps",
+        "1500",
+        "--episodes",
+        "40",
+        "--backend",
+        "local",
+        "--workers",
+        "1",  # one trial after the other: the kill lands between them, however busy the machine
+        "--runs",
+        str(tmp_path / "runs"),
+        "--out",
+        str(tmp_path / "frontier"),
+    ]
     driver = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     wait_for_a_finished_trial(driver, tmp_path / "runs")
     workers = descendants(driver.pid)  # the trials run in fresh worker processes (pinned CPU kernels)
@@ -148,25 +190,50 @@ def test_a_long_temp_folder_gives_ray_a_short_one_for_its_sockets(monkeypatch, t
 @pytest.mark.skipif(not HAS_RAY, reason="no Ray")
 def test_a_sweep_on_a_two_node_ray_cluster_resumes_after_its_driver_is_killed(tmp_path):
     """Two Ray nodes of one CPU each (ray.cluster_utils.Cluster), the driver joining by --address."""
+    import tempfile
+
     from ray.cluster_utils import Cluster
 
     from seqtutor_agents.runs.sweep import _short_ray_temp_dir
 
-    import tempfile
-
     temp_dir = _short_ray_temp_dir()  # AF_UNIX socket paths must stay short under pytest's long TMPDIR
     (Path(tempfile.gettempdir()) / "ray").mkdir(exist_ok=True)  # Cluster writes the head's address there
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False,
-                                                             **({"temp_dir": temp_dir} if temp_dir else {})})
+    cluster = Cluster(
+        initialize_head=True,
+        head_node_args={"num_cpus": 1, "include_dashboard": False, **({"temp_dir": temp_dir} if temp_dir else {})},
+    )
     try:
         cluster.add_node(num_cpus=1, **({"temp_dir": temp_dir} if temp_dir else {}))
         cluster.wait_for_nodes()
         nodes = {node.node_id for node in cluster.list_all_nodes()}
         assert len(nodes) == 2
-        cmd = [sys.executable, "-m", "benchmarks.frontier", "--algos", "psi", "--target-kls", "0.3",
-               "--tutor-cs", "1", "--seeds", "0", "--steps", "3000", "--episodes", "40", "--backend", "ray",
-               "--address", cluster.address, "--optimum-n", "0", "--runs", str(tmp_path / "runs"),
-               "--out", str(tmp_path / "frontier")]
+        cmd = [
+            sys.executable,
+            "-m",
+            "benchmarks.frontier",
+            "--algos",
+            "psi",
+            "--target-kls",
+            "0.3",
+            "--tutor-cs",
+            "1",
+            "--seeds",
+            "0",
+            "--steps",
+            "3000",
+            "--episodes",
+            "40",
+            "--backend",
+            "ray",
+            "--address",
+            cluster.address,
+            "--optimum-n",
+            "0",
+            "--runs",
+            str(tmp_path / "runs"),
+            "--out",
+            str(tmp_path / "frontier"),
+        ]
         driver = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         wait_for_a_finished_trial(driver, tmp_path / "runs")
         driver.kill()

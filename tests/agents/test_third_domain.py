@@ -22,12 +22,32 @@ def toy_domain(tmp_path):
         yield prior
 
 
-@pytest.mark.parametrize("algo, kwargs", [("psi", ["learning_starts=48", "train_freq=1"]), ("dap", ["batch_size=8"]),
-                                          ("tb", ["batch_size=8", "gradient_steps=2", "replay_sample=4"])])
+@pytest.mark.parametrize(
+    "algo, kwargs",
+    [
+        ("psi", ["learning_starts=48", "train_freq=1"]),
+        ("dap", ["batch_size=8"]),
+        ("tb", ["batch_size=8", "gradient_steps=2", "replay_sample=4"]),
+    ],
+)
 def test_a_third_domain_trains_samples_and_evaluates_through_the_cli(toy_domain, tmp_path, algo, kwargs):
     out = tmp_path / "run"
-    args = ["train", "--env", ENV_ID, "--algo", algo, "--steps", "1200", "--n-envs", "8", "--no-progress",
-            "--out", str(out), "--c", "0.5"]
+    args = [
+        "train",
+        "--env",
+        ENV_ID,
+        "--algo",
+        algo,
+        "--steps",
+        "1200",
+        "--n-envs",
+        "8",
+        "--no-progress",
+        "--out",
+        str(out),
+        "--c",
+        "0.5",
+    ]
     for kv in kwargs:
         args += ["--algo-kwarg", kv]
     assert main(args) == 0

@@ -1,4 +1,5 @@
-"""Trajectory balance (``--algo tb``): its loss and log Z's gradient by hand, log Z's own rate, convergence to π*, save/resume."""
+"""Trajectory balance (``--algo tb``): its loss and log Z's gradient by hand, log Z's own rate, convergence to
+π*, save/resume."""
 
 from __future__ import annotations
 
@@ -8,19 +9,20 @@ import numpy as np
 import pytest
 import torch
 from stable_baselines3.common.logger import configure
+from toy_domain import ENV_ID, LENGTH, VOCAB, registered_toy_domain
 
 from seqtutor_agents import TB, make_sb3_vec_env
 from seqtutor_agents.common.episodes import Episode, Episodes
 from seqtutor_agents.runs.evaluation import model_policy, run_episodes
 from seqtutor_envs.prior import LSTMPrior, PriorConfig
-from toy_domain import ENV_ID, LENGTH, VOCAB, registered_toy_domain
 
 
 def _episode(tokens, rewards, log_probs) -> Episode:
     log_probs = np.array(log_probs, dtype=np.float32)
     taken = log_probs[np.arange(len(tokens) - 1), np.array(tokens[1:])]
-    return Episode(np.array(tokens), log_probs, taken, np.array(rewards, dtype=np.float32), 1.0,
-                   behaviour_log_prob=taken.copy())
+    return Episode(
+        np.array(tokens), log_probs, taken, np.array(rewards, dtype=np.float32), 1.0, behaviour_log_prob=taken.copy()
+    )
 
 
 def test_the_loss_and_the_gradient_of_log_z_by_hand():
@@ -36,7 +38,7 @@ def test_the_loss_and_the_gradient_of_log_z_by_hand():
     agent = [sum(log_pi[k, t, int(e.tokens[t + 1])].item() for t in range(e.length)) for k, e in enumerate(episodes)]
     prior = [sum(e.prior_log_probs[t, int(e.tokens[t + 1])] for t in range(e.length)) for e in episodes]
     # δ = log Z + log π(x) − log p(x) − S(x)/c, with c = 0.5
-    delta = [1.5 + a - p - 2.0 * e.domain_rewards.sum() for a, p, e in zip(agent, prior, episodes)]
+    delta = [1.5 + a - p - 2.0 * e.domain_rewards.sum() for a, p, e in zip(agent, prior, episodes, strict=False)]
     loss, residuals, _ = model.tb_loss(batch)
     assert residuals.tolist() == pytest.approx(delta, rel=1e-5)
     assert loss.item() == pytest.approx(np.mean(np.square(delta)), rel=1e-5)
@@ -45,14 +47,24 @@ def test_the_loss_and_the_gradient_of_log_z_by_hand():
     # Genetic GFN's penalty adds prior_penalty · mean(log π − log p), which does not depend on log Z
     model.prior_penalty = 0.25
     penalised, _, _ = model.tb_loss(batch)
-    assert penalised.item() == pytest.approx(np.mean(np.square(delta)) + 0.25 * np.mean(np.subtract(agent, prior)),
-                                             rel=1e-5)
+    assert penalised.item() == pytest.approx(
+        np.mean(np.square(delta)) + 0.25 * np.mean(np.subtract(agent, prior)), rel=1e-5
+    )
 
 
 def test_log_z_keeps_its_own_learning_rate_and_is_logged(tmp_path):
     env = make_sb3_vec_env("SeqTutor-Melody-v0", n_envs=8, seed=0, c=0.5, composition_length=8)
-    model = TB("TBPolicy", env, seed=0, batch_size=8, learning_rate=lambda progress: 1e-3 * progress,
-               log_z_learning_rate=0.05, gradient_steps=2, replay_memory=16, replay_sample=4)
+    model = TB(
+        "TBPolicy",
+        env,
+        seed=0,
+        batch_size=8,
+        learning_rate=lambda progress: 1e-3 * progress,
+        log_z_learning_rate=0.05,
+        gradient_steps=2,
+        replay_memory=16,
+        replay_sample=4,
+    )
     model.set_logger(configure(str(tmp_path), ["csv"]))
     model.learn(256)
     groups = model.policy.optimizer.param_groups
@@ -67,7 +79,9 @@ def test_log_z_starts_where_the_first_steps_loss_is_least():
     env = make_sb3_vec_env("SeqTutor-Melody-v0", n_envs=2, seed=0, c=0.5)
     rng = np.random.default_rng(0)
     log_p = np.log(rng.dirichlet(np.ones(38), size=4))
-    batch = Episodes.stack([_episode([14, 2, 5, 7], [1.0, 0.0, 2.0], log_p), _episode([20, 3, 0], [0.5, -1.0], log_p[:3])])
+    batch = Episodes.stack(
+        [_episode([14, 2, 5, 7], [1.0, 0.0, 2.0], log_p), _episode([20, 3, 0], [0.5, -1.0], log_p[:3])]
+    )
     model = TB("TBPolicy", env, seed=0)
     model._start_log_z(batch)
     _, delta, _ = model.tb_loss(batch)
@@ -98,8 +112,19 @@ def test_on_the_toy_domain_it_converges_toward_pi_star(tmp_path):
     with registered_toy_domain(tmp_path, seed=3) as prior_path:
         env = make_sb3_vec_env(ENV_ID, n_envs=16, seed=0, c=1.0)
         # the round's own samples in the first step, and a uniformly drawn replay: full support
-        model = TB("TBPolicy", env, seed=0, batch_size=16, learning_rate=1e-2, prior_penalty=0.0, gradient_steps=2,
-                   replay_memory=256, replay_sample=16, replay_sampling="uniform", train_on_new=True)
+        model = TB(
+            "TBPolicy",
+            env,
+            seed=0,
+            batch_size=16,
+            learning_rate=1e-2,
+            prior_penalty=0.0,
+            gradient_steps=2,
+            replay_memory=256,
+            replay_sample=16,
+            replay_sampling="uniform",
+            train_on_new=True,
+        )
         before, log_z = exact_kl_to_optimum(model, str(prior_path), 1.0)
         model.learn(6_000)
         after, _ = exact_kl_to_optimum(model, str(prior_path), 1.0)
@@ -125,8 +150,16 @@ def test_a_short_run_raises_the_melody_domain_return(random_prior):
         batch = run_episodes("SeqTutor-Melody-v0", 400, model_policy(model, seed=1), seed=99, env_kwargs=env_kwargs)
         return float(batch.domain_returns.mean())
 
-    model = TB("TBPolicy", make_sb3_vec_env("SeqTutor-Melody-v0", n_envs=16, seed=0, **env_kwargs), seed=0,
-               batch_size=16, learning_rate=1e-2, gradient_steps=2, replay_memory=64, replay_sample=16)
+    model = TB(
+        "TBPolicy",
+        make_sb3_vec_env("SeqTutor-Melody-v0", n_envs=16, seed=0, **env_kwargs),
+        seed=0,
+        batch_size=16,
+        learning_rate=1e-2,
+        gradient_steps=2,
+        replay_memory=64,
+        replay_sample=16,
+    )
     before = domain_return(model)
     model.learn(8_000)
     after = domain_return(model)

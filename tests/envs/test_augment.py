@@ -9,8 +9,14 @@ from seqtutor_envs.smiles.env import SmilesEnv
 from seqtutor_envs.smiles.external import EpisodeEncoder
 from seqtutor_envs.smiles.objectives import make_objective
 
-MOLECULES = ["CC(=O)Oc1ccccc1C(=O)O", "CCN(CC)C(=O)c1ccccc1", "c1ccc2[nH]ccc2c1", "O=C(O)CCc1ccc(Cl)cc1",
-             "Cc1ccc(S(=O)(=O)N2CCOCC2)cc1", "CCO"]
+MOLECULES = [
+    "CC(=O)Oc1ccccc1C(=O)O",
+    "CCN(CC)C(=O)c1ccccc1",
+    "c1ccc2[nH]ccc2c1",
+    "O=C(O)CCc1ccc(Cl)cc1",
+    "Cc1ccc(S(=O)(=O)N2CCOCC2)cc1",
+    "CCO",
+]
 
 
 def _canonical(smiles):
@@ -21,9 +27,9 @@ def test_randomised_strings_are_the_same_molecules_encodable_and_not_canonical()
     enc = EpisodeEncoder.from_env(SmilesEnv(objective="qed"))
     out = randomized_smiles(MOLECULES, np.random.default_rng(0), accept=enc.encodable)
     assert out.source.tolist() == list(range(len(MOLECULES))) and out.invalid == out.failed == 0
-    for text, i in zip(out.smiles, out.source):
+    for text, i in zip(out.smiles, out.source, strict=False):
         assert _canonical(text) == _canonical(MOLECULES[i]) and enc.encodable(text)
-    assert all(t != _canonical(m) for t, m in zip(out.smiles, MOLECULES)) and out.fallback == 0
+    assert all(t != _canonical(m) for t, m in zip(out.smiles, MOLECULES, strict=False)) and out.fallback == 0
     ext = enc.episodes(out.smiles, scores=np.arange(len(out.smiles), dtype=float))  # rewards reused
     assert len(ext) == len(MOLECULES) and ext.final_scores.tolist() == list(range(len(MOLECULES)))
 
@@ -41,7 +47,7 @@ def test_the_predicate_restricts_the_strings_and_every_fallback_is_counted():
     only_inputs = randomized_smiles(MOLECULES, np.random.default_rng(1), accept=lambda s: s in MOLECULES)
     assert only_inputs.smiles == MOLECULES  # no accepted random string differs from the canonical one: the inputs
     assert only_inputs.fallback == len(MOLECULES) and only_inputs.failed == 0
-    nothing = randomized_smiles(MOLECULES + ["C1CC"], np.random.default_rng(1), accept=lambda s: False)
+    nothing = randomized_smiles([*MOLECULES, "C1CC"], np.random.default_rng(1), accept=lambda s: False)
     assert nothing.smiles == [] and nothing.failed == len(MOLECULES) and nothing.invalid == 1
 
 

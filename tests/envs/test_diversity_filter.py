@@ -12,10 +12,10 @@ from seqtutor_envs.smiles.diversity_filter import (
     apply_diversity_filter,
     murcko_scaffold,
 )
+from seqtutor_envs.smiles.env import SmilesEnv, SmilesVectorEnv
 from seqtutor_envs.smiles.guacamol import guacamol_objective
 from seqtutor_envs.smiles.objectives import Objective
 from seqtutor_envs.smiles.scoring import MoleculeScorer, parse_smiles
-from seqtutor_envs.smiles.env import SmilesEnv, SmilesVectorEnv
 
 ENV_ID = "SeqTutor-SMILES-v0"
 # 30 distinct molecules sharing the benzene scaffold: alkyl chains of 1..30 carbons on a phenyl.
@@ -55,12 +55,18 @@ def test_bucket_fills_after_bucket_size_molecules_then_zero():
     assert df.num_penalised == df.num_penalised_full == 5 and df.scaffold_counts() == {"c1ccccc1": 30}
     # Another scaffold is unaffected by the full benzene bucket.
     assert df.score_final([PYRIDINE]).tolist() == [1.0]
-    assert df.stats() == {"scaffolds": 2, "molecules": 31, "full_buckets": 1, "penalised": 5,
-                          "penalised_full_bucket": 5, "penalised_repeat": 0}
+    assert df.stats() == {
+        "scaffolds": 2,
+        "molecules": 31,
+        "full_buckets": 1,
+        "penalised": 5,
+        "penalised_full_bucket": 5,
+        "penalised_repeat": 0,
+    }
 
 
 def test_a_batch_is_processed_in_order():
-    batch = [BENZENES[0], PYRIDINE] + BENZENES[1:] + [BENZENES[0]]
+    batch = [BENZENES[0], PYRIDINE, *BENZENES[1:], BENZENES[0]]
     one_by_one = DiversityFilter(Fixed(), bucket_size=3)
     expected = np.concatenate([one_by_one.score_final([s]) for s in batch])
     batched = DiversityFilter(Fixed(), bucket_size=3)
@@ -84,7 +90,7 @@ def test_repeats_score_zero_even_when_written_differently():
 
 
 def test_molecules_below_min_score_pass_and_are_not_counted():
-    low = {s: 0.3 for s in BENZENES[:-1]}
+    low = dict.fromkeys(BENZENES[:-1], 0.3)
     df = DiversityFilter(Fixed(low), bucket_size=2)
     out = df.score_final(BENZENES[:-1] + BENZENES[:-1])  # 29 low scores, each twice
     assert np.all(out == 0.3) and df.num_molecules == 0 and df.num_scaffolds == 0 and df.num_penalised == 0
@@ -123,7 +129,7 @@ def test_filter_arguments_are_checked():
     assert apply_diversity_filter(obj, {"bucket_size": 3}).bucket_size == 3
     with pytest.raises(TypeError, match=r"unknown diversity_filter option\(s\) \['bucket'\]"):
         apply_diversity_filter(obj, {"bucket": 3})
-    with pytest.raises(TypeError, match="diversity_filter must be.*'yes'"):
+    with pytest.raises(TypeError, match=r"diversity_filter must be.*'yes'"):
         apply_diversity_filter(obj, "yes")
 
 

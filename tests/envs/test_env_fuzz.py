@@ -48,8 +48,9 @@ def env_settings(draw) -> tuple[str, dict]:
     return "SeqTutor-SMILES-v0", kwargs
 
 
-def run(env_id: str, kwargs: dict, num_envs: int, mode: str, seed: int, end_rate: float,
-        max_calls: int = MAX_CALLS) -> tuple[VectorEnvChecker, str]:
+def run(
+    env_id: str, kwargs: dict, num_envs: int, mode: str, seed: int, end_rate: float, max_calls: int = MAX_CALLS
+) -> tuple[VectorEnvChecker, str]:
     """Random episodes under the checker; returns it and its digest after ``RERUN_CALLS`` calls."""
     checker = VectorEnvChecker(gym.make_vec(env_id, num_envs=num_envs, autoreset_mode=mode, **kwargs))
     rng = np.random.default_rng(seed)
@@ -114,9 +115,15 @@ def _infinite_reward(obs, rewards, terminated, info):
 @pytest.mark.parametrize("mode", ["next_step", "same_step"])
 @pytest.mark.parametrize(
     "tamper, kind",
-    [(_bad_reward, "reward_mismatch"), (_bad_step_counter, "obs_step"), (_never_ends, "termination"),
-     (_ends_early, "termination"), (_wrong_c, "info_c_or_weight"), (_unnormalised, "log_probs_not_normalised"),
-     (_infinite_reward, "reward_not_finite")],
+    [
+        (_bad_reward, "reward_mismatch"),
+        (_bad_step_counter, "obs_step"),
+        (_never_ends, "termination"),
+        (_ends_early, "termination"),
+        (_wrong_c, "info_c_or_weight"),
+        (_unnormalised, "log_probs_not_normalised"),
+        (_infinite_reward, "reward_not_finite"),
+    ],
 )
 def test_the_checker_catches_a_broken_env(mode, tamper, kind, monkeypatch):
     """The checker is only worth its silence if it speaks up: tamper with an env, expect that violation."""

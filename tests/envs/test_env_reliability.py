@@ -30,6 +30,7 @@ from seqtutor_envs.melody.dataset import (
     validation_split,
 )
 from seqtutor_envs.melody.dataset import pretrain_data as melody_data
+from seqtutor_envs.melody.env import default_prior_path as melody_prior_path
 from seqtutor_envs.melody.midi import encode_notes
 from seqtutor_envs.melody.tunes import (
     MAX_STEPS,
@@ -38,7 +39,6 @@ from seqtutor_envs.melody.tunes import (
     tune_from_abc,
     tunes_from_midi,
 )
-from seqtutor_envs.melody.env import default_prior_path as melody_prior_path
 from seqtutor_envs.pretrain import (
     PretrainConfig,
     PretrainInputError,
@@ -126,8 +126,10 @@ def test_corpus_cli_refuses_to_write_an_empty_corpus(tmp_path, capsys, files, ex
     "make, message",
     [
         (lambda tmp: tmp / "missing", "MIDI folder {path} does not exist (expected a folder of .mid/.midi files)"),
-        (lambda tmp: write_long_midi(tmp / "one.mid", 4),
-         "MIDI folder {path} is a file, not a folder: expected a folder"),
+        (
+            lambda tmp: write_long_midi(tmp / "one.mid", 4),
+            "MIDI folder {path} is a file, not a folder: expected a folder",
+        ),
     ],
     ids=["missing", "a file"],
 )
@@ -188,8 +190,17 @@ def test_normalise_melody_names_the_length_and_the_cap():
 
 
 def test_old_reports_without_the_new_reason_still_format():
-    report = {"sources": {}, "total": {"files": 1, "tunes_seen": 1, "kept": 1, "quantization_collisions": 0,
-                                       "steps": 20, "rejected": {"chords": 0}}}
+    report = {
+        "sources": {},
+        "total": {
+            "files": 1,
+            "tunes_seen": 1,
+            "kept": 1,
+            "quantization_collisions": 0,
+            "steps": 20,
+            "rejected": {"chords": 0},
+        },
+    }
     assert "too_long" in format_report(report)
 
 
@@ -199,8 +210,11 @@ def test_old_reports_without_the_new_reason_still_format():
 
 @pytest.mark.parametrize(
     "tensor, index, value",
-    [("head.bias", (3,), float("nan")), ("lstm.weight_hh_l0", (5, 2), float("inf")),
-     ("lstm.bias_ih_l0", (0,), float("-inf"))],
+    [
+        ("head.bias", (3,), float("nan")),
+        ("lstm.weight_hh_l0", (5, 2), float("inf")),
+        ("lstm.bias_ih_l0", (0,), float("-inf")),
+    ],
 )
 def test_prior_with_non_finite_weights_is_refused_naming_file_and_tensor(tmp_path, tensor, index, value):
     prior = LSTMPrior(PriorConfig(num_outputs=6, hidden_size=8))
@@ -219,7 +233,7 @@ def test_non_finite_prior_is_refused_by_the_env_too(tmp_path):
     with torch.no_grad():
         prior.head.bias[0] = float("nan")
     path = prior.save(tmp_path / "nan_prior.pt", metadata=meta)
-    with pytest.raises(CheckpointError, match="'head.bias'"):
+    with pytest.raises(CheckpointError, match=r"'head.bias'"):
         gym.make(MELODY, prior_path=str(path))
 
 
@@ -241,11 +255,20 @@ def test_priors_are_still_loaded_with_weights_only(tmp_path, monkeypatch):
     [
         (MELODY, {"c": 1e-320}, ValueError, "c=1e-320 is too small: 1/c overflows to inf"),
         (SMILES, {"c": 1e-320}, ValueError, "c=1e-320 is too small: 1/c overflows to inf"),
-        (MELODY, {"prior_weight": 1e308}, ValueError, "prior_weight=1e+308 is too large: times the log-probability "
-                                                      "floor -100.0 it overflows to -inf"),
+        (
+            MELODY,
+            {"prior_weight": 1e308},
+            ValueError,
+            "prior_weight=1e+308 is too large: times the log-probability floor -100.0 it overflows to -inf",
+        ),
         (SMILES, {"prior_weight": 1e308}, ValueError, "prior_weight=1e+308 is too large"),
-        (MELODY, {"c": 1e-307}, ValueError, "c=1e-307 with prior_weight=1.0 cannot give finite rewards: the "
-                                            "SeqTutor-Melody-v0 task's domain reward reaches +-1000"),
+        (
+            MELODY,
+            {"c": 1e-307},
+            ValueError,
+            "c=1e-307 with prior_weight=1.0 cannot give finite rewards: the "
+            "SeqTutor-Melody-v0 task's domain reward reaches +-1000",
+        ),
         (MELODY, {"c": True}, TypeError, "c must be a real number, got True (bool)"),
         (SMILES, {"c": True}, TypeError, "c must be a real number, got True (bool)"),
         (MELODY, {"prior_weight": True}, TypeError, "prior_weight must be a real number, got True (bool)"),
@@ -383,8 +406,11 @@ SINGLE_RESET_CASES = [
 VECTOR_RESET_CASES = [
     ({"options": "bogus"}, TypeError, "reset(options=...) must be a dict or None, got 'bogus' (str)"),
     ({"options": {"primr": 40}}, ValueError, "unknown reset option(s) ['primr']"),
-    ({"seed": 1.5}, TypeError, "seed must be an integer in [0, 2**64), a list of 3 such integers (or None "
-                               "entries), or None; got 1.5 (float)"),
+    (
+        {"seed": 1.5},
+        TypeError,
+        "seed must be an integer in [0, 2**64), a list of 3 such integers (or None entries), or None; got 1.5 (float)",
+    ),
     ({"seed": "abc"}, TypeError, "got 'abc' (str)"),
     ({"seed": -1}, ValueError, "seed must be an integer in [0, 2**64) or None, got -1"),
     ({"seed": 2**64 - 2}, ValueError, f"seed {2**64 - 2} gives sub-env 2 the seed {2**64}, beyond 2**64 - 1"),
@@ -435,17 +461,27 @@ def test_valid_seeds_are_accepted(seed):
 
 
 SMILES_FILE_CASES = [
-    ("latin1.smi", "CCO\nC(=O)O caf\xe9\n".encode("latin-1"),
-     "latin1.smi is not UTF-8 text: byte 0xe9 at byte offset 14 (line 2) cannot be decoded"),
+    (
+        "latin1.smi",
+        "CCO\nC(=O)O caf\xe9\n".encode("latin-1"),
+        "latin1.smi is not UTF-8 text: byte 0xe9 at byte offset 14 (line 2) cannot be decoded",
+    ),
     ("binary.smi", bytes(range(256)), "binary.smi looks binary (a NUL byte at byte offset 0, line 1)"),
     ("fake.smi.gz", b"CCO\n", "fake.smi.gz is not a readable gzip file"),
-    ("latin1.smi.gz", gzip.compress("CCO caf\xe9\n".encode("latin-1")),
-     "latin1.smi.gz is not UTF-8 text: byte 0xe9 at byte offset 7 of its decompressed content (line 1)"),
+    (
+        "latin1.smi.gz",
+        gzip.compress("CCO caf\xe9\n".encode("latin-1")),
+        "latin1.smi.gz is not UTF-8 text: byte 0xe9 at byte offset 7 of its decompressed content (line 1)",
+    ),
     ("empty.smi", b"", "no valid SMILES in {path} (0 lines read: the file is empty)"),
     ("comments.smi", b"# header\n\n   \n", "no valid SMILES in {path} (3 lines read, 3 rejected: blank or # comment"),
-    ("columns.csv", b"id,structure\n1,CCO\n", "columns.csv has no SMILES column: its header row has the columns "
-                                               "['id', 'structure'], and the SMILES column must be named one of "
-                                               "['smiles', 'canonical_smiles', 'isomeric_smiles']"),
+    (
+        "columns.csv",
+        b"id,structure\n1,CCO\n",
+        "columns.csv has no SMILES column: its header row has the columns "
+        "['id', 'structure'], and the SMILES column must be named one of "
+        "['smiles', 'canonical_smiles', 'isomeric_smiles']",
+    ),
     ("header_only.csv", b"SMILES\n", "no valid SMILES in {path} (1 lines read, 0 rejected"),
 ]
 
@@ -483,7 +519,7 @@ def test_a_single_valid_smiles_cannot_be_split(tmp_path):
 def test_a_prepared_corpus_that_is_not_gzip_is_named(tmp_path):
     path = tmp_path / "corpus.smi.gz"
     path.write_text("CCO\n")
-    with pytest.raises(SmilesFileError, match="corpus.smi.gz is not a readable gzip file"):
+    with pytest.raises(SmilesFileError, match=r"corpus.smi.gz is not a readable gzip file"):
         SmilesCorpus.load(path)
     with pytest.raises(FileNotFoundError, match="no SMILES corpus file at"):
         SmilesCorpus.load(tmp_path / "missing.smi.gz")
@@ -491,8 +527,15 @@ def test_a_prepared_corpus_that_is_not_gzip_is_named(tmp_path):
 
 def tiny_corpus(num_tunes: int) -> MelodyCorpus:
     tunes = [encode_notes([(2 * i, 2 * i + 2, 60 + (i + k) % 12) for i in range(8)]) for k in range(num_tunes)]
-    return MelodyCorpus(np.concatenate(tunes), np.concatenate([[0], np.cumsum([len(t) for t in tunes])]),
-                        [f"t{k}" for k in range(num_tunes)], ["test"] * num_tunes, validation_split(num_tunes), {}, {})
+    return MelodyCorpus(
+        np.concatenate(tunes),
+        np.concatenate([[0], np.cumsum([len(t) for t in tunes])]),
+        [f"t{k}" for k in range(num_tunes)],
+        ["test"] * num_tunes,
+        validation_split(num_tunes),
+        {},
+        {},
+    )
 
 
 @pytest.mark.parametrize("num_tunes", [1, 5])
@@ -511,7 +554,7 @@ def test_a_melody_data_file_that_is_not_a_corpus_is_named(tmp_path):
     path.write_text("CCO\n")
     with pytest.raises(PretrainInputError, match=f"{path} is not a melody corpus"):
         melody_data(str(path))
-    with pytest.raises(PretrainInputError, match="missing.npz: no such melody corpus file"):
+    with pytest.raises(PretrainInputError, match=r"missing.npz: no such melody corpus file"):
         melody_data(str(tmp_path / "missing.npz"))
 
 
@@ -559,8 +602,10 @@ def _readonly_dir() -> Path | None:
     [
         (lambda tmp: tmp, "--out {tmp} is a folder; expected the path of a .pt file"),
         (lambda tmp: tmp / "notes.txt" / "prior.pt", "--out {out}: {tmp}/notes.txt is a file, not a folder"),
-        (lambda tmp: (_readonly_dir() or pytest.skip("no read-only folder here")) / "seqtutor" / "prior.pt",
-         "--out {out}: cannot write in /sys (PermissionError"),
+        (
+            lambda tmp: (_readonly_dir() or pytest.skip("no read-only folder here")) / "seqtutor" / "prior.pt",
+            "--out {out}: cannot write in /sys (PermissionError",
+        ),
     ],
     ids=["folder", "under a file", "read-only"],
 )
@@ -574,7 +619,9 @@ def test_unwritable_out_is_refused_before_any_data_is_read(tmp_path, capsys, mon
     # Arguments built elsewhere than the parser are checked by run_pretrain, before the data is read.
     args = parse_pretrain(["melody", "--out", str(tmp_path / "ok.pt")])
     args.out = str(out)
-    unread = SimpleNamespace(pretrain_data=lambda *a: pytest.fail("data read before --out check"), default_architecture={})
+    unread = SimpleNamespace(
+        pretrain_data=lambda *a: pytest.fail("data read before --out check"), default_architecture={}
+    )
     monkeypatch.setattr(pretrain_module, "domain_named", lambda name: unread)
     with pytest.raises(PretrainInputError) as info:
         pretrain_module.run_pretrain(args, ["test"])
@@ -583,9 +630,15 @@ def test_unwritable_out_is_refused_before_any_data_is_read(tmp_path, capsys, mon
 
 def test_pretrain_checks_out_before_training(tmp_path):
     log: list[str] = []
-    with pytest.raises(PretrainInputError, match="out_path .* is a folder"):
-        pretrain(PriorConfig(8, hidden_size=8), [np.arange(8)] * 4, [np.arange(8)] * 2, tmp_path,
-                 PretrainConfig(max_epochs=1, progress=False), log=log.append)
+    with pytest.raises(PretrainInputError, match=r"out_path .* is a folder"):
+        pretrain(
+            PriorConfig(8, hidden_size=8),
+            [np.arange(8)] * 4,
+            [np.arange(8)] * 2,
+            tmp_path,
+            PretrainConfig(max_epochs=1, progress=False),
+            log=log.append,
+        )
     assert log == []  # nothing trained, nothing logged
 
 
@@ -593,7 +646,7 @@ def test_an_interrupted_run_stays_resumable(tmp_path):
     rng = np.random.default_rng(0)
     train, valid = [rng.integers(0, 8, 12) for _ in range(8)], [rng.integers(0, 8, 12) for _ in range(2)]
     out = tmp_path / "prior.pt"
-    kw = dict(batch_size=8, progress=False, seed=0)
+    kw = {"batch_size": 8, "progress": False, "seed": 0}
     pretrain(PriorConfig(8, hidden_size=8), train, valid, out, PretrainConfig(max_epochs=1, **kw), log=lambda _: None)
     out.unlink()  # as if killed after the last checkpoint, before the final save
     state = out.with_name(out.name + ".train-state.pt")
@@ -601,8 +654,15 @@ def test_an_interrupted_run_stays_resumable(tmp_path):
     check_output_path(out)
     assert state.read_bytes() == saved and sorted(p.name for p in tmp_path.iterdir()) == [state.name]
     lines: list[str] = []
-    resumed = pretrain(PriorConfig(8, hidden_size=8), train, valid, out, PretrainConfig(max_epochs=2, **kw),
-                       resume=True, log=lines.append)
+    resumed = pretrain(
+        PriorConfig(8, hidden_size=8),
+        train,
+        valid,
+        out,
+        PretrainConfig(max_epochs=2, **kw),
+        resume=True,
+        log=lines.append,
+    )
     assert any(line.startswith(f"resumed from {state} at epoch 1") for line in lines)
     assert len(resumed.history) == 2 and out.is_file()
 

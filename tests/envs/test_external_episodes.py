@@ -114,10 +114,11 @@ def test_episode_fields_and_padded_arrays():
     assert one["tokens"].shape == (n + 1,) and one["prior_log_probs"].shape == (n + 1, ext.prior_log_probs.shape[2])
     assert one["prior_log_prob"].shape == (n,) and one["domain_rewards"].shape == (n,) and "env_c" not in one
     arrays = ext.to_arrays()
-    assert set(arrays) == {"lengths", "tokens", "prior_log_probs", "prior_log_prob", "domain_rewards",
-                           "prior_weight"}
+    assert set(arrays) == {"lengths", "tokens", "prior_log_probs", "prior_log_prob", "domain_rewards", "prior_weight"}
     assert arrays["tokens"][0, ext.lengths[0] + 1 :].sum() == 0  # padding 0, as the agents' memories pad
-    assert (ext.prior_log_probs[0, ext.lengths[0] + 1 :] == 0).all() and (ext.prior_log_prob[0, ext.lengths[0]:] == 0).all()
+    assert (ext.prior_log_probs[0, ext.lengths[0] + 1 :] == 0).all() and (
+        ext.prior_log_prob[0, ext.lengths[0] :] == 0
+    ).all()
     empty = EpisodeEncoder.from_env(SmilesEnv(objective="qed")).episodes(["P"])
     assert len(empty) == 0 and empty.skipped == dict.fromkeys(SKIP_REASONS, 0) | {"unknown_token": 1}
 

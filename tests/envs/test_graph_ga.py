@@ -8,9 +8,16 @@ from seqtutor_envs.smiles import graph_ga_ops as ops
 from seqtutor_envs.smiles.graph_ga import GAStats, GraphGA, GraphGAConfig, ring_ok
 
 PARENTS = [
-    "CC(=O)Oc1ccccc1C(=O)O", "c1ccc2c(c1)cc[nH]2", "CCN(CC)C(=O)c1ccccc1", "O=C(O)CCc1ccc(Cl)cc1",
-    "CC1CCN(C(=O)c2ccco2)CC1", "COc1ccc(CNC(=O)C2CC2)cc1", "Cc1ccc(S(=O)(=O)N2CCOCC2)cc1",
-    "CC(C)Cc1ccc(C(C)C(=O)O)cc1", "N#Cc1ccc(-c2ccccn2)cc1", "Clc1ccc2ncccc2c1",
+    "CC(=O)Oc1ccccc1C(=O)O",
+    "c1ccc2c(c1)cc[nH]2",
+    "CCN(CC)C(=O)c1ccccc1",
+    "O=C(O)CCc1ccc(Cl)cc1",
+    "CC1CCN(C(=O)c2ccco2)CC1",
+    "COc1ccc(CNC(=O)C2CC2)cc1",
+    "Cc1ccc(S(=O)(=O)N2CCOCC2)cc1",
+    "CC(C)Cc1ccc(C(C)C(=O)O)cc1",
+    "N#Cc1ccc(-c2ccccn2)cc1",
+    "Clc1ccc2ncccc2c1",
 ]
 SCORES = np.linspace(1.0, 0.1, len(PARENTS))
 
@@ -34,8 +41,15 @@ def test_children_are_valid_canonical_new_distinct_and_within_the_size_bound():
     assert all(a in PARENTS and b in PARENTS for a, b in off.parents)
     # the chemistry that failed was counted, not hidden
     assert off.stats.unsanitizable > 0 and off.stats.rejected > 0
-    assert off.stats.attempts == 40 + off.stats.crossover_failed + off.stats.mutation_failed + off.stats.known \
-        + off.stats.repeated + off.stats.unencodable
+    assert (
+        off.stats.attempts
+        == 40
+        + off.stats.crossover_failed
+        + off.stats.mutation_failed
+        + off.stats.known
+        + off.stats.repeated
+        + off.stats.unencodable
+    )
 
 
 def test_the_seed_fixes_children_and_counts_and_another_seed_changes_them():
@@ -79,7 +93,7 @@ def test_a_pool_larger_than_the_scored_set_uses_what_exists_and_says_so():
 
 
 def test_unreadable_parents_are_counted_and_left_out():
-    smiles = ["C1CC", "not a smiles"] + PARENTS
+    smiles = ["C1CC", "not a smiles", *PARENTS]
     off = GraphGA(GraphGAConfig(children=5), rng=0).generation(smiles, np.r_[[9.0, 8.0], SCORES])
     assert off.stats.invalid_parents == 2 and len(off.smiles) == 5
     assert all("C1CC" not in pair and "not a smiles" not in pair for pair in off.parents)
@@ -128,19 +142,29 @@ def test_a_round_scores_each_generation_and_breeds_from_it():
 
 def test_a_budget_smaller_than_one_round_is_refused_with_the_setting_named():
     cfg = GraphGAConfig()  # 8 children x 2 generations
-    with pytest.raises(ValueError, match=r"ga_budget=10 oracle calls is smaller than one graph-GA round "
-                                         r"\(children=8 x generations=2 = 16\)") as err:
+    with pytest.raises(
+        ValueError,
+        match=r"ga_budget=10 oracle calls is smaller than one graph-GA round "
+        r"\(children=8 x generations=2 = 16\)",
+    ) as err:
         cfg.check_budget(10, setting="ga_budget")
     assert "\n" not in str(err.value)
     cfg.check_budget(16)
 
 
-@pytest.mark.parametrize("kwargs, name", [
-    ({"pool_size": 0}, "pool_size"), ({"children": 2.5}, "children"), ({"generations": True}, "generations"),
-    ({"mutation_rate": 1.5}, "mutation_rate"), ({"rank_coefficient": 0.0}, "rank_coefficient"),
-    ({"elements": ("C", "Xx")}, "elements"), ({"mutation_weights": {"teleport": 1.0}}, "mutation_weights"),
-    ({"mutation_weights": {"add_ring": 0.0}}, "mutation_weights"),
-])
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"pool_size": 0}, "pool_size"),
+        ({"children": 2.5}, "children"),
+        ({"generations": True}, "generations"),
+        ({"mutation_rate": 1.5}, "mutation_rate"),
+        ({"rank_coefficient": 0.0}, "rank_coefficient"),
+        ({"elements": ("C", "Xx")}, "elements"),
+        ({"mutation_weights": {"teleport": 1.0}}, "mutation_weights"),
+        ({"mutation_weights": {"add_ring": 0.0}}, "mutation_weights"),
+    ],
+)
 def test_bad_settings_are_refused_by_name(kwargs, name):
     with pytest.raises(ValueError, match=f"GraphGAConfig.{name}"):
         GraphGAConfig(**kwargs)
@@ -152,8 +176,9 @@ def test_every_mutation_makes_valid_new_molecules(name):
     made = set()
     for seed in range(40):
         base = ops.editable(parent)
-        candidate = ops.MUTATIONS[name](base, ops.hydrogens(base), np.random.default_rng(seed),
-                                        frozenset(("C", "N", "O", "F", "S", "Cl", "Br")))
+        candidate = ops.MUTATIONS[name](
+            base, ops.hydrogens(base), np.random.default_rng(seed), frozenset(("C", "N", "O", "F", "S", "Cl", "Br"))
+        )
         if candidate is None:
             continue
         try:
@@ -167,11 +192,15 @@ def test_every_mutation_makes_valid_new_molecules(name):
 
 
 def test_crossovers_join_pieces_of_both_parents():
-    a, b = (ops.as_parent(ops.editable(Chem.MolFromSmiles(s)).GetMol())
-            for s in ("CCOc1ccccc1CCN", "Clc1ccc(C2CCNCC2)cc1"))
+    a, b = (
+        ops.as_parent(ops.editable(Chem.MolFromSmiles(s)).GetMol()) for s in ("CCOc1ccccc1CCN", "Clc1ccc(C2CCNCC2)cc1")
+    )
     ga = GraphGA(rng=0)
     for operator in (ops.crossover_chain, ops.crossover_ring):
-        children = {Chem.MolToSmiles(m) for seed in range(20)
-                    if (m := operator(a, b, np.random.default_rng(seed), lambda rw: ga._check(rw, GAStats()))) is not None}
+        children = {
+            Chem.MolToSmiles(m)
+            for seed in range(20)
+            if (m := operator(a, b, np.random.default_rng(seed), lambda rw: ga._check(rw, GAStats()))) is not None
+        }
         assert children, operator.__name__
         assert any("Cl" in c and "O" in c for c in children)  # a piece of each parent

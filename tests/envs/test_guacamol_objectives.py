@@ -30,9 +30,18 @@ from seqtutor_envs.smiles.scoring import MoleculeScorer
 ENV_ID = "SeqTutor-SMILES-v0"
 FIXTURE = Path(__file__).resolve().parents[1] / "data" / "smiles_fixture.smi"
 MANDATORY = (
-    "qed", "celecoxib_rediscovery", "troglitazone_rediscovery", "albuterol_similarity",
-    "isomers_c9h10n2o2pf2cl", "median1", "osimertinib_mpo", "fexofenadine_mpo", "sitagliptin_mpo",
-    "valsartan_smarts", "deco_hop", "scaffold_hop",
+    "qed",
+    "celecoxib_rediscovery",
+    "troglitazone_rediscovery",
+    "albuterol_similarity",
+    "isomers_c9h10n2o2pf2cl",
+    "median1",
+    "osimertinib_mpo",
+    "fexofenadine_mpo",
+    "sitagliptin_mpo",
+    "valsartan_smarts",
+    "deco_hop",
+    "scaffold_hop",
 )
 GARBAGE = ["", "C1CC", "Xx%%%", "C C", "c1cccc1", "CC(C)(C)(C)(C)C", "((", None, 42]
 # A molecule with formula C9H10N2O2PF2Cl (checked below with RDKit's formula).
@@ -60,8 +69,16 @@ def oracles() -> dict[str, GuacamolObjective]:
 
 def test_registry_has_every_requested_oracle(oracles):
     assert set(MANDATORY) <= set(GUACAMOL_OBJECTIVES)
-    assert {"thiothixene_rediscovery", "mestranol_similarity", "isomers_c11h24", "median2", "ranolazine_mpo",
-            "perindopril_mpo", "amlodipine_mpo", "zaleplon_mpo"} <= set(GUACAMOL_OBJECTIVES)
+    assert {
+        "thiothixene_rediscovery",
+        "mestranol_similarity",
+        "isomers_c11h24",
+        "median2",
+        "ranolazine_mpo",
+        "perindopril_mpo",
+        "amlodipine_mpo",
+        "zaleplon_mpo",
+    } <= set(GUACAMOL_OBJECTIVES)
     for name, obj in oracles.items():
         assert isinstance(obj, Objective) and obj.name == f"guacamol:{name}"
         assert not obj.has_prefix_shaping and obj.invalid_value == 0.0
@@ -70,13 +87,16 @@ def test_registry_has_every_requested_oracle(oracles):
 # ---- targets ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name,target", [
-    ("celecoxib_rediscovery", g.CELECOXIB),
-    ("troglitazone_rediscovery", g.TROGLITAZONE),
-    ("thiothixene_rediscovery", g.THIOTHIXENE),
-    ("albuterol_similarity", g.ALBUTEROL),
-    ("mestranol_similarity", g.MESTRANOL),
-])
+@pytest.mark.parametrize(
+    "name,target",
+    [
+        ("celecoxib_rediscovery", g.CELECOXIB),
+        ("troglitazone_rediscovery", g.TROGLITAZONE),
+        ("thiothixene_rediscovery", g.THIOTHIXENE),
+        ("albuterol_similarity", g.ALBUTEROL),
+        ("mestranol_similarity", g.MESTRANOL),
+    ],
+)
 def test_rediscovery_and_similarity_targets_score_one(oracles, name, target):
     canonical = Chem.MolToSmiles(Chem.MolFromSmiles(target))
     scores = oracles[name].score_final([target, canonical, _non_canonical(target), "CCO"])
@@ -161,9 +181,7 @@ def test_valsartan_smarts_needs_the_substructure(oracles):
 def test_modifiers_by_hand():
     assert Gaussian(2.0, 0.5)(np.array([2.0, 3.0])) == pytest.approx([1.0, math.exp(-2.0)])
     assert MinGaussian(1.0, 1.0)(np.array([-5.0, 1.0, 2.0])) == pytest.approx([1.0, 1.0, math.exp(-0.5)])
-    assert MaxGaussian(100.0, 10.0)(np.array([90.0, 100.0, 150.0])) == pytest.approx(
-        [math.exp(-0.5), 1.0, 1.0]
-    )
+    assert MaxGaussian(100.0, 10.0)(np.array([90.0, 100.0, 150.0])) == pytest.approx([math.exp(-0.5), 1.0, 1.0])
     assert Clipped(0.8)(np.array([-0.1, 0.4, 0.8, 0.9])) == pytest.approx([0.0, 0.5, 1.0, 1.0])
 
 
@@ -176,7 +194,7 @@ def test_generator_fingerprints_equal_guacamol_legacy_calls():
         "FCFP4": lambda m: AllChem.GetMorganFingerprint(m, 2, useFeatures=True),
         "AP": lambda m: AllChem.GetAtomPairFingerprint(m, maxLength=10),
     }
-    smiles = _fixture()[:60] + [g.MESTRANOL, g.OSIMERTINIB]
+    smiles = [*_fixture()[:60], g.MESTRANOL, g.OSIMERTINIB]
     mols = [m for m in map(Chem.MolFromSmiles, smiles) if m is not None]
     for kind, fn in legacy.items():
         for m in mols:
@@ -196,7 +214,7 @@ def test_scores_in_unit_interval_over_the_fixture(oracles):
     smiles = _fixture()
     for name, obj in oracles.items():
         batch = smiles if "hop" not in name else smiles[::5]  # the pharmacophore fingerprint is slow
-        batch = batch + [VALSARTAN]  # the only molecule here with valsartan_smarts' substructure
+        batch = [*batch, VALSARTAN]  # the only molecule here with valsartan_smarts' substructure
         scores = obj.score_final(batch)
         assert scores.shape == (len(batch),) and scores.dtype == np.float64, name
         assert np.all((scores >= 0.0) & (scores <= 1.0)), name

@@ -152,7 +152,9 @@ def test_soundfont_audio_is_an_instrument_not_a_pure_tone():
     them: the A4 of a piano has partials; the sine fallback has (almost) none."""
     backend = audio.synthesis_backend()
     if not backend.startswith("fluidsynth"):
-        pytest.skip(f"no soundfont audio here ({backend}); install fluidsynth and fluid-soundfont-gm (make install, as root)")
+        pytest.skip(
+            f"no soundfont audio here ({backend}); install fluidsynth and fluid-soundfont-gm (make install, as root)"
+        )
     a4 = np.array([2 + 69 - 48] + [0] * 15)  # one quarter-plus note: token of MIDI 69, then holds
     instrument, used = audio.render_audio(a4)
     tone, _ = audio.render_audio(a4, synth="sine")

@@ -107,7 +107,7 @@ def test_g_major_tune_comes_out_in_c_major():
     assert all(IN_C_MAJOR[result.tokens])
     assert np.diff(pitches).tolist() == [2, 2, 1, 2, 2, 2, 1, 0, -1, -2, -2, -2, -1, -2, -2]
     assert result.tokens[0] >= NUM_SPECIAL_TOKENS and result.tokens[-1] == NOTE_OFF
-    assert MIN_PITCH <= min(pitches) and max(pitches) < MAX_PITCH
+    assert min(pitches) >= MIN_PITCH and max(pitches) < MAX_PITCH
 
 
 def test_minor_and_modal_keys_land_on_white_keys():
@@ -227,13 +227,13 @@ def test_save_and_load_round_trip(tmp_path):
 def test_load_rejects_files_that_are_not_a_melody_corpus(tmp_path):
     text = tmp_path / "notes.npz"
     text.write_text("hello")
-    with pytest.raises(ValueError, match="notes.npz is not a melody corpus"):
+    with pytest.raises(ValueError, match=r"notes.npz is not a melody corpus"):
         MelodyCorpus.load(text)
     other = tmp_path / "other.npz"
     np.savez(other, tokens=np.zeros(3, np.uint8))
     with pytest.raises(ValueError, match=f"other.npz is not a melody corpus.*{FORMAT}"):
         MelodyCorpus.load(other)
-    with pytest.raises(ValueError, match="missing.npz: no such"):
+    with pytest.raises(ValueError, match=r"missing.npz: no such"):
         MelodyCorpus.load(tmp_path / "missing.npz")
 
 
@@ -260,7 +260,9 @@ def test_validation_split_is_deterministic_and_a_tenth():
 @pytest.fixture(scope="module")
 def shipped() -> MelodyCorpus:
     if not DEFAULT_CORPUS_PATH.is_file():
-        pytest.fail(f"shipped corpus missing: build it with python -m {corpus_module.__name__} --out {DEFAULT_CORPUS_PATH}")
+        pytest.fail(
+            f"shipped corpus missing: build it with python -m {corpus_module.__name__} --out {DEFAULT_CORPUS_PATH}"
+        )
     return load_default_corpus()
 
 
@@ -279,7 +281,7 @@ def test_shipped_corpus_is_large_and_well_formed(shipped):
 def test_shipped_corpus_is_mostly_in_c_major(shipped):
     notes = shipped.tokens[IS_PITCH[shipped.tokens]]
     assert np.mean(IN_C_MAJOR[notes]) > 0.9
-    assert MIN_PITCH <= TOKEN_PITCH[notes].min() and TOKEN_PITCH[notes].max() < MAX_PITCH
+    assert TOKEN_PITCH[notes].min() >= MIN_PITCH and TOKEN_PITCH[notes].max() < MAX_PITCH
 
 
 def test_shipped_split_is_a_deterministic_tenth(shipped):

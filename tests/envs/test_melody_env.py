@@ -10,8 +10,8 @@ import torch
 
 import seqtutor_envs  # noqa: F401
 from seqtutor_envs.melody import encoding as enc
-from seqtutor_envs.melody.rules import RULE_NAMES, score_compositions
 from seqtutor_envs.melody.env import MelodyEnv
+from seqtutor_envs.melody.rules import RULE_NAMES, score_compositions
 from seqtutor_envs.prior import CheckpointError, LSTMPrior, PriorConfig
 
 ENV_ID = "SeqTutor-Melody-v0"
@@ -39,7 +39,9 @@ def test_registered_with_both_entry_points():
 
 
 def test_module_prefixed_id_works_without_import():
-    code = "import gymnasium as gym; e = gym.make('seqtutor_envs:SeqTutor-Melody-v0'); print(e.reset(seed=0)[0]['step'])"
+    code = (
+        "import gymnasium as gym; e = gym.make('seqtutor_envs:SeqTutor-Melody-v0'); print(e.reset(seed=0)[0]['step'])"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "0"
@@ -80,7 +82,7 @@ def test_reward_is_log_prior_plus_music_theory_over_c():
     mt_terms = []
     for a in actions:
         log_probs = obs["prior_log_probs"]
-        obs, reward, terminated, _, info = env.step(int(a))
+        obs, reward, _terminated, _, info = env.step(int(a))
         assert info["prior_log_prob"] == pytest.approx(float(log_probs[a]), abs=1e-6)
         assert set(info["reward_terms"]) == set(RULE_NAMES)
         assert info["music_theory_reward"] == pytest.approx(sum(info["reward_terms"].values()))
@@ -107,7 +109,7 @@ def test_same_seed_same_trajectory_different_seed_different_primer():
     actions = np.random.default_rng(2).integers(0, 38, 32)
     a = _rollout(gym.make(ENV_ID), 11, actions)
     b = _rollout(gym.make(ENV_ID), 11, actions)
-    for (oa, ra, _, _), (ob, rb, _, _) in zip(a, b):
+    for (oa, ra, _, _), (ob, rb, _, _) in zip(a, b, strict=False):
         assert np.array_equal(oa["tokens"], ob["tokens"]) and ra == rb
         assert np.array_equal(oa["prior_log_probs"], ob["prior_log_probs"])
     primers = {gym.make(ENV_ID).reset(seed=s)[1]["primer"] for s in range(20)}
@@ -142,7 +144,7 @@ def test_render_modes():
 @pytest.mark.parametrize("action", [38, -1, 2.5, "C4", [1, 2]])
 def test_invalid_actions_are_rejected_without_corrupting_state(action):
     env = gym.make(ENV_ID).unwrapped
-    obs0, _ = env.reset(seed=5)
+    _obs0, _ = env.reset(seed=5)
     with pytest.raises(ValueError, match="action"):
         env.step(action)
     obs1, reward, *_ = env.step(3)
@@ -159,8 +161,11 @@ def test_c_must_be_positive(c):
 
 
 def test_bad_keywords():
-    with pytest.raises(TypeError, match=r"MelodyEnv.__init__\(\) got an unexpected keyword argument .tempo.; "
-                                        r"SeqTutor-Melody-v0 accepts: c, prior_weight"):
+    with pytest.raises(
+        TypeError,
+        match=r"MelodyEnv.__init__\(\) got an unexpected keyword argument .tempo.; "
+        r"SeqTutor-Melody-v0 accepts: c, prior_weight",
+    ):
         gym.make(ENV_ID, tempo=120)
     with pytest.raises(ValueError, match="prior_weight"):
         gym.make(ENV_ID, prior_weight=-1)
@@ -178,7 +183,7 @@ def test_missing_corrupt_and_mismatched_weights(tmp_path):
     with pytest.raises(CheckpointError, match="corrupt"):
         gym.make(ENV_ID, prior_path=str(corrupt))
     other = LSTMPrior(PriorConfig(num_outputs=30, hidden_size=8)).save(tmp_path / "other.pt")
-    with pytest.raises(ValueError, match="predicts 30 tokens.*38 actions"):
+    with pytest.raises(ValueError, match=r"predicts 30 tokens.*38 actions"):
         gym.make(ENV_ID, prior_path=str(other))
 
 

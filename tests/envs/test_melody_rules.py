@@ -123,9 +123,8 @@ def reference_reward(comp: list[int], a: int, length: int = 32) -> dict[str, flo
     elif t == last_beat + 1:
         if a == HOLD:
             r["tonic"] = 3.0
-    elif t > last_beat + 1:
-        if a in (HOLD, REST):
-            r["tonic"] = 3.0
+    elif t > last_beat + 1 and a in (HOLD, REST):
+        r["tonic"] = 3.0
 
     # 3. repetition
     fires = False
@@ -153,12 +152,12 @@ def reference_reward(comp: list[int], a: int, length: int = 32) -> dict[str, flo
         r["repetition"] = -100.0
 
     # 4. autocorrelation
-    for rho in _autocorrelations(comp + [a]):
+    for rho in _autocorrelations([*comp, a]):
         if not math.isnan(rho) and abs(rho) > 0.15:
             r["autocorrelation"] -= 3.0 * abs(rho)
 
     # 5. and 6. motif, repeated motif
-    full = comp + [a]
+    full = [*comp, a]
     if len(full) >= 8:
         window = full[-8:]
         k = len({tok for tok in window if _is_pitch(tok)})
@@ -219,7 +218,7 @@ def assert_step_matches(prefix: list[int], a: int, got: np.ndarray, length: int 
     for rule, name in enumerate(RULE_NAMES):
         if math.isclose(got[rule], expected[name], rel_tol=1e-9, abs_tol=1e-9):
             continue
-        if name == "autocorrelation" and _near_autocorr_threshold(prefix + [a]):
+        if name == "autocorrelation" and _near_autocorr_threshold([*prefix, a]):
             # |rho| == 0.15 exactly (e.g. x = 16,14,14,14,14 at lag 3): the vectorised rule decides
             # with exact integers (not > 0.15), the float reference may land either side.
             continue
@@ -387,7 +386,7 @@ def test_repeated_motif():
     r = rewards_of(comp)["repeated_motif"]
     assert np.flatnonzero(r).tolist() == [17]
     # A gap between the occurrences is fine.
-    comp = motif + [REST, HOLD, HOLD] + motif
+    comp = [*motif, REST, HOLD, HOLD, *motif]
     r = rewards_of(comp)["repeated_motif"]
     assert np.flatnonzero(r).tolist() == [18]
 
@@ -469,12 +468,12 @@ def test_leap_doubled():
 
 def test_unique_extremes_only_at_the_last_step():
     body = [P("E4"), P("D4"), P("E4"), P("D4")] * 7 + [P("E4"), P("D4")]
-    comp = body + [P("G4"), P("C4")]  # G4 unique max, C4 unique min, at t = 30, 31
+    comp = [*body, P("G4"), P("C4")]  # G4 unique max, C4 unique min, at t = 30, 31
     r = rewards_of(comp)["unique_extremes"]
     assert r[:31].sum() == 0 and r[31] == 6
-    comp = body + [P("G4"), P("D4")]  # min D4 repeated
+    comp = [*body, P("G4"), P("D4")]  # min D4 repeated
     assert rewards_of(comp)["unique_extremes"][31] == 3
-    comp = body + [P("E4"), P("D4")]
+    comp = [*body, P("E4"), P("D4")]
     assert rewards_of(comp)["unique_extremes"][31] == 0
     assert rewards_of([HOLD] * 32)["unique_extremes"].sum() == 0  # no pitches: no bonus
     # A shorter composition_length moves the last step.

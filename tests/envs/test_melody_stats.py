@@ -120,11 +120,9 @@ def test_markdown_table():
     stats = composition_statistics(np.array([A, C, D]))
     table = format_statistics_table({"seqtutor Note RNN": stats})
     lines = table.splitlines()
-    assert lines[0] == (
-        "| Statistic | seqtutor Note RNN | Note RNN (paper) | Q (paper) | Psi (paper) | G (paper) |"
-    )
+    assert lines[0] == ("| Statistic | seqtutor Note RNN | Note RNN (paper) | Q (paper) | Psi (paper) | G (paper) |")
     assert len(lines) == 2 + len(STATISTIC_KEYS) + 1  # header, rule, statistics, compositions
-    note_rnn = [line for line in lines if line.startswith("| Notes excessively repeated")][0]
+    note_rnn = next(line for line in lines if line.startswith("| Notes excessively repeated"))
     assert note_rnn.split(" | ")[1:3] == ["4.2%", "63.3%"]
     for value in ("-0.16", "0.14", "-0.13", "0.1%", "0.9%", "77.2%", "64.7%", "49.4%", "5.9%", "0.007%"):
         assert value in table

@@ -80,7 +80,7 @@ def test_disabled_autoreset_resets_the_masked_sub_envs_only():
     assert not vterm.any() and info["_prior_log_prob"].all()
     with pytest.raises(ValueError, match=r"options\['reset_mask'\] must be a numpy bool array of shape \(3,\)"):
         venv.reset(options={"reset_mask": [True, False, True]})
-    with pytest.raises(ValueError, match="reset_mask.*needs autoreset_mode='disabled'"):
+    with pytest.raises(ValueError, match=r"reset_mask.*needs autoreset_mode='disabled'"):
         gym.make_vec(ENV_ID, num_envs=2).reset(options={"reset_mask": np.ones(2, dtype=bool)})
 
 
@@ -106,7 +106,7 @@ def test_same_seed_same_batch():
 
 def test_bad_inputs_leave_the_batch_untouched():
     envs = gym.make_vec(ENV_ID, num_envs=3)
-    obs, _ = envs.reset(seed=0)
+    _obs, _ = envs.reset(seed=0)
     with pytest.raises(ValueError, match="shape"):
         envs.step(np.zeros(2, dtype=int))
     with pytest.raises(ValueError, match="invalid action 40"):

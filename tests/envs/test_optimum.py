@@ -8,10 +8,10 @@ import math
 import numpy as np
 import pytest
 import torch
+from toy_domain import ENV_ID, LENGTH, VOCAB, registered_toy_domain
 
 from seqtutor_envs.optimum import MIN_ESS, c_for_kl, interpolate, optimum_at, optimum_curve, sample_prior
 from seqtutor_envs.prior import LSTMPrior
-from toy_domain import ENV_ID, LENGTH, VOCAB, registered_toy_domain
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +35,11 @@ def exact_optimum(prior_path, c: float, prior_weight: float = 1.0) -> dict[str, 
     log_pi = log_unnormalised - np.logaddexp.reduce(log_unnormalised)
     pi = np.exp(log_pi)
     mean = float(pi @ returns)
-    return {"domain_return": mean, "return_std": math.sqrt(float(pi @ (returns - mean) ** 2)),
-            "kl_per_step": float(pi @ (log_pi - log_p)) / LENGTH}
+    return {
+        "domain_return": mean,
+        "return_std": math.sqrt(float(pi @ (returns - mean) ** 2)),
+        "kl_per_step": float(pi @ (log_pi - log_p)) / LENGTH,
+    }
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -58,7 +61,9 @@ def test_the_estimate_matches_the_closed_form(toy, sample, c, prior_weight):
     exact = exact_optimum(toy, c, prior_weight)
     assert estimate.reliable and estimate.ess > MIN_ESS
     # Within 4 standard errors of an importance-sampling mean (its std / sqrt(ESS)).
-    assert estimate.domain_return == pytest.approx(exact["domain_return"], abs=4 * exact["return_std"] / math.sqrt(estimate.ess))
+    assert estimate.domain_return == pytest.approx(
+        exact["domain_return"], abs=4 * exact["return_std"] / math.sqrt(estimate.ess)
+    )
     assert estimate.kl_per_step == pytest.approx(exact["kl_per_step"], rel=0.05, abs=2e-3)
     assert estimate.mean_length == pytest.approx(LENGTH)
     # π*'s resampled sequences carry its statistics: they hold more 1s than the prior's.

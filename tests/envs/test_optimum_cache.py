@@ -1,4 +1,5 @@
-"""The optimum's prior-sample cache: a damaged file, or a well-formed file of other samples, is drawn again with a warning."""
+"""The optimum's prior-sample cache: a damaged file, or a well-formed file of other samples, is drawn again
+with a warning."""
 
 from __future__ import annotations
 
@@ -24,7 +25,9 @@ def cached(tmp_path, monkeypatch):
 
 
 def same(a, b) -> bool:
-    return all(np.array_equal(getattr(a, k), getattr(b, k)) for k in ("log_prior", "domain_return", "lengths", "sequences"))
+    return all(
+        np.array_equal(getattr(a, k), getattr(b, k)) for k in ("log_prior", "domain_return", "lengths", "sequences")
+    )
 
 
 def again():
@@ -56,12 +59,15 @@ def rewrite(path, edit) -> None:
     path.write_bytes(stream.getvalue())
 
 
-@pytest.mark.parametrize("edit", [
-    lambda a: a.update(domain_return=a["domain_return"] + 1.0),  # other values, same shapes
-    lambda a: a.update(lengths=a["lengths"][:10]),  # other shapes
-    lambda a: a.pop("__meta__", None),  # a file of another release: no checksum
-    lambda a: a.update(extra=np.zeros(3)),  # other arrays
-])
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda a: a.update(domain_return=a["domain_return"] + 1.0),  # other values, same shapes
+        lambda a: a.update(lengths=a["lengths"][:10]),  # other shapes
+        lambda a: a.pop("__meta__", None),  # a file of another release: no checksum
+        lambda a: a.update(extra=np.zeros(3)),  # other arrays
+    ],
+)
 def test_a_well_formed_cache_of_other_samples_is_not_used(cached, edit):
     fresh, path = cached
     rewrite(path, edit)

@@ -15,6 +15,7 @@ import os
 import numpy as np
 import pytest
 import torch
+from toy_domain import ENV_ID, LENGTH, VOCAB, registered_toy_domain
 
 from seqtutor_envs.optimum import MIN_ESS, sample_prior
 from seqtutor_envs.optimum_distance import (
@@ -24,7 +25,6 @@ from seqtutor_envs.optimum_distance import (
     prior_replicates,
 )
 from seqtutor_envs.prior import LSTMPrior
-from toy_domain import ENV_ID, LENGTH, VOCAB, registered_toy_domain
 
 SEQUENCES = np.array(list(itertools.product(range(VOCAB), repeat=LENGTH)))  # lexicographic: x_1 most significant
 RETURNS = (SEQUENCES == 1).sum(1).astype(float)

@@ -25,9 +25,23 @@ FIXTURE = Path(__file__).resolve().parents[1] / "data" / "smiles_fixture.smi"
 # molecules (ties in the canonical triangle order), features further apart than the last bin edge
 # (100 bonds), multi-atom features (rings), charged groups, an unusual atom.
 EDGE_CASES = [
-    "C", "O", "CCO", "c1ccccc1.CCN", "[Na+].[Cl-]", "OC(=O)CCN.OC(=O)CCN", "OCC(O)CO", "NC(CN)(CN)CN",
-    "N" + "C" * 105 + "N", "N" + "C" * 97 + "N", "OC1CC(O)CC(O)C1", "c1cc(O)cc(O)c1", "C[N+](C)(C)CC(=O)[O-]",
-    "OB(O)c1ccccc1", "FC(F)(F)c1ccc(cc1)S(=O)(=O)N", "C1CC2CCC1CC2", "NC(=N)NCCC[C@H](N)C(=O)O",
+    "C",
+    "O",
+    "CCO",
+    "c1ccccc1.CCN",
+    "[Na+].[Cl-]",
+    "OC(=O)CCN.OC(=O)CCN",
+    "OCC(O)CO",
+    "NC(CN)(CN)CN",
+    "N" + "C" * 105 + "N",
+    "N" + "C" * 97 + "N",
+    "OC1CC(O)CC(O)C1",
+    "c1cc(O)cc(O)c1",
+    "C[N+](C)(C)CC(=O)[O-]",
+    "OB(O)c1ccccc1",
+    "FC(F)(F)c1ccc(cc1)S(=O)(=O)N",
+    "C1CC2CCC1CC2",
+    "NC(=N)NCCC[C@H](N)C(=O)O",
 ]
 
 
@@ -40,9 +54,13 @@ def _rdkit_bits(mol: Chem.Mol) -> list[int]:
     return list(Generate.Gen2DFingerprint(mol, Gobbi_Pharm2D.factory).GetOnBits())
 
 
-@pytest.mark.parametrize("source", [
-    "fixture", pytest.param("targets and edge cases", marks=pytest.mark.slow),  # 15 s: every target
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "fixture",
+        pytest.param("targets and edge cases", marks=pytest.mark.slow),  # 15 s: every target
+    ],
+)
 def test_bits_equal_rdkits(source):
     if source == "fixture":
         smiles = _fixture_smiles()
@@ -76,7 +94,7 @@ def test_triangle_order_equals_rdkits_on_every_small_case():
     fams = np.array([f for f, _ in cases])
     dists = np.array([d for _, d in cases])
     ours = ph._order_triangles(fams, dists)
-    for (f, d), row in zip(cases, ours):
+    for (f, d), row in zip(cases, ours, strict=False):
         assert list(row) == list(Utils.OrderTriangle(list(f), list(d))[1]), (f, d)
 
 
@@ -115,9 +133,26 @@ def test_the_speed_benchmark_reports_every_oracle_and_no_mismatch(tmp_path):
     root = Path(__file__).resolve().parents[2]
     out = tmp_path / "oracle_speed.md"
     env = {"TMPDIR": str(tmp_path), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
-    subprocess.run([sys.executable, "-m", "benchmarks.oracle_speed", "--num-envs", "16", "--steps", "60",
-                    "--repeats", "1", "--out", str(out)], cwd=root, env=env, check=True, capture_output=True,
-                   timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.oracle_speed",
+            "--num-envs",
+            "16",
+            "--steps",
+            "60",
+            "--repeats",
+            "1",
+            "--out",
+            str(out),
+        ],
+        cwd=root,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     text = out.read_text()
     compared = re.search(r"Molecules whose bits differ from RDKit's: \*\*0 of ([\d,]+)\*\*", text)
     assert compared is not None and int(compared.group(1).replace(",", "")) >= 10

@@ -21,18 +21,18 @@ from seqtutor_envs.smiles.pmo import CALL_COLUMNS, OracleLog, top_k_auc
 
 # ---- mol_opt, transcribed ----------------------------------------------------------------------
 def mol_opt_top_auc(buffer, top_n, finish, freq_log, max_oracle_calls):
-    sum = 0  # noqa: A001 - mol_opt's name
+    sum = 0
     prev = 0
     called = 0
-    ordered_results = list(sorted(buffer.items(), key=lambda kv: kv[1][1], reverse=False))
+    ordered_results = sorted(buffer.items(), key=lambda kv: kv[1][1], reverse=False)
     for idx in range(freq_log, min(len(buffer), max_oracle_calls), freq_log):
         temp_result = ordered_results[:idx]
-        temp_result = list(sorted(temp_result, key=lambda kv: kv[1][0], reverse=True))[:top_n]
+        temp_result = sorted(temp_result, key=lambda kv: kv[1][0], reverse=True)[:top_n]
         top_n_now = np.mean([item[1][0] for item in temp_result])
         sum += freq_log * (top_n_now + prev) / 2
         prev = top_n_now
         called = idx
-    temp_result = list(sorted(ordered_results, key=lambda kv: kv[1][0], reverse=True))[:top_n]
+    temp_result = sorted(ordered_results, key=lambda kv: kv[1][0], reverse=True)[:top_n]
     top_n_now = np.mean([item[1][0] for item in temp_result])
     sum += (len(buffer) - called) * (top_n_now + prev) / 2
     if finish and len(buffer) < max_oracle_calls:
@@ -164,7 +164,7 @@ def test_top10_auc_by_hand_with_repeats_invalid_and_an_early_stop_matches_mol_op
             stream += [chains[49], "C1CC", "C(("]  # a repeat of the 0.9 molecule, two invalid strings
         if n % 11 == 0:
             stream.append("C" * (n // 2) + "[H]")  # the same alkane written otherwise: a repeat
-    batches = [stream[i:i + 64] for i in range(0, len(stream), 64)]
+    batches = [stream[i : i + 64] for i in range(0, len(stream), 64)]
 
     objective = ScriptedObjective(table)
     log = OracleLog(objective, budget=10_000)
@@ -187,17 +187,32 @@ def test_top10_auc_by_hand_with_repeats_invalid_and_an_early_stop_matches_mol_op
     assert auc == pytest.approx(oracle.logged[-1], abs=1e-12)  # what mol_opt reports
     # unpadded, as mol_opt logs during a run (finish=False)
     assert top_k_auc(log.ordered()[1], 10, 100, 10_000, finish=False) == pytest.approx(
-        mol_opt_top_auc(oracle.mol_buffer, 10, False, 100, 10_000), abs=1e-12)
+        mol_opt_top_auc(oracle.mol_buffer, 10, False, 100, 10_000), abs=1e-12
+    )
 
 
 def test_the_budget_boundary_is_mol_opts():
     """One molecule past the budget is still scored (mol_opt checks ``len > max`` first); then everything scores 0,
     a cached repeat included; the AUC is the one mol_opt logs at the budget-th call."""
-    table = {canon(s): v for s, v in [("CCO", 0.5), ("c1ccccc1", 0.2), ("CCN", 0.7), ("CCCl", 0.9), ("CCBr", 0.1),
-                                      ("CCI", 0.3), ("CCF", 0.8), ("CCS", 0.4), ("CCC", 0.6)]}
-    batches = [["CCO", "OCC", "C1CC", "c1ccccc1", "CCN"],
-               ["CCCl", "CCO", "CCBr", "", "CCI", "CCF", "CCS", "CCO", "CCC"],  # the budget (6) is reached at CCI
-               ["CCO", "CCCCO"]]
+    table = {
+        canon(s): v
+        for s, v in [
+            ("CCO", 0.5),
+            ("c1ccccc1", 0.2),
+            ("CCN", 0.7),
+            ("CCCl", 0.9),
+            ("CCBr", 0.1),
+            ("CCI", 0.3),
+            ("CCF", 0.8),
+            ("CCS", 0.4),
+            ("CCC", 0.6),
+        ]
+    }
+    batches = [
+        ["CCO", "OCC", "C1CC", "c1ccccc1", "CCN"],
+        ["CCCl", "CCO", "CCBr", "", "CCI", "CCF", "CCS", "CCO", "CCC"],  # the budget (6) is reached at CCI
+        ["CCO", "CCCCO"],
+    ]
     objective = ScriptedObjective(table)
     log = OracleLog(objective, budget=6)
     oracle = MolOptOracle(lambda smi: table.get(smi, 0.0), 6, 2, 3)
@@ -244,7 +259,7 @@ def molecule_steps(first: int, last: int) -> list[list[str]]:
         flat.append(f"m{i}")
         if i % 50 == 0:
             flat.append("!bad")
-    steps = [flat[i:i + 64] for i in range(0, len(flat), 64)]
+    steps = [flat[i : i + 64] for i in range(0, len(flat), 64)]
     steps[-1] += ["m0"] * (64 - len(steps[-1]))
     return steps
 
@@ -276,7 +291,7 @@ def test_reinvent_early_stop_triggers_by_its_rule_and_not_before():
     assert run_reinvent(steps, 5) == (first_idle + 4, "converged")  # the 5th unchanged step
     stop, log = run_ours(steps, 5)
     assert stop == (first_idle + 4, "converged") and log.patience == 5 and log.calls == 1_100
-    assert run_ours(steps[:first_idle + 4], 5)[0] is None  # 4 unchanged steps: no stop
+    assert run_ours(steps[: first_idle + 4], 5)[0] is None  # 4 unchanged steps: no stop
     assert run_ours(steps, None)[0] is None  # off unless asked for
     assert run_ours(steps, 6)[0] == run_reinvent(steps, 6) == (first_idle + 5, "converged")
 
@@ -287,11 +302,11 @@ def test_reinvent_early_stop_counts_only_past_1000_calls_and_compares_the_100_be
     assert run_reinvent(steps, 5) == (len(steps) - 1, "converged")
     assert run_ours(steps, 5)[0] == (len(steps) - 1, "converged")
     # a new best molecule resets patience ...
-    steps = molecule_steps(0, 1_100) + [IDLE] * 3 + [IDLE[:-1] + ["m1999"]] + [IDLE] * 5
+    steps = molecule_steps(0, 1_100) + [IDLE] * 3 + [[*IDLE[:-1], "m1999"]] + [IDLE] * 5
     assert run_reinvent(steps, 5) == run_ours(steps, 5)[0] == (len(steps) - 1, "converged")
     assert run_ours(steps[:-1], 5)[0] is None
     # ... a new molecule below the 100 best does not (m00001 scores 0.0005): 2 + 1 + 2 unchanged steps
-    steps = molecule_steps(0, 1_100) + [IDLE] * 2 + [IDLE[:-1] + ["m00001"]] + [IDLE] * 2
+    steps = molecule_steps(0, 1_100) + [IDLE] * 2 + [[*IDLE[:-1], "m00001"]] + [IDLE] * 2
     assert run_reinvent(steps, 5) == run_ours(steps, 5)[0] == (len(steps) - 1, "converged")
 
 
@@ -321,8 +336,20 @@ def test_oracle_calls_csv_rows(tmp_path):
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
     assert tuple(rows[0]) == CALL_COLUMNS
-    got = [(r["call"], r["env_step"], r["smiles"], r["canonical_smiles"], r["status"], float(r["score"]),
-            r["prior_log_likelihood"], r["agent_log_likelihood"], r["scaffold"]) for r in rows]
+    got = [
+        (
+            r["call"],
+            r["env_step"],
+            r["smiles"],
+            r["canonical_smiles"],
+            r["status"],
+            float(r["score"]),
+            r["prior_log_likelihood"],
+            r["agent_log_likelihood"],
+            r["scaffold"],
+        )
+        for r in rows
+    ]
     assert got == [
         ("1", "8", "CCO", "CCO", "new", 0.5, "-10.5", "-9.25", ""),
         ("", "8", "OCC", "CCO", "repeat", 0.5, "-20.0", "", ""),
@@ -351,7 +378,7 @@ def logged_run(tmp_path, steps, budget=10_000):
 
 
 def test_replaying_a_logged_run_gives_the_calls_and_stop_of_the_same_run_under_another_rule(tmp_path):
-    steps = molecule_steps(0, 1_100) + [IDLE] * 3 + [IDLE[:-1] + ["m1999"]] + [IDLE] * 7 + molecule_steps(2_000, 2_300)
+    steps = molecule_steps(0, 1_100) + [IDLE] * 3 + [[*IDLE[:-1], "m1999"]] + [IDLE] * 7 + molecule_steps(2_000, 2_300)
     path, full = logged_run(tmp_path, steps)
     assert not full.converged and full.calls == 1_401  # m0 .. m1099, m1999, m2000 .. m2299
     stop, direct = run_ours(steps, 5)

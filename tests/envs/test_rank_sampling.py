@@ -39,13 +39,16 @@ def test_draws_follow_the_probabilities_and_repeat_under_the_seed():
     assert sorted(unique.tolist()) == [0, 1, 2, 3]
 
 
-@pytest.mark.parametrize("scores, k, message", [
-    ([], 0.01, "non-empty 1-D"),
-    ([[1.0, 2.0]], 0.01, "non-empty 1-D"),
-    ([1.0, np.nan], 0.01, "finite"),
-    ([1.0, 2.0], 0.0, "rank coefficient k"),
-    ([1.0, 2.0], -1.0, "rank coefficient k"),
-])
+@pytest.mark.parametrize(
+    "scores, k, message",
+    [
+        ([], 0.01, "non-empty 1-D"),
+        ([[1.0, 2.0]], 0.01, "non-empty 1-D"),
+        ([1.0, np.nan], 0.01, "finite"),
+        ([1.0, 2.0], 0.0, "rank coefficient k"),
+        ([1.0, 2.0], -1.0, "rank coefficient k"),
+    ],
+)
 def test_bad_input_is_refused_by_name(scores, k, message):
     with pytest.raises(ValueError, match=message):
         rank_probabilities(np.array(scores), k)

@@ -39,18 +39,28 @@ def _file(tmp_path: Path, body: str, name: str = "scoring.toml") -> Path:
 
 def _one(component: str, endpoint: str = "", params: str = "") -> str:
     """A scoring file with one component (``endpoint`` lines go into its endpoint table)."""
-    return (f"[scoring]\ntype = \"arithmetic_mean\"\n[[scoring.component]]\n[scoring.component.{component}]\n"
-            f"{params}[[scoring.component.{component}.endpoint]]\n{endpoint}\n")
+    return (
+        f'[scoring]\ntype = "arithmetic_mean"\n[[scoring.component]]\n[scoring.component.{component}]\n'
+        f"{params}[[scoring.component.{component}.endpoint]]\n{endpoint}\n"
+    )
 
 
 IDENTITY = 'transform.type = "linear_ramp"\ntransform.low = 0.0\ntransform.high = 1.0\n'  # clips to [0, 1]
 
 DESCRIPTORS = {  # component -> RDKit function on the molecule of the canonical SMILES
-    "QED": QED.qed, "SAScore": lambda m: load_sascorer().calculateScore(m), "MolecularWeight": Descriptors.MolWt,
-    "SlogP": Crippen.MolLogP, "TPSA": Descriptors.TPSA, "HBondDonors": Lipinski.NumHDonors,
-    "HBondAcceptors": Lipinski.NumHAcceptors, "NumRotBond": Lipinski.NumRotatableBonds, "NumRings": Lipinski.RingCount,
-    "NumAromaticRings": Lipinski.NumAromaticRings, "NumHeavyAtoms": Lipinski.HeavyAtomCount,
-    "FormalCharge": Chem.GetFormalCharge, "Csp3": Lipinski.FractionCSP3,
+    "QED": QED.qed,
+    "SAScore": lambda m: load_sascorer().calculateScore(m),
+    "MolecularWeight": Descriptors.MolWt,
+    "SlogP": Crippen.MolLogP,
+    "TPSA": Descriptors.TPSA,
+    "HBondDonors": Lipinski.NumHDonors,
+    "HBondAcceptors": Lipinski.NumHAcceptors,
+    "NumRotBond": Lipinski.NumRotatableBonds,
+    "NumRings": Lipinski.RingCount,
+    "NumAromaticRings": Lipinski.NumAromaticRings,
+    "NumHeavyAtoms": Lipinski.HeavyAtomCount,
+    "FormalCharge": Chem.GetFormalCharge,
+    "Csp3": Lipinski.FractionCSP3,
 }
 
 
@@ -66,8 +76,10 @@ def test_each_descriptor_is_rdkit_computed_directly(tmp_path, component):
 
 def test_descriptors_shared_with_qed_equal_rdkit_bit_for_bit(tmp_path):
     """MW, logP, TPSA and donors come from QED's own property calculation when QED is scored too."""
-    parts = "".join(_one(c, f'name = "{c}"\n' + (IDENTITY if c != "QED" else "")).split("\n", 2)[2]
-                    for c in ("QED", "MolecularWeight", "SlogP", "TPSA", "HBondDonors"))
+    parts = "".join(
+        _one(c, f'name = "{c}"\n' + (IDENTITY if c != "QED" else "")).split("\n", 2)[2]
+        for c in ("QED", "MolecularWeight", "SlogP", "TPSA", "HBondDonors")
+    )
     fn = load_scoring_file(_file(tmp_path, "[scoring]\n" + parts))
     smiles = _molecules()
     table = fn.evaluate(smiles)
@@ -81,8 +93,10 @@ def test_descriptors_shared_with_qed_equal_rdkit_bit_for_bit(tmp_path):
 @pytest.mark.parametrize("aggregate", ["max", "mean"])
 def test_tanimoto_similarity_is_rdkit_computed_directly(tmp_path, fingerprint, radius, features, counts, aggregate):
     refs = ["CC(=O)Oc1ccccc1C(=O)O", "Cc1ccc(-c2cc(C(F)(F)F)nn2-c2ccc(S(N)(=O)=O)cc2)cc1"]
-    params = (f'params.smiles = {json.dumps(refs)}\nparams.fingerprint = "{fingerprint}"\n'
-              f"params.use_counts = {str(counts).lower()}\nparams.aggregate = \"{aggregate}\"\n")
+    params = (
+        f'params.smiles = {json.dumps(refs)}\nparams.fingerprint = "{fingerprint}"\n'
+        f'params.use_counts = {str(counts).lower()}\nparams.aggregate = "{aggregate}"\n'
+    )
     fn = load_scoring_file(_file(tmp_path, _one("TanimotoSimilarity", params)))
     smiles = _molecules()
     invariants = {"atomInvariantsGenerator": rdFingerprintGenerator.GetMorganFeatureAtomInvGen()} if features else {}
@@ -98,11 +112,15 @@ def test_tanimoto_similarity_is_rdkit_computed_directly(tmp_path, fingerprint, r
 def test_substructures_alerts_and_catalogues_are_rdkit_computed_directly(tmp_path):
     smarts = ["c1ccccc1", "[NX3;H2]"]
     alerts = ["[#8][#8]", "C(=[O,S])[O,S]", "[*;r8]"]
-    body = "[scoring]\n" + "".join(_one(kind, f'name = "{kind}"\n' + params).split("\n", 2)[2] for kind, params in (
-        ("RequiredSubstructure", f"params.smarts = {json.dumps(smarts)}\n"),
-        ("ForbiddenSubstructure", f"params.smarts = {json.dumps(smarts)}\n"),
-        ("custom_alerts", f"params.smarts = {json.dumps(alerts)}\n"),
-        ("FilterCatalog", 'params.catalogs = ["PAINS", "brenk", "NIH"]\n')))
+    body = "[scoring]\n" + "".join(
+        _one(kind, f'name = "{kind}"\n' + params).split("\n", 2)[2]
+        for kind, params in (
+            ("RequiredSubstructure", f"params.smarts = {json.dumps(smarts)}\n"),
+            ("ForbiddenSubstructure", f"params.smarts = {json.dumps(smarts)}\n"),
+            ("custom_alerts", f"params.smarts = {json.dumps(alerts)}\n"),
+            ("FilterCatalog", 'params.catalogs = ["PAINS", "brenk", "NIH"]\n'),
+        )
+    )
     fn = load_scoring_file(_file(tmp_path, body))
     smiles = _molecules()
     raw = fn.evaluate(smiles).raw
@@ -122,8 +140,9 @@ def test_substructures_alerts_and_catalogues_are_rdkit_computed_directly(tmp_pat
 def test_guacamol_oracle_component_equals_the_oracle(tmp_path):
     fn = load_scoring_file(_file(tmp_path, _one("GuacaMol", 'params.oracle = "celecoxib_rediscovery"\n')))
     smiles = _molecules()
-    np.testing.assert_array_equal(fn.evaluate(smiles).raw[:, 0],
-                                  guacamol_objective("celecoxib_rediscovery").score_final(smiles))
+    np.testing.assert_array_equal(
+        fn.evaluate(smiles).raw[:, 0], guacamol_objective("celecoxib_rediscovery").score_final(smiles)
+    )
 
 
 def _sig(z: float) -> float:
@@ -133,14 +152,18 @@ def _sig(z: float) -> float:
 TRANSFORM_CASES = {  # name -> (parameters, the formula of REINVENT 4's documentation, scalar by scalar)
     "sigmoid": ({"low": 200.0, "high": 500.0, "k": 0.5}, lambda x: _sig(10 * 0.5 * (x - 350.0) / 300.0)),
     "reverse_sigmoid": ({"low": 1.0, "high": 3.0, "k": 0.5}, lambda x: 1 - _sig(10 * 0.5 * (x - 2.0) / 2.0)),
-    "double_sigmoid": ({"low": 200.0, "high": 500.0, "coef_div": 500.0, "coef_si": 20.0, "coef_se": 20.0},
-                       lambda x: _sig(20 / 500 * (x - 200)) if x < 350 else 1 - _sig(20 / 500 * (x - 500))),
+    "double_sigmoid": (
+        {"low": 200.0, "high": 500.0, "coef_div": 500.0, "coef_si": 20.0, "coef_se": 20.0},
+        lambda x: _sig(20 / 500 * (x - 200)) if x < 350 else 1 - _sig(20 / 500 * (x - 500)),
+    ),
     "step": ({"low": 2.0, "high": 4.0}, lambda x: float(2 <= x <= 4)),
     "left_step": ({"low": 2.0}, lambda x: float(x <= 2)),
     "right_step": ({"high": 2.0}, lambda x: float(x >= 2)),
     "linear_ramp": ({"low": 1.0, "high": 5.0}, lambda x: min(max((x - 1) / 4, 0.0), 1.0)),
-    "value_mapping": ({"mapping": {"0": 0.0, "1": 0.5, "2": 1.0}, "default": 0.25},
-                      lambda x: {0.0: 0.0, 1.0: 0.5, 2.0: 1.0}.get(x, 0.25)),
+    "value_mapping": (
+        {"mapping": {"0": 0.0, "1": 0.5, "2": 1.0}, "default": 0.25},
+        lambda x: {0.0: 0.0, 1.0: 0.5, 2.0: 1.0}.get(x, 0.25),
+    ),
 }
 
 
@@ -162,14 +185,14 @@ def test_reinvent_transform_landmarks():
     sig = TRANSFORMS["sigmoid"][0](low=0.0, high=1.0, k=0.5)
     double = TRANSFORMS["double_sigmoid"][0](low=200.0, high=500.0, coef_div=500.0, coef_si=20.0, coef_se=20.0)
     np.testing.assert_allclose(sig(np.array([0.5])), [0.5])
-    np.testing.assert_allclose(double(np.array([200.0, 350.0, 500.0])), [0.5, 1 - 1 / (1 + 10 ** 6), 0.5], rtol=1e-12)
+    np.testing.assert_allclose(double(np.array([200.0, 350.0, 500.0])), [0.5, 1 - 1 / (1 + 10**6), 0.5], rtol=1e-12)
     hard = TRANSFORMS["sigmoid"][0](low=2.0, high=2.0, k=0.5)  # low == high: a step at low
     assert hard(np.array([1.9, 2.0, 2.1])).tolist() == [0.0, 0.0, 1.0]
 
 
 def test_aggregation_weights_filters_and_invalid(tmp_path):
     fn = load_scoring_file(EXAMPLES / "reinvent_example.toml")
-    smiles = _molecules() + ["not a smiles", ""]
+    smiles = [*_molecules(), "not a smiles", ""]
     table = fn.evaluate(smiles)
     names = list(fn.names)
     t = {n: table.transformed[:, names.index(n)] for n in names}
@@ -178,18 +201,22 @@ def test_aggregation_weights_filters_and_invalid(tmp_path):
     np.testing.assert_allclose(table.score[valid], expected[valid], rtol=1e-12)
     assert table.score[~valid].tolist() == [0.0, 0.0] and np.isnan(table.raw[~valid]).all()
     assert ((table.score == 0) == (~valid | (t["Alerts"] == 0))).all()  # alerts are a filter, not a mean part
-    arith = load_scoring_file(_file(tmp_path, (EXAMPLES / "qed_mw.toml").read_text().replace(
-        '"geometric_mean"', '"arithmetic_mean"')))
+    arith = load_scoring_file(
+        _file(tmp_path, (EXAMPLES / "qed_mw.toml").read_text().replace('"geometric_mean"', '"arithmetic_mean"'))
+    )
     a = arith.evaluate(smiles)
-    np.testing.assert_allclose(a.score[valid], (0.6 * a.transformed[valid, 0] + 0.4 * a.transformed[valid, 1]),
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        a.score[valid], (0.6 * a.transformed[valid, 0] + 0.4 * a.transformed[valid, 1]), rtol=1e-12
+    )
 
 
 def test_a_nan_component_is_left_out_of_the_mean(tmp_path):
     """A value mapping without an entry gives NaN: the molecule's mean is taken over the other components."""
-    body = (_one("QED", "weight = 2.0\n") + "[[scoring.component]]\n[scoring.component.NumRings]\n"
-            "[[scoring.component.NumRings.endpoint]]\nweight = 1.0\ntransform.type = \"value_mapping\"\n"
-            "transform.mapping = {\"1\" = 1.0}\n")
+    body = (
+        _one("QED", "weight = 2.0\n") + "[[scoring.component]]\n[scoring.component.NumRings]\n"
+        '[[scoring.component.NumRings.endpoint]]\nweight = 1.0\ntransform.type = "value_mapping"\n'
+        'transform.mapping = {"1" = 1.0}\n'
+    )
     fn = load_scoring_file(_file(tmp_path, body))
     table = fn.evaluate(["c1ccccc1CC", "c1ccc2ccccc2c1"])  # one ring (mapped), two rings (not)
     q = table.raw[:, 0]
@@ -224,10 +251,12 @@ def test_env_info_reports_every_component_raw_and_transformed():
         *_, terminated, _, info = env.step(int(a))
     assert terminated
     mol = Chem.MolFromSmiles(Chem.MolToSmiles(Chem.MolFromSmiles("CCOc1ccc(CC(=O)N)cc1")))
-    assert info["components_raw"]["MW"] == Descriptors.MolWt(mol) and isinstance(info["components_raw"]["MW"], np.float64)
+    assert info["components_raw"]["MW"] == Descriptors.MolWt(mol) and isinstance(
+        info["components_raw"]["MW"], np.float64
+    )
     assert info["components"]["QED"] == info["components_raw"]["QED"] == QED.qed(mol)
     mw = info["components"]["MW"]
-    expected = (QED.qed(mol) ** 0.6) * (mw ** 0.4)
+    expected = (QED.qed(mol) ** 0.6) * (mw**0.4)
     assert info["score"] == pytest.approx(expected, rel=1e-12) and info["domain_reward"] == info["score"]
     venv = gym.make_vec(ENV_ID, num_envs=3, objective=f"file:{EXAMPLES / 'qed_mw.toml'}", max_length=4)
     venv.reset(seed=0)

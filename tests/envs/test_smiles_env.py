@@ -11,8 +11,8 @@ import pytest
 
 import seqtutor_envs  # noqa: F401
 from seqtutor_envs.prior import LSTMPrior, PriorConfig
-from seqtutor_envs.smiles.objectives import ObjectiveError, PaperObjective
 from seqtutor_envs.smiles.env import SmilesEnv, SmilesVectorEnv
+from seqtutor_envs.smiles.objectives import ObjectiveError, PaperObjective
 
 ENV_ID = "SeqTutor-SMILES-v0"
 
@@ -26,7 +26,7 @@ def _play(env, ids, seed=0):
     out = []
     for a in ids:
         before = obs
-        obs, reward, terminated, truncated, info = env.step(a)
+        obs, reward, terminated, _truncated, info = env.step(a)
         out.append((before, obs, reward, terminated, info))
         if terminated:
             break
@@ -49,7 +49,7 @@ def test_registered_and_checkers_pass():
 def test_a_valid_molecule_ends_at_end_with_its_scores():
     env = gym.make(ENV_ID, objective="qed")
     steps = _play(env, _ids(env, "CCOc1ccccc1"))
-    *_, (_, obs, reward, terminated, info) = steps
+    *_, (_, _obs, reward, terminated, info) = steps
     assert terminated and info["smiles"] == "CCOc1ccccc1" and info["valid"]
     assert 0.4 < info["qed"] < 0.6 and "logp" not in info and "sa" not in info  # only what the objective reads
     assert info["reward_terms"]["final_score"] == pytest.approx(info["qed"])
@@ -76,7 +76,11 @@ def test_reward_decomposition_each_step():
         obs, reward, terminated, _, info = env.step(a)
         assert info["prior_log_prob"] == pytest.approx(log_p, abs=1e-6)
         assert reward == pytest.approx(0.3 * log_p + info["domain_reward"] / 0.5)
-    assert terminated and info["valid"] and info["plogp"] == pytest.approx(info["logp"] - info["sa"] + info["ring_penalty"])
+    assert (
+        terminated
+        and info["valid"]
+        and info["plogp"] == pytest.approx(info["logp"] - info["sa"] + info["ring_penalty"])
+    )
 
 
 def test_invalid_molecule_and_max_length():
@@ -162,11 +166,11 @@ def test_objective_errors_name_the_objective():
     def nan_score(mol):
         return float("nan")
 
-    with pytest.raises(ObjectiveError, match="broken.*no model loaded"):
+    with pytest.raises(ObjectiveError, match=r"broken.*no model loaded"):
         gym.make(ENV_ID, objective=broken)
     with pytest.raises(ObjectiveError, match="nan_score"):
         gym.make(ENV_ID, objective=nan_score)
-    with pytest.raises(ValueError, match="unknown objective 'logd'.*paper"):
+    with pytest.raises(ValueError, match=r"unknown objective 'logd'.*paper"):
         gym.make(ENV_ID, objective="logd")
 
 
@@ -181,10 +185,10 @@ def test_objective_failing_mid_episode_leaves_the_env_usable():
     env.reset(seed=0)
     for a in ids[:-1]:
         env.step(a)
-    with pytest.raises(ObjectiveError, match="picky.*four atoms"):
+    with pytest.raises(ObjectiveError, match=r"picky.*four atoms"):
         env.step(ids[-1])
     assert env.core.lengths[0] == 4  # the failed END was not written
-    obs, reward, terminated, _, info = env.step(_ids(env, "O")[0])  # another token still works
+    obs, _reward, terminated, _, _info = env.step(_ids(env, "O")[0])  # another token still works
     assert obs["step"] == 5 and not terminated
 
 
@@ -213,8 +217,9 @@ def test_objective_errors_invalid_in_the_vector_env_flags_only_the_failing_rows(
             raise RuntimeError("no")
         return 1.0
 
-    envs = gym.make_vec(ENV_ID, num_envs=2, objective=flaky, c=1.0, objective_errors="invalid",
-                        autoreset_mode="same_step")
+    envs = gym.make_vec(
+        ENV_ID, num_envs=2, objective=flaky, c=1.0, objective_errors="invalid", autoreset_mode="same_step"
+    )
     envs.reset(seed=0)
     rows = [_ids(envs, "CCCC"), _ids(envs, "C=CC")]  # 4 atoms (fails) and 3 atoms, both 4 tokens
     with pytest.warns(UserWarning):
@@ -253,8 +258,17 @@ def test_scoring_in_a_worker_process_gives_identical_episodes():
     from seqtutor_agents.runs.evaluation import run_episodes
     from seqtutor_envs.sampling import prior_policy
 
-    runs = [run_episodes("SeqTutor-SMILES-v0", 64, prior_policy(seed=5), batch_size=64, seed=5,
-                         env_kwargs={"scoring_workers": workers, "info_properties": "all"}) for workers in (0, 1, 2)]
+    runs = [
+        run_episodes(
+            "SeqTutor-SMILES-v0",
+            64,
+            prior_policy(seed=5),
+            batch_size=64,
+            seed=5,
+            env_kwargs={"scoring_workers": workers, "info_properties": "all"},
+        )
+        for workers in (0, 1, 2)
+    ]
     for run in runs[1:]:  # one worker; two workers, each scoring a share of a step's molecules
         assert run.finals["smiles"] == runs[0].finals["smiles"]
         assert np.array_equal(run.domain_returns, runs[0].domain_returns)
@@ -271,14 +285,39 @@ def test_the_env_speed_benchmark_times_every_worker_setting_and_finds_our_qed_eq
     root = Path(__file__).resolve().parents[2]
     out = tmp_path / "smiles_env_speed.md"
     env = {"TMPDIR": str(tmp_path), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
-    subprocess.run([sys.executable, "-m", "benchmarks.smiles_env_speed", "--num-envs", "16", "--steps", "60",
-                    "--repeats", "1", "--workers", "0", "2", "--out", str(out)], cwd=root, env=env, check=True,
-                   capture_output=True, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.smiles_env_speed",
+            "--num-envs",
+            "16",
+            "--steps",
+            "60",
+            "--repeats",
+            "1",
+            "--workers",
+            "0",
+            "2",
+            "--out",
+            str(out),
+        ],
+        cwd=root,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     text = out.read_text()
     compared = re.search(r"differs from RDKit's `QED.qed` on 0 of ([\d,]+) valid molecules", text)
     assert compared is not None and int(compared.group(1).replace(",", "")) >= 10
-    for row in ("env, scoring_workers=0", "env, scoring_workers=2", "bare RDKit", "bare RDKit, seqtutor's qed",
-                "the env's prior forward alone"):
+    for row in (
+        "env, scoring_workers=0",
+        "env, scoring_workers=2",
+        "bare RDKit",
+        "bare RDKit, seqtutor's qed",
+        "the env's prior forward alone",
+    ):
         assert re.search(rf"\| {re.escape(row)} \| [\d.]+ \| [\d,]+ \| [\d.]+ \|", text), row
     assert "Machine:" in text
     rate = re.search(r"over the forward's whole time: ([\d.]+) GFLOP/s\)", text)

@@ -39,8 +39,25 @@ from seqtutor_envs.smiles.tokenizer import Vocabulary, tokenize
 
 FIXTURE = Path(__file__).resolve().parents[1] / "data" / "smiles_fixture.smi"
 FIXTURE_VALID = read_smiles_file(FIXTURE)[:211]
-GARBAGE = ["C(((", "", "[Xx]", "%%%", "c1ccccc", "C1CC", ")C(", "=", "[", "]", "C" * 3 + "(" * 50,
-           "\x00", "💊", " ", "CC O", "CCO\n", "\tC"]
+GARBAGE = [
+    "C(((",
+    "",
+    "[Xx]",
+    "%%%",
+    "c1ccccc",
+    "C1CC",
+    ")C(",
+    "=",
+    "[",
+    "]",
+    "C" * 3 + "(" * 50,
+    "\x00",
+    "💊",
+    " ",
+    "CC O",
+    "CCO\n",
+    "\tC",
+]
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +91,7 @@ def test_known_molecules(scorer: MoleculeScorer) -> None:
     assert out["length"].tolist() == [8, 3, 14]
 
 
-@pytest.mark.parametrize("bad", GARBAGE + [None, 3, b"CCO"])
+@pytest.mark.parametrize("bad", [*GARBAGE, None, 3, b"CCO"])
 def test_garbage_is_invalid_and_finite(scorer: MoleculeScorer, bad: object) -> None:
     out = scorer.score([bad, "CCO"])
     assert out["valid"].tolist() == [False, True]
@@ -88,8 +105,7 @@ def test_garbage_is_invalid_and_finite(scorer: MoleculeScorer, bad: object) -> N
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.text(alphabet=st.sampled_from(list("CNOcnos()[]=#123%@+-H.lBr/\\*$:0 ")), max_size=40)
-       | st.text(max_size=30))
+@given(st.text(alphabet=st.sampled_from(list("CNOcnos()[]=#123%@+-H.lBr/\\*$:0 ")), max_size=40) | st.text(max_size=30))
 def test_scorer_never_raises(text: str) -> None:
     out = _SHARED.score([text])
     assert all(np.isfinite(out[k]).all() for k in PROPERTIES)
@@ -138,7 +154,7 @@ def test_a_canonical_string_is_parsed_once_and_every_spelling_scores_as_the_cano
     reference = Crippen.MolLogP(Chem.MolFromSmiles(canonical))
     assert got["logp"][0] == reference  # bit for bit the canonical parse's value
     parsed.clear()
-    (_, canon, _, props), = _score_in_worker([canonical])  # the scoring worker reuses its parse too
+    ((_, canon, _, props),) = _score_in_worker([canonical])  # the scoring worker reuses its parse too
     assert canon == canonical and parsed == [canonical] and props[0] == reference
 
 
@@ -159,7 +175,7 @@ def test_logp_reuse_matches_crippen_with_explicit_hydrogens() -> None:
     sc = MoleculeScorer()
     smiles = ["[2H]c1ccccc1", "[H]OC([H])([H])C", "CCN(CC)CC"]
     out = sc.score(smiles)
-    for s, v in zip(smiles, out["logp"]):
+    for s, v in zip(smiles, out["logp"], strict=False):
         assert v == pytest.approx(Crippen.MolLogP(Chem.MolFromSmiles(s)), abs=1e-12)
 
 
@@ -180,7 +196,7 @@ def _paper_score(smiles: str) -> float:
 
 
 def test_paper_constants() -> None:
-    assert PAPER_REWARD_SCALER == 0.35 and PAPER_C == pytest.approx(1 / 0.35)
+    assert PAPER_REWARD_SCALER == 0.35 and pytest.approx(1 / 0.35) == PAPER_C
 
 
 def test_paper_length_penalty_thresholds() -> None:
@@ -304,7 +320,7 @@ def test_prefix_filter_has_no_false_negatives() -> None:
     checked = accepted = passed = 0
     for s in _random_forms(1):
         toks = tokenize(s)
-        for k in range(0, len(toks) + 1):
+        for k in range(len(toks) + 1):
             prefix = "".join(toks[:k])
             ok = could_be_complete_smiles(prefix)
             assert ok == could_be_complete_smiles(toks[:k])
@@ -334,9 +350,25 @@ def test_prefix_filter_fuzz_random_token_strings() -> None:
 
 @pytest.mark.parametrize(
     "prefix, expected",
-    [("", False), ("C", True), ("C(", False), ("C(C", False), ("C(C)", True), ("C)", False), ("c1cc", False),
-     ("C1CC1", True), ("C1CC1C1", False), ("C=", False), ("C.", False), ("=C", False), ("(C)C", False),
-     ("1CC1", False), ("C%10CC%10", True), ("[nH]1cccc1", True), ("C[", False)],
+    [
+        ("", False),
+        ("C", True),
+        ("C(", False),
+        ("C(C", False),
+        ("C(C)", True),
+        ("C)", False),
+        ("c1cc", False),
+        ("C1CC1", True),
+        ("C1CC1C1", False),
+        ("C=", False),
+        ("C.", False),
+        ("=C", False),
+        ("(C)C", False),
+        ("1CC1", False),
+        ("C%10CC%10", True),
+        ("[nH]1cccc1", True),
+        ("C[", False),
+    ],
 )
 def test_prefix_filter_cases(prefix: str, expected: bool) -> None:
     assert could_be_complete_smiles(prefix) is expected
@@ -406,7 +438,8 @@ def test_every_preset_objective_scores_bit_identically_twice(name: str) -> None:
     second_objective.score_final(smiles[::-1])  # other order, other cache history
     second = second_objective.score_final(smiles)
     noncanonical = make_objective(name, scorer=MoleculeScorer()).score_final(
-        [Chem.MolToSmiles(Chem.MolFromSmiles(s), doRandom=True) if Chem.MolFromSmiles(s) else s for s in smiles])
+        [Chem.MolToSmiles(Chem.MolFromSmiles(s), doRandom=True) if Chem.MolFromSmiles(s) else s for s in smiles]
+    )
     assert first.tobytes() == second.tobytes()
     if name != "paper":  # the paper's length penalty counts the SMILES string's own characters
         assert first.tobytes() == noncanonical.tobytes()  # a molecule written another way scores the same
@@ -415,9 +448,22 @@ def test_every_preset_objective_scores_bit_identically_twice(name: str) -> None:
 # Molecules that trip several of QED's structural alerts (aldehyde, Michael acceptor, nitro, azide, thiol,
 # acyl halide, heavy metal, long chain, peroxide, polyene, quaternary N...), explicit hydrogens and salts.
 QED_ALERT_CASES = [
-    "O=CC=CC(=O)Cl", "[N-]=[N+]=NCCCCCCCC[N+](=O)[O-]", "SCCOOC", "C=CC=CC=CC=O", "[Hg]CC", "C[N+](C)(C)C.[Cl-]",
-    "O=C1C=CC(=O)C=C1", "[H]OC([H])([H])C(=O)O", "ClCCN(CCCl)CCCl", "c1ccc2cc3ccccc3cc2c1", "NNC(=O)c1ccncc1",
-    "CC(=O)OC1=CC=CC=C1C(=O)O", "O=C(O)C=CC(=O)O", "C1CO1", "N#CC(C#N)=C(C#N)C#N", "CCCCCCCCCCCCCCCCCC(=O)O",
+    "O=CC=CC(=O)Cl",
+    "[N-]=[N+]=NCCCCCCCC[N+](=O)[O-]",
+    "SCCOOC",
+    "C=CC=CC=CC=O",
+    "[Hg]CC",
+    "C[N+](C)(C)C.[Cl-]",
+    "O=C1C=CC(=O)C=C1",
+    "[H]OC([H])([H])C(=O)O",
+    "ClCCN(CCCl)CCCl",
+    "c1ccc2cc3ccccc3cc2c1",
+    "NNC(=O)c1ccncc1",
+    "CC(=O)OC1=CC=CC=C1C(=O)O",
+    "O=C(O)C=CC(=O)O",
+    "C1CO1",
+    "N#CC(C#N)=C(C#N)C#N",
+    "CCCCCCCCCCCCCCCCCC(=O)O",
 ]
 
 

@@ -50,9 +50,7 @@ def test_tokenize_known(smiles: str, expected: list[str]) -> None:
     assert "".join(tokenize(smiles)) == smiles
 
 
-@pytest.mark.parametrize(
-    "bad, pos", [("CC X", 2), ("C[NH3", 1), ("CC+", 2), ("C%1C", 1), ("C1CC%(100)", 4), ("Cé", 1)]
-)
+@pytest.mark.parametrize("bad, pos", [("CC X", 2), ("C[NH3", 1), ("CC+", 2), ("C%1C", 1), ("C1CC%(100)", 4), ("Cé", 1)])
 def test_tokenize_rejects_with_position(bad: str, pos: int) -> None:
     with pytest.raises(ValueError) as info:
         tokenize(bad)
@@ -82,7 +80,7 @@ def test_vocabulary_layout_and_round_trip() -> None:
         bare = vocab.encode(s, add_bos=False, add_end=False)
         assert len(bare) == len(tokenize(s)) and vocab.decode(bare) == s
     # decode stops at END and skips BOS / PAD
-    ids = list(vocab.encode("CCO")) + [vocab.pad_id, vocab.token_id("N")]
+    ids = [*list(vocab.encode("CCO")), vocab.pad_id, vocab.token_id("N")]
     assert vocab.decode(ids) == "CCO"
     assert vocab.decode([vocab.bos_id, vocab.token_id("C"), vocab.pad_id, vocab.token_id("N")]) == "CN"
 
@@ -131,7 +129,7 @@ def test_vocabulary_in_torch_checkpoint(tmp_path: Path) -> None:
 
 def test_vocabulary_min_count() -> None:
     vocab = Vocabulary.build(["CCO", "CCN", "CBr"], min_count=2)
-    assert vocab.smiles_tokens == ("C", )
+    assert vocab.smiles_tokens == ("C",)
     assert Vocabulary.build(["CCO", "CCN", "CBr"]).smiles_tokens == ("Br", "C", "N", "O")
 
 
@@ -160,7 +158,12 @@ def test_round_trip_random_smiles_forms(smiles: str, seed: int) -> None:
 def test_prepare_corpus_counts_fixture() -> None:
     corpus = prepare_corpus(FIXTURE_SMILES, progress=False)
     assert corpus.report == {
-        "lines_read": 219, "invalid": 5, "untokenizable": 0, "too_long": 0, "duplicates": 3, "kept": 211,
+        "lines_read": 219,
+        "invalid": 5,
+        "untokenizable": 0,
+        "too_long": 0,
+        "duplicates": 3,
+        "kept": 211,
     }
     assert len(corpus) == 211 and len(set(corpus.smiles)) == 211
     from rdkit import Chem

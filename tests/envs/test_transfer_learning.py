@@ -24,14 +24,30 @@ def small_prior(tmp_path_factory):
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("prior") / "small.pt"
     LSTMPrior(PriorConfig(num_outputs=24, num_inputs=25, embedding_dim=8, hidden_size=16)).save(
-        path, {"domain": "smiles", "vocabulary": meta["vocabulary"]})
+        path, {"domain": "smiles", "vocabulary": meta["vocabulary"]}
+    )
     return path
 
 
 def _pretrain(tmp_path, capsys, *args):
     out = tmp_path / "mine.pt"
-    assert main(["pretrain", "smiles", "--data", str(FIXTURE), "--out", str(out), "--max-epochs", "1",
-                 "--no-progress", *args]) == 0
+    assert (
+        main(
+            [
+                "pretrain",
+                "smiles",
+                "--data",
+                str(FIXTURE),
+                "--out",
+                str(out),
+                "--max-epochs",
+                "1",
+                "--no-progress",
+                *args,
+            ]
+        )
+        == 0
+    )
     captured = capsys.readouterr()
     return LSTMPrior.load(out), captured.out, captured.err
 
@@ -83,9 +99,11 @@ def test_alignment_maps_by_token_string():
 
 
 def test_init_from_errors_are_one_line_naming_the_argument(tmp_path, capsys, small_prior):
-    for args, message in [(["--init-from", str(tmp_path / "none.pt")], "--init-from"),
-                          (["--extend-vocab"], "--extend-vocab extends"),
-                          (["--init-from", str(small_prior), "--hidden-size", "32"], "--hidden-size 32: --init-from")]:
+    for args, message in [
+        (["--init-from", str(tmp_path / "none.pt")], "--init-from"),
+        (["--extend-vocab"], "--extend-vocab extends"),
+        (["--init-from", str(small_prior), "--hidden-size", "32"], "--hidden-size 32: --init-from"),
+    ]:
         with pytest.raises(SystemExit) as exc:
             main(["pretrain", "smiles", "--data", str(FIXTURE), "--out", str(tmp_path / "x.pt"), *args])
         err = capsys.readouterr().err
@@ -96,9 +114,14 @@ def test_init_from_errors_are_one_line_naming_the_argument(tmp_path, capsys, sma
 def test_max_minutes_is_checked_within_an_epoch(tmp_path):
     rng = np.random.default_rng(0)
     data = [rng.integers(0, 8, 60) for _ in range(4000)]  # 250 batches an epoch
-    result = pretrain(PriorConfig(8, hidden_size=64), data, data[:50], tmp_path / "p.pt",
-                      PretrainConfig(max_epochs=5, batch_size=16, max_minutes=0.02, progress=False),
-                      log=lambda _: None)
+    result = pretrain(
+        PriorConfig(8, hidden_size=64),
+        data,
+        data[:50],
+        tmp_path / "p.pt",
+        PretrainConfig(max_epochs=5, batch_size=16, max_minutes=0.02, progress=False),
+        log=lambda _: None,
+    )
     assert "time budget" in result.stopped_because
     assert [h["at"] for h in result.history] == ["epoch 0, end"]  # stopped inside the first epoch
     assert result.history[-1]["minutes"] < 0.02 + 0.05
