@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.molecule_opt import PMO_REFERENCE, RDKIT_ORACLES, load_settings, summary
+from benchmarks.molecule_opt import PMO_REFERENCE, RDKIT_ORACLES, RECORDS, load_settings, summary
 from benchmarks.pmo_tuning import SEARCH_SPACE, TUNING_ORACLES, choose
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,6 +32,23 @@ def test_the_reference_holds_pmos_20_rdkit_oracles_and_their_published_sums():
     assert len(RDKIT_ORACLES) == 20 and len(PMO_REFERENCE) == 23
     assert sum(PMO_REFERENCE[o][0][0] for o in RDKIT_ORACLES) == pytest.approx(11.601, abs=1e-3)  # REINVENT
     assert sum(PMO_REFERENCE[o][1][0] for o in RDKIT_ORACLES) == pytest.approx(11.444, abs=1e-3)  # Graph GA
+
+
+def test_the_records_are_section_13s_and_the_table_counts_wins_against_genetic_gfn():
+    assert set(RECORDS) == set(RDKIT_ORACLES)
+    sums = [sum(v[i] for v in RECORDS.values()) for i in range(3)]
+    assert sums == pytest.approx([13.594, 12.227, 13.912], abs=1e-3)  # Genetic GFN, Mol GA, InVirtuoGen
+    rows = [
+        _row(o, "dpg", 0, RECORDS[o][0] + (0.01 if i < 3 else -0.01), cpu_minutes=1.0 + i)
+        for i, o in enumerate(RECORDS)
+    ]
+    text = summary(rows)
+    assert "**13.594**" in text and "**13.912**" in text
+    assert f"**{13.594 + 3 * 0.01 - 17 * 0.01:.3f}**" in text  # the learner's sum of its 20 means
+    assert "DPG: at or above Genetic GFN's mean on 3 of 20 oracles" in text
+    assert "CPU minutes per run median 10.50, max 20.00 (20 runs)" in text
+    text = summary(rows[:5])  # a grid part-way: no sum of 20
+    assert "– (not all 20 run)" in text and "on 3 of 5 oracles" in text
 
 
 def test_the_grid_table_gives_mean_std_sums_and_wins_against_reinvent():
