@@ -1,9 +1,11 @@
-"""Helpers for tests that open, damage or tamper with run folders (imported by the run-folder tests)."""
+"""Helpers for tests that train, open, damage or tamper with run folders, or call the CLI (imported by the agents'
+tests)."""
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import io
 import json
 import os
 import shutil
@@ -13,9 +15,71 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+import torch
 
+from seqtutor_agents.cli import main
+from seqtutor_agents.runs.config import TrainConfig
+from seqtutor_agents.runs.evaluation import model_policy, run_episodes
 from seqtutor_agents.runs.run_folder import MANIFEST, _sha256, list_checkpoints
+from seqtutor_agents.runs.training import train
+
+
+def refused(capsys, *args: str) -> str:
+    """Run the CLI, expect exit code 2 and no traceback; return stderr."""
+    with pytest.raises(SystemExit) as exc:
+        main(list(args))
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "Traceback" not in err, err
+    return err
+
+
+def train_melody_run(out: Path, steps: int, overwrite: bool = False) -> Path:
+    """Train a tiny Psi-learning run on 8-note melodies into ``out`` (8 envs, learning from step 64)."""
+    config = TrainConfig(
+        out=str(out),
+        algo="psi",
+        steps=steps,
+        n_envs=8,
+        env_kwargs={"composition_length": 8},
+        algo_kwargs={"learning_starts": 64},
+    )
+    train(config, overwrite=overwrite, progress=False)
+    return out
+
+
+def train_smiles_run(out: Path) -> Path:
+    """Train a tiny G-learning run on SMILES scored by QED into ``out`` (64 steps, 4 envs)."""
+    config = TrainConfig(
+        out=str(out),
+        env_id="SeqTutor-SMILES-v0",
+        algo="g",
+        steps=64,
+        n_envs=4,
+        env_kwargs={"objective": "qed"},
+        algo_kwargs={"learning_starts": 32},
+    )
+    train(config, progress=False)
+    return out
+
+
+def melody_domain_return(model, env_kwargs: dict[str, Any]) -> float:
+    """The mean music-theory return of 400 melodies ``model`` composes (seeded)."""
+    batch = run_episodes("SeqTutor-Melody-v0", 400, model_policy(model, seed=1), seed=99, env_kwargs=env_kwargs)
+    return float(batch.domain_returns.mean())
+
+
+def pickle_policy_file(model_zip: Path) -> None:
+    """Replace the policy weights of an SB3 zip by a file that holds a pickled numpy object."""
+    with zipfile.ZipFile(model_zip) as archive:
+        entries = {name: archive.read(name) for name in archive.namelist()}
+    stream = io.BytesIO()
+    torch.save({"weights": np.dtype("float32")}, stream)  # a numpy global: refused by weights_only loading
+    entries["policy.pth"] = stream.getvalue()
+    with zipfile.ZipFile(model_zip, "w") as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
 
 
 def newest_checkpoint(run: Path) -> Path:

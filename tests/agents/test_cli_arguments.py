@@ -14,22 +14,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from run_files import refused, train_melody_run, train_smiles_run
 
 import seqtutor_agents.runs.outputs as outputs
-from seqtutor_agents.cli import main
-from seqtutor_agents.runs.config import TrainConfig
-from seqtutor_agents.runs.training import train
 
 FORMULAS = ['=HYPERLINK("http://example.com","x")', "+SUM(1,2)", "-2+3+cmd|' /C calc'!A0", "@SUM(A1)"]
-
-
-def refused(capsys, *args: str) -> str:
-    """Run the CLI, expect exit code 2 and no traceback; return stderr."""
-    with pytest.raises(SystemExit) as exc:
-        main(list(args))
-    err = capsys.readouterr().err
-    assert exc.value.code == 2 and "Traceback" not in err, err
-    return err
 
 
 @pytest.mark.parametrize(
@@ -78,19 +67,7 @@ def test_stop_on_collapse_is_refused_where_it_would_be_ignored(tmp_path, capsys)
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("args") / "run"
-    train(
-        TrainConfig(
-            out=str(out),
-            algo="psi",
-            steps=128,
-            n_envs=8,
-            env_kwargs={"composition_length": 8},
-            algo_kwargs={"learning_starts": 64},
-        ),
-        progress=False,
-    )
-    return out
+    return train_melody_run(tmp_path_factory.mktemp("args") / "run", steps=128)
 
 
 @pytest.mark.parametrize(
@@ -172,18 +149,7 @@ def test_the_reports_csv_download_escapes_formula_cells(tmp_path, monkeypatch):
     from seqtutor_agents.runs.report import run_section
 
     out = tmp_path / "smiles"
-    train(
-        TrainConfig(
-            out=str(out),
-            env_id="SeqTutor-SMILES-v0",
-            algo="g",
-            steps=64,
-            n_envs=4,
-            env_kwargs={"objective": "qed"},
-            algo_kwargs={"learning_starts": 32},
-        ),
-        progress=False,
-    )
+    train_smiles_run(out)
     batch = crafted_batch()
     monkeypatch.setattr(evaluation, "episodes_of", lambda *args, **kwargs: batch)
     section = run_section(out, n=8, seed=0, media=2, optimum_n=0)

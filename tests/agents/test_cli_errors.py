@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import io
-import zipfile
 from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
 import pytest
-import torch
-from run_files import mounted_tmpfs
+from run_files import mounted_tmpfs, pickle_policy_file
 
 import seqtutor_agents.runs.outputs as outputs
 from seqtutor_agents.cli import main
@@ -85,14 +82,7 @@ def test_a_pickled_policy_file_is_named(tmp_path, capsys, run):
     copy = tmp_path / "run"
     shutil.copytree(run, copy)
     model = copy / "model.zip"
-    with zipfile.ZipFile(model) as archive:
-        entries = {name: archive.read(name) for name in archive.namelist()}
-    stream = io.BytesIO()
-    torch.save({"weights": np.dtype("float32")}, stream)  # a numpy global: refused by weights_only loading
-    entries["policy.pth"] = stream.getvalue()
-    with zipfile.ZipFile(model, "w") as archive:
-        for name, data in entries.items():
-            archive.writestr(name, data)
+    pickle_policy_file(model)
     message = refused(capsys, "sample", "--run", str(copy), "-n", "2", "--out", str(tmp_path / "s"))
     assert f"{model}: policy.pth holds pickled objects" in message and "will not unpickle" in message
     assert not (tmp_path / "s").exists()  # a refused job leaves no empty folder behind

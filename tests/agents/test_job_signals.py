@@ -13,10 +13,9 @@ import time
 from pathlib import Path
 
 import pytest
+from run_files import train_melody_run
 
 from seqtutor_agents.cli import main
-from seqtutor_agents.runs.config import TrainConfig
-from seqtutor_agents.runs.training import train
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
@@ -133,19 +132,7 @@ def test_sigterm_of_a_command_line_job_ends_it_and_its_workers(tmp_path):
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("signals") / "run"
-    train(
-        TrainConfig(
-            out=str(out),
-            algo="psi",
-            steps=128,
-            n_envs=8,
-            env_kwargs={"composition_length": 8},
-            algo_kwargs={"learning_starts": 64},
-        ),
-        progress=False,
-    )
-    return out
+    return train_melody_run(tmp_path_factory.mktemp("signals") / "run", steps=128)
 
 
 def job(command: str, run: Path, folder: Path) -> list[str]:

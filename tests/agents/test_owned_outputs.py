@@ -10,35 +10,14 @@ import stat
 from pathlib import Path
 
 import pytest
+from run_files import refused, train_melody_run
 
 from seqtutor_agents.cli import main
-from seqtutor_agents.runs.config import TrainConfig
-from seqtutor_agents.runs.training import train
-
-
-def refused(capsys, *args: str) -> str:
-    with pytest.raises(SystemExit) as exc:
-        main(list(args))
-    err = capsys.readouterr().err
-    assert exc.value.code == 2 and "Traceback" not in err, err
-    return err
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("owned") / "run"
-    train(
-        TrainConfig(
-            out=str(out),
-            algo="psi",
-            steps=256,
-            n_envs=8,
-            env_kwargs={"composition_length": 8},
-            algo_kwargs={"learning_starts": 64},
-        ),
-        progress=False,
-    )
-    return out
+    return train_melody_run(tmp_path_factory.mktemp("owned") / "run", steps=256)
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
@@ -98,18 +77,7 @@ def test_overwrite_of_a_run_unlinks_a_symlinked_logs_without_following_it(run, t
     (elsewhere / "keep.txt").write_text("keep")
     shutil.rmtree(copy / "logs")
     (copy / "logs").symlink_to(elsewhere)
-    train(
-        TrainConfig(
-            out=str(copy),
-            algo="psi",
-            steps=128,
-            n_envs=8,
-            env_kwargs={"composition_length": 8},
-            algo_kwargs={"learning_starts": 64},
-        ),
-        overwrite=True,
-        progress=False,
-    )
+    train_melody_run(copy, steps=128, overwrite=True)
     assert (
         (elsewhere / "keep.txt").read_text() == "keep" and (copy / "logs").is_dir() and not (copy / "logs").is_symlink()
     )

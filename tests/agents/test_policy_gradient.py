@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from run_files import melody_domain_return
 
 from seqtutor_agents import DAP, DPG, KLPPO, make_sb3_vec_env
 from seqtutor_agents.common.episodes import Episode, Episodes
@@ -16,8 +17,6 @@ from seqtutor_agents.policy_gradient import (
     gae,
     kl_penalty,
 )
-from seqtutor_agents.runs.evaluation import model_policy, run_episodes
-from seqtutor_envs.prior import LSTMPrior, PriorConfig
 from seqtutor_envs.reward import compose
 
 
@@ -137,15 +136,6 @@ def test_save_load_and_predict_with_state(tmp_path, algo):
     assert starts.all()
 
 
-@pytest.fixture(scope="module")
-def random_prior(tmp_path_factory):
-    """An untrained Note RNN: its compositions break the music rules everywhere, so any learning shows."""
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("prior") / "random_prior.pt"
-    LSTMPrior(PriorConfig(num_outputs=38, hidden_size=16)).save(path, {"domain": "melody"})
-    return str(path)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "algo, kwargs, steps",
@@ -158,10 +148,6 @@ def random_prior(tmp_path_factory):
 def test_a_short_run_raises_the_domain_return(random_prior, algo, kwargs, steps):
     env_kwargs = {"prior_path": random_prior, "c": 0.5, "composition_length": 8}
 
-    def domain_return(model) -> float:
-        batch = run_episodes("SeqTutor-Melody-v0", 400, model_policy(model, seed=1), seed=99, env_kwargs=env_kwargs)
-        return float(batch.domain_returns.mean())
-
     model = algo(
         "PriorLSTMPolicy",
         make_sb3_vec_env("SeqTutor-Melody-v0", n_envs=16, seed=0, **env_kwargs),
@@ -169,9 +155,9 @@ def test_a_short_run_raises_the_domain_return(random_prior, algo, kwargs, steps)
         batch_size=16,
         **kwargs,
     )
-    before = domain_return(model)
+    before = melody_domain_return(model, env_kwargs)
     model.learn(steps)
-    after = domain_return(model)
+    after = melody_domain_return(model, env_kwargs)
     assert after > before + 5.0, (before, after)  # music-theory return per 8-step composition
 
 

@@ -3,7 +3,6 @@ it asks."""
 
 from __future__ import annotations
 
-import io
 import json
 import re
 import shutil
@@ -11,26 +10,13 @@ import zipfile
 from pathlib import Path
 
 import gymnasium as gym
-import numpy as np
 import pytest
-import torch
-from run_files import edit_model_data
+from run_files import edit_model_data, pickle_policy_file, refused, train_melody_run, train_smiles_run
 from stable_baselines3 import DQN, PPO
 
 from seqtutor_agents import PsiLearning, make_sb3_vec_env
-from seqtutor_agents.cli import main
 from seqtutor_agents.common.recipes import ModelFileError, UnsafeModelError
 from seqtutor_agents.common.safe_load import load_model, read_model_data, save_model
-from seqtutor_agents.runs.config import TrainConfig
-from seqtutor_agents.runs.training import train
-
-
-def refused(capsys, *args: str) -> str:
-    with pytest.raises(SystemExit) as exc:
-        main(list(args))
-    err = capsys.readouterr().err
-    assert exc.value.code == 2 and "Traceback" not in err, err
-    return err
 
 
 def small_env():
@@ -39,19 +25,7 @@ def small_env():
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("bounds") / "run"
-    train(
-        TrainConfig(
-            out=str(out),
-            algo="psi",
-            steps=128,
-            n_envs=8,
-            env_kwargs={"composition_length": 8},
-            algo_kwargs={"learning_starts": 64},
-        ),
-        progress=False,
-    )
-    return out
+    return train_melody_run(tmp_path_factory.mktemp("bounds") / "run", steps=128)
 
 
 @pytest.fixture
@@ -118,18 +92,7 @@ def test_more_scoring_workers_than_cpus_are_refused(tmp_path, capsys):
     import os
 
     out = tmp_path / "smiles"
-    train(
-        TrainConfig(
-            out=str(out),
-            env_id="SeqTutor-SMILES-v0",
-            algo="g",
-            steps=64,
-            n_envs=4,
-            env_kwargs={"objective": "qed"},
-            algo_kwargs={"learning_starts": 32},
-        ),
-        progress=False,
-    )
+    train_smiles_run(out)
     config = json.loads((out / "config.json").read_text())
     config["env_kwargs"]["scoring_workers"] = 24
     (out / "config.json").write_text(json.dumps(config))
@@ -178,14 +141,7 @@ def test_spaces_too_large_to_hold_are_refused(copy, field, edit, named):
 
 def test_set_parameters_names_a_pickled_weights_file(copy):
     model = copy / "model.zip"
-    with zipfile.ZipFile(model) as archive:
-        entries = {name: archive.read(name) for name in archive.namelist()}
-    stream = io.BytesIO()
-    torch.save({"weights": np.dtype("float32")}, stream)  # a numpy global: refused by weights_only loading
-    entries["policy.pth"] = stream.getvalue()
-    with zipfile.ZipFile(model, "w") as archive:
-        for name, data in entries.items():
-            archive.writestr(name, data)
+    pickle_policy_file(model)
     learner = PsiLearning("RecurrentQPolicy", small_env(), learning_starts=8)
     with pytest.raises(UnsafeModelError, match=f"{model}: policy.pth holds pickled objects"):
         learner.set_parameters(str(model))

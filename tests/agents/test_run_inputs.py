@@ -10,40 +10,20 @@ from pathlib import Path
 
 import pytest
 import torch
+from run_files import refused, train_melody_run
 
 from seqtutor_agents.cli import main
-from seqtutor_agents.runs.config import TrainConfig
 from seqtutor_agents.runs.report import read_progress
-from seqtutor_agents.runs.training import load_run, train
+from seqtutor_agents.runs.training import load_run
 from seqtutor_envs.melody.env import default_prior_path
 from seqtutor_envs.prior import LSTMPrior
 
 SECRET = "SEQTUTOR_TEST_TOKEN=hunter2-do-not-share"
 
 
-def refused(capsys, *args: str) -> str:
-    with pytest.raises(SystemExit) as exc:
-        main(list(args))
-    err = capsys.readouterr().err
-    assert exc.value.code == 2 and "Traceback" not in err, err
-    return err
-
-
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("inputs") / "run"
-    train(
-        TrainConfig(
-            out=str(out),
-            algo="psi",
-            steps=256,
-            n_envs=8,
-            env_kwargs={"composition_length": 8},
-            algo_kwargs={"learning_starts": 64},
-        ),
-        progress=False,
-    )
-    return out
+    return train_melody_run(tmp_path_factory.mktemp("inputs") / "run", steps=256)
 
 
 @pytest.fixture

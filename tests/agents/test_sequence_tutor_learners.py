@@ -8,16 +8,6 @@ from stable_baselines3.common.callbacks import BaseCallback
 from seqtutor_agents import GLearning, PriorQLearning, PsiLearning, make_sb3_vec_env
 from seqtutor_agents.runs.evaluation import model_policy, run_episodes
 from seqtutor_envs.melody import encoding as enc
-from seqtutor_envs.prior import LSTMPrior, PriorConfig
-
-
-@pytest.fixture(scope="module")
-def random_prior(tmp_path_factory):
-    """An untrained Note RNN: it plays ~40 % out-of-key notes, so learning the key rule shows."""
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("prior") / "random_prior.pt"
-    LSTMPrior(PriorConfig(num_outputs=38, hidden_size=16)).save(path, {"domain": "melody"})
-    return str(path)
 
 
 def _in_key_fraction(model, prior_path: str, c: float) -> float:

@@ -8,13 +8,13 @@ import itertools
 import numpy as np
 import pytest
 import torch
+from run_files import melody_domain_return
 from stable_baselines3.common.logger import configure
 from toy_domain import ENV_ID, LENGTH, VOCAB, registered_toy_domain
 
 from seqtutor_agents import TB, make_sb3_vec_env
 from seqtutor_agents.common.episodes import Episode, Episodes
-from seqtutor_agents.runs.evaluation import model_policy, run_episodes
-from seqtutor_envs.prior import LSTMPrior, PriorConfig
+from seqtutor_envs.prior import LSTMPrior
 
 
 def _episode(tokens, rewards, log_probs) -> Episode:
@@ -133,22 +133,9 @@ def test_on_the_toy_domain_it_converges_toward_pi_star(tmp_path):
         assert model.policy.log_z.item() == pytest.approx(log_z, abs=0.05)
 
 
-@pytest.fixture(scope="module")
-def random_prior(tmp_path_factory):
-    """An untrained Note RNN: its compositions break the music rules everywhere, so any learning shows."""
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("prior") / "random_prior.pt"
-    LSTMPrior(PriorConfig(num_outputs=38, hidden_size=16)).save(path, {"domain": "melody"})
-    return str(path)
-
-
 @pytest.mark.slow
 def test_a_short_run_raises_the_melody_domain_return(random_prior):
     env_kwargs = {"prior_path": random_prior, "c": 0.5, "composition_length": 8}
-
-    def domain_return(model) -> float:
-        batch = run_episodes("SeqTutor-Melody-v0", 400, model_policy(model, seed=1), seed=99, env_kwargs=env_kwargs)
-        return float(batch.domain_returns.mean())
 
     model = TB(
         "TBPolicy",
@@ -160,9 +147,9 @@ def test_a_short_run_raises_the_melody_domain_return(random_prior):
         replay_memory=64,
         replay_sample=16,
     )
-    before = domain_return(model)
+    before = melody_domain_return(model, env_kwargs)
     model.learn(8_000)
-    after = domain_return(model)
+    after = melody_domain_return(model, env_kwargs)
     assert after > before + 5.0  # music-theory return per 8-step composition
 
 
