@@ -18,8 +18,9 @@ HAS_RAY = importlib.util.find_spec("ray") is not None
 PINNED = "AVX2, pinned" if on_x86_64() else None
 
 
-def frontier(tmp_path: Path, backend: str, *extra: str) -> subprocess.CompletedProcess:
-    cmd = [
+def frontier_command(tmp_path: Path, backend: str, *extra: str, steps: int = 1500) -> list[str]:
+    """The command line of a small frontier sweep (psi, KL target 0.3, c = 1, seed 0) writing under ``tmp_path``."""
+    return [
         sys.executable,
         "-m",
         "benchmarks.frontier",
@@ -32,7 +33,7 @@ def frontier(tmp_path: Path, backend: str, *extra: str) -> subprocess.CompletedP
         "--seeds",
         "0",
         "--steps",
-        "1500",
+        str(steps),
         "--episodes",
         "40",
         "--backend",
@@ -43,6 +44,10 @@ def frontier(tmp_path: Path, backend: str, *extra: str) -> subprocess.CompletedP
         str(tmp_path / "frontier"),
         *extra,
     ]
+
+
+def frontier(tmp_path: Path, backend: str, *extra: str) -> subprocess.CompletedProcess:
+    cmd = frontier_command(tmp_path, backend, *extra)
     return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600)
 
 
@@ -118,31 +123,8 @@ def wait_for_a_finished_trial(driver: subprocess.Popen, runs: Path, seconds: flo
 
 @pytest.mark.slow
 def test_a_killed_sweep_driver_resumes_keeping_finished_trials_and_rerunning_the_rest(tmp_path):
-    cmd = [
-        sys.executable,
-        "-m",
-        "benchmarks.frontier",
-        "--algos",
-        "psi",
-        "--target-kls",
-        "0.3",
-        "--tutor-cs",
-        "1",
-        "--seeds",
-        "0",
-        "--steps",
-        "1500",
-        "--episodes",
-        "40",
-        "--backend",
-        "local",
-        "--workers",
-        "1",  # one trial after the other: the kill lands between them, however busy the machine
-        "--runs",
-        str(tmp_path / "runs"),
-        "--out",
-        str(tmp_path / "frontier"),
-    ]
+    # one worker: one trial after the other, so the kill lands between them, however busy the machine
+    cmd = frontier_command(tmp_path, "local", "--workers", "1")
     driver = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     wait_for_a_finished_trial(driver, tmp_path / "runs")
     workers = descendants(driver.pid)  # the trials run in fresh worker processes (pinned CPU kernels)
@@ -207,33 +189,7 @@ def test_a_sweep_on_a_two_node_ray_cluster_resumes_after_its_driver_is_killed(tm
         cluster.wait_for_nodes()
         nodes = {node.node_id for node in cluster.list_all_nodes()}
         assert len(nodes) == 2
-        cmd = [
-            sys.executable,
-            "-m",
-            "benchmarks.frontier",
-            "--algos",
-            "psi",
-            "--target-kls",
-            "0.3",
-            "--tutor-cs",
-            "1",
-            "--seeds",
-            "0",
-            "--steps",
-            "3000",
-            "--episodes",
-            "40",
-            "--backend",
-            "ray",
-            "--address",
-            cluster.address,
-            "--optimum-n",
-            "0",
-            "--runs",
-            str(tmp_path / "runs"),
-            "--out",
-            str(tmp_path / "frontier"),
-        ]
+        cmd = frontier_command(tmp_path, "ray", "--address", cluster.address, "--optimum-n", "0", steps=3000)
         driver = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         wait_for_a_finished_trial(driver, tmp_path / "runs")
         driver.kill()
