@@ -20,6 +20,7 @@ import importlib
 import inspect
 import io
 import re
+import sys
 from pathlib import Path
 
 from mkdocs.exceptions import PluginError
@@ -72,9 +73,24 @@ class _Caught(Exception):
         self.parser = parser
 
 
+def _repository_first() -> None:
+    """Make ``benchmarks`` the repository's folder when a parser of it is documented.
+
+    It is not an installed package; ``mkdocs`` run as a console script does not put the repository first on
+    sys.path, and torchrl 0.14 installs a top-level ``benchmarks`` namespace package of its own that would
+    win otherwise (and stays cached in sys.modules once imported).
+    """
+    sys.path[:] = [str(ROOT), *(p for p in sys.path if p != str(ROOT))]
+    if getattr(sys.modules.get("benchmarks"), "__file__", None) is None:
+        for name in [m for m in sys.modules if m == "benchmarks" or m.startswith("benchmarks.")]:
+            del sys.modules[name]
+
+
 def load_parser(spec: str) -> argparse.ArgumentParser:
     """The parser that ``MODULE:FUNCTION`` returns or, for a ``main(argv)``, builds before it parses."""
     module_name, _, function_name = spec.partition(":")
+    if module_name.split(".")[0] == "benchmarks":
+        _repository_first()
     function = getattr(importlib.import_module(module_name), function_name)
     if function_name != "main":
         return function()
