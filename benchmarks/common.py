@@ -200,3 +200,13 @@ def _option_value(parser: argparse.ArgumentParser, action: argparse.Action, valu
     if action.choices is not None and any(v not in action.choices for v in items):
         parser.error(f"--config {path}: {action.dest} = {value!r}: choose from {', '.join(map(str, action.choices))}")
     return items if many else items[0]
+
+
+def typed_cell(value: str) -> Any:
+    """A results-CSV cell back as the int or float :func:`benchmarks.sweep.fmt` wrote, else the string."""
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return value

@@ -32,6 +32,7 @@ import numpy as np
 from benchmarks.common import (
     machine_description,
     markdown_table,
+    typed_cell,
     write_csv,
     write_results,
     write_text,
@@ -225,7 +226,7 @@ def report(out: Path) -> None:
     rows_file = out.with_suffix(".csv")
     if rows_file.is_file():
         with rows_file.open(newline="") as stream:
-            rows = [{k: _number(v) for k, v in row.items() if v != ""} for row in csv.DictReader(stream)]
+            rows = [{k: typed_cell(v) for k, v in row.items() if v != ""} for row in csv.DictReader(stream)]
         parts += [
             "## Replay ratio: full PMO runs on the tuning oracles (seed 0, one at a time)",
             "",
@@ -233,15 +234,6 @@ def report(out: Path) -> None:
             "",
         ]
     write_results(out.with_suffix(".md"), "G at PMO speed (issue 35, item 5)", "\n".join(parts))
-
-
-def _number(value: str) -> Any:
-    for kind in (int, float):
-        try:
-            return kind(value)
-        except ValueError:
-            pass
-    return value
 
 
 def main() -> None:

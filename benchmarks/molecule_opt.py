@@ -32,6 +32,7 @@ from benchmarks.common import (
     markdown_table,
     parse_args,
     repo_relative,
+    typed_cell,
     write_text,
 )
 from benchmarks.sweep import add_sweep_arguments, run_sweep, write_rows
@@ -330,16 +331,6 @@ def summary(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def _typed(value: str) -> Any:
-    """A CSV cell back as the int or float :func:`benchmarks.sweep.fmt` wrote, else the string."""
-    for kind in (int, float):
-        try:
-            return kind(value)
-        except ValueError:
-            pass
-    return value
-
-
 def read_rows(path: Path) -> list[dict]:
     """The rows of an earlier results CSV (empty cells left out, numbers as numbers).
 
@@ -353,7 +344,7 @@ def read_rows(path: Path) -> list[dict]:
         missing = {"oracle", "algo", "seed", "top10_auc"} - set(reader.fieldnames or ())
         if missing:
             raise ValueError(f"--keep-rows: {path} is not a molecule_opt results CSV (no column {sorted(missing)})")
-        return [{k: _typed(v) for k, v in row.items() if v != ""} for row in reader]
+        return [{k: typed_cell(v) for k, v in row.items() if v != ""} for row in reader]
 
 
 def merge_rows(rows: list[dict], earlier: list[dict]) -> list[dict]:
