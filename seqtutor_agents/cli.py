@@ -293,7 +293,7 @@ def checked_env_kwargs(env_id: str, pairs: list[tuple[str, Any]]) -> dict[str, A
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from .runs.interrupts import Terminated, signals_raise
+    from .runs.interrupts import Terminated, forget_handled_interrupt, signals_raise
 
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
@@ -303,6 +303,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with signals_raise():  # SIGTERM unwinds the job like Ctrl-C: temp files go, workers stop
             return _run(parser, args, argv)
     except KeyboardInterrupt:
+        forget_handled_interrupt()
         print("\nseqtutor: interrupted (Ctrl-C); files it was writing were removed", file=sys.stderr)
         return 130
     except Terminated as stop:

@@ -44,3 +44,16 @@ def signals_raise() -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def forget_handled_interrupt() -> None:
+    """Tell CPython that the Ctrl-C it saw was handled, so the job exits with its own code (130).
+
+    CPython marks a ``KeyboardInterrupt`` as unhandled whenever one leaves code run by ``exec`` of a
+    string (``PyRun_StringFlags``), even when an outer ``except`` catches it; at exit a marked process
+    kills itself with SIGINT (exit status -2) instead of returning the code it chose. Ctrl-C lands in
+    such code often: ``dataclasses`` and ``namedtuple`` build their methods with ``exec`` while torch,
+    SB3 and RDKit import. Every ``exec`` of a string clears the mark before it runs, so one harmless
+    ``exec`` after catching the interrupt undoes a stale mark (CPython 3.11 to 3.13).
+    """
+    exec("pass")  # a constant string: its side effect (clearing the mark) is the point
