@@ -3,7 +3,8 @@
 From a learner's setting (its entry in ``benchmarks/results/pmo_settings.json``, which
 ``benchmarks/pmo_tuning.py`` writes, or a candidate of its search space with ``--candidate``) each of
 issue 35's options is switched -- genetic exploration on/off, augmented replay off/on (``--augment``
-extra updates), rank-based replay to uniform (or uniform to rank) -- one at a time, and every variant
+extra updates), rank-based replay to uniform (or uniform to rank), REINVENT's early stop off where the
+setting has it -- one at a time, and every variant
 runs the PMO protocol on zaleplon_mpo and perindopril_mpo (the tuning oracles only, as PMO tunes).
 Run folders are the tuning's (``runs/pmo_tuning``), so the unchanged setting is not run again where the
 tuning ran it. Writes ``benchmarks/results/pmo_ablation_<algo>.{csv,md}``.
@@ -52,6 +53,8 @@ def variants(setting: dict, algo: str, augment: int) -> dict[str, dict]:
         out[f"augment {augment}"] = with_options(setting, algo, augment=augment)
     other = "uniform" if sampling == "rank" else "rank"
     out[f"replay {other} (not {sampling})"] = with_options(setting, algo, replay_sampling=other)
+    if setting.get("early_stop_patience"):  # what stopping early costs in AUC, and saves in minutes
+        out["early stop off"] = {**with_options(setting, algo), "early_stop_patience": None}
     return out
 
 

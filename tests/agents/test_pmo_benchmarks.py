@@ -424,15 +424,18 @@ def test_the_ablation_switches_one_option_at_a_time_and_the_tuning_keeps_a_bette
     from benchmarks.pmo_tuning import better_before
 
     named = variants(SEARCH_SPACE["tb"][0], "tb", 2)
-    assert list(named) == ["as tuned", "genetic off", "augment 2", "replay uniform (not rank)"]
+    assert list(named) == ["as tuned", "genetic off", "augment 2", "replay uniform (not rank)", "early stop off"]
     kwargs = {name: v["algo_kwargs"] for name, v in named.items()}
     assert kwargs == {
         "as tuned": {"genetic": {}},
         "genetic off": {},
         "augment 2": {"genetic": {}, "augment": 2},
         "replay uniform (not rank)": {"genetic": {}, "replay_sampling": "uniform"},
+        "early stop off": {"genetic": {}},
     }
-    assert all(v["c"] == 0.02 and v["early_stop_patience"] == 5 for v in named.values())
+    assert all(v["c"] == 0.02 for v in named.values())
+    assert [v["early_stop_patience"] for v in named.values()] == [5, 5, 5, 5, None]
+    assert "early stop off" not in variants({**SEARCH_SPACE["tb"][0], "early_stop_patience": None}, "tb", 2)
     earlier = {**SEARCH_SPACE["g"][2], "tuning_auc": 0.48}
     assert better_before("g", earlier, {"tuning_auc": 0.45}, ran={4})  # not run again, and better: kept
     assert not better_before("g", earlier, {"tuning_auc": 0.50}, ran={4})
