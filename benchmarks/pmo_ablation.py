@@ -61,17 +61,26 @@ def variants(setting: dict, algo: str, augment: int) -> dict[str, dict]:
 def retag(rows: list[dict], trials: list[dict]) -> list[dict]:
     """Each row tagged with its variant's name: a run the tuning made (same folder) comes back with the tuning's tag."""
 
-    def key(oracle: str, seed: int, settings: str) -> tuple:
-        return oracle, int(seed), settings
+    def key(oracle: str, seed: int, settings: str, patience: object) -> tuple:
+        # the early stop is not in the settings column: "early stop off" has the tuned setting's arguments
+        return oracle, int(seed), settings, None if patience in (None, "", "None") else int(str(patience))
 
     names = {
         key(
-            t["oracle"], t["seed"], json.dumps({**t.get("algo_kwargs", {}), **t.get("env_kwargs", {})}, sort_keys=True)
+            t["oracle"],
+            t["seed"],
+            json.dumps({**t.get("algo_kwargs", {}), **t.get("env_kwargs", {})}, sort_keys=True),
+            t.get("early_stop_patience"),
         ): t["tag"]
         for t in trials
     }
     return [
-        {**row, "tag": names.get(key(row["oracle"], row["seed"], row["settings"]), row.get("tag"))}
+        {
+            **row,
+            "tag": names.get(
+                key(row["oracle"], row["seed"], row["settings"], row.get("early_stop_patience")), row.get("tag")
+            ),
+        }
         if "error" not in row
         else row
         for row in rows

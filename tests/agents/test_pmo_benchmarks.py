@@ -436,6 +436,19 @@ def test_the_ablation_switches_one_option_at_a_time_and_the_tuning_keeps_a_bette
     assert all(v["c"] == 0.02 for v in named.values())
     assert [v["early_stop_patience"] for v in named.values()] == [5, 5, 5, 5, None]
     assert "early stop off" not in variants({**SEARCH_SPACE["tb"][0], "early_stop_patience": None}, "tb", 2)
+    from benchmarks.pmo_ablation import retag
+
+    trials = [
+        {"oracle": "qed", "seed": 0, "algo_kwargs": v["algo_kwargs"], "early_stop_patience": v["early_stop_patience"]}
+        | {"tag": name}
+        for name, v in named.items()
+    ]
+    same_arguments = json.dumps({"genetic": {}}, sort_keys=True)  # "as tuned" and "early stop off" alike
+    rows = [
+        {"oracle": "qed", "seed": 0, "settings": same_arguments, "early_stop_patience": patience}
+        for patience in (5, None, "None")
+    ]
+    assert [row["tag"] for row in retag(rows, trials)] == ["as tuned", "early stop off", "early stop off"]
     earlier = {**SEARCH_SPACE["g"][2], "tuning_auc": 0.48}
     assert better_before("g", earlier, {"tuning_auc": 0.45}, ran={4})  # not run again, and better: kept
     assert not better_before("g", earlier, {"tuning_auc": 0.50}, ran={4})
