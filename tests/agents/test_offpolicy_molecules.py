@@ -13,6 +13,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from ga_parents import PARENTS
 from rdkit import Chem
 
 from seqtutor_agents import DAP, DPG, TB, GLearning, make_sb3_vec_env
@@ -24,19 +25,6 @@ from seqtutor_envs.sampling import rank_probabilities
 from seqtutor_envs.smiles.external import EpisodeEncoder
 from seqtutor_envs.smiles.objectives import make_objective
 from seqtutor_envs.smiles.pmo import OracleLog
-
-PARENTS = [
-    "CC(=O)Oc1ccccc1C(=O)O",
-    "c1ccc2c(c1)cc[nH]2",
-    "CCN(CC)C(=O)c1ccccc1",
-    "O=C(O)CCc1ccc(Cl)cc1",
-    "CC1CCN(C(=O)c2ccco2)CC1",
-    "COc1ccc(CNC(=O)C2CC2)cc1",
-    "Cc1ccc(S(=O)(=O)N2CCOCC2)cc1",
-    "CC(C)Cc1ccc(C(C)C(=O)O)cc1",
-    "N#Cc1ccc(-c2ccccn2)cc1",
-    "Clc1ccc2ncccc2c1",
-]
 
 
 def _smiles_env(budget: int = 1_000, n_envs: int = 8, **env_kwargs):
