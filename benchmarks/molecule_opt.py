@@ -140,6 +140,22 @@ def refuse_bad_trials(parser: argparse.ArgumentParser, trials: list[dict]) -> No
             parser.exit(2, f"{parser.prog}: error: {trial['algo']}: {exc}\n")
 
 
+def add_early_stop_argument(parser: argparse.ArgumentParser, runs: str = "learner") -> None:
+    """``--early-stop [PATIENCE]``: REINVENT's early stop for every run of a grid or tuning (None: as settings say)."""
+    parser.add_argument(
+        "--early-stop",
+        type=int,
+        nargs="?",
+        const=EARLY_STOP_PATIENCE,
+        default=None,
+        metavar="PATIENCE",
+        help=f"REINVENT's early stop in PMO's code for every {runs} (default: where its settings name it, "
+        "as DAP's do): stop once, past 1,000 calls, the 100 best scores "
+        f"are unchanged for PATIENCE steps of 64 molecules (default {EARLY_STOP_PATIENCE}, "
+        "mol_opt's --patience; the PMO paper's code stopped at 2 x 5 = 10)",
+    )
+
+
 def with_options(
     setting: dict, algo: str, genetic: Any = None, augment: int | None = None, replay_sampling: str | None = None
 ) -> dict:
@@ -384,18 +400,7 @@ def main() -> None:
     parser.add_argument("--budget", type=int, help="oracle calls (distinct valid molecules)")
     parser.add_argument("--max-steps", type=int, help="env-step cap of a run")
     parser.add_argument("--c", type=float, default=None, help="c for every learner (default: the table's / env's)")
-    parser.add_argument(
-        "--early-stop",
-        type=int,
-        nargs="?",
-        const=EARLY_STOP_PATIENCE,
-        default=None,
-        metavar="PATIENCE",
-        help="REINVENT's early stop in PMO's code for every learner (default: where a learner's settings name it, "
-        "as DAP's do): stop once, past 1,000 calls, the 100 best scores "
-        f"are unchanged for PATIENCE steps of 64 molecules (default {EARLY_STOP_PATIENCE}, "
-        "mol_opt's --patience; the PMO paper's code stopped at 2 x 5 = 10)",
-    )
+    add_early_stop_argument(parser)
     parser.add_argument(
         "--keep-rows",
         default=None,

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import RESULTS_DIR, markdown_table, repo_relative, write_text
-from benchmarks.molecule_opt import SETTINGS_FILE, refuse_bad_trials, write_report
+from benchmarks.molecule_opt import SETTINGS_FILE, add_early_stop_argument, refuse_bad_trials, write_report
 from benchmarks.sweep import add_sweep_arguments, run_sweep
 from seqtutor_envs.smiles.env import ENV_ID
 from seqtutor_envs.smiles.pmo import EARLY_STOP_PATIENCE
@@ -198,16 +198,7 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--budget", type=int, default=10_000, help="oracle calls (distinct valid molecules)")
     parser.add_argument("--max-steps", type=int, default=3_000_000, help="env-step cap of a run")
-    parser.add_argument(
-        "--early-stop",
-        type=int,
-        nargs="?",
-        const=EARLY_STOP_PATIENCE,
-        default=None,
-        metavar="PATIENCE",
-        help="REINVENT's early stop for every candidate (default: as each "
-        "candidate says; see benchmarks/molecule_opt.py)",
-    )
+    add_early_stop_argument(parser, runs="candidate")
     add_sweep_arguments(parser, runs="runs/pmo_tuning", out=RESULTS_DIR / "pmo_tuning", workers=2)
     parser.add_argument("--settings-out", default=str(SETTINGS_FILE), help="where the chosen settings go")
     parser.add_argument(
