@@ -22,6 +22,7 @@ from typing import Any
 
 from rdkit import Chem, RDLogger, rdBase
 
+from ..child_processes import bind_to_parent
 from ..io import atomic_write_bytes
 from ..pretrain import PretrainData, PretrainInputError
 from ..progress import progress_bar
@@ -180,7 +181,9 @@ def _canonicalize_all(items: list[str], workers: int, chunk_size: int, progress:
             # fork where the OS has it: workers only run RDKit, and spawn would demand an
             # ``if __name__ == "__main__"`` guard from every script calling this function.
             method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-            with mp.get_context(method).Pool(workers) as pool:
+            # bind_to_parent: a worker forked from a process whose SIGTERM handler does not exit (Ray's
+            # driver leaves one) would survive Pool.terminate and hang the join at the end of this block
+            with mp.get_context(method).Pool(workers, initializer=bind_to_parent, initargs=(os.getpid(),)) as pool:
                 for res in pool.imap(_canonicalize_chunk, chunks):
                     canon.extend(res)
                     bar.update(len(res))

@@ -1,6 +1,7 @@
 """Transfer learning onto a saved prior: its vocabulary kept (lines with tokens it lacks dropped and counted,
 or the vocabulary extended), its weights as the starting point, a quality line and a warning after pre-training."""
 
+import types
 from pathlib import Path
 
 import numpy as np
@@ -111,7 +112,11 @@ def test_init_from_errors_are_one_line_naming_the_argument(tmp_path, capsys, sma
         assert err.count("\n") == 1  # before the data is read: nothing else printed
 
 
-def test_max_minutes_is_checked_within_an_epoch(tmp_path):
+def test_max_minutes_is_checked_within_an_epoch(tmp_path, monkeypatch):
+    # a clock that moves 0.05 s a reading, so the 1.2 s budget runs out within the first epoch on any machine
+    # (on the real clock a fast, idle machine finished the epoch first)
+    readings = iter(np.arange(0.0, 1e6, 0.05))
+    monkeypatch.setattr("seqtutor_envs.pretrain.time", types.SimpleNamespace(monotonic=lambda: float(next(readings))))
     rng = np.random.default_rng(0)
     data = [rng.integers(0, 8, 60) for _ in range(4000)]  # 250 batches an epoch
     result = pretrain(
