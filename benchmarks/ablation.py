@@ -1,4 +1,4 @@
-"""What brings Ψ and G to π*: an ablation of the soft learners' settings on SeqTutor-Melody-v0.
+"""What brings the learners to π*: an ablation of their settings on SeqTutor-Melody-v0.
 
 Each variant changes the learners' defaults by a few hyperparameters (discount, λ-returns,
 target-network rate, gradient steps per collection, learning rate, batch); every trial trains at
@@ -69,6 +69,18 @@ DPG_VARIANTS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("DPG temper 0.5, batch 32", {"temper": 0.5, "batch_size": 32}),
     ("DPG temper 0.25, lr 2e-3", {"temper": 0.25, "learning_rate": 2e-3}),
 )
+#: Trajectory balance's (issue 36): Genetic GFN's molecule settings against on-policy training on melodies.
+TB_VARIANTS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("TB Genetic GFN's settings (top-1,024 memory, rank, 8 steps)", {"replay_memory": 1024, "gradient_steps": 8}),
+    ("TB on-policy (no memory, 1 step)", {"replay_memory": 0, "gradient_steps": 1}),
+    ("TB on-policy, 2 steps", {"replay_memory": 0, "gradient_steps": 2}),
+    ("TB on-policy, lr 1e-3", {"replay_memory": 0, "gradient_steps": 1, "learning_rate": 1e-3}),
+    ("TB uniform memory (1,024), 2 steps", {"replay_memory": 1024, "replay_sampling": "uniform", "gradient_steps": 2}),
+    ("TB on-policy, 4 steps", {"replay_memory": 0, "gradient_steps": 4}),
+    ("TB on-policy, 4 steps, batch 128", {"replay_memory": 0, "gradient_steps": 4, "batch_size": 128}),
+    ("TB on-policy, 8 steps", {"replay_memory": 0, "gradient_steps": 8}),
+    ("TB on-policy, 8 steps, lr 2e-4", {"replay_memory": 0, "gradient_steps": 8, "learning_rate": 2e-4}),
+)
 #: Variant keys that are settings of the trial, not algorithm arguments.
 TRIAL_KEYS = ("n_envs",)
 
@@ -114,7 +126,9 @@ def report(rows: list[dict[str, Any]], names: dict[str, str], out: Path, note: s
         "CPU minutes",
     ]
     body = []
-    order = {name: i for i, (name, _) in enumerate(VARIANTS + DPG_VARIANTS)}
+    algos = list(dict.fromkeys(NAMES.get(r["algo"], r["algo"]) for r in rows))
+    learners = " and ".join([", ".join(algos[:-1]), algos[-1]] if len(algos) > 1 else algos)
+    order = {name: i for i, (name, _) in enumerate(VARIANTS + DPG_VARIANTS + TB_VARIANTS)}
     for row in sorted(
         rows,
         key=lambda r: (
@@ -156,7 +170,7 @@ def report(rows: list[dict[str, Any]], names: dict[str, str], out: Path, note: s
         )
     text = write_results(
         out.with_suffix(".md"),
-        "What brings Ψ and G to π*: ablation on SeqTutor-Melody-v0",
+        f"What brings {learners} to π*: ablation on SeqTutor-Melody-v0",
         f"{markdown_table(header, body)}\n\n{note}\n",
     )
     columns = list(dict.fromkeys(k for r in rows for k in r))
@@ -192,6 +206,13 @@ def main() -> None:
         default=None,
         help=f"indices into DPG's variant list (0..{len(DPG_VARIANTS) - 1}; default: all)",
     )
+    parser.add_argument(
+        "--tb-variants",
+        nargs="*",
+        type=int,
+        default=None,
+        help=f"indices into trajectory balance's variant list (0..{len(TB_VARIANTS) - 1}; default: all)",
+    )
     parser.add_argument("--target-kls", "--target-kl", nargs="+", type=float, default=[0.1])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--steps", type=int, default=400_000)
@@ -210,11 +231,13 @@ def main() -> None:
         "resume": args.resume,
     }
     trials, names = [], {}
-    soft = [a for a in args.algos if a != "dpg"]
+    soft = [a for a in args.algos if a not in ("dpg", "tb")]
     dpg = [DPG_VARIANTS[i] for i in (args.dpg_variants if args.dpg_variants is not None else range(len(DPG_VARIANTS)))]
     grid = [([a for a in soft if a != "psi" or i in psi_indices], *VARIANTS[i]) for i in indices]
     grid = [(algos, name, kwargs) for algos, name, kwargs in grid if algos]
     grid += [(["dpg"], name, kwargs) for name, kwargs in dpg if "dpg" in args.algos]
+    tb = [TB_VARIANTS[i] for i in (args.tb_variants if args.tb_variants is not None else range(len(TB_VARIANTS)))]
+    grid += [(["tb"], name, kwargs) for name, kwargs in tb if "tb" in args.algos]
     for algos, name, kwargs in grid:
         trial_settings = {k: v for k, v in kwargs.items() if k in TRIAL_KEYS}
         algo_kwargs = {k: v for k, v in kwargs.items() if k not in TRIAL_KEYS}
@@ -238,9 +261,11 @@ def main() -> None:
         f"{args.optimum_n:,} prior compositions (seed 0). Other hyperparameters: the table's defaults (ALGOS in "
         "seqtutor_agents/runs/config.py, the melody domain's learner_defaults). CPU minutes: the process time of "
         "the trial's training, on a machine shared with other work (wall minutes are in the CSV).\n\n"
-        f"    python -m benchmarks.ablation --algos {' '.join(args.algos)} --variants {' '.join(map(str, indices))}"
+        f"    python -m benchmarks.ablation --algos {' '.join(args.algos)}"
+        + (f" --variants {' '.join(map(str, indices))}" if soft else "")
         + ("" if args.psi_variants is None else f" --psi-variants {' '.join(map(str, args.psi_variants))}")
         + ("" if args.dpg_variants is None else f" --dpg-variants {' '.join(map(str, args.dpg_variants))}")
+        + ("" if args.tb_variants is None else f" --tb-variants {' '.join(map(str, args.tb_variants))}")
         + " --target-kls "
         f"{' '.join(f'{k:g}' for k in args.target_kls)} --steps {args.steps} --seeds {' '.join(map(str, args.seeds))}"
     )

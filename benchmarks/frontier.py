@@ -47,13 +47,15 @@ from seqtutor_envs.melody.domain import ENV_ID as MELODY
 from seqtutor_envs.melody.domain import KEPT_TARGETS
 from seqtutor_envs.melody.domain import TABLE1_TARGETS as MUSIC_TARGETS
 
-SEQUENCE_TUTOR = ("q", "psi", "g", "dpg")
+#: Learners whose --target-kl adapts c (the soft learners, DPG and trajectory balance).
+SEQUENCE_TUTOR = ("q", "psi", "g", "dpg", "tb")
 KL_TARGETED = (*SEQUENCE_TUTOR, "klppo")
 NAMES = {
     "q": "Q",
     "psi": "Ψ",
     "g": "G",
     "dpg": "DPG",
+    "tb": "TB",
     "klppo": "KL-PPO",
     "dap": "DAP (REINVENT)",
     "ppo": "PPO (SB3)",
@@ -281,6 +283,7 @@ def plot(by_algo: dict[str, list[list[dict]]], out: Path, points: list[Any] | No
         "psi": "tab:orange",
         "g": "tab:green",
         "dpg": "tab:olive",
+        "tb": "tab:cyan",
         "klppo": "tab:brown",
         "dap": "tab:pink",
         "ppo": "tab:red",
@@ -422,67 +425,12 @@ def report(rows: list[dict[str, Any]], out: Path, note: str, points: list[Any] |
     return text
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    # defaults: configs/frontier.toml
-    parser.add_argument("--algos", nargs="+")
-    parser.add_argument(
-        "--target-kls",
-        nargs="*",
-        type=float,
-        help="KL targets of the learners that adapt their KL weight (q, psi, g, klppo)",
-    )
-    parser.add_argument(
-        "--q-target-kls",
-        nargs="*",
-        type=float,
-        default=None,
-        help="KL targets of Q-learning (default: --baseline-target-kls)",
-    )
-    parser.add_argument(
-        "--initial-c", type=float, default=None, help="c that KL-target runs start from (default: the env's, 10)"
-    )
-    parser.add_argument(
-        "--cs", nargs="*", type=float, help="fixed values of c of the learners without a KL target (ppo, dqn)"
-    )
-    parser.add_argument(
-        "--dap-cs", nargs="*", type=float, help="values of c of DAP (sigma = 1/c multiplies the whole episode's return)"
-    )
-    parser.add_argument(
-        "--tutor-cs", nargs="*", type=float, help="fixed values of c for the KL-targeted learners too (default: none)"
-    )
-    parser.add_argument("--seeds", nargs="+", type=int)
-    parser.add_argument(
-        "--baseline-seeds",
-        nargs="+",
-        type=int,
-        default=None,
-        help="seeds of every learner other than Ψ and G (default: --seeds)",
-    )
-    parser.add_argument(
-        "--baseline-target-kls",
-        nargs="*",
-        type=float,
-        default=None,
-        help="KL targets of DPG and KL-PPO (default: --target-kls)",
-    )
-    parser.add_argument(
-        "--algo-kwarg",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="Sequence Tutor hyperparameter for every trial (JSON value)",
-    )
-    parser.add_argument("--steps", type=int)
-    parser.add_argument("--episodes", type=int)
-    parser.add_argument("--optimum-n", type=int, help="prior samples behind π* (0: no π*)")
-    parser.add_argument("--optimum-seed", type=int)
-    add_sweep_arguments(parser, runs="runs/frontier", out=RESULTS_DIR / "melody_frontier", workers=2)
-    args = parse_args(parser, CONFIGS_DIR / "frontier.toml", fixed={"env_id": MELODY})
+def frontier_trials(args: argparse.Namespace, tutor_kwargs: dict[str, Any]) -> list[dict[str, Any]]:
+    """The sweep's trials: every KL target and seed of Ψ and G; the baselines' targets or values of c.
 
-    from seqtutor_agents.runs.config_args import parse_key_value
-
-    tutor_kwargs = dict(parse_key_value(kv) for kv in args.algo_kwarg)
+    :param args: the parsed options of :func:`main`.
+    :param tutor_kwargs: hyperparameters over the table's for every KL-targeted learner.
+    """
     common = {
         "steps": args.steps,
         "episodes": args.episodes,
@@ -523,6 +471,71 @@ def main() -> None:
         trials += make_trials(MELODY, ["dap"], [{"c": c} for c in args.dap_cs], baseline_seeds, **common)
     stock = [a for a in args.algos if a not in (*KL_TARGETED, "dap")]
     trials += make_trials(MELODY, stock, [{"c": c} for c in args.cs], baseline_seeds, **common)
+    return trials
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    # defaults: configs/frontier.toml
+    parser.add_argument("--algos", nargs="+")
+    parser.add_argument(
+        "--target-kls",
+        nargs="*",
+        type=float,
+        help="KL targets of the learners that adapt their KL weight (q, psi, g, dpg, tb, klppo)",
+    )
+    parser.add_argument(
+        "--q-target-kls",
+        nargs="*",
+        type=float,
+        default=None,
+        help="KL targets of Q-learning (default: --baseline-target-kls)",
+    )
+    parser.add_argument(
+        "--initial-c", type=float, default=None, help="c that KL-target runs start from (default: the env's, 10)"
+    )
+    parser.add_argument(
+        "--cs", nargs="*", type=float, help="fixed values of c of the learners without a KL target (ppo, dqn)"
+    )
+    parser.add_argument(
+        "--dap-cs", nargs="*", type=float, help="values of c of DAP (sigma = 1/c multiplies the whole episode's return)"
+    )
+    parser.add_argument(
+        "--tutor-cs", nargs="*", type=float, help="fixed values of c for the KL-targeted learners too (default: none)"
+    )
+    parser.add_argument("--seeds", nargs="+", type=int)
+    parser.add_argument(
+        "--baseline-seeds",
+        nargs="+",
+        type=int,
+        default=None,
+        help="seeds of every learner other than Ψ and G (default: --seeds)",
+    )
+    parser.add_argument(
+        "--baseline-target-kls",
+        nargs="*",
+        type=float,
+        default=None,
+        help="KL targets of DPG, TB and KL-PPO (default: --target-kls)",
+    )
+    parser.add_argument(
+        "--algo-kwarg",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="Sequence Tutor hyperparameter for every trial (JSON value)",
+    )
+    parser.add_argument("--steps", type=int)
+    parser.add_argument("--episodes", type=int)
+    parser.add_argument("--optimum-n", type=int, help="prior samples behind π* (0: no π*)")
+    parser.add_argument("--optimum-seed", type=int)
+    add_sweep_arguments(parser, runs="runs/frontier", out=RESULTS_DIR / "melody_frontier", workers=2)
+    args = parse_args(parser, CONFIGS_DIR / "frontier.toml", fixed={"env_id": MELODY})
+
+    from seqtutor_agents.runs.config_args import parse_key_value
+
+    tutor_kwargs = dict(parse_key_value(kv) for kv in args.algo_kwarg)
+    trials = frontier_trials(args, tutor_kwargs)
     rows = run_sweep(parser, args, trials)
     note = (
         f"{args.steps:,} env steps per trial, {args.episodes:,} compositions evaluated per trial; "

@@ -50,3 +50,24 @@ def test_every_script_answers_help(name, monkeypatch, capsys):
         module.main()
     assert stop.value.code == 0
     assert "usage:" in capsys.readouterr().out
+
+
+def test_the_melody_ablation_names_its_learners_and_orders_rows_by_the_variant_lists(tmp_path, monkeypatch):
+    from benchmarks import ablation
+
+    monkeypatch.setattr(sys, "argv", ["benchmarks/ablation.py"])
+    row = {"target_kl": 0.1, "kl": 0.1, "domain_return": 50.0, "final_c": 9.0, "optimality_ratio": 0.7}
+    rows = [
+        {**row, "algo": "tb", "seed": 0, "run": "b"},
+        {**row, "algo": "dpg", "seed": 0, "run": "c"},
+        {**row, "algo": "tb", "seed": 0, "run": "a"},
+    ]
+    names = {"a": ablation.TB_VARIANTS[0][0], "b": ablation.TB_VARIANTS[1][0], "c": ablation.DPG_VARIANTS[0][0]}
+    text = ablation.report(rows, names, tmp_path / "abl", "note")
+    assert text.startswith("# What brings TB and DPG to π*: ablation on SeqTutor-Melody-v0\n")
+    body = [
+        line.split(" | ")[0].lstrip("| ") for line in text.splitlines() if line.startswith("| ") and "---" not in line
+    ]
+    # DPG's variants come before TB's; TB's in their list's order
+    assert body[1:] == [ablation.DPG_VARIANTS[0][0], ablation.TB_VARIANTS[0][0], ablation.TB_VARIANTS[1][0]]
+    assert (tmp_path / "abl.csv").read_text().count("\n") == 4

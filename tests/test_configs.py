@@ -157,3 +157,27 @@ def test_train_refuses_a_bad_configs_file_in_one_line_naming_the_key(tmp_path, c
     err = refused(capsys, lambda: main(["train", "--config", str(bad), "--out", str(tmp_path / "r"), "--no-progress"]))
     assert f"--config {bad}: {named}" in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "r").exists()
+
+
+def test_the_frontier_gives_trajectory_balance_kl_targets_not_a_fixed_c(monkeypatch):
+    args = script_args(
+        frontier,
+        monkeypatch,
+        "--algos",
+        "g",
+        "tb",
+        "ppo",
+        "--seeds",
+        "0",
+        "1",
+        "--baseline-seeds",
+        "0",
+        "--baseline-target-kls",
+        "0.1",
+    )
+    trials = frontier.frontier_trials(args, {})
+    by_algo = {a: [(t["target_kl"], t["c"], t["seed"]) for t in trials if t["algo"] == a] for a in ("g", "tb", "ppo")}
+    assert by_algo["g"] == [(k, None, s) for k in (0.05, 0.1, 0.15) for s in (0, 1)]
+    assert by_algo["tb"] == [(0.1, None, 0)]  # a baseline: its targets and seeds, c adapted from π*'s
+    assert by_algo["ppo"] == [(None, 2.0, 0)]  # no KL target: the fixed values of c
+    assert {t["algo"] for t in trials} == {"g", "tb", "ppo"}

@@ -20,7 +20,8 @@ GDC++'s baseline ``Z π_θ(x)/q(x)``, self-normalised the same way, is subtracte
   sequences rest on a handful of them (ESS ~ 5); tempered, on more. The bias: each step moves π_θ toward
   ``q^(1−α) π*^α`` (a geometric mixture of the proposal and the target) rather than toward π*, so steps
   are shorter -- but the two terms cancel exactly when π_θ ∝ P, so the fixed point is still π* for any
-  proposal with full support (and at α = 1 this is DPG).
+  proposal with full support (and at α = 1 this is DPG). The melody domain's defaults take α = 0.5
+  with lr 1e-3 (``benchmarks/results/melody_dpg_ablation.md``); molecules keep α = 1.
 * ``n_epochs`` gradient steps on each batch (the proposal's log-probabilities are the ones that drew
   it, so the weights stay correct as π_θ moves; only the baseline is recomputed).
 

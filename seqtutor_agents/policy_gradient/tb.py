@@ -19,7 +19,9 @@ learning rate 5e-4, log Z learning rate 0.1, 8 steps on 64 rank-sampled items (k
 memory of 1,024, and its small penalty ``0.01 · mean(log π − log p)`` (``prior_penalty``; 0 gives the
 exact π* target). Genetic GFN's default puts only ``β·r`` in the backward flow and leaves the prior
 to that penalty; here the prior is in the target (``w`` is the env's ``prior_weight``), so c is the
-paper's KL weight: c = 1/β = 0.02 matches their β = 50.
+paper's KL weight: c = 1/β = 0.02 matches their β = 50. The melody domain's defaults make it
+on-policy instead (``replay_memory=0``, 4 steps on each round's own episodes): there the goal is π*
+itself, and a memory of the best collapses it (``benchmarks/results/melody_tb_ablation.md``).
 
 ``log Z`` starts, by default, at the value that minimises the first step's loss (the mean of
 ``log P(x) − log π_θ(x)`` over its batch); §12's importance-sampling estimate ``log mean exp(log P − log q)``

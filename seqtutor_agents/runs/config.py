@@ -114,7 +114,8 @@ ALGOS: dict[str, Algo] = {
         {"n_envs": 64, "learning_rate": 5e-4, "batch_size": 64},
         kl_target="c",
     ),
-    # Genetic GFN's settings (lr 5e-4, log Z lr 0.1, 8 steps on 64 rank-sampled of the 1,024 best per 64 samples).
+    # Genetic GFN's settings (lr 5e-4, log Z lr 0.1, 8 steps on 64 rank-sampled of the 1,024 best per 64 samples);
+    # the melody domain makes it on-policy (seqtutor_envs/melody/domain.py).
     "tb": Algo(
         "seqtutor_agents.policy_gradient.TB",
         "TBPolicy",

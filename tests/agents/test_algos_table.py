@@ -93,3 +93,22 @@ def test_the_table_imports_no_torch():
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert proc.stdout.strip() == "[]"
+
+
+def test_trajectory_balance_learns_on_policy_on_melodies_and_from_its_memory_on_molecules():
+    melody = config.TrainConfig(out="unused", env_id="SeqTutor-Melody-v0", algo="tb").resolved_algo_kwargs()
+    smiles = config.TrainConfig(out="unused", env_id="SeqTutor-SMILES-v0", algo="tb").resolved_algo_kwargs()
+    # benchmarks/results/melody_tb_ablation.md: the memory of the best collapses TB on melodies
+    assert (melody["replay_memory"], melody["gradient_steps"]) == (0, 4)
+    assert (smiles["replay_memory"], smiles["gradient_steps"]) == (1024, 8)  # Genetic GFN's
+    assert {k: v for k, v in melody.items() if k not in ("replay_memory", "gradient_steps")} == {
+        k: v for k, v in smiles.items() if k not in ("replay_memory", "gradient_steps")
+    }
+
+
+def test_dpg_tempers_its_weights_on_melodies_only():
+    melody = config.TrainConfig(out="unused", env_id="SeqTutor-Melody-v0", algo="dpg").resolved_algo_kwargs()
+    smiles = config.TrainConfig(out="unused", env_id="SeqTutor-SMILES-v0", algo="dpg").resolved_algo_kwargs()
+    # benchmarks/results/melody_dpg_ablation.md: α 0.5, lr 1e-3 held the KL target on both seeds
+    assert (melody["temper"], melody["learning_rate"]) == (0.5, 1e-3)
+    assert "temper" not in smiles and smiles["learning_rate"] == 5e-4  # the PMO settings were tuned untempered
