@@ -22,7 +22,7 @@ import numpy as np
 
 from benchmarks.common import RESULTS_DIR, markdown_table, write_csv, write_results
 from benchmarks.frontier import NAMES, add_optimum_columns, optimum_reference
-from benchmarks.sweep import add_sweep_arguments, run_sweep
+from benchmarks.sweep import add_sweep_arguments, episode_trial_settings, run_sweep
 from seqtutor_agents.runs.sweep import make_trials, trial_folder
 from seqtutor_envs.melody.domain import ENV_ID as MELODY
 
@@ -223,13 +223,7 @@ def main() -> None:
 
     indices = args.variants if args.variants is not None else list(range(len(VARIANTS)))
     psi_indices = set(indices if args.psi_variants is None else args.psi_variants)
-    common = {
-        "steps": args.steps,
-        "episodes": args.episodes,
-        "runs": str(Path(args.runs).resolve()),
-        "threads": args.threads,
-        "resume": args.resume,
-    }
+    common = episode_trial_settings(args)
     trials, names = [], {}
     soft = [a for a in args.algos if a not in ("dpg", "tb")]
     dpg = [DPG_VARIANTS[i] for i in (args.dpg_variants if args.dpg_variants is not None else range(len(DPG_VARIANTS)))]

@@ -40,7 +40,7 @@ from benchmarks.common import (
     parse_args,
     write_text,
 )
-from benchmarks.sweep import add_sweep_arguments, run_sweep, write_rows
+from benchmarks.sweep import add_sweep_arguments, episode_trial_settings, run_sweep, write_rows
 from seqtutor_agents.runs.sweep import make_trials
 from seqtutor_envs.domains import format_targets, meets
 from seqtutor_envs.melody.domain import ENV_ID as MELODY
@@ -431,13 +431,7 @@ def frontier_trials(args: argparse.Namespace, tutor_kwargs: dict[str, Any]) -> l
     :param args: the parsed options of :func:`main`.
     :param tutor_kwargs: hyperparameters over the table's for every KL-targeted learner.
     """
-    common = {
-        "steps": args.steps,
-        "episodes": args.episodes,
-        "runs": str(Path(args.runs).resolve()),
-        "threads": args.threads,
-        "resume": args.resume,
-    }
+    common = episode_trial_settings(args)
     baseline_seeds = args.baseline_seeds or args.seeds
     baseline_kls = args.target_kls if args.baseline_target_kls is None else args.baseline_target_kls
     trials = []

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import RESULTS_DIR, markdown_table, write_results
-from benchmarks.sweep import add_sweep_arguments, run_sweep
+from benchmarks.sweep import add_sweep_arguments, episode_trial_settings, run_sweep
 from seqtutor_agents.runs.sweep import RESULT_FILE, SAMPLES_FILE, make_trials, trial_folder, trial_name
 from seqtutor_envs.smiles.domain import ENV_ID as SMILES
 
@@ -109,13 +109,7 @@ def main() -> None:
     args = parser.parse_args()
 
     setting = {"c": args.c, "env_kwargs": {"objective": "paper"}}
-    common = {
-        "steps": args.steps,
-        "episodes": args.episodes,
-        "runs": str(Path(args.runs).resolve()),
-        "threads": args.threads,
-        "resume": args.resume,
-    }
+    common = episode_trial_settings(args)
     trials = make_trials(SMILES, args.algos, [setting], args.seeds, **common)
     targeted = args.kl_algos
     if targeted and args.target_kls:  # the paper's fixed c reward-hacks: the same learners held to a KL

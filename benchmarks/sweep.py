@@ -84,6 +84,17 @@ def add_sweep_arguments(
     parser.add_argument("--out", default=str(out), help="results: <out>.csv and <out>.md")
 
 
+def episode_trial_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """What every trial of a `seqtutor train` sweep shares: steps, evaluated episodes, runs, threads, resume."""
+    return {
+        "steps": args.steps,
+        "episodes": args.episodes,
+        "runs": str(Path(args.runs).resolve()),
+        "threads": args.threads,
+        "resume": args.resume,
+    }
+
+
 def run_sweep(
     parser: argparse.ArgumentParser, args: argparse.Namespace, trials: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
