@@ -81,6 +81,8 @@ TB_VARIANTS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("TB on-policy, 8 steps", {"replay_memory": 0, "gradient_steps": 8}),
     ("TB on-policy, 8 steps, lr 2e-4", {"replay_memory": 0, "gradient_steps": 8, "learning_rate": 2e-4}),
 )
+#: Learners with variant lists of their own (no discount, λ or target network): name in the help, the list.
+OWN_VARIANTS = {"dpg": ("DPG", DPG_VARIANTS), "tb": ("trajectory balance", TB_VARIANTS)}
 #: Variant keys that are settings of the trial, not algorithm arguments.
 TRIAL_KEYS = ("n_envs",)
 
@@ -199,20 +201,14 @@ def main() -> None:
         default=None,
         help="the variants Ψ runs, of those --variants names (default: all of them)",
     )
-    parser.add_argument(
-        "--dpg-variants",
-        nargs="*",
-        type=int,
-        default=None,
-        help=f"indices into DPG's variant list (0..{len(DPG_VARIANTS) - 1}; default: all)",
-    )
-    parser.add_argument(
-        "--tb-variants",
-        nargs="*",
-        type=int,
-        default=None,
-        help=f"indices into trajectory balance's variant list (0..{len(TB_VARIANTS) - 1}; default: all)",
-    )
+    for algo, (label, variants) in OWN_VARIANTS.items():
+        parser.add_argument(
+            f"--{algo}-variants",
+            nargs="*",
+            type=int,
+            default=None,
+            help=f"indices into {label}'s variant list (0..{len(variants) - 1}; default: all)",
+        )
     parser.add_argument("--target-kls", "--target-kl", nargs="+", type=float, default=[0.1])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--steps", type=int, default=400_000)
@@ -225,13 +221,13 @@ def main() -> None:
     psi_indices = set(indices if args.psi_variants is None else args.psi_variants)
     common = episode_trial_settings(args)
     trials, names = [], {}
-    soft = [a for a in args.algos if a not in ("dpg", "tb")]
-    dpg = [DPG_VARIANTS[i] for i in (args.dpg_variants if args.dpg_variants is not None else range(len(DPG_VARIANTS)))]
+    soft = [a for a in args.algos if a not in OWN_VARIANTS]
     grid = [([a for a in soft if a != "psi" or i in psi_indices], *VARIANTS[i]) for i in indices]
     grid = [(algos, name, kwargs) for algos, name, kwargs in grid if algos]
-    grid += [(["dpg"], name, kwargs) for name, kwargs in dpg if "dpg" in args.algos]
-    tb = [TB_VARIANTS[i] for i in (args.tb_variants if args.tb_variants is not None else range(len(TB_VARIANTS)))]
-    grid += [(["tb"], name, kwargs) for name, kwargs in tb if "tb" in args.algos]
+    for algo, (_, variants) in OWN_VARIANTS.items():
+        chosen = getattr(args, f"{algo}_variants")
+        if algo in args.algos:
+            grid += [([algo], *variants[i]) for i in (chosen if chosen is not None else range(len(variants)))]
     for algos, name, kwargs in grid:
         trial_settings = {k: v for k, v in kwargs.items() if k in TRIAL_KEYS}
         algo_kwargs = {k: v for k, v in kwargs.items() if k not in TRIAL_KEYS}
@@ -258,8 +254,11 @@ def main() -> None:
         f"    python -m benchmarks.ablation --algos {' '.join(args.algos)}"
         + (f" --variants {' '.join(map(str, indices))}" if soft else "")
         + ("" if args.psi_variants is None else f" --psi-variants {' '.join(map(str, args.psi_variants))}")
-        + ("" if args.dpg_variants is None else f" --dpg-variants {' '.join(map(str, args.dpg_variants))}")
-        + ("" if args.tb_variants is None else f" --tb-variants {' '.join(map(str, args.tb_variants))}")
+        + "".join(
+            f" --{algo}-variants {' '.join(map(str, getattr(args, f'{algo}_variants')))}"
+            for algo in OWN_VARIANTS
+            if getattr(args, f"{algo}_variants") is not None
+        )
         + " --target-kls "
         f"{' '.join(f'{k:g}' for k in args.target_kls)} --steps {args.steps} --seeds {' '.join(map(str, args.seeds))}"
     )
